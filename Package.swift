@@ -1,0 +1,37 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Dependency direction (see ARCHITECTURE.md): C system libraries and pure
+// protocol/policy modules at the bottom, I/O above them, the proxy pipeline on
+// top, the executables thinnest of all. No Swift package dependencies.
+let package = Package(
+    name: "edge",
+    products: [
+        .executable(name: "edged", targets: ["edged"]),
+    ],
+    targets: [
+        // System libraries (Debian: libssl-dev, zlib1g-dev, libbrotli-dev).
+        .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CBrotli", pkgConfig: "libbrotlienc", providers: [.apt(["libbrotli-dev"])]),
+        // Static-inline shims for the libraries' macros and version queries.
+        .target(name: "CEdgeShims", dependencies: ["COpenSSL", "CZlib", "CBrotli"]),
+
+        // Pure: HTTP/1.1 parsing, framing, serialization, target normalization.
+        .target(name: "EdgeHTTP"),
+        // Pure: origin balancing and passive health policy.
+        .target(name: "EdgeUpstream"),
+        // Config decoding and validation (Foundation allowed here, off the data path).
+        .target(name: "EdgeConfig", dependencies: ["EdgeHTTP"]),
+        // I/O: epoll, sockets, threads, clocks.
+        .target(name: "EdgeIO"),
+        // The proxy pipeline.
+        .target(name: "EdgeProxy", dependencies: ["EdgeHTTP", "EdgeIO", "EdgeConfig", "EdgeUpstream"]),
+        .executableTarget(name: "edged", dependencies: ["EdgeProxy", "EdgeConfig", "CEdgeShims"]),
+
+        .testTarget(name: "EdgeHTTPTests", dependencies: ["EdgeHTTP"]),
+        .testTarget(name: "EdgeUpstreamTests", dependencies: ["EdgeUpstream"]),
+        .testTarget(name: "EdgeConfigTests", dependencies: ["EdgeConfig"]),
+        .testTarget(name: "EdgeProxyTests", dependencies: ["EdgeProxy", "EdgeConfig", "EdgeIO", "EdgeHTTP"]),
+    ]
+)

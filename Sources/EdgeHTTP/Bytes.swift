@@ -1,0 +1,74 @@
+// Byte classes and comparisons shared by the parsers. Pure; no state.
+
+@usableFromInline let classTchar: UInt8 = 1
+@usableFromInline let classFieldValue: UInt8 = 2
+@usableFromInline let classTarget: UInt8 = 4
+@usableFromInline let classHex: UInt8 = 8
+@usableFromInline let classUnreserved: UInt8 = 16
+@usableFromInline let classHost: UInt8 = 32
+
+/// Per-byte class flags (RFC 9110 §5.6.2 tchar, §5.5 field-vchar, RFC 3986).
+@usableFromInline let byteClasses: [UInt8] = {
+    var t = [UInt8](repeating: 0, count: 256)
+    for b in 0..<256 {
+        let c = UInt8(b)
+        var f: UInt8 = 0
+        let alpha = (c >= 65 && c <= 90) || (c >= 97 && c <= 122)
+        let digit = c >= 48 && c <= 57
+        if alpha || digit || "!#$%&'*+-.^_`|~".utf8.contains(c) { f |= classTchar }
+        if (c >= 0x21 && c <= 0x7E) || c == 0x20 || c == 0x09 || c >= 0x80 { f |= classFieldValue }
+        if c >= 0x21 && c <= 0x7E { f |= classTarget }
+        if digit || (c >= 65 && c <= 70) || (c >= 97 && c <= 102) { f |= classHex }
+        if alpha || digit || c == 45 || c == 46 || c == 95 || c == 126 { f |= classUnreserved }
+        if alpha || digit || "-._~!$&'()*+,;=:[]%".utf8.contains(c) { f |= classHost }
+        t[b] = f
+    }
+    return t
+}()
+
+@inline(__always) @usableFromInline func asciiLower(_ b: UInt8) -> UInt8 {
+    (b >= 65 && b <= 90) ? b | 0x20 : b
+}
+
+@inline(__always) func hexValue(_ b: UInt8) -> Int {
+    switch b {
+    case 48...57: return Int(b - 48)
+    case 65...70: return Int(b - 55)
+    case 97...102: return Int(b - 87)
+    default: return -1
+    }
+}
+
+/// Case-insensitive compare of `p[start..<end]` with a lowercase literal.
+@inline(__always) public func equalsLowercase(_ p: UnsafeRawBufferPointer, _ start: Int, _ end: Int, _ lit: StaticString) -> Bool {
+    let n = lit.utf8CodeUnitCount
+    guard end - start == n else { return false }
+    let l = lit.utf8Start
+    for i in 0..<n where asciiLower(p[start + i]) != l[i] { return false }
+    return true
+}
+
+/// Case-insensitive compare of two byte ranges.
+@inline(__always) public func equalsIgnoringCase(_ a: UnsafeRawBufferPointer, _ ra: Range<Int>, _ b: UnsafeRawBufferPointer, _ rb: Range<Int>) -> Bool {
+    guard ra.count == rb.count else { return false }
+    var i = ra.lowerBound, j = rb.lowerBound
+    while i < ra.upperBound {
+        if asciiLower(a[i]) != asciiLower(b[j]) { return false }
+        i += 1; j += 1
+    }
+    return true
+}
+
+/// Iterates the comma-separated tokens of a list-valued field (RFC 9110 §5.6.1),
+/// trimming OWS and skipping empty elements.
+@inline(__always) public func forEachListElement(_ p: UnsafeRawBufferPointer, _ start: Int, _ end: Int, _ body: (Int, Int) -> Void) {
+    var i = start
+    while i < end {
+        while i < end && (p[i] == 0x20 || p[i] == 0x09 || p[i] == 0x2C) { i += 1 }
+        let s = i
+        while i < end && p[i] != 0x2C { i += 1 }
+        var e = i
+        while e > s && (p[e - 1] == 0x20 || p[e - 1] == 0x09) { e -= 1 }
+        if e > s { body(s, e) }
+    }
+}

@@ -1,0 +1,414 @@
+// HTTP/1.1 request and response head parsers (RFC 9112 §2-§6).
+//
+// Pure and copy-free: bytes in, `.complete(consumed)` / `.needMore` / `.error`
+// out. A parsed head is a set of offsets into the caller's buffer; nothing is
+// allocated once the head's field array has grown to its working size. The
+// parsers are strict on purpose: anything that could let two parties disagree
+// on where a message ends (request smuggling) is an error, not a guess.
+
+/// Limits on a message head. The defaults follow what trusted proxies ship.
+public struct HeadLimits: Sendable, Equatable {
+    /// Longest request line (414 beyond it) or status line.
+    public var maxRequestLine: Int = 8 * 1024
+    /// Longest single field line (431 beyond it).
+    public var maxFieldLine: Int = 8 * 1024
+    /// Largest whole head including the request line (431 beyond it).
+    public var maxHeadBytes: Int = 32 * 1024
+    /// Most field lines (431 beyond it).
+    public var maxFields: Int = 100
+    public init() {}
+}
+
+/// Why a head was refused, with the status to answer.
+public struct HTTPParseError: Error, Equatable, Sendable, CustomStringConvertible {
+    public var status: Int
+    public var reason: String
+    public init(_ status: Int, _ reason: String) { self.status = status; self.reason = reason }
+    public var description: String { "\(status) \(reason)" }
+}
+
+public enum ParseResult: Equatable, Sendable {
+    /// The head is complete and occupies this many bytes (including any skipped leading CRLFs).
+    case complete(Int)
+    case needMore
+    case error(HTTPParseError)
+}
+
+/// How a message body is delimited (RFC 9112 §6.3).
+public enum BodyFraming: Equatable, Sendable {
+    case none
+    case length(Int64)
+    case chunked
+    case untilClose
+}
+
+/// A parsed request head: offsets into the parsed buffer plus derived framing.
+public struct RequestHead: Sendable {
+    public var method: Method = .other
+    public var methodRange: Range<Int> = 0..<0
+    public var targetRange: Range<Int> = 0..<0
+    public var minorVersion = 1
+    public var fields: [Field] = []
+    /// Index into `fields` of the Host field, or -1.
+    public var hostField = -1
+    /// Declared Content-Length, or -1 when none.
+    public var contentLength: Int64 = -1
+    public var chunked = false
+    public var keepAlive = true
+    public var expectContinue = false
+    /// The Connection field names fields other than close/keep-alive (to be stripped too).
+    public var connectionNamesFields = false
+
+    public init() { fields.reserveCapacity(24) }
+
+    public var framing: BodyFraming {
+        if chunked { return .chunked }
+        if contentLength > 0 { return .length(contentLength) }
+        return .none
+    }
+}
+
+/// A parsed response head.
+public struct ResponseHead: Sendable {
+    public var status = 0
+    public var minorVersion = 1
+    public var reasonRange: Range<Int> = 0..<0
+    public var fields: [Field] = []
+    public var contentLength: Int64 = -1
+    public var chunked = false
+    public var keepAlive = true
+    public var connectionNamesFields = false
+
+    public init() { fields.reserveCapacity(24) }
+
+    /// Body framing given the request method (RFC 9112 §6.3).
+    public func framing(requestWasHead: Bool) -> BodyFraming {
+        if requestWasHead || (status >= 100 && status < 200) || status == 204 || status == 304 { return .none }
+        if chunked { return .chunked }
+        if contentLength >= 0 { return contentLength == 0 ? .none : .length(contentLength) }
+        return .untilClose
+    }
+}
+
+/// Whether field `f` (by name) is listed in any Connection field of `fields`.
+public func isNamedByConnection(_ p: UnsafeRawBufferPointer, _ fields: [Field], _ f: Field) -> Bool {
+    for c in fields where c.known == .connection {
+        var found = false
+        forEachListElement(p, c.valueStart, c.valueEnd) { s, e in
+            if !found && equalsIgnoringCase(p, s..<e, p, f.name) { found = true }
+        }
+        if found { return true }
+    }
+    return false
+}
+
+/// Scanning progress kept between calls for one message head.
+public struct HeadScan: Sendable {
+    public var resume = 0
+    public var lines = 0
+    public init() {}
+}
+
+public enum HeadParser {
+    // MARK: Shared scanning
+
+    /// Finds the end of the head (the byte after CRLF CRLF), checking line
+    /// endings as it goes. Returns -1 when more bytes are needed; `scan`
+    /// remembers the last complete line so a slow sender is not rescanned.
+    @inline(__always)
+    static func findHeadEnd(_ p: UnsafeRawBufferPointer, from start: Int, scan: inout HeadScan, firstLineLimit: Int, limits: HeadLimits,
+                            firstLineError: HTTPParseError, tooLarge: HTTPParseError, bad: (String) -> HTTPParseError) -> Result<Int, HTTPParseError> {
+        let n = p.count
+        var i = max(start, scan.resume)
+        while i < n {
+            // i is at the start of a line.
+            if p[i] == 13 && scan.lines > 0 {
+                guard i + 1 < n else { break }
+                guard p[i + 1] == 10 else { return .failure(bad("bare CR in head")) }
+                return .success(i + 2)
+            }
+            var j = i
+            while j < n {
+                let c = p[j]
+                if c == 13 || c == 10 || c == 0 { break }
+                j += 1
+            }
+            let lineLimit = scan.lines == 0 ? firstLineLimit : limits.maxFieldLine
+            if j - i > lineLimit { return .failure(scan.lines == 0 ? firstLineError : tooLarge) }
+            if j == n || (p[j] == 13 && j + 1 == n) { break }
+            if p[j] == 0 { return .failure(bad("NUL in head")) }
+            if p[j] == 10 { return .failure(bad("bare LF in head")) }
+            if p[j + 1] != 10 { return .failure(bad("bare CR in head")) }
+            if j == i { return .failure(bad("empty start line")) }
+            i = j + 2
+            scan.lines += 1
+            scan.resume = i
+            if i - start > limits.maxHeadBytes { return .failure(tooLarge) }
+        }
+        if n - start > limits.maxHeadBytes { return .failure(tooLarge) }
+        return .success(-1)
+    }
+
+    /// Parses field lines from `i` up to the blank line; returns the index after it.
+    @inline(__always)
+    static func parseFields(_ p: UnsafeRawBufferPointer, _ start: Int, _ headEnd: Int, limits: HeadLimits,
+                            fields: inout [Field], tooLarge: HTTPParseError, bad: (String) -> HTTPParseError) -> Result<Int, HTTPParseError> {
+        var i = start
+        return byteClasses.withUnsafeBufferPointer { cls -> Result<Int, HTTPParseError> in
+            while true {
+                if p[i] == 13 { return .success(i + 2) }   // blank line; findHeadEnd proved LF follows
+                let lineStart = i
+                if p[i] == 0x20 || p[i] == 0x09 { return .failure(bad("obsolete line folding")) }
+                let ns = i
+                while cls[Int(p[i])] & classTchar != 0 { i += 1 }
+                let ne = i
+                if p[i] != 58 {  // ':'
+                    if ne > ns && (p[i] == 0x20 || p[i] == 0x09) { return .failure(bad("whitespace before colon")) }
+                    return .failure(bad("invalid field name"))
+                }
+                if ne == ns { return .failure(bad("empty field name")) }
+                i += 1
+                while p[i] == 0x20 || p[i] == 0x09 { i += 1 }
+                let vs = i
+                var ve = i
+                while p[i] != 13 {
+                    let c = p[i]
+                    if cls[Int(c)] & classFieldValue == 0 { return .failure(bad("invalid byte in field value")) }
+                    i += 1
+                    if c != 0x20 && c != 0x09 { ve = i }
+                }
+                if i - lineStart > limits.maxFieldLine { return .failure(tooLarge) }
+                if fields.count >= limits.maxFields { return .failure(tooLarge) }
+                fields.append(Field(nameStart: ns, nameEnd: ne, valueStart: vs, valueEnd: ve,
+                                    known: KnownField.classify(p, ns, ne)))
+                i += 2
+                _ = headEnd
+            }
+        }
+    }
+
+    /// Parses `Content-Length`: one value of digits only. Lists and repeats are errors.
+    @inline(__always)
+    static func parseLength(_ p: UnsafeRawBufferPointer, _ f: Field) -> Int64? {
+        let n = f.valueEnd - f.valueStart
+        guard n > 0 && n <= 18 else { return nil }
+        var v: Int64 = 0
+        for i in f.valueStart..<f.valueEnd {
+            let c = p[i]
+            guard c >= 48 && c <= 57 else { return nil }
+            v = v * 10 + Int64(c - 48)
+        }
+        return v
+    }
+
+    /// Checks that Transfer-Encoding lists exactly `chunked`. Returns nil when
+    /// it does, else the error to answer.
+    static func checkTransferEncoding(_ p: UnsafeRawBufferPointer, _ fields: [Field], request: Bool) -> HTTPParseError? {
+        var count = 0
+        var lastIsChunked = false
+        var sawOther = false
+        for f in fields where f.known == .transferEncoding {
+            forEachListElement(p, f.valueStart, f.valueEnd) { s, e in
+                count += 1
+                if equalsLowercase(p, s, e, "chunked") { lastIsChunked = true } else { lastIsChunked = false; sawOther = true }
+            }
+        }
+        let status = request ? 400 : 502
+        if count == 0 { return HTTPParseError(status, "empty Transfer-Encoding") }
+        if !lastIsChunked { return HTTPParseError(status, "Transfer-Encoding does not end in chunked") }
+        if count > 1 && !sawOther { return HTTPParseError(status, "chunked applied twice") }
+        if sawOther { return HTTPParseError(request ? 501 : 502, "unsupported transfer coding") }
+        return nil
+    }
+
+    /// Reads Connection tokens: returns (sawClose, sawKeepAlive, namesOthers).
+    static func connectionTokens(_ p: UnsafeRawBufferPointer, _ fields: [Field]) -> (Bool, Bool, Bool) {
+        var close = false, ka = false, others = false
+        for f in fields where f.known == .connection {
+            forEachListElement(p, f.valueStart, f.valueEnd) { s, e in
+                if equalsLowercase(p, s, e, "close") { close = true }
+                else if equalsLowercase(p, s, e, "keep-alive") { ka = true }
+                else { others = true }
+            }
+        }
+        return (close, ka, others)
+    }
+
+    // MARK: Requests
+
+    /// Parses a request head from the start of `p`.
+    ///
+    /// - Parameter scan: progress kept between `.needMore` calls on the same
+    ///   message; start each message with `HeadScan()`.
+    public static func parseRequest(_ p: UnsafeRawBufferPointer, limits: HeadLimits, into head: inout RequestHead, scan: inout HeadScan) -> ParseResult {
+        let bad = { (r: String) in HTTPParseError(400, r) }
+        // RFC 9112 §2.2: ignore at least one empty line before the request line.
+        var start = 0
+        while start + 1 < p.count && p[start] == 13 && p[start + 1] == 10 && start < 8 { start += 2 }
+        if start < p.count && p[start] == 10 { return .error(bad("bare LF in head")) }
+
+        let endResult = findHeadEnd(p, from: start, scan: &scan, firstLineLimit: limits.maxRequestLine, limits: limits,
+                                    firstLineError: HTTPParseError(414, "request line too long"),
+                                    tooLarge: HTTPParseError(431, "request header fields too large"), bad: bad)
+        let headEnd: Int
+        switch endResult {
+        case .failure(let e): return .error(e)
+        case .success(let e): if e < 0 { return .needMore }; headEnd = e
+        }
+        if headEnd - start > limits.maxHeadBytes { return .error(HTTPParseError(431, "request header fields too large")) }
+
+        head.fields.removeAll(keepingCapacity: true)
+        head.hostField = -1
+        head.contentLength = -1
+        head.chunked = false
+        head.expectContinue = false
+        head.connectionNamesFields = false
+
+        // Request line: method SP request-target SP HTTP-version CRLF
+        var i = start
+        let ms = i
+        byteClasses.withUnsafeBufferPointer { cls in
+            while cls[Int(p[i])] & classTchar != 0 { i += 1 }
+        }
+        if i == ms || p[i] != 0x20 { return .error(bad("malformed request line")) }
+        head.methodRange = ms..<i
+        head.method = Method.classify(p, ms, i)
+        i += 1
+        let ts = i
+        byteClasses.withUnsafeBufferPointer { cls in
+            while cls[Int(p[i])] & classTarget != 0 { i += 1 }
+        }
+        if i == ts || p[i] != 0x20 { return .error(bad("malformed request target")) }
+        head.targetRange = ts..<i
+        i += 1
+        // "HTTP/" DIGIT "." DIGIT CRLF
+        guard headEnd - i >= 10, p[i] == 72, p[i + 1] == 84, p[i + 2] == 84, p[i + 3] == 80, p[i + 4] == 47,
+              p[i + 5] >= 48, p[i + 5] <= 57, p[i + 6] == 46, p[i + 7] >= 48, p[i + 7] <= 57,
+              p[i + 8] == 13 else {
+            return .error(bad("malformed HTTP version"))
+        }
+        if p[i + 5] != 49 { return .error(HTTPParseError(505, "HTTP version not supported")) }
+        head.minorVersion = Int(p[i + 7] - 48)
+        if head.minorVersion > 1 { return .error(HTTPParseError(505, "HTTP version not supported")) }
+        i += 10
+
+        switch parseFields(p, i, headEnd, limits: limits, fields: &head.fields,
+                           tooLarge: HTTPParseError(431, "request header fields too large"), bad: bad) {
+        case .failure(let e): return .error(e)
+        case .success: break
+        }
+
+        // Semantics that decide framing (RFC 9112 §6) and routing.
+        var sawTE = false
+        for (idx, f) in head.fields.enumerated() {
+            switch f.known {
+            case .host:
+                if head.hostField >= 0 { return .error(bad("duplicate Host")) }
+                byteClasses.withUnsafeBufferPointer { cls in
+                    for j in f.valueStart..<f.valueEnd where cls[Int(p[j])] & classHost == 0 { head.hostField = -2 }
+                }
+                if head.hostField == -2 { return .error(bad("invalid Host")) }
+                head.hostField = idx
+            case .contentLength:
+                if head.contentLength >= 0 { return .error(bad("duplicate Content-Length")) }
+                guard let v = parseLength(p, f) else { return .error(bad("invalid Content-Length")) }
+                head.contentLength = v
+            case .transferEncoding:
+                sawTE = true
+            case .expect:
+                if equalsLowercase(p, f.valueStart, f.valueEnd, "100-continue") { head.expectContinue = true }
+                else { return .error(HTTPParseError(417, "unsupported expectation")) }
+            default:
+                break
+            }
+        }
+        if sawTE {
+            if head.contentLength >= 0 { return .error(bad("both Content-Length and Transfer-Encoding")) }
+            if head.minorVersion == 0 { return .error(bad("Transfer-Encoding in HTTP/1.0")) }
+            if let e = checkTransferEncoding(p, head.fields, request: true) { return .error(e) }
+            head.chunked = true
+        }
+        if head.minorVersion == 1 && head.hostField < 0 { return .error(bad("missing Host")) }
+        let (close, ka, others) = connectionTokens(p, head.fields)
+        head.connectionNamesFields = others
+        head.keepAlive = head.minorVersion == 1 ? !close : (ka && !close)
+        return .complete(headEnd)
+    }
+
+    // MARK: Responses
+
+    /// Parses a response head from the start of `p`. Errors carry status 502:
+    /// a malformed response never reaches the client.
+    public static func parseResponse(_ p: UnsafeRawBufferPointer, limits: HeadLimits, into head: inout ResponseHead, scan: inout HeadScan) -> ParseResult {
+        let bad = { (r: String) in HTTPParseError(502, r) }
+        let tooLarge = HTTPParseError(502, "response head too large")
+        let endResult = findHeadEnd(p, from: 0, scan: &scan, firstLineLimit: limits.maxRequestLine, limits: limits,
+                                    firstLineError: tooLarge, tooLarge: tooLarge, bad: bad)
+        let headEnd: Int
+        switch endResult {
+        case .failure(let e): return .error(e)
+        case .success(let e): if e < 0 { return .needMore }; headEnd = e
+        }
+        head.fields.removeAll(keepingCapacity: true)
+        head.contentLength = -1
+        head.chunked = false
+        head.connectionNamesFields = false
+
+        // status-line = HTTP-version SP status-code SP [ reason-phrase ] CRLF
+        guard headEnd >= 14, p[0] == 72, p[1] == 84, p[2] == 84, p[3] == 80, p[4] == 47, p[5] == 49, p[6] == 46,
+              p[7] >= 48, p[7] <= 57, p[8] == 0x20 else {
+            return .error(bad("malformed status line"))
+        }
+        head.minorVersion = Int(p[7] - 48)
+        var status = 0
+        for j in 9..<12 {
+            let c = p[j]
+            guard c >= 48 && c <= 57 else { return .error(bad("malformed status code")) }
+            status = status * 10 + Int(c - 48)
+        }
+        guard status >= 100 && status <= 599 else { return .error(bad("status code out of range")) }
+        head.status = status
+        var i = 12
+        if p[i] == 0x20 {
+            i += 1
+            let rs = i
+            while p[i] != 13 {
+                let c = p[i]
+                if c < 0x20 && c != 0x09 || c == 0x7F { return .error(bad("invalid byte in reason phrase")) }
+                i += 1
+            }
+            head.reasonRange = rs..<i
+        } else if p[i] == 13 {
+            head.reasonRange = i..<i
+        } else {
+            return .error(bad("malformed status line"))
+        }
+        i += 2
+
+        switch parseFields(p, i, headEnd, limits: limits, fields: &head.fields, tooLarge: tooLarge, bad: bad) {
+        case .failure(let e): return .error(e)
+        case .success: break
+        }
+        var sawTE = false
+        for f in head.fields {
+            switch f.known {
+            case .contentLength:
+                if head.contentLength >= 0 { return .error(bad("two Content-Length fields")) }
+                guard let v = parseLength(p, f) else { return .error(bad("invalid Content-Length")) }
+                head.contentLength = v
+            case .transferEncoding:
+                sawTE = true
+            default: break
+            }
+        }
+        if sawTE {
+            if head.contentLength >= 0 { return .error(bad("both Content-Length and Transfer-Encoding")) }
+            if let e = checkTransferEncoding(p, head.fields, request: false) { return .error(e) }
+            head.chunked = true
+        }
+        let (close, ka, others) = connectionTokens(p, head.fields)
+        head.connectionNamesFields = others
+        head.keepAlive = head.minorVersion >= 1 ? !close : (ka && !close)
+        return .complete(headEnd)
+    }
+}

@@ -1,0 +1,135 @@
+// A growable byte buffer owned by exactly one connection on one loop thread.
+// It is a class so that it is never copied by accident; it is not thread-safe.
+
+/// A contiguous byte buffer with a read index and a write index.
+///
+/// Bytes in `readIndex..<writeIndex` are pending; the space after `writeIndex`
+/// is free. `reserve` compacts before it grows, so a buffer that is drained as
+/// fast as it is filled never reallocates.
+public final class IOBuffer {
+    public private(set) var base: UnsafeMutablePointer<UInt8>
+    public private(set) var capacity: Int
+    public var readIndex = 0
+    public var writeIndex = 0
+
+    public init(capacity: Int) {
+        self.capacity = max(capacity, 16)
+        self.base = UnsafeMutablePointer<UInt8>.allocate(capacity: self.capacity)
+    }
+
+    deinit { base.deallocate() }
+
+    @inline(__always) public var readableBytes: Int { writeIndex - readIndex }
+    @inline(__always) public var isEmpty: Bool { writeIndex == readIndex }
+    @inline(__always) public var writableBytes: Int { capacity - writeIndex }
+    @inline(__always) public var readPointer: UnsafeMutablePointer<UInt8> { base + readIndex }
+    @inline(__always) public var writePointer: UnsafeMutablePointer<UInt8> { base + writeIndex }
+
+    /// The pending bytes, valid until the next mutation.
+    @inline(__always) public var readView: UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(start: base + readIndex, count: writeIndex - readIndex)
+    }
+
+    @inline(__always) public func consume(_ n: Int) {
+        readIndex += n
+        if readIndex == writeIndex { readIndex = 0; writeIndex = 0 }
+    }
+
+    public func clear() { readIndex = 0; writeIndex = 0 }
+
+    /// Moves pending bytes to the front.
+    public func compact() {
+        guard readIndex > 0 else { return }
+        let n = readableBytes
+        if n > 0 { (base).update(from: base + readIndex, count: n) }
+        readIndex = 0
+        writeIndex = n
+    }
+
+    /// Ensures at least `n` free bytes after `writeIndex`.
+    @inline(__always) public func reserve(_ n: Int) {
+        if capacity - writeIndex >= n { return }
+        reserveSlow(n)
+    }
+
+    @inline(never) func reserveSlow(_ n: Int) {
+        if readIndex > 0 && capacity - readableBytes >= n {
+            compact()
+            return
+        }
+        compact()
+        var newCap = capacity * 2
+        while newCap - writeIndex < n { newCap *= 2 }
+        let nb = UnsafeMutablePointer<UInt8>.allocate(capacity: newCap)
+        nb.update(from: base, count: writeIndex)
+        base.deallocate()
+        base = nb
+        capacity = newCap
+    }
+
+    /// Shrinks back to `capacity` bytes when empty and larger than that.
+    public func shrink(to cap: Int) {
+        guard isEmpty, capacity > cap else { return }
+        base.deallocate()
+        base = UnsafeMutablePointer<UInt8>.allocate(capacity: cap)
+        capacity = cap
+        readIndex = 0; writeIndex = 0
+    }
+
+    @inline(__always) public func append(_ p: UnsafeRawPointer, count: Int) {
+        guard count > 0 else { return }
+        reserve(count)
+        (base + writeIndex).update(from: p.assumingMemoryBound(to: UInt8.self), count: count)
+        writeIndex += count
+    }
+
+    @inline(__always) public func append(_ bytes: UnsafeRawBufferPointer) {
+        if let b = bytes.baseAddress { append(b, count: bytes.count) }
+    }
+
+    @inline(__always) public func append(_ s: StaticString) {
+        append(s.utf8Start, count: s.utf8CodeUnitCount)
+    }
+
+    @inline(__always) public func append(byte: UInt8) {
+        reserve(1)
+        base[writeIndex] = byte
+        writeIndex += 1
+    }
+
+    public func append(_ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { append($0) }
+    }
+
+    public func append(string: String) {
+        var s = string
+        s.withUTF8 { append(UnsafeRawBufferPointer($0)) }
+    }
+
+    /// Appends `v` in decimal (v >= 0).
+    public func append(decimal v: Int64) {
+        reserve(20)
+        if v == 0 { base[writeIndex] = 48; writeIndex += 1; return }
+        var x = v
+        var tmp: (UInt64, UInt64, UInt64) = (0, 0, 0) // 24 bytes scratch
+        var n = 0
+        withUnsafeMutableBytes(of: &tmp) { t in
+            while x > 0 { t[n] = UInt8(48 + x % 10); x /= 10; n += 1 }
+            for i in 0..<n { base[writeIndex + i] = t[n - 1 - i] }
+        }
+        writeIndex += n
+    }
+
+    /// Appends `v` in lowercase hexadecimal (v >= 0).
+    public func append(hex v: Int) {
+        reserve(16)
+        if v == 0 { base[writeIndex] = 48; writeIndex += 1; return }
+        var shift = (Int.bitWidth - v.leadingZeroBitCount + 3) / 4 * 4
+        while shift > 0 {
+            shift -= 4
+            let d = UInt8((v >> shift) & 0xF)
+            base[writeIndex] = d < 10 ? 48 + d : 87 + d
+            writeIndex += 1
+        }
+    }
+}

@@ -1,0 +1,123 @@
+// The header names the proxy acts on, recognised once at parse time so that
+// later phases switch on a small enum instead of comparing strings.
+
+/// A field name the proxy gives meaning to; `.other` for the rest.
+public enum KnownField: UInt8, Sendable {
+    case other
+    case host
+    case contentLength
+    case transferEncoding
+    case connection
+    case keepAlive
+    case te
+    case trailer
+    case upgrade
+    case proxyAny          // Proxy-Connection, Proxy-Authorization, Proxy-Authenticate, ...
+    case expect
+    case xForwardedFor
+    case xForwardedProto
+    case xForwardedHost
+    case forwarded
+    case via
+    case date
+    case http2Settings
+    case ifNoneMatch
+    case ifModifiedSince
+    case range
+    case ifRange
+
+    /// Hop-by-hop fields (RFC 9110 §7.6.1) that a proxy never forwards.
+    @inline(__always) public var isHopByHop: Bool {
+        switch self {
+        case .connection, .keepAlive, .te, .trailer, .upgrade, .proxyAny, .transferEncoding, .http2Settings:
+            return true
+        default:
+            return false
+        }
+    }
+
+    /// Classifies `p[start..<end]`, compared case-insensitively.
+    @inline(__always) public static func classify(_ p: UnsafeRawBufferPointer, _ start: Int, _ end: Int) -> KnownField {
+        let n = end - start
+        if n >= 6 && equalsLowercase(p, start, start + 6, "proxy-") { return .proxyAny }
+        switch n {
+        case 2: return equalsLowercase(p, start, end, "te") ? .te : .other
+        case 3: return equalsLowercase(p, start, end, "via") ? .via : .other
+        case 4:
+            if equalsLowercase(p, start, end, "host") { return .host }
+            if equalsLowercase(p, start, end, "date") { return .date }
+            return .other
+        case 5: return equalsLowercase(p, start, end, "range") ? .range : .other
+        case 6: return equalsLowercase(p, start, end, "expect") ? .expect : .other
+        case 7:
+            if equalsLowercase(p, start, end, "upgrade") { return .upgrade }
+            if equalsLowercase(p, start, end, "trailer") { return .trailer }
+            return .other
+        case 8: return equalsLowercase(p, start, end, "if-range") ? .ifRange : .other
+        case 9: return equalsLowercase(p, start, end, "forwarded") ? .forwarded : .other
+        case 10:
+            if equalsLowercase(p, start, end, "connection") { return .connection }
+            if equalsLowercase(p, start, end, "keep-alive") { return .keepAlive }
+            return .other
+        case 13: return equalsLowercase(p, start, end, "if-none-match") ? .ifNoneMatch : .other
+        case 14:
+            if equalsLowercase(p, start, end, "content-length") { return .contentLength }
+            if equalsLowercase(p, start, end, "http2-settings") { return .http2Settings }
+            return .other
+        case 15:
+            if equalsLowercase(p, start, end, "x-forwarded-for") { return .xForwardedFor }
+            return .other
+        case 16:
+            if equalsLowercase(p, start, end, "x-forwarded-host") { return .xForwardedHost }
+            return .other
+        case 17:
+            if equalsLowercase(p, start, end, "transfer-encoding") { return .transferEncoding }
+            if equalsLowercase(p, start, end, "x-forwarded-proto") { return .xForwardedProto }
+            if equalsLowercase(p, start, end, "if-modified-since") { return .ifModifiedSince }
+            return .other
+        default: return .other
+        }
+    }
+}
+
+/// One parsed field line: byte offsets into the buffer the head was parsed from.
+public struct Field: Sendable, Equatable {
+    public var nameStart: Int
+    public var nameEnd: Int
+    public var valueStart: Int
+    public var valueEnd: Int
+    public var known: KnownField
+    @inline(__always) public var name: Range<Int> { nameStart..<nameEnd }
+    @inline(__always) public var value: Range<Int> { valueStart..<valueEnd }
+}
+
+/// Request methods the proxy distinguishes.
+public enum Method: UInt8, Sendable {
+    case get, head, post, put, delete, options, patch, trace, connect, other
+
+    /// Safe and idempotent methods may be retried on another connection (RFC 9110 §9.2.2).
+    public var isIdempotent: Bool {
+        switch self {
+        case .get, .head, .put, .delete, .options, .trace: return true
+        default: return false
+        }
+    }
+
+    static func classify(_ p: UnsafeRawBufferPointer, _ s: Int, _ e: Int) -> Method {
+        // Methods are case-sensitive (RFC 9110 §9.1).
+        func eq(_ lit: StaticString) -> Bool {
+            let n = lit.utf8CodeUnitCount
+            guard e - s == n else { return false }
+            for i in 0..<n where p[s + i] != lit.utf8Start[i] { return false }
+            return true
+        }
+        switch e - s {
+        case 3: return eq("GET") ? .get : eq("PUT") ? .put : .other
+        case 4: return eq("HEAD") ? .head : eq("POST") ? .post : .other
+        case 5: return eq("PATCH") ? .patch : eq("TRACE") ? .trace : .other
+        case 6: return eq("DELETE") ? .delete : .other
+        case 7: return eq("OPTIONS") ? .options : eq("CONNECT") ? .connect : .other
+        default: return .other
+        }
+    }
+}
