@@ -24,7 +24,8 @@ let package = Package(
         // Config decoding and validation (Foundation allowed here, off the data path).
         .target(name: "EdgeConfig", dependencies: ["EdgeHTTP"]),
         // I/O: epoll, sockets, threads, clocks.
-        .target(name: "EdgeIO"),
+        .target(name: "CEdgeIO"),
+        .target(name: "EdgeIO", dependencies: ["CEdgeIO"]),
         // The proxy pipeline.
         .target(name: "EdgeProxy", dependencies: ["EdgeHTTP", "EdgeIO", "EdgeConfig", "EdgeUpstream"]),
         .executableTarget(name: "edged", dependencies: ["EdgeProxy", "EdgeConfig", "CEdgeShims"]),

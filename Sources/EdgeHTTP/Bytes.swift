@@ -26,7 +26,7 @@
     return t
 }()
 
-@inline(__always) @usableFromInline func asciiLower(_ b: UInt8) -> UInt8 {
+@inline(__always) public func asciiLower(_ b: UInt8) -> UInt8 {
     (b >= 65 && b <= 90) ? b | 0x20 : b
 }
 

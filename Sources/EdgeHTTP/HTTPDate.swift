@@ -6,7 +6,7 @@ public enum HTTPDate {
     static let months: [StaticString] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 
     /// Civil date from days since 1970-01-01 (proleptic Gregorian).
-    static func civil(_ z0: Int64) -> (y: Int64, m: Int, d: Int) {
+    public static func civil(_ z0: Int64) -> (y: Int64, m: Int, d: Int) {
         let z = z0 + 719468
         let era = (z >= 0 ? z : z - 146096) / 146097
         let doe = z - era * 146097

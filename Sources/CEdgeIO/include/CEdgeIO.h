@@ -1,0 +1,47 @@
+#ifndef C_EDGE_IO_H
+#define C_EDGE_IO_H
+// Linux I/O calls that Swift's Glibc module does not export, wrapped so that
+// Swift never touches the packed `struct epoll_event`.
+#include <stdint.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <string.h>
+
+enum {
+    EDGE_EPOLLIN = EPOLLIN, EDGE_EPOLLOUT = EPOLLOUT, EDGE_EPOLLRDHUP = EPOLLRDHUP,
+    EDGE_EPOLLHUP = EPOLLHUP, EDGE_EPOLLERR = EPOLLERR, EDGE_EPOLLET = (int)EPOLLET
+};
+
+static inline int edge_epoll_create(void) { return epoll_create1(EPOLL_CLOEXEC); }
+
+static inline int edge_epoll_ctl(int epfd, int op, int fd, uint32_t events, uint64_t token) {
+    struct epoll_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.events = events;
+    ev.data.u64 = token;
+    return epoll_ctl(epfd, op, fd, &ev);
+}
+static inline int edge_epoll_add(int epfd, int fd, uint32_t events, uint64_t token) {
+    return edge_epoll_ctl(epfd, EPOLL_CTL_ADD, fd, events, token);
+}
+static inline int edge_epoll_del(int epfd, int fd) {
+    return edge_epoll_ctl(epfd, EPOLL_CTL_DEL, fd, 0, 0);
+}
+
+/// Waits and unpacks up to `max` events into `tokens` / `events` (max <= 1024).
+static inline int edge_epoll_wait(int epfd, uint64_t *tokens, uint32_t *events, int max, int timeout) {
+    struct epoll_event evs[1024];
+    if (max > 1024) max = 1024;
+    int n = epoll_wait(epfd, evs, max, timeout);
+    for (int i = 0; i < n; i++) { tokens[i] = evs[i].data.u64; events[i] = evs[i].events; }
+    return n;
+}
+
+static inline int edge_eventfd(void) { return eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC); }
+
+/// Pins the calling thread to one CPU (io.c; needs _GNU_SOURCE).
+int edge_pin_to_cpu(int cpu);
+/// accept4 with SOCK_NONBLOCK | SOCK_CLOEXEC (io.c; needs _GNU_SOURCE).
+int edge_accept(int fd, struct sockaddr *addr, socklen_t *len);
+#endif

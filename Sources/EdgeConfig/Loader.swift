@@ -1,0 +1,369 @@
+// Reads tenant files and the server file (JSON). Foundation is fine here: this
+// runs at start and on reload, never per request. Every error names the file
+// and the field path ("routes[1].origin").
+import Foundation
+import EdgeHTTP
+
+/// A JSON object with its file and path, for error messages.
+struct Node {
+    let dict: [String: Any]
+    let file: String
+    let path: String
+
+    func field(_ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
+    func fail(_ key: String, _ message: String) -> ConfigError { ConfigError(file: file, field: field(key), message: message) }
+
+    func allowOnly(_ keys: Set<String>) throws {
+        for k in dict.keys.sorted() where !keys.contains(k) {
+            throw ConfigError(file: file, field: field(k), message: "unknown field (expected one of: \(keys.sorted().joined(separator: ", ")))")
+        }
+    }
+
+    func string(_ key: String) throws -> String? {
+        guard let v = dict[key] else { return nil }
+        guard let s = v as? String else { throw fail(key, "expected a string") }
+        return s
+    }
+
+    func requiredString(_ key: String) throws -> String {
+        guard let s = try string(key) else { throw fail(key, "is required") }
+        guard !s.isEmpty else { throw fail(key, "must not be empty") }
+        return s
+    }
+
+    func bool(_ key: String) throws -> Bool? {
+        guard let v = dict[key] else { return nil }
+        guard let n = v as? NSNumber, isJSONBool(v) else { throw fail(key, "expected true or false") }
+        return n.boolValue
+    }
+
+    func int(_ key: String, min: Int = 0, max: Int = Int.max) throws -> Int? {
+        guard let v = dict[key] else { return nil }
+        guard let n = v as? NSNumber, !isJSONBool(v), n.doubleValue == Double(n.intValue) else {
+            throw fail(key, "expected a whole number")
+        }
+        guard n.intValue >= min && n.intValue <= max else { throw fail(key, "must be between \(min) and \(max)") }
+        return n.intValue
+    }
+
+    func strings(_ key: String) throws -> [String]? {
+        guard let v = dict[key] else { return nil }
+        guard let a = v as? [Any] else { throw fail(key, "expected a list of strings") }
+        return try a.enumerated().map { i, e in
+            guard let s = e as? String else { throw ConfigError(file: file, field: "\(field(key))[\(i)]", message: "expected a string") }
+            return s
+        }
+    }
+
+    func object(_ key: String) throws -> Node? {
+        guard let v = dict[key] else { return nil }
+        guard let d = v as? [String: Any] else { throw fail(key, "expected an object") }
+        return Node(dict: d, file: file, path: field(key))
+    }
+
+    func objects(_ key: String) throws -> [Node]? {
+        guard let v = dict[key] else { return nil }
+        guard let a = v as? [Any] else { throw fail(key, "expected a list of objects") }
+        return try a.enumerated().map { i, e in
+            guard let d = e as? [String: Any] else { throw ConfigError(file: file, field: "\(field(key))[\(i)]", message: "expected an object") }
+            return Node(dict: d, file: file, path: "\(field(key))[\(i)]")
+        }
+    }
+
+    /// A duration: a number of seconds, or a string like "3.5s", "500ms", "2m".
+    func millis(_ key: String) throws -> Int64? {
+        guard let v = dict[key] else { return nil }
+        if let n = v as? NSNumber, !isJSONBool(v) {
+            guard n.doubleValue >= 0 else { throw fail(key, "must not be negative") }
+            return Int64(n.doubleValue * 1000)
+        }
+        guard let s = v as? String, let ms = parseDuration(s) else { throw fail(key, "expected a duration like \"10s\", \"500ms\" or \"2m\"") }
+        return ms
+    }
+
+    /// A size: a number of bytes, or a string like "8KiB", "1MiB", "2GiB", "512k".
+    func bytes(_ key: String) throws -> Int64? {
+        guard let v = dict[key] else { return nil }
+        if let n = v as? NSNumber, !isJSONBool(v), n.int64Value >= 0 { return n.int64Value }
+        guard let s = v as? String, let b = parseSize(s) else { throw fail(key, "expected a size like 8192, \"8KiB\" or \"1MiB\"") }
+        return b
+    }
+}
+
+/// JSONSerialization returns booleans as a distinct NSNumber subclass.
+func isJSONBool(_ v: Any) -> Bool {
+    type(of: v as AnyObject) == type(of: NSNumber(value: true) as AnyObject)
+}
+
+func parseDuration(_ s: String) -> Int64? {
+    let t = s.trimmingCharacters(in: .whitespaces)
+    let units: [(String, Double)] = [("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000)]
+    for (u, f) in units where t.hasSuffix(u) {
+        guard let v = Double(t.dropLast(u.count)), v >= 0 else { return nil }
+        return Int64(v * f)
+    }
+    return nil
+}
+
+func parseSize(_ s: String) -> Int64? {
+    let t = s.trimmingCharacters(in: .whitespaces)
+    let units: [(String, Int64)] = [("KiB", 1024), ("MiB", 1 << 20), ("GiB", 1 << 30), ("k", 1024), ("K", 1024), ("M", 1 << 20), ("G", 1 << 30), ("B", 1)]
+    for (u, f) in units where t.hasSuffix(u) {
+        guard let v = Double(t.dropLast(u.count)), v >= 0 else { return nil }
+        return Int64(v * Double(f))
+    }
+    return Int64(t)
+}
+
+func readJSON(_ path: String) throws -> [String: Any] {
+    guard let data = FileManager.default.contents(atPath: path) else {
+        throw ConfigError(file: path, field: "", message: "cannot read file")
+    }
+    let obj: Any
+    do { obj = try JSONSerialization.jsonObject(with: data) } catch {
+        let detail = (error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String ?? "\(error)"
+        throw ConfigError(file: path, field: "", message: "invalid JSON: \(detail)")
+    }
+    guard let d = obj as? [String: Any] else { throw ConfigError(file: path, field: "", message: "expected a JSON object at the top level") }
+    return d
+}
+
+public enum ConfigLoader {
+    /// Loads the server file.
+    public static func loadServer(file: String) throws -> ServerConfig {
+        let root = Node(dict: try readJSON(file), file: file, path: "")
+        try root.allowOnly(["http", "workers", "limits", "trusted_proxies", "access_log"])
+        var c = ServerConfig()
+        if let v = try root.string("http") { c.httpListen = v }
+        if let v = try root.int("workers", min: 0, max: 1024) { c.workers = v }
+        if let v = try root.strings("trusted_proxies") { c.trustedProxies = v }
+        if let v = try root.string("access_log") { c.accessLog = v }
+        if let l = try root.object("limits") {
+            try l.allowOnly(["request_line", "field", "header_block", "fields", "header_timeout", "body_idle_timeout",
+                             "keepalive_timeout", "send_timeout", "max_connections", "shutdown_timeout"])
+            if let v = try l.bytes("request_line") { c.head.maxRequestLine = Int(clamping: v) }
+            if let v = try l.bytes("field") { c.head.maxFieldLine = Int(clamping: v) }
+            if let v = try l.bytes("header_block") { c.head.maxHeadBytes = Int(clamping: v) }
+            if let v = try l.int("fields", min: 1, max: 10_000) { c.head.maxFields = v }
+            if let v = try l.millis("header_timeout") { c.headerTimeoutMillis = v }
+            if let v = try l.millis("body_idle_timeout") { c.bodyIdleTimeoutMillis = v }
+            if let v = try l.millis("keepalive_timeout") { c.keepAliveTimeoutMillis = v }
+            if let v = try l.millis("send_timeout") { c.sendTimeoutMillis = v }
+            if let v = try l.int("max_connections", min: 1) { c.maxConnectionsPerWorker = v }
+            if let v = try l.millis("shutdown_timeout") { c.shutdownTimeoutMillis = v }
+            if c.head.maxHeadBytes < c.head.maxRequestLine {
+                throw l.fail("header_block", "must be at least request_line")
+            }
+        }
+        return c
+    }
+
+    /// Loads every `*.json` file of a directory as one tenant each, and checks
+    /// them against each other (names and host names unique, one default).
+    public static func loadTenants(directory: String) throws -> [TenantConfig] {
+        let fm = FileManager.default
+        guard let names = try? fm.contentsOfDirectory(atPath: directory) else {
+            throw ConfigError(file: directory, field: "", message: "cannot read tenants directory")
+        }
+        var tenants: [TenantConfig] = []
+        for n in names.sorted() where n.hasSuffix(".json") {
+            tenants.append(try loadTenant(file: (directory as NSString).appendingPathComponent(n)))
+        }
+        guard !tenants.isEmpty else { throw ConfigError(file: directory, field: "", message: "no tenant files (*.json)") }
+        try checkTogether(tenants)
+        return tenants
+    }
+
+    public static func checkTogether(_ tenants: [TenantConfig]) throws {
+        var names: [String: String] = [:]
+        var hosts: [String: String] = [:]
+        var defaultTenant: String?
+        for t in tenants {
+            if let other = names[t.name] { throw ConfigError(file: t.file, field: "name", message: "tenant \"\(t.name)\" is also defined in \(other)") }
+            names[t.name] = t.file
+            for (i, h) in t.hosts.enumerated() {
+                if let other = hosts[h] { throw ConfigError(file: t.file, field: "hosts[\(i)]", message: "host \"\(h)\" already belongs to \(other)") }
+                hosts[h] = t.file
+            }
+            if t.isDefault {
+                if let d = defaultTenant { throw ConfigError(file: t.file, field: "default", message: "only one tenant may be the default (also \(d))") }
+                defaultTenant = t.file
+            }
+        }
+    }
+
+    /// Normalizes a configured host name: lowercase, no trailing dot.
+    static func normalizeHost(_ h: String) -> String {
+        var s = h.lowercased()
+        if s.hasSuffix(".") { s.removeLast() }
+        return s
+    }
+
+    static func validHostPattern(_ h: String) -> Bool {
+        var s = Substring(h)
+        if s.hasPrefix("*.") { s = s.dropFirst(2) }
+        guard !s.isEmpty, s.count <= 253 else { return false }
+        return s.split(separator: ".", omittingEmptySubsequences: false).allSatisfy { label in
+            !label.isEmpty && label.count <= 63 && label.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }
+        }
+    }
+
+    public static func loadTenant(file: String) throws -> TenantConfig {
+        let root = Node(dict: try readJSON(file), file: file, path: "")
+        try root.allowOnly(["name", "hosts", "default", "origins", "routes", "limits"])
+        let name = try root.string("name") ?? ((file as NSString).lastPathComponent as NSString).deletingPathExtension
+        guard let rawHosts = try root.strings("hosts") else { throw root.fail("hosts", "is required (a list of host names)") }
+        var hosts: [String] = []
+        for (i, h) in rawHosts.enumerated() {
+            let n = normalizeHost(h)
+            guard validHostPattern(n) else {
+                throw ConfigError(file: file, field: "hosts[\(i)]", message: "\"\(h)\" is not a host name or *.wildcard")
+            }
+            hosts.append(n)
+        }
+        let baseDir = (file as NSString).deletingLastPathComponent
+
+        guard let originsNode = try root.object("origins") else { throw root.fail("origins", "is required") }
+        var origins: [OriginGroupConfig] = []
+        for key in originsNode.dict.keys.sorted() {
+            guard let g = try originsNode.object(key) else { continue }
+            origins.append(try loadOrigin(name: key, g, baseDir: baseDir))
+        }
+        guard !origins.isEmpty else { throw root.fail("origins", "needs at least one origin group") }
+
+        guard let routeNodes = try root.objects("routes") else { throw root.fail("routes", "is required") }
+        var routes: [RouteConfig] = []
+        for r in routeNodes {
+            try r.allowOnly(["prefix", "origin", "strip_prefix", "host", "request_headers", "response_headers"])
+            let prefix = try r.requiredString("prefix")
+            guard prefix.hasPrefix("/") else { throw r.fail("prefix", "must start with \"/\"") }
+            let origin = try r.requiredString("origin")
+            guard origins.contains(where: { $0.name == origin }) else {
+                throw r.fail("origin", "unknown origin group \"\(origin)\" (defined: \(origins.map(\.name).joined(separator: ", ")))")
+            }
+            var rc = RouteConfig(prefix: prefix, origin: origin)
+            rc.stripPrefix = try r.bool("strip_prefix") ?? false
+            if let h = try r.string("host") {
+                guard validHostPattern(h.split(separator: ":").first.map(String.init) ?? ""), !h.hasPrefix("*") else { throw r.fail("host", "\"\(h)\" is not a host name") }
+                rc.hostRewrite = h
+            }
+            if let e = try r.object("request_headers") { rc.requestHeaders = try loadEdits(e) }
+            if let e = try r.object("response_headers") { rc.responseHeaders = try loadEdits(e) }
+            if routes.contains(where: { $0.prefix == prefix }) { throw r.fail("prefix", "\"\(prefix)\" is routed twice") }
+            routes.append(rc)
+        }
+        guard !routes.isEmpty else { throw root.fail("routes", "needs at least one route") }
+
+        var t = TenantConfig(name: name, file: file, hosts: hosts, origins: origins, routes: routes)
+        t.isDefault = try root.bool("default") ?? false
+        if let l = try root.object("limits") {
+            try l.allowOnly(["max_body", "origin_connect_timeout", "origin_read_timeout", "origin_idle_timeout"])
+            if let v = try l.bytes("max_body") { t.limits.maxBodyBytes = v }
+            if let v = try l.millis("origin_connect_timeout") { t.limits.originConnectTimeoutMillis = v }
+            if let v = try l.millis("origin_read_timeout") { t.limits.originReadTimeoutMillis = v }
+            if let v = try l.millis("origin_idle_timeout") { t.limits.originIdleTimeoutMillis = v }
+        }
+        return t
+    }
+
+    static func loadOrigin(name: String, _ g: Node, baseDir: String) throws -> OriginGroupConfig {
+        try g.allowOnly(["servers", "directory", "index", "balance", "max_fails", "fail_backoff", "keepalive"])
+        let servers = try g.strings("servers")
+        let dir = try g.string("directory")
+        var o: OriginGroupConfig
+        switch (servers, dir) {
+        case (let s?, nil):
+            guard !s.isEmpty else { throw g.fail("servers", "needs at least one server") }
+            guard s.count <= 64 else { throw g.fail("servers", "at most 64 servers per group") }
+            var list: [String] = []
+            for (i, raw) in s.enumerated() {
+                var a = raw
+                if a.hasPrefix("https://") {
+                    throw ConfigError(file: g.file, field: "\(g.field("servers"))[\(i)]", message: "https origins are not supported yet; use http://")
+                }
+                if a.hasPrefix("http://") { a = String(a.dropFirst(7)) }
+                if a.hasSuffix("/") { a.removeLast() }
+                guard !a.contains("/"), let colon = a.lastIndex(of: ":"), let port = UInt16(a[a.index(after: colon)...]), port > 0,
+                      colon > a.startIndex else {
+                    throw ConfigError(file: g.file, field: "\(g.field("servers"))[\(i)]", message: "\"\(raw)\" is not host:port or http://host:port")
+                }
+                list.append(a)
+            }
+            o = OriginGroupConfig(name: name, kind: .http(servers: list))
+        case (nil, let d?):
+            let root = d.hasPrefix("/") ? d : (baseDir as NSString).appendingPathComponent(d)
+            var isDir: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: root, isDirectory: &isDir), isDir.boolValue else {
+                throw g.fail("directory", "\"\(root)\" is not a readable directory")
+            }
+            let index = try g.string("index") ?? "index.html"
+            guard !index.contains("/") else { throw g.fail("index", "must be a file name") }
+            o = OriginGroupConfig(name: name, kind: .directory(root: (root as NSString).standardizingPath, index: index))
+        case (.some, .some):
+            throw g.fail("servers", "an origin group has either servers or a directory, not both")
+        case (nil, nil):
+            throw g.fail("servers", "is required (or \"directory\" for a local directory)")
+        }
+        if let b = try g.string("balance") {
+            guard b == "round-robin" || b == "least-connections" else { throw g.fail("balance", "expected \"round-robin\" or \"least-connections\"") }
+            o.balance = b
+        }
+        if let v = try g.int("max_fails", min: 1, max: 1000) { o.maxFails = v }
+        if let v = try g.millis("fail_backoff") { o.failBackoffMillis = v }
+        if let v = try g.int("keepalive", min: 0, max: 10_000) { o.keepAlive = v }
+        return o
+    }
+
+    static func loadEdits(_ e: Node) throws -> HeaderEdits {
+        try e.allowOnly(["add", "remove"])
+        var h = HeaderEdits()
+        if let add = try e.object("add") {
+            for k in add.dict.keys.sorted() {
+                guard let v = add.dict[k] as? String else { throw add.fail(k, "expected a string value") }
+                guard isToken(k) else { throw add.fail(k, "not a valid field name") }
+                guard v.utf8.allSatisfy({ $0 == 9 || ($0 >= 0x20 && $0 != 0x7F) }) else { throw add.fail(k, "value has control characters") }
+                h.add.append((k, v))
+            }
+        }
+        if let rm = try e.strings("remove") {
+            for (i, k) in rm.enumerated() where !isToken(k) {
+                throw ConfigError(file: e.file, field: "\(e.field("remove"))[\(i)]", message: "not a valid field name")
+            }
+            h.remove = rm.map { $0.lowercased() }
+        }
+        return h
+    }
+
+    static func isToken(_ s: String) -> Bool {
+        !s.isEmpty && s.utf8.allSatisfy { c in
+            (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || "!#$%&'*+-.^_`|~".utf8.contains(c)
+        }
+    }
+}
+
+extension ConfigLoader {
+    /// The no-file mode (`edged --origin URL [--host NAME…]`): one tenant that
+    /// sends everything to one origin, for the given hosts or, with none, for
+    /// every host (it is then the default tenant).
+    public static func singleOriginTenant(origin: String, hosts: [String]) throws -> TenantConfig {
+        let file = "--origin"
+        var a = origin
+        if a.hasPrefix("https://") { throw ConfigError(file: file, field: "", message: "https origins are not supported yet") }
+        if a.hasPrefix("http://") { a = String(a.dropFirst(7)) }
+        if a.hasSuffix("/") { a.removeLast() }
+        guard !a.contains("/"), let colon = a.lastIndex(of: ":"), UInt16(a[a.index(after: colon)...]) != nil else {
+            throw ConfigError(file: file, field: "", message: "\"\(origin)\" is not http://host:port")
+        }
+        var names: [String] = []
+        for h in hosts {
+            let n = normalizeHost(h)
+            guard validHostPattern(n) else { throw ConfigError(file: "--host", field: "", message: "\"\(h)\" is not a host name") }
+            names.append(n)
+        }
+        var t = TenantConfig(name: "origin", file: file, hosts: names,
+                             origins: [OriginGroupConfig(name: "origin", kind: .http(servers: [a]))],
+                             routes: [RouteConfig(prefix: "/", origin: "origin")])
+        t.isDefault = names.isEmpty
+        return t
+    }
+}

@@ -1,0 +1,102 @@
+// The configuration model: plain values, validated at load time. Nothing here
+// touches sockets; the proxy turns these values into runtime tables.
+import EdgeHTTP
+
+/// Server-wide settings: listeners, limits that apply before a tenant is known.
+public struct ServerConfig: Sendable, Equatable {
+    public var httpListen = ":8080"
+    public var workers = 0                       // 0 = one per core
+    public var head = HeadLimits()
+    /// Whole request head must arrive within this (408).
+    public var headerTimeoutMillis: Int64 = 10_000
+    /// Longest pause between two reads of a request body (408).
+    public var bodyIdleTimeoutMillis: Int64 = 30_000
+    /// Idle keep-alive connection lifetime.
+    public var keepAliveTimeoutMillis: Int64 = 30_000
+    /// Longest pause writing to a client before giving up.
+    public var sendTimeoutMillis: Int64 = 60_000
+    /// Open client connections per worker beyond which new ones are closed at once.
+    public var maxConnectionsPerWorker = 16_384
+    /// Graceful stop: in-flight requests get this long to finish.
+    public var shutdownTimeoutMillis: Int64 = 30_000
+    /// Peers whose X-Forwarded-* fields are kept and extended instead of replaced.
+    public var trustedProxies: [String] = []
+    /// "stdout", "off", or a file path.
+    public var accessLog = "stdout"
+    public init() {}
+}
+
+/// One tenant: its host names, origins, routes and limits.
+public struct TenantConfig: Sendable, Equatable {
+    public var name: String
+    public var file: String
+    public var hosts: [String]
+    public var isDefault = false
+    public var origins: [OriginGroupConfig]
+    public var routes: [RouteConfig]
+    public var limits = TenantLimits()
+
+    public init(name: String, file: String, hosts: [String], origins: [OriginGroupConfig], routes: [RouteConfig]) {
+        self.name = name; self.file = file; self.hosts = hosts; self.origins = origins; self.routes = routes
+    }
+}
+
+public struct TenantLimits: Sendable, Equatable {
+    /// Largest request body (413 beyond it).
+    public var maxBodyBytes: Int64 = 100 * 1024 * 1024
+    public var originConnectTimeoutMillis: Int64 = 3_500
+    /// Longest wait for the origin's response head, and longest pause inside its body (504).
+    public var originReadTimeoutMillis: Int64 = 60_000
+    /// Idle pooled origin connections are closed after this.
+    public var originIdleTimeoutMillis: Int64 = 30_000
+    public init() {}
+}
+
+public enum OriginKind: Sendable, Equatable {
+    /// Plain HTTP/1.1 servers, each "host:port".
+    case http(servers: [String])
+    /// A local directory served as files.
+    case directory(root: String, index: String)
+}
+
+public struct OriginGroupConfig: Sendable, Equatable {
+    public var name: String
+    public var kind: OriginKind
+    public var balance: String = "round-robin"
+    public var maxFails = 3
+    public var failBackoffMillis: Int64 = 10_000
+    /// Idle keep-alive connections kept per server per worker.
+    public var keepAlive = 64
+    public init(name: String, kind: OriginKind) { self.name = name; self.kind = kind }
+}
+
+/// Header edits applied on the way to the origin or to the client.
+public struct HeaderEdits: Sendable, Equatable {
+    public var add: [(String, String)] = []
+    public var remove: [String] = []
+    public init() {}
+    public static func == (a: HeaderEdits, b: HeaderEdits) -> Bool {
+        a.remove == b.remove && a.add.count == b.add.count && zip(a.add, b.add).allSatisfy { $0 == $1 }
+    }
+    public var isEmpty: Bool { add.isEmpty && remove.isEmpty }
+}
+
+public struct RouteConfig: Sendable, Equatable {
+    public var prefix: String
+    public var origin: String
+    public var stripPrefix = false
+    /// Host sent to the origin instead of the client's.
+    public var hostRewrite: String?
+    public var requestHeaders = HeaderEdits()
+    public var responseHeaders = HeaderEdits()
+    public init(prefix: String, origin: String) { self.prefix = prefix; self.origin = origin }
+}
+
+/// A configuration error naming the file and the field.
+public struct ConfigError: Error, CustomStringConvertible, Equatable {
+    public var file: String
+    public var field: String
+    public var message: String
+    public init(file: String, field: String, message: String) { self.file = file; self.field = field; self.message = message }
+    public var description: String { field.isEmpty ? "\(file): \(message)" : "\(file): \(field): \(message)" }
+}

@@ -1,0 +1,56 @@
+// Starting and joining OS threads without Foundation.
+import Glibc
+import CEdgeIO
+
+final class ThreadBox {
+    let body: () -> Void
+    init(_ body: @escaping () -> Void) { self.body = body }
+}
+
+public struct OSThread: @unchecked Sendable {
+    let handle: pthread_t
+
+    /// Starts `body` on a new thread.
+    public static func spawn(_ body: @escaping @Sendable () -> Void) -> OSThread {
+        let box = Unmanaged.passRetained(ThreadBox(body)).toOpaque()
+        var t = pthread_t()
+        let r = pthread_create(&t, nil, { arg in
+            let b = Unmanaged<ThreadBox>.fromOpaque(arg!).takeRetainedValue()
+            b.body()
+            return nil
+        }, box)
+        precondition(r == 0, "pthread_create failed: \(r)")
+        return OSThread(handle: t)
+    }
+
+    public func join() {
+        _ = pthread_join(handle, nil)
+    }
+
+    /// Pins the calling thread to one CPU (benchmarks).
+    public static func pinCurrent(to cpu: Int) {
+        _ = edge_pin_to_cpu(Int32(cpu))
+    }
+}
+
+/// Blocks the signals edged handles on a dedicated thread; call before spawning workers.
+public func blockSignals(_ signals: [Int32]) {
+    var set = sigset_t()
+    sigemptyset(&set)
+    for s in signals { sigaddset(&set, s) }
+    pthread_sigmask(SIG_BLOCK, &set, nil)
+}
+
+/// Waits for one of `signals` (blocked beforehand); returns which.
+public func waitForSignal(_ signals: [Int32]) -> Int32 {
+    var set = sigset_t()
+    sigemptyset(&set)
+    for s in signals { sigaddset(&set, s) }
+    var sig: Int32 = 0
+    sigwait(&set, &sig)
+    return sig
+}
+
+public func ignoreSIGPIPE() {
+    signal(SIGPIPE, SIG_IGN)
+}

@@ -1,0 +1,107 @@
+// One JSON line per request. Each worker appends to its own buffer and writes
+// whole lines (at most 4 KiB per write, so lines from different workers never
+// interleave, even on a pipe) once per loop iteration.
+import Glibc
+import EdgeHTTP
+import EdgeIO
+
+final class AccessLog {
+    let fd: Int32
+    let buf = IOBuffer(capacity: 8192)
+
+    init(fd: Int32) { self.fd = fd }
+
+    var enabled: Bool { fd >= 0 }
+
+    func flush() {
+        guard fd >= 0 else { return }
+        var p = buf.readPointer
+        var left = buf.readableBytes
+        while left > 0 {
+            var n = min(left, 4096)
+            if n < left {
+                // Cut at the last newline inside the first 4 KiB.
+                while n > 0 && p[n - 1] != 10 { n -= 1 }
+                if n == 0 { n = min(left, 4096) }
+            }
+            var off = 0
+            while off < n {
+                let w = Glibc.write(fd, p + off, n - off)
+                if w < 0 { if errno == EINTR { continue }; buf.clear(); return }
+                off += w
+            }
+            p += n
+            left -= n
+        }
+        buf.clear()
+    }
+}
+
+extension Worker {
+    func logExchange(_ c: ClientConnection) {
+        guard log.enabled else { return }
+        let b = log.buf
+        let (_, ms) = wallClock()
+        let done = monotonicMicros()
+        b.append("{\"time\":\"")
+        b.append(date.iso)
+        b.append(byte: 46)
+        b.append(byte: UInt8(48 + ms / 100)); b.append(byte: UInt8(48 + ms / 10 % 10)); b.append(byte: UInt8(48 + ms % 10))
+        b.append("Z\",\"tenant\":\"")
+        if let t = c.tenant { b.append(t.nameJSON) } else { b.append(byte: 45) }
+        b.append("\",\"client\":\"")
+        b.append(c.peerIP)
+        b.append("\",\"method\":\"")
+        switch c.method {
+        case .get: b.append("GET")
+        case .head: b.append("HEAD")
+        case .post: b.append("POST")
+        case .put: b.append("PUT")
+        case .delete: b.append("DELETE")
+        case .options: b.append("OPTIONS")
+        case .patch: b.append("PATCH")
+        case .trace: b.append("TRACE")
+        case .connect: b.append("CONNECT")
+        case .other: b.append(jsonEscaped(c.methodText))
+        }
+        b.append("\",\"target\":\"")
+        appendEscaped(b, c.target)
+        b.append("\",\"status\":")
+        b.append(decimal: Int64(c.status))
+        b.append(",\"bytes_in\":")
+        b.append(decimal: c.bytesIn)
+        b.append(",\"bytes_out\":")
+        b.append(decimal: max(0, c.sent + Int64(c.outBuf?.readableBytes ?? 0) - c.sentAtStart))
+        b.append(",\"duration_ms\":")
+        appendMillis(b, done - c.startMicros)
+        if let s = c.serverLabel {
+            b.append(",\"origin\":\"")
+            b.append(s)
+            b.append("\"")
+            if c.originMicros >= 0 {
+                b.append(",\"origin_ms\":")
+                appendMillis(b, c.originMicros)
+            }
+        } else if c.status != 0, case .directory? = c.route.map({ $0.group.kind }) {
+            b.append(",\"origin\":\"directory\"")
+        }
+        b.append("}\n")
+        if b.readableBytes > 64 * 1024 { log.flush() }
+    }
+
+    func appendMillis(_ b: IOBuffer, _ micros: Int64) {
+        let us = max(0, micros)
+        b.append(decimal: us / 1000)
+        b.append(byte: 46)
+        let frac = us % 1000
+        b.append(byte: UInt8(48 + frac / 100)); b.append(byte: UInt8(48 + frac / 10 % 10)); b.append(byte: UInt8(48 + frac % 10))
+    }
+
+    func appendEscaped(_ b: IOBuffer, _ bytes: [UInt8]) {
+        for ch in bytes {
+            if ch == 34 || ch == 92 { b.append(byte: 92) }
+            if ch < 0x20 || ch >= 0x7F { b.append(byte: 63); continue }
+            b.append(byte: ch)
+        }
+    }
+}

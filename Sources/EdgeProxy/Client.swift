@@ -1,0 +1,502 @@
+// The client side of a connection: reading and parsing requests, choosing the
+// tenant and route, streaming the request body to the origin, and writing
+// responses back. Thread rules: see Worker.swift (one worker owns it all).
+import Glibc
+import EdgeConfig
+import EdgeHTTP
+import EdgeIO
+import EdgeUpstream
+
+enum ClientPhase { case head, proxy, file, closing }
+enum ClientTimeout { case idle, header, body }
+enum RequestBody { case none, length(Int64), chunked(ChunkedDecoder) }
+/// How the response body is framed towards the client.
+enum ClientFraming { case asIs, chunked, close }
+
+final class ClientConnection {
+    let fd: Int32
+    let gen: UInt32
+    let peerIP: [UInt8]
+    let trusted: Bool
+    var inBuf: IOBuffer?
+    var outBuf: IOBuffer?
+    var readable = false
+    var writable = true
+    var eof = false
+    var closed = false
+    var inProcess = false
+    var phase = ClientPhase.head
+    var scan = HeadScan()
+    var head = RequestHead()
+    var deadline: Int64 = 0
+    var timeout = ClientTimeout.idle
+    var sendDeadline: Int64 = 0
+    var sent: Int64 = 0
+
+    // The exchange in progress.
+    var target: [UInt8] = []
+    var pathLength = 0
+    var hostScratch: [UInt8] = []
+    var fwd: IOBuffer?
+    var tenant: Tenant?
+    var route: Route?
+    var method = Method.get
+    var methodText: [UInt8] = []
+    var keepAlive = true
+    var body = RequestBody.none
+    var bodyDone = true
+    var bodyStarted = false
+    var bodyBytes: Int64 = 0
+    var origin: OriginConnection?
+    var tried: UInt64 = 0
+    var attempts = 0
+    var responseStarted = false
+    var framing = ClientFraming.asIs
+    var status = 0
+    var inExchange = false
+    var bytesIn: Int64 = 0
+    var sentAtStart: Int64 = 0
+    var startMicros: Int64 = 0
+    var originStartMicros: Int64 = 0
+    var originMicros: Int64 = -1
+    var serverLabel: [UInt8]?
+    var file = StaticFile()
+
+    init(fd: Int32, gen: UInt32, peerIP: [UInt8], trusted: Bool) {
+        self.fd = fd; self.gen = gen; self.peerIP = peerIP; self.trusted = trusted
+    }
+}
+
+extension Worker {
+    // MARK: Events
+
+    func onClientEvent(_ c: ClientConnection, _ ev: UInt32) {
+        if ev & (Epoll.readable | Epoll.hangup | Epoll.error) != 0 {
+            c.readable = true
+            clientReadable(c)
+        }
+        if c.closed { return }
+        if ev & Epoll.writable != 0 {
+            c.writable = true
+            clientWritable(c)
+        }
+    }
+
+    @inline(__always) func wantsClientRead(_ c: ClientConnection) -> Bool {
+        switch c.phase {
+        case .head: return (c.inBuf?.readableBytes ?? 0) <= limits.maxHeadBytes + 8
+        case .proxy: return !c.bodyDone && (c.inBuf?.readableBytes ?? 0) < highWater
+        case .file, .closing: return false
+        }
+    }
+
+    func clientReadable(_ c: ClientConnection) {
+        while !c.closed {
+            var didRead = false
+            while c.readable && wantsClientRead(c) {
+                if c.inBuf == nil { c.inBuf = takeBuffer() }
+                let b = c.inBuf!
+                b.reserve(4096)
+                switch sysRead(c.fd, b.writePointer, b.writableBytes) {
+                case .bytes(let k):
+                    b.writeIndex += k
+                    didRead = true
+                case .wouldBlock:
+                    c.readable = false
+                case .eof:
+                    c.eof = true
+                    c.readable = false
+                case .error:
+                    c.eof = true
+                    c.readable = false
+                }
+            }
+            processClient(c)
+            if !didRead || !c.readable || c.closed { break }
+        }
+        if c.closed { return }
+        if c.eof {
+            switch c.phase {
+            case .head:
+                if c.inBuf?.isEmpty ?? true { c.keepAlive = false; if c.outBuf?.isEmpty ?? true { closeClient(c) } else { c.phase = .closing } }
+            case .proxy:
+                if !c.bodyDone && (c.inBuf?.isEmpty ?? true) { abortClient(c) } else { c.keepAlive = false }
+            case .file:
+                c.keepAlive = false
+            case .closing:
+                break
+            }
+        }
+    }
+
+    func clientWritable(_ c: ClientConnection) {
+        flushClient(c)
+        if c.closed { return }
+        guard (c.outBuf?.readableBytes ?? 0) < highWater else { return }
+        switch c.phase {
+        case .proxy:
+            if let o = c.origin, o.headDone { originReadable(o) }
+        case .file:
+            pumpFile(c)
+        case .head:
+            if c.readable { clientReadable(c) } else { processClient(c) }
+        case .closing:
+            break
+        }
+    }
+
+    /// Writes pending output; closes a `.closing` connection once drained.
+    func flushClient(_ c: ClientConnection) {
+        guard let b = c.outBuf else {
+            if c.phase == .closing { closeClient(c) }
+            return
+        }
+        while c.writable && !b.isEmpty {
+            switch sysWrite(c.fd, b.readPointer, b.readableBytes) {
+            case .bytes(let k):
+                b.consume(k)
+                c.sent += Int64(k)
+            case .wouldBlock, .eof:
+                c.writable = false
+            case .error:
+                abortClient(c)
+                return
+            }
+        }
+        if b.isEmpty {
+            c.sendDeadline = 0
+            if c.phase == .closing { closeClient(c); return }
+            if c.phase == .head && (c.inBuf?.isEmpty ?? true) {
+                // Idle between requests: hand the buffers back (an idle connection costs no buffer memory).
+                c.outBuf = nil
+                giveBuffer(b)
+                if let i = c.inBuf { c.inBuf = nil; giveBuffer(i) }
+            }
+        } else if c.sendDeadline == 0 {
+            c.sendDeadline = now + server.sendTimeoutMillis
+        }
+    }
+
+    // MARK: Requests
+
+    func processClient(_ c: ClientConnection) {
+        if c.inProcess { return }
+        c.inProcess = true
+        defer { c.inProcess = false }
+        while !c.closed {
+            switch c.phase {
+            case .head:
+                guard let b = c.inBuf, !b.isEmpty else { return }
+                if let o = c.outBuf, o.readableBytes >= highWater { return }
+                if c.timeout != .header {
+                    c.timeout = .header
+                    c.deadline = now + server.headerTimeoutMillis
+                }
+                switch HeadParser.parseRequest(b.readView, limits: limits, into: &c.head, scan: &c.scan) {
+                case .needMore:
+                    if c.eof { closeClient(c) }
+                    return
+                case .error(let e):
+                    beginExchange(c, headLength: 0)
+                    c.keepAlive = false
+                    b.clear()
+                    respondError(c, e.status)
+                case .complete(let n):
+                    startRequest(c, headLength: n)
+                }
+            case .proxy:
+                pumpRequestBody(c)
+                return
+            case .file, .closing:
+                return
+            }
+        }
+    }
+
+    func beginExchange(_ c: ClientConnection, headLength: Int) {
+        c.inExchange = true
+        c.startMicros = monotonicMicros()
+        c.sentAtStart = c.sent + Int64(c.outBuf?.readableBytes ?? 0)
+        c.bytesIn = Int64(headLength)
+        c.status = 0
+        c.originMicros = -1
+        c.serverLabel = nil
+        c.responseStarted = false
+        c.tried = 0
+        c.attempts = 0
+        c.tenant = nil
+        c.route = nil
+        c.body = .none
+        c.bodyDone = true
+        c.bodyStarted = false
+        c.bodyBytes = 0
+        c.framing = .asIs
+        c.timeout = .idle
+        c.deadline = 0
+        c.target.removeAll(keepingCapacity: true)
+        c.method = .other
+        c.methodText.removeAll()
+    }
+
+    /// Answers a request we refuse before reading its body: the body (if any)
+    /// is never read, so the connection closes after the answer.
+    func refuse(_ c: ClientConnection, _ status: Int, headLength: Int) {
+        if c.head.framing != .none { c.keepAlive = false }
+        c.inBuf!.consume(headLength)
+        respondError(c, status)
+    }
+
+    func startRequest(_ c: ClientConnection, headLength n: Int) {
+        let b = c.inBuf!
+        let p = b.readView
+        beginExchange(c, headLength: n)
+        c.scan = HeadScan()
+        c.method = c.head.method
+        if c.method == .other { c.methodText = Array(p[c.head.methodRange]) }
+        c.keepAlive = c.head.keepAlive && !stopping
+
+        guard let (form, pathLength) = TargetNormalizer.normalize(p, c.head.targetRange, into: &c.target) else {
+            c.target = Array(p[c.head.targetRange])
+            return refuse(c, 400, headLength: n)
+        }
+        c.pathLength = pathLength
+        if c.method == .trace || c.method == .connect { return refuse(c, 405, headLength: n) }
+        if form == .asterisk { return refuse(c, 400, headLength: n) }
+
+        var hostRange = 0..<0
+        if case .absolute(let a, _) = form { hostRange = a }
+        else if c.head.hostField >= 0 { hostRange = c.head.fields[c.head.hostField].value }
+        guard let tenant = config.tenant(forHost: p, hostRange, scratch: &c.hostScratch) else {
+            return refuse(c, 421, headLength: n)
+        }
+        c.tenant = tenant
+        let route: Route? = c.target.withUnsafeBufferPointer { t in
+            tenant.route(for: UnsafeBufferPointer(rebasing: t[0..<pathLength]))
+        }
+        guard let route else { return refuse(c, 404, headLength: n) }
+        c.route = route
+
+        switch c.head.framing {
+        case .none, .untilClose: c.body = .none
+        case .length(let len):
+            if len > tenant.limits.maxBodyBytes { return refuse(c, 413, headLength: n) }
+            c.body = .length(len)
+            c.bodyDone = false
+        case .chunked:
+            c.body = .chunked(ChunkedDecoder())
+            c.bodyDone = false
+        }
+        if route.stripPrefix { stripPrefix(c, route) }
+
+        switch route.group.kind {
+        case .directory(let root, let index):
+            if c.method != .get && c.method != .head { return refuse(c, 405, headLength: n) }
+            if !c.bodyDone { c.keepAlive = false; c.bodyDone = true }
+            serveFile(c, root: root, index: index, p: p, headLength: n)
+        case .http(let ids):
+            buildForwardHead(c, p: p, hostRange: hostRange, route: route)
+            b.consume(n)
+            c.phase = .proxy
+            if c.head.expectContinue && !c.bodyDone && b.isEmpty {
+                if c.outBuf == nil { c.outBuf = takeBuffer() }
+                c.outBuf!.append("HTTP/1.1 100 Continue\r\n\r\n")
+                flushClient(c)
+            }
+            if !c.bodyDone { c.timeout = .body; c.deadline = now + server.bodyIdleTimeoutMillis }
+            connectOrigin(c, ids: ids)
+        }
+    }
+
+    /// Removes the route prefix from the normalized target (keeping a leading "/").
+    func stripPrefix(_ c: ClientConnection, _ route: Route) {
+        var cut = route.prefix.count
+        if route.prefix.last == 47 { cut -= 1 }
+        guard cut > 0 else { return }
+        c.target.removeSubrange(0..<cut)
+        c.pathLength -= cut
+        if c.pathLength == 0 || c.target[0] != 47 {
+            c.target.insert(47, at: 0)
+            c.pathLength += 1
+        }
+    }
+
+    /// Moves request body bytes from the client buffer to the origin buffer.
+    func pumpRequestBody(_ c: ClientConnection) {
+        guard let o = c.origin, o.connected, !c.bodyDone, let ib = c.inBuf else { return }
+        if o.outBuf == nil { o.outBuf = takeBuffer() }
+        let ob = o.outBuf!
+        var progressed = true
+        while progressed && !c.bodyDone && !c.closed && o.client === c {
+            progressed = false
+            while ob.readableBytes < highWater && !ib.isEmpty && !c.bodyDone {
+                c.bodyStarted = true
+                switch c.body {
+                case .none:
+                    c.bodyDone = true
+                case .length(let rem):
+                    let take = Int(min(rem, Int64(ib.readableBytes), Int64(highWater)))
+                    ob.append(ib.readPointer, count: take)
+                    ib.consume(take)
+                    c.bytesIn += Int64(take)
+                    let left = rem - Int64(take)
+                    c.body = .length(left)
+                    if left == 0 { c.bodyDone = true }
+                    progressed = true
+                case .chunked(var dec):
+                    let (ev, next) = dec.decode(ib.readView, from: 0)
+                    c.body = .chunked(dec)
+                    switch ev {
+                    case .data(let r):
+                        c.bodyBytes += Int64(r.count)
+                        if c.bodyBytes > (c.tenant?.limits.maxBodyBytes ?? 0) { return requestBodyFailed(c, 413) }
+                        ob.append(hex: r.count)
+                        ob.append("\r\n")
+                        ob.append(UnsafeRawBufferPointer(rebasing: ib.readView[r]))
+                        ob.append("\r\n")
+                    case .end:
+                        ob.append("0\r\n\r\n")
+                        c.bodyDone = true
+                    case .error:
+                        return requestBodyFailed(c, 400)
+                    case .needMore:
+                        break
+                    }
+                    ib.consume(next)
+                    c.bytesIn += Int64(next)
+                    progressed = next > 0
+                    if case .needMore = ev { progressed = false }
+                }
+            }
+            flushOrigin(o)
+            if o.closed || c.closed { return }
+            if c.readable && !c.bodyDone && ib.readableBytes < highWater {
+                // Read more body now that there is room.
+                var readAny = false
+                while c.readable && ib.readableBytes < highWater {
+                    ib.reserve(4096)
+                    switch sysRead(c.fd, ib.writePointer, ib.writableBytes) {
+                    case .bytes(let k): ib.writeIndex += k; readAny = true
+                    case .wouldBlock: c.readable = false
+                    case .eof, .error: c.readable = false; c.eof = true
+                    }
+                }
+                if readAny { progressed = true }
+            }
+        }
+        if c.bodyDone {
+            if c.timeout == .body { c.deadline = 0 }
+        } else {
+            c.timeout = .body
+            c.deadline = now + server.bodyIdleTimeoutMillis
+            if c.eof && ib.isEmpty { abortClient(c) }
+        }
+    }
+
+    /// The request body was malformed or too large mid-stream.
+    func requestBodyFailed(_ c: ClientConnection, _ status: Int) {
+        if let o = c.origin { detachOrigin(c, o); closeOrigin(o) }
+        c.keepAlive = false
+        c.bodyDone = true
+        c.inBuf?.clear()
+        if c.responseStarted { abortClient(c) } else { respondError(c, status) }
+    }
+
+    func clientTimedOut(_ c: ClientConnection) {
+        switch c.timeout {
+        case .idle:
+            closeClient(c)
+        case .header:
+            c.keepAlive = false
+            if c.inBuf?.isEmpty ?? true { closeClient(c); return }
+            beginExchange(c, headLength: 0)
+            c.inBuf?.clear()
+            respondError(c, 408)
+        case .body:
+            if let o = c.origin { detachOrigin(c, o); closeOrigin(o) }
+            c.keepAlive = false
+            c.bodyDone = true
+            if c.responseStarted { abortClient(c) } else { c.inBuf?.clear(); respondError(c, 408) }
+        }
+    }
+
+    // MARK: Responses
+
+    /// Sends a short error response generated by edge itself, then finishes the exchange.
+    func respondError(_ c: ClientConnection, _ status: Int) {
+        if c.outBuf == nil { c.outBuf = takeBuffer() }
+        let b = c.outBuf!
+        c.status = status
+        c.responseStarted = true
+        let reason = HTTPStatus.reason(status)
+        b.append("HTTP/1.1 ")
+        b.append(decimal: Int64(status))
+        b.append(byte: 32)
+        b.append(reason)
+        b.append("\r\n")
+        b.append(date.line.readView)
+        b.append("Server: edge\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ")
+        b.append(decimal: Int64(reason.utf8CodeUnitCount + 5))
+        if status == 405 { b.append("\r\nAllow: GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH") }
+        b.append(c.keepAlive ? "\r\n\r\n" : "\r\nConnection: close\r\n\r\n")
+        if c.method != .head {
+            b.append(decimal: Int64(status))
+            b.append(byte: 32)
+            b.append(reason)
+            b.append("\n")
+        }
+        c.framing = .asIs
+        finishExchange(c)
+    }
+
+    /// Ends the current exchange: logs it, then either waits for the next
+    /// request on this connection or closes it once the output is flushed.
+    func finishExchange(_ c: ClientConnection) {
+        if let o = c.origin {
+            detachOrigin(c, o)
+            releaseOrigin(o)
+        }
+        if c.framing == .chunked { c.outBuf?.append("0\r\n\r\n") }
+        if c.file.fd >= 0 { c.file.close() }
+        if let f = c.fwd { c.fwd = nil; giveBuffer(f) }
+        if !c.bodyDone { c.keepAlive = false }
+        logExchange(c)
+        c.inExchange = false
+        if c.keepAlive && !stopping {
+            c.phase = .head
+            c.timeout = .idle
+            c.deadline = now + server.keepAliveTimeoutMillis
+            flushClient(c)
+            if c.closed { return }
+            if !(c.inBuf?.isEmpty ?? true) || c.readable {
+                if c.readable { clientReadable(c) } else { processClient(c) }
+            }
+        } else {
+            c.phase = .closing
+            c.deadline = 0
+            flushClient(c)
+        }
+    }
+
+    /// Drops the connection at once (client gone, or a response we cannot complete).
+    func abortClient(_ c: ClientConnection) {
+        if c.inExchange {
+            if c.status == 0 { c.status = 499 }
+            logExchange(c)
+            c.inExchange = false
+        }
+        closeClient(c)
+    }
+
+    func closeClient(_ c: ClientConnection) {
+        guard !c.closed else { return }
+        c.closed = true
+        if let o = c.origin { detachOrigin(c, o); closeOrigin(o) }
+        if c.file.fd >= 0 { c.file.close() }
+        slots[Int(c.fd)] = .free
+        sysClose(c.fd)
+        clientCount -= 1
+        if let b = c.inBuf { c.inBuf = nil; giveBuffer(b) }
+        if let b = c.outBuf { c.outBuf = nil; giveBuffer(b) }
+        if let b = c.fwd { c.fwd = nil; giveBuffer(b) }
+    }
+}

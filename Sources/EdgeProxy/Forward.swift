@@ -1,0 +1,114 @@
+// Header rewriting on the way to the origin and back (RFC 9110 §7.6):
+// hop-by-hop fields are dropped, Via and X-Forwarded-* are added, framing
+// fields are written by edge itself from the framing it actually uses.
+import EdgeHTTP
+import EdgeIO
+
+extension Worker {
+    /// Serializes the request head for the origin into `c.fwd` (kept until the
+    /// exchange ends, so a retry can send it again).
+    func buildForwardHead(_ c: ClientConnection, p: UnsafeRawBufferPointer, hostRange: Range<Int>, route: Route) {
+        if c.fwd == nil { c.fwd = takeBuffer() }
+        let b = c.fwd!
+        b.clear()
+        if c.method == .other { b.append(c.methodText) } else { b.append(UnsafeRawBufferPointer(rebasing: p[c.head.methodRange])) }
+        b.append(byte: 32)
+        b.append(c.target)
+        b.append(" HTTP/1.1\r\nHost: ")
+        if let h = route.hostRewrite { b.append(h) } else { b.append(UnsafeRawBufferPointer(rebasing: p[hostRange])) }
+        b.append("\r\n")
+        let head = c.head
+        var priorXFF: Range<Int>? = nil
+        for f in head.fields {
+            switch f.known {
+            case .host, .contentLength, .expect:
+                continue
+            case .xForwardedFor:
+                if c.trusted { priorXFF = priorXFF ?? f.value }
+                continue
+            case .xForwardedProto, .xForwardedHost, .forwarded:
+                if !c.trusted { continue }
+            default:
+                if f.known.isHopByHop { continue }
+            }
+            if head.connectionNamesFields && isNamedByConnection(p, head.fields, f) { continue }
+            if route.request.removes(p, f.name) { continue }
+            b.append(UnsafeRawBufferPointer(rebasing: p[f.nameStart..<f.valueEnd]))
+            b.append("\r\n")
+        }
+        b.append("X-Forwarded-For: ")
+        if let x = priorXFF {
+            b.append(UnsafeRawBufferPointer(rebasing: p[x]))
+            b.append(", ")
+        }
+        b.append(c.peerIP)
+        if !c.trusted || !head.fields.contains(where: { $0.known == .xForwardedProto }) { b.append("\r\nX-Forwarded-Proto: http") }
+        if !c.trusted || !head.fields.contains(where: { $0.known == .xForwardedHost }) {
+            b.append("\r\nX-Forwarded-Host: ")
+            b.append(UnsafeRawBufferPointer(rebasing: p[hostRange]))
+        }
+        b.append("\r\nVia: 1.1 edge\r\n")
+        b.append(route.request.addLines)
+        switch c.body {
+        case .none: break
+        case .length(let n):
+            b.append("Content-Length: ")
+            b.append(decimal: n)
+            b.append("\r\n")
+        case .chunked:
+            b.append("Transfer-Encoding: chunked\r\n")
+        }
+        b.append("\r\n")
+    }
+
+    /// Serializes the client's response head from the origin's.
+    func writeResponseHead(_ c: ClientConnection, _ o: OriginConnection, framing: BodyFraming, p: UnsafeRawBufferPointer) {
+        if c.outBuf == nil { c.outBuf = takeBuffer() }
+        let b = c.outBuf!
+        let head = o.head
+        let route = c.route!
+        b.append("HTTP/1.1 ")
+        b.append(decimal: Int64(head.status))
+        b.append(byte: 32)
+        if head.reasonRange.isEmpty { b.append(HTTPStatus.reason(head.status)) } else { b.append(UnsafeRawBufferPointer(rebasing: p[head.reasonRange])) }
+        b.append("\r\n")
+        var sawDate = false
+        for f in head.fields {
+            if f.known.isHopByHop { continue }
+            if f.known == .contentLength && framing != .none { continue }
+            if f.known == .date { sawDate = true }
+            if head.connectionNamesFields && isNamedByConnection(p, head.fields, f) { continue }
+            if route.response.removes(p, f.name) { continue }
+            b.append(UnsafeRawBufferPointer(rebasing: p[f.nameStart..<f.valueEnd]))
+            b.append("\r\n")
+        }
+        if !sawDate { b.append(date.line.readView) }
+        b.append(route.response.addLines)
+        switch framing {
+        case .none:
+            c.framing = .asIs
+        case .length(let n):
+            c.framing = .asIs
+            b.append("Content-Length: ")
+            b.append(decimal: n)
+            b.append("\r\n")
+        case .chunked, .untilClose:
+            if c.head.minorVersion >= 1 {
+                c.framing = .chunked
+                b.append("Transfer-Encoding: chunked\r\n")
+            } else {
+                c.framing = .close
+                c.keepAlive = false
+            }
+        }
+        if !c.keepAlive || stopping {
+            c.keepAlive = false
+            b.append("Connection: close\r\n\r\n")
+        } else if c.head.minorVersion == 0 {
+            b.append("Connection: keep-alive\r\n\r\n")
+        } else {
+            b.append("\r\n")
+        }
+        c.responseStarted = true
+    }
+}

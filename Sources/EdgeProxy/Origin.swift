@@ -1,0 +1,395 @@
+// The origin side: connection pools, connecting with failover, reading and
+// relaying responses. Thread rules: see Worker.swift.
+import Glibc
+import EdgeConfig
+import EdgeHTTP
+import EdgeIO
+import EdgeUpstream
+
+enum OriginTimeout { case connect, read, idle }
+enum ResponseBody { case none, length(Int64), chunked(ChunkedDecoder), untilClose }
+enum OriginFailure { case connect, connectTimeout, readTimeout, closed, broken }
+
+final class OriginConnection {
+    let fd: Int32
+    let gen: UInt32
+    let server: OriginServer
+    let group: OriginGroup
+    let groupIndex: Int
+    var inBuf: IOBuffer?
+    var outBuf: IOBuffer?
+    var readable = false
+    var writable = false
+    var connected = false
+    var eof = false
+    var closed = false
+    var client: ClientConnection?
+    var head = ResponseHead()
+    var scan = HeadScan()
+    var headDone = false
+    var requestWasHead = false
+    var body = ResponseBody.none
+    var keepAlive = true
+    var requests = 0
+    var gotBytes = false
+    var deadline: Int64 = 0
+    var timeout = OriginTimeout.connect
+    var idleTimeoutMillis: Int64 = 30_000
+
+    init(fd: Int32, gen: UInt32, server: OriginServer, group: OriginGroup, groupIndex: Int) {
+        self.fd = fd; self.gen = gen; self.server = server; self.group = group; self.groupIndex = groupIndex
+    }
+}
+
+extension Worker {
+    // MARK: Choosing and connecting
+
+    /// Sends the current request of `c` to a server of its group: a pooled
+    /// connection when there is one, else a new one; on a connect error the
+    /// next server is tried. Answers 502 when every server failed.
+    func connectOrigin(_ c: ClientConnection, ids: [Int]) {
+        let group = c.route!.group
+        while true {
+            guard c.attempts <= ids.count,
+                  let gi = balancers[group.id].pick(health: group.health, active: groupActive[group.id], tried: c.tried, now: now) else {
+                return originUnavailable(c, timeout: false)
+            }
+            c.attempts += 1
+            let server = config.servers[ids[gi]]
+            while let o = idle[server.id].popLast() {
+                if o.closed || o.eof { closeOrigin(o); continue }
+                attach(c, o)
+                sendRequest(c, o)
+                return
+            }
+            c.tried |= 1 << UInt64(gi)
+            switch TCP.connect(server.address) {
+            case .connected(let fd), .inProgress(let fd):
+                let o = OriginConnection(fd: fd, gen: nextGeneration(), server: server, group: group, groupIndex: gi)
+                setSlot(Int(fd), .origin(o))
+                do {
+                    try epoll.add(fd, token: UInt64(fd) | UInt64(o.gen) << 32,
+                                  events: Epoll.readable | Epoll.writable | Epoll.hangup | Epoll.edge)
+                } catch {
+                    slots[Int(fd)] = .free
+                    sysClose(fd)
+                    return originUnavailable(c, timeout: false)
+                }
+                o.timeout = .connect
+                o.deadline = now + (c.tenant?.limits.originConnectTimeoutMillis ?? 3500)
+                attach(c, o)
+                sendRequest(c, o)
+                return
+            case .failed:
+                server.health.recordFailure(now: now)
+                continue
+            }
+        }
+    }
+
+    func attach(_ c: ClientConnection, _ o: OriginConnection) {
+        c.origin = o
+        o.client = c
+        active[o.server.id] += 1
+        groupActive[o.group.id][o.groupIndex] += 1
+        c.serverLabel = o.server.label
+        c.originStartMicros = monotonicMicros()
+        o.idleTimeoutMillis = c.tenant?.limits.originIdleTimeoutMillis ?? 30_000
+    }
+
+    func detachOrigin(_ c: ClientConnection, _ o: OriginConnection) {
+        guard o.client === c else { return }
+        c.origin = nil
+        o.client = nil
+        active[o.server.id] -= 1
+        groupActive[o.group.id][o.groupIndex] -= 1
+    }
+
+    func sendRequest(_ c: ClientConnection, _ o: OriginConnection) {
+        if o.outBuf == nil { o.outBuf = takeBuffer() }
+        if o.inBuf == nil { o.inBuf = takeBuffer() }
+        o.outBuf!.append(c.fwd!.readView)
+        o.headDone = false
+        o.scan = HeadScan()
+        o.gotBytes = false
+        o.requestWasHead = c.method == .head
+        o.requests += 1
+        if o.connected {
+            o.timeout = .read
+            o.deadline = now + (c.tenant?.limits.originReadTimeoutMillis ?? 60_000)
+            flushOrigin(o)
+            if !o.closed && o.client === c { pumpRequestBody(c) }
+        }
+    }
+
+    // MARK: Events
+
+    func onOriginEvent(_ o: OriginConnection, _ ev: UInt32) {
+        guard let c = o.client else {
+            // Idle in the pool: data or a hang-up means the origin is done with it.
+            if ev & (Epoll.readable | Epoll.hangup | Epoll.error) != 0 {
+                if let i = idle[o.server.id].firstIndex(where: { $0 === o }) { idle[o.server.id].remove(at: i) }
+                closeOrigin(o)
+            }
+            return
+        }
+        if !o.connected {
+            if ev & (Epoll.writable | Epoll.error | Epoll.hangup) != 0 {
+                if TCP.socketError(o.fd) != 0 || ev & Epoll.error != 0 { return originFailed(o, .connect) }
+                o.connected = true
+                o.writable = true
+                o.timeout = .read
+                o.deadline = now + (c.tenant?.limits.originReadTimeoutMillis ?? 60_000)
+                flushOrigin(o)
+                if o.closed || o.client !== c { return }
+                pumpRequestBody(c)
+                if o.closed || o.client !== c { return }
+            } else {
+                return
+            }
+        } else if ev & Epoll.writable != 0 {
+            o.writable = true
+            flushOrigin(o)
+            if o.closed || o.client !== c { return }
+            pumpRequestBody(c)
+            if o.closed || o.client !== c { return }
+        }
+        if ev & (Epoll.readable | Epoll.hangup | Epoll.error) != 0 {
+            o.readable = true
+            originReadable(o)
+        }
+    }
+
+    func flushOrigin(_ o: OriginConnection) {
+        guard o.connected, let b = o.outBuf else { return }
+        while o.writable && !b.isEmpty {
+            switch sysWrite(o.fd, b.readPointer, b.readableBytes) {
+            case .bytes(let k):
+                b.consume(k)
+            case .wouldBlock, .eof:
+                o.writable = false
+            case .error:
+                // The origin may have answered and closed; read what it sent first.
+                o.writable = false
+                o.readable = true
+                b.clear()
+                originReadable(o)
+                return
+            }
+        }
+    }
+
+    // MARK: Responses
+
+    func originReadable(_ o: OriginConnection) {
+        while !o.closed, let c = o.client {
+            var didRead = false
+            let ib = o.inBuf!
+            while o.readable && ib.readableBytes < highWater && (c.outBuf?.readableBytes ?? 0) < highWater {
+                ib.reserve(bufferSize)
+                switch sysRead(o.fd, ib.writePointer, ib.writableBytes) {
+                case .bytes(let k):
+                    ib.writeIndex += k
+                    o.gotBytes = true
+                    didRead = true
+                case .wouldBlock:
+                    o.readable = false
+                case .eof, .error:
+                    o.eof = true
+                    o.readable = false
+                }
+            }
+            processOrigin(o, c)
+            if o.closed || o.client !== c { return }
+            if (c.outBuf?.readableBytes ?? 0) >= highWater {
+                o.deadline = 0  // the client's send timeout governs while it is slow
+                return
+            }
+            o.deadline = now + (c.tenant?.limits.originReadTimeoutMillis ?? 60_000)
+            if !didRead || !o.readable { return }
+        }
+    }
+
+    func processOrigin(_ o: OriginConnection, _ c: ClientConnection) {
+        let ib = o.inBuf!
+        while !o.headDone {
+            if ib.isEmpty {
+                if o.eof { originFailed(o, .closed) }
+                return
+            }
+            switch HeadParser.parseResponse(ib.readView, limits: limits, into: &o.head, scan: &o.scan) {
+            case .needMore:
+                if o.eof { originFailed(o, .broken) }
+                return
+            case .error:
+                return originFailed(o, .broken)
+            case .complete(let n):
+                let status = o.head.status
+                if status < 200 {
+                    if status == 101 { return originFailed(o, .broken) }
+                    ib.consume(n)       // interim response: edge sends its own 100 Continue
+                    o.scan = HeadScan()
+                    continue
+                }
+                o.headDone = true
+                o.server.health.recordSuccess()
+                c.status = status
+                c.originMicros = monotonicMicros() - c.originStartMicros
+                o.keepAlive = o.head.keepAlive
+                let framing = o.head.framing(requestWasHead: o.requestWasHead)
+                writeResponseHead(c, o, framing: framing, p: ib.readView)
+                ib.consume(n)
+                switch framing {
+                case .none: o.body = .none
+                case .length(let len): o.body = .length(len)
+                case .chunked: o.body = .chunked(ChunkedDecoder())
+                case .untilClose: o.body = .untilClose; o.keepAlive = false
+                }
+            }
+        }
+        pumpResponseBody(o, c)
+    }
+
+    func pumpResponseBody(_ o: OriginConnection, _ c: ClientConnection) {
+        let ib = o.inBuf!
+        if c.outBuf == nil { c.outBuf = takeBuffer() }
+        let ob = c.outBuf!
+        var done = false
+        if case .none = o.body { done = true }
+        loop: while !done && !ib.isEmpty && ob.readableBytes < highWater {
+            switch o.body {
+            case .none:
+                done = true
+            case .length(let rem):
+                let take = Int(min(rem, Int64(ib.readableBytes)))
+                ob.append(ib.readPointer, count: take)
+                ib.consume(take)
+                o.body = .length(rem - Int64(take))
+                if rem == Int64(take) { done = true }
+            case .chunked(var dec):
+                let (ev, next) = dec.decode(ib.readView, from: 0)
+                o.body = .chunked(dec)
+                switch ev {
+                case .data(let r):
+                    if c.framing == .chunked {
+                        ob.append(hex: r.count)
+                        ob.append("\r\n")
+                        ob.append(UnsafeRawBufferPointer(rebasing: ib.readView[r]))
+                        ob.append("\r\n")
+                    } else {
+                        ob.append(UnsafeRawBufferPointer(rebasing: ib.readView[r]))
+                    }
+                    ib.consume(next)
+                case .needMore:
+                    ib.consume(next)
+                    break loop
+                case .end:
+                    ib.consume(next)
+                    done = true
+                case .error:
+                    o.keepAlive = false
+                    flushClient(c)
+                    return abortClient(c)
+                }
+            case .untilClose:
+                let k = ib.readableBytes
+                if c.framing == .chunked {
+                    ob.append(hex: k)
+                    ob.append("\r\n")
+                    ob.append(ib.readView)
+                    ob.append("\r\n")
+                } else {
+                    ob.append(ib.readView)
+                }
+                ib.consume(k)
+            }
+        }
+        if !done && o.eof && ib.isEmpty {
+            if case .untilClose = o.body {
+                done = true
+            } else {
+                // Truncated by the origin: the client must see a broken message, not a short one.
+                c.keepAlive = false
+                flushClient(c)
+                if !c.closed { abortClient(c) }
+                return
+            }
+        }
+        if done {
+            if !ib.isEmpty || o.eof { o.keepAlive = false }
+            finishExchange(c)
+        } else {
+            flushClient(c)
+        }
+    }
+
+    /// Returns a finished origin connection to its pool, or closes it.
+    func releaseOrigin(_ o: OriginConnection) {
+        let ok = o.keepAlive && o.headDone && !o.eof && !o.closed && (o.outBuf?.isEmpty ?? true) && (o.inBuf?.isEmpty ?? true)
+        var done = false
+        if case .none = o.body { done = true }
+        if case .length(0) = o.body { done = true }
+        if case .chunked(let d) = o.body, d.isDone { done = true }
+        guard ok, done, !stopping, idle[o.server.id].count < o.group.keepAlive else { return closeOrigin(o) }
+        if let b = o.inBuf { o.inBuf = nil; giveBuffer(b) }
+        if let b = o.outBuf { o.outBuf = nil; giveBuffer(b) }
+        o.timeout = .idle
+        o.deadline = now + o.idleTimeoutMillis
+        idle[o.server.id].append(o)
+    }
+
+    func closeOrigin(_ o: OriginConnection) {
+        guard !o.closed else { return }
+        o.closed = true
+        if let c = o.client { detachOrigin(c, o) }
+        slots[Int(o.fd)] = .free
+        sysClose(o.fd)
+        if let b = o.inBuf { o.inBuf = nil; giveBuffer(b) }
+        if let b = o.outBuf { o.outBuf = nil; giveBuffer(b) }
+    }
+
+    func originTimedOut(_ o: OriginConnection) {
+        switch o.timeout {
+        case .idle:
+            if let i = idle[o.server.id].firstIndex(where: { $0 === o }) { idle[o.server.id].remove(at: i) }
+            closeOrigin(o)
+        case .connect:
+            originFailed(o, .connectTimeout)
+        case .read:
+            originFailed(o, .readTimeout)
+        }
+    }
+
+    /// The origin failed this request. Retries where that is safe, else answers 502/504.
+    func originFailed(_ o: OriginConnection, _ why: OriginFailure) {
+        guard let c = o.client else { return closeOrigin(o) }
+        let reused = o.requests > 1
+        detachOrigin(c, o)
+        closeOrigin(o)
+        switch why {
+        case .connect, .connectTimeout, .readTimeout, .broken:
+            o.server.health.recordFailure(now: now)
+        case .closed:
+            if !reused { o.server.health.recordFailure(now: now) }
+        }
+        if c.responseStarted { return abortClient(c) }
+        // Safe to retry: nothing reached the origin (connect failed), or a reused
+        // keep-alive connection was found closed before any response byte, for an
+        // idempotent request whose body was not sent.
+        let nothingSent = why == .connect || why == .connectTimeout
+        let staleReuse = why == .closed && reused && !o.gotBytes
+        if !c.bodyStarted && (nothingSent || (staleReuse && c.method.isIdempotent)),
+           case .http(let ids) = c.route!.group.kind {
+            if staleReuse { c.tried &= ~(1 << UInt64(o.groupIndex)) }
+            return connectOrigin(c, ids: ids)
+        }
+        originUnavailable(c, timeout: why == .readTimeout || why == .connectTimeout)
+    }
+
+    func originUnavailable(_ c: ClientConnection, timeout: Bool) {
+        if c.origin != nil { detachOrigin(c, c.origin!) }
+        c.phase = .proxy
+        if !c.bodyDone { c.keepAlive = false; c.bodyDone = true }
+        respondError(c, timeout ? 504 : 502)
+    }
+}

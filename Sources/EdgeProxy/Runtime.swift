@@ -1,0 +1,204 @@
+// Runtime tables built once from the validated config and then shared,
+// read-only, by every worker thread. Everything here is immutable after init,
+// which is what makes the `Sendable` conformances true.
+import EdgeConfig
+import EdgeHTTP
+import EdgeIO
+import EdgeUpstream
+
+/// One origin server, shared by all workers (its health is atomic).
+public final class OriginServer: Sendable {
+    public let id: Int
+    public let address: SocketAddress
+    /// "host:port" for logs.
+    let label: [UInt8]
+    public let health: ServerHealth
+
+    init(id: Int, address: SocketAddress, label: String, health: ServerHealth) {
+        self.id = id; self.address = address; self.label = Array(label.utf8); self.health = health
+    }
+}
+
+enum GroupKind: Sendable {
+    case http(servers: [Int])               // ids into RuntimeConfig.servers
+    case directory(root: String, index: String)
+}
+
+final class OriginGroup: Sendable {
+    let id: Int
+    let name: String
+    let kind: GroupKind
+    let policy: BalancePolicy
+    let keepAlive: Int
+    /// Health of the group's servers, in group order (for the balancer).
+    let health: [ServerHealth]
+
+    init(id: Int, name: String, kind: GroupKind, policy: BalancePolicy, keepAlive: Int, health: [ServerHealth]) {
+        self.id = id; self.name = name; self.kind = kind; self.policy = policy; self.keepAlive = keepAlive; self.health = health
+    }
+}
+
+/// Pre-serialized header edits: added lines are ready to copy.
+struct Edits: Sendable {
+    let addLines: [UInt8]          // "Name: value\r\n"...
+    let remove: [[UInt8]]          // lowercase names
+
+    init(_ e: HeaderEdits) {
+        var lines: [UInt8] = []
+        for (k, v) in e.add { lines += Array(k.utf8) + [58, 32] + Array(v.utf8) + [13, 10] }
+        addLines = lines
+        remove = e.remove.map { Array($0.utf8) }
+    }
+
+    @inline(__always) func removes(_ p: UnsafeRawBufferPointer, _ name: Range<Int>) -> Bool {
+        if remove.isEmpty { return false }
+        for r in remove where r.count == name.count {
+            var same = true
+            var j = name.lowerBound
+            for b in r { if asciiLower(p[j]) != b { same = false; break }; j += 1 }
+            if same { return true }
+        }
+        return false
+    }
+}
+
+final class Route: Sendable {
+    let prefix: [UInt8]
+    let group: OriginGroup
+    let stripPrefix: Bool
+    let hostRewrite: [UInt8]?
+    let request: Edits
+    let response: Edits
+
+    init(prefix: [UInt8], group: OriginGroup, stripPrefix: Bool, hostRewrite: [UInt8]?, request: Edits, response: Edits) {
+        self.prefix = prefix; self.group = group; self.stripPrefix = stripPrefix; self.hostRewrite = hostRewrite
+        self.request = request; self.response = response
+    }
+}
+
+final class Tenant: Sendable {
+    let name: String
+    let nameJSON: [UInt8]
+    /// Longest prefix first.
+    let routes: [Route]
+    let limits: TenantLimits
+
+    init(name: String, routes: [Route], limits: TenantLimits) {
+        self.name = name
+        self.nameJSON = jsonEscaped(Array(name.utf8))
+        self.routes = routes.sorted { $0.prefix.count > $1.prefix.count }
+        self.limits = limits
+    }
+
+    /// The most specific route whose prefix starts `path`.
+    @inline(__always) func route(for path: UnsafeBufferPointer<UInt8>) -> Route? {
+        outer: for r in routes where r.prefix.count <= path.count {
+            var i = 0
+            for b in r.prefix { if path[i] != b { continue outer }; i += 1 }
+            return r
+        }
+        return nil
+    }
+}
+
+/// Everything the workers need, built from config and shared read-only.
+public final class RuntimeConfig: Sendable {
+    public let server: ServerConfig
+    let tenants: [Tenant]
+    let exactHosts: [String: Int]
+    let wildcardHosts: [String: Int]   // "example.com" for "*.example.com"
+    let defaultTenant: Int
+    public let servers: [OriginServer]
+    let groups: [OriginGroup]
+    let trusted: Set<String>
+
+    public init(server: ServerConfig, tenants configs: [TenantConfig]) throws {
+        self.server = server
+        var servers: [OriginServer] = []
+        var groups: [OriginGroup] = []
+        var tenants: [Tenant] = []
+        var exact: [String: Int] = [:]
+        var wild: [String: Int] = [:]
+        var def = -1
+        for (ti, t) in configs.enumerated() {
+            var byName: [String: OriginGroup] = [:]
+            for (gi, g) in t.origins.enumerated() {
+                let kind: GroupKind
+                var health: [ServerHealth] = []
+                switch g.kind {
+                case .http(let list):
+                    var ids: [Int] = []
+                    for (si, s) in list.enumerated() {
+                        guard let addr = SocketAddress(s) else {
+                            throw ConfigError(file: t.file, field: "origins.\(g.name).servers[\(si)]", message: "cannot resolve \"\(s)\"")
+                        }
+                        let h = ServerHealth(maxFails: g.maxFails, backoffMillis: g.failBackoffMillis)
+                        health.append(h)
+                        ids.append(servers.count)
+                        servers.append(OriginServer(id: servers.count, address: addr, label: s, health: h))
+                    }
+                    kind = .http(servers: ids)
+                case .directory(let root, let index):
+                    kind = .directory(root: root, index: index)
+                }
+                _ = gi
+                let og = OriginGroup(id: groups.count, name: g.name, kind: kind, policy: BalancePolicy(rawValue: g.balance) ?? .roundRobin,
+                                     keepAlive: g.keepAlive, health: health)
+                groups.append(og)
+                byName[g.name] = og
+            }
+            let routes = t.routes.map { r in
+                Route(prefix: Array(r.prefix.utf8), group: byName[r.origin]!, stripPrefix: r.stripPrefix,
+                      hostRewrite: r.hostRewrite.map { Array($0.utf8) }, request: Edits(r.requestHeaders), response: Edits(r.responseHeaders))
+            }
+            tenants.append(Tenant(name: t.name, routes: routes, limits: t.limits))
+            for h in t.hosts {
+                if h.hasPrefix("*.") { wild[String(h.dropFirst(2))] = ti } else { exact[h] = ti }
+            }
+            if t.isDefault { def = ti }
+        }
+        self.servers = servers
+        self.groups = groups
+        self.tenants = tenants
+        self.exactHosts = exact
+        self.wildcardHosts = wild
+        self.defaultTenant = def
+        self.trusted = Set(server.trustedProxies)
+    }
+
+    /// The tenant for a Host value (any case, optional port, optional trailing
+    /// dot). A wildcard matches exactly one label. Falls back to the default tenant.
+    func tenant(forHost p: UnsafeRawBufferPointer, _ range: Range<Int>, scratch: inout [UInt8]) -> Tenant? {
+        scratch.removeAll(keepingCapacity: true)
+        var end = range.upperBound
+        // Strip the port (not inside an IPv6 literal).
+        var k = end - 1
+        while k >= range.lowerBound && p[k] >= 48 && p[k] <= 57 { k -= 1 }
+        if k >= range.lowerBound && p[k] == 58 && (p[range.lowerBound] != 91 || (k > range.lowerBound && p[k - 1] == 93)) { end = k }
+        for i in range.lowerBound..<end { scratch.append(asciiLower(p[i])) }
+        if scratch.last == 46 { scratch.removeLast() }
+        let host = String(decoding: scratch, as: UTF8.self)
+        if let t = exactHosts[host] { return tenants[t] }
+        if let dot = scratch.firstIndex(of: 46) {
+            let parent = String(decoding: scratch[(dot + 1)...], as: UTF8.self)
+            if let t = wildcardHosts[parent] { return tenants[t] }
+        }
+        return defaultTenant >= 0 ? tenants[defaultTenant] : nil
+    }
+}
+
+/// JSON string escaping for log fields.
+func jsonEscaped(_ b: [UInt8]) -> [UInt8] {
+    var out: [UInt8] = []
+    for c in b {
+        switch c {
+        case 34: out += [92, 34]
+        case 92: out += [92, 92]
+        case 0..<0x20, 0x7F...:
+            let hex: [UInt8] = Array("0123456789abcdef".utf8)
+            out += [92, 117, 48, 48, hex[Int(c >> 4)], hex[Int(c & 15)]]
+        default: out.append(c)
+        }
+    }
+    return out
+}

@@ -1,0 +1,64 @@
+// Starts the workers, each on its own thread with its own SO_REUSEPORT
+// listener, and stops them gracefully.
+import Glibc
+import EdgeConfig
+import EdgeIO
+
+public final class EdgeServer: @unchecked Sendable {
+    public let config: RuntimeConfig
+    let workers: [Worker]
+    var threads: [OSThread] = []
+    /// The bound HTTP address (the port is known even when 0 was asked for).
+    public let httpAddress: SocketAddress
+    let logFD: Int32
+    let ownsLog: Bool
+
+    /// Binds the listeners. Throws when the address cannot be bound or the log opened.
+    public init(config: RuntimeConfig) throws {
+        self.config = config
+        guard var addr = SocketAddress(config.server.httpListen) else {
+            throw ConfigError(file: "--http", field: "", message: "\"\(config.server.httpListen)\" is not ADDR:PORT")
+        }
+        switch config.server.accessLog {
+        case "off": logFD = -1; ownsLog = false
+        case "stdout", "": logFD = 1; ownsLog = false
+        default:
+            let fd = open(config.server.accessLog, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
+            guard fd >= 0 else { throw IOError("open access log \(config.server.accessLog)") }
+            logFD = fd; ownsLog = true
+        }
+        var n = config.server.workers
+        if n <= 0 { n = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
+        var ws: [Worker] = []
+        for i in 0..<n {
+            let fd = try TCP.listen(addr, reusePort: true)
+            if i == 0, let bound = TCP.localAddress(fd) { addr = bound }
+            ws.append(try Worker(index: i, config: config, listenFD: fd, logFD: logFD))
+        }
+        workers = ws
+        httpAddress = addr
+    }
+
+    public var workerCount: Int { workers.count }
+
+    /// Starts one thread per worker.
+    public func start() {
+        ignoreSIGPIPE()
+        for w in workers {
+            threads.append(OSThread.spawn { w.run() })
+        }
+    }
+
+    /// Asks every worker to stop: listeners close at once, idle connections
+    /// close, in-flight requests finish (up to the shutdown timeout).
+    public func stop() {
+        for w in workers { w.requestStop() }
+    }
+
+    /// Waits until every worker has stopped.
+    public func wait() {
+        for t in threads { t.join() }
+        threads.removeAll()
+        if ownsLog { sysClose(logFD) }
+    }
+}

@@ -1,0 +1,276 @@
+// The directory origin: serves files under a root with Content-Type,
+// Last-Modified, ETag, Range and conditional requests (RFC 9110 §13-§14).
+// Files are read with pread in 64 KiB steps as the client drains, so a large
+// file streams in bounded memory.
+import Glibc
+import EdgeHTTP
+import EdgeIO
+
+struct StaticFile {
+    var fd: Int32 = -1
+    var offset: Int64 = 0
+    var remaining: Int64 = 0
+    mutating func close() {
+        if fd >= 0 { sysClose(fd) }
+        fd = -1
+    }
+}
+
+enum MediaTypes {
+    static let table: [String: StaticString] = [
+        "html": "text/html; charset=utf-8", "htm": "text/html; charset=utf-8", "css": "text/css; charset=utf-8",
+        "js": "text/javascript; charset=utf-8", "mjs": "text/javascript; charset=utf-8", "json": "application/json",
+        "txt": "text/plain; charset=utf-8", "xml": "application/xml", "svg": "image/svg+xml", "png": "image/png",
+        "jpg": "image/jpeg", "jpeg": "image/jpeg", "gif": "image/gif", "webp": "image/webp", "avif": "image/avif",
+        "ico": "image/x-icon", "wasm": "application/wasm", "pdf": "application/pdf", "woff": "font/woff",
+        "woff2": "font/woff2", "ttf": "font/ttf", "otf": "font/otf", "mp4": "video/mp4", "webm": "video/webm",
+        "mp3": "audio/mpeg", "ogg": "audio/ogg", "zip": "application/zip", "gz": "application/gzip",
+        "md": "text/markdown; charset=utf-8", "csv": "text/csv; charset=utf-8", "map": "application/json",
+    ]
+
+    static func forPath(_ path: [UInt8]) -> StaticString {
+        var i = path.count - 1
+        while i >= 0 && path[i] != 46 && path[i] != 47 { i -= 1 }
+        guard i >= 0, path[i] == 46, i + 1 < path.count, path.count - i <= 8 else { return "application/octet-stream" }
+        let ext = String(decoding: path[(i + 1)...].map { asciiLower($0) }, as: UTF8.self)
+        return table[ext] ?? "application/octet-stream"
+    }
+}
+
+extension Worker {
+    /// Maps the normalized path to a file and starts the response.
+    func serveFile(_ c: ClientConnection, root: String, index: String, p: UnsafeRawBufferPointer, headLength: Int) {
+        // Decode the path fully for the file system. An encoded "/" or NUL, or
+        // a dot-file segment (other than .well-known), is never served.
+        var rel: [UInt8] = []
+        rel.reserveCapacity(c.pathLength)
+        var refused = false
+        var i = 0
+        while i < c.pathLength {
+            var ch = c.target[i]
+            if ch == 37 && i + 2 < c.pathLength {
+                let v = (hexDigit(c.target[i + 1]) << 4) | hexDigit(c.target[i + 2])
+                if v == 0 || v == 47 || v > 255 { refused = true }
+                ch = UInt8(truncatingIfNeeded: v)
+                i += 2
+            }
+            rel.append(ch)
+            i += 1
+        }
+        for (k, seg) in rel.split(separator: 47).enumerated() where seg.first == 46 {
+            if !(k == 0 && seg.elementsEqual(".well-known".utf8)) { refused = true }
+        }
+        if refused { return fileError(c, 404, headLength) }
+        var path = Array(root.utf8) + rel
+        if rel.last == 47 { path += Array(index.utf8) }
+        path.append(0)
+        let fd = path.withUnsafeBufferPointer { open(UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self), O_RDONLY | O_CLOEXEC | O_NONBLOCK) }
+        if fd < 0 { return fileError(c, errno == EACCES ? 403 : 404, headLength) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { sysClose(fd); return fileError(c, 404, headLength) }
+        if (st.st_mode & S_IFMT) == S_IFDIR {
+            sysClose(fd)
+            // Like nginx: a directory without the trailing slash is redirected to it.
+            return redirectToSlash(c, p: p, headLength: headLength)
+        }
+        guard (st.st_mode & S_IFMT) == S_IFREG else { sysClose(fd); return fileError(c, 404, headLength) }
+
+        let size = Int64(st.st_size)
+        let mtime = Int64(st.st_mtim.tv_sec)
+        // ETag: "<mtime hex>-<size hex>", strong.
+        let etag = IOBuffer(capacity: 40)
+        etag.append(byte: 34); etag.append(hex: Int(mtime)); etag.append(byte: 45); etag.append(hex: Int(size)); etag.append(byte: 34)
+
+        var status = 200
+        var rangeStart: Int64 = 0
+        var rangeEnd: Int64 = size - 1
+        // Conditionals (RFC 9110 §13.2.2): If-None-Match wins over If-Modified-Since.
+        var inm: Field? = nil, ims: Field? = nil, range: Field? = nil, ifRange: Field? = nil
+        for f in c.head.fields {
+            switch f.known {
+            case .ifNoneMatch: inm = f
+            case .ifModifiedSince: ims = f
+            case .range: range = f
+            case .ifRange: ifRange = f
+            default: break
+            }
+        }
+        if let f = inm {
+            if etagListMatches(p, f.value, etag.readView) { status = 304 }
+        } else if let f = ims, let t = HTTPDate.parse(p, f.valueStart, f.valueEnd), mtime <= t {
+            status = 304
+        }
+        if status == 200, c.method == .get, let rf = range {
+            var honour = true
+            if let ir = ifRange {
+                let v = UnsafeRawBufferPointer(rebasing: p[ir.value])
+                if v.first == 34 { honour = v.elementsEqual(etag.readView) }
+                else { honour = HTTPDate.parse(p, ir.valueStart, ir.valueEnd) == mtime }
+            }
+            if honour {
+                switch parseByteRange(p, rf.value, size: size) {
+                case .ignore: break
+                case .unsatisfiable: status = 416
+                case .range(let a, let b): status = 206; rangeStart = a; rangeEnd = b
+                }
+            }
+        }
+
+        c.inBuf!.consume(headLength)
+        if c.outBuf == nil { c.outBuf = takeBuffer() }
+        let b = c.outBuf!
+        c.status = status
+        c.responseStarted = true
+        b.append("HTTP/1.1 ")
+        b.append(decimal: Int64(status))
+        b.append(byte: 32)
+        b.append(HTTPStatus.reason(status))
+        b.append("\r\n")
+        b.append(date.line.readView)
+        b.append("Server: edge\r\nLast-Modified: ")
+        HTTPDate.format(mtime, into: b)
+        b.append("\r\nETag: ")
+        b.append(etag.readView)
+        b.append("\r\nAccept-Ranges: bytes\r\n")
+        b.append(c.route!.response.addLines)
+        var bodyLength: Int64 = 0
+        switch status {
+        case 304:
+            break
+        case 416:
+            b.append("Content-Range: bytes */")
+            b.append(decimal: size)
+            b.append("\r\nContent-Length: 0\r\n")
+        default:
+            b.append("Content-Type: ")
+            b.append(MediaTypes.forPath(path.dropLast().map { $0 }))
+            bodyLength = rangeEnd - rangeStart + 1
+            if status == 206 {
+                b.append("\r\nContent-Range: bytes ")
+                b.append(decimal: rangeStart); b.append(byte: 45); b.append(decimal: rangeEnd)
+                b.append(byte: 47); b.append(decimal: size)
+            }
+            b.append("\r\nContent-Length: ")
+            b.append(decimal: max(bodyLength, 0))
+            b.append("\r\n")
+        }
+        b.append(c.keepAlive ? "\r\n" : "Connection: close\r\n\r\n")
+        if c.method == .head || bodyLength <= 0 {
+            sysClose(fd)
+            c.framing = .asIs
+            return finishExchange(c)
+        }
+        c.file = StaticFile(fd: fd, offset: rangeStart, remaining: bodyLength)
+        c.phase = .file
+        pumpFile(c)
+    }
+
+    func fileError(_ c: ClientConnection, _ status: Int, _ headLength: Int) {
+        c.inBuf!.consume(headLength)
+        respondError(c, status)
+    }
+
+    func redirectToSlash(_ c: ClientConnection, p: UnsafeRawBufferPointer, headLength: Int) {
+        c.inBuf!.consume(headLength)
+        if c.outBuf == nil { c.outBuf = takeBuffer() }
+        let b = c.outBuf!
+        c.status = 301
+        c.responseStarted = true
+        b.append("HTTP/1.1 301 Moved Permanently\r\n")
+        b.append(date.line.readView)
+        b.append("Server: edge\r\nLocation: ")
+        // The client's own path (before any prefix strip), plus "/".
+        let t = UnsafeRawBufferPointer(rebasing: p[c.head.targetRange])
+        let q = t.firstIndex(of: 63) ?? t.count
+        b.append(UnsafeRawBufferPointer(rebasing: t[0..<q]))
+        b.append(byte: 47)
+        b.append(UnsafeRawBufferPointer(rebasing: t[q...]))
+        b.append("\r\nContent-Length: 0\r\n")
+        b.append(c.keepAlive ? "\r\n" : "Connection: close\r\n\r\n")
+        finishExchange(c)
+    }
+
+    /// Reads the next piece of the file into the client's buffer.
+    func pumpFile(_ c: ClientConnection) {
+        let b = c.outBuf!
+        while c.file.remaining > 0 && b.readableBytes < highWater {
+            let want = Int(min(c.file.remaining, 65536))
+            b.reserve(want)
+            let r = pread(c.file.fd, b.writePointer, want, off_t(c.file.offset))
+            if r <= 0 {
+                if r < 0 && errno == EINTR { continue }
+                return abortClient(c)   // the file shrank or failed under us
+            }
+            b.writeIndex += r
+            c.file.offset += Int64(r)
+            c.file.remaining -= Int64(r)
+        }
+        if c.file.remaining == 0 {
+            c.file.close()
+            c.framing = .asIs
+            finishExchange(c)
+        } else {
+            flushClient(c)
+        }
+    }
+}
+
+@inline(__always) func hexDigit(_ b: UInt8) -> Int {
+    switch b {
+    case 48...57: return Int(b - 48)
+    case 65...70: return Int(b - 55)
+    case 97...102: return Int(b - 87)
+    default: return 256
+    }
+}
+
+/// If-None-Match: "*" or a list of entity tags, compared weakly (RFC 9110 §13.1.2).
+func etagListMatches(_ p: UnsafeRawBufferPointer, _ r: Range<Int>, _ etag: UnsafeRawBufferPointer) -> Bool {
+    var matched = false
+    forEachListElement(p, r.lowerBound, r.upperBound) { s, e in
+        var s = s
+        if e - s == 1 && p[s] == 42 { matched = true; return }
+        if e - s > 2 && p[s] == 87 && p[s + 1] == 47 { s += 2 }   // W/
+        if UnsafeRawBufferPointer(rebasing: p[s..<e]).elementsEqual(etag) { matched = true }
+    }
+    return matched
+}
+
+enum ByteRange: Equatable { case ignore, unsatisfiable, range(Int64, Int64) }
+
+/// One `bytes=` range (RFC 9110 §14.1.2). Multiple ranges are ignored (a full
+/// 200 is a valid answer to them).
+func parseByteRange(_ p: UnsafeRawBufferPointer, _ r: Range<Int>, size: Int64) -> ByteRange {
+    let v = UnsafeRawBufferPointer(rebasing: p[r])
+    guard v.count > 6, equalsLowercase(v, 0, 6, "bytes=") else { return .ignore }
+    if v.contains(44) { return .ignore }
+    var i = 6
+    func num() -> Int64? {
+        var n: Int64 = 0
+        let s = i
+        while i < v.count, v[i] >= 48, v[i] <= 57 {
+            if n > Int64.max / 10 - 10 { return nil }
+            n = n * 10 + Int64(v[i] - 48); i += 1
+        }
+        return i > s ? n : nil
+    }
+    let first = num()
+    guard i < v.count, v[i] == 45 else { return .ignore }
+    i += 1
+    let last = num()
+    guard i == v.count else { return .ignore }
+    switch (first, last) {
+    case (let a?, let b?):
+        guard a <= b else { return .ignore }
+        if a >= size { return .unsatisfiable }
+        return .range(a, min(b, size - 1))
+    case (let a?, nil):
+        if a >= size { return .unsatisfiable }
+        return .range(a, size - 1)
+    case (nil, let n?):
+        if n == 0 || size == 0 { return .unsatisfiable }
+        return .range(max(0, size - n), size - 1)
+    default:
+        return .ignore
+    }
+}

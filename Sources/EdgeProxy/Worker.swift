@@ -1,0 +1,251 @@
+// One worker: one thread, one epoll loop, one SO_REUSEPORT listener.
+//
+// Ownership and concurrency rules for everything in this module:
+// - A Worker and every connection object it creates (ClientConnection,
+//   OriginConnection, their IOBuffers) belong to the worker's thread alone.
+//   Connections never move between workers, so none of this state is locked.
+// - The only cross-thread touches are `stopRequested` (an Atomic written by
+//   the signal thread) and the `wake` eventfd, and the shared read-only
+//   `RuntimeConfig` whose mutable parts (origin health) are atomics.
+// - Sockets are registered edge-triggered for read and write once; the
+//   `readable` / `writable` flags on a connection remember readiness until a
+//   syscall answers EAGAIN, so interest never has to be modified.
+import Glibc
+import Synchronization
+import EdgeConfig
+import EdgeHTTP
+import EdgeIO
+import EdgeUpstream
+
+enum Slot {
+    case free
+    case listener
+    case wake
+    case client(ClientConnection)
+    case origin(OriginConnection)
+}
+
+/// Pending output above which producers pause (backpressure).
+let highWater = 64 * 1024
+/// Size of pooled buffers.
+let bufferSize = 16 * 1024
+
+public final class Worker: @unchecked Sendable {
+    let index: Int
+    let config: RuntimeConfig
+    let epoll: Epoll
+    let wake: EventFD
+    var listenFD: Int32
+    var slots: [Slot] = []
+    var generation: UInt32 = 0
+    var clientCount = 0
+    let stopRequested = Atomic<Bool>(false)
+    var stopping = false
+    var stopDeadline: Int64 = 0
+    var now: Int64 = 0
+    var nextSweep: Int64 = 0
+
+    // Origin state, per worker.
+    var idle: [[OriginConnection]]
+    var active: [Int]
+    var groupActive: [[Int]]
+    var balancers: [Balancer]
+
+    var bufferPool: [IOBuffer] = []
+    let date = DateCache()
+    let log: AccessLog
+    let limits: HeadLimits
+    let server: ServerConfig
+
+    init(index: Int, config: RuntimeConfig, listenFD: Int32, logFD: Int32) throws {
+        self.index = index
+        self.config = config
+        self.server = config.server
+        self.limits = config.server.head
+        self.epoll = try Epoll(capacity: 512)
+        self.wake = try EventFD()
+        self.listenFD = listenFD
+        self.log = AccessLog(fd: logFD)
+        idle = Array(repeating: [], count: config.servers.count)
+        active = Array(repeating: 0, count: config.servers.count)
+        groupActive = config.groups.map { g in Array(repeating: 0, count: g.health.count) }
+        balancers = config.groups.map { Balancer(policy: $0.policy) }
+        setSlot(Int(listenFD), .listener)
+        try epoll.add(listenFD, token: UInt64(listenFD), events: Epoll.readable)
+        setSlot(Int(wake.fd), .wake)
+        try epoll.add(wake.fd, token: UInt64(wake.fd), events: Epoll.readable)
+    }
+
+    @inline(__always) func setSlot(_ fd: Int, _ s: Slot) {
+        if fd >= slots.count { slots.append(contentsOf: repeatElement(.free, count: max(fd + 1 - slots.count, 1024))) }
+        slots[fd] = s
+    }
+
+    @inline(__always) func nextGeneration() -> UInt32 {
+        generation &+= 1
+        if generation == 0 { generation = 1 }
+        return generation
+    }
+
+    // MARK: Buffers
+
+    @inline(__always) func takeBuffer() -> IOBuffer {
+        if let b = bufferPool.popLast() { return b }
+        return IOBuffer(capacity: bufferSize)
+    }
+
+    @inline(__always) func giveBuffer(_ b: IOBuffer) {
+        guard bufferPool.count < 256 else { return }
+        b.clear()
+        b.shrink(to: bufferSize)
+        bufferPool.append(b)
+    }
+
+    // MARK: Loop
+
+    /// Asks the worker to stop gracefully (any thread).
+    func requestStop() {
+        stopRequested.store(true, ordering: .releasing)
+        wake.signal()
+    }
+
+    func run() {
+        now = monotonicMillis()
+        date.refresh()
+        while true {
+            let n = epoll.wait(timeoutMillis: 250)
+            now = monotonicMillis()
+            date.refresh()
+            for i in 0..<n { dispatch(epoll.tokens[i], epoll.events[i]) }
+            log.flush()
+            if now >= nextSweep {
+                nextSweep = now + 250
+                sweep()
+            }
+            if !stopping && stopRequested.load(ordering: .acquiring) { beginStop() }
+            if stopping && (clientCount == 0 || now >= stopDeadline) { break }
+        }
+        // Close whatever is left.
+        for fd in 0..<slots.count {
+            switch slots[fd] {
+            case .client(let c): closeClient(c)
+            case .origin(let o): closeOrigin(o)
+            default: break
+            }
+        }
+        log.flush()
+    }
+
+    @inline(__always) func dispatch(_ token: UInt64, _ ev: UInt32) {
+        let fd = Int(token & 0xFFFF_FFFF)
+        let gen = UInt32(truncatingIfNeeded: token >> 32)
+        guard fd < slots.count else { return }
+        switch slots[fd] {
+        case .client(let c):
+            guard c.gen == gen else { return }
+            onClientEvent(c, ev)
+        case .origin(let o):
+            guard o.gen == gen else { return }
+            onOriginEvent(o, ev)
+        case .listener:
+            acceptAll()
+        case .wake:
+            wake.drain()
+        case .free:
+            return
+        }
+    }
+
+    func beginStop() {
+        stopping = true
+        stopDeadline = now + server.shutdownTimeoutMillis
+        if listenFD >= 0 {
+            epoll.remove(listenFD)
+            slots[Int(listenFD)] = .free
+            sysClose(listenFD)
+            listenFD = -1
+        }
+        // Idle keep-alive connections close now; busy ones after their response.
+        for fd in 0..<slots.count {
+            if case .client(let c) = slots[fd] {
+                if c.phase == .head && (c.inBuf?.isEmpty ?? true) && (c.outBuf?.isEmpty ?? true) { closeClient(c) }
+                else { c.keepAlive = false }
+            }
+        }
+    }
+
+    func acceptAll() {
+        while true {
+            switch TCP.accept(listenFD) {
+            case .accepted(let fd, let addr):
+                if clientCount >= server.maxConnectionsPerWorker || stopping {
+                    sysClose(fd)
+                    continue
+                }
+                let ip = addr.ipString
+                let c = ClientConnection(fd: fd, gen: nextGeneration(), peerIP: Array(ip.utf8), trusted: config.trusted.contains(ip))
+                setSlot(Int(fd), .client(c))
+                do {
+                    try epoll.add(fd, token: UInt64(fd) | UInt64(c.gen) << 32,
+                                  events: Epoll.readable | Epoll.writable | Epoll.hangup | Epoll.edge)
+                } catch {
+                    slots[Int(fd)] = .free
+                    sysClose(fd)
+                    continue
+                }
+                clientCount += 1
+                c.timeout = .idle
+                c.deadline = now + server.headerTimeoutMillis
+            case .wouldBlock:
+                return
+            case .error:
+                return  // EMFILE and friends: try again on the next event
+            }
+        }
+    }
+
+    func sweep() {
+        for fd in 0..<slots.count {
+            switch slots[fd] {
+            case .client(let c):
+                if c.sendDeadline != 0 && now >= c.sendDeadline {
+                    abortClient(c)
+                } else if c.deadline != 0 && now >= c.deadline {
+                    clientTimedOut(c)
+                }
+            case .origin(let o):
+                if o.deadline != 0 && now >= o.deadline { originTimedOut(o) }
+            default:
+                break
+            }
+        }
+    }
+}
+
+/// The Date header, formatted at most once a second.
+final class DateCache {
+    var seconds: Int64 = -1
+    let line = IOBuffer(capacity: 64)     // "Date: ...\r\n"
+    var iso: [UInt8] = []                  // "2026-11-27T07:22:38"
+
+    func refresh() {
+        let (s, _) = wallClock()
+        guard s != seconds else { return }
+        seconds = s
+        line.clear()
+        line.append("Date: ")
+        HTTPDate.format(s, into: line)
+        line.append("\r\n")
+        iso = isoSeconds(s)
+    }
+}
+
+func isoSeconds(_ s: Int64) -> [UInt8] {
+    let day = s / 86400
+    let secs = Int(s - day * 86400)
+    let (y, m, d) = HTTPDate.civil(day)
+    func two(_ v: Int) -> [UInt8] { [UInt8(48 + v / 10 % 10), UInt8(48 + v % 10)] }
+    var out: [UInt8] = two(Int(y) / 100) + two(Int(y) % 100)
+    out += [45] + two(m) + [45] + two(d) + [84] + two(secs / 3600) + [58] + two(secs / 60 % 60) + [58] + two(secs % 60)
+    return out
+}
