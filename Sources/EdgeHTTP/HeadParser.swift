@@ -59,7 +59,7 @@ public struct RequestHead: Sendable {
     /// The Connection field names fields other than close/keep-alive (to be stripped too).
     public var connectionNamesFields = false
 
-    public init() { fields.reserveCapacity(24) }
+    public init() {}
 
     public var framing: BodyFraming {
         if chunked { return .chunked }

@@ -36,7 +36,6 @@ final class ClientConnection {
     // The exchange in progress.
     var target: [UInt8] = []
     var pathLength = 0
-    var hostScratch: [UInt8] = []
     var fwd: IOBuffer?
     var tenant: Tenant?
     var route: Route?
@@ -171,6 +170,7 @@ extension Worker {
                 c.outBuf = nil
                 giveBuffer(b)
                 if let i = c.inBuf { c.inBuf = nil; giveBuffer(i) }
+                if c.target.capacity > 0 { c.target = [] }
             }
         } else if c.sendDeadline == 0 {
             c.sendDeadline = now + server.sendTimeoutMillis
@@ -192,17 +192,23 @@ extension Worker {
                     c.timeout = .header
                     c.deadline = now + server.headerTimeoutMillis
                 }
-                switch HeadParser.parseRequest(b.readView, limits: limits, into: &c.head, scan: &c.scan) {
+                swap(&c.head.fields, &scratchFields)
+                let result = HeadParser.parseRequest(b.readView, limits: limits, into: &c.head, scan: &c.scan)
+                switch result {
                 case .needMore:
+                    swap(&c.head.fields, &scratchFields)
                     if c.eof { closeClient(c) }
                     return
                 case .error(let e):
+                    swap(&c.head.fields, &scratchFields)
                     beginExchange(c, headLength: 0)
                     c.keepAlive = false
                     b.clear()
                     respondError(c, e.status)
                 case .complete(let n):
                     startRequest(c, headLength: n)
+                    // Field offsets die with the consumed head; give the storage back.
+                    swap(&c.head.fields, &scratchFields)
                 }
             case .proxy:
                 pumpRequestBody(c)
@@ -266,7 +272,7 @@ extension Worker {
         var hostRange = 0..<0
         if case .absolute(let a, _) = form { hostRange = a }
         else if c.head.hostField >= 0 { hostRange = c.head.fields[c.head.hostField].value }
-        guard let tenant = config.tenant(forHost: p, hostRange, scratch: &c.hostScratch) else {
+        guard let tenant = config.tenant(forHost: p, hostRange, scratch: &hostScratch) else {
             return refuse(c, 421, headLength: n)
         }
         c.tenant = tenant

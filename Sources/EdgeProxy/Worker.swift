@@ -52,6 +52,10 @@ public final class Worker: @unchecked Sendable {
     var balancers: [Balancer]
 
     var bufferPool: [IOBuffer] = []
+    /// Field array lent to the connection whose head is being parsed, so an
+    /// idle connection holds no field storage.
+    var scratchFields: [Field] = []
+    var hostScratch: [UInt8] = []
     let date = DateCache()
     let log: AccessLog
     let limits: HeadLimits
@@ -70,6 +74,7 @@ public final class Worker: @unchecked Sendable {
         active = Array(repeating: 0, count: config.servers.count)
         groupActive = config.groups.map { g in Array(repeating: 0, count: g.health.count) }
         balancers = config.groups.map { Balancer(policy: $0.policy) }
+        scratchFields.reserveCapacity(limits.maxFields)
         setSlot(Int(listenFD), .listener)
         try epoll.add(listenFD, token: UInt64(listenFD), events: Epoll.readable)
         setSlot(Int(wake.fd), .wake)
