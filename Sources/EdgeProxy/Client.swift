@@ -247,7 +247,7 @@ extension Worker {
     /// Answers a request we refuse before reading its body: the body (if any)
     /// is never read, so the connection closes after the answer.
     func refuse(_ c: ClientConnection, _ status: Int, headLength: Int) {
-        if c.head.framing != .none { c.keepAlive = false }
+        if c.head.framing != .none || status == 400 { c.keepAlive = false }
         c.inBuf!.consume(headLength)
         respondError(c, status)
     }

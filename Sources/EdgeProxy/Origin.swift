@@ -199,6 +199,7 @@ extension Worker {
                     o.readable = false
                 }
             }
+            let pending = ib.readableBytes
             processOrigin(o, c)
             if o.closed || o.client !== c { return }
             if (c.outBuf?.readableBytes ?? 0) >= highWater {
@@ -206,7 +207,9 @@ extension Worker {
                 return
             }
             o.deadline = now + (c.tenant?.limits.originReadTimeoutMillis ?? 60_000)
-            if !didRead || !o.readable { return }
+            // Go on while bytes move: more was read, or buffered bytes were relayed.
+            let moved = ib.readableBytes != pending
+            if !(didRead || moved) || (!o.readable && ib.isEmpty) { return }
         }
     }
 

@@ -190,27 +190,30 @@ extension Worker {
         finishExchange(c)
     }
 
-    /// Reads the next piece of the file into the client's buffer.
+    /// Reads the file into the client's buffer and writes it out, until the
+    /// socket pushes back (then EPOLLOUT resumes it) or the file is done.
     func pumpFile(_ c: ClientConnection) {
         let b = c.outBuf!
-        while c.file.remaining > 0 && b.readableBytes < highWater {
-            let want = Int(min(c.file.remaining, 65536))
-            b.reserve(want)
-            let r = pread(c.file.fd, b.writePointer, want, off_t(c.file.offset))
-            if r <= 0 {
-                if r < 0 && errno == EINTR { continue }
-                return abortClient(c)   // the file shrank or failed under us
+        while !c.closed {
+            while c.file.remaining > 0 && b.readableBytes < highWater {
+                let want = Int(min(c.file.remaining, 65536))
+                b.reserve(want)
+                let r = pread(c.file.fd, b.writePointer, want, off_t(c.file.offset))
+                if r <= 0 {
+                    if r < 0 && errno == EINTR { continue }
+                    return abortClient(c)   // the file shrank or failed under us
+                }
+                b.writeIndex += r
+                c.file.offset += Int64(r)
+                c.file.remaining -= Int64(r)
             }
-            b.writeIndex += r
-            c.file.offset += Int64(r)
-            c.file.remaining -= Int64(r)
-        }
-        if c.file.remaining == 0 {
-            c.file.close()
-            c.framing = .asIs
-            finishExchange(c)
-        } else {
+            if c.file.remaining == 0 {
+                c.file.close()
+                c.framing = .asIs
+                return finishExchange(c)
+            }
             flushClient(c)
+            if !c.writable { return }
         }
     }
 }

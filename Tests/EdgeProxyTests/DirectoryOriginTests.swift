@@ -1,0 +1,69 @@
+// The directory origin, through a real edge server and real files.
+import Foundation
+import Glibc
+import Testing
+@testable import EdgeProxy
+
+@Suite(.serialized) struct DirectoryOriginTests {
+    func edge() throws -> Edge {
+        try Edge(tenants: [tenantJSON(name: "s", hosts: ["s.test"], origins: #"{"files": {"directory": "site"}}"#,
+                                      routes: #"[{"prefix": "/", "origin": "files"}, {"prefix": "/static/", "origin": "files", "strip_prefix": true}]"#)],
+                 files: ["site/index.html": "<h1>home</h1>", "site/a b.txt": "spaced", "site/data.json": "{\"k\": 1}",
+                         "site/sub/index.html": "sub", "site/.env": "SECRET=1", "site/.well-known/security.txt": "contact",
+                         "site/big.bin": String(repeating: "0123456789", count: 100_000)])
+    }
+
+    @Test func servesFilesWithTypesAndValidators() throws {
+        let e = try edge()
+        defer { e.stop() }
+        let r = try request(e.port, "/", host: "s.test")
+        #expect(r.status == 200)
+        #expect(r.text == "<h1>home</h1>")
+        #expect(r.header("Content-Type") == "text/html; charset=utf-8")
+        #expect(r.header("ETag") != nil)
+        #expect(r.header("Last-Modified") != nil)
+        #expect(try request(e.port, "/data.json", host: "s.test").header("Content-Type") == "application/json")
+        #expect(try request(e.port, "/a%20b.txt", host: "s.test").text == "spaced")
+        #expect(try request(e.port, "/static/data.json", host: "s.test").text == "{\"k\": 1}")
+        #expect(try request(e.port, "/sub/", host: "s.test").text == "sub")
+        let redirect = try request(e.port, "/sub?x=1", host: "s.test")
+        #expect(redirect.status == 301)
+        #expect(redirect.header("Location") == "/sub/?x=1")
+        let head = try request(e.port, "HEAD", "/data.json", host: "s.test")
+        #expect(head.status == 200 && head.body.isEmpty && head.header("Content-Length") == "8")
+    }
+
+    @Test func conditionalAndRangeRequests() throws {
+        let e = try edge()
+        defer { e.stop() }
+        let first = try request(e.port, "/big.bin", host: "s.test")
+        #expect(first.body.count == 1_000_000)
+        let etag = first.header("ETag")!
+        let lm = first.header("Last-Modified")!
+        #expect(try request(e.port, "/big.bin", host: "s.test", headers: ["If-None-Match: \"nope\", \(etag)"]).status == 304)
+        #expect(try request(e.port, "/big.bin", host: "s.test", headers: ["If-None-Match: W/\(etag)"]).status == 304)
+        #expect(try request(e.port, "/big.bin", host: "s.test", headers: ["If-Modified-Since: \(lm)"]).status == 304)
+        #expect(try request(e.port, "/big.bin", host: "s.test", headers: ["If-None-Match: \"other\"", "If-Modified-Since: \(lm)"]).status == 200)
+        let part = try request(e.port, "/big.bin", host: "s.test", headers: ["Range: bytes=10-19"])
+        #expect(part.status == 206)
+        #expect(part.text == "0123456789")
+        #expect(part.header("Content-Range") == "bytes 10-19/1000000")
+        let tail = try request(e.port, "/big.bin", host: "s.test", headers: ["Range: bytes=-5"])
+        #expect(tail.text == "56789")
+        #expect(try request(e.port, "/big.bin", host: "s.test", headers: ["Range: bytes=2000000-"]).status == 416)
+        #expect(try request(e.port, "/big.bin", host: "s.test", headers: ["Range: bytes=0-1", "If-Range: \"stale\""]).status == 200)
+        #expect(try request(e.port, "/big.bin", host: "s.test", headers: ["Range: bytes=0-1", "If-Range: \(etag)"]).status == 206)
+    }
+
+    @Test func refusesTraversalDotFilesAndOtherMethods() throws {
+        let e = try edge()
+        defer { e.stop() }
+        #expect(try request(e.port, "/../../../../etc/passwd", host: "s.test").status == 404)
+        #expect(try request(e.port, "/%2e%2e/%2e%2e/etc/passwd", host: "s.test").status == 404)
+        #expect(try request(e.port, "/..%2f..%2fetc/passwd", host: "s.test").status == 404)
+        #expect(try request(e.port, "/.env", host: "s.test").status == 404)
+        #expect(try request(e.port, "/.well-known/security.txt", host: "s.test").text == "contact")
+        #expect(try request(e.port, "/missing", host: "s.test").status == 404)
+        #expect(try request(e.port, "DELETE", "/index.html", host: "s.test").status == 405)
+    }
+}

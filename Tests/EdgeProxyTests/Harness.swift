@@ -1,0 +1,320 @@
+// Real parts for the integration tests: a python origin process, an edge
+// server on a loopback ephemeral port, and a raw-socket HTTP client that
+// shows exactly what went over the wire.
+import Foundation
+import Glibc
+import Testing
+@testable import EdgeProxy
+import EdgeConfig
+import EdgeIO
+
+let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+struct HarnessError: Error, CustomStringConvertible { var description: String }
+
+/// A child process started with posix_spawn; its stdout comes back on a pipe.
+final class ChildProcess: @unchecked Sendable {
+    let pid: pid_t
+    let stdoutFD: Int32
+
+    init(_ argv: [String]) throws {
+        var fds: [Int32] = [0, 0]
+        guard pipe(&fds) == 0 else { throw HarnessError(description: "pipe failed") }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        posix_spawn_file_actions_adddup2(&actions, fds[1], 1)
+        posix_spawn_file_actions_addclose(&actions, fds[0])
+        // Start with no signals blocked, whatever this thread has blocked.
+        var attr = posix_spawnattr_t()
+        posix_spawnattr_init(&attr)
+        var empty = sigset_t()
+        sigemptyset(&empty)
+        posix_spawnattr_setsigmask(&attr, &empty)
+        var def = sigset_t()
+        sigemptyset(&def)
+        sigaddset(&def, SIGTERM); sigaddset(&def, SIGINT); sigaddset(&def, SIGPIPE)
+        posix_spawnattr_setsigdefault(&attr, &def)
+        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        var cargs = argv.map { strdup($0) } + [nil]
+        var p: pid_t = 0
+        let r = posix_spawnp(&p, argv[0], &actions, &attr, &cargs, environ)
+        for a in cargs { free(a) }
+        posix_spawn_file_actions_destroy(&actions)
+        posix_spawnattr_destroy(&attr)
+        close(fds[1])
+        guard r == 0 else { close(fds[0]); throw HarnessError(description: "spawn \(argv[0]) failed: \(r)") }
+        pid = p
+        stdoutFD = fds[0]
+    }
+
+    /// Reads one line from the child's stdout.
+    func readLine() -> String {
+        var line: [UInt8] = []
+        var c: UInt8 = 0
+        while read(stdoutFD, &c, 1) == 1 && c != 10 { line.append(c) }
+        return String(decoding: line, as: UTF8.self)
+    }
+
+    func signal(_ sig: Int32) { kill(pid, sig) }
+
+    /// Waits for the child; returns its exit status (or 128+signal).
+    @discardableResult
+    func wait() -> Int32 {
+        var st: Int32 = 0
+        while waitpid(pid, &st, 0) < 0 && errno == EINTR {}
+        if st & 0x7F == 0 { return (st >> 8) & 0xFF }
+        return 128 + (st & 0x7F)
+    }
+
+    var stopped = false
+    func stop() {
+        guard !stopped else { return }
+        stopped = true
+        kill(pid, SIGKILL)
+        wait()
+        close(stdoutFD)
+    }
+
+    deinit { stop() }
+}
+
+/// tools/testorigin/origin.py as a child process.
+final class Origin: @unchecked Sendable {
+    let child: ChildProcess
+    let port: Int
+    let name: String
+
+    init(name: String = "o1") throws {
+        self.name = name
+        child = try ChildProcess(["python3", repoRoot.appendingPathComponent("tools/testorigin/origin.py").path, "0", name])
+        guard let p = Int(child.readLine()) else { throw HarnessError(description: "origin did not start") }
+        port = p
+    }
+
+    var address: String { "127.0.0.1:\(port)" }
+
+    func stop() { child.stop() }
+
+    /// Connections accepted and requests served so far.
+    func stats() throws -> (connections: Int, requests: Int) {
+        let c = try Client(port: port)
+        c.send("GET /stats HTTP/1.1\r\nHost: origin\r\nConnection: close\r\n\r\n")
+        let r = try c.readResponse()
+        let j = try JSONSerialization.jsonObject(with: Data(r.body)) as! [String: Int]
+        return (j["connections"]!, j["requests"]!)
+    }
+}
+
+/// An in-process edge server with the given tenant files.
+final class Edge: @unchecked Sendable {
+    let server: EdgeServer
+    let dir: URL
+    var port: Int { Int(server.httpAddress.port) }
+    var logPath: String { dir.appendingPathComponent("access.log").path }
+
+    init(tenants: [String], server serverJSON: String? = nil, workers: Int = 1, files: [String: String] = [:]) throws {
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("edge-test-\(UUID().uuidString)")
+        let tdir = dir.appendingPathComponent("tenants")
+        try FileManager.default.createDirectory(at: tdir, withIntermediateDirectories: true)
+        for (path, content) in files {
+            let u = tdir.appendingPathComponent(path)
+            try FileManager.default.createDirectory(at: u.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try content.write(to: u, atomically: true, encoding: .utf8)
+        }
+        for (i, t) in tenants.enumerated() {
+            try t.write(to: tdir.appendingPathComponent("t\(i).json"), atomically: true, encoding: .utf8)
+        }
+        var sc = ServerConfig()
+        if let s = serverJSON {
+            let f = dir.appendingPathComponent("server.json")
+            try s.write(to: f, atomically: true, encoding: .utf8)
+            sc = try ConfigLoader.loadServer(file: f.path)
+        }
+        sc.httpListen = "127.0.0.1:0"
+        sc.workers = workers
+        sc.accessLog = dir.appendingPathComponent("access.log").path
+        let rt = try RuntimeConfig(server: sc, tenants: try ConfigLoader.loadTenants(directory: tdir.path))
+        server = try EdgeServer(config: rt)
+        server.start()
+    }
+
+    func stop() {
+        server.stop()
+        server.wait()
+    }
+
+    deinit {
+        try? FileManager.default.removeItem(at: dir)
+    }
+
+    func accessLog() -> [[String: Any]] {
+        let text = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+        return text.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+    }
+}
+
+struct Response {
+    var status: Int
+    var headers: [(String, String)]
+    var body: [UInt8]
+    func header(_ name: String) -> String? { headers.first { $0.0.lowercased() == name.lowercased() }?.1 }
+    func headers(_ name: String) -> [String] { headers.filter { $0.0.lowercased() == name.lowercased() }.map(\.1) }
+    var text: String { String(decoding: body, as: UTF8.self) }
+    var json: [String: Any] { (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any] ?? [:] }
+    /// Request headers as the origin's /echo saw them.
+    func echoedHeader(_ name: String) -> [String] {
+        ((json["headers"] as? [[String]]) ?? []).filter { $0[0].lowercased() == name.lowercased() }.map { $0[1] }
+    }
+}
+
+/// A blocking loopback client that writes raw bytes and parses responses itself.
+final class Client {
+    let fd: Int32
+    var buf: [UInt8] = []
+
+    init(port: Int, timeoutSeconds: Int = 15) throws {
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var a = sockaddr_in()
+        a.sin_family = sa_family_t(AF_INET)
+        a.sin_port = UInt16(port).bigEndian
+        a.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let r = withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        guard r == 0 else { close(fd); throw HarnessError(description: "connect to \(port) failed: errno \(errno)") }
+        var tv = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+    }
+
+    deinit { close(fd) }
+
+    func send(_ s: String) { send(Array(s.utf8)) }
+
+    func send(_ b: [UInt8]) {
+        var off = 0
+        while off < b.count {
+            let n = b[off...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            if n <= 0 { return }
+            off += n
+        }
+    }
+
+    /// Reads more bytes; false on EOF, error or timeout.
+    func fill() -> Bool {
+        var tmp = [UInt8](repeating: 0, count: 65536)
+        let n = tmp.withUnsafeMutableBytes { recv(fd, $0.baseAddress, 65536, 0) }
+        if n <= 0 { return false }
+        buf.append(contentsOf: tmp[0..<n])
+        return true
+    }
+
+    /// True when the server closed the connection (EOF) with nothing more to read.
+    func closedByPeer() -> Bool {
+        while true {
+            if !buf.isEmpty { return false }
+            var tmp = [UInt8](repeating: 0, count: 4096)
+            let n = tmp.withUnsafeMutableBytes { recv(fd, $0.baseAddress, 4096, 0) }
+            if n == 0 { return true }
+            if n < 0 { return errno == ECONNRESET }
+            buf.append(contentsOf: tmp[0..<n])
+            return false
+        }
+    }
+
+    func readResponse(headRequest: Bool = false, discardBody: Bool = false) throws -> Response {
+        var end: Int?
+        while end == nil {
+            if let r = find(buf, [13, 10, 13, 10]) { end = r; break }
+            guard fill() else { throw HarnessError(description: "connection closed before a response head (have \(buf.count) bytes)") }
+        }
+        let headText = String(decoding: buf[0..<end!], as: UTF8.self)
+        buf.removeFirst(end! + 4)
+        var lines = headText.components(separatedBy: "\r\n")
+        let statusLine = lines.removeFirst()
+        let parts = statusLine.split(separator: " ", maxSplits: 2)
+        guard parts.count >= 2, let status = Int(parts[1]) else { throw HarnessError(description: "bad status line \(statusLine)") }
+        var headers: [(String, String)] = []
+        for l in lines {
+            guard let c = l.firstIndex(of: ":") else { continue }
+            headers.append((String(l[..<c]), l[l.index(after: c)...].trimmingCharacters(in: .whitespaces)))
+        }
+        var r = Response(status: status, headers: headers, body: [])
+        if status < 200 { return r }
+        if headRequest || status == 204 || status == 304 { return r }
+        if let te = r.header("transfer-encoding"), te.lowercased().contains("chunked") {
+            while true {
+                var lineEnd = find(buf, [13, 10])
+                while lineEnd == nil { guard fill() else { throw HarnessError(description: "eof in chunk size") }; lineEnd = find(buf, [13, 10]) }
+                let sizeText = String(decoding: buf[0..<lineEnd!], as: UTF8.self).split(separator: ";")[0]
+                guard let size = Int(sizeText, radix: 16) else { throw HarnessError(description: "bad chunk size \(sizeText)") }
+                buf.removeFirst(lineEnd! + 2)
+                if size == 0 {
+                    while true {
+                        var e = find(buf, [13, 10])
+                        while e == nil { guard fill() else { throw HarnessError(description: "eof in trailers") }; e = find(buf, [13, 10]) }
+                        let blank = e! == 0
+                        buf.removeFirst(e! + 2)
+                        if blank { break }
+                    }
+                    break
+                }
+                while buf.count < size + 2 { guard fill() else { throw HarnessError(description: "eof in chunk") } }
+                if !discardBody { r.body.append(contentsOf: buf[0..<size]) }
+                buf.removeFirst(size + 2)
+            }
+        } else if let cl = r.header("content-length"), let n = Int(cl) {
+            var left = n
+            while left > 0 {
+                if buf.isEmpty { guard fill() else { throw HarnessError(description: "eof with \(left) body bytes left") } }
+                let take = min(left, buf.count)
+                if !discardBody { r.body.append(contentsOf: buf[0..<take]) }
+                buf.removeFirst(take)
+                left -= take
+            }
+        } else {
+            while fill() {}
+            r.body = buf
+            buf = []
+        }
+        return r
+    }
+}
+
+func find(_ hay: [UInt8], _ needle: [UInt8]) -> Int? {
+    guard hay.count >= needle.count else { return nil }
+    var i = 0
+    while i + needle.count <= hay.count {
+        if hay[i] == needle[0] && Array(hay[i..<(i + needle.count)]) == needle { return i }
+        i += 1
+    }
+    return nil
+}
+
+/// One request on a fresh connection.
+func request(_ port: Int, _ path: String, host: String, headers: [String] = []) throws -> Response {
+    try request(port, "GET", path, host: host, headers: headers)
+}
+
+func request(_ port: Int, _ method: String, _ path: String, host: String, headers: [String] = [], body: String? = nil) throws -> Response {
+    let c = try Client(port: port)
+    var s = "\(method) \(path) HTTP/1.1\r\nHost: \(host)\r\n"
+    for h in headers { s += h + "\r\n" }
+    if let b = body { s += "Content-Length: \(b.utf8.count)\r\n" }
+    s += "Connection: close\r\n\r\n"
+    if let b = body { s += b }
+    c.send(s)
+    return try c.readResponse(headRequest: method == "HEAD")
+}
+
+func tenantJSON(name: String, hosts: [String], origins: String, routes: String, extra: String = "") -> String {
+    """
+    { "name": "\(name)", "hosts": [\(hosts.map { "\"\($0)\"" }.joined(separator: ","))],
+      "origins": \(origins), "routes": \(routes) \(extra.isEmpty ? "" : ", " + extra) }
+    """
+}
+
+func currentRSSKiB() -> Int {
+    let s = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+    for l in s.split(separator: "\n") where l.hasPrefix("VmRSS:") {
+        return Int(l.split(separator: " ", omittingEmptySubsequences: true)[1]) ?? 0
+    }
+    return 0
+}

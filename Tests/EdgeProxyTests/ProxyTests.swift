@@ -1,0 +1,378 @@
+// Integration tests: a real edge server, real python origins, real sockets.
+import Foundation
+import Glibc
+import Testing
+@testable import EdgeProxy
+
+@Suite(.serialized) struct RoutingTests {
+    @Test func routesByHostAndPathAndRewritesHeaders() throws {
+        let api = try Origin(name: "api")
+        let web = try Origin(name: "web")
+        let edge = try Edge(tenants: [
+            tenantJSON(name: "shop", hosts: ["shop.test", "*.shop.test"],
+                       origins: #"{"web": {"servers": ["\#(web.address)"]}, "api": {"servers": ["http://\#(api.address)"]}}"#,
+                       routes: #"""
+                       [{"prefix": "/", "origin": "web"},
+                        {"prefix": "/api/", "origin": "api", "strip_prefix": true,
+                         "request_headers": {"add": {"X-Route": "api"}, "remove": ["Cookie"]},
+                         "response_headers": {"add": {"X-Edge": "1"}, "remove": ["X-Origin-Name"]}}]
+                       """#),
+            tenantJSON(name: "blog", hosts: ["blog.test"],
+                       origins: #"{"o": {"servers": ["\#(api.address)"]}}"#,
+                       routes: #"[{"prefix": "/", "origin": "o"}]"#),
+        ])
+        defer { edge.stop() }
+
+        let r1 = try request(edge.port, "/index?x=1", host: "shop.test")
+        #expect(r1.status == 200)
+        #expect(r1.json["origin"] as? String == "web")
+        #expect(r1.json["path"] as? String == "/index?x=1")
+
+        let r2 = try request(edge.port, "/api/users/7", host: "www.shop.test", headers: ["Cookie: a=b", "X-Forwarded-For: 6.6.6.6", "X-Forwarded-Host: evil"])
+        #expect(r2.status == 200)
+        #expect(r2.json["origin"] as? String == "api")
+        #expect(r2.json["path"] as? String == "/users/7")
+        #expect(r2.echoedHeader("Host") == ["www.shop.test"])
+        #expect(r2.echoedHeader("X-Route") == ["api"])
+        #expect(r2.echoedHeader("Cookie").isEmpty)
+        #expect(r2.echoedHeader("X-Forwarded-For") == ["127.0.0.1"])   // client's value replaced, not trusted
+        #expect(r2.echoedHeader("X-Forwarded-Host") == ["www.shop.test"])
+        #expect(r2.echoedHeader("X-Forwarded-Proto") == ["http"])
+        #expect(r2.echoedHeader("Via") == ["1.1 edge"])
+        #expect(r2.header("X-Edge") == "1")
+        #expect(r2.header("X-Origin-Name") == nil)
+
+        // Most specific prefix wins; "/api" without the slash is not under "/api/".
+        let r3 = try request(edge.port, "/api", host: "shop.test")
+        #expect(r3.json["origin"] as? String == "web")
+
+        // Host matching ignores case, port and a trailing dot; wildcards cover one label only.
+        #expect(try request(edge.port, "/x", host: "BLOG.test.:8080").json["origin"] as? String == "api")
+        #expect(try request(edge.port, "/x", host: "a.b.shop.test").status == 421)
+
+        // Dot-segments are resolved before routing: this is not an /api/ request.
+        let r4 = try request(edge.port, "/api/../secret", host: "shop.test")
+        #expect(r4.json["origin"] as? String == "web")
+        #expect(r4.json["path"] as? String == "/secret")
+        let r5 = try request(edge.port, "/%61pi/%2e%2e/api/x", host: "shop.test")
+        #expect(r5.json["origin"] as? String == "api")
+        #expect(r5.json["path"] as? String == "/x")
+    }
+
+    @Test func unknownHostGets421WithoutOriginContact() throws {
+        let o = try Origin()
+        let edge = try Edge(tenants: [tenantJSON(name: "a", hosts: ["a.test"], origins: #"{"o": {"servers": ["\#(o.address)"]}}"#,
+                                                 routes: #"[{"prefix": "/", "origin": "o"}]"#)])
+        defer { edge.stop() }
+        let r = try request(edge.port, "/", host: "other.test")
+        #expect(r.status == 421)
+        let r2 = try request(edge.port, "http://other.test/", host: "a.test")   // absolute-form wins over Host
+        #expect(r2.status == 421)
+        let s = try o.stats()
+        #expect(s.requests == 0)
+        #expect(s.connections == 0)
+    }
+
+    @Test func defaultTenantCatchesUnknownHosts() throws {
+        let o = try Origin()
+        let edge = try Edge(tenants: [tenantJSON(name: "a", hosts: ["a.test"], origins: #"{"o": {"servers": ["\#(o.address)"]}}"#,
+                                                 routes: #"[{"prefix": "/", "origin": "o"}]"#, extra: #""default": true"#)])
+        defer { edge.stop() }
+        #expect(try request(edge.port, "/", host: "whatever.test").status == 200)
+    }
+}
+
+@Suite(.serialized) struct ConnectionTests {
+    func singleOrigin(_ o: Origin, limits: String = "", server: String? = nil) throws -> Edge {
+        try Edge(tenants: [tenantJSON(name: "t", hosts: ["t.test"], origins: #"{"o": {"servers": ["\#(o.address)"]}}"#,
+                                      routes: #"[{"prefix": "/", "origin": "o"}]"#, extra: limits)], server: server)
+    }
+
+    @Test func keepAliveReusesOriginConnections() throws {
+        let o = try Origin()
+        let edge = try singleOrigin(o)
+        defer { edge.stop() }
+        let c = try Client(port: edge.port)
+        for i in 0..<20 {
+            c.send("GET /echo/\(i) HTTP/1.1\r\nHost: t.test\r\n\r\n")
+            let r = try c.readResponse()
+            #expect(r.status == 200)
+            #expect(r.json["path"] as? String == "/echo/\(i)")
+        }
+        for _ in 0..<5 { #expect(try request(edge.port, "/bytes/10", host: "t.test").status == 200) }
+        let s = try o.stats()
+        #expect(s.requests == 25)
+        #expect(s.connections == 1)
+    }
+
+    @Test func pipelinedRequestsAnswerInOrder() throws {
+        let o = try Origin()
+        let edge = try singleOrigin(o)
+        defer { edge.stop() }
+        let c = try Client(port: edge.port)
+        c.send("GET /echo/1 HTTP/1.1\r\nHost: t.test\r\n\r\nGET /bytes/5 HTTP/1.1\r\nHost: t.test\r\n\r\nHEAD /echo/3 HTTP/1.1\r\nHost: t.test\r\n\r\nGET /chunked/2500 HTTP/1.1\r\nHost: t.test\r\n\r\nGET /echo/5 HTTP/1.1\r\nHost: t.test\r\n\r\n")
+        let r1 = try c.readResponse()
+        let r2 = try c.readResponse()
+        let r3 = try c.readResponse(headRequest: true)
+        let r4 = try c.readResponse()
+        let r5 = try c.readResponse()
+        #expect(r1.json["path"] as? String == "/echo/1")
+        #expect(r2.text == "xxxxx")
+        #expect(r3.status == 200 && r3.body.isEmpty && r3.header("Content-Length") != nil)
+        #expect(r4.body.count == 2500 && r4.header("Transfer-Encoding") == "chunked")
+        #expect(r5.json["path"] as? String == "/echo/5")
+    }
+
+    @Test func responseFramingIsRewritten() throws {
+        let o = try Origin()
+        let edge = try singleOrigin(o)
+        defer { edge.stop() }
+        // Origin closes to delimit: an HTTP/1.1 client gets chunked and keeps its connection.
+        let c = try Client(port: edge.port)
+        c.send("GET /close/3000 HTTP/1.1\r\nHost: t.test\r\n\r\n")
+        let r = try c.readResponse()
+        #expect(r.body.count == 3000)
+        #expect(r.header("Transfer-Encoding") == "chunked")
+        c.send("GET /bytes/3 HTTP/1.1\r\nHost: t.test\r\n\r\n")
+        #expect(try c.readResponse().text == "xxx")
+        // An HTTP/1.0 client gets the body delimited by close.
+        let c2 = try Client(port: edge.port)
+        c2.send("GET /chunked/1500 HTTP/1.0\r\nHost: t.test\r\n\r\n")
+        let r2 = try c2.readResponse()
+        #expect(r2.header("Transfer-Encoding") == nil)
+        #expect(r2.body.count == 1500)
+    }
+
+    @Test func requestBodiesStreamBothFramings() throws {
+        let o = try Origin()
+        let edge = try singleOrigin(o)
+        defer { edge.stop() }
+        let c = try Client(port: edge.port)
+        let payload = String(repeating: "p", count: 100_000)
+        c.send("POST /upload HTTP/1.1\r\nHost: t.test\r\nContent-Length: \(payload.utf8.count)\r\n\r\n" + payload)
+        let r = try c.readResponse()
+        #expect(r.json["length"] as? Int == 100_000)
+        c.send("PUT /upload HTTP/1.1\r\nHost: t.test\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6;x=y\r\n world\r\n0\r\nT: v\r\n\r\n")
+        let r2 = try c.readResponse()
+        #expect(r2.json["length"] as? Int == 11)
+        // Expect: 100-continue is answered by edge before the body is sent.
+        c.send("POST /upload HTTP/1.1\r\nHost: t.test\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n")
+        let interim = try c.readResponse()
+        #expect(interim.status == 100)
+        c.send("abcd")
+        let r3 = try c.readResponse()
+        #expect(r3.status == 200)
+        #expect(r3.json["length"] as? Int == 4)
+    }
+
+    @Test func largeBodiesStreamWithBoundedMemory() throws {
+        let o = try Origin()
+        let edge = try singleOrigin(o, limits: #""limits": {"max_body": "1GiB"}"#)
+        defer { edge.stop() }
+        let before = currentRSSKiB()
+        // 256 MiB download.
+        let c = try Client(port: edge.port, timeoutSeconds: 60)
+        c.send("GET /stream/268435456 HTTP/1.1\r\nHost: t.test\r\n\r\n")
+        let r = try c.readResponse(discardBody: true)
+        #expect(r.status == 200)
+        #expect(r.header("Content-Length") == "268435456")
+        let afterDownload = currentRSSKiB()
+        // 64 MiB upload, sent in pieces while edge streams it on.
+        c.send("POST /upload HTTP/1.1\r\nHost: t.test\r\nContent-Length: 67108864\r\n\r\n")
+        let block = [UInt8](repeating: 117, count: 1 << 20)
+        for _ in 0..<64 { c.send(block) }
+        let up = try c.readResponse()
+        #expect(up.json["length"] as? Int == 67_108_864)
+        let afterUpload = currentRSSKiB()
+        // Far below the bodies' sizes: nothing buffered whole.
+        #expect(afterDownload - before < 48 * 1024, "RSS grew \(afterDownload - before) KiB for a 256 MiB download")
+        #expect(afterUpload - before < 48 * 1024, "RSS grew \(afterUpload - before) KiB after a 64 MiB upload")
+    }
+
+    @Test func smugglingAttemptsAreRefusedAndClosed() throws {
+        let o = try Origin()
+        let edge = try singleOrigin(o)
+        defer { edge.stop() }
+        let cases = [
+            "POST / HTTP/1.1\r\nHost: t.test\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /echo/smuggled HTTP/1.1\r\nHost: t.test\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: t.test\r\nContent-Length: 4\r\nContent-Length: 40\r\n\r\nabcd",
+            "POST / HTTP/1.1\r\nHost: t.test\r\nTransfer-Encoding: chunked, identity\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: t.test\r\nX: a\r\n folded\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: t.test\r\nX : a\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: t.test\r\nX: a\rb\r\n\r\n",
+            "GET /a#frag HTTP/1.1\r\nHost: t.test\r\n\r\n",
+            "GET /%zz HTTP/1.1\r\nHost: t.test\r\n\r\n",
+        ]
+        for text in cases {
+            let c = try Client(port: edge.port)
+            c.send(text)
+            let r = try c.readResponse()
+            #expect(r.status == 400, "\(text.debugDescription)")
+            #expect(r.header("Connection") == "close")
+            #expect(c.closedByPeer(), "connection stays open after \(text.debugDescription)")
+        }
+        #expect(try o.stats().requests == 0)
+        // A bad chunk arrives after the head was already streamed on: still 400 and close.
+        let c = try Client(port: edge.port)
+        c.send("POST /upload HTTP/1.1\r\nHost: t.test\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n")
+        let r = try c.readResponse()
+        #expect(r.status == 400)
+        #expect(c.closedByPeer())
+    }
+
+    @Test func limitsAnswerWithTheRightStatus() throws {
+        let o = try Origin()
+        let edge = try singleOrigin(o, limits: #""limits": {"max_body": "1KiB"}"#,
+                                    server: #"{"limits": {"request_line": "1KiB", "header_block": "4KiB", "field": "2KiB"}}"#)
+        defer { edge.stop() }
+        #expect(try request(edge.port, "/" + String(repeating: "a", count: 2000), host: "t.test").status == 414)
+        #expect(try request(edge.port, "/", host: "t.test", headers: ["X-Big: " + String(repeating: "b", count: 3000)]).status == 431)
+        #expect(try request(edge.port, "/", host: "t.test", headers: (0..<10).map { "X-\($0): " + String(repeating: "c", count: 1000) }).status == 431)
+        #expect(try request(edge.port, "POST", "/upload", host: "t.test", body: String(repeating: "d", count: 2000)).status == 413)
+        #expect(try request(edge.port, "TRACE", "/", host: "t.test").status == 405)
+        #expect(try request(edge.port, "/", host: "t.test", headers: ["Expect: something"]).status == 417)
+        let c = try Client(port: edge.port)
+        c.send("GET / HTTP/2.0\r\nHost: t.test\r\n\r\n")
+        #expect(try c.readResponse().status == 505)
+        let chunkedTooBig = try Client(port: edge.port)
+        chunkedTooBig.send("POST /upload HTTP/1.1\r\nHost: t.test\r\nTransfer-Encoding: chunked\r\n\r\n800\r\n" + String(repeating: "e", count: 2048) + "\r\n0\r\n\r\n")
+        #expect(try chunkedTooBig.readResponse().status == 413)
+    }
+
+    @Test func slowHeadersGet408() throws {
+        let o = try Origin()
+        let edge = try singleOrigin(o, server: #"{"limits": {"header_timeout": "400ms"}}"#)
+        defer { edge.stop() }
+        let c = try Client(port: edge.port)
+        c.send("GET / HTTP/1.1\r\nHost: t.")
+        usleep(200_000)
+        c.send("test\r\nX-A: 1\r\n")   // progress does not reset the whole-head deadline
+        let r = try c.readResponse()
+        #expect(r.status == 408)
+        #expect(c.closedByPeer())
+    }
+
+    @Test func hopByHopFieldsAreNotForwarded() throws {
+        let o = try Origin()
+        let edge = try singleOrigin(o)
+        defer { edge.stop() }
+        let r = try request(edge.port, "/echo", host: "t.test",
+                            headers: ["Connection: X-Secret, keep-alive", "X-Secret: s", "Keep-Alive: 10", "TE: trailers",
+                                      "Upgrade: h2c", "HTTP2-Settings: AAA", "Proxy-Authorization: Basic x", "X-Kept: yes"])
+        #expect(r.status == 200)
+        for h in ["X-Secret", "Keep-Alive", "TE", "Upgrade", "HTTP2-Settings", "Proxy-Authorization"] {
+            #expect(r.echoedHeader(h).isEmpty, "\(h) forwarded")
+        }
+        #expect(r.echoedHeader("X-Kept") == ["yes"])
+        #expect(r.echoedHeader("Connection").allSatisfy { !$0.lowercased().contains("x-secret") })
+    }
+}
+
+@Suite(.serialized) struct OriginFailureTests {
+    /// A loopback port with nothing listening.
+    func deadPort() throws -> Int {
+        let fd = try TCPProbe.bindEphemeral()
+        defer { close(fd.0) }
+        return fd.1
+    }
+
+    @Test func deadOriginGives502AndFailoverUsesTheHealthyServer() throws {
+        let live = try Origin(name: "live")
+        let dead = try deadPort()
+        let edge = try Edge(tenants: [
+            tenantJSON(name: "f", hosts: ["f.test"],
+                       origins: #"{"pair": {"servers": ["127.0.0.1:\#(dead)", "\#(live.address)"], "max_fails": 1, "fail_backoff": "30s"}, "gone": {"servers": ["127.0.0.1:\#(dead)"]}}"#,
+                       routes: #"[{"prefix": "/", "origin": "pair"}, {"prefix": "/gone/", "origin": "gone"}]"#),
+        ])
+        defer { edge.stop() }
+        for _ in 0..<6 {
+            let r = try request(edge.port, "/echo", host: "f.test")
+            #expect(r.status == 200)
+            #expect(r.json["origin"] as? String == "live")
+        }
+        // POST is retried too when the connect itself failed (nothing was sent).
+        #expect(try request(edge.port, "POST", "/upload", host: "f.test", body: "abc").json["length"] as? Int == 3)
+        #expect(try request(edge.port, "/gone/x", host: "f.test").status == 502)
+        let log = edge.accessLog()
+        #expect(log.contains { ($0["status"] as? Int) == 502 && ($0["target"] as? String) == "/gone/x" })
+    }
+
+    @Test func originDyingBetweenRequestsIsRetriedOnAFreshConnection() throws {
+        let o = try Origin()
+        let edge = try Edge(tenants: [tenantJSON(name: "t", hosts: ["t.test"], origins: #"{"o": {"servers": ["\#(o.address)"]}}"#,
+                                                 routes: #"[{"prefix": "/", "origin": "o"}]"#)])
+        defer { edge.stop() }
+        let c = try Client(port: edge.port)
+        c.send("GET /echo HTTP/1.1\r\nHost: t.test\r\n\r\n")
+        #expect(try c.readResponse().status == 200)
+        // /close answers with Connection: close; the pooled connection is then gone.
+        c.send("GET /close/10 HTTP/1.1\r\nHost: t.test\r\n\r\n")
+        #expect(try c.readResponse().body.count == 10)
+        c.send("GET /echo HTTP/1.1\r\nHost: t.test\r\n\r\n")
+        #expect(try c.readResponse().status == 200)
+    }
+
+    @Test func brokenOriginFramingBecomes502() throws {
+        let o = try Origin()
+        let edge = try Edge(tenants: [tenantJSON(name: "t", hosts: ["t.test"], origins: #"{"o": {"servers": ["\#(o.address)"]}}"#,
+                                                 routes: #"[{"prefix": "/", "origin": "o"}]"#)])
+        defer { edge.stop() }
+        for name in ["cl-te", "two-cl", "bare-lf", "nul", "garbage"] {
+            let r = try request(edge.port, "/raw/\(name)", host: "t.test")
+            #expect(r.status == 502, "\(name)")
+            #expect(!r.text.contains("hello"), "\(name) leaked origin bytes")
+        }
+        // Truncated body: the client sees a broken message (connection closed early), not a short one.
+        let c = try Client(port: edge.port)
+        c.send("GET /raw/truncated HTTP/1.1\r\nHost: t.test\r\n\r\n")
+        #expect(throws: HarnessError.self) { try c.readResponse() }
+    }
+
+    @Test func slowOriginGives504() throws {
+        let o = try Origin()
+        let edge = try Edge(tenants: [tenantJSON(name: "t", hosts: ["t.test"], origins: #"{"o": {"servers": ["\#(o.address)"]}}"#,
+                                                 routes: #"[{"prefix": "/", "origin": "o"}]"#,
+                                                 extra: #""limits": {"origin_read_timeout": "300ms"}"#)])
+        defer { edge.stop() }
+        #expect(try request(edge.port, "/slow/2000", host: "t.test").status == 504)
+        #expect(try request(edge.port, "/slow/10", host: "t.test").status == 200)
+    }
+}
+
+@Suite(.serialized) struct LifecycleTests {
+    @Test func gracefulStopFinishesInFlightRequests() throws {
+        let o = try Origin()
+        let edge = try Edge(tenants: [tenantJSON(name: "t", hosts: ["t.test"], origins: #"{"o": {"servers": ["\#(o.address)"]}}"#,
+                                                 routes: #"[{"prefix": "/", "origin": "o"}]"#)])
+        let idleClient = try Client(port: edge.port)
+        idleClient.send("GET /echo HTTP/1.1\r\nHost: t.test\r\n\r\n")
+        #expect(try idleClient.readResponse().status == 200)
+        let busy = try Client(port: edge.port)
+        busy.send("GET /slow/800 HTTP/1.1\r\nHost: t.test\r\n\r\n")
+        usleep(200_000)
+        edge.server.stop()
+        // The idle keep-alive connection is closed; the busy one gets its answer, then close.
+        #expect(idleClient.closedByPeer())
+        let r = try busy.readResponse()
+        #expect(r.status == 200)
+        #expect(r.text == "slow done")
+        #expect(r.header("Connection") == "close")
+        edge.server.wait()
+        #expect(throws: HarnessError.self) { _ = try Client(port: edge.port) }
+    }
+}
+
+enum TCPProbe {
+    /// Binds (without listening) an ephemeral loopback port: connects to it are refused.
+    static func bindEphemeral() throws -> (Int32, Int) {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var a = sockaddr_in()
+        a.sin_family = sa_family_t(AF_INET)
+        a.sin_addr.s_addr = inet_addr("127.0.0.1")
+        a.sin_port = 0
+        _ = withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+        return (fd, Int(UInt16(bigEndian: a.sin_port)))
+    }
+}

@@ -1,0 +1,168 @@
+#!/usr/bin/env python3
+"""A small scriptable HTTP/1.1 origin for edge's integration tests.
+
+usage: origin.py PORT NAME   (PORT 0 picks a free port; the bound port is printed)
+
+Endpoints:
+  /echo...            JSON: method, path, headers, body length
+  /bytes/N            N bytes with Content-Length
+  /chunked/N          N bytes, chunked
+  /close/N            N bytes, no length, connection closed after the body
+  /stream/N           N bytes with Content-Length, written in 64 KiB pieces
+  /slow/MS            answers after MS milliseconds
+  /status/N           an empty response with status N
+  /upload             (POST/PUT) reads the body and answers its length and sha256
+  /raw/NAME           a canned malformed response (see RAW)
+  /stats              JSON: connections accepted, requests served
+"""
+import hashlib, json, socket, sys, threading, time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+STATS = {"connections": 0, "requests": 0}
+LOCK = threading.Lock()
+NAME = sys.argv[2] if len(sys.argv) > 2 else "origin"
+
+RAW = {
+    "cl-te": b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+    "two-cl": b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!",
+    "bare-lf": b"HTTP/1.1 200 OK\nContent-Length: 5\n\nhello",
+    "nul": b"HTTP/1.1 200 OK\r\nX-Bad: a\x00b\r\nContent-Length: 5\r\n\r\nhello",
+    "garbage": b"this is not http\r\n\r\n",
+    "truncated": b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly this much",
+}
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def setup(self):
+        super().setup()
+        with LOCK:
+            STATS["connections"] += 1
+
+    def log_message(self, *args):
+        pass
+
+    def count(self):
+        with LOCK:
+            STATS["requests"] += 1
+
+    def send_body(self, status, body, ctype="application/octet-stream", extra=()):
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("X-Origin-Name", NAME)
+        for k, v in extra:
+            self.send_header(k, v)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def read_body(self):
+        h = hashlib.sha256()
+        n = 0
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip(), 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    break
+                left = size
+                while left:
+                    piece = self.rfile.read(min(left, 1 << 16))
+                    h.update(piece); n += len(piece); left -= len(piece)
+                self.rfile.readline()
+        else:
+            left = int(self.headers.get("Content-Length", "0"))
+            while left:
+                piece = self.rfile.read(min(left, 1 << 16))
+                if not piece:
+                    break
+                h.update(piece); n += len(piece); left -= len(piece)
+        return n, h.hexdigest()
+
+    def handle_any(self):
+        path = self.path
+        parts = path.split("?")[0].strip("/").split("/")
+        head = parts[0] if parts else ""
+        arg = parts[1] if len(parts) > 1 else ""
+        if head == "stats":
+            with LOCK:
+                # This request's own connection is not counted.
+                body = json.dumps({"connections": STATS["connections"] - 1, "requests": STATS["requests"]}).encode()
+            return self.send_body(200, body, "application/json")
+        self.count()
+        if head == "upload":
+            n, digest = self.read_body()
+            return self.send_body(200, json.dumps({"length": n, "sha256": digest}).encode(), "application/json")
+        n, _ = self.read_body()
+        if head == "bytes":
+            return self.send_body(200, b"x" * int(arg))
+        if head == "chunked":
+            self.send_response(200)
+            self.send_header("Transfer-Encoding", "chunked")
+            self.send_header("X-Origin-Name", NAME)
+            self.end_headers()
+            left = int(arg)
+            while left:
+                piece = min(left, 1000)
+                self.wfile.write(b"%x\r\n%s\r\n" % (piece, b"c" * piece))
+                left -= piece
+            self.wfile.write(b"0\r\nX-Trailer: t\r\n\r\n")
+            return
+        if head == "close":
+            self.send_response(200)
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(b"z" * int(arg))
+            self.close_connection = True
+            return
+        if head == "stream":
+            total = int(arg)
+            self.send_response(200)
+            self.send_header("Content-Length", str(total))
+            self.end_headers()
+            block = b"s" * 65536
+            left = total
+            while left:
+                piece = min(left, len(block))
+                self.wfile.write(block[:piece])
+                left -= piece
+            return
+        if head == "slow":
+            time.sleep(int(arg) / 1000.0)
+            return self.send_body(200, b"slow done")
+        if head == "status":
+            return self.send_body(int(arg), b"")
+        if head == "raw":
+            self.wfile.write(RAW[arg])
+            self.wfile.flush()
+            self.close_connection = True
+            return
+        info = {
+            "method": self.command,
+            "path": path,
+            "headers": [[k, v] for k, v in self.headers.items()],
+            "body_length": n,
+            "origin": NAME,
+        }
+        self.send_body(200, json.dumps(info).encode(), "application/json")
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_OPTIONS = do_PATCH = handle_any
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+
+def main():
+    srv = Server(("127.0.0.1", int(sys.argv[1])), Handler)
+    print(srv.server_address[1], flush=True)
+    srv.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
