@@ -1,0 +1,124 @@
+import Foundation
+import Testing
+@testable import EdgeConfig
+
+let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+/// Writes files into a fresh directory and returns its path.
+func scratch(_ files: [String: String]) throws -> String {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("edge-config-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    for (name, text) in files {
+        let u = dir.appendingPathComponent(name)
+        try FileManager.default.createDirectory(at: u.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try text.write(to: u, atomically: true, encoding: .utf8)
+    }
+    return dir.path
+}
+
+func loadError(_ files: [String: String]) throws -> ConfigError? {
+    let dir = try scratch(files)
+    do { _ = try ConfigLoader.loadTenants(directory: dir); return nil } catch let e as ConfigError { return e }
+}
+
+let good = #"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:9000"]}}, "routes": [{"prefix": "/", "origin": "o"}]}"#
+
+@Suite struct LoaderTests {
+    @Test func repositoryExampleTenantsLoad() throws {
+        let tenants = try ConfigLoader.loadTenants(directory: repoRoot.appendingPathComponent("tenants").path)
+        #expect(tenants.map(\.name).sorted() == ["api", "example"])
+        let api = tenants.first { $0.name == "api" }!
+        #expect(api.routes.count == 2)
+        #expect(api.limits.originConnectTimeoutMillis == 3500)
+        #expect(api.origins.first { $0.name == "backend" }?.balance == "least-connections")
+    }
+
+    @Test func parsesEveryField() throws {
+        let dir = try scratch(["site/index.html": "x", "shop.json": #"""
+        { "name": "shop", "hosts": ["Shop.Test.", "*.shop.test"], "default": true,
+          "origins": {
+            "app": {"servers": ["http://127.0.0.1:9000/", "localhost:9001"], "balance": "least-connections",
+                    "max_fails": 2, "fail_backoff": "1.5s", "keepalive": 8},
+            "files": {"directory": "site", "index": "home.html"} },
+          "routes": [ {"prefix": "/api/", "origin": "app", "strip_prefix": true, "host": "internal.app",
+                       "request_headers": {"add": {"X-A": "1"}, "remove": ["Cookie"]},
+                       "response_headers": {"remove": ["Server"]}},
+                      {"prefix": "/", "origin": "files"} ],
+          "limits": {"max_body": "2MiB", "origin_connect_timeout": "250ms", "origin_read_timeout": 5, "origin_idle_timeout": "1m"} }
+        """#])
+        let t = try ConfigLoader.loadTenants(directory: dir)[0]
+        #expect(t.hosts == ["shop.test", "*.shop.test"])
+        #expect(t.isDefault)
+        let app = t.origins.first { $0.name == "app" }!
+        #expect(app.kind == .http(servers: ["127.0.0.1:9000", "localhost:9001"]))
+        #expect(app.maxFails == 2 && app.failBackoffMillis == 1500 && app.keepAlive == 8)
+        #expect(t.routes[0].stripPrefix && t.routes[0].hostRewrite == "internal.app")
+        #expect(t.routes[0].requestHeaders.remove == ["cookie"])
+        #expect(t.limits.maxBodyBytes == 2 << 20)
+        #expect(t.limits.originConnectTimeoutMillis == 250)
+        #expect(t.limits.originReadTimeoutMillis == 5000)
+        #expect(t.limits.originIdleTimeoutMillis == 60_000)
+    }
+
+    @Test(arguments: [
+        (#"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:9000"]}}, "routes": [{"prefix": "/", "origin": "nope"}]}"#, "routes[0].origin"),
+        (#"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1"]}}, "routes": [{"prefix": "/", "origin": "o"}]}"#, "origins.o.servers[0]"),
+        (#"{"hosts": ["a b"], "origins": {"o": {"servers": ["127.0.0.1:1"]}}, "routes": [{"prefix": "/", "origin": "o"}]}"#, "hosts[0]"),
+        (#"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:1"], "balanse": "x"}}, "routes": [{"prefix": "/", "origin": "o"}]}"#, "origins.o.balanse"),
+        (#"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:1"]}}, "routes": [{"prefix": "x", "origin": "o"}]}"#, "routes[0].prefix"),
+        (#"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:1"]}}, "routes": [{"prefix": "/", "origin": "o"}], "limits": {"origin_read_timeout": "soon"}}"#, "limits.origin_read_timeout"),
+        (#"{"hosts": ["a.test"], "origins": {"o": {"directory": "/no/such/dir"}}, "routes": [{"prefix": "/", "origin": "o"}]}"#, "origins.o.directory"),
+        (#"{"hosts": ["a.test"], "origins": {"o": {"servers": ["https://x:443"]}}, "routes": [{"prefix": "/", "origin": "o"}]}"#, "origins.o.servers[0]"),
+        (#"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:1"]}}, "routes": [{"prefix": "/", "origin": "o", "request_headers": {"add": {"Bad Name": "v"}}}]}"#, "routes[0].request_headers.add.Bad Name"),
+        (#"{"origins": {"o": {"servers": ["127.0.0.1:1"]}}, "routes": [{"prefix": "/", "origin": "o"}]}"#, "hosts"),
+        (#"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:1"]}}, "routes": [{"prefix": "/", "origin": "o"}], "default": "yes"}"#, "default"),
+    ])
+    func errorsNameFileAndField(_ json: String, _ field: String) throws {
+        let e = try loadError(["bad.json": json])
+        #expect(e?.field == field, "\(String(describing: e))")
+        #expect(e?.file.hasSuffix("bad.json") == true)
+    }
+
+    @Test func invalidJSONNamesTheFile() throws {
+        let e = try loadError(["ok.json": good, "broken.json": "{\"hosts\": [\"x\",]"])
+        #expect(e?.file.hasSuffix("broken.json") == true)
+        #expect(e?.message.hasPrefix("invalid JSON") == true)
+    }
+
+    @Test func tenantsAreCheckedAgainstEachOther() throws {
+        let e = try loadError(["a.json": good, "b.json": good.replacingOccurrences(of: "\"hosts\"", with: "\"name\": \"b\", \"hosts\"")])
+        #expect(e?.file.hasSuffix("b.json") == true)
+        #expect(e?.field == "hosts[0]")
+        #expect(e?.message.contains("already belongs to") == true)
+        let twoDefaults = try loadError([
+            "a.json": good.replacingOccurrences(of: "\"routes\"", with: "\"default\": true, \"routes\""),
+            "b.json": good.replacingOccurrences(of: "a.test", with: "b.test").replacingOccurrences(of: "\"routes\"", with: "\"default\": true, \"routes\""),
+        ])
+        #expect(twoDefaults?.field == "default")
+        #expect(try loadError([:])?.message.contains("no tenant files") == true)
+    }
+
+    @Test func serverFile() throws {
+        let dir = try scratch(["server.json": #"{"http": "127.0.0.1:8088", "workers": 3, "trusted_proxies": ["10.0.0.1"], "access_log": "off", "limits": {"request_line": "4KiB", "field": 4096, "header_block": "16KiB", "fields": 50, "header_timeout": "5s", "keepalive_timeout": "75s", "max_connections": 100}}"#,
+                               "bad.json": #"{"limits": {"header_timeout": true}}"#])
+        let s = try ConfigLoader.loadServer(file: dir + "/server.json")
+        #expect(s.httpListen == "127.0.0.1:8088" && s.workers == 3 && s.accessLog == "off")
+        #expect(s.head.maxRequestLine == 4096 && s.head.maxFieldLine == 4096 && s.head.maxHeadBytes == 16384 && s.head.maxFields == 50)
+        #expect(s.headerTimeoutMillis == 5000 && s.keepAliveTimeoutMillis == 75_000 && s.maxConnectionsPerWorker == 100)
+        #expect(throws: ConfigError(file: dir + "/bad.json", field: "limits.header_timeout", message: "expected a duration like \"10s\", \"500ms\" or \"2m\"")) {
+            try ConfigLoader.loadServer(file: dir + "/bad.json")
+        }
+        let defaults = ServerConfig()
+        #expect(defaults.head.maxRequestLine == 8192 && defaults.head.maxHeadBytes == 32768 && defaults.head.maxFields == 100)
+        #expect(defaults.headerTimeoutMillis == 10_000 && defaults.keepAliveTimeoutMillis == 30_000)
+    }
+
+    @Test func noFileMode() throws {
+        let t = try ConfigLoader.singleOriginTenant(origin: "http://127.0.0.1:9000", hosts: [])
+        #expect(t.isDefault)
+        #expect(t.origins[0].kind == .http(servers: ["127.0.0.1:9000"]))
+        let named = try ConfigLoader.singleOriginTenant(origin: "127.0.0.1:9000/", hosts: ["A.test"])
+        #expect(!named.isDefault && named.hosts == ["a.test"])
+        #expect(throws: ConfigError.self) { try ConfigLoader.singleOriginTenant(origin: "http://x/y", hosts: []) }
+    }
+}

@@ -1,0 +1,86 @@
+// The edged executable itself: flags, --check, no-file mode, SIGTERM.
+import Foundation
+import Glibc
+import Testing
+
+/// The edged binary built next to this test bundle.
+func edgedPath() throws -> String {
+    let dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+    for candidate in [dir.appendingPathComponent("edged"), dir.deletingLastPathComponent().appendingPathComponent("edged")] {
+        if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate.path }
+    }
+    throw HarnessError(description: "edged binary not found next to \(dir.path); build it with `swift build`")
+}
+
+/// Runs edged to completion and returns (status, stdout+stderr).
+func runEdged(_ args: [String]) throws -> (Int32, String) {
+    let child = try ChildProcess(["/bin/sh", "-c", ([try edgedPath()] + args).map { "'\($0)'" }.joined(separator: " ") + " 2>&1"])
+    var out: [UInt8] = []
+    var buf = [UInt8](repeating: 0, count: 4096)
+    while true {
+        let n = read(child.stdoutFD, &buf, 4096)
+        if n <= 0 { break }
+        out += buf[0..<n]
+    }
+    let status = child.wait()
+    child.stopped = true
+    close(child.stdoutFD)
+    return (status, String(decoding: out, as: UTF8.self))
+}
+
+func freePort() throws -> Int {
+    let (fd, port) = try TCPProbe.bindEphemeral()
+    close(fd)
+    return port
+}
+
+@Suite(.serialized) struct EdgedProcessTests {
+    @Test func checkAcceptsTheExampleTenants() throws {
+        let (status, out) = try runEdged(["--check", "--tenants", repoRoot.appendingPathComponent("tenants").path])
+        #expect(status == 0, "\(out)")
+        #expect(out.contains("configuration OK (2 tenants: api, example)"))
+    }
+
+    @Test func checkRejectsABadTenantNamingFileAndField() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("edged-bad-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        try #"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:1"]}}, "routes": [{"prefix": "/", "origin": "missing"}]}"#
+            .write(to: dir.appendingPathComponent("shop.json"), atomically: true, encoding: .utf8)
+        let (status, out) = try runEdged(["--check", "--tenants", dir.path])
+        #expect(status == 1)
+        #expect(out.contains("shop.json: routes[0].origin: unknown origin group \"missing\""), "\(out)")
+        let (s2, o2) = try runEdged(["--bogus"])
+        #expect(s2 == 1 && o2.contains("unknown option --bogus"))
+    }
+
+    @Test func noFileModeProxiesAndSIGTERMStopsGracefully() throws {
+        let origin = try Origin(name: "nofile")
+        let port = try freePort()
+        let state = FileManager.default.temporaryDirectory.appendingPathComponent("edged-state-\(UUID().uuidString)").path
+        let child = try ChildProcess([try edgedPath(), "--origin", "http://\(origin.address)", "--http", "127.0.0.1:\(port)",
+                                      "--workers", "2", "--access-log", "off", "--state", state])
+        defer { child.stop() }
+        var r: Response?
+        for _ in 0..<100 {
+            if let c = try? Client(port: port) {
+                c.send("GET /echo/hi HTTP/1.1\r\nHost: anything.example\r\n\r\n")
+                r = try c.readResponse()
+                break
+            }
+            usleep(50_000)
+        }
+        #expect(r?.status == 200)
+        #expect(r?.json["path"] as? String == "/echo/hi")
+        #expect(FileManager.default.fileExists(atPath: state + "/edged.pid"))
+        // An in-flight slow request survives SIGTERM.
+        let busy = try Client(port: port)
+        busy.send("GET /slow/700 HTTP/1.1\r\nHost: x\r\n\r\n")
+        usleep(200_000)
+        child.signal(SIGTERM)
+        let slow = try busy.readResponse()
+        #expect(slow.status == 200 && slow.text == "slow done")
+        #expect(child.wait() == 0)
+        child.stopped = true
+        #expect(!FileManager.default.fileExists(atPath: state + "/edged.pid"))
+    }
+}
