@@ -22,6 +22,8 @@ final class ClientConnection {
     var outBuf: IOBuffer?
     var readable = false
     var writable = true
+    /// The peer half-closed or hung up (EPOLLRDHUP/EPOLLHUP seen): read to EOF.
+    var hangup = false
     var eof = false
     var closed = false
     var inProcess = false
@@ -72,6 +74,7 @@ extension Worker {
     func onClientEvent(_ c: ClientConnection, _ ev: UInt32) {
         if ev & (Epoll.readable | Epoll.hangup | Epoll.error) != 0 {
             c.readable = true
+            if ev & (Epoll.hangup | Epoll.error) != 0 { c.hangup = true }
             clientReadable(c)
         }
         if c.closed { return }
@@ -96,10 +99,14 @@ extension Worker {
                 if c.inBuf == nil { c.inBuf = takeBuffer() }
                 let b = c.inBuf!
                 b.reserve(4096)
-                switch sysRead(c.fd, b.writePointer, b.writableBytes) {
+                let space = b.writableBytes
+                switch sysRead(c.fd, b.writePointer, space) {
                 case .bytes(let k):
                     b.writeIndex += k
                     didRead = true
+                    // Edge-triggered: a short read drained the socket, and new
+                    // data raises a new edge, so skip the read that would EAGAIN.
+                    if k < space && !c.hangup { c.readable = false }
                 case .wouldBlock:
                     c.readable = false
                 case .eof:
@@ -151,10 +158,12 @@ extension Worker {
             return
         }
         while c.writable && !b.isEmpty {
-            switch sysWrite(c.fd, b.readPointer, b.readableBytes) {
+            let want = b.readableBytes
+            switch sysWrite(c.fd, b.readPointer, want) {
             case .bytes(let k):
                 b.consume(k)
                 c.sent += Int64(k)
+                if k < want { c.writable = false }  // the socket buffer is full; EPOLLOUT follows
             case .wouldBlock, .eof:
                 c.writable = false
             case .error:
@@ -380,8 +389,12 @@ extension Worker {
                 var readAny = false
                 while c.readable && ib.readableBytes < highWater {
                     ib.reserve(4096)
-                    switch sysRead(c.fd, ib.writePointer, ib.writableBytes) {
-                    case .bytes(let k): ib.writeIndex += k; readAny = true
+                    let space = ib.writableBytes
+                    switch sysRead(c.fd, ib.writePointer, space) {
+                    case .bytes(let k):
+                        ib.writeIndex += k
+                        readAny = true
+                        if k < space && !c.hangup { c.readable = false }
                     case .wouldBlock: c.readable = false
                     case .eof, .error: c.readable = false; c.eof = true
                     }
@@ -459,7 +472,9 @@ extension Worker {
     func finishExchange(_ c: ClientConnection) {
         if let o = c.origin {
             detachOrigin(c, o)
-            releaseOrigin(o)
+            // An origin that answered before the whole request body was sent
+            // cannot take another request on this connection.
+            if c.bodyDone { releaseOrigin(o) } else { closeOrigin(o) }
         }
         if c.framing == .chunked { c.outBuf?.append("0\r\n\r\n") }
         if c.file.fd >= 0 { c.file.close() }

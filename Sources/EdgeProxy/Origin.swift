@@ -20,6 +20,7 @@ final class OriginConnection {
     var outBuf: IOBuffer?
     var readable = false
     var writable = false
+    var hangup = false
     var connected = false
     var eof = false
     var closed = false
@@ -66,15 +67,7 @@ extension Worker {
             switch TCP.connect(server.address) {
             case .connected(let fd), .inProgress(let fd):
                 let o = OriginConnection(fd: fd, gen: nextGeneration(), server: server, group: group, groupIndex: gi)
-                setSlot(Int(fd), .origin(o))
-                do {
-                    try epoll.add(fd, token: UInt64(fd) | UInt64(o.gen) << 32,
-                                  events: Epoll.readable | Epoll.writable | Epoll.hangup | Epoll.edge)
-                } catch {
-                    slots[Int(fd)] = .free
-                    sysClose(fd)
-                    return originUnavailable(c, timeout: false)
-                }
+                guard register(fd, gen: o.gen, .origin(o)) else { return originUnavailable(c, timeout: false) }
                 o.timeout = .connect
                 o.deadline = now + (c.tenant?.limits.originConnectTimeoutMillis ?? 3500)
                 attach(c, o)
@@ -156,6 +149,7 @@ extension Worker {
         }
         if ev & (Epoll.readable | Epoll.hangup | Epoll.error) != 0 {
             o.readable = true
+            if ev & (Epoll.hangup | Epoll.error) != 0 { o.hangup = true }
             originReadable(o)
         }
     }
@@ -163,9 +157,11 @@ extension Worker {
     func flushOrigin(_ o: OriginConnection) {
         guard o.connected, let b = o.outBuf else { return }
         while o.writable && !b.isEmpty {
-            switch sysWrite(o.fd, b.readPointer, b.readableBytes) {
+            let want = b.readableBytes
+            switch sysWrite(o.fd, b.readPointer, want) {
             case .bytes(let k):
                 b.consume(k)
+                if k < want { o.writable = false }
             case .wouldBlock, .eof:
                 o.writable = false
             case .error:
@@ -187,11 +183,13 @@ extension Worker {
             let ib = o.inBuf!
             while o.readable && ib.readableBytes < highWater && (c.outBuf?.readableBytes ?? 0) < highWater {
                 ib.reserve(bufferSize)
-                switch sysRead(o.fd, ib.writePointer, ib.writableBytes) {
+                let space = ib.writableBytes
+                switch sysRead(o.fd, ib.writePointer, space) {
                 case .bytes(let k):
                     ib.writeIndex += k
                     o.gotBytes = true
                     didRead = true
+                    if k < space && !o.hangup { o.readable = false }   // see clientReadable
                 case .wouldBlock:
                     o.readable = false
                 case .eof, .error:

@@ -86,6 +86,21 @@ public final class Worker: @unchecked Sendable {
         slots[fd] = s
     }
 
+    /// Puts a connection in the fd table and registers it edge-triggered for
+    /// reads and writes; on failure the fd is closed and false returned.
+    func register(_ fd: Int32, gen: UInt32, _ slot: Slot) -> Bool {
+        setSlot(Int(fd), slot)
+        do {
+            try epoll.add(fd, token: UInt64(fd) | UInt64(gen) << 32,
+                          events: Epoll.readable | Epoll.writable | Epoll.hangup | Epoll.edge)
+            return true
+        } catch {
+            slots[Int(fd)] = .free
+            sysClose(fd)
+            return false
+        }
+    }
+
     @inline(__always) func nextGeneration() -> UInt32 {
         generation &+= 1
         if generation == 0 { generation = 1 }
@@ -189,15 +204,7 @@ public final class Worker: @unchecked Sendable {
                 }
                 let ip = addr.ipString
                 let c = ClientConnection(fd: fd, gen: nextGeneration(), peerIP: Array(ip.utf8), trusted: config.trusted.contains(ip))
-                setSlot(Int(fd), .client(c))
-                do {
-                    try epoll.add(fd, token: UInt64(fd) | UInt64(c.gen) << 32,
-                                  events: Epoll.readable | Epoll.writable | Epoll.hangup | Epoll.edge)
-                } catch {
-                    slots[Int(fd)] = .free
-                    sysClose(fd)
-                    continue
-                }
+                guard register(fd, gen: c.gen, .client(c)) else { continue }
                 clientCount += 1
                 c.timeout = .idle
                 c.deadline = now + server.headerTimeoutMillis
