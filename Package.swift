@@ -33,13 +33,16 @@ let package = Package(
         // I/O: epoll, sockets, threads, clocks.
         .target(name: "CEdgeIO"),
         .target(name: "EdgeIO", dependencies: ["CEdgeIO"], swiftSettings: fast),
+        // TLS termination (OpenSSL): per-tenant contexts, SNI, internal CA.
+        .target(name: "EdgeTLS", dependencies: ["COpenSSL", "CEdgeShims", "EdgeIO"]),
         // The proxy pipeline.
-        .target(name: "EdgeProxy", dependencies: ["EdgeHTTP", "EdgeIO", "EdgeConfig", "EdgeUpstream"], swiftSettings: fast),
+        .target(name: "EdgeProxy", dependencies: ["EdgeHTTP", "EdgeIO", "EdgeConfig", "EdgeUpstream", "EdgeTLS"], swiftSettings: fast),
         .executableTarget(name: "edged", dependencies: ["EdgeProxy", "EdgeConfig", "CEdgeShims"]),
 
         .testTarget(name: "EdgeHTTPTests", dependencies: ["EdgeHTTP"]),
         .testTarget(name: "EdgeUpstreamTests", dependencies: ["EdgeUpstream"]),
         .testTarget(name: "EdgeConfigTests", dependencies: ["EdgeConfig"]),
+        .testTarget(name: "EdgeTLSTests", dependencies: ["EdgeTLS"]),
         .testTarget(name: "EdgeProxyTests", dependencies: ["EdgeProxy", "EdgeConfig", "EdgeIO", "EdgeHTTP"]),
     ]
 )

@@ -132,9 +132,11 @@ public enum ConfigLoader {
     /// Loads the server file.
     public static func loadServer(file: String) throws -> ServerConfig {
         let root = Node(dict: try readJSON(file), file: file, path: "")
-        try root.allowOnly(["http", "workers", "limits", "trusted_proxies", "access_log"])
+        try root.allowOnly(["http", "https", "workers", "limits", "trusted_proxies", "access_log", "state"])
         var c = ServerConfig()
         if let v = try root.string("http") { c.httpListen = v }
+        if let v = try root.string("https") { c.httpsListen = v }
+        if let v = try root.string("state") { c.stateDir = v }
         if let v = try root.int("workers", min: 0, max: 1024) { c.workers = v }
         if let v = try root.strings("trusted_proxies") { c.trustedProxies = v }
         if let v = try root.string("access_log") { c.accessLog = v }
@@ -210,7 +212,7 @@ public enum ConfigLoader {
 
     public static func loadTenant(file: String) throws -> TenantConfig {
         let root = Node(dict: try readJSON(file), file: file, path: "")
-        try root.allowOnly(["name", "hosts", "default", "origins", "routes", "limits"])
+        try root.allowOnly(["name", "hosts", "default", "origins", "routes", "limits", "tls"])
         let name = try root.string("name") ?? ((file as NSString).lastPathComponent as NSString).deletingPathExtension
         guard let rawHosts = try root.strings("hosts") else { throw root.fail("hosts", "is required (a list of host names)") }
         var hosts: [String] = []
@@ -256,6 +258,7 @@ public enum ConfigLoader {
 
         var t = TenantConfig(name: name, file: file, hosts: hosts, origins: origins, routes: routes)
         t.isDefault = try root.bool("default") ?? false
+        t.tls = try loadTLS(root, baseDir: baseDir)
         if let l = try root.object("limits") {
             try l.allowOnly(["max_body", "origin_connect_timeout", "origin_read_timeout", "origin_idle_timeout"])
             if let v = try l.bytes("max_body") { t.limits.maxBodyBytes = v }
@@ -312,6 +315,30 @@ public enum ConfigLoader {
         if let v = try g.millis("fail_backoff") { o.failBackoffMillis = v }
         if let v = try g.int("keepalive", min: 0, max: 10_000) { o.keepAlive = v }
         return o
+    }
+
+    /// `"tls": "internal"` or `"tls": {"certificates": [{"cert": "a.pem", "key": "a.key"}]}`.
+    static func loadTLS(_ root: Node, baseDir: String) throws -> TenantTLSConfig {
+        guard let v = root.dict["tls"] else { return .none }
+        if let s = v as? String {
+            guard s == "internal" else { throw root.fail("tls", "expected \"internal\" or an object with \"certificates\"") }
+            return .internalCA
+        }
+        guard let node = try root.object("tls") else { return .none }
+        try node.allowOnly(["certificates"])
+        guard let certs = try node.objects("certificates"), !certs.isEmpty else { throw node.fail("certificates", "needs at least one {\"cert\", \"key\"}") }
+        var out: [CertificateFiles] = []
+        for c in certs {
+            try c.allowOnly(["cert", "key"])
+            func path(_ k: String) throws -> String {
+                let p = try c.requiredString(k)
+                let full = p.hasPrefix("/") ? p : (baseDir as NSString).appendingPathComponent(p)
+                guard FileManager.default.isReadableFile(atPath: full) else { throw c.fail(k, "cannot read \"\(full)\"") }
+                return full
+            }
+            out.append(CertificateFiles(cert: try path("cert"), key: try path("key")))
+        }
+        return .files(out)
     }
 
     static func loadEdits(_ e: Node) throws -> HeaderEdits {

@@ -5,6 +5,10 @@ import EdgeHTTP
 /// Server-wide settings: listeners, limits that apply before a tenant is known.
 public struct ServerConfig: Sendable, Equatable {
     public var httpListen = ":8080"
+    /// HTTPS listener; nil means ":8443" when any tenant has TLS, none otherwise.
+    public var httpsListen: String?
+    /// Where edged keeps state (pid file, internal CA).
+    public var stateDir = "state"
     public var workers = 0                       // 0 = one per core
     public var head = HeadLimits()
     /// Whole request head must arrive within this (408).
@@ -35,10 +39,27 @@ public struct TenantConfig: Sendable, Equatable {
     public var origins: [OriginGroupConfig]
     public var routes: [RouteConfig]
     public var limits = TenantLimits()
+    public var tls = TenantTLSConfig.none
 
     public init(name: String, file: String, hosts: [String], origins: [OriginGroupConfig], routes: [RouteConfig]) {
         self.name = name; self.file = file; self.hosts = hosts; self.origins = origins; self.routes = routes
     }
+}
+
+/// A tenant's certificates.
+public enum TenantTLSConfig: Sendable, Equatable {
+    /// Plain HTTP only.
+    case none
+    /// PEM files: each a full chain and its key (RSA and ECDSA may both be given).
+    case files([CertificateFiles])
+    /// Leaf certificates issued by edged's internal CA (development).
+    case internalCA
+}
+
+public struct CertificateFiles: Sendable, Equatable {
+    public var cert: String
+    public var key: String
+    public init(cert: String, key: String) { self.cert = cert; self.key = key }
 }
 
 public struct TenantLimits: Sendable, Equatable {

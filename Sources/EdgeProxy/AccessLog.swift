@@ -8,6 +8,13 @@ import EdgeIO
 final class AccessLog {
     let fd: Int32
     let buf = IOBuffer(capacity: 8192)
+    /// TLS handshake failures: at most `tlsLinesPerSecond` lines a second per
+    /// worker; the rest are counted and reported on the next line.
+    var tlsWindow: Int64 = 0
+    var tlsLinesInWindow = 0
+    var tlsSuppressed = 0
+    var tlsFailures = 0
+    let tlsLinesPerSecond = 10
 
     init(fd: Int32) { self.fd = fd }
 
@@ -87,6 +94,27 @@ extension Worker {
         }
         b.append("}\n")
         if b.readableBytes > 64 * 1024 { log.flush() }
+    }
+
+    func logHandshakeFailure(sni: String?, client: [UInt8], error: String) {
+        log.tlsFailures += 1
+        guard log.enabled else { return }
+        if now - log.tlsWindow >= 1000 { log.tlsWindow = now; log.tlsLinesInWindow = 0 }
+        guard log.tlsLinesInWindow < log.tlsLinesPerSecond else { log.tlsSuppressed += 1; return }
+        log.tlsLinesInWindow += 1
+        let b = log.buf
+        b.append("{\"time\":\"")
+        b.append(date.iso)
+        b.append("Z\",\"event\":\"tls_handshake_failed\",\"sni\":\"")
+        appendEscaped(b, Array((sni ?? "").utf8))
+        b.append("\",\"client\":\"")
+        b.append(client)
+        b.append("\",\"error\":\"")
+        appendEscaped(b, Array(error.utf8))
+        b.append("\",\"suppressed\":")
+        b.append(decimal: Int64(log.tlsSuppressed))
+        b.append("}\n")
+        log.tlsSuppressed = 0
     }
 
     func appendMillis(_ b: IOBuffer, _ micros: Int64) {

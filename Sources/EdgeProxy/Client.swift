@@ -6,6 +6,7 @@ import EdgeConfig
 import EdgeHTTP
 import EdgeIO
 import EdgeUpstream
+import EdgeTLS
 
 enum ClientPhase { case head, proxy, file, closing }
 enum ClientTimeout { case idle, header, body }
@@ -20,6 +21,11 @@ final class ClientConnection {
     let trusted: Bool
     var inBuf: IOBuffer?
     var outBuf: IOBuffer?
+    /// TLS state when the connection came in on the HTTPS listener.
+    var tls: TLSConnection?
+    var handshaking = false
+    /// The tenant the TLS handshake (SNI) selected: requests for other tenants get 421.
+    var sniTenant: Tenant?
     var readable = false
     var writable = true
     /// The peer half-closed or hung up (EPOLLRDHUP/EPOLLHUP seen): read to EOF.
@@ -72,6 +78,11 @@ extension Worker {
     // MARK: Events
 
     func onClientEvent(_ c: ClientConnection, _ ev: UInt32) {
+        if c.handshaking {
+            if ev & (Epoll.readable | Epoll.hangup | Epoll.error) != 0 { c.readable = true }
+            if ev & Epoll.writable != 0 { c.writable = true }
+            if !continueHandshake(c) { return }
+        }
         if ev & (Epoll.readable | Epoll.hangup | Epoll.error) != 0 {
             c.readable = true
             if ev & (Epoll.hangup | Epoll.error) != 0 { c.hangup = true }
@@ -100,13 +111,14 @@ extension Worker {
                 let b = c.inBuf!
                 b.reserve(4096)
                 let space = b.writableBytes
-                switch sysRead(c.fd, b.writePointer, space) {
+                switch clientRead(c, b.writePointer, space) {
                 case .bytes(let k):
                     b.writeIndex += k
                     didRead = true
                     // Edge-triggered: a short read drained the socket, and new
                     // data raises a new edge, so skip the read that would EAGAIN.
-                    if k < space && !c.hangup { c.readable = false }
+                    // (Not under TLS: OpenSSL may hold decrypted bytes.)
+                    if k < space && !c.hangup && c.tls == nil { c.readable = false }
                 case .wouldBlock:
                     c.readable = false
                 case .eof:
@@ -159,7 +171,7 @@ extension Worker {
         }
         while c.writable && !b.isEmpty {
             let want = b.readableBytes
-            switch sysWrite(c.fd, b.readPointer, want) {
+            switch clientWrite(c, b.readPointer, want) {
             case .bytes(let k):
                 b.consume(k)
                 c.sent += Int64(k)
@@ -284,6 +296,10 @@ extension Worker {
         guard let tenant = config.tenant(forHost: p, hostRange, scratch: &hostScratch) else {
             return refuse(c, 421, headLength: n)
         }
+        if let sni = c.sniTenant, sni !== tenant {
+            // No domain fronting: the TLS name decided the tenant for this connection.
+            return refuse(c, 421, headLength: n)
+        }
         c.tenant = tenant
         let route: Route? = c.target.withUnsafeBufferPointer { t in
             tenant.route(for: UnsafeBufferPointer(rebasing: t[0..<pathLength]))
@@ -390,11 +406,11 @@ extension Worker {
                 while c.readable && ib.readableBytes < highWater {
                     ib.reserve(4096)
                     let space = ib.writableBytes
-                    switch sysRead(c.fd, ib.writePointer, space) {
+                    switch clientRead(c, ib.writePointer, space) {
                     case .bytes(let k):
                         ib.writeIndex += k
                         readAny = true
-                        if k < space && !c.hangup { c.readable = false }
+                        if k < space && !c.hangup && c.tls == nil { c.readable = false }
                     case .wouldBlock: c.readable = false
                     case .eof, .error: c.readable = false; c.eof = true
                     }
@@ -519,5 +535,41 @@ extension Worker {
         if let b = c.inBuf { c.inBuf = nil; giveBuffer(b) }
         if let b = c.outBuf { c.outBuf = nil; giveBuffer(b) }
         if let b = c.fwd { c.fwd = nil; giveBuffer(b) }
+        if let t = c.tls { t.shutdown(); c.tls = nil }
+    }
+
+    // MARK: TLS
+
+    @inline(__always) func clientRead(_ c: ClientConnection, _ p: UnsafeMutableRawPointer, _ n: Int) -> IOResult {
+        if let t = c.tls { return t.read(p, n) }
+        return sysRead(c.fd, p, n)
+    }
+
+    @inline(__always) func clientWrite(_ c: ClientConnection, _ p: UnsafeRawPointer, _ n: Int) -> IOResult {
+        if let t = c.tls { return t.write(p, n) }
+        return sysWrite(c.fd, p, n)
+    }
+
+    /// Drives the TLS handshake; true once it is done and requests may be read.
+    func continueHandshake(_ c: ClientConnection) -> Bool {
+        guard let t = c.tls else { return true }
+        switch t.handshake() {
+        case .done:
+            c.handshaking = false
+            if let i = t.tenant { c.sniTenant = config.tenants[i] }
+            c.readable = true   // records may already be buffered
+            return true
+        case .wantRead:
+            c.readable = false
+            return false
+        case .wantWrite:
+            c.writable = false
+            return false
+        case .failed(let why):
+            logHandshakeFailure(sni: t.serverName, client: c.peerIP, error: why)
+            c.tls = nil   // no close_notify after a failed handshake
+            closeClient(c)
+            return false
+        }
     }
 }

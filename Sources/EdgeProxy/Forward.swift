@@ -42,7 +42,9 @@ extension Worker {
             b.append(", ")
         }
         b.append(c.peerIP)
-        if !c.trusted || !head.fields.contains(where: { $0.known == .xForwardedProto }) { b.append("\r\nX-Forwarded-Proto: http") }
+        if !c.trusted || !head.fields.contains(where: { $0.known == .xForwardedProto }) {
+            b.append(c.tls == nil ? "\r\nX-Forwarded-Proto: http" : "\r\nX-Forwarded-Proto: https")
+        }
         if !c.trusted || !head.fields.contains(where: { $0.known == .xForwardedHost }) {
             b.append("\r\nX-Forwarded-Host: ")
             b.append(UnsafeRawBufferPointer(rebasing: p[hostRange]))

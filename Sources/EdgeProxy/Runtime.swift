@@ -5,6 +5,8 @@ import EdgeConfig
 import EdgeHTTP
 import EdgeIO
 import EdgeUpstream
+import EdgeTLS
+import Glibc
 
 /// One origin server, shared by all workers (its health is atomic).
 public final class OriginServer: Sendable {
@@ -77,13 +79,15 @@ final class Route: Sendable {
 }
 
 final class Tenant: Sendable {
+    let index: Int
     let name: String
     let nameJSON: [UInt8]
     /// Longest prefix first.
     let routes: [Route]
     let limits: TenantLimits
 
-    init(name: String, routes: [Route], limits: TenantLimits) {
+    init(index: Int, name: String, routes: [Route], limits: TenantLimits) {
+        self.index = index
         self.name = name
         self.nameJSON = jsonEscaped(Array(name.utf8))
         self.routes = routes.sorted { $0.prefix.count > $1.prefix.count }
@@ -111,6 +115,12 @@ public final class RuntimeConfig: Sendable {
     public let servers: [OriginServer]
     let groups: [OriginGroup]
     let trusted: Set<String>
+    /// SNI routing and certificates, when any tenant has TLS.
+    let tls: TLSServer?
+    /// The HTTPS listener address, when there is one.
+    public let httpsListen: String?
+    /// The internal CA's certificate file, when a tenant uses `"tls": "internal"`.
+    public let internalCAPath: String?
 
     public init(server: ServerConfig, tenants configs: [TenantConfig]) throws {
         self.server = server
@@ -151,7 +161,7 @@ public final class RuntimeConfig: Sendable {
                 Route(prefix: Array(r.prefix.utf8), group: byName[r.origin]!, stripPrefix: r.stripPrefix,
                       hostRewrite: r.hostRewrite.map { Array($0.utf8) }, request: Edits(r.requestHeaders), response: Edits(r.responseHeaders))
             }
-            tenants.append(Tenant(name: t.name, routes: routes, limits: t.limits))
+            tenants.append(Tenant(index: ti, name: t.name, routes: routes, limits: t.limits))
             for h in t.hosts {
                 if h.hasPrefix("*.") { wild[String(h.dropFirst(2))] = ti } else { exact[h] = ti }
             }
@@ -164,6 +174,45 @@ public final class RuntimeConfig: Sendable {
         self.wildcardHosts = wild
         self.defaultTenant = def
         self.trusted = Set(server.trustedProxies)
+
+        // TLS: one context per tenant, routed by SNI.
+        var tlsTenants: [(tenant: Int, hosts: [String], tls: TenantTLS)] = []
+        var ca: InternalCA?
+        var defaultTLS: Int?
+        var defaultPairs: [CertificatePair] = []
+        let now = Int64(time(nil))
+        for (ti, t) in configs.enumerated() {
+            var pairs: [CertificatePair] = []
+            switch t.tls {
+            case .none: continue
+            case .files(let list): pairs = list.map { CertificatePair(certFile: $0.cert, keyFile: $0.key) }
+            case .internalCA:
+                do {
+                    if ca == nil { ca = try InternalCA.loadOrCreate(stateDir: server.stateDir, now: now) }
+                    pairs = [try ca!.issue(hosts: t.hosts, notBefore: now - 3600, notAfter: now + 7 * 86400)]
+                } catch let e as TLSConfigError {
+                    throw ConfigError(file: t.file, field: "tls", message: "internal CA: \(e)")
+                }
+            }
+            do {
+                tlsTenants.append((ti, t.hosts, try TenantTLS(tenant: t.name, pairs: pairs, now: now)))
+            } catch let e as TLSConfigError {
+                throw ConfigError(file: t.file, field: "tls", message: "\(e.file): \(e.message)")
+            }
+            if t.isDefault { defaultTLS = ti; defaultPairs = pairs }
+        }
+        if tlsTenants.isEmpty {
+            tls = nil
+            httpsListen = server.httpsListen
+        } else {
+            do {
+                tls = try TLSServer(tenants: tlsTenants, defaultTenant: defaultTLS, defaultPairs: defaultPairs)
+            } catch let e as TLSConfigError {
+                throw ConfigError(file: e.file, field: "tls", message: e.message)
+            }
+            httpsListen = server.httpsListen ?? ":8443"
+        }
+        internalCAPath = ca?.certPath
     }
 
     /// The tenant for a Host value (any case, optional port, optional trailing

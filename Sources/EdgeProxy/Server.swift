@@ -10,6 +10,8 @@ public final class EdgeServer: @unchecked Sendable {
     var threads: [OSThread] = []
     /// The bound HTTP address (the port is known even when 0 was asked for).
     public let httpAddress: SocketAddress
+    /// The bound HTTPS address, when any tenant has TLS.
+    public let httpsAddress: SocketAddress?
     let logFD: Int32
     let ownsLog: Bool
 
@@ -29,14 +31,25 @@ public final class EdgeServer: @unchecked Sendable {
         }
         var n = config.server.workers
         if n <= 0 { n = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
+        var secure: SocketAddress? = nil
+        if config.tls != nil, let h = config.httpsListen {
+            guard let a = SocketAddress(h) else { throw ConfigError(file: "--https", field: "", message: "\"\(h)\" is not ADDR:PORT") }
+            secure = a
+        }
         var ws: [Worker] = []
         for i in 0..<n {
             let fd = try TCP.listen(addr, reusePort: true)
             if i == 0, let bound = TCP.localAddress(fd) { addr = bound }
-            ws.append(try Worker(index: i, config: config, listenFD: fd, logFD: logFD))
+            var sfd: Int32 = -1
+            if let s = secure {
+                sfd = try TCP.listen(s, reusePort: true)
+                if i == 0, let bound = TCP.localAddress(sfd) { secure = bound }
+            }
+            ws.append(try Worker(index: i, config: config, listenFD: fd, httpsFD: sfd, logFD: logFD))
         }
         workers = ws
         httpAddress = addr
+        httpsAddress = secure
     }
 
     public var workerCount: Int { workers.count }

@@ -16,6 +16,7 @@ import EdgeConfig
 import EdgeHTTP
 import EdgeIO
 import EdgeUpstream
+import EdgeTLS
 
 enum Slot {
     case free
@@ -36,6 +37,7 @@ public final class Worker: @unchecked Sendable {
     let epoll: Epoll
     let wake: EventFD
     var listenFD: Int32
+    var httpsFD: Int32
     var slots: [Slot] = []
     var generation: UInt32 = 0
     var clientCount = 0
@@ -61,7 +63,7 @@ public final class Worker: @unchecked Sendable {
     let limits: HeadLimits
     let server: ServerConfig
 
-    init(index: Int, config: RuntimeConfig, listenFD: Int32, logFD: Int32) throws {
+    init(index: Int, config: RuntimeConfig, listenFD: Int32, httpsFD: Int32, logFD: Int32) throws {
         self.index = index
         self.config = config
         self.server = config.server
@@ -69,6 +71,7 @@ public final class Worker: @unchecked Sendable {
         self.epoll = try Epoll(capacity: 512)
         self.wake = try EventFD()
         self.listenFD = listenFD
+        self.httpsFD = httpsFD
         self.log = AccessLog(fd: logFD)
         idle = Array(repeating: [], count: config.servers.count)
         active = Array(repeating: 0, count: config.servers.count)
@@ -77,6 +80,10 @@ public final class Worker: @unchecked Sendable {
         scratchFields.reserveCapacity(limits.maxFields)
         setSlot(Int(listenFD), .listener)
         try epoll.add(listenFD, token: UInt64(listenFD), events: Epoll.readable)
+        if httpsFD >= 0 {
+            setSlot(Int(httpsFD), .listener)
+            try epoll.add(httpsFD, token: UInt64(httpsFD), events: Epoll.readable)
+        }
         setSlot(Int(wake.fd), .wake)
         try epoll.add(wake.fd, token: UInt64(wake.fd), events: Epoll.readable)
     }
@@ -168,7 +175,7 @@ public final class Worker: @unchecked Sendable {
             guard o.gen == gen else { return }
             onOriginEvent(o, ev)
         case .listener:
-            acceptAll()
+            acceptAll(Int32(fd))
         case .wake:
             wake.drain()
         case .free:
@@ -179,12 +186,13 @@ public final class Worker: @unchecked Sendable {
     func beginStop() {
         stopping = true
         stopDeadline = now + server.shutdownTimeoutMillis
-        if listenFD >= 0 {
-            epoll.remove(listenFD)
-            slots[Int(listenFD)] = .free
-            sysClose(listenFD)
-            listenFD = -1
+        for fd in [listenFD, httpsFD] where fd >= 0 {
+            epoll.remove(fd)
+            slots[Int(fd)] = .free
+            sysClose(fd)
         }
+        listenFD = -1
+        httpsFD = -1
         // Idle keep-alive connections close now; busy ones after their response.
         for fd in 0..<slots.count {
             if case .client(let c) = slots[fd] {
@@ -194,9 +202,10 @@ public final class Worker: @unchecked Sendable {
         }
     }
 
-    func acceptAll() {
+    func acceptAll(_ lfd: Int32) {
+        let secure = lfd == httpsFD
         while true {
-            switch TCP.accept(listenFD) {
+            switch TCP.accept(lfd) {
             case .accepted(let fd, let addr):
                 if clientCount >= server.maxConnectionsPerWorker || stopping {
                     sysClose(fd)
@@ -204,6 +213,11 @@ public final class Worker: @unchecked Sendable {
                 }
                 let ip = addr.ipString
                 let c = ClientConnection(fd: fd, gen: nextGeneration(), peerIP: Array(ip.utf8), trusted: config.trusted.contains(ip))
+                if secure {
+                    guard let server = config.tls, let t = TLSConnection(server: server, fd: fd) else { sysClose(fd); continue }
+                    c.tls = t
+                    c.handshaking = true
+                }
                 guard register(fd, gen: c.gen, .client(c)) else { continue }
                 clientCount += 1
                 c.timeout = .idle

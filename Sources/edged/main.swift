@@ -12,6 +12,7 @@ usage: edged [options]
   --tenants DIR        tenant files, one *.json per tenant (default: tenants)
   --config FILE        server settings file (JSON: http, workers, limits, trusted_proxies, access_log)
   --http ADDR:PORT     plain HTTP listener (default :8080)
+  --https ADDR:PORT    TLS listener for tenants with "tls" (default :8443 when any has it)
   --workers N          worker threads, each with its own listener (default: one per core)
   --state DIR          state directory; edged writes edged.pid there (default: state)
   --access-log WHERE   stdout (default), off, or a file path
@@ -30,8 +31,9 @@ func fail(_ message: String) -> Never {
 var tenantsDir = "tenants"
 var configFile: String?
 var httpListen: String?
+var httpsListen: String?
 var workers: Int?
-var stateDir = "state"
+var stateDir: String?
 var accessLog: String?
 var originURL: String?
 var originHosts: [String] = []
@@ -47,6 +49,7 @@ while let a = args.popFirst() {
     case "--tenants": tenantsDir = value(a)
     case "--config": configFile = value(a)
     case "--http": httpListen = value(a)
+    case "--https": httpsListen = value(a)
     case "--workers":
         guard let n = Int(value(a)), n > 0, n <= 1024 else { fail("--workers takes a number from 1 to 1024") }
         workers = n
@@ -72,6 +75,8 @@ let tenants: [TenantConfig]
 do {
     if let f = configFile { server = try ConfigLoader.loadServer(file: f) }
     if let h = httpListen { server.httpListen = h }
+    if let h = httpsListen { server.httpsListen = h }
+    if let d = stateDir { server.stateDir = d }
     if let w = workers { server.workers = w }
     if let l = accessLog { server.accessLog = l }
     if let url = originURL {
@@ -98,14 +103,20 @@ blockSignals(handled)
 
 let edge: EdgeServer
 do { edge = try EdgeServer(config: runtime) } catch { fail("\(error)") }
+let pidFile = (server.stateDir as NSString).appendingPathComponent("edged.pid")
 do {
-    try FileManager.default.createDirectory(atPath: stateDir, withIntermediateDirectories: true)
-    try "\(getpid())\n".write(toFile: (stateDir as NSString).appendingPathComponent("edged.pid"), atomically: true, encoding: .utf8)
+    try FileManager.default.createDirectory(atPath: server.stateDir, withIntermediateDirectories: true)
+    try "\(getpid())\n".write(toFile: pidFile, atomically: true, encoding: .utf8)
 } catch {
-    fail("state directory \(stateDir): \(error)")
+    fail("state directory \(server.stateDir): \(error)")
 }
 edge.start()
-FileHandle.standardError.write(Data("edged: listening on http://\(edge.httpAddress) with \(edge.workerCount) worker(s), \(tenants.count) tenant(s)\n".utf8))
+var listening = "http://\(edge.httpAddress)"
+if let s = edge.httpsAddress { listening += " and https://\(s)" }
+FileHandle.standardError.write(Data("edged: listening on \(listening) with \(edge.workerCount) worker(s), \(tenants.count) tenant(s)\n".utf8))
+if let ca = runtime.internalCAPath {
+    FileHandle.standardError.write(Data("edged: internal CA certificate: \(ca) (curl --cacert \(ca) ...)\n".utf8))
+}
 
 while true {
     let sig = waitForSignal(handled)
@@ -116,6 +127,6 @@ while true {
     FileHandle.standardError.write(Data("edged: stopping (in-flight requests may finish)\n".utf8))
     edge.stop()
     edge.wait()
-    try? FileManager.default.removeItem(atPath: (stateDir as NSString).appendingPathComponent("edged.pid"))
+    try? FileManager.default.removeItem(atPath: pidFile)
     exit(0)
 }

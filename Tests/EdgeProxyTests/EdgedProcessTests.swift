@@ -14,18 +14,7 @@ func edgedPath() throws -> String {
 
 /// Runs edged to completion and returns (status, stdout+stderr).
 func runEdged(_ args: [String]) throws -> (Int32, String) {
-    let child = try ChildProcess(["/bin/sh", "-c", ([try edgedPath()] + args).map { "'\($0)'" }.joined(separator: " ") + " 2>&1"])
-    var out: [UInt8] = []
-    var buf = [UInt8](repeating: 0, count: 4096)
-    while true {
-        let n = read(child.stdoutFD, &buf, 4096)
-        if n <= 0 { break }
-        out += buf[0..<n]
-    }
-    let status = child.wait()
-    child.stopped = true
-    close(child.stdoutFD)
-    return (status, String(decoding: out, as: UTF8.self))
+    try shell(([try edgedPath()] + args).map { "'\($0)'" }.joined(separator: " "))
 }
 
 func freePort() throws -> Int {
@@ -36,7 +25,8 @@ func freePort() throws -> Int {
 
 @Suite(.serialized) struct EdgedProcessTests {
     @Test func checkAcceptsTheExampleTenants() throws {
-        let (status, out) = try runEdged(["--check", "--tenants", repoRoot.appendingPathComponent("tenants").path])
+        let state = FileManager.default.temporaryDirectory.appendingPathComponent("edged-check-\(UUID().uuidString)").path
+        let (status, out) = try runEdged(["--check", "--tenants", repoRoot.appendingPathComponent("tenants").path, "--state", state])
         #expect(status == 0, "\(out)")
         #expect(out.contains("configuration OK (2 tenants: api, example)"))
     }

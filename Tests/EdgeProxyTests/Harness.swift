@@ -110,6 +110,8 @@ final class Edge: @unchecked Sendable {
     let server: EdgeServer
     let dir: URL
     var port: Int { Int(server.httpAddress.port) }
+    var httpsPort: Int { Int(server.httpsAddress?.port ?? 0) }
+    var stateDir: String { dir.appendingPathComponent("state").path }
     var logPath: String { dir.appendingPathComponent("access.log").path }
 
     init(tenants: [String], server serverJSON: String? = nil, workers: Int = 1, files: [String: String] = [:]) throws {
@@ -131,6 +133,8 @@ final class Edge: @unchecked Sendable {
             sc = try ConfigLoader.loadServer(file: f.path)
         }
         sc.httpListen = "127.0.0.1:0"
+        sc.httpsListen = "127.0.0.1:0"
+        sc.stateDir = dir.appendingPathComponent("state").path
         sc.workers = workers
         sc.accessLog = dir.appendingPathComponent("access.log").path
         let rt = try RuntimeConfig(server: sc, tenants: try ConfigLoader.loadTenants(directory: tdir.path))
@@ -317,4 +321,20 @@ func currentRSSKiB() -> Int {
         return Int(l.split(separator: " ", omittingEmptySubsequences: true)[1]) ?? 0
     }
     return 0
+}
+
+/// Runs a shell command to completion; returns (exit status, stdout+stderr).
+func shell(_ command: String) throws -> (Int32, String) {
+    let child = try ChildProcess(["/bin/sh", "-c", command + " 2>&1"])
+    var out: [UInt8] = []
+    var buf = [UInt8](repeating: 0, count: 4096)
+    while true {
+        let n = read(child.stdoutFD, &buf, 4096)
+        if n <= 0 { break }
+        out += buf[0..<n]
+    }
+    let status = child.wait()
+    child.stopped = true
+    close(child.stdoutFD)
+    return (status, String(decoding: out, as: UTF8.self))
 }

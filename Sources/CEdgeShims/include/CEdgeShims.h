@@ -23,4 +23,33 @@ static inline int edge_deflate_init2(z_streamp s, int level, int windowBits, int
 static inline int edge_inflate_init2(z_streamp s, int windowBits) {
     return inflateInit2(s, windowBits);
 }
+
+// ---- OpenSSL macros and variadic calls, wrapped once ----
+#include <openssl/x509v3.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/err.h>
+
+static inline int edge_ssl_ctx_set_min_tls12(SSL_CTX *ctx) { return (int)SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION); }
+static inline long edge_ssl_ctx_set_mode(SSL_CTX *ctx, long mode) { return SSL_CTX_set_mode(ctx, mode); }
+static inline long edge_ssl_ctx_session_cache_server(SSL_CTX *ctx, long size) {
+    SSL_CTX_sess_set_cache_size(ctx, size);
+    return SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
+}
+static inline int edge_ssl_ctx_set_groups(SSL_CTX *ctx, const char *list) { return (int)SSL_CTX_set1_groups_list(ctx, list); }
+static inline void edge_ssl_ctx_set_servername_cb(SSL_CTX *ctx, int (*cb)(SSL *, int *, void *), void *arg) {
+    SSL_CTX_set_tlsext_servername_callback(ctx, cb);
+    SSL_CTX_set_tlsext_servername_arg(ctx, arg);
+}
+static inline int edge_ssl_set_host_name(SSL *s, const char *name) { return (int)SSL_set_tlsext_host_name(s, name); }
+static inline long edge_mode_partial_write(void) {
+    return SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS;
+}
+static inline uint64_t edge_server_options(void) {
+    return SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION | SSL_OP_NO_TLSv1 | SSL_OP_NO_TLSv1_1;
+}
+/// Adds an intermediate to the current certificate's chain; takes ownership of x on success.
+static inline int edge_ssl_ctx_add_chain_cert(SSL_CTX *ctx, X509 *x) { return (int)SSL_CTX_add0_chain_cert(ctx, x); }
+/// A fresh EC P-256 key (EVP_EC_gen is a variadic macro).
+static inline EVP_PKEY *edge_ec_p256_key(void) { return EVP_EC_gen("P-256"); }
 #endif

@@ -1,0 +1,155 @@
+// SNI routing: the ClientHello's server name picks the tenant's SSL_CTX.
+import COpenSSL
+import CEdgeShims
+import EdgeIO
+
+/// Every tenant's TLS context behind one listener, chosen by SNI.
+public final class TLSServer: @unchecked Sendable {
+    /// The context handshakes start on; it holds the default certificate, if any.
+    let entry: OpaquePointer
+    let contexts: [TenantTLS]
+    let tenantOf: [Int]
+    let exact: [String: Int]
+    let wildcard: [String: Int]
+    let defaultContext: Int
+
+    /// - Parameters:
+    ///   - tenants: for each TLS tenant: its index (returned by `TLSConnection.tenant`), host names, certificates.
+    ///   - defaultTenant: index into `tenants` whose certificate answers a ClientHello with no or an unknown SNI;
+    ///     nil to fail such handshakes with `unrecognized_name`.
+    public init(tenants: [(tenant: Int, hosts: [String], tls: TenantTLS)], defaultTenant: Int?, defaultPairs: [CertificatePair]) throws {
+        entry = try makeServerContext(sessionContext: "edge:entry")
+        var exact: [String: Int] = [:]
+        var wildcard: [String: Int] = [:]
+        for (i, t) in tenants.enumerated() {
+            for h in t.hosts {
+                if h.hasPrefix("*.") { wildcard[String(h.dropFirst(2))] = i } else { exact[h] = i }
+            }
+        }
+        contexts = tenants.map(\.tls)
+        tenantOf = tenants.map(\.tenant)
+        self.exact = exact
+        self.wildcard = wildcard
+        var d = -1
+        if let dt = defaultTenant, let i = tenants.firstIndex(where: { $0.tenant == dt }) {
+            d = i
+            for p in defaultPairs {
+                let (x, k, file) = try loadPair(p)
+                defer { X509_free(x); EVP_PKEY_free(k) }
+                guard SSL_CTX_use_certificate(entry, x) == 1, SSL_CTX_use_PrivateKey(entry, k) == 1 else {
+                    throw TLSConfigError(file: file, message: opensslErrors())
+                }
+            }
+        }
+        defaultContext = d
+        edge_ssl_ctx_set_servername_cb(entry, sniCallback, Unmanaged.passUnretained(self).toOpaque())
+    }
+
+    deinit { SSL_CTX_free(entry) }
+
+    /// Index into `contexts` for a server name (lowercase; wildcards cover one label).
+    func lookup(_ name: String) -> Int? {
+        var n = name.lowercased()
+        if n.hasSuffix(".") { n.removeLast() }
+        if let i = exact[n] { return i }
+        if let dot = n.firstIndex(of: "."), let i = wildcard[String(n[n.index(after: dot)...])] { return i }
+        return nil
+    }
+}
+
+/// Stores the chosen context index + 1 as the SSL's app data (0 = none chosen).
+let sniCallback: @convention(c) (OpaquePointer?, UnsafeMutablePointer<Int32>?, UnsafeMutableRawPointer?) -> Int32 = { ssl, alert, arg in
+    guard let ssl, let arg else { return SSL_TLSEXT_ERR_ALERT_FATAL }
+    let server = Unmanaged<TLSServer>.fromOpaque(arg).takeUnretainedValue()
+    var chosen = -1
+    if let name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name), let i = server.lookup(String(cString: name)) {
+        chosen = i
+        SSL_set_SSL_CTX(ssl, server.contexts[i].ctx)
+    } else if server.defaultContext >= 0 {
+        chosen = server.defaultContext
+    } else {
+        alert?.pointee = Int32(SSL_AD_UNRECOGNIZED_NAME)
+        return SSL_TLSEXT_ERR_ALERT_FATAL
+    }
+    SSL_set_ex_data(ssl, 0, UnsafeMutableRawPointer(bitPattern: chosen + 1))
+    return SSL_TLSEXT_ERR_OK
+}
+
+/// One TLS connection over a non-blocking socket.
+public final class TLSConnection {
+    let ssl: OpaquePointer
+    let server: TLSServer
+
+    public init?(server: TLSServer, fd: Int32) {
+        guard let ssl = SSL_new(server.entry) else { ERR_clear_error(); return nil }
+        SSL_set_fd(ssl, fd)
+        SSL_set_accept_state(ssl)
+        self.ssl = ssl
+        self.server = server
+    }
+
+    deinit { SSL_free(ssl) }
+
+    public enum Progress: Equatable { case done, wantRead, wantWrite, failed(String) }
+
+    public func handshake() -> Progress {
+        ERR_clear_error()
+        let r = SSL_do_handshake(ssl)
+        if r == 1 { return .done }
+        switch SSL_get_error(ssl, r) {
+        case SSL_ERROR_WANT_READ: return .wantRead
+        case SSL_ERROR_WANT_WRITE: return .wantWrite
+        case SSL_ERROR_SYSCALL:
+            ERR_clear_error()
+            return .failed("connection closed during handshake")
+        default:
+            return .failed(opensslErrors())
+        }
+    }
+
+    /// The tenant index chosen by SNI (or the default), once the handshake passed the ClientHello.
+    public var tenant: Int? {
+        let v = Int(bitPattern: SSL_get_ex_data(ssl, 0))
+        return v > 0 ? server.tenantOf[v - 1] : nil
+    }
+
+    public var serverName: String? {
+        SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name).map { String(cString: $0) }
+    }
+
+    public var resumed: Bool { SSL_session_reused(ssl) == 1 }
+
+    public var version: String { String(cString: SSL_get_version(ssl)) }
+
+    @inline(__always) public func read(_ p: UnsafeMutableRawPointer, _ n: Int) -> IOResult {
+        var got = 0
+        if SSL_read_ex(ssl, p, n, &got) == 1 { return .bytes(got) }
+        switch SSL_get_error(ssl, 0) {
+        case SSL_ERROR_WANT_READ, SSL_ERROR_WANT_WRITE: return .wouldBlock
+        case SSL_ERROR_ZERO_RETURN: return .eof
+        default:
+            ERR_clear_error()
+            return .error(0)
+        }
+    }
+
+    @inline(__always) public func write(_ p: UnsafeRawPointer, _ n: Int) -> IOResult {
+        var put = 0
+        if SSL_write_ex(ssl, p, n, &put) == 1 { return .bytes(put) }
+        switch SSL_get_error(ssl, 0) {
+        case SSL_ERROR_WANT_READ, SSL_ERROR_WANT_WRITE: return .wouldBlock
+        default:
+            ERR_clear_error()
+            return .error(0)
+        }
+    }
+
+    /// Bytes decrypted and buffered inside OpenSSL, not yet read.
+    public var pending: Int { Int(SSL_pending(ssl)) }
+
+    /// Sends close_notify without waiting for the peer's.
+    public func shutdown() {
+        _ = SSL_shutdown(ssl)
+        ERR_clear_error()
+    }
+}

@@ -1,0 +1,149 @@
+// TLS termination with real handshakes: the openssl command-line client and curl.
+import Foundation
+import Glibc
+import Testing
+@testable import EdgeProxy
+
+/// Makes a self-signed certificate with the openssl CLI; returns (cert, key) paths.
+func makeCertificate(in dir: String, name: String, cn: String, sans: [String], rsa: Bool = false) throws -> (String, String) {
+    let cert = "\(dir)/\(name).crt", key = "\(dir)/\(name).key"
+    let alg = rsa ? "rsa:2048" : "ec -pkeyopt ec_paramgen_curve:P-256"
+    let (status, out) = try shell("openssl req -x509 -newkey \(alg) -nodes -keyout '\(key)' -out '\(cert)' -days 30 -subj '/CN=\(cn)' -addext 'subjectAltName=\(sans.map { "DNS:" + $0 }.joined(separator: ","))'")
+    guard status == 0 else { throw HarnessError(description: "openssl req failed: \(out)") }
+    return (cert, key)
+}
+
+/// `openssl s_client` against 127.0.0.1:port with the given extra arguments.
+func sClient(_ port: Int, _ args: String, input: String = "") throws -> String {
+    let feed = input.isEmpty ? "</dev/null" : "<<'EOF'\n\(input)\nEOF\n"
+    return try shell("openssl s_client -connect 127.0.0.1:\(port) \(args) \(feed)").1
+}
+
+@Suite(.serialized) struct TLSTests {
+    let certDir: String
+    init() throws {
+        certDir = FileManager.default.temporaryDirectory.appendingPathComponent("edge-certs-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: certDir, withIntermediateDirectories: true)
+    }
+
+    func tenant(_ name: String, _ hosts: [String], _ origin: Origin, certs: [(String, String)], extra: String = "") -> String {
+        let list = certs.map { #"{"cert": "\#($0.0)", "key": "\#($0.1)"}"# }.joined(separator: ",")
+        return tenantJSON(name: name, hosts: hosts, origins: #"{"o": {"servers": ["\#(origin.address)"]}}"#,
+                          routes: #"[{"prefix": "/", "origin": "o"}]"#,
+                          extra: #""tls": {"certificates": [\#(list)]}"# + (extra.isEmpty ? "" : ", " + extra))
+    }
+
+    @Test func sniPicksEachTenantsCertificate() throws {
+        let o = try Origin()
+        let a = try makeCertificate(in: certDir, name: "a", cn: "a.test", sans: ["a.test"])
+        let b = try makeCertificate(in: certDir, name: "b", cn: "b.test", sans: ["b.test"], rsa: true)
+        let w = try makeCertificate(in: certDir, name: "w", cn: "*.w.test", sans: ["*.w.test"])
+        let edge = try Edge(tenants: [tenant("a", ["a.test"], o, certs: [a]), tenant("b", ["b.test"], o, certs: [b]),
+                                      tenant("w", ["*.w.test"], o, certs: [w])])
+        defer { edge.stop() }
+        #expect(try sClient(edge.httpsPort, "-servername a.test -brief").contains("Peer certificate: CN = a.test"))
+        let rsa = try sClient(edge.httpsPort, "-servername b.test -brief")
+        #expect(rsa.contains("Peer certificate: CN = b.test"))
+        #expect(rsa.contains("Signature type: RSA"))
+        #expect(try sClient(edge.httpsPort, "-servername x.w.test -brief").contains("Peer certificate: CN = *.w.test"))
+        // A wildcard covers one label only; unknown names and no SNI fail without a default.
+        #expect(try sClient(edge.httpsPort, "-servername x.y.w.test -brief").contains("unrecognized name"))
+        #expect(try sClient(edge.httpsPort, "-brief").contains("unrecognized name"))
+        // Requests over TLS reach the right tenant, with X-Forwarded-Proto https.
+        let (st, out) = try shell("curl -s --cacert '\(a.0)' --resolve a.test:\(edge.httpsPort):127.0.0.1 https://a.test:\(edge.httpsPort)/echo/tls")
+        #expect(st == 0, "\(out)")
+        #expect(out.contains("\"X-Forwarded-Proto\", \"https\""))
+        // The access log records handshake failures, with the SNI name.
+        edge.stop()
+        #expect(edge.accessLog().contains { ($0["event"] as? String) == "tls_handshake_failed" && ($0["sni"] as? String) == "x.y.w.test" })
+    }
+
+    @Test func defaultCertificateForNoOrUnknownSNI() throws {
+        let o = try Origin()
+        let a = try makeCertificate(in: certDir, name: "d", cn: "main.test", sans: ["main.test"])
+        let edge = try Edge(tenants: [tenant("main", ["main.test"], o, certs: [a], extra: #""default": true"#)])
+        defer { edge.stop() }
+        #expect(try sClient(edge.httpsPort, "-brief").contains("Peer certificate: CN = main.test"))
+        #expect(try sClient(edge.httpsPort, "-servername other.test -brief").contains("Peer certificate: CN = main.test"))
+    }
+
+    @Test func onlyModernProtocolsAndForwardSecretCiphers() throws {
+        let o = try Origin()
+        let a = try makeCertificate(in: certDir, name: "m", cn: "m.test", sans: ["m.test"])
+        let edge = try Edge(tenants: [tenant("m", ["m.test"], o, certs: [a])])
+        defer { edge.stop() }
+        #expect(try sClient(edge.httpsPort, "-servername m.test -tls1_1 -brief").contains("alert protocol version"))
+        #expect(try sClient(edge.httpsPort, "-servername m.test -tls1 -brief").contains("alert protocol version"))
+        #expect(try sClient(edge.httpsPort, "-servername m.test -tls1_2 -cipher AES128-GCM-SHA256 -brief").contains("handshake failure"))
+        #expect(try sClient(edge.httpsPort, "-servername m.test -tls1_2 -cipher ECDHE-RSA-AES128-SHA:ECDHE-ECDSA-AES128-SHA -brief").contains("handshake failure"))
+        #expect(try sClient(edge.httpsPort, "-servername m.test -tls1_2 -brief").contains("Protocol version: TLSv1.2"))
+        #expect(try sClient(edge.httpsPort, "-servername m.test -brief").contains("Protocol version: TLSv1.3"))
+        #expect(try sClient(edge.httpsPort, "-servername m.test -alpn h2,http/1.1").contains("ALPN protocol: http/1.1"))
+        #expect(try sClient(edge.httpsPort, "-servername m.test -alpn h2").contains("No ALPN negotiated"))
+    }
+
+    @Test func sessionsResume() throws {
+        let o = try Origin()
+        let a = try makeCertificate(in: certDir, name: "r", cn: "r.test", sans: ["r.test"])
+        let edge = try Edge(tenants: [tenant("r", ["r.test"], o, certs: [a])])
+        defer { edge.stop() }
+        let s12 = certDir + "/s12", s13 = certDir + "/s13"
+        _ = try sClient(edge.httpsPort, "-servername r.test -tls1_2 -sess_out \(s12)")
+        #expect(try sClient(edge.httpsPort, "-servername r.test -tls1_2 -sess_in \(s12)").contains("Reused, TLSv1.2"))
+        // TLS 1.3 tickets arrive after the handshake: keep the connection for a request.
+        _ = try shell("(printf 'GET /echo HTTP/1.1\\r\\nHost: r.test\\r\\nConnection: close\\r\\n\\r\\n'; sleep 0.5) | openssl s_client -connect 127.0.0.1:\(edge.httpsPort) -servername r.test -sess_out \(s13) -quiet")
+        #expect(try shell("sleep 0.3 | openssl s_client -connect 127.0.0.1:\(edge.httpsPort) -servername r.test -sess_in \(s13)").1.contains("Reused, TLSv1.3"))
+    }
+
+    @Test func hostOfAnotherTenantGets421WithoutOriginContact() throws {
+        let oa = try Origin(name: "a")
+        let ob = try Origin(name: "b")
+        let a = try makeCertificate(in: certDir, name: "fa", cn: "a.test", sans: ["a.test"])
+        let b = try makeCertificate(in: certDir, name: "fb", cn: "b.test", sans: ["b.test"])
+        let edge = try Edge(tenants: [tenant("a", ["a.test"], oa, certs: [a]), tenant("b", ["b.test"], ob, certs: [b])])
+        defer { edge.stop() }
+        let (_, fronted) = try shell("curl -s -o /dev/null -w '%{http_code}' --cacert '\(a.0)' --resolve a.test:\(edge.httpsPort):127.0.0.1 -H 'Host: b.test' https://a.test:\(edge.httpsPort)/echo")
+        #expect(fronted == "421")
+        let (_, ok) = try shell("curl -s -o /dev/null -w '%{http_code}' --cacert '\(b.0)' --resolve b.test:\(edge.httpsPort):127.0.0.1 https://b.test:\(edge.httpsPort)/echo")
+        #expect(ok == "200")
+        #expect(try oa.stats().requests == 0)
+        #expect(try ob.stats().requests == 1)
+    }
+
+    @Test func internalCAIssuesCertificatesCurlTrusts() throws {
+        let o = try Origin()
+        let edge = try Edge(tenants: [tenantJSON(name: "dev", hosts: ["dev.test", "*.dev.test"], origins: #"{"o": {"servers": ["\#(o.address)"]}}"#,
+                                                 routes: #"[{"prefix": "/", "origin": "o"}]"#, extra: #""tls": "internal""#)])
+        defer { edge.stop() }
+        let ca = edge.stateDir + "/ca.pem"
+        var st = stat()
+        #expect(stat(edge.stateDir + "/ca.key", &st) == 0 && st.st_mode & 0o777 == 0o600)
+        for host in ["dev.test", "api.dev.test"] {
+            let (status, out) = try shell("curl -s --cacert '\(ca)' --resolve \(host):\(edge.httpsPort):127.0.0.1 https://\(host):\(edge.httpsPort)/echo/ca")
+            #expect(status == 0, "\(host): \(out)")
+            #expect(out.contains("/echo/ca"))
+        }
+    }
+
+    @Test func badCertificatesAreConfigErrorsNamingTheFile() throws {
+        let o = try Origin()
+        let a = try makeCertificate(in: certDir, name: "x", cn: "x.test", sans: ["x.test"])
+        let b = try makeCertificate(in: certDir, name: "y", cn: "y.test", sans: ["y.test"])
+        // Key of another certificate.
+        do {
+            _ = try Edge(tenants: [tenant("x", ["x.test"], o, certs: [(a.0, b.1)])])
+            Issue.record("mismatched key accepted")
+        } catch {
+            #expect("\(error)".contains("y.key") && "\(error)".contains("does not match"), "\(error)")
+        }
+        // Not a certificate at all.
+        let junk = certDir + "/junk.pem"
+        try "not pem".write(toFile: junk, atomically: true, encoding: .utf8)
+        do {
+            _ = try Edge(tenants: [tenant("x", ["x.test"], o, certs: [(junk, a.1)])])
+            Issue.record("junk certificate accepted")
+        } catch {
+            #expect("\(error)".contains("junk.pem"), "\(error)")
+        }
+    }
+}

@@ -1,0 +1,58 @@
+import Foundation
+import Glibc
+import Testing
+@testable import EdgeTLS
+
+@Suite struct CertificateTests {
+    let dir: String
+    init() throws {
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("edge-tls-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    }
+
+    func write(_ pair: CertificatePair, _ name: String) throws -> CertificatePair {
+        guard case .memory(let c, let k) = pair.source else { throw CancellationError() }
+        try c.text.write(toFile: "\(dir)/\(name).crt", atomically: true, encoding: .utf8)
+        try k.text.write(toFile: "\(dir)/\(name).key", atomically: true, encoding: .utf8)
+        return CertificatePair(certFile: "\(dir)/\(name).crt", keyFile: "\(dir)/\(name).key")
+    }
+
+    @Test func internalCAIsCreatedOnceAndReused() throws {
+        let now = Int64(time(nil))
+        let ca = try InternalCA.loadOrCreate(stateDir: dir + "/state", now: now)
+        let pem1 = try String(contentsOfFile: ca.certPath, encoding: .utf8)
+        let again = try InternalCA.loadOrCreate(stateDir: dir + "/state", now: now)
+        #expect(try String(contentsOfFile: again.certPath, encoding: .utf8) == pem1)
+        var st = stat()
+        #expect(stat(dir + "/state/ca.key", &st) == 0 && st.st_mode & 0o777 == 0o600)
+        let leaf = try ca.issue(hosts: ["a.test", "*.a.test"], notBefore: now - 60, notAfter: now + 3600)
+        let t = try TenantTLS(tenant: "a", pairs: [leaf], now: now)
+        #expect(t.notAfter == now + 3600)
+        // The openssl CLI agrees that the CA signed the leaf for those names.
+        let files = try write(leaf, "leaf")
+        guard case .files(let crt, _) = files.source else { return }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
+        p.arguments = ["verify", "-CAfile", ca.certPath, "-verify_hostname", "x.a.test", crt]
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(text.contains(": OK"), "\(text)")
+    }
+
+    @Test func expiredCertificateIsRefusedAtLoad() throws {
+        let now = Int64(time(nil))
+        let ca = try InternalCA.loadOrCreate(stateDir: dir + "/state2", now: now)
+        let old = try write(try ca.issue(hosts: ["old.test"], notBefore: now - 7200, notAfter: now - 3600), "old")
+        #expect(throws: TLSConfigError(file: "\(dir)/old.crt", message: "certificate expired")) {
+            _ = try TenantTLS(tenant: "old", pairs: [old], now: now)
+        }
+    }
+
+    @Test func missingFilesAreNamed() throws {
+        #expect(throws: TLSConfigError(file: "/no/such.crt", message: "cannot read file")) {
+            _ = try TenantTLS(tenant: "x", pairs: [CertificatePair(certFile: "/no/such.crt", keyFile: "/no/such.key")], now: 0)
+        }
+    }
+}
