@@ -212,7 +212,7 @@ public enum ConfigLoader {
 
     public static func loadTenant(file: String) throws -> TenantConfig {
         let root = Node(dict: try readJSON(file), file: file, path: "")
-        try root.allowOnly(["name", "hosts", "default", "origins", "routes", "limits", "tls"])
+        try root.allowOnly(["name", "hosts", "default", "origins", "routes", "limits", "tls", "https_redirect", "hsts"])
         let name = try root.string("name") ?? ((file as NSString).lastPathComponent as NSString).deletingPathExtension
         guard let rawHosts = try root.strings("hosts") else { throw root.fail("hosts", "is required (a list of host names)") }
         var hosts: [String] = []
@@ -259,6 +259,16 @@ public enum ConfigLoader {
         var t = TenantConfig(name: name, file: file, hosts: hosts, origins: origins, routes: routes)
         t.isDefault = try root.bool("default") ?? false
         t.tls = try loadTLS(root, baseDir: baseDir)
+        t.httpsRedirect = try root.bool("https_redirect") ?? false
+        if let h = try root.string("hsts") {
+            guard h.lowercased().hasPrefix("max-age="), h.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F }) else {
+                throw root.fail("hsts", "expected a Strict-Transport-Security value like \"max-age=31536000; includeSubDomains\"")
+            }
+            t.hsts = h
+        }
+        if t.tls == .none && (t.httpsRedirect || t.hsts != nil) {
+            throw root.fail(t.httpsRedirect ? "https_redirect" : "hsts", "needs \"tls\" on this tenant")
+        }
         if let l = try root.object("limits") {
             try l.allowOnly(["max_body", "origin_connect_timeout", "origin_read_timeout", "origin_idle_timeout"])
             if let v = try l.bytes("max_body") { t.limits.maxBodyBytes = v }

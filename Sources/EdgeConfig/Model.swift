@@ -40,6 +40,10 @@ public struct TenantConfig: Sendable, Equatable {
     public var routes: [RouteConfig]
     public var limits = TenantLimits()
     public var tls = TenantTLSConfig.none
+    /// Plain-HTTP requests are redirected to HTTPS (301 for GET/HEAD, 308 otherwise).
+    public var httpsRedirect = false
+    /// `Strict-Transport-Security` value sent on HTTPS responses (nil: none).
+    public var hsts: String?
 
     public init(name: String, file: String, hosts: [String], origins: [OriginGroupConfig], routes: [RouteConfig]) {
         self.name = name; self.file = file; self.hosts = hosts; self.origins = origins; self.routes = routes

@@ -301,6 +301,9 @@ extension Worker {
             return refuse(c, 421, headLength: n)
         }
         c.tenant = tenant
+        if tenant.httpsRedirect && c.tls == nil {
+            return redirectToHTTPS(c, p: p, hostRange: hostRange, headLength: n)
+        }
         let route: Route? = c.target.withUnsafeBufferPointer { t in
             tenant.route(for: UnsafeBufferPointer(rebasing: t[0..<pathLength]))
         }
@@ -336,6 +339,36 @@ extension Worker {
             if !c.bodyDone { c.timeout = .body; c.deadline = now + server.bodyIdleTimeoutMillis }
             connectOrigin(c, ids: ids)
         }
+    }
+
+    /// 301 (GET/HEAD) or 308 (other methods, which must keep their body) to the same URL over HTTPS.
+    func redirectToHTTPS(_ c: ClientConnection, p: UnsafeRawBufferPointer, hostRange: Range<Int>, headLength n: Int) {
+        if c.head.framing != .none { c.keepAlive = false }
+        let status = (c.method == .get || c.method == .head) ? 301 : 308
+        if c.outBuf == nil { c.outBuf = takeBuffer() }
+        let b = c.outBuf!
+        c.status = status
+        c.responseStarted = true
+        b.append("HTTP/1.1 ")
+        b.append(decimal: Int64(status))
+        b.append(byte: 32)
+        b.append(HTTPStatus.reason(status))
+        b.append("\r\n")
+        b.append(date.line.readView)
+        b.append("Server: edge\r\nLocation: https://")
+        // The host without its port, then ours.
+        var end = hostRange.upperBound
+        var k = end - 1
+        while k >= hostRange.lowerBound && p[k] >= 48 && p[k] <= 57 { k -= 1 }
+        if k >= hostRange.lowerBound && p[k] == 58 && p[hostRange.upperBound - 1] != 93 { end = k }
+        b.append(UnsafeRawBufferPointer(rebasing: p[hostRange.lowerBound..<end]))
+        if httpsPort != 443 { b.append(byte: 58); b.append(decimal: Int64(httpsPort)) }
+        b.append(c.target)
+        b.append("\r\nContent-Length: 0\r\n")
+        b.append(c.keepAlive ? "\r\n" : "Connection: close\r\n\r\n")
+        c.inBuf!.consume(n)
+        c.framing = .asIs
+        finishExchange(c)
     }
 
     /// Removes the route prefix from the normalized target (keeping a leading "/").

@@ -85,6 +85,7 @@ extension Worker {
             b.append("\r\n")
         }
         if !sawDate { b.append(date.line.readView) }
+        if c.tls != nil, let t = c.tenant { b.append(t.hstsLine) }
         b.append(route.response.addLines)
         switch framing {
         case .none:

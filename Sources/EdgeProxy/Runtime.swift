@@ -85,9 +85,14 @@ final class Tenant: Sendable {
     /// Longest prefix first.
     let routes: [Route]
     let limits: TenantLimits
+    let httpsRedirect: Bool
+    /// "Strict-Transport-Security: ...\r\n", sent on HTTPS responses only.
+    let hstsLine: [UInt8]
 
-    init(index: Int, name: String, routes: [Route], limits: TenantLimits) {
+    init(index: Int, name: String, routes: [Route], limits: TenantLimits, httpsRedirect: Bool = false, hsts: String? = nil) {
         self.index = index
+        self.httpsRedirect = httpsRedirect
+        self.hstsLine = hsts.map { Array("Strict-Transport-Security: \($0)\r\n".utf8) } ?? []
         self.name = name
         self.nameJSON = jsonEscaped(Array(name.utf8))
         self.routes = routes.sorted { $0.prefix.count > $1.prefix.count }
@@ -161,7 +166,7 @@ public final class RuntimeConfig: Sendable {
                 Route(prefix: Array(r.prefix.utf8), group: byName[r.origin]!, stripPrefix: r.stripPrefix,
                       hostRewrite: r.hostRewrite.map { Array($0.utf8) }, request: Edits(r.requestHeaders), response: Edits(r.responseHeaders))
             }
-            tenants.append(Tenant(index: ti, name: t.name, routes: routes, limits: t.limits))
+            tenants.append(Tenant(index: ti, name: t.name, routes: routes, limits: t.limits, httpsRedirect: t.httpsRedirect, hsts: t.hsts))
             for h in t.hosts {
                 if h.hasPrefix("*.") { wild[String(h.dropFirst(2))] = ti } else { exact[h] = ti }
             }

@@ -45,7 +45,7 @@ public final class EdgeServer: @unchecked Sendable {
                 sfd = try TCP.listen(s, reusePort: true)
                 if i == 0, let bound = TCP.localAddress(sfd) { secure = bound }
             }
-            ws.append(try Worker(index: i, config: config, listenFD: fd, httpsFD: sfd, logFD: logFD))
+            ws.append(try Worker(index: i, config: config, listenFD: fd, httpsFD: sfd, httpsPort: secure?.port ?? 443, logFD: logFD))
         }
         workers = ws
         httpAddress = addr

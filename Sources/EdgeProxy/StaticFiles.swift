@@ -132,6 +132,7 @@ extension Worker {
         b.append("\r\nETag: ")
         b.append(etag.readView)
         b.append("\r\nAccept-Ranges: bytes\r\n")
+        if c.tls != nil, let t = c.tenant { b.append(t.hstsLine) }
         b.append(c.route!.response.addLines)
         var bodyLength: Int64 = 0
         switch status {

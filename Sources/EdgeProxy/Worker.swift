@@ -38,6 +38,8 @@ public final class Worker: @unchecked Sendable {
     let wake: EventFD
     var listenFD: Int32
     var httpsFD: Int32
+    /// The HTTPS port redirects point at.
+    let httpsPort: UInt16
     var slots: [Slot] = []
     var generation: UInt32 = 0
     var clientCount = 0
@@ -63,7 +65,8 @@ public final class Worker: @unchecked Sendable {
     let limits: HeadLimits
     let server: ServerConfig
 
-    init(index: Int, config: RuntimeConfig, listenFD: Int32, httpsFD: Int32, logFD: Int32) throws {
+    init(index: Int, config: RuntimeConfig, listenFD: Int32, httpsFD: Int32, httpsPort: UInt16, logFD: Int32) throws {
+        self.httpsPort = httpsPort
         self.index = index
         self.config = config
         self.server = config.server

@@ -125,6 +125,27 @@ func sClient(_ port: Int, _ args: String, input: String = "") throws -> String {
         }
     }
 
+    @Test func plainHTTPRedirectsAndHSTSOnlyOverTLS() throws {
+        let o = try Origin()
+        let a = try makeCertificate(in: certDir, name: "h", cn: "h.test", sans: ["h.test"])
+        let edge = try Edge(tenants: [
+            tenant("h", ["h.test"], o, certs: [a], extra: #""https_redirect": true, "hsts": "max-age=63072000; includeSubDomains""#),
+            tenant("p", ["p.test"], o, certs: [try makeCertificate(in: certDir, name: "p", cn: "p.test", sans: ["p.test"])]),
+        ])
+        defer { edge.stop() }
+        let get = try request(edge.port, "/a/../b?x=1", host: "h.test:\(edge.port)")
+        #expect(get.status == 301)
+        #expect(get.header("Location") == "https://h.test:\(edge.httpsPort)/b?x=1")
+        #expect(get.header("Strict-Transport-Security") == nil)
+        let post = try request(edge.port, "POST", "/form", host: "h.test", body: "x=1")
+        #expect(post.status == 308)
+        #expect(try o.stats().requests == 0)
+        let (_, headers) = try shell("curl -s -D - -o /dev/null --cacert '\(a.0)' --resolve h.test:\(edge.httpsPort):127.0.0.1 https://h.test:\(edge.httpsPort)/echo")
+        #expect(headers.contains("Strict-Transport-Security: max-age=63072000; includeSubDomains"), "\(headers)")
+        // A tenant without the redirect still answers plain HTTP.
+        #expect(try request(edge.port, "/echo", host: "p.test").status == 200)
+    }
+
     @Test func badCertificatesAreConfigErrorsNamingTheFile() throws {
         let o = try Origin()
         let a = try makeCertificate(in: certDir, name: "x", cn: "x.test", sans: ["x.test"])
