@@ -280,7 +280,7 @@ public enum ConfigLoader {
     }
 
     static func loadOrigin(name: String, _ g: Node, baseDir: String) throws -> OriginGroupConfig {
-        try g.allowOnly(["servers", "directory", "index", "balance", "max_fails", "fail_backoff", "keepalive"])
+        try g.allowOnly(["servers", "directory", "index", "balance", "max_fails", "fail_backoff", "keepalive", "tls"])
         let servers = try g.strings("servers")
         let dir = try g.string("directory")
         var o: OriginGroupConfig
@@ -289,11 +289,13 @@ public enum ConfigLoader {
             guard !s.isEmpty else { throw g.fail("servers", "needs at least one server") }
             guard s.count <= 64 else { throw g.fail("servers", "at most 64 servers per group") }
             var list: [String] = []
+            let https = s[0].hasPrefix("https://")
             for (i, raw) in s.enumerated() {
                 var a = raw
-                if a.hasPrefix("https://") {
-                    throw ConfigError(file: g.file, field: "\(g.field("servers"))[\(i)]", message: "https origins are not supported yet; use http://")
+                if a.hasPrefix("https://") != https {
+                    throw ConfigError(file: g.file, field: "\(g.field("servers"))[\(i)]", message: "a group's servers are all https:// or all http://")
                 }
+                if a.hasPrefix("https://") { a = String(a.dropFirst(8)) }
                 if a.hasPrefix("http://") { a = String(a.dropFirst(7)) }
                 if a.hasSuffix("/") { a.removeLast() }
                 guard !a.contains("/"), let colon = a.lastIndex(of: ":"), let port = UInt16(a[a.index(after: colon)...]), port > 0,
@@ -303,6 +305,26 @@ public enum ConfigLoader {
                 list.append(a)
             }
             o = OriginGroupConfig(name: name, kind: .http(servers: list))
+            if https {
+                var t = OriginTLSConfig()
+                if let n = try g.object("tls") {
+                    try n.allowOnly(["ca", "server_name", "client_cert", "client_key"])
+                    func file(_ k: String) throws -> String? {
+                        guard let p = try n.string(k) else { return nil }
+                        let full = p.hasPrefix("/") ? p : (baseDir as NSString).appendingPathComponent(p)
+                        guard FileManager.default.isReadableFile(atPath: full) else { throw n.fail(k, "cannot read \"\(full)\"") }
+                        return full
+                    }
+                    t.caFile = try file("ca")
+                    t.serverName = try n.string("server_name")
+                    t.clientCert = try file("client_cert")
+                    t.clientKey = try file("client_key")
+                    if (t.clientCert == nil) != (t.clientKey == nil) { throw n.fail("client_cert", "client_cert and client_key go together") }
+                }
+                o.tls = t
+            } else if g.dict["tls"] != nil {
+                throw g.fail("tls", "only for https:// servers")
+            }
         case (nil, let d?):
             let root = d.hasPrefix("/") ? d : (baseDir as NSString).appendingPathComponent(d)
             var isDir: ObjCBool = false

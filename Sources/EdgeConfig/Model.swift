@@ -84,9 +84,23 @@ public enum OriginKind: Sendable, Equatable {
     case directory(root: String, index: String)
 }
 
+/// TLS towards an origin group whose servers are `https://`.
+public struct OriginTLSConfig: Sendable, Equatable {
+    /// CA bundle to verify the origin with; nil means the system's.
+    public var caFile: String?
+    /// Name sent as SNI and verified in the certificate; nil means each server's host.
+    public var serverName: String?
+    /// Client certificate and key for mutual TLS.
+    public var clientCert: String?
+    public var clientKey: String?
+    public init() {}
+}
+
 public struct OriginGroupConfig: Sendable, Equatable {
     public var name: String
     public var kind: OriginKind
+    /// Set when the servers are https://.
+    public var tls: OriginTLSConfig?
     public var balance: String = "round-robin"
     public var maxFails = 3
     public var failBackoffMillis: Int64 = 10_000

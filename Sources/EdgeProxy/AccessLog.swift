@@ -117,6 +117,21 @@ extension Worker {
         log.tlsSuppressed = 0
     }
 
+    /// One line per failed TLS handshake with an origin (names the server and the reason).
+    func logOriginTLSFailure(_ o: OriginConnection, _ error: String) {
+        guard log.enabled else { return }
+        let b = log.buf
+        b.append("{\"time\":\"")
+        b.append(date.iso)
+        b.append("Z\",\"event\":\"origin_tls_failed\",\"origin\":\"")
+        b.append(o.server.label)
+        b.append("\",\"server_name\":\"")
+        appendEscaped(b, Array(o.server.serverName.utf8))
+        b.append("\",\"error\":\"")
+        appendEscaped(b, Array(error.utf8))
+        b.append("\"}\n")
+    }
+
     func appendMillis(_ b: IOBuffer, _ micros: Int64) {
         let us = max(0, micros)
         b.append(decimal: us / 1000)

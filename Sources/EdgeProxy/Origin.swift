@@ -5,10 +5,11 @@ import EdgeConfig
 import EdgeHTTP
 import EdgeIO
 import EdgeUpstream
+import EdgeTLS
 
 enum OriginTimeout { case connect, read, idle }
 enum ResponseBody { case none, length(Int64), chunked(ChunkedDecoder), untilClose }
-enum OriginFailure { case connect, connectTimeout, readTimeout, closed, broken }
+enum OriginFailure { case connect, connectTimeout, tls, readTimeout, closed, broken }
 
 final class OriginConnection {
     let fd: Int32
@@ -21,7 +22,11 @@ final class OriginConnection {
     var readable = false
     var writable = false
     var hangup = false
+    /// TCP is up (TLS may still be shaking hands).
+    var tcpConnected = false
+    /// Ready for HTTP bytes: TCP up and, for https origins, the handshake done.
     var connected = false
+    var tls: TLSConnection?
     var eof = false
     var closed = false
     var client: ClientConnection?
@@ -67,6 +72,13 @@ extension Worker {
             switch TCP.connect(server.address) {
             case .connected(let fd), .inProgress(let fd):
                 let o = OriginConnection(fd: fd, gen: nextGeneration(), server: server, group: group, groupIndex: gi)
+                if let ctx = server.tls {
+                    guard let t = TLSConnection(origin: ctx, fd: fd, serverName: server.serverName, resume: originSessions[server.id]) else {
+                        sysClose(fd)
+                        return originUnavailable(c, timeout: false)
+                    }
+                    o.tls = t
+                }
                 guard register(fd, gen: o.gen, .origin(o)) else { return originUnavailable(c, timeout: false) }
                 o.timeout = .connect
                 o.deadline = now + (c.tenant?.limits.originConnectTimeoutMillis ?? 3500)
@@ -127,8 +139,23 @@ extension Worker {
             return
         }
         if !o.connected {
-            if ev & (Epoll.writable | Epoll.error | Epoll.hangup) != 0 {
+            if !o.tcpConnected {
+                guard ev & (Epoll.writable | Epoll.error | Epoll.hangup) != 0 else { return }
                 if TCP.socketError(o.fd) != 0 || ev & Epoll.error != 0 { return originFailed(o, .connect) }
+                o.tcpConnected = true
+            }
+            if let t = o.tls {
+                switch t.handshake() {
+                case .done:
+                    originSessions[o.server.id] = t.session()
+                case .wantRead, .wantWrite:
+                    return
+                case .failed(let why):
+                    logOriginTLSFailure(o, t.verifyError ?? why)
+                    return originFailed(o, .tls)
+                }
+            }
+            do {
                 o.connected = true
                 o.writable = true
                 o.timeout = .read
@@ -137,8 +164,6 @@ extension Worker {
                 if o.closed || o.client !== c { return }
                 pumpRequestBody(c)
                 if o.closed || o.client !== c { return }
-            } else {
-                return
             }
         } else if ev & Epoll.writable != 0 {
             o.writable = true
@@ -158,7 +183,7 @@ extension Worker {
         guard o.connected, let b = o.outBuf else { return }
         while o.writable && !b.isEmpty {
             let want = b.readableBytes
-            switch sysWrite(o.fd, b.readPointer, want) {
+            switch (o.tls.map { $0.write(b.readPointer, want) } ?? sysWrite(o.fd, b.readPointer, want)) {
             case .bytes(let k):
                 b.consume(k)
                 if k < want { o.writable = false }
@@ -184,12 +209,12 @@ extension Worker {
             while o.readable && ib.readableBytes < highWater && (c.outBuf?.readableBytes ?? 0) < highWater {
                 ib.reserve(bufferSize)
                 let space = ib.writableBytes
-                switch sysRead(o.fd, ib.writePointer, space) {
+                switch (o.tls.map { $0.read(ib.writePointer, space) } ?? sysRead(o.fd, ib.writePointer, space)) {
                 case .bytes(let k):
                     ib.writeIndex += k
                     o.gotBytes = true
                     didRead = true
-                    if k < space && !o.hangup { o.readable = false }   // see clientReadable
+                    if k < space && !o.hangup && o.tls == nil { o.readable = false }   // see clientReadable
                 case .wouldBlock:
                     o.readable = false
                 case .eof, .error:
@@ -344,6 +369,7 @@ extension Worker {
         o.closed = true
         if let c = o.client { detachOrigin(c, o) }
         slots[Int(o.fd)] = .free
+        if let t = o.tls { if o.connected { t.shutdown() }; o.tls = nil }
         sysClose(o.fd)
         if let b = o.inBuf { o.inBuf = nil; giveBuffer(b) }
         if let b = o.outBuf { o.outBuf = nil; giveBuffer(b) }
@@ -368,7 +394,7 @@ extension Worker {
         detachOrigin(c, o)
         closeOrigin(o)
         switch why {
-        case .connect, .connectTimeout, .readTimeout, .broken:
+        case .connect, .connectTimeout, .tls, .readTimeout, .broken:
             o.server.health.recordFailure(now: now)
         case .closed:
             if !reused { o.server.health.recordFailure(now: now) }
@@ -377,7 +403,7 @@ extension Worker {
         // Safe to retry: nothing reached the origin (connect failed), or a reused
         // keep-alive connection was found closed before any response byte, for an
         // idempotent request whose body was not sent.
-        let nothingSent = why == .connect || why == .connectTimeout
+        let nothingSent = why == .connect || why == .connectTimeout || why == .tls
         let staleReuse = why == .closed && reused && !o.gotBytes
         if !c.bodyStarted && (nothingSent || (staleReuse && c.method.isIdempotent)),
            case .http(let ids) = c.route!.group.kind {

@@ -15,9 +15,13 @@ public final class OriginServer: Sendable {
     /// "host:port" for logs.
     let label: [UInt8]
     public let health: ServerHealth
+    /// TLS towards this server (https:// origins), and the name it must prove.
+    let tls: OriginTLSContext?
+    let serverName: String
 
-    init(id: Int, address: SocketAddress, label: String, health: ServerHealth) {
+    init(id: Int, address: SocketAddress, label: String, health: ServerHealth, tls: OriginTLSContext? = nil, serverName: String = "") {
         self.id = id; self.address = address; self.label = Array(label.utf8); self.health = health
+        self.tls = tls; self.serverName = serverName
     }
 }
 
@@ -143,6 +147,14 @@ public final class RuntimeConfig: Sendable {
                 switch g.kind {
                 case .http(let list):
                     var ids: [Int] = []
+                    var originTLS: OriginTLSContext?
+                    if let tc = g.tls {
+                        do {
+                            originTLS = try OriginTLSContext(caFile: tc.caFile, clientCert: tc.clientCert, clientKey: tc.clientKey)
+                        } catch let e as TLSConfigError {
+                            throw ConfigError(file: t.file, field: "origins.\(g.name).tls", message: "\(e.file): \(e.message)")
+                        }
+                    }
                     for (si, s) in list.enumerated() {
                         guard let addr = SocketAddress(s) else {
                             throw ConfigError(file: t.file, field: "origins.\(g.name).servers[\(si)]", message: "cannot resolve \"\(s)\"")
@@ -150,7 +162,10 @@ public final class RuntimeConfig: Sendable {
                         let h = ServerHealth(maxFails: g.maxFails, backoffMillis: g.failBackoffMillis)
                         health.append(h)
                         ids.append(servers.count)
-                        servers.append(OriginServer(id: servers.count, address: addr, label: s, health: h))
+                        var host = String(s[..<(s.lastIndex(of: ":") ?? s.endIndex)])
+                        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+                        servers.append(OriginServer(id: servers.count, address: addr, label: s, health: h, tls: originTLS,
+                                                    serverName: g.tls?.serverName ?? host))
                     }
                     kind = .http(servers: ids)
                 case .directory(let root, let index):

@@ -70,6 +70,7 @@ public final class EdgeServer: @unchecked Sendable {
 
     /// Waits until every worker has stopped.
     public func wait() {
+        guard !threads.isEmpty else { return }
         for t in threads { t.join() }
         threads.removeAll()
         if ownsLog { sysClose(logFD) }

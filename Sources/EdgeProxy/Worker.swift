@@ -54,6 +54,8 @@ public final class Worker: @unchecked Sendable {
     var active: [Int]
     var groupActive: [[Int]]
     var balancers: [Balancer]
+    /// Last TLS session per https origin server, offered for resumption.
+    var originSessions: [TLSSession?]
 
     var bufferPool: [IOBuffer] = []
     /// Field array lent to the connection whose head is being parsed, so an
@@ -80,6 +82,7 @@ public final class Worker: @unchecked Sendable {
         active = Array(repeating: 0, count: config.servers.count)
         groupActive = config.groups.map { g in Array(repeating: 0, count: g.health.count) }
         balancers = config.groups.map { Balancer(policy: $0.policy) }
+        originSessions = Array(repeating: nil, count: config.servers.count)
         scratchFields.reserveCapacity(limits.maxFields)
         setSlot(Int(listenFD), .listener)
         try epoll.add(listenFD, token: UInt64(listenFD), events: Epoll.readable)

@@ -78,7 +78,7 @@ let sniCallback: @convention(c) (OpaquePointer?, UnsafeMutablePointer<Int32>?, U
 /// One TLS connection over a non-blocking socket.
 public final class TLSConnection {
     let ssl: OpaquePointer
-    let server: TLSServer
+    let server: TLSServer?
 
     public init?(server: TLSServer, fd: Int32) {
         guard let ssl = SSL_new(server.entry) else { ERR_clear_error(); return nil }
@@ -86,6 +86,11 @@ public final class TLSConnection {
         SSL_set_accept_state(ssl)
         self.ssl = ssl
         self.server = server
+    }
+
+    init(ssl: OpaquePointer) {
+        self.ssl = ssl
+        self.server = nil
     }
 
     deinit { SSL_free(ssl) }
@@ -110,7 +115,8 @@ public final class TLSConnection {
     /// The tenant index chosen by SNI (or the default), once the handshake passed the ClientHello.
     public var tenant: Int? {
         let v = Int(bitPattern: SSL_get_ex_data(ssl, 0))
-        return v > 0 ? server.tenantOf[v - 1] : nil
+        guard v > 0, let server else { return nil }
+        return server.tenantOf[v - 1]
     }
 
     public var serverName: String? {
@@ -151,5 +157,70 @@ public final class TLSConnection {
     public func shutdown() {
         _ = SSL_shutdown(ssl)
         ERR_clear_error()
+    }
+}
+
+/// Client-side TLS towards an origin group: verification against the system
+/// CA bundle or a configured file, SNI, optional client certificate.
+public final class OriginTLSContext: @unchecked Sendable {
+    let ctx: OpaquePointer
+
+    public init(caFile: String?, clientCert: String?, clientKey: String?) throws {
+        guard let ctx = SSL_CTX_new(TLS_client_method()) else { throw TLSConfigError(file: "", message: opensslErrors()) }
+        _ = edge_ssl_ctx_set_min_tls12(ctx)
+        _ = edge_ssl_ctx_set_mode(ctx, edge_mode_partial_write())
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nil)
+        if let ca = caFile {
+            guard SSL_CTX_load_verify_locations(ctx, ca, nil) == 1 else {
+                SSL_CTX_free(ctx)
+                throw TLSConfigError(file: ca, message: "cannot load CA certificates: \(opensslErrors())")
+            }
+        } else {
+            _ = SSL_CTX_set_default_verify_paths(ctx)
+        }
+        if let cert = clientCert, let key = clientKey {
+            guard SSL_CTX_use_certificate_chain_file(ctx, cert) == 1 else {
+                SSL_CTX_free(ctx)
+                throw TLSConfigError(file: cert, message: "cannot load client certificate: \(opensslErrors())")
+            }
+            guard SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) == 1, SSL_CTX_check_private_key(ctx) == 1 else {
+                SSL_CTX_free(ctx)
+                throw TLSConfigError(file: key, message: "client key does not match \(cert)")
+            }
+        }
+        self.ctx = ctx
+    }
+
+    deinit { SSL_CTX_free(ctx) }
+}
+
+/// A saved origin session for resumption (refcounted by OpenSSL).
+public final class TLSSession {
+    let session: OpaquePointer
+    init(_ s: OpaquePointer) { session = s }
+    deinit { SSL_SESSION_free(session) }
+}
+
+extension TLSConnection {
+    /// A client connection to an origin, verifying `serverName` and sending it as SNI.
+    public convenience init?(origin: OriginTLSContext, fd: Int32, serverName: String, resume: TLSSession?) {
+        guard let ssl = SSL_new(origin.ctx) else { ERR_clear_error(); return nil }
+        SSL_set_fd(ssl, fd)
+        SSL_set_connect_state(ssl)
+        _ = edge_ssl_set_host_name(ssl, serverName)
+        _ = SSL_set1_host(ssl, serverName)
+        if let r = resume { _ = SSL_set_session(ssl, r.session) }
+        self.init(ssl: ssl)
+    }
+
+    /// The session to offer on the next connection to the same origin.
+    public func session() -> TLSSession? {
+        SSL_get1_session(ssl).map { TLSSession($0) }
+    }
+
+    /// Why certificate verification failed, if it did.
+    public var verifyError: String? {
+        let r = SSL_get_verify_result(ssl)
+        return r == X509_V_OK ? nil : String(cString: X509_verify_cert_error_string(r))
     }
 }

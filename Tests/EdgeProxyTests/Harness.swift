@@ -16,6 +16,7 @@ struct HarnessError: Error, CustomStringConvertible { var description: String }
 final class ChildProcess: @unchecked Sendable {
     let pid: pid_t
     let stdoutFD: Int32
+    let isTLS: Bool
 
     init(_ argv: [String]) throws {
         var fds: [Int32] = [0, 0]
@@ -45,6 +46,7 @@ final class ChildProcess: @unchecked Sendable {
         guard r == 0 else { close(fds[0]); throw HarnessError(description: "spawn \(argv[0]) failed: \(r)") }
         pid = p
         stdoutFD = fds[0]
+        isTLS = argv.contains("--tls")
     }
 
     /// Reads one line from the child's stdout.
@@ -84,9 +86,9 @@ final class Origin: @unchecked Sendable {
     let port: Int
     let name: String
 
-    init(name: String = "o1") throws {
+    init(name: String = "o1", extra: [String] = []) throws {
         self.name = name
-        child = try ChildProcess(["python3", repoRoot.appendingPathComponent("tools/testorigin/origin.py").path, "0", name])
+        child = try ChildProcess(["python3", repoRoot.appendingPathComponent("tools/testorigin/origin.py").path, "0", name] + extra)
         guard let p = Int(child.readLine()) else { throw HarnessError(description: "origin did not start") }
         port = p
     }
@@ -97,10 +99,15 @@ final class Origin: @unchecked Sendable {
 
     /// Connections accepted and requests served so far.
     func stats() throws -> (connections: Int, requests: Int) {
-        let c = try Client(port: port)
-        c.send("GET /stats HTTP/1.1\r\nHost: origin\r\nConnection: close\r\n\r\n")
-        let r = try c.readResponse()
-        let j = try JSONSerialization.jsonObject(with: Data(r.body)) as! [String: Int]
+        var body: [UInt8]
+        if child.isTLS {
+            body = Array(try shell("curl -sk https://127.0.0.1:\(port)/stats").1.utf8)
+        } else {
+            let c = try Client(port: port)
+            c.send("GET /stats HTTP/1.1\r\nHost: origin\r\nConnection: close\r\n\r\n")
+            body = try c.readResponse().body
+        }
+        let j = try JSONSerialization.jsonObject(with: Data(body)) as! [String: Int]
         return (j["connections"]!, j["requests"]!)
     }
 }

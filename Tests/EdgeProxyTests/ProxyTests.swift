@@ -293,6 +293,7 @@ import Testing
         // POST is retried too when the connect itself failed (nothing was sent).
         #expect(try request(edge.port, "POST", "/upload", host: "f.test", body: "abc").json["length"] as? Int == 3)
         #expect(try request(edge.port, "/gone/x", host: "f.test").status == 502)
+        edge.stop()   // flushes the access log
         let log = edge.accessLog()
         #expect(log.contains { ($0["status"] as? Int) == 502 && ($0["target"] as? String) == "/gone/x" })
     }

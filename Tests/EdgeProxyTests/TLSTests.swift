@@ -146,6 +146,39 @@ func sClient(_ port: Int, _ args: String, input: String = "") throws -> String {
         #expect(try request(edge.port, "/echo", host: "p.test").status == 200)
     }
 
+    @Test func httpsOriginsAreVerified() throws {
+        let good = try makeCertificate(in: certDir, name: "og", cn: "origin.test", sans: ["origin.test"])
+        let wrong = try makeCertificate(in: certDir, name: "ow", cn: "elsewhere.test", sans: ["elsewhere.test"])
+        let client = try makeCertificate(in: certDir, name: "oc", cn: "edge-client", sans: ["edge-client"])
+        let o1 = try Origin(name: "secure", extra: ["--tls", good.0, good.1])
+        let o2 = try Origin(name: "impostor", extra: ["--tls", wrong.0, wrong.1])
+        let o3 = try Origin(name: "mutual", extra: ["--tls", good.0, good.1, "--client-ca", client.0])
+        func group(_ o: Origin, _ extra: String = "", ca: String? = nil) -> String {
+            #"{"servers": ["https://127.0.0.1:\#(o.port)"], "max_fails": 100, "tls": {"ca": "\#(ca ?? good.0)", "server_name": "origin.test"\#(extra)}}"#
+        }
+        let edge = try Edge(tenants: [tenantJSON(name: "t", hosts: ["t.test"],
+            origins: #"{"good": \#(group(o1)), "bad": \#(group(o2)), "mtls": \#(group(o3, #", "client_cert": "\#(client.0)", "client_key": "\#(client.1)""#)), "nocert": \#(group(o3)), "mismatch": \#(group(o2, ca: wrong.0))}"#,
+            routes: #"[{"prefix": "/", "origin": "good"}, {"prefix": "/bad/", "origin": "bad"}, {"prefix": "/mtls/", "origin": "mtls"}, {"prefix": "/nocert/", "origin": "nocert"}, {"prefix": "/mismatch/", "origin": "mismatch"}]"#)])
+        defer { edge.stop() }
+        let c = try Client(port: edge.port)
+        for i in 0..<3 {
+            c.send("GET /echo/\(i) HTTP/1.1\r\nHost: t.test\r\n\r\n")
+            let r = try c.readResponse()
+            #expect(r.status == 200)
+            #expect(r.json["origin"] as? String == "secure")
+        }
+        #expect(try o1.stats().connections == 1)   // TLS origin connections are pooled too
+        #expect(try request(edge.port, "/bad/x", host: "t.test").status == 502)
+        #expect(try request(edge.port, "/mtls/echo", host: "t.test").json["origin"] as? String == "mutual")
+        #expect(try request(edge.port, "/nocert/echo", host: "t.test").status == 502)
+        #expect(try request(edge.port, "/mismatch/echo", host: "t.test").status == 502)
+        edge.stop()
+        let failures = edge.accessLog().filter { ($0["event"] as? String) == "origin_tls_failed" }
+        let errors = failures.filter { ($0["origin"] as? String) == "127.0.0.1:\(o2.port)" }.compactMap { $0["error"] as? String }
+        #expect(errors.contains("self-signed certificate"), "\(failures)")     // not signed by the configured CA
+        #expect(errors.contains("hostname mismatch"), "\(failures)")           // signed, but for another name
+    }
+
     @Test func badCertificatesAreConfigErrorsNamingTheFile() throws {
         let o = try Origin()
         let a = try makeCertificate(in: certDir, name: "x", cn: "x.test", sans: ["x.test"])

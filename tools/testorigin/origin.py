@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """A small scriptable HTTP/1.1 origin for edge's integration tests.
 
-usage: origin.py PORT NAME   (PORT 0 picks a free port; the bound port is printed)
+usage: origin.py PORT NAME [--tls CERT KEY] [--client-ca CA]
+  (PORT 0 picks a free port; the bound port is printed)
+  --tls serves HTTPS with that certificate; --client-ca then requires client certificates.
 
 Endpoints:
   /echo...            JSON: method, path, headers, body length
@@ -15,7 +17,7 @@ Endpoints:
   /raw/NAME           a canned malformed response (see RAW)
   /stats              JSON: connections accepted, requests served
 """
-import hashlib, json, socket, sys, threading, time
+import hashlib, json, socket, ssl, sys, threading, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 STATS = {"connections": 0, "requests": 0}
@@ -36,6 +38,13 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def setup(self):
+        if isinstance(self.request, ssl.SSLSocket):
+            self.request.settimeout(10)
+            try:
+                self.request.do_handshake()
+            except (ssl.SSLError, OSError):
+                self.request.close()
+                raise
         super().setup()
         with LOCK:
             STATS["connections"] += 1
@@ -160,6 +169,15 @@ class Server(ThreadingHTTPServer):
 
 def main():
     srv = Server(("127.0.0.1", int(sys.argv[1])), Handler)
+    args = sys.argv[3:]
+    if "--tls" in args:
+        i = args.index("--tls")
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(args[i + 1], args[i + 2])
+        if "--client-ca" in args:
+            ctx.verify_mode = ssl.CERT_REQUIRED
+            ctx.load_verify_locations(args[args.index("--client-ca") + 1])
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True, do_handshake_on_connect=False)
     print(srv.server_address[1], flush=True)
     srv.serve_forever()
 
