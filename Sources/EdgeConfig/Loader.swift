@@ -132,8 +132,12 @@ public enum ConfigLoader {
     /// Loads the server file.
     public static func loadServer(file: String) throws -> ServerConfig {
         let root = Node(dict: try readJSON(file), file: file, path: "")
-        try root.allowOnly(["http", "https", "workers", "limits", "trusted_proxies", "access_log", "state"])
+        try root.allowOnly(["http", "https", "workers", "limits", "trusted_proxies", "access_log", "state", "tls_ticket_rotation"])
         var c = ServerConfig()
+        if let v = try root.millis("tls_ticket_rotation") {
+            guard v >= 1000 else { throw root.fail("tls_ticket_rotation", "must be at least 1s") }
+            c.ticketRotationMillis = v
+        }
         if let v = try root.string("http") { c.httpListen = v }
         if let v = try root.string("https") { c.httpsListen = v }
         if let v = try root.string("state") { c.stateDir = v }

@@ -9,6 +9,8 @@ public struct ServerConfig: Sendable, Equatable {
     public var httpsListen: String?
     /// Where edged keeps state (pid file, internal CA).
     public var stateDir = "state"
+    /// How often the session ticket key rotates (older keys still decrypt for two more periods).
+    public var ticketRotationMillis: Int64 = 12 * 3_600_000
     public var workers = 0                       // 0 = one per core
     public var head = HeadLimits()
     /// Whole request head must arrive within this (408).

@@ -221,6 +221,7 @@ public final class RuntimeConfig: Sendable {
             }
             if t.isDefault { defaultTLS = ti; defaultPairs = pairs }
         }
+        TicketKeys.shared.configure(rotationSeconds: server.ticketRotationMillis / 1000)
         if tlsTenants.isEmpty {
             tls = nil
             httpsListen = server.httpsListen

@@ -65,6 +65,8 @@ func makeServerContext(sessionContext: String) throws -> OpaquePointer {
     _ = SSL_CTX_set_session_id_context(ctx, sid, UInt32(sid.count))
     _ = edge_ssl_ctx_session_cache_server(ctx, 20_480)
     SSL_CTX_set_alpn_select_cb(ctx, alpnSelect, nil)
+    // Tickets (TLS 1.3 and 1.2) from the shared, rotating key ring.
+    _ = SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, ticketCallback)
     return ctx
 }
 

@@ -95,6 +95,19 @@ func sClient(_ port: Int, _ args: String, input: String = "") throws -> String {
         #expect(try shell("sleep 0.3 | openssl s_client -connect 127.0.0.1:\(edge.httpsPort) -servername r.test -sess_in \(s13)").1.contains("Reused, TLSv1.3"))
     }
 
+    @Test func ticketsResumeOnEveryWorker() throws {
+        let o = try Origin()
+        let a = try makeCertificate(in: certDir, name: "k", cn: "k.test", sans: ["k.test"])
+        let edge = try Edge(tenants: [tenant("k", ["k.test"], o, certs: [a])], workers: 2)
+        defer { edge.stop() }
+        let s = certDir + "/k13"
+        _ = try shell("(printf 'GET /echo HTTP/1.1\\r\\nHost: k.test\\r\\nConnection: close\\r\\n\\r\\n'; sleep 0.5) | openssl s_client -connect 127.0.0.1:\(edge.httpsPort) -servername k.test -sess_out \(s) -quiet")
+        // New connections land on either worker (SO_REUSEPORT); the shared key ring decrypts on both.
+        for _ in 0..<6 {
+            #expect(try shell("sleep 0.1 | openssl s_client -connect 127.0.0.1:\(edge.httpsPort) -servername k.test -sess_in \(s)").1.contains("Reused, TLSv1.3"))
+        }
+    }
+
     @Test func hostOfAnotherTenantGets421WithoutOriginContact() throws {
         let oa = try Origin(name: "a")
         let ob = try Origin(name: "b")

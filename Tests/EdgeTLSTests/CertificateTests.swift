@@ -56,3 +56,26 @@ import Testing
         }
     }
 }
+
+@Suite struct TicketKeyRingTests {
+    @Test func rotatesOnScheduleAndKeepsOldKeysForDecryption() {
+        var counter: UInt8 = 0
+        let random = { () -> [UInt8] in counter &+= 1; return [UInt8](repeating: counter, count: 32) }
+        var ring = TicketKeyRing(rotationSeconds: 100, keep: 3)
+        ring.rotateIfDue(now: 1000, random: random)
+        let first = ring.current!
+        ring.rotateIfDue(now: 1099, random: random)
+        #expect(ring.current == first)                      // not due yet
+        ring.rotateIfDue(now: 1100, random: random)
+        #expect(ring.current != first)
+        // The old key still decrypts, but is not current (OpenSSL then reissues the ticket).
+        let old = first.name.withUnsafeBufferPointer { ring.lookup(name: $0.baseAddress!) }
+        #expect(old?.0 == first && old?.isCurrent == false)
+        let cur = ring.current!.name.withUnsafeBufferPointer { ring.lookup(name: $0.baseAddress!) }
+        #expect(cur?.isCurrent == true)
+        ring.rotateIfDue(now: 1200, random: random)
+        ring.rotateIfDue(now: 1300, random: random)
+        #expect(ring.keys.count == 3)
+        #expect(first.name.withUnsafeBufferPointer { ring.lookup(name: $0.baseAddress!) } == nil)   // aged out
+    }
+}

@@ -50,6 +50,19 @@ static inline uint64_t edge_server_options(void) {
 }
 /// Adds an intermediate to the current certificate's chain; takes ownership of x on success.
 static inline int edge_ssl_ctx_add_chain_cert(SSL_CTX *ctx, X509 *x) { return (int)SSL_CTX_add0_chain_cert(ctx, x); }
+#include <openssl/core_names.h>
+/// Sets up ticket encryption (AES-256-CBC) and authentication (HMAC-SHA256)
+/// with the given 32-byte keys; `enc` 1 encrypts (iv is filled first by the caller).
+static inline int edge_ticket_crypt_init(int enc, EVP_CIPHER_CTX *ctx, EVP_MAC_CTX *hctx,
+                                         const unsigned char *aes, unsigned char *hmac, const unsigned char *iv) {
+    OSSL_PARAM params[3];
+    params[0] = OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, hmac, 32);
+    params[1] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"sha256", 0);
+    params[2] = OSSL_PARAM_construct_end();
+    if (EVP_MAC_CTX_set_params(hctx, params) != 1) return -1;
+    if (enc) return EVP_EncryptInit_ex(ctx, EVP_aes_256_cbc(), NULL, aes, iv) == 1 ? 1 : -1;
+    return EVP_DecryptInit_ex(ctx, EVP_aes_256_cbc(), NULL, aes, iv) == 1 ? 1 : -1;
+}
 /// A fresh EC P-256 key (EVP_EC_gen is a variadic macro).
 static inline EVP_PKEY *edge_ec_p256_key(void) { return EVP_EC_gen("P-256"); }
 #endif
