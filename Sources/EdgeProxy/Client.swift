@@ -24,8 +24,9 @@ final class ClientConnection {
     /// TLS state when the connection came in on the HTTPS listener.
     var tls: TLSConnection?
     var handshaking = false
-    /// The tenant the TLS handshake (SNI) selected: requests for other tenants get 421.
-    var sniTenant: Tenant?
+    /// The tenant the TLS handshake (SNI) selected, by name (stable across
+    /// reloads): requests for other tenants get 421.
+    var sniTenant: String?
     var readable = false
     var writable = true
     /// The peer half-closed or hung up (EPOLLRDHUP/EPOLLHUP seen): read to EOF.
@@ -296,7 +297,7 @@ extension Worker {
         guard let tenant = config.tenant(forHost: p, hostRange, scratch: &hostScratch) else {
             return refuse(c, 421, headLength: n)
         }
-        if let sni = c.sniTenant, sni !== tenant {
+        if let sni = c.sniTenant, sni != tenant.name {
             // No domain fronting: the TLS name decided the tenant for this connection.
             return refuse(c, 421, headLength: n)
         }
@@ -589,7 +590,7 @@ extension Worker {
         switch t.handshake() {
         case .done:
             c.handshaking = false
-            if let i = t.tenant { c.sniTenant = config.tenants[i] }
+            c.sniTenant = t.tenantName
             c.readable = true   // records may already be buffered
             return true
         case .wantRead:

@@ -11,9 +11,27 @@ enum OriginTimeout { case connect, read, idle }
 enum ResponseBody { case none, length(Int64), chunked(ChunkedDecoder), untilClose }
 enum OriginFailure { case connect, connectTimeout, tls, readTimeout, closed, broken }
 
+/// One worker's origin state for one config generation: idle pools, balancers,
+/// active counts and saved TLS sessions, all indexed by the ids of that config.
+/// A reload gives the worker a new one; connections keep theirs until they end.
+final class OriginPools {
+    var idle: [[OriginConnection]]
+    var groupActive: [[Int]]
+    var balancers: [Balancer]
+    var sessions: [TLSSession?]
+
+    init(config: RuntimeConfig) {
+        idle = Array(repeating: [], count: config.servers.count)
+        groupActive = config.groups.map { g in Array(repeating: 0, count: g.health.count) }
+        balancers = config.groups.map { Balancer(policy: $0.policy) }
+        sessions = Array(repeating: nil, count: config.servers.count)
+    }
+}
+
 final class OriginConnection {
     let fd: Int32
     let gen: UInt32
+    let pools: OriginPools
     let server: OriginServer
     let group: OriginGroup
     let groupIndex: Int
@@ -42,8 +60,8 @@ final class OriginConnection {
     var timeout = OriginTimeout.connect
     var idleTimeoutMillis: Int64 = 30_000
 
-    init(fd: Int32, gen: UInt32, server: OriginServer, group: OriginGroup, groupIndex: Int) {
-        self.fd = fd; self.gen = gen; self.server = server; self.group = group; self.groupIndex = groupIndex
+    init(fd: Int32, gen: UInt32, pools: OriginPools, server: OriginServer, group: OriginGroup, groupIndex: Int) {
+        self.fd = fd; self.gen = gen; self.pools = pools; self.server = server; self.group = group; self.groupIndex = groupIndex
     }
 }
 
@@ -57,12 +75,12 @@ extension Worker {
         let group = c.route!.group
         while true {
             guard c.attempts <= ids.count,
-                  let gi = balancers[group.id].pick(health: group.health, active: groupActive[group.id], tried: c.tried, now: now) else {
+                  let gi = pools.balancers[group.id].pick(health: group.health, active: pools.groupActive[group.id], tried: c.tried, now: now) else {
                 return originUnavailable(c, timeout: false)
             }
             c.attempts += 1
             let server = config.servers[ids[gi]]
-            while let o = idle[server.id].popLast() {
+            while let o = pools.idle[server.id].popLast() {
                 if o.closed || o.eof { closeOrigin(o); continue }
                 attach(c, o)
                 sendRequest(c, o)
@@ -71,9 +89,9 @@ extension Worker {
             c.tried |= 1 << UInt64(gi)
             switch TCP.connect(server.address) {
             case .connected(let fd), .inProgress(let fd):
-                let o = OriginConnection(fd: fd, gen: nextGeneration(), server: server, group: group, groupIndex: gi)
+                let o = OriginConnection(fd: fd, gen: nextGeneration(), pools: pools, server: server, group: group, groupIndex: gi)
                 if let ctx = server.tls {
-                    guard let t = TLSConnection(origin: ctx, fd: fd, serverName: server.serverName, resume: originSessions[server.id]) else {
+                    guard let t = TLSConnection(origin: ctx, fd: fd, serverName: server.serverName, resume: pools.sessions[server.id]) else {
                         sysClose(fd)
                         return originUnavailable(c, timeout: false)
                     }
@@ -95,8 +113,7 @@ extension Worker {
     func attach(_ c: ClientConnection, _ o: OriginConnection) {
         c.origin = o
         o.client = c
-        active[o.server.id] += 1
-        groupActive[o.group.id][o.groupIndex] += 1
+        o.pools.groupActive[o.group.id][o.groupIndex] += 1
         c.serverLabel = o.server.label
         c.originStartMicros = monotonicMicros()
         o.idleTimeoutMillis = c.tenant?.limits.originIdleTimeoutMillis ?? 30_000
@@ -106,8 +123,7 @@ extension Worker {
         guard o.client === c else { return }
         c.origin = nil
         o.client = nil
-        active[o.server.id] -= 1
-        groupActive[o.group.id][o.groupIndex] -= 1
+        o.pools.groupActive[o.group.id][o.groupIndex] -= 1
     }
 
     func sendRequest(_ c: ClientConnection, _ o: OriginConnection) {
@@ -133,7 +149,7 @@ extension Worker {
         guard let c = o.client else {
             // Idle in the pool: data or a hang-up means the origin is done with it.
             if ev & (Epoll.readable | Epoll.hangup | Epoll.error) != 0 {
-                if let i = idle[o.server.id].firstIndex(where: { $0 === o }) { idle[o.server.id].remove(at: i) }
+                if let i = o.pools.idle[o.server.id].firstIndex(where: { $0 === o }) { o.pools.idle[o.server.id].remove(at: i) }
                 closeOrigin(o)
             }
             return
@@ -147,7 +163,7 @@ extension Worker {
             if let t = o.tls {
                 switch t.handshake() {
                 case .done:
-                    originSessions[o.server.id] = t.session()
+                    o.pools.sessions[o.server.id] = t.session()
                 case .wantRead, .wantWrite:
                     return
                 case .failed(let why):
@@ -356,12 +372,13 @@ extension Worker {
         if case .none = o.body { done = true }
         if case .length(0) = o.body { done = true }
         if case .chunked(let d) = o.body, d.isDone { done = true }
-        guard ok, done, !stopping, idle[o.server.id].count < o.group.keepAlive else { return closeOrigin(o) }
+        // A connection from before a reload is not pooled: its server may be gone.
+        guard ok, done, !stopping, o.pools === pools, pools.idle[o.server.id].count < o.group.keepAlive else { return closeOrigin(o) }
         if let b = o.inBuf { o.inBuf = nil; giveBuffer(b) }
         if let b = o.outBuf { o.outBuf = nil; giveBuffer(b) }
         o.timeout = .idle
         o.deadline = now + o.idleTimeoutMillis
-        idle[o.server.id].append(o)
+        pools.idle[o.server.id].append(o)
     }
 
     func closeOrigin(_ o: OriginConnection) {
@@ -378,7 +395,7 @@ extension Worker {
     func originTimedOut(_ o: OriginConnection) {
         switch o.timeout {
         case .idle:
-            if let i = idle[o.server.id].firstIndex(where: { $0 === o }) { idle[o.server.id].remove(at: i) }
+            if let i = o.pools.idle[o.server.id].firstIndex(where: { $0 === o }) { o.pools.idle[o.server.id].remove(at: i) }
             closeOrigin(o)
         case .connect:
             originFailed(o, .connectTimeout)

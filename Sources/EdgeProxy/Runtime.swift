@@ -196,7 +196,7 @@ public final class RuntimeConfig: Sendable {
         self.trusted = Set(server.trustedProxies)
 
         // TLS: one context per tenant, routed by SNI.
-        var tlsTenants: [(tenant: Int, hosts: [String], tls: TenantTLS)] = []
+        var tlsTenants: [(tenant: Int, name: String, hosts: [String], tls: TenantTLS)] = []
         var ca: InternalCA?
         var defaultTLS: Int?
         var defaultPairs: [CertificatePair] = []
@@ -215,7 +215,7 @@ public final class RuntimeConfig: Sendable {
                 }
             }
             do {
-                tlsTenants.append((ti, t.hosts, try TenantTLS(tenant: t.name, pairs: pairs, now: now)))
+                tlsTenants.append((ti, t.name, t.hosts, try TenantTLS(tenant: t.name, pairs: pairs, now: now)))
             } catch let e as TLSConfigError {
                 throw ConfigError(file: t.file, field: "tls", message: "\(e.file): \(e.message)")
             }

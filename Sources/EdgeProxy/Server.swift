@@ -3,9 +3,29 @@
 import Glibc
 import EdgeConfig
 import EdgeIO
+import Synchronization
+
+/// The current RuntimeConfig and its generation. Workers read the generation
+/// (one atomic load per loop turn) and take the lock only when it changed.
+final class ConfigBox: Sendable {
+    let generation = Atomic<Int>(0)
+    let value: Mutex<RuntimeConfig>
+    init(_ c: RuntimeConfig) { value = Mutex(c) }
+    func current() -> (Int, RuntimeConfig) {
+        value.withLock { (generation.load(ordering: .acquiring), $0) }
+    }
+    func replace(_ c: RuntimeConfig) {
+        value.withLock {
+            $0 = c
+            generation.add(1, ordering: .releasing)
+        }
+    }
+}
 
 public final class EdgeServer: @unchecked Sendable {
-    public let config: RuntimeConfig
+    let box: ConfigBox
+    /// The config new requests use.
+    public var config: RuntimeConfig { box.current().1 }
     let workers: [Worker]
     var threads: [OSThread] = []
     /// The bound HTTP address (the port is known even when 0 was asked for).
@@ -17,7 +37,7 @@ public final class EdgeServer: @unchecked Sendable {
 
     /// Binds the listeners. Throws when the address cannot be bound or the log opened.
     public init(config: RuntimeConfig) throws {
-        self.config = config
+        self.box = ConfigBox(config)
         guard var addr = SocketAddress(config.server.httpListen) else {
             throw ConfigError(file: "--http", field: "", message: "\"\(config.server.httpListen)\" is not ADDR:PORT")
         }
@@ -45,7 +65,7 @@ public final class EdgeServer: @unchecked Sendable {
                 sfd = try TCP.listen(s, reusePort: true)
                 if i == 0, let bound = TCP.localAddress(sfd) { secure = bound }
             }
-            ws.append(try Worker(index: i, config: config, listenFD: fd, httpsFD: sfd, httpsPort: secure?.port ?? 443, logFD: logFD))
+            ws.append(try Worker(index: i, box: box, listenFD: fd, httpsFD: sfd, httpsPort: secure?.port ?? 443, logFD: logFD))
         }
         workers = ws
         httpAddress = addr
@@ -53,6 +73,14 @@ public final class EdgeServer: @unchecked Sendable {
     }
 
     public var workerCount: Int { workers.count }
+
+    /// Swaps in a new config (already loaded and validated): new requests and
+    /// new TLS handshakes use it; connections and requests in flight carry on.
+    /// Listener addresses and the worker count stay as they are (restart to change them).
+    public func reload(_ newConfig: RuntimeConfig) {
+        box.replace(newConfig)
+        for w in workers { w.wake.signal() }
+    }
 
     /// Starts one thread per worker.
     public func start() {

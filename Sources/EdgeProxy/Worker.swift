@@ -33,7 +33,7 @@ let bufferSize = 16 * 1024
 
 public final class Worker: @unchecked Sendable {
     let index: Int
-    let config: RuntimeConfig
+    var config: RuntimeConfig
     let epoll: Epoll
     let wake: EventFD
     var listenFD: Int32
@@ -49,13 +49,11 @@ public final class Worker: @unchecked Sendable {
     var now: Int64 = 0
     var nextSweep: Int64 = 0
 
-    // Origin state, per worker.
-    var idle: [[OriginConnection]]
-    var active: [Int]
-    var groupActive: [[Int]]
-    var balancers: [Balancer]
-    /// Last TLS session per https origin server, offered for resumption.
-    var originSessions: [TLSSession?]
+    // Origin state, per worker, for the current config generation.
+    var pools: OriginPools
+    /// Where reloads arrive from (see EdgeServer.reload).
+    let box: ConfigBox
+    var configGeneration: Int
 
     var bufferPool: [IOBuffer] = []
     /// Field array lent to the connection whose head is being parsed, so an
@@ -64,12 +62,15 @@ public final class Worker: @unchecked Sendable {
     var hostScratch: [UInt8] = []
     let date = DateCache()
     let log: AccessLog
-    let limits: HeadLimits
-    let server: ServerConfig
+    var limits: HeadLimits
+    var server: ServerConfig
 
-    init(index: Int, config: RuntimeConfig, listenFD: Int32, httpsFD: Int32, httpsPort: UInt16, logFD: Int32) throws {
+    init(index: Int, box: ConfigBox, listenFD: Int32, httpsFD: Int32, httpsPort: UInt16, logFD: Int32) throws {
         self.httpsPort = httpsPort
         self.index = index
+        self.box = box
+        let (generation, config) = box.current()
+        self.configGeneration = generation
         self.config = config
         self.server = config.server
         self.limits = config.server.head
@@ -78,11 +79,7 @@ public final class Worker: @unchecked Sendable {
         self.listenFD = listenFD
         self.httpsFD = httpsFD
         self.log = AccessLog(fd: logFD)
-        idle = Array(repeating: [], count: config.servers.count)
-        active = Array(repeating: 0, count: config.servers.count)
-        groupActive = config.groups.map { g in Array(repeating: 0, count: g.health.count) }
-        balancers = config.groups.map { Balancer(policy: $0.policy) }
-        originSessions = Array(repeating: nil, count: config.servers.count)
+        pools = OriginPools(config: config)
         scratchFields.reserveCapacity(limits.maxFields)
         setSlot(Int(listenFD), .listener)
         try epoll.add(listenFD, token: UInt64(listenFD), events: Epoll.readable)
@@ -156,6 +153,7 @@ public final class Worker: @unchecked Sendable {
                 sweep()
             }
             if !stopping && stopRequested.load(ordering: .acquiring) { beginStop() }
+            if box.generation.load(ordering: .acquiring) != configGeneration { adoptNewConfig() }
             if stopping && (clientCount == 0 || now >= stopDeadline) { break }
         }
         // Close whatever is left.
@@ -187,6 +185,20 @@ public final class Worker: @unchecked Sendable {
         case .free:
             return
         }
+    }
+
+    /// Switches to the newest config: new requests use it, requests in flight
+    /// finish on the objects they hold, idle origin connections of the old one close.
+    func adoptNewConfig() {
+        let (generation, newConfig) = box.current()
+        configGeneration = generation
+        config = newConfig
+        server = newConfig.server
+        limits = newConfig.server.head
+        let old = pools
+        pools = OriginPools(config: newConfig)
+        for list in old.idle { for o in list { closeOrigin(o) } }
+        old.idle = []
     }
 
     func beginStop() {

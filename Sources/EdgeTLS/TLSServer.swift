@@ -9,6 +9,7 @@ public final class TLSServer: @unchecked Sendable {
     let entry: OpaquePointer
     let contexts: [TenantTLS]
     let tenantOf: [Int]
+    let tenantNames: [String]
     let exact: [String: Int]
     let wildcard: [String: Int]
     let defaultContext: Int
@@ -17,7 +18,7 @@ public final class TLSServer: @unchecked Sendable {
     ///   - tenants: for each TLS tenant: its index (returned by `TLSConnection.tenant`), host names, certificates.
     ///   - defaultTenant: index into `tenants` whose certificate answers a ClientHello with no or an unknown SNI;
     ///     nil to fail such handshakes with `unrecognized_name`.
-    public init(tenants: [(tenant: Int, hosts: [String], tls: TenantTLS)], defaultTenant: Int?, defaultPairs: [CertificatePair]) throws {
+    public init(tenants: [(tenant: Int, name: String, hosts: [String], tls: TenantTLS)], defaultTenant: Int?, defaultPairs: [CertificatePair]) throws {
         entry = try makeServerContext(sessionContext: "edge:entry")
         var exact: [String: Int] = [:]
         var wildcard: [String: Int] = [:]
@@ -28,6 +29,7 @@ public final class TLSServer: @unchecked Sendable {
         }
         contexts = tenants.map(\.tls)
         tenantOf = tenants.map(\.tenant)
+        tenantNames = tenants.map(\.name)
         self.exact = exact
         self.wildcard = wildcard
         var d = -1
@@ -117,6 +119,13 @@ public final class TLSConnection {
         let v = Int(bitPattern: SSL_get_ex_data(ssl, 0))
         guard v > 0, let server else { return nil }
         return server.tenantOf[v - 1]
+    }
+
+    /// The name of the tenant chosen by SNI (or the default).
+    public var tenantName: String? {
+        let v = Int(bitPattern: SSL_get_ex_data(ssl, 0))
+        guard v > 0, let server else { return nil }
+        return server.tenantNames[v - 1]
     }
 
     public var serverName: String? {

@@ -70,27 +70,29 @@ while let a = args.popFirst() {
     }
 }
 
-var server = ServerConfig()
-let tenants: [TenantConfig]
-do {
+/// Reads every config source (server file, flags, tenants) into a runtime config.
+@MainActor func loadRuntime() throws -> (RuntimeConfig, [TenantConfig]) {
+    var server = ServerConfig()
     if let f = configFile { server = try ConfigLoader.loadServer(file: f) }
     if let h = httpListen { server.httpListen = h }
     if let h = httpsListen { server.httpsListen = h }
     if let d = stateDir { server.stateDir = d }
     if let w = workers { server.workers = w }
     if let l = accessLog { server.accessLog = l }
+    let tenants: [TenantConfig]
     if let url = originURL {
         tenants = [try ConfigLoader.singleOriginTenant(origin: url, hosts: originHosts)]
     } else {
         if !originHosts.isEmpty { fail("--host goes with --origin") }
         tenants = try ConfigLoader.loadTenants(directory: tenantsDir)
     }
-} catch {
-    fail("configuration error: \(error)")
+    return (try RuntimeConfig(server: server, tenants: tenants), tenants)
 }
 
 let runtime: RuntimeConfig
-do { runtime = try RuntimeConfig(server: server, tenants: tenants) } catch { fail("configuration error: \(error)") }
+let tenants: [TenantConfig]
+do { (runtime, tenants) = try loadRuntime() } catch { fail("configuration error: \(error)") }
+let server = runtime.server
 if checkOnly {
     print("edged: configuration OK (\(tenants.count) tenant\(tenants.count == 1 ? "" : "s"): \(tenants.map(\.name).joined(separator: ", ")))")
     exit(0)
@@ -121,7 +123,14 @@ if let ca = runtime.internalCAPath {
 while true {
     let sig = waitForSignal(handled)
     if sig == SIGHUP {
-        FileHandle.standardError.write(Data("edged: SIGHUP ignored: live reload is not built yet (restart to change config)\n".utf8))
+        // Reload: validate everything first; on any error keep serving the running config.
+        do {
+            let (next, nextTenants) = try loadRuntime()
+            edge.reload(next)
+            FileHandle.standardError.write(Data("edged: reloaded (\(nextTenants.count) tenant(s)); new connections and requests use it\n".utf8))
+        } catch {
+            FileHandle.standardError.write(Data("edged: reload failed, still serving the previous configuration: \(error)\n".utf8))
+        }
         continue
     }
     FileHandle.standardError.write(Data("edged: stopping (in-flight requests may finish)\n".utf8))

@@ -24,6 +24,41 @@ func freePort() throws -> Int {
 }
 
 @Suite(.serialized) struct EdgedProcessTests {
+    @Test func sighupReloadsAndABadFileKeepsTheRunningConfig() throws {
+        let origin = try Origin(name: "hup")
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("edged-hup-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir + "/tenants", withIntermediateDirectories: true)
+        func write(_ hosts: String) throws {
+            try #"{"hosts": [\#(hosts)], "origins": {"o": {"servers": ["\#(origin.address)"]}}, "routes": [{"prefix": "/", "origin": "o"}]}"#
+                .write(toFile: dir + "/tenants/site.json", atomically: true, encoding: .utf8)
+        }
+        try write(#""a.test""#)
+        let port = try freePort()
+        let child = try ChildProcess(["/bin/sh", "-c", "exec '\(try edgedPath())' --tenants '\(dir)/tenants' --http 127.0.0.1:\(port) --workers 1 --access-log off --state '\(dir)/state' 2>&1"])
+        defer { child.stop() }
+        #expect(child.read(until: "tenant(s)\n").contains("listening on"))
+        let keep = try Client(port: port)
+        keep.send("GET /echo HTTP/1.1\r\nHost: a.test\r\n\r\n")
+        #expect(try keep.readResponse().status == 200)
+        // A broken file: the reload is refused, with the file and field named, and a.test keeps working.
+        try #"{"hosts": ["b.test"], "origins": {"o": {"servers": ["\#(origin.address)"]}}, "routes": [{"prefix": "/", "origin": "nope"}]}"#
+            .write(toFile: dir + "/tenants/site.json", atomically: true, encoding: .utf8)
+        child.signal(SIGHUP)
+        let refused = child.read(until: "previous configuration: ")
+        #expect(refused.contains("reload failed"))
+        #expect(child.read(until: "\n").contains("site.json: routes[0].origin"))
+        keep.send("GET /echo HTTP/1.1\r\nHost: a.test\r\n\r\n")
+        #expect(try keep.readResponse().status == 200)
+        // A good change is picked up; the open connection survives it.
+        try write(#""a.test", "b.test""#)
+        child.signal(SIGHUP)
+        #expect(child.read(until: "use it\n").contains("reloaded"))
+        usleep(300_000)
+        #expect(try request(port, "/echo", host: "b.test").status == 200)
+        keep.send("GET /echo HTTP/1.1\r\nHost: a.test\r\n\r\n")
+        #expect(try keep.readResponse().status == 200)
+    }
+
     @Test func checkAcceptsTheExampleTenants() throws {
         let state = FileManager.default.temporaryDirectory.appendingPathComponent("edged-check-\(UUID().uuidString)").path
         let (status, out) = try runEdged(["--check", "--tenants", repoRoot.appendingPathComponent("tenants").path, "--state", state])

@@ -17,14 +17,22 @@ final class ChildProcess: @unchecked Sendable {
     let pid: pid_t
     let stdoutFD: Int32
     let isTLS: Bool
+    /// The child's stdin, when asked for.
+    let stdinFD: Int32
 
-    init(_ argv: [String]) throws {
+    init(_ argv: [String], stdin wantStdin: Bool = false) throws {
         var fds: [Int32] = [0, 0]
         guard pipe(&fds) == 0 else { throw HarnessError(description: "pipe failed") }
+        var inFDs: [Int32] = [-1, -1]
+        if wantStdin { guard pipe(&inFDs) == 0 else { throw HarnessError(description: "pipe failed") } }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         posix_spawn_file_actions_adddup2(&actions, fds[1], 1)
         posix_spawn_file_actions_addclose(&actions, fds[0])
+        if wantStdin {
+            posix_spawn_file_actions_adddup2(&actions, inFDs[0], 0)
+            posix_spawn_file_actions_addclose(&actions, inFDs[1])
+        }
         // Start with no signals blocked, whatever this thread has blocked.
         var attr = posix_spawnattr_t()
         posix_spawnattr_init(&attr)
@@ -43,6 +51,8 @@ final class ChildProcess: @unchecked Sendable {
         posix_spawn_file_actions_destroy(&actions)
         posix_spawnattr_destroy(&attr)
         close(fds[1])
+        if wantStdin { close(inFDs[0]) }
+        stdinFD = inFDs[1]
         guard r == 0 else { close(fds[0]); throw HarnessError(description: "spawn \(argv[0]) failed: \(r)") }
         pid = p
         stdoutFD = fds[0]
@@ -53,11 +63,27 @@ final class ChildProcess: @unchecked Sendable {
     func readLine() -> String {
         var line: [UInt8] = []
         var c: UInt8 = 0
-        while read(stdoutFD, &c, 1) == 1 && c != 10 { line.append(c) }
+        while Glibc.read(stdoutFD, &c, 1) == 1 && c != 10 { line.append(c) }
         return String(decoding: line, as: UTF8.self)
     }
 
     func signal(_ sig: Int32) { kill(pid, sig) }
+
+    func write(_ text: String) {
+        let b = Array(text.utf8)
+        _ = b.withUnsafeBytes { Glibc.write(stdinFD, $0.baseAddress, $0.count) }
+    }
+
+    /// Reads stdout until `marker` appears (or EOF); returns what was read.
+    func read(until marker: String) -> String {
+        var out: [UInt8] = []
+        var c: UInt8 = 0
+        while Glibc.read(stdoutFD, &c, 1) == 1 {
+            out.append(c)
+            if out.count >= marker.utf8.count && String(decoding: out.suffix(marker.utf8.count), as: UTF8.self) == marker { break }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
 
     /// Waits for the child; returns its exit status (or 128+signal).
     @discardableResult
@@ -75,6 +101,7 @@ final class ChildProcess: @unchecked Sendable {
         kill(pid, SIGKILL)
         wait()
         close(stdoutFD)
+        if stdinFD >= 0 { close(stdinFD) }
     }
 
     deinit { stop() }
@@ -152,6 +179,19 @@ final class Edge: @unchecked Sendable {
     func stop() {
         server.stop()
         server.wait()
+    }
+
+    /// Rewrites the tenant files and swaps the new config in, as SIGHUP does.
+    func reload(tenants: [String]) throws {
+        let tdir = dir.appendingPathComponent("tenants")
+        for f in (try? FileManager.default.contentsOfDirectory(atPath: tdir.path)) ?? [] where f.hasSuffix(".json") {
+            try FileManager.default.removeItem(at: tdir.appendingPathComponent(f))
+        }
+        for (i, t) in tenants.enumerated() {
+            try t.write(to: tdir.appendingPathComponent("t\(i).json"), atomically: true, encoding: .utf8)
+        }
+        let rt = try RuntimeConfig(server: server.config.server, tenants: try ConfigLoader.loadTenants(directory: tdir.path))
+        server.reload(rt)
     }
 
     deinit {
