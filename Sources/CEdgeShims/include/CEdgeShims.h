@@ -36,6 +36,7 @@ static inline long edge_ssl_ctx_session_cache_server(SSL_CTX *ctx, long size) {
     SSL_CTX_sess_set_cache_size(ctx, size);
     return SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
 }
+static inline void edge_ssl_ctx_read_ahead(SSL_CTX *ctx) { SSL_CTX_set_read_ahead(ctx, 1); }
 static inline int edge_ssl_ctx_set_groups(SSL_CTX *ctx, const char *list) { return (int)SSL_CTX_set1_groups_list(ctx, list); }
 static inline void edge_ssl_ctx_set_servername_cb(SSL_CTX *ctx, int (*cb)(SSL *, int *, void *), void *arg) {
     SSL_CTX_set_tlsext_servername_callback(ctx, cb);

@@ -1,0 +1,58 @@
+# Shared pieces of the benchmarks: install peers, an nginx origin on CPU 1,
+# CPU accounting, and a wrk run that prints one row. Source it; it sets $W.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+need=()
+for c in wrk nginx bc; do command -v $c >/dev/null || need+=($c); done
+if [ ${#need[@]} -gt 0 ]; then
+  echo "installing ${need[*]}" >&2
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk nginx-light bc >/dev/null
+fi
+swift build -c release --product edged >/dev/null
+ulimit -n "$(ulimit -Hn)"
+W=$(mktemp -d)
+chmod 755 "$W"
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  for f in "$W"/*.pid; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true; done
+  rm -rf "$W"
+}
+trap cleanup EXIT
+mkdir -p "$W/www" "$W/tenants"
+head -c 1024 /dev/urandom > "$W/www/1k.bin"
+head -c 16384 /dev/urandom > "$W/www/16k.bin"
+head -c 262144 /dev/urandom > "$W/www/256k.bin"
+ORIGIN=19000
+HZ=$(getconf CLK_TCK)
+
+start_origin() {
+  cat > "$W/origin.conf" <<CONF
+worker_processes 1;
+worker_cpu_affinity 10;
+pid $W/origin.pid;
+error_log $W/origin.err;
+events { worker_connections 4096; }
+http { access_log off; keepalive_requests 1000000; server { listen 127.0.0.1:$ORIGIN; root $W/www; } }
+CONF
+  nginx -c "$W/origin.conf"
+}
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+# run_wrk NAME PID URL CONNS [extra wrk args...]  -> prints a row to stderr, "rps per_cpu_s" to stdout
+run_wrk() {
+  local name=$1 pid=$2 url=$3 conns=$4; shift 4
+  taskset -c 1 wrk -t1 -c"$conns" -d2s -H "Host: bench" "$@" "$url" >/dev/null 2>&1 || true
+  local t0; t0=$(cpu_ticks "$pid")
+  local out; out=$(taskset -c 1 wrk -t1 -c"$conns" -d"${DUR}s" -H "Host: bench" "$@" "$url")
+  local t1; t1=$(cpu_ticks "$pid")
+  local rps; rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+  local errs; errs=$(echo "$out" | awk '/Non-2xx|Socket errors/' | tr '\n' ' ')
+  local cpu; cpu=$(echo "scale=2; ($t1 - $t0) / $HZ" | bc)
+  local per; per=$(echo "scale=0; $rps * $DUR / ($cpu + 0.001)" | bc)
+  printf "%-8s %-28s %10s req/s %6s cpu-s %8s req/cpu-s %s\n" "$name" "${url##*/}$*" "$rps" "$cpu" "$per" "$errs" >&2
+  echo "$rps $per"
+}
+
+ratio() { echo "scale=2; $1 / $2" | bc; }
