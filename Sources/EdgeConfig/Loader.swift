@@ -115,8 +115,23 @@ func parseSize(_ s: String) -> Int64? {
     return Int64(t)
 }
 
+/// Reads a whole file with plain read(2) calls until EOF.
+func readWholeFile(_ path: String) -> Data? {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { return nil }
+    defer { close(fd) }
+    var out = Data()
+    var buf = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let n = read(fd, &buf, buf.count)
+        if n == 0 { return out }
+        if n < 0 { if errno == EINTR { continue }; return nil }
+        out.append(contentsOf: buf[0..<n])
+    }
+}
+
 func readJSON(_ path: String) throws -> [String: Any] {
-    guard let data = FileManager.default.contents(atPath: path) else {
+    guard let data = readWholeFile(path) else {
         throw ConfigError(file: path, field: "", message: "cannot read file")
     }
     let obj: Any
@@ -408,7 +423,8 @@ extension ConfigLoader {
     /// The no-file mode (`edged --origin URL [--host NAME…]`): one tenant that
     /// sends everything to one origin, for the given hosts or, with none, for
     /// every host (it is then the default tenant).
-    public static func singleOriginTenant(origin: String, hosts: [String]) throws -> TenantConfig {
+    /// With `https`, the tenant gets certificates from the internal CA for its host names.
+    public static func singleOriginTenant(origin: String, hosts: [String], https: Bool = false) throws -> TenantConfig {
         let file = "--origin"
         var a = origin
         if a.hasPrefix("https://") { throw ConfigError(file: file, field: "", message: "https origins are not supported yet") }
@@ -427,6 +443,10 @@ extension ConfigLoader {
                              origins: [OriginGroupConfig(name: "origin", kind: .http(servers: [a]))],
                              routes: [RouteConfig(prefix: "/", origin: "origin")])
         t.isDefault = names.isEmpty
+        if https {
+            guard !names.isEmpty else { throw ConfigError(file: "--https", field: "", message: "the internal CA needs host names: add --host NAME") }
+            t.tls = .internalCA
+        }
         return t
     }
 }

@@ -96,7 +96,7 @@ extension Worker {
         if b.readableBytes > 64 * 1024 { log.flush() }
     }
 
-    func logHandshakeFailure(sni: String?, client: [UInt8], error: String) {
+    func logHandshakeFailure(sni: String?, tenant: String?, client: [UInt8], error: String) {
         log.tlsFailures += 1
         guard log.enabled else { return }
         if now - log.tlsWindow >= 1000 { log.tlsWindow = now; log.tlsLinesInWindow = 0 }
@@ -105,7 +105,9 @@ extension Worker {
         let b = log.buf
         b.append("{\"time\":\"")
         b.append(date.iso)
-        b.append("Z\",\"event\":\"tls_handshake_failed\",\"sni\":\"")
+        b.append("Z\",\"event\":\"tls_handshake_failed\",\"tenant\":\"")
+        appendEscaped(b, Array((tenant ?? "-").utf8))
+        b.append("\",\"sni\":\"")
         appendEscaped(b, Array((sni ?? "").utf8))
         b.append("\",\"client\":\"")
         b.append(client)

@@ -600,7 +600,7 @@ extension Worker {
             c.writable = false
             return false
         case .failed(let why):
-            logHandshakeFailure(sni: t.serverName, client: c.peerIP, error: why)
+            logHandshakeFailure(sni: t.serverName, tenant: t.tenantName, client: c.peerIP, error: why)
             c.tls = nil   // no close_notify after a failed handshake
             closeClient(c)
             return false

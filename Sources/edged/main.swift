@@ -17,7 +17,8 @@ usage: edged [options]
   --state DIR          state directory; edged writes edged.pid there (default: state)
   --access-log WHERE   stdout (default), off, or a file path
   --origin URL         no-file mode: proxy every request to this origin (http://host:port)
-  --host NAME          with --origin: only these host names (repeatable; default: every host)
+  --host NAME          with --origin: only these host names (repeatable; default: every host);
+                       with --https too, they get certificates from the internal CA
   --check              validate the configuration and exit (like nginx -t)
   --version            print versions and exit
   --help               this text
@@ -81,7 +82,7 @@ while let a = args.popFirst() {
     if let l = accessLog { server.accessLog = l }
     let tenants: [TenantConfig]
     if let url = originURL {
-        tenants = [try ConfigLoader.singleOriginTenant(origin: url, hosts: originHosts)]
+        tenants = [try ConfigLoader.singleOriginTenant(origin: url, hosts: originHosts, https: httpsListen != nil)]
     } else {
         if !originHosts.isEmpty { fail("--host goes with --origin") }
         tenants = try ConfigLoader.loadTenants(directory: tenantsDir)

@@ -59,6 +59,18 @@ func freePort() throws -> Int {
         #expect(try keep.readResponse().status == 200)
     }
 
+    @Test func noFileModeServesHTTPSFromTheInternalCA() throws {
+        let origin = try Origin(name: "nofile-tls")
+        let http = try freePort(), https = try freePort()
+        let state = FileManager.default.temporaryDirectory.appendingPathComponent("edged-nofile-\(UUID().uuidString)").path
+        let child = try ChildProcess(["/bin/sh", "-c", "exec '\(try edgedPath())' --origin http://\(origin.address) --host app.test --http 127.0.0.1:\(http) --https 127.0.0.1:\(https) --workers 1 --access-log off --state '\(state)' 2>&1"])
+        defer { child.stop() }
+        #expect(child.read(until: "...)\n").contains("internal CA certificate"))
+        let (status, out) = try shell("curl -s --cacert '\(state)/ca.pem' --resolve app.test:\(https):127.0.0.1 https://app.test:\(https)/echo/x")
+        #expect(status == 0, "\(out)")
+        #expect(out.contains("/echo/x"))
+    }
+
     @Test func checkAcceptsTheExampleTenants() throws {
         let state = FileManager.default.temporaryDirectory.appendingPathComponent("edged-check-\(UUID().uuidString)").path
         let (status, out) = try runEdged(["--check", "--tenants", repoRoot.appendingPathComponent("tenants").path, "--state", state])

@@ -158,7 +158,7 @@ final class Edge: @unchecked Sendable {
             try content.write(to: u, atomically: true, encoding: .utf8)
         }
         for (i, t) in tenants.enumerated() {
-            try t.write(to: tdir.appendingPathComponent("t\(i).json"), atomically: true, encoding: .utf8)
+            try writeFile(tdir.appendingPathComponent("t\(i).json").path, t)
         }
         var sc = ServerConfig()
         if let s = serverJSON {
@@ -188,7 +188,7 @@ final class Edge: @unchecked Sendable {
             try FileManager.default.removeItem(at: tdir.appendingPathComponent(f))
         }
         for (i, t) in tenants.enumerated() {
-            try t.write(to: tdir.appendingPathComponent("t\(i).json"), atomically: true, encoding: .utf8)
+            try writeFile(tdir.appendingPathComponent("t\(i).json").path, t)
         }
         let rt = try RuntimeConfig(server: server.config.server, tenants: try ConfigLoader.loadTenants(directory: tdir.path))
         server.reload(rt)
@@ -384,4 +384,18 @@ func shell(_ command: String) throws -> (Int32, String) {
     child.stopped = true
     close(child.stdoutFD)
     return (status, String(decoding: out, as: UTF8.self))
+}
+
+/// Writes a file with plain write(2) calls.
+func writeFile(_ path: String, _ text: String) throws {
+    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+    guard fd >= 0 else { throw HarnessError(description: "cannot write \(path)") }
+    defer { close(fd) }
+    let b = Array(text.utf8)
+    var off = 0
+    while off < b.count {
+        let n = b[off...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+        guard n > 0 else { throw HarnessError(description: "short write to \(path)") }
+        off += n
+    }
 }

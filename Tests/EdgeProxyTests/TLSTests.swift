@@ -58,6 +58,17 @@ func sClient(_ port: Int, _ args: String, input: String = "") throws -> String {
         #expect(edge.accessLog().contains { ($0["event"] as? String) == "tls_handshake_failed" && ($0["sni"] as? String) == "x.y.w.test" })
     }
 
+    @Test func rsaAndECDSAServedByWhatTheClientSupports() throws {
+        let o = try Origin()
+        let ec = try makeCertificate(in: certDir, name: "dual-ec", cn: "dual-ec", sans: ["dual.test"])
+        let rsa = try makeCertificate(in: certDir, name: "dual-rsa", cn: "dual-rsa", sans: ["dual.test"], rsa: true)
+        let edge = try Edge(tenants: [tenant("dual", ["dual.test"], o, certs: [rsa, ec])])
+        defer { edge.stop() }
+        #expect(try sClient(edge.httpsPort, "-servername dual.test -brief -sigalgs ECDSA+SHA256").contains("CN = dual-ec"))
+        #expect(try sClient(edge.httpsPort, "-servername dual.test -brief -sigalgs RSA-PSS+SHA256:RSA+SHA256").contains("CN = dual-rsa"))
+        #expect(try sClient(edge.httpsPort, "-servername dual.test -tls1_2 -cipher ECDHE-RSA-AES128-GCM-SHA256 -brief").contains("CN = dual-rsa"))
+    }
+
     @Test func defaultCertificateForNoOrUnknownSNI() throws {
         let o = try Origin()
         let a = try makeCertificate(in: certDir, name: "d", cn: "main.test", sans: ["main.test"])
