@@ -28,6 +28,8 @@ let package = Package(
         .target(name: "EdgeHTTP", swiftSettings: fast),
         // Pure: origin balancing and passive health policy.
         .target(name: "EdgeUpstream", swiftSettings: fast),
+        // Pure: RFC 9111 cache policy, keys (no I/O, no clock).
+        .target(name: "EdgeCache", dependencies: ["EdgeHTTP"], swiftSettings: fast),
         // Config decoding and validation (Foundation allowed here, off the data path).
         .target(name: "EdgeConfig", dependencies: ["EdgeHTTP"]),
         // I/O: epoll, sockets, threads, clocks.
@@ -43,6 +45,7 @@ let package = Package(
         .testTarget(name: "EdgeUpstreamTests", dependencies: ["EdgeUpstream"]),
         .testTarget(name: "EdgeConfigTests", dependencies: ["EdgeConfig"]),
         .testTarget(name: "EdgeTLSTests", dependencies: ["EdgeTLS"]),
+        .testTarget(name: "EdgeCacheTests", dependencies: ["EdgeCache", "EdgeHTTP"]),
         .testTarget(name: "EdgeProxyTests", dependencies: ["EdgeProxy", "EdgeConfig", "EdgeIO", "EdgeHTTP"]),
     ]
 )

@@ -1,0 +1,149 @@
+// Cache-Control and its CDN-targeted variants (RFC 9111 §5.2, RFC 9213), parsed
+// into a value. Pure: strings in, directives out.
+
+/// The directives of one Cache-Control-like field (all its lines together).
+public struct CacheControl: Equatable, Sendable {
+    // Response directives (§5.2.2)
+    public var maxAge: Int64?
+    public var sMaxAge: Int64?
+    public var noCache = false
+    /// `no-cache="field"`: the listed fields must not be sent without revalidation.
+    public var noCacheFields: [String] = []
+    public var noStore = false
+    public var isPrivate = false
+    public var privateFields: [String] = []
+    public var isPublic = false
+    public var mustRevalidate = false
+    public var proxyRevalidate = false
+    public var mustUnderstand = false
+    public var noTransform = false
+    public var immutable = false
+    // RFC 5861
+    public var staleWhileRevalidate: Int64?
+    public var staleIfError: Int64?
+    // Request directives (§5.2.1)
+    /// `max-stale` with no value means any staleness: `Int64.max`.
+    public var maxStale: Int64?
+    public var minFresh: Int64?
+    public var onlyIfCached = false
+    /// A freshness directive was present but unusable (bad number, or repeated
+    /// with different values): the response is treated as stale (§4.2.1).
+    public var invalidFreshness = false
+
+    public init() {}
+
+    /// delta-seconds larger than this are taken as this (§1.2.2).
+    public static let deltaCap: Int64 = 2_147_483_648
+
+    /// Parses all lines of one field.
+    public static func parse(_ lines: [String]) -> CacheControl {
+        var cc = CacheControl()
+        for line in lines {
+            for (name, value) in directives(line) {
+                cc.apply(name, value)
+            }
+        }
+        return cc
+    }
+
+    public static func parse(_ line: String) -> CacheControl { parse([line]) }
+
+    /// Splits `a, b=1, c="x, y"` into (lowercased name, unquoted value) pairs.
+    static func directives(_ s: String) -> [(String, String?)] {
+        var out: [(String, String?)] = []
+        let u = Array(s.utf8)
+        var i = 0
+        func skipOWS() { while i < u.count && (u[i] == 32 || u[i] == 9) { i += 1 } }
+        while i < u.count {
+            skipOWS()
+            let ns = i
+            while i < u.count && u[i] != 61 && u[i] != 44 { i += 1 }
+            var ne = i
+            while ne > ns && (u[ne - 1] == 32 || u[ne - 1] == 9) { ne -= 1 }
+            let name = String(decoding: u[ns..<ne], as: UTF8.self).lowercased()
+            var value: String? = nil
+            if i < u.count && u[i] == 61 {
+                i += 1
+                skipOWS()
+                if i < u.count && u[i] == 34 {
+                    i += 1
+                    var v: [UInt8] = []
+                    while i < u.count && u[i] != 34 {
+                        if u[i] == 92 && i + 1 < u.count { i += 1 }
+                        v.append(u[i]); i += 1
+                    }
+                    i += 1
+                    value = String(decoding: v, as: UTF8.self)
+                    while i < u.count && u[i] != 44 { i += 1 }
+                } else {
+                    let vs = i
+                    while i < u.count && u[i] != 44 { i += 1 }
+                    var ve = i
+                    while ve > vs && (u[ve - 1] == 32 || u[ve - 1] == 9) { ve -= 1 }
+                    value = String(decoding: u[vs..<ve], as: UTF8.self)
+                }
+            }
+            if i < u.count && u[i] == 44 { i += 1 }
+            if !name.isEmpty { out.append((name, value)) }
+        }
+        return out
+    }
+
+    /// delta-seconds: digits only; capped; nil when invalid.
+    static func seconds(_ v: String?) -> Int64? {
+        guard let v, !v.isEmpty, v.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }) else { return nil }
+        if v.utf8.count > 10 { return deltaCap }
+        return min(Int64(v) ?? deltaCap, deltaCap)
+    }
+
+    /// A freshness directive's value merged with an earlier one; invalid or
+    /// conflicting values mark the freshness information invalid.
+    static func merge(_ old: Int64?, _ v: String?, _ invalid: inout Bool) -> Int64? {
+        guard let s = seconds(v) else { invalid = true; return old }
+        if let o = old, o != s { invalid = true }
+        return old.map { min($0, s) } ?? s
+    }
+
+    static func fieldList(_ v: String?) -> [String] {
+        guard let v else { return [] }
+        return v.split(separator: ",").map { String($0).trimmingCharacters(in: " \t").lowercased() }.filter { !$0.isEmpty }
+    }
+
+    mutating func apply(_ name: String, _ value: String?) {
+        switch name {
+        case "max-age": maxAge = CacheControl.merge(maxAge, value, &invalidFreshness)
+        case "s-maxage": sMaxAge = CacheControl.merge(sMaxAge, value, &invalidFreshness)
+        case "no-cache":
+            if let v = value { noCacheFields += CacheControl.fieldList(v) } else { noCache = true }
+        case "no-store": noStore = true
+        case "private":
+            if let v = value { privateFields += CacheControl.fieldList(v) } else { isPrivate = true }
+        case "public": isPublic = true
+        case "must-revalidate": mustRevalidate = true
+        case "proxy-revalidate": proxyRevalidate = true
+        case "must-understand": mustUnderstand = true
+        case "no-transform": noTransform = true
+        case "immutable": immutable = true
+        case "stale-while-revalidate":
+            if let s = CacheControl.seconds(value) { staleWhileRevalidate = staleWhileRevalidate.map { min($0, s) } ?? s }
+        case "stale-if-error":
+            if let s = CacheControl.seconds(value) { staleIfError = staleIfError.map { min($0, s) } ?? s }
+        case "max-stale":
+            if value == nil { maxStale = Int64.max } else if let s = CacheControl.seconds(value) { maxStale = s }
+        case "min-fresh":
+            if let s = CacheControl.seconds(value) { minFresh = s }
+        case "only-if-cached": onlyIfCached = true
+        default: break   // unknown extensions are ignored (§5.2.3)
+        }
+    }
+}
+
+extension String {
+    func trimmingCharacters(in set: String) -> String {
+        let cs = Set(set.unicodeScalars)
+        var s = Substring(self)
+        while let f = s.unicodeScalars.first, cs.contains(f) { s = s.dropFirst() }
+        while let l = s.unicodeScalars.last, cs.contains(l) { s = s.dropLast() }
+        return String(s)
+    }
+}

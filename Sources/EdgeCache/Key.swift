@@ -1,0 +1,52 @@
+// Cache keys: primary key (tenant, scheme, host, normalized target) and the
+// secondary key from Vary (RFC 9111 §4.1). Pure.
+
+public struct QueryOptions: Sendable, Equatable {
+    /// Sort parameters so `?a=1&b=2` and `?b=2&a=1` share an entry.
+    public var sort = false
+    /// Parameters left out of the key (tracking parameters and the like).
+    public var ignore: Set<String> = []
+    public init() {}
+}
+
+public enum CacheKey {
+    /// The primary key. `target` is the already-normalized path and query
+    /// (see EdgeHTTP.TargetNormalizer); the host is lowercased without a default port.
+    public static func primary(tenant: String, https: Bool, host: String, target: String, query: QueryOptions = QueryOptions()) -> String {
+        var h = host.lowercased()
+        if h.hasSuffix(".") { h.removeLast() }
+        if https && h.hasSuffix(":443") { h.removeLast(4) }
+        if !https && h.hasSuffix(":80") { h.removeLast(3) }
+        var t = target
+        if let q = target.firstIndex(of: "?") {
+            let path = target[..<q]
+            var params = target[target.index(after: q)...].split(separator: "&", omittingEmptySubsequences: true).map(String.init)
+            if !query.ignore.isEmpty {
+                params = params.filter { p in !query.ignore.contains(String(p.split(separator: "=", maxSplits: 1).first ?? "")) }
+            }
+            if query.sort { params.sort() }
+            t = params.isEmpty ? String(path) : String(path) + "?" + params.joined(separator: "&")
+        }
+        // Length-prefixed parts: no two different tuples make the same key.
+        return "\(tenant.utf8.count):\(tenant)|\(https ? "https" : "http")|\(h)|\(t)"
+    }
+
+    /// The secondary key for a request, given the stored response's Vary; nil
+    /// when Vary is `*` (never matches). Field values are normalized: lines
+    /// joined, whitespace around commas removed, and lowercased for fields whose
+    /// values are case-insensitive.
+    public static func variant(vary: [String], request: HeaderList) -> String? {
+        let names = vary.flatMap { $0.split(separator: ",") }.map { String($0).trimmingCharacters(in: " \t").lowercased() }.filter { !$0.isEmpty }
+        if names.contains("*") { return nil }
+        var parts: [String] = []
+        for n in Set(names).sorted() {
+            let lines = request.values(n)
+            var v = lines.joined(separator: ",").split(separator: ",").map { String($0).trimmingCharacters(in: " \t") }.filter { !$0.isEmpty }.joined(separator: ",")
+            if caseInsensitive.contains(n) { v = v.lowercased() }
+            parts.append("\(n)=\(lines.isEmpty ? "\u{0}" : v)")
+        }
+        return parts.joined(separator: "\n")
+    }
+
+    static let caseInsensitive: Set<String> = ["accept-encoding", "accept", "accept-language", "accept-charset", "origin", "host"]
+}

@@ -1,0 +1,239 @@
+// RFC 9111 policy in one place: may a response be stored, how long is it
+// fresh, how old is it, and what may a request be answered with. Pure: every
+// function takes `now` (seconds since the epoch) and header lists; nothing here
+// reads a clock or touches I/O.
+import EdgeHTTP
+
+/// Header fields as (name, value) pairs, names compared case-insensitively.
+public struct HeaderList: Equatable, Sendable {
+    public var fields: [(name: String, value: String)]
+    public init(_ fields: [(String, String)] = []) { self.fields = fields.map { (name: $0.0, value: $0.1) } }
+    public static func == (a: HeaderList, b: HeaderList) -> Bool {
+        a.fields.count == b.fields.count && zip(a.fields, b.fields).allSatisfy { $0.name == $1.name && $0.value == $1.value }
+    }
+    /// Every line's value of a field, in order.
+    public func values(_ name: String) -> [String] {
+        let n = name.lowercased()
+        return fields.filter { $0.name.lowercased() == n }.map(\.value)
+    }
+    public func first(_ name: String) -> String? { values(name).first }
+    public func contains(_ name: String) -> Bool { !values(name).isEmpty }
+    /// Elements of a list-valued field across all its lines, trimmed, lowercased.
+    public func listElements(_ name: String) -> [String] {
+        values(name).flatMap { $0.split(separator: ",") }.map { String($0).trimmingCharacters(in: " \t").lowercased() }.filter { !$0.isEmpty }
+    }
+}
+
+/// Choices a route makes about caching; the defaults are safe for a shared cache.
+public struct CacheOptions: Sendable, Equatable {
+    /// Honour a client's `Cache-Control: no-cache` / `Pragma: no-cache` (revalidate).
+    public var honorRequestNoCache = true
+    /// Store responses that set cookies (they are still never served with the cookie to others).
+    public var storeSetCookie = false
+    /// Use CDN-Cache-Control and Surrogate-Control ahead of Cache-Control.
+    public var useTargetedFields = true
+    /// Heuristic freshness: this fraction of the time since Last-Modified, at most `heuristicCap`.
+    public var heuristicFraction = 0.1
+    public var heuristicCap: Int64 = 86_400
+    public init() {}
+}
+
+/// Why a response was not stored (for Cache-Status and `edgectl explain`).
+public enum NotStored: String, Sendable, Equatable {
+    case method = "method not cacheable"
+    case status = "status not cacheable"
+    case requestNoStore = "request no-store"
+    case responseNoStore = "response no-store"
+    case isPrivate = "response private"
+    case authorization = "request had Authorization"
+    case setCookie = "response sets a cookie"
+    case varyStar = "Vary: *"
+    case noFreshness = "no explicit freshness and not heuristically cacheable"
+    case partial = "partial content"
+}
+
+/// Which field and directive gave the freshness lifetime.
+public enum FreshnessSource: String, Sendable, Equatable {
+    case cdnCacheControl = "CDN-Cache-Control"
+    case surrogateControl = "Surrogate-Control"
+    case sMaxAge = "s-maxage"
+    case maxAge = "max-age"
+    case expires = "Expires"
+    case heuristic = "heuristic (Last-Modified)"
+    case invalid = "invalid freshness information"
+    case none = "none"
+}
+
+/// What the cache keeps about a stored response's freshness (§4.2).
+public struct Freshness: Sendable, Equatable {
+    public var lifetime: Int64
+    public var source: FreshnessSource
+    /// corrected_initial_age (§4.2.3).
+    public var correctedInitialAge: Int64
+    /// When the response was received.
+    public var responseTime: Int64
+    /// must-revalidate, proxy-revalidate or s-maxage: never served stale without validation.
+    public var mustRevalidate: Bool
+    /// Unqualified no-cache: validate before every use.
+    public var noCache: Bool
+    public var staleWhileRevalidate: Int64?
+    public var staleIfError: Int64?
+
+    /// current_age at `now` (§4.2.3).
+    public func age(now: Int64) -> Int64 { correctedInitialAge + max(0, now - responseTime) }
+    public func isFresh(now: Int64) -> Bool { lifetime > age(now: now) }
+    /// Seconds past the freshness lifetime (0 while fresh).
+    public func staleness(now: Int64) -> Int64 { max(0, age(now: now) - lifetime) }
+}
+
+/// What a request may be answered with, given a stored response.
+public enum CacheDecision: Equatable, Sendable {
+    /// Serve it as is.
+    case fresh
+    /// Serve it stale because the client allowed it (max-stale).
+    case staleAllowedByClient
+    /// Serve it stale now and revalidate in the background (stale-while-revalidate).
+    case staleWhileRevalidate
+    /// Validate with the origin first (conditional request).
+    case revalidate
+}
+
+public enum CachePolicy {
+    /// Statuses a cache may store with heuristic freshness (RFC 9110 §15.1).
+    public static let heuristicallyCacheable: Set<Int> = [200, 203, 204, 206, 300, 301, 308, 404, 405, 410, 414, 501]
+    /// Final statuses this cache understands (for must-understand, §5.2.2.3).
+    public static let understood: Set<Int> = [200, 203, 204, 206, 300, 301, 302, 303, 307, 308, 404, 405, 410, 414, 451, 501]
+
+    /// The Cache-Control that governs this cache: CDN-Cache-Control, then
+    /// Surrogate-Control, then Cache-Control (RFC 9213 §2.1).
+    public static func governing(_ h: HeaderList, options: CacheOptions) -> (CacheControl, FreshnessSource?) {
+        if options.useTargetedFields {
+            let cdn = h.values("cdn-cache-control")
+            if !cdn.isEmpty { return (CacheControl.parse(cdn), .cdnCacheControl) }
+            let sur = h.values("surrogate-control")
+            if !sur.isEmpty { return (CacheControl.parse(sur), .surrogateControl) }
+        }
+        return (CacheControl.parse(h.values("cache-control")), nil)
+    }
+
+    /// May this response be stored (§3)? Returns the reason when not.
+    public static func storable(method: String, request: HeaderList, status: Int, response: HeaderList,
+                                options: CacheOptions) -> NotStored? {
+        guard method == "GET" else { return .method }
+        let req = CacheControl.parse(request.values("cache-control"))
+        if req.noStore { return .requestNoStore }
+        let (cc, _) = governing(response, options: options)
+        if cc.mustUnderstand {
+            guard understood.contains(status) else { return .status }
+        } else if cc.noStore {
+            return .responseNoStore
+        }
+        guard understood.contains(status) else { return .status }
+        if status == 206 { return .partial }
+        if cc.isPrivate { return .isPrivate }
+        if request.contains("authorization") && !(cc.mustRevalidate || cc.isPublic || cc.sMaxAge != nil) {
+            return .authorization
+        }
+        if response.contains("set-cookie") && !options.storeSetCookie { return .setCookie }
+        if response.listElements("vary").contains("*") { return .varyStar }
+        let explicit = cc.isPublic || cc.maxAge != nil || cc.sMaxAge != nil || response.contains("expires") || cc.invalidFreshness
+        if !explicit && !heuristicallyCacheable.contains(status) { return .noFreshness }
+        return nil
+    }
+
+    /// Freshness of a response received at `responseTime` for a request sent at `requestTime` (§4.2).
+    public static func freshness(status: Int, response: HeaderList, requestTime: Int64, responseTime: Int64,
+                                 options: CacheOptions) -> Freshness {
+        let (cc, targeted) = governing(response, options: options)
+        let date = response.first("date").flatMap { HTTPDate.parse($0) } ?? responseTime
+        // Age (§4.2.3); an invalid or repeated Age is ignored only if unparseable.
+        let ageValue = response.first("age").flatMap { CacheControl.seconds($0.trimmingCharacters(in: " \t")) } ?? 0
+        let apparentAge = max(0, responseTime - date)
+        let responseDelay = max(0, responseTime - requestTime)
+        let correctedAgeValue = ageValue + responseDelay
+        let correctedInitialAge = max(apparentAge, correctedAgeValue)
+
+        var lifetime: Int64 = 0
+        var source = FreshnessSource.none
+        if cc.invalidFreshness {
+            source = .invalid
+        } else if let s = cc.sMaxAge {
+            lifetime = s; source = targeted ?? .sMaxAge
+        } else if let m = cc.maxAge {
+            lifetime = m; source = targeted ?? .maxAge
+        } else if let e = response.values("expires").first {
+            // Invalid Expires (including "0") means already expired; repeats with different values too.
+            let all = Set(response.values("expires"))
+            if all.count == 1, let t = HTTPDate.parse(e) { lifetime = max(0, t - date) }
+            source = .expires
+        } else if !cc.noCache, heuristicallyCacheable.contains(status),
+                  let lm = response.first("last-modified").flatMap({ HTTPDate.parse($0) }), lm < date {
+            lifetime = min(Int64(Double(date - lm) * options.heuristicFraction), options.heuristicCap)
+            source = .heuristic
+        }
+        return Freshness(lifetime: lifetime, source: source, correctedInitialAge: correctedInitialAge, responseTime: responseTime,
+                         mustRevalidate: cc.mustRevalidate || cc.proxyRevalidate || cc.sMaxAge != nil,
+                         noCache: cc.noCache, staleWhileRevalidate: cc.staleWhileRevalidate, staleIfError: cc.staleIfError)
+    }
+
+    /// May this request be answered from a stored response with this freshness (§4, §5.2.1, RFC 5861)?
+    public static func decide(_ f: Freshness, request: HeaderList, now: Int64, options: CacheOptions) -> CacheDecision {
+        if f.noCache { return .revalidate }
+        let rcc = CacheControl.parse(request.values("cache-control"))
+        if options.honorRequestNoCache {
+            if rcc.noCache { return .revalidate }
+            // Pragma: no-cache counts only without Cache-Control (§5.4).
+            if request.values("cache-control").isEmpty && request.listElements("pragma").contains("no-cache") { return .revalidate }
+        }
+        let age = f.age(now: now)
+        if let ma = rcc.maxAge, age > ma { return .revalidate }
+        if let mf = rcc.minFresh, f.lifetime - age < mf { return .revalidate }
+        if f.isFresh(now: now) { return .fresh }
+        if f.mustRevalidate { return .revalidate }
+        let stale = f.staleness(now: now)
+        if let ms = rcc.maxStale, stale <= ms { return .staleAllowedByClient }
+        if let swr = f.staleWhileRevalidate, stale <= swr { return .staleWhileRevalidate }
+        return .revalidate
+    }
+
+    /// May a stale response be served because the origin failed (RFC 5861 §4,
+    /// plus a route's grace period)? must-revalidate forbids it (§4.2.4).
+    public static func mayServeStaleOnError(_ f: Freshness, request: HeaderList, now: Int64, grace: Int64) -> Bool {
+        if f.mustRevalidate || f.noCache { return false }
+        let stale = f.staleness(now: now)
+        let rcc = CacheControl.parse(request.values("cache-control"))
+        if let sie = rcc.staleIfError, stale <= sie { return true }
+        if let sie = f.staleIfError, stale <= sie { return true }
+        return stale <= grace
+    }
+
+    /// Header fields of a stored response updated by a 304 or HEAD (§3.2):
+    /// fields in the new response replace the stored ones of the same name,
+    /// except those that describe the stored content's framing.
+    public static func updatedHeaders(stored: HeaderList, from fresh: HeaderList) -> HeaderList {
+        let keep: Set<String> = ["content-length", "content-encoding", "transfer-encoding", "content-range", "trailer"]
+        var replace = Set<String>()
+        for f in fresh.fields where !keep.contains(f.name.lowercased()) { replace.insert(f.name.lowercased()) }
+        var out = stored.fields.filter { !replace.contains($0.name.lowercased()) }
+        out += fresh.fields.filter { replace.contains($0.name.lowercased()) }
+        return HeaderList(out.map { ($0.name, $0.value) })
+    }
+
+    /// URIs a successful unsafe request invalidates (§4.4): its target, and
+    /// Location / Content-Location when they name the same host. Returns
+    /// origin-relative paths.
+    public static func invalidated(method: String, status: Int, host: String, target: String, response: HeaderList) -> [String] {
+        guard !["GET", "HEAD", "OPTIONS", "TRACE"].contains(method), (200..<400).contains(status) else { return [] }
+        var out = [target]
+        for name in ["location", "content-location"] {
+            guard let v = response.first(name) else { continue }
+            if v.hasPrefix("/") { out.append(v); continue }
+            for scheme in ["http://", "https://"] where v.lowercased().hasPrefix(scheme) {
+                let rest = v.dropFirst(scheme.count)
+                let slash = rest.firstIndex(of: "/") ?? rest.endIndex
+                if rest[..<slash].lowercased() == host.lowercased() { out.append(slash == rest.endIndex ? "/" : String(rest[slash...])) }
+            }
+        }
+        return out
+    }
+}

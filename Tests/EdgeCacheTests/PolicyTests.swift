@@ -1,0 +1,231 @@
+// RFC 9111 / 5861 / 9213 policy, case by case from the RFC text.
+import Testing
+@testable import EdgeCache
+import EdgeHTTP
+
+let t0: Int64 = 1_800_000_000
+func date(_ t: Int64) -> String { HTTPDate.string(t) }
+func h(_ pairs: (String, String)...) -> HeaderList { HeaderList(pairs) }
+let opts = CacheOptions()
+
+func fresh(_ response: HeaderList, requestTime: Int64 = t0, responseTime: Int64 = t0) -> Freshness {
+    fresh(200, response, requestTime: requestTime, responseTime: responseTime)
+}
+
+func fresh(_ status: Int, _ response: HeaderList, requestTime: Int64 = t0, responseTime: Int64 = t0) -> Freshness {
+    CachePolicy.freshness(status: status, response: response, requestTime: requestTime, responseTime: responseTime, options: opts)
+}
+
+@Suite struct CacheControlParsingTests {
+    @Test func directivesAndValues() {
+        let cc = CacheControl.parse(["public, max-age=60", "S-MAXAGE=\"120\", stale-while-revalidate=30, no-cache=\"Set-Cookie, X-A\""])
+        #expect(cc.isPublic && cc.maxAge == 60 && cc.sMaxAge == 120 && cc.staleWhileRevalidate == 30)
+        #expect(!cc.noCache && cc.noCacheFields == ["set-cookie", "x-a"])
+        #expect(!cc.invalidFreshness)
+    }
+
+    @Test func invalidAndConflictingFreshnessIsStale() {
+        #expect(CacheControl.parse("max-age=abc").invalidFreshness)
+        #expect(CacheControl.parse("max-age=-1").invalidFreshness)
+        #expect(CacheControl.parse("max-age").invalidFreshness)
+        #expect(CacheControl.parse(["max-age=60", "max-age=120"]).invalidFreshness)
+        #expect(!CacheControl.parse(["max-age=60", "max-age=60"]).invalidFreshness)
+        #expect(CacheControl.parse("max-age=99999999999999").maxAge == CacheControl.deltaCap)
+    }
+
+    @Test func requestDirectives() {
+        let cc = CacheControl.parse("max-stale, min-fresh=5, only-if-cached, no-store")
+        #expect(cc.maxStale == Int64.max && cc.minFresh == 5 && cc.onlyIfCached && cc.noStore)
+        #expect(CacheControl.parse("max-stale=10").maxStale == 10)
+    }
+}
+
+@Suite struct StorabilityTests {
+    func check(_ status: Int = 200, method: String = "GET", request: HeaderList = h(), response: HeaderList, options: CacheOptions = opts) -> NotStored? {
+        CachePolicy.storable(method: method, request: request, status: status, response: response, options: options)
+    }
+
+    @Test func explicitFreshnessIsStored() {
+        #expect(check(response: h(("Cache-Control", "max-age=60"))) == nil)
+        #expect(check(response: h(("Expires", date(t0 + 60)))) == nil)
+        #expect(check(302, response: h(("Cache-Control", "s-maxage=60"))) == nil)
+    }
+
+    @Test func heuristicStatusesOnly() {
+        #expect(check(200, response: h()) == nil)
+        #expect(check(404, response: h()) == nil)
+        #expect(check(302, response: h()) == .noFreshness)
+        #expect(check(500, response: h(("Cache-Control", "max-age=60"))) == .status)
+        #expect(check(206, response: h(("Cache-Control", "max-age=60"))) == .partial)
+    }
+
+    @Test func refusals() {
+        #expect(check(method: "POST", response: h(("Cache-Control", "max-age=60"))) == .method)
+        #expect(check(request: h(("Cache-Control", "no-store")), response: h(("Cache-Control", "max-age=60"))) == .requestNoStore)
+        #expect(check(response: h(("Cache-Control", "max-age=60, no-store"))) == .responseNoStore)
+        #expect(check(response: h(("Cache-Control", "private, max-age=60"))) == .isPrivate)
+        #expect(check(response: h(("Cache-Control", "max-age=60"), ("Vary", "Accept, *"))) == .varyStar)
+        #expect(check(response: h(("Cache-Control", "max-age=60"), ("Set-Cookie", "a=b"))) == .setCookie)
+        var allowCookies = CacheOptions(); allowCookies.storeSetCookie = true
+        #expect(check(response: h(("Cache-Control", "max-age=60"), ("Set-Cookie", "a=b")), options: allowCookies) == nil)
+    }
+
+    @Test func authorizationNeedsExplicitPermission() {
+        let auth = h(("Authorization", "Bearer x"))
+        #expect(check(request: auth, response: h(("Cache-Control", "max-age=60"))) == .authorization)
+        #expect(check(request: auth, response: h(("Cache-Control", "public, max-age=60"))) == nil)
+        #expect(check(request: auth, response: h(("Cache-Control", "s-maxage=60"))) == nil)
+        #expect(check(request: auth, response: h(("Cache-Control", "must-revalidate, max-age=60"))) == nil)
+    }
+
+    @Test func mustUnderstandOverridesNoStoreForUnderstoodStatuses() {
+        #expect(check(200, response: h(("Cache-Control", "must-understand, no-store, max-age=60"))) == nil)
+        #expect(check(299, response: h(("Cache-Control", "must-understand, no-store, max-age=60"))) == .status)
+    }
+
+    @Test func targetedFieldsTakePrecedence() {
+        #expect(check(response: h(("Cache-Control", "no-store"), ("CDN-Cache-Control", "max-age=60"))) == nil)
+        #expect(check(response: h(("Cache-Control", "max-age=60"), ("CDN-Cache-Control", "no-store"))) == .responseNoStore)
+        #expect(check(response: h(("Cache-Control", "private"), ("Surrogate-Control", "max-age=60"))) == nil)
+        var off = CacheOptions(); off.useTargetedFields = false
+        #expect(check(response: h(("Cache-Control", "no-store"), ("CDN-Cache-Control", "max-age=60")), options: off) == .responseNoStore)
+    }
+}
+
+@Suite struct FreshnessTests {
+    @Test func precedenceSMaxAgeThenMaxAgeThenExpires() {
+        let r = h(("Date", date(t0)), ("Cache-Control", "max-age=60, s-maxage=120"), ("Expires", date(t0 + 600)))
+        #expect(fresh(r).lifetime == 120 && fresh(r).source == .sMaxAge)
+        #expect(fresh(h(("Date", date(t0)), ("Cache-Control", "max-age=60"), ("Expires", date(t0 + 600)))).lifetime == 60)
+        let e = fresh(h(("Date", date(t0)), ("Expires", date(t0 + 600))))
+        #expect(e.lifetime == 600 && e.source == .expires)
+        let cdn = fresh(h(("Cache-Control", "max-age=10"), ("CDN-Cache-Control", "max-age=300")))
+        #expect(cdn.lifetime == 300 && cdn.source == .cdnCacheControl)
+    }
+
+    @Test func invalidExpiresMeansStale() {
+        #expect(fresh(h(("Date", date(t0)), ("Expires", "0"))).lifetime == 0)
+        #expect(fresh(h(("Date", date(t0)), ("Expires", date(t0 + 60)), ("Expires", date(t0 + 90)))).lifetime == 0)
+        #expect(fresh(h(("Cache-Control", "max-age=x"), ("Expires", date(t0 + 600)))).source == .invalid)
+    }
+
+    @Test func expiresIsRelativeToDateNotOurClock() {
+        // The origin's clock is 1000 s behind ours: Expires - Date still gives 60 s.
+        let f = fresh(h(("Date", date(t0 - 1000)), ("Expires", date(t0 - 940))))
+        #expect(f.lifetime == 60)
+    }
+
+    @Test func heuristicIsTenPercentOfLastModifiedAgeCapped() {
+        let f = fresh(h(("Date", date(t0)), ("Last-Modified", date(t0 - 10_000))))
+        #expect(f.lifetime == 1000 && f.source == .heuristic)
+        #expect(fresh(h(("Date", date(t0)), ("Last-Modified", date(t0 - 100 * 86_400)))).lifetime == 86_400)
+        #expect(fresh(302, h(("Date", date(t0)), ("Last-Modified", date(t0 - 10_000)))).lifetime == 0)
+        #expect(fresh(h(("Date", date(t0)))).lifetime == 0)
+    }
+
+    @Test func ageCalculation() {
+        // Age header 30, 2 s on the wire, origin Date 5 s before our receipt.
+        let f = fresh(h(("Date", date(t0 - 5)), ("Age", "30"), ("Cache-Control", "max-age=100")), requestTime: t0 - 2, responseTime: t0)
+        #expect(f.correctedInitialAge == 32)          // max(apparent 5, 30 + 2)
+        #expect(f.age(now: t0 + 10) == 42)
+        #expect(f.isFresh(now: t0 + 67))
+        #expect(!f.isFresh(now: t0 + 68))
+        #expect(f.staleness(now: t0 + 80) == 12)
+        // A Date in the future (origin clock ahead) gives no negative age.
+        #expect(fresh(h(("Date", date(t0 + 500)), ("Cache-Control", "max-age=10"))).correctedInitialAge == 0)
+    }
+
+    @Test func sMaxAgeImpliesProxyRevalidate() {
+        #expect(fresh(h(("Cache-Control", "s-maxage=10"))).mustRevalidate)
+        #expect(fresh(h(("Cache-Control", "max-age=10, proxy-revalidate"))).mustRevalidate)
+        #expect(!fresh(h(("Cache-Control", "max-age=10"))).mustRevalidate)
+    }
+}
+
+@Suite struct DecisionTests {
+    let stored = fresh(h(("Date", date(t0)), ("Cache-Control", "max-age=100, stale-while-revalidate=50, stale-if-error=300")))
+
+    func decide(_ f: Freshness, _ request: HeaderList = h(), at now: Int64, options: CacheOptions = opts) -> CacheDecision {
+        CachePolicy.decide(f, request: request, now: now, options: options)
+    }
+
+    @Test func freshThenStaleWhileRevalidateThenRevalidate() {
+        #expect(decide(stored, at: t0 + 99) == .fresh)
+        #expect(decide(stored, at: t0 + 100) == .staleWhileRevalidate)
+        #expect(decide(stored, at: t0 + 150) == .staleWhileRevalidate)
+        #expect(decide(stored, at: t0 + 151) == .revalidate)
+    }
+
+    @Test func requestDirectivesNarrowOrWiden() {
+        #expect(decide(stored, h(("Cache-Control", "max-age=10")), at: t0 + 20) == .revalidate)
+        #expect(decide(stored, h(("Cache-Control", "min-fresh=50")), at: t0 + 60) == .revalidate)
+        #expect(decide(stored, h(("Cache-Control", "max-stale=1000")), at: t0 + 500) == .staleAllowedByClient)
+        #expect(decide(stored, h(("Cache-Control", "max-stale")), at: t0 + 100_000) == .staleAllowedByClient)
+        #expect(decide(stored, h(("Cache-Control", "no-cache")), at: t0 + 1) == .revalidate)
+        #expect(decide(stored, h(("Pragma", "no-cache")), at: t0 + 1) == .revalidate)
+        #expect(decide(stored, h(("Pragma", "no-cache"), ("Cache-Control", "max-stale=1")), at: t0 + 1) == .fresh)
+        var cdn = CacheOptions(); cdn.honorRequestNoCache = false
+        #expect(decide(stored, h(("Cache-Control", "no-cache")), at: t0 + 1, options: cdn) == .fresh)
+    }
+
+    @Test func mustRevalidateNeverServesStale() {
+        let f = fresh(h(("Cache-Control", "max-age=10, must-revalidate, stale-while-revalidate=100")))
+        #expect(decide(f, h(("Cache-Control", "max-stale")), at: t0 + 11) == .revalidate)
+        #expect(!CachePolicy.mayServeStaleOnError(f, request: h(), now: t0 + 11, grace: 1000))
+    }
+
+    @Test func noCacheResponseAlwaysRevalidates() {
+        #expect(decide(fresh(h(("Cache-Control", "no-cache, max-age=100"))), at: t0 + 1) == .revalidate)
+    }
+
+    @Test func staleIfErrorFromResponseRequestOrGrace() {
+        #expect(CachePolicy.mayServeStaleOnError(stored, request: h(), now: t0 + 400, grace: 0))
+        #expect(!CachePolicy.mayServeStaleOnError(stored, request: h(), now: t0 + 401, grace: 0))
+        #expect(CachePolicy.mayServeStaleOnError(stored, request: h(), now: t0 + 401, grace: 400))
+        let plain = fresh(h(("Cache-Control", "max-age=10")))
+        #expect(!CachePolicy.mayServeStaleOnError(plain, request: h(), now: t0 + 20, grace: 0))
+        #expect(CachePolicy.mayServeStaleOnError(plain, request: h(("Cache-Control", "stale-if-error=60")), now: t0 + 20, grace: 0))
+    }
+}
+
+@Suite struct KeyAndUpdateTests {
+    @Test func primaryKeySeparatesTenantsSchemesAndHosts() {
+        let a = CacheKey.primary(tenant: "a", https: false, host: "Example.com:80", target: "/x")
+        #expect(a == CacheKey.primary(tenant: "a", https: false, host: "example.com.", target: "/x"))
+        #expect(a != CacheKey.primary(tenant: "b", https: false, host: "example.com", target: "/x"))
+        #expect(a != CacheKey.primary(tenant: "a", https: true, host: "example.com", target: "/x"))
+        #expect(CacheKey.primary(tenant: "a|b", https: false, host: "h", target: "/") != CacheKey.primary(tenant: "a", https: false, host: "b|h", target: "/"))
+        var q = QueryOptions(); q.sort = true; q.ignore = ["utm_source"]
+        #expect(CacheKey.primary(tenant: "a", https: true, host: "h", target: "/p?b=2&a=1&utm_source=x", query: q)
+                == CacheKey.primary(tenant: "a", https: true, host: "h", target: "/p?a=1&b=2", query: q))
+    }
+
+    @Test func varyNormalizesValues() {
+        let k1 = CacheKey.variant(vary: ["Accept-Encoding"], request: h(("Accept-Encoding", "GZIP,  br")))
+        let k2 = CacheKey.variant(vary: ["accept-encoding"], request: h(("accept-encoding", "gzip"), ("Accept-Encoding", "br")))
+        #expect(k1 == k2)
+        // An absent field and an empty one are different variants.
+        #expect(CacheKey.variant(vary: ["Accept-Encoding"], request: h()) != CacheKey.variant(vary: ["Accept-Encoding"], request: h(("Accept-Encoding", ""))))
+        #expect(CacheKey.variant(vary: ["X-A", "*"], request: h()) == nil)
+        #expect(CacheKey.variant(vary: ["X-Token"], request: h(("X-Token", "ABC"))) != CacheKey.variant(vary: ["X-Token"], request: h(("X-Token", "abc"))))
+    }
+
+    @Test func notModifiedUpdatesStoredHeaders() {
+        let stored = h(("Content-Length", "10"), ("ETag", "\"1\""), ("Cache-Control", "max-age=10"), ("X-A", "old"))
+        let updated = CachePolicy.updatedHeaders(stored: stored, from: h(("Cache-Control", "max-age=600"), ("Content-Length", "0"), ("X-A", "new"), ("Date", date(t0))))
+        #expect(updated.first("cache-control") == "max-age=600")
+        #expect(updated.first("x-a") == "new")
+        #expect(updated.first("content-length") == "10")
+        #expect(updated.first("etag") == "\"1\"")
+        #expect(updated.first("date") == date(t0))
+    }
+
+    @Test func unsafeMethodsInvalidateSameHostURIs() {
+        let r = h(("Location", "/items/7"), ("Content-Location", "https://other.test/x"))
+        #expect(CachePolicy.invalidated(method: "POST", status: 201, host: "shop.test", target: "/items", response: r) == ["/items", "/items/7"])
+        #expect(CachePolicy.invalidated(method: "PUT", status: 200, host: "shop.test", target: "/a",
+                                        response: h(("Content-Location", "http://SHOP.test/a/v2"))) == ["/a", "/a/v2"])
+        #expect(CachePolicy.invalidated(method: "POST", status: 500, host: "shop.test", target: "/items", response: r).isEmpty)
+        #expect(CachePolicy.invalidated(method: "GET", status: 200, host: "shop.test", target: "/items", response: r).isEmpty)
+    }
+}
