@@ -1,0 +1,228 @@
+// The memory tier: a bytes-bounded store shared by all worker threads.
+//
+// Concurrency and ownership: keys hash to one of `shardCount` shards, each a
+// Mutex around its own table and queues, so hits on different keys rarely
+// meet on a lock and no lock is global. A lock is held only for a table
+// lookup or an insert/evict step; never across I/O. Stored responses are
+// immutable objects: a reader that got one keeps a reference and streams it
+// without holding any lock, even if it is evicted meanwhile (ARC frees it when
+// the last reader is done).
+//
+// Eviction is S3-FIFO (Yang et al., SOSP'23): new objects enter a small FIFO
+// (10% of the bytes); those hit again move to the main FIFO, the rest leave and
+// are remembered in a ghost list, so a returning key goes straight to main.
+// One-hit wonders (a crawler's scan) therefore pass through the small queue
+// without pushing out the working set.
+import Synchronization
+
+/// One stored response (a variant of a primary key). Immutable.
+public final class StoredResponse: Sendable {
+    public let key: String
+    /// The secondary key (from the response's Vary and the request that stored it).
+    public let variant: String
+    public let vary: [String]
+    public let tenant: String
+    public let status: Int
+    public let headers: HeaderList
+    public let body: [UInt8]
+    public let freshness: Freshness
+    /// Bytes charged against the store's capacity.
+    public let cost: Int
+
+    public init(key: String, variant: String, vary: [String], tenant: String, status: Int, headers: HeaderList, body: [UInt8], freshness: Freshness) {
+        self.key = key; self.variant = variant; self.vary = vary; self.tenant = tenant
+        self.status = status; self.headers = headers; self.body = body; self.freshness = freshness
+        cost = body.count + key.utf8.count + variant.utf8.count + headers.fields.reduce(0) { $0 + $1.name.utf8.count + $1.value.utf8.count + 4 } + 128
+    }
+
+    public var etag: String? { headers.first("etag") }
+    public var lastModified: String? { headers.first("last-modified") }
+}
+
+/// What every storage tier offers (the disk tier implements it too).
+public protocol CacheStorage: AnyObject, Sendable {
+    /// The stored variant of `key` that matches the request's fields, if any.
+    func lookup(key: String, request: HeaderList) -> StoredResponse?
+    /// Stores (or replaces) a variant; returns false when it is not admitted (too large).
+    @discardableResult func insert(_ r: StoredResponse) -> Bool
+    /// Removes every variant of `key`; returns how many.
+    @discardableResult func remove(key: String) -> Int
+    var bytesUsed: Int { get }
+    var objectCount: Int { get }
+}
+
+public final class MemoryStore: CacheStorage {
+    final class Node {
+        let object: StoredResponse
+        var freq: UInt8 = 0
+        /// Charged to the small queue's bytes.
+        var inSmall = false
+        var removed = false
+        init(_ o: StoredResponse) { object = o }
+    }
+
+    struct Shard {
+        var table: [String: [Node]] = [:]
+        var small: [Node] = []
+        var smallHead = 0
+        var main: [Node] = []
+        var mainHead = 0
+        var ghost: Set<String> = []
+        var ghostOrder: [String] = []
+        var ghostHead = 0
+        var bytes = 0
+        var smallBytes = 0
+        var objects = 0
+    }
+
+    final class ShardBox: Sendable {
+        let m = Mutex(Shard())
+    }
+
+    let shards: [ShardBox]
+    let shardCapacity: Int
+    public let maxObjectBytes: Int
+    public let capacity: Int
+
+    /// - Parameters:
+    ///   - capacity: bytes for all shards together.
+    ///   - maxObjectBytes: larger responses are not stored here.
+    public init(capacity: Int, maxObjectBytes: Int = 8 << 20, shardCount: Int = 16) {
+        self.capacity = capacity
+        self.maxObjectBytes = min(maxObjectBytes, capacity / shardCount)
+        shardCapacity = capacity / shardCount
+        shards = (0..<shardCount).map { _ in ShardBox() }
+    }
+
+    @inline(__always) func shard(_ key: String) -> Int {
+        // FNV-1a: stable across runs (the disk tier will share it).
+        var h: UInt64 = 0xcbf29ce484222325
+        for b in key.utf8 { h = (h ^ UInt64(b)) &* 0x100000001b3 }
+        return Int(h % UInt64(shards.count))
+    }
+
+    public func lookup(key: String, request: HeaderList) -> StoredResponse? {
+        shards[shard(key)].m.withLock { s in
+            guard let nodes = s.table[key] else { return nil }
+            for n in nodes {
+                guard let v = CacheKey.variant(vary: n.object.vary, request: request), v == n.object.variant else { continue }
+                if n.freq < 3 { n.freq += 1 }
+                return n.object
+            }
+            return nil
+        }
+    }
+
+    /// Every stored variant of a key (for explain and purge).
+    public func variants(key: String) -> [StoredResponse] {
+        shards[shard(key)].m.withLock { s in (s.table[key] ?? []).map(\.object) }
+    }
+
+    @discardableResult
+    public func insert(_ r: StoredResponse) -> Bool {
+        guard r.cost <= maxObjectBytes else { return false }
+        let cap = shardCapacity
+        return shards[shard(r.key)].m.withLock { s in
+            var nodes = s.table[r.key] ?? []
+            if let i = nodes.firstIndex(where: { $0.object.variant == r.variant }) {
+                MemoryStore.drop(nodes[i], &s)
+                nodes.remove(at: i)
+            }
+            let n = Node(r)
+            nodes.append(n)
+            s.table[r.key] = nodes
+            s.bytes += r.cost
+            s.objects += 1
+            if s.ghost.remove(r.key) != nil {
+                s.main.append(n)
+            } else {
+                n.inSmall = true
+                s.small.append(n)
+                s.smallBytes += r.cost
+            }
+            MemoryStore.evict(&s, capacity: cap)
+            return true
+        }
+    }
+
+    @discardableResult
+    public func remove(key: String) -> Int {
+        shards[shard(key)].m.withLock { s in
+            guard let nodes = s.table.removeValue(forKey: key) else { return 0 }
+            for n in nodes { MemoryStore.drop(n, &s) }
+            return nodes.count
+        }
+    }
+
+    public var bytesUsed: Int { shards.reduce(0) { t, b in t + b.m.withLock { $0.bytes } } }
+    public var objectCount: Int { shards.reduce(0) { t, b in t + b.m.withLock { $0.objects } } }
+
+    /// Marks a node gone and un-charges it (queues skip removed nodes lazily).
+    static func drop(_ n: Node, _ s: inout Shard) {
+        guard !n.removed else { return }
+        n.removed = true
+        s.bytes -= n.object.cost
+        s.objects -= 1
+        if n.inSmall { s.smallBytes -= n.object.cost; n.inSmall = false }
+    }
+
+    static func unlink(_ n: Node, _ s: inout Shard) {
+        guard var nodes = s.table[n.object.key] else { return }
+        nodes.removeAll { $0 === n }
+        s.table[n.object.key] = nodes.isEmpty ? nil : nodes
+    }
+
+    static func evict(_ s: inout Shard, capacity: Int) {
+        while s.bytes > capacity {
+            let useSmall = s.smallBytes > capacity / 10 || s.mainHead >= s.main.count
+            if useSmall && s.smallHead < s.small.count {
+                let n = s.small[s.smallHead]
+                s.smallHead += 1
+                if n.removed { continue }
+                // Leaving the small queue: hit again → main, else out (and remembered).
+                s.smallBytes -= n.object.cost
+                n.inSmall = false
+                if n.freq >= 1 {
+                    n.freq = 0
+                    s.main.append(n)
+                } else {
+                    drop(n, &s)
+                    unlink(n, &s)
+                    remember(n.object.key, &s)
+                }
+            } else if s.mainHead < s.main.count {
+                let n = s.main[s.mainHead]
+                s.mainHead += 1
+                if n.removed { continue }
+                if n.freq > 0 {
+                    n.freq -= 1
+                    s.main.append(n)
+                } else {
+                    drop(n, &s)
+                    unlink(n, &s)
+                }
+            } else {
+                break
+            }
+            compact(&s)
+        }
+        compact(&s)
+    }
+
+    static func remember(_ key: String, _ s: inout Shard) {
+        s.ghost.insert(key)
+        s.ghostOrder.append(key)
+        let limit = max(64, s.objects)
+        while s.ghost.count > limit && s.ghostHead < s.ghostOrder.count {
+            s.ghost.remove(s.ghostOrder[s.ghostHead])
+            s.ghostHead += 1
+        }
+    }
+
+    /// Drops consumed queue prefixes once they are large.
+    static func compact(_ s: inout Shard) {
+        if s.smallHead > 1024 && s.smallHead * 2 > s.small.count { s.small.removeFirst(s.smallHead); s.smallHead = 0 }
+        if s.mainHead > 1024 && s.mainHead * 2 > s.main.count { s.main.removeFirst(s.mainHead); s.mainHead = 0 }
+        if s.ghostHead > 1024 && s.ghostHead * 2 > s.ghostOrder.count { s.ghostOrder.removeFirst(s.ghostHead); s.ghostHead = 0 }
+    }
+}

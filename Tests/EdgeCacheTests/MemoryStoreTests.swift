@@ -1,0 +1,63 @@
+import Testing
+@testable import EdgeCache
+
+func object(_ key: String, variant: String = "", vary: [String] = [], size: Int = 100, tenant: String = "t") -> StoredResponse {
+    StoredResponse(key: key, variant: variant, vary: vary, tenant: tenant, status: 200, headers: HeaderList([("Content-Type", "text/plain")]),
+                   body: [UInt8](repeating: 120, count: size),
+                   freshness: Freshness(lifetime: 60, source: .maxAge, correctedInitialAge: 0, responseTime: 0, mustRevalidate: false,
+                                        noCache: false, staleWhileRevalidate: nil, staleIfError: nil))
+}
+
+@Suite struct MemoryStoreTests {
+    @Test func variantsAreSelectedByTheirVaryFields() {
+        let store = MemoryStore(capacity: 1 << 20, shardCount: 1)
+        let vary = ["Accept-Encoding"]
+        let gz = CacheKey.variant(vary: vary, request: HeaderList([("Accept-Encoding", "gzip")]))!
+        let id = CacheKey.variant(vary: vary, request: HeaderList())!
+        store.insert(object("k", variant: gz, vary: vary, size: 10))
+        store.insert(object("k", variant: id, vary: vary, size: 20))
+        #expect(store.lookup(key: "k", request: HeaderList([("accept-encoding", "GZIP")]))?.body.count == 10)
+        #expect(store.lookup(key: "k", request: HeaderList())?.body.count == 20)
+        #expect(store.lookup(key: "k", request: HeaderList([("Accept-Encoding", "br")])) == nil)
+        // Same variant again replaces it; removal takes every variant.
+        store.insert(object("k", variant: gz, vary: vary, size: 30))
+        #expect(store.objectCount == 2)
+        #expect(store.lookup(key: "k", request: HeaderList([("Accept-Encoding", "gzip")]))?.body.count == 30)
+        #expect(store.remove(key: "k") == 2)
+        #expect(store.objectCount == 0 && store.bytesUsed == 0)
+    }
+
+    @Test func staysWithinCapacityAndRefusesHugeObjects() {
+        let store = MemoryStore(capacity: 100_000, maxObjectBytes: 20_000, shardCount: 4)
+        for i in 0..<500 { store.insert(object("k\(i)", size: 1000)) }
+        #expect(store.bytesUsed <= 100_000)
+        #expect(store.objectCount > 40)
+        #expect(!store.insert(object("huge", size: 50_000)))
+        #expect(store.lookup(key: "huge", request: HeaderList()) == nil)
+    }
+
+    @Test func aScanDoesNotEvictTheWorkingSet() {
+        let store = MemoryStore(capacity: 200 * 1128, shardCount: 1)
+        let hot = (0..<50).map { "hot\($0)" }
+        for k in hot { store.insert(object(k, size: 1000)) }
+        for _ in 0..<3 { for k in hot { _ = store.lookup(key: k, request: HeaderList()) } }
+        // A crawler walks 2,000 URLs once each, with the hot set still in use.
+        for i in 0..<2000 {
+            store.insert(object("scan\(i)", size: 1000))
+            if i % 20 == 0 { for k in hot { _ = store.lookup(key: k, request: HeaderList()) } }
+        }
+        let survivors = hot.filter { store.lookup(key: $0, request: HeaderList()) != nil }.count
+        #expect(survivors >= 45, "only \(survivors) of 50 hot objects survived the scan")
+        #expect(store.bytesUsed <= 200 * 1128)
+    }
+
+    @Test func aReturningKeyGoesStraightToMain() {
+        let store = MemoryStore(capacity: 20 * 1128, shardCount: 1)
+        store.insert(object("once", size: 1000))
+        for i in 0..<40 { store.insert(object("fill\(i)", size: 1000)) }
+        #expect(store.lookup(key: "once", request: HeaderList()) == nil)      // evicted, now a ghost
+        store.insert(object("once", size: 1000))
+        for i in 40..<60 { store.insert(object("fill\(i)", size: 1000)) }
+        #expect(store.lookup(key: "once", request: HeaderList()) != nil)      // in main, survives the fill
+    }
+}
