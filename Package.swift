@@ -38,7 +38,7 @@ let package = Package(
         // TLS termination (OpenSSL): per-tenant contexts, SNI, internal CA.
         .target(name: "EdgeTLS", dependencies: ["COpenSSL", "CEdgeShims", "EdgeIO"]),
         // The proxy pipeline.
-        .target(name: "EdgeProxy", dependencies: ["EdgeHTTP", "EdgeIO", "EdgeConfig", "EdgeUpstream", "EdgeTLS"], swiftSettings: fast),
+        .target(name: "EdgeProxy", dependencies: ["EdgeHTTP", "EdgeIO", "EdgeConfig", "EdgeUpstream", "EdgeTLS", "EdgeCache"], swiftSettings: fast),
         .executableTarget(name: "edged", dependencies: ["EdgeProxy", "EdgeConfig", "CEdgeShims"]),
 
         .testTarget(name: "EdgeHTTPTests", dependencies: ["EdgeHTTP"]),

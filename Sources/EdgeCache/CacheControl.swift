@@ -106,7 +106,7 @@ public struct CacheControl: Equatable, Sendable {
 
     static func fieldList(_ v: String?) -> [String] {
         guard let v else { return [] }
-        return v.split(separator: ",").map { String($0).trimmingCharacters(in: " \t").lowercased() }.filter { !$0.isEmpty }
+        return v.split(separator: ",").map { $0.trimmedOWS().lowercased() }.filter { !$0.isEmpty }
     }
 
     mutating func apply(_ name: String, _ value: String?) {
@@ -138,12 +138,12 @@ public struct CacheControl: Equatable, Sendable {
     }
 }
 
-extension String {
-    func trimmingCharacters(in set: String) -> String {
-        let cs = Set(set.unicodeScalars)
+extension StringProtocol {
+    /// The string without leading and trailing spaces and tabs (OWS).
+    public func trimmedOWS() -> String {
         var s = Substring(self)
-        while let f = s.unicodeScalars.first, cs.contains(f) { s = s.dropFirst() }
-        while let l = s.unicodeScalars.last, cs.contains(l) { s = s.dropLast() }
+        while let f = s.utf8.first, f == 32 || f == 9 { s = s.dropFirst() }
+        while let l = s.utf8.last, l == 32 || l == 9 { s = s.dropLast() }
         return String(s)
     }
 }

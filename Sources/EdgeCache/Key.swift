@@ -36,12 +36,12 @@ public enum CacheKey {
     /// joined, whitespace around commas removed, and lowercased for fields whose
     /// values are case-insensitive.
     public static func variant(vary: [String], request: HeaderList) -> String? {
-        let names = vary.flatMap { $0.split(separator: ",") }.map { String($0).trimmingCharacters(in: " \t").lowercased() }.filter { !$0.isEmpty }
+        let names = vary.flatMap { $0.split(separator: ",") }.map { $0.trimmedOWS().lowercased() }.filter { !$0.isEmpty }
         if names.contains("*") { return nil }
         var parts: [String] = []
         for n in Set(names).sorted() {
             let lines = request.values(n)
-            var v = lines.joined(separator: ",").split(separator: ",").map { String($0).trimmingCharacters(in: " \t") }.filter { !$0.isEmpty }.joined(separator: ",")
+            var v = lines.joined(separator: ",").split(separator: ",").map { $0.trimmedOWS() }.filter { !$0.isEmpty }.joined(separator: ",")
             if caseInsensitive.contains(n) { v = v.lowercased() }
             parts.append("\(n)=\(lines.isEmpty ? "\u{0}" : v)")
         }

@@ -20,7 +20,7 @@ public struct HeaderList: Equatable, Sendable {
     public func contains(_ name: String) -> Bool { !values(name).isEmpty }
     /// Elements of a list-valued field across all its lines, trimmed, lowercased.
     public func listElements(_ name: String) -> [String] {
-        values(name).flatMap { $0.split(separator: ",") }.map { String($0).trimmingCharacters(in: " \t").lowercased() }.filter { !$0.isEmpty }
+        values(name).flatMap { $0.split(separator: ",") }.map { $0.trimmedOWS().lowercased() }.filter { !$0.isEmpty }
     }
 }
 
@@ -147,7 +147,7 @@ public enum CachePolicy {
         let (cc, targeted) = governing(response, options: options)
         let date = response.first("date").flatMap { HTTPDate.parse($0) } ?? responseTime
         // Age (§4.2.3); an invalid or repeated Age is ignored only if unparseable.
-        let ageValue = response.first("age").flatMap { CacheControl.seconds($0.trimmingCharacters(in: " \t")) } ?? 0
+        let ageValue = response.first("age").flatMap { CacheControl.seconds($0.trimmedOWS()) } ?? 0
         let apparentAge = max(0, responseTime - date)
         let responseDelay = max(0, responseTime - requestTime)
         let correctedAgeValue = ageValue + responseDelay

@@ -147,13 +147,18 @@ public enum ConfigLoader {
     /// Loads the server file.
     public static func loadServer(file: String) throws -> ServerConfig {
         let root = Node(dict: try readJSON(file), file: file, path: "")
-        try root.allowOnly(["http", "https", "workers", "limits", "trusted_proxies", "access_log", "state", "tls_ticket_rotation"])
+        try root.allowOnly(["http", "https", "workers", "limits", "trusted_proxies", "access_log", "state", "tls_ticket_rotation", "cache"])
         var c = ServerConfig()
         if let v = try root.millis("tls_ticket_rotation") {
             guard v >= 1000 else { throw root.fail("tls_ticket_rotation", "must be at least 1s") }
             c.ticketRotationMillis = v
         }
         if let v = try root.string("http") { c.httpListen = v }
+        if let cn = try root.object("cache") {
+            try cn.allowOnly(["memory", "max_object"])
+            if let v = try cn.bytes("memory") { c.cacheMemoryBytes = max(v, 1 << 20) }
+            if let v = try cn.bytes("max_object") { c.cacheMaxObjectBytes = v }
+        }
         if let v = try root.string("https") { c.httpsListen = v }
         if let v = try root.string("state") { c.stateDir = v }
         if let v = try root.int("workers", min: 0, max: 1024) { c.workers = v }
@@ -255,7 +260,7 @@ public enum ConfigLoader {
         guard let routeNodes = try root.objects("routes") else { throw root.fail("routes", "is required") }
         var routes: [RouteConfig] = []
         for r in routeNodes {
-            try r.allowOnly(["prefix", "origin", "strip_prefix", "host", "request_headers", "response_headers"])
+            try r.allowOnly(["prefix", "origin", "strip_prefix", "host", "request_headers", "response_headers", "cache"])
             let prefix = try r.requiredString("prefix")
             guard prefix.hasPrefix("/") else { throw r.fail("prefix", "must start with \"/\"") }
             let origin = try r.requiredString("origin")
@@ -270,6 +275,17 @@ public enum ConfigLoader {
             }
             if let e = try r.object("request_headers") { rc.requestHeaders = try loadEdits(e) }
             if let e = try r.object("response_headers") { rc.responseHeaders = try loadEdits(e) }
+            if let b = r.dict["cache"] as? NSNumber, isJSONBool(b) {
+                rc.cache.enabled = b.boolValue
+            } else if let cn = try r.object("cache") {
+                try cn.allowOnly(["enabled", "ignore_client_no_cache", "store_set_cookie", "sort_query", "ignore_query", "grace"])
+                rc.cache.enabled = try cn.bool("enabled") ?? true
+                rc.cache.ignoreClientNoCache = try cn.bool("ignore_client_no_cache") ?? false
+                rc.cache.storeSetCookie = try cn.bool("store_set_cookie") ?? false
+                rc.cache.sortQuery = try cn.bool("sort_query") ?? false
+                rc.cache.ignoreQuery = try cn.strings("ignore_query") ?? []
+                rc.cache.graceSeconds = (try cn.millis("grace") ?? 0) / 1000
+            }
             if routes.contains(where: { $0.prefix == prefix }) { throw r.fail("prefix", "\"\(prefix)\" is routed twice") }
             routes.append(rc)
         }

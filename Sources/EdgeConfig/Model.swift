@@ -9,6 +9,9 @@ public struct ServerConfig: Sendable, Equatable {
     public var httpsListen: String?
     /// Where edged keeps state (pid file, internal CA).
     public var stateDir = "state"
+    /// Memory cache size (bytes, all tenants) and the largest object it keeps.
+    public var cacheMemoryBytes: Int64 = 256 << 20
+    public var cacheMaxObjectBytes: Int64 = 8 << 20
     /// How often the session ticket key rotates (older keys still decrypt for two more periods).
     public var ticketRotationMillis: Int64 = 12 * 3_600_000
     public var workers = 0                       // 0 = one per core
@@ -122,7 +125,21 @@ public struct HeaderEdits: Sendable, Equatable {
     public var isEmpty: Bool { add.isEmpty && remove.isEmpty }
 }
 
+/// A route's caching choices (RFC 9111 rules always apply; these tune them).
+public struct RouteCacheConfig: Sendable, Equatable {
+    public var enabled = true
+    /// Ignore a client's `Cache-Control: no-cache` / `Pragma: no-cache` (CDN style).
+    public var ignoreClientNoCache = false
+    public var storeSetCookie = false
+    public var sortQuery = false
+    public var ignoreQuery: [String] = []
+    /// Serve stale content this long past expiry when the origin fails.
+    public var graceSeconds: Int64 = 0
+    public init() {}
+}
+
 public struct RouteConfig: Sendable, Equatable {
+    public var cache = RouteCacheConfig()
     public var prefix: String
     public var origin: String
     public var stripPrefix = false

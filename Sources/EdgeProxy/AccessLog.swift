@@ -79,6 +79,11 @@ extension Worker {
         b.append(decimal: c.bytesIn)
         b.append(",\"bytes_out\":")
         b.append(decimal: max(0, c.sent + Int64(c.outBuf?.readableBytes ?? 0) - c.sentAtStart))
+        if !c.cache.status.isEmpty {
+            b.append(",\"cache\":\"")
+            appendEscaped(b, Array(c.cache.status.utf8))
+            b.append("\"")
+        }
         b.append(",\"duration_ms\":")
         appendMillis(b, done - c.startMicros)
         if let s = c.serverLabel {

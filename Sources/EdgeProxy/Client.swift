@@ -7,6 +7,7 @@ import EdgeHTTP
 import EdgeIO
 import EdgeUpstream
 import EdgeTLS
+import EdgeCache
 
 enum ClientPhase { case head, proxy, file, closing }
 enum ClientTimeout { case idle, header, body }
@@ -69,6 +70,7 @@ final class ClientConnection {
     var originMicros: Int64 = -1
     var serverLabel: [UInt8]?
     var file = StaticFile()
+    var cache = ExchangeCache()
 
     init(fd: Int32, gen: UInt32, peerIP: [UInt8], trusted: Bool) {
         self.fd = fd; self.gen = gen; self.peerIP = peerIP; self.trusted = trusted
@@ -262,6 +264,7 @@ extension Worker {
         c.timeout = .idle
         c.deadline = 0
         c.target.removeAll(keepingCapacity: true)
+        c.cache = ExchangeCache()
         c.method = .other
         c.methodText.removeAll()
     }
@@ -320,6 +323,10 @@ extension Worker {
         case .chunked:
             c.body = .chunked(ChunkedDecoder())
             c.bodyDone = false
+        }
+        // Cache lookup on the client's target, before any prefix is stripped.
+        if let rc = route.cache, c.bodyDone || (c.method != .get && c.method != .head) {
+            if cacheLookup(c, rc, tenant: tenant, p: p, hostRange: hostRange, headLength: n) { return }
         }
         if route.stripPrefix { stripPrefix(c, route) }
 
@@ -527,6 +534,7 @@ extension Worker {
             if c.bodyDone { releaseOrigin(o) } else { closeOrigin(o) }
         }
         if c.framing == .chunked { c.outBuf?.append("0\r\n\r\n") }
+        cacheResponseFinished(c)
         if c.file.fd >= 0 { c.file.close() }
         if let f = c.fwd { c.fwd = nil; giveBuffer(f) }
         if !c.bodyDone { c.keepAlive = false }

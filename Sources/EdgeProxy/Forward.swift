@@ -50,6 +50,11 @@ extension Worker {
             b.append(UnsafeRawBufferPointer(rebasing: p[hostRange]))
         }
         b.append("\r\nVia: 1.1 edge\r\n")
+        if let stored = c.cache.revalidating, !c.cache.clientConditional {
+            // Revalidate what we hold (RFC 9111 §4.3.1).
+            if let e = stored.etag { b.append("If-None-Match: "); b.append(string: e); b.append("\r\n") }
+            if let lm = stored.lastModified { b.append("If-Modified-Since: "); b.append(string: lm); b.append("\r\n") }
+        }
         b.append(route.request.addLines)
         switch c.body {
         case .none: break
@@ -75,8 +80,12 @@ extension Worker {
         if head.reasonRange.isEmpty { b.append(HTTPStatus.reason(head.status)) } else { b.append(UnsafeRawBufferPointer(rebasing: p[head.reasonRange])) }
         b.append("\r\n")
         var sawDate = false
+        let caching = route.cache != nil
         for f in head.fields {
             if f.known.isHopByHop { continue }
+            if caching && (equalsLowercase(p, f.nameStart, f.nameEnd, "cdn-cache-control") || equalsLowercase(p, f.nameStart, f.nameEnd, "surrogate-control")) {
+                continue   // targeted at this cache, not the client's
+            }
             if f.known == .contentLength && framing != .none { continue }
             if f.known == .date { sawDate = true }
             if head.connectionNamesFields && isNamedByConnection(p, head.fields, f) { continue }
@@ -85,6 +94,12 @@ extension Worker {
             b.append("\r\n")
         }
         if !sawDate { b.append(date.line.readView) }
+        b.append("Via: 1.1 edge\r\n")
+        if caching {
+            b.append("Cache-Status: edge; ")
+            b.append(string: c.cache.status.isEmpty ? "fwd=bypass" : c.cache.status)
+            b.append("\r\n")
+        }
         if c.tls != nil, let t = c.tenant { b.append(t.hstsLine) }
         b.append(route.response.addLines)
         switch framing {

@@ -273,6 +273,7 @@ extension Worker {
                     o.scan = HeadScan()
                     continue
                 }
+                if c.route?.cache != nil && cacheResponseHead(c, o, p: ib.readView, headLength: n) { return }
                 o.headDone = true
                 o.server.health.recordSuccess()
                 c.status = status
@@ -305,6 +306,7 @@ extension Worker {
             case .length(let rem):
                 let take = Int(min(rem, Int64(ib.readableBytes)))
                 ob.append(ib.readPointer, count: take)
+                c.cache.fill?.append(ib.readPointer, take)
                 ib.consume(take)
                 o.body = .length(rem - Int64(take))
                 if rem == Int64(take) { done = true }
@@ -313,6 +315,7 @@ extension Worker {
                 o.body = .chunked(dec)
                 switch ev {
                 case .data(let r):
+                    if let f = c.cache.fill, let base = ib.readView.baseAddress { f.append(base + r.lowerBound, r.count) }
                     if c.framing == .chunked {
                         ob.append(hex: r.count)
                         ob.append("\r\n")
@@ -335,6 +338,7 @@ extension Worker {
                 }
             case .untilClose:
                 let k = ib.readableBytes
+                c.cache.fill?.append(ib.readPointer, k)
                 if c.framing == .chunked {
                     ob.append(hex: k)
                     ob.append("\r\n")

@@ -6,7 +6,15 @@ import EdgeHTTP
 import EdgeIO
 import EdgeUpstream
 import EdgeTLS
+import EdgeCache
 import Glibc
+
+/// A route's cache settings in the form the policy functions take.
+struct RouteCache: Sendable {
+    let options: CacheOptions
+    let query: QueryOptions
+    let grace: Int64
+}
 
 /// One origin server, shared by all workers (its health is atomic).
 public final class OriginServer: Sendable {
@@ -75,10 +83,12 @@ final class Route: Sendable {
     let hostRewrite: [UInt8]?
     let request: Edits
     let response: Edits
+    /// nil when caching is off for the route (or its origin is a directory).
+    let cache: RouteCache?
 
-    init(prefix: [UInt8], group: OriginGroup, stripPrefix: Bool, hostRewrite: [UInt8]?, request: Edits, response: Edits) {
+    init(prefix: [UInt8], group: OriginGroup, stripPrefix: Bool, hostRewrite: [UInt8]?, request: Edits, response: Edits, cache: RouteCache? = nil) {
         self.prefix = prefix; self.group = group; self.stripPrefix = stripPrefix; self.hostRewrite = hostRewrite
-        self.request = request; self.response = response
+        self.request = request; self.response = response; self.cache = cache
     }
 }
 
@@ -131,8 +141,12 @@ public final class RuntimeConfig: Sendable {
     /// The internal CA's certificate file, when a tenant uses `"tls": "internal"`.
     public let internalCAPath: String?
 
-    public init(server: ServerConfig, tenants configs: [TenantConfig]) throws {
+    /// The memory cache; a reload passes the running one on so entries survive.
+    public let store: MemoryStore
+
+    public init(server: ServerConfig, tenants configs: [TenantConfig], store: MemoryStore? = nil) throws {
         self.server = server
+        self.store = store ?? MemoryStore(capacity: Int(server.cacheMemoryBytes), maxObjectBytes: Int(server.cacheMaxObjectBytes))
         var servers: [OriginServer] = []
         var groups: [OriginGroup] = []
         var tenants: [Tenant] = []
@@ -178,8 +192,20 @@ public final class RuntimeConfig: Sendable {
                 byName[g.name] = og
             }
             let routes = t.routes.map { r in
-                Route(prefix: Array(r.prefix.utf8), group: byName[r.origin]!, stripPrefix: r.stripPrefix,
-                      hostRewrite: r.hostRewrite.map { Array($0.utf8) }, request: Edits(r.requestHeaders), response: Edits(r.responseHeaders))
+                let group = byName[r.origin]!
+                var cache: RouteCache? = nil
+                if r.cache.enabled, case .http = group.kind {
+                    var o = CacheOptions()
+                    o.honorRequestNoCache = !r.cache.ignoreClientNoCache
+                    o.storeSetCookie = r.cache.storeSetCookie
+                    var q = QueryOptions()
+                    q.sort = r.cache.sortQuery
+                    q.ignore = Set(r.cache.ignoreQuery)
+                    cache = RouteCache(options: o, query: q, grace: r.cache.graceSeconds)
+                }
+                return Route(prefix: Array(r.prefix.utf8), group: group, stripPrefix: r.stripPrefix,
+                             hostRewrite: r.hostRewrite.map { Array($0.utf8) }, request: Edits(r.requestHeaders), response: Edits(r.responseHeaders),
+                             cache: cache)
             }
             tenants.append(Tenant(index: ti, name: t.name, routes: routes, limits: t.limits, httpsRedirect: t.httpsRedirect, hsts: t.hsts))
             for h in t.hosts {

@@ -1,0 +1,254 @@
+// The cache in the pipeline: lookup before the origin, hits served from the
+// memory store, misses stored while they stream to the client, stale entries
+// revalidated with a conditional request, unsafe methods invalidating.
+// Policy decisions all come from EdgeCache.CachePolicy; this file only wires
+// them to connections. Thread rules: see Worker.swift (the store is shared and
+// locks per shard; everything else here is the worker's own).
+import EdgeCache
+import EdgeHTTP
+import EdgeIO
+
+/// A response being stored while it streams to the client.
+final class CacheFill {
+    let key: String
+    let variant: String
+    let vary: [String]
+    let tenant: String
+    let status: Int
+    let headers: HeaderList
+    let freshness: Freshness
+    let limit: Int
+    var body: [UInt8] = []
+    var tooLarge = false
+
+    init(key: String, variant: String, vary: [String], tenant: String, status: Int, headers: HeaderList, freshness: Freshness, limit: Int) {
+        self.key = key; self.variant = variant; self.vary = vary; self.tenant = tenant
+        self.status = status; self.headers = headers; self.freshness = freshness; self.limit = limit
+    }
+
+    @inline(__always) func append(_ p: UnsafeRawPointer, _ n: Int) {
+        guard !tooLarge else { return }
+        if body.count + n > limit { tooLarge = true; body = []; return }
+        body.append(contentsOf: UnsafeRawBufferPointer(start: p, count: n))
+    }
+
+    func stored() -> StoredResponse {
+        StoredResponse(key: key, variant: variant, vary: vary, tenant: tenant, status: status, headers: headers, body: body, freshness: freshness)
+    }
+}
+
+/// Per-exchange cache state on a client connection.
+struct ExchangeCache {
+    var key: String?
+    var host = ""
+    var target = ""
+    var request = HeaderList()
+    var clientConditional = false
+    var revalidating: StoredResponse?
+    var fill: CacheFill?
+    /// Cache-Status parameters after "edge; " (RFC 9211).
+    var status = ""
+    var requestTime: Int64 = 0
+}
+
+/// Fields never stored with a response or never replayed from the cache.
+let unstoredFields: Set<String> = ["connection", "keep-alive", "te", "trailer", "transfer-encoding", "upgrade", "content-length",
+                                   "set-cookie", "age", "cdn-cache-control", "surrogate-control", "proxy-connection", "proxy-authenticate"]
+
+extension Worker {
+    /// The parsed fields as a HeaderList (allocates; used on cacheable routes only).
+    func headerList(_ p: UnsafeRawBufferPointer, _ fields: [Field]) -> HeaderList {
+        HeaderList(fields.map { (String(decoding: p[$0.name], as: UTF8.self), String(decoding: p[$0.value], as: UTF8.self)) })
+    }
+
+    /// Looks the request up. Returns true when it was answered (a hit, or 504
+    /// for only-if-cached); false to go on to the origin (maybe to revalidate).
+    func cacheLookup(_ c: ClientConnection, _ rc: RouteCache, tenant: Tenant, p: UnsafeRawBufferPointer, hostRange: Range<Int>, headLength n: Int) -> Bool {
+        let wall = wallClock().seconds
+        var x = ExchangeCache()
+        x.request = headerList(p, c.head.fields)
+        x.host = String(decoding: p[hostRange], as: UTF8.self)
+        x.target = String(decoding: c.target, as: UTF8.self)
+        x.requestTime = wall
+        x.clientConditional = x.request.contains("if-none-match") || x.request.contains("if-modified-since")
+        guard c.method == .get || c.method == .head else {
+            // Unsafe methods are not looked up; a success invalidates (see cacheResponseFinished).
+            x.status = "fwd=bypass"
+            c.cache = x
+            return false
+        }
+        let key = CacheKey.primary(tenant: tenant.name, https: c.tls != nil, host: x.host, target: x.target, query: rc.query)
+        x.key = key
+        if let stored = config.store.lookup(key: key, request: x.request) {
+            switch CachePolicy.decide(stored.freshness, request: x.request, now: wall, options: rc.options) {
+            case .fresh, .staleAllowedByClient:
+                x.status = "hit"
+                c.cache = x
+                c.inBuf!.consume(n)
+                serveStored(c, stored, now: wall)
+                return true
+            case .staleWhileRevalidate, .revalidate:
+                x.revalidating = stored
+                x.status = "fwd=stale"
+            }
+        } else {
+            if CacheControl.parse(x.request.values("cache-control")).onlyIfCached {
+                c.cache = x
+                c.cache.status = "fwd=miss"
+                c.inBuf!.consume(n)
+                respondError(c, 504)
+                return true
+            }
+            x.status = config.store.variants(key: key).isEmpty ? "fwd=uri-miss" : "fwd=vary-miss"
+        }
+        c.cache = x
+        return false
+    }
+
+    /// Writes a stored response (or a 304 for a matching conditional request) and ends the exchange.
+    func serveStored(_ c: ClientConnection, _ s: StoredResponse, now wall: Int64) {
+        if c.outBuf == nil { c.outBuf = takeBuffer() }
+        let b = c.outBuf!
+        let req = c.cache.request
+        var notModified = false
+        if s.status == 200 {
+            if let inm = req.first("if-none-match") {
+                if let etag = s.etag { notModified = weakMatch(inm, etag) }
+            } else if let ims = req.first("if-modified-since").flatMap({ HTTPDate.parse($0) }),
+                      let lm = s.lastModified.flatMap({ HTTPDate.parse($0) }), lm <= ims {
+                notModified = true
+            }
+        }
+        let status = notModified ? 304 : s.status
+        c.status = status
+        c.responseStarted = true
+        b.append("HTTP/1.1 ")
+        b.append(decimal: Int64(status))
+        b.append(byte: 32)
+        b.append(HTTPStatus.reason(status))
+        b.append("\r\n")
+        let route = c.route!
+        var sawDate = false
+        for f in s.headers.fields {
+            let lname = f.name.lowercased()
+            if notModified && lname == "content-type" { continue }
+            if lname == "date" { sawDate = true }
+            if !route.response.remove.isEmpty && route.response.remove.contains(Array(lname.utf8)) { continue }
+            b.append(string: f.name)
+            b.append(": ")
+            b.append(string: f.value)
+            b.append("\r\n")
+        }
+        if !sawDate { b.append(date.line.readView) }
+        b.append("Age: ")
+        b.append(decimal: min(s.freshness.age(now: wall), CacheControl.deltaCap))
+        b.append("\r\nCache-Status: edge; ")
+        b.append(string: c.cache.status)
+        b.append("\r\nVia: 1.1 edge\r\n")
+        if c.tls != nil, let t = c.tenant { b.append(t.hstsLine) }
+        b.append(route.response.addLines)
+        if !notModified {
+            b.append("Content-Length: ")
+            b.append(decimal: Int64(s.body.count))
+            b.append("\r\n")
+        }
+        if !c.keepAlive || stopping {
+            c.keepAlive = false
+            b.append("Connection: close\r\n\r\n")
+        } else if c.head.minorVersion == 0 {
+            b.append("Connection: keep-alive\r\n\r\n")
+        } else {
+            b.append("\r\n")
+        }
+        if c.method != .head && !notModified { b.append(s.body) }
+        c.framing = .asIs
+        finishExchange(c)
+    }
+
+    /// Called with the origin's response head. Returns true when the cache
+    /// answered the client itself (a 304 that freshened the stored response).
+    func cacheResponseHead(_ c: ClientConnection, _ o: OriginConnection, p: UnsafeRawBufferPointer, headLength n: Int) -> Bool {
+        guard let rc = c.route?.cache else { return false }
+        let status = o.head.status
+        let response = headerList(p, o.head.fields)
+        let wall = wallClock().seconds
+        if c.cache.key == nil {
+            // An unsafe method: a success invalidates the target and same-host Location/Content-Location.
+            for path in CachePolicy.invalidated(method: methodName(c), status: status, host: c.cache.host, target: c.cache.target, response: response) {
+                for https in [false, true] {
+                    config.store.remove(key: CacheKey.primary(tenant: c.tenant!.name, https: https, host: c.cache.host, target: path, query: rc.query))
+                }
+            }
+            return false
+        }
+        let key = c.cache.key!
+        if status == 304, let old = c.cache.revalidating, !c.cache.clientConditional {
+            // Freshen the stored response with the 304's fields (§4.3.4) and serve it.
+            let kept = HeaderList(response.fields.filter { !unstoredFields.contains($0.name.lowercased()) }.map { ($0.name, $0.value) })
+            let merged = CachePolicy.updatedHeaders(stored: old.headers, from: kept)
+            let f = CachePolicy.freshness(status: old.status, response: merged, requestTime: c.cache.requestTime, responseTime: wall, options: rc.options)
+            let updated = StoredResponse(key: old.key, variant: old.variant, vary: old.vary, tenant: old.tenant, status: old.status,
+                                         headers: merged, body: old.body, freshness: f)
+            config.store.insert(updated)
+            o.inBuf!.consume(n)
+            o.headDone = true
+            o.body = .none
+            o.keepAlive = o.head.keepAlive
+            o.server.health.recordSuccess()
+            c.originMicros = monotonicMicros() - c.originStartMicros
+            detachOrigin(c, o)
+            releaseOrigin(o)
+            c.cache.status = "fwd=stale; fwd-status=304"
+            serveStored(c, updated, now: wall)
+            return true
+        }
+        c.cache.status += "; fwd-status=\(status)"
+        guard c.method == .get,
+              CachePolicy.storable(method: "GET", request: c.cache.request, status: status, response: response, options: rc.options) == nil else {
+            if status < 500 && c.cache.revalidating != nil { config.store.remove(key: key) }
+            return false
+        }
+        let f = CachePolicy.freshness(status: status, response: response, requestTime: c.cache.requestTime, responseTime: wall, options: rc.options)
+        let useful = f.lifetime > 0 || response.contains("etag") || response.contains("last-modified")
+            || f.staleIfError != nil || f.staleWhileRevalidate != nil
+        guard useful, let variant = CacheKey.variant(vary: response.values("vary"), request: c.cache.request) else { return false }
+        let kept = HeaderList(response.fields.filter { !unstoredFields.contains($0.name.lowercased()) }.map { ($0.name, $0.value) })
+        c.cache.fill = CacheFill(key: key, variant: variant, vary: response.values("vary"), tenant: c.tenant!.name, status: status,
+                                 headers: kept, freshness: f, limit: config.store.maxObjectBytes)
+        c.cache.status += "; stored"
+        return false
+    }
+
+    /// The response streamed completely: keep what was being stored.
+    func cacheResponseFinished(_ c: ClientConnection) {
+        guard let f = c.cache.fill else { return }
+        c.cache.fill = nil
+        if !f.tooLarge { config.store.insert(f.stored()) }
+    }
+
+    func methodName(_ c: ClientConnection) -> String {
+        switch c.method {
+        case .get: return "GET"
+        case .head: return "HEAD"
+        case .post: return "POST"
+        case .put: return "PUT"
+        case .delete: return "DELETE"
+        case .options: return "OPTIONS"
+        case .patch: return "PATCH"
+        case .trace: return "TRACE"
+        case .connect: return "CONNECT"
+        case .other: return String(decoding: c.methodText, as: UTF8.self)
+        }
+    }
+}
+
+/// If-None-Match against one entity tag, weak comparison (RFC 9110 §13.1.2).
+func weakMatch(_ list: String, _ etag: String) -> Bool {
+    func strip(_ s: Substring) -> Substring { s.hasPrefix("W/") ? s.dropFirst(2) : s }
+    let want = strip(Substring(etag))
+    for item in list.split(separator: ",") {
+        let t = item.trimmedOWS()
+        if t == "*" || strip(Substring(t)) == want { return true }
+    }
+    return false
+}
