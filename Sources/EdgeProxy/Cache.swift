@@ -55,7 +55,35 @@ struct ExchangeCache {
 let unstoredFields: Set<String> = ["connection", "keep-alive", "te", "trailer", "transfer-encoding", "upgrade", "content-length",
                                    "set-cookie", "age", "cdn-cache-control", "surrogate-control", "proxy-connection", "proxy-authenticate"]
 
+import Synchronization
+
+/// The cache's clock: wall-clock seconds plus an offset that tests advance
+/// (cache-spec cases script time without sleeping). Every cache decision reads
+/// time here, once per request, and passes it into EdgeCache's policy.
+public final class CacheClock: Sendable {
+    public static let shared = CacheClock()
+    let offset = Atomic<Int64>(0)
+    public func advance(by seconds: Int64) { offset.add(seconds, ordering: .relaxed) }
+    public func reset() { offset.store(0, ordering: .relaxed) }
+    public var offsetSeconds: Int64 { offset.load(ordering: .relaxed) }
+    public func now() -> Int64 { wallClock().seconds + offset.load(ordering: .relaxed) }
+}
+
 extension Worker {
+    /// Serves the stale response being revalidated when the origin failed and
+    /// stale-if-error (response or request) or the route's grace allows it.
+    /// Returns true when it did.
+    func serveStaleOnError(_ c: ClientConnection) -> Bool {
+        guard let stored = c.cache.revalidating, let rc = c.route?.cache, !c.responseStarted else { return false }
+        let wall = CacheClock.shared.now()
+        guard CachePolicy.mayServeStaleOnError(stored.freshness, request: c.cache.request, now: wall, grace: rc.grace) else { return false }
+        if let o = c.origin { detachOrigin(c, o); closeOrigin(o) }
+        c.cache.status = "hit; detail=stale-if-error"
+        c.phase = .proxy
+        serveStored(c, stored, now: wall)
+        return true
+    }
+
     /// The parsed fields as a HeaderList (allocates; used on cacheable routes only).
     func headerList(_ p: UnsafeRawBufferPointer, _ fields: [Field]) -> HeaderList {
         HeaderList(fields.map { (String(decoding: p[$0.name], as: UTF8.self), String(decoding: p[$0.value], as: UTF8.self)) })
@@ -64,7 +92,7 @@ extension Worker {
     /// Looks the request up. Returns true when it was answered (a hit, or 504
     /// for only-if-cached); false to go on to the origin (maybe to revalidate).
     func cacheLookup(_ c: ClientConnection, _ rc: RouteCache, tenant: Tenant, p: UnsafeRawBufferPointer, hostRange: Range<Int>, headLength n: Int) -> Bool {
-        let wall = wallClock().seconds
+        let wall = CacheClock.shared.now()
         var x = ExchangeCache()
         x.request = headerList(p, c.head.fields)
         x.host = String(decoding: p[hostRange], as: UTF8.self)
@@ -171,7 +199,7 @@ extension Worker {
         guard let rc = c.route?.cache else { return false }
         let status = o.head.status
         let response = headerList(p, o.head.fields)
-        let wall = wallClock().seconds
+        let wall = CacheClock.shared.now()
         if c.cache.key == nil {
             // An unsafe method: a success invalidates the target and same-host Location/Content-Location.
             for path in CachePolicy.invalidated(method: methodName(c), status: status, host: c.cache.host, target: c.cache.target, response: response) {
@@ -202,6 +230,7 @@ extension Worker {
             serveStored(c, updated, now: wall)
             return true
         }
+        if status >= 500, serveStaleOnError(c) { return true }
         c.cache.status += "; fwd-status=\(status)"
         guard c.method == .get,
               CachePolicy.storable(method: "GET", request: c.cache.request, status: status, response: response, options: rc.options) == nil else {

@@ -435,6 +435,7 @@ extension Worker {
     }
 
     func originUnavailable(_ c: ClientConnection, timeout: Bool) {
+        if serveStaleOnError(c) { return }
         if c.origin != nil { detachOrigin(c, c.origin!) }
         c.phase = .proxy
         if !c.bodyDone { c.keepAlive = false; c.bodyDone = true }

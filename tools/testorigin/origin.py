@@ -16,11 +16,30 @@ Endpoints:
   /upload             (POST/PUT) reads the body and answers its length and sha256
   /raw/NAME           a canned malformed response (see RAW)
   /stats              JSON: connections accepted, requests served
+  POST /__script      {"path": P, "responses": [{"status", "headers", "body", "delay_ms"}...]}:
+                      requests for P get these in turn (the last repeats); header values may
+                      say {now}, {now+N} or {now-N} for an HTTP-date relative to now
+  /__log?path=P       JSON: the request headers each request for P carried, in order
+  POST /__clock       {"offset": N}: this origin's clock (Date, {now}) runs N seconds ahead
 """
-import hashlib, json, socket, ssl, sys, threading, time
+import email.utils, hashlib, json, re, socket, ssl, sys, threading, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 STATS = {"connections": 0, "requests": 0}
+OFFSET = [0.0]  # seconds added to this origin's clock (POST /__clock)
+SCRIPTS = {}   # path -> list of responses
+LOGS = {}      # path -> list of request header lists
+
+
+def now():
+    return time.time() + OFFSET[0]
+
+
+def render(value):
+    def sub(m):
+        delta = int(m.group(1) or 0)
+        return email.utils.formatdate(now() + delta, usegmt=True)
+    return re.sub(r"\{now([+-]\d+)?\}", sub, value)
 LOCK = threading.Lock()
 NAME = sys.argv[2] if len(sys.argv) > 2 else "origin"
 
@@ -91,8 +110,54 @@ class Handler(BaseHTTPRequestHandler):
                 h.update(piece); n += len(piece); left -= len(piece)
         return n, h.hexdigest()
 
+    def scripted(self, path):
+        with LOCK:
+            script = SCRIPTS.get(path)
+            if script is None:
+                return False
+            resp = script.pop(0) if len(script) > 1 else script[0]
+            LOGS.setdefault(path, []).append([[k, v] for k, v in self.headers.items()])
+            STATS["requests"] += 1
+        self.read_body()
+        if resp.get("delay_ms"):
+            time.sleep(resp["delay_ms"] / 1000.0)
+        body = resp.get("body", "").encode()
+        self.send_response_only(resp.get("status", 200))
+        headers = resp.get("headers", {})
+        if "Date" not in headers:
+            self.send_header("Date", email.utils.formatdate(now(), usegmt=True))
+        for k, v in headers.items():
+            if v is not None:
+                self.send_header(k, render(v))
+        status = resp.get("status", 200)
+        if status != 304 and status >= 200 and status not in (204,):
+            self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD" and status not in (204, 304):
+            self.wfile.write(body)
+        return True
+
     def handle_any(self):
         path = self.path
+        if path == "/__script" and self.command == "POST":
+            n = int(self.headers.get("Content-Length", "0"))
+            spec = json.loads(self.rfile.read(n))
+            with LOCK:
+                SCRIPTS[spec["path"]] = spec["responses"]
+                LOGS[spec["path"]] = []
+            return self.send_body(200, b"ok")
+        if path == "/__clock" and self.command == "POST":
+            n = int(self.headers.get("Content-Length", "0"))
+            OFFSET[0] = float(json.loads(self.rfile.read(n))["offset"])
+            return self.send_body(200, b"ok")
+        if path.startswith("/__log"):
+            want = path.split("path=", 1)[1] if "path=" in path else ""
+            from urllib.parse import unquote
+            with LOCK:
+                body = json.dumps(LOGS.get(unquote(want), [])).encode()
+            return self.send_body(200, body, "application/json")
+        if self.scripted(path):
+            return
         parts = path.split("?")[0].strip("/").split("/")
         head = parts[0] if parts else ""
         arg = parts[1] if len(parts) > 1 else ""
