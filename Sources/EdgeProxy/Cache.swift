@@ -49,6 +49,12 @@ struct ExchangeCache {
     /// Cache-Status parameters after "edge; " (RFC 9211).
     var status = ""
     var requestTime: Int64 = 0
+    /// This request leads a collapsed miss on this key.
+    var leaderKey: String?
+    /// May this request collapse behind another (false after waiting too long)?
+    var collapse = true
+    /// The origin's response was judged not storable (followers then go alone).
+    var uncacheable = false
 }
 
 /// Fields never stored with a response or never replayed from the cache.
@@ -94,6 +100,7 @@ extension Worker {
     func cacheLookup(_ c: ClientConnection, _ rc: RouteCache, tenant: Tenant, p: UnsafeRawBufferPointer, hostRange: Range<Int>, headLength n: Int) -> Bool {
         let wall = CacheClock.shared.now()
         var x = ExchangeCache()
+        x.collapse = c.cache.collapse
         x.request = headerList(p, c.head.fields)
         x.host = String(decoding: p[hostRange], as: UTF8.self)
         x.target = String(decoding: c.target, as: UTF8.self)
@@ -128,6 +135,18 @@ extension Worker {
                 return true
             }
             x.status = config.store.variants(key: key).isEmpty ? "fwd=uri-miss" : "fwd=vary-miss"
+        }
+        // Collapse concurrent misses (and revalidations) of GETs on this key.
+        if c.method == .get && x.collapse {
+            switch inFlight.join(key, Waiter(worker: index, fd: c.fd, gen: c.gen), now: wall) {
+            case .leader: x.leaderKey = key
+            case .follower:
+                c.cache = x
+                park(c)
+                return true
+            case .pass:
+                x.status += "; detail=pass"
+            }
         }
         c.cache = x
         return false
@@ -235,12 +254,16 @@ extension Worker {
         guard c.method == .get,
               CachePolicy.storable(method: "GET", request: c.cache.request, status: status, response: response, options: rc.options) == nil else {
             if status < 500 && c.cache.revalidating != nil { config.store.remove(key: key) }
+            if status < 500 { c.cache.uncacheable = true }
             return false
         }
         let f = CachePolicy.freshness(status: status, response: response, requestTime: c.cache.requestTime, responseTime: wall, options: rc.options)
         let useful = f.lifetime > 0 || response.contains("etag") || response.contains("last-modified")
             || f.staleIfError != nil || f.staleWhileRevalidate != nil
-        guard useful, let variant = CacheKey.variant(vary: response.values("vary"), request: c.cache.request) else { return false }
+        guard useful, let variant = CacheKey.variant(vary: response.values("vary"), request: c.cache.request) else {
+            c.cache.uncacheable = true
+            return false
+        }
         let kept = HeaderList(response.fields.filter { !unstoredFields.contains($0.name.lowercased()) }.map { ($0.name, $0.value) })
         c.cache.fill = CacheFill(key: key, variant: variant, vary: response.values("vary"), tenant: c.tenant!.name, status: status,
                                  headers: kept, freshness: f, limit: config.store.maxObjectBytes)

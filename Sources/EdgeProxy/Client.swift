@@ -9,8 +9,11 @@ import EdgeUpstream
 import EdgeTLS
 import EdgeCache
 
-enum ClientPhase { case head, proxy, file, closing }
-enum ClientTimeout { case idle, header, body }
+/// head: reading or between requests; proxy: exchanging with an origin;
+/// file: streaming a file; parked: a collapsed follower waiting for its
+/// leader (request unread); closing: flushing before close.
+enum ClientPhase { case head, proxy, file, parked, closing }
+enum ClientTimeout { case idle, header, body, parked }
 enum RequestBody { case none, length(Int64), chunked(ChunkedDecoder) }
 /// How the response body is framed towards the client.
 enum ClientFraming { case asIs, chunked, close }
@@ -71,6 +74,8 @@ final class ClientConnection {
     var serverLabel: [UInt8]?
     var file = StaticFile()
     var cache = ExchangeCache()
+    /// Go to the origin without collapsing (a follower that waited too long).
+    var skipCollapse = false
 
     init(fd: Int32, gen: UInt32, peerIP: [UInt8], trusted: Bool) {
         self.fd = fd; self.gen = gen; self.peerIP = peerIP; self.trusted = trusted
@@ -102,7 +107,7 @@ extension Worker {
         switch c.phase {
         case .head: return (c.inBuf?.readableBytes ?? 0) <= limits.maxHeadBytes + 8
         case .proxy: return !c.bodyDone && (c.inBuf?.readableBytes ?? 0) < highWater
-        case .file, .closing: return false
+        case .file, .parked, .closing: return false
         }
     }
 
@@ -144,6 +149,8 @@ extension Worker {
                 if !c.bodyDone && (c.inBuf?.isEmpty ?? true) { abortClient(c) } else { c.keepAlive = false }
             case .file:
                 c.keepAlive = false
+            case .parked:
+                closeClient(c)
             case .closing:
                 break
             }
@@ -161,7 +168,7 @@ extension Worker {
             pumpFile(c)
         case .head:
             if c.readable { clientReadable(c) } else { processClient(c) }
-        case .closing:
+        case .parked, .closing:
             break
         }
     }
@@ -237,7 +244,7 @@ extension Worker {
             case .proxy:
                 pumpRequestBody(c)
                 return
-            case .file, .closing:
+            case .file, .parked, .closing:
                 return
             }
         }
@@ -266,6 +273,9 @@ extension Worker {
         c.target.removeAll(keepingCapacity: true)
         c.cache = ExchangeCache()
         c.method = .other
+        let alone = c.skipCollapse
+        c.skipCollapse = false
+        c.cache.collapse = !alone
         c.methodText.removeAll()
     }
 
@@ -487,6 +497,9 @@ extension Worker {
             beginExchange(c, headLength: 0)
             c.inBuf?.clear()
             respondError(c, 408)
+        case .parked:
+            // The leader is taking too long: go to the origin alone.
+            resumeParked(fd: c.fd, gen: c.gen, alone: true)
         case .body:
             if let o = c.origin { detachOrigin(c, o); closeOrigin(o) }
             c.keepAlive = false
@@ -535,6 +548,7 @@ extension Worker {
         }
         if c.framing == .chunked { c.outBuf?.append("0\r\n\r\n") }
         cacheResponseFinished(c)
+        releaseLeader(c)
         if c.file.fd >= 0 { c.file.close() }
         if let f = c.fwd { c.fwd = nil; giveBuffer(f) }
         if !c.bodyDone { c.keepAlive = false }
@@ -558,6 +572,8 @@ extension Worker {
 
     /// Drops the connection at once (client gone, or a response we cannot complete).
     func abortClient(_ c: ClientConnection) {
+        c.cache.fill = nil
+        releaseLeader(c)
         if c.inExchange {
             if c.status == 0 { c.status = 499 }
             logExchange(c)
@@ -569,6 +585,7 @@ extension Worker {
     func closeClient(_ c: ClientConnection) {
         guard !c.closed else { return }
         c.closed = true
+        releaseLeader(c)
         if let o = c.origin { detachOrigin(c, o); closeOrigin(o) }
         if c.file.fd >= 0 { c.file.close() }
         slots[Int(c.fd)] = .free

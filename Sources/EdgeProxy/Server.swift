@@ -57,6 +57,8 @@ public final class EdgeServer: @unchecked Sendable {
             secure = a
         }
         var ws: [Worker] = []
+        let inFlight = InFlight()
+        let mailboxes = try Mailboxes(count: n)
         for i in 0..<n {
             let fd = try TCP.listen(addr, reusePort: true)
             if i == 0, let bound = TCP.localAddress(fd) { addr = bound }
@@ -65,7 +67,8 @@ public final class EdgeServer: @unchecked Sendable {
                 sfd = try TCP.listen(s, reusePort: true)
                 if i == 0, let bound = TCP.localAddress(sfd) { secure = bound }
             }
-            ws.append(try Worker(index: i, box: box, listenFD: fd, httpsFD: sfd, httpsPort: secure?.port ?? 443, logFD: logFD))
+            ws.append(try Worker(index: i, box: box, listenFD: fd, httpsFD: sfd, httpsPort: secure?.port ?? 443, logFD: logFD,
+                                 inFlight: inFlight, mailboxes: mailboxes))
         }
         workers = ws
         httpAddress = addr

@@ -36,6 +36,9 @@ public final class Worker: @unchecked Sendable {
     var config: RuntimeConfig
     let epoll: Epoll
     let wake: EventFD
+    /// Collapsing: the shared in-flight table and every worker's mailbox.
+    let inFlight: InFlight
+    let mailboxes: Mailboxes
     var listenFD: Int32
     var httpsFD: Int32
     /// The HTTPS port redirects point at.
@@ -65,7 +68,10 @@ public final class Worker: @unchecked Sendable {
     var limits: HeadLimits
     var server: ServerConfig
 
-    init(index: Int, box: ConfigBox, listenFD: Int32, httpsFD: Int32, httpsPort: UInt16, logFD: Int32) throws {
+    init(index: Int, box: ConfigBox, listenFD: Int32, httpsFD: Int32, httpsPort: UInt16, logFD: Int32,
+         inFlight: InFlight, mailboxes: Mailboxes) throws {
+        self.inFlight = inFlight
+        self.mailboxes = mailboxes
         self.httpsPort = httpsPort
         self.index = index
         self.box = box
@@ -75,7 +81,7 @@ public final class Worker: @unchecked Sendable {
         self.server = config.server
         self.limits = config.server.head
         self.epoll = try Epoll(capacity: 512)
-        self.wake = try EventFD()
+        self.wake = mailboxes.boxes[index].wake
         self.listenFD = listenFD
         self.httpsFD = httpsFD
         self.log = AccessLog(fd: logFD)
@@ -147,6 +153,7 @@ public final class Worker: @unchecked Sendable {
             now = monotonicMillis()
             date.refresh()
             for i in 0..<n { dispatch(epoll.tokens[i], epoll.events[i]) }
+            drainMailbox()
             log.flush()
             if now >= nextSweep {
                 nextSweep = now + 250

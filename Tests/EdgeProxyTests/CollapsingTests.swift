@@ -1,0 +1,83 @@
+// Request collapsing with real concurrent clients and a slow scripted origin.
+import Foundation
+import Glibc
+import Testing
+@testable import EdgeProxy
+
+@Suite(.serialized) struct CollapsingTests {
+    func setUp(_ origin: Origin, workers: Int = 2) throws -> Edge {
+        try Edge(tenants: [tenantJSON(name: "c", hosts: ["c.test"], origins: #"{"o": {"servers": ["\#(origin.address)"]}}"#,
+                                      routes: #"[{"prefix": "/", "origin": "o"}]"#)], workers: workers)
+    }
+
+    func script(_ origin: Origin, _ path: String, _ responses: String) throws {
+        #expect(try request(origin.port, "POST", "/__script", host: "o", body: #"{"path": "\#(path)", "responses": \#(responses)}"#).status == 200)
+    }
+
+    func originRequests(_ origin: Origin, _ path: String) throws -> Int {
+        let r = try request(origin.port, "GET", "/__log?path=\(path)", host: "o")
+        return ((try JSONSerialization.jsonObject(with: Data(r.body)) as? [Any]) ?? []).count
+    }
+
+    @Test func twoHundredConcurrentMissesMakeOneOriginRequest() throws {
+        let origin = try Origin()
+        let edge = try setUp(origin)
+        defer { edge.stop() }
+        try script(origin, "/hot", #"[{"status": 200, "headers": {"Cache-Control": "max-age=60"}, "body": "hot body", "delay_ms": 500}]"#)
+        var clients: [Client] = []
+        for _ in 0..<200 {
+            let c = try Client(port: edge.port)
+            c.send("GET /hot HTTP/1.1\r\nHost: c.test\r\n\r\n")
+            clients.append(c)
+        }
+        var ok = 0
+        for c in clients {
+            let r = try c.readResponse()
+            if r.status == 200 && r.text == "hot body" { ok += 1 }
+        }
+        #expect(ok == 200)
+        #expect(try originRequests(origin, "/hot") == 1)
+    }
+
+    @Test func uncacheableResponsesDoNotSerializeFollowers() throws {
+        let origin = try Origin()
+        let edge = try setUp(origin)
+        defer { edge.stop() }
+        try script(origin, "/mine", #"[{"status": 200, "headers": {"Cache-Control": "private"}, "body": "personal", "delay_ms": 300}]"#)
+        var clients: [Client] = []
+        for _ in 0..<20 {
+            let c = try Client(port: edge.port)
+            c.send("GET /mine HTTP/1.1\r\nHost: c.test\r\n\r\n")
+            clients.append(c)
+        }
+        for c in clients { #expect(try c.readResponse().text == "personal") }
+        #expect(try originRequests(origin, "/mine") == 20)
+        // The key is remembered as pass: later requests do not wait for each other either.
+        let later = try request(edge.port, "/mine", host: "c.test")
+        #expect(later.header("Cache-Status")?.contains("detail=pass") == true)
+    }
+
+    @Test func aFollowerTakesOverWhenTheLeaderFails() throws {
+        let origin = try Origin()
+        let edge = try setUp(origin)
+        defer { edge.stop() }
+        // The leader's fetch fails (503, not stored); then the origin recovers.
+        try script(origin, "/flaky", #"[{"status": 503, "headers": {}, "body": "down", "delay_ms": 400}, {"status": 200, "headers": {"Cache-Control": "max-age=60"}, "body": "made it", "delay_ms": 200}]"#)
+        let leader = try Client(port: edge.port)
+        leader.send("GET /flaky HTTP/1.1\r\nHost: c.test\r\n\r\n")
+        usleep(100_000)
+        var followers: [Client] = []
+        for _ in 0..<3 {
+            let f = try Client(port: edge.port)
+            f.send("GET /flaky HTTP/1.1\r\nHost: c.test\r\n\r\n")
+            followers.append(f)
+        }
+        #expect(try leader.readResponse().status == 503)
+        for f in followers {
+            let r = try f.readResponse()
+            #expect(r.status == 200 && r.text == "made it")
+        }
+        // One failed leader, one new leader; the other followers were served from its response.
+        #expect(try originRequests(origin, "/flaky") == 2)
+    }
+}
