@@ -36,6 +36,7 @@ public enum CacheKey {
     /// joined, whitespace around commas removed, and lowercased for fields whose
     /// values are case-insensitive.
     public static func variant(vary: [String], request: HeaderList) -> String? {
+        if vary.isEmpty { return "" }
         let names = vary.flatMap { $0.split(separator: ",") }.map { $0.trimmedOWS().lowercased() }.filter { !$0.isEmpty }
         if names.contains("*") { return nil }
         var parts: [String] = []

@@ -28,15 +28,30 @@ public final class StoredResponse: Sendable {
     public let freshness: Freshness
     /// Bytes charged against the store's capacity.
     public let cost: Int
+    /// The stored fields serialized ("Name: value\r\n"…), ready to copy into a response.
+    public let headBytes: [UInt8]
+    /// The same without representation fields that a 304 leaves out (Content-Type).
+    public let notModifiedHeadBytes: [UInt8]
+    public let hasDate: Bool
+    public let etag: String?
+    public let lastModified: String?
 
     public init(key: String, variant: String, vary: [String], tenant: String, status: Int, headers: HeaderList, body: [UInt8], freshness: Freshness) {
         self.key = key; self.variant = variant; self.vary = vary; self.tenant = tenant
         self.status = status; self.headers = headers; self.body = body; self.freshness = freshness
-        cost = body.count + key.utf8.count + variant.utf8.count + headers.fields.reduce(0) { $0 + $1.name.utf8.count + $1.value.utf8.count + 4 } + 128
+        var head: [UInt8] = [], head304: [UInt8] = []
+        for (i, f) in headers.fields.enumerated() {
+            let line = Array(f.name.utf8) + [58, 32] + Array(f.value.utf8) + [13, 10]
+            head += line
+            if headers.lowerNames[i] != "content-type" { head304 += line }
+        }
+        headBytes = head
+        notModifiedHeadBytes = head304
+        hasDate = headers.contains("date")
+        etag = headers.first("etag")
+        lastModified = headers.first("last-modified")
+        cost = body.count + key.utf8.count + variant.utf8.count + head.count + 128
     }
-
-    public var etag: String? { headers.first("etag") }
-    public var lastModified: String? { headers.first("last-modified") }
 }
 
 /// What every storage tier offers (the disk tier implements it too).
@@ -105,7 +120,9 @@ public final class MemoryStore: CacheStorage {
         shards[shard(key)].m.withLock { s in
             guard let nodes = s.table[key] else { return nil }
             for n in nodes {
-                guard let v = CacheKey.variant(vary: n.object.vary, request: request), v == n.object.variant else { continue }
+                if !n.object.vary.isEmpty {
+                    guard let v = CacheKey.variant(vary: n.object.vary, request: request), v == n.object.variant else { continue }
+                }
                 if n.freq < 3 { n.freq += 1 }
                 return n.object
             }

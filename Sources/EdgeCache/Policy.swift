@@ -4,20 +4,38 @@
 // reads a clock or touches I/O.
 import EdgeHTTP
 
-/// Header fields as (name, value) pairs, names compared case-insensitively.
+/// Header fields as (name, value) pairs, names compared case-insensitively
+/// (lowercased once, when the list is built).
 public struct HeaderList: Equatable, Sendable {
-    public var fields: [(name: String, value: String)]
-    public init(_ fields: [(String, String)] = []) { self.fields = fields.map { (name: $0.0, value: $0.1) } }
+    public private(set) var fields: [(name: String, value: String)]
+    /// `fields[i].name` lowercased.
+    public private(set) var lowerNames: [String]
+
+    public init(_ fields: [(String, String)] = []) {
+        self.fields = fields.map { (name: $0.0, value: $0.1) }
+        lowerNames = fields.map { $0.0.lowercased() }
+    }
+
+    /// Builds from names already lowercased (saves the work on hot paths).
+    public init(lowercased: [(String, String)], original: [String]) {
+        fields = zip(original, lowercased).map { (name: $0, value: $1.1) }
+        lowerNames = lowercased.map(\.0)
+    }
+
     public static func == (a: HeaderList, b: HeaderList) -> Bool {
         a.fields.count == b.fields.count && zip(a.fields, b.fields).allSatisfy { $0.name == $1.name && $0.value == $1.value }
     }
-    /// Every line's value of a field, in order.
+    /// Every line's value of a field, in order (`name` must be lowercase).
     public func values(_ name: String) -> [String] {
-        let n = name.lowercased()
-        return fields.filter { $0.name.lowercased() == n }.map(\.value)
+        var out: [String] = []
+        for i in lowerNames.indices where lowerNames[i] == name { out.append(fields[i].value) }
+        return out
     }
-    public func first(_ name: String) -> String? { values(name).first }
-    public func contains(_ name: String) -> Bool { !values(name).isEmpty }
+    public func first(_ name: String) -> String? {
+        for i in lowerNames.indices where lowerNames[i] == name { return fields[i].value }
+        return nil
+    }
+    public func contains(_ name: String) -> Bool { lowerNames.contains(name) }
     /// Elements of a list-valued field across all its lines, trimmed, lowercased.
     public func listElements(_ name: String) -> [String] {
         values(name).flatMap { $0.split(separator: ",") }.map { $0.trimmedOWS().lowercased() }.filter { !$0.isEmpty }

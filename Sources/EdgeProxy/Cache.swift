@@ -64,10 +64,11 @@ let unstoredFields: Set<String> = ["connection", "keep-alive", "te", "trailer", 
 import Synchronization
 
 /// The cache's clock: wall-clock seconds plus an offset that tests advance
-/// (cache-spec cases script time without sleeping). Every cache decision reads
-/// time here, once per request, and passes it into EdgeCache's policy.
+/// (cache-spec cases script time without sleeping). One per server; every
+/// cache decision reads time here, once per request, and passes it into
+/// EdgeCache's policy.
 public final class CacheClock: Sendable {
-    public static let shared = CacheClock()
+    public init() {}
     let offset = Atomic<Int64>(0)
     public func advance(by seconds: Int64) { offset.add(seconds, ordering: .relaxed) }
     public func reset() { offset.store(0, ordering: .relaxed) }
@@ -81,7 +82,7 @@ extension Worker {
     /// Returns true when it did.
     func serveStaleOnError(_ c: ClientConnection) -> Bool {
         guard let stored = c.cache.revalidating, let rc = c.route?.cache, !c.responseStarted else { return false }
-        let wall = CacheClock.shared.now()
+        let wall = clock.now()
         guard CachePolicy.mayServeStaleOnError(stored.freshness, request: c.cache.request, now: wall, grace: rc.grace) else { return false }
         if let o = c.origin { detachOrigin(c, o); closeOrigin(o) }
         c.cache.status = "hit; detail=stale-if-error"
@@ -92,13 +93,22 @@ extension Worker {
 
     /// The parsed fields as a HeaderList (allocates; used on cacheable routes only).
     func headerList(_ p: UnsafeRawBufferPointer, _ fields: [Field]) -> HeaderList {
-        HeaderList(fields.map { (String(decoding: p[$0.name], as: UTF8.self), String(decoding: p[$0.value], as: UTF8.self)) })
+        var lower: [(String, String)] = []
+        var original: [String] = []
+        lower.reserveCapacity(fields.count)
+        original.reserveCapacity(fields.count)
+        for f in fields {
+            let name = UnsafeRawBufferPointer(rebasing: p[f.name])
+            original.append(String(decoding: name, as: UTF8.self))
+            lower.append((String(decoding: name.lazy.map { asciiLower($0) }, as: UTF8.self), String(decoding: p[f.value], as: UTF8.self)))
+        }
+        return HeaderList(lowercased: lower, original: original)
     }
 
     /// Looks the request up. Returns true when it was answered (a hit, or 504
     /// for only-if-cached); false to go on to the origin (maybe to revalidate).
     func cacheLookup(_ c: ClientConnection, _ rc: RouteCache, tenant: Tenant, p: UnsafeRawBufferPointer, hostRange: Range<Int>, headLength n: Int) -> Bool {
-        let wall = CacheClock.shared.now()
+        let wall = clock.now()
         var x = ExchangeCache()
         x.collapse = c.cache.collapse
         x.request = headerList(p, c.head.fields)
@@ -138,7 +148,7 @@ extension Worker {
         }
         // Collapse concurrent misses (and revalidations) of GETs on this key.
         if c.method == .get && x.collapse {
-            switch inFlight.join(key, Waiter(worker: index, fd: c.fd, gen: c.gen), now: wall) {
+            switch inFlight.join(key, Waiter(worker: index, fd: c.fd, gen: c.gen), now: now) {
             case .leader: x.leaderKey = key
             case .follower:
                 c.cache = x
@@ -175,18 +185,20 @@ extension Worker {
         b.append(HTTPStatus.reason(status))
         b.append("\r\n")
         let route = c.route!
-        var sawDate = false
-        for f in s.headers.fields {
-            let lname = f.name.lowercased()
-            if notModified && lname == "content-type" { continue }
-            if lname == "date" { sawDate = true }
-            if !route.response.remove.isEmpty && route.response.remove.contains(Array(lname.utf8)) { continue }
-            b.append(string: f.name)
-            b.append(": ")
-            b.append(string: f.value)
-            b.append("\r\n")
+        if route.response.remove.isEmpty {
+            b.append(notModified ? s.notModifiedHeadBytes : s.headBytes)
+        } else {
+            for (i, f) in s.headers.fields.enumerated() {
+                let lname = s.headers.lowerNames[i]
+                if notModified && lname == "content-type" { continue }
+                if route.response.remove.contains(Array(lname.utf8)) { continue }
+                b.append(string: f.name)
+                b.append(": ")
+                b.append(string: f.value)
+                b.append("\r\n")
+            }
         }
-        if !sawDate { b.append(date.line.readView) }
+        if !s.hasDate { b.append(date.line.readView) }
         b.append("Age: ")
         b.append(decimal: min(s.freshness.age(now: wall), CacheControl.deltaCap))
         b.append("\r\nCache-Status: edge; ")
@@ -218,7 +230,7 @@ extension Worker {
         guard let rc = c.route?.cache else { return false }
         let status = o.head.status
         let response = headerList(p, o.head.fields)
-        let wall = CacheClock.shared.now()
+        let wall = clock.now()
         if c.cache.key == nil {
             // An unsafe method: a success invalidates the target and same-host Location/Content-Location.
             for path in CachePolicy.invalidated(method: methodName(c), status: status, host: c.cache.host, target: c.cache.target, response: response) {

@@ -32,11 +32,12 @@ final class InFlight: Sendable {
         var pass: [String: Int64] = [:]
     }
     let state = Mutex(State())
-    /// How long an uncacheable key is not collapsed.
-    let passSeconds: Int64 = 10
+    /// How long an uncacheable key is not collapsed (monotonic milliseconds).
+    let passMillis: Int64 = 10_000
 
     enum Join { case leader, follower, pass }
 
+    /// `now` is monotonic milliseconds (the pass timer is operational, not HTTP time).
     func join(_ key: String, _ w: Waiter, now: Int64) -> Join {
         state.withLock { s in
             if let until = s.pass[key] {
@@ -58,7 +59,7 @@ final class InFlight: Sendable {
             let waiters = s.leaders.removeValue(forKey: key) ?? []
             if uncacheable {
                 if s.pass.count > 10_000 { s.pass = s.pass.filter { $0.value > now } }
-                s.pass[key] = now + passSeconds
+                s.pass[key] = now + passMillis
             }
             return waiters
         }
@@ -116,7 +117,7 @@ extension Worker {
     func releaseLeader(_ c: ClientConnection) {
         guard let key = c.cache.leaderKey else { return }
         c.cache.leaderKey = nil
-        let waiters = inFlight.finish(key, uncacheable: c.cache.uncacheable, now: CacheClock.shared.now())
+        let waiters = inFlight.finish(key, uncacheable: c.cache.uncacheable, now: now)
         if !waiters.isEmpty { mailboxes.deliver(waiters) }
     }
 }

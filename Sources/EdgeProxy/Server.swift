@@ -34,6 +34,8 @@ public final class EdgeServer: @unchecked Sendable {
     public let httpsAddress: SocketAddress?
     let logFD: Int32
     let ownsLog: Bool
+    /// The cache's clock (tests advance it).
+    public let clock = CacheClock()
 
     /// Binds the listeners. Throws when the address cannot be bound or the log opened.
     public init(config: RuntimeConfig) throws {
@@ -68,7 +70,7 @@ public final class EdgeServer: @unchecked Sendable {
                 if i == 0, let bound = TCP.localAddress(sfd) { secure = bound }
             }
             ws.append(try Worker(index: i, box: box, listenFD: fd, httpsFD: sfd, httpsPort: secure?.port ?? 443, logFD: logFD,
-                                 inFlight: inFlight, mailboxes: mailboxes))
+                                 inFlight: inFlight, mailboxes: mailboxes, clock: clock))
         }
         workers = ws
         httpAddress = addr

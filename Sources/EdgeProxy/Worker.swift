@@ -39,6 +39,7 @@ public final class Worker: @unchecked Sendable {
     /// Collapsing: the shared in-flight table and every worker's mailbox.
     let inFlight: InFlight
     let mailboxes: Mailboxes
+    let clock: CacheClock
     var listenFD: Int32
     var httpsFD: Int32
     /// The HTTPS port redirects point at.
@@ -69,7 +70,8 @@ public final class Worker: @unchecked Sendable {
     var server: ServerConfig
 
     init(index: Int, box: ConfigBox, listenFD: Int32, httpsFD: Int32, httpsPort: UInt16, logFD: Int32,
-         inFlight: InFlight, mailboxes: Mailboxes) throws {
+         inFlight: InFlight, mailboxes: Mailboxes, clock: CacheClock) throws {
+        self.clock = clock
         self.inFlight = inFlight
         self.mailboxes = mailboxes
         self.httpsPort = httpsPort

@@ -51,7 +51,7 @@ func loadSpecCases() -> [SpecCase] {
         tenants.append(tenantJSON(name: "d", hosts: ["d.test"], origins: #"{"o": {"servers": ["\#(origin.address)"]}}"#, routes: route))
         let edge = try Edge(tenants: tenants)
         defer { edge.stop() }
-        CacheClock.shared.reset()      // the cache and the origin share one scripted clock
+        let clock = edge.server.clock      // the cache and the origin share one scripted clock
         let steps = c["steps"] as? [[String: Any]] ?? []
         for (i, step) in steps.enumerated() {
             let at = "\(spec.name) step \(i + 1)"
@@ -61,8 +61,8 @@ func loadSpecCases() -> [SpecCase] {
                 #expect(r.status == 200, "\(at): origin script refused")
             }
             if let secs = step["advance"] as? Int {
-                CacheClock.shared.advance(by: Int64(secs))
-                _ = try request(origin.port, "POST", "/__clock", host: "origin", body: #"{"offset": \#(CacheClock.shared.offsetSeconds)}"#)
+                clock.advance(by: Int64(secs))
+                _ = try request(origin.port, "POST", "/__clock", host: "origin", body: #"{"offset": \#(clock.offsetSeconds)}"#)
             }
             if let ms = step["sleep_ms"] as? Int { usleep(UInt32(ms) * 1000) }
             guard let req = step["request"] as? [String: Any] else { continue }

@@ -1,0 +1,150 @@
+#!/usr/bin/env bash
+# Cache-hit benchmark: edged vs nginx proxy_cache, Varnish (malloc storage)
+# and HAProxy's cache, one worker/thread each pinned to CPU 0, wrk on CPU 1,
+# 50 keep-alive connections, 1 KiB, 16 KiB and 256 KiB objects that the
+# origin marks cacheable (max-age=3600). Then 200 concurrent clients missing
+# on one fresh URL, counting the origin's requests (collapsing).
+# usage: tools/bench/cache.sh [seconds=10]
+DUR=${1:-10}
+source "$(dirname "$0")/lib.sh"
+for p in varnish haproxy; do command -v ${p}d >/dev/null || command -v $p >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $p >/dev/null; }; done
+NGX=18181; VAR=18182; HAP=18183; EDGE=18184
+cat > "$W/origin.conf" <<CONF
+worker_processes 1;
+worker_cpu_affinity 10;
+pid $W/origin.pid;
+error_log $W/origin.err;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  server { listen 127.0.0.1:$ORIGIN; root $W/www; add_header Cache-Control "max-age=3600"; location /slow/ { return 200 "slow"; } }
+}
+CONF
+nginx -c "$W/origin.conf"
+mkdir -p "$W/ngxcache"
+cat > "$W/nginx.conf" <<CONF
+worker_processes 1;
+worker_cpu_affinity 01;
+pid $W/nginx.pid;
+error_log $W/nginx.err;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  proxy_cache_path $W/ngxcache keys_zone=c:10m max_size=1g;
+  upstream origin { server 127.0.0.1:$ORIGIN; keepalive 64; }
+  server {
+    listen 127.0.0.1:$NGX;
+    location / { proxy_pass http://origin; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_cache c; proxy_cache_lock on; }
+  }
+}
+CONF
+cat > "$W/varnish.vcl" <<CONF
+vcl 4.1;
+backend default { .host = "127.0.0.1"; .port = "$ORIGIN"; }
+CONF
+cat > "$W/haproxy.cfg" <<CONF
+global
+  nbthread 1
+  cpu-map 1/1 0
+  maxconn 4096
+  pidfile $W/haproxy.pid
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 30s
+  timeout server 30s
+  http-reuse always
+cache c
+  total-max-size 1024
+  max-object-size 1048576
+  max-age 3600
+frontend fe
+  bind 127.0.0.1:$HAP
+  default_backend be
+backend be
+  http-request cache-use c
+  http-response cache-store c
+  server o 127.0.0.1:$ORIGIN
+CONF
+cat > "$W/tenants/bench.json" <<CONF
+{ "name": "bench", "hosts": ["bench"], "default": true,
+  "origins": { "o": { "servers": ["127.0.0.1:$ORIGIN"], "keepalive": 64 } },
+  "routes": [ { "prefix": "/", "origin": "o" } ] }
+CONF
+nginx -c "$W/nginx.conf"
+haproxy -D -f "$W/haproxy.cfg"
+taskset -c 0 varnishd -a 127.0.0.1:$VAR -f "$W/varnish.vcl" -s malloc,256m -n "$W/varnish" -P "$W/varnish.pid" \
+  -p thread_pools=1 -p thread_pool_min=10 -p thread_pool_max=200 >/dev/null 2>&1
+taskset -c 0 .build/release/edged --tenants "$W/tenants" --http 127.0.0.1:$EDGE --workers 1 --access-log off --state "$W/state" 2>"$W/edged.err" &
+EDGE_PID=$!; PIDS+=($EDGE_PID)
+sleep 2
+NGX_PID=$(pgrep -P "$(cat "$W/nginx.pid")" | head -1)
+HAP_PID=$(cat "$W/haproxy.pid")
+VAR_PID=$(pgrep -P "$(cat "$W/varnish.pid")" | head -1)
+taskset -a -p -c 0 "$VAR_PID" >/dev/null
+
+for f in 1k.bin 16k.bin 256k.bin; do
+  for port in $NGX $VAR $HAP $EDGE; do curl -s -o /dev/null -H "Host: bench" "http://127.0.0.1:$port/$f"; curl -s -o /dev/null -H "Host: bench" "http://127.0.0.1:$port/$f"; done
+  echo "# cache hits, $f, 50 connections, ${DUR}s" >&2
+  read -r n_rps n_per < <(run_wrk nginx "$NGX_PID" "http://127.0.0.1:$NGX/$f" 50)
+  read -r v_rps v_per < <(run_wrk varnish "$VAR_PID" "http://127.0.0.1:$VAR/$f" 50)
+  read -r h_rps h_per < <(run_wrk haproxy "$HAP_PID" "http://127.0.0.1:$HAP/$f" 50)
+  read -r e_rps e_per < <(run_wrk edged "$EDGE_PID" "http://127.0.0.1:$EDGE/$f" 50)
+  printf "ratio    %-9s edged/haproxy per CPU-s %s  edged/nginx per CPU-s %s  edged/varnish per CPU-s %s  (req/s: %s %s %s)\n" "$f" \
+    "$(ratio "$e_per" "$h_per")" "$(ratio "$e_per" "$n_per")" "$(ratio "$e_per" "$v_per")" \
+    "$(ratio "$e_rps" "$h_rps")" "$(ratio "$e_rps" "$n_rps")" "$(ratio "$e_rps" "$v_rps")" >&2
+done
+
+echo "# 200 concurrent clients missing on one fresh URL (origin answers after 300 ms)" >&2
+cat > "$W/slow.py" <<'PY'
+import http.server, socketserver, sys, time, threading
+count = [0]
+lock = threading.Lock()
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def log_message(self, *a): pass
+    def do_GET(self):
+        if self.path == "/count":
+            b = str(count[0]).encode()
+        else:
+            with lock: count[0] += 1
+            time.sleep(0.3)
+            b = b"fresh"
+        self.send_response(200)
+        self.send_header("Cache-Control", "max-age=60")
+        self.send_header("Content-Length", str(len(b)))
+        self.end_headers()
+        self.wfile.write(b)
+class S(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    daemon_threads = True
+    request_queue_size = 512
+S(("127.0.0.1", 19001), H).serve_forever()
+PY
+python3 "$W/slow.py" & PIDS+=($!)
+cat > "$W/tenants/bench.json" <<CONF
+{ "name": "bench", "hosts": ["bench"], "default": true,
+  "origins": { "o": { "servers": ["127.0.0.1:19001"] } }, "routes": [ { "prefix": "/", "origin": "o" } ] }
+CONF
+kill -HUP $EDGE_PID
+sleep 1
+python3 - "$EDGE" <<'PY'
+import socket, sys, threading
+port = int(sys.argv[1])
+results = []
+def one():
+    s = socket.create_connection(("127.0.0.1", port))
+    s.sendall(b"GET /collapse HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
+    data = b""
+    while True:
+        c = s.recv(4096)
+        if not c: break
+        data += c
+    results.append(data.split(b" ")[1] if data else b"none")
+ts = [threading.Thread(target=one) for _ in range(200)]
+for t in ts: t.start()
+for t in ts: t.join()
+print("edged    200 clients: %d x 200 OK" % results.count(b"200"), file=sys.stderr)
+PY
+echo "edged    origin requests for /collapse: $(curl -s http://127.0.0.1:19001/count)" >&2
