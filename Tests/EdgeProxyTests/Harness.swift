@@ -222,6 +222,8 @@ struct Response {
 final class Client {
     let fd: Int32
     var buf: [UInt8] = []
+    /// The start of the last request sent (for failure messages).
+    var lastSent = ""
 
     init(port: Int, timeoutSeconds: Int = 15) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -230,14 +232,19 @@ final class Client {
         a.sin_port = UInt16(port).bigEndian
         a.sin_addr.s_addr = inet_addr("127.0.0.1")
         let r = withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        guard r == 0 else { close(fd); throw HarnessError(description: "connect to \(port) failed: errno \(errno)") }
+        // No close(fd) here: `self` is fully initialized, so throwing runs deinit,
+        // which closes it. Closing twice could close another thread's new socket.
+        guard r == 0 else { throw HarnessError(description: "connect to \(port) failed: errno \(errno)") }
         var tv = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
     }
 
     deinit { close(fd) }
 
-    func send(_ s: String) { send(Array(s.utf8)) }
+    func send(_ s: String) {
+        lastSent = String(s.prefix(60))
+        send(Array(s.utf8))
+    }
 
     func send(_ b: [UInt8]) {
         var off = 0
@@ -274,7 +281,9 @@ final class Client {
         var end: Int?
         while end == nil {
             if let r = find(buf, [13, 10, 13, 10]) { end = r; break }
-            guard fill() else { throw HarnessError(description: "connection closed before a response head (have \(buf.count) bytes)") }
+            guard fill() else {
+                throw HarnessError(description: "connection closed before a response head (have \(buf.count) bytes, errno \(errno)) after sending \(lastSent.debugDescription)")
+            }
         }
         let headText = String(decoding: buf[0..<end!], as: UTF8.self)
         buf.removeFirst(end! + 4)
