@@ -13,6 +13,13 @@ public enum CacheKey {
     /// The primary key. `target` is the already-normalized path and query
     /// (see EdgeHTTP.TargetNormalizer); the host is lowercased without a default port.
     public static func primary(tenant: String, https: Bool, host: String, target: String, query: QueryOptions = QueryOptions()) -> String {
+        // Fast path: a lowercase host without port or trailing dot, and no query options to apply.
+        if query.sort == false && query.ignore.isEmpty && !host.utf8.contains(where: { ($0 >= 65 && $0 <= 90) || $0 == 58 }) && !host.hasSuffix(".") {
+            var k = String()
+            k.reserveCapacity(tenant.utf8.count + host.utf8.count + target.utf8.count + 16)
+            k += String(tenant.utf8.count); k += ":"; k += tenant; k += https ? "|https|" : "|http|"; k += host; k += "|"; k += target
+            return k
+        }
         var h = host.lowercased()
         if h.hasSuffix(".") { h.removeLast() }
         if https && h.hasSuffix(":443") { h.removeLast(4) }

@@ -197,6 +197,13 @@ public enum CachePolicy {
     /// May this request be answered from a stored response with this freshness (§4, §5.2.1, RFC 5861)?
     public static func decide(_ f: Freshness, request: HeaderList, now: Int64, options: CacheOptions) -> CacheDecision {
         if f.noCache { return .revalidate }
+        // Most requests carry neither field: skip the parsing.
+        if !request.contains("cache-control") && !request.contains("pragma") {
+            if f.isFresh(now: now) { return .fresh }
+            if f.mustRevalidate { return .revalidate }
+            if let swr = f.staleWhileRevalidate, f.staleness(now: now) <= swr { return .staleWhileRevalidate }
+            return .revalidate
+        }
         let rcc = CacheControl.parse(request.values("cache-control"))
         if options.honorRequestNoCache {
             if rcc.noCache { return .revalidate }
