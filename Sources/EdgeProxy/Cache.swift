@@ -179,11 +179,7 @@ extension Worker {
         let status = notModified ? 304 : s.status
         c.status = status
         c.responseStarted = true
-        b.append("HTTP/1.1 ")
-        b.append(decimal: Int64(status))
-        b.append(byte: 32)
-        b.append(HTTPStatus.reason(status))
-        b.append("\r\n")
+        appendStatusLine(b, status)
         let route = c.route!
         if route.response.remove.isEmpty {
             b.append(notModified ? s.notModifiedHeadBytes : s.headBytes)
@@ -211,14 +207,7 @@ extension Worker {
             b.append(decimal: Int64(s.body.count))
             b.append("\r\n")
         }
-        if !c.keepAlive || stopping {
-            c.keepAlive = false
-            b.append("Connection: close\r\n\r\n")
-        } else if c.head.minorVersion == 0 {
-            b.append("Connection: keep-alive\r\n\r\n")
-        } else {
-            b.append("\r\n")
-        }
+        appendConnectionAndEnd(c, b)
         if c.method != .head && !notModified { b.append(s.body) }
         c.framing = .asIs
         finishExchange(c)

@@ -367,11 +367,7 @@ extension Worker {
         let b = c.outBuf!
         c.status = status
         c.responseStarted = true
-        b.append("HTTP/1.1 ")
-        b.append(decimal: Int64(status))
-        b.append(byte: 32)
-        b.append(HTTPStatus.reason(status))
-        b.append("\r\n")
+        appendStatusLine(b, status)
         b.append(date.line.readView)
         b.append("Server: edge\r\nLocation: https://")
         // The host without its port, then ours.
@@ -517,11 +513,7 @@ extension Worker {
         c.status = status
         c.responseStarted = true
         let reason = HTTPStatus.reason(status)
-        b.append("HTTP/1.1 ")
-        b.append(decimal: Int64(status))
-        b.append(byte: 32)
-        b.append(reason)
-        b.append("\r\n")
+        appendStatusLine(b, status)
         b.append(date.line.readView)
         b.append("Server: edge\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ")
         b.append(decimal: Int64(reason.utf8CodeUnitCount + 5))

@@ -119,6 +119,21 @@ extension Worker {
                 c.keepAlive = false
             }
         }
+        appendConnectionAndEnd(c, b)
+        c.responseStarted = true
+    }
+
+    /// "HTTP/1.1 NNN Reason\r\n" for a status edge generates.
+    @inline(__always) func appendStatusLine(_ b: IOBuffer, _ status: Int) {
+        b.append("HTTP/1.1 ")
+        b.append(decimal: Int64(status))
+        b.append(byte: 32)
+        b.append(HTTPStatus.reason(status))
+        b.append("\r\n")
+    }
+
+    /// The Connection field the client needs (close, or keep-alive for HTTP/1.0) and the blank line.
+    @inline(__always) func appendConnectionAndEnd(_ c: ClientConnection, _ b: IOBuffer) {
         if !c.keepAlive || stopping {
             c.keepAlive = false
             b.append("Connection: close\r\n\r\n")
@@ -127,6 +142,5 @@ extension Worker {
         } else {
             b.append("\r\n")
         }
-        c.responseStarted = true
     }
 }

@@ -121,11 +121,7 @@ extension Worker {
         let b = c.outBuf!
         c.status = status
         c.responseStarted = true
-        b.append("HTTP/1.1 ")
-        b.append(decimal: Int64(status))
-        b.append(byte: 32)
-        b.append(HTTPStatus.reason(status))
-        b.append("\r\n")
+        appendStatusLine(b, status)
         b.append(date.line.readView)
         b.append("Server: edge\r\nLast-Modified: ")
         HTTPDate.format(mtime, into: b)
