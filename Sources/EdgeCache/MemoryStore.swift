@@ -98,12 +98,21 @@ public final class MemoryStore: CacheStorage {
     let shardCapacity: Int
     public let maxObjectBytes: Int
     public let capacity: Int
+    /// Variants kept per primary key; a new one beyond this replaces the oldest.
+    public let maxVariants: Int
+    /// Bytes each tenant may hold (nil: no quota). A tenant at its quota gets no
+    /// new objects admitted until its own age out, so its flood cannot take more
+    /// than that share from the others.
+    let quotas: Mutex<[String: Int]>
+    let tenantBytes = Mutex<[String: Int]>([:])
 
     /// - Parameters:
     ///   - capacity: bytes for all shards together.
     ///   - maxObjectBytes: larger responses are not stored here.
-    public init(capacity: Int, maxObjectBytes: Int = 8 << 20, shardCount: Int = 16) {
+    public init(capacity: Int, maxObjectBytes: Int = 8 << 20, shardCount: Int = 16, maxVariants: Int = 32, quotas: [String: Int] = [:]) {
         self.capacity = capacity
+        self.maxVariants = max(1, maxVariants)
+        self.quotas = Mutex(quotas)
         self.maxObjectBytes = min(maxObjectBytes, capacity / shardCount)
         shardCapacity = capacity / shardCount
         shards = (0..<shardCount).map { _ in ShardBox() }
@@ -135,15 +144,29 @@ public final class MemoryStore: CacheStorage {
         shards[shard(key)].m.withLock { s in (s.table[key] ?? []).map(\.object) }
     }
 
+    /// Replaces the per-tenant quotas (config load and reload).
+    public func setQuotas(_ q: [String: Int]) { quotas.withLock { $0 = q } }
+
+    /// Bytes a tenant holds now.
+    public func bytes(tenant: String) -> Int { tenantBytes.withLock { $0[tenant] ?? 0 } }
+
     @discardableResult
     public func insert(_ r: StoredResponse) -> Bool {
         guard r.cost <= maxObjectBytes else { return false }
+        if let q = quotas.withLock({ $0[r.tenant] }), bytes(tenant: r.tenant) + r.cost > q { return false }
         let cap = shardCapacity
-        return shards[shard(r.key)].m.withLock { s in
+        var freed: [StoredResponse] = []
+        let ok = shards[shard(r.key)].m.withLock { s -> Bool in
             var nodes = s.table[r.key] ?? []
             if let i = nodes.firstIndex(where: { $0.object.variant == r.variant }) {
                 MemoryStore.drop(nodes[i], &s)
+                freed.append(nodes[i].object)
                 nodes.remove(at: i)
+            }
+            if nodes.count >= maxVariants {
+                MemoryStore.drop(nodes[0], &s)
+                freed.append(nodes[0].object)
+                nodes.removeFirst()
             }
             let n = Node(r)
             nodes.append(n)
@@ -157,18 +180,26 @@ public final class MemoryStore: CacheStorage {
                 s.small.append(n)
                 s.smallBytes += r.cost
             }
-            MemoryStore.evict(&s, capacity: cap)
+            MemoryStore.evict(&s, capacity: cap, freed: &freed)
             return true
         }
+        // Tenant accounting outside the shard lock (its own lock; never both held).
+        tenantBytes.withLock { t in
+            if ok { t[r.tenant, default: 0] += r.cost }
+            for f in freed { t[f.tenant, default: 0] -= f.cost }
+        }
+        return ok
     }
 
     @discardableResult
     public func remove(key: String) -> Int {
-        shards[shard(key)].m.withLock { s in
-            guard let nodes = s.table.removeValue(forKey: key) else { return 0 }
+        let gone = shards[shard(key)].m.withLock { s -> [StoredResponse] in
+            guard let nodes = s.table.removeValue(forKey: key) else { return [] }
             for n in nodes { MemoryStore.drop(n, &s) }
-            return nodes.count
+            return nodes.map(\.object)
         }
+        if !gone.isEmpty { tenantBytes.withLock { t in for f in gone { t[f.tenant, default: 0] -= f.cost } } }
+        return gone.count
     }
 
     public var bytesUsed: Int { shards.reduce(0) { t, b in t + b.m.withLock { $0.bytes } } }
@@ -189,7 +220,7 @@ public final class MemoryStore: CacheStorage {
         s.table[n.object.key] = nodes.isEmpty ? nil : nodes
     }
 
-    static func evict(_ s: inout Shard, capacity: Int) {
+    static func evict(_ s: inout Shard, capacity: Int, freed: inout [StoredResponse]) {
         while s.bytes > capacity {
             let useSmall = s.smallBytes > capacity / 10 || s.mainHead >= s.main.count
             if useSmall && s.smallHead < s.small.count {
@@ -206,6 +237,7 @@ public final class MemoryStore: CacheStorage {
                     drop(n, &s)
                     unlink(n, &s)
                     remember(n.object.key, &s)
+                    freed.append(n.object)
                 }
             } else if s.mainHead < s.main.count {
                 let n = s.main[s.mainHead]
@@ -217,6 +249,7 @@ public final class MemoryStore: CacheStorage {
                 } else {
                     drop(n, &s)
                     unlink(n, &s)
+                    freed.append(n.object)
                 }
             } else {
                 break

@@ -79,6 +79,8 @@ public struct TenantLimits: Sendable, Equatable {
     public var originReadTimeoutMillis: Int64 = 60_000
     /// Idle pooled origin connections are closed after this.
     public var originIdleTimeoutMillis: Int64 = 30_000
+    /// Most bytes this tenant may hold in the memory cache (nil: no quota).
+    public var cacheBytes: Int64?
     public init() {}
 }
 

@@ -176,7 +176,22 @@ extension Worker {
                 notModified = true
             }
         }
-        let status = notModified ? 304 : s.status
+        // Range / If-Range from the complete stored body (RFC 9110 §14).
+        var slice: ByteRange = .ignore
+        if !notModified && s.status == 200 && c.method == .get, let rv = req.first("range") {
+            var honour = true
+            if let ir = req.first("if-range") {
+                // Strong comparison only: a weak tag never matches (RFC 9110 §13.1.5).
+                honour = ir.hasPrefix("\"") ? (s.etag == ir) : (s.lastModified == ir)
+            }
+            if honour {
+                let bytes = Array(rv.utf8)
+                slice = bytes.withUnsafeBytes { parseByteRange($0, 0..<bytes.count, size: Int64(s.body.count)) }
+            }
+        }
+        var status = notModified ? 304 : s.status
+        if case .range = slice { status = 206 }
+        if case .unsatisfiable = slice { status = 416 }
         c.status = status
         c.responseStarted = true
         appendStatusLine(b, status)
@@ -202,13 +217,34 @@ extension Worker {
         b.append("\r\nVia: 1.1 edge\r\n")
         if c.tls != nil, let t = c.tenant { b.append(t.hstsLine) }
         b.append(route.response.addLines)
-        if !notModified {
-            b.append("Content-Length: ")
-            b.append(decimal: Int64(s.body.count))
+        switch slice {
+        case .range(let first, let last):
+            b.append("Content-Range: bytes ")
+            b.append(decimal: first); b.append(byte: 45); b.append(decimal: last)
+            b.append(byte: 47); b.append(decimal: Int64(s.body.count))
+            b.append("\r\nContent-Length: ")
+            b.append(decimal: last - first + 1)
             b.append("\r\n")
+        case .unsatisfiable:
+            b.append("Content-Range: bytes */")
+            b.append(decimal: Int64(s.body.count))
+            b.append("\r\nContent-Length: 0\r\n")
+        case .ignore:
+            if !notModified {
+                b.append("Content-Length: ")
+                b.append(decimal: Int64(s.body.count))
+                b.append("\r\n")
+            }
         }
         appendConnectionAndEnd(c, b)
-        if c.method != .head && !notModified { b.append(s.body) }
+        if c.method != .head && !notModified {
+            switch slice {
+            case .range(let first, let last):
+                s.body.withUnsafeBytes { b.append(UnsafeRawBufferPointer(rebasing: $0[Int(first)...Int(last)])) }
+            case .unsatisfiable: break
+            case .ignore: b.append(s.body)
+            }
+        }
         c.framing = .asIs
         finishExchange(c)
     }

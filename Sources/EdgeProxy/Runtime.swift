@@ -220,6 +220,9 @@ public final class RuntimeConfig: Sendable {
         self.wildcardHosts = wild
         self.defaultTenant = def
         self.trusted = Set(server.trustedProxies)
+        var quotas: [String: Int] = [:]
+        for t in configs { if let q = t.limits.cacheBytes { quotas[t.name] = Int(q) } }
+        self.store.setQuotas(quotas)
 
         // TLS: one context per tenant, routed by SNI.
         var tlsTenants: [(tenant: Int, name: String, hosts: [String], tls: TenantTLS)] = []

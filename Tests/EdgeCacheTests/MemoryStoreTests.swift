@@ -61,3 +61,27 @@ func object(_ key: String, variant: String = "", vary: [String] = [], size: Int 
         #expect(store.lookup(key: "once", request: HeaderList()) != nil)      // in main, survives the fill
     }
 }
+
+@Suite struct MemoryStoreLimitsTests {
+    @Test func variantsPerKeyAreCapped() {
+        let store = MemoryStore(capacity: 1 << 20, shardCount: 1, maxVariants: 3)
+        for i in 0..<5 { store.insert(object("k", variant: "v\(i)", vary: ["X-V"], size: 10)) }
+        #expect(store.variants(key: "k").map(\.variant) == ["v2", "v3", "v4"])
+        #expect(store.objectCount == 3)
+    }
+
+    @Test func aTenantAtItsQuotaCannotTakeMore() {
+        let store = MemoryStore(capacity: 1 << 20, shardCount: 4, quotas: ["flood": 10 * 1128])
+        for i in 0..<50 { store.insert(object("quiet\(i)", size: 1000, tenant: "quiet")) }
+        var admitted = 0
+        for i in 0..<200 where store.insert(object("flood\(i)", size: 1000, tenant: "flood")) { admitted += 1 }
+        #expect(admitted <= 10)
+        #expect(store.bytes(tenant: "flood") <= 10 * 1128)
+        // The quiet tenant kept everything it had.
+        #expect(store.bytes(tenant: "quiet") == (0..<50).reduce(0) { $0 + object("quiet\($1)", size: 1000, tenant: "quiet").cost })
+        // Removing frees quota again.
+        for i in 0..<200 { store.remove(key: "flood\(i)") }
+        #expect(store.bytes(tenant: "flood") == 0)
+        #expect(store.insert(object("flood-again", size: 1000, tenant: "flood")))
+    }
+}
