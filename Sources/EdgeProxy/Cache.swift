@@ -55,6 +55,11 @@ struct ExchangeCache {
     var collapse = true
     /// The origin's response was judged not storable (followers then go alone).
     var uncacheable = false
+    /// The client already has its answer (stale-while-revalidate); the origin
+    /// exchange only refreshes the cache and writes nothing to the client.
+    var background = false
+    /// The request head was consumed before going to the origin.
+    var consumedHead = false
 }
 
 /// Fields never stored with a response or never replayed from the cache.
@@ -81,6 +86,12 @@ extension Worker {
     /// stale-if-error (response or request) or the route's grace allows it.
     /// Returns true when it did.
     func serveStaleOnError(_ c: ClientConnection) -> Bool {
+        if c.cache.background {
+            // The client already has the stale response; just end the refresh.
+            if let o = c.origin { detachOrigin(c, o); closeOrigin(o) }
+            finishExchange(c)
+            return true
+        }
         guard let stored = c.cache.revalidating, let rc = c.route?.cache, !c.responseStarted else { return false }
         let wall = clock.now()
         guard CachePolicy.mayServeStaleOnError(stored.freshness, request: c.cache.request, now: wall, grace: rc.grace) else { return false }
@@ -132,7 +143,23 @@ extension Worker {
                 c.inBuf!.consume(n)
                 serveStored(c, stored, now: wall)
                 return true
-            case .staleWhileRevalidate, .revalidate:
+            case .staleWhileRevalidate:
+                // Answer now with the stale response; one request per key refreshes it
+                // in the background, on this connection (RFC 5861 §3).
+                x.revalidating = stored
+                x.status = "hit; detail=stale-while-revalidate"
+                let leads = c.method == .get && inFlight.join(key, Waiter(worker: index, fd: c.fd, gen: c.gen), now: now) == .leader
+                c.cache = x
+                c.inBuf!.consume(n)
+                // While the refresh runs the connection is busy: its buffers stay put.
+                if leads { c.phase = .proxy }
+                serveStored(c, stored, now: wall, finish: !leads)
+                if !leads { return true }
+                c.cache.leaderKey = key
+                c.cache.background = true
+                c.cache.consumedHead = true
+                return false
+            case .revalidate:
                 x.revalidating = stored
                 x.status = "fwd=stale"
             }
@@ -163,7 +190,7 @@ extension Worker {
     }
 
     /// Writes a stored response (or a 304 for a matching conditional request) and ends the exchange.
-    func serveStored(_ c: ClientConnection, _ s: StoredResponse, now wall: Int64) {
+    func serveStored(_ c: ClientConnection, _ s: StoredResponse, now wall: Int64, finish: Bool = true) {
         if c.outBuf == nil { c.outBuf = takeBuffer() }
         let b = c.outBuf!
         let req = c.cache.request
@@ -246,7 +273,7 @@ extension Worker {
             }
         }
         c.framing = .asIs
-        finishExchange(c)
+        if finish { finishExchange(c) } else { flushClient(c) }
     }
 
     /// Called with the origin's response head. Returns true when the cache
@@ -282,12 +309,16 @@ extension Worker {
             c.originMicros = monotonicMicros() - c.originStartMicros
             detachOrigin(c, o)
             releaseOrigin(o)
-            c.cache.status = "fwd=stale; fwd-status=304"
-            serveStored(c, updated, now: wall)
+            if c.cache.background {
+                finishExchange(c)
+            } else {
+                c.cache.status = "fwd=stale; fwd-status=304"
+                serveStored(c, updated, now: wall)
+            }
             return true
         }
         if status >= 500, serveStaleOnError(c) { return true }
-        c.cache.status += "; fwd-status=\(status)"
+        if !c.cache.background { c.cache.status += "; fwd-status=\(status)" }
         guard c.method == .get,
               CachePolicy.storable(method: "GET", request: c.cache.request, status: status, response: response, options: rc.options) == nil else {
             if status < 500 && c.cache.revalidating != nil { config.store.remove(key: key) }
@@ -304,7 +335,7 @@ extension Worker {
         let kept = HeaderList(response.fields.filter { !unstoredFields.contains($0.name.lowercased()) }.map { ($0.name, $0.value) })
         c.cache.fill = CacheFill(key: key, variant: variant, vary: response.values("vary"), tenant: c.tenant!.name, status: status,
                                  headers: kept, freshness: f, limit: config.store.maxObjectBytes)
-        c.cache.status += "; stored"
+        if !c.cache.background { c.cache.status += "; stored" }
         return false
     }
 

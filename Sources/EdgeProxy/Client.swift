@@ -347,7 +347,7 @@ extension Worker {
             serveFile(c, root: root, index: index, p: p, headLength: n)
         case .http(let ids):
             buildForwardHead(c, p: p, hostRange: hostRange, route: route)
-            b.consume(n)
+            if !c.cache.consumedHead { b.consume(n) }
             c.phase = .proxy
             if c.head.expectContinue && !c.bodyDone && b.isEmpty {
                 if c.outBuf == nil { c.outBuf = takeBuffer() }

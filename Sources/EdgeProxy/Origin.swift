@@ -276,11 +276,15 @@ extension Worker {
                 if c.route?.cache != nil && cacheResponseHead(c, o, p: ib.readView, headLength: n) { return }
                 o.headDone = true
                 o.server.health.recordSuccess()
-                c.status = status
+                if !c.cache.background { c.status = status }
                 c.originMicros = monotonicMicros() - c.originStartMicros
                 o.keepAlive = o.head.keepAlive
                 let framing = o.head.framing(requestWasHead: o.requestWasHead)
-                writeResponseHead(c, o, framing: framing, p: ib.readView)
+                if c.cache.background {
+                    c.framing = .asIs       // the client's response is already complete
+                } else {
+                    writeResponseHead(c, o, framing: framing, p: ib.readView)
+                }
                 ib.consume(n)
                 switch framing {
                 case .none: o.body = .none
@@ -297,6 +301,7 @@ extension Worker {
         let ib = o.inBuf!
         if c.outBuf == nil { c.outBuf = takeBuffer() }
         let ob = c.outBuf!
+        let quiet = c.cache.background
         var done = false
         if case .none = o.body { done = true }
         loop: while !done && !ib.isEmpty && ob.readableBytes < highWater {
@@ -305,7 +310,7 @@ extension Worker {
                 done = true
             case .length(let rem):
                 let take = Int(min(rem, Int64(ib.readableBytes)))
-                ob.append(ib.readPointer, count: take)
+                if !quiet { ob.append(ib.readPointer, count: take) }
                 c.cache.fill?.append(ib.readPointer, take)
                 ib.consume(take)
                 o.body = .length(rem - Int64(take))
@@ -316,7 +321,9 @@ extension Worker {
                 switch ev {
                 case .data(let r):
                     if let f = c.cache.fill, let base = ib.readView.baseAddress { f.append(base + r.lowerBound, r.count) }
-                    if c.framing == .chunked {
+                    if quiet {
+                        // refreshing in the background: nothing goes to the client
+                    } else if c.framing == .chunked {
                         ob.append(hex: r.count)
                         ob.append("\r\n")
                         ob.append(UnsafeRawBufferPointer(rebasing: ib.readView[r]))
@@ -339,7 +346,9 @@ extension Worker {
             case .untilClose:
                 let k = ib.readableBytes
                 c.cache.fill?.append(ib.readPointer, k)
-                if c.framing == .chunked {
+                if quiet {
+                    // refreshing in the background
+                } else if c.framing == .chunked {
                     ob.append(hex: k)
                     ob.append("\r\n")
                     ob.append(ib.readView)
@@ -420,6 +429,7 @@ extension Worker {
         case .closed:
             if !reused { o.server.health.recordFailure(now: now) }
         }
+        if c.cache.background { return finishExchange(c) }   // the client has its answer already
         if c.responseStarted { return abortClient(c) }
         // Safe to retry: nothing reached the origin (connect failed), or a reused
         // keep-alive connection was found closed before any response byte, for an

@@ -109,7 +109,7 @@ do { edge = try EdgeServer(config: runtime) } catch { fail("\(error)") }
 let pidFile = (server.stateDir as NSString).appendingPathComponent("edged.pid")
 do {
     try FileManager.default.createDirectory(atPath: server.stateDir, withIntermediateDirectories: true)
-    try "\(getpid())\n".write(toFile: pidFile, atomically: true, encoding: .utf8)
+    try "\(getpid())\n".write(toFile: pidFile, atomically: false, encoding: .utf8)
 } catch {
     fail("state directory \(server.stateDir): \(error)")
 }

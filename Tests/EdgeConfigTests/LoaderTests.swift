@@ -11,7 +11,7 @@ func scratch(_ files: [String: String]) throws -> String {
     for (name, text) in files {
         let u = dir.appendingPathComponent(name)
         try FileManager.default.createDirectory(at: u.deletingLastPathComponent(), withIntermediateDirectories: true)
-        try text.write(to: u, atomically: true, encoding: .utf8)
+        try text.write(to: u, atomically: false, encoding: .utf8)
     }
     return dir.path
 }

@@ -30,7 +30,7 @@ func freePort() throws -> Int {
         try FileManager.default.createDirectory(atPath: dir + "/tenants", withIntermediateDirectories: true)
         func write(_ hosts: String) throws {
             try #"{"hosts": [\#(hosts)], "origins": {"o": {"servers": ["\#(origin.address)"]}}, "routes": [{"prefix": "/", "origin": "o"}]}"#
-                .write(toFile: dir + "/tenants/site.json", atomically: true, encoding: .utf8)
+                .write(toFile: dir + "/tenants/site.json", atomically: false, encoding: .utf8)
         }
         try write(#""a.test""#)
         let port = try freePort()
@@ -42,7 +42,7 @@ func freePort() throws -> Int {
         #expect(try keep.readResponse().status == 200)
         // A broken file: the reload is refused, with the file and field named, and a.test keeps working.
         try #"{"hosts": ["b.test"], "origins": {"o": {"servers": ["\#(origin.address)"]}}, "routes": [{"prefix": "/", "origin": "nope"}]}"#
-            .write(toFile: dir + "/tenants/site.json", atomically: true, encoding: .utf8)
+            .write(toFile: dir + "/tenants/site.json", atomically: false, encoding: .utf8)
         child.signal(SIGHUP)
         let refused = child.read(until: "previous configuration: ")
         #expect(refused.contains("reload failed"))
@@ -82,7 +82,7 @@ func freePort() throws -> Int {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("edged-bad-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         try #"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:1"]}}, "routes": [{"prefix": "/", "origin": "missing"}]}"#
-            .write(to: dir.appendingPathComponent("shop.json"), atomically: true, encoding: .utf8)
+            .write(to: dir.appendingPathComponent("shop.json"), atomically: false, encoding: .utf8)
         let (status, out) = try runEdged(["--check", "--tenants", dir.path])
         #expect(status == 1)
         #expect(out.contains("shop.json: routes[0].origin: unknown origin group \"missing\""), "\(out)")

@@ -155,7 +155,7 @@ final class Edge: @unchecked Sendable {
         for (path, content) in files {
             let u = tdir.appendingPathComponent(path)
             try FileManager.default.createDirectory(at: u.deletingLastPathComponent(), withIntermediateDirectories: true)
-            try content.write(to: u, atomically: true, encoding: .utf8)
+            try content.write(to: u, atomically: false, encoding: .utf8)
         }
         for (i, t) in tenants.enumerated() {
             try writeFile(tdir.appendingPathComponent("t\(i).json").path, t)
@@ -163,7 +163,7 @@ final class Edge: @unchecked Sendable {
         var sc = ServerConfig()
         if let s = serverJSON {
             let f = dir.appendingPathComponent("server.json")
-            try s.write(to: f, atomically: true, encoding: .utf8)
+            try s.write(to: f, atomically: false, encoding: .utf8)
             sc = try ConfigLoader.loadServer(file: f.path)
         }
         sc.httpListen = "127.0.0.1:0"

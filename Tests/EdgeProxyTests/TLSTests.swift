@@ -216,7 +216,7 @@ func sClient(_ port: Int, _ args: String, input: String = "") throws -> String {
         }
         // Not a certificate at all.
         let junk = certDir + "/junk.pem"
-        try "not pem".write(toFile: junk, atomically: true, encoding: .utf8)
+        try "not pem".write(toFile: junk, atomically: false, encoding: .utf8)
         do {
             _ = try Edge(tenants: [tenant("x", ["x.test"], o, certs: [(junk, a.1)])])
             Issue.record("junk certificate accepted")

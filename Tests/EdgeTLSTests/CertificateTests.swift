@@ -12,8 +12,8 @@ import Testing
 
     func write(_ pair: CertificatePair, _ name: String) throws -> CertificatePair {
         guard case .memory(let c, let k) = pair.source else { throw CancellationError() }
-        try c.text.write(toFile: "\(dir)/\(name).crt", atomically: true, encoding: .utf8)
-        try k.text.write(toFile: "\(dir)/\(name).key", atomically: true, encoding: .utf8)
+        try c.text.write(toFile: "\(dir)/\(name).crt", atomically: false, encoding: .utf8)
+        try k.text.write(toFile: "\(dir)/\(name).key", atomically: false, encoding: .utf8)
         return CertificatePair(certFile: "\(dir)/\(name).crt", keyFile: "\(dir)/\(name).key")
     }
 
