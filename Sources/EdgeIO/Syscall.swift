@@ -44,6 +44,20 @@ public enum IOResult: Equatable {
     }
 }
 
+/// Writes two pieces with one writev (a response head and a stored body).
+@inline(__always) public func sysWritev(_ fd: Int32, _ a: UnsafeRawPointer, _ na: Int, _ b: UnsafeRawPointer, _ nb: Int) -> IOResult {
+    var iov = (iovec(iov_base: UnsafeMutableRawPointer(mutating: a), iov_len: na),
+               iovec(iov_base: UnsafeMutableRawPointer(mutating: b), iov_len: nb))
+    while true {
+        let r = withUnsafePointer(to: &iov) { $0.withMemoryRebound(to: iovec.self, capacity: 2) { Glibc.writev(fd, $0, 2) } }
+        if r >= 0 { return .bytes(r) }
+        let e = errno
+        if e == EINTR { continue }
+        if e == EAGAIN || e == EWOULDBLOCK { return .wouldBlock }
+        return .error(e)
+    }
+}
+
 @inline(__always) public func sysClose(_ fd: Int32) {
     _ = Glibc.close(fd)
 }

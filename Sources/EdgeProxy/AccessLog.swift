@@ -78,7 +78,8 @@ extension Worker {
         b.append(",\"bytes_in\":")
         b.append(decimal: c.bytesIn)
         b.append(",\"bytes_out\":")
-        b.append(decimal: max(0, c.sent + Int64(c.outBuf?.readableBytes ?? 0) - c.sentAtStart))
+        let pending = c.pendingBody == nil ? 0 : Int64(c.pendingTo - c.pendingFrom)
+        b.append(decimal: max(0, c.sent + Int64(c.outBuf?.readableBytes ?? 0) + pending - c.sentAtStart))
         if !c.cache.status.isEmpty {
             b.append(",\"cache\":\"")
             appendEscaped(b, Array(c.cache.status.utf8))

@@ -45,6 +45,10 @@ final class ClientConnection {
     var timeout = ClientTimeout.idle
     var sendDeadline: Int64 = 0
     var sent: Int64 = 0
+    /// A stored body to write after `outBuf` without copying it (cache hits, plain sockets).
+    var pendingBody: StoredResponse?
+    var pendingFrom = 0
+    var pendingTo = 0
 
     // The exchange in progress.
     var target: [UInt8] = []
@@ -160,7 +164,7 @@ extension Worker {
     func clientWritable(_ c: ClientConnection) {
         flushClient(c)
         if c.closed { return }
-        guard (c.outBuf?.readableBytes ?? 0) < highWater else { return }
+        guard (c.outBuf?.readableBytes ?? 0) < highWater, c.pendingBody == nil else { return }
         switch c.phase {
         case .proxy:
             if let o = c.origin, o.headDone { originReadable(o) }
@@ -179,11 +183,27 @@ extension Worker {
             if c.phase == .closing { closeClient(c) }
             return
         }
-        while c.writable && !b.isEmpty {
-            let want = b.readableBytes
-            switch clientWrite(c, b.readPointer, want) {
+        while c.writable && (!b.isEmpty || c.pendingBody != nil) {
+            let result: IOResult
+            var want = b.readableBytes
+            if let s = c.pendingBody {
+                // The head from outBuf and the stored body in place, in one writev.
+                let n = c.pendingTo - c.pendingFrom
+                want += n
+                result = s.body.withUnsafeBytes { raw in
+                    sysWritev(c.fd, b.readPointer, b.readableBytes, raw.baseAddress! + c.pendingFrom, n)
+                }
+            } else {
+                result = clientWrite(c, b.readPointer, want)
+            }
+            switch result {
             case .bytes(let k):
-                b.consume(k)
+                let fromHead = min(k, b.readableBytes)
+                b.consume(fromHead)
+                if c.pendingBody != nil {
+                    c.pendingFrom += k - fromHead
+                    if c.pendingFrom >= c.pendingTo { c.pendingBody = nil }
+                }
                 c.sent += Int64(k)
                 if k < want { c.writable = false }  // the socket buffer is full; EPOLLOUT follows
             case .wouldBlock, .eof:
@@ -193,7 +213,7 @@ extension Worker {
                 return
             }
         }
-        if b.isEmpty {
+        if b.isEmpty && c.pendingBody == nil {
             c.sendDeadline = 0
             if c.phase == .closing { closeClient(c); return }
             if c.phase == .head && (c.inBuf?.isEmpty ?? true) {
@@ -219,6 +239,7 @@ extension Worker {
             case .head:
                 guard let b = c.inBuf, !b.isEmpty else { return }
                 if let o = c.outBuf, o.readableBytes >= highWater { return }
+                if c.pendingBody != nil { return }   // the previous response is still going out
                 if c.timeout != .header {
                     c.timeout = .header
                     c.deadline = now + server.headerTimeoutMillis
@@ -587,6 +608,7 @@ extension Worker {
         if let b = c.outBuf { c.outBuf = nil; giveBuffer(b) }
         if let b = c.fwd { c.fwd = nil; giveBuffer(b) }
         if let t = c.tls { t.shutdown(); c.tls = nil }
+        c.pendingBody = nil
     }
 
     // MARK: TLS

@@ -81,4 +81,29 @@ import Testing
         let seen = try originRequests(origin, "/flaky")
         #expect(seen == 2, "origin saw \(seen) requests")
     }
+
+    @Test func largeHitsArePipelinedInOrderAndByteExact() throws {
+        let origin = try Origin()
+        let edge = try setUp(origin, workers: 1)
+        defer { edge.stop() }
+        let big = String((0..<300_000).map { _ in "abcdefghij".randomElement()! })
+        try script(origin, "/big", #"[{"status": 200, "headers": {"Cache-Control": "max-age=60", "ETag": "\"b\""}, "body": "\#(big)"}]"#)
+        try script(origin, "/small", #"[{"status": 200, "headers": {"Cache-Control": "max-age=60"}, "body": "small"}]"#)
+        #expect(try request(edge.port, "/big", host: "c.test").text == big)
+        #expect(try request(edge.port, "/small", host: "c.test").text == "small")
+        let c = try Client(port: edge.port)
+        var pipeline = ""
+        for i in 0..<6 { pipeline += "GET \(i % 2 == 0 ? "/big" : "/small") HTTP/1.1\r\nHost: c.test\r\n\r\n" }
+        pipeline += "GET /big HTTP/1.1\r\nHost: c.test\r\nRange: bytes=1000-1999\r\n\r\n"
+        c.send(pipeline)
+        for i in 0..<6 {
+            let r = try c.readResponse()
+            #expect(r.header("Cache-Status")?.contains("hit") == true)
+            #expect(r.text == (i % 2 == 0 ? big : "small"), "response \(i) out of order or corrupt")
+        }
+        let part = try c.readResponse()
+        #expect(part.status == 206)
+        #expect(part.text == String(Array(big.utf8)[1000..<2000].map { Character(UnicodeScalar($0)) }))
+        #expect(try originRequests(origin, "/big") == 1)
+    }
 }
