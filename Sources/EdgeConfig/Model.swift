@@ -137,6 +137,9 @@ public struct RouteCacheConfig: Sendable, Equatable {
     public var ignoreQuery: [String] = []
     /// Serve stale content this long past expiry when the origin fails.
     public var graceSeconds: Int64 = 0
+    /// Refuse to store a response whose Content-Type contradicts the path's
+    /// extension (web cache deception: `/account/x.css` answered with HTML).
+    public var deceptionArmor = false
     public init() {}
 }
 

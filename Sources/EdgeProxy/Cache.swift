@@ -305,8 +305,7 @@ extension Worker {
         let key = c.cache.key!
         if status == 304, let old = c.cache.revalidating, !c.cache.clientConditional {
             // Freshen the stored response with the 304's fields (§4.3.4) and serve it.
-            let kept = HeaderList(response.fields.filter { !unstoredFields.contains($0.name.lowercased()) }.map { ($0.name, $0.value) })
-            let merged = CachePolicy.updatedHeaders(stored: old.headers, from: kept)
+            let merged = CachePolicy.updatedHeaders(stored: old.headers, from: storableFields(response))
             let f = CachePolicy.freshness(status: old.status, response: merged, requestTime: c.cache.requestTime, responseTime: wall, options: rc.options)
             let updated = StoredResponse(key: old.key, variant: old.variant, vary: old.vary, tenant: old.tenant, status: old.status,
                                          headers: merged, body: old.body, freshness: f)
@@ -335,6 +334,11 @@ extension Worker {
             if status < 500 { c.cache.uncacheable = true }
             return false
         }
+        if rc.deceptionArmor && !contentTypeFitsPath(c.cache.target, response.first("content-type")) {
+            c.cache.status += "; detail=content-type-mismatch"
+            c.cache.uncacheable = true
+            return false
+        }
         let f = CachePolicy.freshness(status: status, response: response, requestTime: c.cache.requestTime, responseTime: wall, options: rc.options)
         let useful = f.lifetime > 0 || response.contains("etag") || response.contains("last-modified")
             || f.staleIfError != nil || f.staleWhileRevalidate != nil
@@ -342,11 +346,23 @@ extension Worker {
             c.cache.uncacheable = true
             return false
         }
-        let kept = HeaderList(response.fields.filter { !unstoredFields.contains($0.name.lowercased()) }.map { ($0.name, $0.value) })
         c.cache.fill = CacheFill(key: key, variant: variant, vary: response.values("vary"), tenant: c.tenant!.name, status: status,
-                                 headers: kept, freshness: f, limit: config.store.maxObjectBytes)
+                                 headers: storableFields(response), freshness: f, limit: config.store.maxObjectBytes)
         if !c.cache.background { c.cache.status += "; stored" }
         return false
+    }
+
+    /// The fields worth storing: no hop-by-hop fields (fixed ones and those the
+    /// response's Connection names), no framing, no Set-Cookie, no Age.
+    func storableFields(_ response: HeaderList) -> HeaderList {
+        let named = Set(response.listElements("connection"))
+        var out: [(String, String)] = []
+        for (i, f) in response.fields.enumerated() {
+            let n = response.lowerNames[i]
+            if unstoredFields.contains(n) || named.contains(n) || n.hasPrefix("proxy-") { continue }
+            out.append((f.name, f.value))
+        }
+        return HeaderList(out)
     }
 
     /// The response streamed completely: keep what was being stored.
@@ -370,6 +386,22 @@ extension Worker {
         case .other: return String(decoding: c.methodText, as: UTF8.self)
         }
     }
+}
+
+/// Whether a response's media type is what the path's extension promises.
+/// Paths without a known extension always fit.
+func contentTypeFitsPath(_ target: String, _ contentType: String?) -> Bool {
+    let path = target.split(separator: "?", maxSplits: 1).first.map(String.init) ?? target
+    guard let dot = path.lastIndex(of: "."), !path[dot...].contains("/") else { return true }
+    let expected = MediaTypes.table[path[path.index(after: dot)...].lowercased()]
+    guard let expected else { return true }
+    let want = expected.description.split(separator: ";")[0].lowercased()
+    let got = (contentType ?? "").split(separator: ";").first.map { $0.trimmedOWS().lowercased() } ?? ""
+    if got == want { return true }
+    // Equivalent spellings in the wild.
+    let aliases: [String: Set<String>] = ["text/javascript": ["application/javascript", "application/x-javascript"],
+                                          "application/json": ["text/json"], "application/xml": ["text/xml"]]
+    return aliases[want]?.contains(got) ?? false
 }
 
 /// If-None-Match against one entity tag, weak comparison (RFC 9110 §13.1.2).

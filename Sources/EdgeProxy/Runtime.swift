@@ -14,6 +14,7 @@ struct RouteCache: Sendable {
     let options: CacheOptions
     let query: QueryOptions
     let grace: Int64
+    let deceptionArmor: Bool
 }
 
 /// One origin server, shared by all workers (its health is atomic).
@@ -201,7 +202,7 @@ public final class RuntimeConfig: Sendable {
                     var q = QueryOptions()
                     q.sort = r.cache.sortQuery
                     q.ignore = Set(r.cache.ignoreQuery)
-                    cache = RouteCache(options: o, query: q, grace: r.cache.graceSeconds)
+                    cache = RouteCache(options: o, query: q, grace: r.cache.graceSeconds, deceptionArmor: r.cache.deceptionArmor)
                 }
                 return Route(prefix: Array(r.prefix.utf8), group: group, stripPrefix: r.stripPrefix,
                              hostRewrite: r.hostRewrite.map { Array($0.utf8) }, request: Edits(r.requestHeaders), response: Edits(r.responseHeaders),
