@@ -46,11 +46,28 @@ public enum TargetNormalizer {
         }
         // Path: decode once.
         let pathStart = out.count
-        while i < end && p[i] != 63 {
+        guard copyNormalizingEscapes(p, &i, end, stopAtQuery: true, into: &out) else { return nil }
+        removeDotSegments(&out, from: pathStart)
+        let pathLength = out.count
+        if i < end {
+            // Query: the same escape normalization, no segment logic.
+            out.append(63)
+            i += 1
+            guard copyNormalizingEscapes(p, &i, end, stopAtQuery: false, into: &out) else { return nil }
+        }
+        return (form, pathLength)
+    }
+
+    /// Copies `p[i..<end]` (up to a "?" when `stopAtQuery`) with escapes
+    /// normalized; false on a fragment or a broken escape.
+    @inline(__always) static func copyNormalizingEscapes(_ p: UnsafeRawBufferPointer, _ i: inout Int, _ end: Int,
+                                                        stopAtQuery: Bool, into out: inout [UInt8]) -> Bool {
+        while i < end {
             let c = p[i]
-            if c == 35 { return nil }
+            if c == 63 && stopAtQuery { return true }
+            if c == 35 { return false }
             if c == 37 {
-                guard i + 2 < end, let v = decodeEscape(p[i + 1], p[i + 2]) else { return nil }
+                guard i + 2 < end, let v = decodeEscape(p[i + 1], p[i + 2]) else { return false }
                 appendNormalizedEscape(v, &out)
                 i += 3
             } else {
@@ -58,26 +75,7 @@ public enum TargetNormalizer {
                 i += 1
             }
         }
-        removeDotSegments(&out, from: pathStart)
-        let pathLength = out.count
-        if i < end {
-            // Query: the same escape normalization, no segment logic.
-            out.append(63)
-            i += 1
-            while i < end {
-                let c = p[i]
-                if c == 35 { return nil }
-                if c == 37 {
-                    guard i + 2 < end, let v = decodeEscape(p[i + 1], p[i + 2]) else { return nil }
-                    appendNormalizedEscape(v, &out)
-                    i += 3
-                } else {
-                    out.append(c)
-                    i += 1
-                }
-            }
-        }
-        return (form, pathLength)
+        return true
     }
 
     @inline(__always) static func decodeEscape(_ a: UInt8, _ b: UInt8) -> UInt8? {

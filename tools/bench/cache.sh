@@ -9,19 +9,7 @@ DUR=${1:-10}
 source "$(dirname "$0")/lib.sh"
 for p in varnish haproxy; do command -v ${p}d >/dev/null || command -v $p >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $p >/dev/null; }; done
 NGX=18181; VAR=18182; HAP=18183; EDGE=18184
-cat > "$W/origin.conf" <<CONF
-worker_processes 1;
-worker_cpu_affinity 10;
-pid $W/origin.pid;
-error_log $W/origin.err;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  keepalive_requests 1000000;
-  server { listen 127.0.0.1:$ORIGIN; root $W/www; add_header Cache-Control "max-age=3600"; location /slow/ { return 200 "slow"; } }
-}
-CONF
-nginx -c "$W/origin.conf"
+start_origin 'add_header Cache-Control "max-age=3600";'
 mkdir -p "$W/ngxcache"
 cat > "$W/nginx.conf" <<CONF
 worker_processes 1;

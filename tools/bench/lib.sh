@@ -26,6 +26,7 @@ head -c 262144 /dev/urandom > "$W/www/256k.bin"
 ORIGIN=19000
 HZ=$(getconf CLK_TCK)
 
+# start_origin [extra server directives]
 start_origin() {
   cat > "$W/origin.conf" <<CONF
 worker_processes 1;
@@ -33,7 +34,7 @@ worker_cpu_affinity 10;
 pid $W/origin.pid;
 error_log $W/origin.err;
 events { worker_connections 4096; }
-http { access_log off; keepalive_requests 1000000; server { listen 127.0.0.1:$ORIGIN; root $W/www; } }
+http { access_log off; keepalive_requests 1000000; server { listen 127.0.0.1:$ORIGIN; root $W/www; ${1:-} } }
 CONF
   nginx -c "$W/origin.conf"
 }
