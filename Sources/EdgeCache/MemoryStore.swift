@@ -126,11 +126,19 @@ public final class MemoryStore: CacheStorage {
     }
 
     public func lookup(key: String, request: HeaderList) -> StoredResponse? {
+        lookup(key: key) { request }
+    }
+
+    /// Like `lookup(key:request:)`, asking for the request's fields only when a
+    /// stored variant has Vary (most objects have none: no fields are built).
+    public func lookup(key: String, request: () -> HeaderList) -> StoredResponse? {
         shards[shard(key)].m.withLock { s in
             guard let nodes = s.table[key] else { return nil }
+            var fields: HeaderList?
             for n in nodes {
                 if !n.object.vary.isEmpty {
-                    guard let v = CacheKey.variant(vary: n.object.vary, request: request), v == n.object.variant else { continue }
+                    if fields == nil { fields = request() }
+                    guard let v = CacheKey.variant(vary: n.object.vary, request: fields!), v == n.object.variant else { continue }
                 }
                 if n.freq < 3 { n.freq += 1 }
                 return n.object

@@ -25,6 +25,9 @@ public enum KnownField: UInt8, Sendable {
     case ifModifiedSince
     case range
     case ifRange
+    case cacheControl
+    case pragma
+    case authorization
 
     /// Hop-by-hop fields (RFC 9110 §7.6.1) that a proxy never forwards.
     @inline(__always) public var isHopByHop: Bool {
@@ -48,7 +51,10 @@ public enum KnownField: UInt8, Sendable {
             if equalsLowercase(p, start, end, "date") { return .date }
             return .other
         case 5: return equalsLowercase(p, start, end, "range") ? .range : .other
-        case 6: return equalsLowercase(p, start, end, "expect") ? .expect : .other
+        case 6:
+            if equalsLowercase(p, start, end, "expect") { return .expect }
+            if equalsLowercase(p, start, end, "pragma") { return .pragma }
+            return .other
         case 7:
             if equalsLowercase(p, start, end, "upgrade") { return .upgrade }
             if equalsLowercase(p, start, end, "trailer") { return .trailer }
@@ -59,7 +65,11 @@ public enum KnownField: UInt8, Sendable {
             if equalsLowercase(p, start, end, "connection") { return .connection }
             if equalsLowercase(p, start, end, "keep-alive") { return .keepAlive }
             return .other
-        case 13: return equalsLowercase(p, start, end, "if-none-match") ? .ifNoneMatch : .other
+        case 13:
+            if equalsLowercase(p, start, end, "if-none-match") { return .ifNoneMatch }
+            if equalsLowercase(p, start, end, "cache-control") { return .cacheControl }
+            if equalsLowercase(p, start, end, "authorization") { return .authorization }
+            return .other
         case 14:
             if equalsLowercase(p, start, end, "content-length") { return .contentLength }
             if equalsLowercase(p, start, end, "http2-settings") { return .http2Settings }

@@ -122,7 +122,16 @@ extension Worker {
         let wall = clock.now()
         var x = ExchangeCache()
         x.collapse = c.cache.collapse
-        x.request = headerList(p, c.head.fields)
+        // Build the request's fields as strings only when the policy needs them:
+        // directives, conditionals, ranges, credentials. A plain GET skips this.
+        var plain = true
+        for f in c.head.fields {
+            switch f.known {
+            case .cacheControl, .pragma, .authorization, .ifNoneMatch, .ifModifiedSince, .range, .ifRange: plain = false
+            default: break
+            }
+        }
+        if !plain { x.request = headerList(p, c.head.fields) }
         x.host = String(decoding: p[hostRange], as: UTF8.self)
         x.target = String(decoding: c.target, as: UTF8.self)
         x.requestTime = wall
@@ -135,7 +144,11 @@ extension Worker {
         }
         let key = CacheKey.primary(tenant: tenant.name, https: c.tls != nil, host: x.host, target: x.target, query: rc.query)
         x.key = key
-        if let stored = config.store.lookup(key: key, request: x.request) {
+        let found = config.store.lookup(key: key) { () -> HeaderList in
+            if plain { x.request = headerList(p, c.head.fields); plain = false }
+            return x.request
+        }
+        if let stored = found {
             switch CachePolicy.decide(stored.freshness, request: x.request, now: wall, options: rc.options) {
             case .fresh, .staleAllowedByClient:
                 x.status = "hit"
@@ -149,6 +162,8 @@ extension Worker {
                 x.revalidating = stored
                 x.status = "hit; detail=stale-while-revalidate"
                 let leads = c.method == .get && inFlight.join(key, Waiter(worker: index, fd: c.fd, gen: c.gen), now: now) == .leader
+                // The refresh stores what the origin sends: it needs the request's fields.
+                if leads && plain { x.request = headerList(p, c.head.fields); plain = false }
                 c.cache = x
                 c.inBuf!.consume(n)
                 // While the refresh runs the connection is busy: its buffers stay put.
@@ -173,6 +188,8 @@ extension Worker {
             }
             x.status = config.store.variants(key: key).isEmpty ? "fwd=uri-miss" : "fwd=vary-miss"
         }
+        // Going to the origin: storing its answer needs the request's fields (Vary, directives).
+        if plain { x.request = headerList(p, c.head.fields) }
         // Collapse concurrent misses (and revalidations) of GETs on this key.
         if c.method == .get && x.collapse {
             switch inFlight.join(key, Waiter(worker: index, fd: c.fd, gen: c.gen), now: now) {
