@@ -39,7 +39,7 @@ let package = Package(
         .target(name: "EdgeTLS", dependencies: ["COpenSSL", "CEdgeShims", "EdgeIO"]),
         // The proxy pipeline.
         .target(name: "EdgeProxy", dependencies: ["EdgeHTTP", "EdgeIO", "EdgeConfig", "EdgeUpstream", "EdgeTLS", "EdgeCache"], swiftSettings: fast),
-        .executableTarget(name: "edged", dependencies: ["EdgeProxy", "EdgeConfig", "CEdgeShims"]),
+        .executableTarget(name: "edged", dependencies: ["EdgeProxy", "EdgeConfig", "EdgeCache", "CEdgeShims"]),
 
         .testTarget(name: "EdgeHTTPTests", dependencies: ["EdgeHTTP"]),
         .testTarget(name: "EdgeUpstreamTests", dependencies: ["EdgeUpstream"]),

@@ -152,6 +152,26 @@ public final class MemoryStore: CacheStorage {
         shards[shard(key)].m.withLock { s in (s.table[key] ?? []).map(\.object) }
     }
 
+    /// Removes every object of a tenant (a tenant dropped by a reload); returns how many.
+    @discardableResult
+    public func remove(tenant: String) -> Int {
+        var removed = 0
+        for box in shards {
+            box.m.withLock { s in
+                for (key, nodes) in s.table {
+                    let mine = nodes.filter { $0.object.tenant == tenant }
+                    guard !mine.isEmpty else { continue }
+                    for n in mine { MemoryStore.drop(n, &s) }
+                    let rest = nodes.filter { $0.object.tenant != tenant }
+                    s.table[key] = rest.isEmpty ? nil : rest
+                    removed += mine.count
+                }
+            }
+        }
+        tenantBytes.withLock { $0[tenant] = nil }
+        return removed
+    }
+
     /// Replaces the per-tenant quotas (config load and reload).
     public func setQuotas(_ q: [String: Int]) { quotas.withLock { $0 = q } }
 

@@ -142,6 +142,9 @@ public final class RuntimeConfig: Sendable {
     /// The internal CA's certificate file, when a tenant uses `"tls": "internal"`.
     public let internalCAPath: String?
 
+    /// Tenant names, in config order.
+    public var tenantNames: [String] { tenants.map(\.name) }
+
     /// The memory cache; a reload passes the running one on so entries survive.
     public let store: MemoryStore
 

@@ -83,7 +83,10 @@ public final class EdgeServer: @unchecked Sendable {
     /// new TLS handshakes use it; connections and requests in flight carry on.
     /// Listener addresses and the worker count stay as they are (restart to change them).
     public func reload(_ newConfig: RuntimeConfig) {
+        let before = Set(config.tenantNames)
         box.replace(newConfig)
+        // A removed tenant's cache entries go with it; unchanged tenants keep theirs.
+        for gone in before.subtracting(newConfig.tenantNames) { newConfig.store.remove(tenant: gone) }
         for w in workers { w.wake.signal() }
     }
 

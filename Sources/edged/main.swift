@@ -5,6 +5,7 @@ import CEdgeShims
 import EdgeConfig
 import EdgeIO
 import EdgeProxy
+import EdgeCache
 
 let usage = """
 usage: edged [options]
@@ -72,7 +73,8 @@ while let a = args.popFirst() {
 }
 
 /// Reads every config source (server file, flags, tenants) into a runtime config.
-@MainActor func loadRuntime() throws -> (RuntimeConfig, [TenantConfig]) {
+/// `store`: the running cache, handed on by a reload so entries survive it.
+@MainActor func loadRuntime(store: MemoryStore? = nil) throws -> (RuntimeConfig, [TenantConfig]) {
     var server = ServerConfig()
     if let f = configFile { server = try ConfigLoader.loadServer(file: f) }
     if let h = httpListen { server.httpListen = h }
@@ -87,7 +89,7 @@ while let a = args.popFirst() {
         if !originHosts.isEmpty { fail("--host goes with --origin") }
         tenants = try ConfigLoader.loadTenants(directory: tenantsDir)
     }
-    return (try RuntimeConfig(server: server, tenants: tenants), tenants)
+    return (try RuntimeConfig(server: server, tenants: tenants, store: store), tenants)
 }
 
 let runtime: RuntimeConfig
@@ -126,7 +128,7 @@ while true {
     if sig == SIGHUP {
         // Reload: validate everything first; on any error keep serving the running config.
         do {
-            let (next, nextTenants) = try loadRuntime()
+            let (next, nextTenants) = try loadRuntime(store: edge.config.store)
             edge.reload(next)
             FileHandle.standardError.write(Data("edged: reloaded (\(nextTenants.count) tenant(s)); new connections and requests use it\n".utf8))
         } catch {

@@ -190,7 +190,8 @@ final class Edge: @unchecked Sendable {
         for (i, t) in tenants.enumerated() {
             try writeFile(tdir.appendingPathComponent("t\(i).json").path, t)
         }
-        let rt = try RuntimeConfig(server: server.config.server, tenants: try ConfigLoader.loadTenants(directory: tdir.path))
+        let rt = try RuntimeConfig(server: server.config.server, tenants: try ConfigLoader.loadTenants(directory: tdir.path),
+                                   store: server.config.store)
         server.reload(rt)
     }
 

@@ -35,6 +35,24 @@ import Testing
         #expect(try request(edge.port, "/echo", host: "u.test").status == 200)
     }
 
+    @Test func reloadKeepsTheCacheOfKeptTenantsAndDropsRemovedOnes() throws {
+        let o = try Origin()
+        func tenant(_ name: String) -> String {
+            tenantJSON(name: name, hosts: ["\(name).test"], origins: #"{"o": {"servers": ["\#(o.address)"]}}"#, routes: #"[{"prefix": "/", "origin": "o"}]"#)
+        }
+        let edge = try Edge(tenants: [tenant("keep"), tenant("gone")])
+        defer { edge.stop() }
+        #expect(try request(o.port, "POST", "/__script", host: "o", body: #"{"path": "/c", "responses": [{"status": 200, "headers": {"Cache-Control": "max-age=600"}, "body": "cached"}]}"#).status == 200)
+        _ = try request(edge.port, "/c", host: "keep.test")
+        _ = try request(edge.port, "/c", host: "gone.test")
+        let store = edge.server.config.store
+        #expect(store.bytes(tenant: "gone") > 0)
+        try edge.reload(tenants: [tenant("keep")])
+        #expect(store.bytes(tenant: "gone") == 0)
+        usleep(300_000)
+        #expect(try request(edge.port, "/c", host: "keep.test").header("Cache-Status")?.contains("hit") == true)
+    }
+
     @Test func certificateSwappedByReloadWhileAConnectionStaysOpen() throws {
         let o = try Origin()
         let certDir = FileManager.default.temporaryDirectory.appendingPathComponent("edge-reload-\(UUID().uuidString)").path
