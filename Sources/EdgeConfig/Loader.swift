@@ -278,8 +278,9 @@ public enum ConfigLoader {
             if let b = r.dict["cache"] as? NSNumber, isJSONBool(b) {
                 rc.cache.enabled = b.boolValue
             } else if let cn = try r.object("cache") {
-                try cn.allowOnly(["enabled", "ignore_client_no_cache", "store_set_cookie", "sort_query", "ignore_query", "grace", "deception_armor"])
+                try cn.allowOnly(["enabled", "ignore_client_no_cache", "store_set_cookie", "sort_query", "ignore_query", "grace", "deception_armor", "debug"])
                 rc.cache.deceptionArmor = try cn.bool("deception_armor") ?? false
+                rc.cache.debug = try cn.bool("debug") ?? false
                 rc.cache.enabled = try cn.bool("enabled") ?? true
                 rc.cache.ignoreClientNoCache = try cn.bool("ignore_client_no_cache") ?? false
                 rc.cache.storeSetCookie = try cn.bool("store_set_cookie") ?? false

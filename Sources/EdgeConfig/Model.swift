@@ -140,6 +140,8 @@ public struct RouteCacheConfig: Sendable, Equatable {
     /// Refuse to store a response whose Content-Type contradicts the path's
     /// extension (web cache deception: `/account/x.css` answered with HTML).
     public var deceptionArmor = false
+    /// Add the cache key to Cache-Status (`key="…"`, RFC 9211 §2.8), for debugging.
+    public var debug = false
     public init() {}
 }
 

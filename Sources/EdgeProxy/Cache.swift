@@ -161,7 +161,7 @@ extension Worker {
                 // in the background, on this connection (RFC 5861 §3).
                 x.revalidating = stored
                 x.status = "hit; detail=stale-while-revalidate"
-                let leads = c.method == .get && inFlight.join(key, Waiter(worker: index, fd: c.fd, gen: c.gen), now: now) == .leader
+                let leads = c.method == .get && inFlight.tryLead(key)
                 // The refresh stores what the origin sends: it needs the request's fields.
                 if leads && plain { x.request = headerList(p, c.head.fields); plain = false }
                 c.cache = x
@@ -256,9 +256,9 @@ extension Worker {
         if !s.hasDate { b.append(date.line.readView) }
         b.append("Age: ")
         b.append(decimal: min(s.freshness.age(now: wall), CacheControl.deltaCap))
-        b.append("\r\nCache-Status: edge; ")
-        b.append(string: c.cache.status)
-        b.append("\r\nVia: 1.1 edge\r\n")
+        b.append("\r\n")
+        appendCacheStatus(c, b)
+        b.append("Via: 1.1 edge\r\n")
         if c.tls != nil, let t = c.tenant { b.append(t.hstsLine) }
         b.append(route.response.addLines)
         switch slice {
@@ -367,6 +367,21 @@ extension Worker {
                                  headers: storableFields(response), freshness: f, limit: config.store.maxObjectBytes)
         if !c.cache.background { c.cache.status += "; stored" }
         return false
+    }
+
+    /// "Cache-Status: edge; …" (with the key when the route debugs) and CRLF.
+    func appendCacheStatus(_ c: ClientConnection, _ b: IOBuffer) {
+        b.append("Cache-Status: edge; ")
+        b.append(string: c.cache.status.isEmpty ? "fwd=bypass" : c.cache.status)
+        if c.route?.cache?.debug == true, let k = c.cache.key {
+            b.append("; key=\"")
+            for ch in k.utf8 where ch >= 0x20 && ch < 0x7F {
+                if ch == 34 || ch == 92 { b.append(byte: 92) }
+                b.append(byte: ch)
+            }
+            b.append("\"")
+        }
+        b.append("\r\n")
     }
 
     /// The fields worth storing: no hop-by-hop fields (fixed ones and those the

@@ -53,6 +53,15 @@ final class InFlight: Sendable {
         }
     }
 
+    /// Becomes the leader for `key` if nobody is; never waits (background refreshes).
+    func tryLead(_ key: String) -> Bool {
+        state.withLock { s in
+            if s.leaders[key] != nil { return false }
+            s.leaders[key] = []
+            return true
+        }
+    }
+
     /// The leader is done; returns the followers to wake.
     func finish(_ key: String, uncacheable: Bool, now: Int64) -> [Waiter] {
         state.withLock { s in

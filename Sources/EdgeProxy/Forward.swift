@@ -95,11 +95,7 @@ extension Worker {
         }
         if !sawDate { b.append(date.line.readView) }
         b.append("Via: 1.1 edge\r\n")
-        if caching {
-            b.append("Cache-Status: edge; ")
-            b.append(string: c.cache.status.isEmpty ? "fwd=bypass" : c.cache.status)
-            b.append("\r\n")
-        }
+        if caching { appendCacheStatus(c, b) }
         if c.tls != nil, let t = c.tenant { b.append(t.hstsLine) }
         b.append(route.response.addLines)
         switch framing {

@@ -15,6 +15,7 @@ struct RouteCache: Sendable {
     let query: QueryOptions
     let grace: Int64
     let deceptionArmor: Bool
+    let debug: Bool
 }
 
 /// One origin server, shared by all workers (its health is atomic).
@@ -205,7 +206,7 @@ public final class RuntimeConfig: Sendable {
                     var q = QueryOptions()
                     q.sort = r.cache.sortQuery
                     q.ignore = Set(r.cache.ignoreQuery)
-                    cache = RouteCache(options: o, query: q, grace: r.cache.graceSeconds, deceptionArmor: r.cache.deceptionArmor)
+                    cache = RouteCache(options: o, query: q, grace: r.cache.graceSeconds, deceptionArmor: r.cache.deceptionArmor, debug: r.cache.debug)
                 }
                 return Route(prefix: Array(r.prefix.utf8), group: group, stripPrefix: r.stripPrefix,
                              hostRewrite: r.hostRewrite.map { Array($0.utf8) }, request: Edits(r.requestHeaders), response: Edits(r.responseHeaders),
