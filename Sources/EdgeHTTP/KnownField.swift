@@ -113,6 +113,22 @@ public enum Method: UInt8, Sendable {
         }
     }
 
+    /// The method's token; empty for `.other` (its bytes live with the request).
+    public var token: StaticString {
+        switch self {
+        case .get: return "GET"
+        case .head: return "HEAD"
+        case .post: return "POST"
+        case .put: return "PUT"
+        case .delete: return "DELETE"
+        case .options: return "OPTIONS"
+        case .patch: return "PATCH"
+        case .trace: return "TRACE"
+        case .connect: return "CONNECT"
+        case .other: return ""
+        }
+    }
+
     static func classify(_ p: UnsafeRawBufferPointer, _ s: Int, _ e: Int) -> Method {
         // Methods are case-sensitive (RFC 9110 §9.1).
         func eq(_ lit: StaticString) -> Bool {

@@ -59,18 +59,7 @@ extension Worker {
         b.append("\",\"client\":\"")
         b.append(c.peerIP)
         b.append("\",\"method\":\"")
-        switch c.method {
-        case .get: b.append("GET")
-        case .head: b.append("HEAD")
-        case .post: b.append("POST")
-        case .put: b.append("PUT")
-        case .delete: b.append("DELETE")
-        case .options: b.append("OPTIONS")
-        case .patch: b.append("PATCH")
-        case .trace: b.append("TRACE")
-        case .connect: b.append("CONNECT")
-        case .other: b.append(jsonEscaped(c.methodText))
-        }
+        if c.method == .other { b.append(jsonEscaped(c.methodText)) } else { b.append(c.method.token) }
         b.append("\",\"target\":\"")
         appendEscaped(b, c.target)
         b.append("\",\"status\":")

@@ -405,18 +405,7 @@ extension Worker {
     }
 
     func methodName(_ c: ClientConnection) -> String {
-        switch c.method {
-        case .get: return "GET"
-        case .head: return "HEAD"
-        case .post: return "POST"
-        case .put: return "PUT"
-        case .delete: return "DELETE"
-        case .options: return "OPTIONS"
-        case .patch: return "PATCH"
-        case .trace: return "TRACE"
-        case .connect: return "CONNECT"
-        case .other: return String(decoding: c.methodText, as: UTF8.self)
-        }
+        c.method == .other ? String(decoding: c.methodText, as: UTF8.self) : c.method.token.description
     }
 }
 

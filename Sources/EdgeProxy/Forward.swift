@@ -139,4 +139,18 @@ extension Worker {
             b.append("\r\n")
         }
     }
+
+    /// Starts a response edge generates itself: marks the exchange answered and
+    /// writes the status line, Date and "Server: edge" (no CRLF after Server's
+    /// value, so callers continue with "\r\nNext-Field: …" or end the line).
+    @inline(__always) func beginGeneratedResponse(_ c: ClientConnection, _ status: Int) -> IOBuffer {
+        if c.outBuf == nil { c.outBuf = takeBuffer() }
+        let b = c.outBuf!
+        c.status = status
+        c.responseStarted = true
+        appendStatusLine(b, status)
+        b.append(date.line.readView)
+        b.append("Server: edge")
+        return b
+    }
 }

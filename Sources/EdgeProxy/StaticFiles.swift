@@ -117,13 +117,8 @@ extension Worker {
         }
 
         c.inBuf!.consume(headLength)
-        if c.outBuf == nil { c.outBuf = takeBuffer() }
-        let b = c.outBuf!
-        c.status = status
-        c.responseStarted = true
-        appendStatusLine(b, status)
-        b.append(date.line.readView)
-        b.append("Server: edge\r\nLast-Modified: ")
+        let b = beginGeneratedResponse(c, status)
+        b.append("\r\nLast-Modified: ")
         HTTPDate.format(mtime, into: b)
         b.append("\r\nETag: ")
         b.append(etag.readView)
@@ -169,13 +164,8 @@ extension Worker {
 
     func redirectToSlash(_ c: ClientConnection, p: UnsafeRawBufferPointer, headLength: Int) {
         c.inBuf!.consume(headLength)
-        if c.outBuf == nil { c.outBuf = takeBuffer() }
-        let b = c.outBuf!
-        c.status = 301
-        c.responseStarted = true
-        b.append("HTTP/1.1 301 Moved Permanently\r\n")
-        b.append(date.line.readView)
-        b.append("Server: edge\r\nLocation: ")
+        let b = beginGeneratedResponse(c, 301)
+        b.append("\r\nLocation: ")
         // The client's own path (before any prefix strip), plus "/".
         let t = UnsafeRawBufferPointer(rebasing: p[c.head.targetRange])
         let q = t.firstIndex(of: 63) ?? t.count
