@@ -15,6 +15,7 @@ let package = Package(
     name: "edge",
     products: [
         .executable(name: "edged", targets: ["edged"]),
+        .executable(name: "edgectl", targets: ["edgectl"]),
     ],
     targets: [
         // System libraries (Debian: libssl-dev, zlib1g-dev, libbrotli-dev).
@@ -39,13 +40,18 @@ let package = Package(
         .target(name: "EdgeTLS", dependencies: ["COpenSSL", "CEdgeShims", "EdgeIO"]),
         // The proxy pipeline.
         .target(name: "EdgeProxy", dependencies: ["EdgeHTTP", "EdgeIO", "EdgeConfig", "EdgeUpstream", "EdgeTLS", "EdgeCache"], swiftSettings: fast),
-        .executableTarget(name: "edged", dependencies: ["EdgeProxy", "EdgeConfig", "EdgeCache", "CEdgeShims"]),
+        // The admin API (Unix socket / loopback TCP, JSON): off the data path, Foundation allowed.
+        .target(name: "EdgeAdmin", dependencies: ["EdgeProxy", "EdgeIO"]),
+        .executableTarget(name: "edged", dependencies: ["EdgeProxy", "EdgeAdmin", "EdgeConfig", "EdgeCache", "CEdgeShims"]),
+        // The operator's command line, a client of the admin API.
+        .executableTarget(name: "edgectl", dependencies: ["EdgeIO"]),
 
         .testTarget(name: "EdgeHTTPTests", dependencies: ["EdgeHTTP"]),
         .testTarget(name: "EdgeUpstreamTests", dependencies: ["EdgeUpstream"]),
         .testTarget(name: "EdgeConfigTests", dependencies: ["EdgeConfig"]),
         .testTarget(name: "EdgeTLSTests", dependencies: ["EdgeTLS"]),
         .testTarget(name: "EdgeCacheTests", dependencies: ["EdgeCache", "EdgeHTTP"]),
-        .testTarget(name: "EdgeProxyTests", dependencies: ["EdgeProxy", "EdgeConfig", "EdgeIO", "EdgeHTTP"]),
+        .testTarget(name: "EdgeProxyTests", dependencies: ["EdgeProxy", "EdgeAdmin", "EdgeConfig", "EdgeIO", "EdgeHTTP", "EdgeCache"]),
+        .testTarget(name: "EdgeAdminTests", dependencies: ["EdgeAdmin"]),
     ]
 )

@@ -11,7 +11,7 @@ public struct QueryOptions: Sendable, Equatable {
 
 public enum CacheKey {
     /// The primary key. `target` is the already-normalized path and query
-    /// (see EdgeHTTP.TargetNormalizer); the host is lowercased without a default port.
+    /// (see EdgeHTTP.TargetNormalizer); the host is lowercased, without port or trailing dot.
     public static func primary(tenant: String, https: Bool, host: String, target: String, query: QueryOptions = QueryOptions()) -> String {
         // Fast path: a lowercase host without port or trailing dot, and no query options to apply.
         if query.sort == false && query.ignore.isEmpty && !host.utf8.contains(where: { ($0 >= 65 && $0 <= 90) || $0 == 58 }) && !host.hasSuffix(".") {
@@ -21,9 +21,12 @@ public enum CacheKey {
             return k
         }
         var h = host.lowercased()
+        // No port: the tenant's listeners (and the ports clients spell) share
+        // entries, and a purge by URL need not know them. The scheme stays keyed.
+        if let colon = h.lastIndex(of: ":"), !h[colon...].contains("]"), h[h.index(after: colon)...].allSatisfy(\.isNumber) {
+            h = String(h[..<colon])
+        }
         if h.hasSuffix(".") { h.removeLast() }
-        if https && h.hasSuffix(":443") { h.removeLast(4) }
-        if !https && h.hasSuffix(":80") { h.removeLast(3) }
         var t = target
         if let q = target.firstIndex(of: "?") {
             let path = target[..<q]

@@ -35,9 +35,12 @@ public final class StoredResponse: Sendable {
     public let hasDate: Bool
     public let etag: String?
     public let lastModified: String?
+    /// Surrogate keys / cache tags the origin gave it (purge --tag).
+    public let tags: [String]
 
-    public init(key: String, variant: String, vary: [String], tenant: String, status: Int, headers: HeaderList, body: [UInt8], freshness: Freshness) {
-        self.key = key; self.variant = variant; self.vary = vary; self.tenant = tenant
+    public init(key: String, variant: String, vary: [String], tenant: String, status: Int, headers: HeaderList, body: [UInt8],
+                freshness: Freshness, tags: [String] = []) {
+        self.key = key; self.variant = variant; self.vary = vary; self.tenant = tenant; self.tags = tags
         self.status = status; self.headers = headers; self.body = body; self.freshness = freshness
         var head: [UInt8] = [], head304: [UInt8] = []
         for (i, f) in headers.fields.enumerated() {
@@ -68,7 +71,8 @@ public protocol CacheStorage: AnyObject, Sendable {
 
 public final class MemoryStore: CacheStorage {
     final class Node {
-        let object: StoredResponse
+        /// Replaced in place (under the shard lock) by a soft purge.
+        var object: StoredResponse
         var freq: UInt8 = 0
         /// Charged to the small queue's bytes.
         var inSmall = false
@@ -105,6 +109,11 @@ public final class MemoryStore: CacheStorage {
     /// than that share from the others.
     let quotas: Mutex<[String: Int]>
     let tenantBytes = Mutex<[String: Int]>([:])
+    /// Recent purges (see PurgeLog): a response whose request left before a
+    /// purge that selects it is not stored when it completes after the purge.
+    public let purges = PurgeLog()
+    /// Why the last response for a key was not stored (for explain); bounded.
+    let notStored = Mutex<[String: String]>([:])
 
     /// - Parameters:
     ///   - capacity: bytes for all shards together.
@@ -179,12 +188,23 @@ public final class MemoryStore: CacheStorage {
     public func bytes(tenant: String) -> Int { tenantBytes.withLock { $0[tenant] ?? 0 } }
 
     @discardableResult
-    public func insert(_ r: StoredResponse) -> Bool {
-        guard r.cost <= maxObjectBytes else { return false }
-        if let q = quotas.withLock({ $0[r.tenant] }), bytes(tenant: r.tenant) + r.cost > q { return false }
+    public func insert(_ r: StoredResponse) -> Bool { insert(r, startedAt: nil) }
+
+    /// Stores `r` unless a purge recorded after `startedAt` (the purge epoch
+    /// when its request left for the origin) selects it. The check is made
+    /// under the shard lock, and a purge records itself before it visits the
+    /// shards, so either the purge sees the object or the insert sees the purge.
+    @discardableResult
+    public func insert(_ r: StoredResponse, startedAt: UInt64?) -> Bool {
+        guard r.cost <= maxObjectBytes else { noteNotStored(key: r.key, reason: "larger than the largest object stored"); return false }
+        if let q = quotas.withLock({ $0[r.tenant] }), bytes(tenant: r.tenant) + r.cost > q {
+            noteNotStored(key: r.key, reason: "tenant at its cache quota")
+            return false
+        }
         let cap = shardCapacity
         var freed: [StoredResponse] = []
         let ok = shards[shard(r.key)].m.withLock { s -> Bool in
+            if let since = startedAt, purges.purgedSince(since, r) { return false }
             var nodes = s.table[r.key] ?? []
             if let i = nodes.firstIndex(where: { $0.object.variant == r.variant }) {
                 MemoryStore.drop(nodes[i], &s)
@@ -216,7 +236,65 @@ public final class MemoryStore: CacheStorage {
             if ok { t[r.tenant, default: 0] += r.cost }
             for f in freed { t[f.tenant, default: 0] -= f.cost }
         }
+        if ok { notStored.withLock { if !$0.isEmpty { $0[r.key] = nil } } } else { noteNotStored(key: r.key, reason: "purged while it was being fetched") }
         return ok
+    }
+
+    /// Remembers why a response for `key` was not stored (edgectl explain).
+    public func noteNotStored(key: String, reason: String) {
+        notStored.withLock { m in
+            if m.count >= 4096 { m.removeAll(keepingCapacity: true) }
+            m[key] = reason
+        }
+    }
+
+    /// Why the last response for `key` was not stored, if it was not.
+    public func whyNotStored(key: String) -> String? { notStored.withLock { $0[key] } }
+
+    /// Removes (or, `soft`, marks stale at `now`) every object `scope` selects;
+    /// returns how many. The purge is logged first, so a response already in
+    /// flight from the origin is not stored afterwards as if it were newer.
+    @discardableResult
+    public func purge(_ scope: PurgeScope, soft: Bool, now: Int64) -> Int {
+        purges.record(scope)
+        var count = 0
+        var gone: [StoredResponse] = []
+        let visit: [ShardBox]
+        if case .key(let k) = scope { visit = [shards[shard(k)]] } else { visit = shards }
+        for box in visit {
+            box.m.withLock { s in
+                var keys: [String] = []
+                switch scope {
+                case .key(let k): if s.table[k] != nil { keys = [k] }
+                default: keys = Array(s.table.keys)
+                }
+                for key in keys {
+                    guard let nodes = s.table[key] else { continue }
+                    var kept: [Node] = []
+                    for n in nodes {
+                        guard scope.matches(n.object) else { kept.append(n); continue }
+                        count += 1
+                        if soft {
+                            n.object = n.object.markedStale(now: now)
+                            kept.append(n)
+                        } else {
+                            MemoryStore.drop(n, &s)
+                            gone.append(n.object)
+                        }
+                    }
+                    s.table[key] = kept.isEmpty ? nil : kept
+                }
+            }
+        }
+        if !gone.isEmpty { tenantBytes.withLock { t in for f in gone { t[f.tenant, default: 0] -= f.cost } } }
+        return count
+    }
+
+    /// Primary keys stored for a tenant with this prefix (explain, tests).
+    public func keys(prefix: String) -> [String] {
+        var out: [String] = []
+        for box in shards { box.m.withLock { s in out += s.table.keys.filter { $0.hasPrefix(prefix) } } }
+        return out.sorted()
     }
 
     @discardableResult

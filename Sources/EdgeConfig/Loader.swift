@@ -147,7 +147,7 @@ public enum ConfigLoader {
     /// Loads the server file.
     public static func loadServer(file: String) throws -> ServerConfig {
         let root = Node(dict: try readJSON(file), file: file, path: "")
-        try root.allowOnly(["http", "https", "workers", "limits", "trusted_proxies", "access_log", "state", "tls_ticket_rotation", "cache"])
+        try root.allowOnly(["http", "https", "workers", "limits", "trusted_proxies", "access_log", "state", "tls_ticket_rotation", "cache", "admin"])
         var c = ServerConfig()
         if let v = try root.millis("tls_ticket_rotation") {
             guard v >= 1000 else { throw root.fail("tls_ticket_rotation", "must be at least 1s") }
@@ -164,6 +164,12 @@ public enum ConfigLoader {
         if let v = try root.int("workers", min: 0, max: 1024) { c.workers = v }
         if let v = try root.strings("trusted_proxies") { c.trustedProxies = v }
         if let v = try root.string("access_log") { c.accessLog = v }
+        if let a = try root.object("admin") {
+            try a.allowOnly(["listen", "token_file"])
+            c.adminListen = try a.string("listen")
+            c.adminTokenFile = try a.string("token_file")
+            if c.adminListen != nil && c.adminTokenFile == nil { throw a.fail("token_file", "is required with \"listen\" (the TCP admin API needs a bearer token)") }
+        }
         if let l = try root.object("limits") {
             try l.allowOnly(["request_line", "field", "header_block", "fields", "header_timeout", "body_idle_timeout",
                              "keepalive_timeout", "send_timeout", "max_connections", "shutdown_timeout"])
@@ -236,7 +242,7 @@ public enum ConfigLoader {
 
     public static func loadTenant(file: String) throws -> TenantConfig {
         let root = Node(dict: try readJSON(file), file: file, path: "")
-        try root.allowOnly(["name", "hosts", "default", "origins", "routes", "limits", "tls", "https_redirect", "hsts"])
+        try root.allowOnly(["name", "hosts", "default", "origins", "routes", "limits", "tls", "https_redirect", "hsts", "purge_tag_headers"])
         let name = try root.string("name") ?? ((file as NSString).lastPathComponent as NSString).deletingPathExtension
         guard let rawHosts = try root.strings("hosts") else { throw root.fail("hosts", "is required (a list of host names)") }
         var hosts: [String] = []
@@ -302,6 +308,12 @@ public enum ConfigLoader {
                 throw root.fail("hsts", "expected a Strict-Transport-Security value like \"max-age=31536000; includeSubDomains\"")
             }
             t.hsts = h
+        }
+        if let tags = try root.strings("purge_tag_headers") {
+            for (i, f) in tags.enumerated() where f.isEmpty || !f.utf8.allSatisfy({ isTokenChar($0) }) {
+                throw root.fail("purge_tag_headers[\(i)]", "\"\(f)\" is not a header field name")
+            }
+            t.purgeTagFields = tags
         }
         if t.tls == .none && (t.httpsRedirect || t.hsts != nil) {
             throw root.fail(t.httpsRedirect ? "https_redirect" : "hsts", "needs \"tls\" on this tenant")

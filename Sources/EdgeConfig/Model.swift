@@ -32,6 +32,10 @@ public struct ServerConfig: Sendable, Equatable {
     public var trustedProxies: [String] = []
     /// "stdout", "off", or a file path.
     public var accessLog = "stdout"
+    /// The admin API's optional loopback TCP listener ("127.0.0.1:PORT") and the
+    /// file holding its bearer token. The Unix socket STATE/admin.sock is always on.
+    public var adminListen: String?
+    public var adminTokenFile: String?
     public init() {}
 }
 
@@ -49,6 +53,8 @@ public struct TenantConfig: Sendable, Equatable {
     public var httpsRedirect = false
     /// `Strict-Transport-Security` value sent on HTTPS responses (nil: none).
     public var hsts: String?
+    /// Response fields whose values tag a stored object for `edgectl purge --tag`.
+    public var purgeTagFields = ["Surrogate-Key", "Cache-Tag"]
 
     public init(name: String, file: String, hosts: [String], origins: [OriginGroupConfig], routes: [RouteConfig]) {
         self.name = name; self.file = file; self.hosts = hosts; self.origins = origins; self.routes = routes

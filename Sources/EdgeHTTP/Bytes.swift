@@ -72,3 +72,6 @@
         if e > s { body(s, e) }
     }
 }
+
+/// Is `b` a tchar (RFC 9110 §5.6.2: the bytes of a token such as a field name)?
+@inline(__always) public func isTokenChar(_ b: UInt8) -> Bool { byteClasses[Int(b)] & classTchar != 0 }

@@ -176,3 +176,50 @@ public enum TCP {
         return v
     }
 }
+
+/// Unix domain stream sockets (the admin API), blocking.
+public enum UnixSocket {
+    static func address(_ path: String) throws -> sockaddr_un {
+        var a = sockaddr_un()
+        a.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: a.sun_path) else { throw IOError("socket path too long: \(path)", errno: ENAMETOOLONG) }
+        withUnsafeMutableBytes(of: &a.sun_path) { raw in
+            for (i, b) in bytes.enumerated() { raw[i] = b }
+            raw[bytes.count] = 0
+        }
+        return a
+    }
+
+    /// Binds and listens on `path` with file mode `mode`; a stale socket file is replaced.
+    public static func listen(path: String, mode: mode_t = 0o600) throws -> Int32 {
+        var a = try address(path)
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw IOError("socket") }
+        unlink(path)
+        // Created with no permissions for others from the start (no window before chmod).
+        let old = umask(0o177)
+        let r = withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+        umask(old)
+        guard r == 0 else { let e = IOError("bind \(path)"); close(fd); throw e }
+        chmod(path, mode)
+        guard Glibc.listen(fd, 64) == 0 else { let e = IOError("listen \(path)"); close(fd); throw e }
+        return fd
+    }
+
+    public static func connect(path: String) throws -> Int32 {
+        var a = try address(path)
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw IOError("socket") }
+        let r = withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+        guard r == 0 else { let e = IOError("connect \(path)"); close(fd); throw e }
+        return fd
+    }
+}
+
+/// Sets send and receive timeouts on a blocking socket.
+public func setSocketTimeouts(_ fd: Int32, millis: Int) {
+    var tv = timeval(tv_sec: millis / 1000, tv_usec: (millis % 1000) * 1000)
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+}

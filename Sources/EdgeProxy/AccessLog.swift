@@ -46,10 +46,13 @@ final class AccessLog {
 
 extension Worker {
     func logExchange(_ c: ClientConnection) {
+        let done = monotonicMicros()
+        let pending = c.pendingBody == nil ? 0 : Int64(c.pendingTo - c.pendingFrom)
+        let bytesOut = max(0, c.sent + Int64(c.outBuf?.readableBytes ?? 0) + pending - c.sentAtStart)
+        recordStats(c, micros: done - c.startMicros, bytesOut: bytesOut)
         guard log.enabled else { return }
         let b = log.buf
         let (_, ms) = wallClock()
-        let done = monotonicMicros()
         b.append("{\"time\":\"")
         b.append(date.iso)
         b.append(byte: 46)
@@ -67,8 +70,7 @@ extension Worker {
         b.append(",\"bytes_in\":")
         b.append(decimal: c.bytesIn)
         b.append(",\"bytes_out\":")
-        let pending = c.pendingBody == nil ? 0 : Int64(c.pendingTo - c.pendingFrom)
-        b.append(decimal: max(0, c.sent + Int64(c.outBuf?.readableBytes ?? 0) + pending - c.sentAtStart))
+        b.append(decimal: bytesOut)
         if !c.cache.status.isEmpty {
             b.append(",\"cache\":\"")
             appendEscaped(b, Array(c.cache.status.utf8))

@@ -18,12 +18,17 @@ final class CacheFill {
     let headers: HeaderList
     let freshness: Freshness
     let limit: Int
+    let tags: [String]
+    /// The purge epoch when the request left for the origin (see PurgeLog).
+    let startedAt: UInt64
     var body: [UInt8] = []
     var tooLarge = false
 
-    init(key: String, variant: String, vary: [String], tenant: String, status: Int, headers: HeaderList, freshness: Freshness, limit: Int) {
+    init(key: String, variant: String, vary: [String], tenant: String, status: Int, headers: HeaderList, freshness: Freshness, limit: Int,
+         tags: [String], startedAt: UInt64) {
         self.key = key; self.variant = variant; self.vary = vary; self.tenant = tenant
         self.status = status; self.headers = headers; self.freshness = freshness; self.limit = limit
+        self.tags = tags; self.startedAt = startedAt
     }
 
     @inline(__always) func append(_ p: UnsafeRawPointer, _ n: Int) {
@@ -33,7 +38,8 @@ final class CacheFill {
     }
 
     func stored() -> StoredResponse {
-        StoredResponse(key: key, variant: variant, vary: vary, tenant: tenant, status: status, headers: headers, body: body, freshness: freshness)
+        StoredResponse(key: key, variant: variant, vary: vary, tenant: tenant, status: status, headers: headers, body: body, freshness: freshness,
+                       tags: tags)
     }
 }
 
@@ -60,6 +66,8 @@ struct ExchangeCache {
     var background = false
     /// The request head was consumed before going to the origin.
     var consumedHead = false
+    /// The store's purge epoch when the request left for the origin.
+    var purgeEpoch: UInt64 = 0
 }
 
 /// Fields never stored with a response or never replayed from the cache.
@@ -171,6 +179,7 @@ extension Worker {
                 serveStored(c, stored, now: wall, finish: !leads)
                 if !leads { return true }
                 c.cache.leaderKey = key
+                c.cache.purgeEpoch = config.store.purges.epoch
                 c.cache.background = true
                 c.cache.consumedHead = true
                 return false
@@ -202,6 +211,7 @@ extension Worker {
                 x.status += "; detail=pass"
             }
         }
+        x.purgeEpoch = config.store.purges.epoch
         c.cache = x
         return false
     }
@@ -325,8 +335,8 @@ extension Worker {
             let merged = CachePolicy.updatedHeaders(stored: old.headers, from: storableFields(response))
             let f = CachePolicy.freshness(status: old.status, response: merged, requestTime: c.cache.requestTime, responseTime: wall, options: rc.options)
             let updated = StoredResponse(key: old.key, variant: old.variant, vary: old.vary, tenant: old.tenant, status: old.status,
-                                         headers: merged, body: old.body, freshness: f)
-            config.store.insert(updated)
+                                         headers: merged, body: old.body, freshness: f, tags: old.tags)
+            config.store.insert(updated, startedAt: c.cache.purgeEpoch)
             o.inBuf!.consume(n)
             o.headDone = true
             o.body = .none
@@ -345,15 +355,19 @@ extension Worker {
         }
         if status >= 500, serveStaleOnError(c) { return true }
         if !c.cache.background { c.cache.status += "; fwd-status=\(status)" }
-        guard c.method == .get,
-              CachePolicy.storable(method: "GET", request: c.cache.request, status: status, response: response, options: rc.options) == nil else {
+        let why = c.method == .get
+            ? CachePolicy.storable(method: "GET", request: c.cache.request, status: status, response: response, options: rc.options)
+            : .method
+        if let why {
             if status < 500 && c.cache.revalidating != nil { config.store.remove(key: key) }
             if status < 500 { c.cache.uncacheable = true }
+            config.store.noteNotStored(key: key, reason: "\(why.rawValue) (status \(status))")
             return false
         }
         if rc.deceptionArmor && !contentTypeFitsPath(c.cache.target, response.first("content-type")) {
             c.cache.status += "; detail=content-type-mismatch"
             c.cache.uncacheable = true
+            config.store.noteNotStored(key: key, reason: "Content-Type does not match the path's extension")
             return false
         }
         let f = CachePolicy.freshness(status: status, response: response, requestTime: c.cache.requestTime, responseTime: wall, options: rc.options)
@@ -361,10 +375,12 @@ extension Worker {
             || f.staleIfError != nil || f.staleWhileRevalidate != nil
         guard useful, let variant = CacheKey.variant(vary: response.values("vary"), request: c.cache.request) else {
             c.cache.uncacheable = true
+            config.store.noteNotStored(key: key, reason: useful ? "Vary: *" : "no freshness lifetime and no validator")
             return false
         }
         c.cache.fill = CacheFill(key: key, variant: variant, vary: response.values("vary"), tenant: c.tenant!.name, status: status,
-                                 headers: storableFields(response), freshness: f, limit: config.store.maxObjectBytes)
+                                 headers: storableFields(response), freshness: f, limit: config.store.maxObjectBytes,
+                                 tags: cacheTags(response, fields: c.tenant!.tagFields), startedAt: c.cache.purgeEpoch)
         if !c.cache.background { c.cache.status += "; stored" }
         return false
     }
@@ -401,7 +417,11 @@ extension Worker {
     func cacheResponseFinished(_ c: ClientConnection) {
         guard let f = c.cache.fill else { return }
         c.cache.fill = nil
-        if !f.tooLarge { config.store.insert(f.stored()) }
+        if f.tooLarge {
+            config.store.noteNotStored(key: f.key, reason: "larger than the largest object stored")
+        } else {
+            config.store.insert(f.stored(), startedAt: f.startedAt)
+        }
     }
 
     func methodName(_ c: ClientConnection) -> String {

@@ -76,6 +76,9 @@ final class ClientConnection {
     var originStartMicros: Int64 = 0
     var originMicros: Int64 = -1
     var serverLabel: [UInt8]?
+    /// Origin requests made and failed for this exchange (stats).
+    var originAttempts = 0
+    var originErrors = 0
     var file = StaticFile()
     var cache = ExchangeCache()
     /// Go to the origin without collapsing (a follower that waited too long).
@@ -279,6 +282,8 @@ extension Worker {
         c.status = 0
         c.originMicros = -1
         c.serverLabel = nil
+        c.originAttempts = 0
+        c.originErrors = 0
         c.responseStarted = false
         c.tried = 0
         c.attempts = 0
@@ -594,6 +599,7 @@ extension Worker {
         slots[Int(c.fd)] = .free
         sysClose(c.fd)
         clientCount -= 1
+        workerCounters.set(WorkerSlot.openConnections, clientCount)
         if let b = c.inBuf { c.inBuf = nil; giveBuffer(b) }
         if let b = c.outBuf { c.outBuf = nil; giveBuffer(b) }
         if let b = c.fwd { c.fwd = nil; giveBuffer(b) }
@@ -618,6 +624,7 @@ extension Worker {
         guard let t = c.tls else { return true }
         switch t.handshake() {
         case .done:
+            workerCounters.add(WorkerSlot.tlsHandshakes, 1)
             c.handshaking = false
             c.sniTenant = t.tenantName
             c.readable = true   // records may already be buffered
@@ -629,6 +636,7 @@ extension Worker {
             c.writable = false
             return false
         case .failed(let why):
+            workerCounters.add(WorkerSlot.tlsFailures, 1)
             logHandshakeFailure(sni: t.serverName, tenant: t.tenantName, client: c.peerIP, error: why)
             c.tls = nil   // no close_notify after a failed handshake
             closeClient(c)

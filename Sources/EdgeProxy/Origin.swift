@@ -104,6 +104,8 @@ extension Worker {
                 sendRequest(c, o)
                 return
             case .failed:
+                countOriginAttempt(c, server)
+                countOriginError(c, server)
                 server.health.recordFailure(now: now)
                 continue
             }
@@ -115,6 +117,7 @@ extension Worker {
         o.client = c
         o.pools.groupActive[o.group.id][o.groupIndex] += 1
         c.serverLabel = o.server.label
+        countOriginAttempt(c, o.server)
         c.originStartMicros = monotonicMicros()
         o.idleTimeoutMillis = c.tenant?.limits.originIdleTimeoutMillis ?? 30_000
     }
@@ -423,6 +426,7 @@ extension Worker {
         let reused = o.requests > 1
         detachOrigin(c, o)
         closeOrigin(o)
+        countOriginError(c, o.server)
         switch why {
         case .connect, .connectTimeout, .tls, .readTimeout, .broken:
             o.server.health.recordFailure(now: now)

@@ -28,9 +28,13 @@ public final class OriginServer: Sendable {
     /// TLS towards this server (https:// origins), and the name it must prove.
     let tls: OriginTLSContext?
     let serverName: String
+    /// "tenant/group/host:port": names its counters (stats, metrics).
+    public let statsName: String
 
-    init(id: Int, address: SocketAddress, label: String, health: ServerHealth, tls: OriginTLSContext? = nil, serverName: String = "") {
+    init(id: Int, address: SocketAddress, label: String, health: ServerHealth, tls: OriginTLSContext? = nil, serverName: String = "",
+         statsName: String = "") {
         self.id = id; self.address = address; self.label = Array(label.utf8); self.health = health
+        self.statsName = statsName.isEmpty ? label : statsName
         self.tls = tls; self.serverName = serverName
     }
 }
@@ -104,9 +108,16 @@ final class Tenant: Sendable {
     let httpsRedirect: Bool
     /// "Strict-Transport-Security: ...\r\n", sent on HTTPS responses only.
     let hstsLine: [UInt8]
+    /// Response fields whose values tag a stored object (lowercase).
+    let tagFields: [String]
+    /// The tenant's config as loaded (hosts, TLS files) for the admin API.
+    let config: TenantConfig
 
-    init(index: Int, name: String, routes: [Route], limits: TenantLimits, httpsRedirect: Bool = false, hsts: String? = nil) {
+    init(index: Int, name: String, routes: [Route], limits: TenantLimits, httpsRedirect: Bool = false, hsts: String? = nil,
+         tagFields: [String] = ["surrogate-key", "cache-tag"], config: TenantConfig) {
         self.index = index
+        self.tagFields = tagFields.map { $0.lowercased() }
+        self.config = config
         self.httpsRedirect = httpsRedirect
         self.hstsLine = hsts.map { Array("Strict-Transport-Security: \($0)\r\n".utf8) } ?? []
         self.name = name
@@ -142,6 +153,8 @@ public final class RuntimeConfig: Sendable {
     public let httpsListen: String?
     /// The internal CA's certificate file, when a tenant uses `"tls": "internal"`.
     public let internalCAPath: String?
+    /// Earliest certificate expiry per tenant with TLS (seconds since the epoch).
+    public let certificateExpiry: [String: Int64]
 
     /// Tenant names, in config order.
     public var tenantNames: [String] { tenants.map(\.name) }
@@ -184,7 +197,7 @@ public final class RuntimeConfig: Sendable {
                         var host = String(s[..<(s.lastIndex(of: ":") ?? s.endIndex)])
                         if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
                         servers.append(OriginServer(id: servers.count, address: addr, label: s, health: h, tls: originTLS,
-                                                    serverName: g.tls?.serverName ?? host))
+                                                    serverName: g.tls?.serverName ?? host, statsName: "\(t.name)/\(g.name)/\(s)"))
                     }
                     kind = .http(servers: ids)
                 case .directory(let root, let index):
@@ -212,7 +225,8 @@ public final class RuntimeConfig: Sendable {
                              hostRewrite: r.hostRewrite.map { Array($0.utf8) }, request: Edits(r.requestHeaders), response: Edits(r.responseHeaders),
                              cache: cache)
             }
-            tenants.append(Tenant(index: ti, name: t.name, routes: routes, limits: t.limits, httpsRedirect: t.httpsRedirect, hsts: t.hsts))
+            tenants.append(Tenant(index: ti, name: t.name, routes: routes, limits: t.limits, httpsRedirect: t.httpsRedirect, hsts: t.hsts,
+                                  tagFields: t.purgeTagFields, config: t))
             for h in t.hosts {
                 if h.hasPrefix("*.") { wild[String(h.dropFirst(2))] = ti } else { exact[h] = ti }
             }
@@ -234,6 +248,7 @@ public final class RuntimeConfig: Sendable {
         var ca: InternalCA?
         var defaultTLS: Int?
         var defaultPairs: [CertificatePair] = []
+        var expiry: [String: Int64] = [:]
         let now = Int64(time(nil))
         for (ti, t) in configs.enumerated() {
             var pairs: [CertificatePair] = []
@@ -249,7 +264,9 @@ public final class RuntimeConfig: Sendable {
                 }
             }
             do {
-                tlsTenants.append((ti, t.name, t.hosts, try TenantTLS(tenant: t.name, pairs: pairs, now: now)))
+                let tt = try TenantTLS(tenant: t.name, pairs: pairs, now: now)
+                expiry[t.name] = tt.notAfter
+                tlsTenants.append((ti, t.name, t.hosts, tt))
             } catch let e as TLSConfigError {
                 throw ConfigError(file: t.file, field: "tls", message: "\(e.file): \(e.message)")
             }
@@ -268,6 +285,7 @@ public final class RuntimeConfig: Sendable {
             httpsListen = server.httpsListen ?? ":8443"
         }
         internalCAPath = ca?.certPath
+        certificateExpiry = expiry
     }
 
     /// The tenant for a Host value (any case, optional port, optional trailing

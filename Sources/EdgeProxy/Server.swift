@@ -36,6 +36,8 @@ public final class EdgeServer: @unchecked Sendable {
     let ownsLog: Bool
     /// The cache's clock (tests advance it).
     public let clock = CacheClock()
+    /// Request, cache and origin counters (edgectl stats, /metrics).
+    public let stats: Stats
 
     /// Binds the listeners. Throws when the address cannot be bound or the log opened.
     public init(config: RuntimeConfig) throws {
@@ -61,6 +63,7 @@ public final class EdgeServer: @unchecked Sendable {
         var ws: [Worker] = []
         let inFlight = InFlight()
         let mailboxes = try Mailboxes(count: n)
+        stats = Stats(workers: n)
         for i in 0..<n {
             let fd = try TCP.listen(addr, reusePort: true)
             if i == 0, let bound = TCP.localAddress(fd) { addr = bound }
@@ -70,7 +73,7 @@ public final class EdgeServer: @unchecked Sendable {
                 if i == 0, let bound = TCP.localAddress(sfd) { secure = bound }
             }
             ws.append(try Worker(index: i, box: box, listenFD: fd, httpsFD: sfd, httpsPort: secure?.port ?? 443, logFD: logFD,
-                                 inFlight: inFlight, mailboxes: mailboxes, clock: clock))
+                                 inFlight: inFlight, mailboxes: mailboxes, clock: clock, stats: stats))
         }
         workers = ws
         httpAddress = addr
@@ -78,6 +81,18 @@ public final class EdgeServer: @unchecked Sendable {
     }
 
     public var workerCount: Int { workers.count }
+
+    /// Reopens the access log file (SIGUSR1, after rotation): the new file takes
+    /// the old descriptor's number, so workers keep writing without noticing.
+    public func reopenLog() throws {
+        guard ownsLog else { return }
+        let path = config.server.accessLog
+        let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw IOError("open access log \(path)") }
+        defer { sysClose(fd) }
+        guard dup2(fd, logFD) >= 0 else { throw IOError("dup2 access log") }
+        _ = fcntl(logFD, F_SETFD, FD_CLOEXEC)
+    }
 
     /// Swaps in a new config (already loaded and validated): new requests and
     /// new TLS handshakes use it; connections and requests in flight carry on.

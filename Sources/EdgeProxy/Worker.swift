@@ -40,6 +40,12 @@ public final class Worker: @unchecked Sendable {
     let inFlight: InFlight
     let mailboxes: Mailboxes
     let clock: CacheClock
+    /// Counters (see Stats.swift): this worker's blocks for the current config.
+    let stats: Stats
+    var tenantCounters: [CounterBlock] = []
+    var noTenantCounters: CounterBlock
+    var originCounters: [CounterBlock] = []
+    var workerCounters: CounterBlock
     var listenFD: Int32
     var httpsFD: Int32
     /// The HTTPS port redirects point at.
@@ -70,8 +76,11 @@ public final class Worker: @unchecked Sendable {
     var server: ServerConfig
 
     init(index: Int, box: ConfigBox, listenFD: Int32, httpsFD: Int32, httpsPort: UInt16, logFD: Int32,
-         inFlight: InFlight, mailboxes: Mailboxes, clock: CacheClock) throws {
+         inFlight: InFlight, mailboxes: Mailboxes, clock: CacheClock, stats: Stats) throws {
         self.clock = clock
+        self.stats = stats
+        self.noTenantCounters = stats.tenant("-", worker: index)
+        self.workerCounters = stats.workers[index]
         self.inFlight = inFlight
         self.mailboxes = mailboxes
         self.httpsPort = httpsPort
@@ -89,6 +98,7 @@ public final class Worker: @unchecked Sendable {
         self.log = AccessLog(fd: logFD)
         pools = OriginPools(config: config)
         scratchFields.reserveCapacity(limits.maxFields)
+        bindCounters()
         setSlot(Int(listenFD), .listener)
         try epoll.add(listenFD, token: UInt64(listenFD), events: Epoll.readable)
         if httpsFD >= 0 {
@@ -208,6 +218,7 @@ public final class Worker: @unchecked Sendable {
         pools = OriginPools(config: newConfig)
         for list in old.idle { for o in list { closeOrigin(o) } }
         old.idle = []
+        bindCounters()
     }
 
     func beginStop() {
@@ -247,6 +258,7 @@ public final class Worker: @unchecked Sendable {
                 }
                 guard register(fd, gen: c.gen, .client(c)) else { continue }
                 clientCount += 1
+                workerCounters.set(WorkerSlot.openConnections, clientCount)
                 c.timeout = .idle
                 c.deadline = now + server.headerTimeoutMillis
             case .wouldBlock:

@@ -6,6 +6,8 @@ import EdgeConfig
 import EdgeIO
 import EdgeProxy
 import EdgeCache
+import EdgeAdmin
+import Synchronization
 
 let usage = """
 usage: edged [options]
@@ -16,7 +18,10 @@ usage: edged [options]
   --https ADDR:PORT    TLS listener for tenants with "tls" (default :8443 when any has it)
   --workers N          worker threads, each with its own listener (default: one per core)
   --state DIR          state directory; edged writes edged.pid there (default: state)
-  --access-log WHERE   stdout (default), off, or a file path
+  --access-log WHERE   stdout (default), off, or a file path (reopened on SIGUSR1)
+  --admin ADDR:PORT    also serve the admin API on loopback TCP (needs --admin-token-file);
+                       it is always on the Unix socket STATE/admin.sock (mode 0600)
+  --admin-token-file F the bearer token for --admin
   --origin URL         no-file mode: proxy every request to this origin (http://host:port)
   --host NAME          with --origin: only these host names (repeatable; default: every host);
                        with --https too, they get certificates from the internal CA
@@ -39,6 +44,8 @@ var stateDir: String?
 var accessLog: String?
 var originURL: String?
 var originHosts: [String] = []
+var adminListen: String?
+var adminTokenFile: String?
 var checkOnly = false
 
 var args = CommandLine.arguments.dropFirst()
@@ -59,6 +66,8 @@ while let a = args.popFirst() {
     case "--access-log": accessLog = value(a)
     case "--origin": originURL = value(a)
     case "--host": originHosts.append(value(a))
+    case "--admin": adminListen = value(a)
+    case "--admin-token-file": adminTokenFile = value(a)
     case "--check": checkOnly = true
     case "--version":
         print("edged 0.1.0")
@@ -72,29 +81,44 @@ while let a = args.popFirst() {
     }
 }
 
-/// Reads every config source (server file, flags, tenants) into a runtime config.
-/// `store`: the running cache, handed on by a reload so entries survive it.
-@MainActor func loadRuntime(store: MemoryStore? = nil) throws -> (RuntimeConfig, [TenantConfig]) {
-    var server = ServerConfig()
-    if let f = configFile { server = try ConfigLoader.loadServer(file: f) }
-    if let h = httpListen { server.httpListen = h }
-    if let h = httpsListen { server.httpsListen = h }
-    if let d = stateDir { server.stateDir = d }
-    if let w = workers { server.workers = w }
-    if let l = accessLog { server.accessLog = l }
-    let tenants: [TenantConfig]
-    if let url = originURL {
-        tenants = [try ConfigLoader.singleOriginTenant(origin: url, hosts: originHosts, https: httpsListen != nil)]
-    } else {
-        if !originHosts.isEmpty { fail("--host goes with --origin") }
-        tenants = try ConfigLoader.loadTenants(directory: tenantsDir)
+if !originHosts.isEmpty && originURL == nil { fail("--host goes with --origin") }
+
+/// Every config source given on the command line (read again by each reload).
+struct Options: Sendable {
+    var tenantsDir: String
+    var configFile: String?
+    var httpListen, httpsListen, stateDir, accessLog, originURL, adminListen, adminTokenFile: String?
+    var workers: Int?
+    var originHosts: [String]
+
+    /// Reads every config source (server file, flags, tenants) into a runtime config.
+    /// `store`: the running cache, handed on by a reload so entries survive it.
+    func load(store: MemoryStore? = nil) throws -> (RuntimeConfig, [TenantConfig]) {
+        var server = ServerConfig()
+        if let f = configFile { server = try ConfigLoader.loadServer(file: f) }
+        if let h = httpListen { server.httpListen = h }
+        if let h = httpsListen { server.httpsListen = h }
+        if let d = stateDir { server.stateDir = d }
+        if let w = workers { server.workers = w }
+        if let l = accessLog { server.accessLog = l }
+        if let a = adminListen { server.adminListen = a }
+        if let f = adminTokenFile { server.adminTokenFile = f }
+        let tenants: [TenantConfig]
+        if let url = originURL {
+            tenants = [try ConfigLoader.singleOriginTenant(origin: url, hosts: originHosts, https: httpsListen != nil)]
+        } else {
+            tenants = try ConfigLoader.loadTenants(directory: tenantsDir)
+        }
+        return (try RuntimeConfig(server: server, tenants: tenants, store: store), tenants)
     }
-    return (try RuntimeConfig(server: server, tenants: tenants, store: store), tenants)
 }
+let options = Options(tenantsDir: tenantsDir, configFile: configFile, httpListen: httpListen, httpsListen: httpsListen, stateDir: stateDir,
+                      accessLog: accessLog, originURL: originURL, adminListen: adminListen, adminTokenFile: adminTokenFile,
+                      workers: workers, originHosts: originHosts)
 
 let runtime: RuntimeConfig
 let tenants: [TenantConfig]
-do { (runtime, tenants) = try loadRuntime() } catch { fail("configuration error: \(error)") }
+do { (runtime, tenants) = try options.load() } catch { fail("configuration error: \(error)") }
 let server = runtime.server
 if checkOnly {
     print("edged: configuration OK (\(tenants.count) tenant\(tenants.count == 1 ? "" : "s"): \(tenants.map(\.name).joined(separator: ", ")))")
@@ -103,7 +127,7 @@ if checkOnly {
 
 // Block the signals we handle before any worker thread exists, so only the
 // main thread receives them (through sigwait).
-let handled: [Int32] = [SIGTERM, SIGINT, SIGHUP]
+let handled: [Int32] = [SIGTERM, SIGINT, SIGHUP, SIGUSR1]
 blockSignals(handled)
 
 let edge: EdgeServer
@@ -116,9 +140,38 @@ do {
     fail("state directory \(server.stateDir): \(error)")
 }
 edge.start()
+
+/// Reload (SIGHUP or the admin API, one at a time): validate everything first;
+/// on any error keep serving the running config and report the error.
+let reloading = Mutex(())
+@Sendable func reload() throws -> String {
+    try reloading.withLock { _ in
+        do {
+            let (next, nextTenants) = try options.load(store: edge.config.store)
+            edge.reload(next)
+            let message = "reloaded (\(nextTenants.count) tenant(s)); new connections and requests use it"
+            FileHandle.standardError.write(Data("edged: \(message)\n".utf8))
+            return message
+        } catch {
+            FileHandle.standardError.write(Data("edged: reload failed, still serving the previous configuration: \(error)\n".utf8))
+            throw error
+        }
+    }
+}
+let admin: AdminServer
+do {
+    admin = try AdminServer(edge: edge, socketPath: (server.stateDir as NSString).appendingPathComponent("admin.sock"),
+                            tcp: server.adminListen, tokenFile: server.adminTokenFile, reload: reload)
+} catch {
+    fail("admin API: \(error)")
+}
+admin.start()
 var listening = "http://\(edge.httpAddress)"
 if let s = edge.httpsAddress { listening += " and https://\(s)" }
 FileHandle.standardError.write(Data("edged: listening on \(listening) with \(edge.workerCount) worker(s), \(tenants.count) tenant(s)\n".utf8))
+var adminWhere = admin.socketPath
+if let a = admin.tcpAddress { adminWhere += " and http://\(a)" }
+FileHandle.standardError.write(Data("edged: admin API on \(adminWhere) (edgectl --state \(server.stateDir) ...)\n".utf8))
 if let ca = runtime.internalCAPath {
     FileHandle.standardError.write(Data("edged: internal CA certificate: \(ca) (curl --cacert \(ca) ...)\n".utf8))
 }
@@ -126,17 +179,15 @@ if let ca = runtime.internalCAPath {
 while true {
     let sig = waitForSignal(handled)
     if sig == SIGHUP {
-        // Reload: validate everything first; on any error keep serving the running config.
-        do {
-            let (next, nextTenants) = try loadRuntime(store: edge.config.store)
-            edge.reload(next)
-            FileHandle.standardError.write(Data("edged: reloaded (\(nextTenants.count) tenant(s)); new connections and requests use it\n".utf8))
-        } catch {
-            FileHandle.standardError.write(Data("edged: reload failed, still serving the previous configuration: \(error)\n".utf8))
-        }
+        _ = try? reload()
+        continue
+    }
+    if sig == SIGUSR1 {
+        do { try edge.reopenLog() } catch { FileHandle.standardError.write(Data("edged: reopening the access log failed: \(error)\n".utf8)) }
         continue
     }
     FileHandle.standardError.write(Data("edged: stopping (in-flight requests may finish)\n".utf8))
+    admin.stop()
     edge.stop()
     edge.wait()
     try? FileManager.default.removeItem(atPath: pidFile)

@@ -192,6 +192,8 @@ func fresh(_ status: Int, _ response: HeaderList, requestTime: Int64 = t0, respo
     @Test func primaryKeySeparatesTenantsSchemesAndHosts() {
         let a = CacheKey.primary(tenant: "a", https: false, host: "Example.com:80", target: "/x")
         #expect(a == CacheKey.primary(tenant: "a", https: false, host: "example.com.", target: "/x"))
+        #expect(a == CacheKey.primary(tenant: "a", https: false, host: "example.com:8080", target: "/x"))
+        #expect(CacheKey.primary(tenant: "a", https: false, host: "[::1]:8080", target: "/x") == CacheKey.primary(tenant: "a", https: false, host: "[::1]", target: "/x"))
         #expect(a != CacheKey.primary(tenant: "b", https: false, host: "example.com", target: "/x"))
         #expect(a != CacheKey.primary(tenant: "a", https: true, host: "example.com", target: "/x"))
         #expect(CacheKey.primary(tenant: "a|b", https: false, host: "h", target: "/") != CacheKey.primary(tenant: "a", https: false, host: "b|h", target: "/"))

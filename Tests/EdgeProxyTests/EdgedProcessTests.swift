@@ -65,7 +65,7 @@ func freePort() throws -> Int {
         let state = FileManager.default.temporaryDirectory.appendingPathComponent("edged-nofile-\(UUID().uuidString)").path
         let child = try ChildProcess(["/bin/sh", "-c", "exec '\(try edgedPath())' --origin http://\(origin.address) --host app.test --http 127.0.0.1:\(http) --https 127.0.0.1:\(https) --workers 1 --access-log off --state '\(state)' 2>&1"])
         defer { child.stop() }
-        #expect(child.read(until: "...)\n").contains("internal CA certificate"))
+        #expect(child.read(until: "(curl --cacert").contains("internal CA certificate"))
         let (status, out) = try shell("curl -s --cacert '\(state)/ca.pem' --resolve app.test:\(https):127.0.0.1 https://app.test:\(https)/echo/x")
         #expect(status == 0, "\(out)")
         #expect(out.contains("/echo/x"))
@@ -119,5 +119,36 @@ func freePort() throws -> Int {
         #expect(child.wait() == 0)
         child.stopped = true
         #expect(!FileManager.default.fileExists(atPath: state + "/edged.pid"))
+    }
+
+    @Test func sigusr1ReopensTheAccessLogAfterRotationAndEdgectlReaches() throws {
+        let origin = try Origin(name: "rotate")
+        let port = try freePort()
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("edged-rotate-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let log = dir + "/access.log"
+        let child = try ChildProcess(["/bin/sh", "-c", "exec '\(try edgedPath())' --origin http://\(origin.address) --http 127.0.0.1:\(port) --workers 1 --access-log '\(log)' --state '\(dir)/state' 2>&1"])
+        defer { child.stop() }
+        #expect(child.read(until: "admin API on").contains("listening on"))
+        usleep(100_000)
+        #expect(try request(port, "/echo/before", host: "x").status == 200)
+        usleep(400_000)   // the worker writes its log lines once per loop turn
+        #expect(rename(log, log + ".1") == 0)
+        child.signal(SIGUSR1)
+        usleep(200_000)
+        #expect(try request(port, "/echo/after", host: "x").status == 200)
+        var after = ""
+        for _ in 0..<50 where !after.contains("/echo/after") {
+            usleep(50_000)
+            after = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        }
+        #expect(after.contains("/echo/after"))
+        #expect(!after.contains("/echo/before"))
+        let before = try String(contentsOfFile: log + ".1", encoding: .utf8)
+        #expect(before.contains("/echo/before") && !before.contains("/echo/after"))
+        // edgectl finds the running edged through the same state directory.
+        let (status, out) = try shell("'\(try builtBinary("edgectl"))' --state '\(dir)/state' stats")
+        #expect(status == 0 && out.contains("origin"), "\(out)")
     }
 }

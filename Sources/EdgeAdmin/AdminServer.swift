@@ -1,0 +1,299 @@
+// The admin API: HTTP/1.1 + JSON on a Unix socket in the state directory
+// (mode 0600) and, optionally, a loopback TCP port that requires a bearer token.
+//
+// Threads: one admin thread of its own serves connections one at a time with
+// blocking sockets and 5-second send/receive timeouts; it never runs on a
+// worker thread, and what it calls (EdgeServer's operations) only takes the
+// store's shard locks briefly, so the data path is never blocked behind it.
+// `stop()` may be called from any thread (it writes the wake-up eventfd).
+import Foundation
+import Glibc
+import EdgeIO
+import EdgeProxy
+
+public final class AdminServer: @unchecked Sendable {
+    let edge: EdgeServer
+    let unixFD: Int32
+    let tcpFD: Int32
+    let token: [UInt8]?
+    public let socketPath: String
+    /// The bound TCP address, when the TCP listener is on.
+    public let tcpAddress: SocketAddress?
+    let wake: EventFD
+    let reload: @Sendable () throws -> String
+    var thread: OSThread?
+
+    /// - Parameters:
+    ///   - socketPath: the Unix socket (created 0600; a stale one is replaced).
+    ///   - tcp: "127.0.0.1:PORT" for the optional TCP listener (loopback only).
+    ///   - tokenFile: the bearer token for TCP (required with `tcp`).
+    ///   - reload: reads and swaps in the config (SIGHUP's work); throws with file and field.
+    public init(edge: EdgeServer, socketPath: String, tcp: String? = nil, tokenFile: String? = nil,
+                reload: @escaping @Sendable () throws -> String) throws {
+        self.edge = edge
+        self.socketPath = socketPath
+        self.reload = reload
+        var token: [UInt8]?
+        var tcpFD: Int32 = -1
+        var bound: SocketAddress?
+        if let tcp {
+            guard let file = tokenFile else { throw AdminError("the TCP admin listener needs a token file (--admin-token-file)") }
+            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { throw AdminError("\(file): cannot read the admin token") }
+            let t = text.trimmingCharacters(in: .whitespacesAndNewlines)
+            guard t.utf8.count >= 16 else { throw AdminError("\(file): the admin token must be at least 16 characters") }
+            token = Array(t.utf8)
+            guard let addr = SocketAddress(tcp) else { throw AdminError("\"\(tcp)\" is not ADDR:PORT") }
+            guard addr.ipString == "127.0.0.1" || addr.ipString == "::1" else {
+                throw AdminError("the TCP admin listener must be on loopback (127.0.0.1 or [::1]), not \(tcp)")
+            }
+            tcpFD = try TCP.listen(addr, reusePort: false, backlog: 64)
+            bound = TCP.localAddress(tcpFD)
+        }
+        self.token = token
+        self.tcpFD = tcpFD
+        self.tcpAddress = bound
+        do { unixFD = try UnixSocket.listen(path: socketPath) } catch {
+            if tcpFD >= 0 { close(tcpFD) }
+            throw error
+        }
+        wake = try EventFD()
+    }
+
+    public func start() {
+        thread = OSThread.spawn { [self] in run() }
+    }
+
+    public func stop() {
+        wake.signal()
+        thread?.join()
+        thread = nil
+        close(unixFD)
+        if tcpFD >= 0 { close(tcpFD) }
+        unlink(socketPath)
+    }
+
+    func run() {
+        var fds = [pollfd(fd: unixFD, events: Int16(POLLIN), revents: 0), pollfd(fd: wake.fd, events: Int16(POLLIN), revents: 0)]
+        if tcpFD >= 0 { fds.append(pollfd(fd: tcpFD, events: Int16(POLLIN), revents: 0)) }
+        while true {
+            for i in fds.indices { fds[i].revents = 0 }
+            let n = poll(&fds, nfds_t(fds.count), -1)
+            if n < 0 { if errno == EINTR { continue }; return }
+            if fds[1].revents != 0 { return }
+            if fds[0].revents != 0 { acceptOne(unixFD, needsToken: false) }
+            if fds.count > 2 && fds[2].revents != 0 { acceptOne(tcpFD, needsToken: true) }
+        }
+    }
+
+    func acceptOne(_ lfd: Int32, needsToken: Bool) {
+        let fd = accept(lfd, nil, nil)
+        guard fd >= 0 else { return }
+        _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
+        defer { close(fd) }
+        setSocketTimeouts(fd, millis: 5000)
+        var buf: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 16384)
+        var response: AdminResponse
+        while true {
+            switch AdminRequest.parse(buf) {
+            case .needMore:
+                let r = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+                if r <= 0 { return }   // closed or timed out: nothing to answer
+                buf += chunk[0..<r]
+                continue
+            case .error(let status, let message):
+                response = .error(status, message)
+            case .complete(let req):
+                response = needsToken && !authorized(req) ? .error(401, "missing or wrong bearer token") : handle(req)
+            }
+            break
+        }
+        let bytes = response.serialized()
+        var off = 0
+        while off < bytes.count {
+            let w = bytes[off...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            if w <= 0 { return }
+            off += w
+        }
+    }
+
+    func authorized(_ req: AdminRequest) -> Bool {
+        guard let token, let h = req.headers["authorization"], h.lowercased().hasPrefix("bearer ") else { return false }
+        let given = Array(h.utf8.dropFirst(7))
+        // Constant time in the token's length.
+        var diff = given.count == token.count ? 0 : 1
+        for i in 0..<token.count { diff |= Int(token[i] ^ (i < given.count ? given[i] : 0)) }
+        return diff == 0
+    }
+
+    func handle(_ req: AdminRequest) -> AdminResponse {
+        do {
+            switch (req.method, req.path) {
+            case ("GET", "/v1/stats"):
+                return try .json(["tenants": edge.tenantStats(req.query["tenant"])])
+            case ("GET", "/v1/tenants"):
+                return try .json(["tenants": edge.tenants()])
+            case ("GET", "/metrics"), ("GET", "/v1/metrics"):
+                return AdminResponse(status: 200, contentType: "text/plain; version=0.0.4; charset=utf-8", body: Array(edge.metricsText().utf8))
+            case ("POST", "/v1/purge"):
+                return try .json(purge(try req.jsonObject()))
+            case ("POST", "/v1/explain"):
+                let o = try req.jsonObject()
+                guard let url = o["url"] as? String else { throw OperationError400("\"url\" (a string) is required") }
+                var headers: [(String, String)] = []
+                for line in (o["headers"] as? [String]) ?? [] {
+                    guard let colon = line.firstIndex(of: ":") else { throw OperationError400("header \"\(line)\" is not \"Name: value\"") }
+                    headers.append((String(line[..<colon]).trimmingCharacters(in: .whitespaces),
+                                    String(line[line.index(after: colon)...]).trimmingCharacters(in: .whitespaces)))
+                }
+                return try .json(edge.explain(url: url, headers: headers))
+            case ("POST", "/v1/reload"):
+                do { return try .json(["reloaded": true, "message": .init(reload())] as [String: JSONScalar]) }
+                catch { return .error(422, "reload failed, still serving the previous configuration: \(error)") }
+            case (_, "/v1/stats"), (_, "/v1/tenants"), (_, "/metrics"), (_, "/v1/metrics"), (_, "/v1/purge"), (_, "/v1/explain"), (_, "/v1/reload"):
+                return .error(405, "\(req.method) is not allowed on \(req.path)")
+            default:
+                return .error(404, "no such endpoint \(req.path) (see README: /v1/purge, /v1/stats, /v1/tenants, /v1/explain, /v1/reload, /metrics)")
+            }
+        } catch let e as OperationError {
+            return .error(e.status, e.message)
+        } catch let e as OperationError400 {
+            return .error(400, e.message)
+        } catch {
+            return .error(500, "\(error)")
+        }
+    }
+
+    /// {"urls": [...]} | {"prefix": "..."} | {"tags": [...], "tenant"?: "..."} | {"tenant": "...", "all": true}; "soft": bool.
+    func purge(_ o: [String: Any]) throws -> PurgeResult {
+        let allowed: Set<String> = ["urls", "prefix", "tags", "tenant", "all", "soft"]
+        if let bad = o.keys.first(where: { !allowed.contains($0) }) { throw OperationError400("unknown field \"\(bad)\"") }
+        let soft = (o["soft"] as? Bool) ?? false
+        if o["soft"] != nil && !(o["soft"] is Bool) { throw OperationError400("\"soft\" must be true or false") }
+        let tenant = o["tenant"] as? String
+        if o["tenant"] != nil && tenant == nil { throw OperationError400("\"tenant\" must be a string") }
+        let kinds = ["urls", "prefix", "tags", "all"].filter { o[$0] != nil }
+        guard kinds.count == 1 else { throw OperationError400("give exactly one of \"urls\", \"prefix\", \"tags\" or \"all\"") }
+        switch kinds[0] {
+        case "urls":
+            guard let urls = o["urls"] as? [String], !urls.isEmpty else { throw OperationError400("\"urls\" must be a non-empty list of URLs") }
+            return try edge.purge(urls: urls, soft: soft)
+        case "prefix":
+            guard let p = o["prefix"] as? String else { throw OperationError400("\"prefix\" must be a URL") }
+            return try edge.purge(prefix: p, soft: soft)
+        case "tags":
+            guard let tags = o["tags"] as? [String], !tags.isEmpty else { throw OperationError400("\"tags\" must be a non-empty list") }
+            return try edge.purge(tags: tags, tenant: tenant, soft: soft)
+        default:
+            guard o["all"] as? Bool == true, let tenant else { throw OperationError400("\"all\": true needs \"tenant\"") }
+            return try edge.purge(tenant: tenant, soft: soft)
+        }
+    }
+}
+
+public struct AdminError: Error, CustomStringConvertible {
+    public let description: String
+    init(_ d: String) { description = d }
+}
+
+struct OperationError400: Error { let message: String; init(_ m: String) { message = m } }
+
+/// A string or a bool in a small JSON object.
+enum JSONScalar: Encodable, ExpressibleByBooleanLiteral {
+    case string(String), bool(Bool)
+    init(_ s: String) { self = .string(s) }
+    init(booleanLiteral b: Bool) { self = .bool(b) }
+    func encode(to e: Encoder) throws {
+        var c = e.singleValueContainer()
+        switch self {
+        case .string(let s): try c.encode(s)
+        case .bool(let b): try c.encode(b)
+        }
+    }
+}
+
+/// One admin request. Parsed from bytes without side effects.
+struct AdminRequest {
+    var method = ""
+    var path = ""
+    var query: [String: String] = [:]
+    var headers: [String: String] = [:]
+    var body: [UInt8] = []
+
+    enum Parse { case complete(AdminRequest), needMore, error(Int, String) }
+
+    static let maxHead = 16 * 1024
+    static let maxBody = 1 << 20
+
+    static func parse(_ b: [UInt8]) -> Parse {
+        guard let end = b.firstRange(of: [13, 10, 13, 10]) else {
+            return b.count > maxHead ? .error(431, "request head too large") : .needMore
+        }
+        let head = String(decoding: b[..<end.lowerBound], as: UTF8.self)
+        var lines = head.components(separatedBy: "\r\n")
+        let first = lines.removeFirst().split(separator: " ")
+        guard first.count == 3, first[2].hasPrefix("HTTP/1.") else { return .error(400, "bad request line") }
+        var r = AdminRequest()
+        r.method = String(first[0])
+        let target = first[1]
+        if let q = target.firstIndex(of: "?") {
+            r.path = String(target[..<q])
+            for pair in target[target.index(after: q)...].split(separator: "&") {
+                let kv = pair.split(separator: "=", maxSplits: 1)
+                let k = String(kv[0]).removingPercentEncoding ?? String(kv[0])
+                r.query[k] = kv.count > 1 ? (String(kv[1]).removingPercentEncoding ?? String(kv[1])) : ""
+            }
+        } else {
+            r.path = String(target)
+        }
+        for l in lines {
+            guard let colon = l.firstIndex(of: ":") else { return .error(400, "bad header line") }
+            r.headers[l[..<colon].lowercased()] = l[l.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+        }
+        if r.headers["transfer-encoding"] != nil { return .error(411, "send the body with Content-Length") }
+        let length = Int(r.headers["content-length"] ?? "0") ?? -1
+        guard length >= 0 else { return .error(400, "bad Content-Length") }
+        guard length <= maxBody else { return .error(413, "body larger than 1 MiB") }
+        let start = end.upperBound
+        guard b.count - start >= length else { return .needMore }
+        r.body = Array(b[start..<(start + length)])
+        return .complete(r)
+    }
+
+    func jsonObject() throws -> [String: Any] {
+        if body.isEmpty { return [:] }
+        guard let o = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any] else {
+            throw OperationError400("the body is not a JSON object")
+        }
+        return o
+    }
+}
+
+struct AdminResponse {
+    var status: Int
+    var contentType = "application/json"
+    var body: [UInt8]
+
+    static func json<T: Encodable>(_ v: T) throws -> AdminResponse {
+        let e = JSONEncoder()
+        e.keyEncodingStrategy = .convertToSnakeCase
+        e.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+        return AdminResponse(status: 200, body: Array(try e.encode(v)) + [10])
+    }
+
+    static func error(_ status: Int, _ message: String) -> AdminResponse {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let body = (try? e.encode(["error": message])) ?? Data("{\"error\":\"?\"}".utf8)
+        return AdminResponse(status: status, body: Array(body) + [10])
+    }
+
+    func serialized() -> [UInt8] {
+        let reasons = [200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed",
+                       411: "Length Required", 413: "Content Too Large", 422: "Unprocessable Content", 431: "Request Header Fields Too Large",
+                       500: "Internal Server Error"]
+        let head = "HTTP/1.1 \(status) \(reasons[status] ?? "Status")\r\nContent-Type: \(contentType)\r\nContent-Length: \(body.count)\r\nConnection: close\r\n\r\n"
+        return Array(head.utf8) + body
+    }
+}

@@ -1,0 +1,343 @@
+// What the admin API does, over the running server: purge, explain, stats,
+// tenants, metrics. Called from the admin thread; touches only shared state
+// that is safe from any thread (the config box, the store's shard locks, the
+// counters' atomics). Results are plain Encodable values; the admin module
+// turns them into JSON.
+import EdgeCache
+import EdgeConfig
+import EdgeHTTP
+import EdgeIO
+
+/// A request the admin API cannot act on (answered 400 or 404 with the message).
+public struct OperationError: Error, CustomStringConvertible {
+    public let status: Int
+    public let message: String
+    public var description: String { message }
+    init(_ status: Int, _ message: String) { self.status = status; self.message = message }
+}
+
+/// A URL resolved the way a request for it would be: tenant, route, key.
+struct ResolvedURL {
+    let tenant: Tenant
+    let route: Route?
+    let https: Bool
+    let host: String
+    let target: String
+    var query: QueryOptions { route?.cache?.query ?? QueryOptions() }
+    var key: String { CacheKey.primary(tenant: tenant.name, https: https, host: host, target: target, query: query) }
+}
+
+public struct PurgeResult: Encodable, Sendable {
+    /// Objects removed (or, soft, marked stale).
+    public var purged = 0
+    public var soft = false
+    /// What was selected, one line per scope.
+    public var scopes: [String] = []
+}
+
+public struct ExplainResult: Encodable, Sendable {
+    public struct Variant: Encodable, Sendable {
+        public var vary: [String]
+        /// The secondary key (request field values the variant was stored under).
+        public var variant: String
+        public var selected: Bool
+        public var status: Int
+        public var bytes: Int
+        public var age: Int64
+        public var freshnessLifetime: Int64
+        public var freshnessSource: String
+        public var fresh: Bool
+        public var staleWhileRevalidate: Int64?
+        public var staleIfError: Int64?
+        public var mustRevalidate: Bool
+        public var noCache: Bool
+        public var tags: [String]
+    }
+    public var url: String
+    public var tenant: String
+    public var route: String?
+    public var cacheable: Bool
+    public var key: String?
+    public var stored: Bool
+    /// Which stored variant a request with the given headers selects (nil: none).
+    public var selects: String?
+    public var variants: [Variant] = []
+    /// When nothing stored matches: why (not stored, or no variant for these headers).
+    public var reason: String?
+}
+
+public struct TenantStats: Encodable, Sendable {
+    public var tenant: String
+    public var requests = 0
+    public var byStatus: [String: Int] = [:]
+    public var byCache: [String: Int] = [:]
+    /// Hits (fresh and stale) over requests that consulted the cache.
+    public var hitRatio: Double = 0
+    public var bytesServed = 0
+    public var originRequests = 0
+    public var originErrors = 0
+    public var p50Millis: Double?
+    public var p99Millis: Double?
+    public var cacheBytes = 0
+}
+
+public struct TenantInfo: Encodable, Sendable {
+    public struct Origin: Encodable, Sendable {
+        public var group: String
+        public var server: String
+        public var healthy: Bool
+    }
+    public var name: String
+    public var hosts: [String]
+    public var isDefault: Bool
+    public var tls: String
+    /// ISO 8601 date of the earliest certificate expiry (TLS tenants).
+    public var certificateExpires: String?
+    public var origins: [Origin]
+}
+
+extension EdgeServer {
+    /// Resolves "http(s)://host[:port]/path?query" to the tenant and key a request would get.
+    func resolve(_ url: String) throws -> ResolvedURL {
+        let https: Bool
+        var rest: Substring
+        if url.hasPrefix("https://") { https = true; rest = url.dropFirst(8) }
+        else if url.hasPrefix("http://") { https = false; rest = url.dropFirst(7) }
+        else { throw OperationError(400, "\(url): expected an http:// or https:// URL") }
+        let slash = rest.firstIndex(where: { $0 == "/" || $0 == "?" }) ?? rest.endIndex
+        let host = String(rest[..<slash])
+        rest = rest[slash...]
+        guard !host.isEmpty, host.utf8.allSatisfy({ isTokenChar($0) || $0 == 58 || $0 == 91 || $0 == 93 }) else {
+            throw OperationError(400, "\(url): bad host")
+        }
+        let config = self.config
+        var scratch: [UInt8] = []
+        let hostBytes = Array(host.utf8)
+        guard let tenant = hostBytes.withUnsafeBytes({ config.tenant(forHost: $0, 0..<hostBytes.count, scratch: &scratch) }) else {
+            throw OperationError(404, "\(url): no tenant serves host \(host)")
+        }
+        let raw = Array((rest.isEmpty ? "/" : rest.first == "?" ? "/" + rest : rest).utf8)
+        var out: [UInt8] = []
+        guard let (_, pathLength) = raw.withUnsafeBytes({ TargetNormalizer.normalize($0, 0..<raw.count, into: &out) }) else {
+            throw OperationError(400, "\(url): bad path")
+        }
+        let route = out.withUnsafeBufferPointer { tenant.route(for: UnsafeBufferPointer(rebasing: $0[0..<pathLength])) }
+        return ResolvedURL(tenant: tenant, route: route, https: https, host: scratch.isEmpty ? host : String(decoding: scratch, as: UTF8.self),
+                           target: String(decoding: out, as: UTF8.self))
+    }
+
+    /// Purges every variant of each URL (both schemes: the same resource).
+    public func purge(urls: [String], soft: Bool) throws -> PurgeResult {
+        let resolved = try urls.map { try resolve($0) }
+        var r = PurgeResult(soft: soft)
+        let now = clock.now()
+        for u in resolved {
+            for https in [false, true] {
+                let key = CacheKey.primary(tenant: u.tenant.name, https: https, host: u.host, target: u.target, query: u.query)
+                r.purged += config.store.purge(.key(key), soft: soft, now: now)
+                r.scopes.append(PurgeScope.key(key).description)
+            }
+        }
+        return r
+    }
+
+    /// Purges everything under a URL prefix (both schemes).
+    public func purge(prefix: String, soft: Bool) throws -> PurgeResult {
+        let u = try resolve(prefix)
+        var r = PurgeResult(soft: soft)
+        let now = clock.now()
+        for https in [false, true] {
+            // The primary key of the prefix itself, as a key prefix (no query options apply).
+            let p = CacheKey.primary(tenant: u.tenant.name, https: https, host: u.host, target: u.target)
+            r.purged += config.store.purge(.prefix(p), soft: soft, now: now)
+            r.scopes.append(PurgeScope.prefix(p).description)
+        }
+        return r
+    }
+
+    /// Purges every object tagged with any of `tags` (of one tenant, or all).
+    public func purge(tags: [String], tenant: String?, soft: Bool) throws -> PurgeResult {
+        if let t = tenant, !config.tenantNames.contains(t) { throw OperationError(404, "no tenant named \(t)") }
+        var r = PurgeResult(soft: soft)
+        let now = clock.now()
+        for tag in tags {
+            r.purged += config.store.purge(.tag(tag, tenant: tenant), soft: soft, now: now)
+            r.scopes.append(PurgeScope.tag(tag, tenant: tenant).description)
+        }
+        return r
+    }
+
+    /// Purges everything a tenant has stored.
+    public func purge(tenant: String, soft: Bool) throws -> PurgeResult {
+        guard config.tenantNames.contains(tenant) else { throw OperationError(404, "no tenant named \(tenant)") }
+        let n = config.store.purge(.tenant(tenant), soft: soft, now: clock.now())
+        return PurgeResult(purged: n, soft: soft, scopes: [PurgeScope.tenant(tenant).description])
+    }
+
+    /// What the cache holds for `url` and what a request with `headers` would get.
+    public func explain(url: String, headers: [(String, String)]) throws -> ExplainResult {
+        let u = try resolve(url)
+        var e = ExplainResult(url: url, tenant: u.tenant.name, route: u.route.map { String(decoding: $0.prefix, as: UTF8.self) },
+                              cacheable: u.route?.cache != nil, key: nil, stored: false)
+        guard u.route?.cache != nil else {
+            e.reason = u.route == nil ? "no route matches the path" : "caching is off for this route"
+            return e
+        }
+        let key = u.key
+        e.key = key
+        let request = HeaderList(headers)
+        let now = clock.now()
+        let variants = config.store.variants(key: key)
+        var selected: String?
+        for v in variants {
+            let matches = CacheKey.variant(vary: v.vary, request: request) == v.variant
+            if matches && selected == nil { selected = v.variant }
+            let f = v.freshness
+            e.variants.append(.init(vary: v.vary, variant: v.variant.replacingNewlines(), selected: matches && selected == v.variant,
+                                    status: v.status, bytes: v.body.count, age: f.age(now: now), freshnessLifetime: f.lifetime,
+                                    freshnessSource: f.source.rawValue, fresh: f.isFresh(now: now),
+                                    staleWhileRevalidate: f.staleWhileRevalidate, staleIfError: f.staleIfError,
+                                    mustRevalidate: f.mustRevalidate, noCache: f.noCache, tags: v.tags))
+        }
+        e.stored = selected != nil
+        e.selects = selected?.replacingNewlines()
+        if selected == nil {
+            if !variants.isEmpty {
+                e.reason = "\(variants.count) variant(s) stored, none for these request headers (Vary: \(variants[0].vary.joined(separator: ", ")))"
+            } else {
+                e.reason = config.store.whyNotStored(key: key).map { "not stored: \($0)" } ?? "not stored: not requested since start, evicted, or purged"
+            }
+        }
+        return e
+    }
+
+    /// Per-tenant counters since start (one tenant, or all).
+    public func tenantStats(_ only: String? = nil) throws -> [TenantStats] {
+        let names = only.map { [$0] } ?? config.tenantNames
+        if let t = only, !config.tenantNames.contains(t) { throw OperationError(404, "no tenant named \(t)") }
+        return names.map { name in
+            var s = TenantStats(tenant: name)
+            s.cacheBytes = config.store.bytes(tenant: name)
+            guard let t = stats.tenantTotals(name) else { return s }
+            for i in 0..<5 { s.byStatus["\(i + 1)xx"] = t[TenantSlot.statusClass + i] }
+            s.requests = s.byStatus.values.reduce(0, +)
+            for o in CacheOutcome.allCases { s.byCache[o.name] = t[TenantSlot.cache + o.rawValue] }
+            let hits = t[TenantSlot.cache + CacheOutcome.hit.rawValue] + t[TenantSlot.cache + CacheOutcome.staleHit.rawValue]
+            let consulted = hits + t[TenantSlot.cache + CacheOutcome.revalidated.rawValue] + t[TenantSlot.cache + CacheOutcome.miss.rawValue]
+                + t[TenantSlot.cache + CacheOutcome.pass.rawValue]
+            s.hitRatio = consulted == 0 ? 0 : Double(hits) / Double(consulted)
+            s.bytesServed = t[TenantSlot.bytesOut]
+            s.originRequests = t[TenantSlot.originRequests]
+            s.originErrors = t[TenantSlot.originErrors]
+            let buckets = t[TenantSlot.latency..<(TenantSlot.latency + latencyBounds.count + 1)]
+            s.p50Millis = Stats.quantile(0.5, buckets: buckets).map { ($0 / 10).rounded() / 100 }
+            s.p99Millis = Stats.quantile(0.99, buckets: buckets).map { ($0 / 10).rounded() / 100 }
+            return s
+        }
+    }
+
+    /// Tenants, hosts, certificate expiry, origin health.
+    public func tenants() -> [TenantInfo] {
+        let config = self.config
+        let now = monotonicMillis()
+        return config.tenants.map { t in
+            var origins: [TenantInfo.Origin] = []
+            for g in t.config.origins {
+                switch g.kind {
+                case .http(let list):
+                    for s in list {
+                        let server = config.servers.first { $0.statsName == "\(t.name)/\(g.name)/\(s)" }
+                        origins.append(.init(group: g.name, server: s, healthy: server?.health.isAvailable(now: now) ?? false))
+                    }
+                case .directory(let root, _):
+                    origins.append(.init(group: g.name, server: "directory:" + root, healthy: true))
+                }
+            }
+            let tls: String
+            switch t.config.tls {
+            case .none: tls = "none"
+            case .files: tls = "files"
+            case .internalCA: tls = "internal"
+            }
+            return TenantInfo(name: t.name, hosts: t.config.hosts, isDefault: t.config.isDefault, tls: tls,
+                              certificateExpires: config.certificateExpiry[t.name].map { String(decoding: isoSeconds($0), as: UTF8.self) + "Z" },
+                              origins: origins)
+        }
+    }
+
+    /// Prometheus text exposition format (version 0.0.4).
+    public func metricsText() -> String {
+        let config = self.config
+        var out = ""
+        func family(_ name: String, _ type: String, _ help: String) {
+            out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
+        }
+        func label(_ v: String) -> String {
+            var s = ""
+            for ch in v.unicodeScalars {
+                switch ch {
+                case "\\": s += "\\\\"
+                case "\"": s += "\\\""
+                case "\n": s += "\\n"
+                default: s.unicodeScalars.append(ch)
+                }
+            }
+            return s
+        }
+        let names = stats.tenantNames
+        let totals = names.map { ($0, stats.tenantTotals($0)!) }
+        family("edge_requests_total", "counter", "Requests by tenant and status class.")
+        for (n, t) in totals { for i in 0..<5 { out += "edge_requests_total{tenant=\"\(label(n))\",code=\"\(i + 1)xx\"} \(t[TenantSlot.statusClass + i])\n" } }
+        family("edge_cache_requests_total", "counter", "Requests by tenant and cache outcome.")
+        for (n, t) in totals {
+            for o in CacheOutcome.allCases { out += "edge_cache_requests_total{tenant=\"\(label(n))\",cache=\"\(o.name)\"} \(t[TenantSlot.cache + o.rawValue])\n" }
+        }
+        family("edge_response_bytes_total", "counter", "Bytes sent to clients by tenant.")
+        for (n, t) in totals { out += "edge_response_bytes_total{tenant=\"\(label(n))\"} \(t[TenantSlot.bytesOut])\n" }
+        family("edge_tenant_origin_requests_total", "counter", "Origin requests by tenant.")
+        for (n, t) in totals { out += "edge_tenant_origin_requests_total{tenant=\"\(label(n))\"} \(t[TenantSlot.originRequests])\n" }
+        family("edge_tenant_origin_errors_total", "counter", "Failed origin requests by tenant.")
+        for (n, t) in totals { out += "edge_tenant_origin_errors_total{tenant=\"\(label(n))\"} \(t[TenantSlot.originErrors])\n" }
+        family("edge_request_duration_seconds", "histogram", "Time from request head to the end of the response, by tenant.")
+        for (n, t) in totals {
+            var cum = 0
+            for (j, bound) in latencyBounds.enumerated() {
+                cum += t[TenantSlot.latency + j]
+                out += "edge_request_duration_seconds_bucket{tenant=\"\(label(n))\",le=\"\(Double(bound) / 1_000_000)\"} \(cum)\n"
+            }
+            cum += t[TenantSlot.latency + latencyBounds.count]
+            out += "edge_request_duration_seconds_bucket{tenant=\"\(label(n))\",le=\"+Inf\"} \(cum)\n"
+            out += "edge_request_duration_seconds_sum{tenant=\"\(label(n))\"} \(Double(t[TenantSlot.latencySumMicros]) / 1_000_000)\n"
+            out += "edge_request_duration_seconds_count{tenant=\"\(label(n))\"} \(cum)\n"
+        }
+        let origins = stats.originTotals()
+        family("edge_origin_requests_total", "counter", "Requests sent to each origin server (tenant/group/host:port).")
+        for (n, t) in origins { out += "edge_origin_requests_total{origin=\"\(label(n))\"} \(t[OriginSlot.requests])\n" }
+        family("edge_origin_errors_total", "counter", "Failed requests to each origin server.")
+        for (n, t) in origins { out += "edge_origin_errors_total{origin=\"\(label(n))\"} \(t[OriginSlot.errors])\n" }
+        family("edge_origin_up", "gauge", "1 when passive health checks consider the server available.")
+        let now = monotonicMillis()
+        for s in config.servers { out += "edge_origin_up{origin=\"\(label(s.statsName))\"} \(s.health.isAvailable(now: now) ? 1 : 0)\n" }
+        family("edge_cache_objects", "gauge", "Objects stored, by tier.")
+        out += "edge_cache_objects{tier=\"memory\"} \(config.store.objectCount)\n"
+        family("edge_cache_bytes", "gauge", "Bytes stored, by tier.")
+        out += "edge_cache_bytes{tier=\"memory\"} \(config.store.bytesUsed)\n"
+        family("edge_cache_tenant_bytes", "gauge", "Bytes stored per tenant (memory tier).")
+        for n in config.tenantNames { out += "edge_cache_tenant_bytes{tenant=\"\(label(n))\"} \(config.store.bytes(tenant: n))\n" }
+        let w = stats.workerTotals()
+        family("edge_tls_handshakes_total", "counter", "Completed TLS handshakes with clients.")
+        out += "edge_tls_handshakes_total \(w[WorkerSlot.tlsHandshakes])\n"
+        family("edge_tls_handshake_failures_total", "counter", "Failed TLS handshakes with clients.")
+        out += "edge_tls_handshake_failures_total \(w[WorkerSlot.tlsFailures])\n"
+        family("edge_open_connections", "gauge", "Client connections open now.")
+        out += "edge_open_connections \(w[WorkerSlot.openConnections])\n"
+        family("edge_start_time_seconds", "gauge", "When edged started (Unix time).")
+        out += "edge_start_time_seconds \(stats.startedAt)\n"
+        return out
+    }
+}
+
+extension String {
+    /// Variant strings separate fields with newlines; shown with "; " instead.
+    func replacingNewlines() -> String { split(separator: "\n", omittingEmptySubsequences: false).joined(separator: "; ") }
+}

@@ -1,0 +1,385 @@
+// edgectl: the operator's command line over edged's admin API (see README).
+// Thin: argument parsing, one HTTP request per node, output formatting.
+import Foundation
+import Glibc
+import EdgeIO
+import Synchronization
+
+let usage = """
+usage: edgectl [connection] [--json] COMMAND [arguments]
+
+commands:
+  purge URL...                      remove every stored variant of each URL
+  purge --prefix URL                remove everything under a path (https://host/path/)
+  purge --tag KEY... [--tenant T]   remove objects tagged KEY (Surrogate-Key / Cache-Tag)
+  purge --tenant NAME --all         remove everything a tenant has stored
+        --soft                      (any purge) mark stale instead of removing
+        --nodes FILE                (any purge) send it to every node in FILE, in parallel
+  stats [--tenant NAME]             requests, hit ratio, bytes, origin requests/errors, p50/p99
+  tenants                           tenants, hosts, certificate expiry, origin health
+  explain URL [-H 'Name: value']... key, stored variants, what a request with these headers gets
+  reload                            re-read the configuration (like SIGHUP)
+  metrics                           Prometheus text from /metrics
+
+connection (default: --state state):
+  --state DIR                       edged's state directory (its admin socket is DIR/admin.sock)
+  --socket PATH                     the admin socket itself
+  --url http://127.0.0.1:PORT       the TCP admin listener, with --token-file FILE
+
+  --json                            print the API's JSON instead of text
+  COMMAND --help                    help for one command
+
+A nodes file has one node per line: a socket path, or a URL followed by an
+optional token file (else --token-file applies). Lines starting with # are ignored.
+"""
+
+let commandHelp: [String: String] = [
+    "purge": """
+    usage: edgectl purge URL... | --prefix URL | --tag KEY... [--tenant NAME] | --tenant NAME --all
+                         [--soft] [--nodes FILE]
+    Prints how many objects each purge removed (or, with --soft, marked stale so that
+    stale-while-revalidate / stale-if-error can still serve them). A URL purge covers
+    both schemes and every Vary variant. A response already on its way from the origin
+    when the purge runs is not stored afterwards.
+    """,
+    "stats": "usage: edgectl stats [--tenant NAME]\nPer-tenant counters since edged started.",
+    "tenants": "usage: edgectl tenants\nTenants, their hosts, certificate expiry dates and origin health.",
+    "explain": """
+    usage: edgectl explain URL [-H 'Name: value']...
+    The cache key for URL, its stored variants (age, freshness lifetime and the field that
+    set it), which variant a request with these headers selects, and if none, why.
+    """,
+    "reload": "usage: edgectl reload\nRe-reads every tenant file; on an error the running config keeps serving and the error (file and field) is printed.",
+    "metrics": "usage: edgectl metrics\nPrints /metrics (Prometheus text format).",
+]
+
+func die(_ message: String, code: Int32 = 2) -> Never {
+    FileHandle.standardError.write(Data("edgectl: \(message)\n".utf8))
+    exit(code)
+}
+
+// MARK: Arguments
+
+var stateDir = "state"
+var socketPath: String?
+var url: String?
+var tokenFile: String?
+var json = false
+var rest: [String] = []
+
+/// Walks an argument list; `value` takes the argument after a flag.
+struct ArgCursor {
+    let list: [String]
+    let context: String
+    var at = 0
+    mutating func next() -> String? {
+        guard at < list.count else { return nil }
+        at += 1
+        return list[at - 1]
+    }
+    mutating func value(_ flag: String) -> String {
+        guard let v = next() else { die("\(context)\(flag) needs a value") }
+        return v
+    }
+}
+
+var top = ArgCursor(list: Array(CommandLine.arguments.dropFirst()), context: "")
+while let a = top.next() {
+    switch a {
+    case "--state": stateDir = top.value(a)
+    case "--socket": socketPath = top.value(a)
+    case "--url": url = top.value(a)
+    case "--token-file": tokenFile = top.value(a)
+    case "--json": json = true
+    case "--help", "-h" where rest.isEmpty: print(usage); exit(0)
+    default: rest.append(a)
+    }
+}
+guard let command = rest.first else { print(usage); exit(2) }
+let cmdArgs = Array(rest.dropFirst())
+if cmdArgs.contains("--help") || cmdArgs.contains("-h") {
+    guard let h = commandHelp[command] else { die("unknown command \(command)\n\(usage)") }
+    print(h)
+    exit(0)
+}
+
+// MARK: Nodes and requests
+
+/// Where an admin API is.
+struct Node: Sendable {
+    var name: String
+    var socket: String?
+    var url: String?
+    var token: String?
+}
+
+func readToken(_ file: String) throws -> String {
+    guard let t = try? String(contentsOfFile: file, encoding: .utf8) else { throw CtlError("cannot read token file \(file)") }
+    return t.trimmingCharacters(in: .whitespacesAndNewlines)
+}
+
+struct CtlError: Error, CustomStringConvertible {
+    let description: String
+    init(_ d: String) { description = d }
+}
+
+@MainActor func defaultNode() throws -> Node {
+    if let u = url {
+        guard let f = tokenFile else { throw CtlError("--url needs --token-file") }
+        return Node(name: u, url: u, token: try readToken(f))
+    }
+    let s = socketPath ?? (stateDir as NSString).appendingPathComponent("admin.sock")
+    return Node(name: s, socket: s)
+}
+
+@MainActor func loadNodes(_ file: String) throws -> [Node] {
+    guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { throw CtlError("cannot read nodes file \(file)") }
+    var nodes: [Node] = []
+    for (n, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        let line = raw.trimmingCharacters(in: .whitespaces)
+        if line.isEmpty || line.hasPrefix("#") { continue }
+        let parts = line.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
+        if parts[0].hasPrefix("http://") {
+            let tf = parts.count > 1 ? parts[1] : tokenFile
+            guard let tf else { throw CtlError("\(file):\(n + 1): \(parts[0]) needs a token file (on the line or --token-file)") }
+            nodes.append(Node(name: parts[0], url: parts[0], token: try readToken(tf)))
+        } else {
+            let path = parts[0].hasPrefix("unix:") ? String(parts[0].dropFirst(5)) : parts[0]
+            nodes.append(Node(name: path, socket: path))
+        }
+    }
+    guard !nodes.isEmpty else { throw CtlError("\(file): no nodes") }
+    return nodes
+}
+
+/// One request to one node: (status, body).
+@Sendable func call(_ node: Node, _ method: String, _ path: String, body: [String: Any]? = nil) throws -> (Int, Data) {
+    let fd: Int32
+    var host = "localhost"
+    if let s = node.socket {
+        do { fd = try UnixSocket.connect(path: s) } catch { throw CtlError("cannot reach edged at \(s): \(error) (is edged running with this --state?)") }
+    } else {
+        let u = node.url!
+        guard u.hasPrefix("http://") else { throw CtlError("\(u): only http:// admin URLs (loopback) are supported") }
+        let hostPort = String(u.dropFirst(7).prefix { $0 != "/" })
+        host = hostPort
+        guard let addr = SocketAddress(hostPort) else { throw CtlError("\(u): expected http://ADDR:PORT") }
+        fd = socket(addr.family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw CtlError("socket failed") }
+        let r = addr.withSockaddr { Glibc.connect(fd, $0, $1) }
+        if r != 0 { let e = String(cString: strerror(errno)); close(fd); throw CtlError("cannot reach edged at \(u): \(e)") }
+    }
+    defer { close(fd) }
+    setSocketTimeouts(fd, millis: 30_000)
+    let payload = try body.map { try JSONSerialization.data(withJSONObject: $0) } ?? Data()
+    var head = "\(method) \(path) HTTP/1.1\r\nHost: \(host)\r\nContent-Length: \(payload.count)\r\nConnection: close\r\n"
+    if let t = node.token { head += "Authorization: Bearer \(t)\r\n" }
+    if body != nil { head += "Content-Type: application/json\r\n" }
+    let out = Array(head.utf8) + [13, 10] + Array(payload)
+    var off = 0
+    while off < out.count {
+        let w = out[off...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        if w <= 0 { throw CtlError("\(node.name): write failed") }
+        off += w
+    }
+    var resp: [UInt8] = []
+    var buf = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let r = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        if r < 0 { throw CtlError("\(node.name): no answer (timed out)") }
+        if r == 0 { break }
+        resp += buf[0..<r]
+    }
+    guard let end = resp.firstRange(of: [13, 10, 13, 10]) else { throw CtlError("\(node.name): malformed answer") }
+    let statusLine = String(decoding: resp[..<end.lowerBound], as: UTF8.self).split(separator: "\r\n").first ?? ""
+    let parts = statusLine.split(separator: " ")
+    guard parts.count >= 2, let status = Int(parts[1]) else { throw CtlError("\(node.name): malformed status line") }
+    return (status, Data(resp[end.upperBound...]))
+}
+
+@Sendable func object(_ d: Data) -> [String: Any] { ((try? JSONSerialization.jsonObject(with: d)) as? [String: Any]) ?? [:] }
+
+/// Calls one node and fails (exit 1) with the API's message on an error status.
+@MainActor func single(_ method: String, _ path: String, body: [String: Any]? = nil) -> Data {
+    do {
+        let (status, data) = try call(try defaultNode(), method, path, body: body)
+        if status != 200 {
+            if json { FileHandle.standardOutput.write(data) }
+            die((object(data)["error"] as? String) ?? "HTTP \(status)", code: 1)
+        }
+        return data
+    } catch {
+        die("\(error)", code: 1)
+    }
+}
+
+func emit(_ data: Data) { FileHandle.standardOutput.write(data) }
+
+// MARK: Commands
+
+@MainActor func purgeCommand() {
+    var urls: [String] = []
+    var prefix: String?
+    var tags: [String] = []
+    var tenant: String?
+    var all = false
+    var soft = false
+    var nodesFile: String?
+    var taggingMode = false
+    var c = ArgCursor(list: cmdArgs, context: "purge: ")
+    while let a = c.next() {
+        switch a {
+        case "--prefix": prefix = c.value(a); taggingMode = false
+        case "--tag": tags.append(c.value(a)); taggingMode = true
+        case "--tenant": tenant = c.value(a); taggingMode = false
+        case "--all": all = true
+        case "--soft": soft = true
+        case "--nodes": nodesFile = c.value(a)
+        default:
+            if a.hasPrefix("-") { die("purge: unknown option \(a)\n\(commandHelp["purge"]!)") }
+            if taggingMode { tags.append(a) } else { urls.append(a) }
+        }
+    }
+    var body: [String: Any] = ["soft": soft]
+    let kinds = [!urls.isEmpty, prefix != nil, !tags.isEmpty, all].filter { $0 }.count
+    guard kinds == 1 else { die("purge: give URLs, or --prefix, or --tag, or --tenant NAME --all\n\(commandHelp["purge"]!)") }
+    if !urls.isEmpty { body["urls"] = urls }
+    if let p = prefix { body["prefix"] = p }
+    if !tags.isEmpty { body["tags"] = tags; if let t = tenant { body["tenant"] = t } }
+    if all {
+        guard let t = tenant else { die("purge: --all needs --tenant NAME") }
+        body["tenant"] = t
+        body["all"] = true
+    } else if tenant != nil && tags.isEmpty {
+        die("purge: --tenant goes with --all or --tag")
+    }
+    let verb = soft ? "marked stale" : "purged"
+    guard let nf = nodesFile else {
+        let data = single("POST", "/v1/purge", body: body)
+        if json { return emit(data) }
+        let n = object(data)["purged"] as? Int ?? 0
+        print("\(verb) \(n) object\(n == 1 ? "" : "s")")
+        return
+    }
+    // Fan-out: every node in parallel; each node's result; non-zero exit if any failed.
+    let nodes: [Node]
+    do { nodes = try loadNodes(nf) } catch { die("\(error)") }
+    let results = Mutex<[Int: Result<Data, CtlError>]>([:])
+    nonisolated(unsafe) let payload = body
+    DispatchQueue.concurrentPerform(iterations: nodes.count) { idx in
+        let r: Result<Data, CtlError>
+        do {
+            let (status, data) = try call(nodes[idx], "POST", "/v1/purge", body: payload)
+            r = status == 200 ? .success(data) : .failure(CtlError((object(data)["error"] as? String) ?? "HTTP \(status)"))
+        } catch {
+            r = .failure(error as? CtlError ?? CtlError("\(error)"))
+        }
+        results.withLock { $0[idx] = r }
+    }
+    let all_ = results.withLock { $0 }
+    var failed: [String] = []
+    var jsonNodes: [[String: Any]] = []
+    for (idx, node) in nodes.enumerated() {
+        switch all_[idx]! {
+        case .success(let d):
+            let n = object(d)["purged"] as? Int ?? 0
+            jsonNodes.append(["node": node.name, "ok": true, "purged": n])
+            if !json { print("\(node.name): \(verb) \(n) object\(n == 1 ? "" : "s")") }
+        case .failure(let e):
+            failed.append(node.name)
+            jsonNodes.append(["node": node.name, "ok": false, "error": e.description])
+            if !json { print("\(node.name): FAILED: \(e)") }
+        }
+    }
+    if json {
+        let d = try! JSONSerialization.data(withJSONObject: ["nodes": jsonNodes], options: [.prettyPrinted, .sortedKeys])
+        emit(d + Data([10]))
+    }
+    if !failed.isEmpty { die("purge failed on \(failed.count) of \(nodes.count) node(s): \(failed.joined(separator: ", "))", code: 1) }
+}
+
+@MainActor func statsCommand() {
+    var path = "/v1/stats"
+    if let k = cmdArgs.firstIndex(of: "--tenant") {
+        guard k + 1 < cmdArgs.count else { die("stats: --tenant needs a name") }
+        path += "?tenant=" + (cmdArgs[k + 1].addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? cmdArgs[k + 1])
+    }
+    let data = single("GET", path)
+    if json { return emit(data) }
+    let tenants = object(data)["tenants"] as? [[String: Any]] ?? []
+    func ms(_ v: Any?) -> String { (v as? Double).map { String(format: "%.2f", $0) } ?? "-" }
+    print("TENANT".padding(toLength: 16, withPad: " ", startingAt: 0) + "  REQUESTS  HIT%    BYTES        ORIGIN  ORIGIN-ERR  P50-MS   P99-MS")
+    for t in tenants {
+        let name = (t["tenant"] as? String ?? "?").padding(toLength: 16, withPad: " ", startingAt: 0)
+        let req = t["requests"] as? Int ?? 0
+        let hit = (t["hit_ratio"] as? Double ?? 0) * 100
+        let bytes = t["bytes_served"] as? Int ?? 0
+        func right(_ s: String, _ w: Int) -> String { String(repeating: " ", count: max(0, w - s.count)) + s }
+        let line = name + "  " + String(format: "%8d  %5.1f  %11d  %6d  %10d", req, hit, bytes,
+                                        t["origin_requests"] as? Int ?? 0, t["origin_errors"] as? Int ?? 0)
+            + "  " + right(ms(t["p50_millis"]), 7) + "  " + right(ms(t["p99_millis"]), 7)
+        print(line)
+    }
+}
+
+@MainActor func tenantsCommand() {
+    let data = single("GET", "/v1/tenants")
+    if json { return emit(data) }
+    for t in object(data)["tenants"] as? [[String: Any]] ?? [] {
+        var line = "\(t["name"] as? String ?? "?")\(t["is_default"] as? Bool == true ? " (default)" : "")"
+        line += "\n  hosts: \((t["hosts"] as? [String] ?? []).joined(separator: ", "))"
+        line += "\n  tls: \(t["tls"] as? String ?? "none")"
+        if let e = t["certificate_expires"] as? String { line += ", certificate expires \(e)" }
+        for o in t["origins"] as? [[String: Any]] ?? [] {
+            line += "\n  origin \(o["group"] as? String ?? "?") \(o["server"] as? String ?? "?"): \(o["healthy"] as? Bool == true ? "up" : "DOWN")"
+        }
+        print(line)
+    }
+}
+
+@MainActor func explainCommand() {
+    var target: String?
+    var headers: [String] = []
+    var c = ArgCursor(list: cmdArgs, context: "explain: ")
+    while let a = c.next() {
+        if a == "-H" || a == "--header" {
+            headers.append(c.value(a))
+        } else if target == nil && !a.hasPrefix("-") {
+            target = a
+        } else {
+            die("explain: unexpected \(a)\n\(commandHelp["explain"]!)")
+        }
+    }
+    guard let target else { die("explain: which URL?\n\(commandHelp["explain"]!)") }
+    let data = single("POST", "/v1/explain", body: ["url": target, "headers": headers])
+    if json { return emit(data) }
+    let e = object(data)
+    print("url:      \(target)")
+    print("tenant:   \(e["tenant"] as? String ?? "?")    route: \(e["route"] as? String ?? "(none)")")
+    if let k = e["key"] as? String { print("key:      \(k.replacingOccurrences(of: "\u{0}", with: "∅"))") }
+    print("stored:   \(e["stored"] as? Bool == true ? "yes" : "no")")
+    if let r = e["reason"] as? String { print("why:      \(r)") }
+    for v in e["variants"] as? [[String: Any]] ?? [] {
+        let vary = (v["vary"] as? [String] ?? []).joined(separator: ", ")
+        let mark = v["selected"] as? Bool == true ? "* selected" : "  variant"
+        print("\(mark): status \(v["status"] as? Int ?? 0), \(v["bytes"] as? Int ?? 0) bytes, age \(v["age"] as? Int ?? 0)s, "
+              + "freshness lifetime \(v["freshness_lifetime"] as? Int ?? 0)s from \(v["freshness_source"] as? String ?? "?"), "
+              + (v["fresh"] as? Bool == true ? "fresh" : "stale")
+              + (vary.isEmpty ? "" : "; Vary: \(vary) = \((v["variant"] as? String ?? "").replacingOccurrences(of: "\u{0}", with: "(absent)"))")
+              + ((v["tags"] as? [String]).map { $0.isEmpty ? "" : "; tags: " + $0.joined(separator: " ") } ?? ""))
+    }
+}
+
+switch command {
+case "purge": purgeCommand()
+case "stats": statsCommand()
+case "tenants": tenantsCommand()
+case "explain": explainCommand()
+case "reload":
+    let data = single("POST", "/v1/reload")
+    if json { emit(data) } else { print(object(data)["message"] as? String ?? "reloaded") }
+case "metrics":
+    emit(single("GET", "/metrics"))
+default:
+    die("unknown command \(command)\n\(usage)")
+}

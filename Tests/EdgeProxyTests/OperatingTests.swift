@@ -1,0 +1,326 @@
+// Operating edge: the admin API and edgectl (the real binary) against an edge
+// with a real origin; every purge is checked through real requests afterwards.
+import Foundation
+import Glibc
+import Testing
+@testable import EdgeProxy
+import EdgeAdmin
+
+/// An in-process edge with its admin API on STATE/admin.sock.
+final class AdminEdge: @unchecked Sendable {
+    let edge: Edge
+    let admin: AdminServer
+
+    init(tenants: [String], workers: Int = 1, tcp: String? = nil, tokenFile: String? = nil) throws {
+        let e = try Edge(tenants: tenants, workers: workers)
+        edge = e
+        try FileManager.default.createDirectory(atPath: e.stateDir, withIntermediateDirectories: true)
+        admin = try AdminServer(edge: e.server, socketPath: e.stateDir + "/admin.sock", tcp: tcp, tokenFile: tokenFile) {
+            // What edged does on reload: read every tenant file again, keep the cache.
+            let tenants = try ConfigLoader.loadTenants(directory: e.dir.appendingPathComponent("tenants").path)
+            e.server.reload(try RuntimeConfig(server: e.server.config.server, tenants: tenants, store: e.server.config.store))
+            return "reloaded (\(tenants.count) tenant(s))"
+        }
+        admin.start()
+    }
+
+    var port: Int { edge.port }
+
+    func stop() {
+        admin.stop()
+        edge.stop()
+    }
+
+    /// Runs edgectl --state STATE ARGS…; returns (exit status, output).
+    func ctl(_ args: String) throws -> (Int32, String) {
+        try shell("'\(try builtBinary("edgectl"))' --state '\(edge.stateDir)' \(args)")
+    }
+
+    func ctlJSON(_ args: String) throws -> [String: Any] {
+        let (status, out) = try ctl("--json " + args)
+        #expect(status == 0, "\(args): \(out)")
+        return (try? JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any]) ?? [:]
+    }
+}
+
+import EdgeConfig
+
+/// A binary built next to this test bundle (edged, edgectl).
+func builtBinary(_ name: String) throws -> String {
+    let dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+    for candidate in [dir.appendingPathComponent(name), dir.deletingLastPathComponent().appendingPathComponent(name)] {
+        if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate.path }
+    }
+    throw HarnessError(description: "\(name) binary not found next to \(dir.path); build it with `swift build`")
+}
+
+/// Scripts one path on a test origin.
+func script(_ o: Origin, _ path: String, _ responses: String) throws {
+    let r = try request(o.port, "POST", "/__script", host: "o", body: #"{"path": "\#(path)", "responses": \#(responses)}"#)
+    #expect(r.status == 200)
+}
+
+func cacheTenant(_ name: String, _ o: Origin, extra: String = "") -> String {
+    tenantJSON(name: name, hosts: ["\(name).test"], origins: #"{"o": {"servers": ["\#(o.address)"]}}"#,
+               routes: #"[{"prefix": "/", "origin": "o"}]"#, extra: extra)
+}
+
+/// How many requests for `path` the origin has seen.
+func originHits(_ o: Origin, _ path: String) throws -> Int {
+    let r = try request(o.port, "/__log?path=\(path)", host: "o")
+    return ((try? JSONSerialization.jsonObject(with: Data(r.body))) as? [Any])?.count ?? -1
+}
+
+@Suite(.serialized) struct OperatingTests {
+    @Test func purgeURLRemovesEveryVariantOfBothSchemes() throws {
+        let o = try Origin()
+        let a = try AdminEdge(tenants: [cacheTenant("t", o)])
+        defer { a.stop() }
+        try script(o, "/v", #"[{"status": 200, "headers": {"Cache-Control": "max-age=600", "Vary": "Accept-Language"}, "body": "v"}]"#)
+        for lang in ["en", "de", "en", "de"] { _ = try request(a.port, "/v", host: "t.test", headers: ["Accept-Language: \(lang)"]) }
+        #expect(try originHits(o, "/v") == 2)
+        let (status, out) = try a.ctl("purge http://t.test/v")
+        #expect(status == 0)
+        #expect(out.contains("purged 2 objects"), "\(out)")
+        let r = try request(a.port, "/v", host: "t.test", headers: ["Accept-Language: en"])
+        #expect(r.header("Cache-Status")?.contains("fwd=uri-miss") == true)
+        #expect(try originHits(o, "/v") == 3)
+        // A host the edge does not serve is a clear error, exit status 1.
+        let (bad, msg) = try a.ctl("purge http://nobody.test/v")
+        #expect(bad == 1)
+        #expect(msg.contains("no tenant serves host nobody.test"))
+    }
+
+    @Test func purgeByPrefixTagAndTenant() throws {
+        let o = try Origin()
+        let a = try AdminEdge(tenants: [cacheTenant("t", o), cacheTenant("u", o)])
+        defer { a.stop() }
+        try script(o, "/a/1", #"[{"status": 200, "headers": {"Cache-Control": "max-age=600", "Surrogate-Key": "p1 all"}, "body": "a1"}]"#)
+        try script(o, "/a/2", #"[{"status": 200, "headers": {"Cache-Control": "max-age=600", "Cache-Tag": "p2,all"}, "body": "a2"}]"#)
+        try script(o, "/b/1", #"[{"status": 200, "headers": {"Cache-Control": "max-age=600", "Surrogate-Key": "all"}, "body": "b1"}]"#)
+        func fill() throws { for p in ["/a/1", "/a/2", "/b/1"] { _ = try request(a.port, p, host: "t.test") } }
+        func hit(_ p: String, _ host: String = "t.test") throws -> Bool {
+            try request(a.port, p, host: host).header("Cache-Status")?.hasPrefix("edge; hit") == true
+        }
+        try fill()
+        #expect(try a.ctl("purge --prefix http://t.test/a/").1.contains("purged 2 objects"))
+        #expect(try !hit("/a/1"))
+        #expect(try !hit("/a/2"))
+        #expect(try hit("/b/1"))
+
+        #expect(try a.ctl("purge --tag p1").1.contains("purged 1 object"))
+        #expect(try !hit("/a/1"))
+        #expect(try hit("/a/2"))
+        #expect(try a.ctlJSON("purge --tag all")["purged"] as? Int == 3)
+        for p in ["/a/1", "/a/2", "/b/1"] { #expect(try !hit(p)) }
+
+        // Tenant purge leaves the other tenant alone.
+        _ = try request(a.port, "/b/1", host: "u.test")
+        #expect(try a.ctl("purge --tenant t --all").1.contains("purged 3 objects"))
+        #expect(try hit("/b/1", "u.test"))
+        #expect(try !hit("/b/1"))
+        // Usage errors exit 2 with a message.
+        let (status, out) = try a.ctl("purge --all")
+        #expect(status == 2)
+        #expect(out.contains("--all needs --tenant"))
+    }
+
+    @Test func softPurgeServesStaleWhileTheOriginRefreshes() throws {
+        let o = try Origin()
+        let a = try AdminEdge(tenants: [cacheTenant("t", o)])
+        defer { a.stop() }
+        try script(o, "/swr", #"[{"status": 200, "headers": {"Cache-Control": "max-age=600, stale-while-revalidate=60"}, "body": "one"}, {"status": 200, "headers": {"Cache-Control": "max-age=600, stale-while-revalidate=60"}, "body": "two"}]"#)
+        try script(o, "/etag", #"[{"status": 200, "headers": {"Cache-Control": "max-age=600", "ETag": "\"e1\""}, "body": "tagged"}, {"status": 304, "headers": {"Cache-Control": "max-age=600", "ETag": "\"e1\""}}]"#)
+        _ = try request(a.port, "/swr", host: "t.test")
+        _ = try request(a.port, "/etag", host: "t.test")
+        let (_, out) = try a.ctl("purge --soft http://t.test/swr http://t.test/etag")
+        #expect(out.contains("marked stale 2 objects"), "\(out)")
+        // stale-while-revalidate: the stale copy at once, the origin refreshes it behind.
+        let r1 = try request(a.port, "/swr", host: "t.test")
+        #expect(String(decoding: r1.body, as: UTF8.self) == "one")
+        #expect(r1.header("Cache-Status")?.contains("stale-while-revalidate") == true)
+        var refreshed = false
+        for _ in 0..<50 where !refreshed {
+            usleep(50_000)
+            refreshed = String(decoding: try request(a.port, "/swr", host: "t.test").body, as: UTF8.self) == "two"
+        }
+        #expect(refreshed)
+        // Without a stale window: revalidated with the stored validator, body kept.
+        let r2 = try request(a.port, "/etag", host: "t.test")
+        #expect(String(decoding: r2.body, as: UTF8.self) == "tagged")
+        #expect(r2.header("Cache-Status")?.contains("fwd=stale") == true)
+        let log = try request(o.port, "/__log?path=/etag", host: "o")
+        #expect(String(decoding: log.body, as: UTF8.self).contains("If-None-Match"))
+    }
+
+    @Test func aResponseInFlightDuringAPurgeIsNotStored() throws {
+        let o = try Origin()
+        let a = try AdminEdge(tenants: [cacheTenant("t", o)])
+        defer { a.stop() }
+        try script(o, "/slow", #"[{"status": 200, "headers": {"Cache-Control": "max-age=600"}, "body": "old", "delay_ms": 1000}, {"status": 200, "headers": {"Cache-Control": "max-age=600"}, "body": "new"}]"#)
+        let done = DispatchSemaphore(value: 0)
+        let port = a.port
+        DispatchQueue.global().async {
+            _ = try? request(port, "/slow", host: "t.test")
+            done.signal()
+        }
+        // Purge once the request is at the origin (which holds the answer back).
+        var waited = 0
+        while try originHits(o, "/slow") < 1 && waited < 100 { usleep(20_000); waited += 1 }
+        #expect(try a.ctl("purge http://t.test/slow").0 == 0)
+        done.wait()
+        let r = try request(a.port, "/slow", host: "t.test")
+        #expect(String(decoding: r.body, as: UTF8.self) == "new")
+        #expect(try originHits(o, "/slow") == 2)
+        let e = try a.ctlJSON("explain http://t.test/slow")
+        #expect(e["stored"] as? Bool == true)
+    }
+
+    @Test func purgeFansOutToNodesAndNamesTheOnesThatFailed() throws {
+        let o = try Origin()
+        let a = try AdminEdge(tenants: [cacheTenant("t", o)])
+        defer { a.stop() }
+        let b = try AdminEdge(tenants: [cacheTenant("t", o)])
+        defer { b.stop() }
+        try script(o, "/f", #"[{"status": 200, "headers": {"Cache-Control": "max-age=600"}, "body": "f"}]"#)
+        _ = try request(a.port, "/f", host: "t.test")
+        _ = try request(b.port, "/f", host: "t.test")
+        let nodes = a.edge.dir.appendingPathComponent("nodes").path
+        let down = a.edge.dir.appendingPathComponent("down.sock").path
+        try writeFile(nodes, "# the fleet\n\(a.edge.stateDir)/admin.sock\nunix:\(b.edge.stateDir)/admin.sock\n\(down)\n")
+        let (status, out) = try a.ctl("purge --nodes '\(nodes)' http://t.test/f")
+        #expect(status == 1)
+        #expect(out.contains("\(a.edge.stateDir)/admin.sock: purged 1 object"), "\(out)")
+        #expect(out.contains("\(b.edge.stateDir)/admin.sock: purged 1 object"), "\(out)")
+        #expect(out.contains("\(down): FAILED"))
+        #expect(out.contains("purge failed on 1 of 3 node(s): \(down)"))
+        for e in [a, b] { #expect(try request(e.port, "/f", host: "t.test").header("Cache-Status")?.contains("fwd=uri-miss") == true) }
+    }
+
+    @Test func statsTenantsAndMetrics() throws {
+        let o = try Origin()
+        let a = try AdminEdge(tenants: [cacheTenant("t", o), cacheTenant("u", o)], workers: 2)
+        defer { a.stop() }
+        try script(o, "/s", #"[{"status": 200, "headers": {"Cache-Control": "max-age=600"}, "body": "0123456789"}]"#)
+        for _ in 0..<5 { #expect(try request(a.port, "/s", host: "t.test").status == 200) }
+        #expect(try request(a.port, "/status/500", host: "t.test").status == 500)
+        let s = try a.ctlJSON("stats --tenant t")
+        let t = (s["tenants"] as? [[String: Any]])?.first ?? [:]
+        #expect(t["tenant"] as? String == "t")
+        #expect(t["requests"] as? Int == 6)
+        #expect((t["by_status"] as? [String: Int])?["5xx"] == 1)
+        #expect((t["by_cache"] as? [String: Int])?["hit"] == 4)
+        #expect(t["origin_requests"] as? Int == 2)
+        #expect(abs((t["hit_ratio"] as? Double ?? 0) - 4.0 / 6.0) < 0.01)
+        #expect((t["bytes_served"] as? Int ?? 0) >= 50)
+        #expect(t["p99_millis"] as? Double != nil)
+        let text = try a.ctl("stats").1
+        #expect(text.contains("TENANT") && text.contains("\nt ") && text.contains("\nu "), "\(text)")
+        #expect(try a.ctl("stats --tenant nope").0 == 1)
+
+        let tenants = try a.ctlJSON("tenants")["tenants"] as? [[String: Any]] ?? []
+        #expect(tenants.map { $0["name"] as? String } == ["t", "u"])
+        #expect((tenants[0]["origins"] as? [[String: Any]])?.first?["healthy"] as? Bool == true)
+
+        // Prometheus text: every line a comment or `name{labels} value`.
+        let (status, metrics) = try a.ctl("metrics")
+        #expect(status == 0)
+        let sample = try Regex(#"^[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="([^"\\]|\\.)*",?)*\})? -?[-0-9.e+Inf]+$"#)
+        for line in metrics.split(separator: "\n") where !line.hasPrefix("#") {
+            #expect(line.wholeMatch(of: sample) != nil, "not Prometheus text: \(line)")
+        }
+        #expect(metrics.contains("edge_requests_total{tenant=\"t\",code=\"2xx\"} 5"))
+        #expect(metrics.contains("edge_cache_requests_total{tenant=\"t\",cache=\"hit\"} 4"))
+        #expect(metrics.contains("edge_request_duration_seconds_count{tenant=\"t\"} 6"))
+        #expect(metrics.contains("edge_origin_requests_total{origin=\"t/o/\(o.address)\"} 2"))
+        #expect(metrics.contains("edge_cache_objects{tier=\"memory\"} 1"))
+        #expect(metrics.contains("# TYPE edge_request_duration_seconds histogram"))
+    }
+
+    @Test func explainStoredVaryMissedAndUncacheable() throws {
+        let o = try Origin()
+        let a = try AdminEdge(tenants: [cacheTenant("t", o)])
+        defer { a.stop() }
+        try script(o, "/e", #"[{"status": 200, "headers": {"Cache-Control": "s-maxage=300, max-age=60", "Vary": "Accept-Encoding", "Surrogate-Key": "k1"}, "body": "e"}]"#)
+        try script(o, "/n", #"[{"status": 200, "headers": {"Cache-Control": "no-store"}, "body": "n"}]"#)
+        _ = try request(a.port, "/e", host: "t.test", headers: ["Accept-Encoding: gzip"])
+        _ = try request(a.port, "/n", host: "t.test")
+
+        let stored = try a.ctlJSON("explain http://t.test/e -H 'Accept-Encoding: gzip'")
+        #expect(stored["stored"] as? Bool == true)
+        let v = (stored["variants"] as? [[String: Any]])?.first ?? [:]
+        #expect(v["freshness_source"] as? String == "s-maxage")
+        #expect(v["freshness_lifetime"] as? Int == 300)
+        #expect(v["selected"] as? Bool == true)
+        #expect(v["tags"] as? [String] == ["k1"])
+        let text = try a.ctl("explain http://t.test/e -H 'Accept-Encoding: gzip'").1
+        #expect(text.contains("stored:   yes") && text.contains("from s-maxage"), "\(text)")
+
+        let missed = try a.ctlJSON("explain http://t.test/e -H 'Accept-Encoding: br'")
+        #expect(missed["stored"] as? Bool == false)
+        #expect((missed["reason"] as? String)?.contains("none for these request headers") == true)
+
+        let uncacheable = try a.ctlJSON("explain http://t.test/n")
+        #expect(uncacheable["stored"] as? Bool == false)
+        #expect((uncacheable["reason"] as? String)?.contains("response no-store") == true)
+    }
+
+    @Test func reloadThroughTheAPIKeepsServingOnABadFile() throws {
+        let o = try Origin()
+        let a = try AdminEdge(tenants: [cacheTenant("t", o)])
+        defer { a.stop() }
+        let c = try Client(port: a.port)
+        func ok() throws -> Bool {
+            c.send("GET /echo HTTP/1.1\r\nHost: t.test\r\n\r\n")
+            return try c.readResponse().status == 200
+        }
+        #expect(try ok())
+        let bad = a.edge.dir.appendingPathComponent("tenants/t9.json").path
+        try writeFile(bad, #"{"name": "x", "hosts": ["x.test"], "origins": {"o": {"servers": ["\#(o.address)"]}}, "routes": [{"prefix": "/", "origin": "nope"}]}"#)
+        let (status, out) = try a.ctl("reload")
+        #expect(status == 1)
+        #expect(out.contains("t9.json") && out.contains("routes[0].origin"), "\(out)")
+        #expect(try ok())
+        try writeFile(bad, cacheTenant("x", o))
+        let (status2, out2) = try a.ctl("reload")
+        #expect(status2 == 0, "\(out2)")
+        usleep(300_000)
+        #expect(try ok())   // same connection, across both reloads
+        #expect(try request(a.port, "/echo", host: "x.test").status == 200)
+    }
+
+    @Test func adminAPIRejectsBadInputAndRequiresATokenOnTCP() throws {
+        let o = try Origin()
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("edge-token-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let tokenFile = dir.appendingPathComponent("token").path
+        try writeFile(tokenFile, "s3cret-token-0123456789\n")
+        let a = try AdminEdge(tenants: [cacheTenant("t", o)], tcp: "127.0.0.1:0", tokenFile: tokenFile)
+        defer { a.stop() }
+        let port = Int(a.admin.tcpAddress!.port)
+        let noToken = try request(port, "GET", "/v1/stats", host: "admin")
+        #expect(noToken.status == 401)
+        let wrong = try request(port, "GET", "/v1/stats", host: "admin", headers: ["Authorization: Bearer nope"])
+        #expect(wrong.status == 401)
+        let good = try request(port, "GET", "/v1/stats", host: "admin", headers: ["Authorization: Bearer s3cret-token-0123456789"])
+        #expect(good.status == 200)
+        let auth = "Authorization: Bearer s3cret-token-0123456789"
+        #expect(try request(port, "POST", "/v1/purge", host: "admin", headers: [auth], body: "{").status == 400)
+        #expect(try request(port, "POST", "/v1/purge", host: "admin", headers: [auth], body: #"{"urls": "x"}"#).status == 400)
+        #expect(try request(port, "POST", "/v1/purge", host: "admin", headers: [auth], body: #"{"urls": ["ftp://t.test/"]}"#).status == 400)
+        #expect(try request(port, "POST", "/v1/purge", host: "admin", headers: [auth], body: #"{"bogus": 1}"#).status == 400)
+        #expect(try request(port, "GET", "/v1/purge", host: "admin", headers: [auth]).status == 405)
+        #expect(try request(port, "GET", "/v2/nothing", host: "admin", headers: [auth]).status == 404)
+        // edgectl over TCP with the token file.
+        let (status, out) = try shell("'\(try builtBinary("edgectl"))' --url http://127.0.0.1:\(port) --token-file '\(tokenFile)' tenants")
+        #expect(status == 0 && out.contains("hosts: t.test"), "\(out)")
+        // The Unix socket is the operator's only: mode 0600.
+        var st = stat()
+        #expect(stat(a.edge.stateDir + "/admin.sock", &st) == 0)
+        #expect(st.st_mode & 0o777 == 0o600)
+        // The TCP listener refuses non-loopback addresses.
+        #expect(throws: AdminError.self) { _ = try AdminServer(edge: a.edge.server, socketPath: dir.appendingPathComponent("x.sock").path,
+                                                                tcp: "0.0.0.0:0", tokenFile: tokenFile) { "" } }
+    }
+}
