@@ -31,6 +31,8 @@ let package = Package(
         .target(name: "EdgeUpstream", swiftSettings: fast),
         // Pure: RFC 9111 cache policy, keys (no I/O, no clock).
         .target(name: "EdgeCache", dependencies: ["EdgeHTTP"], swiftSettings: fast),
+        // Streaming gzip / brotli codecs over the system libraries (no I/O).
+        .target(name: "EdgeCompress", dependencies: ["CZlib", "CBrotli", "CEdgeShims", "EdgeHTTP"], swiftSettings: fast),
         // Config decoding and validation (Foundation allowed here, off the data path).
         .target(name: "EdgeConfig", dependencies: ["EdgeHTTP"]),
         // I/O: epoll, sockets, threads, clocks.
@@ -39,7 +41,8 @@ let package = Package(
         // TLS termination (OpenSSL): per-tenant contexts, SNI, internal CA.
         .target(name: "EdgeTLS", dependencies: ["COpenSSL", "CEdgeShims", "EdgeIO"]),
         // The proxy pipeline.
-        .target(name: "EdgeProxy", dependencies: ["EdgeHTTP", "EdgeIO", "EdgeConfig", "EdgeUpstream", "EdgeTLS", "EdgeCache"], swiftSettings: fast),
+        .target(name: "EdgeProxy", dependencies: ["EdgeHTTP", "EdgeIO", "EdgeConfig", "EdgeUpstream", "EdgeTLS", "EdgeCache", "EdgeCompress"],
+                swiftSettings: fast),
         // The admin API (Unix socket / loopback TCP, JSON): off the data path, Foundation allowed.
         .target(name: "EdgeAdmin", dependencies: ["EdgeProxy", "EdgeIO"]),
         .executableTarget(name: "edged", dependencies: ["EdgeProxy", "EdgeAdmin", "EdgeConfig", "EdgeCache", "CEdgeShims"]),
@@ -53,5 +56,6 @@ let package = Package(
         .testTarget(name: "EdgeCacheTests", dependencies: ["EdgeCache", "EdgeHTTP"]),
         .testTarget(name: "EdgeProxyTests", dependencies: ["EdgeProxy", "EdgeAdmin", "EdgeConfig", "EdgeIO", "EdgeHTTP", "EdgeCache"]),
         .testTarget(name: "EdgeAdminTests", dependencies: ["EdgeAdmin"]),
+        .testTarget(name: "EdgeCompressTests", dependencies: ["EdgeCompress", "EdgeHTTP"]),
     ]
 )

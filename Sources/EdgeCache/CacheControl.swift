@@ -138,12 +138,3 @@ public struct CacheControl: Equatable, Sendable {
     }
 }
 
-extension StringProtocol {
-    /// The string without leading and trailing spaces and tabs (OWS).
-    public func trimmedOWS() -> String {
-        var s = Substring(self)
-        while let f = s.utf8.first, f == 32 || f == 9 { s = s.dropFirst() }
-        while let l = s.utf8.last, l == 32 || l == 9 { s = s.dropLast() }
-        return String(s)
-    }
-}

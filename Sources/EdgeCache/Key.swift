@@ -1,6 +1,8 @@
 // Cache keys: primary key (tenant, scheme, host, normalized target) and the
 // secondary key from Vary (RFC 9111 §4.1). Pure.
 
+import EdgeHTTP
+
 public struct QueryOptions: Sendable, Equatable {
     /// Sort parameters so `?a=1&b=2` and `?b=2&a=1` share an entry.
     public var sort = false
@@ -44,7 +46,7 @@ public enum CacheKey {
     /// The secondary key for a request, given the stored response's Vary; nil
     /// when Vary is `*` (never matches). Field values are normalized: lines
     /// joined, whitespace around commas removed, and lowercased for fields whose
-    /// values are case-insensitive.
+    /// values are case-insensitive; Accept-Encoding is reduced to its bucket.
     public static func variant(vary: [String], request: HeaderList) -> String? {
         if vary.isEmpty { return "" }
         let names = vary.flatMap { $0.split(separator: ",") }.map { $0.trimmedOWS().lowercased() }.filter { !$0.isEmpty }
@@ -53,10 +55,30 @@ public enum CacheKey {
         for n in Set(names).sorted() {
             let lines = request.values(n)
             var v = lines.joined(separator: ",").split(separator: ",").map { $0.trimmedOWS() }.filter { !$0.isEmpty }.joined(separator: ",")
+            if n == "accept-encoding" {
+                // Reduced to what decides the response (br, gzip or identity): a
+                // handful of variants, not one per browser's spelling.
+                parts.append("\(n)=\(AcceptEncoding.bucket(lines.isEmpty ? nil : v).token)")
+                continue
+            }
             if caseInsensitive.contains(n) { v = v.lowercased() }
             parts.append("\(n)=\(lines.isEmpty ? "\u{0}" : v)")
         }
         return parts.joined(separator: "\n")
+    }
+
+    /// The key of a representation edge made from the one stored under `key`
+    /// (compressed, or decoded): same primary key, then NUL and the coding.
+    /// It lives in the same shard as `key`, is dropped whenever `key` is stored
+    /// again or removed, and is purged with it.
+    public static func derived(_ key: String, _ coding: ContentCoding) -> String { key + "\u{0}" + coding.token }
+
+    /// Every derived key `key` can have.
+    public static func allDerived(_ key: String) -> [String] { ContentCoding.allCases.map { derived(key, $0) } }
+
+    /// The key a derived key was made from (itself for a primary key).
+    public static func base(_ key: String) -> Substring {
+        key.utf8.firstIndex(of: 0).map { key[..<$0] } ?? Substring(key)
     }
 
     static let caseInsensitive: Set<String> = ["accept-encoding", "accept", "accept-language", "accept-charset", "origin", "host"]

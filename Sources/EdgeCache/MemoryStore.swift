@@ -128,9 +128,13 @@ public final class MemoryStore: CacheStorage {
     }
 
     @inline(__always) func shard(_ key: String) -> Int {
-        // FNV-1a: stable across runs (the disk tier will share it).
+        // FNV-1a: stable across runs (the disk tier will share it). Hashing
+        // stops at NUL, so derived keys share their base key's shard.
         var h: UInt64 = 0xcbf29ce484222325
-        for b in key.utf8 { h = (h ^ UInt64(b)) &* 0x100000001b3 }
+        for b in key.utf8 {
+            if b == 0 { break }
+            h = (h ^ UInt64(b)) &* 0x100000001b3
+        }
         return Int(h % UInt64(shards.count))
     }
 
@@ -219,6 +223,13 @@ public final class MemoryStore: CacheStorage {
             let n = Node(r)
             nodes.append(n)
             s.table[r.key] = nodes
+            // A new base representation outdates what edge derived from the old one.
+            if !r.key.utf8.contains(0) {
+                for d in CacheKey.allDerived(r.key) {
+                    guard let old = s.table.removeValue(forKey: d) else { continue }
+                    for o in old { MemoryStore.drop(o, &s); freed.append(o.object) }
+                }
+            }
             s.bytes += r.cost
             s.objects += 1
             if s.ghost.remove(r.key) != nil {
@@ -265,7 +276,7 @@ public final class MemoryStore: CacheStorage {
             box.m.withLock { s in
                 var keys: [String] = []
                 switch scope {
-                case .key(let k): if s.table[k] != nil { keys = [k] }
+                case .key(let k): keys = ([k] + CacheKey.allDerived(k)).filter { s.table[$0] != nil }
                 default: keys = Array(s.table.keys)
                 }
                 for key in keys {
@@ -300,9 +311,13 @@ public final class MemoryStore: CacheStorage {
     @discardableResult
     public func remove(key: String) -> Int {
         let gone = shards[shard(key)].m.withLock { s -> [StoredResponse] in
-            guard let nodes = s.table.removeValue(forKey: key) else { return [] }
-            for n in nodes { MemoryStore.drop(n, &s) }
-            return nodes.map(\.object)
+            var out: [StoredResponse] = []
+            for k in [key] + CacheKey.allDerived(key) {
+                guard let nodes = s.table.removeValue(forKey: k) else { continue }
+                for n in nodes { MemoryStore.drop(n, &s) }
+                out += nodes.map(\.object)
+            }
+            return out
         }
         if !gone.isEmpty { tenantBytes.withLock { t in for f in gone { t[f.tenant, default: 0] -= f.cost } } }
         return gone.count

@@ -91,6 +91,37 @@ struct Node {
 }
 
 /// JSONSerialization returns booleans as a distinct NSNumber subclass.
+/// `"compress": true | false | {…}` on a tenant or route; nil when absent.
+func loadCompress(_ parent: Node, base: CompressConfig) throws -> CompressConfig? {
+    guard let v = parent.dict["compress"] else { return nil }
+    var c = base
+    if let b = v as? NSNumber, isJSONBool(b) {
+        c.enabled = b.boolValue
+        return c
+    }
+    guard let n = try parent.object("compress") else { return nil }
+    try n.allowOnly(["enabled", "types", "min_size", "encodings", "gzip_level", "gzip_window", "brotli_quality", "brotli_window", "decode_limit"])
+    c.enabled = try n.bool("enabled") ?? true
+    if let t = try n.strings("types") {
+        for (i, ty) in t.enumerated() where !ty.contains("/") { throw n.fail("types[\(i)]", "\"\(ty)\" is not a media type (type/subtype or type/*)") }
+        c.types = t.map { $0.lowercased() }
+    }
+    if let v = try n.bytes("min_size") { c.minBytes = v }
+    if let e = try n.strings("encodings") {
+        for (i, x) in e.enumerated() where x != "br" && x != "gzip" { throw n.fail("encodings[\(i)]", "\"\(x)\" is not one of br, gzip") }
+        c.encodings = e
+    }
+    if let v = try n.int("gzip_level", min: 1, max: 9) { c.gzipLevel = v }
+    if let v = try n.int("gzip_window", min: 9, max: 15) { c.gzipWindowBits = v }
+    if let v = try n.int("brotli_quality", min: 0, max: 11) { c.brotliQuality = v }
+    if let v = try n.int("brotli_window", min: 10, max: 24) { c.brotliWindowBits = v }
+    if let v = try n.bytes("decode_limit") {
+        guard v >= 1024 else { throw n.fail("decode_limit", "must be at least 1KiB") }
+        c.decodeLimit = v
+    }
+    return c
+}
+
 func isJSONBool(_ v: Any) -> Bool {
     type(of: v as AnyObject) == type(of: NSNumber(value: true) as AnyObject)
 }
@@ -242,7 +273,7 @@ public enum ConfigLoader {
 
     public static func loadTenant(file: String) throws -> TenantConfig {
         let root = Node(dict: try readJSON(file), file: file, path: "")
-        try root.allowOnly(["name", "hosts", "default", "origins", "routes", "limits", "tls", "https_redirect", "hsts", "purge_tag_headers"])
+        try root.allowOnly(["name", "hosts", "default", "origins", "routes", "limits", "tls", "https_redirect", "hsts", "purge_tag_headers", "compress"])
         let name = try root.string("name") ?? ((file as NSString).lastPathComponent as NSString).deletingPathExtension
         guard let rawHosts = try root.strings("hosts") else { throw root.fail("hosts", "is required (a list of host names)") }
         var hosts: [String] = []
@@ -263,10 +294,11 @@ public enum ConfigLoader {
         }
         guard !origins.isEmpty else { throw root.fail("origins", "needs at least one origin group") }
 
+        let tenantCompress = try loadCompress(root, base: CompressConfig()) ?? CompressConfig()
         guard let routeNodes = try root.objects("routes") else { throw root.fail("routes", "is required") }
         var routes: [RouteConfig] = []
         for r in routeNodes {
-            try r.allowOnly(["prefix", "origin", "strip_prefix", "host", "request_headers", "response_headers", "cache"])
+            try r.allowOnly(["prefix", "origin", "strip_prefix", "host", "request_headers", "response_headers", "cache", "compress"])
             let prefix = try r.requiredString("prefix")
             guard prefix.hasPrefix("/") else { throw r.fail("prefix", "must start with \"/\"") }
             let origin = try r.requiredString("origin")
@@ -294,12 +326,14 @@ public enum ConfigLoader {
                 rc.cache.ignoreQuery = try cn.strings("ignore_query") ?? []
                 rc.cache.graceSeconds = (try cn.millis("grace") ?? 0) / 1000
             }
+            rc.compress = try loadCompress(r, base: tenantCompress)
             if routes.contains(where: { $0.prefix == prefix }) { throw r.fail("prefix", "\"\(prefix)\" is routed twice") }
             routes.append(rc)
         }
         guard !routes.isEmpty else { throw root.fail("routes", "needs at least one route") }
 
         var t = TenantConfig(name: name, file: file, hosts: hosts, origins: origins, routes: routes)
+        t.compress = tenantCompress
         t.isDefault = try root.bool("default") ?? false
         t.tls = try loadTLS(root, baseDir: baseDir)
         t.httpsRedirect = try root.bool("https_redirect") ?? false

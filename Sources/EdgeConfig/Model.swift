@@ -55,6 +55,8 @@ public struct TenantConfig: Sendable, Equatable {
     public var hsts: String?
     /// Response fields whose values tag a stored object for `edgectl purge --tag`.
     public var purgeTagFields = ["Surrogate-Key", "Cache-Tag"]
+    /// The routes' compression unless a route sets its own.
+    public var compress = CompressConfig()
 
     public init(name: String, file: String, hosts: [String], origins: [OriginGroupConfig], routes: [RouteConfig]) {
         self.name = name; self.file = file; self.hosts = hosts; self.origins = origins; self.routes = routes
@@ -151,8 +153,36 @@ public struct RouteCacheConfig: Sendable, Equatable {
     public init() {}
 }
 
+/// Compression of responses on their way to clients (per tenant, per route).
+public struct CompressConfig: Sendable, Equatable {
+    /// Off unless a tenant or route turns it on (like nginx's `gzip`, Caddy's `encode`).
+    public var enabled = false
+    /// Media types compressed: exact types, or `text/*`-style wildcards.
+    public var types = CompressConfig.defaultTypes
+    /// Smaller bodies (when their length is known) are sent as they are.
+    public var minBytes: Int64 = 1024
+    /// Codings edge produces, in order of preference.
+    public var encodings = ["br", "gzip"]
+    public var gzipLevel = 6
+    public var gzipWindowBits = 15
+    public var brotliQuality = 5
+    public var brotliWindowBits = 18
+    /// Most bytes decoded from a gzip/br origin response for a client that cannot
+    /// take it; past this the client gets a 502 (decompression bombs).
+    public var decodeLimit: Int64 = 16 << 20
+
+    public static let defaultTypes = [
+        "text/*", "application/json", "application/javascript", "application/xml", "application/xhtml+xml",
+        "application/rss+xml", "application/atom+xml", "application/ld+json", "application/manifest+json",
+        "application/wasm", "image/svg+xml", "image/x-icon", "font/ttf", "font/otf", "application/vnd.ms-fontobject",
+    ]
+    public init() {}
+}
+
 public struct RouteConfig: Sendable, Equatable {
     public var cache = RouteCacheConfig()
+    /// nil: the tenant's setting.
+    public var compress: CompressConfig?
     public var prefix: String
     public var origin: String
     public var stripPrefix = false

@@ -75,3 +75,13 @@
 
 /// Is `b` a tchar (RFC 9110 §5.6.2: the bytes of a token such as a field name)?
 @inline(__always) public func isTokenChar(_ b: UInt8) -> Bool { byteClasses[Int(b)] & classTchar != 0 }
+
+extension StringProtocol {
+    /// The string without leading and trailing spaces and tabs (OWS).
+    public func trimmedOWS() -> String {
+        var s = Substring(self)
+        while let f = s.utf8.first, f == 32 || f == 9 { s = s.dropFirst() }
+        while let l = s.utf8.last, l == 32 || l == 9 { s = s.dropLast() }
+        return String(s)
+    }
+}

@@ -28,6 +28,7 @@ public enum KnownField: UInt8, Sendable {
     case cacheControl
     case pragma
     case authorization
+    case acceptEncoding
 
     /// Hop-by-hop fields (RFC 9110 §7.6.1) that a proxy never forwards.
     @inline(__always) public var isHopByHop: Bool {
@@ -76,6 +77,7 @@ public enum KnownField: UInt8, Sendable {
             return .other
         case 15:
             if equalsLowercase(p, start, end, "x-forwarded-for") { return .xForwardedFor }
+            if equalsLowercase(p, start, end, "accept-encoding") { return .acceptEncoding }
             return .other
         case 16:
             if equalsLowercase(p, start, end, "x-forwarded-host") { return .xForwardedHost }

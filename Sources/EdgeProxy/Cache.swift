@@ -106,7 +106,7 @@ extension Worker {
         if let o = c.origin { detachOrigin(c, o); closeOrigin(o) }
         c.cache.status = "hit; detail=stale-if-error"
         c.phase = .proxy
-        serveStored(c, stored, now: wall)
+        serveNegotiated(c, stored, now: wall)
         return true
     }
 
@@ -152,17 +152,26 @@ extension Worker {
         }
         let key = CacheKey.primary(tenant: tenant.name, https: c.tls != nil, host: x.host, target: x.target, query: rc.query)
         x.key = key
-        let found = config.store.lookup(key: key) { () -> HeaderList in
+        func requestFields() -> HeaderList {
             if plain { x.request = headerList(p, c.head.fields); plain = false }
             return x.request
         }
+        // A compressing route first looks for the representation this client takes.
+        if c.route?.compress != nil, let d = lookupDerived(c, key: key, rc: rc, request: requestFields, directives: x.request, now: wall) {
+            x.status = "hit"
+            c.cache = x
+            c.inBuf!.consume(n)
+            serveStored(c, d, now: wall)
+            return true
+        }
+        let found = config.store.lookup(key: key, request: requestFields)
         if let stored = found {
             switch CachePolicy.decide(stored.freshness, request: x.request, now: wall, options: rc.options) {
             case .fresh, .staleAllowedByClient:
                 x.status = "hit"
                 c.cache = x
                 c.inBuf!.consume(n)
-                serveStored(c, stored, now: wall)
+                serveNegotiated(c, stored, now: wall)
                 return true
             case .staleWhileRevalidate:
                 // Answer now with the stale response; one request per key refreshes it
@@ -176,7 +185,7 @@ extension Worker {
                 c.inBuf!.consume(n)
                 // While the refresh runs the connection is busy: its buffers stay put.
                 if leads { c.phase = .proxy }
-                serveStored(c, stored, now: wall, finish: !leads)
+                serveNegotiated(c, stored, now: wall, finish: !leads)
                 if !leads { return true }
                 c.cache.leaderKey = key
                 c.cache.purgeEpoch = config.store.purges.epoch
@@ -217,7 +226,8 @@ extension Worker {
     }
 
     /// Writes a stored response (or a 304 for a matching conditional request) and ends the exchange.
-    func serveStored(_ c: ClientConnection, _ s: StoredResponse, now wall: Int64, finish: Bool = true) {
+    /// `varyAcceptEncoding`: the route compresses this response for other clients.
+    func serveStored(_ c: ClientConnection, _ s: StoredResponse, now wall: Int64, finish: Bool = true, varyAcceptEncoding: Bool = false) {
         if c.outBuf == nil { c.outBuf = takeBuffer() }
         let b = c.outBuf!
         let req = c.cache.request
@@ -269,6 +279,7 @@ extension Worker {
         b.append("\r\n")
         appendCacheStatus(c, b)
         b.append("Via: 1.1 edge\r\n")
+        if varyAcceptEncoding { b.append("Vary: Accept-Encoding\r\n") }
         if c.tls != nil, let t = c.tenant { b.append(t.hstsLine) }
         b.append(route.response.addLines)
         switch slice {
@@ -349,7 +360,7 @@ extension Worker {
                 finishExchange(c)
             } else {
                 c.cache.status = "fwd=stale; fwd-status=304"
-                serveStored(c, updated, now: wall)
+                serveNegotiated(c, updated, now: wall)
             }
             return true
         }
@@ -421,6 +432,8 @@ extension Worker {
             config.store.noteNotStored(key: f.key, reason: "larger than the largest object stored")
         } else {
             config.store.insert(f.stored(), startedAt: f.startedAt)
+            // After the origin's representation (storing that drops older derived ones).
+            if let d = c.coder?.derived, !d.tooLarge { config.store.insert(d.stored(), startedAt: d.startedAt) }
         }
     }
 

@@ -76,6 +76,11 @@ final class ClientConnection {
     var originStartMicros: Int64 = 0
     var originMicros: Int64 = -1
     var serverLabel: [UInt8]?
+    /// Compression: the request's Accept-Encoding and Range (routes that
+    /// compress only), and the codec of a body being transformed.
+    var acceptEncoding: String?
+    var rangeRequested = false
+    var coder: BodyCoder?
     /// Origin requests made and failed for this exchange (stats).
     var originAttempts = 0
     var originErrors = 0
@@ -284,6 +289,9 @@ extension Worker {
         c.serverLabel = nil
         c.originAttempts = 0
         c.originErrors = 0
+        c.acceptEncoding = nil
+        c.rangeRequested = false
+        c.coder = nil
         c.responseStarted = false
         c.tried = 0
         c.attempts = 0
@@ -349,6 +357,16 @@ extension Worker {
         }
         guard let route else { return refuse(c, 404, headLength: n) }
         c.route = route
+        if route.compress != nil {
+            for f in c.head.fields {
+                if f.known == .acceptEncoding {
+                    let v = String(decoding: p[f.valueStart..<f.valueEnd], as: UTF8.self)
+                    c.acceptEncoding = c.acceptEncoding.map { $0 + "," + v } ?? v
+                } else if f.known == .range {
+                    c.rangeRequested = true
+                }
+            }
+        }
 
         switch c.head.framing {
         case .none, .untilClose: c.body = .none
@@ -556,6 +574,7 @@ extension Worker {
         }
         if c.framing == .chunked { c.outBuf?.append("0\r\n\r\n") }
         cacheResponseFinished(c)
+        c.coder = nil
         releaseLeader(c)
         if c.file.fd >= 0 { c.file.close() }
         if let f = c.fwd { c.fwd = nil; giveBuffer(f) }
@@ -581,6 +600,7 @@ extension Worker {
     /// Drops the connection at once (client gone, or a response we cannot complete).
     func abortClient(_ c: ClientConnection) {
         c.cache.fill = nil
+        c.coder = nil
         releaseLeader(c)
         if c.inExchange {
             if c.status == 0 { c.status = 499 }

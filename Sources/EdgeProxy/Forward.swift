@@ -69,9 +69,15 @@ extension Worker {
     }
 
     /// Serializes the client's response head from the origin's.
-    func writeResponseHead(_ c: ClientConnection, _ o: OriginConnection, framing: BodyFraming, p: UnsafeRawBufferPointer) {
+    /// With a transform (see Compression.swift) the coding fields change, the
+    /// length goes (the body is chunked), and a decoded body's head is held
+    /// back in the coder until the body is complete.
+    func writeResponseHead(_ c: ClientConnection, _ o: OriginConnection, framing: BodyFraming, p: UnsafeRawBufferPointer,
+                           transform: BodyTransform = .none, varyAcceptEncoding: Bool = false, etag: String? = nil) {
         if c.outBuf == nil { c.outBuf = takeBuffer() }
-        let b = c.outBuf!
+        let held = c.coder?.heldHead
+        let b = held ?? c.outBuf!
+        let transforming = transform != .none
         let head = o.head
         let route = c.route!
         b.append("HTTP/1.1 ")
@@ -86,7 +92,10 @@ extension Worker {
             if caching && (equalsLowercase(p, f.nameStart, f.nameEnd, "cdn-cache-control") || equalsLowercase(p, f.nameStart, f.nameEnd, "surrogate-control")) {
                 continue   // targeted at this cache, not the client's
             }
-            if f.known == .contentLength && framing != .none { continue }
+            if f.known == .contentLength && (framing != .none || transforming) { continue }
+            if transforming && f.known == .other && (equalsLowercase(p, f.nameStart, f.nameEnd, "content-encoding") || equalsLowercase(p, f.nameStart, f.nameEnd, "etag")) {
+                continue
+            }
             if f.known == .date { sawDate = true }
             if head.connectionNamesFields && isNamedByConnection(p, head.fields, f) { continue }
             if route.response.removes(p, f.name) { continue }
@@ -98,7 +107,22 @@ extension Worker {
         if caching { appendCacheStatus(c, b) }
         if c.tls != nil, let t = c.tenant { b.append(t.hstsLine) }
         b.append(route.response.addLines)
-        switch framing {
+        if varyAcceptEncoding { b.append("Vary: Accept-Encoding\r\n") }
+        if transforming {
+            if case .encode(let coding) = transform {
+                b.append("Content-Encoding: ")
+                b.append(string: coding.token)
+                b.append("\r\n")
+            }
+            if let etag {
+                b.append("ETag: ")
+                b.append(string: etag)
+                b.append("\r\n")
+            }
+            // Held: Content-Length and the end of the head come with the body (finishCoder).
+            if held != nil { return }
+        }
+        switch transforming ? .chunked : framing {
         case .none:
             c.framing = .asIs
         case .length(let n):

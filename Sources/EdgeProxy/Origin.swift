@@ -286,7 +286,8 @@ extension Worker {
                 if c.cache.background {
                     c.framing = .asIs       // the client's response is already complete
                 } else {
-                    writeResponseHead(c, o, framing: framing, p: ib.readView)
+                    let (t, vary, etag) = beginTransform(c, o, p: ib.readView, framing: framing)
+                    writeResponseHead(c, o, framing: framing, p: ib.readView, transform: t, varyAcceptEncoding: vary, etag: etag)
                 }
                 ib.consume(n)
                 switch framing {
@@ -313,8 +314,14 @@ extension Worker {
                 done = true
             case .length(let rem):
                 let take = Int(min(rem, Int64(ib.readableBytes)))
-                if !quiet { ob.append(ib.readPointer, count: take) }
                 c.cache.fill?.append(ib.readPointer, take)
+                if let coder = c.coder {
+                    guard feedCoder(c, coder, UnsafeRawBufferPointer(start: ib.readPointer, count: take), finish: false, ob) else {
+                        return transformFailed(c, o)
+                    }
+                } else if !quiet {
+                    ob.append(ib.readPointer, count: take)
+                }
                 ib.consume(take)
                 o.body = .length(rem - Int64(take))
                 if rem == Int64(take) { done = true }
@@ -324,7 +331,11 @@ extension Worker {
                 switch ev {
                 case .data(let r):
                     if let f = c.cache.fill, let base = ib.readView.baseAddress { f.append(base + r.lowerBound, r.count) }
-                    if quiet {
+                    if let coder = c.coder {
+                        guard feedCoder(c, coder, UnsafeRawBufferPointer(rebasing: ib.readView[r]), finish: false, ob) else {
+                            return transformFailed(c, o)
+                        }
+                    } else if quiet {
                         // refreshing in the background: nothing goes to the client
                     } else if c.framing == .chunked {
                         ob.append(hex: r.count)
@@ -349,7 +360,9 @@ extension Worker {
             case .untilClose:
                 let k = ib.readableBytes
                 c.cache.fill?.append(ib.readPointer, k)
-                if quiet {
+                if let coder = c.coder {
+                    guard feedCoder(c, coder, ib.readView, finish: false, ob) else { return transformFailed(c, o) }
+                } else if quiet {
                     // refreshing in the background
                 } else if c.framing == .chunked {
                     ob.append(hex: k)
@@ -374,6 +387,7 @@ extension Worker {
             }
         }
         if done {
+            if let coder = c.coder, !finishCoder(c, coder, ob) { return transformFailed(c, o) }
             if !ib.isEmpty || o.eof { o.keepAlive = false }
             finishExchange(c)
         } else {

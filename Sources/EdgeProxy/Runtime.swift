@@ -91,10 +91,13 @@ final class Route: Sendable {
     let response: Edits
     /// nil when caching is off for the route (or its origin is a directory).
     let cache: RouteCache?
+    /// nil when compression is off for the route (or its origin is a directory).
+    let compress: RouteCompress?
 
-    init(prefix: [UInt8], group: OriginGroup, stripPrefix: Bool, hostRewrite: [UInt8]?, request: Edits, response: Edits, cache: RouteCache? = nil) {
+    init(prefix: [UInt8], group: OriginGroup, stripPrefix: Bool, hostRewrite: [UInt8]?, request: Edits, response: Edits, cache: RouteCache? = nil,
+         compress: RouteCompress? = nil) {
         self.prefix = prefix; self.group = group; self.stripPrefix = stripPrefix; self.hostRewrite = hostRewrite
-        self.request = request; self.response = response; self.cache = cache
+        self.request = request; self.response = response; self.cache = cache; self.compress = compress
     }
 }
 
@@ -212,6 +215,8 @@ public final class RuntimeConfig: Sendable {
             let routes = t.routes.map { r in
                 let group = byName[r.origin]!
                 var cache: RouteCache? = nil
+                var compress: RouteCompress? = nil
+                if case .http = group.kind { compress = RouteCompress(r.compress ?? t.compress) }
                 if r.cache.enabled, case .http = group.kind {
                     var o = CacheOptions()
                     o.honorRequestNoCache = !r.cache.ignoreClientNoCache
@@ -223,7 +228,7 @@ public final class RuntimeConfig: Sendable {
                 }
                 return Route(prefix: Array(r.prefix.utf8), group: group, stripPrefix: r.stripPrefix,
                              hostRewrite: r.hostRewrite.map { Array($0.utf8) }, request: Edits(r.requestHeaders), response: Edits(r.responseHeaders),
-                             cache: cache)
+                             cache: cache, compress: compress)
             }
             tenants.append(Tenant(index: ti, name: t.name, routes: routes, limits: t.limits, httpsRedirect: t.httpsRedirect, hsts: t.hsts,
                                   tagFields: t.purgeTagFields, config: t))

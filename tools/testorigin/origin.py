@@ -11,6 +11,9 @@ Endpoints:
   /chunked/N          N bytes, chunked
   /close/N            N bytes, no length, connection closed after the body
   /stream/N           N bytes with Content-Length, written in 64 KiB pieces
+  /text/N             N bytes of text (text/html, ETag "text-N", Cache-Control max-age=600)
+  /gzipped/KIND/N     gzip-encoded body (Content-Encoding: gzip) of N bytes of KIND:
+                      "text" (the /text/N bytes) or "zeros" (a decompression bomb)
   /slow/MS            answers after MS milliseconds
   /status/N           an empty response with status N
   /upload             (POST/PUT) reads the body and answers its length and sha256
@@ -22,7 +25,7 @@ Endpoints:
   /__log?path=P       JSON: the request headers each request for P carried, in order
   POST /__clock       {"offset": N}: this origin's clock (Date, {now}) runs N seconds ahead
 """
-import email.utils, hashlib, json, re, socket, ssl, sys, threading, time
+import email.utils, gzip, hashlib, json, re, socket, ssl, sys, threading, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 STATS = {"connections": 0, "requests": 0}
@@ -33,6 +36,16 @@ LOGS = {}      # path -> list of request header lists
 
 def now():
     return time.time() + OFFSET[0]
+
+
+def text_bytes(n):
+    """Deterministic text that compresses like a page."""
+    words = [b"edge", b"cache", b"tenant", b"origin", b"<div class=item>", b"</div>", b"brotli", b"gzip", b"\n"]
+    out, x = bytearray(), 12345
+    while len(out) < n:
+        x = (x * 1103515245 + 12345) % (1 << 31)
+        out += words[(x >> 16) % len(words)] + b" "
+    return bytes(out[:n])
 
 
 def render(value):
@@ -173,6 +186,14 @@ class Handler(BaseHTTPRequestHandler):
         n, _ = self.read_body()
         if head == "bytes":
             return self.send_body(200, b"x" * int(arg))
+        if head == "text":
+            return self.send_body(200, text_bytes(int(arg)), "text/html; charset=utf-8",
+                                  [("ETag", '"text-%s"' % arg), ("Cache-Control", "max-age=600")])
+        if head == "gzipped":
+            kind, size = arg, int(parts[2])
+            raw = text_bytes(size) if kind == "text" else b"\0" * size
+            return self.send_body(200, gzip.compress(raw, 6), "text/plain",
+                                  [("Content-Encoding", "gzip"), ("Cache-Control", "max-age=600")])
         if head == "chunked":
             self.send_response(200)
             self.send_header("Transfer-Encoding", "chunked")

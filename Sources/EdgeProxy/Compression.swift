@@ -1,0 +1,304 @@
+// Compression in the pipeline: which responses are compressed (or decoded)
+// for which clients, the fields that change with the coding, and the cache's
+// derived entries (each coding made once, stored under the same primary key
+// plus the coding, and served at hit speed).
+//
+// Choice (issue #6): on a miss the client's preferred coding is produced while
+// the body streams, and stored next to the origin's representation; on a hit
+// for a coding not stored yet, the stored body is compressed once, right away,
+// on the worker that needs it (≈1 ms for 64 KiB at brotli 5), stored, and
+// served. A background job would save that one client a millisecond but cost
+// a second code path and a window where every hit compresses.
+//
+// Thread rules: as Worker.swift; codecs and their buffers belong to one connection.
+import EdgeCache
+import EdgeCompress
+import EdgeConfig
+import EdgeHTTP
+
+/// A route's compression settings, ready for the data path.
+struct RouteCompress: Sendable {
+    /// Codings edge produces, in order of preference, then identity.
+    let offered: [ContentCoding]
+    let settings: CodecSettings
+    let minBytes: Int64
+    let decodeLimit: Int
+    let exactTypes: Set<String>
+    /// "text/" for "text/*".
+    let typePrefixes: [String]
+
+    init?(_ c: CompressConfig) {
+        guard c.enabled else { return nil }
+        offered = c.encodings.compactMap { $0 == "br" ? .br : $0 == "gzip" ? .gzip : nil } + [.identity]
+        var s = CodecSettings()
+        s.gzipLevel = c.gzipLevel
+        s.gzipWindowBits = c.gzipWindowBits
+        s.brotliQuality = c.brotliQuality
+        s.brotliWindowBits = c.brotliWindowBits
+        settings = s
+        minBytes = c.minBytes
+        decodeLimit = Int(clamping: c.decodeLimit)
+        exactTypes = Set(c.types.filter { !$0.hasSuffix("/*") })
+        typePrefixes = c.types.filter { $0.hasSuffix("/*") }.map { String($0.dropLast()) }
+    }
+
+    func compressible(_ contentType: String?) -> Bool {
+        guard let contentType else { return false }
+        let t = (contentType.split(separator: ";", maxSplits: 1).first.map { $0.trimmedOWS() } ?? "").lowercased()
+        if t.isEmpty { return false }
+        return exactTypes.contains(t) || typePrefixes.contains { t.hasPrefix($0) }
+    }
+
+    /// What to do with a response body for a client with this Accept-Encoding,
+    /// and whether the response must say `Vary: Accept-Encoding` (it was, or
+    /// could have been, negotiated). Pure.
+    func decide(status: Int, _ f: ResponseFacts, acceptEncoding: String?) -> (transform: BodyTransform, vary: Bool) {
+        guard status == 200, !f.noTransform, !f.contentRange, compressible(f.contentType),
+              let coding = ContentCoding.parse(contentEncoding: f.contentEncoding) else { return (.none, false) }
+        switch coding {
+        case .identity:
+            if let n = f.length, n < minBytes { return (.none, false) }
+            let want = AcceptEncoding.choose(acceptEncoding, offered: offered) ?? .identity
+            return (want == .identity ? .none : .encode(want), true)
+        case .gzip, .br:
+            // The origin's coding goes through to clients that take it; the others get it decoded.
+            if (AcceptEncoding.weights(acceptEncoding)[coding] ?? 0) > 0 { return (.none, true) }
+            return (.decode(coding), true)
+        }
+    }
+}
+
+enum BodyTransform: Equatable {
+    case none, encode(ContentCoding), decode(ContentCoding)
+    /// The coding of what the client gets.
+    var produced: ContentCoding? {
+        switch self {
+        case .none: return nil
+        case .encode(let c): return c
+        case .decode: return .identity
+        }
+    }
+}
+
+/// The response fields compression reads.
+struct ResponseFacts {
+    var contentType: String?
+    var contentEncoding: String?
+    var noTransform = false
+    var contentRange = false
+    var varyHasAcceptEncoding = false
+    var etag: String?
+    var length: Int64?
+
+    init(_ h: HeaderList, length: Int64?) {
+        contentType = h.first("content-type")
+        let ce = h.values("content-encoding")
+        contentEncoding = ce.isEmpty ? nil : ce.joined(separator: ",")
+        noTransform = CacheControlTokens.hasNoTransform(h.values("cache-control"))
+        contentRange = h.contains("content-range")
+        varyHasAcceptEncoding = h.listElements("vary").contains { $0 == "accept-encoding" || $0 == "*" }
+        etag = h.first("etag")
+        self.length = length
+    }
+
+    init(_ p: UnsafeRawBufferPointer, _ fields: [Field], length: Int64?) {
+        var cc: [String] = []
+        var ce: [String] = []
+        for f in fields {
+            let value = { String(decoding: p[f.valueStart..<f.valueEnd], as: UTF8.self) }
+            if f.known == .cacheControl { cc.append(value()); continue }
+            if f.known != .other { continue }
+            switch f.nameEnd - f.nameStart {
+            case 4 where equalsLowercase(p, f.nameStart, f.nameEnd, "etag"): etag = value()
+            case 4 where equalsLowercase(p, f.nameStart, f.nameEnd, "vary"):
+                let v = value().lowercased()
+                if v.contains("accept-encoding") || v.contains("*") { varyHasAcceptEncoding = true }
+            case 12 where equalsLowercase(p, f.nameStart, f.nameEnd, "content-type"): contentType = value()
+            case 13 where equalsLowercase(p, f.nameStart, f.nameEnd, "content-range"): contentRange = true
+            case 16 where equalsLowercase(p, f.nameStart, f.nameEnd, "content-encoding"): ce.append(value())
+            default: break
+            }
+        }
+        contentEncoding = ce.isEmpty ? nil : ce.joined(separator: ",")
+        noTransform = CacheControlTokens.hasNoTransform(cc)
+        self.length = length
+    }
+}
+
+enum CacheControlTokens {
+    static func hasNoTransform(_ values: [String]) -> Bool {
+        values.contains { v in v.split(separator: ",").contains { $0.trimmedOWS().lowercased() == "no-transform" } }
+    }
+}
+
+/// An entity tag for another coding of the same resource: `"x"` → `"x-br"`,
+/// `W/"x"` → `W/"x-br"`, so validators never match across codings.
+func etag(_ tag: String, for coding: ContentCoding) -> String {
+    if tag.hasSuffix("\"") && tag.count >= 2 { return String(tag.dropLast()) + "-" + coding.token + "\"" }
+    return tag + "-" + coding.token
+}
+
+/// The stored fields of a representation edge made: the coding, its ETag, Vary.
+func transformedFields(_ h: HeaderList, produced: ContentCoding, addVary: Bool) -> HeaderList {
+    var out: [(String, String)] = []
+    for (i, f) in h.fields.enumerated() {
+        switch h.lowerNames[i] {
+        case "content-encoding", "content-length": continue
+        case "etag": out.append((f.name, etag(f.value, for: produced)))
+        default: out.append((f.name, f.value))
+        }
+    }
+    if produced != .identity { out.append(("Content-Encoding", produced.token)) }
+    if addVary { out.append(("Vary", "Accept-Encoding")) }
+    return HeaderList(out)
+}
+
+/// A body being transformed on its way to the client (one exchange).
+final class BodyCoder {
+    let codec: StreamCodec
+    let transform: BodyTransform
+    /// The codec's output for one step.
+    let out = IOBuffer(capacity: 16 * 1024)
+    /// Decoding: the response head and body are held until the body is
+    /// complete, so that a body past the limit can still become a 502.
+    let heldHead: IOBuffer?
+    let heldBody: IOBuffer?
+    /// The transformed representation, stored next to the origin's.
+    var derived: CacheFill?
+
+    init(_ codec: StreamCodec, _ transform: BodyTransform) {
+        self.codec = codec
+        self.transform = transform
+        if case .decode = transform {
+            heldHead = IOBuffer(capacity: 1024)
+            heldBody = IOBuffer(capacity: 16 * 1024)
+        } else {
+            heldHead = nil
+            heldBody = nil
+        }
+    }
+}
+
+extension Worker {
+    /// Decides the transform for an origin response about to be relayed, sets
+    /// up the codec (and the derived cache entry), and returns what the head needs.
+    func beginTransform(_ c: ClientConnection, _ o: OriginConnection, p: UnsafeRawBufferPointer, framing: BodyFraming) -> (BodyTransform, vary: Bool, etag: String?) {
+        guard let cmp = c.route?.compress, !c.cache.background, c.method == .get, !o.requestWasHead, framing != .none else { return (.none, false, nil) }
+        var length: Int64?
+        if case .length(let n) = framing { length = n }
+        let facts = ResponseFacts(p, o.head.fields, length: length)
+        var (t, vary) = cmp.decide(status: o.head.status, facts, acceptEncoding: c.acceptEncoding)
+        if facts.varyHasAcceptEncoding { vary = false }   // the origin's Vary says it already
+        let codec: StreamCodec?
+        switch t {
+        case .none: codec = nil
+        case .encode(let coding): codec = try? StreamCodec(encoding: coding, settings: cmp.settings)
+        case .decode(let coding): codec = try? StreamCodec(decoding: coding, limit: cmp.decodeLimit)
+        }
+        guard let codec, let produced = t.produced else { return (.none, vary, nil) }
+        let coder = BodyCoder(codec, t)
+        if let f = c.cache.fill {
+            coder.derived = CacheFill(key: CacheKey.derived(f.key, produced), variant: f.variant, vary: f.vary, tenant: f.tenant,
+                                      status: f.status, headers: transformedFields(f.headers, produced: produced, addVary: vary),
+                                      freshness: f.freshness, limit: f.limit, tags: f.tags, startedAt: f.startedAt)
+        }
+        c.coder = coder
+        return (t, vary, facts.etag.map { etag($0, for: produced) })
+    }
+
+    /// Runs body bytes through the connection's codec and relays what comes
+    /// out. False when the codec failed (corrupt input, or past the decode limit).
+    func feedCoder(_ c: ClientConnection, _ coder: BodyCoder, _ input: UnsafeRawBufferPointer, finish: Bool, _ ob: IOBuffer) -> Bool {
+        coder.out.clear()
+        do { try coder.codec.feed(input, finish: finish, into: coder.out) } catch { return false }
+        let n = coder.out.readableBytes
+        guard n > 0 else { return true }
+        coder.derived?.append(coder.out.readPointer, n)
+        if let held = coder.heldBody {
+            held.append(coder.out.readView)
+        } else if c.framing == .chunked {
+            ob.append(hex: n)
+            ob.append("\r\n")
+            ob.append(coder.out.readView)
+            ob.append("\r\n")
+        } else {
+            ob.append(coder.out.readView)
+        }
+        return true
+    }
+
+    /// The origin's body ended: flush the codec; a held (decoded) response is written now.
+    func finishCoder(_ c: ClientConnection, _ coder: BodyCoder, _ ob: IOBuffer) -> Bool {
+        guard feedCoder(c, coder, UnsafeRawBufferPointer(start: nil, count: 0), finish: true, ob) else { return false }
+        if let head = coder.heldHead, let body = coder.heldBody {
+            ob.append(head.readView)
+            ob.append("Content-Length: ")
+            ob.append(decimal: Int64(body.readableBytes))
+            ob.append("\r\n")
+            appendConnectionAndEnd(c, ob)
+            ob.append(body.readView)
+            c.framing = .asIs
+            c.responseStarted = true
+        }
+        return true
+    }
+
+    /// The codec failed: a held response becomes a 502; a streaming one is cut off.
+    func transformFailed(_ c: ClientConnection, _ o: OriginConnection) {
+        let held = c.coder?.heldHead != nil
+        c.coder = nil
+        c.cache.fill = nil
+        o.keepAlive = false
+        detachOrigin(c, o)
+        closeOrigin(o)
+        countOriginError(c, o.server)
+        if held && !c.responseStarted {
+            c.phase = .proxy
+            if !c.bodyDone { c.keepAlive = false; c.bodyDone = true }
+            respondError(c, 502)
+        } else {
+            c.keepAlive = false
+            flushClient(c)
+            if !c.closed { abortClient(c) }
+        }
+    }
+
+    /// Serves a stored response in the coding this client should get: as
+    /// stored, or a derived representation made now (once) and stored too.
+    func serveNegotiated(_ c: ClientConnection, _ s: StoredResponse, now wall: Int64, finish: Bool = true) {
+        guard let cmp = c.route?.compress else { return serveStored(c, s, now: wall, finish: finish) }
+        let facts = ResponseFacts(s.headers, length: Int64(s.body.count))
+        var (t, vary) = cmp.decide(status: s.status, facts, acceptEncoding: c.acceptEncoding)
+        if facts.varyHasAcceptEncoding || CacheKey.base(s.key).count != s.key.count { vary = false }
+        // Ranges are served from the stored representation (never a compressed one).
+        if c.rangeRequested { t = .none }
+        guard let produced = t.produced else { return serveStored(c, s, now: wall, finish: finish, varyAcceptEncoding: vary) }
+        let epoch = config.store.purges.epoch
+        let body: [UInt8]
+        do {
+            switch t {
+            case .encode(let coding): body = try StreamCodec.encode(s.body, as: coding, settings: cmp.settings)
+            case .decode(let coding): body = try StreamCodec.decode(s.body, from: coding, limit: cmp.decodeLimit)
+            case .none: body = s.body
+            }
+        } catch {
+            c.cache.status += "; detail=decode-failed"
+            return respondError(c, 502)
+        }
+        let d = StoredResponse(key: CacheKey.derived(s.key, produced), variant: s.variant, vary: s.vary, tenant: s.tenant, status: s.status,
+                               headers: transformedFields(s.headers, produced: produced, addVary: vary), body: body,
+                               freshness: s.freshness, tags: s.tags)
+        config.store.insert(d, startedAt: epoch)
+        serveStored(c, d, now: wall, finish: finish)
+    }
+
+    /// A fresh derived representation for this client's coding, if one is stored.
+    /// `directives`: the request's fields when it has cache directives (else empty).
+    func lookupDerived(_ c: ClientConnection, key: String, rc: RouteCache, request: () -> HeaderList, directives: HeaderList,
+                       now wall: Int64) -> StoredResponse? {
+        guard let cmp = c.route?.compress, !c.rangeRequested,
+              let want = AcceptEncoding.choose(c.acceptEncoding, offered: cmp.offered) else { return nil }
+        guard let d = config.store.lookup(key: CacheKey.derived(key, want), request: request) else { return nil }
+        return CachePolicy.decide(d.freshness, request: directives, now: wall, options: rc.options) == .fresh ? d : nil
+    }
+}
