@@ -21,6 +21,9 @@ final class CacheFill {
     let tags: [String]
     /// The purge epoch when the request left for the origin (see PurgeLog).
     let startedAt: UInt64
+    /// Followers read the body from here while it arrives (see Collapsing.swift);
+    /// the body then lives in the stream, not in `body`.
+    var stream: FillStream?
     var body: [UInt8] = []
     var tooLarge = false
 
@@ -139,6 +142,7 @@ extension Worker {
             default: break
             }
         }
+        let plainRequest = plain
         if !plain { x.request = headerList(p, c.head.fields) }
         x.host = String(decoding: p[hostRange], as: UTF8.self)
         x.target = String(decoding: c.target, as: UTF8.self)
@@ -210,12 +214,27 @@ extension Worker {
         if plain { x.request = headerList(p, c.head.fields) }
         // Collapse concurrent misses (and revalidations) of GETs on this key.
         if c.method == .get && x.collapse {
-            switch inFlight.join(key, Waiter(worker: index, fd: c.fd, gen: c.gen), now: now) {
+            let me = Waiter(worker: index, fd: c.fd, gen: c.gen)
+            // Only a plain request can take the leader's response as it is.
+            let canStream = plainRequest && c.route?.compress == nil
+            switch inFlight.join(key, me, now: now, canStream: canStream) {
             case .leader: x.leaderKey = key
             case .follower:
                 c.cache = x
                 park(c)
                 return true
+            case .stream(let stream):
+                let r = stream.response
+                if r.vary.isEmpty || CacheKey.variant(vary: r.vary, request: x.request) == r.variant {
+                    c.cache = x
+                    serveFromStream(c, stream, headLength: n)
+                    return true
+                }
+                if inFlight.follow(key, me) {
+                    c.cache = x
+                    park(c)
+                    return true
+                }
             case .pass:
                 x.status += "; detail=pass"
             }
@@ -227,7 +246,9 @@ extension Worker {
 
     /// Writes a stored response (or a 304 for a matching conditional request) and ends the exchange.
     /// `varyAcceptEncoding`: the route compresses this response for other clients.
-    func serveStored(_ c: ClientConnection, _ s: StoredResponse, now wall: Int64, finish: Bool = true, varyAcceptEncoding: Bool = false) {
+    /// `bodyLength`: a collapsed follower's head; the body (that long) comes from its stream.
+    func serveStored(_ c: ClientConnection, _ s: StoredResponse, now wall: Int64, finish: Bool = true, varyAcceptEncoding: Bool = false,
+                     bodyLength: Int? = nil) {
         if c.outBuf == nil { c.outBuf = takeBuffer() }
         let b = c.outBuf!
         let req = c.cache.request
@@ -297,11 +318,12 @@ extension Worker {
         case .ignore:
             if !notModified {
                 b.append("Content-Length: ")
-                b.append(decimal: Int64(s.body.count))
+                b.append(decimal: Int64(bodyLength ?? s.body.count))
                 b.append("\r\n")
             }
         }
         appendConnectionAndEnd(c, b)
+        if bodyLength != nil { return }   // the caller streams the body
         if c.method != .head && !notModified {
             var from = 0, to = 0
             switch slice {
@@ -393,6 +415,17 @@ extension Worker {
                                  headers: storableFields(response), freshness: f, limit: config.store.maxObjectBytes,
                                  tags: cacheTags(response, fields: c.tenant!.tagFields), startedAt: c.cache.purgeEpoch)
         if !c.cache.background { c.cache.status += "; stored" }
+        // Read-while-write: followers of this leader answer from the fill as it arrives.
+        if c.cache.leaderKey == key, !c.cache.background, status == 200,
+           case .length(let n) = o.head.framing(requestWasHead: o.requestWasHead), n > 0, n <= Int64(config.store.maxObjectBytes) {
+            let f = c.cache.fill!
+            let head = StoredResponse(key: f.key, variant: f.variant, vary: f.vary, tenant: f.tenant, status: f.status, headers: f.headers,
+                                      body: [], freshness: f.freshness, tags: f.tags)
+            let stream = FillStream(response: head, length: Int(n))
+            f.stream = stream
+            let waiting = inFlight.publish(key, stream)
+            if !waiting.isEmpty { mailboxes.deliver(waiting) }
+        }
         return false
     }
 
@@ -428,6 +461,7 @@ extension Worker {
     func cacheResponseFinished(_ c: ClientConnection) {
         guard let f = c.cache.fill else { return }
         c.cache.fill = nil
+        if let streamed = endStream(f, ok: true) { f.body = streamed }
         if f.tooLarge {
             config.store.noteNotStored(key: f.key, reason: "larger than the largest object stored")
         } else {

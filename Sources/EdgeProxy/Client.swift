@@ -12,7 +12,8 @@ import EdgeCache
 /// head: reading or between requests; proxy: exchanging with an origin;
 /// file: streaming a file; parked: a collapsed follower waiting for its
 /// leader (request unread); closing: flushing before close.
-enum ClientPhase { case head, proxy, file, parked, closing }
+/// `stream`: a collapsed follower copying the leader's response as it arrives.
+enum ClientPhase { case head, proxy, file, parked, stream, closing }
 enum ClientTimeout { case idle, header, body, parked }
 enum RequestBody { case none, length(Int64), chunked(ChunkedDecoder) }
 /// How the response body is framed towards the client.
@@ -80,6 +81,9 @@ final class ClientConnection {
     /// compress only), and the codec of a body being transformed.
     var acceptEncoding: String?
     var rangeRequested = false
+    /// A collapsed follower's source (phase .stream) and how far it has copied.
+    var stream: FillStream?
+    var streamOffset = 0
     var coder: BodyCoder?
     /// Origin requests made and failed for this exchange (stats).
     var originAttempts = 0
@@ -119,7 +123,7 @@ extension Worker {
         switch c.phase {
         case .head: return (c.inBuf?.readableBytes ?? 0) <= limits.maxHeadBytes + 8
         case .proxy: return !c.bodyDone && (c.inBuf?.readableBytes ?? 0) < highWater
-        case .file, .parked, .closing: return false
+        case .file, .parked, .stream, .closing: return false
         }
     }
 
@@ -159,7 +163,7 @@ extension Worker {
                 if c.inBuf?.isEmpty ?? true { c.keepAlive = false; if c.outBuf?.isEmpty ?? true { closeClient(c) } else { c.phase = .closing } }
             case .proxy:
                 if !c.bodyDone && (c.inBuf?.isEmpty ?? true) { abortClient(c) } else { c.keepAlive = false }
-            case .file:
+            case .file, .stream:
                 c.keepAlive = false
             case .parked:
                 closeClient(c)
@@ -178,6 +182,8 @@ extension Worker {
             if let o = c.origin, o.headDone { originReadable(o) }
         case .file:
             pumpFile(c)
+        case .stream:
+            pumpStream(c)
         case .head:
             if c.readable { clientReadable(c) } else { processClient(c) }
         case .parked, .closing:
@@ -273,7 +279,7 @@ extension Worker {
             case .proxy:
                 pumpRequestBody(c)
                 return
-            case .file, .parked, .closing:
+            case .file, .parked, .stream, .closing:
                 return
             }
         }
@@ -599,7 +605,9 @@ extension Worker {
 
     /// Drops the connection at once (client gone, or a response we cannot complete).
     func abortClient(_ c: ClientConnection) {
+        if let f = c.cache.fill { _ = endStream(f, ok: false) }
         c.cache.fill = nil
+        c.stream = nil
         c.coder = nil
         releaseLeader(c)
         if c.inExchange {

@@ -1,8 +1,18 @@
 // Request collapsing across all workers.
 //
 // Rule: the first miss on a key (the leader) goes to the origin; concurrent
-// misses on the same key (followers) park their connection, request unread,
-// until the leader is done, and then run their request again from the top:
+// misses on the same key (followers) wait for it.
+//
+// Read-while-write: once the leader has a storable response head with a known
+// length (≤ the largest object stored), it publishes a FillStream; followers
+// (parked ones, woken, and those arriving later) answer at once from it and
+// copy the body as it arrives, so a slow large object holds nobody back. A
+// follower that needs something else (a conditional, a range, another coding
+// or Vary variant) parks instead. If the leader fails after publishing, the
+// followers' responses are cut off (they had started) and their connections closed.
+//
+// Parked followers keep their request unread until the leader is done, and
+// then run it again from the top:
 // - the leader stored the response → the followers are hits;
 // - the response was not cacheable → the key is remembered as "pass" for a
 //   short time, and the followers (and later requests) go to the origin on
@@ -12,13 +22,18 @@
 // A follower that waits longer than its tenant's origin read timeout stops
 // waiting and goes to the origin itself.
 //
-// Concurrency: the table is one Mutex (held for a dictionary update only).
+// Concurrency: the table is one Mutex (held for a dictionary update only). A
+// FillStream has its own Mutex, held to append or copy one piece; the leader
+// appends, followers on any worker copy, and whoever finds no new bytes leaves
+// a Waiter that the next append (or the end) delivers to its worker's mailbox.
 // Waking a follower on another worker goes through that worker's mailbox (a
 // Mutex'd list) and its eventfd; the follower's worker then resumes it on its
 // own thread. Connections are named by (fd, generation), so a follower that
 // closed meanwhile is simply not found.
 import Synchronization
 import EdgeIO
+import EdgeCache
+import EdgeHTTP
 
 struct Waiter: Sendable {
     let worker: Int
@@ -29,27 +44,52 @@ struct Waiter: Sendable {
 final class InFlight: Sendable {
     struct State {
         var leaders: [String: [Waiter]] = [:]
+        var streams: [String: FillStream] = [:]
         var pass: [String: Int64] = [:]
     }
     let state = Mutex(State())
     /// How long an uncacheable key is not collapsed (monotonic milliseconds).
     let passMillis: Int64 = 10_000
 
-    enum Join { case leader, follower, pass }
+    enum Join { case leader, follower, pass, stream(FillStream) }
 
     /// `now` is monotonic milliseconds (the pass timer is operational, not HTTP time).
-    func join(_ key: String, _ w: Waiter, now: Int64) -> Join {
+    /// `canStream`: the request may be answered from the leader's stream.
+    func join(_ key: String, _ w: Waiter, now: Int64, canStream: Bool) -> Join {
         state.withLock { s in
             if let until = s.pass[key] {
                 if until > now { return .pass }
                 s.pass[key] = nil
             }
             if s.leaders[key] != nil {
+                if canStream, let stream = s.streams[key] { return .stream(stream) }
                 s.leaders[key]!.append(w)
                 return .follower
             }
             s.leaders[key] = []
             return .leader
+        }
+    }
+
+    /// Waits as a parked follower after all (the stream did not fit the request);
+    /// false when the leader is already done (run the request again).
+    func follow(_ key: String, _ w: Waiter) -> Bool {
+        state.withLock { s in
+            guard s.leaders[key] != nil else { return false }
+            s.leaders[key]!.append(w)
+            return true
+        }
+    }
+
+    /// The leader's response can be streamed: returns the followers parked so
+    /// far (woken, they join again and find the stream).
+    func publish(_ key: String, _ stream: FillStream) -> [Waiter] {
+        state.withLock { s in
+            guard s.leaders[key] != nil else { return [] }
+            s.streams[key] = stream
+            let waiting = s.leaders[key]!
+            s.leaders[key] = []
+            return waiting
         }
     }
 
@@ -66,11 +106,73 @@ final class InFlight: Sendable {
     func finish(_ key: String, uncacheable: Bool, now: Int64) -> [Waiter] {
         state.withLock { s in
             let waiters = s.leaders.removeValue(forKey: key) ?? []
+            s.streams[key] = nil
             if uncacheable {
                 if s.pass.count > 10_000 { s.pass = s.pass.filter { $0.value > now } }
                 s.pass[key] = now + passMillis
             }
             return waiters
+        }
+    }
+}
+
+/// A response on its way into the cache that followers read while it is written.
+final class FillStream: Sendable {
+    let response: StoredResponse          // head fields and freshness; its body is empty
+    /// The body's length (from Content-Length).
+    let length: Int
+    struct State {
+        var body: [UInt8] = []
+        var done = false
+        var failed = false
+        var waiters: [Waiter] = []
+    }
+    let state = Mutex(State())
+
+    init(response: StoredResponse, length: Int) {
+        self.response = response
+        self.length = length
+        state.withLock { $0.body.reserveCapacity(length) }
+    }
+
+    /// Leader: more body bytes. Returns the followers to wake.
+    func append(_ p: UnsafeRawPointer, _ n: Int) -> [Waiter] {
+        state.withLock { s in
+            s.body.append(contentsOf: UnsafeRawBufferPointer(start: p, count: min(n, length - s.body.count)))
+            guard !s.waiters.isEmpty else { return [] }
+            let w = s.waiters
+            s.waiters = []
+            return w
+        }
+    }
+
+    /// Leader: the body is complete (`ok`) or will never be. Returns the body
+    /// and the followers to wake.
+    func end(ok: Bool) -> ([UInt8], [Waiter]) {
+        state.withLock { s in
+            s.done = true
+            s.failed = !ok || s.body.count != length
+            let w = s.waiters
+            s.waiters = []
+            return (s.body, w)
+        }
+    }
+
+    enum Read { case copied(Int), wait, failed }
+
+    /// Follower: copies up to `max` bytes from `offset` into `out`; when there
+    /// are none yet, leaves `w` to be woken and answers `.wait`.
+    func read(from offset: Int, max: Int, into out: IOBuffer, waiter w: Waiter) -> Read {
+        state.withLock { s in
+            if s.failed { return .failed }
+            let n = min(max, s.body.count - offset)
+            if n > 0 {
+                s.body.withUnsafeBytes { out.append(UnsafeRawBufferPointer(rebasing: $0[offset..<(offset + n)])) }
+                return .copied(n)
+            }
+            if s.done { return .failed }   // ended short of the length
+            s.waiters.append(w)
+            return .wait
         }
     }
 }
@@ -114,12 +216,79 @@ extension Worker {
     }
 
     func resumeParked(fd: Int32, gen: UInt32, alone: Bool) {
-        guard Int(fd) < slots.count, case .client(let c) = slots[Int(fd)], c.gen == gen, c.phase == .parked else { return }
+        guard Int(fd) < slots.count, case .client(let c) = slots[Int(fd)], c.gen == gen else { return }
+        if c.phase == .stream { return pumpStream(c) }
+        guard c.phase == .parked else { return }
         c.phase = .head
         c.skipCollapse = alone
         c.timeout = .header
         c.deadline = now + server.headerTimeoutMillis
         processClient(c)
+    }
+
+    /// A follower answers from the leader's stream: the stored head now, the
+    /// body as it arrives (see pumpStream).
+    func serveFromStream(_ c: ClientConnection, _ stream: FillStream, headLength n: Int) {
+        c.inBuf!.consume(n)
+        c.cache.status = "hit; detail=collapsed"
+        c.stream = stream
+        c.streamOffset = 0
+        c.phase = .stream
+        c.timeout = .body
+        c.deadline = 0          // the leader's origin timeouts govern; the send timeout covers the client
+        // The head as for any hit, with no body yet (serveStored writes the length).
+        serveStored(c, stream.response, now: clock.now(), finish: false, bodyLength: stream.length)
+        pumpStream(c)
+    }
+
+    /// Copies what has arrived of the stream to the client, up to the high-water mark.
+    func pumpStream(_ c: ClientConnection) {
+        guard let stream = c.stream, let b = c.outBuf else { return }
+        while !c.closed {
+            while b.readableBytes < highWater && c.streamOffset < stream.length {
+                let max = min(stream.length - c.streamOffset, highWater - b.readableBytes)
+                switch stream.read(from: c.streamOffset, max: max, into: b, waiter: Waiter(worker: index, fd: c.fd, gen: c.gen)) {
+                case .copied(let k):
+                    c.streamOffset += k
+                case .wait:
+                    flushClient(c)
+                    return
+                case .failed:
+                    // The leader's response broke off: so does this one.
+                    c.stream = nil
+                    c.keepAlive = false
+                    flushClient(c)
+                    if !c.closed { abortClient(c) }
+                    return
+                }
+            }
+            if c.streamOffset >= stream.length {
+                c.stream = nil
+                c.framing = .asIs
+                return finishExchange(c)
+            }
+            flushClient(c)
+            if !c.writable { return }
+        }
+    }
+
+    /// Leader: body bytes for the fill (and its stream's followers).
+    @inline(__always) func appendFill(_ c: ClientConnection, _ p: UnsafeRawPointer, _ n: Int) {
+        guard let f = c.cache.fill else { return }
+        if let s = f.stream {
+            let w = s.append(p, n)
+            if !w.isEmpty { mailboxes.deliver(w) }
+        } else {
+            f.append(p, n)
+        }
+    }
+
+    /// Leader: the fill ends (`ok`: completely). Returns the body when streamed.
+    func endStream(_ f: CacheFill, ok: Bool) -> [UInt8]? {
+        guard let s = f.stream else { return nil }
+        let (body, w) = s.end(ok: ok)
+        if !w.isEmpty { mailboxes.deliver(w) }
+        return body
     }
 
     /// The leader's exchange ended (stored, uncacheable, or failed): wake its followers.

@@ -247,6 +247,7 @@ extension Worker {
     func transformFailed(_ c: ClientConnection, _ o: OriginConnection) {
         let held = c.coder?.heldHead != nil
         c.coder = nil
+        if let f = c.cache.fill { _ = endStream(f, ok: false) }
         c.cache.fill = nil
         o.keepAlive = false
         detachOrigin(c, o)

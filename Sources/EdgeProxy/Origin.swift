@@ -314,7 +314,7 @@ extension Worker {
                 done = true
             case .length(let rem):
                 let take = Int(min(rem, Int64(ib.readableBytes)))
-                c.cache.fill?.append(ib.readPointer, take)
+                appendFill(c, ib.readPointer, take)
                 if let coder = c.coder {
                     guard feedCoder(c, coder, UnsafeRawBufferPointer(start: ib.readPointer, count: take), finish: false, ob) else {
                         return transformFailed(c, o)
@@ -330,7 +330,7 @@ extension Worker {
                 o.body = .chunked(dec)
                 switch ev {
                 case .data(let r):
-                    if let f = c.cache.fill, let base = ib.readView.baseAddress { f.append(base + r.lowerBound, r.count) }
+                    if let base = ib.readView.baseAddress { appendFill(c, base + r.lowerBound, r.count) }
                     if let coder = c.coder {
                         guard feedCoder(c, coder, UnsafeRawBufferPointer(rebasing: ib.readView[r]), finish: false, ob) else {
                             return transformFailed(c, o)
@@ -359,7 +359,7 @@ extension Worker {
                 }
             case .untilClose:
                 let k = ib.readableBytes
-                c.cache.fill?.append(ib.readPointer, k)
+                appendFill(c, ib.readPointer, k)
                 if let coder = c.coder {
                     guard feedCoder(c, coder, ib.readView, finish: false, ob) else { return transformFailed(c, o) }
                 } else if quiet {

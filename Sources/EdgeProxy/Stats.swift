@@ -185,7 +185,7 @@ extension Worker {
     @inline(__always) func cacheOutcome(_ c: ClientConnection) -> CacheOutcome {
         let s = c.cache.status.utf8
         guard let first = s.first else { return .bypass }
-        if first == UInt8(ascii: "h") { return s.count > 3 ? .staleHit : .hit }   // "hit" or "hit; detail=stale…"
+        if first == UInt8(ascii: "h") { return s.count == 3 || !c.cache.status.contains("stale") ? .hit : .staleHit }   // "hit", "hit; detail=…"
         if c.cache.status.hasPrefix("fwd=stale") { return .revalidated }
         if c.cache.status.hasPrefix("fwd=bypass") { return .bypass }
         if c.cache.status.contains("detail=pass") || c.cache.uncacheable { return .pass }

@@ -57,6 +57,69 @@ import Testing
         #expect(later.header("Cache-Status")?.contains("detail=pass") == true)
     }
 
+    /// Sends the gated request on fresh connections (the origin holds the second half back).
+    func gatedClients(_ edge: Edge, _ path: String, count: Int) throws -> [Client] {
+        try (0..<count).map { _ in
+            let c = try Client(port: edge.port)
+            c.send("GET \(path) HTTP/1.1\r\nHost: c.test\r\n\r\n")
+            return c
+        }
+    }
+
+    @Test func followersReadTheBodyWhileTheLeaderWritesIt() throws {
+        let origin = try Origin()
+        let edge = try setUp(origin)
+        defer { edge.stop() }
+        let leader = try gatedClients(edge, "/gate/300000/g1", count: 1)[0]
+        while try origin.stats().requests < 1 { usleep(10_000) }
+        let followers = try gatedClients(edge, "/gate/300000/g1", count: 4)
+        // The origin has sent only the first half and waits: a follower can have
+        // it only by reading the leader's response while it is being written.
+        for f in followers {
+            while find(f.buf, [13, 10, 13, 10]).map({ f.buf.count - $0 - 4 }) ?? -1 < 150_000 {
+                guard f.fill() else { Issue.record("follower got \(f.buf.count) bytes, then nothing"); return }
+            }
+            #expect(String(decoding: f.buf.prefix(15), as: UTF8.self) == "HTTP/1.1 200 OK")
+        }
+        #expect(try request(origin.port, "POST", "/__release/g1", host: "o").status == 200)
+        for c in [leader] + followers {
+            let r = try c.readResponse()
+            #expect(r.status == 200 && r.body.count == 300_000)
+            #expect(r.body.first == UInt8(ascii: "g") && r.body.last == UInt8(ascii: "h"))
+        }
+        #expect(try origin.stats().requests == 1)
+        // Followers said where their answer came from; the object is stored whole.
+        let again = try request(edge.port, "/gate/300000/g1", host: "c.test")
+        #expect(again.header("Cache-Status") == "edge; hit" && again.body.count == 300_000)
+    }
+
+    @Test func followersStreamingFromALeaderThatBreaksAreCutOff() throws {
+        let origin = try Origin()
+        let edge = try setUp(origin)
+        defer { edge.stop() }
+        let leader = try gatedClients(edge, "/gate/300000/g2", count: 1)[0]
+        while try origin.stats().requests < 1 { usleep(10_000) }
+        let followers = try gatedClients(edge, "/gate/300000/g2", count: 2)
+        for f in followers {
+            while find(f.buf, [13, 10, 13, 10]).map({ f.buf.count - $0 - 4 }) ?? -1 < 150_000 {
+                guard f.fill() else { Issue.record("no streamed bytes"); return }
+            }
+        }
+        origin.stop()   // the origin dies half way: no response may look complete
+        for c in [leader] + followers {
+            #expect(throws: HarnessError.self) { _ = try c.readResponse() }
+        }
+        let o2 = try Origin()
+        try edge.reload(tenants: [tenantJSON(name: "c", hosts: ["c.test"], origins: #"{"o": {"servers": ["\#(o2.address)"]}}"#,
+                                             routes: #"[{"prefix": "/", "origin": "o"}]"#)])
+        usleep(300_000)
+        #expect(try request(o2.port, "POST", "/__release/g2", host: "o").status == 200)
+        // Nothing half-done was stored.
+        let r = try request(edge.port, "/gate/300000/g2", host: "c.test")
+        #expect(r.status == 200 && r.body.count == 300_000)
+        #expect(r.header("Cache-Status")?.contains("fwd=uri-miss") == true)
+    }
+
     @Test func aFollowerTakesOverWhenTheLeaderFails() throws {
         let origin = try Origin()
         let edge = try setUp(origin)

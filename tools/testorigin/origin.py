@@ -12,6 +12,8 @@ Endpoints:
   /close/N            N bytes, no length, connection closed after the body
   /stream/N           N bytes with Content-Length, written in 64 KiB pieces
   /text/N             N bytes of text (text/html, ETag "text-N", Cache-Control max-age=600)
+  /gate/N/NAME        N bytes (Content-Length, max-age=600): the first half at once, the rest
+                      after POST /__release/NAME
   /gzipped/KIND/N     gzip-encoded body (Content-Encoding: gzip) of N bytes of KIND:
                       "text" (the /text/N bytes) or "zeros" (a decompression bomb)
   /slow/MS            answers after MS milliseconds
@@ -32,6 +34,7 @@ STATS = {"connections": 0, "requests": 0}
 OFFSET = [0.0]  # seconds added to this origin's clock (POST /__clock)
 SCRIPTS = {}   # path -> list of responses
 LOGS = {}      # path -> list of request header lists
+GATES = {}     # name -> threading.Event (/gate, /__release)
 
 
 def now():
@@ -163,6 +166,10 @@ class Handler(BaseHTTPRequestHandler):
             n = int(self.headers.get("Content-Length", "0"))
             OFFSET[0] = float(json.loads(self.rfile.read(n))["offset"])
             return self.send_body(200, b"ok")
+        if path.startswith("/__release/") and self.command == "POST":
+            with LOCK:
+                GATES.setdefault(path.split("/")[2], threading.Event()).set()
+            return self.send_body(200, b"ok")
         if path.startswith("/__log"):
             want = path.split("path=", 1)[1] if "path=" in path else ""
             from urllib.parse import unquote
@@ -189,6 +196,19 @@ class Handler(BaseHTTPRequestHandler):
         if head == "text":
             return self.send_body(200, text_bytes(int(arg)), "text/html; charset=utf-8",
                                   [("ETag", '"text-%s"' % arg), ("Cache-Control", "max-age=600")])
+        if head == "gate":
+            total, gate = int(arg), parts[2]
+            with LOCK:
+                ev = GATES.setdefault(gate, threading.Event())
+            self.send_response(200)
+            self.send_header("Content-Length", str(total))
+            self.send_header("Cache-Control", "max-age=600")
+            self.end_headers()
+            self.wfile.write(b"g" * (total // 2))
+            self.wfile.flush()
+            ev.wait(30)
+            self.wfile.write(b"h" * (total - total // 2))
+            return
         if head == "gzipped":
             kind, size = arg, int(parts[2])
             raw = text_bytes(size) if kind == "text" else b"\0" * size
