@@ -1,6 +1,8 @@
 #define _GNU_SOURCE
 #include <sched.h>
 #include <sys/socket.h>
+#include <sys/mman.h>
+#include <sys/sendfile.h>
 #include "CEdgeIO.h"
 
 int edge_pin_to_cpu(int cpu) {
@@ -12,4 +14,15 @@ int edge_pin_to_cpu(int cpu) {
 
 int edge_accept(int fd, struct sockaddr *addr, socklen_t *len) {
     return accept4(fd, addr, len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+}
+
+int edge_memfd(const char *name) {
+    return memfd_create(name, MFD_CLOEXEC);
+}
+
+long edge_sendfile(int out_fd, int in_fd, long *offset, unsigned long count) {
+    off_t off = (off_t)*offset;
+    ssize_t n = sendfile(out_fd, in_fd, &off, count);
+    *offset = (long)off;
+    return (long)n;
 }

@@ -15,6 +15,34 @@
 // without pushing out the working set.
 import Synchronization
 
+/// A stored body: ordinary memory, or the pages of a memory file (large
+/// bodies; the pipeline maps them) that hits send with sendfile, no copy.
+/// Immutable; `owner` keeps the mapping alive and unmaps it when freed.
+public final class BodyStorage: @unchecked Sendable {
+    let array: [UInt8]
+    let owner: AnyObject?
+    let base: UnsafeRawPointer?
+    /// The memory file (-1 for ordinary memory).
+    public let fd: Int32
+    public let count: Int
+
+    public init(_ bytes: [UInt8]) {
+        array = bytes; owner = nil; base = nil; fd = -1; count = bytes.count
+    }
+
+    public init(mapped owner: AnyObject, base: UnsafeRawPointer, count: Int, fd: Int32) {
+        array = []; self.owner = owner; self.base = base; self.fd = fd; self.count = count
+    }
+
+    @inline(__always) public func withBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        if let base { return try body(UnsafeRawBufferPointer(start: base, count: count)) }
+        return try array.withUnsafeBytes(body)
+    }
+
+    /// The bytes as an array (copies a mapped body).
+    public var bytes: [UInt8] { base == nil ? array : withBytes { Array($0) } }
+}
+
 /// One stored response (a variant of a primary key). Immutable.
 public final class StoredResponse: Sendable {
     public let key: String
@@ -24,7 +52,9 @@ public final class StoredResponse: Sendable {
     public let tenant: String
     public let status: Int
     public let headers: HeaderList
-    public let body: [UInt8]
+    public let storage: BodyStorage
+    /// The body as an array (copies a mapped body; the data path uses `storage`).
+    public var body: [UInt8] { storage.bytes }
     public let freshness: Freshness
     /// Bytes charged against the store's capacity.
     public let cost: Int
@@ -38,10 +68,16 @@ public final class StoredResponse: Sendable {
     /// Surrogate keys / cache tags the origin gave it (purge --tag).
     public let tags: [String]
 
-    public init(key: String, variant: String, vary: [String], tenant: String, status: Int, headers: HeaderList, body: [UInt8],
+    public convenience init(key: String, variant: String, vary: [String], tenant: String, status: Int, headers: HeaderList, body: [UInt8],
+                            freshness: Freshness, tags: [String] = []) {
+        self.init(key: key, variant: variant, vary: vary, tenant: tenant, status: status, headers: headers, storage: BodyStorage(body),
+                  freshness: freshness, tags: tags)
+    }
+
+    public init(key: String, variant: String, vary: [String], tenant: String, status: Int, headers: HeaderList, storage: BodyStorage,
                 freshness: Freshness, tags: [String] = []) {
         self.key = key; self.variant = variant; self.vary = vary; self.tenant = tenant; self.tags = tags
-        self.status = status; self.headers = headers; self.body = body; self.freshness = freshness
+        self.status = status; self.headers = headers; self.storage = storage; self.freshness = freshness
         var head: [UInt8] = [], head304: [UInt8] = []
         for (i, f) in headers.fields.enumerated() {
             let line = Array(f.name.utf8) + [58, 32] + Array(f.value.utf8) + [13, 10]
@@ -53,7 +89,7 @@ public final class StoredResponse: Sendable {
         hasDate = headers.contains("date")
         etag = headers.first("etag")
         lastModified = headers.first("last-modified")
-        cost = body.count + key.utf8.count + variant.utf8.count + head.count + 128
+        cost = storage.count + key.utf8.count + variant.utf8.count + head.count + 128
     }
 }
 

@@ -79,7 +79,7 @@ extension StoredResponse {
         var f = freshness
         f.lifetime = min(f.lifetime, f.age(now: now))
         return StoredResponse(key: key, variant: variant, vary: vary, tenant: tenant, status: status, headers: headers,
-                              body: body, freshness: f, tags: tags)
+                              storage: storage, freshness: f, tags: tags)
     }
 }
 

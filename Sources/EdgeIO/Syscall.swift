@@ -1,6 +1,8 @@
 // One place for syscall error handling: EINTR is retried, EAGAIN becomes
 // `.wouldBlock`, everything else is an `IOError` with the errno.
 import Glibc
+import CEdgeIO
+import Synchronization
 
 public struct IOError: Error, CustomStringConvertible, Sendable {
     public var errno: Int32
@@ -81,4 +83,84 @@ public enum IOResult: Equatable {
     var ts = timespec()
     clock_gettime(CLOCK_REALTIME, &ts)
     return (Int64(ts.tv_sec), Int(ts.tv_nsec / 1_000_000))
+}
+
+/// sendfile(2) from `fd` at `offset` (advanced by what was sent) to a socket.
+@inline(__always) public func sysSendfile(_ sock: Int32, _ fd: Int32, _ offset: inout Int, _ n: Int) -> IOResult {
+    while true {
+        var off = offset
+        let r = edge_sendfile(sock, fd, &off, UInt(n))
+        if r >= 0 { offset = off; return .bytes(Int(r)) }
+        let e = errno
+        if e == EINTR { continue }
+        if e == EAGAIN || e == EWOULDBLOCK { return .wouldBlock }
+        return .error(e)
+    }
+}
+
+/// Bytes copied once into an anonymous memory file and mapped read-only: the
+/// same pages serve reads through `base` and zero-copy sends with sendfile.
+public final class MappedBytes: @unchecked Sendable {
+    /// Memory files alive now, and how many may be: a quarter of the
+    /// descriptor limit, so that they never starve connections of descriptors.
+    static let live = Atomic<Int>(0)
+    static let budget: Int = {
+        var r = rlimit()
+        getrlimit(Int32(RLIMIT_NOFILE.rawValue), &r)
+        return Int(min(r.rlim_cur, 1 << 20)) / 4
+    }()
+
+    public let fd: Int32
+    public let base: UnsafeRawPointer
+    public let count: Int
+
+    /// nil when a memory file cannot be made (out of descriptors or memory):
+    /// the caller keeps the bytes in ordinary memory instead.
+    public init?(_ bytes: UnsafeRawBufferPointer) {
+        guard bytes.count > 0, let src = bytes.baseAddress else { return nil }
+        guard MappedBytes.live.add(1, ordering: .relaxed).newValue <= MappedBytes.budget else {
+            MappedBytes.live.subtract(1, ordering: .relaxed)
+            return nil
+        }
+        let fd = edge_memfd("edge-body")
+        guard fd >= 0 else { MappedBytes.live.subtract(1, ordering: .relaxed); return nil }
+        var off = 0
+        while off < bytes.count {
+            let w = Glibc.write(fd, src + off, bytes.count - off)
+            if w < 0 {
+                if errno == EINTR { continue }
+                Glibc.close(fd)
+                MappedBytes.live.subtract(1, ordering: .relaxed)
+                return nil
+            }
+            off += w
+        }
+        guard let p = mmap(nil, bytes.count, PROT_READ, MAP_SHARED, fd, 0), p != MAP_FAILED else {
+            Glibc.close(fd)
+            MappedBytes.live.subtract(1, ordering: .relaxed)
+            return nil
+        }
+        self.fd = fd
+        base = UnsafeRawPointer(p)
+        count = bytes.count
+    }
+
+    deinit {
+        munmap(UnsafeMutableRawPointer(mutating: base), count)
+        Glibc.close(fd)
+        MappedBytes.live.subtract(1, ordering: .relaxed)
+    }
+}
+
+/// Raises the soft descriptor limit to the hard one (like nginx's
+/// worker_rlimit_nofile); returns the limit now in force.
+@discardableResult public func raiseFileLimit() -> Int {
+    var r = rlimit()
+    getrlimit(Int32(RLIMIT_NOFILE.rawValue), &r)
+    if r.rlim_cur < r.rlim_max {
+        r.rlim_cur = r.rlim_max
+        setrlimit(Int32(RLIMIT_NOFILE.rawValue), &r)
+        getrlimit(Int32(RLIMIT_NOFILE.rawValue), &r)
+    }
+    return Int(min(r.rlim_cur, UInt(Int.max)))
 }

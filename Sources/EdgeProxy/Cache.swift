@@ -41,8 +41,8 @@ final class CacheFill {
     }
 
     func stored() -> StoredResponse {
-        StoredResponse(key: key, variant: variant, vary: vary, tenant: tenant, status: status, headers: headers, body: body, freshness: freshness,
-                       tags: tags)
+        StoredResponse(key: key, variant: variant, vary: vary, tenant: tenant, status: status, headers: headers, storage: storedBody(body),
+                       freshness: freshness, tags: tags)
     }
 }
 
@@ -71,6 +71,17 @@ struct ExchangeCache {
     var consumedHead = false
     /// The store's purge epoch when the request left for the origin.
     var purgeEpoch: UInt64 = 0
+}
+
+/// Bodies at least this large are kept in a memory file, so that hits on plain
+/// connections send them with sendfile instead of copying them (see MappedBytes).
+let mappedBodyThreshold = 64 * 1024
+
+func storedBody(_ bytes: [UInt8]) -> BodyStorage {
+    if bytes.count >= mappedBodyThreshold, let m = bytes.withUnsafeBytes({ MappedBytes($0) }) {
+        return BodyStorage(mapped: m, base: m.base, count: m.count, fd: m.fd)
+    }
+    return BodyStorage(bytes)
 }
 
 /// Fields never stored with a response or never replayed from the cache.
@@ -271,7 +282,7 @@ extension Worker {
             }
             if honour {
                 let bytes = Array(rv.utf8)
-                slice = bytes.withUnsafeBytes { parseByteRange($0, 0..<bytes.count, size: Int64(s.body.count)) }
+                slice = bytes.withUnsafeBytes { parseByteRange($0, 0..<bytes.count, size: Int64(s.storage.count)) }
             }
         }
         var status = notModified ? 304 : s.status
@@ -307,18 +318,18 @@ extension Worker {
         case .range(let first, let last):
             b.append("Content-Range: bytes ")
             b.append(decimal: first); b.append(byte: 45); b.append(decimal: last)
-            b.append(byte: 47); b.append(decimal: Int64(s.body.count))
+            b.append(byte: 47); b.append(decimal: Int64(s.storage.count))
             b.append("\r\nContent-Length: ")
             b.append(decimal: last - first + 1)
             b.append("\r\n")
         case .unsatisfiable:
             b.append("Content-Range: bytes */")
-            b.append(decimal: Int64(s.body.count))
+            b.append(decimal: Int64(s.storage.count))
             b.append("\r\nContent-Length: 0\r\n")
         case .ignore:
             if !notModified {
                 b.append("Content-Length: ")
-                b.append(decimal: Int64(bodyLength ?? s.body.count))
+                b.append(decimal: Int64(bodyLength ?? s.storage.count))
                 b.append("\r\n")
             }
         }
@@ -329,7 +340,7 @@ extension Worker {
             switch slice {
             case .range(let first, let last): from = Int(first); to = Int(last) + 1
             case .unsatisfiable: break
-            case .ignore: to = s.body.count
+            case .ignore: to = s.storage.count
             }
             if to > from {
                 if c.tls == nil && to - from >= 512 {
@@ -338,7 +349,7 @@ extension Worker {
                     c.pendingFrom = from
                     c.pendingTo = to
                 } else {
-                    s.body.withUnsafeBytes { b.append(UnsafeRawBufferPointer(rebasing: $0[from..<to])) }
+                    s.storage.withBytes { b.append(UnsafeRawBufferPointer(rebasing: $0[from..<to])) }
                 }
             }
         }
@@ -368,7 +379,7 @@ extension Worker {
             let merged = CachePolicy.updatedHeaders(stored: old.headers, from: storableFields(response))
             let f = CachePolicy.freshness(status: old.status, response: merged, requestTime: c.cache.requestTime, responseTime: wall, options: rc.options)
             let updated = StoredResponse(key: old.key, variant: old.variant, vary: old.vary, tenant: old.tenant, status: old.status,
-                                         headers: merged, body: old.body, freshness: f, tags: old.tags)
+                                         headers: merged, storage: old.storage, freshness: f, tags: old.tags)
             config.store.insert(updated, startedAt: c.cache.purgeEpoch)
             o.inBuf!.consume(n)
             o.headDone = true

@@ -201,11 +201,20 @@ extension Worker {
             let result: IOResult
             var want = b.readableBytes
             if let s = c.pendingBody {
-                // The head from outBuf and the stored body in place, in one writev.
                 let n = c.pendingTo - c.pendingFrom
-                want += n
-                result = s.body.withUnsafeBytes { raw in
-                    sysWritev(c.fd, b.readPointer, b.readableBytes, raw.baseAddress! + c.pendingFrom, n)
+                if s.storage.fd >= 0 && b.isEmpty {
+                    // A mapped body goes from its pages to the socket (sendfile), no copy.
+                    want = n
+                    var off = c.pendingFrom
+                    result = sysSendfile(c.fd, s.storage.fd, &off, n)
+                } else if s.storage.fd >= 0 {
+                    result = clientWrite(c, b.readPointer, want)   // the head first
+                } else {
+                    // The head from outBuf and the stored body in place, in one writev.
+                    want += n
+                    result = s.storage.withBytes { raw in
+                        sysWritev(c.fd, b.readPointer, b.readableBytes, raw.baseAddress! + c.pendingFrom, n)
+                    }
                 }
             } else {
                 result = clientWrite(c, b.readPointer, want)
@@ -219,7 +228,10 @@ extension Worker {
                     if c.pendingFrom >= c.pendingTo { c.pendingBody = nil }
                 }
                 c.sent += Int64(k)
-                if k < want { c.writable = false }  // the socket buffer is full; EPOLLOUT follows
+                // A short plain write means the socket buffer is full (EPOLLOUT follows).
+                // Not under TLS: with partial writes OpenSSL returns after each record,
+                // with room left; only WANT_WRITE (.wouldBlock) means full there.
+                if k < want && c.tls == nil { c.writable = false }
             case .wouldBlock, .eof:
                 c.writable = false
             case .error:

@@ -268,7 +268,7 @@ extension Worker {
     /// stored, or a derived representation made now (once) and stored too.
     func serveNegotiated(_ c: ClientConnection, _ s: StoredResponse, now wall: Int64, finish: Bool = true) {
         guard let cmp = c.route?.compress else { return serveStored(c, s, now: wall, finish: finish) }
-        let facts = ResponseFacts(s.headers, length: Int64(s.body.count))
+        let facts = ResponseFacts(s.headers, length: Int64(s.storage.count))
         var (t, vary) = cmp.decide(status: s.status, facts, acceptEncoding: c.acceptEncoding)
         if facts.varyHasAcceptEncoding || CacheKey.base(s.key).count != s.key.count { vary = false }
         // Ranges are served from the stored representation (never a compressed one).
@@ -287,7 +287,7 @@ extension Worker {
             return respondError(c, 502)
         }
         let d = StoredResponse(key: CacheKey.derived(s.key, produced), variant: s.variant, vary: s.vary, tenant: s.tenant, status: s.status,
-                               headers: transformedFields(s.headers, produced: produced, addVary: vary), body: body,
+                               headers: transformedFields(s.headers, produced: produced, addVary: vary), storage: storedBody(body),
                                freshness: s.freshness, tags: s.tags)
         config.store.insert(d, startedAt: epoch)
         serveStored(c, d, now: wall, finish: finish)

@@ -194,7 +194,7 @@ extension EdgeServer {
             if matches && selected == nil { selected = v.variant }
             let f = v.freshness
             e.variants.append(.init(vary: v.vary, variant: v.variant.replacingNewlines(), selected: matches && selected == v.variant,
-                                    status: v.status, bytes: v.body.count, age: f.age(now: now), freshnessLifetime: f.lifetime,
+                                    status: v.status, bytes: v.storage.count, age: f.age(now: now), freshnessLifetime: f.lifetime,
                                     freshnessSource: f.source.rawValue, fresh: f.isFresh(now: now),
                                     staleWhileRevalidate: f.staleWhileRevalidate, staleIfError: f.staleIfError,
                                     mustRevalidate: f.mustRevalidate, noCache: f.noCache, tags: v.tags))

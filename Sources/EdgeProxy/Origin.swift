@@ -205,7 +205,7 @@ extension Worker {
             switch (o.tls.map { $0.write(b.readPointer, want) } ?? sysWrite(o.fd, b.readPointer, want)) {
             case .bytes(let k):
                 b.consume(k)
-                if k < want { o.writable = false }
+                if k < want && o.tls == nil { o.writable = false }   // see flushClient
             case .wouldBlock, .eof:
                 o.writable = false
             case .error:

@@ -41,6 +41,7 @@ public final class EdgeServer: @unchecked Sendable {
 
     /// Binds the listeners. Throws when the address cannot be bound or the log opened.
     public init(config: RuntimeConfig) throws {
+        raiseFileLimit()
         self.box = ConfigBox(config)
         guard var addr = SocketAddress(config.server.httpListen) else {
             throw ConfigError(file: "--http", field: "", message: "\"\(config.server.httpListen)\" is not ADDR:PORT")

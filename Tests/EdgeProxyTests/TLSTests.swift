@@ -170,6 +170,26 @@ func sClient(_ port: Int, _ args: String, input: String = "") throws -> String {
         #expect(try request(edge.port, "/echo", host: "p.test").status == 200)
     }
 
+    @Test func largeBodiesCrossTLSOnBothSides() throws {
+        // OpenSSL's partial writes return after each record with the socket still
+        // writable; a stall there once cut every TLS response near 128 KB.
+        let cert = try makeCertificate(in: certDir, name: "big", cn: "big.test", sans: ["big.test", "origin.test"])
+        let o = try Origin(name: "bigtls", extra: ["--tls", cert.0, cert.1])
+        let edge = try Edge(tenants: [tenantJSON(name: "b", hosts: ["big.test"],
+            origins: #"{"o": {"servers": ["https://127.0.0.1:\#(o.port)"], "tls": {"ca": "\#(cert.0)", "server_name": "origin.test"}}}"#,
+            routes: #"[{"prefix": "/", "origin": "o", "cache": false}]"#,
+            extra: #""tls": {"certificates": [{"cert": "\#(cert.0)", "key": "\#(cert.1)"}]}"#)])
+        defer { edge.stop() }
+        let base = "--cacert '\(cert.0)' --resolve big.test:\(edge.httpsPort):127.0.0.1 https://big.test:\(edge.httpsPort)"
+        let (s1, size) = try shell("curl -s -m 20 \(base)/bytes/3000000 | wc -c")
+        #expect(s1 == 0 && size.trimmingCharacters(in: .whitespacesAndNewlines) == "3000000", "\(size)")
+        let file = edge.dir.appendingPathComponent("upload").path
+        #expect(try shell("head -c 2000000 /dev/urandom > '\(file)'").0 == 0)
+        let (_, digest) = try shell("sha256sum '\(file)'")
+        let (s2, out) = try shell("curl -s -m 20 --data-binary @'\(file)' \(base)/upload")
+        #expect(s2 == 0 && out.contains(String(digest.prefix(64))) && out.contains("2000000"), "\(out)")
+    }
+
     @Test func httpsOriginsAreVerified() throws {
         let good = try makeCertificate(in: certDir, name: "og", cn: "origin.test", sans: ["origin.test"])
         let wrong = try makeCertificate(in: certDir, name: "ow", cn: "elsewhere.test", sans: ["elsewhere.test"])

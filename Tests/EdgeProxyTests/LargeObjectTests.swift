@@ -1,0 +1,39 @@
+// Large stored bodies live in memory files and go out with sendfile: hits,
+// ranges, pipelining and TLS must all still be byte-exact.
+import Foundation
+import Glibc
+import Testing
+@testable import EdgeProxy
+import EdgeCache
+
+@Suite(.serialized) struct LargeObjectTests {
+    @Test func mappedBodiesServeHitsRangesAndTLSByteExact() throws {
+        let o = try Origin()
+        let edge = try Edge(tenants: [tenantJSON(name: "l", hosts: ["l.test"], origins: #"{"o": {"servers": ["\#(o.address)"]}}"#,
+                                                 routes: #"[{"prefix": "/", "origin": "o"}]"#, extra: #""tls": "internal""#)])
+        defer { edge.stop() }
+        let text = Array(originText(300_000).utf8)
+        let miss = try request(edge.port, "/text/300000", host: "l.test")
+        #expect(miss.body == text)
+        let stored = edge.server.config.store.variants(key: CacheKey.primary(tenant: "l", https: false, host: "l.test", target: "/text/300000"))
+        #expect(stored.first?.storage.fd ?? -1 >= 0, "a 300 KB body should be kept in a memory file")
+        // Hits, pipelined three deep on one connection.
+        let c = try Client(port: edge.port)
+        c.send(String(repeating: "GET /text/300000 HTTP/1.1\r\nHost: l.test\r\n\r\n", count: 3))
+        for _ in 0..<3 {
+            let r = try c.readResponse()
+            #expect(r.header("Cache-Status") == "edge; hit")
+            #expect(r.body == text)
+        }
+        // A range in the middle comes from the file at its offset.
+        let part = try request(edge.port, "/text/300000", host: "l.test", headers: ["Range: bytes=150000-150099"])
+        #expect(part.status == 206)
+        #expect(part.body == Array(text[150000..<150100]))
+        // TLS reads the same pages through the mapping.
+        let file = edge.dir.appendingPathComponent("tls-body").path
+        let (status, out) = try shell("curl -s -o '\(file)' --cacert '\(edge.stateDir)/ca.pem' --resolve l.test:\(edge.httpsPort):127.0.0.1 https://l.test:\(edge.httpsPort)/text/300000")
+        #expect(status == 0, "\(out)")
+        #expect(try [UInt8](Data(contentsOf: URL(fileURLWithPath: file))) == text)
+        #expect(try o.stats().requests == 2)   // the miss, and the TLS request's own key (https)
+    }
+}
