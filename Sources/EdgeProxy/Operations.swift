@@ -62,6 +62,8 @@ public struct ExplainResult: Encodable, Sendable {
     /// Which stored variant a request with the given headers selects (nil: none).
     public var selects: String?
     public var variants: [Variant] = []
+    /// Codings edge made from the stored representation and keeps next to it (compressing routes).
+    public var codingsStored: [String] = []
     /// When nothing stored matches: why (not stored, or no variant for these headers).
     public var reason: String?
 }
@@ -201,6 +203,7 @@ extension EdgeServer {
         }
         e.stored = selected != nil
         e.selects = selected?.replacingNewlines()
+        e.codingsStored = ContentCoding.allCases.filter { !config.store.variants(key: CacheKey.derived(key, $0)).isEmpty }.map(\.token)
         if selected == nil {
             if !variants.isEmpty {
                 e.reason = "\(variants.count) variant(s) stored, none for these request headers (Vary: \(variants[0].vary.joined(separator: ", ")))"

@@ -359,6 +359,7 @@ func emit(_ data: Data) { FileHandle.standardOutput.write(data) }
     if let k = e["key"] as? String { print("key:      \(k.replacingOccurrences(of: "\u{0}", with: "∅"))") }
     print("stored:   \(e["stored"] as? Bool == true ? "yes" : "no")")
     if let r = e["reason"] as? String { print("why:      \(r)") }
+    if let codings = e["codings_stored"] as? [String], !codings.isEmpty { print("codings:  \(codings.joined(separator: ", ")) (made by edge, stored next to it)") }
     for v in e["variants"] as? [[String: Any]] ?? [] {
         let vary = (v["vary"] as? [String] ?? []).joined(separator: ", ")
         let mark = v["selected"] as? Bool == true ? "* selected" : "  variant"

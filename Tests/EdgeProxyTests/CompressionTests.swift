@@ -141,6 +141,7 @@ func compressTenant(_ o: Origin, compress: String = "true", cache: String = "tru
         defer { a.stop() }
         for ae in ["br", "gzip", "identity"] { _ = try request(a.port, "/text/3000", host: "z.test", headers: ["Accept-Encoding: \(ae)"]) }
         #expect(try o.stats().requests == 1)
+        #expect(try a.ctlJSON("explain http://z.test/text/3000")["codings_stored"] as? [String] == ["gzip", "br"])
         let (_, out) = try a.ctl("purge http://z.test/text/3000")
         #expect(out.contains("purged 3 objects"), "\(out)")
         let r = try request(a.port, "/text/3000", host: "z.test", headers: ["Accept-Encoding: br"])
