@@ -62,7 +62,7 @@ struct RouteCompress: Sendable {
             return (want == .identity ? .none : .encode(want), true)
         case .gzip, .br:
             // The origin's coding goes through to clients that take it; the others get it decoded.
-            if (AcceptEncoding.weights(acceptEncoding)[coding] ?? 0) > 0 { return (.none, true) }
+            if AcceptEncoding.weights(acceptEncoding)[coding] > 0 { return (.none, true) }
             return (.decode(coding), true)
         }
     }
