@@ -38,7 +38,7 @@ CONF
 cat > "$W/tenants/bench.json" <<CONF
 { "name": "bench", "hosts": ["bench"],
   "origins": { "o": { "servers": ["127.0.0.1:$ORIGIN"], "keepalive": 64 } },
-  "routes": [ { "prefix": "/", "origin": "o" } ] }
+  "routes": [ { "prefix": "/", "origin": "o", "cache": false } ] }
 CONF
 echo '{ "limits": { "keepalive_timeout": "300s" } }' > "$W/server.json"
 nginx -c "$W/proxy.conf"
