@@ -71,6 +71,8 @@ struct ExchangeCache {
     var consumedHead = false
     /// The store's purge epoch when the request left for the origin.
     var purgeEpoch: UInt64 = 0
+    /// Remaining freshness of what was served or stored (Cache-Status ttl, RFC 9211 §2.5).
+    var ttl: Int64?
 }
 
 /// Bodies at least this large are kept in a memory file, so that hits on plain
@@ -285,6 +287,7 @@ extension Worker {
                 slice = bytes.withUnsafeBytes { parseByteRange($0, 0..<bytes.count, size: Int64(s.storage.count)) }
             }
         }
+        c.cache.ttl = s.freshness.lifetime - s.freshness.age(now: wall)
         var status = notModified ? 304 : s.status
         if case .range = slice { status = 206 }
         if case .unsatisfiable = slice { status = 416 }
@@ -425,7 +428,10 @@ extension Worker {
         c.cache.fill = CacheFill(key: key, variant: variant, vary: response.values("vary"), tenant: c.tenant!.name, status: status,
                                  headers: storableFields(response), freshness: f, limit: config.store.maxObjectBytes,
                                  tags: cacheTags(response, fields: c.tenant!.tagFields), startedAt: c.cache.purgeEpoch)
-        if !c.cache.background { c.cache.status += "; stored" }
+        if !c.cache.background {
+            c.cache.status += "; stored"
+            c.cache.ttl = f.lifetime - f.age(now: wall)
+        }
         // Read-while-write: followers of this leader answer from the fill as it arrives.
         if c.cache.leaderKey == key, !c.cache.background, status == 200,
            case .length(let n) = o.head.framing(requestWasHead: o.requestWasHead), n > 0, n <= Int64(config.store.maxObjectBytes) {
@@ -444,6 +450,11 @@ extension Worker {
     func appendCacheStatus(_ c: ClientConnection, _ b: IOBuffer) {
         b.append("Cache-Status: edge; ")
         b.append(string: c.cache.status.isEmpty ? "fwd=bypass" : c.cache.status)
+        if let ttl = c.cache.ttl {
+            b.append("; ttl=")
+            if ttl < 0 { b.append(byte: 45) }
+            b.append(decimal: min(abs(ttl), CacheControl.deltaCap))
+        }
         if c.route?.cache?.debug == true, let k = c.cache.key {
             b.append("; key=\"")
             for ch in k.utf8 where ch >= 0x20 && ch < 0x7F {

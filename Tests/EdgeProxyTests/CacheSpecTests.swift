@@ -81,6 +81,9 @@ func loadSpecCases() -> [SpecCase] {
             for (k, v) in expect["header_contains"] as? [String: String] ?? [:] {
                 #expect((r.header(k) ?? "").contains(v), "\(at): \(k) is \(r.header(k) ?? "absent"), expected to contain \(v)")
             }
+            for (k, v) in expect["header_lacks"] as? [String: String] ?? [:] {
+                #expect(!(r.header(k) ?? "").contains(v), "\(at): \(k) is \(r.header(k) ?? "absent"), expected not to contain \(v)")
+            }
             if let minAge = expect["age_at_least"] as? Int { #expect(Int(r.header("Age") ?? "") ?? -1 >= minAge, "\(at): Age \(r.header("Age") ?? "absent")") }
             let logPath = expect["origin_path"] as? String ?? path.components(separatedBy: "?")[0]
             if expect["origin_requests"] != nil || expect["origin_saw"] != nil || expect["origin_did_not_see"] != nil {

@@ -49,7 +49,7 @@ func compressTenant(_ o: Origin, compress: String = "true", cache: String = "tru
                 #expect(r.header("ETag") == "\"text-65536-\(coding)\"")
                 #expect(r.body.count < 65536 / 2)
                 #expect(try decodeWithTool(r.body, coding) == text)
-                if round == 1 { #expect(r.header("Cache-Status") == "edge; hit") }
+                if round == 1 { #expect(r.header("Cache-Status")?.hasPrefix("edge; hit; ttl=") == true) }
             }
             // curl decodes it too (it asks with its own Accept-Encoding list, br first).
             let (status, out) = try shell("curl -s --compressed -H 'Accept-Encoding: \(coding)' -H 'Host: z.test' http://127.0.0.1:\(edge.port)/text/65536")
@@ -162,7 +162,7 @@ func compressTenant(_ o: Origin, compress: String = "true", cache: String = "tru
             #expect(r.header("Content-Encoding") == nil)
             #expect(r.header("Content-Length") == "50000")
             #expect(String(decoding: r.body, as: UTF8.self) == originText(50000))
-            if round == 1 { #expect(r.header("Cache-Status") == "edge; hit") }
+            if round == 1 { #expect(r.header("Cache-Status")?.hasPrefix("edge; hit; ttl=") == true) }
         }
         // 64 MiB of zeros in about 64 KiB of gzip: the identity client gets a 502 at the 1 MiB cap.
         let bomb = try request(edge.port, "/gzipped/zeros/67108864", host: "z.test")
