@@ -24,6 +24,8 @@ final class CacheFill {
     /// Followers read the body from here while it arrives (see Collapsing.swift);
     /// the body then lives in the stream, not in `body`.
     var stream: FillStream?
+    /// The origin's body arrived completely (only then is it stored).
+    var complete = false
     var body: [UInt8] = []
     var tooLarge = false
 
@@ -483,6 +485,13 @@ extension Worker {
     func cacheResponseFinished(_ c: ClientConnection) {
         guard let f = c.cache.fill else { return }
         c.cache.fill = nil
+        if !f.complete {
+            // The origin stopped short (a background refresh that failed, a leader
+            // whose client left): nothing partial is ever stored.
+            _ = endStream(f, ok: false)
+            config.store.noteNotStored(key: f.key, reason: "the origin's response was incomplete")
+            return
+        }
         if let streamed = endStream(f, ok: true) { f.body = streamed }
         if f.tooLarge {
             config.store.noteNotStored(key: f.key, reason: "larger than the largest object stored")

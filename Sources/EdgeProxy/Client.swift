@@ -81,6 +81,9 @@ final class ClientConnection {
     /// compress only), and the codec of a body being transformed.
     var acceptEncoding: String?
     var rangeRequested = false
+    /// The client went away but the origin response goes on into the cache
+    /// for the followers reading it (see Worker.orphan); the fd is not ours any more.
+    var orphaned = false
     /// A collapsed follower's source (phase .stream) and how far it has copied.
     var stream: FillStream?
     var streamOffset = 0
@@ -193,6 +196,7 @@ extension Worker {
 
     /// Writes pending output; closes a `.closing` connection once drained.
     func flushClient(_ c: ClientConnection) {
+        if c.orphaned { return }
         guard let b = c.outBuf else {
             if c.phase == .closing { closeClient(c) }
             return
@@ -584,6 +588,13 @@ extension Worker {
     /// Ends the current exchange: logs it, then either waits for the next
     /// request on this connection or closes it once the output is flushed.
     func finishExchange(_ c: ClientConnection) {
+        if c.orphaned {
+            if let o = c.origin { detachOrigin(c, o); if c.bodyDone { releaseOrigin(o) } else { closeOrigin(o) } }
+            cacheResponseFinished(c)
+            logExchange(c)
+            c.inExchange = false
+            return retireOrphan(c)
+        }
         if let o = c.origin {
             detachOrigin(c, o)
             // An origin that answered before the whole request body was sent
@@ -617,6 +628,10 @@ extension Worker {
 
     /// Drops the connection at once (client gone, or a response we cannot complete).
     func abortClient(_ c: ClientConnection) {
+        // Followers may be reading this response as it is stored: finish it without the client.
+        if !c.orphaned, !c.closed, c.coder == nil, let f = c.cache.fill, f.stream != nil, let o = c.origin, o.headDone {
+            return orphan(c)
+        }
         if let f = c.cache.fill { _ = endStream(f, ok: false) }
         c.cache.fill = nil
         c.stream = nil
@@ -632,6 +647,7 @@ extension Worker {
 
     func closeClient(_ c: ClientConnection) {
         guard !c.closed else { return }
+        if c.orphaned { return retireOrphan(c) }
         c.closed = true
         releaseLeader(c)
         if let o = c.origin { detachOrigin(c, o); closeOrigin(o) }
@@ -645,6 +661,38 @@ extension Worker {
         if let b = c.fwd { c.fwd = nil; giveBuffer(b) }
         if let t = c.tls { t.shutdown(); c.tls = nil }
         c.pendingBody = nil
+    }
+
+    /// The leader's client is gone while followers read its response from the
+    /// fill: its socket closes now, and the exchange carries on as a background
+    /// fill (nothing is written anywhere) until the origin's body is complete.
+    func orphan(_ c: ClientConnection) {
+        c.orphaned = true
+        c.cache.background = true
+        c.keepAlive = false
+        slots[Int(c.fd)] = .free
+        sysClose(c.fd)
+        clientCount -= 1
+        workerCounters.set(WorkerSlot.openConnections, clientCount)
+        c.tls = nil
+        c.pendingBody = nil
+        if let b = c.inBuf { c.inBuf = nil; giveBuffer(b) }
+        if let b = c.outBuf { c.outBuf = nil; giveBuffer(b) }
+        if let b = c.fwd { c.fwd = nil; giveBuffer(b) }
+        // The origin may be paused for the client's sake: read on (from the loop, not from here).
+        if let o = c.origin {
+            o.deadline = now + (c.tenant?.limits.originReadTimeoutMillis ?? 60_000)
+            resumeOrigins.append(o)
+        }
+    }
+
+    /// The end of an orphaned exchange: whatever it still holds goes.
+    func retireOrphan(_ c: ClientConnection) {
+        c.closed = true
+        if let f = c.cache.fill { c.cache.fill = nil; _ = endStream(f, ok: false) }
+        releaseLeader(c)
+        if let o = c.origin { detachOrigin(c, o); closeOrigin(o) }
+        if let b = c.outBuf { c.outBuf = nil; giveBuffer(b) }
     }
 
     // MARK: TLS

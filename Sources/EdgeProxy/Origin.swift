@@ -387,6 +387,7 @@ extension Worker {
             }
         }
         if done {
+            c.cache.fill?.complete = true
             if let coder = c.coder, !finishCoder(c, coder, ob) { return transformFailed(c, o) }
             if !ib.isEmpty || o.eof { o.keepAlive = false }
             finishExchange(c)

@@ -65,6 +65,8 @@ public final class Worker: @unchecked Sendable {
     let box: ConfigBox
     var configGeneration: Int
 
+    /// Origin connections to read again after this loop turn (an orphaned leader's).
+    var resumeOrigins: [OriginConnection] = []
     var bufferPool: [IOBuffer] = []
     /// Field array lent to the connection whose head is being parsed, so an
     /// idle connection holds no field storage.
@@ -166,6 +168,11 @@ public final class Worker: @unchecked Sendable {
             date.refresh()
             for i in 0..<n { dispatch(epoll.tokens[i], epoll.events[i]) }
             drainMailbox()
+            if !resumeOrigins.isEmpty {
+                let list = resumeOrigins
+                resumeOrigins = []
+                for o in list where !o.closed && o.client != nil { originReadable(o) }
+            }
             log.flush()
             if now >= nextSweep {
                 nextSweep = now + 250

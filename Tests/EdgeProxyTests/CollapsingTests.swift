@@ -93,6 +93,28 @@ import Testing
         #expect(again.header("Cache-Status")?.hasPrefix("edge; hit; ttl=") == true && again.body.count == 300_000)
     }
 
+    @Test func aLeaderWhoseClientLeavesStillFillsTheCacheForItsFollowers() throws {
+        let origin = try Origin()
+        let edge = try setUp(origin)
+        defer { edge.stop() }
+        let leader = try gatedClients(edge, "/gate/3000000/g3", count: 1)[0]
+        while try origin.stats().requests < 1 { usleep(10_000) }
+        let follower = try gatedClients(edge, "/gate/3000000/g3", count: 1)[0]
+        while find(follower.buf, [13, 10, 13, 10]).map({ follower.buf.count - $0 - 4 }) ?? -1 < 1_000_000 {
+            guard follower.fill() else { Issue.record("no streamed bytes"); return }
+        }
+        // The leader's client goes away (reset), then the origin sends the rest.
+        var lin = linger(l_onoff: 1, l_linger: 0)
+        setsockopt(leader.fd, SOL_SOCKET, SO_LINGER, &lin, socklen_t(MemoryLayout<linger>.size))
+        shutdown(leader.fd, Int32(SHUT_RDWR))
+        #expect(try request(origin.port, "POST", "/__release/g3", host: "o").status == 200)
+        let r = try follower.readResponse()
+        #expect(r.status == 200 && r.body.count == 3_000_000 && r.body.last == UInt8(ascii: "h"))
+        let again = try request(edge.port, "/gate/3000000/g3", host: "c.test")
+        #expect(again.header("Cache-Status")?.hasPrefix("edge; hit") == true && again.body.count == 3_000_000)
+        #expect(try origin.stats().requests == 1)
+    }
+
     @Test func followersStreamingFromALeaderThatBreaksAreCutOff() throws {
         let origin = try Origin()
         let edge = try setUp(origin)
