@@ -92,6 +92,8 @@ public final class AdminServer: @unchecked Sendable {
         _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
         defer { close(fd) }
         setSocketTimeouts(fd, millis: 5000)
+        // A whole request within 10 s: a client trickling bytes cannot hold the admin thread.
+        let deadline = monotonicMillis() + 10_000
         var buf: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 16384)
         var response: AdminResponse
@@ -99,7 +101,7 @@ public final class AdminServer: @unchecked Sendable {
             switch AdminRequest.parse(buf) {
             case .needMore:
                 let r = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-                if r <= 0 { return }   // closed or timed out: nothing to answer
+                if r <= 0 || monotonicMillis() > deadline { return }   // closed or too slow: nothing to answer
                 buf += chunk[0..<r]
                 continue
             case .error(let status, let message):
