@@ -11,23 +11,14 @@ for p in varnish haproxy; do command -v ${p}d >/dev/null || command -v $p >/dev/
 NGX=18181; VAR=18182; HAP=18183; EDGE=18184
 start_origin 'add_header Cache-Control "max-age=3600";'
 mkdir -p "$W/ngxcache"
-cat > "$W/nginx.conf" <<CONF
-worker_processes 1;
-worker_cpu_affinity 01;
-pid $W/nginx.pid;
-error_log $W/nginx.err;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  keepalive_requests 1000000;
+write_nginx_peer "$(cat <<CONF
   proxy_cache_path $W/ngxcache keys_zone=c:10m max_size=1g;
-  upstream origin { server 127.0.0.1:$ORIGIN; keepalive 64; }
   server {
     listen 127.0.0.1:$NGX;
     location / { proxy_pass http://origin; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_cache c; proxy_cache_lock on; }
   }
-}
 CONF
+)"
 cat > "$W/varnish.vcl" <<CONF
 vcl 4.1;
 backend default { .host = "127.0.0.1"; .port = "$ORIGIN"; }

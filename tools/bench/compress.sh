@@ -32,24 +32,15 @@ open(sys.argv[1] + "/page.html", "w").write(html.ljust(65536))
 PY
 start_origin 'add_header Cache-Control "max-age=3600"; types { application/json json; text/html html; }'
 mkdir -p "$W/ngxcache"
-cat > "$W/nginx.conf" <<CONF
-worker_processes 1;
-worker_cpu_affinity 01;
-pid $W/nginx.pid;
-error_log $W/nginx.err;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  keepalive_requests 1000000;
+write_nginx_peer "$(cat <<CONF
   gzip on; gzip_comp_level 6; gzip_types application/json; gzip_min_length 1024; gzip_vary on; gzip_proxied any;
   proxy_cache_path $W/ngxcache keys_zone=c:10m max_size=1g;
-  upstream origin { server 127.0.0.1:$ORIGIN; keepalive 64; }
   server {
     listen 127.0.0.1:$NGX;
     location / { proxy_pass http://origin; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_set_header Accept-Encoding ""; proxy_cache c; }
   }
-}
 CONF
+)"
 cat > "$W/varnish.vcl" <<CONF
 vcl 4.1;
 backend default { .host = "127.0.0.1"; .port = "$ORIGIN"; }

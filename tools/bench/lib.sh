@@ -39,6 +39,24 @@ CONF
   nginx -c "$W/origin.conf"
 }
 
+# write_nginx_peer HTTP_LINES: $W/nginx.conf for the nginx under test: one worker on CPU 0,
+# the origin as upstream "origin" with keep-alive; HTTP_LINES (servers, caches) go in http {}.
+write_nginx_peer() {
+  cat > "$W/nginx.conf" <<CONF
+worker_processes 1;
+worker_cpu_affinity 01;
+pid $W/nginx.pid;
+error_log $W/nginx.err;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  upstream origin { server 127.0.0.1:$ORIGIN; keepalive 64; }
+$1
+}
+CONF
+}
+
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 # run_wrk NAME PID URL CONNS [extra wrk args...]  -> prints a row to stderr, "rps per_cpu_s" to stdout

@@ -16,16 +16,7 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$W
   -days 30 -subj /CN=bench -addext subjectAltName=DNS:bench 2>/dev/null
 cat "$W/cert.pem" "$W/key.pem" > "$W/combined.pem"
 
-cat > "$W/nginx.conf" <<CONF
-worker_processes 1;
-worker_cpu_affinity 01;
-pid $W/nginx.pid;
-error_log $W/nginx.err;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  keepalive_requests 1000000;
-  upstream origin { server 127.0.0.1:$ORIGIN; keepalive 64; }
+write_nginx_peer "$(cat <<CONF
   server {
     listen 127.0.0.1:$NGX ssl;
     ssl_certificate $W/cert.pem;
@@ -34,8 +25,8 @@ http {
     ssl_session_cache shared:SSL:10m;
     location / { proxy_pass http://origin; proxy_http_version 1.1; proxy_set_header Connection ""; }
   }
-}
 CONF
+)"
 cat > "$W/haproxy.cfg" <<CONF
 global
   nbthread 1
