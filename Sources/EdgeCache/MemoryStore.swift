@@ -99,8 +99,11 @@ public protocol CacheStorage: AnyObject, Sendable {
     func lookup(key: String, request: HeaderList) -> StoredResponse?
     /// Stores (or replaces) a variant; returns false when it is not admitted (too large).
     @discardableResult func insert(_ r: StoredResponse) -> Bool
-    /// Removes every variant of `key`; returns how many.
+    /// Removes every variant of `key` (and what was derived from it); returns how many.
     @discardableResult func remove(key: String) -> Int
+    /// Removes, or (`soft`) marks stale at `now`, what `scope` selects; logged so
+    /// that a response in flight is not stored after it. Returns how many.
+    @discardableResult func purge(_ scope: PurgeScope, soft: Bool, now: Int64) -> Int
     var bytesUsed: Int { get }
     var objectCount: Int { get }
 }

@@ -348,7 +348,7 @@ extension Worker {
             case .ignore: to = s.storage.count
             }
             if to > from {
-                if c.tls == nil && to - from >= 512 {
+                if to - from >= 512 {
                     // Written straight from the stored body (see flushClient): no copy per hit.
                     c.pendingBody = s
                     c.pendingFrom = from

@@ -206,12 +206,17 @@ extension Worker {
             var want = b.readableBytes
             if let s = c.pendingBody {
                 let n = c.pendingTo - c.pendingFrom
-                if s.storage.fd >= 0 && b.isEmpty {
-                    // A mapped body goes from its pages to the socket (sendfile), no copy.
+                if (s.storage.fd >= 0 || c.tls != nil) && b.isEmpty {
                     want = n
-                    var off = c.pendingFrom
-                    result = sysSendfile(c.fd, s.storage.fd, &off, n)
-                } else if s.storage.fd >= 0 {
+                    if c.tls != nil {
+                        // TLS encrypts straight from the stored body.
+                        result = s.storage.withBytes { clientWrite(c, $0.baseAddress! + c.pendingFrom, n) }
+                    } else {
+                        // A mapped body goes from its pages to the socket (sendfile), no copy.
+                        var off = c.pendingFrom
+                        result = sysSendfile(c.fd, s.storage.fd, &off, n)
+                    }
+                } else if s.storage.fd >= 0 || c.tls != nil {
                     result = clientWrite(c, b.readPointer, want)   // the head first
                 } else {
                     // The head from outBuf and the stored body in place, in one writev.

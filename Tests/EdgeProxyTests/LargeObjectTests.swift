@@ -30,10 +30,15 @@ import EdgeCache
         #expect(part.status == 206)
         #expect(part.body == Array(text[150000..<150100]))
         // TLS reads the same pages through the mapping.
+        // Over TLS: the miss, then hits encrypted straight from the stored body (large and small).
         let file = edge.dir.appendingPathComponent("tls-body").path
-        let (status, out) = try shell("curl -s -o '\(file)' --cacert '\(edge.stateDir)/ca.pem' --resolve l.test:\(edge.httpsPort):127.0.0.1 https://l.test:\(edge.httpsPort)/text/300000")
-        #expect(status == 0, "\(out)")
-        #expect(try [UInt8](Data(contentsOf: URL(fileURLWithPath: file))) == text)
-        #expect(try o.stats().requests == 2)   // the miss, and the TLS request's own key (https)
+        for (path, want) in [("/text/300000", text), ("/text/300000", text), ("/text/2000", Array(originText(2000).utf8)),
+                             ("/text/2000", Array(originText(2000).utf8))] {
+            let (status, out) = try shell("curl -s -D '\(file).h' -o '\(file)' --cacert '\(edge.stateDir)/ca.pem' --resolve l.test:\(edge.httpsPort):127.0.0.1 https://l.test:\(edge.httpsPort)\(path)")
+            #expect(status == 0, "\(out)")
+            #expect(try [UInt8](Data(contentsOf: URL(fileURLWithPath: file))) == want, "\(path)")
+        }
+        #expect(try String(contentsOfFile: file + ".h", encoding: .utf8).contains("Cache-Status: edge; hit"))
+        #expect(try o.stats().requests == 3)   // the plain miss, and the TLS misses (https keys)
     }
 }
