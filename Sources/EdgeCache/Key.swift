@@ -76,9 +76,13 @@ public enum CacheKey {
     /// Every derived key `key` can have.
     public static func allDerived(_ key: String) -> [String] { ContentCoding.allCases.map { derived(key, $0) } }
 
-    /// The key a derived key was made from (itself for a primary key).
+    /// Separates a primary key from the method and body digest of a cached
+    /// POST (its own entry, in the same shard, purged with the URL).
+    public static let bodySeparator = "\u{1}"
+
+    /// The primary key a derived or POST key belongs to (itself for a primary key).
     public static func base(_ key: String) -> Substring {
-        key.utf8.firstIndex(of: 0).map { key[..<$0] } ?? Substring(key)
+        key.utf8.firstIndex(where: { $0 <= 1 }).map { key[..<$0] } ?? Substring(key)
     }
 
     static let caseInsensitive: Set<String> = ["accept-encoding", "accept", "accept-language", "accept-charset", "origin", "host"]

@@ -131,6 +131,8 @@ public final class MemoryStore: CacheStorage {
         var bytes = 0
         var smallBytes = 0
         var objects = 0
+        /// POST keys stored in this shard (a URL purge scans for them only when there are some).
+        var postKeys = 0
     }
 
     final class ShardBox: Sendable {
@@ -168,10 +170,10 @@ public final class MemoryStore: CacheStorage {
 
     @inline(__always) func shard(_ key: String) -> Int {
         // FNV-1a: stable across runs (the disk tier will share it). Hashing
-        // stops at NUL, so derived keys share their base key's shard.
+        // stops at NUL or SOH, so derived and POST keys share their base key's shard.
         var h: UInt64 = 0xcbf29ce484222325
         for b in key.utf8 {
-            if b == 0 { break }
+            if b <= 1 { break }
             h = (h ^ UInt64(b)) &* 0x100000001b3
         }
         return Int(h % UInt64(shards.count))
@@ -262,6 +264,7 @@ public final class MemoryStore: CacheStorage {
             let n = Node(r)
             nodes.append(n)
             s.table[r.key] = nodes
+            if r.key.utf8.contains(1) { s.postKeys += 1 }
             // A new base representation outdates what edge derived from the old one.
             if !r.key.utf8.contains(0) {
                 for d in CacheKey.allDerived(r.key) {
@@ -315,7 +318,11 @@ public final class MemoryStore: CacheStorage {
             box.m.withLock { s in
                 var keys: [String] = []
                 switch scope {
-                case .key(let k): keys = ([k] + CacheKey.allDerived(k)).filter { s.table[$0] != nil }
+                case .key(let k):
+                    keys = ([k] + CacheKey.allDerived(k)).filter { s.table[$0] != nil }
+                    // Cached POST answers for the URL (rare: only routes that cache POST make them).
+                    let post = k + CacheKey.bodySeparator
+                    if s.postKeys > 0 { keys += s.table.keys.filter { $0.hasPrefix(post) } }
                 default: keys = Array(s.table.keys)
                 }
                 for key in keys {
@@ -371,6 +378,7 @@ public final class MemoryStore: CacheStorage {
         n.removed = true
         s.bytes -= n.object.cost
         s.objects -= 1
+        if n.object.key.utf8.contains(1) { s.postKeys -= 1 }
         if n.inSmall { s.smallBytes -= n.object.cost; n.inSmall = false }
     }
 

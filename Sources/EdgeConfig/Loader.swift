@@ -316,7 +316,18 @@ public enum ConfigLoader {
             if let b = r.dict["cache"] as? NSNumber, isJSONBool(b) {
                 rc.cache.enabled = b.boolValue
             } else if let cn = try r.object("cache") {
-                try cn.allowOnly(["enabled", "ignore_client_no_cache", "store_set_cookie", "sort_query", "ignore_query", "grace", "deception_armor", "debug"])
+                try cn.allowOnly(["enabled", "ignore_client_no_cache", "store_set_cookie", "sort_query", "ignore_query", "grace", "deception_armor", "debug",
+                                  "methods", "body_key_limit"])
+                if let ms = try cn.strings("methods") {
+                    for (i, m) in ms.enumerated() where m != "POST" {
+                        throw cn.fail("methods[\(i)]", "\"\(m)\" cannot be cached (GET and HEAD always are; only POST may be added)")
+                    }
+                    rc.cache.methods = ms
+                }
+                if let v = try cn.bytes("body_key_limit") {
+                    guard v >= 1, v <= 64 * 1024 else { throw cn.fail("body_key_limit", "must be between 1 byte and 64KiB") }
+                    rc.cache.bodyKeyLimit = v
+                }
                 rc.cache.deceptionArmor = try cn.bool("deception_armor") ?? false
                 rc.cache.debug = try cn.bool("debug") ?? false
                 rc.cache.enabled = try cn.bool("enabled") ?? true

@@ -150,6 +150,11 @@ public struct RouteCacheConfig: Sendable, Equatable {
     public var deceptionArmor = false
     /// Add the cache key to Cache-Status (`key="…"`, RFC 9211 §2.8), for debugging.
     public var debug = false
+    /// Methods besides GET and HEAD whose responses are stored (only "POST"):
+    /// keyed on the method and a SHA-256 of the request body (at most `bodyKeyLimit`
+    /// bytes, with Content-Length), and only with explicit freshness from the origin.
+    public var methods: [String] = []
+    public var bodyKeyLimit: Int64 = 16 * 1024
     public init() {}
 }
 

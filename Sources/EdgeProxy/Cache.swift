@@ -7,6 +7,7 @@
 import EdgeCache
 import EdgeHTTP
 import EdgeIO
+import EdgeTLS
 
 /// A response being stored while it streams to the client.
 final class CacheFill {
@@ -163,13 +164,24 @@ extension Worker {
         x.target = String(decoding: c.target, as: UTF8.self)
         x.requestTime = wall
         x.clientConditional = x.request.contains("if-none-match") || x.request.contains("if-modified-since")
-        guard c.method == .get || c.method == .head else {
+        guard c.method == .get || c.method == .head || c.bodyKeyed else {
             // Unsafe methods are not looked up; a success invalidates (see cacheResponseFinished).
             x.status = "fwd=bypass"
             c.cache = x
             return false
         }
-        let key = CacheKey.primary(tenant: tenant.name, https: c.tls != nil, host: x.host, target: x.target, query: rc.query)
+        var key = CacheKey.primary(tenant: tenant.name, https: c.tls != nil, host: x.host, target: x.target, query: rc.query)
+        // A cached POST: the method and its body (complete in the buffer) are part of the key.
+        var bodyLength = 0
+        if c.bodyKeyed, case .length(let len) = c.head.framing {
+            bodyLength = Int(len)
+            key += CacheKey.bodySeparator + "POST:" + sha256Hex(UnsafeRawBufferPointer(rebasing: p[n..<(n + bodyLength)]))
+        }
+        /// The request is answered from the cache: its head (and a keyed body) are used up.
+        func consumeRequest() {
+            c.inBuf!.consume(n + bodyLength)
+            if bodyLength > 0 { c.body = .none; c.bodyDone = true }
+        }
         x.key = key
         func requestFields() -> HeaderList {
             if plain { x.request = headerList(p, c.head.fields); plain = false }
@@ -179,17 +191,20 @@ extension Worker {
         if c.route?.compress != nil, let d = lookupDerived(c, key: key, rc: rc, request: requestFields, directives: x.request, now: wall) {
             x.status = "hit"
             c.cache = x
-            c.inBuf!.consume(n)
+            consumeRequest()
             serveStored(c, d, now: wall)
             return true
         }
         let found = config.store.lookup(key: key, request: requestFields)
         if let stored = found {
-            switch CachePolicy.decide(stored.freshness, request: x.request, now: wall, options: rc.options) {
+            var decision = CachePolicy.decide(stored.freshness, request: x.request, now: wall, options: rc.options)
+            // A stale POST answer is fetched again, not revalidated or refreshed behind.
+            if c.bodyKeyed && (decision == .staleWhileRevalidate || decision == .revalidate) { decision = .revalidate }
+            switch decision {
             case .fresh, .staleAllowedByClient:
                 x.status = "hit"
                 c.cache = x
-                c.inBuf!.consume(n)
+                consumeRequest()
                 serveNegotiated(c, stored, now: wall)
                 return true
             case .staleWhileRevalidate:
@@ -201,7 +216,7 @@ extension Worker {
                 // The refresh stores what the origin sends: it needs the request's fields.
                 if leads && plain { x.request = headerList(p, c.head.fields); plain = false }
                 c.cache = x
-                c.inBuf!.consume(n)
+                consumeRequest()
                 // While the refresh runs the connection is busy: its buffers stay put.
                 if leads { c.phase = .proxy }
                 serveNegotiated(c, stored, now: wall, finish: !leads)
@@ -212,14 +227,14 @@ extension Worker {
                 c.cache.consumedHead = true
                 return false
             case .revalidate:
-                x.revalidating = stored
+                if !c.bodyKeyed { x.revalidating = stored }
                 x.status = "fwd=stale"
             }
         } else {
             if CacheControl.parse(x.request.values("cache-control")).onlyIfCached {
                 c.cache = x
                 c.cache.status = "fwd=miss"
-                c.inBuf!.consume(n)
+                consumeRequest()
                 respondError(c, 504)
                 return true
             }
@@ -404,7 +419,7 @@ extension Worker {
         }
         if status >= 500, serveStaleOnError(c) { return true }
         if !c.cache.background { c.cache.status += "; fwd-status=\(status)" }
-        let why = c.method == .get
+        let why = c.method == .get || c.bodyKeyed
             ? CachePolicy.storable(method: "GET", request: c.cache.request, status: status, response: response, options: rc.options)
             : .method
         if let why {
@@ -420,6 +435,12 @@ extension Worker {
             return false
         }
         let f = CachePolicy.freshness(status: status, response: response, requestTime: c.cache.requestTime, responseTime: wall, options: rc.options)
+        if c.bodyKeyed && (f.lifetime <= 0 || f.source == .heuristic) {
+            // A POST answer is reused only when the origin said for how long (RFC 9110 §9.3.3).
+            c.cache.uncacheable = true
+            config.store.noteNotStored(key: key, reason: "a POST response needs explicit freshness")
+            return false
+        }
         let useful = f.lifetime > 0 || response.contains("etag") || response.contains("last-modified")
             || f.staleIfError != nil || f.staleWhileRevalidate != nil
         guard useful, let variant = CacheKey.variant(vary: response.values("vary"), request: c.cache.request) else {

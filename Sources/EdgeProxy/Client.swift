@@ -81,6 +81,11 @@ final class ClientConnection {
     /// compress only), and the codec of a body being transformed.
     var acceptEncoding: String?
     var rangeRequested = false
+    /// A request whose body is part of its cache key (a cached POST) waits in
+    /// the head phase until this many bytes (head and body) have arrived.
+    var awaitBytes = 0
+    /// This request's body is complete in the input buffer and keys the cache.
+    var bodyKeyed = false
     /// The client went away but the origin response goes on into the cache
     /// for the followers reading it (see Worker.orphan); the fd is not ours any more.
     var orphaned = false
@@ -124,7 +129,7 @@ extension Worker {
 
     @inline(__always) func wantsClientRead(_ c: ClientConnection) -> Bool {
         switch c.phase {
-        case .head: return (c.inBuf?.readableBytes ?? 0) <= limits.maxHeadBytes + 8
+        case .head: return (c.inBuf?.readableBytes ?? 0) <= max(limits.maxHeadBytes + 8, c.awaitBytes)
         case .proxy: return !c.bodyDone && (c.inBuf?.readableBytes ?? 0) < highWater
         case .file, .parked, .stream, .closing: return false
         }
@@ -296,6 +301,8 @@ extension Worker {
                     startRequest(c, headLength: n)
                     // Field offsets die with the consumed head; give the storage back.
                     swap(&c.head.fields, &scratchFields)
+                    // The body the cache key needs is still arriving: parse again then.
+                    if c.awaitBytes > 0 { return }
                 }
             case .proxy:
                 pumpRequestBody(c)
@@ -353,6 +360,8 @@ extension Worker {
         let p = b.readView
         beginExchange(c, headLength: n)
         c.scan = HeadScan()
+        c.awaitBytes = 0
+        c.bodyKeyed = false
         c.method = c.head.method
         if c.method == .other { c.methodText = Array(p[c.head.methodRange]) }
         c.keepAlive = c.head.keepAlive && !stopping
@@ -404,6 +413,15 @@ extension Worker {
         case .chunked:
             c.body = .chunked(ChunkedDecoder())
             c.bodyDone = false
+        }
+        // A POST on a route that caches POST is looked up by its body: all of it first.
+        if let rc = route.cache, rc.cachePost, c.method == .post, !c.head.expectContinue,
+           case .length(let len) = c.head.framing, len > 0, len <= Int64(rc.bodyKeyLimit) {
+            if b.readableBytes < n + Int(len) {
+                c.awaitBytes = n + Int(len)
+                return
+            }
+            c.bodyKeyed = true
         }
         // Cache lookup on the client's target, before any prefix is stripped.
         if let rc = route.cache, c.bodyDone || (c.method != .get && c.method != .head) {

@@ -270,7 +270,7 @@ extension Worker {
         guard let cmp = c.route?.compress else { return serveStored(c, s, now: wall, finish: finish) }
         let facts = ResponseFacts(s.headers, length: Int64(s.storage.count))
         var (t, vary) = cmp.decide(status: s.status, facts, acceptEncoding: c.acceptEncoding)
-        if facts.varyHasAcceptEncoding || CacheKey.base(s.key).count != s.key.count { vary = false }
+        if facts.varyHasAcceptEncoding || s.key.utf8.contains(0) { vary = false }   // a derived entry says Vary already
         // Ranges are served from the stored representation (never a compressed one).
         if c.rangeRequested { t = .none }
         guard let produced = t.produced else { return serveStored(c, s, now: wall, finish: finish, varyAcceptEncoding: vary) }

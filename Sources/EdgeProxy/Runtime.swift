@@ -16,6 +16,9 @@ struct RouteCache: Sendable {
     let grace: Int64
     let deceptionArmor: Bool
     let debug: Bool
+    /// POST responses are stored too, keyed on a SHA-256 of bodies up to `bodyKeyLimit`.
+    var cachePost = false
+    var bodyKeyLimit = 16 * 1024
 }
 
 /// One origin server, shared by all workers (its health is atomic).
@@ -224,7 +227,8 @@ public final class RuntimeConfig: Sendable {
                     var q = QueryOptions()
                     q.sort = r.cache.sortQuery
                     q.ignore = Set(r.cache.ignoreQuery)
-                    cache = RouteCache(options: o, query: q, grace: r.cache.graceSeconds, deceptionArmor: r.cache.deceptionArmor, debug: r.cache.debug)
+                    cache = RouteCache(options: o, query: q, grace: r.cache.graceSeconds, deceptionArmor: r.cache.deceptionArmor, debug: r.cache.debug,
+                                       cachePost: r.cache.methods.contains("POST"), bodyKeyLimit: Int(r.cache.bodyKeyLimit))
                 }
                 return Route(prefix: Array(r.prefix.utf8), group: group, stripPrefix: r.stripPrefix,
                              hostRewrite: r.hostRewrite.map { Array($0.utf8) }, request: Edits(r.requestHeaders), response: Edits(r.responseHeaders),
