@@ -76,6 +76,12 @@ let good = #"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:9000
         (#"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:1"]}}, "routes": [{"prefix": "/", "origin": "o", "request_headers": {"add": {"Bad Name": "v"}}}]}"#, "routes[0].request_headers.add.Bad Name"),
         (#"{"origins": {"o": {"servers": ["127.0.0.1:1"]}}, "routes": [{"prefix": "/", "origin": "o"}]}"#, "hosts"),
         (#"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:1"]}}, "routes": [{"prefix": "/", "origin": "o"}], "default": "yes"}"#, "default"),
+        (#"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:1"]}}, "routes": [{"prefix": "/", "origin": "o", "cache": {"methods": ["PUT"]}}]}"#, "routes[0].cache.methods[0]"),
+        (#"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:1"]}}, "routes": [{"prefix": "/", "origin": "o", "cache": {"body_key_limit": "1MiB"}}]}"#, "routes[0].cache.body_key_limit"),
+        (#"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:1"]}}, "routes": [{"prefix": "/", "origin": "o"}], "purge_tag_headers": ["Bad Name"]}"#, "purge_tag_headers[0]"),
+        (#"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:1"]}}, "routes": [{"prefix": "/", "origin": "o"}], "compress": {"types": ["html"]}}"#, "compress.types[0]"),
+        (#"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:1"]}}, "routes": [{"prefix": "/", "origin": "o"}], "compress": {"gzip_level": 10}}"#, "compress.gzip_level"),
+        (#"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:1"]}}, "routes": [{"prefix": "/", "origin": "o", "compress": {"level": 1}}]}"#, "routes[0].compress.level"),
     ])
     func errorsNameFileAndField(_ json: String, _ field: String) throws {
         let e = try loadError(["bad.json": json])
@@ -112,6 +118,9 @@ let good = #"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:9000
         #expect(throws: ConfigError(file: dir + "/bad.json", field: "limits.header_timeout", message: "expected a duration like \"10s\", \"500ms\" or \"2m\"")) {
             try ConfigLoader.loadServer(file: dir + "/bad.json")
         }
+        let admin = try scratch(["s.json": #"{"admin": {"listen": "127.0.0.1:9901"}}"#])
+        #expect(throws: ConfigError.self) { try ConfigLoader.loadServer(file: admin + "/s.json") }
+        do { _ = try ConfigLoader.loadServer(file: admin + "/s.json") } catch let e as ConfigError { #expect(e.field == "admin.token_file") }
         let defaults = ServerConfig()
         #expect(defaults.head.maxRequestLine == 8192 && defaults.head.maxHeadBytes == 32768 && defaults.head.maxFields == 100)
         #expect(defaults.headerTimeoutMillis == 10_000 && defaults.keepAliveTimeoutMillis == 30_000)
