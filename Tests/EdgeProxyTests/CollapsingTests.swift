@@ -66,6 +66,14 @@ import Testing
         }
     }
 
+    /// Reads until the response head and `bytes` of body are in `c.buf`; false if the stream stops first.
+    func readBody(_ c: Client, atLeast bytes: Int) -> Bool {
+        while find(c.buf, [13, 10, 13, 10]).map({ c.buf.count - $0 - 4 }) ?? -1 < bytes {
+            guard c.fill() else { return false }
+        }
+        return true
+    }
+
     @Test func followersReadTheBodyWhileTheLeaderWritesIt() throws {
         let origin = try Origin()
         let edge = try setUp(origin)
@@ -76,9 +84,7 @@ import Testing
         // The origin has sent only the first half and waits: a follower can have
         // it only by reading the leader's response while it is being written.
         for f in followers {
-            while find(f.buf, [13, 10, 13, 10]).map({ f.buf.count - $0 - 4 }) ?? -1 < 150_000 {
-                guard f.fill() else { Issue.record("follower got \(f.buf.count) bytes, then nothing"); return }
-            }
+            guard readBody(f, atLeast: 150_000) else { Issue.record("follower got \(f.buf.count) bytes, then nothing"); return }
             #expect(String(decoding: f.buf.prefix(15), as: UTF8.self) == "HTTP/1.1 200 OK")
         }
         #expect(try request(origin.port, "POST", "/__release/g1", host: "o").status == 200)
@@ -100,9 +106,7 @@ import Testing
         let leader = try gatedClients(edge, "/gate/3000000/g3", count: 1)[0]
         while try origin.stats().requests < 1 { usleep(10_000) }
         let follower = try gatedClients(edge, "/gate/3000000/g3", count: 1)[0]
-        while find(follower.buf, [13, 10, 13, 10]).map({ follower.buf.count - $0 - 4 }) ?? -1 < 1_000_000 {
-            guard follower.fill() else { Issue.record("no streamed bytes"); return }
-        }
+        guard readBody(follower, atLeast: 1_000_000) else { Issue.record("no streamed bytes"); return }
         // The leader's client goes away (reset), then the origin sends the rest.
         var lin = linger(l_onoff: 1, l_linger: 0)
         setsockopt(leader.fd, SOL_SOCKET, SO_LINGER, &lin, socklen_t(MemoryLayout<linger>.size))
@@ -126,9 +130,7 @@ import Testing
         while try origin.stats().requests < 1 { usleep(10_000) }
         let followers = try gatedClients(edge, "/gate/300000/g2", count: 2)
         for f in followers {
-            while find(f.buf, [13, 10, 13, 10]).map({ f.buf.count - $0 - 4 }) ?? -1 < 150_000 {
-                guard f.fill() else { Issue.record("no streamed bytes"); return }
-            }
+            guard readBody(f, atLeast: 150_000) else { Issue.record("no streamed bytes"); return }
         }
         origin.stop()   // the origin dies half way: no response may look complete
         for c in [leader] + followers {

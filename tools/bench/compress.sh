@@ -52,14 +52,11 @@ cat > "$W/tenants/bench.json" <<CONF
   "routes": [ { "prefix": "/", "origin": "o" } ] }
 CONF
 nginx -c "$W/nginx.conf"
-taskset -c 0 varnishd -a 127.0.0.1:$VAR -f "$W/varnish.vcl" -s malloc,256m -n "$W/varnish" -P "$W/varnish.pid" \
-  -p thread_pools=1 -p thread_pool_min=10 -p thread_pool_max=200 >/dev/null 2>&1
-taskset -c 0 .build/release/edged --tenants "$W/tenants" --http 127.0.0.1:$EDGE --workers 1 --access-log off --state "$W/state" 2>"$W/edged.err" &
-EDGE_PID=$!; PIDS+=($EDGE_PID)
+start_varnish $VAR
+start_edged $EDGE
 sleep 2
 NGX_PID=$(pgrep -P "$(cat "$W/nginx.pid")" | head -1)
-VAR_PID=$(pgrep -P "$(cat "$W/varnish.pid")" | head -1)
-taskset -a -p -c 0 "$VAR_PID" >/dev/null
+VAR_PID=$(varnish_pid)
 
 echo "# compressed sizes of the 64 KiB bodies (bytes)" >&2
 for f in data.json page.html; do

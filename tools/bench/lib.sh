@@ -57,6 +57,25 @@ $1
 CONF
 }
 
+# start_varnish PORT: varnishd (malloc storage, one thread pool) on CPU 0 with $W/varnish.vcl.
+start_varnish() {
+  taskset -c 0 varnishd -a 127.0.0.1:$1 -f "$W/varnish.vcl" -s malloc,256m -n "$W/varnish" -P "$W/varnish.pid" \
+    -p thread_pools=1 -p thread_pool_min=10 -p thread_pool_max=200 >/dev/null 2>&1
+}
+
+# start_edged PORT: .build/release/edged with one worker on CPU 0 and $W/tenants; sets EDGE_PID.
+start_edged() {
+  taskset -c 0 .build/release/edged --tenants "$W/tenants" --http 127.0.0.1:$1 --workers 1 --access-log off --state "$W/state" 2>"$W/edged.err" &
+  EDGE_PID=$!; PIDS+=($EDGE_PID)
+}
+
+# varnish_pid: the varnish child process, pinned to CPU 0 with all its threads.
+varnish_pid() {
+  local pid; pid=$(pgrep -P "$(cat "$W/varnish.pid")" | head -1)
+  taskset -a -p -c 0 "$pid" >/dev/null
+  echo "$pid"
+}
+
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 # run_wrk NAME PID URL CONNS [extra wrk args...]  -> prints a row to stderr, "rps per_cpu_s" to stdout
