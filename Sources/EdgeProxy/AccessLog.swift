@@ -49,7 +49,7 @@ extension Worker {
         let done = monotonicMicros()
         let pending = c.pendingBody == nil ? 0 : Int64(c.pendingTo - c.pendingFrom)
         let bytesOut = max(0, c.sent + Int64(c.outBuf?.readableBytes ?? 0) + pending - c.sentAtStart)
-        recordStats(c, micros: done - c.startMicros, bytesOut: bytesOut)
+        if !c.isRefresh { recordStats(c, micros: done - c.startMicros, bytesOut: bytesOut) }
         guard log.enabled else { return }
         let b = log.buf
         let (_, ms) = wallClock()

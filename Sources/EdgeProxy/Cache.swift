@@ -209,7 +209,7 @@ extension Worker {
                 return true
             case .staleWhileRevalidate:
                 // Answer now with the stale response; one request per key refreshes it
-                // in the background, on this connection (RFC 5861 §3).
+                // in the background, detached from this connection (RFC 5861 §3).
                 x.revalidating = stored
                 x.status = "hit; detail=stale-while-revalidate"
                 let leads = c.method == .get && inFlight.tryLead(key)
@@ -217,7 +217,7 @@ extension Worker {
                 if leads && plain { x.request = headerList(p, c.head.fields); plain = false }
                 c.cache = x
                 consumeRequest()
-                // While the refresh runs the connection is busy: its buffers stay put.
+                // The refresh is built from this request, then detached (startRequest).
                 if leads { c.phase = .proxy }
                 serveNegotiated(c, stored, now: wall, finish: !leads)
                 if !leads { return true }
@@ -410,6 +410,7 @@ extension Worker {
             detachOrigin(c, o)
             releaseOrigin(o)
             if c.cache.background {
+                c.status = 304
                 finishExchange(c)
             } else {
                 c.cache.status = "fwd=stale; fwd-status=304"

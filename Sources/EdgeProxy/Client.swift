@@ -89,6 +89,8 @@ final class ClientConnection {
     /// The client went away but the origin response goes on into the cache
     /// for the followers reading it (see Worker.orphan); the fd is not ours any more.
     var orphaned = false
+    /// A background refresh's own exchange (not a client request: not counted in stats).
+    var isRefresh = false
     /// A collapsed follower's source (phase .stream) and how far it has copied.
     var stream: FillStream?
     var streamOffset = 0
@@ -437,6 +439,14 @@ extension Worker {
         case .http(let ids):
             buildForwardHead(c, p: p, hostRange: hostRange, route: route)
             if !c.cache.consumedHead { b.consume(n) }
+            if c.cache.background {
+                // stale-while-revalidate: the client has its answer; the refresh goes
+                // on detached and this connection is free for its next request.
+                let refresh = detachRefresh(from: c)
+                finishExchange(c)
+                connectOrigin(refresh, ids: ids)
+                return
+            }
             c.phase = .proxy
             if c.head.expectContinue && !c.bodyDone && b.isEmpty {
                 if c.outBuf == nil { c.outBuf = takeBuffer() }
@@ -707,6 +717,35 @@ extension Worker {
             o.deadline = now + (c.tenant?.limits.originReadTimeoutMillis ?? 60_000)
             resumeOrigins.append(o)
         }
+    }
+
+    /// Moves a background refresh off the client's connection into an exchange
+    /// of its own: no socket (orphaned from the start), the forward head, the
+    /// cache state (the key it leads, the stale entry it revalidates).
+    func detachRefresh(from c: ClientConnection) -> ClientConnection {
+        let g = ClientConnection(fd: -1, gen: 0, peerIP: c.peerIP, trusted: c.trusted)
+        g.orphaned = true
+        g.isRefresh = true
+        g.inExchange = true
+        g.phase = .proxy
+        g.startMicros = monotonicMicros()
+        g.tenant = c.tenant
+        g.route = c.route
+        g.method = c.method
+        g.methodText = c.methodText
+        g.target = c.target
+        g.pathLength = c.pathLength
+        g.head = c.head
+        g.keepAlive = false
+        g.fwd = c.fwd
+        c.fwd = nil
+        g.cache = c.cache
+        g.cache.status = "fwd=stale; detail=background-refresh"
+        // The client's exchange ends as the stale hit it was.
+        c.cache.leaderKey = nil
+        c.cache.background = false
+        c.cache.revalidating = nil
+        return g
     }
 
     /// The end of an orphaned exchange: whatever it still holds goes.

@@ -279,7 +279,7 @@ extension Worker {
                 if c.route?.cache != nil && cacheResponseHead(c, o, p: ib.readView, headLength: n) { return }
                 o.headDone = true
                 o.server.health.recordSuccess()
-                if !c.cache.background { c.status = status }
+                c.status = status
                 c.originMicros = monotonicMicros() - c.originStartMicros
                 o.keepAlive = o.head.keepAlive
                 let framing = o.head.framing(requestWasHead: o.requestWasHead)

@@ -147,6 +147,32 @@ import Testing
         #expect(r.header("Cache-Status")?.contains("fwd=uri-miss") == true)
     }
 
+    @Test func aBackgroundRefreshDoesNotHoldTheConnectionThatTriggeredIt() throws {
+        let origin = try Origin()
+        let edge = try setUp(origin, workers: 1)
+        defer { edge.stop() }
+        try script(origin, "/swr2", #"[{"status": 200, "headers": {"Cache-Control": "max-age=1, stale-while-revalidate=600"}, "body": "one"}, {"status": 200, "headers": {"Cache-Control": "max-age=60, stale-while-revalidate=600"}, "body": "two", "delay_ms": 1500}]"#)
+        #expect(try request(edge.port, "/swr2", host: "c.test").text == "one")
+        edge.server.clock.advance(by: 30)
+        #expect(try request(origin.port, "POST", "/__clock", host: "o", body: #"{"offset": 30}"#).status == 200)
+        // Pipelined: the stale hit (which starts the refresh), then another request.
+        let c = try Client(port: edge.port)
+        c.send("GET /swr2 HTTP/1.1\r\nHost: c.test\r\n\r\nGET /echo/next HTTP/1.1\r\nHost: c.test\r\n\r\n")
+        let stale = try c.readResponse()
+        #expect(stale.text == "one" && stale.header("Cache-Status")?.contains("stale-while-revalidate") == true)
+        #expect(try c.readResponse().json["path"] as? String == "/echo/next")
+        // The second answer did not wait for the refresh: the origin is still holding it.
+        #expect(try request(edge.port, "/swr2", host: "c.test").text == "one")
+        var refreshed = false
+        for _ in 0..<100 where !refreshed {
+            usleep(50_000)
+            refreshed = try request(edge.port, "/swr2", host: "c.test").text == "two"
+        }
+        #expect(refreshed)
+        let seen = try originRequests(origin, "/swr2")
+        #expect(seen == 2, "origin saw \(seen)")
+    }
+
     @Test func aFollowerTakesOverWhenTheLeaderFails() throws {
         let origin = try Origin()
         let edge = try setUp(origin)
