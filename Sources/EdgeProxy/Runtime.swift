@@ -219,7 +219,7 @@ public final class RuntimeConfig: Sendable {
                 let group = byName[r.origin]!
                 var cache: RouteCache? = nil
                 var compress: RouteCompress? = nil
-                if case .http = group.kind { compress = RouteCompress(r.compress ?? t.compress) }
+                compress = RouteCompress(r.compress ?? t.compress)
                 if r.cache.enabled, case .http = group.kind {
                     var o = CacheOptions()
                     o.honorRequestNoCache = !r.cache.ignoreClientNoCache

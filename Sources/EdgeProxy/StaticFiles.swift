@@ -5,6 +5,7 @@
 import Glibc
 import EdgeHTTP
 import EdgeIO
+import EdgeCompress
 
 struct StaticFile {
     var fd: Int32 = -1
@@ -75,11 +76,20 @@ extension Worker {
         }
         guard (st.st_mode & S_IFMT) == S_IFREG else { sysClose(fd); return fileError(c, 404, headLength) }
 
-        let size = Int64(st.st_size)
+        var size = Int64(st.st_size)
         let mtime = Int64(st.st_mtim.tv_sec)
-        // ETag: "<mtime hex>-<size hex>", strong.
-        let etag = IOBuffer(capacity: 40)
-        etag.append(byte: 34); etag.append(hex: Int(mtime)); etag.append(byte: 45); etag.append(hex: Int(size)); etag.append(byte: 34)
+        let type = MediaTypes.forPath(path.dropLast().map { $0 })
+        // Compression: a precompressed sibling (x.js.br, x.js.gz) when there is one,
+        // else compressed while it streams. The ETag names the coding.
+        let (coding, sibling, siblingSize, varyAE) = chooseFileCoding(c, path: path, type: type, size: size)
+        var fileFD = fd
+        if sibling >= 0 { sysClose(fd); fileFD = sibling; size = siblingSize }
+        let dynamic = coding != .identity && sibling < 0
+        // ETag: "<mtime hex>-<size hex>[-coding]", strong.
+        let etag = IOBuffer(capacity: 48)
+        etag.append(byte: 34); etag.append(hex: Int(mtime)); etag.append(byte: 45); etag.append(hex: Int(st.st_size))
+        if coding != .identity { etag.append(byte: 45); etag.append(string: coding.token) }
+        etag.append(byte: 34)
 
         var status = 200
         var rangeStart: Int64 = 0
@@ -100,7 +110,7 @@ extension Worker {
         } else if let f = ims, let t = HTTPDate.parse(p, f.valueStart, f.valueEnd), mtime <= t {
             status = 304
         }
-        if status == 200, c.method == .get, let rf = range {
+        if status == 200, c.method == .get, coding == .identity, let rf = range {
             var honour = true
             if let ir = ifRange {
                 let v = UnsafeRawBufferPointer(rebasing: p[ir.value])
@@ -122,7 +132,13 @@ extension Worker {
         HTTPDate.format(mtime, into: b)
         b.append("\r\nETag: ")
         b.append(etag.readView)
-        b.append("\r\nAccept-Ranges: bytes\r\n")
+        b.append(coding == .identity ? "\r\nAccept-Ranges: bytes\r\n" : "\r\n")
+        if varyAE { b.append("Vary: Accept-Encoding\r\n") }
+        if coding != .identity && status != 304 {
+            b.append("Content-Encoding: ")
+            b.append(string: coding.token)
+            b.append("\r\n")
+        }
         if c.tls != nil, let t = c.tenant { b.append(t.hstsLine) }
         b.append(c.route!.response.addLines)
         var bodyLength: Int64 = 0
@@ -135,26 +151,64 @@ extension Worker {
             b.append("\r\nContent-Length: 0\r\n")
         default:
             b.append("Content-Type: ")
-            b.append(MediaTypes.forPath(path.dropLast().map { $0 }))
+            b.append(type)
             bodyLength = rangeEnd - rangeStart + 1
             if status == 206 {
                 b.append("\r\nContent-Range: bytes ")
                 b.append(decimal: rangeStart); b.append(byte: 45); b.append(decimal: rangeEnd)
                 b.append(byte: 47); b.append(decimal: size)
             }
-            b.append("\r\nContent-Length: ")
-            b.append(decimal: max(bodyLength, 0))
-            b.append("\r\n")
+            if dynamic {
+                // Compressed as it is read: the length is not known yet.
+                if c.head.minorVersion >= 1 { b.append("\r\nTransfer-Encoding: chunked") } else { c.keepAlive = false }
+                b.append("\r\n")
+            } else {
+                b.append("\r\nContent-Length: ")
+                b.append(decimal: max(bodyLength, 0))
+                b.append("\r\n")
+            }
         }
         b.append(c.keepAlive ? "\r\n" : "Connection: close\r\n\r\n")
-        if c.method == .head || bodyLength <= 0 {
-            sysClose(fd)
+        if c.method == .head || bodyLength <= 0 || (status != 200 && dynamic) {
+            sysClose(fileFD)
             c.framing = .asIs
             return finishExchange(c)
         }
-        c.file = StaticFile(fd: fd, offset: rangeStart, remaining: bodyLength)
+        c.framing = .asIs
+        if dynamic {
+            guard let cmp = c.route?.compress, let codec = try? StreamCodec(encoding: coding, settings: cmp.settings) else {
+                sysClose(fileFD)
+                return abortClient(c)
+            }
+            c.coder = BodyCoder(codec, .encode(coding))
+            c.framing = c.head.minorVersion >= 1 ? .chunked : .close
+        }
+        c.file = StaticFile(fd: fileFD, offset: rangeStart, remaining: bodyLength)
         c.phase = .file
         pumpFile(c)
+    }
+
+    /// The coding for a file on a compressing route: which one, and a
+    /// precompressed sibling's descriptor and size when one exists (else -1);
+    /// `vary` when the answer depends on Accept-Encoding.
+    func chooseFileCoding(_ c: ClientConnection, path: [UInt8], type: StaticString, size: Int64)
+        -> (ContentCoding, sibling: Int32, siblingSize: Int64, vary: Bool) {
+        guard let cmp = c.route?.compress, !c.rangeRequested, c.method == .get || c.method == .head,
+              cmp.compressible(type.description) else { return (.identity, -1, 0, false) }
+        let w = AcceptEncoding.weights(c.acceptEncoding)
+        // Codings the client takes, best first (ties: the server's order).
+        let ranked = cmp.offered.filter { $0 != .identity && w[$0] > 0 }.sorted { w[$0] > w[$1] }
+        for coding in ranked where w[coding] >= w[.identity] {
+            var sib = Array(path.dropLast()) + Array((coding == .br ? ".br" : ".gz").utf8)
+            sib.append(0)
+            let fd = sib.withUnsafeBufferPointer { open(UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self), O_RDONLY | O_CLOEXEC | O_NONBLOCK) }
+            guard fd >= 0 else { continue }
+            var st = stat()
+            if fstat(fd, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG { return (coding, fd, Int64(st.st_size), true) }
+            sysClose(fd)
+        }
+        if size >= cmp.minBytes, let best = ranked.first, w[best] >= w[.identity] { return (best, -1, 0, true) }
+        return (.identity, -1, 0, size >= cmp.minBytes)
     }
 
     func fileError(_ c: ClientConnection, _ status: Int, _ headLength: Int) {
@@ -184,19 +238,27 @@ extension Worker {
         while !c.closed {
             while c.file.remaining > 0 && b.readableBytes < highWater {
                 let want = Int(min(c.file.remaining, 65536))
-                b.reserve(want)
-                let r = pread(c.file.fd, b.writePointer, want, off_t(c.file.offset))
+                // Compressing: read into a scratch buffer and feed the codec.
+                let into = c.coder == nil ? b : fileScratch
+                into.reserve(want)
+                let r = pread(c.file.fd, into.writePointer, want, off_t(c.file.offset))
                 if r <= 0 {
                     if r < 0 && errno == EINTR { continue }
                     return abortClient(c)   // the file shrank or failed under us
                 }
-                b.writeIndex += r
                 c.file.offset += Int64(r)
                 c.file.remaining -= Int64(r)
+                if let coder = c.coder {
+                    let ok = feedCoder(c, coder, UnsafeRawBufferPointer(start: into.writePointer, count: r), finish: false, b)
+                    if !ok { return abortClient(c) }
+                } else {
+                    b.writeIndex += r
+                }
             }
             if c.file.remaining == 0 {
                 c.file.close()
-                c.framing = .asIs
+                if let coder = c.coder, !finishCoder(c, coder, b) { return abortClient(c) }
+                if c.coder == nil { c.framing = .asIs }
                 return finishExchange(c)
             }
             flushClient(c)

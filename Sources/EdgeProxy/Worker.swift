@@ -68,6 +68,8 @@ public final class Worker: @unchecked Sendable {
     /// Origin connections to read again after this loop turn (an orphaned leader's).
     var resumeOrigins: [OriginConnection] = []
     var bufferPool: [IOBuffer] = []
+    /// File bytes on their way into a codec (directory origin, compressing routes).
+    let fileScratch = IOBuffer(capacity: 64 * 1024)
     /// Field array lent to the connection whose head is being parsed, so an
     /// idle connection holds no field storage.
     var scratchFields: [Field] = []

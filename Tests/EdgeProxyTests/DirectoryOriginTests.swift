@@ -55,6 +55,45 @@ import Testing
         #expect(try request(e.port, "/big.bin", host: "s.test", headers: ["Range: bytes=0-1", "If-Range: \(etag)"]).status == 206)
     }
 
+    @Test func compressesFilesAndPrefersPrecompressedSiblings() throws {
+        let page = originText(40_000)
+        let e = try Edge(tenants: [tenantJSON(name: "z", hosts: ["z.test"], origins: #"{"files": {"directory": "site"}}"#,
+                                              routes: #"[{"prefix": "/", "origin": "files"}]"#, extra: #""compress": true"#)],
+                         files: ["site/page.html": page, "site/app.js": page, "site/app.js.br": "precompressed-br",
+                                 "site/logo.png": page, "site/tiny.txt": "tiny"])
+        defer { e.stop() }
+        let c = try Client(port: e.port)
+        for coding in ["gzip", "br"] {
+            // page.html has no sibling: compressed while it streams.
+            c.send("GET /page.html HTTP/1.1\r\nHost: z.test\r\nAccept-Encoding: \(coding)\r\n\r\n")
+            let r = try c.readResponse()
+            #expect(r.status == 200 && r.header("Content-Encoding") == coding && r.header("Vary") == "Accept-Encoding")
+            #expect(r.header("Transfer-Encoding") == "chunked" && r.header("Accept-Ranges") == nil)
+            #expect(r.header("ETag")?.hasSuffix("-\(coding)\"") == true)
+            #expect(try decodeWithTool(r.body, coding) == page)
+            // Its conditional matches only its own coding.
+            c.send("GET /page.html HTTP/1.1\r\nHost: z.test\r\nAccept-Encoding: \(coding)\r\nIf-None-Match: \(r.header("ETag")!)\r\n\r\n")
+            #expect(try c.readResponse().status == 304)
+        }
+        // app.js.br is served as it is for br; gzip clients get app.js compressed now.
+        let br = try request(e.port, "/app.js", host: "z.test", headers: ["Accept-Encoding: gzip, br"])
+        #expect(br.header("Content-Encoding") == "br" && br.text == "precompressed-br" && br.header("Content-Length") == "16")
+        let gz = try request(e.port, "/app.js", host: "z.test", headers: ["Accept-Encoding: gzip"])
+        #expect(gz.header("Content-Encoding") == "gzip")
+        #expect(try decodeWithTool(gz.body, "gzip") == page)
+        // Plain clients, images, small files and ranges get the bytes as they are.
+        let plain = try request(e.port, "/page.html", host: "z.test")
+        #expect(plain.header("Content-Encoding") == nil && plain.text == page && plain.header("Vary") == "Accept-Encoding")
+        #expect(try request(e.port, "/logo.png", host: "z.test", headers: ["Accept-Encoding: br"]).header("Content-Encoding") == nil)
+        #expect(try request(e.port, "/tiny.txt", host: "z.test", headers: ["Accept-Encoding: br"]).header("Content-Encoding") == nil)
+        let part = try request(e.port, "/page.html", host: "z.test", headers: ["Accept-Encoding: br", "Range: bytes=0-9"])
+        #expect(part.status == 206 && part.header("Content-Encoding") == nil && part.text == String(page.prefix(10)))
+        // HTTP/1.0: close-delimited.
+        let old = try Client(port: e.port)
+        old.send("GET /page.html HTTP/1.0\r\nHost: z.test\r\nAccept-Encoding: gzip\r\n\r\n")
+        #expect(try decodeWithTool(old.readResponse().body, "gzip") == page)
+    }
+
     @Test func refusesTraversalDotFilesAndOtherMethods() throws {
         let e = try edge()
         defer { e.stop() }
