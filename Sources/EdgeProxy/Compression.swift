@@ -183,7 +183,16 @@ extension Worker {
     /// Decides the transform for an origin response about to be relayed, sets
     /// up the codec (and the derived cache entry), and returns what the head needs.
     func beginTransform(_ c: ClientConnection, _ o: OriginConnection, p: UnsafeRawBufferPointer, framing: BodyFraming) -> (BodyTransform, vary: Bool, etag: String?) {
-        guard let cmp = c.route?.compress, !c.cache.background, c.method == .get, !o.requestWasHead, framing != .none else { return (.none, false, nil) }
+        guard let cmp = c.route?.compress, !c.cache.background, c.method == .get || c.method == .head else { return (.none, false, nil) }
+        if o.requestWasHead {
+            // HEAD: the fields a GET would get (coding, ETag, Vary), and no body or codec.
+            let facts = ResponseFacts(p, o.head.fields, length: nil)
+            var (t, vary) = cmp.decide(status: o.head.status, facts, acceptEncoding: c.acceptEncoding)
+            if facts.varyHasAcceptEncoding { vary = false }
+            guard let produced = t.produced else { return (.none, vary, nil) }
+            return (t, vary, facts.etag.map { etag($0, for: produced) })
+        }
+        guard framing != .none else { return (.none, false, nil) }
         var length: Int64?
         if case .length(let n) = framing { length = n }
         let facts = ResponseFacts(p, o.head.fields, length: length)

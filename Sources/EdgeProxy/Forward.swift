@@ -121,6 +121,14 @@ extension Worker {
             }
             // Held: Content-Length and the end of the head come with the body (finishCoder).
             if held != nil { return }
+            if o.requestWasHead {
+                // No body: the fields a GET would have, minus the length it cannot know.
+                if case .encode = transform, c.head.minorVersion >= 1 { b.append("Transfer-Encoding: chunked\r\n") }
+                c.framing = .asIs
+                appendConnectionAndEnd(c, b)
+                c.responseStarted = true
+                return
+            }
         }
         switch transforming ? .chunked : framing {
         case .none:

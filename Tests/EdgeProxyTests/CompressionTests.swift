@@ -116,6 +116,21 @@ func compressTenant(_ o: Origin, compress: String = "true", cache: String = "tru
         #expect(try decodeWithTool(gz.body, "gzip") == originText(20000))
     }
 
+    @Test func headGetsTheFieldsAGetWouldGet() throws {
+        let o = try Origin()
+        let edge = try Edge(tenants: [compressTenant(o, cache: "false")])
+        defer { edge.stop() }
+        let c = try Client(port: edge.port)
+        c.send("HEAD /text/5000 HTTP/1.1\r\nHost: z.test\r\nAccept-Encoding: br\r\n\r\n")
+        let head = try c.readResponse(headRequest: true)
+        c.send("GET /text/5000 HTTP/1.1\r\nHost: z.test\r\nAccept-Encoding: br\r\n\r\n")
+        let get = try c.readResponse()
+        for name in ["Content-Encoding", "ETag", "Vary", "Content-Length", "Transfer-Encoding"] {
+            #expect(head.header(name) == get.header(name), "\(name): HEAD \(head.header(name) ?? "-"), GET \(get.header(name) ?? "-")")
+        }
+        #expect(get.header("Content-Encoding") == "br")
+    }
+
     @Test func etagsDifferPerCodingAndConditionalsMatchTheirOwn() throws {
         let o = try Origin()
         let edge = try Edge(tenants: [compressTenant(o)])
