@@ -36,7 +36,8 @@ import Testing
             if r.status == 200 && r.text == "hot body" { ok += 1 }
         }
         #expect(ok == 200)
-        #expect(try originRequests(origin, "/hot") == 1)
+        let seen = try originRequests(origin, "/hot")
+        #expect(seen == 1, "origin saw \(seen): \(Dictionary(grouping: edge.accessLog().compactMap { $0["cache"] as? String }, by: { $0 }).mapValues(\.count))")
     }
 
     @Test func uncacheableResponsesDoNotSerializeFollowers() throws {

@@ -17,10 +17,17 @@ func runEdged(_ args: [String]) throws -> (Int32, String) {
     try shell(([try edgedPath()] + args).map { "'\($0)'" }.joined(separator: " "))
 }
 
-func freePort() throws -> Int {
-    let (fd, port) = try TCPProbe.bindEphemeral()
-    close(fd)
-    return port
+/// The ports edged says it listens on ("listening on http://127.0.0.1:P and https://127.0.0.1:Q").
+/// edged is started on port 0 and asked: a port picked beforehand and closed could be taken by
+/// another test's origin (port 0 too) before edged binds it.
+func listeningPorts(_ text: String) -> (http: Int, https: Int?) {
+    func port(after scheme: String) -> Int? {
+        guard let r = text.range(of: "listening on " + scheme) ?? text.range(of: " and " + scheme) else { return nil }
+        let rest = text[r.upperBound...]
+        guard let colon = rest.firstIndex(of: ":") else { return nil }
+        return Int(rest[rest.index(after: colon)...].prefix { $0.isNumber })
+    }
+    return (port(after: "http://") ?? -1, port(after: "https://"))
 }
 
 @Suite(.serialized) struct EdgedProcessTests {
@@ -33,10 +40,11 @@ func freePort() throws -> Int {
                 .write(toFile: dir + "/tenants/site.json", atomically: false, encoding: .utf8)
         }
         try write(#""a.test""#)
-        let port = try freePort()
-        let child = try ChildProcess(["/bin/sh", "-c", "exec '\(try edgedPath())' --tenants '\(dir)/tenants' --http 127.0.0.1:\(port) --workers 1 --access-log off --state '\(dir)/state' 2>&1"])
+        let child = try ChildProcess(["/bin/sh", "-c", "exec '\(try edgedPath())' --tenants '\(dir)/tenants' --http 127.0.0.1:0 --workers 1 --access-log off --state '\(dir)/state' 2>&1"])
         defer { child.stop() }
-        #expect(child.read(until: "tenant(s)\n").contains("listening on"))
+        let started = child.read(until: "tenant(s)\n")
+        #expect(started.contains("listening on"))
+        let port = listeningPorts(started).http
         let keep = try Client(port: port)
         keep.send("GET /echo HTTP/1.1\r\nHost: a.test\r\n\r\n")
         #expect(try keep.readResponse().status == 200)
@@ -61,11 +69,12 @@ func freePort() throws -> Int {
 
     @Test func noFileModeServesHTTPSFromTheInternalCA() throws {
         let origin = try Origin(name: "nofile-tls")
-        let http = try freePort(), https = try freePort()
         let state = FileManager.default.temporaryDirectory.appendingPathComponent("edged-nofile-\(UUID().uuidString)").path
-        let child = try ChildProcess(["/bin/sh", "-c", "exec '\(try edgedPath())' --origin http://\(origin.address) --host app.test --http 127.0.0.1:\(http) --https 127.0.0.1:\(https) --workers 1 --access-log off --state '\(state)' 2>&1"])
+        let child = try ChildProcess(["/bin/sh", "-c", "exec '\(try edgedPath())' --origin http://\(origin.address) --host app.test --http 127.0.0.1:0 --https 127.0.0.1:0 --workers 1 --access-log off --state '\(state)' 2>&1"])
         defer { child.stop() }
-        #expect(child.read(until: "(curl --cacert").contains("internal CA certificate"))
+        let started = child.read(until: "(curl --cacert")
+        #expect(started.contains("internal CA certificate"))
+        let https = listeningPorts(started).https ?? -1
         let (status, out) = try shell("curl -s --cacert '\(state)/ca.pem' --resolve app.test:\(https):127.0.0.1 https://app.test:\(https)/echo/x")
         #expect(status == 0, "\(out)")
         #expect(out.contains("/echo/x"))
@@ -92,11 +101,10 @@ func freePort() throws -> Int {
 
     @Test func noFileModeProxiesAndSIGTERMStopsGracefully() throws {
         let origin = try Origin(name: "nofile")
-        let port = try freePort()
         let state = FileManager.default.temporaryDirectory.appendingPathComponent("edged-state-\(UUID().uuidString)").path
-        let child = try ChildProcess([try edgedPath(), "--origin", "http://\(origin.address)", "--http", "127.0.0.1:\(port)",
-                                      "--workers", "2", "--access-log", "off", "--state", state])
+        let child = try ChildProcess(["/bin/sh", "-c", "exec '\(try edgedPath())' --origin http://\(origin.address) --http 127.0.0.1:0 --workers 2 --access-log off --state '\(state)' 2>&1"])
         defer { child.stop() }
+        let port = listeningPorts(child.read(until: "tenant(s)\n")).http
         var r: Response?
         for _ in 0..<100 {
             if let c = try? Client(port: port) {
@@ -123,14 +131,15 @@ func freePort() throws -> Int {
 
     @Test func sigusr1ReopensTheAccessLogAfterRotationAndEdgectlReaches() throws {
         let origin = try Origin(name: "rotate")
-        let port = try freePort()
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("edged-rotate-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let log = dir + "/access.log"
-        let child = try ChildProcess(["/bin/sh", "-c", "exec '\(try edgedPath())' --origin http://\(origin.address) --http 127.0.0.1:\(port) --workers 1 --access-log '\(log)' --state '\(dir)/state' 2>&1"])
+        let child = try ChildProcess(["/bin/sh", "-c", "exec '\(try edgedPath())' --origin http://\(origin.address) --http 127.0.0.1:0 --workers 1 --access-log '\(log)' --state '\(dir)/state' 2>&1"])
         defer { child.stop() }
-        #expect(child.read(until: "admin API on").contains("listening on"))
+        let started = child.read(until: "admin API on")
+        #expect(started.contains("listening on"))
+        let port = listeningPorts(started).http
         usleep(100_000)
         #expect(try request(port, "/echo/before", host: "x").status == 200)
         usleep(400_000)   // the worker writes its log lines once per loop turn
