@@ -1,6 +1,8 @@
 #define _GNU_SOURCE
 #include <sched.h>
 #include <sys/socket.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <sys/mman.h>
 #include <sys/sendfile.h>
 #include "CEdgeIO.h"
@@ -25,4 +27,12 @@ long edge_sendfile(int out_fd, int in_fd, long *offset, unsigned long count) {
     ssize_t n = sendfile(out_fd, in_fd, &off, count);
     *offset = (long)off;
     return (long)n;
+}
+
+int edge_accept_blocking(int fd) {
+    return accept4(fd, NULL, NULL, SOCK_CLOEXEC);
+}
+
+int edge_pipe_cloexec(int fds[2]) {
+    return pipe2(fds, O_CLOEXEC);
 }

@@ -86,10 +86,8 @@ public final class AdminServer: @unchecked Sendable {
     }
 
     func acceptOne(_ lfd: Int32, needsToken: Bool) {
-        let fd = accept(lfd, nil, nil)
+        let fd = acceptBlocking(lfd)
         guard fd >= 0 else { return }
-        _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
-        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
         defer { close(fd) }
         setSocketTimeouts(fd, millis: 5000)
         // A whole request within 10 s: a client trickling bytes cannot hold the admin thread.

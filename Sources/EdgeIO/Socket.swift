@@ -217,6 +217,20 @@ public enum UnixSocket {
     }
 }
 
+/// Accepts a connection as a blocking, close-on-exec socket (-1 on error):
+/// a process spawned meanwhile must not inherit it.
+public func acceptBlocking(_ fd: Int32) -> Int32 {
+    let lfd = fd
+    let c = edge_accept_blocking(lfd)
+    if c >= 0 { _ = fcntl(c, F_SETFL, fcntl(c, F_GETFL) & ~O_NONBLOCK) }
+    return c
+}
+
+/// A pipe whose ends are close-on-exec (children get them only through dup2).
+public func pipeCloseOnExec(_ fds: inout [Int32]) -> Int32 {
+    fds.withUnsafeMutableBufferPointer { edge_pipe_cloexec($0.baseAddress!) }
+}
+
 /// Sets send and receive timeouts on a blocking socket.
 public func setSocketTimeouts(_ fd: Int32, millis: Int) {
     var tv = timeval(tv_sec: millis / 1000, tv_usec: (millis % 1000) * 1000)

@@ -112,7 +112,7 @@ import Testing
         var lin = linger(l_onoff: 1, l_linger: 0)
         setsockopt(leader.fd, SOL_SOCKET, SO_LINGER, &lin, socklen_t(MemoryLayout<linger>.size))
         // Closing with linger 0 sends a reset; /dev/null takes the descriptor's place for deinit.
-        let null = open("/dev/null", O_RDONLY)
+        let null = open("/dev/null", O_RDONLY | O_CLOEXEC)
         dup2(null, leader.fd)
         close(null)
         #expect(try request(origin.port, "POST", "/__release/g3", host: "o").status == 200)

@@ -22,9 +22,11 @@ final class ChildProcess: @unchecked Sendable {
 
     init(_ argv: [String], stdin wantStdin: Bool = false) throws {
         var fds: [Int32] = [0, 0]
-        guard pipe(&fds) == 0 else { throw HarnessError(description: "pipe failed") }
+        // Close-on-exec: a child another test spawns meanwhile must not inherit these
+        // (it would hold the pipe open, and a reader would wait for its exit).
+        guard pipeCloseOnExec(&fds) == 0 else { throw HarnessError(description: "pipe failed") }
         var inFDs: [Int32] = [-1, -1]
-        if wantStdin { guard pipe(&inFDs) == 0 else { throw HarnessError(description: "pipe failed") } }
+        if wantStdin { guard pipeCloseOnExec(&inFDs) == 0 else { throw HarnessError(description: "pipe failed") } }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         posix_spawn_file_actions_adddup2(&actions, fds[1], 1)
@@ -227,7 +229,7 @@ final class Client {
     var lastSent = ""
 
     init(port: Int, timeoutSeconds: Int = 15) throws {
-        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         var a = sockaddr_in()
         a.sin_family = sa_family_t(AF_INET)
         a.sin_port = UInt16(port).bigEndian

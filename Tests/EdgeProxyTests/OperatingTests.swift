@@ -286,7 +286,8 @@ func originHits(_ o: Origin, _ path: String) throws -> Int {
         #expect(status2 == 0, "\(out2)")
         usleep(300_000)
         #expect(try ok())   // same connection, across both reloads
-        #expect(try request(a.port, "/echo", host: "x.test").status == 200)
+        let x = try request(a.port, "/echo", host: "x.test")
+        #expect(x.status == 200, "x.test after reload: \(x.status) \(x.text)")
     }
 
     @Test func adminAPIRejectsBadInputAndRequiresATokenOnTCP() throws {

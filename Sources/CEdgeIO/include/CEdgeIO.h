@@ -44,6 +44,10 @@ static inline int edge_eventfd(void) { return eventfd(0, EFD_NONBLOCK | EFD_CLOE
 int edge_pin_to_cpu(int cpu);
 /// accept4 with SOCK_NONBLOCK | SOCK_CLOEXEC (io.c; needs _GNU_SOURCE).
 int edge_accept(int fd, struct sockaddr *addr, socklen_t *len);
+/// accept4 with close-on-exec only (a blocking socket: the admin API).
+int edge_accept_blocking(int fd);
+/// pipe2 with close-on-exec on both ends.
+int edge_pipe_cloexec(int fds[2]);
 /// An anonymous memory file (memfd_create with close-on-exec); -1 on error.
 int edge_memfd(const char *name);
 /// sendfile(2): up to `count` bytes of `in_fd` from `*offset` to `out_fd`.
