@@ -91,7 +91,7 @@ while let a = top.next() {
     case "--url": url = top.value(a)
     case "--token-file": tokenFile = top.value(a)
     case "--json": json = true
-    case "--help", "-h" where rest.isEmpty: print(usage); exit(0)
+    case "--help" where rest.isEmpty, "-h" where rest.isEmpty: print(usage); exit(0)
     default: rest.append(a)
     }
 }

@@ -290,6 +290,17 @@ func originHits(_ o: Origin, _ path: String) throws -> Int {
         #expect(x.status == 200, "x.test after reload: \(x.status) \(x.text)")
     }
 
+    @Test func everyCommandHasHelpAndAMissingEdgedIsAClearError() throws {
+        let ctl = try builtBinary("edgectl")
+        for command in ["purge", "stats", "tenants", "explain", "reload", "metrics"] {
+            let (status, out) = try shell("'\(ctl)' \(command) --help")
+            #expect(status == 0 && out.hasPrefix("usage: edgectl \(command)"), "\(command): \(out)")
+        }
+        let (status, out) = try shell("'\(ctl)' --state /nonexistent-edge-state stats")
+        #expect(status == 1 && out.contains("cannot reach edged at /nonexistent-edge-state/admin.sock"), "\(out)")
+        #expect(try shell("'\(ctl)' frobnicate").0 == 2)
+    }
+
     @Test func adminAPIRejectsBadInputAndRequiresATokenOnTCP() throws {
         let o = try Origin()
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("edge-token-\(UUID().uuidString)")
