@@ -50,7 +50,7 @@ cat > "$W/tenants/bench.json" <<CONF
 { "name": "bench", "hosts": ["bench"], "default": true,
   "tls": { "certificates": [ { "cert": "$W/cert.pem", "key": "$W/key.pem" } ] },
   "origins": { "o": { "servers": ["127.0.0.1:$ORIGIN"], "keepalive": 64 } },
-  "routes": [ { "prefix": "/", "origin": "o" } ] }
+  "routes": [ { "prefix": "/", "origin": "o", "cache": false } ] }
 CONF
 nginx -c "$W/nginx.conf"
 haproxy -D -f "$W/haproxy.cfg"
