@@ -65,6 +65,12 @@ public final class StoredResponse: Sendable {
     public let hasDate: Bool
     public let etag: String?
     public let lastModified: String?
+    /// What compression decides on, read once here instead of on every hit.
+    public let contentType: String?
+    public let contentEncoding: String?
+    public let noTransform: Bool
+    public let hasContentRange: Bool
+    public let varyHasAcceptEncoding: Bool
     /// Surrogate keys / cache tags the origin gave it (purge --tag).
     public let tags: [String]
 
@@ -89,6 +95,12 @@ public final class StoredResponse: Sendable {
         hasDate = headers.contains("date")
         etag = headers.first("etag")
         lastModified = headers.first("last-modified")
+        contentType = headers.first("content-type")
+        let ce = headers.values("content-encoding")
+        contentEncoding = ce.isEmpty ? nil : ce.joined(separator: ",")
+        noTransform = CacheControl.parse(headers.values("cache-control")).noTransform
+        hasContentRange = headers.contains("content-range")
+        varyHasAcceptEncoding = headers.listElements("vary").contains { $0 == "accept-encoding" || $0 == "*" }
         cost = storage.count + key.utf8.count + variant.utf8.count + head.count + 128
     }
 }

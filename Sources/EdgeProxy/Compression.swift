@@ -6,8 +6,9 @@
 // Choice (issue #6): on a miss the client's preferred coding is produced while
 // the body streams, and stored next to the origin's representation; on a hit
 // for a coding not stored yet, the stored body is compressed once, right away,
-// on the worker that needs it (≈1 ms for 64 KiB at brotli 5), stored, and
-// served. A background job would save that one client a millisecond but cost
+// on the worker that needs it (measured: 2.4 ms for 64 KiB of text at brotli 5,
+// 2.8 ms at gzip 6), stored, and served. A background job would save that one
+// client those milliseconds but cost
 // a second code path and a window where every hit compresses.
 //
 // Thread rules: as Worker.swift; codecs and their buffers belong to one connection.
@@ -90,15 +91,15 @@ struct ResponseFacts {
     var etag: String?
     var length: Int64?
 
-    init(_ h: HeaderList, length: Int64?) {
-        contentType = h.first("content-type")
-        let ce = h.values("content-encoding")
-        contentEncoding = ce.isEmpty ? nil : ce.joined(separator: ",")
-        noTransform = CacheControlTokens.hasNoTransform(h.values("cache-control"))
-        contentRange = h.contains("content-range")
-        varyHasAcceptEncoding = h.listElements("vary").contains { $0 == "accept-encoding" || $0 == "*" }
-        etag = h.first("etag")
-        self.length = length
+    /// A stored response's facts, computed when it was stored (nothing is parsed per hit).
+    init(_ s: StoredResponse) {
+        contentType = s.contentType
+        contentEncoding = s.contentEncoding
+        noTransform = s.noTransform
+        contentRange = s.hasContentRange
+        varyHasAcceptEncoding = s.varyHasAcceptEncoding
+        etag = s.etag
+        length = Int64(s.storage.count)
     }
 
     init(_ p: UnsafeRawBufferPointer, _ fields: [Field], length: Int64?) {
@@ -120,14 +121,8 @@ struct ResponseFacts {
             }
         }
         contentEncoding = ce.isEmpty ? nil : ce.joined(separator: ",")
-        noTransform = CacheControlTokens.hasNoTransform(cc)
+        noTransform = CacheControl.parse(cc).noTransform
         self.length = length
-    }
-}
-
-enum CacheControlTokens {
-    static func hasNoTransform(_ values: [String]) -> Bool {
-        values.contains { v in v.split(separator: ",").contains { $0.trimmedOWS().lowercased() == "no-transform" } }
     }
 }
 
@@ -277,7 +272,7 @@ extension Worker {
     /// stored, or a derived representation made now (once) and stored too.
     func serveNegotiated(_ c: ClientConnection, _ s: StoredResponse, now wall: Int64, finish: Bool = true) {
         guard let cmp = c.route?.compress else { return serveStored(c, s, now: wall, finish: finish) }
-        let facts = ResponseFacts(s.headers, length: Int64(s.storage.count))
+        let facts = ResponseFacts(s)
         var (t, vary) = cmp.decide(status: s.status, facts, acceptEncoding: c.acceptEncoding)
         if facts.varyHasAcceptEncoding || s.key.utf8.contains(0) { vary = false }   // a derived entry says Vary already
         // Ranges are served from the stored representation (never a compressed one).

@@ -23,18 +23,7 @@ cat > "$W/varnish.vcl" <<CONF
 vcl 4.1;
 backend default { .host = "127.0.0.1"; .port = "$ORIGIN"; }
 CONF
-cat > "$W/haproxy.cfg" <<CONF
-global
-  nbthread 1
-  cpu-map 1/1 0
-  maxconn 4096
-  pidfile $W/haproxy.pid
-defaults
-  mode http
-  timeout connect 5s
-  timeout client 30s
-  timeout server 30s
-  http-reuse always
+write_haproxy_peer "" "$(cat <<CONF
 cache c
   total-max-size 1024
   max-object-size 1048576
@@ -47,6 +36,7 @@ backend be
   http-response cache-store c
   server o 127.0.0.1:$ORIGIN
 CONF
+)"
 cat > "$W/tenants/bench.json" <<CONF
 { "name": "bench", "hosts": ["bench"], "default": true,
   "origins": { "o": { "servers": ["127.0.0.1:$ORIGIN"], "keepalive": 64 } },

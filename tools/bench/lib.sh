@@ -57,6 +57,27 @@ $1
 CONF
 }
 
+# write_haproxy_peer GLOBAL_EXTRA REST: $W/haproxy.cfg for the HAProxy under test: one thread
+# on CPU 0, HTTP mode, connection reuse; GLOBAL_EXTRA goes in "global", REST (caches,
+# frontend, backend) follows "defaults".
+write_haproxy_peer() {
+  cat > "$W/haproxy.cfg" <<CONF
+global
+  nbthread 1
+  cpu-map 1/1 0
+  maxconn 4096
+  pidfile $W/haproxy.pid
+$1
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 30s
+  timeout server 30s
+  http-reuse always
+$2
+CONF
+}
+
 # start_varnish PORT: varnishd (malloc storage, one thread pool) on CPU 0 with $W/varnish.vcl.
 start_varnish() {
   taskset -c 0 varnishd -a 127.0.0.1:$1 -f "$W/varnish.vcl" -s malloc,256m -n "$W/varnish" -P "$W/varnish.pid" \

@@ -27,25 +27,14 @@ write_nginx_peer "$(cat <<CONF
   }
 CONF
 )"
-cat > "$W/haproxy.cfg" <<CONF
-global
-  nbthread 1
-  cpu-map 1/1 0
-  maxconn 4096
-  pidfile $W/haproxy.pid
-  ssl-default-bind-options ssl-min-ver TLSv1.2
-defaults
-  mode http
-  timeout connect 5s
-  timeout client 30s
-  timeout server 30s
-  http-reuse always
+write_haproxy_peer "  ssl-default-bind-options ssl-min-ver TLSv1.2" "$(cat <<CONF
 frontend fe
   bind 127.0.0.1:$HAP ssl crt $W/combined.pem alpn http/1.1
   default_backend be
 backend be
   server o 127.0.0.1:$ORIGIN
 CONF
+)"
 cat > "$W/tenants/bench.json" <<CONF
 { "name": "bench", "hosts": ["bench"], "default": true,
   "tls": { "certificates": [ { "cert": "$W/cert.pem", "key": "$W/key.pem" } ] },
