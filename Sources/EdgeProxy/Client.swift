@@ -20,7 +20,10 @@ enum RequestBody { case none, length(Int64), chunked(ChunkedDecoder) }
 enum ClientFraming { case asIs, chunked, close }
 
 final class ClientConnection {
-    let fd: Int32
+    /// The socket (see EdgeIO/OwnedFD.swift); -1 once closed or for an exchange with no client.
+    var socket: OwnedFD
+    /// The fd number while the socket is open (the slot it occupies).
+    @inline(__always) var fd: Int32 { socket.fd }
     let gen: UInt32
     let peerIP: [UInt8]
     let trusted: Bool
@@ -104,7 +107,7 @@ final class ClientConnection {
     var skipCollapse = false
 
     init(fd: Int32, gen: UInt32, peerIP: [UInt8], trusted: Bool) {
-        self.fd = fd; self.gen = gen; self.peerIP = peerIP; self.trusted = trusted
+        self.socket = OwnedFD(fd); self.gen = gen; self.peerIP = peerIP; self.trusted = trusted
     }
 }
 
@@ -221,7 +224,7 @@ extension Worker {
                     } else {
                         // A mapped body goes from its pages to the socket (sendfile), no copy.
                         var off = c.pendingFrom
-                        result = sysSendfile(c.fd, s.storage.fd, &off, n)
+                        result = c.socket.sendfile(from: s.storage.fd, offset: &off, n)
                     }
                 } else if s.storage.fd >= 0 || c.tls != nil {
                     result = clientWrite(c, b.readPointer, want)   // the head first
@@ -229,7 +232,7 @@ extension Worker {
                     // The head from outBuf and the stored body in place, in one writev.
                     want += n
                     result = s.storage.withBytes { raw in
-                        sysWritev(c.fd, b.readPointer, b.readableBytes, raw.baseAddress! + c.pendingFrom, n)
+                        c.socket.writev(b.readPointer, b.readableBytes, raw.baseAddress! + c.pendingFrom, n)
                     }
                 }
             } else {
@@ -685,15 +688,25 @@ extension Worker {
         releaseLeader(c)
         if let o = c.origin { detachOrigin(c, o); closeOrigin(o) }
         if c.file.fd >= 0 { c.file.close() }
-        slots[Int(c.fd)] = .free
-        sysClose(c.fd)
-        clientCount -= 1
-        workerCounters.set(WorkerSlot.openConnections, clientCount)
+        releaseSocket(c, notify: true)
         if let b = c.inBuf { c.inBuf = nil; giveBuffer(b) }
         if let b = c.outBuf { c.outBuf = nil; giveBuffer(b) }
         if let b = c.fwd { c.fwd = nil; giveBuffer(b) }
-        if let t = c.tls { t.shutdown(); c.tls = nil }
         c.pendingBody = nil
+    }
+
+    /// Gives up the client's socket in the one safe order: the slot freed, TLS
+    /// close_notify sent (`notify`) while the fd is still this connection's, the
+    /// SSL freed, and the fd closed last. Nothing can write through it after.
+    func releaseSocket(_ c: ClientConnection, notify: Bool) {
+        slots[Int(c.fd)] = .free
+        if let t = c.tls {
+            if notify && !c.handshaking { t.shutdown() }
+            c.tls = nil
+        }
+        c.socket.close()
+        clientCount -= 1
+        workerCounters.set(WorkerSlot.openConnections, clientCount)
     }
 
     /// The leader's client is gone while followers read its response from the
@@ -703,11 +716,7 @@ extension Worker {
         c.orphaned = true
         c.cache.background = true
         c.keepAlive = false
-        slots[Int(c.fd)] = .free
-        sysClose(c.fd)
-        clientCount -= 1
-        workerCounters.set(WorkerSlot.openConnections, clientCount)
-        c.tls = nil
+        releaseSocket(c, notify: false)
         c.pendingBody = nil
         if let b = c.inBuf { c.inBuf = nil; giveBuffer(b) }
         if let b = c.outBuf { c.outBuf = nil; giveBuffer(b) }
@@ -760,13 +769,13 @@ extension Worker {
     // MARK: TLS
 
     @inline(__always) func clientRead(_ c: ClientConnection, _ p: UnsafeMutableRawPointer, _ n: Int) -> IOResult {
-        if let t = c.tls { return t.read(p, n) }
-        return sysRead(c.fd, p, n)
+        if let t = c.tls { precondition(c.socket.isOpen); return t.read(p, n) }
+        return c.socket.read(p, n)
     }
 
     @inline(__always) func clientWrite(_ c: ClientConnection, _ p: UnsafeRawPointer, _ n: Int) -> IOResult {
-        if let t = c.tls { return t.write(p, n) }
-        return sysWrite(c.fd, p, n)
+        if let t = c.tls { precondition(c.socket.isOpen); return t.write(p, n) }
+        return c.socket.write(p, n)
     }
 
     /// Drives the TLS handshake; true once it is done and requests may be read.

@@ -29,7 +29,9 @@ final class OriginPools {
 }
 
 final class OriginConnection {
-    let fd: Int32
+    /// The socket (see EdgeIO/OwnedFD.swift).
+    var socket: OwnedFD
+    @inline(__always) var fd: Int32 { socket.fd }
     let gen: UInt32
     let pools: OriginPools
     let server: OriginServer
@@ -61,7 +63,7 @@ final class OriginConnection {
     var idleTimeoutMillis: Int64 = 30_000
 
     init(fd: Int32, gen: UInt32, pools: OriginPools, server: OriginServer, group: OriginGroup, groupIndex: Int) {
-        self.fd = fd; self.gen = gen; self.pools = pools; self.server = server; self.group = group; self.groupIndex = groupIndex
+        self.socket = OwnedFD(fd); self.gen = gen; self.pools = pools; self.server = server; self.group = group; self.groupIndex = groupIndex
     }
 }
 
@@ -92,12 +94,12 @@ extension Worker {
                 let o = OriginConnection(fd: fd, gen: nextGeneration(), pools: pools, server: server, group: group, groupIndex: gi)
                 if let ctx = server.tls {
                     guard let t = TLSConnection(origin: ctx, fd: fd, serverName: server.serverName, resume: pools.sessions[server.id]) else {
-                        sysClose(fd)
+                        o.socket.close()
                         return originUnavailable(c, timeout: false)
                     }
                     o.tls = t
                 }
-                guard register(fd, gen: o.gen, .origin(o)) else { return originUnavailable(c, timeout: false) }
+                guard register(fd, gen: o.gen, .origin(o)) else { o.tls = nil; o.socket.close(); return originUnavailable(c, timeout: false) }
                 o.timeout = .connect
                 o.deadline = now + (c.tenant?.limits.originConnectTimeoutMillis ?? 3500)
                 attach(c, o)
@@ -202,7 +204,7 @@ extension Worker {
         guard o.connected, let b = o.outBuf else { return }
         while o.writable && !b.isEmpty {
             let want = b.readableBytes
-            switch (o.tls.map { $0.write(b.readPointer, want) } ?? sysWrite(o.fd, b.readPointer, want)) {
+            switch (o.tls.map { $0.write(b.readPointer, want) } ?? o.socket.write(b.readPointer, want)) {
             case .bytes(let k):
                 b.consume(k)
                 if k < want && o.tls == nil { o.writable = false }   // see flushClient
@@ -228,7 +230,7 @@ extension Worker {
             while o.readable && ib.readableBytes < highWater && (c.outBuf?.readableBytes ?? 0) < highWater {
                 ib.reserve(bufferSize)
                 let space = ib.writableBytes
-                switch (o.tls.map { $0.read(ib.writePointer, space) } ?? sysRead(o.fd, ib.writePointer, space)) {
+                switch (o.tls.map { $0.read(ib.writePointer, space) } ?? o.socket.read(ib.writePointer, space)) {
                 case .bytes(let k):
                     ib.writeIndex += k
                     o.gotBytes = true
@@ -416,9 +418,10 @@ extension Worker {
         guard !o.closed else { return }
         o.closed = true
         if let c = o.client { detachOrigin(c, o) }
+        // The one safe order: TLS close_notify while the fd is ours, SSL freed, fd closed last.
         slots[Int(o.fd)] = .free
         if let t = o.tls { if o.connected { t.shutdown() }; o.tls = nil }
-        sysClose(o.fd)
+        o.socket.close()
         if let b = o.inBuf { o.inBuf = nil; giveBuffer(b) }
         if let b = o.outBuf { o.outBuf = nil; giveBuffer(b) }
     }

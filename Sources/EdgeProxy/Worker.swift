@@ -119,7 +119,8 @@ public final class Worker: @unchecked Sendable {
     }
 
     /// Puts a connection in the fd table and registers it edge-triggered for
-    /// reads and writes; on failure the fd is closed and false returned.
+    /// reads and writes; on failure the slot is freed and false returned (the
+    /// connection's OwnedFD still holds the fd: its owner closes it).
     func register(_ fd: Int32, gen: UInt32, _ slot: Slot) -> Bool {
         setSlot(Int(fd), slot)
         do {
@@ -128,7 +129,6 @@ public final class Worker: @unchecked Sendable {
             return true
         } catch {
             slots[Int(fd)] = .free
-            sysClose(fd)
             return false
         }
     }
@@ -261,11 +261,11 @@ public final class Worker: @unchecked Sendable {
                 let ip = addr.ipString
                 let c = ClientConnection(fd: fd, gen: nextGeneration(), peerIP: Array(ip.utf8), trusted: config.trusted.contains(ip))
                 if secure {
-                    guard let server = config.tls, let t = TLSConnection(server: server, fd: fd) else { sysClose(fd); continue }
+                    guard let server = config.tls, let t = TLSConnection(server: server, fd: fd) else { c.socket.close(); continue }
                     c.tls = t
                     c.handshaking = true
                 }
-                guard register(fd, gen: c.gen, .client(c)) else { continue }
+                guard register(fd, gen: c.gen, .client(c)) else { c.tls = nil; c.socket.close(); continue }
                 clientCount += 1
                 workerCounters.set(WorkerSlot.openConnections, clientCount)
                 c.timeout = .idle
