@@ -63,13 +63,24 @@ func makeServerContext(sessionContext: String) throws -> OpaquePointer {
     _ = edge_ssl_ctx_set_mode(ctx, edge_mode_partial_write())
     // Read whole socket buffers, not record header then body (half the read calls).
     edge_ssl_ctx_read_ahead(ctx)
-    let sid = Array(sessionContext.utf8.prefix(32))
+    let sid = sessionIDContext(sessionContext)
     _ = SSL_CTX_set_session_id_context(ctx, sid, UInt32(sid.count))
     _ = edge_ssl_ctx_session_cache_server(ctx, 20_480)
     SSL_CTX_set_alpn_select_cb(ctx, alpnSelect, nil)
     // Tickets (TLS 1.3 and 1.2) from the shared, rotating key ring.
     _ = SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, ticketCallback)
     return ctx
+}
+
+/// A session id context for a name: its SHA-256, so names of any length fill
+/// OpenSSL's 32 bytes without two tenants sharing one (a plain prefix would
+/// let long names collide).
+func sessionIDContext(_ name: String) -> [UInt8] {
+    var md = [UInt8](repeating: 0, count: 32)
+    var len: UInt32 = 0
+    let bytes = Array(name.utf8)
+    _ = bytes.withUnsafeBytes { b in md.withUnsafeMutableBufferPointer { EVP_Digest(b.baseAddress, b.count, $0.baseAddress, &len, EVP_sha256(), nil) } }
+    return md
 }
 
 /// A certificate chain and its private key, loaded from PEM files or issued in memory.
@@ -91,7 +102,7 @@ public final class TenantTLS: @unchecked Sendable {
     public let notAfter: Int64
 
     public init(tenant: String, pairs: [CertificatePair], now: Int64) throws {
-        let ctx = try makeServerContext(sessionContext: "edge:" + tenant)
+        let ctx = try makeServerContext(sessionContext: "edge:tenant:" + tenant)
         var earliest = Int64.max
         for pair in pairs {
             let (x509, key, file) = try loadPair(pair)

@@ -13,6 +13,8 @@ public final class TLSServer: @unchecked Sendable {
     let exact: [String: Int]
     let wildcard: [String: Int]
     let defaultContext: Int
+    /// Each tenant's session id context (see `sessionIDContext`).
+    let sessionContexts: [[UInt8]]
 
     /// - Parameters:
     ///   - tenants: for each TLS tenant: its index (returned by `TLSConnection.tenant`), host names, certificates.
@@ -44,37 +46,56 @@ public final class TLSServer: @unchecked Sendable {
             }
         }
         defaultContext = d
-        edge_ssl_ctx_set_servername_cb(entry, sniCallback, Unmanaged.passUnretained(self).toOpaque())
+        sessionContexts = tenants.map { sessionIDContext("edge:tenant:" + $0.name) }
+        SSL_CTX_set_client_hello_cb(entry, clientHelloCallback, Unmanaged.passUnretained(self).toOpaque())
     }
 
     deinit { SSL_CTX_free(entry) }
 
-    /// Index into `contexts` for a server name (lowercase; wildcards cover one label).
-    func lookup(_ name: String) -> Int? {
-        var n = name.lowercased()
-        if n.hasSuffix(".") { n.removeLast() }
+    /// Index into `contexts` for a server name (lowercase, no trailing dot; wildcards cover one label).
+    func lookup(_ n: String) -> Int? {
         if let i = exact[n] { return i }
         if let dot = n.firstIndex(of: "."), let i = wildcard[String(n[n.index(after: dot)...])] { return i }
         return nil
     }
 }
 
+/// Chooses the tenant from the ClientHello's server name before OpenSSL looks
+/// for a session to resume, and gives the connection that tenant's context and
+/// session id context. OpenSSL resumes only sessions made under the same
+/// context (session ids and tickets, TLS 1.2 and 1.3 alike; another tenant's
+/// session is a cache miss and a full handshake with this tenant's certificate
+/// follows), so a session from one tenant never resumes under another's name.
 /// Stores the chosen context index + 1 as the SSL's app data (0 = none chosen).
-let sniCallback: @convention(c) (OpaquePointer?, UnsafeMutablePointer<Int32>?, UnsafeMutableRawPointer?) -> Int32 = { ssl, alert, arg in
-    guard let ssl, let arg else { return SSL_TLSEXT_ERR_ALERT_FATAL }
+let clientHelloCallback: @convention(c) (OpaquePointer?, UnsafeMutablePointer<Int32>?, UnsafeMutableRawPointer?) -> Int32 = { ssl, alert, arg in
+    guard let ssl, let arg else { return 0 }
     let server = Unmanaged<TLSServer>.fromOpaque(arg).takeUnretainedValue()
+    var ext: UnsafePointer<UInt8>?
+    var extLength = 0
+    var name: String?
+    if SSL_client_hello_get0_ext(ssl, UInt32(TLSEXT_TYPE_server_name), &ext, &extLength) == 1, let ext {
+        name = ServerNameExtension.hostName(UnsafeRawBufferPointer(start: ext, count: extLength))
+        // Remembered for the log even when this handshake fails here.
+        if let me = SSL_get_ex_data(ssl, 1) { Unmanaged<TLSConnection>.fromOpaque(me).takeUnretainedValue().requestedName = name }
+        if name == nil {
+            alert?.pointee = Int32(SSL_AD_DECODE_ERROR)
+            return 0
+        }
+    }
     var chosen = -1
-    if let name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name), let i = server.lookup(String(cString: name)) {
+    if let name, let i = server.lookup(name) {
         chosen = i
         SSL_set_SSL_CTX(ssl, server.contexts[i].ctx)
     } else if server.defaultContext >= 0 {
         chosen = server.defaultContext
     } else {
         alert?.pointee = Int32(SSL_AD_UNRECOGNIZED_NAME)
-        return SSL_TLSEXT_ERR_ALERT_FATAL
+        return 0
     }
+    let sid = server.sessionContexts[chosen]
+    guard SSL_set_session_id_context(ssl, sid, UInt32(sid.count)) == 1 else { return 0 }
     SSL_set_ex_data(ssl, 0, UnsafeMutableRawPointer(bitPattern: chosen + 1))
-    return SSL_TLSEXT_ERR_OK
+    return 1
 }
 
 /// One TLS connection over a non-blocking socket.
@@ -82,12 +103,17 @@ public final class TLSConnection {
     let ssl: OpaquePointer
     let server: TLSServer?
 
+    /// The server name the ClientHello asked for (set during the handshake).
+    var requestedName: String?
+
     public init?(server: TLSServer, fd: Int32) {
         guard let ssl = SSL_new(server.entry) else { ERR_clear_error(); return nil }
         SSL_set_fd(ssl, fd)
         SSL_set_accept_state(ssl)
         self.ssl = ssl
         self.server = server
+        // For the ClientHello callback; this object outlives the SSL it frees.
+        SSL_set_ex_data(ssl, 1, Unmanaged.passUnretained(self).toOpaque())
     }
 
     init(ssl: OpaquePointer) {
@@ -129,7 +155,7 @@ public final class TLSConnection {
     }
 
     public var serverName: String? {
-        SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name).map { String(cString: $0) }
+        SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name).map { String(cString: $0) } ?? requestedName
     }
 
     public var resumed: Bool { SSL_session_reused(ssl) == 1 }

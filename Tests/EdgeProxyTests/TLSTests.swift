@@ -106,6 +106,55 @@ func sClient(_ port: Int, _ args: String, input: String = "") throws -> String {
         #expect(try shell("sleep 0.3 | openssl s_client -connect 127.0.0.1:\(edge.httpsPort) -servername r.test -sess_in \(s13)").1.contains("Reused, TLSv1.3"))
     }
 
+    @Test func closingConnectionsNeverWriteToAnotherConnection() throws {
+        // Audit: the fd was closed before close_notify went out, so the alert reached
+        // whichever connection the kernel gave that number next. Two workers, TLS and
+        // plain connections opened and closed side by side, every byte checked.
+        let o = try Origin()
+        let a = try makeCertificate(in: certDir, name: "storm", cn: "storm.test", sans: ["storm.test"])
+        let edge = try Edge(tenants: [tenant("s", ["storm.test"], o, certs: [a])], workers: 2)
+        defer { edge.stop() }
+        let script = repoRoot.appendingPathComponent("tools/testclient/storm.py").path
+        let (st, out) = try shell("timeout 120 python3 '\(script)' \(edge.port) \(edge.httpsPort) storm.test '\(a.0)' 300 2")
+        #expect(st == 0, "\(out)")
+        let r = try #require(try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any], "\(out)")
+        #expect(r["ok"] as? Int == 600, "\(out)")
+        #expect(r["handshake_errors"] as? Int == 0, "\(out)")
+        #expect(r["bad"] as? Int == 0, "\(out)")
+    }
+
+    @Test func sessionsNeverResumeAcrossTenants() throws {
+        // A session made with one tenant's name must not resume under another's:
+        // over TLS 1.3 that connection would be served as the other tenant without
+        // its certificate ever being presented.
+        let o = try Origin()
+        let a = try makeCertificate(in: certDir, name: "xa", cn: "a.test", sans: ["a.test", "www.a.test"])
+        let b = try makeCertificate(in: certDir, name: "xb", cn: "b.test", sans: ["b.test"])
+        let edge = try Edge(tenants: [tenant("a", ["a.test", "www.a.test"], o, certs: [a]), tenant("b", ["b.test"], o, certs: [b])])
+        defer { edge.stop() }
+        let port = edge.httpsPort
+        // TLS 1.2 with a session id (no ticket), TLS 1.2 with a ticket.
+        for (name, flags) in [("id12", "-tls1_2 -no_ticket"), ("tk12", "-tls1_2")] {
+            let file = certDir + "/" + name
+            _ = try shell("timeout 10 openssl s_client -connect 127.0.0.1:\(port) -servername a.test \(flags) -sess_out \(file) </dev/null")
+            let same = try shell("timeout 10 openssl s_client -connect 127.0.0.1:\(port) -servername a.test \(flags) -sess_in \(file) </dev/null").1
+            #expect(same.contains("Reused, TLSv1.2"), "\(name): the same name resumes")
+            let sibling = try shell("timeout 10 openssl s_client -connect 127.0.0.1:\(port) -servername www.a.test \(flags) -sess_in \(file) </dev/null").1
+            #expect(sibling.contains("Reused, TLSv1.2"), "\(name): another name of the same tenant resumes")
+            let other = try shell("timeout 10 openssl s_client -connect 127.0.0.1:\(port) -servername b.test \(flags) -sess_in \(file) </dev/null").1
+            #expect(!other.contains("Reused"), "\(name): \(other)")
+            #expect(other.contains("CN = b.test") || other.contains("CN=b.test"), "\(name): b's certificate is presented: \(other)")
+        }
+        // TLS 1.3 tickets arrive after the handshake: read a response before saving the session.
+        let file = certDir + "/tk13"
+        _ = try shell("(printf 'GET /echo HTTP/1.1\\r\\nHost: a.test\\r\\nConnection: close\\r\\n\\r\\n'; sleep 1) | timeout 10 openssl s_client -connect 127.0.0.1:\(port) -servername a.test -sess_out \(file) -quiet")
+        let same = try shell("timeout 10 openssl s_client -connect 127.0.0.1:\(port) -servername a.test -sess_in \(file) </dev/null").1
+        #expect(same.contains("Reused, TLSv1.3"), "1.3: the same name resumes: \(same)")
+        let other = try shell("(printf 'GET /echo HTTP/1.1\\r\\nHost: b.test\\r\\nConnection: close\\r\\n\\r\\n'; sleep 1) | timeout 10 openssl s_client -connect 127.0.0.1:\(port) -servername b.test -sess_in \(file)").1
+        #expect(!other.contains("Reused"), "1.3: \(other)")
+        #expect(other.contains("CN = b.test") || other.contains("CN=b.test"), "1.3: b's certificate is presented: \(other)")
+    }
+
     @Test func ticketsResumeOnEveryWorker() throws {
         let o = try Origin()
         let a = try makeCertificate(in: certDir, name: "k", cn: "k.test", sans: ["k.test"])
