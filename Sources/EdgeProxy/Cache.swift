@@ -145,7 +145,7 @@ extension Worker {
 
     /// Looks the request up. Returns true when it was answered (a hit, or 504
     /// for only-if-cached); false to go on to the origin (maybe to revalidate).
-    func cacheLookup(_ c: ClientConnection, _ rc: RouteCache, tenant: Tenant, p: UnsafeRawBufferPointer, hostRange: Range<Int>, headLength n: Int) -> Bool {
+    func cacheLookup(_ c: ClientConnection, _ rc: RouteCache, tenant: Tenant, p: UnsafeRawBufferPointer, headLength n: Int) -> Bool {
         let wall = clock.now()
         var x = ExchangeCache()
         x.collapse = c.cache.collapse
@@ -160,7 +160,7 @@ extension Worker {
         }
         let plainRequest = plain
         if !plain { x.request = headerList(p, c.head.fields) }
-        x.host = String(decoding: p[hostRange], as: UTF8.self)
+        x.host = String(decoding: c.host, as: UTF8.self)
         x.target = String(decoding: c.target, as: UTF8.self)
         x.requestTime = wall
         x.clientConditional = x.request.contains("if-none-match") || x.request.contains("if-modified-since")

@@ -55,6 +55,8 @@ final class ClientConnection {
     var pendingTo = 0
 
     // The exchange in progress.
+    /// The request's host, normalized once (EdgeHTTP.Authority): tenant, cache key and what the origin sees.
+    var host: [UInt8] = []
     var target: [UInt8] = []
     var pathLength = 0
     var fwd: IOBuffer?
@@ -382,7 +384,8 @@ extension Worker {
         var hostRange = 0..<0
         if case .absolute(let a, _) = form { hostRange = a }
         else if c.head.hostField >= 0 { hostRange = c.head.fields[c.head.hostField].value }
-        guard let tenant = config.tenant(forHost: p, hostRange, scratch: &hostScratch) else {
+        guard Authority.normalize(p, hostRange, into: &c.host) else { return refuse(c, 400, headLength: n) }
+        guard let tenant = config.tenant(forHost: c.host) else {
             return refuse(c, 421, headLength: n)
         }
         if let sni = c.sniTenant, sni != tenant.name {
@@ -391,7 +394,7 @@ extension Worker {
         }
         c.tenant = tenant
         if tenant.httpsRedirect && c.tls == nil {
-            return redirectToHTTPS(c, p: p, hostRange: hostRange, headLength: n)
+            return redirectToHTTPS(c, headLength: n)
         }
         let route: Route? = c.target.withUnsafeBufferPointer { t in
             tenant.route(for: UnsafeBufferPointer(rebasing: t[0..<pathLength]))
@@ -430,7 +433,7 @@ extension Worker {
         }
         // Cache lookup on the client's target, before any prefix is stripped.
         if let rc = route.cache, c.bodyDone || (c.method != .get && c.method != .head) {
-            if cacheLookup(c, rc, tenant: tenant, p: p, hostRange: hostRange, headLength: n) { return }
+            if cacheLookup(c, rc, tenant: tenant, p: p, headLength: n) { return }
         }
         if route.stripPrefix { stripPrefix(c, route) }
 
@@ -440,7 +443,7 @@ extension Worker {
             if !c.bodyDone { c.keepAlive = false; c.bodyDone = true }
             serveFile(c, root: root, index: index, p: p, headLength: n)
         case .http(let ids):
-            buildForwardHead(c, p: p, hostRange: hostRange, route: route)
+            buildForwardHead(c, p: p, route: route)
             if !c.cache.consumedHead { b.consume(n) }
             if c.cache.background {
                 // stale-while-revalidate: the client has its answer; the refresh goes
@@ -462,17 +465,13 @@ extension Worker {
     }
 
     /// 301 (GET/HEAD) or 308 (other methods, which must keep their body) to the same URL over HTTPS.
-    func redirectToHTTPS(_ c: ClientConnection, p: UnsafeRawBufferPointer, hostRange: Range<Int>, headLength n: Int) {
+    func redirectToHTTPS(_ c: ClientConnection, headLength n: Int) {
         if c.head.framing != .none { c.keepAlive = false }
         let status = (c.method == .get || c.method == .head) ? 301 : 308
         let b = beginGeneratedResponse(c, status)
         b.append("\r\nLocation: https://")
-        // The host without its port, then ours.
-        var end = hostRange.upperBound
-        var k = end - 1
-        while k >= hostRange.lowerBound && p[k] >= 48 && p[k] <= 57 { k -= 1 }
-        if k >= hostRange.lowerBound && p[k] == 58 && p[hostRange.upperBound - 1] != 93 { end = k }
-        b.append(UnsafeRawBufferPointer(rebasing: p[hostRange.lowerBound..<end]))
+        // The normalized host (no port), then ours.
+        b.append(c.host)
         if httpsPort != 443 { b.append(byte: 58); b.append(decimal: Int64(httpsPort)) }
         b.append(c.target)
         b.append("\r\nContent-Length: 0\r\n")
@@ -742,6 +741,7 @@ extension Worker {
         g.route = c.route
         g.method = c.method
         g.methodText = c.methodText
+        g.host = c.host
         g.target = c.target
         g.pathLength = c.pathLength
         g.head = c.head

@@ -7,7 +7,7 @@ import EdgeIO
 extension Worker {
     /// Serializes the request head for the origin into `c.fwd` (kept until the
     /// exchange ends, so a retry can send it again).
-    func buildForwardHead(_ c: ClientConnection, p: UnsafeRawBufferPointer, hostRange: Range<Int>, route: Route) {
+    func buildForwardHead(_ c: ClientConnection, p: UnsafeRawBufferPointer, route: Route) {
         if c.fwd == nil { c.fwd = takeBuffer() }
         let b = c.fwd!
         b.clear()
@@ -15,7 +15,7 @@ extension Worker {
         b.append(byte: 32)
         b.append(c.target)
         b.append(" HTTP/1.1\r\nHost: ")
-        if let h = route.hostRewrite { b.append(h) } else { b.append(UnsafeRawBufferPointer(rebasing: p[hostRange])) }
+        if let h = route.hostRewrite { b.append(h) } else { b.append(c.host) }
         b.append("\r\n")
         let head = c.head
         var priorXFF: Range<Int>? = nil
@@ -47,7 +47,7 @@ extension Worker {
         }
         if !c.trusted || !head.fields.contains(where: { $0.known == .xForwardedHost }) {
             b.append("\r\nX-Forwarded-Host: ")
-            b.append(UnsafeRawBufferPointer(rebasing: p[hostRange]))
+            b.append(c.host)
         }
         b.append("\r\nVia: 1.1 edge\r\n")
         if let stored = c.cache.revalidating, !c.cache.clientConditional {

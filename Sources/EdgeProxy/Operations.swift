@@ -109,13 +109,14 @@ extension EdgeServer {
         let slash = rest.firstIndex(where: { $0 == "/" || $0 == "?" }) ?? rest.endIndex
         let host = String(rest[..<slash])
         rest = rest[slash...]
-        guard !host.isEmpty, host.utf8.allSatisfy({ isTokenChar($0) || $0 == 58 || $0 == 91 || $0 == 93 }) else {
+        // The same normalization requests get (EdgeHTTP.Authority).
+        var scratch: [UInt8] = []
+        let hostBytes = Array(host.utf8)
+        guard !host.isEmpty, hostBytes.withUnsafeBytes({ Authority.normalize($0, 0..<hostBytes.count, into: &scratch) }) else {
             throw OperationError(400, "\(url): bad host")
         }
         let config = self.config
-        var scratch: [UInt8] = []
-        let hostBytes = Array(host.utf8)
-        guard let tenant = hostBytes.withUnsafeBytes({ config.tenant(forHost: $0, 0..<hostBytes.count, scratch: &scratch) }) else {
+        guard let tenant = config.tenant(forHost: scratch) else {
             throw OperationError(404, "\(url): no tenant serves host \(host)")
         }
         let raw = Array((rest.isEmpty ? "/" : rest.first == "?" ? "/" + rest : rest).utf8)
@@ -124,7 +125,7 @@ extension EdgeServer {
             throw OperationError(400, "\(url): bad path")
         }
         let route = out.withUnsafeBufferPointer { tenant.route(for: UnsafeBufferPointer(rebasing: $0[0..<pathLength])) }
-        return ResolvedURL(tenant: tenant, route: route, https: https, host: scratch.isEmpty ? host : String(decoding: scratch, as: UTF8.self),
+        return ResolvedURL(tenant: tenant, route: route, https: https, host: String(decoding: scratch, as: UTF8.self),
                            target: String(decoding: out, as: UTF8.self))
     }
 

@@ -299,15 +299,8 @@ public final class RuntimeConfig: Sendable {
 
     /// The tenant for a Host value (any case, optional port, optional trailing
     /// dot). A wildcard matches exactly one label. Falls back to the default tenant.
-    func tenant(forHost p: UnsafeRawBufferPointer, _ range: Range<Int>, scratch: inout [UInt8]) -> Tenant? {
-        scratch.removeAll(keepingCapacity: true)
-        var end = range.upperBound
-        // Strip the port (not inside an IPv6 literal).
-        var k = end - 1
-        while k >= range.lowerBound && p[k] >= 48 && p[k] <= 57 { k -= 1 }
-        if k >= range.lowerBound && p[k] == 58 && (p[range.lowerBound] != 91 || (k > range.lowerBound && p[k - 1] == 93)) { end = k }
-        for i in range.lowerBound..<end { scratch.append(asciiLower(p[i])) }
-        if scratch.last == 46 { scratch.removeLast() }
+    /// The tenant for a normalized host (EdgeHTTP.Authority: lowercase, no port, no trailing dot).
+    func tenant(forHost scratch: [UInt8]) -> Tenant? {
         let host = String(decoding: scratch, as: UTF8.self)
         if let t = exactHosts[host] { return tenants[t] }
         if let dot = scratch.firstIndex(of: 46) {

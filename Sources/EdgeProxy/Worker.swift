@@ -73,7 +73,6 @@ public final class Worker: @unchecked Sendable {
     /// Field array lent to the connection whose head is being parsed, so an
     /// idle connection holds no field storage.
     var scratchFields: [Field] = []
-    var hostScratch: [UInt8] = []
     let date = DateCache()
     let log: AccessLog
     var limits: HeadLimits

@@ -5,6 +5,30 @@ import Testing
 @testable import EdgeProxy
 
 @Suite(.serialized) struct RoutingTests {
+    @Test func hostVariantsReachTheOriginNormalized() throws {
+        // Audit: `A.TEST.:1337` was keyed like `a.test` but forwarded as sent, so an
+        // origin building links from Host poisoned the shared entry.
+        let o = try Origin()
+        let edge = try Edge(tenants: [tenantJSON(name: "h", hosts: ["a.test"], origins: #"{"o": {"servers": ["\#(o.address)"]}}"#,
+                                                 routes: #"[{"prefix": "/", "origin": "o"}]"#)])
+        defer { edge.stop() }
+        for host in ["A.TEST.:1337", "a.test:", "a.Test"] {
+            let r = try request(edge.port, "/echo/h", host: host)
+            #expect(r.status == 200, "\(host)")
+            #expect(r.echoedHeader("Host") == ["a.test"], "\(host)")
+            #expect(r.echoedHeader("X-Forwarded-Host") == ["a.test"], "\(host)")
+        }
+        // The absolute form's authority is the host too.
+        let c = try Client(port: edge.port)
+        c.send("GET http://A.test.:99/echo/abs HTTP/1.1\r\nHost: other\r\nConnection: close\r\n\r\n")
+        let abs = try c.readResponse()
+        #expect(abs.echoedHeader("Host") == ["a.test"])
+        for bad in ["a.test:0", "a.test:65536", "a.test:123456789012345678901", "a.test:80:80", "a.test%2f"] {
+            #expect(try request(edge.port, "/echo/bad", host: bad).status == 400, "\(bad)")
+        }
+        #expect(try o.stats().requests == 4)
+    }
+
     @Test func routesByHostAndPathAndRewritesHeaders() throws {
         let api = try Origin(name: "api")
         let web = try Origin(name: "web")
