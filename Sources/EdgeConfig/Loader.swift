@@ -273,7 +273,7 @@ public enum ConfigLoader {
 
     public static func loadTenant(file: String) throws -> TenantConfig {
         let root = Node(dict: try readJSON(file), file: file, path: "")
-        try root.allowOnly(["name", "hosts", "default", "origins", "routes", "limits", "tls", "https_redirect", "hsts", "purge_tag_headers", "compress"])
+        try root.allowOnly(["name", "hosts", "default", "origins", "routes", "limits", "tls", "https_redirect", "hsts", "purge_tag_headers", "compress", "pass_request_headers"])
         let name = try root.string("name") ?? ((file as NSString).lastPathComponent as NSString).deletingPathExtension
         guard let rawHosts = try root.strings("hosts") else { throw root.fail("hosts", "is required (a list of host names)") }
         var hosts: [String] = []
@@ -359,6 +359,15 @@ public enum ConfigLoader {
                 throw root.fail("purge_tag_headers[\(i)]", "\"\(f)\" is not a header field name")
             }
             t.purgeTagFields = tags
+        }
+        if let names = try root.strings("pass_request_headers") {
+            for (i, f) in names.enumerated() {
+                let lower = f.lowercased()
+                guard OverrideFields.names.contains(lower), lower != "x-real-ip" else {
+                    throw root.fail("pass_request_headers[\(i)]", "\"\(f)\" is not an override field edge removes (one of \(OverrideFields.names.filter { $0 != "x-real-ip" }.joined(separator: ", ")))")
+                }
+            }
+            t.passRequestHeaders = names
         }
         if t.tls == .none && (t.httpsRedirect || t.hsts != nil) {
             throw root.fail(t.httpsRedirect ? "https_redirect" : "hsts", "needs \"tls\" on this tenant")

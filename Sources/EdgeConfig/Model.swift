@@ -57,6 +57,9 @@ public struct TenantConfig: Sendable, Equatable {
     public var purgeTagFields = ["Surrogate-Key", "Cache-Tag"]
     /// The routes' compression unless a route sets its own.
     public var compress = CompressConfig()
+    /// URL, method, scheme, host and client-address override fields (EdgeHTTP.OverrideFields)
+    /// forwarded from untrusted clients too; by default they are removed.
+    public var passRequestHeaders: [String] = []
 
     public init(name: String, file: String, hosts: [String], origins: [OriginGroupConfig], routes: [RouteConfig]) {
         self.name = name; self.file = file; self.hosts = hosts; self.origins = origins; self.routes = routes

@@ -19,6 +19,8 @@ extension Worker {
         b.append("\r\n")
         let head = c.head
         var priorXFF: Range<Int>? = nil
+        var realIP = false
+        let pass = c.tenant?.passOverrides ?? []
         for f in head.fields {
             switch f.known {
             case .host, .contentLength, .expect:
@@ -28,6 +30,17 @@ extension Worker {
                 continue
             case .xForwardedProto, .xForwardedHost, .forwarded:
                 if !c.trusted { continue }
+            case .other:
+                // URL, method, scheme, host and client-address claims (OverrideFields).
+                if OverrideFields.contains(p, f.nameStart, f.nameEnd) {
+                    if equalsLowercase(p, f.nameStart, f.nameEnd, "x-real-ip") {
+                        // edge sets X-Real-IP; a trusted proxy's (first) value stands instead.
+                        if !c.trusted || realIP { continue }
+                        realIP = true
+                    } else if !c.trusted && !nameIsListed(pass, p, f.name) {
+                        continue
+                    }
+                }
             default:
                 if f.known.isHopByHop { continue }
             }
@@ -42,6 +55,10 @@ extension Worker {
             b.append(", ")
         }
         b.append(c.peerIP)
+        if !realIP {
+            b.append("\r\nX-Real-IP: ")
+            b.append(c.peerIP)
+        }
         if !c.trusted || !head.fields.contains(where: { $0.known == .xForwardedProto }) {
             b.append(c.tls == nil ? "\r\nX-Forwarded-Proto: http" : "\r\nX-Forwarded-Proto: https")
         }

@@ -74,15 +74,20 @@ struct Edits: Sendable {
     }
 
     @inline(__always) func removes(_ p: UnsafeRawBufferPointer, _ name: Range<Int>) -> Bool {
-        if remove.isEmpty { return false }
-        for r in remove where r.count == name.count {
-            var same = true
-            var j = name.lowerBound
-            for b in r { if asciiLower(p[j]) != b { same = false; break }; j += 1 }
-            if same { return true }
-        }
-        return false
+        nameIsListed(remove, p, name)
     }
+}
+
+/// True when the field name at `p[name]` is in `list` (lowercase names), case-insensitively.
+@inline(__always) func nameIsListed(_ list: [[UInt8]], _ p: UnsafeRawBufferPointer, _ name: Range<Int>) -> Bool {
+    if list.isEmpty { return false }
+    for r in list where r.count == name.count {
+        var same = true
+        var j = name.lowerBound
+        for b in r { if asciiLower(p[j]) != b { same = false; break }; j += 1 }
+        if same { return true }
+    }
+    return false
 }
 
 final class Route: Sendable {
@@ -118,12 +123,15 @@ final class Tenant: Sendable {
     let tagFields: [String]
     /// The tenant's config as loaded (hosts, TLS files) for the admin API.
     let config: TenantConfig
+    /// Override fields (EdgeHTTP.OverrideFields) this tenant's origins get from any client (lowercase).
+    let passOverrides: [[UInt8]]
 
     init(index: Int, name: String, routes: [Route], limits: TenantLimits, httpsRedirect: Bool = false, hsts: String? = nil,
          tagFields: [String] = ["surrogate-key", "cache-tag"], config: TenantConfig) {
         self.index = index
         self.tagFields = tagFields.map { $0.lowercased() }
         self.config = config
+        self.passOverrides = config.passRequestHeaders.map { Array($0.lowercased().utf8) }
         self.httpsRedirect = httpsRedirect
         self.hstsLine = hsts.map { Array("Strict-Transport-Security: \($0)\r\n".utf8) } ?? []
         self.name = name

@@ -82,6 +82,7 @@ let good = #"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:9000
         (#"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:1"]}}, "routes": [{"prefix": "/", "origin": "o"}], "compress": {"types": ["html"]}}"#, "compress.types[0]"),
         (#"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:1"]}}, "routes": [{"prefix": "/", "origin": "o"}], "compress": {"gzip_level": 10}}"#, "compress.gzip_level"),
         (#"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:1"]}}, "routes": [{"prefix": "/", "origin": "o", "compress": {"level": 1}}]}"#, "routes[0].compress.level"),
+        (#"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:1"]}}, "routes": [{"prefix": "/", "origin": "o"}], "pass_request_headers": ["X-Original-URL", "Cookie"]}"#, "pass_request_headers[1]"),
     ])
     func errorsNameFileAndField(_ json: String, _ field: String) throws {
         let e = try loadError(["bad.json": json])

@@ -3,6 +3,7 @@ import Foundation
 import Glibc
 import Testing
 @testable import EdgeProxy
+import EdgeHTTP
 
 @Suite(.serialized) struct RoutingTests {
     @Test func hostVariantsReachTheOriginNormalized() throws {
@@ -27,6 +28,37 @@ import Testing
             #expect(try request(edge.port, "/echo/bad", host: bad).status == 400, "\(bad)")
         }
         #expect(try o.stats().requests == 4)
+    }
+
+    @Test func overrideClaimsFromUntrustedClientsNeverReachTheOrigin() throws {
+        // Audit: X-Original-URL and friends passed through; an origin honouring them
+        // served /admin's body under a public URL's cache entry.
+        let o = try Origin()
+        let plain = tenantJSON(name: "p", hosts: ["p.test"], origins: #"{"o": {"servers": ["\#(o.address)"]}}"#,
+                               routes: #"[{"prefix": "/", "origin": "o"}]"#)
+        let allowing = tenantJSON(name: "q", hosts: ["q.test"], origins: #"{"o": {"servers": ["\#(o.address)"]}}"#,
+                                  routes: #"[{"prefix": "/", "origin": "o"}]"#, extra: #""pass_request_headers": ["X-Original-URL"]"#)
+        let claims = OverrideFields.names.map { name in "\(name): claim" }
+        let edge = try Edge(tenants: [plain, allowing])
+        defer { edge.stop() }
+        let r = try request(edge.port, "/echo/o", host: "p.test", headers: claims + ["X-Kept: yes"])
+        #expect(r.status == 200)
+        for name in OverrideFields.names where name != "x-real-ip" {
+            #expect(r.echoedHeader(name).isEmpty, "\(name) reached the origin")
+        }
+        #expect(r.echoedHeader("X-Real-IP") == ["127.0.0.1"])   // set by edge, the client's claim dropped
+        #expect(r.echoedHeader("X-Kept") == ["yes"])
+        let q = try request(edge.port, "/echo/q", host: "q.test", headers: claims)
+        #expect(q.echoedHeader("X-Original-URL") == ["claim"])   // the tenant's allow-list
+        #expect(q.echoedHeader("X-Rewrite-URL").isEmpty)
+        #expect(q.echoedHeader("X-Real-IP") == ["127.0.0.1"])
+        edge.stop()
+        // A trusted proxy in front of edge speaks for its clients.
+        let trusted = try Edge(tenants: [plain], server: #"{"trusted_proxies": ["127.0.0.1"]}"#)
+        defer { trusted.stop() }
+        let t = try request(trusted.port, "/echo/t", host: "p.test", headers: claims)
+        #expect(t.echoedHeader("X-Original-URL") == ["claim"])
+        #expect(t.echoedHeader("X-Real-IP") == ["claim"])
     }
 
     @Test func routesByHostAndPathAndRewritesHeaders() throws {
