@@ -384,7 +384,7 @@ public enum ConfigLoader {
     }
 
     static func loadOrigin(name: String, _ g: Node, baseDir: String) throws -> OriginGroupConfig {
-        try g.allowOnly(["servers", "directory", "index", "balance", "max_fails", "fail_backoff", "keepalive", "tls"])
+        try g.allowOnly(["servers", "directory", "index", "symlinks", "balance", "max_fails", "fail_backoff", "keepalive", "tls"])
         let servers = try g.strings("servers")
         let dir = try g.string("directory")
         var o: OriginGroupConfig
@@ -409,6 +409,7 @@ public enum ConfigLoader {
                 list.append(a)
             }
             o = OriginGroupConfig(name: name, kind: .http(servers: list))
+            if g.dict["symlinks"] != nil { throw g.fail("symlinks", "only for directory origins") }
             if https {
                 var t = OriginTLSConfig()
                 if let n = try g.object("tls") {
@@ -438,6 +439,10 @@ public enum ConfigLoader {
             let index = try g.string("index") ?? "index.html"
             guard !index.contains("/") else { throw g.fail("index", "must be a file name") }
             o = OriginGroupConfig(name: name, kind: .directory(root: (root as NSString).standardizingPath, index: index))
+            if let s = try g.string("symlinks") {
+                guard s == "refuse" || s == "inside" else { throw g.fail("symlinks", "expected \"refuse\" (the default) or \"inside\"") }
+                o.symlinksInside = s == "inside"
+            }
         case (.some, .some):
             throw g.fail("servers", "an origin group has either servers or a directory, not both")
         case (nil, nil):

@@ -124,6 +124,10 @@ public struct OriginGroupConfig: Sendable, Equatable {
     public var failBackoffMillis: Int64 = 10_000
     /// Idle keep-alive connections kept per server per worker.
     public var keepAlive = 64
+    /// Directory origins: follow symbolic links that stay inside the root
+    /// (`"symlinks": "inside"`). By default every link is refused (404), and a
+    /// path never resolves outside the root either way.
+    public var symlinksInside = false
     public init(name: String, kind: OriginKind) { self.name = name; self.kind = kind }
 }
 

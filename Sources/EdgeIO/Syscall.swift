@@ -164,3 +164,13 @@ public final class MappedBytes: @unchecked Sendable {
     }
     return Int(min(r.rlim_cur, UInt(Int.max)))
 }
+
+/// Opens a NUL-terminated relative `path` beneath the directory `dirFD`, never
+/// resolving outside it (see edge_open_beneath): symbolic links are refused
+/// unless `allowLinks`, and then only those that stay inside. -1 and errno on failure.
+public func sysOpenBeneath(_ dirFD: Int32, _ path: UnsafePointer<CChar>, flags: Int32, allowLinks: Bool) -> Int32 {
+    edge_open_beneath(dirFD, path, flags, allowLinks ? 1 : 0)
+}
+
+/// An O_PATH descriptor for a directory, for `sysOpenBeneath`; -1 on failure.
+public func sysOpenDirectory(_ path: String) -> Int32 { edge_open_directory(path) }

@@ -438,10 +438,10 @@ extension Worker {
         if route.stripPrefix { stripPrefix(c, route) }
 
         switch route.group.kind {
-        case .directory(let root, let index):
+        case .directory(let root):
             if c.method != .get && c.method != .head { return refuse(c, 405, headLength: n) }
             if !c.bodyDone { c.keepAlive = false; c.bodyDone = true }
-            serveFile(c, root: root, index: index, p: p, headLength: n)
+            serveFile(c, root: root, p: p, headLength: n)
         case .http(let ids):
             buildForwardHead(c, p: p, route: route)
             if !c.cache.consumedHead { b.consume(n) }

@@ -44,7 +44,24 @@ public final class OriginServer: Sendable {
 
 enum GroupKind: Sendable {
     case http(servers: [Int])               // ids into RuntimeConfig.servers
-    case directory(root: String, index: String)
+    case directory(DirectoryRoot)
+}
+
+/// A directory origin's root, held open (O_PATH) so every file is opened
+/// beneath it (edge_open_beneath): no path or link resolves outside it.
+/// Shared read-only by the workers; the descriptor closes with the config.
+final class DirectoryRoot: Sendable {
+    let path: String
+    let fd: Int32
+    let index: String
+    let symlinksInside: Bool
+
+    init(path: String, index: String, symlinksInside: Bool) {
+        self.path = path; self.index = index; self.symlinksInside = symlinksInside
+        fd = sysOpenDirectory(path)
+    }
+
+    deinit { if fd >= 0 { sysClose(fd) } }
 }
 
 final class OriginGroup: Sendable {
@@ -215,7 +232,9 @@ public final class RuntimeConfig: Sendable {
                     }
                     kind = .http(servers: ids)
                 case .directory(let root, let index):
-                    kind = .directory(root: root, index: index)
+                    let dr = DirectoryRoot(path: root, index: index, symlinksInside: g.symlinksInside)
+                    guard dr.fd >= 0 else { throw ConfigError(file: t.file, field: "origins.\(g.name).directory", message: "cannot open \"\(root)\"") }
+                    kind = .directory(dr)
                 }
                 _ = gi
                 let og = OriginGroup(id: groups.count, name: g.name, kind: kind, policy: BalancePolicy(rawValue: g.balance) ?? .roundRobin,

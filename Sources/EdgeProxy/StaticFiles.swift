@@ -40,7 +40,7 @@ enum MediaTypes {
 
 extension Worker {
     /// Maps the normalized path to a file and starts the response.
-    func serveFile(_ c: ClientConnection, root: String, index: String, p: UnsafeRawBufferPointer, headLength: Int) {
+    func serveFile(_ c: ClientConnection, root: DirectoryRoot, p: UnsafeRawBufferPointer, headLength: Int) {
         // Decode the path fully for the file system. An encoded "/" or NUL, or
         // a dot-file segment (other than .well-known), is never served.
         var rel: [UInt8] = []
@@ -62,10 +62,11 @@ extension Worker {
             if !(k == 0 && seg.elementsEqual(".well-known".utf8)) { refused = true }
         }
         if refused { return fileError(c, 404, headLength) }
-        var path = Array(root.utf8) + rel
-        if rel.last == 47 { path += Array(index.utf8) }
+        // Relative to the root, opened beneath it: neither ".." nor a link leaves it.
+        var path = Array(rel.drop { $0 == 47 })
+        if path.isEmpty || rel.last == 47 { path += Array(root.index.utf8) }
         path.append(0)
-        let fd = path.withUnsafeBufferPointer { open(UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self), O_RDONLY | O_CLOEXEC | O_NONBLOCK) }
+        let fd = openBeneath(root, path)
         if fd < 0 { return fileError(c, errno == EACCES ? 403 : 404, headLength) }
         var st = stat()
         guard fstat(fd, &st) == 0 else { sysClose(fd); return fileError(c, 404, headLength) }
@@ -81,7 +82,7 @@ extension Worker {
         let type = MediaTypes.forPath(path.dropLast().map { $0 })
         // Compression: a precompressed sibling (x.js.br, x.js.gz) when there is one,
         // else compressed while it streams. The ETag names the coding.
-        let (coding, sibling, siblingSize, varyAE) = chooseFileCoding(c, path: path, type: type, size: size)
+        let (coding, sibling, siblingSize, varyAE) = chooseFileCoding(c, root: root, path: path, type: type, size: size)
         var fileFD = fd
         if sibling >= 0 { sysClose(fd); fileFD = sibling; size = siblingSize }
         let dynamic = coding != .identity && sibling < 0
@@ -191,7 +192,7 @@ extension Worker {
     /// The coding for a file on a compressing route: which one, and a
     /// precompressed sibling's descriptor and size when one exists (else -1);
     /// `vary` when the answer depends on Accept-Encoding.
-    func chooseFileCoding(_ c: ClientConnection, path: [UInt8], type: StaticString, size: Int64)
+    func chooseFileCoding(_ c: ClientConnection, root: DirectoryRoot, path: [UInt8], type: StaticString, size: Int64)
         -> (ContentCoding, sibling: Int32, siblingSize: Int64, vary: Bool) {
         guard let cmp = c.route?.compress, !c.rangeRequested, c.method == .get || c.method == .head,
               cmp.compressible(type.description) else { return (.identity, -1, 0, false) }
@@ -201,7 +202,7 @@ extension Worker {
         for coding in ranked where w[coding] >= w[.identity] {
             var sib = Array(path.dropLast()) + Array((coding == .br ? ".br" : ".gz").utf8)
             sib.append(0)
-            let fd = sib.withUnsafeBufferPointer { open(UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self), O_RDONLY | O_CLOEXEC | O_NONBLOCK) }
+            let fd = openBeneath(root, sib)
             guard fd >= 0 else { continue }
             var st = stat()
             if fstat(fd, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG { return (coding, fd, Int64(st.st_size), true) }
@@ -209,6 +210,14 @@ extension Worker {
         }
         if size >= cmp.minBytes, let best = ranked.first, w[best] >= w[.identity] { return (best, -1, 0, true) }
         return (.identity, -1, 0, size >= cmp.minBytes)
+    }
+
+    /// Opens a NUL-terminated path relative to the root, never resolving outside it.
+    func openBeneath(_ root: DirectoryRoot, _ path: [UInt8]) -> Int32 {
+        path.withUnsafeBufferPointer {
+            sysOpenBeneath(root.fd, UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self), flags: O_RDONLY | O_NONBLOCK,
+                           allowLinks: root.symlinksInside)
+        }
     }
 
     func fileError(_ c: ClientConnection, _ status: Int, _ headLength: Int) {
@@ -220,12 +229,17 @@ extension Worker {
         c.inBuf!.consume(headLength)
         let b = beginGeneratedResponse(c, 301)
         b.append("\r\nLocation: ")
-        // The client's own path (before any prefix strip), plus "/".
-        let t = UnsafeRawBufferPointer(rebasing: p[c.head.targetRange])
-        let q = t.firstIndex(of: 63) ?? t.count
-        b.append(UnsafeRawBufferPointer(rebasing: t[0..<q]))
+        // The normalized path as the client addressed it (the stripped prefix put
+        // back), plus "/", then the query. Never the raw target, and never
+        // protocol-relative: a run of leading slashes becomes one, so
+        // `//evil.example/../sub` cannot send the client to another host.
+        var path: [UInt8] = []
+        if let r = c.route, r.stripPrefix { path += r.prefix.last == 47 ? r.prefix.dropLast() : r.prefix[...] }
+        path += c.target[0..<c.pathLength]
         b.append(byte: 47)
-        b.append(UnsafeRawBufferPointer(rebasing: t[q...]))
+        b.append(Array(path.drop { $0 == 47 || $0 == 92 }))
+        b.append(byte: 47)
+        b.append(Array(c.target[c.pathLength...]))
         b.append("\r\nContent-Length: 0\r\n")
         b.append(c.keepAlive ? "\r\n" : "Connection: close\r\n\r\n")
         finishExchange(c)

@@ -33,6 +33,57 @@ import Testing
         #expect(head.status == 200 && head.body.isEmpty && head.header("Content-Length") == "8")
     }
 
+    @Test func slashRedirectsStayOnThisSite() throws {
+        // Audit: `//evil.example/../sub` answered `Location: //evil.example/../sub/`.
+        let e = try edge()
+        defer { e.stop() }
+        for (target, location) in [("//evil.example/../sub", "/sub/"), ("//evil.example/%2E%2E/sub?q=1", "/sub/?q=1"),
+                                   ("///sub", "/sub/"), ("/static/sub", "/static/sub/"), ("/static//sub", "/static//sub/")] {
+            let c = try Client(port: e.port)
+            c.send("GET \(target) HTTP/1.1\r\nHost: s.test\r\nConnection: close\r\n\r\n")
+            let r = try c.readResponse()
+            #expect(r.status == 301, "\(target)")
+            #expect(r.header("Location") == location, "\(target)")
+        }
+    }
+
+    @Test func linksNeverLeadOutOfTheRoot() throws {
+        // Audit: a symlink in the root served /etc/passwd and the state directory's CA key.
+        let e = try edge()
+        defer { e.stop() }
+        let site = e.dir.appendingPathComponent("tenants/site").path
+        let outside = e.dir.appendingPathComponent("secret.txt").path
+        try writeFile(outside, "TOP SECRET")
+        #expect(symlink(outside, site + "/leak.txt") == 0)
+        #expect(symlink("../secret.txt", site + "/relative-leak.txt") == 0)
+        #expect(symlink(e.dir.path, site + "/up") == 0)
+        #expect(symlink("data.json", site + "/inside.json") == 0)
+        for path in ["/leak.txt", "/relative-leak.txt", "/up/secret.txt", "/inside.json"] {
+            let r = try request(e.port, path, host: "s.test")
+            #expect(r.status == 404, "\(path)")
+            #expect(!r.text.contains("SECRET"), "\(path)")
+        }
+        e.stop()
+        // "symlinks": "inside" follows links that stay in the root, and still no others.
+        let inside = try Edge(tenants: [tenantJSON(name: "s", hosts: ["s.test"], origins: #"{"files": {"directory": "site", "symlinks": "inside"}}"#,
+                                                   routes: #"[{"prefix": "/", "origin": "files"}]"#)],
+                              files: ["site/data.json": "{\"k\": 1}", "site/sub/x.txt": "x"])
+        defer { inside.stop() }
+        let root = inside.dir.appendingPathComponent("tenants/site").path
+        let secret = inside.dir.appendingPathComponent("secret.txt").path
+        try writeFile(secret, "TOP SECRET")
+        #expect(symlink("data.json", root + "/inside.json") == 0)
+        #expect(symlink("../data.json", root + "/sub/up.json") == 0)
+        #expect(symlink(secret, root + "/leak.txt") == 0)
+        #expect(symlink("../secret.txt", root + "/relative-leak.txt") == 0)
+        #expect(try request(inside.port, "/inside.json", host: "s.test").text == "{\"k\": 1}")
+        #expect(try request(inside.port, "/sub/up.json", host: "s.test").text == "{\"k\": 1}")
+        for path in ["/leak.txt", "/relative-leak.txt"] {
+            let r = try request(inside.port, path, host: "s.test")
+            #expect(r.status == 404 && !r.text.contains("SECRET"), "\(path)")
+        }
+    }
+
     @Test func conditionalAndRangeRequests() throws {
         let e = try edge()
         defer { e.stop() }

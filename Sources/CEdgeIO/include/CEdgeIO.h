@@ -52,4 +52,10 @@ int edge_pipe_cloexec(int fds[2]);
 int edge_memfd(const char *name);
 /// sendfile(2): up to `count` bytes of `in_fd` from `*offset` to `out_fd`.
 long edge_sendfile(int out_fd, int in_fd, long *offset, unsigned long count);
+/// Opens `path` under `dirfd` without resolving outside it (io.c): openat2
+/// RESOLVE_BENEATH, symbolic links refused unless `allow_links` (then only
+/// those that stay inside). -1 with errno (ELOOP, EXDEV, ENOENT...) otherwise.
+int edge_open_beneath(int dirfd, const char *path, int flags, int allow_links);
+/// An O_PATH descriptor for a directory (the root `edge_open_beneath` starts from).
+int edge_open_directory(const char *path);
 #endif
