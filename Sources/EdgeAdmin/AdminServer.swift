@@ -1,13 +1,18 @@
 // The admin API: HTTP/1.1 + JSON on a Unix socket in the state directory
 // (mode 0600) and, optionally, a loopback TCP port that requires a bearer token.
 //
-// Threads: one admin thread of its own serves connections one at a time with
-// blocking sockets and 5-second send/receive timeouts; it never runs on a
-// worker thread, and what it calls (EdgeServer's operations) only takes the
-// store's shard locks briefly, so the data path is never blocked behind it.
-// `stop()` may be called from any thread (it writes the wake-up eventfd).
+// Threads: the admin thread only accepts. Each connection is served on a
+// thread of its own with blocking sockets, at most `maxPerListener` at once per
+// listener (a listener over its bound answers 503 at once), so slow or idle TCP
+// peers can neither delay the Unix socket nor each other. Nothing here runs
+// on, or blocks, a worker: what the handlers call (EdgeServer's operations)
+// only takes the store's shard locks briefly, and reloads are serialized
+// inside EdgeServer. `active` (the open connections, under a Mutex) lets
+// `stop()` (any thread; it writes the wake-up eventfd) cut them short and wait
+// for their threads to finish.
 import Foundation
 import Glibc
+import Synchronization
 import EdgeIO
 import EdgeProxy
 
@@ -22,6 +27,15 @@ public final class AdminServer: @unchecked Sendable {
     let wake: EventFD
     let reload: @Sendable () throws -> String
     var thread: OSThread?
+    /// Connections being served: fd → which listener (true: TCP).
+    let active = Mutex<[Int32: Bool]>([:])
+
+    /// Connections served at once per listener.
+    public static let maxPerListener = 16
+    /// An unauthenticated TCP peer has this long to send its whole request head.
+    public static let tcpHeadMillis: Int64 = 2000
+    /// A whole request (head and body) within this, on either listener.
+    public static let requestMillis: Int64 = 10_000
 
     /// - Parameters:
     ///   - socketPath: the Unix socket (created 0600; a stale one is replaced).
@@ -67,6 +81,9 @@ public final class AdminServer: @unchecked Sendable {
         wake.signal()
         thread?.join()
         thread = nil
+        // Cut the connections still being served short, and wait for their threads.
+        active.withLock { for fd in $0.keys { _ = shutdown(fd, Int32(SHUT_RDWR)) } }
+        while !active.withLock({ $0.isEmpty }) { usleep(1000) }
         close(unixFD)
         if tcpFD >= 0 { close(tcpFD) }
         unlink(socketPath)
@@ -80,26 +97,59 @@ public final class AdminServer: @unchecked Sendable {
             let n = poll(&fds, nfds_t(fds.count), -1)
             if n < 0 { if errno == EINTR { continue }; return }
             if fds[1].revents != 0 { return }
-            if fds[0].revents != 0 { acceptOne(unixFD, needsToken: false) }
-            if fds.count > 2 && fds[2].revents != 0 { acceptOne(tcpFD, needsToken: true) }
+            if fds[0].revents != 0 { acceptOne(unixFD, tcp: false) }
+            if fds.count > 2 && fds[2].revents != 0 { acceptOne(tcpFD, tcp: true) }
         }
     }
 
-    func acceptOne(_ lfd: Int32, needsToken: Bool) {
+    /// Accepts one connection and hands it to a thread of its own (or 503 when
+    /// its listener already serves `maxPerListener`).
+    func acceptOne(_ lfd: Int32, tcp: Bool) {
         let fd = acceptBlocking(lfd)
         guard fd >= 0 else { return }
-        defer { close(fd) }
-        setSocketTimeouts(fd, millis: 5000)
-        // A whole request within 10 s: a client trickling bytes cannot hold the admin thread.
-        let deadline = monotonicMillis() + 10_000
+        let admitted = active.withLock { a -> Bool in
+            guard a.values.filter({ $0 == tcp }).count < Self.maxPerListener else { return false }
+            a[fd] = tcp
+            return true
+        }
+        guard admitted else {
+            setSocketTimeouts(fd, millis: 1000)
+            send(fd, AdminResponse.error(503, "too many admin connections; try again").serialized())
+            close(fd)
+            return
+        }
+        OSThread.detached { [self] in
+            serve(fd, needsToken: tcp)
+            // Closed under the lock: stop() never shuts down a number reused meanwhile.
+            active.withLock { a in a[fd] = nil; close(fd) }
+        }
+    }
+
+    /// Reads one request and answers it. An unauthenticated TCP peer must send
+    /// its whole head within `tcpHeadMillis`, and its token is checked as soon
+    /// as the head is in (a wrong one is answered without reading the body).
+    func serve(_ fd: Int32, needsToken: Bool) {
+        let start = monotonicMillis()
+        let headDeadline = start + (needsToken ? Self.tcpHeadMillis : Self.requestMillis)
+        let deadline = start + Self.requestMillis
         var buf: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 16384)
+        var headChecked = false
         var response: AdminResponse
         while true {
-            switch AdminRequest.parse(buf) {
+            let now = monotonicMillis()
+            let parsed = AdminRequest.parse(buf)
+            if case .needMore = parsed, !headChecked, needsToken, let head = AdminRequest.parseHead(buf) {
+                headChecked = true
+                if !authorized(head) { response = .error(401, "missing or wrong bearer token"); break }
+            }
+            switch parsed {
             case .needMore:
+                let limit = headChecked || !needsToken ? deadline : headDeadline
+                guard now < limit else { return }   // too slow: nothing to answer
+                setSocketTimeouts(fd, millis: Int(min(5000, limit - now)))
                 let r = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-                if r <= 0 || monotonicMillis() > deadline { return }   // closed or too slow: nothing to answer
+                if r <= 0 { return }   // closed, or no byte within the time left
                 buf += chunk[0..<r]
                 continue
             case .error(let status, let message):
@@ -109,7 +159,11 @@ public final class AdminServer: @unchecked Sendable {
             }
             break
         }
-        let bytes = response.serialized()
+        setSocketTimeouts(fd, millis: 5000)
+        send(fd, response.serialized())
+    }
+
+    func send(_ fd: Int32, _ bytes: [UInt8]) {
         var off = 0
         while off < bytes.count {
             let w = bytes[off...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
@@ -226,7 +280,15 @@ struct AdminRequest {
     static let maxHead = 16 * 1024
     static let maxBody = 1 << 20
 
-    static func parse(_ b: [UInt8]) -> Parse {
+    /// The request line and fields alone, once the head is complete (nil before,
+    /// or when it is malformed: `parse` says why).
+    static func parseHead(_ b: [UInt8]) -> AdminRequest? {
+        guard let end = b.firstRange(of: [13, 10, 13, 10]), end.lowerBound <= maxHead else { return nil }
+        guard case .complete(let r) = parse(Array(b[..<end.upperBound]), headOnly: true) else { return nil }
+        return r
+    }
+
+    static func parse(_ b: [UInt8], headOnly: Bool = false) -> Parse {
         guard let end = b.firstRange(of: [13, 10, 13, 10]) else {
             return b.count > maxHead ? .error(431, "request head too large") : .needMore
         }
@@ -256,6 +318,7 @@ struct AdminRequest {
         guard length >= 0 else { return .error(400, "bad Content-Length") }
         guard length <= maxBody else { return .error(413, "body larger than 1 MiB") }
         let start = end.upperBound
+        if headOnly { return .complete(r) }
         guard b.count - start >= length else { return .needMore }
         r.body = Array(b[start..<(start + length)])
         return .complete(r)
@@ -292,7 +355,7 @@ struct AdminResponse {
     func serialized() -> [UInt8] {
         let reasons = [200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed",
                        411: "Length Required", 413: "Content Too Large", 422: "Unprocessable Content", 431: "Request Header Fields Too Large",
-                       500: "Internal Server Error"]
+                       500: "Internal Server Error", 503: "Service Unavailable"]
         let head = "HTTP/1.1 \(status) \(reasons[status] ?? "Status")\r\nContent-Type: \(contentType)\r\nContent-Length: \(body.count)\r\nConnection: close\r\n\r\n"
         return Array(head.utf8) + body
     }

@@ -23,6 +23,12 @@ public struct OSThread: @unchecked Sendable {
         return OSThread(handle: t)
     }
 
+    /// Starts `body` on a detached thread (nothing joins it; it ends with `body`).
+    public static func detached(_ body: @escaping @Sendable () -> Void) {
+        let t = spawn(body)
+        _ = pthread_detach(t.handle)
+    }
+
     public func join() {
         _ = pthread_join(handle, nil)
     }

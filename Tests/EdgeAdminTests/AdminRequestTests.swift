@@ -35,4 +35,12 @@ import Testing
         guard case .complete(let r) = AdminRequest.parse(Array("POST / HTTP/1.1\r\nContent-Length: 1\r\n\r\n{".utf8)) else { return }
         #expect(throws: (any Error).self) { try r.jsonObject() }
     }
+
+    @Test func theHeadIsReadableBeforeTheBody() {
+        let end = raw.firstRange(of: [13, 10, 13, 10])!.upperBound
+        for cut in 0..<end { #expect(AdminRequest.parseHead(Array(raw[0..<cut])) == nil, "head after \(cut) bytes") }
+        for cut in end...raw.count {
+            #expect(AdminRequest.parseHead(Array(raw[0..<cut]))?.headers["authorization"] == "Bearer t", "cut \(cut)")
+        }
+    }
 }

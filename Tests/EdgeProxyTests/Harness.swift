@@ -267,6 +267,14 @@ final class Client {
         return true
     }
 
+    /// True when the connection is open and nothing has arrived (a non-blocking peek).
+    func isOpenWithNothingToRead() -> Bool {
+        guard buf.isEmpty else { return false }
+        var b: UInt8 = 0
+        let n = recv(fd, &b, 1, Int32(MSG_PEEK | MSG_DONTWAIT))
+        return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)
+    }
+
     /// True when the server closed the connection (EOF) with nothing more to read.
     func closedByPeer() -> Bool {
         while true {

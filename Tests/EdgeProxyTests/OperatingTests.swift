@@ -301,6 +301,42 @@ func originHits(_ o: Origin, _ path: String) throws -> Int {
         #expect(try shell("'\(ctl)' frobnicate").0 == 2)
     }
 
+    @Test func slowTCPPeersNeverHoldTheAdminAPI() throws {
+        // Audit: one connection at a time, read before the token check: an idle TCP
+        // peer delayed edgectl on the Unix socket by 5 s, ten made calls time out.
+        let o = try Origin()
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("edge-token-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let tokenFile = dir.appendingPathComponent("token").path
+        try writeFile(tokenFile, "s3cret-token-0123456789\n")
+        let a = try AdminEdge(tenants: [cacheTenant("t", o)], tcp: "127.0.0.1:0", tokenFile: tokenFile)
+        defer { a.stop() }
+        let port = Int(a.admin.tcpAddress!.port)
+        let auth = "Authorization: Bearer s3cret-token-0123456789"
+        // Ten authenticated peers whose bodies never come (each may take the 10 s a
+        // request has), and five unauthenticated ones that send nothing.
+        var held: [Client] = []
+        for _ in 0..<10 {
+            let c = try Client(port: port)
+            c.send("POST /v1/purge HTTP/1.1\r\nHost: admin\r\n\(auth)\r\nContent-Length: 100\r\n\r\n")
+            held.append(c)
+        }
+        var idle: [Client] = []
+        for _ in 0..<5 { idle.append(try Client(port: port)) }
+        // The Unix socket and another authenticated TCP call are answered while all of them are held.
+        let (st, out) = try a.ctl("stats")
+        #expect(st == 0, "\(out)")
+        #expect(try request(port, "GET", "/v1/stats", host: "admin", headers: [auth]).status == 200)
+        for c in held { #expect(c.isOpenWithNothingToRead(), "a held connection was answered or dropped early") }
+        // A wrong token is answered once the head is in, without waiting for the body.
+        let w = try Client(port: port)
+        w.send("POST /v1/purge HTTP/1.1\r\nHost: admin\r\nAuthorization: Bearer nope\r\nContent-Length: 100\r\n\r\n")
+        #expect(try w.readResponse().status == 401)
+        // Unauthenticated peers that send no head are dropped (their short head deadline).
+        for c in idle { #expect(c.closedByPeer()) }
+    }
+
     @Test func adminAPIRejectsBadInputAndRequiresATokenOnTCP() throws {
         let o = try Origin()
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("edge-token-\(UUID().uuidString)")
