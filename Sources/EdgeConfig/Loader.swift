@@ -202,7 +202,7 @@ public enum ConfigLoader {
             if c.adminListen != nil && c.adminTokenFile == nil { throw a.fail("token_file", "is required with \"listen\" (the TCP admin API needs a bearer token)") }
         }
         if let l = try root.object("limits") {
-            try l.allowOnly(["request_line", "field", "header_block", "fields", "header_timeout", "body_idle_timeout",
+            try l.allowOnly(["request_line", "field", "header_block", "fields", "header_timeout", "body_idle_timeout", "body_min_rate", "body_rate_grace",
                              "keepalive_timeout", "send_timeout", "max_connections", "shutdown_timeout"])
             if let v = try l.bytes("request_line") { c.head.maxRequestLine = Int(clamping: v) }
             if let v = try l.bytes("field") { c.head.maxFieldLine = Int(clamping: v) }
@@ -210,6 +210,8 @@ public enum ConfigLoader {
             if let v = try l.int("fields", min: 1, max: 10_000) { c.head.maxFields = v }
             if let v = try l.millis("header_timeout") { c.headerTimeoutMillis = v }
             if let v = try l.millis("body_idle_timeout") { c.bodyIdleTimeoutMillis = v }
+            if let v = try l.bytes("body_min_rate") { c.bodyMinRate = v }
+            if let v = try l.millis("body_rate_grace") { c.bodyRateGraceMillis = v }
             if let v = try l.millis("keepalive_timeout") { c.keepAliveTimeoutMillis = v }
             if let v = try l.millis("send_timeout") { c.sendTimeoutMillis = v }
             if let v = try l.int("max_connections", min: 1) { c.maxConnectionsPerWorker = v }

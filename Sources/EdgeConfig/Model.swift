@@ -20,6 +20,12 @@ public struct ServerConfig: Sendable, Equatable {
     public var headerTimeoutMillis: Int64 = 10_000
     /// Longest pause between two reads of a request body (408).
     public var bodyIdleTimeoutMillis: Int64 = 30_000
+    /// Slowest request body accepted, in bytes per second (0: off), after a
+    /// grace period: each byte received earns 1/rate seconds, banked up to the
+    /// grace period; when the bank runs dry, 408 (time spent waiting on the
+    /// origin's backpressure never counts). Like Apache's mod_reqtimeout MinRate.
+    public var bodyMinRate: Int64 = 500
+    public var bodyRateGraceMillis: Int64 = 20_000
     /// Idle keep-alive connection lifetime.
     public var keepAliveTimeoutMillis: Int64 = 30_000
     /// Longest pause writing to a client before giving up.

@@ -48,6 +48,8 @@ final class ClientConnection {
     var deadline: Int64 = 0
     var timeout = ClientTimeout.idle
     var sendDeadline: Int64 = 0
+    /// The request body's minimum rate (ServerConfig.bodyMinRate): when it runs out (0: not measured).
+    var rateDeadline: Int64 = 0
     var sent: Int64 = 0
     /// A stored body to write after `outBuf` without copying it (cache hits, plain sockets).
     var pendingBody: StoredResponse?
@@ -154,6 +156,7 @@ extension Worker {
                 case .bytes(let k):
                     b.writeIndex += k
                     didRead = true
+                    if c.rateDeadline != 0 { creditBodyRate(c, k) }
                     // Edge-triggered: a short read drained the socket, and new
                     // data raises a new edge, so skip the read that would EAGAIN.
                     // (Not under TLS: OpenSSL may hold decrypted bytes.)
@@ -345,6 +348,7 @@ extension Worker {
         c.framing = .asIs
         c.timeout = .idle
         c.deadline = 0
+        c.rateDeadline = 0
         c.target.removeAll(keepingCapacity: true)
         c.cache = ExchangeCache()
         c.method = .other
@@ -459,7 +463,11 @@ extension Worker {
                 c.outBuf!.append("HTTP/1.1 100 Continue\r\n\r\n")
                 flushClient(c)
             }
-            if !c.bodyDone { c.timeout = .body; c.deadline = now + server.bodyIdleTimeoutMillis }
+            if !c.bodyDone {
+                c.timeout = .body
+                c.deadline = now + server.bodyIdleTimeoutMillis
+                if server.bodyMinRate > 0 { c.rateDeadline = now + server.bodyRateGraceMillis }
+            }
             connectOrigin(c, ids: ids)
         }
     }
@@ -553,6 +561,7 @@ extension Worker {
                     case .bytes(let k):
                         ib.writeIndex += k
                         readAny = true
+                        if c.rateDeadline != 0 { creditBodyRate(c, k) }
                         if k < space && !c.hangup && c.tls == nil { c.readable = false }
                     case .wouldBlock: c.readable = false
                     case .eof, .error: c.readable = false; c.eof = true
@@ -563,10 +572,31 @@ extension Worker {
         }
         if c.bodyDone {
             if c.timeout == .body { c.deadline = 0 }
+            c.rateDeadline = 0
         } else {
             c.timeout = .body
             c.deadline = now + server.bodyIdleTimeoutMillis
             if c.eof && ib.isEmpty { abortClient(c) }
+        }
+    }
+
+    /// Body bytes earn time at the minimum rate, banked up to the grace period.
+    @inline(__always) func creditBodyRate(_ c: ClientConnection, _ bytes: Int) {
+        let earned = Int64(bytes) * 1000 / server.bodyMinRate
+        c.rateDeadline = min(c.rateDeadline + earned, now + server.bodyRateGraceMillis)
+    }
+
+    /// Called by the sweep for a body still arriving: 408 once the client has
+    /// sent too little for too long. While edge itself is not reading (the
+    /// origin pushes back and the input buffer is full) the clock does not run.
+    func checkBodyRate(_ c: ClientConnection) {
+        guard c.phase == .proxy, !c.bodyDone else { c.rateDeadline = 0; return }
+        if (c.inBuf?.readableBytes ?? 0) >= highWater {
+            c.rateDeadline = max(c.rateDeadline, now + server.bodyRateGraceMillis)
+        } else if now >= c.rateDeadline {
+            c.rateDeadline = 0
+            c.timeout = .body
+            clientTimedOut(c)
         }
     }
 

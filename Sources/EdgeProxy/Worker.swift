@@ -285,6 +285,8 @@ public final class Worker: @unchecked Sendable {
                     abortClient(c)
                 } else if c.deadline != 0 && now >= c.deadline {
                     clientTimedOut(c)
+                } else if c.rateDeadline != 0 {
+                    checkBodyRate(c)
                 }
             case .origin(let o):
                 if o.deadline != 0 && now >= o.deadline { originTimedOut(o) }

@@ -309,6 +309,29 @@ import EdgeHTTP
         #expect(c.closedByPeer())
     }
 
+    @Test func tricklingBodiesGet408BeforeTheTrickleEnds() throws {
+        // Audit: a byte every 1.2 s held a request and an origin connection for a minute
+        // (each read restarted the idle timer). Now a body must keep a minimum rate.
+        let o = try Origin()
+        let edge = try singleOrigin(o, server: #"{"limits": {"body_min_rate": 1000, "body_rate_grace": "500ms"}}"#)
+        defer { edge.stop() }
+        let c = try Client(port: edge.port)
+        c.send("POST /upload HTTP/1.1\r\nHost: t.test\r\nContent-Length: 100\r\n\r\n")
+        var sent = 0
+        while sent < 100 && c.isOpenWithNothingToRead() {
+            c.send("x")
+            sent += 1
+            usleep(100_000)
+        }
+        #expect(sent < 100, "the whole trickle was accepted")
+        let r = try c.readResponse()
+        #expect(r.status == 408)
+        #expect(c.closedByPeer())
+        // A body that keeps the rate is fine.
+        let ok = try request(edge.port, "POST", "/upload", host: "t.test", body: String(repeating: "y", count: 100_000))
+        #expect(ok.status == 200 && ok.text.contains("100000"))
+    }
+
     @Test func hopByHopFieldsAreNotForwarded() throws {
         let o = try Origin()
         let edge = try singleOrigin(o)
