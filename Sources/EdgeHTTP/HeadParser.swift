@@ -110,6 +110,8 @@ public struct HeadScan: Sendable {
 }
 
 public enum HeadParser {
+    /// Longest request method accepted (the longest registered one, UPDATEREDIRECTREF, has 17 bytes).
+    public static let maxMethodLength = 32
     // MARK: Shared scanning
 
     /// Finds the end of the head (the byte after CRLF CRLF), checking line
@@ -167,6 +169,16 @@ public enum HeadParser {
                     return .failure(bad("invalid field name"))
                 }
                 if ne == ns { return .failure(bad("empty field name")) }
+                var known = KnownField.classify(p, ns, ne)
+                if known == .other {
+                    var k = ns
+                    while k < ne && p[k] != 95 { k += 1 }
+                    if k < ne {
+                        // "_" spellings of framing fields are refused; of other fields edge acts on, dropped.
+                        if KnownField.dashed(p, ns, ne, in: KnownField.framingNames) { return .failure(bad("underscore in a framing field name")) }
+                        if KnownField.dashed(p, ns, ne, in: KnownField.aliasedNames) { known = .underscoreAlias }
+                    }
+                }
                 i += 1
                 while p[i] == 0x20 || p[i] == 0x09 { i += 1 }
                 let vs = i
@@ -179,8 +191,7 @@ public enum HeadParser {
                 }
                 if i - lineStart > limits.maxFieldLine { return .failure(tooLarge) }
                 if fields.count >= limits.maxFields { return .failure(tooLarge) }
-                fields.append(Field(nameStart: ns, nameEnd: ne, valueStart: vs, valueEnd: ve,
-                                    known: KnownField.classify(p, ns, ne)))
+                fields.append(Field(nameStart: ns, nameEnd: ne, valueStart: vs, valueEnd: ve, known: known))
                 i += 2
                 _ = headEnd
             }
@@ -221,17 +232,26 @@ public enum HeadParser {
         return nil
     }
 
-    /// Reads Connection tokens: returns (sawClose, sawKeepAlive, namesOthers).
-    static func connectionTokens(_ p: UnsafeRawBufferPointer, _ fields: [Field]) -> (Bool, Bool, Bool) {
-        var close = false, ka = false, others = false
+    /// Reads Connection tokens: returns (sawClose, sawKeepAlive, namesOthers),
+    /// or nil when it names a field that frames or routes the message
+    /// (Content-Length, Transfer-Encoding, Host): a hop that honoured that
+    /// would strip it and see another message than the next hop does.
+    static func connectionTokens(_ p: UnsafeRawBufferPointer, _ fields: [Field]) -> (Bool, Bool, Bool)? {
+        var close = false, ka = false, others = false, framing = false
         for f in fields where f.known == .connection {
             forEachListElement(p, f.valueStart, f.valueEnd) { s, e in
                 if equalsLowercase(p, s, e, "close") { close = true }
                 else if equalsLowercase(p, s, e, "keep-alive") { ka = true }
-                else { others = true }
+                else {
+                    others = true
+                    switch KnownField.classify(p, s, e) {
+                    case .contentLength, .transferEncoding, .host: framing = true
+                    default: break
+                    }
+                }
             }
         }
-        return (close, ka, others)
+        return framing ? nil : (close, ka, others)
     }
 
     // MARK: Requests
@@ -271,6 +291,7 @@ public enum HeadParser {
             while cls[Int(p[i])] & classTchar != 0 { i += 1 }
         }
         if i == ms || p[i] != 0x20 { return .error(bad("malformed request line")) }
+        if i - ms > maxMethodLength { return .error(bad("method too long")) }
         head.methodRange = ms..<i
         head.method = Method.classify(p, ms, i)
         i += 1
@@ -329,7 +350,7 @@ public enum HeadParser {
             head.chunked = true
         }
         if head.minorVersion == 1 && head.hostField < 0 { return .error(bad("missing Host")) }
-        let (close, ka, others) = connectionTokens(p, head.fields)
+        guard let (close, ka, others) = connectionTokens(p, head.fields) else { return .error(bad("Connection names a framing field")) }
         head.connectionNamesFields = others
         head.keepAlive = head.minorVersion == 1 ? !close : (ka && !close)
         return .complete(headEnd)
@@ -406,7 +427,7 @@ public enum HeadParser {
             if let e = checkTransferEncoding(p, head.fields, request: false) { return .error(e) }
             head.chunked = true
         }
-        let (close, ka, others) = connectionTokens(p, head.fields)
+        guard let (close, ka, others) = connectionTokens(p, head.fields) else { return .error(bad("Connection names a framing field")) }
         head.connectionNamesFields = others
         head.keepAlive = head.minorVersion >= 1 ? !close : (ka && !close)
         return .complete(headEnd)

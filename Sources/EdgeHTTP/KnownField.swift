@@ -29,6 +29,10 @@ public enum KnownField: UInt8, Sendable {
     case pragma
     case authorization
     case acceptEncoding
+    /// A name with "_" whose "-" spelling is a field edge acts on or removes
+    /// (`X_Forwarded_For`, `X_Real_IP`): gateways that map both spellings to
+    /// one variable (CGI, WSGI) would take it for the real one. Never forwarded.
+    case underscoreAlias
 
     /// Hop-by-hop fields (RFC 9110 §7.6.1) that a proxy never forwards.
     @inline(__always) public var isHopByHop: Bool {
@@ -89,6 +93,28 @@ public enum KnownField: UInt8, Sendable {
             return .other
         default: return .other
         }
+    }
+}
+
+extension KnownField {
+    /// Names whose "_" spelling is refused outright: they decide framing.
+    static let framingNames: [[UInt8]] = ["content-length", "transfer-encoding"].map { Array($0.utf8) }
+    /// Names whose "_" spelling is dropped (`.underscoreAlias`).
+    static let aliasedNames: [[UInt8]] = (["keep-alive", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "if-none-match",
+                                           "if-modified-since", "if-range", "cache-control", "accept-encoding", "http2-settings",
+                                           "proxy-connection", "proxy-authorization"] + OverrideFields.names).map { Array($0.utf8) }
+
+    /// For a field name containing "_": true when its "-" spelling is in `names`.
+    static func dashed(_ p: UnsafeRawBufferPointer, _ s: Int, _ e: Int, in names: [[UInt8]]) -> Bool {
+        outer: for n in names where n.count == e - s {
+            for k in 0..<n.count {
+                var b = asciiLower(p[s + k])
+                if b == 95 { b = 45 }
+                if b != n[k] { continue outer }
+            }
+            return true
+        }
+        return false
     }
 }
 

@@ -23,7 +23,7 @@ extension Worker {
         let pass = c.tenant?.passOverrides ?? []
         for f in head.fields {
             switch f.known {
-            case .host, .contentLength, .expect:
+            case .host, .contentLength, .expect, .underscoreAlias:
                 continue
             case .xForwardedFor:
                 if c.trusted { priorXFF = priorXFF ?? f.value }

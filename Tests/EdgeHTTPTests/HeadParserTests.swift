@@ -112,10 +112,28 @@ func status(_ r: ParseResult) -> Int? {
         ("GET / HTTP/1.1 \r\nHost: h\r\n\r\n", 400),
         ("GET / HTTP/2.0\r\nHost: h\r\n\r\n", 505),
         ("GET / HTTP/1.1\r\nHost: h\r\nExpect: teapot\r\n\r\n", 417),
+        // Audit: leniencies another hop could read differently.
+        ("POST / HTTP/1.1\r\nHost: h\r\nContent_Length: 5\r\n\r\n", 400),
+        ("POST / HTTP/1.1\r\nHost: h\r\nTransfer_Encoding: chunked\r\n\r\n", 400),
+        ("POST / HTTP/1.1\r\nHost: h\r\ncontent_length: 5\r\nContent-Length: 5\r\n\r\n", 400),
+        ("GET / HTTP/1.1\r\nHost: h\r\nConnection: Content-Length\r\n\r\n", 400),
+        ("GET / HTTP/1.1\r\nHost: h\r\nConnection: keep-alive, transfer-encoding\r\n\r\n", 400),
+        ("GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\nConnection: HOST\r\n\r\n", 400),
+        (String(repeating: "A", count: 33) + " / HTTP/1.1\r\nHost: h\r\n\r\n", 400),
     ])
     func rejects(_ text: String, _ expected: Int) {
         let (r, _) = parseRequestEverySplit(text)
         #expect(status(r) == expected, "\(text.debugDescription) -> \(r)")
+    }
+
+    @Test func underscoreSpellingsOfFieldsEdgeActsOnAreMarkedAndOthersKept() {
+        let text = "GET / HTTP/1.1\r\nHost: h\r\nX_Forwarded_For: 6.6.6.6\r\nx_real_ip: 6.6.6.6\r\nX_Api_Key: k\r\n\r\n"
+        let (r, h) = parseRequestEverySplit(text)
+        #expect(r == .complete(text.utf8.count))
+        #expect(h.fields.map(\.known) == [.host, .underscoreAlias, .underscoreAlias, .other])
+        // A 32-byte method is still a method.
+        let long = String(repeating: "A", count: 32) + " / HTTP/1.1\r\nHost: h\r\n\r\n"
+        #expect(parseRequestEverySplit(long).0 == .complete(long.utf8.count))
     }
 
     @Test func limits() {
@@ -194,6 +212,9 @@ func status(_ r: ParseResult) -> Int? {
         "HTTP/1.1 099 OK\r\n\r\n",
         "ICY 200 OK\r\n\r\n",
         "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nConnection: Content-Length\r\nContent-Length: 1\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nConnection: close, Transfer-Encoding\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nContent_Length: 1\r\n\r\n",
     ])
     func brokenFramingIsBadGateway(_ text: String) {
         #expect(status(parse(text).0) == 502)
