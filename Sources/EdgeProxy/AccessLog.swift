@@ -89,6 +89,11 @@ extension Worker {
         } else if c.status != 0, case .directory? = c.route.map({ $0.group.kind }) {
             b.append(",\"origin\":\"directory\"")
         }
+        if let e = c.originError {
+            b.append(",\"origin_error\":\"")
+            b.append(e)
+            b.append("\",\"complete\":false")
+        }
         b.append("}\n")
         if b.readableBytes > 64 * 1024 { log.flush() }
     }

@@ -105,6 +105,8 @@ final class ClientConnection {
     /// Origin requests made and failed for this exchange (stats).
     var originAttempts = 0
     var originErrors = 0
+    /// Why the origin's response broke after its head went out (logged).
+    var originError: StaticString?
     var file = StaticFile()
     var cache = ExchangeCache()
     /// Go to the origin without collapsing (a follower that waited too long).
@@ -333,6 +335,7 @@ extension Worker {
         c.serverLabel = nil
         c.originAttempts = 0
         c.originErrors = 0
+        c.originError = nil
         c.acceptEncoding = nil
         c.rangeRequested = false
         c.coder = nil

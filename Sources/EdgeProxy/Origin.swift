@@ -355,9 +355,7 @@ extension Worker {
                     ib.consume(next)
                     done = true
                 case .error:
-                    o.keepAlive = false
-                    flushClient(c)
-                    return abortClient(c)
+                    return originBrokeMidBody(c, o, "malformed chunk from the origin")
                 }
             case .untilClose:
                 let k = ib.readableBytes
@@ -381,11 +379,7 @@ extension Worker {
             if case .untilClose = o.body {
                 done = true
             } else {
-                // Truncated by the origin: the client must see a broken message, not a short one.
-                c.keepAlive = false
-                flushClient(c)
-                if !c.closed { abortClient(c) }
-                return
+                return originBrokeMidBody(c, o, "origin closed mid-body")
             }
         }
         if done {
@@ -436,6 +430,24 @@ extension Worker {
         case .read:
             originFailed(o, .readTimeout)
         }
+    }
+
+    /// The origin broke its response after the head went to the client (a
+    /// malformed chunk, a close before the declared length): counted and logged
+    /// as an origin error, never stored (followers reading the fill are cut off
+    /// too), and the client's body ends without its last chunk or bytes, with the
+    /// connection closed, so it sees a truncated message, never a complete one.
+    func originBrokeMidBody(_ c: ClientConnection, _ o: OriginConnection, _ why: StaticString) {
+        o.keepAlive = false
+        countOriginError(c, o.server)
+        o.server.health.recordFailure(now: now)
+        c.originError = why
+        if let f = c.cache.fill { c.cache.fill = nil; _ = endStream(f, ok: false) }
+        detachOrigin(c, o)
+        closeOrigin(o)
+        c.keepAlive = false
+        flushClient(c)
+        if !c.closed { abortClient(c) }
     }
 
     /// The origin failed this request. Retries where that is safe, else answers 502/504.

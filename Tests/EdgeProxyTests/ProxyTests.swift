@@ -409,6 +409,27 @@ import EdgeHTTP
         let c = try Client(port: edge.port)
         c.send("GET /raw/truncated HTTP/1.1\r\nHost: t.test\r\n\r\n")
         #expect(throws: HarnessError.self) { try c.readResponse() }
+        // A chunk size overflow after the head went out (audit): the client's chunked
+        // body ends without its last chunk, the log says origin error, nothing is stored.
+        for _ in 0..<2 {
+            let k = try Client(port: edge.port)
+            k.send("GET /raw/chunk-overflow HTTP/1.1\r\nHost: t.test\r\n\r\n")
+            var got = ""
+            while k.fill() { got = String(decoding: k.buf, as: UTF8.self) }
+            #expect(got.hasPrefix("HTTP/1.1 200"), "\(got)")
+            #expect(got.contains("Transfer-Encoding: chunked"), "\(got)")
+            #expect(got.contains("\r\n5\r\nhello\r\n"), "\(got)")
+            #expect(!got.contains("\r\n0\r\n\r\n"), "the client was given a complete body: \(got)")
+        }
+        edge.stop()
+        let lines = edge.accessLog().filter { ($0["target"] as? String) == "/raw/chunk-overflow" }
+        #expect(lines.count == 2)
+        for l in lines {
+            #expect(l["origin_error"] as? String == "malformed chunk from the origin", "\(l)")
+            #expect(l["complete"] as? Bool == false, "\(l)")
+        }
+        // Not stored: the second request went to the origin too.
+        #expect(try o.stats().requests == 8)
     }
 
     @Test func slowOriginGives504() throws {

@@ -66,6 +66,9 @@ RAW = {
     "nul": b"HTTP/1.1 200 OK\r\nX-Bad: a\x00b\r\nContent-Length: 5\r\n\r\nhello",
     "garbage": b"this is not http\r\n\r\n",
     "truncated": b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly this much",
+    # A chunk size that overflows 64 bits, after a good chunk: the head has gone out by then.
+    "chunk-overflow": b"HTTP/1.1 200 OK\r\nCache-Control: max-age=600\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n"
+                      b"fffffffffffffffff1\r\nx\r\n0\r\n\r\n",
 }
 
 
