@@ -65,12 +65,15 @@ public final class InternalCA: @unchecked Sendable {
         var v3 = X509V3_CTX()
         X509V3_set_ctx(&v3, issuer ?? x, x, nil, nil, 0)
         var exts: [(Int32, String)] = []
+        // Subject and authority key identifiers on both (RFC 5280 §4.2.1.1-2; strict
+        // verifiers require the AKI): the SKI first, so a self-signed CA's AKI can name it.
         if isCA {
             exts = [(NID_basic_constraints, "critical,CA:TRUE"), (NID_key_usage, "critical,keyCertSign,cRLSign"),
-                    (NID_subject_key_identifier, "hash")]
+                    (NID_subject_key_identifier, "hash"), (NID_authority_key_identifier, "keyid:always")]
         } else {
             exts = [(NID_basic_constraints, "critical,CA:FALSE"), (NID_key_usage, "critical,digitalSignature"),
-                    (NID_ext_key_usage, "serverAuth"), (NID_subject_alt_name, hosts.map { "DNS:" + $0 }.joined(separator: ","))]
+                    (NID_ext_key_usage, "serverAuth"), (NID_subject_alt_name, hosts.map { "DNS:" + $0 }.joined(separator: ",")),
+                    (NID_subject_key_identifier, "hash"), (NID_authority_key_identifier, "keyid:always")]
         }
         for (nid, value) in exts {
             guard let e = X509V3_EXT_conf_nid(nil, &v3, nid, value) else {

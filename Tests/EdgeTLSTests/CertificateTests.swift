@@ -29,16 +29,28 @@ import Testing
         let t = try TenantTLS(tenant: "a", pairs: [leaf], now: now)
         #expect(t.notAfter == now + 3600)
         // The openssl CLI agrees that the CA signed the leaf for those names.
+        // -x509_strict: a leaf without an Authority Key Identifier fails here (the audit's finding).
         let files = try write(leaf, "leaf")
-        guard case .files(let crt, _) = files.source else { return }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
-        p.arguments = ["verify", "-CAfile", ca.certPath, "-verify_hostname", "x.a.test", crt]
-        let out = Pipe()
-        p.standardOutput = out
-        try p.run()
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        guard case .files(let crt, _) = files.source else { Issue.record("not written to files"); return }
+        func openssl(_ args: [String]) throws -> String {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
+            p.arguments = args
+            let out = Pipe()
+            p.standardOutput = out
+            p.standardError = out
+            try p.run()
+            let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            p.waitUntilExit()
+            return text
+        }
+        let text = try openssl(["verify", "-x509_strict", "-CAfile", ca.certPath, "-verify_hostname", "x.a.test", crt])
         #expect(text.contains(": OK"), "\(text)")
+        for cert in [crt, ca.certPath] {
+            let dump = try openssl(["x509", "-noout", "-text", "-in", cert])
+            #expect(dump.contains("X509v3 Authority Key Identifier"), "\(cert): \(dump)")
+            #expect(dump.contains("X509v3 Subject Key Identifier"), "\(cert): \(dump)")
+        }
     }
 
     @Test func expiredCertificateIsRefusedAtLoad() throws {
