@@ -1,5 +1,10 @@
 // edgectl: the operator's command line over edged's admin API (see README).
 // Thin: argument parsing, one HTTP request per node, output formatting.
+//
+// A node may be broken or hostile: answers are bounded (`maxAnswer`), each node
+// has one overall deadline (--timeout), and every text that came from a node
+// is stripped of control characters before it reaches the terminal (`print`,
+// `emit` and `die` below all clean what they write).
 import Foundation
 import Glibc
 import EdgeIO
@@ -24,7 +29,8 @@ commands:
 connection (default: --state state):
   --state DIR                       edged's state directory (its admin socket is DIR/admin.sock)
   --socket PATH                     the admin socket itself
-  --url http://127.0.0.1:PORT       the TCP admin listener, with --token-file FILE
+  --url http://127.0.0.1:PORT       the TCP admin listener, with --token-file FILE (loopback only)
+  --timeout SECONDS                 give each node this long to answer (default 30)
 
   --json                            print the API's JSON instead of text
   COMMAND --help                    help for one command
@@ -53,10 +59,30 @@ let commandHelp: [String: String] = [
     "metrics": "usage: edgectl metrics\nPrints /metrics (Prometheus text format).",
 ]
 
+/// `text` without terminal control characters: C0 (but newline and tab), DEL
+/// and C1 become "?", so a node's answer cannot move the cursor, retitle the
+/// terminal or hide lines.
+func clean(_ text: String) -> String {
+    var out = String.UnicodeScalarView()
+    for u in text.unicodeScalars {
+        let v = u.value
+        if (v < 0x20 && v != 10 && v != 9) || (v >= 0x7F && v < 0xA0) { out.append("?") } else { out.append(u) }
+    }
+    return String(out)
+}
+
+/// Every line edgectl prints goes through here (it shadows the standard one).
+func print(_ text: String, terminator: String = "\n") {
+    FileHandle.standardOutput.write(Data((clean(text) + terminator).utf8))
+}
+
 func die(_ message: String, code: Int32 = 2) -> Never {
-    FileHandle.standardError.write(Data("edgectl: \(message)\n".utf8))
+    FileHandle.standardError.write(Data("edgectl: \(clean(message))\n".utf8))
     exit(code)
 }
+
+/// The largest answer read from a node.
+let maxAnswer = 16 << 20
 
 // MARK: Arguments
 
@@ -65,6 +91,7 @@ var socketPath: String?
 var url: String?
 var tokenFile: String?
 var json = false
+var timeoutMillis = 30_000
 var rest: [String] = []
 
 /// Walks an argument list; `value` takes the argument after a flag.
@@ -90,6 +117,9 @@ while let a = top.next() {
     case "--socket": socketPath = top.value(a)
     case "--url": url = top.value(a)
     case "--token-file": tokenFile = top.value(a)
+    case "--timeout":
+        guard let s = Double(top.value(a)), s > 0, s <= 3600 else { die("--timeout needs seconds between 0 and 3600") }
+        timeoutMillis = Int(s * 1000)
     case "--json": json = true
     case "--help" where rest.isEmpty, "-h" where rest.isEmpty: print(usage); exit(0)
     default: rest.append(a)
@@ -111,11 +141,34 @@ struct Node: Sendable {
     var socket: String?
     var url: String?
     var token: String?
+    /// The whole exchange with this node (--timeout).
+    var timeoutMillis = 30_000
 }
 
 func readToken(_ file: String) throws -> String {
     guard let t = try? String(contentsOfFile: file, encoding: .utf8) else { throw CtlError("cannot read token file \(file)") }
-    return t.trimmingCharacters(in: .whitespacesAndNewlines)
+    let token = t.trimmingCharacters(in: .whitespacesAndNewlines)
+    // A CR or LF inside would end the Authorization line and inject fields of its own.
+    guard !token.isEmpty, token.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value < 0x7F }) else {
+        throw CtlError("token file \(file): the token must be one line of printable characters (no CR, LF or spaces)")
+    }
+    return token
+}
+
+/// The admin URL's ADDR:PORT, refused unless it is loopback: the TCP admin API
+/// speaks plain HTTP, so a token sent elsewhere would cross the network in clear.
+@Sendable func loopbackAddress(_ u: String) throws -> (String, SocketAddress) {
+    if u.hasPrefix("https://") {
+        throw CtlError("\(u): edgectl speaks plain HTTP to loopback only; reach a remote node through its admin socket (for example over ssh)")
+    }
+    guard u.hasPrefix("http://") else { throw CtlError("\(u): expected http://127.0.0.1:PORT") }
+    let hostPort = String(u.dropFirst(7).prefix { $0 != "/" })
+    guard let addr = SocketAddress(hostPort) else { throw CtlError("\(u): expected http://ADDR:PORT") }
+    let ip = addr.ipString
+    guard ip.hasPrefix("127.") || ip == "::1" else {
+        throw CtlError("\(u): not a loopback address; the token would cross the network in clear")
+    }
+    return (hostPort, addr)
 }
 
 struct CtlError: Error, CustomStringConvertible {
@@ -126,10 +179,10 @@ struct CtlError: Error, CustomStringConvertible {
 @MainActor func defaultNode() throws -> Node {
     if let u = url {
         guard let f = tokenFile else { throw CtlError("--url needs --token-file") }
-        return Node(name: u, url: u, token: try readToken(f))
+        return Node(name: u, url: u, token: try readToken(f), timeoutMillis: timeoutMillis)
     }
     let s = socketPath ?? (stateDir as NSString).appendingPathComponent("admin.sock")
-    return Node(name: s, socket: s)
+    return Node(name: s, socket: s, timeoutMillis: timeoutMillis)
 }
 
 @MainActor func loadNodes(_ file: String) throws -> [Node] {
@@ -142,10 +195,10 @@ struct CtlError: Error, CustomStringConvertible {
         if parts[0].hasPrefix("http://") {
             let tf = parts.count > 1 ? parts[1] : tokenFile
             guard let tf else { throw CtlError("\(file):\(n + 1): \(parts[0]) needs a token file (on the line or --token-file)") }
-            nodes.append(Node(name: parts[0], url: parts[0], token: try readToken(tf)))
+            nodes.append(Node(name: parts[0], url: parts[0], token: try readToken(tf), timeoutMillis: timeoutMillis))
         } else {
             let path = parts[0].hasPrefix("unix:") ? String(parts[0].dropFirst(5)) : parts[0]
-            nodes.append(Node(name: path, socket: path))
+            nodes.append(Node(name: path, socket: path, timeoutMillis: timeoutMillis))
         }
     }
     guard !nodes.isEmpty else { throw CtlError("\(file): no nodes") }
@@ -160,17 +213,22 @@ struct CtlError: Error, CustomStringConvertible {
         do { fd = try UnixSocket.connect(path: s) } catch { throw CtlError("cannot reach edged at \(s): \(error) (is edged running with this --state?)") }
     } else {
         let u = node.url!
-        guard u.hasPrefix("http://") else { throw CtlError("\(u): only http:// admin URLs (loopback) are supported") }
-        let hostPort = String(u.dropFirst(7).prefix { $0 != "/" })
+        let (hostPort, addr) = try loopbackAddress(u)
         host = hostPort
-        guard let addr = SocketAddress(hostPort) else { throw CtlError("\(u): expected http://ADDR:PORT") }
         fd = socket(addr.family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw CtlError("socket failed") }
         let r = addr.withSockaddr { Glibc.connect(fd, $0, $1) }
         if r != 0 { let e = String(cString: strerror(errno)); close(fd); throw CtlError("cannot reach edged at \(u): \(e)") }
     }
     defer { close(fd) }
-    setSocketTimeouts(fd, millis: 30_000)
+    // One deadline for the whole exchange with this node.
+    let deadline = monotonicMillis() + Int64(node.timeoutMillis)
+    func remaining() throws -> Int {
+        let left = deadline - monotonicMillis()
+        guard left > 0 else { throw CtlError("\(node.name): no answer within \(Double(node.timeoutMillis) / 1000) s") }
+        return Int(left)
+    }
+    setSocketTimeouts(fd, millis: try remaining())
     let payload = try body.map { try JSONSerialization.data(withJSONObject: $0) } ?? Data()
     var head = "\(method) \(path) HTTP/1.1\r\nHost: \(host)\r\nContent-Length: \(payload.count)\r\nConnection: close\r\n"
     if let t = node.token { head += "Authorization: Bearer \(t)\r\n" }
@@ -185,10 +243,16 @@ struct CtlError: Error, CustomStringConvertible {
     var resp: [UInt8] = []
     var buf = [UInt8](repeating: 0, count: 65536)
     while true {
+        setSocketTimeouts(fd, millis: try remaining())
         let r = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-        if r < 0 { throw CtlError("\(node.name): no answer (timed out)") }
+        if r < 0 {
+            if errno == ECONNRESET { throw CtlError("\(node.name): connection reset by the node") }
+            if errno == EAGAIN || errno == EWOULDBLOCK { _ = try remaining(); continue }
+            throw CtlError("\(node.name): read failed: \(String(cString: strerror(errno)))")
+        }
         if r == 0 { break }
         resp += buf[0..<r]
+        if resp.count > maxAnswer { throw CtlError("\(node.name): answer larger than \(maxAnswer >> 20) MiB, refused") }
     }
     guard let end = resp.firstRange(of: [13, 10, 13, 10]) else { throw CtlError("\(node.name): malformed answer") }
     let statusLine = String(decoding: resp[..<end.lowerBound], as: UTF8.self).split(separator: "\r\n").first ?? ""
@@ -213,7 +277,7 @@ struct CtlError: Error, CustomStringConvertible {
     }
 }
 
-func emit(_ data: Data) { FileHandle.standardOutput.write(data) }
+func emit(_ data: Data) { print(String(decoding: data, as: UTF8.self), terminator: "") }
 
 // MARK: Commands
 
@@ -363,11 +427,12 @@ func emit(_ data: Data) { FileHandle.standardOutput.write(data) }
     for v in e["variants"] as? [[String: Any]] ?? [] {
         let vary = (v["vary"] as? [String] ?? []).joined(separator: ", ")
         let mark = v["selected"] as? Bool == true ? "* selected" : "  variant"
-        print("\(mark): status \(v["status"] as? Int ?? 0), \(v["bytes"] as? Int ?? 0) bytes, age \(v["age"] as? Int ?? 0)s, "
+        let line: String = "\(mark): status \(v["status"] as? Int ?? 0), \(v["bytes"] as? Int ?? 0) bytes, age \(v["age"] as? Int ?? 0)s, "
               + "freshness lifetime \(v["freshness_lifetime"] as? Int ?? 0)s from \(v["freshness_source"] as? String ?? "?"), "
               + (v["fresh"] as? Bool == true ? "fresh" : "stale")
               + (vary.isEmpty ? "" : "; Vary: \(vary) = \((v["variant"] as? String ?? "").replacingOccurrences(of: "\u{0}", with: "(absent)"))")
-              + ((v["tags"] as? [String]).map { $0.isEmpty ? "" : "; tags: " + $0.joined(separator: " ") } ?? ""))
+              + ((v["tags"] as? [String]).map { $0.isEmpty ? "" : "; tags: " + $0.joined(separator: " ") } ?? "")
+        print(line)
     }
 }
 

@@ -301,6 +301,51 @@ func originHits(_ o: Origin, _ path: String) throws -> Int {
         #expect(try shell("'\(ctl)' frobnicate").0 == 2)
     }
 
+    @Test func edgectlFacingABrokenOrHostileNode() throws {
+        let ctl = try builtBinary("edgectl")
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("edge-hostile-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let token = dir.appendingPathComponent("token").path
+        try writeFile(token, "s3cret-token-0123456789\n")
+        let script = repoRoot.appendingPathComponent("tools/testclient/hostile_admin.py").path
+        func node(_ mode: String) throws -> ChildProcess {
+            let p = try ChildProcess(["python3", script, mode])
+            return p
+        }
+        func run(_ mode: String, _ extra: String = "") throws -> (Int32, String) {
+            let p = try node(mode)
+            defer { p.stop() }
+            let port = p.readLine()
+            return try shell("timeout 60 '\(ctl)' --url http://127.0.0.1:\(port) --token-file '\(token)' \(extra) stats")
+        }
+        // Terminal escapes in the node's message never reach the terminal.
+        let (s1, ansi) = try run("ansi")
+        #expect(s1 == 1 && ansi.contains("gone"), "\(ansi)")
+        #expect(!ansi.unicodeScalars.contains { $0.value == 0x1B || $0.value == 0x07 || $0.value == 0x9B }, "\(ansi.debugDescription)")
+        // A huge answer is refused, not read into memory.
+        let (s2, big) = try run("big")
+        #expect(s2 == 1 && big.contains("larger than 16 MiB"), "\(big)")
+        // A node that never answers, or answers a byte at a time forever, meets one overall deadline.
+        let (s3, silent) = try run("silent", "--timeout 1")
+        #expect(s3 == 1 && silent.contains("no answer within 1.0 s"), "\(silent)")
+        let (s4, trickle) = try run("trickle", "--timeout 2")
+        #expect(s4 == 1 && trickle.contains("no answer within 2.0 s"), "\(trickle)")
+        // A reset is reported as one.
+        let (s5, reset) = try run("reset")
+        #expect(s5 == 1 && reset.contains("connection reset by the node"), "\(reset)")
+        // A token file with a line break inside would inject fields: refused before connecting.
+        let bad = dir.appendingPathComponent("bad-token").path
+        try writeFile(bad, "s3cret-token-0123456789\r\nX-Evil: 1\n")
+        let (s6, inj) = try shell("'\(ctl)' --url http://127.0.0.1:1 --token-file '\(bad)' stats")
+        #expect(s6 == 1 && inj.contains("one line of printable characters"), "\(inj)")
+        // Only loopback URLs: a token is never sent in clear across a network.
+        let (s7, remote) = try shell("'\(ctl)' --url http://0.0.0.0:1 --token-file '\(token)' stats")
+        #expect(s7 == 1 && remote.contains("not a loopback address"), "\(remote)")
+        let (s8, tls) = try shell("'\(ctl)' --url https://127.0.0.1:1 --token-file '\(token)' stats")
+        #expect(s8 == 1 && tls.contains("plain HTTP to loopback only"), "\(tls)")
+    }
+
     @Test func slowTCPPeersNeverHoldTheAdminAPI() throws {
         // Audit: one connection at a time, read before the token check: an idle TCP
         // peer delayed edgectl on the Unix socket by 5 s, ten made calls time out.
