@@ -203,7 +203,7 @@ public enum ConfigLoader {
         }
         if let l = try root.object("limits") {
             try l.allowOnly(["request_line", "field", "header_block", "fields", "header_timeout", "body_idle_timeout", "body_min_rate", "body_rate_grace",
-                             "keepalive_timeout", "send_timeout", "max_connections", "shutdown_timeout"])
+                             "keepalive_timeout", "send_timeout", "max_connections", "max_connections_per_ip", "shutdown_timeout"])
             if let v = try l.bytes("request_line") { c.head.maxRequestLine = Int(clamping: v) }
             if let v = try l.bytes("field") { c.head.maxFieldLine = Int(clamping: v) }
             if let v = try l.bytes("header_block") { c.head.maxHeadBytes = Int(clamping: v) }
@@ -215,6 +215,7 @@ public enum ConfigLoader {
             if let v = try l.millis("keepalive_timeout") { c.keepAliveTimeoutMillis = v }
             if let v = try l.millis("send_timeout") { c.sendTimeoutMillis = v }
             if let v = try l.int("max_connections", min: 1) { c.maxConnectionsPerWorker = v }
+            if let v = try l.int("max_connections_per_ip", min: 0) { c.maxConnectionsPerIP = v }
             if let v = try l.millis("shutdown_timeout") { c.shutdownTimeoutMillis = v }
             if c.head.maxHeadBytes < c.head.maxRequestLine {
                 throw l.fail("header_block", "must be at least request_line")

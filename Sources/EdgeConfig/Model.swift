@@ -32,6 +32,9 @@ public struct ServerConfig: Sendable, Equatable {
     public var sendTimeoutMillis: Int64 = 60_000
     /// Open client connections per worker beyond which new ones are closed at once.
     public var maxConnectionsPerWorker = 16_384
+    /// Open client connections from one address (all workers together) beyond
+    /// which new ones from it are closed at once; trusted proxies are exempt; 0: no cap.
+    public var maxConnectionsPerIP = 1000
     /// Graceful stop: in-flight requests get this long to finish.
     public var shutdownTimeoutMillis: Int64 = 30_000
     /// Peers whose X-Forwarded-* fields are kept and extended instead of replaced.

@@ -27,6 +27,8 @@ final class ClientConnection {
     let gen: UInt32
     let peerIP: [UInt8]
     let trusted: Bool
+    /// Counted in the worker's AddressLimits (released when the socket closes).
+    var countedByAddress = false
     var inBuf: IOBuffer?
     var outBuf: IOBuffer?
     /// TLS state when the connection came in on the HTTPS listener.
@@ -737,6 +739,7 @@ extension Worker {
             c.tls = nil
         }
         c.socket.close()
+        if c.countedByAddress { addressLimits.release(c.peerIP) }
         clientCount -= 1
         workerCounters.set(WorkerSlot.openConnections, clientCount)
     }

@@ -333,6 +333,8 @@ extension EdgeServer {
         out += "edge_tls_handshakes_total \(w[WorkerSlot.tlsHandshakes])\n"
         family("edge_tls_handshake_failures_total", "counter", "Failed TLS handshakes with clients.")
         out += "edge_tls_handshake_failures_total \(w[WorkerSlot.tlsFailures])\n"
+        family("edge_connections_refused_total", "counter", "Client connections closed at accept, by reason.")
+        out += "edge_connections_refused_total{reason=\"per_ip_limit\"} \(w[WorkerSlot.refusedPerIP])\n"
         family("edge_open_connections", "gauge", "Client connections open now.")
         out += "edge_open_connections \(w[WorkerSlot.openConnections])\n"
         family("edge_start_time_seconds", "gauge", "When edged started (Unix time).")

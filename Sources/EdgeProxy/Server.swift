@@ -63,6 +63,7 @@ public final class EdgeServer: @unchecked Sendable {
         }
         var ws: [Worker] = []
         let inFlight = InFlight()
+        let addressLimits = AddressLimits()
         let mailboxes = try Mailboxes(count: n)
         stats = Stats(workers: n)
         for i in 0..<n {
@@ -74,7 +75,7 @@ public final class EdgeServer: @unchecked Sendable {
                 if i == 0, let bound = TCP.localAddress(sfd) { secure = bound }
             }
             ws.append(try Worker(index: i, box: box, listenFD: fd, httpsFD: sfd, httpsPort: secure?.port ?? 443, logFD: logFD,
-                                 inFlight: inFlight, mailboxes: mailboxes, clock: clock, stats: stats))
+                                 inFlight: inFlight, mailboxes: mailboxes, clock: clock, stats: stats, addressLimits: addressLimits))
         }
         workers = ws
         httpAddress = addr

@@ -79,7 +79,9 @@ public enum WorkerSlot {
     public static let openConnections = 0
     public static let tlsHandshakes = 1
     public static let tlsFailures = 2
-    public static let count = 3
+    /// Connections closed at accept: their address already had max_connections_per_ip open.
+    public static let refusedPerIP = 3
+    public static let count = 4
 }
 
 /// Every counter block, by owner. Lookups take the lock; they happen when a

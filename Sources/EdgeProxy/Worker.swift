@@ -39,6 +39,8 @@ public final class Worker: @unchecked Sendable {
     /// Collapsing: the shared in-flight table and every worker's mailbox.
     let inFlight: InFlight
     let mailboxes: Mailboxes
+    /// Open connections per client address, shared by every worker.
+    let addressLimits: AddressLimits
     let clock: CacheClock
     /// Counters (see Stats.swift): this worker's blocks for the current config.
     let stats: Stats
@@ -79,7 +81,8 @@ public final class Worker: @unchecked Sendable {
     var server: ServerConfig
 
     init(index: Int, box: ConfigBox, listenFD: Int32, httpsFD: Int32, httpsPort: UInt16, logFD: Int32,
-         inFlight: InFlight, mailboxes: Mailboxes, clock: CacheClock, stats: Stats) throws {
+         inFlight: InFlight, mailboxes: Mailboxes, clock: CacheClock, stats: Stats, addressLimits: AddressLimits) throws {
+        self.addressLimits = addressLimits
         self.clock = clock
         self.stats = stats
         self.noTenantCounters = stats.tenant("-", worker: index)
@@ -258,7 +261,16 @@ public final class Worker: @unchecked Sendable {
                     continue
                 }
                 let ip = addr.ipString
-                let c = ClientConnection(fd: fd, gen: nextGeneration(), peerIP: Array(ip.utf8), trusted: config.trusted.contains(ip))
+                let peer = Array(ip.utf8)
+                let trusted = config.trusted.contains(ip)
+                let capped = !trusted && server.maxConnectionsPerIP > 0
+                if capped && !addressLimits.admit(peer, limit: server.maxConnectionsPerIP) {
+                    workerCounters.add(WorkerSlot.refusedPerIP, 1)
+                    sysClose(fd)
+                    continue
+                }
+                let c = ClientConnection(fd: fd, gen: nextGeneration(), peerIP: peer, trusted: trusted)
+                c.countedByAddress = capped
                 if secure {
                     guard let server = config.tls, let t = TLSConnection(server: server, fd: fd) else { c.socket.close(); continue }
                     c.tls = t

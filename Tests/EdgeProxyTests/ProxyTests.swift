@@ -148,6 +148,48 @@ import EdgeHTTP
                                       routes: #"[{"prefix": "/", "origin": "o"}]"#, extra: limits)], server: server)
     }
 
+    @Test func oneAddressGetsAtMostItsShareOfConnections() throws {
+        // Audit: 15,000 idle sockets from one address were all accepted.
+        let o = try Origin()
+        let edge = try Edge(tenants: [tenantJSON(name: "t", hosts: ["t.test"], origins: #"{"o": {"servers": ["\#(o.address)"]}}"#,
+                                                 routes: #"[{"prefix": "/", "origin": "o"}]"#)],
+                            server: #"{"limits": {"max_connections_per_ip": 5}}"#, workers: 2)
+        defer { edge.stop() }
+        // Five connections, each proven accepted by an answer; across both workers.
+        var open: [Client] = []
+        for i in 0..<5 {
+            let c = try Client(port: edge.port)
+            c.send("GET /echo/\(i) HTTP/1.1\r\nHost: t.test\r\n\r\n")
+            #expect(try c.readResponse().status == 200)
+            open.append(c)
+        }
+        let sixth = try Client(port: edge.port)
+        sixth.send("GET /echo/6 HTTP/1.1\r\nHost: t.test\r\n\r\n")
+        #expect(sixth.closedByPeer(), "a sixth connection from the same address was served")
+        // One closes; a new one is accepted again.
+        open.removeFirst()
+        var served = false
+        for _ in 0..<200 where !served {
+            let c = try Client(port: edge.port)
+            c.send("GET /echo/again HTTP/1.1\r\nHost: t.test\r\n\r\n")
+            if let r = try? c.readResponse(), r.status == 200 { served = true } else { usleep(10_000) }
+        }
+        #expect(served)
+        edge.stop()
+        // Trusted proxies carry many clients: no cap for them.
+        let trusted = try Edge(tenants: [tenantJSON(name: "t", hosts: ["t.test"], origins: #"{"o": {"servers": ["\#(o.address)"]}}"#,
+                                                    routes: #"[{"prefix": "/", "origin": "o"}]"#)],
+                               server: #"{"limits": {"max_connections_per_ip": 2}, "trusted_proxies": ["127.0.0.1"]}"#)
+        defer { trusted.stop() }
+        var many: [Client] = []
+        for i in 0..<6 {
+            let c = try Client(port: trusted.port)
+            c.send("GET /echo/\(i) HTTP/1.1\r\nHost: t.test\r\n\r\n")
+            #expect(try c.readResponse().status == 200)
+            many.append(c)
+        }
+    }
+
     @Test func keepAliveReusesOriginConnections() throws {
         let o = try Origin()
         let edge = try singleOrigin(o)
