@@ -59,8 +59,10 @@ public final class InternalCA: @unchecked Sendable {
         ASN1_TIME_set(X509_getm_notAfter(x), time_t(notAfter))
         X509_set_pubkey(x, key)
         let name = X509_get_subject_name(x)
-        X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, Array("edge".utf8), -1, -1, 0)
-        X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, Array(subjectCN.utf8), -1, -1, 0)
+        // Explicit lengths: a Swift array is not NUL-terminated (-1 would make OpenSSL strlen past its end).
+        let org = Array("edge".utf8), cn = Array(subjectCN.utf8)
+        X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, org, Int32(org.count), -1, 0)
+        X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, cn, Int32(cn.count), -1, 0)
         X509_set_issuer_name(x, issuer.map { X509_get_subject_name($0) } ?? name)
         var v3 = X509V3_CTX()
         X509V3_set_ctx(&v3, issuer ?? x, x, nil, nil, 0)
