@@ -3,6 +3,7 @@ import Foundation
 import Glibc
 import Testing
 @testable import EdgeProxy
+import EdgeConfig
 
 @Suite(.serialized) struct DirectoryOriginTests {
     func edge() throws -> Edge {
@@ -155,5 +156,25 @@ import Testing
         #expect(try request(e.port, "/.well-known/security.txt", host: "s.test").text == "contact")
         #expect(try request(e.port, "/missing", host: "s.test").status == 404)
         #expect(try request(e.port, "DELETE", "/index.html", host: "s.test").status == 405)
+    }
+}
+
+@Suite struct DirectoryRootTests {
+    @Test func configsLetGoOfTheirRootDescriptors() throws {
+        // Each config holds its directory roots open (O_PATH); a reload must not leak them.
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("edge-root-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("site"), withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try writeFile(dir.appendingPathComponent("t.json").path, tenantJSON(name: "s", hosts: ["s.test"], origins: #"{"files": {"directory": "site"}}"#,
+                                                                          routes: #"[{"prefix": "/", "origin": "files"}]"#))
+        let tenants = try ConfigLoader.loadTenants(directory: dir.path)
+        func openFDs() -> Int { (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count) ?? -1 }
+        var server = ServerConfig()
+        server.stateDir = dir.appendingPathComponent("state").path
+        _ = try RuntimeConfig(server: server, tenants: tenants)
+        let before = openFDs()
+        for _ in 0..<50 { _ = try RuntimeConfig(server: server, tenants: tenants) }
+        // Other suites run meanwhile and open files of their own: allow for them, not for 50 roots.
+        #expect(openFDs() - before < 40, "\(openFDs() - before) descriptors more after 50 configs")
     }
 }
