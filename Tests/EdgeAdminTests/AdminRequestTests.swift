@@ -2,7 +2,7 @@
 import Testing
 @testable import EdgeAdmin
 
-@Suite struct AdminRequestTests {
+@Suite(.timeLimit(.minutes(3))) struct AdminRequestTests {
     let raw = Array("POST /v1/purge?x=a%20b HTTP/1.1\r\nHost: localhost\r\nContent-Length: 16\r\nAuthorization: Bearer t\r\n\r\n{\"urls\": [\"u\"]}\n".utf8)
 
     @Test func everySplitPointNeedsMoreUntilTheLastByte() {

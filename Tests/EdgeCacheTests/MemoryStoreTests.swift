@@ -9,7 +9,7 @@ func object(_ key: String, variant: String = "", vary: [String] = [], size: Int 
                                         noCache: false, staleWhileRevalidate: nil, staleIfError: nil))
 }
 
-@Suite struct MemoryStoreTests {
+@Suite(.timeLimit(.minutes(3))) struct MemoryStoreTests {
     @Test func variantsAreSelectedByTheirVaryFields() {
         let store = MemoryStore(capacity: 1 << 20, shardCount: 1)
         let vary = ["Accept-Encoding"]
@@ -63,7 +63,7 @@ func object(_ key: String, variant: String = "", vary: [String] = [], size: Int 
     }
 }
 
-@Suite struct MemoryStoreLimitsTests {
+@Suite(.timeLimit(.minutes(3))) struct MemoryStoreLimitsTests {
     @Test func variantsPerKeyAreCapped() {
         let store = MemoryStore(capacity: 1 << 20, shardCount: 1, maxVariants: 3)
         for i in 0..<5 { store.insert(object("k", variant: "v\(i)", vary: ["X-V"], size: 10)) }
@@ -91,7 +91,7 @@ func object(_ key: String, variant: String = "", vary: [String] = [], size: Int 
 /// (S3-FIFO) against plain LRU on the same seeded trace, a Zipf(0.9) working
 /// set interleaved with a crawler's one-off URLs. Deterministic, so the
 /// comparison is a behaviour, not a timing. tools/bench/eviction.sh prints it.
-@Suite struct EvictionMeasurement {
+@Suite(.timeLimit(.minutes(3))) struct EvictionMeasurement {
     /// Least-recently-used over a fixed number of equal objects (the reference).
     struct LRU {
         let capacity: Int

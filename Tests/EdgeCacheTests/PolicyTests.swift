@@ -16,7 +16,7 @@ func fresh(_ status: Int, _ response: HeaderList, requestTime: Int64 = t0, respo
     CachePolicy.freshness(status: status, response: response, requestTime: requestTime, responseTime: responseTime, options: opts)
 }
 
-@Suite struct CacheControlParsingTests {
+@Suite(.timeLimit(.minutes(3))) struct CacheControlParsingTests {
     @Test func directivesAndValues() {
         let cc = CacheControl.parse(["public, max-age=60", "S-MAXAGE=\"120\", stale-while-revalidate=30, no-cache=\"Set-Cookie, X-A\""])
         #expect(cc.isPublic && cc.maxAge == 60 && cc.sMaxAge == 120 && cc.staleWhileRevalidate == 30)
@@ -40,7 +40,7 @@ func fresh(_ status: Int, _ response: HeaderList, requestTime: Int64 = t0, respo
     }
 }
 
-@Suite struct StorabilityTests {
+@Suite(.timeLimit(.minutes(3))) struct StorabilityTests {
     func check(_ status: Int = 200, method: String = "GET", request: HeaderList = h(), response: HeaderList, options: CacheOptions = opts) -> NotStored? {
         CachePolicy.storable(method: method, request: request, status: status, response: response, options: options)
     }
@@ -92,7 +92,7 @@ func fresh(_ status: Int, _ response: HeaderList, requestTime: Int64 = t0, respo
     }
 }
 
-@Suite struct FreshnessTests {
+@Suite(.timeLimit(.minutes(3))) struct FreshnessTests {
     @Test func precedenceSMaxAgeThenMaxAgeThenExpires() {
         let r = h(("Date", date(t0)), ("Cache-Control", "max-age=60, s-maxage=120"), ("Expires", date(t0 + 600)))
         #expect(fresh(r).lifetime == 120 && fresh(r).source == .sMaxAge)
@@ -142,7 +142,7 @@ func fresh(_ status: Int, _ response: HeaderList, requestTime: Int64 = t0, respo
     }
 }
 
-@Suite struct DecisionTests {
+@Suite(.timeLimit(.minutes(3))) struct DecisionTests {
     let stored = fresh(h(("Date", date(t0)), ("Cache-Control", "max-age=100, stale-while-revalidate=50, stale-if-error=300")))
 
     func decide(_ f: Freshness, _ request: HeaderList = h(), at now: Int64, options: CacheOptions = opts) -> CacheDecision {
@@ -188,7 +188,7 @@ func fresh(_ status: Int, _ response: HeaderList, requestTime: Int64 = t0, respo
     }
 }
 
-@Suite struct KeyAndUpdateTests {
+@Suite(.timeLimit(.minutes(3))) struct KeyAndUpdateTests {
     @Test func primaryKeySeparatesTenantsSchemesAndHosts() {
         let a = CacheKey.primary(tenant: "a", https: false, host: "Example.com:80", target: "/x")
         #expect(a == CacheKey.primary(tenant: "a", https: false, host: "example.com.", target: "/x"))

@@ -38,7 +38,7 @@ func decodeInPieces(_ body: [UInt8], _ coding: ContentCoding, piece: Int, limit:
     try feedInPieces(StreamCodec(decoding: coding, limit: limit), body, piece: piece)
 }
 
-@Suite struct StreamCodecTests {
+@Suite(.timeLimit(.minutes(3))) struct StreamCodecTests {
     @Test(arguments: [ContentCoding.gzip, .br])
     func roundTripsInPiecesOfAnySize(_ coding: ContentCoding) throws {
         for size in [0, 1, 100, 70_000, 300_000] {

@@ -23,7 +23,7 @@ func loadError(_ files: [String: String]) throws -> ConfigError? {
 
 let good = #"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:9000"]}}, "routes": [{"prefix": "/", "origin": "o"}]}"#
 
-@Suite struct LoaderTests {
+@Suite(.timeLimit(.minutes(3))) struct LoaderTests {
     @Test func repositoryExampleTenantsLoad() throws {
         let tenants = try ConfigLoader.loadTenants(directory: repoRoot.appendingPathComponent("tenants").path)
         #expect(tenants.map(\.name).sorted() == ["api", "example"])

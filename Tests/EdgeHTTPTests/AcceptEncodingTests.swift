@@ -2,7 +2,7 @@
 import Testing
 @testable import EdgeHTTP
 
-@Suite struct AcceptEncodingTests {
+@Suite(.timeLimit(.minutes(3))) struct AcceptEncodingTests {
     static let table: [(String?, ContentCoding?)] = [
         (nil, .identity),                         // no field: identity (see AcceptEncoding.weights)
         ("", .identity),                          // empty: identity only

@@ -8,7 +8,7 @@ func normalizedHost(_ s: String) -> String? {
     return String(decoding: out, as: UTF8.self)
 }
 
-@Suite struct AuthorityTests {
+@Suite(.timeLimit(.minutes(3))) struct AuthorityTests {
     @Test(arguments: [
         ("a.test", "a.test"),
         ("A.TEST.", "a.test"),

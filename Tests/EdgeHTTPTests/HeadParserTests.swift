@@ -38,7 +38,7 @@ func status(_ r: ParseResult) -> Int? {
     return nil
 }
 
-@Suite struct RequestParserTests {
+@Suite(.timeLimit(.minutes(3))) struct RequestParserTests {
     @Test func simpleGet() {
         let text = "GET /a/b?x=1 HTTP/1.1\r\nHost: example.com\r\nAccept: */*\r\n\r\n"
         let (r, h) = parseRequestEverySplit(text)
@@ -173,7 +173,7 @@ func status(_ r: ParseResult) -> Int? {
     }
 }
 
-@Suite struct ResponseParserTests {
+@Suite(.timeLimit(.minutes(3))) struct ResponseParserTests {
     func parse(_ text: String, head: Bool = false) -> (ParseResult, ResponseHead) {
         let bytes = Array(text.utf8)
         var h = ResponseHead()

@@ -32,7 +32,7 @@ func loadSpecCases() -> [SpecCase] {
     return out
 }
 
-@Suite(.serialized) struct CacheSpecTests {
+@Suite(.serialized, .timeLimit(.minutes(3))) struct CacheSpecTests {
     @Test func thereAreCases() {
         let cases = loadSpecCases()
         #expect(cases.count >= 30, "cache-spec has \(cases.count) cases")

@@ -4,7 +4,7 @@ import Glibc
 import Testing
 @testable import EdgeProxy
 
-@Suite(.serialized) struct CollapsingTests {
+@Suite(.serialized, .timeLimit(.minutes(3))) struct CollapsingTests {
     func setUp(_ origin: Origin, workers: Int = 2) throws -> Edge {
         try Edge(tenants: [tenantJSON(name: "c", hosts: ["c.test"], origins: #"{"o": {"servers": ["\#(origin.address)"]}}"#,
                                       routes: #"[{"prefix": "/", "origin": "o"}]"#)], workers: workers)
@@ -68,9 +68,9 @@ import Testing
     }
 
     /// Reads until the response head and `bytes` of body are in `c.buf`; false if the stream stops first.
-    func readBody(_ c: Client, atLeast bytes: Int) -> Bool {
+    func readBody(_ c: Client, atLeast bytes: Int) throws -> Bool {
         while find(c.buf, [13, 10, 13, 10]).map({ c.buf.count - $0 - 4 }) ?? -1 < bytes {
-            guard c.fill() else { return false }
+            guard try c.fill() else { return false }
         }
         return true
     }
@@ -80,12 +80,12 @@ import Testing
         let edge = try setUp(origin)
         defer { edge.stop() }
         let leader = try gatedClients(edge, "/gate/300000/g1", count: 1)[0]
-        while try origin.stats().requests < 1 { usleep(10_000) }
+        try waitUntil("the leader's request reaches the origin") { try origin.stats().requests >= 1 }
         let followers = try gatedClients(edge, "/gate/300000/g1", count: 4)
         // The origin has sent only the first half and waits: a follower can have
         // it only by reading the leader's response while it is being written.
         for f in followers {
-            guard readBody(f, atLeast: 150_000) else { Issue.record("follower got \(f.buf.count) bytes, then nothing"); return }
+            try #require(try readBody(f, atLeast: 150_000), "follower got \(f.buf.count) bytes, then nothing")
             #expect(String(decoding: f.buf.prefix(15), as: UTF8.self) == "HTTP/1.1 200 OK")
         }
         #expect(try request(origin.port, "POST", "/__release/g1", host: "o").status == 200)
@@ -105,9 +105,9 @@ import Testing
         let edge = try setUp(origin)
         defer { edge.stop() }
         let leader = try gatedClients(edge, "/gate/3000000/g3", count: 1)[0]
-        while try origin.stats().requests < 1 { usleep(10_000) }
+        try waitUntil("the leader's request reaches the origin") { try origin.stats().requests >= 1 }
         let follower = try gatedClients(edge, "/gate/3000000/g3", count: 1)[0]
-        guard readBody(follower, atLeast: 1_000_000) else { Issue.record("no streamed bytes"); return }
+        try #require(try readBody(follower, atLeast: 1_000_000), "no streamed bytes")
         // The leader's client goes away (reset), then the origin sends the rest.
         var lin = linger(l_onoff: 1, l_linger: 0)
         setsockopt(leader.fd, SOL_SOCKET, SO_LINGER, &lin, socklen_t(MemoryLayout<linger>.size))
@@ -128,10 +128,10 @@ import Testing
         let edge = try setUp(origin)
         defer { edge.stop() }
         let leader = try gatedClients(edge, "/gate/300000/g2", count: 1)[0]
-        while try origin.stats().requests < 1 { usleep(10_000) }
+        try waitUntil("the leader's request reaches the origin") { try origin.stats().requests >= 1 }
         let followers = try gatedClients(edge, "/gate/300000/g2", count: 2)
         for f in followers {
-            guard readBody(f, atLeast: 150_000) else { Issue.record("no streamed bytes"); return }
+            try #require(try readBody(f, atLeast: 150_000), "no streamed bytes")
         }
         origin.stop()   // the origin dies half way: no response may look complete
         for c in [leader] + followers {

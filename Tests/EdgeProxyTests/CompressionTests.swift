@@ -34,7 +34,7 @@ func compressTenant(_ o: Origin, compress: String = "true", cache: String = "tru
                routes: #"[{"prefix": "/", "origin": "o", "cache": \#(cache), "compress": \#(compress)}]"#)
 }
 
-@Suite(.serialized) struct CompressionTests {
+@Suite(.serialized, .timeLimit(.minutes(3))) struct CompressionTests {
     @Test func eachCodingRoundTripsThroughRealClientsAndIsMadeOnce() throws {
         let o = try Origin()
         let edge = try Edge(tenants: [compressTenant(o)])

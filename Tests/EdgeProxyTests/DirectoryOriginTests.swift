@@ -5,7 +5,7 @@ import Testing
 @testable import EdgeProxy
 import EdgeConfig
 
-@Suite(.serialized) struct DirectoryOriginTests {
+@Suite(.serialized, .timeLimit(.minutes(3))) struct DirectoryOriginTests {
     func edge() throws -> Edge {
         try Edge(tenants: [tenantJSON(name: "s", hosts: ["s.test"], origins: #"{"files": {"directory": "site"}}"#,
                                       routes: #"[{"prefix": "/", "origin": "files"}, {"prefix": "/static/", "origin": "files", "strip_prefix": true}]"#)],
@@ -159,7 +159,7 @@ import EdgeConfig
     }
 }
 
-@Suite struct DirectoryRootTests {
+@Suite(.timeLimit(.minutes(3))) struct DirectoryRootTests {
     @Test func configsLetGoOfTheirRootDescriptors() throws {
         // Each config holds its directory roots open (O_PATH); a reload must not leak them.
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("edge-root-\(UUID().uuidString)")

@@ -30,7 +30,7 @@ func listeningPorts(_ text: String) -> (http: Int, https: Int?) {
     return (port(after: "http://") ?? -1, port(after: "https://"))
 }
 
-@Suite(.serialized) struct EdgedProcessTests {
+@Suite(.serialized, .timeLimit(.minutes(3))) struct EdgedProcessTests {
     @Test func sighupReloadsAndABadFileKeepsTheRunningConfig() throws {
         let origin = try Origin(name: "hup")
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("edged-hup-\(UUID().uuidString)").path

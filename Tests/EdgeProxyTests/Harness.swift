@@ -11,6 +11,8 @@ import EdgeIO
 let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
 struct HarnessError: Error, CustomStringConvertible { var description: String }
+/// The server went quiet: neither bytes nor an end of stream within the client's timeout.
+struct ClientTimedOut: Error, CustomStringConvertible { var description: String }
 
 /// A child process started with posix_spawn; its stdout comes back on a pipe.
 final class ChildProcess: @unchecked Sendable {
@@ -61,11 +63,17 @@ final class ChildProcess: @unchecked Sendable {
         isTLS = argv.contains("--tls")
     }
 
-    /// Reads one line from the child's stdout.
-    func readLine() -> String {
+    /// Reads one line from the child's stdout; what arrived so far after `seconds`.
+    func readLine(seconds: Int = 30) -> String {
         var line: [UInt8] = []
         var c: UInt8 = 0
-        while Glibc.read(stdoutFD, &c, 1) == 1 && c != 10 { line.append(c) }
+        let deadline = monotonicMillis() + Int64(seconds) * 1000
+        while true {
+            var p = pollfd(fd: stdoutFD, events: Int16(POLLIN), revents: 0)
+            let left = deadline - monotonicMillis()
+            guard left > 0, poll(&p, 1, Int32(left)) == 1, Glibc.read(stdoutFD, &c, 1) == 1, c != 10 else { break }
+            line.append(c)
+        }
         return String(decoding: line, as: UTF8.self)
     }
 
@@ -76,11 +84,15 @@ final class ChildProcess: @unchecked Sendable {
         _ = b.withUnsafeBytes { Glibc.write(stdinFD, $0.baseAddress, $0.count) }
     }
 
-    /// Reads stdout until `marker` appears (or EOF); returns what was read.
-    func read(until marker: String) -> String {
+    /// Reads stdout until `marker` appears (or EOF, or `seconds` pass); returns what was read.
+    func read(until marker: String, seconds: Int = 30) -> String {
         var out: [UInt8] = []
         var c: UInt8 = 0
-        while Glibc.read(stdoutFD, &c, 1) == 1 {
+        let deadline = monotonicMillis() + Int64(seconds) * 1000
+        while true {
+            var p = pollfd(fd: stdoutFD, events: Int16(POLLIN), revents: 0)
+            let left = deadline - monotonicMillis()
+            guard left > 0, poll(&p, 1, Int32(left)) == 1, Glibc.read(stdoutFD, &c, 1) == 1 else { break }
             out.append(c)
             if out.count >= marker.utf8.count && String(decoding: out.suffix(marker.utf8.count), as: UTF8.self) == marker { break }
         }
@@ -258,13 +270,20 @@ final class Client {
         }
     }
 
-    /// Reads more bytes; false on EOF, error or timeout.
-    func fill() -> Bool {
+    /// Reads more bytes: true when some arrived, false on EOF or a reset. A
+    /// receive timeout is no end of stream: it throws `ClientTimedOut`, so a
+    /// stalled server can never pass for one that closed.
+    func fill() throws -> Bool {
         var tmp = [UInt8](repeating: 0, count: 65536)
         let n = tmp.withUnsafeMutableBytes { recv(fd, $0.baseAddress, 65536, 0) }
-        if n <= 0 { return false }
-        buf.append(contentsOf: tmp[0..<n])
-        return true
+        if n > 0 {
+            buf.append(contentsOf: tmp[0..<n])
+            return true
+        }
+        if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
+            throw ClientTimedOut(description: "no byte within the receive timeout (have \(buf.count)) after sending \(lastSent.debugDescription)")
+        }
+        return false
     }
 
     /// True when the connection is open and nothing has arrived (a non-blocking peek).
@@ -292,7 +311,7 @@ final class Client {
         var end: Int?
         while end == nil {
             if let r = find(buf, [13, 10, 13, 10]) { end = r; break }
-            guard fill() else {
+            guard try fill() else {
                 throw HarnessError(description: "connection closed before a response head (have \(buf.count) bytes, errno \(errno)) after sending \(lastSent.debugDescription)")
             }
         }
@@ -313,35 +332,35 @@ final class Client {
         if let te = r.header("transfer-encoding"), te.lowercased().contains("chunked") {
             while true {
                 var lineEnd = find(buf, [13, 10])
-                while lineEnd == nil { guard fill() else { throw HarnessError(description: "eof in chunk size") }; lineEnd = find(buf, [13, 10]) }
+                while lineEnd == nil { guard try fill() else { throw HarnessError(description: "eof in chunk size") }; lineEnd = find(buf, [13, 10]) }
                 let sizeText = String(decoding: buf[0..<lineEnd!], as: UTF8.self).split(separator: ";")[0]
                 guard let size = Int(sizeText, radix: 16) else { throw HarnessError(description: "bad chunk size \(sizeText)") }
                 buf.removeFirst(lineEnd! + 2)
                 if size == 0 {
                     while true {
                         var e = find(buf, [13, 10])
-                        while e == nil { guard fill() else { throw HarnessError(description: "eof in trailers") }; e = find(buf, [13, 10]) }
+                        while e == nil { guard try fill() else { throw HarnessError(description: "eof in trailers") }; e = find(buf, [13, 10]) }
                         let blank = e! == 0
                         buf.removeFirst(e! + 2)
                         if blank { break }
                     }
                     break
                 }
-                while buf.count < size + 2 { guard fill() else { throw HarnessError(description: "eof in chunk") } }
+                while buf.count < size + 2 { guard try fill() else { throw HarnessError(description: "eof in chunk") } }
                 if !discardBody { r.body.append(contentsOf: buf[0..<size]) }
                 buf.removeFirst(size + 2)
             }
         } else if let cl = r.header("content-length"), let n = Int(cl) {
             var left = n
             while left > 0 {
-                if buf.isEmpty { guard fill() else { throw HarnessError(description: "eof with \(left) body bytes left") } }
+                if buf.isEmpty { guard try fill() else { throw HarnessError(description: "eof with \(left) body bytes left") } }
                 let take = min(left, buf.count)
                 if !discardBody { r.body.append(contentsOf: buf[0..<take]) }
                 buf.removeFirst(take)
                 left -= take
             }
         } else {
-            while fill() {}
+            while try fill() {}
             r.body = buf
             buf = []
         }
@@ -382,17 +401,29 @@ func tenantJSON(name: String, hosts: [String], origins: String, routes: String, 
     """
 }
 
-func currentRSSKiB() -> Int {
-    let s = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+/// The resident set of process `pid` in KiB (from /proc), or -1.
+func rssKiB(pid: pid_t) -> Int {
+    let s = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
     for l in s.split(separator: "\n") where l.hasPrefix("VmRSS:") {
-        return Int(l.split(separator: " ", omittingEmptySubsequences: true)[1]) ?? 0
+        return Int(l.split(separator: " ", omittingEmptySubsequences: true)[1]) ?? -1
     }
-    return 0
+    return -1
+}
+
+/// Polls `condition` every 10 ms until it holds; throws after `seconds`
+/// (every wait in the tests has a deadline, and none is a fixed sleep).
+func waitUntil(_ what: String, seconds: Double = 20, _ condition: () throws -> Bool) throws {
+    let deadline = monotonicMillis() + Int64(seconds * 1000)
+    while try !condition() {
+        guard monotonicMillis() < deadline else { throw HarnessError(description: "timed out after \(seconds) s waiting for: \(what)") }
+        usleep(10_000)
+    }
 }
 
 /// Runs a shell command to completion; returns (exit status, stdout+stderr).
-func shell(_ command: String) throws -> (Int32, String) {
-    let child = try ChildProcess(["/bin/sh", "-c", command + " 2>&1"])
+/// It is killed after `seconds` (status 124, or 137 when it ignored SIGTERM).
+func shell(_ command: String, seconds: Int = 120) throws -> (Int32, String) {
+    let child = try ChildProcess(["timeout", "-k", "5", String(seconds), "/bin/sh", "-c", command + " 2>&1"])
     var out: [UInt8] = []
     var buf = [UInt8](repeating: 0, count: 4096)
     while true {

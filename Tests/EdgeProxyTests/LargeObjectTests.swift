@@ -6,7 +6,7 @@ import Testing
 @testable import EdgeProxy
 import EdgeCache
 
-@Suite(.serialized) struct LargeObjectTests {
+@Suite(.serialized, .timeLimit(.minutes(3))) struct LargeObjectTests {
     @Test func mappedBodiesServeHitsRangesAndTLSByteExact() throws {
         let o = try Origin()
         let edge = try Edge(tenants: [tenantJSON(name: "l", hosts: ["l.test"], origins: #"{"o": {"servers": ["\#(o.address)"]}}"#,

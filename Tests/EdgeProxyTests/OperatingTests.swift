@@ -71,7 +71,7 @@ func originHits(_ o: Origin, _ path: String) throws -> Int {
     return ((try? JSONSerialization.jsonObject(with: Data(r.body))) as? [Any])?.count ?? -1
 }
 
-@Suite(.serialized) struct OperatingTests {
+@Suite(.serialized, .timeLimit(.minutes(3))) struct OperatingTests {
     @Test func purgeURLRemovesEveryVariantOfBothSchemes() throws {
         let o = try Origin()
         let a = try AdminEdge(tenants: [cacheTenant("t", o)])

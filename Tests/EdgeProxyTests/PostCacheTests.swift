@@ -5,7 +5,7 @@ import Glibc
 import Testing
 @testable import EdgeProxy
 
-@Suite(.serialized) struct PostCacheTests {
+@Suite(.serialized, .timeLimit(.minutes(3))) struct PostCacheTests {
     func postTenant(_ o: Origin) -> String {
         tenantJSON(name: "g", hosts: ["g.test"], origins: #"{"o": {"servers": ["\#(o.address)"]}}"#,
                    routes: #"[{"prefix": "/", "origin": "o", "cache": {"methods": ["POST"]}}]"#)

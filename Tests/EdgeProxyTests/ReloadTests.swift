@@ -4,7 +4,7 @@ import Glibc
 import Testing
 @testable import EdgeProxy
 
-@Suite(.serialized) struct ReloadTests {
+@Suite(.serialized, .timeLimit(.minutes(3))) struct ReloadTests {
     @Test func reloadUnderAClientLoopDropsNothing() throws {
         let o1 = try Origin(name: "before")
         let o2 = try Origin(name: "after")

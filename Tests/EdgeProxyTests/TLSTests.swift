@@ -19,7 +19,7 @@ func sClient(_ port: Int, _ args: String, input: String = "") throws -> String {
     return try shell("openssl s_client -connect 127.0.0.1:\(port) \(args) \(feed)").1
 }
 
-@Suite(.serialized) struct TLSTests {
+@Suite(.serialized, .timeLimit(.minutes(3))) struct TLSTests {
     let certDir: String
     init() throws {
         certDir = FileManager.default.temporaryDirectory.appendingPathComponent("edge-certs-\(UUID().uuidString)").path

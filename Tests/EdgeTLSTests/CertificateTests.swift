@@ -3,7 +3,7 @@ import Glibc
 import Testing
 @testable import EdgeTLS
 
-@Suite struct CertificateTests {
+@Suite(.timeLimit(.minutes(3))) struct CertificateTests {
     let dir: String
     init() throws {
         dir = FileManager.default.temporaryDirectory.appendingPathComponent("edge-tls-\(UUID().uuidString)").path
@@ -69,7 +69,7 @@ import Testing
     }
 }
 
-@Suite struct TicketKeyRingTests {
+@Suite(.timeLimit(.minutes(3))) struct TicketKeyRingTests {
     @Test func rotatesOnScheduleAndKeepsOldKeysForDecryption() {
         var counter: UInt8 = 0
         let random = { () -> [UInt8] in counter &+= 1; return [UInt8](repeating: counter, count: 32) }

@@ -1,7 +1,7 @@
 import Testing
 @testable import EdgeTLS
 
-@Suite struct ServerNameExtensionTests {
+@Suite(.timeLimit(.minutes(3))) struct ServerNameExtensionTests {
     func ext(_ entries: [(UInt8, [UInt8])], listLength: Int? = nil) -> [UInt8] {
         var body: [UInt8] = []
         for (t, n) in entries { body += [t, UInt8(n.count >> 8), UInt8(n.count & 255)] + n }

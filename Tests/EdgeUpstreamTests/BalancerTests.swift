@@ -1,7 +1,7 @@
 import Testing
 @testable import EdgeUpstream
 
-@Suite struct BalancerTests {
+@Suite(.timeLimit(.minutes(3))) struct BalancerTests {
     func servers(_ n: Int) -> [ServerHealth] { (0..<n).map { _ in ServerHealth(maxFails: 2, backoffMillis: 1000) } }
 
     @Test func roundRobinCycles() {
