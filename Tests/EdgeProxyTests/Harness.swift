@@ -138,8 +138,16 @@ final class Origin: @unchecked Sendable {
 
     func stop() { child.stop() }
 
+    /// The most requests the origin was serving at once.
+    func peakConcurrency() throws -> Int { try statsJSON()["peak"] ?? -1 }
+
     /// Connections accepted and requests served so far.
     func stats() throws -> (connections: Int, requests: Int) {
+        let j = try statsJSON()
+        return (try #require(j["connections"]), try #require(j["requests"]))
+    }
+
+    func statsJSON() throws -> [String: Int] {
         var body: [UInt8]
         if child.isTLS {
             body = Array(try shell("curl -sk https://127.0.0.1:\(port)/stats").1.utf8)
@@ -148,8 +156,7 @@ final class Origin: @unchecked Sendable {
             c.send("GET /stats HTTP/1.1\r\nHost: origin\r\nConnection: close\r\n\r\n")
             body = try c.readResponse().body
         }
-        let j = try JSONSerialization.jsonObject(with: Data(body)) as! [String: Int]
-        return (j["connections"]!, j["requests"]!)
+        return try #require(try JSONSerialization.jsonObject(with: Data(body)) as? [String: Int], "origin /stats: \(String(decoding: body, as: UTF8.self))")
     }
 }
 

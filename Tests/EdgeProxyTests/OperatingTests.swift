@@ -157,22 +157,23 @@ func originHits(_ o: Origin, _ path: String) throws -> Int {
         let o = try Origin()
         let a = try AdminEdge(tenants: [cacheTenant("t", o)])
         defer { a.stop() }
-        try script(o, "/slow", #"[{"status": 200, "headers": {"Cache-Control": "max-age=600"}, "body": "old", "delay_ms": 1000}, {"status": 200, "headers": {"Cache-Control": "max-age=600"}, "body": "new"}]"#)
-        let done = DispatchSemaphore(value: 0)
-        let port = a.port
-        DispatchQueue.global().async {
-            _ = try? request(port, "/slow", host: "t.test")
-            done.signal()
-        }
-        // Purge once the request is at the origin (which holds the answer back).
-        var waited = 0
-        while try originHits(o, "/slow") < 1 && waited < 100 { usleep(20_000); waited += 1 }
-        #expect(try a.ctl("purge http://t.test/slow").0 == 0)
-        done.wait()
-        let r = try request(a.port, "/slow", host: "t.test")
-        #expect(String(decoding: r.body, as: UTF8.self) == "new")
-        #expect(try originHits(o, "/slow") == 2)
-        let e = try a.ctlJSON("explain http://t.test/slow")
+        // The origin sends half the body and holds the rest until released: the fill
+        // is certainly in flight, and certainly not stored, when the purge runs.
+        let path = "/gate/2000/inflight"
+        let client = try Client(port: a.port)
+        client.send("GET \(path) HTTP/1.1\r\nHost: t.test\r\n\r\n")
+        try waitUntil("the request reaches the origin") { try o.stats().requests >= 1 }
+        let (st, out) = try a.ctl("purge http://t.test\(path)")
+        #expect(st == 0 && out.contains("purged 0 objects"), "\(out)")
+        #expect(try request(o.port, "POST", "/__release/inflight", host: "o").status == 200)
+        let first = try client.readResponse()
+        #expect(first.status == 200 && first.body.count == 2000)
+        // Stored after the purge it would be a hit now: it must be a miss.
+        let r = try request(a.port, path, host: "t.test")
+        #expect(r.status == 200 && r.body.count == 2000)
+        #expect(r.header("Cache-Status")?.contains("fwd=") == true, "\(r.header("Cache-Status") ?? "no Cache-Status")")
+        #expect(try o.stats().requests == 2)
+        let e = try a.ctlJSON("explain http://t.test\(path)")
         #expect(e["stored"] as? Bool == true)
     }
 

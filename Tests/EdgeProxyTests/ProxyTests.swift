@@ -440,13 +440,25 @@ import EdgeHTTP
                                                  routes: #"[{"prefix": "/", "origin": "o"}]"#)])
         defer { edge.stop() }
         let c = try Client(port: edge.port)
-        c.send("GET /echo HTTP/1.1\r\nHost: t.test\r\n\r\n")
-        #expect(try c.readResponse().status == 200)
-        // /close answers with Connection: close; the pooled connection is then gone.
-        c.send("GET /close/10 HTTP/1.1\r\nHost: t.test\r\n\r\n")
-        #expect(try c.readResponse().body.count == 10)
-        c.send("GET /echo HTTP/1.1\r\nHost: t.test\r\n\r\n")
-        #expect(try c.readResponse().status == 200)
+        // A keep-alive 200: the origin connection goes back to the pool, alive as far
+        // as edge can tell; the origin closes it when the next request arrives on it.
+        c.send("GET /hangup-next HTTP/1.1\r\nHost: t.test\r\n\r\n")
+        #expect(try c.readResponse().text == "bye")
+        #expect(try o.stats().connections == 1)
+        // The GET meets the dead pooled connection and is retried once on a fresh one.
+        c.send("GET /echo/retried HTTP/1.1\r\nHost: t.test\r\n\r\n")
+        let r = try c.readResponse()
+        #expect(r.status == 200 && r.json["path"] as? String == "/echo/retried")
+        #expect(try o.stats().connections == 2)
+        // A POST whose body went out on a connection that then died is not retried.
+        c.send("GET /hangup-next HTTP/1.1\r\nHost: t.test\r\n\r\n")
+        #expect(try c.readResponse().text == "bye")
+        let before = try o.stats()
+        c.send("POST /upload HTTP/1.1\r\nHost: t.test\r\nContent-Length: 3\r\n\r\nabc")
+        #expect(try c.readResponse().status == 502)
+        let after = try o.stats()
+        #expect(after.requests == before.requests, "the POST was sent again")
+        #expect(after.connections == before.connections, "a new connection was opened for the POST")
     }
 
     @Test func brokenOriginFramingBecomes502() throws {

@@ -17,10 +17,14 @@ Endpoints:
   /gzipped/KIND/N     gzip-encoded body (Content-Encoding: gzip) of N bytes of KIND:
                       "text" (the /text/N bytes) or "zeros" (a decompression bomb)
   /slow/MS            answers after MS milliseconds
+  /hangup-next        200 (keep-alive); the next request on the same connection gets no
+                      answer: the connection is closed (an origin whose keep-alive ran out)
   /status/N           an empty response with status N
   /upload             (POST/PUT) reads the body and answers its length and sha256
   /raw/NAME           a canned malformed response (see RAW)
-  /stats              JSON: connections accepted, requests served
+  /stats              JSON: connections that carried a request (control calls and /stats
+                      aside), requests served, and the most requests
+                      in progress at once (peak; /stats itself not counted)
   POST /__script      {"path": P, "responses": [{"status", "headers", "body", "delay_ms"}...]}:
                       requests for P get these in turn (the last repeats); header values may
                       say {now}, {now+N} or {now-N} for an HTTP-date relative to now
@@ -30,7 +34,7 @@ Endpoints:
 import email.utils, gzip, hashlib, json, re, socket, ssl, sys, threading, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-STATS = {"connections": 0, "requests": 0}
+STATS = {"connections": 0, "requests": 0, "active": 0, "peak": 0}
 OFFSET = [0.0]  # seconds added to this origin's clock (POST /__clock)
 SCRIPTS = {}   # path -> list of responses
 LOGS = {}      # path -> list of request header lists
@@ -84,8 +88,6 @@ class Handler(BaseHTTPRequestHandler):
                 self.request.close()
                 raise
         super().setup()
-        with LOCK:
-            STATS["connections"] += 1
 
     def log_message(self, *args):
         pass
@@ -157,6 +159,26 @@ class Handler(BaseHTTPRequestHandler):
         return True
 
     def handle_any(self):
+        if getattr(self, "hangup_next", False):
+            # Close without answering (and without reading a body).
+            self.close_connection = True
+            return
+        counted = not self.path.startswith("/stats") and not self.path.startswith("/__")
+        if counted:
+            with LOCK:
+                if not getattr(self, "seen", False):
+                    self.seen = True
+                    STATS["connections"] += 1
+                STATS["active"] += 1
+                STATS["peak"] = max(STATS["peak"], STATS["active"])
+        try:
+            self.dispatch()
+        finally:
+            if counted:
+                with LOCK:
+                    STATS["active"] -= 1
+
+    def dispatch(self):
         path = self.path
         if path == "/__script" and self.command == "POST":
             n = int(self.headers.get("Content-Length", "0"))
@@ -186,8 +208,8 @@ class Handler(BaseHTTPRequestHandler):
         arg = parts[1] if len(parts) > 1 else ""
         if head == "stats":
             with LOCK:
-                # This request's own connection is not counted.
-                body = json.dumps({"connections": STATS["connections"] - 1, "requests": STATS["requests"]}).encode()
+                # Connections that carried a request other than /stats and /__ control calls.
+                body = json.dumps({"connections": STATS["connections"], "requests": STATS["requests"], "peak": STATS["peak"]}).encode()
             return self.send_body(200, body, "application/json")
         self.count()
         if head == "upload":
@@ -229,6 +251,10 @@ class Handler(BaseHTTPRequestHandler):
                 left -= piece
             self.wfile.write(b"0\r\nX-Trailer: t\r\n\r\n")
             return
+        if head == "hangup-next":
+            self.count()
+            self.hangup_next = True
+            return self.send_body(200, b"bye")
         if head == "close":
             self.send_response(200)
             self.send_header("Connection", "close")
