@@ -32,12 +32,15 @@ import Testing
         #expect(status("POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n") == 400)
         #expect(status("POST / HTTP/1.1\r\nContent-Length: 99999999\r\n\r\n") == 413)
         #expect(status("GET / HTTP/1.1\r\nX: " + String(repeating: "a", count: 20_000)) == 431)
-        guard case .complete(let r) = AdminRequest.parse(Array("POST / HTTP/1.1\r\nContent-Length: 1\r\n\r\n{".utf8)) else { return }
+        guard case .complete(let r) = AdminRequest.parse(Array("POST / HTTP/1.1\r\nContent-Length: 1\r\n\r\n{".utf8)) else {
+            Issue.record("a complete request with a one-byte body did not parse")
+            return
+        }
         #expect(throws: (any Error).self) { try r.jsonObject() }
     }
 
-    @Test func theHeadIsReadableBeforeTheBody() {
-        let end = raw.firstRange(of: [13, 10, 13, 10])!.upperBound
+    @Test func theHeadIsReadableBeforeTheBody() throws {
+        let end = try #require(raw.firstRange(of: [13, 10, 13, 10])).upperBound
         for cut in 0..<end { #expect(AdminRequest.parseHead(Array(raw[0..<cut])) == nil, "head after \(cut) bytes") }
         for cut in end...raw.count {
             #expect(AdminRequest.parseHead(Array(raw[0..<cut]))?.headers["authorization"] == "Bearer t", "cut \(cut)")

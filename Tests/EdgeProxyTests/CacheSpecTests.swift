@@ -45,7 +45,7 @@ func loadSpecCases() -> [SpecCase] {
             Issue.record("\(spec.file): case is not an object"); return
         }
         let origin = try Origin(name: "spec")
-        let routeCache = (c["route_cache"] as? [String: Any]).flatMap { String(data: try! JSONSerialization.data(withJSONObject: $0), encoding: .utf8) }
+        let routeCache = (c["route_cache"] as? [String: Any]).flatMap { (try? JSONSerialization.data(withJSONObject: $0)).flatMap { String(data: $0, encoding: .utf8) } }
         let route = routeCache.map { #"[{"prefix": "/", "origin": "o", "cache": \#($0)}]"# } ?? #"[{"prefix": "/", "origin": "o"}]"#
         var tenants = [tenantJSON(name: "c", hosts: ["c.test", "www.c.test"], origins: #"{"o": {"servers": ["\#(origin.address)"]}}"#, routes: route)]
         tenants.append(tenantJSON(name: "d", hosts: ["d.test"], origins: #"{"o": {"servers": ["\#(origin.address)"]}}"#, routes: route))

@@ -15,7 +15,7 @@ func originText(_ n: Int) -> String {
         x = (x * 1103515245 + 12345) % (1 << 31)
         out += words[(x >> 16) % words.count] + " "
     }
-    return String(out.utf8.prefix(n))!
+    return String(decoding: out.utf8.prefix(n), as: UTF8.self)
 }
 
 /// Decodes with an outside tool: python's gzip module or the brotli CLI.

@@ -314,16 +314,18 @@ final class Client {
         }
     }
 
-    func readResponse(headRequest: Bool = false, discardBody: Bool = false) throws -> Response {
-        var end: Int?
-        while end == nil {
-            if let r = find(buf, [13, 10, 13, 10]) { end = r; break }
-            guard try fill() else {
-                throw HarnessError(description: "connection closed before a response head (have \(buf.count) bytes, errno \(errno)) after sending \(lastSent.debugDescription)")
-            }
+    /// Reads until `needle` is in the buffer; its offset. Throws at EOF (`what` names the place).
+    func readUntil(_ needle: [UInt8], _ what: @autoclosure () -> String) throws -> Int {
+        while true {
+            if let r = find(buf, needle) { return r }
+            guard try fill() else { throw HarnessError(description: what()) }
         }
-        let headText = String(decoding: buf[0..<end!], as: UTF8.self)
-        buf.removeFirst(end! + 4)
+    }
+
+    func readResponse(headRequest: Bool = false, discardBody: Bool = false) throws -> Response {
+        let end = try readUntil([13, 10, 13, 10], "connection closed before a response head (have \(buf.count) bytes) after sending \(lastSent.debugDescription)")
+        let headText = String(decoding: buf[0..<end], as: UTF8.self)
+        buf.removeFirst(end + 4)
         var lines = headText.components(separatedBy: "\r\n")
         let statusLine = lines.removeFirst()
         let parts = statusLine.split(separator: " ", maxSplits: 2)
@@ -338,17 +340,15 @@ final class Client {
         if headRequest || status == 204 || status == 304 { return r }
         if let te = r.header("transfer-encoding"), te.lowercased().contains("chunked") {
             while true {
-                var lineEnd = find(buf, [13, 10])
-                while lineEnd == nil { guard try fill() else { throw HarnessError(description: "eof in chunk size") }; lineEnd = find(buf, [13, 10]) }
-                let sizeText = String(decoding: buf[0..<lineEnd!], as: UTF8.self).split(separator: ";")[0]
+                let lineEnd = try readUntil([13, 10], "eof in chunk size")
+                let sizeText = String(decoding: buf[0..<lineEnd], as: UTF8.self).split(separator: ";", omittingEmptySubsequences: false)[0]
                 guard let size = Int(sizeText, radix: 16) else { throw HarnessError(description: "bad chunk size \(sizeText)") }
-                buf.removeFirst(lineEnd! + 2)
+                buf.removeFirst(lineEnd + 2)
                 if size == 0 {
                     while true {
-                        var e = find(buf, [13, 10])
-                        while e == nil { guard try fill() else { throw HarnessError(description: "eof in trailers") }; e = find(buf, [13, 10]) }
-                        let blank = e! == 0
-                        buf.removeFirst(e! + 2)
+                        let e = try readUntil([13, 10], "eof in trailers")
+                        buf.removeFirst(e + 2)
+                        let blank = e == 0
                         if blank { break }
                     }
                     break

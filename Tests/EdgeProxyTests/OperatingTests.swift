@@ -358,7 +358,7 @@ func originHits(_ o: Origin, _ path: String) throws -> Int {
         try writeFile(tokenFile, "s3cret-token-0123456789\n")
         let a = try AdminEdge(tenants: [cacheTenant("t", o)], tcp: "127.0.0.1:0", tokenFile: tokenFile)
         defer { a.stop() }
-        let port = Int(a.admin.tcpAddress!.port)
+        let port = Int(try #require(a.admin.tcpAddress).port)
         let auth = "Authorization: Bearer s3cret-token-0123456789"
         // Eight authenticated peers whose bodies never come (each may take the 10 s a
         // request has), and four unauthenticated ones that send nothing (together
@@ -394,7 +394,7 @@ func originHits(_ o: Origin, _ path: String) throws -> Int {
         try writeFile(tokenFile, "s3cret-token-0123456789\n")
         let a = try AdminEdge(tenants: [cacheTenant("t", o)], tcp: "127.0.0.1:0", tokenFile: tokenFile)
         defer { a.stop() }
-        let port = Int(a.admin.tcpAddress!.port)
+        let port = Int(try #require(a.admin.tcpAddress).port)
         let noToken = try request(port, "GET", "/v1/stats", host: "admin")
         #expect(noToken.status == 401)
         let wrong = try request(port, "GET", "/v1/stats", host: "admin", headers: ["Authorization: Bearer nope"])

@@ -358,9 +358,16 @@ import EdgeHTTP
         let edge = try singleOrigin(o, server: #"{"limits": {"header_timeout": "400ms"}}"#)
         defer { edge.stop() }
         let c = try Client(port: edge.port)
-        c.send("GET / HTTP/1.1\r\nHost: t.")
-        usleep(200_000)
-        c.send("test\r\nX-A: 1\r\n")   // progress does not reset the whole-head deadline
+        c.send("GET / HTTP/1.1\r\nHost: t.test\r\n")
+        // A header byte every 50 ms for up to 10 s: progress must not reset the
+        // whole-head deadline (a per-read timer would let the trickle run to its end).
+        var sent = 0
+        while sent < 200 && c.isOpenWithNothingToRead() {
+            c.send("X")
+            sent += 1
+            usleep(50_000)
+        }
+        #expect(sent < 200, "the whole trickle was accepted")
         let r = try c.readResponse()
         #expect(r.status == 408)
         #expect(c.closedByPeer())

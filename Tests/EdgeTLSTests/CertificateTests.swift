@@ -70,24 +70,24 @@ import Testing
 }
 
 @Suite(.timeLimit(.minutes(3))) struct TicketKeyRingTests {
-    @Test func rotatesOnScheduleAndKeepsOldKeysForDecryption() {
+    @Test func rotatesOnScheduleAndKeepsOldKeysForDecryption() throws {
         var counter: UInt8 = 0
         let random = { () -> [UInt8] in counter &+= 1; return [UInt8](repeating: counter, count: 32) }
         var ring = TicketKeyRing(rotationSeconds: 100, keep: 3)
         ring.rotateIfDue(now: 1000, random: random)
-        let first = ring.current!
+        let first = try #require(ring.current)
         ring.rotateIfDue(now: 1099, random: random)
         #expect(ring.current == first)                      // not due yet
         ring.rotateIfDue(now: 1100, random: random)
         #expect(ring.current != first)
         // The old key still decrypts, but is not current (OpenSSL then reissues the ticket).
-        let old = first.name.withUnsafeBufferPointer { ring.lookup(name: $0.baseAddress!) }
+        let old = first.name.withUnsafeBufferPointer { $0.baseAddress.flatMap { ring.lookup(name: $0) } }
         #expect(old?.0 == first && old?.isCurrent == false)
-        let cur = ring.current!.name.withUnsafeBufferPointer { ring.lookup(name: $0.baseAddress!) }
+        let cur = try #require(ring.current).name.withUnsafeBufferPointer { $0.baseAddress.flatMap { ring.lookup(name: $0) } }
         #expect(cur?.isCurrent == true)
         ring.rotateIfDue(now: 1200, random: random)
         ring.rotateIfDue(now: 1300, random: random)
         #expect(ring.keys.count == 3)
-        #expect(first.name.withUnsafeBufferPointer { ring.lookup(name: $0.baseAddress!) } == nil)   // aged out
+        #expect(first.name.withUnsafeBufferPointer { $0.baseAddress.flatMap { ring.lookup(name: $0) } } == nil)   // aged out
     }
 }
