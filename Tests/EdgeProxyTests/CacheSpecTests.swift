@@ -32,18 +32,88 @@ func loadSpecCases() -> [SpecCase] {
     return out
 }
 
+/// What each file holds: a file or case that goes missing fails the suite.
+let specManifest: [String: Int] = [
+    "f-freshness.json": 36, "i-invalidation.json": 10, "k-key.json": 11, "m-methods.json": 7, "p-privacy.json": 23,
+    "q-requests.json": 18, "r-revalidation.json": 27, "s-stale.json": 13, "t-tenants.json": 5, "v-vary.json": 10,
+]
+
+/// The case schema: every key known, every value of its type. Returns what is wrong.
+func specSchemaErrors(_ c: [String: Any]) -> [String] {
+    var errors: [String] = []
+    func check(_ o: [String: Any], _ at: String, _ allowed: [String: (Any) -> Bool]) {
+        for (k, v) in o {
+            guard let ok = allowed[k] else { errors.append("\(at): unknown key \"\(k)\""); continue }
+            if !ok(v) { errors.append("\(at): \"\(k)\" has the wrong type") }
+        }
+    }
+    let isString: (Any) -> Bool = { $0 is String }
+    let isInt: (Any) -> Bool = { v in (v as? NSNumber).map { String(cString: $0.objCType) == "q" || String(cString: $0.objCType) == "i" || String(cString: $0.objCType) == "s" } ?? false }
+    let isObject: (Any) -> Bool = { $0 is [String: Any] }
+    let isStringMap: (Any) -> Bool = { $0 is [String: String] }
+    let isStringList: (Any) -> Bool = { $0 is [String] }
+    check(c, "case", ["name": isString, "route_cache": isObject, "steps": { $0 is [[String: Any]] }])
+    if c["name"] == nil { errors.append("case: no \"name\"") }
+    // A cache case is about what reaches the origin: at least one step says.
+    let steps = c["steps"] as? [[String: Any]] ?? []
+    if !steps.contains(where: { s in ["origin_requests", "origin_saw", "origin_did_not_see"].contains { (s["expect"] as? [String: Any])?[$0] != nil } }) {
+        errors.append("case: no step asserts origin traffic (origin_requests, origin_saw or origin_did_not_see)")
+    }
+    for (i, step) in (c["steps"] as? [[String: Any]] ?? []).enumerated() {
+        let at = "step \(i + 1)"
+        check(step, at, ["script": isObject, "advance": isInt, "request": isObject, "expect": isObject,
+                         "wait_log": isObject, "origin": { ($0 as? String) == "stop" }])
+        if step["expect"] != nil && step["request"] == nil { errors.append("\(at): \"expect\" without a \"request\"") }
+        if let r = step["request"] as? [String: Any] {
+            check(r, at + ".request", ["method": isString, "path": isString, "host": isString, "headers": isStringMap, "body": isString])
+        }
+        if let w = step["wait_log"] as? [String: Any] {
+            check(w, at + ".wait_log", ["target": isString, "lines": isInt])
+            if w["target"] == nil || w["lines"] == nil { errors.append("\(at).wait_log: needs \"target\" and \"lines\"") }
+        }
+        if let e = step["expect"] as? [String: Any] {
+            check(e, at + ".expect", ["status": isInt, "body": isString, "headers": { v in
+                (v as? [String: Any])?.values.allSatisfy { $0 is String || $0 is NSNull } ?? false },
+                "header_contains": isStringMap, "header_lacks": isStringMap, "age_at_least": isInt, "age_at_most": isInt, "origin_path": isString,
+                "origin_requests": isInt, "origin_saw": isStringMap, "origin_did_not_see": isStringList])
+            if e["origin_path"] != nil && e["origin_requests"] == nil && e["origin_saw"] == nil && e["origin_did_not_see"] == nil {
+                errors.append("\(at).expect: \"origin_path\" with nothing to check there")
+            }
+        }
+    }
+    return errors
+}
+
+/// A path as the value of the origin's `/__log?path=` parameter.
+func logQuery(_ path: String) -> String {
+    var out = ""
+    for b in path.utf8 {
+        switch b {
+        case 0x25, 0x26, 0x3D, 0x3F, 0x23, 0x2B, 0x20: out += String(format: "%%%02X", b)
+        default: out.unicodeScalars.append(Unicode.Scalar(b))
+        }
+    }
+    return out
+}
+
 @Suite(.serialized, .timeLimit(.minutes(3))) struct CacheSpecTests {
-    @Test func thereAreCases() {
+    @Test func everyFileAndCaseIsThere() {
         let cases = loadSpecCases()
-        #expect(cases.count >= 30, "cache-spec has \(cases.count) cases")
+        let perFile = Dictionary(grouping: cases, by: \.file).mapValues(\.count)
+        #expect(perFile == specManifest, "cache-spec files and their case counts changed: \(perFile)")
         #expect(Set(cases.map(\.name)).count == cases.count, "case names must be unique")
+        for c in cases {
+            let prefix = c.file.prefix(1)
+            #expect(c.name.hasPrefix(prefix), "\(c.name) is in \(c.file): a case's name starts with its file's prefix")
+        }
     }
 
     @Test(arguments: loadSpecCases())
     func run(_ spec: SpecCase) throws {
-        guard let c = try JSONSerialization.jsonObject(with: spec.json) as? [String: Any] else {
-            Issue.record("\(spec.file): case is not an object"); return
-        }
+        let c = try #require(try JSONSerialization.jsonObject(with: spec.json) as? [String: Any], "\(spec.file): case is not an object")
+        let schema = specSchemaErrors(c)
+        #expect(schema.isEmpty, "\(spec.file): \(spec.name): \(schema.joined(separator: "; "))")
+        guard schema.isEmpty else { return }
         let origin = try Origin(name: "spec")
         let routeCache = (c["route_cache"] as? [String: Any]).flatMap { (try? JSONSerialization.data(withJSONObject: $0)).flatMap { String(data: $0, encoding: .utf8) } }
         let route = routeCache.map { #"[{"prefix": "/", "origin": "o", "cache": \#($0)}]"# } ?? #"[{"prefix": "/", "origin": "o"}]"#
@@ -64,7 +134,13 @@ func loadSpecCases() -> [SpecCase] {
                 clock.advance(by: Int64(secs))
                 _ = try request(origin.port, "POST", "/__clock", host: "origin", body: #"{"offset": \#(clock.offsetSeconds)}"#)
             }
-            if let ms = step["sleep_ms"] as? Int { usleep(UInt32(ms) * 1000) }
+            if step["origin"] as? String == "stop" { origin.stop() }
+            if let w = step["wait_log"] as? [String: Any], let target = w["target"] as? String, let lines = w["lines"] as? Int {
+                // Something edge does in the background (a refresh) has finished: its access log line is written.
+                try waitUntil("\(at): \(lines) access log lines for \(target)") {
+                    edge.accessLog().filter { ($0["target"] as? String) == target }.count >= lines
+                }
+            }
             guard let req = step["request"] as? [String: Any] else { continue }
             let method = req["method"] as? String ?? "GET"
             let path = req["path"] as? String ?? "/"
@@ -72,8 +148,8 @@ func loadSpecCases() -> [SpecCase] {
             let headers = (req["headers"] as? [String: String] ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }
             let r = try request(edge.port, method, path, host: host, headers: headers, body: req["body"] as? String)
             let expect = step["expect"] as? [String: Any] ?? [:]
-            if let s = expect["status"] as? Int { #expect(r.status == s, "\(at): status") }
-            if let b = expect["body"] as? String { #expect(r.text == b, "\(at): body") }
+            if let s = expect["status"] as? Int { #expect(r.status == s, "\(at): status \(r.status)") }
+            if let b = expect["body"] as? String { #expect(r.text == b, "\(at): body \(r.text.prefix(80).debugDescription)") }
             for (k, v) in expect["headers"] as? [String: Any] ?? [:] {
                 if v is NSNull { #expect(r.header(k) == nil, "\(at): \(k) should be absent, is \(r.header(k) ?? "")") }
                 else { #expect(r.header(k) == v as? String, "\(at): \(k) is \(r.header(k) ?? "absent")") }
@@ -85,15 +161,28 @@ func loadSpecCases() -> [SpecCase] {
                 #expect(!(r.header(k) ?? "").contains(v), "\(at): \(k) is \(r.header(k) ?? "absent"), expected not to contain \(v)")
             }
             if let minAge = expect["age_at_least"] as? Int { #expect(Int(r.header("Age") ?? "") ?? -1 >= minAge, "\(at): Age \(r.header("Age") ?? "absent")") }
-            let logPath = expect["origin_path"] as? String ?? path.components(separatedBy: "?")[0]
+            if let maxAge = expect["age_at_most"] as? Int { #expect((Int(r.header("Age") ?? "") ?? Int.max) <= maxAge, "\(at): Age \(r.header("Age") ?? "absent")") }
+            // The origin's log is keyed by the target the origin received, query included.
+            let logPath = expect["origin_path"] as? String ?? path
+            if let rec = ProcessInfo.processInfo.environment["EDGE_SPEC_RECORD"], !origin.child.stopped {
+                // Writing cases (not run in CI): what the origin saw after each request.
+                let log = try request(origin.port, "GET", "/__log?path=\(logQuery(logPath))", host: "origin")
+                let n = ((try? JSONSerialization.jsonObject(with: Data(log.body))) as? [Any])?.count ?? -1
+                let line = "\(spec.name)\t\(i)\t\(n)\n"
+                if let h = FileHandle(forWritingAtPath: rec) { h.seekToEndOfFile(); h.write(Data(line.utf8)); h.closeFile() }
+            }
             if expect["origin_requests"] != nil || expect["origin_saw"] != nil || expect["origin_did_not_see"] != nil {
-                let log = try request(origin.port, "GET", "/__log?path=\(logPath)", host: "origin")
-                let entries = (try JSONSerialization.jsonObject(with: Data(log.body)) as? [[[String]]]) ?? []
-                if let n = expect["origin_requests"] as? Int { #expect(entries.count == n, "\(at): origin saw \(entries.count) requests, expected \(n)") }
-                let last = entries.last ?? []
-                func seen(_ name: String) -> String? { last.first { $0[0].lowercased() == name.lowercased() }?[1] }
-                for (k, v) in expect["origin_saw"] as? [String: String] ?? [:] { #expect(seen(k) == v, "\(at): origin saw \(k): \(seen(k) ?? "nothing")") }
-                for k in expect["origin_did_not_see"] as? [String] ?? [] { #expect(seen(k) == nil, "\(at): origin saw \(k): \(seen(k) ?? "")") }
+                let log = try request(origin.port, "GET", "/__log?path=\(logQuery(logPath))", host: "origin")
+                let entries = try #require(try JSONSerialization.jsonObject(with: Data(log.body)) as? [[[String]]], "\(at): origin log")
+                if let n = expect["origin_requests"] as? Int { #expect(entries.count == n, "\(at): origin saw \(entries.count) requests for \(logPath), expected \(n)") }
+                if expect["origin_saw"] != nil || expect["origin_did_not_see"] != nil {
+                    // Fields of the origin's last request for the path; there must be one.
+                    #expect(!entries.isEmpty, "\(at): the origin saw no request for \(logPath) to check fields of")
+                    let last = entries.last ?? []
+                    func seen(_ name: String) -> String? { last.first { $0.first?.lowercased() == name.lowercased() }?.last }
+                    for (k, v) in expect["origin_saw"] as? [String: String] ?? [:] { #expect(seen(k) == v, "\(at): origin saw \(k): \(seen(k) ?? "nothing")") }
+                    for k in expect["origin_did_not_see"] as? [String] ?? [] { #expect(seen(k) == nil, "\(at): origin saw \(k): \(seen(k) ?? "")") }
+                }
             }
         }
     }

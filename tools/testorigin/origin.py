@@ -25,7 +25,7 @@ Endpoints:
   /stats              JSON: connections that carried a request (control calls and /stats
                       aside), requests served, and the most requests
                       in progress at once (peak; /stats itself not counted)
-  POST /__script      {"path": P, "responses": [{"status", "headers", "body", "delay_ms"}...]}:
+  POST /__script      {"path": P, "responses": [{"status", "headers", "body", "delay_ms", "chunked"}...]}:
                       requests for P get these in turn (the last repeats); header values may
                       say {now}, {now+N} or {now-N} for an HTTP-date relative to now
   /__log?path=P       JSON: the request headers each request for P carried, in order
@@ -151,11 +151,22 @@ class Handler(BaseHTTPRequestHandler):
             if v is not None:
                 self.send_header(k, render(v))
         status = resp.get("status", 200)
-        if status != 304 and status >= 200 and status not in (204,):
+        chunked = resp.get("chunked", False) and status not in (204, 304)
+        if chunked:
+            self.send_header("Transfer-Encoding", "chunked")
+        elif status != 304 and status >= 200 and status not in (204,):
             self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         if self.command != "HEAD" and status not in (204, 304):
-            self.wfile.write(body)
+            if chunked:
+                # Two chunks and a terminal one: the body does not arrive in one piece.
+                half = len(body) // 2
+                for part in (body[:half], body[half:]):
+                    if part:
+                        self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
+                self.wfile.write(b"0\r\n\r\n")
+            else:
+                self.wfile.write(body)
         return True
 
     def handle_any(self):
