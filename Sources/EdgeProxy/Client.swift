@@ -820,6 +820,7 @@ extension Worker {
         switch t.handshake() {
         case .done:
             workerCounters.add(WorkerSlot.tlsHandshakes, 1)
+            if t.resumed { workerCounters.add(WorkerSlot.tlsResumed, 1) }
             c.handshaking = false
             c.sniTenant = t.tenantName
             c.readable = true   // records may already be buffered

@@ -331,6 +331,8 @@ extension EdgeServer {
         let w = stats.workerTotals()
         family("edge_tls_handshakes_total", "counter", "Completed TLS handshakes with clients.")
         out += "edge_tls_handshakes_total \(w[WorkerSlot.tlsHandshakes])\n"
+        family("edge_tls_resumed_total", "counter", "Client TLS handshakes that resumed a session.")
+        out += "edge_tls_resumed_total \(w[WorkerSlot.tlsResumed])\n"
         family("edge_tls_handshake_failures_total", "counter", "Failed TLS handshakes with clients.")
         out += "edge_tls_handshake_failures_total \(w[WorkerSlot.tlsFailures])\n"
         family("edge_connections_refused_total", "counter", "Client connections closed at accept, by reason.")

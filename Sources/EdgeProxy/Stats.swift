@@ -81,7 +81,9 @@ public enum WorkerSlot {
     public static let tlsFailures = 2
     /// Connections closed at accept: their address already had max_connections_per_ip open.
     public static let refusedPerIP = 3
-    public static let count = 4
+    /// Completed client handshakes that resumed a session (ticket or id).
+    public static let tlsResumed = 4
+    public static let count = 5
 }
 
 /// Every counter block, by owner. Lookups take the lock; they happen when a

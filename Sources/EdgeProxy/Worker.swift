@@ -170,6 +170,9 @@ public final class Worker: @unchecked Sendable {
             let n = epoll.wait(timeoutMillis: 250)
             now = monotonicMillis()
             date.refresh()
+            // A reload that returned before these events happened is in force for them:
+            // the new config is adopted before any of this turn's events is handled.
+            if box.generation.load(ordering: .acquiring) != configGeneration { adoptNewConfig() }
             for i in 0..<n { dispatch(epoll.tokens[i], epoll.events[i]) }
             drainMailbox()
             if !resumeOrigins.isEmpty {
@@ -183,7 +186,6 @@ public final class Worker: @unchecked Sendable {
                 sweep()
             }
             if !stopping && stopRequested.load(ordering: .acquiring) { beginStop() }
-            if box.generation.load(ordering: .acquiring) != configGeneration { adoptNewConfig() }
             if stopping && (clientCount == 0 || now >= stopDeadline) { break }
         }
         // Close whatever is left.

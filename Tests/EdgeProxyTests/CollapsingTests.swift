@@ -144,7 +144,6 @@ import Testing
         let o2 = try Origin()
         try edge.reload(tenants: [tenantJSON(name: "c", hosts: ["c.test"], origins: #"{"o": {"servers": ["\#(o2.address)"]}}"#,
                                              routes: #"[{"prefix": "/", "origin": "o"}]"#)])
-        usleep(300_000)
         #expect(try request(o2.port, "POST", "/__release/g2", host: "o").status == 200)
         // Nothing half-done was stored.
         let r = try request(edge.port, "/gate/300000/g2", host: "c.test")
@@ -168,12 +167,7 @@ import Testing
         #expect(try c.readResponse().json["path"] as? String == "/echo/next")
         // The second answer did not wait for the refresh: the origin is still holding it.
         #expect(try request(edge.port, "/swr2", host: "c.test").text == "one")
-        var refreshed = false
-        for _ in 0..<100 where !refreshed {
-            usleep(50_000)
-            refreshed = try request(edge.port, "/swr2", host: "c.test").text == "two"
-        }
-        #expect(refreshed)
+        try waitUntil("the background refresh stores \"two\"") { try request(edge.port, "/swr2", host: "c.test").text == "two" }
         let seen = try originRequests(origin, "/swr2")
         #expect(seen == 2, "origin saw \(seen)")
     }
@@ -186,7 +180,7 @@ import Testing
         try script(origin, "/flaky", #"[{"status": 503, "headers": {}, "body": "down", "delay_ms": 400}, {"status": 200, "headers": {"Cache-Control": "max-age=60"}, "body": "made it", "delay_ms": 200}]"#)
         let leader = try Client(port: edge.port)
         leader.send("GET /flaky HTTP/1.1\r\nHost: c.test\r\n\r\n")
-        usleep(100_000)
+        try waitUntil("the leader's request reaches the origin") { try originRequests(origin, "/flaky") >= 1 }
         var followers: [Client] = []
         for _ in 0..<3 {
             let f = try Client(port: edge.port)

@@ -61,7 +61,6 @@ func listeningPorts(_ text: String) -> (http: Int, https: Int?) {
         try write(#""a.test", "b.test""#)
         child.signal(SIGHUP)
         #expect(child.read(until: "use it\n").contains("reloaded"))
-        usleep(300_000)
         #expect(try request(port, "/echo", host: "b.test").status == 200)
         keep.send("GET /echo HTTP/1.1\r\nHost: a.test\r\n\r\n")
         #expect(try keep.readResponse().status == 200)
@@ -120,7 +119,7 @@ func listeningPorts(_ text: String) -> (http: Int, https: Int?) {
         // An in-flight slow request survives SIGTERM.
         let busy = try Client(port: port)
         busy.send("GET /slow/700 HTTP/1.1\r\nHost: x\r\n\r\n")
-        usleep(200_000)
+        try waitUntil("the slow request reaches the origin") { try origin.stats().requests >= 2 }
         child.signal(SIGTERM)
         let slow = try busy.readResponse()
         #expect(slow.status == 200 && slow.text == "slow done")
@@ -140,19 +139,16 @@ func listeningPorts(_ text: String) -> (http: Int, https: Int?) {
         let started = child.read(until: "admin API on")
         #expect(started.contains("listening on"))
         let port = listeningPorts(started).http
-        usleep(100_000)
         #expect(try request(port, "/echo/before", host: "x").status == 200)
-        usleep(400_000)   // the worker writes its log lines once per loop turn
+        // The worker writes its log lines at the end of its loop turn.
+        try waitUntil("the first log line") { ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("/echo/before") }
         #expect(rename(log, log + ".1") == 0)
         child.signal(SIGUSR1)
-        usleep(200_000)
+        // Reopening creates the file again under its name.
+        try waitUntil("the access log reopened") { FileManager.default.fileExists(atPath: log) }
         #expect(try request(port, "/echo/after", host: "x").status == 200)
-        var after = ""
-        for _ in 0..<50 where !after.contains("/echo/after") {
-            usleep(50_000)
-            after = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
-        }
-        #expect(after.contains("/echo/after"))
+        try waitUntil("the second log line") { ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("/echo/after") }
+        let after = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
         #expect(!after.contains("/echo/before"))
         let before = try String(contentsOfFile: log + ".1", encoding: .utf8)
         #expect(before.contains("/echo/before") && !before.contains("/echo/after"))

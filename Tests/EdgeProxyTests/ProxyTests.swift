@@ -526,7 +526,7 @@ import EdgeHTTP
         #expect(try idleClient.readResponse().status == 200)
         let busy = try Client(port: edge.port)
         busy.send("GET /slow/800 HTTP/1.1\r\nHost: t.test\r\n\r\n")
-        usleep(200_000)
+        try waitUntil("the slow request reaches the origin") { try o.stats().requests >= 2 }
         edge.server.stop()
         // The idle keep-alive connection is closed; the busy one gets its answer, then close.
         #expect(idleClient.closedByPeer())

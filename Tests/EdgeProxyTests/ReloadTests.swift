@@ -22,15 +22,14 @@ import Testing
             let r = try c.readResponse()       // throws if the connection were dropped
             #expect(r.status == 200)
             seen.append(r.header("X-Config") ?? "?")
-            if i >= 20 { usleep(2_000) }
         }
-        #expect(seen.first == "one")
-        #expect(seen.last == "two")
-        #expect(!seen.contains("?"))
+        // A worker adopts a new config before it handles the events of its next loop
+        // turn: every request sent after reload() returned is served by the new one.
+        #expect(seen[0..<20].allSatisfy { $0 == "one" }, "\(seen)")
+        #expect(seen[20...].allSatisfy { $0 == "two" }, "\(seen)")
         // A removed tenant is gone for new requests.
         try edge.reload(tenants: [tenantJSON(name: "u", hosts: ["u.test"], origins: #"{"o": {"servers": ["\#(o2.address)"]}}"#,
                                              routes: #"[{"prefix": "/", "origin": "o"}]"#)])
-        usleep(300_000)
         #expect(try request(edge.port, "/echo", host: "t.test").status == 421)
         #expect(try request(edge.port, "/echo", host: "u.test").status == 200)
     }
@@ -49,7 +48,6 @@ import Testing
         #expect(store.bytes(tenant: "gone") > 0)
         try edge.reload(tenants: [tenant("keep")])
         #expect(store.bytes(tenant: "gone") == 0)
-        usleep(300_000)
         #expect(try request(edge.port, "/c", host: "keep.test").header("Cache-Status")?.contains("hit") == true)
     }
 
@@ -71,7 +69,6 @@ import Testing
         #expect(open.read(until: "/echo/1").contains("HTTP/1.1 200"))
         #expect(try sClient(edge.httpsPort, "-servername r.test -brief").contains("CN = old-cert"))
         try edge.reload(tenants: [config(new)])
-        usleep(300_000)
         #expect(try sClient(edge.httpsPort, "-servername r.test -brief").contains("CN = new-cert"))
         // The connection opened before the reload still works.
         open.write("GET /echo/2 HTTP/1.1\r\nHost: r.test\r\n\r\n")
