@@ -109,6 +109,9 @@ final class ClientConnection {
     var originErrors = 0
     /// Why the origin's response broke after its head went out (logged).
     var originError: StaticString?
+    /// An attempt of this exchange timed out (connect or read): when no server is
+    /// left to try, the answer is 504, not 502.
+    var originTimedOut = false
     var file = StaticFile()
     var cache = ExchangeCache()
     /// Go to the origin without collapsing (a follower that waited too long).
@@ -338,6 +341,7 @@ extension Worker {
         c.originAttempts = 0
         c.originErrors = 0
         c.originError = nil
+        c.originTimedOut = false
         c.acceptEncoding = nil
         c.rangeRequested = false
         c.coder = nil

@@ -78,7 +78,7 @@ extension Worker {
         while true {
             guard c.attempts <= ids.count,
                   let gi = pools.balancers[group.id].pick(health: group.health, active: pools.groupActive[group.id], tried: c.tried, now: now) else {
-                return originUnavailable(c, timeout: false)
+                return originUnavailable(c, timeout: c.originTimedOut)
             }
             c.attempts += 1
             let server = config.servers[ids[gi]]
@@ -457,6 +457,7 @@ extension Worker {
         detachOrigin(c, o)
         closeOrigin(o)
         countOriginError(c, o.server)
+        if why == .connectTimeout || why == .readTimeout { c.originTimedOut = true }
         switch why {
         case .connect, .connectTimeout, .tls, .readTimeout, .broken:
             o.server.health.recordFailure(now: now)
@@ -475,7 +476,7 @@ extension Worker {
             if staleReuse { c.tried &= ~(1 << UInt64(o.groupIndex)) }
             return connectOrigin(c, ids: ids)
         }
-        originUnavailable(c, timeout: why == .readTimeout || why == .connectTimeout)
+        originUnavailable(c, timeout: c.originTimedOut)
     }
 
     func originUnavailable(_ c: ClientConnection, timeout: Bool) {
