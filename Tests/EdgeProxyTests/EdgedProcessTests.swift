@@ -74,7 +74,7 @@ func listeningPorts(_ text: String) -> (http: Int, https: Int?) {
         let started = child.read(until: "(curl --cacert")
         #expect(started.contains("internal CA certificate"))
         let https = listeningPorts(started).https ?? -1
-        let (status, out) = try shell("curl -s --cacert '\(state)/ca.pem' --resolve app.test:\(https):127.0.0.1 https://app.test:\(https)/echo/x")
+        let (status, out) = try shell("curl -s -m 30 --cacert '\(state)/ca.pem' --resolve app.test:\(https):127.0.0.1 https://app.test:\(https)/echo/x")
         #expect(status == 0, "\(out)")
         #expect(out.contains("/echo/x"))
     }

@@ -34,7 +34,7 @@ import EdgeCache
         let file = edge.dir.appendingPathComponent("tls-body").path
         for (path, want) in [("/text/300000", text), ("/text/300000", text), ("/text/2000", Array(originText(2000).utf8)),
                              ("/text/2000", Array(originText(2000).utf8))] {
-            let (status, out) = try shell("curl -s -D '\(file).h' -o '\(file)' --cacert '\(edge.stateDir)/ca.pem' --resolve l.test:\(edge.httpsPort):127.0.0.1 https://l.test:\(edge.httpsPort)\(path)")
+            let (status, out) = try shell("curl -s -m 30 -D '\(file).h' -o '\(file)' --cacert '\(edge.stateDir)/ca.pem' --resolve l.test:\(edge.httpsPort):127.0.0.1 https://l.test:\(edge.httpsPort)\(path)")
             #expect(status == 0, "\(out)")
             #expect(try [UInt8](Data(contentsOf: URL(fileURLWithPath: file))) == want, "\(path)")
         }

@@ -50,7 +50,7 @@ func sClient(_ port: Int, _ args: String, input: String = "") throws -> String {
         #expect(try sClient(edge.httpsPort, "-servername x.y.w.test -brief").contains("unrecognized name"))
         #expect(try sClient(edge.httpsPort, "-brief").contains("unrecognized name"))
         // Requests over TLS reach the right tenant, with X-Forwarded-Proto https.
-        let (st, out) = try shell("curl -s --cacert '\(a.0)' --resolve a.test:\(edge.httpsPort):127.0.0.1 https://a.test:\(edge.httpsPort)/echo/tls")
+        let (st, out) = try shell("curl -s -m 30 --cacert '\(a.0)' --resolve a.test:\(edge.httpsPort):127.0.0.1 https://a.test:\(edge.httpsPort)/echo/tls")
         #expect(st == 0, "\(out)")
         #expect(out.contains("\"X-Forwarded-Proto\", \"https\""))
         // The access log records handshake failures, with the SNI name.
@@ -180,9 +180,9 @@ func sClient(_ port: Int, _ args: String, input: String = "") throws -> String {
         let b = try makeCertificate(in: certDir, name: "fb", cn: "b.test", sans: ["b.test"])
         let edge = try Edge(tenants: [tenant("a", ["a.test"], oa, certs: [a]), tenant("b", ["b.test"], ob, certs: [b])])
         defer { edge.stop() }
-        let (_, fronted) = try shell("curl -s -o /dev/null -w '%{http_code}' --cacert '\(a.0)' --resolve a.test:\(edge.httpsPort):127.0.0.1 -H 'Host: b.test' https://a.test:\(edge.httpsPort)/echo")
+        let (_, fronted) = try shell("curl -s -m 30 -o /dev/null -w '%{http_code}' --cacert '\(a.0)' --resolve a.test:\(edge.httpsPort):127.0.0.1 -H 'Host: b.test' https://a.test:\(edge.httpsPort)/echo")
         #expect(fronted == "421")
-        let (_, ok) = try shell("curl -s -o /dev/null -w '%{http_code}' --cacert '\(b.0)' --resolve b.test:\(edge.httpsPort):127.0.0.1 https://b.test:\(edge.httpsPort)/echo")
+        let (_, ok) = try shell("curl -s -m 30 -o /dev/null -w '%{http_code}' --cacert '\(b.0)' --resolve b.test:\(edge.httpsPort):127.0.0.1 https://b.test:\(edge.httpsPort)/echo")
         #expect(ok == "200")
         #expect(try oa.stats().requests == 0)
         #expect(try ob.stats().requests == 1)
@@ -197,7 +197,7 @@ func sClient(_ port: Int, _ args: String, input: String = "") throws -> String {
         var st = stat()
         #expect(stat(edge.stateDir + "/ca.key", &st) == 0 && st.st_mode & 0o777 == 0o600)
         for host in ["dev.test", "api.dev.test"] {
-            let (status, out) = try shell("curl -s --cacert '\(ca)' --resolve \(host):\(edge.httpsPort):127.0.0.1 https://\(host):\(edge.httpsPort)/echo/ca")
+            let (status, out) = try shell("curl -s -m 30 --cacert '\(ca)' --resolve \(host):\(edge.httpsPort):127.0.0.1 https://\(host):\(edge.httpsPort)/echo/ca")
             #expect(status == 0, "\(host): \(out)")
             #expect(out.contains("/echo/ca"))
         }
@@ -218,7 +218,7 @@ func sClient(_ port: Int, _ args: String, input: String = "") throws -> String {
         let post = try request(edge.port, "POST", "/form", host: "h.test", body: "x=1")
         #expect(post.status == 308)
         #expect(try o.stats().requests == 0)
-        let (_, headers) = try shell("curl -s -D - -o /dev/null --cacert '\(a.0)' --resolve h.test:\(edge.httpsPort):127.0.0.1 https://h.test:\(edge.httpsPort)/echo")
+        let (_, headers) = try shell("curl -s -m 30 -D - -o /dev/null --cacert '\(a.0)' --resolve h.test:\(edge.httpsPort):127.0.0.1 https://h.test:\(edge.httpsPort)/echo")
         #expect(headers.contains("Strict-Transport-Security: max-age=63072000; includeSubDomains"), "\(headers)")
         // A tenant without the redirect still answers plain HTTP.
         #expect(try request(edge.port, "/echo", host: "p.test").status == 200)
