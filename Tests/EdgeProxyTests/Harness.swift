@@ -150,7 +150,7 @@ final class Origin: @unchecked Sendable {
     func statsJSON() throws -> [String: Int] {
         var body: [UInt8]
         if child.isTLS {
-            body = Array(try shell("curl -s -m 30k https://127.0.0.1:\(port)/stats").1.utf8)
+            body = Array(try shell("curl -sk -m 30 https://127.0.0.1:\(port)/stats").1.utf8)
         } else {
             let c = try Client(port: port)
             c.send("GET /stats HTTP/1.1\r\nHost: origin\r\nConnection: close\r\n\r\n")
