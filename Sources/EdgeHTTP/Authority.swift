@@ -7,7 +7,7 @@
 public enum Authority {
     /// Writes the normalized host of `p[range]` into `out` (cleared first).
     /// Returns false for a malformed authority (answer 400): a port that is not
-    /// 1–65535 in decimal, an empty host before a port, an unclosed or invalid
+    /// 1–65535 in decimal, an empty host before a port, two trailing dots, an unclosed or invalid
     /// IPv6 literal, or a byte outside the reg-name / IP-literal grammar. An
     /// empty range (no Host, HTTP/1.0) gives an empty host.
     public static func normalize(_ p: UnsafeRawBufferPointer, _ range: Range<Int>, into out: inout [UInt8]) -> Bool {
@@ -36,8 +36,9 @@ public enum Authority {
                 out.append(asciiLower(b))
                 i += 1
             }
+            // One trailing dot (the root label) goes; a name still ending in one had an empty label.
             if out.last == 46 { out.removeLast() }
-            guard !out.isEmpty else { return false }
+            guard !out.isEmpty, out.last != 46 else { return false }
         }
         guard i < end else { return true }
         guard p[i] == 58 else { return false }

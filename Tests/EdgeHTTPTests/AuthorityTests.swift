@@ -28,7 +28,7 @@ func normalizedHost(_ s: String) -> String? {
     }
 
     @Test(arguments: ["a.test:0", "a.test:65536", "a.test:99999999999999999999", "a.test:-1", "a.test:8o", "a.test:80:80",
-                      ":80", ".", "[::1", "[]", "[::1]x", "[::g]", "a.test%2f", "a.test/", "a b", "a@b", "a,b", "a;b"])
+                      ":80", ".", "0..", "a.test..:80", "[::1", "[]", "[::1]x", "[::g]", "a.test%2f", "a.test/", "a b", "a@b", "a,b", "a;b"])
     func rejects(_ input: String) {
         #expect(normalizedHost(input) == nil)
     }

@@ -65,7 +65,8 @@ import Testing
     /// Sends the gated request on fresh connections (the origin holds the second half back).
     func gatedClients(_ edge: Edge, _ path: String, count: Int) throws -> [Client] {
         try (0..<count).map { _ in
-            let c = try Client(port: edge.port)
+            // A short receive timeout: a stall fails fast (as ClientTimedOut, never as an end of stream).
+            let c = try Client(port: edge.port, timeoutSeconds: 10)
             c.send("GET \(path) HTTP/1.1\r\nHost: c.test\r\n\r\n")
             return c
         }

@@ -479,13 +479,13 @@ import EdgeHTTP
             #expect(!r.text.contains("hello"), "\(name) leaked origin bytes")
         }
         // Truncated body: the client sees a broken message (connection closed early), not a short one.
-        let c = try Client(port: edge.port)
+        let c = try Client(port: edge.port, timeoutSeconds: 10)
         c.send("GET /raw/truncated HTTP/1.1\r\nHost: t.test\r\n\r\n")
         #expect(throws: HarnessError.self) { try c.readResponse() }
         // A chunk size overflow after the head went out (audit): the client's chunked
         // body ends without its last chunk, the log says origin error, nothing is stored.
         for _ in 0..<2 {
-            let k = try Client(port: edge.port)
+            let k = try Client(port: edge.port, timeoutSeconds: 10)
             k.send("GET /raw/chunk-overflow HTTP/1.1\r\nHost: t.test\r\n\r\n")
             var got = ""
             while try k.fill() { got = String(decoding: k.buf, as: UTF8.self) }

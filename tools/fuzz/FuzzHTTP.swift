@@ -1,6 +1,7 @@
-// libFuzzer target for the HTTP/1.1 parsers and the chunked decoder. Built by
-// run.sh together with Sources/EdgeHTTP; every input is fed whole and split at
-// one input-chosen point, and the parsers must agree with themselves.
+// libFuzzer target for the HTTP/1.1 parsers, the chunked decoder, the host
+// normalizer and the override-field table. Built by run.sh together with
+// Sources/EdgeHTTP; every input is fed whole and split at one input-chosen
+// point, and the parsers must agree with themselves.
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
@@ -23,8 +24,23 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
             precondition(second == whole, "split parse disagrees")
         }
     }
+    // The host normalizer on the raw bytes: what it accepts is a fixed point.
+    var host: [UInt8] = []
+    if Authority.normalize(bytes, 0..<size, into: &host) {
+        precondition(host.count <= size)
+        var again: [UInt8] = []
+        let ok = host.withUnsafeBytes { Authority.normalize($0, 0..<host.count, into: &again) }
+        precondition(ok && again == host, "host normalization is not idempotent")
+    }
     if case .complete(let n) = whole {
         precondition(n <= size)
+        if req.hostField >= 0 { _ = Authority.normalize(bytes, req.fields[req.hostField].value, into: &host) }
+        for f in req.fields {
+            if OverrideFields.contains(bytes, f.nameStart, f.nameEnd) {
+                let name = String(decoding: bytes[f.nameStart..<f.nameEnd], as: UTF8.self).lowercased()
+                precondition(OverrideFields.names.contains(name), "override table matched \(name)")
+            }
+        }
         var out: [UInt8] = []
         if let r = TargetNormalizer.normalize(bytes, req.targetRange, into: &out) {
             precondition(r.pathLength <= out.count)

@@ -1,14 +1,22 @@
 #!/usr/bin/env bash
-# Builds the parser fuzzer with libFuzzer + AddressSanitizer and runs it.
-# usage: tools/fuzz/run.sh [seconds=60]
-# Crashes land in tools/fuzz/crashes/; keep each as a regression seed in corpus/.
+# Builds the parser fuzzers with libFuzzer + AddressSanitizer and runs each.
+# usage: tools/fuzz/run.sh [seconds per target=60]
+#   fuzz-http: request/response heads, chunked bodies, target and host normalization
+#   fuzz-sni:  the ClientHello server_name extension reader
+# Crashes land in tools/fuzz/crashes/; keep each in regressions/ (committed; every run replays it).
 set -euo pipefail
 cd "$(dirname "$0")"
 SECS=${1:-60}
-mkdir -p corpus crashes .out
+mkdir -p corpus corpus-sni crashes .out
 printf 'GET / HTTP/1.1\r\nHost: a\r\n\r\n' > corpus/get
 printf 'POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n' > corpus/chunked
 printf 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi' > corpus/resp
+printf 'GET http://A.Test.:8080/x HTTP/1.1\r\nHost: [::1]:443\r\nX_Forwarded_For: 1\r\nX-Original-URL: /a\r\n\r\n' > corpus/hosts
+printf '\x00\x09\x00\x00\x06a.test' > corpus-sni/one
+printf '\x00\x12\x07\x00\x03abc\x00\x00\x09B.Example' > corpus-sni/two
 swiftc -sanitize=fuzzer,address -parse-as-library -O -module-name FuzzHTTP \
   ../../Sources/EdgeHTTP/*.swift FuzzHTTP.swift -o .out/fuzz-http
-.out/fuzz-http -max_total_time="$SECS" -artifact_prefix=crashes/ corpus
+swiftc -sanitize=fuzzer,address -parse-as-library -O -module-name FuzzSNI \
+  ../../Sources/EdgeTLS/ClientHello.swift FuzzSNI.swift -o .out/fuzz-sni
+.out/fuzz-http -max_total_time="$SECS" -artifact_prefix=crashes/ corpus regressions
+.out/fuzz-sni -max_total_time="$SECS" -artifact_prefix=crashes/ corpus-sni
