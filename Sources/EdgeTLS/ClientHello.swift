@@ -25,8 +25,9 @@ public enum ServerNameExtension {
                     guard b > 0x20 && b < 0x7F else { return nil }
                     name.append(b >= 65 && b <= 90 ? b + 32 : b)
                 }
+                // One trailing dot (the root label) goes; a name still ending in one is malformed.
                 if name.last == 46 { name.removeLast() }
-                return name.isEmpty ? nil : String(decoding: name, as: UTF8.self)
+                return name.isEmpty || name.last == 46 ? nil : String(decoding: name, as: UTF8.self)
             }
             i += n
         }

@@ -25,6 +25,7 @@ import Testing
         #expect(name(ext([(0, Array("a\u{0}b".utf8))])) == nil)
         #expect(name(ext([(0, Array("a b".utf8))])) == nil)
         #expect(name(ext([(0, Array(".".utf8))])) == nil)
+        #expect(name(ext([(0, Array("a..".utf8))])) == nil)   // found by the fuzzer
         #expect(name(ext([(1, Array("a.test".utf8))])) == nil)
     }
 }

@@ -19,4 +19,4 @@ swiftc -sanitize=fuzzer,address -parse-as-library -O -module-name FuzzHTTP \
 swiftc -sanitize=fuzzer,address -parse-as-library -O -module-name FuzzSNI \
   ../../Sources/EdgeTLS/ClientHello.swift FuzzSNI.swift -o .out/fuzz-sni
 .out/fuzz-http -max_total_time="$SECS" -artifact_prefix=crashes/ corpus regressions
-.out/fuzz-sni -max_total_time="$SECS" -artifact_prefix=crashes/ corpus-sni
+.out/fuzz-sni -max_total_time="$SECS" -artifact_prefix=crashes/ corpus-sni regressions
