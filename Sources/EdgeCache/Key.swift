@@ -22,13 +22,14 @@ public enum CacheKey {
             k += String(tenant.utf8.count); k += ":"; k += tenant; k += https ? "|https|" : "|http|"; k += host; k += "|"; k += target
             return k
         }
-        var h = host.lowercased()
         // No port: the tenant's listeners (and the ports clients spell) share
         // entries, and a purge by URL need not know them. The scheme stays keyed.
-        if let colon = h.lastIndex(of: ":"), !h[colon...].contains("]"), h[h.index(after: colon)...].allSatisfy(\.isNumber) {
-            h = String(h[..<colon])
-        }
-        if h.hasSuffix(".") { h.removeLast() }
+        // The one host normalization (EdgeHTTP.Authority); a host it refuses is keyed lowercased as given.
+        var bytes = Array(host.utf8), normalized: [UInt8] = []
+        let ok = bytes.withUnsafeBytes { Authority.normalize($0, 0..<$0.count, into: &normalized) }
+        if !ok { normalized = bytes.map(asciiLower) }
+        bytes = normalized
+        let h = String(decoding: bytes, as: UTF8.self)
         var t = target
         if let q = target.firstIndex(of: "?") {
             let path = target[..<q]

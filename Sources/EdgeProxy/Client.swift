@@ -540,12 +540,10 @@ extension Worker {
                     case .data(let r):
                         c.bodyBytes += Int64(r.count)
                         if c.bodyBytes > (c.tenant?.limits.maxBodyBytes ?? 0) { return requestBodyFailed(c, 413) }
-                        ob.append(hex: r.count)
-                        ob.append("\r\n")
-                        ob.append(UnsafeRawBufferPointer(rebasing: ib.readView[r]))
-                        ob.append("\r\n")
+                        // Re-framed towards the origin (the forward head says chunked).
+                        ChunkFramer.appendChunk(UnsafeRawBufferPointer(rebasing: ib.readView[r]), to: ob)
                     case .end:
-                        ob.append("0\r\n\r\n")
+                        ChunkFramer.appendEnd(to: ob)
                         c.bodyDone = true
                     case .error:
                         return requestBodyFailed(c, 400)
@@ -675,7 +673,7 @@ extension Worker {
             // cannot take another request on this connection.
             if c.bodyDone { releaseOrigin(o) } else { closeOrigin(o) }
         }
-        if c.framing == .chunked { c.outBuf?.append("0\r\n\r\n") }
+        if c.framing == .chunked, let ob = c.outBuf { ChunkFramer.appendEnd(to: ob) }
         cacheResponseFinished(c)
         c.coder = nil
         releaseLeader(c)

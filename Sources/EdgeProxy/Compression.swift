@@ -220,13 +220,8 @@ extension Worker {
         coder.derived?.append(coder.out.readPointer, n)
         if let held = coder.heldBody {
             held.append(coder.out.readView)
-        } else if c.framing == .chunked {
-            ob.append(hex: n)
-            ob.append("\r\n")
-            ob.append(coder.out.readView)
-            ob.append("\r\n")
         } else {
-            ob.append(coder.out.readView)
+            appendBody(c, coder.out.readView, to: ob)
         }
         return true
     }

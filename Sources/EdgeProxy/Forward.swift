@@ -168,6 +168,12 @@ extension Worker {
         c.responseStarted = true
     }
 
+    /// Appends response body bytes in the framing the client's response head chose
+    /// (chunks through EdgeHTTP.ChunkFramer, or as they are).
+    @inline(__always) func appendBody(_ c: ClientConnection, _ bytes: UnsafeRawBufferPointer, to ob: IOBuffer) {
+        if c.framing == .chunked { ChunkFramer.appendChunk(bytes, to: ob) } else { ob.append(bytes) }
+    }
+
     /// "HTTP/1.1 NNN Reason\r\n" for a status edge generates.
     @inline(__always) func appendStatusLine(_ b: IOBuffer, _ status: Int) {
         b.append("HTTP/1.1 ")

@@ -339,13 +339,8 @@ extension Worker {
                         }
                     } else if quiet {
                         // refreshing in the background: nothing goes to the client
-                    } else if c.framing == .chunked {
-                        ob.append(hex: r.count)
-                        ob.append("\r\n")
-                        ob.append(UnsafeRawBufferPointer(rebasing: ib.readView[r]))
-                        ob.append("\r\n")
                     } else {
-                        ob.append(UnsafeRawBufferPointer(rebasing: ib.readView[r]))
+                        appendBody(c, UnsafeRawBufferPointer(rebasing: ib.readView[r]), to: ob)
                     }
                     ib.consume(next)
                 case .needMore:
@@ -364,13 +359,8 @@ extension Worker {
                     guard feedCoder(c, coder, ib.readView, finish: false, ob) else { return transformFailed(c, o) }
                 } else if quiet {
                     // refreshing in the background
-                } else if c.framing == .chunked {
-                    ob.append(hex: k)
-                    ob.append("\r\n")
-                    ob.append(ib.readView)
-                    ob.append("\r\n")
                 } else {
-                    ob.append(ib.readView)
+                    appendBody(c, ib.readView, to: ob)
                 }
                 ib.consume(k)
             }

@@ -53,3 +53,17 @@ struct ChunkedTestError: Error, Equatable { var reason: String }
         }
     }
 }
+
+@Suite(.timeLimit(.minutes(3))) struct ChunkFramerTests {
+    @Test func framedPiecesDecodeToTheSameBytesAtEverySplit() throws {
+        let pieces: [[UInt8]] = [Array("hello".utf8), [], Array(repeating: 0x61, count: 300), Array("\r\n0\r\n".utf8)]
+        let b = IOBuffer(capacity: 64)
+        for p in pieces { p.withUnsafeBytes { ChunkFramer.appendChunk($0, to: b) } }
+        ChunkFramer.appendEnd(to: b)
+        let wire = Array(b.readView)
+        #expect(!String(decoding: wire, as: UTF8.self).hasPrefix("5\r\nhello\r\n0\r\n"), "an empty piece must not end the body")
+        for k in 0...wire.count {
+            #expect(try decodeChunked(wire, splitAt: k).get() == pieces.flatMap { $0 }, "split \(k)")
+        }
+    }
+}
