@@ -293,6 +293,18 @@ final class Client {
         return false
     }
 
+    /// Sends `byte` every `micros` until the server answers or closes, at most `limit`
+    /// times; how many were sent (a server that lets the trickle run out sends `limit`).
+    func trickle(_ byte: String, limit: Int, everyMicros micros: UInt32) -> Int {
+        var sent = 0
+        while sent < limit && isOpenWithNothingToRead() {
+            send(byte)
+            sent += 1
+            usleep(micros)
+        }
+        return sent
+    }
+
     /// True when the connection is open and nothing has arrived (a non-blocking peek).
     func isOpenWithNothingToRead() -> Bool {
         guard buf.isEmpty else { return false }
@@ -383,6 +395,17 @@ func find(_ hay: [UInt8], _ needle: [UInt8]) -> Int? {
         i += 1
     }
     return nil
+}
+
+/// `count` connections kept open, each proven accepted by a 200 to a request on it.
+func answeredConnections(_ port: Int, _ count: Int, host: String) throws -> [Client] {
+    try (0..<count).map { i in
+        let c = try Client(port: port)
+        c.send("GET /echo/open-\(i) HTTP/1.1\r\nHost: \(host)\r\n\r\n")
+        let r = try c.readResponse()
+        guard r.status == 200 else { throw HarnessError(description: "connection \(i) got \(r.status)") }
+        return c
+    }
 }
 
 /// One request on a fresh connection.

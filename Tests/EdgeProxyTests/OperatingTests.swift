@@ -11,10 +11,18 @@ final class AdminEdge: @unchecked Sendable {
     let edge: Edge
     let admin: AdminServer
 
-    init(tenants: [String], workers: Int = 1, tcp: String? = nil, tokenFile: String? = nil) throws {
+    /// With `tcpToken`, the loopback TCP listener is on too, with that token in a file of the edge's directory.
+    init(tenants: [String], workers: Int = 1, tcpToken: String? = nil) throws {
         let e = try Edge(tenants: tenants, workers: workers)
         edge = e
         try FileManager.default.createDirectory(atPath: e.stateDir, withIntermediateDirectories: true)
+        var tcp: String?, tokenFile: String?
+        if let t = tcpToken {
+            tokenFile = e.dir.appendingPathComponent("admin.token").path
+            try writeFile(tokenFile ?? "", t + "\n")
+            tcp = "127.0.0.1:0"
+        }
+        self.tokenFile = tokenFile
         admin = try AdminServer(edge: e.server, socketPath: e.stateDir + "/admin.sock", tcp: tcp, tokenFile: tokenFile) {
             // What edged does on reload: read every tenant file again, keep the cache.
             let tenants = try ConfigLoader.loadTenants(directory: e.dir.appendingPathComponent("tenants").path)
@@ -25,6 +33,10 @@ final class AdminEdge: @unchecked Sendable {
     }
 
     var port: Int { edge.port }
+    /// The token file, when the TCP listener is on.
+    let tokenFile: String?
+    /// The TCP listener's port (0 when off).
+    var tcpPort: Int { Int(admin.tcpAddress?.port ?? 0) }
 
     func stop() {
         admin.stop()
@@ -352,14 +364,10 @@ func originHits(_ o: Origin, _ path: String) throws -> Int {
         // Audit: one connection at a time, read before the token check: an idle TCP
         // peer delayed edgectl on the Unix socket by 5 s, ten made calls time out.
         let o = try Origin()
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("edge-token-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let tokenFile = dir.appendingPathComponent("token").path
-        try writeFile(tokenFile, "s3cret-token-0123456789\n")
-        let a = try AdminEdge(tenants: [cacheTenant("t", o)], tcp: "127.0.0.1:0", tokenFile: tokenFile)
+        let a = try AdminEdge(tenants: [cacheTenant("t", o)], tcpToken: "s3cret-token-0123456789")
         defer { a.stop() }
-        let port = Int(try #require(a.admin.tcpAddress).port)
+        let port = a.tcpPort
+        let tokenFile = try #require(a.tokenFile)
         let auth = "Authorization: Bearer s3cret-token-0123456789"
         // Eight authenticated peers whose bodies never come (each may take the 10 s a
         // request has), and four unauthenticated ones that send nothing (together
@@ -388,14 +396,10 @@ func originHits(_ o: Origin, _ path: String) throws -> Int {
 
     @Test func adminAPIRejectsBadInputAndRequiresATokenOnTCP() throws {
         let o = try Origin()
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("edge-token-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let tokenFile = dir.appendingPathComponent("token").path
-        try writeFile(tokenFile, "s3cret-token-0123456789\n")
-        let a = try AdminEdge(tenants: [cacheTenant("t", o)], tcp: "127.0.0.1:0", tokenFile: tokenFile)
+        let a = try AdminEdge(tenants: [cacheTenant("t", o)], tcpToken: "s3cret-token-0123456789")
         defer { a.stop() }
-        let port = Int(try #require(a.admin.tcpAddress).port)
+        let port = a.tcpPort
+        let tokenFile = try #require(a.tokenFile)
         let noToken = try request(port, "GET", "/v1/stats", host: "admin")
         #expect(noToken.status == 401)
         let wrong = try request(port, "GET", "/v1/stats", host: "admin", headers: ["Authorization: Bearer nope"])
@@ -417,7 +421,7 @@ func originHits(_ o: Origin, _ path: String) throws -> Int {
         #expect(stat(a.edge.stateDir + "/admin.sock", &st) == 0)
         #expect(st.st_mode & 0o777 == 0o600)
         // The TCP listener refuses non-loopback addresses.
-        #expect(throws: AdminError.self) { _ = try AdminServer(edge: a.edge.server, socketPath: dir.appendingPathComponent("x.sock").path,
+        #expect(throws: AdminError.self) { _ = try AdminServer(edge: a.edge.server, socketPath: a.edge.dir.appendingPathComponent("x.sock").path,
                                                                 tcp: "0.0.0.0:0", tokenFile: tokenFile) { "" } }
     }
 }

@@ -156,38 +156,22 @@ import EdgeHTTP
                             server: #"{"limits": {"max_connections_per_ip": 5}}"#, workers: 2)
         defer { edge.stop() }
         // Five connections, each proven accepted by an answer; across both workers.
-        var open: [Client] = []
-        for i in 0..<5 {
-            let c = try Client(port: edge.port)
-            c.send("GET /echo/\(i) HTTP/1.1\r\nHost: t.test\r\n\r\n")
-            #expect(try c.readResponse().status == 200)
-            open.append(c)
+        var open = try answeredConnections(edge.port, 5, host: "t.test")
+        try withExtendedLifetime(open) {
+            let sixth = try Client(port: edge.port)
+            sixth.send("GET /echo/6 HTTP/1.1\r\nHost: t.test\r\n\r\n")
+            #expect(sixth.closedByPeer(), "a sixth connection from the same address was served")
         }
-        let sixth = try Client(port: edge.port)
-        sixth.send("GET /echo/6 HTTP/1.1\r\nHost: t.test\r\n\r\n")
-        #expect(sixth.closedByPeer(), "a sixth connection from the same address was served")
         // One closes; a new one is accepted again.
         open.removeFirst()
-        var served = false
-        for _ in 0..<200 where !served {
-            let c = try Client(port: edge.port)
-            c.send("GET /echo/again HTTP/1.1\r\nHost: t.test\r\n\r\n")
-            if let r = try? c.readResponse(), r.status == 200 { served = true } else { usleep(10_000) }
-        }
-        #expect(served)
+        try waitUntil("a new connection is served again") { (try? answeredConnections(edge.port, 1, host: "t.test")) != nil }
         edge.stop()
         // Trusted proxies carry many clients: no cap for them.
         let trusted = try Edge(tenants: [tenantJSON(name: "t", hosts: ["t.test"], origins: #"{"o": {"servers": ["\#(o.address)"]}}"#,
                                                     routes: #"[{"prefix": "/", "origin": "o"}]"#)],
                                server: #"{"limits": {"max_connections_per_ip": 2}, "trusted_proxies": ["127.0.0.1"]}"#)
         defer { trusted.stop() }
-        var many: [Client] = []
-        for i in 0..<6 {
-            let c = try Client(port: trusted.port)
-            c.send("GET /echo/\(i) HTTP/1.1\r\nHost: t.test\r\n\r\n")
-            #expect(try c.readResponse().status == 200)
-            many.append(c)
-        }
+        #expect(try answeredConnections(trusted.port, 6, host: "t.test").count == 6)
     }
 
     @Test func keepAliveReusesOriginConnections() throws {
@@ -361,13 +345,7 @@ import EdgeHTTP
         c.send("GET / HTTP/1.1\r\nHost: t.test\r\n")
         // A header byte every 50 ms for up to 10 s: progress must not reset the
         // whole-head deadline (a per-read timer would let the trickle run to its end).
-        var sent = 0
-        while sent < 200 && c.isOpenWithNothingToRead() {
-            c.send("X")
-            sent += 1
-            usleep(50_000)
-        }
-        #expect(sent < 200, "the whole trickle was accepted")
+        #expect(c.trickle("X", limit: 200, everyMicros: 50_000) < 200, "the whole trickle was accepted")
         let r = try c.readResponse()
         #expect(r.status == 408)
         #expect(c.closedByPeer())
@@ -381,13 +359,7 @@ import EdgeHTTP
         defer { edge.stop() }
         let c = try Client(port: edge.port)
         c.send("POST /upload HTTP/1.1\r\nHost: t.test\r\nContent-Length: 100\r\n\r\n")
-        var sent = 0
-        while sent < 100 && c.isOpenWithNothingToRead() {
-            c.send("x")
-            sent += 1
-            usleep(100_000)
-        }
-        #expect(sent < 100, "the whole trickle was accepted")
+        #expect(c.trickle("x", limit: 100, everyMicros: 100_000) < 100, "the whole trickle was accepted")
         let r = try c.readResponse()
         #expect(r.status == 408)
         #expect(c.closedByPeer())

@@ -192,16 +192,12 @@ func oneRoute(_ name: String, _ hosts: [String], _ origins: String, route: Strin
         #expect((line["bytes_out"] as? Int ?? Int.max) < 50_000_000, "\(line)")
         #expect(line["status"] as? Int == 200)
         // max_connections (per worker): the fourth open connection is closed at once.
-        var open: [Client] = []
-        for i in 0..<3 {
-            let c = try Client(port: edge.port)
-            c.send("GET /echo/\(i) HTTP/1.1\r\nHost: t.test\r\n\r\n")
-            #expect(try c.readResponse().status == 200)
-            open.append(c)
+        let open = try answeredConnections(edge.port, 3, host: "t.test")
+        try withExtendedLifetime(open) {
+            let extra = try Client(port: edge.port)
+            extra.send("GET /echo/x HTTP/1.1\r\nHost: t.test\r\n\r\n")
+            #expect(extra.closedByPeer())
         }
-        let extra = try Client(port: edge.port)
-        extra.send("GET /echo/x HTTP/1.1\r\nHost: t.test\r\n\r\n")
-        #expect(extra.closedByPeer())
     }
 
     @Test func connectTimeoutsFailOverAndOtherwiseAre504() throws {
