@@ -282,26 +282,18 @@ extension Worker {
         if c.outBuf == nil { c.outBuf = takeBuffer() }
         let b = c.outBuf!
         let req = c.cache.request
+        // Conditionals, then Range / If-Range from the complete stored body (EdgeHTTP.Preconditions).
         var notModified = false
-        if s.status == 200 {
-            if let inm = req.first("if-none-match") {
-                if let etag = s.etag { notModified = weakMatch(inm, etag) }
-            } else if let ims = req.first("if-modified-since").flatMap({ HTTPDate.parse($0) }),
-                      let lm = s.lastModified.flatMap({ HTTPDate.parse($0) }), lm <= ims {
-                notModified = true
-            }
-        }
-        // Range / If-Range from the complete stored body (RFC 9110 §14).
         var slice: ByteRange = .ignore
-        if !notModified && s.status == 200 && c.method == .get, let rv = req.first("range") {
-            var honour = true
-            if let ir = req.first("if-range") {
-                // Strong comparison only: a weak tag never matches (RFC 9110 §13.1.5).
-                honour = ir.hasPrefix("\"") ? (s.etag == ir) : (s.lastModified == ir)
-            }
-            if honour {
-                let bytes = Array(rv.utf8)
-                slice = bytes.withUnsafeBytes { parseByteRange($0, 0..<bytes.count, size: Int64(s.storage.count)) }
+        if s.status == 200 {
+            switch Preconditions.evaluate(ifNoneMatch: req.first("if-none-match"), ifModifiedSince: req.first("if-modified-since"),
+                                          range: req.first("range"), ifRange: req.first("if-range"), etag: s.etag,
+                                          lastModified: s.lastModified.flatMap { HTTPDate.parse($0) }, size: Int64(s.storage.count),
+                                          rangeAllowed: c.method == .get) {
+            case .full: break
+            case .notModified: notModified = true
+            case .partial(let a, let b): slice = .range(a, b)
+            case .unsatisfiable: slice = .unsatisfiable
             }
         }
         c.cache.ttl = s.freshness.lifetime - s.freshness.age(now: wall)
@@ -543,15 +535,4 @@ func contentTypeFitsPath(_ target: String, _ contentType: String?) -> Bool {
     let aliases: [String: Set<String>] = ["text/javascript": ["application/javascript", "application/x-javascript"],
                                           "application/json": ["text/json"], "application/xml": ["text/xml"]]
     return aliases[want]?.contains(got) ?? false
-}
-
-/// If-None-Match against one entity tag, weak comparison (RFC 9110 §13.1.2).
-func weakMatch(_ list: String, _ etag: String) -> Bool {
-    func strip(_ s: Substring) -> Substring { s.hasPrefix("W/") ? s.dropFirst(2) : s }
-    let want = strip(Substring(etag))
-    for item in list.split(separator: ",") {
-        let t = item.trimmedOWS()
-        if t == "*" || strip(Substring(t)) == want { return true }
-    }
-    return false
 }

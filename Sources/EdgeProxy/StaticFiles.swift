@@ -95,36 +95,18 @@ extension Worker {
         var status = 200
         var rangeStart: Int64 = 0
         var rangeEnd: Int64 = size - 1
-        // Conditionals (RFC 9110 §13.2.2): If-None-Match wins over If-Modified-Since.
-        var inm: Field? = nil, ims: Field? = nil, range: Field? = nil, ifRange: Field? = nil
-        for f in c.head.fields {
-            switch f.known {
-            case .ifNoneMatch: inm = f
-            case .ifModifiedSince: ims = f
-            case .range: range = f
-            case .ifRange: ifRange = f
-            default: break
-            }
+        // Conditionals, then Range / If-Range (EdgeHTTP.Preconditions, as for cache hits).
+        func value(_ k: KnownField) -> String? {
+            c.head.fields.first { $0.known == k }.map { String(decoding: p[$0.valueStart..<$0.valueEnd], as: UTF8.self) }
         }
-        if let f = inm {
-            if etagListMatches(p, f.value, etag.readView) { status = 304 }
-        } else if let f = ims, let t = HTTPDate.parse(p, f.valueStart, f.valueEnd), mtime <= t {
-            status = 304
-        }
-        if status == 200, c.method == .get, coding == .identity, let rf = range {
-            var honour = true
-            if let ir = ifRange {
-                let v = UnsafeRawBufferPointer(rebasing: p[ir.value])
-                if v.first == 34 { honour = v.elementsEqual(etag.readView) }
-                else { honour = HTTPDate.parse(p, ir.valueStart, ir.valueEnd) == mtime }
-            }
-            if honour {
-                switch parseByteRange(p, rf.value, size: size) {
-                case .ignore: break
-                case .unsatisfiable: status = 416
-                case .range(let a, let b): status = 206; rangeStart = a; rangeEnd = b
-                }
-            }
+        switch Preconditions.evaluate(ifNoneMatch: value(.ifNoneMatch), ifModifiedSince: value(.ifModifiedSince),
+                                      range: value(.range), ifRange: value(.ifRange),
+                                      etag: String(decoding: etag.readView, as: UTF8.self), lastModified: mtime, size: size,
+                                      rangeAllowed: c.method == .get && coding == .identity) {
+        case .full: break
+        case .notModified: status = 304
+        case .partial(let a, let b): status = 206; rangeStart = a; rangeEnd = b
+        case .unsatisfiable: status = 416
         }
 
         c.inBuf!.consume(headLength)
@@ -290,53 +272,3 @@ extension Worker {
     }
 }
 
-/// If-None-Match: "*" or a list of entity tags, compared weakly (RFC 9110 §13.1.2).
-func etagListMatches(_ p: UnsafeRawBufferPointer, _ r: Range<Int>, _ etag: UnsafeRawBufferPointer) -> Bool {
-    var matched = false
-    forEachListElement(p, r.lowerBound, r.upperBound) { s, e in
-        var s = s
-        if e - s == 1 && p[s] == 42 { matched = true; return }
-        if e - s > 2 && p[s] == 87 && p[s + 1] == 47 { s += 2 }   // W/
-        if UnsafeRawBufferPointer(rebasing: p[s..<e]).elementsEqual(etag) { matched = true }
-    }
-    return matched
-}
-
-enum ByteRange: Equatable { case ignore, unsatisfiable, range(Int64, Int64) }
-
-/// One `bytes=` range (RFC 9110 §14.1.2). Multiple ranges are ignored (a full
-/// 200 is a valid answer to them).
-func parseByteRange(_ p: UnsafeRawBufferPointer, _ r: Range<Int>, size: Int64) -> ByteRange {
-    let v = UnsafeRawBufferPointer(rebasing: p[r])
-    guard v.count > 6, equalsLowercase(v, 0, 6, "bytes=") else { return .ignore }
-    if v.contains(44) { return .ignore }
-    var i = 6
-    func num() -> Int64? {
-        var n: Int64 = 0
-        let s = i
-        while i < v.count, v[i] >= 48, v[i] <= 57 {
-            if n > Int64.max / 10 - 10 { return nil }
-            n = n * 10 + Int64(v[i] - 48); i += 1
-        }
-        return i > s ? n : nil
-    }
-    let first = num()
-    guard i < v.count, v[i] == 45 else { return .ignore }
-    i += 1
-    let last = num()
-    guard i == v.count else { return .ignore }
-    switch (first, last) {
-    case (let a?, let b?):
-        guard a <= b else { return .ignore }
-        if a >= size { return .unsatisfiable }
-        return .range(a, min(b, size - 1))
-    case (let a?, nil):
-        if a >= size { return .unsatisfiable }
-        return .range(a, size - 1)
-    case (nil, let n?):
-        if n == 0 || size == 0 { return .unsatisfiable }
-        return .range(max(0, size - n), size - 1)
-    default:
-        return .ignore
-    }
-}
