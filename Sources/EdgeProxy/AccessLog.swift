@@ -71,9 +71,9 @@ extension Worker {
         b.append(decimal: c.bytesIn)
         b.append(",\"bytes_out\":")
         b.append(decimal: bytesOut)
-        if !c.cache.status.isEmpty {
+        if c.cache.status.kind != .none {
             b.append(",\"cache\":\"")
-            appendEscaped(b, Array(c.cache.status.utf8))
+            c.cache.status.append(to: b)   // fixed tokens: nothing to escape
             b.append("\"")
         }
         b.append(",\"duration_ms\":")

@@ -58,8 +58,8 @@ struct ExchangeCache {
     var clientConditional = false
     var revalidating: StoredResponse?
     var fill: CacheFill?
-    /// Cache-Status parameters after "edge; " (RFC 9211).
-    var status = ""
+    /// What the cache did (Cache-Status, RFC 9211; the log; the counters).
+    var status = CacheStatus()
     var requestTime: Int64 = 0
     /// This request leads a collapsed miss on this key.
     var leaderKey: String?
@@ -123,7 +123,7 @@ extension Worker {
         let wall = clock.now()
         guard CachePolicy.mayServeStaleOnError(stored.freshness, request: c.cache.request, now: wall, grace: rc.grace) else { return false }
         if let o = c.origin { detachOrigin(c, o); closeOrigin(o) }
-        c.cache.status = "hit; detail=stale-if-error"
+        c.cache.status = CacheStatus(.hit, .staleIfError)
         c.phase = .proxy
         serveNegotiated(c, stored, now: wall)
         return true
@@ -166,7 +166,7 @@ extension Worker {
         x.clientConditional = x.request.contains("if-none-match") || x.request.contains("if-modified-since")
         guard c.method == .get || c.method == .head || c.bodyKeyed else {
             // Unsafe methods are not looked up; a success invalidates (see cacheResponseFinished).
-            x.status = "fwd=bypass"
+            x.status = CacheStatus(.bypass)
             c.cache = x
             return false
         }
@@ -189,7 +189,7 @@ extension Worker {
         }
         // A compressing route first looks for the representation this client takes.
         if c.route?.compress != nil, let d = lookupDerived(c, key: key, rc: rc, request: requestFields, directives: x.request, now: wall) {
-            x.status = "hit"
+            x.status = CacheStatus(.hit)
             c.cache = x
             consumeRequest()
             serveStored(c, d, now: wall)
@@ -202,7 +202,7 @@ extension Worker {
             if c.bodyKeyed && (decision == .staleWhileRevalidate || decision == .revalidate) { decision = .revalidate }
             switch decision {
             case .fresh, .staleAllowedByClient:
-                x.status = "hit"
+                x.status = CacheStatus(.hit)
                 c.cache = x
                 consumeRequest()
                 serveNegotiated(c, stored, now: wall)
@@ -211,7 +211,7 @@ extension Worker {
                 // Answer now with the stale response; one request per key refreshes it
                 // in the background, detached from this connection (RFC 5861 §3).
                 x.revalidating = stored
-                x.status = "hit; detail=stale-while-revalidate"
+                x.status = CacheStatus(.hit, .staleWhileRevalidate)
                 let leads = c.method == .get && inFlight.tryLead(key)
                 // The refresh stores what the origin sends: it needs the request's fields.
                 if leads && plain { x.request = headerList(p, c.head.fields); plain = false }
@@ -228,17 +228,17 @@ extension Worker {
                 return false
             case .revalidate:
                 if !c.bodyKeyed { x.revalidating = stored }
-                x.status = "fwd=stale"
+                x.status = CacheStatus(.stale)
             }
         } else {
             if CacheControl.parse(x.request.values("cache-control")).onlyIfCached {
                 c.cache = x
-                c.cache.status = "fwd=miss"
+                c.cache.status = CacheStatus(.miss)
                 consumeRequest()
                 respondError(c, 504)
                 return true
             }
-            x.status = config.store.variants(key: key).isEmpty ? "fwd=uri-miss" : "fwd=vary-miss"
+            x.status = CacheStatus(config.store.variants(key: key).isEmpty ? .uriMiss : .varyMiss)
         }
         // Going to the origin: storing its answer needs the request's fields (Vary, directives).
         if plain { x.request = headerList(p, c.head.fields) }
@@ -266,7 +266,7 @@ extension Worker {
                     return true
                 }
             case .pass:
-                x.status += "; detail=pass"
+                x.status.detail = .pass
             }
         }
         x.purgeEpoch = config.store.purges.epoch
@@ -405,13 +405,14 @@ extension Worker {
                 c.status = 304
                 finishExchange(c)
             } else {
-                c.cache.status = "fwd=stale; fwd-status=304"
+                c.cache.status = CacheStatus(.stale)
+                c.cache.status.fwdStatus = 304
                 serveNegotiated(c, updated, now: wall)
             }
             return true
         }
         if status >= 500, serveStaleOnError(c) { return true }
-        if !c.cache.background { c.cache.status += "; fwd-status=\(status)" }
+        if !c.cache.background { c.cache.status.fwdStatus = status }
         let why = c.method == .get || c.bodyKeyed
             ? CachePolicy.storable(method: "GET", request: c.cache.request, status: status, response: response, options: rc.options)
             : .method
@@ -422,7 +423,7 @@ extension Worker {
             return false
         }
         if rc.deceptionArmor && !contentTypeFitsPath(c.cache.target, response.first("content-type")) {
-            c.cache.status += "; detail=content-type-mismatch"
+            c.cache.status.detail = .contentTypeMismatch
             c.cache.uncacheable = true
             config.store.noteNotStored(key: key, reason: "Content-Type does not match the path's extension")
             return false
@@ -445,7 +446,7 @@ extension Worker {
                                  headers: storableFields(response), freshness: f, limit: config.store.maxObjectBytes,
                                  tags: cacheTags(response, fields: c.tenant!.tagFields), startedAt: c.cache.purgeEpoch)
         if !c.cache.background {
-            c.cache.status += "; stored"
+            c.cache.status.stored = true
             c.cache.ttl = f.lifetime - f.age(now: wall)
         }
         // Read-while-write: followers of this leader answer from the fill as it arrives.
@@ -465,7 +466,7 @@ extension Worker {
     /// "Cache-Status: edge; …" (with the key when the route debugs) and CRLF.
     func appendCacheStatus(_ c: ClientConnection, _ b: IOBuffer) {
         b.append("Cache-Status: edge; ")
-        b.append(string: c.cache.status.isEmpty ? "fwd=bypass" : c.cache.status)
+        c.cache.status.append(to: b)
         if let ttl = c.cache.ttl {
             b.append("; ttl=")
             if ttl < 0 { b.append(byte: 45) }

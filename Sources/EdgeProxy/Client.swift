@@ -787,7 +787,7 @@ extension Worker {
         g.fwd = c.fwd
         c.fwd = nil
         g.cache = c.cache
-        g.cache.status = "fwd=stale; detail=background-refresh"
+        g.cache.status = CacheStatus(.stale, .backgroundRefresh)
         // The client's exchange ends as the stale hit it was.
         c.cache.leaderKey = nil
         c.cache.background = false

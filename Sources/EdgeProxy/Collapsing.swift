@@ -230,7 +230,7 @@ extension Worker {
     /// body as it arrives (see pumpStream).
     func serveFromStream(_ c: ClientConnection, _ stream: FillStream, headLength n: Int) {
         c.inBuf!.consume(n)
-        c.cache.status = "hit; detail=collapsed"
+        c.cache.status = CacheStatus(.hit, .collapsed)
         c.stream = stream
         c.streamOffset = 0
         c.phase = .stream

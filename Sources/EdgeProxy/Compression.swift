@@ -282,7 +282,7 @@ extension Worker {
             case .none: body = s.body
             }
         } catch {
-            c.cache.status += "; detail=decode-failed"
+            c.cache.status.detail = .decodeFailed
             return respondError(c, 502)
         }
         let d = StoredResponse(key: CacheKey.derived(s.key, produced), variant: s.variant, vary: s.vary, tenant: s.tenant, status: s.status,

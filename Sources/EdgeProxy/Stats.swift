@@ -187,13 +187,13 @@ extension Worker {
     }
 
     @inline(__always) func cacheOutcome(_ c: ClientConnection) -> CacheOutcome {
-        let s = c.cache.status.utf8
-        guard let first = s.first else { return .bypass }
-        if first == UInt8(ascii: "h") { return s.count == 3 || !c.cache.status.contains("stale") ? .hit : .staleHit }   // "hit", "hit; detail=…"
-        if c.cache.status.hasPrefix("fwd=stale") { return .revalidated }
-        if c.cache.status.hasPrefix("fwd=bypass") { return .bypass }
-        if c.cache.status.contains("detail=pass") || c.cache.uncacheable { return .pass }
-        return .miss
+        let s = c.cache.status
+        switch s.kind {
+        case .none, .bypass: return .bypass
+        case .hit: return s.detail == .staleIfError || s.detail == .staleWhileRevalidate ? .staleHit : .hit
+        case .stale: return .revalidated
+        case .miss, .uriMiss, .varyMiss: return s.detail == .pass || c.cache.uncacheable ? .pass : .miss
+        }
     }
 
     @inline(__always) func countOriginAttempt(_ c: ClientConnection, _ server: OriginServer) {
