@@ -90,10 +90,11 @@ extension Worker {
             b.append(",\"origin\":\"directory\"")
         }
         if let e = c.originError {
-            b.append(",\"origin_error\":\"")
+            b.append(",\"error\":\"")
             b.append(e)
-            b.append("\",\"complete\":false")
+            b.append("\"")
         }
+        if c.responseCut { b.append(",\"complete\":false") }
         b.append("}\n")
         if b.readableBytes > 64 * 1024 { log.flush() }
     }

@@ -107,8 +107,10 @@ final class ClientConnection {
     /// Origin requests made and failed for this exchange (stats).
     var originAttempts = 0
     var originErrors = 0
-    /// Why the origin's response broke after its head went out (logged).
+    /// The last origin failure of this exchange (logged as "error"), and whether
+    /// the response was cut short after its head went out ("complete": false).
     var originError: StaticString?
+    var responseCut = false
     /// An attempt of this exchange timed out (connect or read): when no server is
     /// left to try, the answer is 504, not 502.
     var originTimedOut = false
@@ -341,6 +343,7 @@ extension Worker {
         c.originAttempts = 0
         c.originErrors = 0
         c.originError = nil
+        c.responseCut = false
         c.originTimedOut = false
         c.acceptEncoding = nil
         c.rangeRequested = false

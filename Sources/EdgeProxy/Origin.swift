@@ -9,7 +9,21 @@ import EdgeTLS
 
 enum OriginTimeout { case connect, read, idle }
 enum ResponseBody { case none, length(Int64), chunked(ChunkedDecoder), untilClose }
-enum OriginFailure { case connect, connectTimeout, tls, readTimeout, closed, broken }
+enum OriginFailure {
+    case connect, connectTimeout, tls, readTimeout, closed, broken
+
+    /// The access log's "error" for it.
+    var logText: StaticString {
+        switch self {
+        case .connect: return "connect failed"
+        case .connectTimeout: return "connect timeout"
+        case .tls: return "TLS handshake failed"
+        case .readTimeout: return "read timeout"
+        case .closed: return "closed before the response"
+        case .broken: return "malformed response"
+        }
+    }
+}
 
 /// One worker's origin state for one config generation: idle pools, balancers,
 /// active counts and saved TLS sessions, all indexed by the ids of that config.
@@ -108,6 +122,7 @@ extension Worker {
             case .failed:
                 countOriginAttempt(c, server)
                 countOriginError(c, server)
+                c.originError = OriginFailure.connect.logText
                 server.health.recordFailure(now: now)
                 continue
             }
@@ -432,6 +447,7 @@ extension Worker {
         countOriginError(c, o.server)
         o.server.health.recordFailure(now: now)
         c.originError = why
+        c.responseCut = true
         if let f = c.cache.fill { c.cache.fill = nil; _ = endStream(f, ok: false) }
         detachOrigin(c, o)
         closeOrigin(o)
@@ -447,6 +463,7 @@ extension Worker {
         detachOrigin(c, o)
         closeOrigin(o)
         countOriginError(c, o.server)
+        c.originError = why.logText
         if why == .connectTimeout || why == .readTimeout { c.originTimedOut = true }
         switch why {
         case .connect, .connectTimeout, .tls, .readTimeout, .broken:

@@ -410,7 +410,7 @@ import EdgeHTTP
         #expect(try request(edge.port, "/gone/x", host: "f.test").status == 502)
         edge.stop()   // flushes the access log
         let log = edge.accessLog()
-        #expect(log.contains { ($0["status"] as? Int) == 502 && ($0["target"] as? String) == "/gone/x" })
+        #expect(log.contains { ($0["status"] as? Int) == 502 && ($0["target"] as? String) == "/gone/x" && ($0["error"] as? String) == "connect failed" }, "\(log)")
     }
 
     @Test func originDyingBetweenRequestsIsRetriedOnAFreshConnection() throws {
@@ -470,7 +470,7 @@ import EdgeHTTP
         let lines = edge.accessLog().filter { ($0["target"] as? String) == "/raw/chunk-overflow" }
         #expect(lines.count == 2)
         for l in lines {
-            #expect(l["origin_error"] as? String == "malformed chunk from the origin", "\(l)")
+            #expect(l["error"] as? String == "malformed chunk from the origin", "\(l)")
             #expect(l["complete"] as? Bool == false, "\(l)")
         }
         // Not stored: the second request went to the origin too.

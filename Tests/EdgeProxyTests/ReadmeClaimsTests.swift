@@ -215,6 +215,9 @@ func oneRoute(_ name: String, _ hosts: [String], _ origins: String, route: Strin
         }
         let h = try request(edge.port, "/hole/x", host: "t.test")
         #expect(h.status == 504, "\(h.status) \(h.text)")
+        edge.stop()
+        // The reason reaches the access log.
+        #expect(edge.accessLog().contains { ($0["target"] as? String) == "/hole/x" && ($0["error"] as? String) == "connect timeout" })
     }
 
     @Test func countersSurviveAReload() throws {
