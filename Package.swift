@@ -44,10 +44,10 @@ let package = Package(
         .target(name: "EdgeProxy", dependencies: ["EdgeHTTP", "EdgeIO", "EdgeConfig", "EdgeUpstream", "EdgeTLS", "EdgeCache", "EdgeCompress"],
                 swiftSettings: fast),
         // The admin API (Unix socket / loopback TCP, JSON): off the data path, Foundation allowed.
-        .target(name: "EdgeAdmin", dependencies: ["EdgeProxy", "EdgeIO"]),
+        .target(name: "EdgeAdmin", dependencies: ["EdgeProxy", "EdgeIO", "EdgeHTTP"]),
         .executableTarget(name: "edged", dependencies: ["EdgeProxy", "EdgeAdmin", "EdgeConfig", "EdgeCache", "CEdgeShims"]),
         // The operator's command line, a client of the admin API.
-        .executableTarget(name: "edgectl", dependencies: ["EdgeIO"]),
+        .executableTarget(name: "edgectl", dependencies: ["EdgeIO", "EdgeHTTP"]),
 
         .testTarget(name: "EdgeHTTPTests", dependencies: ["EdgeHTTP"]),
         .testTarget(name: "EdgeUpstreamTests", dependencies: ["EdgeUpstream"]),

@@ -14,6 +14,7 @@ import Foundation
 import Glibc
 import Synchronization
 import EdgeIO
+import EdgeHTTP
 import EdgeProxy
 
 public final class AdminServer: @unchecked Sendable {
@@ -283,22 +284,39 @@ struct AdminRequest {
     /// The request line and fields alone, once the head is complete (nil before,
     /// or when it is malformed: `parse` says why).
     static func parseHead(_ b: [UInt8]) -> AdminRequest? {
-        guard let end = b.firstRange(of: [13, 10, 13, 10]), end.lowerBound <= maxHead else { return nil }
-        guard case .complete(let r) = parse(Array(b[..<end.upperBound]), headOnly: true) else { return nil }
+        guard case .complete(let r) = parse(b, headOnly: true) else { return nil }
         return r
     }
 
+    static let headLimits: HeadLimits = {
+        var l = HeadLimits()
+        l.maxHeadBytes = maxHead
+        l.maxRequestLine = 8 * 1024
+        l.maxFieldLine = maxHead
+        return l
+    }()
+
+    /// The head through EdgeHTTP's parser (the data path's one, strict: a missing
+    /// Host, bad framing, bare LF and the rest are refused the same way), then
+    /// the body by its Content-Length.
     static func parse(_ b: [UInt8], headOnly: Bool = false) -> Parse {
-        guard let end = b.firstRange(of: [13, 10, 13, 10]) else {
-            return b.count > maxHead ? .error(431, "request head too large") : .needMore
+        var head = RequestHead()
+        var scan = HeadScan()
+        let result = b.withUnsafeBytes { HeadParser.parseRequest($0, limits: headLimits, into: &head, scan: &scan) }
+        let headEnd: Int
+        switch result {
+        case .needMore: return .needMore
+        case .error(let e):
+            if e.status == 431 || e.status == 414 { return .error(431, "request head too large") }
+            if head.chunked || e.reason.contains("Transfer-Encoding") { return .error(411, "send the body with Content-Length") }
+            return .error(400, "bad request: \(e.reason)")
+        case .complete(let n): headEnd = n
         }
-        let head = String(decoding: b[..<end.lowerBound], as: UTF8.self)
-        var lines = head.components(separatedBy: "\r\n")
-        let first = lines.removeFirst().split(separator: " ")
-        guard first.count == 3, first[2].hasPrefix("HTTP/1.") else { return .error(400, "bad request line") }
+        if head.chunked { return .error(411, "send the body with Content-Length") }
+        func text(_ r: Range<Int>) -> String { String(decoding: b[r], as: UTF8.self) }
         var r = AdminRequest()
-        r.method = String(first[0])
-        let target = first[1]
+        r.method = text(head.methodRange)
+        let target = text(head.targetRange)
         if let q = target.firstIndex(of: "?") {
             r.path = String(target[..<q])
             for pair in target[target.index(after: q)...].split(separator: "&") {
@@ -307,20 +325,14 @@ struct AdminRequest {
                 r.query[k] = kv.count > 1 ? (String(kv[1]).removingPercentEncoding ?? String(kv[1])) : ""
             }
         } else {
-            r.path = String(target)
+            r.path = target
         }
-        for l in lines {
-            guard let colon = l.firstIndex(of: ":") else { return .error(400, "bad header line") }
-            r.headers[l[..<colon].lowercased()] = l[l.index(after: colon)...].trimmingCharacters(in: .whitespaces)
-        }
-        if r.headers["transfer-encoding"] != nil { return .error(411, "send the body with Content-Length") }
-        let length = Int(r.headers["content-length"] ?? "0") ?? -1
-        guard length >= 0 else { return .error(400, "bad Content-Length") }
-        guard length <= maxBody else { return .error(413, "body larger than 1 MiB") }
-        let start = end.upperBound
+        for f in head.fields { r.headers[text(f.name).lowercased()] = text(f.value) }
         if headOnly { return .complete(r) }
-        guard b.count - start >= length else { return .needMore }
-        r.body = Array(b[start..<(start + length)])
+        let length = Int(max(0, head.contentLength))
+        guard length <= maxBody else { return .error(413, "body larger than 1 MiB") }
+        guard b.count - headEnd >= length else { return .needMore }
+        r.body = Array(b[headEnd..<(headEnd + length)])
         return .complete(r)
     }
 

@@ -8,6 +8,7 @@
 import Foundation
 import Glibc
 import EdgeIO
+import EdgeHTTP
 import Synchronization
 
 let usage = """
@@ -254,11 +255,20 @@ struct CtlError: Error, CustomStringConvertible {
         resp += buf[0..<r]
         if resp.count > maxAnswer { throw CtlError("\(node.name): answer larger than \(maxAnswer >> 20) MiB, refused") }
     }
-    guard let end = resp.firstRange(of: [13, 10, 13, 10]) else { throw CtlError("\(node.name): malformed answer") }
-    let statusLine = String(decoding: resp[..<end.lowerBound], as: UTF8.self).split(separator: "\r\n").first ?? ""
-    let parts = statusLine.split(separator: " ")
-    guard parts.count >= 2, let status = Int(parts[1]) else { throw CtlError("\(node.name): malformed status line") }
-    return (status, Data(resp[end.upperBound...]))
+    // The head through EdgeHTTP's response parser (the one the data path uses for origins).
+    var answer = ResponseHead()
+    var scan = HeadScan()
+    switch resp.withUnsafeBytes({ HeadParser.parseResponse($0, limits: HeadLimits(), into: &answer, scan: &scan) }) {
+    case .complete(let n):
+        var body = resp[n...]
+        if answer.contentLength >= 0 {
+            guard body.count >= Int(answer.contentLength) else { throw CtlError("\(node.name): answer cut short") }
+            body = body.prefix(Int(answer.contentLength))
+        }
+        return (answer.status, Data(body))
+    case .needMore: throw CtlError("\(node.name): answer cut short before its head ended")
+    case .error(let e): throw CtlError("\(node.name): malformed answer (\(e.reason))")
+    }
 }
 
 @Sendable func object(_ d: Data) -> [String: Any] { ((try? JSONSerialization.jsonObject(with: d)) as? [String: Any]) ?? [:] }
