@@ -398,15 +398,10 @@ public enum ConfigLoader {
             var list: [String] = []
             let https = s[0].hasPrefix("https://")
             for (i, raw) in s.enumerated() {
-                var a = raw
-                if a.hasPrefix("https://") != https {
+                if raw.hasPrefix("https://") != https {
                     throw ConfigError(file: g.file, field: "\(g.field("servers"))[\(i)]", message: "a group's servers are all https:// or all http://")
                 }
-                if a.hasPrefix("https://") { a = String(a.dropFirst(8)) }
-                if a.hasPrefix("http://") { a = String(a.dropFirst(7)) }
-                if a.hasSuffix("/") { a.removeLast() }
-                guard !a.contains("/"), let colon = a.lastIndex(of: ":"), let port = UInt16(a[a.index(after: colon)...]), port > 0,
-                      colon > a.startIndex else {
+                guard let (a, _) = originAddress(raw) else {
                     throw ConfigError(file: g.file, field: "\(g.field("servers"))[\(i)]", message: "\"\(raw)\" is not host:port or http://host:port")
                 }
                 list.append(a)
@@ -513,17 +508,28 @@ public enum ConfigLoader {
 }
 
 extension ConfigLoader {
+    /// An origin server as written in a config: `host:port`, `http://host:port` or
+    /// `https://host:port`, an optional trailing `/`, no path; a port of 1–65535 and a
+    /// non-empty host. Returns "host:port" and whether it said https; nil otherwise.
+    /// The one parser for origin addresses (tenant files and `--origin`).
+    static func originAddress(_ raw: String) -> (String, https: Bool)? {
+        var a = Substring(raw)
+        var https = false
+        if a.hasPrefix("https://") { a = a.dropFirst(8); https = true } else if a.hasPrefix("http://") { a = a.dropFirst(7) }
+        if a.hasSuffix("/") { a = a.dropLast() }
+        guard !a.contains("/"), let colon = a.lastIndex(of: ":"), colon > a.startIndex,
+              let port = UInt16(a[a.index(after: colon)...]), port > 0 else { return nil }
+        return (String(a), https)
+    }
+
     /// The no-file mode (`edged --origin URL [--host NAME…]`): one tenant that
     /// sends everything to one origin, for the given hosts or, with none, for
     /// every host (it is then the default tenant).
     /// With `https`, the tenant gets certificates from the internal CA for its host names.
     public static func singleOriginTenant(origin: String, hosts: [String], https: Bool = false) throws -> TenantConfig {
         let file = "--origin"
-        var a = origin
-        if a.hasPrefix("https://") { throw ConfigError(file: file, field: "", message: "https origins are not supported yet") }
-        if a.hasPrefix("http://") { a = String(a.dropFirst(7)) }
-        if a.hasSuffix("/") { a.removeLast() }
-        guard !a.contains("/"), let colon = a.lastIndex(of: ":"), UInt16(a[a.index(after: colon)...]) != nil else {
+        guard let (a, secure) = originAddress(origin), !secure else {
+            if origin.hasPrefix("https://") { throw ConfigError(file: file, field: "", message: "https origins are not supported yet") }
             throw ConfigError(file: file, field: "", message: "\"\(origin)\" is not http://host:port")
         }
         var names: [String] = []
