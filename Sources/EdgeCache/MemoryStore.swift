@@ -103,6 +103,14 @@ public final class StoredResponse: Sendable {
         varyHasAcceptEncoding = headers.listElements("vary").contains { $0 == "accept-encoding" || $0 == "*" }
         cost = storage.count + key.utf8.count + variant.utf8.count + head.count + 128
     }
+
+    /// The same response with some parts replaced (a 304's merged fields and new
+    /// freshness, a derived coding's key, fields and body, a soft purge's
+    /// lifetime): the one way a stored response is made from another.
+    public func with(key: String? = nil, headers: HeaderList? = nil, storage: BodyStorage? = nil, freshness: Freshness? = nil) -> StoredResponse {
+        StoredResponse(key: key ?? self.key, variant: variant, vary: vary, tenant: tenant, status: status, headers: headers ?? self.headers,
+                       storage: storage ?? self.storage, freshness: freshness ?? self.freshness, tags: tags)
+    }
 }
 
 /// What every storage tier offers (the disk tier implements it too).

@@ -78,8 +78,7 @@ extension StoredResponse {
     public func markedStale(now: Int64) -> StoredResponse {
         var f = freshness
         f.lifetime = min(f.lifetime, f.age(now: now))
-        return StoredResponse(key: key, variant: variant, vary: vary, tenant: tenant, status: status, headers: headers,
-                              storage: storage, freshness: f, tags: tags)
+        return with(freshness: f)
     }
 }
 

@@ -43,8 +43,10 @@ final class CacheFill {
         body.append(contentsOf: UnsafeRawBufferPointer(start: p, count: n))
     }
 
-    func stored() -> StoredResponse {
-        StoredResponse(key: key, variant: variant, vary: vary, tenant: tenant, status: status, headers: headers, storage: storedBody(body),
+    /// The stored response this fill makes: with the body it collected, or the one given
+    /// (an empty one for the head that read-while-write followers start from).
+    func stored(body given: [UInt8]? = nil) -> StoredResponse {
+        StoredResponse(key: key, variant: variant, vary: vary, tenant: tenant, status: status, headers: headers, storage: storedBody(given ?? body),
                        freshness: freshness, tags: tags)
     }
 }
@@ -390,8 +392,7 @@ extension Worker {
             // Freshen the stored response with the 304's fields (§4.3.4) and serve it.
             let merged = CachePolicy.updatedHeaders(stored: old.headers, from: storableFields(response))
             let f = CachePolicy.freshness(status: old.status, response: merged, requestTime: c.cache.requestTime, responseTime: wall, options: rc.options)
-            let updated = StoredResponse(key: old.key, variant: old.variant, vary: old.vary, tenant: old.tenant, status: old.status,
-                                         headers: merged, storage: old.storage, freshness: f, tags: old.tags)
+            let updated = old.with(headers: merged, freshness: f)
             config.store.insert(updated, startedAt: c.cache.purgeEpoch)
             o.inBuf!.consume(n)
             o.headDone = true
@@ -453,8 +454,7 @@ extension Worker {
         if c.cache.leaderKey == key, !c.cache.background, status == 200,
            case .length(let n) = o.head.framing(requestWasHead: o.requestWasHead), n > 0, n <= Int64(config.store.maxObjectBytes) {
             let f = c.cache.fill!
-            let head = StoredResponse(key: f.key, variant: f.variant, vary: f.vary, tenant: f.tenant, status: f.status, headers: f.headers,
-                                      body: [], freshness: f.freshness, tags: f.tags)
+            let head = f.stored(body: [])
             let stream = FillStream(response: head, length: Int(n))
             f.stream = stream
             let waiting = inFlight.publish(key, stream)

@@ -285,9 +285,8 @@ extension Worker {
             c.cache.status.detail = .decodeFailed
             return respondError(c, 502)
         }
-        let d = StoredResponse(key: CacheKey.derived(s.key, produced), variant: s.variant, vary: s.vary, tenant: s.tenant, status: s.status,
-                               headers: transformedFields(s.headers, produced: produced, addVary: vary), storage: storedBody(body),
-                               freshness: s.freshness, tags: s.tags)
+        let d = s.with(key: CacheKey.derived(s.key, produced), headers: transformedFields(s.headers, produced: produced, addVary: vary),
+                       storage: storedBody(body))
         config.store.insert(d, startedAt: epoch)
         serveStored(c, d, now: wall, finish: finish)
     }
