@@ -1,0 +1,175 @@
+// The request path as one ordered list of phases over the exchange (in the
+// spirit of pingora's ProxyHttp and Varnish's cnt_* states). Each phase either
+// answers the request itself (`.done`: a refusal, a redirect, a hit) or hands
+// it to the next (`.next`). What each does by default is written at it.
+//
+//   1. normalize      the target and the host, once
+//   2. tenant         by host; the TLS name must agree; HTTPS redirect
+//   3. route          the longest prefix; what compression will need
+//   4. requestFilter  nothing yet (rate limits, request rules, redirects go here)
+//   5. body           framing and size limit; a cached POST waits for its body
+//   6. cacheLookup    a hit, a collapsed follower, only-if-cached, or on
+//   7. upstream       the directory origin, or the origin exchange
+//
+// On the way back: the response head is rewritten in Forward.writeResponseHead
+// (response filter), bodies pass Compression's coder (body filter), and
+// finishExchange logs and counts (logging). Thread rules: see Worker.swift.
+import EdgeHTTP
+import EdgeIO
+
+enum PhaseResult { case next, done }
+
+extension Worker {
+    /// Runs a parsed request head (`headLength` bytes at the start of the input
+    /// buffer) through the phases. `p` is the buffer as parsed: the head's field
+    /// offsets point into it, also after a phase consumed the head (a detached
+    /// stale-while-revalidate refresh builds its forward head from it).
+    func startRequest(_ c: ClientConnection, headLength n: Int) {
+        let p = c.inBuf!.readView
+        beginExchange(c, headLength: n)
+        c.scan = HeadScan()
+        c.awaitBytes = 0
+        c.bodyKeyed = false
+        c.method = c.head.method
+        if c.method == .other { c.methodText = Array(p[c.head.methodRange]) }
+        c.keepAlive = c.head.keepAlive && !stopping
+        guard normalizePhase(c, p, n) == .next, tenantPhase(c, n) == .next, routePhase(c, p, n) == .next,
+              requestFilterPhase(c, n) == .next, bodyPhase(c, n) == .next, cacheLookupPhase(c, p, n) == .next else { return }
+        upstreamPhase(c, p, n)
+    }
+
+    /// 1. The target normalized once (EdgeHTTP.TargetNormalizer) and the host
+    /// (EdgeHTTP.Authority): the forms every later phase uses. By default: 400 for
+    /// a malformed target or host and for `*`, 405 for TRACE and CONNECT.
+    func normalizePhase(_ c: ClientConnection, _ p: UnsafeRawBufferPointer, _ n: Int) -> PhaseResult {
+        guard let (form, pathLength) = TargetNormalizer.normalize(p, c.head.targetRange, into: &c.target) else {
+            c.target = Array(p[c.head.targetRange])
+            refuse(c, 400, headLength: n)
+            return .done
+        }
+        c.pathLength = pathLength
+        if c.method == .trace || c.method == .connect { refuse(c, 405, headLength: n); return .done }
+        if form == .asterisk { refuse(c, 400, headLength: n); return .done }
+        var hostRange = 0..<0
+        if case .absolute(let a, _) = form { hostRange = a }
+        else if c.head.hostField >= 0 { hostRange = c.head.fields[c.head.hostField].value }
+        guard Authority.normalize(p, hostRange, into: &c.host) else { refuse(c, 400, headLength: n); return .done }
+        return .next
+    }
+
+    /// 2. The tenant for the host (or the default tenant). By default: 421 when
+    /// none serves it, 421 when the TLS handshake's name chose another tenant (no
+    /// domain fronting), and for a tenant with `https_redirect` a plain-HTTP
+    /// request gets 301 (GET/HEAD) or 308 to the same URL over HTTPS.
+    func tenantPhase(_ c: ClientConnection, _ n: Int) -> PhaseResult {
+        guard let tenant = config.tenant(forHost: c.host) else { refuse(c, 421, headLength: n); return .done }
+        if let sni = c.sniTenant, sni != tenant.name { refuse(c, 421, headLength: n); return .done }
+        c.tenant = tenant
+        if tenant.httpsRedirect && c.tls == nil { redirectToHTTPS(c, headLength: n); return .done }
+        return .next
+    }
+
+    /// 3. The route: the longest prefix of the normalized path. By default: 404
+    /// when none matches. On compressing routes the Accept-Encoding and Range
+    /// the coder will need are read here.
+    func routePhase(_ c: ClientConnection, _ p: UnsafeRawBufferPointer, _ n: Int) -> PhaseResult {
+        let route: Route? = c.target.withUnsafeBufferPointer { t in
+            c.tenant!.route(for: UnsafeBufferPointer(rebasing: t[0..<c.pathLength]))
+        }
+        guard let route else { refuse(c, 404, headLength: n); return .done }
+        c.route = route
+        if route.compress != nil {
+            for f in c.head.fields {
+                if f.known == .acceptEncoding {
+                    let v = String(decoding: p[f.valueStart..<f.valueEnd], as: UTF8.self)
+                    c.acceptEncoding = c.acceptEncoding.map { $0 + "," + v } ?? v
+                } else if f.known == .range {
+                    c.rangeRequested = true
+                }
+            }
+        }
+        return .next
+    }
+
+    /// 4. Request filter: the place for rules that look at a routed request
+    /// before anything is fetched (rate limits, IP lists, request rules,
+    /// redirects). By default it lets every request through.
+    @inline(__always) func requestFilterPhase(_ c: ClientConnection, _ n: Int) -> PhaseResult { .next }
+
+    /// 5. The request body's framing. By default: 413 past the tenant's
+    /// `max_body` (a chunked body is counted as it streams). On a route that
+    /// caches POST, a POST small enough to key by its body waits here until all
+    /// of it has arrived (the head is parsed again then).
+    func bodyPhase(_ c: ClientConnection, _ n: Int) -> PhaseResult {
+        switch c.head.framing {
+        case .none, .untilClose: c.body = .none
+        case .length(let len):
+            if len > c.tenant!.limits.maxBodyBytes { refuse(c, 413, headLength: n); return .done }
+            c.body = .length(len)
+            c.bodyDone = false
+        case .chunked:
+            c.body = .chunked(ChunkedDecoder())
+            c.bodyDone = false
+        }
+        if let rc = c.route!.cache, rc.cachePost, c.method == .post, !c.head.expectContinue,
+           case .length(let len) = c.head.framing, len > 0, len <= Int64(rc.bodyKeyLimit) {
+            if c.inBuf!.readableBytes < n + Int(len) {
+                c.awaitBytes = n + Int(len)
+                return .done
+            }
+            c.bodyKeyed = true
+        }
+        return .next
+    }
+
+    /// 6. Cache lookup on the client's target (before any prefix is stripped),
+    /// on routes that cache. By default (Cache.swift): a fresh hit is served, a
+    /// stale one under stale-while-revalidate too (its refresh leaves in the
+    /// next phase), a miss may wait behind another request for the same key,
+    /// only-if-cached without an entry is a 504; anything else goes on.
+    func cacheLookupPhase(_ c: ClientConnection, _ p: UnsafeRawBufferPointer, _ n: Int) -> PhaseResult {
+        guard let rc = c.route!.cache, c.bodyDone || (c.method != .get && c.method != .head) else { return .next }
+        return cacheLookup(c, rc, tenant: c.tenant!, p: p, headLength: n) ? .done : .next
+    }
+
+    /// 7. Upstream: the route's prefix is stripped if it says so, then the
+    /// directory origin serves a file (GET/HEAD only, else 405), or the request
+    /// head is rewritten (Forward.swift) and sent to a server of the origin group
+    /// (Origin.swift: pooled connections, balancing, failover), with 100 Continue
+    /// and the body's idle and rate timers when a body follows. A background
+    /// refresh (stale-while-revalidate) is detached so this connection goes on.
+    func upstreamPhase(_ c: ClientConnection, _ p: UnsafeRawBufferPointer, _ n: Int) {
+        let route = c.route!
+        let b = c.inBuf!
+        if route.stripPrefix { stripPrefix(c, route) }
+        switch route.group.kind {
+        case .directory(let root):
+            if c.method != .get && c.method != .head { return refuse(c, 405, headLength: n) }
+            if !c.bodyDone { c.keepAlive = false; c.bodyDone = true }
+            serveFile(c, root: root, p: p, headLength: n)
+        case .http(let ids):
+            buildForwardHead(c, p: p, route: route)
+            if !c.cache.consumedHead { b.consume(n) }
+            if c.cache.background {
+                // stale-while-revalidate: the client has its answer; the refresh goes
+                // on detached and this connection is free for its next request.
+                let refresh = detachRefresh(from: c)
+                finishExchange(c)
+                connectOrigin(refresh, ids: ids)
+                return
+            }
+            c.phase = .proxy
+            if c.head.expectContinue && !c.bodyDone && b.isEmpty {
+                if c.outBuf == nil { c.outBuf = takeBuffer() }
+                c.outBuf!.append("HTTP/1.1 100 Continue\r\n\r\n")
+                flushClient(c)
+            }
+            if !c.bodyDone {
+                c.timeout = .body
+                c.deadline = now + server.bodyIdleTimeoutMillis
+                if server.bodyMinRate > 0 { c.rateDeadline = now + server.bodyRateGraceMillis }
+            }
+            connectOrigin(c, ids: ids)
+        }
+    }
+}
