@@ -14,6 +14,7 @@
 // One-hit wonders (a crawler's scan) therefore pass through the small queue
 // without pushing out the working set.
 import Synchronization
+import EdgeHTTP
 
 /// A stored body: ordinary memory, or the pages of a memory file (large
 /// bodies; the pipeline maps them) that hits send with sendfile, no copy.
@@ -65,6 +66,8 @@ public final class StoredResponse: Sendable {
     public let hasDate: Bool
     public let etag: String?
     public let lastModified: String?
+    /// Last-Modified as seconds, parsed once (conditionals on every hit compare it).
+    public let lastModifiedTime: Int64?
     /// What compression decides on, read once here instead of on every hit.
     public let contentType: String?
     public let contentEncoding: String?
@@ -95,6 +98,7 @@ public final class StoredResponse: Sendable {
         hasDate = headers.contains("date")
         etag = headers.first("etag")
         lastModified = headers.first("last-modified")
+        lastModifiedTime = lastModified.flatMap { HTTPDate.parse($0) }
         contentType = headers.first("content-type")
         let ce = headers.values("content-encoding")
         contentEncoding = ce.isEmpty ? nil : ce.joined(separator: ",")

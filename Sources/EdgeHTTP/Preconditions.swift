@@ -25,6 +25,8 @@ public enum Preconditions {
     /// several ranges are ignored (the whole representation answers them).
     public static func evaluate(ifNoneMatch: String?, ifModifiedSince: String?, range: String?, ifRange: String?,
                                 etag: String?, lastModified: Int64?, size: Int64, rangeAllowed: Bool) -> Outcome {
+        // Most requests carry none of these: nothing to compare.
+        if ifNoneMatch == nil && ifModifiedSince == nil && range == nil { return .full }
         if let inm = ifNoneMatch {
             if let etag, weakMatch(inm, etag) { return .notModified }
         } else if let ims = ifModifiedSince.flatMap(HTTPDate.parse), let lm = lastModified, lm <= ims {

@@ -290,7 +290,7 @@ extension Worker {
         if s.status == 200 {
             switch Preconditions.evaluate(ifNoneMatch: req.first("if-none-match"), ifModifiedSince: req.first("if-modified-since"),
                                           range: req.first("range"), ifRange: req.first("if-range"), etag: s.etag,
-                                          lastModified: s.lastModified.flatMap { HTTPDate.parse($0) }, size: Int64(s.storage.count),
+                                          lastModified: s.lastModifiedTime, size: Int64(s.storage.count),
                                           rangeAllowed: c.method == .get) {
             case .full: break
             case .notModified: notModified = true
