@@ -274,11 +274,11 @@ public final class Worker: @unchecked Sendable {
                 let c = ClientConnection(fd: fd, gen: nextGeneration(), peerIP: peer, trusted: trusted)
                 c.countedByAddress = capped
                 if secure {
-                    guard let server = config.tls, let t = TLSConnection(server: server, fd: fd) else { c.socket.close(); continue }
+                    guard let server = config.tls, let t = TLSConnection(server: server, fd: fd) else { dropAccepted(c); continue }
                     c.tls = t
                     c.handshaking = true
                 }
-                guard register(fd, gen: c.gen, .client(c)) else { c.tls = nil; c.socket.close(); continue }
+                guard register(fd, gen: c.gen, .client(c)) else { dropAccepted(c); continue }
                 clientCount += 1
                 workerCounters.set(WorkerSlot.openConnections, clientCount)
                 c.timeout = .idle
@@ -289,6 +289,14 @@ public final class Worker: @unchecked Sendable {
                 return  // EMFILE and friends: try again on the next event
             }
         }
+    }
+
+    /// A connection accepted but never registered: its socket closes and, if it
+    /// was counted against its address's cap, that count is given back.
+    func dropAccepted(_ c: ClientConnection) {
+        c.tls = nil
+        c.socket.close()
+        if c.countedByAddress { addressLimits.release(c.peerIP) }
     }
 
     func sweep() {
