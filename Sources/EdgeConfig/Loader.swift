@@ -301,7 +301,7 @@ public enum ConfigLoader {
         guard let routeNodes = try root.objects("routes") else { throw root.fail("routes", "is required") }
         var routes: [RouteConfig] = []
         for r in routeNodes {
-            try r.allowOnly(["prefix", "origin", "strip_prefix", "host", "request_headers", "response_headers", "cache", "compress"])
+            try r.allowOnly(["prefix", "origin", "strip_prefix", "host", "request_headers", "response_headers", "cache", "compress", "websocket"])
             let prefix = try r.requiredString("prefix")
             guard prefix.hasPrefix("/") else { throw r.fail("prefix", "must start with \"/\"") }
             let origin = try r.requiredString("origin")
@@ -310,6 +310,16 @@ public enum ConfigLoader {
             }
             var rc = RouteConfig(prefix: prefix, origin: origin)
             rc.stripPrefix = try r.bool("strip_prefix") ?? false
+            // "websocket": true | false | {"idle_timeout": "1h"}
+            if let b = r.dict["websocket"] as? NSNumber, isJSONBool(b) {
+                rc.websocket = b.boolValue
+            } else if let w = try r.object("websocket") {
+                try w.allowOnly(["idle_timeout"])
+                if let v = try w.millis("idle_timeout") {
+                    guard v > 0 else { throw w.fail("idle_timeout", "must be more than 0") }
+                    rc.websocketIdleTimeoutMillis = v
+                }
+            }
             if let h = try r.string("host") {
                 guard validHostPattern(h.split(separator: ":").first.map(String.init) ?? ""), !h.hasPrefix("*") else { throw r.fail("host", "\"\(h)\" is not a host name") }
                 rc.hostRewrite = h

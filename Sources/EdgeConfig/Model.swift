@@ -211,6 +211,10 @@ public struct RouteConfig: Sendable, Equatable {
     public var hostRewrite: String?
     public var requestHeaders = HeaderEdits()
     public var responseHeaders = HeaderEdits()
+    /// WebSocket upgrades (RFC 6455) are tunnelled to the origin; false answers them 403.
+    public var websocket = true
+    /// A tunnel with no byte moving either way for this long is closed.
+    public var websocketIdleTimeoutMillis: Int64 = 3_600_000
     public init(prefix: String, origin: String) { self.prefix = prefix; self.origin = origin }
 }
 

@@ -95,6 +95,11 @@ extension Worker {
             b.append("\"")
         }
         if c.responseCut { b.append(",\"complete\":false") }
+        if let t = c.tunnelEnd {
+            b.append(",\"closed_by\":\"")
+            b.append(t)
+            b.append("\"")
+        }
         b.append("}\n")
         if b.readableBytes > 64 * 1024 { log.flush() }
     }

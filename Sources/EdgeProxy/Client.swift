@@ -13,8 +13,9 @@ import EdgeCache
 /// file: streaming a file; parked: a collapsed follower waiting for its
 /// leader (request unread); closing: flushing before close.
 /// `stream`: a collapsed follower copying the leader's response as it arrives.
-enum ClientPhase { case head, proxy, file, parked, stream, closing }
-enum ClientTimeout { case idle, header, body, parked }
+/// `tunnel`: an upgraded (WebSocket) exchange relaying bytes both ways (Tunnel.swift).
+enum ClientPhase { case head, proxy, file, parked, stream, tunnel, closing }
+enum ClientTimeout { case idle, header, body, parked, tunnel }
 enum RequestBody { case none, length(Int64), chunked(ChunkedDecoder) }
 /// How the response body is framed towards the client.
 enum ClientFraming { case asIs, chunked, close }
@@ -118,6 +119,11 @@ final class ClientConnection {
     var cache = ExchangeCache()
     /// Go to the origin without collapsing (a follower that waited too long).
     var skipCollapse = false
+    /// A WebSocket upgrade the route allows: forwarded with its upgrade fields,
+    /// and a tunnel once the origin answers 101 (Tunnel.swift).
+    var upgrade = false
+    /// Why a tunnel ended (the access log's "closed_by").
+    var tunnelEnd: StaticString?
 
     init(fd: Int32, gen: UInt32, peerIP: [UInt8], trusted: Bool) {
         self.socket = OwnedFD(fd); self.gen = gen; self.peerIP = peerIP; self.trusted = trusted
@@ -132,6 +138,12 @@ extension Worker {
             if ev & (Epoll.readable | Epoll.hangup | Epoll.error) != 0 { c.readable = true }
             if ev & Epoll.writable != 0 { c.writable = true }
             if !continueHandshake(c) { return }
+        }
+        if c.phase == .tunnel {
+            if ev & (Epoll.readable | Epoll.hangup | Epoll.error) != 0 { c.readable = true }
+            if ev & (Epoll.hangup | Epoll.error) != 0 { c.hangup = true }
+            if ev & Epoll.writable != 0 { c.writable = true }
+            return pumpTunnel(c)
         }
         if ev & (Epoll.readable | Epoll.hangup | Epoll.error) != 0 {
             c.readable = true
@@ -149,7 +161,7 @@ extension Worker {
         switch c.phase {
         case .head: return (c.inBuf?.readableBytes ?? 0) <= max(limits.maxHeadBytes + 8, c.awaitBytes)
         case .proxy: return !c.bodyDone && (c.inBuf?.readableBytes ?? 0) < highWater
-        case .file, .parked, .stream, .closing: return false
+        case .file, .parked, .stream, .tunnel, .closing: return false
         }
     }
 
@@ -194,7 +206,7 @@ extension Worker {
                 c.keepAlive = false
             case .parked:
                 closeClient(c)
-            case .closing:
+            case .tunnel, .closing:
                 break
             }
         }
@@ -211,6 +223,8 @@ extension Worker {
             pumpFile(c)
         case .stream:
             pumpStream(c)
+        case .tunnel:
+            pumpTunnel(c)
         case .head:
             if c.readable { clientReadable(c) } else { processClient(c) }
         case .parked, .closing:
@@ -326,7 +340,7 @@ extension Worker {
             case .proxy:
                 pumpRequestBody(c)
                 return
-            case .file, .parked, .stream, .closing:
+            case .file, .parked, .stream, .tunnel, .closing:
                 return
             }
         }
@@ -366,6 +380,8 @@ extension Worker {
         c.method = .other
         let alone = c.skipCollapse
         c.skipCollapse = false
+        c.upgrade = false
+        c.tunnelEnd = nil
         c.cache.collapse = !alone
         c.methodText.removeAll()
     }
@@ -526,6 +542,8 @@ extension Worker {
         case .parked:
             // The leader is taking too long: go to the origin alone.
             resumeParked(fd: c.fd, gen: c.gen, alone: true)
+        case .tunnel:
+            endTunnel(c, "idle timeout")
         case .body:
             if let o = c.origin { detachOrigin(c, o); closeOrigin(o) }
             c.keepAlive = false
@@ -604,6 +622,7 @@ extension Worker {
         if let f = c.cache.fill { _ = endStream(f, ok: false) }
         c.cache.fill = nil
         c.stream = nil
+        if c.phase == .tunnel && c.tunnelEnd == nil { c.tunnelEnd = "client error" }
         c.coder = nil
         releaseLeader(c)
         if c.inExchange {
@@ -618,6 +637,7 @@ extension Worker {
         guard !c.closed else { return }
         if c.orphaned { return retireOrphan(c) }
         c.closed = true
+        if c.phase == .tunnel { leaveTunnel(c) }
         releaseLeader(c)
         if let o = c.origin { detachOrigin(c, o); closeOrigin(o) }
         if c.file.fd >= 0 { c.file.close() }

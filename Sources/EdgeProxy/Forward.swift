@@ -73,6 +73,8 @@ extension Worker {
             if let lm = stored.lastModified { b.append("If-Modified-Since: "); b.append(string: lm); b.append("\r\n") }
         }
         b.append(route.request.addLines)
+        // The one hop-by-hop pair that is passed on: the origin decides the upgrade.
+        if c.upgrade { b.append("Connection: Upgrade\r\nUpgrade: websocket\r\n") }
         switch c.body {
         case .none: break
         case .length(let n):
@@ -90,7 +92,7 @@ extension Worker {
     /// length goes (the body is chunked), and a decoded body's head is held
     /// back in the coder until the body is complete.
     func writeResponseHead(_ c: ClientConnection, _ o: OriginConnection, framing: BodyFraming, p: UnsafeRawBufferPointer,
-                           transform: BodyTransform = .none, varyAcceptEncoding: Bool = false, etag: String? = nil) {
+                           transform: BodyTransform = .none, varyAcceptEncoding: Bool = false, etag: String? = nil, upgrade: Bool = false) {
         if c.outBuf == nil { c.outBuf = takeBuffer() }
         let held = c.coder?.heldHead
         let b = held ?? c.outBuf!
@@ -121,6 +123,13 @@ extension Worker {
         }
         if !sawDate { b.append(date.line.readView) }
         b.append("Via: 1.1 edge\r\n")
+        if upgrade {
+            // 101 Switching Protocols: after this blank line the bytes are the tunnel's.
+            b.append("Connection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+            c.framing = .asIs
+            c.responseStarted = true
+            return
+        }
         if caching { appendCacheStatus(c, b) }
         if c.tls != nil, let t = c.tenant { b.append(t.hstsLine) }
         b.append(route.response.addLines)

@@ -337,6 +337,10 @@ extension EdgeServer {
         out += "edge_tls_handshake_failures_total \(w[WorkerSlot.tlsFailures])\n"
         family("edge_connections_refused_total", "counter", "Client connections closed at accept, by reason.")
         out += "edge_connections_refused_total{reason=\"per_ip_limit\"} \(w[WorkerSlot.refusedPerIP])\n"
+        family("edge_websocket_tunnels_total", "counter", "WebSocket tunnels opened (the origin accepted the upgrade).")
+        out += "edge_websocket_tunnels_total \(w[WorkerSlot.tunnelsOpened])\n"
+        family("edge_websocket_tunnels_open", "gauge", "WebSocket tunnels open now.")
+        out += "edge_websocket_tunnels_open \(w[WorkerSlot.tunnelsOpen])\n"
         family("edge_open_connections", "gauge", "Client connections open now.")
         out += "edge_open_connections \(w[WorkerSlot.openConnections])\n"
         family("edge_start_time_seconds", "gauge", "When edged started (Unix time).")

@@ -166,6 +166,12 @@ extension Worker {
     // MARK: Events
 
     func onOriginEvent(_ o: OriginConnection, _ ev: UInt32) {
+        if let c = o.client, c.phase == .tunnel {
+            if ev & (Epoll.readable | Epoll.hangup | Epoll.error) != 0 { o.readable = true }
+            if ev & (Epoll.hangup | Epoll.error) != 0 { o.hangup = true }
+            if ev & Epoll.writable != 0 { o.writable = true }
+            return pumpTunnel(c)
+        }
         guard let c = o.client else {
             // Idle in the pool: data or a hang-up means the origin is done with it.
             if ev & (Epoll.readable | Epoll.hangup | Epoll.error) != 0 {
@@ -217,6 +223,16 @@ extension Worker {
 
     func flushOrigin(_ o: OriginConnection) {
         guard o.connected, let b = o.outBuf else { return }
+        if !writePending(o, b) {
+            // The origin may have answered and closed; read what it sent first.
+            o.readable = true
+            originReadable(o)
+        }
+    }
+
+    /// Writes `b` to the origin while it takes bytes; false when the socket
+    /// failed (the rest of `b` is dropped and nothing more can be written).
+    func writePending(_ o: OriginConnection, _ b: IOBuffer) -> Bool {
         while o.writable && !b.isEmpty {
             let want = b.readableBytes
             switch (o.tls.map { $0.write(b.readPointer, want) } ?? o.socket.write(b.readPointer, want)) {
@@ -226,19 +242,18 @@ extension Worker {
             case .wouldBlock, .eof:
                 o.writable = false
             case .error:
-                // The origin may have answered and closed; read what it sent first.
                 o.writable = false
-                o.readable = true
                 b.clear()
-                originReadable(o)
-                return
+                return false
             }
         }
+        return true
     }
 
     // MARK: Responses
 
     func originReadable(_ o: OriginConnection) {
+        if let c = o.client, c.phase == .tunnel { return pumpTunnel(c) }
         while !o.closed, let c = o.client {
             var didRead = false
             let ib = o.inBuf!
@@ -288,7 +303,11 @@ extension Worker {
             case .complete(let n):
                 let status = o.head.status
                 if status < 200 {
-                    if status == 101 { return originFailed(o, .broken) }
+                    if status == 101 {
+                        // Only an asked-for WebSocket may switch protocols.
+                        if c.upgrade && WebSocketHandshake.isAccept(ib.readView, o.head) { return beginTunnel(c, o, headLength: n) }
+                        return originFailed(o, .broken)
+                    }
                     ib.consume(n)       // interim response: edge sends its own 100 Continue
                     o.scan = HeadScan()
                     continue

@@ -70,7 +70,9 @@ extension Worker {
     }
 
     /// 3. The route: the longest prefix of the normalized path. By default: 404
-    /// when none matches. On compressing routes the Accept-Encoding and Range
+    /// when none matches. A WebSocket upgrade to an origin group is let through
+    /// (403 on a route with `"websocket": false`); on a directory route it is
+    /// an ordinary GET. On compressing routes the Accept-Encoding and Range
     /// the coder will need are read here.
     func routePhase(_ c: ClientConnection, _ p: UnsafeRawBufferPointer, _ n: Int) -> PhaseResult {
         let route: Route? = c.target.withUnsafeBufferPointer { t in
@@ -78,6 +80,10 @@ extension Worker {
         }
         guard let route else { refuse(c, 404, headLength: n); return .done }
         c.route = route
+        if case .http = route.group.kind, WebSocketHandshake.isRequest(p, c.head) {
+            guard route.websocket else { refuse(c, 403, headLength: n); return .done }
+            c.upgrade = true
+        }
         if route.compress != nil {
             for f in c.head.fields {
                 if f.known == .acceptEncoding {
@@ -126,9 +132,10 @@ extension Worker {
     /// on routes that cache. By default (Cache.swift): a fresh hit is served, a
     /// stale one under stale-while-revalidate too (its refresh leaves in the
     /// next phase), a miss may wait behind another request for the same key,
-    /// only-if-cached without an entry is a 504; anything else goes on.
+    /// only-if-cached without an entry is a 504; anything else goes on. A
+    /// WebSocket upgrade is never looked up (nor stored, nor collapsed).
     func cacheLookupPhase(_ c: ClientConnection, _ p: UnsafeRawBufferPointer, _ n: Int) -> PhaseResult {
-        guard let rc = c.route!.cache, c.bodyDone || (c.method != .get && c.method != .head) else { return .next }
+        guard let rc = c.route!.cache, !c.upgrade, c.bodyDone || (c.method != .get && c.method != .head) else { return .next }
         return cacheLookup(c, rc, tenant: c.tenant!, p: p, headLength: n) ? .done : .next
     }
 

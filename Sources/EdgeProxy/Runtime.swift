@@ -118,11 +118,15 @@ final class Route: Sendable {
     let cache: RouteCache?
     /// nil when compression is off for the route (or its origin is a directory).
     let compress: RouteCompress?
+    /// WebSocket upgrades are tunnelled (false: answered 403), and a tunnel's idle timeout.
+    let websocket: Bool
+    let websocketIdleMillis: Int64
 
     init(prefix: [UInt8], group: OriginGroup, stripPrefix: Bool, hostRewrite: [UInt8]?, request: Edits, response: Edits, cache: RouteCache? = nil,
-         compress: RouteCompress? = nil) {
+         compress: RouteCompress? = nil, websocket: Bool = true, websocketIdleMillis: Int64 = 3_600_000) {
         self.prefix = prefix; self.group = group; self.stripPrefix = stripPrefix; self.hostRewrite = hostRewrite
         self.request = request; self.response = response; self.cache = cache; self.compress = compress
+        self.websocket = websocket; self.websocketIdleMillis = websocketIdleMillis
     }
 }
 
@@ -259,7 +263,7 @@ public final class RuntimeConfig: Sendable {
                 }
                 return Route(prefix: Array(r.prefix.utf8), group: group, stripPrefix: r.stripPrefix,
                              hostRewrite: r.hostRewrite.map { Array($0.utf8) }, request: Edits(r.requestHeaders), response: Edits(r.responseHeaders),
-                             cache: cache, compress: compress)
+                             cache: cache, compress: compress, websocket: r.websocket, websocketIdleMillis: r.websocketIdleTimeoutMillis)
             }
             tenants.append(Tenant(index: ti, name: t.name, routes: routes, limits: t.limits, httpsRedirect: t.httpsRedirect, hsts: t.hsts,
                                   tagFields: t.purgeTagFields, config: t))

@@ -83,7 +83,10 @@ public enum WorkerSlot {
     public static let refusedPerIP = 3
     /// Completed client handshakes that resumed a session (ticket or id).
     public static let tlsResumed = 4
-    public static let count = 5
+    /// WebSocket tunnels opened (origin answered 101), and open now.
+    public static let tunnelsOpened = 5
+    public static let tunnelsOpen = 6
+    public static let count = 7
 }
 
 /// Every counter block, by owner. Lookups take the lock; they happen when a

@@ -191,7 +191,9 @@ public final class Worker: @unchecked Sendable {
         // Close whatever is left.
         for fd in 0..<slots.count {
             switch slots[fd] {
-            case .client(let c): closeClient(c)
+            case .client(let c):
+                if c.phase == .tunnel { endTunnel(c, "stop") }
+                closeClient(c)
             case .origin(let o): closeOrigin(o)
             default: break
             }
