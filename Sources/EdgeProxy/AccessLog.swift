@@ -48,8 +48,8 @@ extension Worker {
     func logExchange(_ c: ClientConnection) {
         let done = monotonicMicros()
         let pending = c.pendingBody == nil ? 0 : Int64(c.pendingTo - c.pendingFrom)
-        let bytesOut = max(0, c.sent + Int64(c.outBuf?.readableBytes ?? 0) + pending - c.sentAtStart)
-        if !c.isRefresh { recordStats(c, micros: done - c.startMicros, bytesOut: bytesOut) }
+        let bytesOut = max(0, c.sent + Int64(c.outBuf?.readableBytes ?? 0) + pending - c.ex.sentAtStart)
+        if !c.ex.isRefresh { recordStats(c, micros: done - c.ex.startMicros, bytesOut: bytesOut) }
         guard log.enabled else { return }
         let b = log.buf
         let (_, ms) = wallClock()
@@ -58,44 +58,44 @@ extension Worker {
         b.append(byte: 46)
         b.append(byte: UInt8(48 + ms / 100)); b.append(byte: UInt8(48 + ms / 10 % 10)); b.append(byte: UInt8(48 + ms % 10))
         b.append("Z\",\"tenant\":\"")
-        if let t = c.tenant { b.append(t.nameJSON) } else { b.append(byte: 45) }
+        if let t = c.ex.tenant { b.append(t.nameJSON) } else { b.append(byte: 45) }
         b.append("\",\"client\":\"")
         b.append(c.peerIP)
         b.append("\",\"method\":\"")
-        if c.method == .other { b.append(jsonEscaped(c.methodText)) } else { b.append(c.method.token) }
+        if c.ex.method == .other { b.append(jsonEscaped(c.ex.methodText)) } else { b.append(c.ex.method.token) }
         b.append("\",\"target\":\"")
-        appendEscaped(b, c.target)
+        appendEscaped(b, c.ex.target)
         b.append("\",\"status\":")
-        b.append(decimal: Int64(c.status))
+        b.append(decimal: Int64(c.ex.status))
         b.append(",\"bytes_in\":")
-        b.append(decimal: c.bytesIn)
+        b.append(decimal: c.ex.bytesIn)
         b.append(",\"bytes_out\":")
         b.append(decimal: bytesOut)
-        if c.cache.status.kind != .none {
+        if c.ex.cache.status.kind != .none {
             b.append(",\"cache\":\"")
-            c.cache.status.append(to: b)   // fixed tokens: nothing to escape
+            c.ex.cache.status.append(to: b)   // fixed tokens: nothing to escape
             b.append("\"")
         }
         b.append(",\"duration_ms\":")
-        appendMillis(b, done - c.startMicros)
-        if let s = c.serverLabel {
+        appendMillis(b, done - c.ex.startMicros)
+        if let s = c.ex.serverLabel {
             b.append(",\"origin\":\"")
             b.append(s)
             b.append("\"")
-            if c.originMicros >= 0 {
+            if c.ex.originMicros >= 0 {
                 b.append(",\"origin_ms\":")
-                appendMillis(b, c.originMicros)
+                appendMillis(b, c.ex.originMicros)
             }
-        } else if c.status != 0, case .directory? = c.route.map({ $0.group.kind }) {
+        } else if c.ex.status != 0, case .directory? = c.ex.route.map({ $0.group.kind }) {
             b.append(",\"origin\":\"directory\"")
         }
-        if let e = c.originError {
+        if let e = c.ex.originError {
             b.append(",\"error\":\"")
             b.append(e)
             b.append("\"")
         }
-        if c.responseCut { b.append(",\"complete\":false") }
-        if let t = c.tunnelEnd {
+        if c.ex.responseCut { b.append(",\"complete\":false") }
+        if let t = c.ex.tunnelEnd {
             b.append(",\"closed_by\":\"")
             b.append(t)
             b.append("\"")

@@ -115,17 +115,17 @@ extension Worker {
     /// stale-if-error (response or request) or the route's grace allows it.
     /// Returns true when it did.
     func serveStaleOnError(_ c: ClientConnection) -> Bool {
-        if c.cache.background {
+        if c.ex.cache.background {
             // The client already has the stale response; just end the refresh.
-            if let o = c.origin { detachOrigin(c, o); closeOrigin(o) }
+            if let o = c.ex.origin { detachOrigin(c, o); closeOrigin(o) }
             finishExchange(c)
             return true
         }
-        guard let stored = c.cache.revalidating, let rc = c.route?.cache, !c.responseStarted else { return false }
+        guard let stored = c.ex.cache.revalidating, let rc = c.ex.route?.cache, !c.ex.responseStarted else { return false }
         let wall = clock.now()
-        guard CachePolicy.mayServeStaleOnError(stored.freshness, request: c.cache.request, now: wall, grace: rc.grace) else { return false }
-        if let o = c.origin { detachOrigin(c, o); closeOrigin(o) }
-        c.cache.status = CacheStatus(.hit, .staleIfError)
+        guard CachePolicy.mayServeStaleOnError(stored.freshness, request: c.ex.cache.request, now: wall, grace: rc.grace) else { return false }
+        if let o = c.ex.origin { detachOrigin(c, o); closeOrigin(o) }
+        c.ex.cache.status = CacheStatus(.hit, .staleIfError)
         c.phase = .proxy
         serveNegotiated(c, stored, now: wall)
         return true
@@ -150,7 +150,7 @@ extension Worker {
     func cacheLookup(_ c: ClientConnection, _ rc: RouteCache, tenant: Tenant, p: UnsafeRawBufferPointer, headLength n: Int) -> Bool {
         let wall = clock.now()
         var x = ExchangeCache()
-        x.collapse = c.cache.collapse
+        x.collapse = c.ex.cache.collapse
         // Build the request's fields as strings only when the policy needs them:
         // directives, conditionals, ranges, credentials. A plain GET skips this.
         var plain = true
@@ -162,27 +162,27 @@ extension Worker {
         }
         let plainRequest = plain
         if !plain { x.request = headerList(p, c.head.fields) }
-        x.host = String(decoding: c.host, as: UTF8.self)
-        x.target = String(decoding: c.target, as: UTF8.self)
+        x.host = String(decoding: c.ex.host, as: UTF8.self)
+        x.target = String(decoding: c.ex.target, as: UTF8.self)
         x.requestTime = wall
         x.clientConditional = x.request.contains("if-none-match") || x.request.contains("if-modified-since")
-        guard c.method == .get || c.method == .head || c.bodyKeyed else {
+        guard c.ex.method == .get || c.ex.method == .head || c.ex.bodyKeyed else {
             // Unsafe methods are not looked up; a success invalidates (see cacheResponseFinished).
             x.status = CacheStatus(.bypass)
-            c.cache = x
+            c.ex.cache = x
             return false
         }
         var key = CacheKey.primary(tenant: tenant.name, https: c.tls != nil, host: x.host, target: x.target, query: rc.query)
         // A cached POST: the method and its body (complete in the buffer) are part of the key.
         var bodyLength = 0
-        if c.bodyKeyed, case .length(let len) = c.head.framing {
+        if c.ex.bodyKeyed, case .length(let len) = c.head.framing {
             bodyLength = Int(len)
             key += CacheKey.bodySeparator + "POST:" + sha256Hex(UnsafeRawBufferPointer(rebasing: p[n..<(n + bodyLength)]))
         }
         /// The request is answered from the cache: its head (and a keyed body) are used up.
         func consumeRequest() {
             c.inBuf!.consume(n + bodyLength)
-            if bodyLength > 0 { c.body = .none; c.bodyDone = true }
+            if bodyLength > 0 { c.ex.body = .none; c.ex.bodyDone = true }
         }
         x.key = key
         func requestFields() -> HeaderList {
@@ -190,9 +190,9 @@ extension Worker {
             return x.request
         }
         // A compressing route first looks for the representation this client takes.
-        if c.route?.compress != nil, let d = lookupDerived(c, key: key, rc: rc, request: requestFields, directives: x.request, now: wall) {
+        if c.ex.route?.compress != nil, let d = lookupDerived(c, key: key, rc: rc, request: requestFields, directives: x.request, now: wall) {
             x.status = CacheStatus(.hit)
-            c.cache = x
+            c.ex.cache = x
             consumeRequest()
             serveStored(c, d, now: wall)
             return true
@@ -201,11 +201,11 @@ extension Worker {
         if let stored = found {
             var decision = CachePolicy.decide(stored.freshness, request: x.request, now: wall, options: rc.options)
             // A stale POST answer is fetched again, not revalidated or refreshed behind.
-            if c.bodyKeyed && (decision == .staleWhileRevalidate || decision == .revalidate) { decision = .revalidate }
+            if c.ex.bodyKeyed && (decision == .staleWhileRevalidate || decision == .revalidate) { decision = .revalidate }
             switch decision {
             case .fresh, .staleAllowedByClient:
                 x.status = CacheStatus(.hit)
-                c.cache = x
+                c.ex.cache = x
                 consumeRequest()
                 serveNegotiated(c, stored, now: wall)
                 return true
@@ -214,28 +214,28 @@ extension Worker {
                 // in the background, detached from this connection (RFC 5861 §3).
                 x.revalidating = stored
                 x.status = CacheStatus(.hit, .staleWhileRevalidate)
-                let leads = c.method == .get && inFlight.tryLead(key)
+                let leads = c.ex.method == .get && inFlight.tryLead(key)
                 // The refresh stores what the origin sends: it needs the request's fields.
                 if leads && plain { x.request = headerList(p, c.head.fields); plain = false }
-                c.cache = x
+                c.ex.cache = x
                 consumeRequest()
                 // The refresh is built from this request, then detached (startRequest).
                 if leads { c.phase = .proxy }
                 serveNegotiated(c, stored, now: wall, finish: !leads)
                 if !leads { return true }
-                c.cache.leaderKey = key
-                c.cache.purgeEpoch = config.store.purges.epoch
-                c.cache.background = true
-                c.cache.consumedHead = true
+                c.ex.cache.leaderKey = key
+                c.ex.cache.purgeEpoch = config.store.purges.epoch
+                c.ex.cache.background = true
+                c.ex.cache.consumedHead = true
                 return false
             case .revalidate:
-                if !c.bodyKeyed { x.revalidating = stored }
+                if !c.ex.bodyKeyed { x.revalidating = stored }
                 x.status = CacheStatus(.stale)
             }
         } else {
             if CacheControl.parse(x.request.values("cache-control")).onlyIfCached {
-                c.cache = x
-                c.cache.status = CacheStatus(.miss)
+                c.ex.cache = x
+                c.ex.cache.status = CacheStatus(.miss)
                 consumeRequest()
                 respondError(c, 504)
                 return true
@@ -245,25 +245,25 @@ extension Worker {
         // Going to the origin: storing its answer needs the request's fields (Vary, directives).
         if plain { x.request = headerList(p, c.head.fields) }
         // Collapse concurrent misses (and revalidations) of GETs on this key.
-        if c.method == .get && x.collapse {
+        if c.ex.method == .get && x.collapse {
             let me = Waiter(worker: index, fd: c.fd, gen: c.gen)
             // Only a plain request can take the leader's response as it is.
-            let canStream = plainRequest && c.route?.compress == nil
+            let canStream = plainRequest && c.ex.route?.compress == nil
             switch inFlight.join(key, me, now: now, canStream: canStream) {
             case .leader: x.leaderKey = key
             case .follower:
-                c.cache = x
+                c.ex.cache = x
                 park(c)
                 return true
             case .stream(let stream):
                 let r = stream.response
                 if r.vary.isEmpty || CacheKey.variant(vary: r.vary, request: x.request) == r.variant {
-                    c.cache = x
+                    c.ex.cache = x
                     serveFromStream(c, stream, headLength: n)
                     return true
                 }
                 if inFlight.follow(key, me) {
-                    c.cache = x
+                    c.ex.cache = x
                     park(c)
                     return true
                 }
@@ -272,7 +272,7 @@ extension Worker {
             }
         }
         x.purgeEpoch = config.store.purges.epoch
-        c.cache = x
+        c.ex.cache = x
         return false
     }
 
@@ -283,7 +283,7 @@ extension Worker {
                      bodyLength: Int? = nil) {
         if c.outBuf == nil { c.outBuf = takeBuffer() }
         let b = c.outBuf!
-        let req = c.cache.request
+        let req = c.ex.cache.request
         // Conditionals, then Range / If-Range from the complete stored body (EdgeHTTP.Preconditions).
         var notModified = false
         var slice: ByteRange = .ignore
@@ -291,21 +291,21 @@ extension Worker {
             switch Preconditions.evaluate(ifNoneMatch: req.first("if-none-match"), ifModifiedSince: req.first("if-modified-since"),
                                           range: req.first("range"), ifRange: req.first("if-range"), etag: s.etag,
                                           lastModified: s.lastModifiedTime, size: Int64(s.storage.count),
-                                          rangeAllowed: c.method == .get) {
+                                          rangeAllowed: c.ex.method == .get) {
             case .full: break
             case .notModified: notModified = true
             case .partial(let a, let b): slice = .range(a, b)
             case .unsatisfiable: slice = .unsatisfiable
             }
         }
-        c.cache.ttl = s.freshness.lifetime - s.freshness.age(now: wall)
+        c.ex.cache.ttl = s.freshness.lifetime - s.freshness.age(now: wall)
         var status = notModified ? 304 : s.status
         if case .range = slice { status = 206 }
         if case .unsatisfiable = slice { status = 416 }
-        c.status = status
-        c.responseStarted = true
+        c.ex.status = status
+        c.ex.responseStarted = true
         appendStatusLine(b, status)
-        let route = c.route!
+        let route = c.ex.route!
         if route.response.remove.isEmpty {
             b.append(notModified ? s.notModifiedHeadBytes : s.headBytes)
         } else {
@@ -326,7 +326,7 @@ extension Worker {
         appendCacheStatus(c, b)
         b.append("Via: 1.1 edge\r\n")
         if varyAcceptEncoding { b.append("Vary: Accept-Encoding\r\n") }
-        if c.tls != nil, let t = c.tenant { b.append(t.hstsLine) }
+        if c.tls != nil, let t = c.ex.tenant { b.append(t.hstsLine) }
         b.append(route.response.addLines)
         switch slice {
         case .range(let first, let last):
@@ -349,7 +349,7 @@ extension Worker {
         }
         appendConnectionAndEnd(c, b)
         if bodyLength != nil { return }   // the caller streams the body
-        if c.method != .head && !notModified {
+        if c.ex.method != .head && !notModified {
             var from = 0, to = 0
             switch slice {
             case .range(let first, let last): from = Int(first); to = Int(last) + 1
@@ -367,93 +367,93 @@ extension Worker {
                 }
             }
         }
-        c.framing = .asIs
+        c.ex.framing = .asIs
         if finish { finishExchange(c) } else { flushClient(c) }
     }
 
     /// Called with the origin's response head. Returns true when the cache
     /// answered the client itself (a 304 that freshened the stored response).
     func cacheResponseHead(_ c: ClientConnection, _ o: OriginConnection, p: UnsafeRawBufferPointer, headLength n: Int) -> Bool {
-        guard let rc = c.route?.cache else { return false }
+        guard let rc = c.ex.route?.cache else { return false }
         let status = o.head.status
         let response = headerList(p, o.head.fields)
         let wall = clock.now()
-        if c.cache.key == nil {
+        if c.ex.cache.key == nil {
             // An unsafe method: a success invalidates the target and same-host Location/Content-Location.
-            for path in CachePolicy.invalidated(method: methodName(c), status: status, host: c.cache.host, target: c.cache.target, response: response) {
+            for path in CachePolicy.invalidated(method: methodName(c), status: status, host: c.ex.cache.host, target: c.ex.cache.target, response: response) {
                 for https in [false, true] {
-                    config.store.remove(key: CacheKey.primary(tenant: c.tenant!.name, https: https, host: c.cache.host, target: path, query: rc.query))
+                    config.store.remove(key: CacheKey.primary(tenant: c.ex.tenant!.name, https: https, host: c.ex.cache.host, target: path, query: rc.query))
                 }
             }
             return false
         }
-        let key = c.cache.key!
-        if status == 304, let old = c.cache.revalidating, !c.cache.clientConditional {
+        let key = c.ex.cache.key!
+        if status == 304, let old = c.ex.cache.revalidating, !c.ex.cache.clientConditional {
             // Freshen the stored response with the 304's fields (§4.3.4) and serve it.
             let merged = CachePolicy.updatedHeaders(stored: old.headers, from: storableFields(response))
-            let f = CachePolicy.freshness(status: old.status, response: merged, requestTime: c.cache.requestTime, responseTime: wall, options: rc.options)
+            let f = CachePolicy.freshness(status: old.status, response: merged, requestTime: c.ex.cache.requestTime, responseTime: wall, options: rc.options)
             let updated = old.with(headers: merged, freshness: f)
-            config.store.insert(updated, startedAt: c.cache.purgeEpoch)
+            config.store.insert(updated, startedAt: c.ex.cache.purgeEpoch)
             o.inBuf!.consume(n)
             o.headDone = true
             o.body = .none
             o.keepAlive = o.head.keepAlive
             o.server.health.recordSuccess()
-            c.originMicros = monotonicMicros() - c.originStartMicros
+            c.ex.originMicros = monotonicMicros() - c.ex.originStartMicros
             detachOrigin(c, o)
             releaseOrigin(o)
-            if c.cache.background {
-                c.status = 304
+            if c.ex.cache.background {
+                c.ex.status = 304
                 finishExchange(c)
             } else {
-                c.cache.status = CacheStatus(.stale)
-                c.cache.status.fwdStatus = 304
+                c.ex.cache.status = CacheStatus(.stale)
+                c.ex.cache.status.fwdStatus = 304
                 serveNegotiated(c, updated, now: wall)
             }
             return true
         }
         if status >= 500, serveStaleOnError(c) { return true }
-        if !c.cache.background { c.cache.status.fwdStatus = status }
-        let why = c.method == .get || c.bodyKeyed
-            ? CachePolicy.storable(method: "GET", request: c.cache.request, status: status, response: response, options: rc.options)
+        if !c.ex.cache.background { c.ex.cache.status.fwdStatus = status }
+        let why = c.ex.method == .get || c.ex.bodyKeyed
+            ? CachePolicy.storable(method: "GET", request: c.ex.cache.request, status: status, response: response, options: rc.options)
             : .method
         if let why {
-            if status < 500 && c.cache.revalidating != nil { config.store.remove(key: key) }
-            if status < 500 { c.cache.uncacheable = true }
+            if status < 500 && c.ex.cache.revalidating != nil { config.store.remove(key: key) }
+            if status < 500 { c.ex.cache.uncacheable = true }
             config.store.noteNotStored(key: key, reason: "\(why.rawValue) (status \(status))")
             return false
         }
-        if rc.deceptionArmor && !contentTypeFitsPath(c.cache.target, response.first("content-type")) {
-            c.cache.status.detail = .contentTypeMismatch
-            c.cache.uncacheable = true
+        if rc.deceptionArmor && !contentTypeFitsPath(c.ex.cache.target, response.first("content-type")) {
+            c.ex.cache.status.detail = .contentTypeMismatch
+            c.ex.cache.uncacheable = true
             config.store.noteNotStored(key: key, reason: "Content-Type does not match the path's extension")
             return false
         }
-        let f = CachePolicy.freshness(status: status, response: response, requestTime: c.cache.requestTime, responseTime: wall, options: rc.options)
-        if c.bodyKeyed && (f.lifetime <= 0 || f.source == .heuristic) {
+        let f = CachePolicy.freshness(status: status, response: response, requestTime: c.ex.cache.requestTime, responseTime: wall, options: rc.options)
+        if c.ex.bodyKeyed && (f.lifetime <= 0 || f.source == .heuristic) {
             // A POST answer is reused only when the origin said for how long (RFC 9110 §9.3.3).
-            c.cache.uncacheable = true
+            c.ex.cache.uncacheable = true
             config.store.noteNotStored(key: key, reason: "a POST response needs explicit freshness")
             return false
         }
         let useful = f.lifetime > 0 || response.contains("etag") || response.contains("last-modified")
             || f.staleIfError != nil || f.staleWhileRevalidate != nil
-        guard useful, let variant = CacheKey.variant(vary: response.values("vary"), request: c.cache.request) else {
-            c.cache.uncacheable = true
+        guard useful, let variant = CacheKey.variant(vary: response.values("vary"), request: c.ex.cache.request) else {
+            c.ex.cache.uncacheable = true
             config.store.noteNotStored(key: key, reason: useful ? "Vary: *" : "no freshness lifetime and no validator")
             return false
         }
-        c.cache.fill = CacheFill(key: key, variant: variant, vary: response.values("vary"), tenant: c.tenant!.name, status: status,
+        c.ex.cache.fill = CacheFill(key: key, variant: variant, vary: response.values("vary"), tenant: c.ex.tenant!.name, status: status,
                                  headers: storableFields(response), freshness: f, limit: config.store.maxObjectBytes,
-                                 tags: cacheTags(response, fields: c.tenant!.tagFields), startedAt: c.cache.purgeEpoch)
-        if !c.cache.background {
-            c.cache.status.stored = true
-            c.cache.ttl = f.lifetime - f.age(now: wall)
+                                 tags: cacheTags(response, fields: c.ex.tenant!.tagFields), startedAt: c.ex.cache.purgeEpoch)
+        if !c.ex.cache.background {
+            c.ex.cache.status.stored = true
+            c.ex.cache.ttl = f.lifetime - f.age(now: wall)
         }
         // Read-while-write: followers of this leader answer from the fill as it arrives.
-        if c.cache.leaderKey == key, !c.cache.background, status == 200,
+        if c.ex.cache.leaderKey == key, !c.ex.cache.background, status == 200,
            case .length(let n) = o.head.framing(requestWasHead: o.requestWasHead), n > 0, n <= Int64(config.store.maxObjectBytes) {
-            let f = c.cache.fill!
+            let f = c.ex.cache.fill!
             let head = f.stored(body: [])
             let stream = FillStream(response: head, length: Int(n))
             f.stream = stream
@@ -466,13 +466,13 @@ extension Worker {
     /// "Cache-Status: edge; …" (with the key when the route debugs) and CRLF.
     func appendCacheStatus(_ c: ClientConnection, _ b: IOBuffer) {
         b.append("Cache-Status: edge; ")
-        c.cache.status.append(to: b)
-        if let ttl = c.cache.ttl {
+        c.ex.cache.status.append(to: b)
+        if let ttl = c.ex.cache.ttl {
             b.append("; ttl=")
             if ttl < 0 { b.append(byte: 45) }
             b.append(decimal: min(abs(ttl), CacheControl.deltaCap))
         }
-        if c.route?.cache?.debug == true, let k = c.cache.key {
+        if c.ex.route?.cache?.debug == true, let k = c.ex.cache.key {
             b.append("; key=\"")
             for ch in k.utf8 where ch >= 0x20 && ch < 0x7F {
                 if ch == 34 || ch == 92 { b.append(byte: 92) }
@@ -498,8 +498,8 @@ extension Worker {
 
     /// The response streamed completely: keep what was being stored.
     func cacheResponseFinished(_ c: ClientConnection) {
-        guard let f = c.cache.fill else { return }
-        c.cache.fill = nil
+        guard let f = c.ex.cache.fill else { return }
+        c.ex.cache.fill = nil
         if !f.complete {
             // The origin stopped short (a background refresh that failed, a leader
             // whose client left): nothing partial is ever stored.
@@ -513,12 +513,12 @@ extension Worker {
         } else {
             config.store.insert(f.stored(), startedAt: f.startedAt)
             // After the origin's representation (storing that drops older derived ones).
-            if let d = c.coder?.derived, !d.tooLarge { config.store.insert(d.stored(), startedAt: d.startedAt) }
+            if let d = c.ex.coder?.derived, !d.tooLarge { config.store.insert(d.stored(), startedAt: d.startedAt) }
         }
     }
 
     func methodName(_ c: ClientConnection) -> String {
-        c.method == .other ? String(decoding: c.methodText, as: UTF8.self) : c.method.token.description
+        c.ex.method == .other ? String(decoding: c.ex.methodText, as: UTF8.self) : c.ex.method.token.description
     }
 }
 

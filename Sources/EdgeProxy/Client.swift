@@ -59,71 +59,19 @@ final class ClientConnection {
     var pendingFrom = 0
     var pendingTo = 0
 
-    // The exchange in progress.
-    /// The request's host, normalized once (EdgeHTTP.Authority): tenant, cache key and what the origin sees.
-    var host: [UInt8] = []
-    var target: [UInt8] = []
-    var pathLength = 0
-    var fwd: IOBuffer?
-    var tenant: Tenant?
-    var route: Route?
-    var method = Method.get
-    var methodText: [UInt8] = []
+    /// Whether the connection stays open after this exchange (the request's
+    /// wish, edge's limits, and how the response was framed).
     var keepAlive = true
-    var body = RequestBody.none
-    var bodyDone = true
-    var bodyStarted = false
-    var bodyBytes: Int64 = 0
-    var origin: OriginConnection?
-    var tried: UInt64 = 0
-    var attempts = 0
-    var responseStarted = false
-    var framing = ClientFraming.asIs
-    var status = 0
-    var inExchange = false
-    var bytesIn: Int64 = 0
-    var sentAtStart: Int64 = 0
-    var startMicros: Int64 = 0
-    var originStartMicros: Int64 = 0
-    var originMicros: Int64 = -1
-    var serverLabel: [UInt8]?
-    /// Compression: the request's Accept-Encoding and Range (routes that
-    /// compress only), and the codec of a body being transformed.
-    var acceptEncoding: String?
-    var rangeRequested = false
     /// A request whose body is part of its cache key (a cached POST) waits in
     /// the head phase until this many bytes (head and body) have arrived.
     var awaitBytes = 0
-    /// This request's body is complete in the input buffer and keys the cache.
-    var bodyKeyed = false
     /// The client went away but the origin response goes on into the cache
     /// for the followers reading it (see Worker.orphan); the fd is not ours any more.
     var orphaned = false
-    /// A background refresh's own exchange (not a client request: not counted in stats).
-    var isRefresh = false
-    /// A collapsed follower's source (phase .stream) and how far it has copied.
-    var stream: FillStream?
-    var streamOffset = 0
-    var coder: BodyCoder?
-    /// Origin requests made and failed for this exchange (stats).
-    var originAttempts = 0
-    var originErrors = 0
-    /// The last origin failure of this exchange (logged as "error"), and whether
-    /// the response was cut short after its head went out ("complete": false).
-    var originError: StaticString?
-    var responseCut = false
-    /// An attempt of this exchange timed out (connect or read): when no server is
-    /// left to try, the answer is 504, not 502.
-    var originTimedOut = false
-    var file = StaticFile()
-    var cache = ExchangeCache()
     /// Go to the origin without collapsing (a follower that waited too long).
     var skipCollapse = false
-    /// A WebSocket upgrade the route allows: forwarded with its upgrade fields,
-    /// and a tunnel once the origin answers 101 (Tunnel.swift).
-    var upgrade = false
-    /// Why a tunnel ended (the access log's "closed_by").
-    var tunnelEnd: StaticString?
+    /// The request being served (Exchange.swift); a fresh one per request.
+    var ex = Exchange()
 
     init(fd: Int32, gen: UInt32, peerIP: [UInt8], trusted: Bool) {
         self.socket = OwnedFD(fd); self.gen = gen; self.peerIP = peerIP; self.trusted = trusted
@@ -160,7 +108,7 @@ extension Worker {
     @inline(__always) func wantsClientRead(_ c: ClientConnection) -> Bool {
         switch c.phase {
         case .head: return (c.inBuf?.readableBytes ?? 0) <= max(limits.maxHeadBytes + 8, c.awaitBytes)
-        case .proxy: return !c.bodyDone && (c.inBuf?.readableBytes ?? 0) < highWater
+        case .proxy: return !c.ex.bodyDone && (c.inBuf?.readableBytes ?? 0) < highWater
         case .file, .parked, .stream, .tunnel, .closing: return false
         }
     }
@@ -201,7 +149,7 @@ extension Worker {
             case .head:
                 if c.inBuf?.isEmpty ?? true { c.keepAlive = false; if c.outBuf?.isEmpty ?? true { closeClient(c) } else { c.phase = .closing } }
             case .proxy:
-                if !c.bodyDone && (c.inBuf?.isEmpty ?? true) { abortClient(c) } else { c.keepAlive = false }
+                if !c.ex.bodyDone && (c.inBuf?.isEmpty ?? true) { abortClient(c) } else { c.keepAlive = false }
             case .file, .stream:
                 c.keepAlive = false
             case .parked:
@@ -218,7 +166,7 @@ extension Worker {
         guard (c.outBuf?.readableBytes ?? 0) < highWater, c.pendingBody == nil else { return }
         switch c.phase {
         case .proxy:
-            if let o = c.origin, o.headDone { originReadable(o) }
+            if let o = c.ex.origin, o.headDone { originReadable(o) }
         case .file:
             pumpFile(c)
         case .stream:
@@ -294,7 +242,7 @@ extension Worker {
                 c.outBuf = nil
                 giveBuffer(b)
                 if let i = c.inBuf { c.inBuf = nil; giveBuffer(i) }
-                if c.target.capacity > 0 { c.target = [] }
+                if c.ex.target.capacity > 0 { c.ex.target = [] }
             }
         } else if c.sendDeadline == 0 {
             c.sendDeadline = now + server.sendTimeoutMillis
@@ -346,44 +294,20 @@ extension Worker {
         }
     }
 
+    /// A fresh exchange for the request now starting (its target buffer reused).
     func beginExchange(_ c: ClientConnection, headLength: Int) {
-        c.inExchange = true
-        c.startMicros = monotonicMicros()
-        c.sentAtStart = c.sent + Int64(c.outBuf?.readableBytes ?? 0)
-        c.bytesIn = Int64(headLength)
-        c.status = 0
-        c.originMicros = -1
-        c.serverLabel = nil
-        c.originAttempts = 0
-        c.originErrors = 0
-        c.originError = nil
-        c.responseCut = false
-        c.originTimedOut = false
-        c.acceptEncoding = nil
-        c.rangeRequested = false
-        c.coder = nil
-        c.responseStarted = false
-        c.tried = 0
-        c.attempts = 0
-        c.tenant = nil
-        c.route = nil
-        c.body = .none
-        c.bodyDone = true
-        c.bodyStarted = false
-        c.bodyBytes = 0
-        c.framing = .asIs
+        var target = c.ex.target
+        target.removeAll(keepingCapacity: true)
+        let e = Exchange(target: target, collapse: !c.skipCollapse)
+        c.skipCollapse = false
+        e.inExchange = true
+        e.startMicros = monotonicMicros()
+        e.sentAtStart = c.sent + Int64(c.outBuf?.readableBytes ?? 0)
+        e.bytesIn = Int64(headLength)
+        c.ex = e
         c.timeout = .idle
         c.deadline = 0
         c.rateDeadline = 0
-        c.target.removeAll(keepingCapacity: true)
-        c.cache = ExchangeCache()
-        c.method = .other
-        let alone = c.skipCollapse
-        c.skipCollapse = false
-        c.upgrade = false
-        c.tunnelEnd = nil
-        c.cache.collapse = !alone
-        c.methodText.removeAll()
     }
 
     /// Answers a request we refuse before reading its body: the body (if any)
@@ -397,17 +321,17 @@ extension Worker {
     /// 301 (GET/HEAD) or 308 (other methods, which must keep their body) to the same URL over HTTPS.
     func redirectToHTTPS(_ c: ClientConnection, headLength n: Int) {
         if c.head.framing != .none { c.keepAlive = false }
-        let status = (c.method == .get || c.method == .head) ? 301 : 308
+        let status = (c.ex.method == .get || c.ex.method == .head) ? 301 : 308
         let b = beginGeneratedResponse(c, status)
         b.append("\r\nLocation: https://")
         // The normalized host (no port), then ours.
-        b.append(c.host)
+        b.append(c.ex.host)
         if httpsPort != 443 { b.append(byte: 58); b.append(decimal: Int64(httpsPort)) }
-        b.append(c.target)
+        b.append(c.ex.target)
         b.append("\r\nContent-Length: 0\r\n")
         b.append(c.keepAlive ? "\r\n" : "Connection: close\r\n\r\n")
         c.inBuf!.consume(n)
-        c.framing = .asIs
+        c.ex.framing = .asIs
         finishExchange(c)
     }
 
@@ -416,62 +340,62 @@ extension Worker {
         var cut = route.prefix.count
         if route.prefix.last == 47 { cut -= 1 }
         guard cut > 0 else { return }
-        c.target.removeSubrange(0..<cut)
-        c.pathLength -= cut
-        if c.pathLength == 0 || c.target[0] != 47 {
-            c.target.insert(47, at: 0)
-            c.pathLength += 1
+        c.ex.target.removeSubrange(0..<cut)
+        c.ex.pathLength -= cut
+        if c.ex.pathLength == 0 || c.ex.target[0] != 47 {
+            c.ex.target.insert(47, at: 0)
+            c.ex.pathLength += 1
         }
     }
 
     /// Moves request body bytes from the client buffer to the origin buffer.
     func pumpRequestBody(_ c: ClientConnection) {
-        guard let o = c.origin, o.connected, !c.bodyDone, let ib = c.inBuf else { return }
+        guard let o = c.ex.origin, o.connected, !c.ex.bodyDone, let ib = c.inBuf else { return }
         if o.outBuf == nil { o.outBuf = takeBuffer() }
         let ob = o.outBuf!
         var progressed = true
-        while progressed && !c.bodyDone && !c.closed && o.client === c {
+        while progressed && !c.ex.bodyDone && !c.closed && o.client === c {
             progressed = false
-            while ob.readableBytes < highWater && !ib.isEmpty && !c.bodyDone {
-                c.bodyStarted = true
-                switch c.body {
+            while ob.readableBytes < highWater && !ib.isEmpty && !c.ex.bodyDone {
+                c.ex.bodyStarted = true
+                switch c.ex.body {
                 case .none:
-                    c.bodyDone = true
+                    c.ex.bodyDone = true
                 case .length(let rem):
                     let take = Int(min(rem, Int64(ib.readableBytes), Int64(highWater)))
                     ob.append(ib.readPointer, count: take)
                     ib.consume(take)
-                    c.bytesIn += Int64(take)
+                    c.ex.bytesIn += Int64(take)
                     let left = rem - Int64(take)
-                    c.body = .length(left)
-                    if left == 0 { c.bodyDone = true }
+                    c.ex.body = .length(left)
+                    if left == 0 { c.ex.bodyDone = true }
                     progressed = true
                 case .chunked(var dec):
                     let (ev, next) = dec.decode(ib.readView, from: 0)
-                    c.body = .chunked(dec)
+                    c.ex.body = .chunked(dec)
                     switch ev {
                     case .data(let r):
-                        c.bodyBytes += Int64(r.count)
-                        if c.bodyBytes > (c.tenant?.limits.maxBodyBytes ?? 0) { return requestBodyFailed(c, 413) }
+                        c.ex.bodyBytes += Int64(r.count)
+                        if c.ex.bodyBytes > (c.ex.tenant?.limits.maxBodyBytes ?? 0) { return requestBodyFailed(c, 413) }
                         // Re-framed towards the origin (the forward head says chunked).
                         ChunkFramer.appendChunk(UnsafeRawBufferPointer(rebasing: ib.readView[r]), to: ob)
                     case .end:
                         ChunkFramer.appendEnd(to: ob)
-                        c.bodyDone = true
+                        c.ex.bodyDone = true
                     case .error:
                         return requestBodyFailed(c, 400)
                     case .needMore:
                         break
                     }
                     ib.consume(next)
-                    c.bytesIn += Int64(next)
+                    c.ex.bytesIn += Int64(next)
                     progressed = next > 0
                     if case .needMore = ev { progressed = false }
                 }
             }
             flushOrigin(o)
             if o.closed || c.closed { return }
-            if c.readable && !c.bodyDone && ib.readableBytes < highWater {
+            if c.readable && !c.ex.bodyDone && ib.readableBytes < highWater {
                 // Read more body now that there is room.
                 var readAny = false
                 while c.readable && ib.readableBytes < highWater {
@@ -490,7 +414,7 @@ extension Worker {
                 if readAny { progressed = true }
             }
         }
-        if c.bodyDone {
+        if c.ex.bodyDone {
             if c.timeout == .body { c.deadline = 0 }
             c.rateDeadline = 0
         } else {
@@ -510,7 +434,7 @@ extension Worker {
     /// sent too little for too long. While edge itself is not reading (the
     /// origin pushes back and the input buffer is full) the clock does not run.
     func checkBodyRate(_ c: ClientConnection) {
-        guard c.phase == .proxy, !c.bodyDone else { c.rateDeadline = 0; return }
+        guard c.phase == .proxy, !c.ex.bodyDone else { c.rateDeadline = 0; return }
         if (c.inBuf?.readableBytes ?? 0) >= highWater {
             c.rateDeadline = max(c.rateDeadline, now + server.bodyRateGraceMillis)
         } else if now >= c.rateDeadline {
@@ -522,11 +446,11 @@ extension Worker {
 
     /// The request body was malformed or too large mid-stream.
     func requestBodyFailed(_ c: ClientConnection, _ status: Int) {
-        if let o = c.origin { detachOrigin(c, o); closeOrigin(o) }
+        if let o = c.ex.origin { detachOrigin(c, o); closeOrigin(o) }
         c.keepAlive = false
-        c.bodyDone = true
+        c.ex.bodyDone = true
         c.inBuf?.clear()
-        if c.responseStarted { abortClient(c) } else { respondError(c, status) }
+        if c.ex.responseStarted { abortClient(c) } else { respondError(c, status) }
     }
 
     func clientTimedOut(_ c: ClientConnection) {
@@ -545,10 +469,10 @@ extension Worker {
         case .tunnel:
             endTunnel(c, "idle timeout")
         case .body:
-            if let o = c.origin { detachOrigin(c, o); closeOrigin(o) }
+            if let o = c.ex.origin { detachOrigin(c, o); closeOrigin(o) }
             c.keepAlive = false
-            c.bodyDone = true
-            if c.responseStarted { abortClient(c) } else { c.inBuf?.clear(); respondError(c, 408) }
+            c.ex.bodyDone = true
+            if c.ex.responseStarted { abortClient(c) } else { c.inBuf?.clear(); respondError(c, 408) }
         }
     }
 
@@ -562,13 +486,13 @@ extension Worker {
         b.append(decimal: Int64(reason.utf8CodeUnitCount + 5))
         if status == 405 { b.append("\r\nAllow: GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH") }
         b.append(c.keepAlive ? "\r\n\r\n" : "\r\nConnection: close\r\n\r\n")
-        if c.method != .head {
+        if c.ex.method != .head {
             b.append(decimal: Int64(status))
             b.append(byte: 32)
             b.append(reason)
             b.append("\n")
         }
-        c.framing = .asIs
+        c.ex.framing = .asIs
         finishExchange(c)
     }
 
@@ -576,27 +500,27 @@ extension Worker {
     /// request on this connection or closes it once the output is flushed.
     func finishExchange(_ c: ClientConnection) {
         if c.orphaned {
-            if let o = c.origin { detachOrigin(c, o); if c.bodyDone { releaseOrigin(o) } else { closeOrigin(o) } }
+            if let o = c.ex.origin { detachOrigin(c, o); if c.ex.bodyDone { releaseOrigin(o) } else { closeOrigin(o) } }
             cacheResponseFinished(c)
             logExchange(c)
-            c.inExchange = false
+            c.ex.inExchange = false
             return retireOrphan(c)
         }
-        if let o = c.origin {
+        if let o = c.ex.origin {
             detachOrigin(c, o)
             // An origin that answered before the whole request body was sent
             // cannot take another request on this connection.
-            if c.bodyDone { releaseOrigin(o) } else { closeOrigin(o) }
+            if c.ex.bodyDone { releaseOrigin(o) } else { closeOrigin(o) }
         }
-        if c.framing == .chunked, let ob = c.outBuf { ChunkFramer.appendEnd(to: ob) }
+        if c.ex.framing == .chunked, let ob = c.outBuf { ChunkFramer.appendEnd(to: ob) }
         cacheResponseFinished(c)
-        c.coder = nil
+        c.ex.coder = nil
         releaseLeader(c)
-        if c.file.fd >= 0 { c.file.close() }
-        if let f = c.fwd { c.fwd = nil; giveBuffer(f) }
-        if !c.bodyDone { c.keepAlive = false }
+        if c.ex.file.fd >= 0 { c.ex.file.close() }
+        if let f = c.ex.fwd { c.ex.fwd = nil; giveBuffer(f) }
+        if !c.ex.bodyDone { c.keepAlive = false }
         logExchange(c)
-        c.inExchange = false
+        c.ex.inExchange = false
         if c.keepAlive && !stopping {
             c.phase = .head
             c.timeout = .idle
@@ -616,19 +540,19 @@ extension Worker {
     /// Drops the connection at once (client gone, or a response we cannot complete).
     func abortClient(_ c: ClientConnection) {
         // Followers may be reading this response as it is stored: finish it without the client.
-        if !c.orphaned, !c.closed, c.coder == nil, let f = c.cache.fill, f.stream != nil, let o = c.origin, o.headDone {
+        if !c.orphaned, !c.closed, c.ex.coder == nil, let f = c.ex.cache.fill, f.stream != nil, let o = c.ex.origin, o.headDone {
             return orphan(c)
         }
-        if let f = c.cache.fill { _ = endStream(f, ok: false) }
-        c.cache.fill = nil
-        c.stream = nil
-        if c.phase == .tunnel && c.tunnelEnd == nil { c.tunnelEnd = "client error" }
-        c.coder = nil
+        if let f = c.ex.cache.fill { _ = endStream(f, ok: false) }
+        c.ex.cache.fill = nil
+        c.ex.stream = nil
+        if c.phase == .tunnel && c.ex.tunnelEnd == nil { c.ex.tunnelEnd = "client error" }
+        c.ex.coder = nil
         releaseLeader(c)
-        if c.inExchange {
-            if c.status == 0 { c.status = 499 }
+        if c.ex.inExchange {
+            if c.ex.status == 0 { c.ex.status = 499 }
             logExchange(c)
-            c.inExchange = false
+            c.ex.inExchange = false
         }
         closeClient(c)
     }
@@ -639,12 +563,12 @@ extension Worker {
         c.closed = true
         if c.phase == .tunnel { leaveTunnel(c) }
         releaseLeader(c)
-        if let o = c.origin { detachOrigin(c, o); closeOrigin(o) }
-        if c.file.fd >= 0 { c.file.close() }
+        if let o = c.ex.origin { detachOrigin(c, o); closeOrigin(o) }
+        if c.ex.file.fd >= 0 { c.ex.file.close() }
         releaseSocket(c, notify: true)
         if let b = c.inBuf { c.inBuf = nil; giveBuffer(b) }
         if let b = c.outBuf { c.outBuf = nil; giveBuffer(b) }
-        if let b = c.fwd { c.fwd = nil; giveBuffer(b) }
+        if let b = c.ex.fwd { c.ex.fwd = nil; giveBuffer(b) }
         c.pendingBody = nil
     }
 
@@ -668,16 +592,16 @@ extension Worker {
     /// fill (nothing is written anywhere) until the origin's body is complete.
     func orphan(_ c: ClientConnection) {
         c.orphaned = true
-        c.cache.background = true
+        c.ex.cache.background = true
         c.keepAlive = false
         releaseSocket(c, notify: false)
         c.pendingBody = nil
         if let b = c.inBuf { c.inBuf = nil; giveBuffer(b) }
         if let b = c.outBuf { c.outBuf = nil; giveBuffer(b) }
-        if let b = c.fwd { c.fwd = nil; giveBuffer(b) }
+        if let b = c.ex.fwd { c.ex.fwd = nil; giveBuffer(b) }
         // The origin may be paused for the client's sake: read on (from the loop, not from here).
-        if let o = c.origin {
-            o.deadline = now + (c.tenant?.limits.originReadTimeoutMillis ?? 60_000)
+        if let o = c.ex.origin {
+            o.deadline = now + (c.ex.tenant?.limits.originReadTimeoutMillis ?? 60_000)
             resumeOrigins.append(o)
         }
     }
@@ -688,36 +612,37 @@ extension Worker {
     func detachRefresh(from c: ClientConnection) -> ClientConnection {
         let g = ClientConnection(fd: -1, gen: 0, peerIP: c.peerIP, trusted: c.trusted)
         g.orphaned = true
-        g.isRefresh = true
-        g.inExchange = true
         g.phase = .proxy
-        g.startMicros = monotonicMicros()
-        g.tenant = c.tenant
-        g.route = c.route
-        g.method = c.method
-        g.methodText = c.methodText
-        g.host = c.host
-        g.target = c.target
-        g.pathLength = c.pathLength
         g.head = c.head
         g.keepAlive = false
-        g.fwd = c.fwd
-        c.fwd = nil
-        g.cache = c.cache
-        g.cache.status = CacheStatus(.stale, .backgroundRefresh)
+        let e = g.ex
+        e.isRefresh = true
+        e.inExchange = true
+        e.startMicros = monotonicMicros()
+        e.tenant = c.ex.tenant
+        e.route = c.ex.route
+        e.method = c.ex.method
+        e.methodText = c.ex.methodText
+        e.host = c.ex.host
+        e.target = c.ex.target
+        e.pathLength = c.ex.pathLength
+        e.fwd = c.ex.fwd
+        c.ex.fwd = nil
+        e.cache = c.ex.cache
+        e.cache.status = CacheStatus(.stale, .backgroundRefresh)
         // The client's exchange ends as the stale hit it was.
-        c.cache.leaderKey = nil
-        c.cache.background = false
-        c.cache.revalidating = nil
+        c.ex.cache.leaderKey = nil
+        c.ex.cache.background = false
+        c.ex.cache.revalidating = nil
         return g
     }
 
     /// The end of an orphaned exchange: whatever it still holds goes.
     func retireOrphan(_ c: ClientConnection) {
         c.closed = true
-        if let f = c.cache.fill { c.cache.fill = nil; _ = endStream(f, ok: false) }
+        if let f = c.ex.cache.fill { c.ex.cache.fill = nil; _ = endStream(f, ok: false) }
         releaseLeader(c)
-        if let o = c.origin { detachOrigin(c, o); closeOrigin(o) }
+        if let o = c.ex.origin { detachOrigin(c, o); closeOrigin(o) }
         if let b = c.outBuf { c.outBuf = nil; giveBuffer(b) }
     }
 

@@ -200,9 +200,9 @@ extension Worker {
     /// Parks a follower: its request stays unread in its buffer until woken.
     func park(_ c: ClientConnection) {
         c.phase = .parked
-        c.inExchange = false
+        c.ex.inExchange = false
         c.timeout = .parked
-        c.deadline = now + (c.tenant?.limits.originReadTimeoutMillis ?? 60_000)
+        c.deadline = now + (c.ex.tenant?.limits.originReadTimeoutMillis ?? 60_000)
     }
 
     /// Resumes parked connections that other workers (or this one) woke.
@@ -230,9 +230,9 @@ extension Worker {
     /// body as it arrives (see pumpStream).
     func serveFromStream(_ c: ClientConnection, _ stream: FillStream, headLength n: Int) {
         c.inBuf!.consume(n)
-        c.cache.status = CacheStatus(.hit, .collapsed)
-        c.stream = stream
-        c.streamOffset = 0
+        c.ex.cache.status = CacheStatus(.hit, .collapsed)
+        c.ex.stream = stream
+        c.ex.streamOffset = 0
         c.phase = .stream
         c.timeout = .body
         c.deadline = 0          // the leader's origin timeouts govern; the send timeout covers the client
@@ -243,28 +243,28 @@ extension Worker {
 
     /// Copies what has arrived of the stream to the client, up to the high-water mark.
     func pumpStream(_ c: ClientConnection) {
-        guard let stream = c.stream, let b = c.outBuf else { return }
+        guard let stream = c.ex.stream, let b = c.outBuf else { return }
         while !c.closed {
-            while b.readableBytes < highWater && c.streamOffset < stream.length {
-                let max = min(stream.length - c.streamOffset, highWater - b.readableBytes)
-                switch stream.read(from: c.streamOffset, max: max, into: b, waiter: Waiter(worker: index, fd: c.fd, gen: c.gen)) {
+            while b.readableBytes < highWater && c.ex.streamOffset < stream.length {
+                let max = min(stream.length - c.ex.streamOffset, highWater - b.readableBytes)
+                switch stream.read(from: c.ex.streamOffset, max: max, into: b, waiter: Waiter(worker: index, fd: c.fd, gen: c.gen)) {
                 case .copied(let k):
-                    c.streamOffset += k
+                    c.ex.streamOffset += k
                 case .wait:
                     flushClient(c)
                     return
                 case .failed:
                     // The leader's response broke off: so does this one.
-                    c.stream = nil
+                    c.ex.stream = nil
                     c.keepAlive = false
                     flushClient(c)
                     if !c.closed { abortClient(c) }
                     return
                 }
             }
-            if c.streamOffset >= stream.length {
-                c.stream = nil
-                c.framing = .asIs
+            if c.ex.streamOffset >= stream.length {
+                c.ex.stream = nil
+                c.ex.framing = .asIs
                 return finishExchange(c)
             }
             flushClient(c)
@@ -274,7 +274,7 @@ extension Worker {
 
     /// Leader: body bytes for the fill (and its stream's followers).
     @inline(__always) func appendFill(_ c: ClientConnection, _ p: UnsafeRawPointer, _ n: Int) {
-        guard let f = c.cache.fill else { return }
+        guard let f = c.ex.cache.fill else { return }
         if let s = f.stream {
             let w = s.append(p, n)
             if !w.isEmpty { mailboxes.deliver(w) }
@@ -293,9 +293,9 @@ extension Worker {
 
     /// The leader's exchange ended (stored, uncacheable, or failed): wake its followers.
     func releaseLeader(_ c: ClientConnection) {
-        guard let key = c.cache.leaderKey else { return }
-        c.cache.leaderKey = nil
-        let waiters = inFlight.finish(key, uncacheable: c.cache.uncacheable, now: now)
+        guard let key = c.ex.cache.leaderKey else { return }
+        c.ex.cache.leaderKey = nil
+        let waiters = inFlight.finish(key, uncacheable: c.ex.cache.uncacheable, now: now)
         if !waiters.isEmpty { mailboxes.deliver(waiters) }
     }
 }

@@ -178,11 +178,11 @@ extension Worker {
     /// Decides the transform for an origin response about to be relayed, sets
     /// up the codec (and the derived cache entry), and returns what the head needs.
     func beginTransform(_ c: ClientConnection, _ o: OriginConnection, p: UnsafeRawBufferPointer, framing: BodyFraming) -> (BodyTransform, vary: Bool, etag: String?) {
-        guard let cmp = c.route?.compress, !c.cache.background, c.method == .get || c.method == .head else { return (.none, false, nil) }
+        guard let cmp = c.ex.route?.compress, !c.ex.cache.background, c.ex.method == .get || c.ex.method == .head else { return (.none, false, nil) }
         if o.requestWasHead {
             // HEAD: the fields a GET would get (coding, ETag, Vary), and no body or codec.
             let facts = ResponseFacts(p, o.head.fields, length: nil)
-            var (t, vary) = cmp.decide(status: o.head.status, facts, acceptEncoding: c.acceptEncoding)
+            var (t, vary) = cmp.decide(status: o.head.status, facts, acceptEncoding: c.ex.acceptEncoding)
             if facts.varyHasAcceptEncoding { vary = false }
             guard let produced = t.produced else { return (.none, vary, nil) }
             return (t, vary, facts.etag.map { etag($0, for: produced) })
@@ -191,7 +191,7 @@ extension Worker {
         var length: Int64?
         if case .length(let n) = framing { length = n }
         let facts = ResponseFacts(p, o.head.fields, length: length)
-        var (t, vary) = cmp.decide(status: o.head.status, facts, acceptEncoding: c.acceptEncoding)
+        var (t, vary) = cmp.decide(status: o.head.status, facts, acceptEncoding: c.ex.acceptEncoding)
         if facts.varyHasAcceptEncoding { vary = false }   // the origin's Vary says it already
         let codec: StreamCodec?
         switch t {
@@ -201,12 +201,12 @@ extension Worker {
         }
         guard let codec, let produced = t.produced else { return (.none, vary, nil) }
         let coder = BodyCoder(codec, t)
-        if let f = c.cache.fill {
+        if let f = c.ex.cache.fill {
             coder.derived = CacheFill(key: CacheKey.derived(f.key, produced), variant: f.variant, vary: f.vary, tenant: f.tenant,
                                       status: f.status, headers: transformedFields(f.headers, produced: produced, addVary: vary),
                                       freshness: f.freshness, limit: f.limit, tags: f.tags, startedAt: f.startedAt)
         }
-        c.coder = coder
+        c.ex.coder = coder
         return (t, vary, facts.etag.map { etag($0, for: produced) })
     }
 
@@ -236,25 +236,25 @@ extension Worker {
             ob.append("\r\n")
             appendConnectionAndEnd(c, ob)
             ob.append(body.readView)
-            c.framing = .asIs
-            c.responseStarted = true
+            c.ex.framing = .asIs
+            c.ex.responseStarted = true
         }
         return true
     }
 
     /// The codec failed: a held response becomes a 502; a streaming one is cut off.
     func transformFailed(_ c: ClientConnection, _ o: OriginConnection) {
-        let held = c.coder?.heldHead != nil
-        c.coder = nil
-        if let f = c.cache.fill { _ = endStream(f, ok: false) }
-        c.cache.fill = nil
+        let held = c.ex.coder?.heldHead != nil
+        c.ex.coder = nil
+        if let f = c.ex.cache.fill { _ = endStream(f, ok: false) }
+        c.ex.cache.fill = nil
         o.keepAlive = false
         detachOrigin(c, o)
         closeOrigin(o)
         countOriginError(c, o.server)
-        if held && !c.responseStarted {
+        if held && !c.ex.responseStarted {
             c.phase = .proxy
-            if !c.bodyDone { c.keepAlive = false; c.bodyDone = true }
+            if !c.ex.bodyDone { c.keepAlive = false; c.ex.bodyDone = true }
             respondError(c, 502)
         } else {
             c.keepAlive = false
@@ -266,12 +266,12 @@ extension Worker {
     /// Serves a stored response in the coding this client should get: as
     /// stored, or a derived representation made now (once) and stored too.
     func serveNegotiated(_ c: ClientConnection, _ s: StoredResponse, now wall: Int64, finish: Bool = true) {
-        guard let cmp = c.route?.compress else { return serveStored(c, s, now: wall, finish: finish) }
+        guard let cmp = c.ex.route?.compress else { return serveStored(c, s, now: wall, finish: finish) }
         let facts = ResponseFacts(s)
-        var (t, vary) = cmp.decide(status: s.status, facts, acceptEncoding: c.acceptEncoding)
+        var (t, vary) = cmp.decide(status: s.status, facts, acceptEncoding: c.ex.acceptEncoding)
         if facts.varyHasAcceptEncoding || s.key.utf8.contains(0) { vary = false }   // a derived entry says Vary already
         // Ranges are served from the stored representation (never a compressed one).
-        if c.rangeRequested { t = .none }
+        if c.ex.rangeRequested { t = .none }
         guard let produced = t.produced else { return serveStored(c, s, now: wall, finish: finish, varyAcceptEncoding: vary) }
         let epoch = config.store.purges.epoch
         let body: [UInt8]
@@ -282,7 +282,7 @@ extension Worker {
             case .none: body = s.body
             }
         } catch {
-            c.cache.status.detail = .decodeFailed
+            c.ex.cache.status.detail = .decodeFailed
             return respondError(c, 502)
         }
         let d = s.with(key: CacheKey.derived(s.key, produced), headers: transformedFields(s.headers, produced: produced, addVary: vary),
@@ -295,8 +295,8 @@ extension Worker {
     /// `directives`: the request's fields when it has cache directives (else empty).
     func lookupDerived(_ c: ClientConnection, key: String, rc: RouteCache, request: () -> HeaderList, directives: HeaderList,
                        now wall: Int64) -> StoredResponse? {
-        guard let cmp = c.route?.compress, !c.rangeRequested,
-              let want = AcceptEncoding.choose(c.acceptEncoding, offered: cmp.offered) else { return nil }
+        guard let cmp = c.ex.route?.compress, !c.ex.rangeRequested,
+              let want = AcceptEncoding.choose(c.ex.acceptEncoding, offered: cmp.offered) else { return nil }
         guard let d = config.store.lookup(key: CacheKey.derived(key, want), request: request) else { return nil }
         return CachePolicy.decide(d.freshness, request: directives, now: wall, options: rc.options) == .fresh ? d : nil
     }

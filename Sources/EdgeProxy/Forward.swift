@@ -5,22 +5,22 @@ import EdgeHTTP
 import EdgeIO
 
 extension Worker {
-    /// Serializes the request head for the origin into `c.fwd` (kept until the
+    /// Serializes the request head for the origin into `c.ex.fwd` (kept until the
     /// exchange ends, so a retry can send it again).
     func buildForwardHead(_ c: ClientConnection, p: UnsafeRawBufferPointer, route: Route) {
-        if c.fwd == nil { c.fwd = takeBuffer() }
-        let b = c.fwd!
+        if c.ex.fwd == nil { c.ex.fwd = takeBuffer() }
+        let b = c.ex.fwd!
         b.clear()
-        if c.method == .other { b.append(c.methodText) } else { b.append(UnsafeRawBufferPointer(rebasing: p[c.head.methodRange])) }
+        if c.ex.method == .other { b.append(c.ex.methodText) } else { b.append(UnsafeRawBufferPointer(rebasing: p[c.head.methodRange])) }
         b.append(byte: 32)
-        b.append(c.target)
+        b.append(c.ex.target)
         b.append(" HTTP/1.1\r\nHost: ")
-        if let h = route.hostRewrite { b.append(h) } else { b.append(c.host) }
+        if let h = route.hostRewrite { b.append(h) } else { b.append(c.ex.host) }
         b.append("\r\n")
         let head = c.head
         var priorXFF: Range<Int>? = nil
         var realIP = false
-        let pass = c.tenant?.passOverrides ?? []
+        let pass = c.ex.tenant?.passOverrides ?? []
         for f in head.fields {
             switch f.known {
             case .host, .contentLength, .expect, .underscoreAlias:
@@ -64,18 +64,18 @@ extension Worker {
         }
         if !c.trusted || !head.fields.contains(where: { $0.known == .xForwardedHost }) {
             b.append("\r\nX-Forwarded-Host: ")
-            b.append(c.host)
+            b.append(c.ex.host)
         }
         b.append("\r\nVia: 1.1 edge\r\n")
-        if let stored = c.cache.revalidating, !c.cache.clientConditional {
+        if let stored = c.ex.cache.revalidating, !c.ex.cache.clientConditional {
             // Revalidate what we hold (RFC 9111 §4.3.1).
             if let e = stored.etag { b.append("If-None-Match: "); b.append(string: e); b.append("\r\n") }
             if let lm = stored.lastModified { b.append("If-Modified-Since: "); b.append(string: lm); b.append("\r\n") }
         }
         b.append(route.request.addLines)
         // The one hop-by-hop pair that is passed on: the origin decides the upgrade.
-        if c.upgrade { b.append("Connection: Upgrade\r\nUpgrade: websocket\r\n") }
-        switch c.body {
+        if c.ex.upgrade { b.append("Connection: Upgrade\r\nUpgrade: websocket\r\n") }
+        switch c.ex.body {
         case .none: break
         case .length(let n):
             b.append("Content-Length: ")
@@ -94,11 +94,11 @@ extension Worker {
     func writeResponseHead(_ c: ClientConnection, _ o: OriginConnection, framing: BodyFraming, p: UnsafeRawBufferPointer,
                            transform: BodyTransform = .none, varyAcceptEncoding: Bool = false, etag: String? = nil, upgrade: Bool = false) {
         if c.outBuf == nil { c.outBuf = takeBuffer() }
-        let held = c.coder?.heldHead
+        let held = c.ex.coder?.heldHead
         let b = held ?? c.outBuf!
         let transforming = transform != .none
         let head = o.head
-        let route = c.route!
+        let route = c.ex.route!
         b.append("HTTP/1.1 ")
         b.append(decimal: Int64(head.status))
         b.append(byte: 32)
@@ -126,12 +126,12 @@ extension Worker {
         if upgrade {
             // 101 Switching Protocols: after this blank line the bytes are the tunnel's.
             b.append("Connection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
-            c.framing = .asIs
-            c.responseStarted = true
+            c.ex.framing = .asIs
+            c.ex.responseStarted = true
             return
         }
         if caching { appendCacheStatus(c, b) }
-        if c.tls != nil, let t = c.tenant { b.append(t.hstsLine) }
+        if c.tls != nil, let t = c.ex.tenant { b.append(t.hstsLine) }
         b.append(route.response.addLines)
         if varyAcceptEncoding { b.append("Vary: Accept-Encoding\r\n") }
         if transforming {
@@ -150,37 +150,37 @@ extension Worker {
             if o.requestWasHead {
                 // No body: the fields a GET would have, minus the length it cannot know.
                 if case .encode = transform, c.head.minorVersion >= 1 { b.append("Transfer-Encoding: chunked\r\n") }
-                c.framing = .asIs
+                c.ex.framing = .asIs
                 appendConnectionAndEnd(c, b)
-                c.responseStarted = true
+                c.ex.responseStarted = true
                 return
             }
         }
         switch transforming ? .chunked : framing {
         case .none:
-            c.framing = .asIs
+            c.ex.framing = .asIs
         case .length(let n):
-            c.framing = .asIs
+            c.ex.framing = .asIs
             b.append("Content-Length: ")
             b.append(decimal: n)
             b.append("\r\n")
         case .chunked, .untilClose:
             if c.head.minorVersion >= 1 {
-                c.framing = .chunked
+                c.ex.framing = .chunked
                 b.append("Transfer-Encoding: chunked\r\n")
             } else {
-                c.framing = .close
+                c.ex.framing = .close
                 c.keepAlive = false
             }
         }
         appendConnectionAndEnd(c, b)
-        c.responseStarted = true
+        c.ex.responseStarted = true
     }
 
     /// Appends response body bytes in the framing the client's response head chose
     /// (chunks through EdgeHTTP.ChunkFramer, or as they are).
     @inline(__always) func appendBody(_ c: ClientConnection, _ bytes: UnsafeRawBufferPointer, to ob: IOBuffer) {
-        if c.framing == .chunked { ChunkFramer.appendChunk(bytes, to: ob) } else { ob.append(bytes) }
+        if c.ex.framing == .chunked { ChunkFramer.appendChunk(bytes, to: ob) } else { ob.append(bytes) }
     }
 
     /// "HTTP/1.1 NNN Reason\r\n" for a status edge generates.
@@ -210,8 +210,8 @@ extension Worker {
     @inline(__always) func beginGeneratedResponse(_ c: ClientConnection, _ status: Int) -> IOBuffer {
         if c.outBuf == nil { c.outBuf = takeBuffer() }
         let b = c.outBuf!
-        c.status = status
-        c.responseStarted = true
+        c.ex.status = status
+        c.ex.responseStarted = true
         appendStatusLine(b, status)
         b.append(date.line.readView)
         b.append("Server: edge")

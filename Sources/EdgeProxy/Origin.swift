@@ -88,13 +88,13 @@ extension Worker {
     /// connection when there is one, else a new one; on a connect error the
     /// next server is tried. Answers 502 when every server failed.
     func connectOrigin(_ c: ClientConnection, ids: [Int]) {
-        let group = c.route!.group
+        let group = c.ex.route!.group
         while true {
-            guard c.attempts <= ids.count,
-                  let gi = pools.balancers[group.id].pick(health: group.health, active: pools.groupActive[group.id], tried: c.tried, now: now) else {
-                return originUnavailable(c, timeout: c.originTimedOut)
+            guard c.ex.attempts <= ids.count,
+                  let gi = pools.balancers[group.id].pick(health: group.health, active: pools.groupActive[group.id], tried: c.ex.tried, now: now) else {
+                return originUnavailable(c, timeout: c.ex.originTimedOut)
             }
-            c.attempts += 1
+            c.ex.attempts += 1
             let server = config.servers[ids[gi]]
             while let o = pools.idle[server.id].popLast() {
                 if o.closed || o.eof { closeOrigin(o); continue }
@@ -102,7 +102,7 @@ extension Worker {
                 sendRequest(c, o)
                 return
             }
-            c.tried |= 1 << UInt64(gi)
+            c.ex.tried |= 1 << UInt64(gi)
             switch TCP.connect(server.address) {
             case .connected(let fd), .inProgress(let fd):
                 let o = OriginConnection(fd: fd, gen: nextGeneration(), pools: pools, server: server, group: group, groupIndex: gi)
@@ -115,14 +115,14 @@ extension Worker {
                 }
                 guard register(fd, gen: o.gen, .origin(o)) else { o.tls = nil; o.socket.close(); return originUnavailable(c, timeout: false) }
                 o.timeout = .connect
-                o.deadline = now + (c.tenant?.limits.originConnectTimeoutMillis ?? 3500)
+                o.deadline = now + (c.ex.tenant?.limits.originConnectTimeoutMillis ?? 3500)
                 attach(c, o)
                 sendRequest(c, o)
                 return
             case .failed:
                 countOriginAttempt(c, server)
                 countOriginError(c, server)
-                c.originError = OriginFailure.connect.logText
+                c.ex.originError = OriginFailure.connect.logText
                 server.health.recordFailure(now: now)
                 continue
             }
@@ -130,18 +130,18 @@ extension Worker {
     }
 
     func attach(_ c: ClientConnection, _ o: OriginConnection) {
-        c.origin = o
+        c.ex.origin = o
         o.client = c
         o.pools.groupActive[o.group.id][o.groupIndex] += 1
-        c.serverLabel = o.server.label
+        c.ex.serverLabel = o.server.label
         countOriginAttempt(c, o.server)
-        c.originStartMicros = monotonicMicros()
-        o.idleTimeoutMillis = c.tenant?.limits.originIdleTimeoutMillis ?? 30_000
+        c.ex.originStartMicros = monotonicMicros()
+        o.idleTimeoutMillis = c.ex.tenant?.limits.originIdleTimeoutMillis ?? 30_000
     }
 
     func detachOrigin(_ c: ClientConnection, _ o: OriginConnection) {
         guard o.client === c else { return }
-        c.origin = nil
+        c.ex.origin = nil
         o.client = nil
         o.pools.groupActive[o.group.id][o.groupIndex] -= 1
     }
@@ -149,15 +149,15 @@ extension Worker {
     func sendRequest(_ c: ClientConnection, _ o: OriginConnection) {
         if o.outBuf == nil { o.outBuf = takeBuffer() }
         if o.inBuf == nil { o.inBuf = takeBuffer() }
-        o.outBuf!.append(c.fwd!.readView)
+        o.outBuf!.append(c.ex.fwd!.readView)
         o.headDone = false
         o.scan = HeadScan()
         o.gotBytes = false
-        o.requestWasHead = c.method == .head
+        o.requestWasHead = c.ex.method == .head
         o.requests += 1
         if o.connected {
             o.timeout = .read
-            o.deadline = now + (c.tenant?.limits.originReadTimeoutMillis ?? 60_000)
+            o.deadline = now + (c.ex.tenant?.limits.originReadTimeoutMillis ?? 60_000)
             flushOrigin(o)
             if !o.closed && o.client === c { pumpRequestBody(c) }
         }
@@ -201,7 +201,7 @@ extension Worker {
                 o.connected = true
                 o.writable = true
                 o.timeout = .read
-                o.deadline = now + (c.tenant?.limits.originReadTimeoutMillis ?? 60_000)
+                o.deadline = now + (c.ex.tenant?.limits.originReadTimeoutMillis ?? 60_000)
                 flushOrigin(o)
                 if o.closed || o.client !== c { return }
                 pumpRequestBody(c)
@@ -280,7 +280,7 @@ extension Worker {
                 o.deadline = 0  // the client's send timeout governs while it is slow
                 return
             }
-            o.deadline = now + (c.tenant?.limits.originReadTimeoutMillis ?? 60_000)
+            o.deadline = now + (c.ex.tenant?.limits.originReadTimeoutMillis ?? 60_000)
             // Go on while bytes move: more was read, or buffered bytes were relayed.
             let moved = ib.readableBytes != pending
             if !(didRead || moved) || (!o.readable && ib.isEmpty) { return }
@@ -305,22 +305,22 @@ extension Worker {
                 if status < 200 {
                     if status == 101 {
                         // Only an asked-for WebSocket may switch protocols.
-                        if c.upgrade && WebSocketHandshake.isAccept(ib.readView, o.head) { return beginTunnel(c, o, headLength: n) }
+                        if c.ex.upgrade && WebSocketHandshake.isAccept(ib.readView, o.head) { return beginTunnel(c, o, headLength: n) }
                         return originFailed(o, .broken)
                     }
                     ib.consume(n)       // interim response: edge sends its own 100 Continue
                     o.scan = HeadScan()
                     continue
                 }
-                if c.route?.cache != nil && cacheResponseHead(c, o, p: ib.readView, headLength: n) { return }
+                if c.ex.route?.cache != nil && cacheResponseHead(c, o, p: ib.readView, headLength: n) { return }
                 o.headDone = true
                 o.server.health.recordSuccess()
-                c.status = status
-                c.originMicros = monotonicMicros() - c.originStartMicros
+                c.ex.status = status
+                c.ex.originMicros = monotonicMicros() - c.ex.originStartMicros
                 o.keepAlive = o.head.keepAlive
                 let framing = o.head.framing(requestWasHead: o.requestWasHead)
-                if c.cache.background {
-                    c.framing = .asIs       // the client's response is already complete
+                if c.ex.cache.background {
+                    c.ex.framing = .asIs       // the client's response is already complete
                 } else {
                     let (t, vary, etag) = beginTransform(c, o, p: ib.readView, framing: framing)
                     writeResponseHead(c, o, framing: framing, p: ib.readView, transform: t, varyAcceptEncoding: vary, etag: etag)
@@ -341,7 +341,7 @@ extension Worker {
         let ib = o.inBuf!
         if c.outBuf == nil { c.outBuf = takeBuffer() }
         let ob = c.outBuf!
-        let quiet = c.cache.background
+        let quiet = c.ex.cache.background
         var done = false
         if case .none = o.body { done = true }
         loop: while !done && !ib.isEmpty && ob.readableBytes < highWater {
@@ -351,7 +351,7 @@ extension Worker {
             case .length(let rem):
                 let take = Int(min(rem, Int64(ib.readableBytes)))
                 appendFill(c, ib.readPointer, take)
-                if let coder = c.coder {
+                if let coder = c.ex.coder {
                     guard feedCoder(c, coder, UnsafeRawBufferPointer(start: ib.readPointer, count: take), finish: false, ob) else {
                         return transformFailed(c, o)
                     }
@@ -367,7 +367,7 @@ extension Worker {
                 switch ev {
                 case .data(let r):
                     if let base = ib.readView.baseAddress { appendFill(c, base + r.lowerBound, r.count) }
-                    if let coder = c.coder {
+                    if let coder = c.ex.coder {
                         guard feedCoder(c, coder, UnsafeRawBufferPointer(rebasing: ib.readView[r]), finish: false, ob) else {
                             return transformFailed(c, o)
                         }
@@ -389,7 +389,7 @@ extension Worker {
             case .untilClose:
                 let k = ib.readableBytes
                 appendFill(c, ib.readPointer, k)
-                if let coder = c.coder {
+                if let coder = c.ex.coder {
                     guard feedCoder(c, coder, ib.readView, finish: false, ob) else { return transformFailed(c, o) }
                 } else if quiet {
                     // refreshing in the background
@@ -407,8 +407,8 @@ extension Worker {
             }
         }
         if done {
-            c.cache.fill?.complete = true
-            if let coder = c.coder, !finishCoder(c, coder, ob) { return transformFailed(c, o) }
+            c.ex.cache.fill?.complete = true
+            if let coder = c.ex.coder, !finishCoder(c, coder, ob) { return transformFailed(c, o) }
             if !ib.isEmpty || o.eof { o.keepAlive = false }
             finishExchange(c)
         } else {
@@ -465,9 +465,9 @@ extension Worker {
         o.keepAlive = false
         countOriginError(c, o.server)
         o.server.health.recordFailure(now: now)
-        c.originError = why
-        c.responseCut = true
-        if let f = c.cache.fill { c.cache.fill = nil; _ = endStream(f, ok: false) }
+        c.ex.originError = why
+        c.ex.responseCut = true
+        if let f = c.ex.cache.fill { c.ex.cache.fill = nil; _ = endStream(f, ok: false) }
         detachOrigin(c, o)
         closeOrigin(o)
         c.keepAlive = false
@@ -482,34 +482,34 @@ extension Worker {
         detachOrigin(c, o)
         closeOrigin(o)
         countOriginError(c, o.server)
-        c.originError = why.logText
-        if why == .connectTimeout || why == .readTimeout { c.originTimedOut = true }
+        c.ex.originError = why.logText
+        if why == .connectTimeout || why == .readTimeout { c.ex.originTimedOut = true }
         switch why {
         case .connect, .connectTimeout, .tls, .readTimeout, .broken:
             o.server.health.recordFailure(now: now)
         case .closed:
             if !reused { o.server.health.recordFailure(now: now) }
         }
-        if c.cache.background { return finishExchange(c) }   // the client has its answer already
-        if c.responseStarted { return abortClient(c) }
+        if c.ex.cache.background { return finishExchange(c) }   // the client has its answer already
+        if c.ex.responseStarted { return abortClient(c) }
         // Safe to retry: nothing reached the origin (connect failed), or a reused
         // keep-alive connection was found closed before any response byte, for an
         // idempotent request whose body was not sent.
         let nothingSent = why == .connect || why == .connectTimeout || why == .tls
         let staleReuse = why == .closed && reused && !o.gotBytes
-        if !c.bodyStarted && (nothingSent || (staleReuse && c.method.isIdempotent)),
-           case .http(let ids) = c.route!.group.kind {
-            if staleReuse { c.tried &= ~(1 << UInt64(o.groupIndex)) }
+        if !c.ex.bodyStarted && (nothingSent || (staleReuse && c.ex.method.isIdempotent)),
+           case .http(let ids) = c.ex.route!.group.kind {
+            if staleReuse { c.ex.tried &= ~(1 << UInt64(o.groupIndex)) }
             return connectOrigin(c, ids: ids)
         }
-        originUnavailable(c, timeout: c.originTimedOut)
+        originUnavailable(c, timeout: c.ex.originTimedOut)
     }
 
     func originUnavailable(_ c: ClientConnection, timeout: Bool) {
         if serveStaleOnError(c) { return }
-        if c.origin != nil { detachOrigin(c, c.origin!) }
+        if c.ex.origin != nil { detachOrigin(c, c.ex.origin!) }
         c.phase = .proxy
-        if !c.bodyDone { c.keepAlive = false; c.bodyDone = true }
+        if !c.ex.bodyDone { c.keepAlive = false; c.ex.bodyDone = true }
         respondError(c, timeout ? 504 : 502)
     }
 }

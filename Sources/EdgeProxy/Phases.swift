@@ -29,9 +29,9 @@ extension Worker {
         beginExchange(c, headLength: n)
         c.scan = HeadScan()
         c.awaitBytes = 0
-        c.bodyKeyed = false
-        c.method = c.head.method
-        if c.method == .other { c.methodText = Array(p[c.head.methodRange]) }
+        c.ex.bodyKeyed = false
+        c.ex.method = c.head.method
+        if c.ex.method == .other { c.ex.methodText = Array(p[c.head.methodRange]) }
         c.keepAlive = c.head.keepAlive && !stopping
         guard normalizePhase(c, p, n) == .next, tenantPhase(c, n) == .next, routePhase(c, p, n) == .next,
               requestFilterPhase(c, n) == .next, bodyPhase(c, n) == .next, cacheLookupPhase(c, p, n) == .next else { return }
@@ -42,18 +42,18 @@ extension Worker {
     /// (EdgeHTTP.Authority): the forms every later phase uses. By default: 400 for
     /// a malformed target or host and for `*`, 405 for TRACE and CONNECT.
     func normalizePhase(_ c: ClientConnection, _ p: UnsafeRawBufferPointer, _ n: Int) -> PhaseResult {
-        guard let (form, pathLength) = TargetNormalizer.normalize(p, c.head.targetRange, into: &c.target) else {
-            c.target = Array(p[c.head.targetRange])
+        guard let (form, pathLength) = TargetNormalizer.normalize(p, c.head.targetRange, into: &c.ex.target) else {
+            c.ex.target = Array(p[c.head.targetRange])
             refuse(c, 400, headLength: n)
             return .done
         }
-        c.pathLength = pathLength
-        if c.method == .trace || c.method == .connect { refuse(c, 405, headLength: n); return .done }
+        c.ex.pathLength = pathLength
+        if c.ex.method == .trace || c.ex.method == .connect { refuse(c, 405, headLength: n); return .done }
         if form == .asterisk { refuse(c, 400, headLength: n); return .done }
         var hostRange = 0..<0
         if case .absolute(let a, _) = form { hostRange = a }
         else if c.head.hostField >= 0 { hostRange = c.head.fields[c.head.hostField].value }
-        guard Authority.normalize(p, hostRange, into: &c.host) else { refuse(c, 400, headLength: n); return .done }
+        guard Authority.normalize(p, hostRange, into: &c.ex.host) else { refuse(c, 400, headLength: n); return .done }
         return .next
     }
 
@@ -62,9 +62,9 @@ extension Worker {
     /// domain fronting), and for a tenant with `https_redirect` a plain-HTTP
     /// request gets 301 (GET/HEAD) or 308 to the same URL over HTTPS.
     func tenantPhase(_ c: ClientConnection, _ n: Int) -> PhaseResult {
-        guard let tenant = config.tenant(forHost: c.host) else { refuse(c, 421, headLength: n); return .done }
+        guard let tenant = config.tenant(forHost: c.ex.host) else { refuse(c, 421, headLength: n); return .done }
         if let sni = c.sniTenant, sni != tenant.name { refuse(c, 421, headLength: n); return .done }
-        c.tenant = tenant
+        c.ex.tenant = tenant
         if tenant.httpsRedirect && c.tls == nil { redirectToHTTPS(c, headLength: n); return .done }
         return .next
     }
@@ -75,22 +75,22 @@ extension Worker {
     /// an ordinary GET. On compressing routes the Accept-Encoding and Range
     /// the coder will need are read here.
     func routePhase(_ c: ClientConnection, _ p: UnsafeRawBufferPointer, _ n: Int) -> PhaseResult {
-        let route: Route? = c.target.withUnsafeBufferPointer { t in
-            c.tenant!.route(for: UnsafeBufferPointer(rebasing: t[0..<c.pathLength]))
+        let route: Route? = c.ex.target.withUnsafeBufferPointer { t in
+            c.ex.tenant!.route(for: UnsafeBufferPointer(rebasing: t[0..<c.ex.pathLength]))
         }
         guard let route else { refuse(c, 404, headLength: n); return .done }
-        c.route = route
+        c.ex.route = route
         if case .http = route.group.kind, WebSocketHandshake.isRequest(p, c.head) {
             guard route.websocket else { refuse(c, 403, headLength: n); return .done }
-            c.upgrade = true
+            c.ex.upgrade = true
         }
         if route.compress != nil {
             for f in c.head.fields {
                 if f.known == .acceptEncoding {
                     let v = String(decoding: p[f.valueStart..<f.valueEnd], as: UTF8.self)
-                    c.acceptEncoding = c.acceptEncoding.map { $0 + "," + v } ?? v
+                    c.ex.acceptEncoding = c.ex.acceptEncoding.map { $0 + "," + v } ?? v
                 } else if f.known == .range {
-                    c.rangeRequested = true
+                    c.ex.rangeRequested = true
                 }
             }
         }
@@ -108,22 +108,22 @@ extension Worker {
     /// of it has arrived (the head is parsed again then).
     func bodyPhase(_ c: ClientConnection, _ n: Int) -> PhaseResult {
         switch c.head.framing {
-        case .none, .untilClose: c.body = .none
+        case .none, .untilClose: c.ex.body = .none
         case .length(let len):
-            if len > c.tenant!.limits.maxBodyBytes { refuse(c, 413, headLength: n); return .done }
-            c.body = .length(len)
-            c.bodyDone = false
+            if len > c.ex.tenant!.limits.maxBodyBytes { refuse(c, 413, headLength: n); return .done }
+            c.ex.body = .length(len)
+            c.ex.bodyDone = false
         case .chunked:
-            c.body = .chunked(ChunkedDecoder())
-            c.bodyDone = false
+            c.ex.body = .chunked(ChunkedDecoder())
+            c.ex.bodyDone = false
         }
-        if let rc = c.route!.cache, rc.cachePost, c.method == .post, !c.head.expectContinue,
+        if let rc = c.ex.route!.cache, rc.cachePost, c.ex.method == .post, !c.head.expectContinue,
            case .length(let len) = c.head.framing, len > 0, len <= Int64(rc.bodyKeyLimit) {
             if c.inBuf!.readableBytes < n + Int(len) {
                 c.awaitBytes = n + Int(len)
                 return .done
             }
-            c.bodyKeyed = true
+            c.ex.bodyKeyed = true
         }
         return .next
     }
@@ -135,8 +135,8 @@ extension Worker {
     /// only-if-cached without an entry is a 504; anything else goes on. A
     /// WebSocket upgrade is never looked up (nor stored, nor collapsed).
     func cacheLookupPhase(_ c: ClientConnection, _ p: UnsafeRawBufferPointer, _ n: Int) -> PhaseResult {
-        guard let rc = c.route!.cache, !c.upgrade, c.bodyDone || (c.method != .get && c.method != .head) else { return .next }
-        return cacheLookup(c, rc, tenant: c.tenant!, p: p, headLength: n) ? .done : .next
+        guard let rc = c.ex.route!.cache, !c.ex.upgrade, c.ex.bodyDone || (c.ex.method != .get && c.ex.method != .head) else { return .next }
+        return cacheLookup(c, rc, tenant: c.ex.tenant!, p: p, headLength: n) ? .done : .next
     }
 
     /// 7. Upstream: the route's prefix is stripped if it says so, then the
@@ -146,18 +146,18 @@ extension Worker {
     /// and the body's idle and rate timers when a body follows. A background
     /// refresh (stale-while-revalidate) is detached so this connection goes on.
     func upstreamPhase(_ c: ClientConnection, _ p: UnsafeRawBufferPointer, _ n: Int) {
-        let route = c.route!
+        let route = c.ex.route!
         let b = c.inBuf!
         if route.stripPrefix { stripPrefix(c, route) }
         switch route.group.kind {
         case .directory(let root):
-            if c.method != .get && c.method != .head { return refuse(c, 405, headLength: n) }
-            if !c.bodyDone { c.keepAlive = false; c.bodyDone = true }
+            if c.ex.method != .get && c.ex.method != .head { return refuse(c, 405, headLength: n) }
+            if !c.ex.bodyDone { c.keepAlive = false; c.ex.bodyDone = true }
             serveFile(c, root: root, p: p, headLength: n)
         case .http(let ids):
             buildForwardHead(c, p: p, route: route)
-            if !c.cache.consumedHead { b.consume(n) }
-            if c.cache.background {
+            if !c.ex.cache.consumedHead { b.consume(n) }
+            if c.ex.cache.background {
                 // stale-while-revalidate: the client has its answer; the refresh goes
                 // on detached and this connection is free for its next request.
                 let refresh = detachRefresh(from: c)
@@ -166,12 +166,12 @@ extension Worker {
                 return
             }
             c.phase = .proxy
-            if c.head.expectContinue && !c.bodyDone && b.isEmpty {
+            if c.head.expectContinue && !c.ex.bodyDone && b.isEmpty {
                 if c.outBuf == nil { c.outBuf = takeBuffer() }
                 c.outBuf!.append("HTTP/1.1 100 Continue\r\n\r\n")
                 flushClient(c)
             }
-            if !c.bodyDone {
+            if !c.ex.bodyDone {
                 c.timeout = .body
                 c.deadline = now + server.bodyIdleTimeoutMillis
                 if server.bodyMinRate > 0 { c.rateDeadline = now + server.bodyRateGraceMillis }

@@ -44,13 +44,13 @@ extension Worker {
         // Decode the path fully for the file system. An encoded "/" or NUL, or
         // a dot-file segment (other than .well-known), is never served.
         var rel: [UInt8] = []
-        rel.reserveCapacity(c.pathLength)
+        rel.reserveCapacity(c.ex.pathLength)
         var refused = false
         var i = 0
-        while i < c.pathLength {
-            var ch = c.target[i]
-            if ch == 37 && i + 2 < c.pathLength {
-                let v = (hexDigit(c.target[i + 1]) << 4) | hexDigit(c.target[i + 2])
+        while i < c.ex.pathLength {
+            var ch = c.ex.target[i]
+            if ch == 37 && i + 2 < c.ex.pathLength {
+                let v = (hexDigit(c.ex.target[i + 1]) << 4) | hexDigit(c.ex.target[i + 2])
                 if v == 0 || v == 47 || v > 255 { refused = true }
                 ch = UInt8(truncatingIfNeeded: v)
                 i += 2
@@ -102,7 +102,7 @@ extension Worker {
         switch Preconditions.evaluate(ifNoneMatch: value(.ifNoneMatch), ifModifiedSince: value(.ifModifiedSince),
                                       range: value(.range), ifRange: value(.ifRange),
                                       etag: String(decoding: etag.readView, as: UTF8.self), lastModified: mtime, size: size,
-                                      rangeAllowed: c.method == .get && coding == .identity) {
+                                      rangeAllowed: c.ex.method == .get && coding == .identity) {
         case .full: break
         case .notModified: status = 304
         case .partial(let a, let b): status = 206; rangeStart = a; rangeEnd = b
@@ -122,8 +122,8 @@ extension Worker {
             b.append(string: coding.token)
             b.append("\r\n")
         }
-        if c.tls != nil, let t = c.tenant { b.append(t.hstsLine) }
-        b.append(c.route!.response.addLines)
+        if c.tls != nil, let t = c.ex.tenant { b.append(t.hstsLine) }
+        b.append(c.ex.route!.response.addLines)
         var bodyLength: Int64 = 0
         switch status {
         case 304:
@@ -152,21 +152,21 @@ extension Worker {
             }
         }
         b.append(c.keepAlive ? "\r\n" : "Connection: close\r\n\r\n")
-        if c.method == .head || bodyLength <= 0 || (status != 200 && dynamic) {
+        if c.ex.method == .head || bodyLength <= 0 || (status != 200 && dynamic) {
             sysClose(fileFD)
-            c.framing = .asIs
+            c.ex.framing = .asIs
             return finishExchange(c)
         }
-        c.framing = .asIs
+        c.ex.framing = .asIs
         if dynamic {
-            guard let cmp = c.route?.compress, let codec = try? StreamCodec(encoding: coding, settings: cmp.settings) else {
+            guard let cmp = c.ex.route?.compress, let codec = try? StreamCodec(encoding: coding, settings: cmp.settings) else {
                 sysClose(fileFD)
                 return abortClient(c)
             }
-            c.coder = BodyCoder(codec, .encode(coding))
-            c.framing = c.head.minorVersion >= 1 ? .chunked : .close
+            c.ex.coder = BodyCoder(codec, .encode(coding))
+            c.ex.framing = c.head.minorVersion >= 1 ? .chunked : .close
         }
-        c.file = StaticFile(fd: fileFD, offset: rangeStart, remaining: bodyLength)
+        c.ex.file = StaticFile(fd: fileFD, offset: rangeStart, remaining: bodyLength)
         c.phase = .file
         pumpFile(c)
     }
@@ -176,9 +176,9 @@ extension Worker {
     /// `vary` when the answer depends on Accept-Encoding.
     func chooseFileCoding(_ c: ClientConnection, root: DirectoryRoot, path: [UInt8], type: StaticString, size: Int64)
         -> (ContentCoding, sibling: Int32, siblingSize: Int64, vary: Bool) {
-        guard let cmp = c.route?.compress, !c.rangeRequested, c.method == .get || c.method == .head,
+        guard let cmp = c.ex.route?.compress, !c.ex.rangeRequested, c.ex.method == .get || c.ex.method == .head,
               cmp.compressible(type.description) else { return (.identity, -1, 0, false) }
-        let w = AcceptEncoding.weights(c.acceptEncoding)
+        let w = AcceptEncoding.weights(c.ex.acceptEncoding)
         // Codings the client takes, best first (ties: the server's order).
         let ranked = cmp.offered.filter { $0 != .identity && w[$0] > 0 }.sorted { w[$0] > w[$1] }
         for coding in ranked where w[coding] >= w[.identity] {
@@ -216,12 +216,12 @@ extension Worker {
         // protocol-relative: a run of leading slashes becomes one, so
         // `//evil.example/../sub` cannot send the client to another host.
         var path: [UInt8] = []
-        if let r = c.route, r.stripPrefix { path += r.prefix.last == 47 ? r.prefix.dropLast() : r.prefix[...] }
-        path += c.target[0..<c.pathLength]
+        if let r = c.ex.route, r.stripPrefix { path += r.prefix.last == 47 ? r.prefix.dropLast() : r.prefix[...] }
+        path += c.ex.target[0..<c.ex.pathLength]
         b.append(byte: 47)
         b.append(Array(path.drop { $0 == 47 || $0 == 92 }))
         b.append(byte: 47)
-        b.append(Array(c.target[c.pathLength...]))
+        b.append(Array(c.ex.target[c.ex.pathLength...]))
         b.append("\r\nContent-Length: 0\r\n")
         b.append(c.keepAlive ? "\r\n" : "Connection: close\r\n\r\n")
         finishExchange(c)
@@ -232,29 +232,29 @@ extension Worker {
     func pumpFile(_ c: ClientConnection) {
         let b = c.outBuf!
         while !c.closed {
-            while c.file.remaining > 0 && b.readableBytes < highWater {
-                let want = Int(min(c.file.remaining, 65536))
+            while c.ex.file.remaining > 0 && b.readableBytes < highWater {
+                let want = Int(min(c.ex.file.remaining, 65536))
                 // Compressing: read into a scratch buffer and feed the codec.
-                let into = c.coder == nil ? b : fileScratch
+                let into = c.ex.coder == nil ? b : fileScratch
                 into.reserve(want)
-                let r = pread(c.file.fd, into.writePointer, want, off_t(c.file.offset))
+                let r = pread(c.ex.file.fd, into.writePointer, want, off_t(c.ex.file.offset))
                 if r <= 0 {
                     if r < 0 && errno == EINTR { continue }
                     return abortClient(c)   // the file shrank or failed under us
                 }
-                c.file.offset += Int64(r)
-                c.file.remaining -= Int64(r)
-                if let coder = c.coder {
+                c.ex.file.offset += Int64(r)
+                c.ex.file.remaining -= Int64(r)
+                if let coder = c.ex.coder {
                     let ok = feedCoder(c, coder, UnsafeRawBufferPointer(start: into.writePointer, count: r), finish: false, b)
                     if !ok { return abortClient(c) }
                 } else {
                     b.writeIndex += r
                 }
             }
-            if c.file.remaining == 0 {
-                c.file.close()
-                if let coder = c.coder, !finishCoder(c, coder, b) { return abortClient(c) }
-                if c.coder == nil { c.framing = .asIs }
+            if c.ex.file.remaining == 0 {
+                c.ex.file.close()
+                if let coder = c.ex.coder, !finishCoder(c, coder, b) { return abortClient(c) }
+                if c.ex.coder == nil { c.ex.framing = .asIs }
                 return finishExchange(c)
             }
             flushClient(c)

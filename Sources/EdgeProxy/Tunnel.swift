@@ -24,10 +24,10 @@ extension Worker {
         o.body = .untilClose
         o.deadline = 0                 // the tunnel's idle timer governs both sides
         o.server.health.recordSuccess()
-        c.status = 101
-        c.originMicros = monotonicMicros() - c.originStartMicros
+        c.ex.status = 101
+        c.ex.originMicros = monotonicMicros() - c.ex.originStartMicros
         c.keepAlive = false
-        c.bodyDone = true
+        c.ex.bodyDone = true
         writeResponseHead(c, o, framing: .none, p: ib.readView, upgrade: true)
         ib.consume(n)
         // Bytes that came with the 101, and any the client sent early, go on now.
@@ -35,13 +35,13 @@ extension Worker {
         if !ib.isEmpty { ob.append(ib.readView); ib.clear() }
         if let cb = c.inBuf, !cb.isEmpty {
             if o.outBuf == nil { o.outBuf = takeBuffer() }
-            c.bytesIn += Int64(cb.readableBytes)
+            c.ex.bytesIn += Int64(cb.readableBytes)
             o.outBuf!.append(cb.readView)
             cb.clear()
         }
         c.phase = .tunnel
         c.timeout = .tunnel
-        c.deadline = now + c.route!.websocketIdleMillis
+        c.deadline = now + c.ex.route!.websocketIdleMillis
         c.rateDeadline = 0
         workerCounters.add(WorkerSlot.tunnelsOpened, 1)
         workerCounters.add(WorkerSlot.tunnelsOpen, 1)
@@ -51,8 +51,8 @@ extension Worker {
     /// Moves bytes both ways until neither side can go on, then ends the tunnel
     /// if a side has closed and its bytes are delivered.
     func pumpTunnel(_ c: ClientConnection) {
-        guard c.phase == .tunnel, !c.closed, !c.inProcess, let o = c.origin, !o.closed else {
-            if c.phase == .tunnel && !c.inProcess && !c.closed && (c.origin?.closed ?? true) { endTunnel(c, "origin") }
+        guard c.phase == .tunnel, !c.closed, !c.inProcess, let o = c.ex.origin, !o.closed else {
+            if c.phase == .tunnel && !c.inProcess && !c.closed && (c.ex.origin?.closed ?? true) { endTunnel(c, "origin") }
             return
         }
         c.inProcess = true
@@ -71,7 +71,7 @@ extension Worker {
                 switch clientRead(c, up.writePointer, space) {
                 case .bytes(let k):
                     up.writeIndex += k
-                    c.bytesIn += Int64(k)
+                    c.ex.bytesIn += Int64(k)
                     progressed = true
                     if k < space && !c.hangup && c.tls == nil { c.readable = false }
                 case .wouldBlock: c.readable = false
@@ -106,7 +106,7 @@ extension Worker {
         }
         c.inProcess = false
         if c.closed { return }
-        if moved { c.deadline = now + c.route!.websocketIdleMillis }
+        if moved { c.deadline = now + c.ex.route!.websocketIdleMillis }
         if o.closed || (o.eof && down.isEmpty) { return endTunnel(c, "origin") }
         if c.eof && up.isEmpty { return endTunnel(c, "client") }
     }
@@ -114,11 +114,11 @@ extension Worker {
     /// Closes the origin side, logs the tunnel, and closes the client once its output is written.
     func endTunnel(_ c: ClientConnection, _ why: StaticString) {
         guard c.phase == .tunnel else { return }
-        if let o = c.origin { detachOrigin(c, o); closeOrigin(o) }
+        if let o = c.ex.origin { detachOrigin(c, o); closeOrigin(o) }
         leaveTunnel(c)
-        c.tunnelEnd = why
+        c.ex.tunnelEnd = why
         logExchange(c)
-        c.inExchange = false
+        c.ex.inExchange = false
         c.keepAlive = false
         c.phase = .closing
         c.deadline = 0

@@ -1,0 +1,91 @@
+// One request being served, apart from the connection it came on: what was
+// asked (method, normalized target and host), where it goes (tenant, route,
+// origin leg), what the cache and the coder did, how the response is framed,
+// and what the access log and counters will say. A transport makes a fresh
+// one for each request it parses (nothing is reset by hand); a background
+// refresh or an orphaned fill keeps its exchange after the client has gone.
+// Thread rules: see Worker.swift (the worker that made it owns it).
+import EdgeHTTP
+import EdgeCache
+
+final class Exchange {
+    // What was asked.
+    var method = Method.get
+    /// The method's bytes when it is not one of the known ones.
+    var methodText: [UInt8] = []
+    /// The target, normalized once (EdgeHTTP.TargetNormalizer); `pathLength` bytes are the path.
+    var target: [UInt8]
+    var pathLength = 0
+    /// The host, normalized once (EdgeHTTP.Authority): tenant, cache key and what the origin sees.
+    var host: [UInt8] = []
+
+    // Where it goes.
+    var tenant: Tenant?
+    var route: Route?
+    /// A WebSocket upgrade the route allows: forwarded with its upgrade fields,
+    /// and a tunnel once the origin answers 101 (Tunnel.swift).
+    var upgrade = false
+
+    // The request body.
+    var body = RequestBody.none
+    var bodyDone = true
+    var bodyStarted = false
+    var bodyBytes: Int64 = 0
+    /// This request's body is complete in the input buffer and keys the cache.
+    var bodyKeyed = false
+
+    // The origin leg.
+    /// The request head as the origin gets it (kept so a retry can send it again).
+    var fwd: IOBuffer?
+    var origin: OriginConnection?
+    /// Servers of the group tried (bits) and attempts made.
+    var tried: UInt64 = 0
+    var attempts = 0
+    var originStartMicros: Int64 = 0
+    var originMicros: Int64 = -1
+    var serverLabel: [UInt8]?
+    /// Origin requests made and failed for this exchange (stats).
+    var originAttempts = 0
+    var originErrors = 0
+    /// The last origin failure of this exchange (logged as "error").
+    var originError: StaticString?
+    /// An attempt of this exchange timed out (connect or read): when no server is
+    /// left to try, the answer is 504, not 502.
+    var originTimedOut = false
+
+    // The cache, collapsing, compression, the directory origin.
+    var cache = ExchangeCache()
+    /// A collapsed follower's source (phase .stream) and how far it has copied.
+    var stream: FillStream?
+    var streamOffset = 0
+    /// Compression: the request's Accept-Encoding and Range (routes that
+    /// compress only), and the codec of a body being transformed.
+    var acceptEncoding: String?
+    var rangeRequested = false
+    var coder: BodyCoder?
+    var file = StaticFile()
+
+    // The response.
+    var status = 0
+    var responseStarted = false
+    var framing = ClientFraming.asIs
+    /// The response was cut short after its head went out ("complete": false).
+    var responseCut = false
+    /// Why a tunnel ended (the access log's "closed_by").
+    var tunnelEnd: StaticString?
+
+    // The log and the counters.
+    /// Between the request's head and the end of its response (the access log line not yet written).
+    var inExchange = false
+    /// A background refresh's own exchange (not a client request: not counted in stats).
+    var isRefresh = false
+    var bytesIn: Int64 = 0
+    /// The connection's bytes sent when this exchange began (bytes_out is the difference).
+    var sentAtStart: Int64 = 0
+    var startMicros: Int64 = 0
+
+    init(target: [UInt8] = [], collapse: Bool = true) {
+        self.target = target
+        cache.collapse = collapse
+    }
+}
