@@ -364,11 +364,16 @@ struct AdminResponse {
         return AdminResponse(status: status, body: Array(body) + [10])
     }
 
+    /// The whole answer on the wire (EdgeHTTP's HTTP/1.1 syntax; the connection closes after it).
     func serialized() -> [UInt8] {
-        let reasons = [200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed",
-                       411: "Length Required", 413: "Content Too Large", 422: "Unprocessable Content", 431: "Request Header Fields Too Large",
-                       500: "Internal Server Error", 503: "Service Unavailable"]
-        let head = "HTTP/1.1 \(status) \(reasons[status] ?? "Status")\r\nContent-Type: \(contentType)\r\nContent-Length: \(body.count)\r\nConnection: close\r\n\r\n"
-        return Array(head.utf8) + body
+        let b = IOBuffer(capacity: 256 + body.count)
+        HTTP1Serializer.appendStatusLine(status, to: b)
+        b.append("Content-Type: ")
+        b.append(string: contentType)
+        b.append("\r\n")
+        HTTP1Serializer.appendContentLength(Int64(body.count), to: b)
+        HTTP1Serializer.appendEndOfHead(close: true, http10: false, to: b)
+        body.withUnsafeBytes { b.append($0) }
+        return Array(b.readView)
     }
 }

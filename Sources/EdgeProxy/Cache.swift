@@ -281,8 +281,6 @@ extension Worker {
     /// `bodyLength`: a collapsed follower's head; the body (that long) comes from its stream.
     func serveStored(_ c: ClientConnection, _ s: StoredResponse, now wall: Int64, finish: Bool = true, varyAcceptEncoding: Bool = false,
                      bodyLength: Int? = nil) {
-        if c.outBuf == nil { c.outBuf = takeBuffer() }
-        let b = c.outBuf!
         let req = c.ex.cache.request
         // Conditionals, then Range / If-Range from the complete stored body (EdgeHTTP.Preconditions).
         var notModified = false
@@ -304,7 +302,7 @@ extension Worker {
         if case .unsatisfiable = slice { status = 416 }
         c.ex.status = status
         c.ex.responseStarted = true
-        appendStatusLine(b, status)
+        let b = headStart(c, status)
         let route = c.ex.route!
         if route.response.remove.isEmpty {
             b.append(notModified ? s.notModifiedHeadBytes : s.headBytes)
@@ -333,41 +331,24 @@ extension Worker {
             b.append("Content-Range: bytes ")
             b.append(decimal: first); b.append(byte: 45); b.append(decimal: last)
             b.append(byte: 47); b.append(decimal: Int64(s.storage.count))
-            b.append("\r\nContent-Length: ")
-            b.append(decimal: last - first + 1)
             b.append("\r\n")
+            headEnd(c, b, body: .length(last - first + 1))
         case .unsatisfiable:
             b.append("Content-Range: bytes */")
             b.append(decimal: Int64(s.storage.count))
-            b.append("\r\nContent-Length: 0\r\n")
+            b.append("\r\n")
+            headEnd(c, b, body: .length(0))
         case .ignore:
-            if !notModified {
-                b.append("Content-Length: ")
-                b.append(decimal: Int64(bodyLength ?? s.storage.count))
-                b.append("\r\n")
-            }
+            headEnd(c, b, body: notModified ? .none : .length(Int64(bodyLength ?? s.storage.count)))
         }
-        appendConnectionAndEnd(c, b)
         if bodyLength != nil { return }   // the caller streams the body
         if c.ex.method != .head && !notModified {
-            var from = 0, to = 0
             switch slice {
-            case .range(let first, let last): from = Int(first); to = Int(last) + 1
+            case .range(let first, let last): sendStored(c, s, from: Int(first), to: Int(last) + 1)
             case .unsatisfiable: break
-            case .ignore: to = s.storage.count
-            }
-            if to > from {
-                if to - from >= 512 {
-                    // Written straight from the stored body (see flushClient): no copy per hit.
-                    c.pendingBody = s
-                    c.pendingFrom = from
-                    c.pendingTo = to
-                } else {
-                    s.storage.withBytes { b.append(UnsafeRawBufferPointer(rebasing: $0[from..<to])) }
-                }
+            case .ignore: sendStored(c, s, from: 0, to: s.storage.count)
             }
         }
-        c.ex.framing = .asIs
         if finish { finishExchange(c) } else { flushClient(c) }
     }
 

@@ -264,7 +264,6 @@ extension Worker {
             }
             if c.ex.streamOffset >= stream.length {
                 c.ex.stream = nil
-                c.ex.framing = .asIs
                 return finishExchange(c)
             }
             flushClient(c)

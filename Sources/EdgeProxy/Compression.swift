@@ -221,7 +221,7 @@ extension Worker {
         if let held = coder.heldBody {
             held.append(coder.out.readView)
         } else {
-            appendBody(c, coder.out.readView, to: ob)
+            sendBody(c, coder.out.readView, to: ob)
         }
         return true
     }
@@ -231,13 +231,8 @@ extension Worker {
         guard feedCoder(c, coder, UnsafeRawBufferPointer(start: nil, count: 0), finish: true, ob) else { return false }
         if let head = coder.heldHead, let body = coder.heldBody {
             ob.append(head.readView)
-            ob.append("Content-Length: ")
-            ob.append(decimal: Int64(body.readableBytes))
-            ob.append("\r\n")
-            appendConnectionAndEnd(c, ob)
-            ob.append(body.readView)
-            c.ex.framing = .asIs
-            c.ex.responseStarted = true
+            headEnd(c, ob, body: .length(Int64(body.readableBytes)))
+            sendBody(c, body.readView, to: ob)
         }
         return true
     }

@@ -93,17 +93,11 @@ extension Worker {
     /// back in the coder until the body is complete.
     func writeResponseHead(_ c: ClientConnection, _ o: OriginConnection, framing: BodyFraming, p: UnsafeRawBufferPointer,
                            transform: BodyTransform = .none, varyAcceptEncoding: Bool = false, etag: String? = nil, upgrade: Bool = false) {
-        if c.outBuf == nil { c.outBuf = takeBuffer() }
         let held = c.ex.coder?.heldHead
-        let b = held ?? c.outBuf!
         let transforming = transform != .none
         let head = o.head
         let route = c.ex.route!
-        b.append("HTTP/1.1 ")
-        b.append(decimal: Int64(head.status))
-        b.append(byte: 32)
-        if head.reasonRange.isEmpty { b.append(HTTPStatus.reason(head.status)) } else { b.append(UnsafeRawBufferPointer(rebasing: p[head.reasonRange])) }
-        b.append("\r\n")
+        let b = headStart(c, head.status, reason: UnsafeRawBufferPointer(rebasing: p[head.reasonRange]), held: held)
         var sawDate = false
         let caching = route.cache != nil
         for f in head.fields {
@@ -123,13 +117,7 @@ extension Worker {
         }
         if !sawDate { b.append(date.line.readView) }
         b.append("Via: 1.1 edge\r\n")
-        if upgrade {
-            // 101 Switching Protocols: after this blank line the bytes are the tunnel's.
-            b.append("Connection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
-            c.ex.framing = .asIs
-            c.ex.responseStarted = true
-            return
-        }
+        if upgrade { return headEndSwitching(c, b) }
         if caching { appendCacheStatus(c, b) }
         if c.tls != nil, let t = c.ex.tenant { b.append(t.hstsLine) }
         b.append(route.response.addLines)
@@ -149,72 +137,20 @@ extension Worker {
             if held != nil { return }
             if o.requestWasHead {
                 // No body: the fields a GET would have, minus the length it cannot know.
-                if case .encode = transform, c.head.minorVersion >= 1 { b.append("Transfer-Encoding: chunked\r\n") }
-                c.ex.framing = .asIs
-                appendConnectionAndEnd(c, b)
-                c.ex.responseStarted = true
-                return
+                if case .encode = transform { return headEnd(c, b, body: .stream, headOnly: true) }
+                return headEnd(c, b, body: .none)
             }
+            return headEnd(c, b, body: .stream)
         }
-        switch transforming ? .chunked : framing {
-        case .none:
-            c.ex.framing = .asIs
-        case .length(let n):
-            c.ex.framing = .asIs
-            b.append("Content-Length: ")
-            b.append(decimal: n)
-            b.append("\r\n")
-        case .chunked, .untilClose:
-            if c.head.minorVersion >= 1 {
-                c.ex.framing = .chunked
-                b.append("Transfer-Encoding: chunked\r\n")
-            } else {
-                c.ex.framing = .close
-                c.keepAlive = false
-            }
-        }
-        appendConnectionAndEnd(c, b)
-        c.ex.responseStarted = true
-    }
-
-    /// Appends response body bytes in the framing the client's response head chose
-    /// (chunks through EdgeHTTP.ChunkFramer, or as they are).
-    @inline(__always) func appendBody(_ c: ClientConnection, _ bytes: UnsafeRawBufferPointer, to ob: IOBuffer) {
-        if c.ex.framing == .chunked { ChunkFramer.appendChunk(bytes, to: ob) } else { ob.append(bytes) }
-    }
-
-    /// "HTTP/1.1 NNN Reason\r\n" for a status edge generates.
-    @inline(__always) func appendStatusLine(_ b: IOBuffer, _ status: Int) {
-        b.append("HTTP/1.1 ")
-        b.append(decimal: Int64(status))
-        b.append(byte: 32)
-        b.append(HTTPStatus.reason(status))
-        b.append("\r\n")
-    }
-
-    /// The Connection field the client needs (close, or keep-alive for HTTP/1.0) and the blank line.
-    @inline(__always) func appendConnectionAndEnd(_ c: ClientConnection, _ b: IOBuffer) {
-        if !c.keepAlive || stopping {
-            c.keepAlive = false
-            b.append("Connection: close\r\n\r\n")
-        } else if c.head.minorVersion == 0 {
-            b.append("Connection: keep-alive\r\n\r\n")
-        } else {
-            b.append("\r\n")
+        switch framing {
+        case .none: headEnd(c, b, body: .none)
+        case .length(let n): headEnd(c, b, body: .length(n))
+        case .chunked, .untilClose: headEnd(c, b, body: .stream)
         }
     }
 
-    /// Starts a response edge generates itself: marks the exchange answered and
-    /// writes the status line, Date and "Server: edge" (no CRLF after Server's
-    /// value, so callers continue with "\r\nNext-Field: …" or end the line).
-    @inline(__always) func beginGeneratedResponse(_ c: ClientConnection, _ status: Int) -> IOBuffer {
-        if c.outBuf == nil { c.outBuf = takeBuffer() }
-        let b = c.outBuf!
-        c.ex.status = status
-        c.ex.responseStarted = true
-        appendStatusLine(b, status)
-        b.append(date.line.readView)
-        b.append("Server: edge")
-        return b
-    }
+    /// Request body bytes on their way to the origin, re-framed as one chunk
+    /// (the forward head says chunked), and the end of such a body.
+    @inline(__always) func forwardChunk(_ bytes: UnsafeRawBufferPointer, to ob: IOBuffer) { ChunkFramer.appendChunk(bytes, to: ob) }
+    @inline(__always) func forwardChunkedEnd(to ob: IOBuffer) { ChunkFramer.appendEnd(to: ob) }
 }

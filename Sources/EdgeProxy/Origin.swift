@@ -319,9 +319,7 @@ extension Worker {
                 c.ex.originMicros = monotonicMicros() - c.ex.originStartMicros
                 o.keepAlive = o.head.keepAlive
                 let framing = o.head.framing(requestWasHead: o.requestWasHead)
-                if c.ex.cache.background {
-                    c.ex.framing = .asIs       // the client's response is already complete
-                } else {
+                if !c.ex.cache.background {      // (else the client's response is already complete)
                     let (t, vary, etag) = beginTransform(c, o, p: ib.readView, framing: framing)
                     writeResponseHead(c, o, framing: framing, p: ib.readView, transform: t, varyAcceptEncoding: vary, etag: etag)
                 }
@@ -374,7 +372,7 @@ extension Worker {
                     } else if quiet {
                         // refreshing in the background: nothing goes to the client
                     } else {
-                        appendBody(c, UnsafeRawBufferPointer(rebasing: ib.readView[r]), to: ob)
+                        sendBody(c, UnsafeRawBufferPointer(rebasing: ib.readView[r]), to: ob)
                     }
                     ib.consume(next)
                 case .needMore:
@@ -394,7 +392,7 @@ extension Worker {
                 } else if quiet {
                     // refreshing in the background
                 } else {
-                    appendBody(c, ib.readView, to: ob)
+                    sendBody(c, ib.readView, to: ob)
                 }
                 ib.consume(k)
             }

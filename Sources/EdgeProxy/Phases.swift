@@ -167,9 +167,7 @@ extension Worker {
             }
             c.phase = .proxy
             if c.head.expectContinue && !c.ex.bodyDone && b.isEmpty {
-                if c.outBuf == nil { c.outBuf = takeBuffer() }
-                c.outBuf!.append("HTTP/1.1 100 Continue\r\n\r\n")
-                flushClient(c)
+                sendContinue(c)
             }
             if !c.ex.bodyDone {
                 c.timeout = .body

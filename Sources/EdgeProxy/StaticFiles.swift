@@ -110,8 +110,8 @@ extension Worker {
         }
 
         c.inBuf!.consume(headLength)
-        let b = beginGeneratedResponse(c, status)
-        b.append("\r\nLast-Modified: ")
+        let b = generatedHead(c, status)
+        b.append("Last-Modified: ")
         HTTPDate.format(mtime, into: b)
         b.append("\r\nETag: ")
         b.append(etag.readView)
@@ -125,46 +125,40 @@ extension Worker {
         if c.tls != nil, let t = c.ex.tenant { b.append(t.hstsLine) }
         b.append(c.ex.route!.response.addLines)
         var bodyLength: Int64 = 0
+        var announced = BodyLength.none
         switch status {
         case 304:
             break
         case 416:
             b.append("Content-Range: bytes */")
             b.append(decimal: size)
-            b.append("\r\nContent-Length: 0\r\n")
+            b.append("\r\n")
+            announced = .length(0)
         default:
             b.append("Content-Type: ")
             b.append(type)
+            b.append("\r\n")
             bodyLength = rangeEnd - rangeStart + 1
             if status == 206 {
-                b.append("\r\nContent-Range: bytes ")
+                b.append("Content-Range: bytes ")
                 b.append(decimal: rangeStart); b.append(byte: 45); b.append(decimal: rangeEnd)
                 b.append(byte: 47); b.append(decimal: size)
-            }
-            if dynamic {
-                // Compressed as it is read: the length is not known yet.
-                if c.head.minorVersion >= 1 { b.append("\r\nTransfer-Encoding: chunked") } else { c.keepAlive = false }
-                b.append("\r\n")
-            } else {
-                b.append("\r\nContent-Length: ")
-                b.append(decimal: max(bodyLength, 0))
                 b.append("\r\n")
             }
+            // Compressed as it is read: the length is not known yet.
+            announced = dynamic ? .stream : .length(max(bodyLength, 0))
         }
-        b.append(c.keepAlive ? "\r\n" : "Connection: close\r\n\r\n")
+        headEnd(c, b, body: announced, headOnly: c.ex.method == .head)
         if c.ex.method == .head || bodyLength <= 0 || (status != 200 && dynamic) {
             sysClose(fileFD)
-            c.ex.framing = .asIs
             return finishExchange(c)
         }
-        c.ex.framing = .asIs
         if dynamic {
             guard let cmp = c.ex.route?.compress, let codec = try? StreamCodec(encoding: coding, settings: cmp.settings) else {
                 sysClose(fileFD)
                 return abortClient(c)
             }
             c.ex.coder = BodyCoder(codec, .encode(coding))
-            c.ex.framing = c.head.minorVersion >= 1 ? .chunked : .close
         }
         c.ex.file = StaticFile(fd: fileFD, offset: rangeStart, remaining: bodyLength)
         c.phase = .file
@@ -209,8 +203,8 @@ extension Worker {
 
     func redirectToSlash(_ c: ClientConnection, p: UnsafeRawBufferPointer, headLength: Int) {
         c.inBuf!.consume(headLength)
-        let b = beginGeneratedResponse(c, 301)
-        b.append("\r\nLocation: ")
+        let b = generatedHead(c, 301)
+        b.append("Location: ")
         // The normalized path as the client addressed it (the stripped prefix put
         // back), plus "/", then the query. Never the raw target, and never
         // protocol-relative: a run of leading slashes becomes one, so
@@ -222,8 +216,8 @@ extension Worker {
         b.append(Array(path.drop { $0 == 47 || $0 == 92 }))
         b.append(byte: 47)
         b.append(Array(c.ex.target[c.ex.pathLength...]))
-        b.append("\r\nContent-Length: 0\r\n")
-        b.append(c.keepAlive ? "\r\n" : "Connection: close\r\n\r\n")
+        b.append("\r\n")
+        headEnd(c, b, body: .length(0))
         finishExchange(c)
     }
 
@@ -254,7 +248,6 @@ extension Worker {
             if c.ex.file.remaining == 0 {
                 c.ex.file.close()
                 if let coder = c.ex.coder, !finishCoder(c, coder, b) { return abortClient(c) }
-                if c.ex.coder == nil { c.ex.framing = .asIs }
                 return finishExchange(c)
             }
             flushClient(c)

@@ -1,0 +1,120 @@
+// The one writer of client responses, HTTP/1.1 on the wire. Every response,
+// whatever made it (an origin relay, a cache hit, a collapsed follower's
+// stream, a directory file, a compressed body, an error or redirect edge
+// generates), leaves through these calls:
+//
+//   headStart / generatedHead   the status line (and Date, Server for edge's own)
+//   (fields)                    the producer appends its field lines, "Name: value\r\n"
+//   headEnd(body:)              the framing this writer chooses for the body the
+//                               producer announces (none, a length, a stream), the
+//                               Connection field, the end of the head
+//   sendBody / sendStored       body bytes in that framing; a stored body without a copy
+//   endBody                     the end of the body (the last chunk, when chunked)
+//   sendContinue                the interim 100 for Expect: 100-continue
+//
+// Only this file decides Content-Length vs chunked vs close-delimited and
+// what Connection says; the HTTP/1.1 syntax itself is EdgeHTTP's
+// (HTTP1Serializer, ChunkFramer). A second transport (HTTP/2) implements the
+// same calls over its own framing. Thread rules: see Worker.swift.
+import EdgeHTTP
+import EdgeIO
+import EdgeCache
+
+/// The body that follows a response head, as its producer knows it.
+enum BodyLength {
+    /// No body (HEAD, 304, 204, or a length-0 answer that says so itself).
+    case none
+    /// Exactly this many bytes.
+    case length(Int64)
+    /// Bytes of a length not known yet (relayed, compressed on the way).
+    case stream
+}
+
+extension Worker {
+    /// Starts the exchange's response head with its status line, in the
+    /// client's output (or in `held`, a head kept back until its body is known).
+    @inline(__always) func headStart(_ c: ClientConnection, _ status: Int, reason: UnsafeRawBufferPointer? = nil, held: IOBuffer? = nil) -> IOBuffer {
+        if c.outBuf == nil { c.outBuf = takeBuffer() }
+        let b = held ?? c.outBuf!
+        HTTP1Serializer.appendStatusLine(status, reason: reason, to: b)
+        return b
+    }
+
+    /// Starts a response edge generates itself: the status line, Date and `Server: edge`.
+    @inline(__always) func generatedHead(_ c: ClientConnection, _ status: Int) -> IOBuffer {
+        c.ex.status = status
+        c.ex.responseStarted = true
+        let b = headStart(c, status)
+        b.append(date.line.readView)
+        b.append("Server: edge\r\n")
+        return b
+    }
+
+    /// Ends the head in `b`: the framing fields for `body`, then Connection and
+    /// the blank line. A stream is chunked for HTTP/1.1 clients and delimited by
+    /// closing the connection for HTTP/1.0 ones. `headOnly`: the answer to a
+    /// HEAD, with the framing fields a GET would get and no body.
+    func headEnd(_ c: ClientConnection, _ b: IOBuffer, body: BodyLength, headOnly: Bool = false) {
+        let http10 = c.head.minorVersion == 0
+        switch body {
+        case .none:
+            c.ex.framing = .asIs
+        case .length(let n):
+            c.ex.framing = .asIs
+            HTTP1Serializer.appendContentLength(n, to: b)
+        case .stream:
+            if !http10 {
+                c.ex.framing = .chunked
+                HTTP1Serializer.appendChunkedField(to: b)
+            } else if !headOnly {
+                c.ex.framing = .close
+                c.keepAlive = false
+            }
+        }
+        if headOnly { c.ex.framing = .asIs }
+        if stopping { c.keepAlive = false }
+        HTTP1Serializer.appendEndOfHead(close: !c.keepAlive, http10: http10, to: b)
+        c.ex.responseStarted = true
+    }
+
+    /// Ends the head of a 101 that switches the connection to a WebSocket tunnel
+    /// (Tunnel.swift): after the blank line the bytes are the tunnel's.
+    func headEndSwitching(_ c: ClientConnection, _ b: IOBuffer) {
+        b.append("Connection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+        c.ex.framing = .asIs
+        c.ex.responseStarted = true
+    }
+
+    /// Response body bytes in the framing the head chose.
+    @inline(__always) func sendBody(_ c: ClientConnection, _ bytes: UnsafeRawBufferPointer, to ob: IOBuffer) {
+        if c.ex.framing == .chunked { ChunkFramer.appendChunk(bytes, to: ob) } else { ob.append(bytes) }
+    }
+
+    /// Bytes `from..<to` of a stored body after the head (a head announced with
+    /// their length). From 512 bytes on they are not copied: the transport
+    /// writes them from the stored body itself (writev, sendfile, or TLS from
+    /// the bytes in place; see flushClient).
+    @inline(__always) func sendStored(_ c: ClientConnection, _ s: StoredResponse, from: Int, to: Int) {
+        guard to > from else { return }
+        if to - from >= 512 {
+            c.pendingBody = s
+            c.pendingFrom = from
+            c.pendingTo = to
+        } else {
+            s.storage.withBytes { c.outBuf!.append(UnsafeRawBufferPointer(rebasing: $0[from..<to])) }
+        }
+    }
+
+    /// The end of the response body: the last chunk when chunked, nothing otherwise.
+    @inline(__always) func endBody(_ c: ClientConnection) {
+        if c.ex.framing == .chunked, let ob = c.outBuf { ChunkFramer.appendEnd(to: ob) }
+        c.ex.framing = .asIs
+    }
+
+    /// `100 Continue`, before a request body the client holds back for it.
+    func sendContinue(_ c: ClientConnection) {
+        if c.outBuf == nil { c.outBuf = takeBuffer() }
+        HTTP1Serializer.appendContinue(to: c.outBuf!)
+        flushClient(c)
+    }
+}
