@@ -9,48 +9,6 @@ import EdgeHTTP
 import EdgeIO
 import EdgeTLS
 
-/// A response being stored while it streams to the client.
-final class CacheFill {
-    let key: String
-    let variant: String
-    let vary: [String]
-    let tenant: String
-    let status: Int
-    let headers: HeaderList
-    let freshness: Freshness
-    let limit: Int
-    let tags: [String]
-    /// The purge epoch when the request left for the origin (see PurgeLog).
-    let startedAt: UInt64
-    /// Followers read the body from here while it arrives (see Collapsing.swift);
-    /// the body then lives in the stream, not in `body`.
-    var stream: FillStream?
-    /// The origin's body arrived completely (only then is it stored).
-    var complete = false
-    var body: [UInt8] = []
-    var tooLarge = false
-
-    init(key: String, variant: String, vary: [String], tenant: String, status: Int, headers: HeaderList, freshness: Freshness, limit: Int,
-         tags: [String], startedAt: UInt64) {
-        self.key = key; self.variant = variant; self.vary = vary; self.tenant = tenant
-        self.status = status; self.headers = headers; self.freshness = freshness; self.limit = limit
-        self.tags = tags; self.startedAt = startedAt
-    }
-
-    @inline(__always) func append(_ p: UnsafeRawPointer, _ n: Int) {
-        guard !tooLarge else { return }
-        if body.count + n > limit { tooLarge = true; body = []; return }
-        body.append(contentsOf: UnsafeRawBufferPointer(start: p, count: n))
-    }
-
-    /// The stored response this fill makes: with the body it collected, or the one given
-    /// (an empty one for the head that read-while-write followers start from).
-    func stored(body given: [UInt8]? = nil) -> StoredResponse {
-        StoredResponse(key: key, variant: variant, vary: vary, tenant: tenant, status: status, headers: headers, storage: storedBody(given ?? body),
-                       freshness: freshness, tags: tags)
-    }
-}
-
 /// Per-exchange cache state on a client connection.
 struct ExchangeCache {
     var key: String?
@@ -95,21 +53,6 @@ func storedBody(_ bytes: [UInt8]) -> BodyStorage {
 let unstoredFields: Set<String> = ["connection", "keep-alive", "te", "trailer", "transfer-encoding", "upgrade", "content-length",
                                    "set-cookie", "age", "cdn-cache-control", "surrogate-control", "proxy-connection", "proxy-authenticate"]
 
-import Synchronization
-
-/// The cache's clock: wall-clock seconds plus an offset that tests advance
-/// (cache-spec cases script time without sleeping). One per server; every
-/// cache decision reads time here, once per request, and passes it into
-/// EdgeCache's policy.
-public final class CacheClock: Sendable {
-    public init() {}
-    let offset = Atomic<Int64>(0)
-    public func advance(by seconds: Int64) { offset.add(seconds, ordering: .relaxed) }
-    public func reset() { offset.store(0, ordering: .relaxed) }
-    public var offsetSeconds: Int64 { offset.load(ordering: .relaxed) }
-    public func now() -> Int64 { wallClock().seconds + offset.load(ordering: .relaxed) }
-}
-
 extension Worker {
     /// Serves the stale response being revalidated when the origin failed and
     /// stale-if-error (response or request) or the route's grace allows it.
@@ -131,20 +74,6 @@ extension Worker {
         return true
     }
 
-    /// The parsed fields as a HeaderList (allocates; used on cacheable routes only).
-    func headerList(_ p: UnsafeRawBufferPointer, _ fields: [Field]) -> HeaderList {
-        var lower: [(String, String)] = []
-        var original: [String] = []
-        lower.reserveCapacity(fields.count)
-        original.reserveCapacity(fields.count)
-        for f in fields {
-            let name = UnsafeRawBufferPointer(rebasing: p[f.name])
-            original.append(String(decoding: name, as: UTF8.self))
-            lower.append((String(decoding: name.lazy.map { asciiLower($0) }, as: UTF8.self), String(decoding: p[f.value], as: UTF8.self)))
-        }
-        return HeaderList(lowercased: lower, original: original)
-    }
-
     /// Looks the request up. Returns true when it was answered (a hit, or 504
     /// for only-if-cached); false to go on to the origin (maybe to revalidate).
     func cacheLookup(_ c: ClientConnection, _ rc: RouteCache, tenant: Tenant, p: UnsafeRawBufferPointer, headLength n: Int) -> Bool {
@@ -161,7 +90,7 @@ extension Worker {
             }
         }
         let plainRequest = plain
-        if !plain { x.request = headerList(p, c.head.fields) }
+        if !plain { x.request = HeaderList(parsed: p, c.head.fields) }
         x.host = String(decoding: c.ex.host, as: UTF8.self)
         x.target = String(decoding: c.ex.target, as: UTF8.self)
         x.requestTime = wall
@@ -186,7 +115,7 @@ extension Worker {
         }
         x.key = key
         func requestFields() -> HeaderList {
-            if plain { x.request = headerList(p, c.head.fields); plain = false }
+            if plain { x.request = HeaderList(parsed: p, c.head.fields); plain = false }
             return x.request
         }
         // A compressing route first looks for the representation this client takes.
@@ -216,7 +145,7 @@ extension Worker {
                 x.status = CacheStatus(.hit, .staleWhileRevalidate)
                 let leads = c.ex.method == .get && inFlight.tryLead(key)
                 // The refresh stores what the origin sends: it needs the request's fields.
-                if leads && plain { x.request = headerList(p, c.head.fields); plain = false }
+                if leads && plain { x.request = HeaderList(parsed: p, c.head.fields); plain = false }
                 c.ex.cache = x
                 consumeRequest()
                 // The refresh is built from this request, then detached (startRequest).
@@ -243,10 +172,10 @@ extension Worker {
             x.status = CacheStatus(config.store.variants(key: key).isEmpty ? .uriMiss : .varyMiss)
         }
         // Going to the origin: storing its answer needs the request's fields (Vary, directives).
-        if plain { x.request = headerList(p, c.head.fields) }
+        if plain { x.request = HeaderList(parsed: p, c.head.fields) }
         // Collapse concurrent misses (and revalidations) of GETs on this key.
         if c.ex.method == .get && x.collapse {
-            let me = Waiter(worker: index, fd: c.fd, gen: c.gen)
+            let me = Waiter(worker: index, exchange: c.ex.id)
             // Only a plain request can take the leader's response as it is.
             let canStream = plainRequest && c.ex.route?.compress == nil
             switch inFlight.join(key, me, now: now, canStream: canStream) {
@@ -357,7 +286,7 @@ extension Worker {
     func cacheResponseHead(_ c: ClientConnection, _ o: OriginConnection, p: UnsafeRawBufferPointer, headLength n: Int) -> Bool {
         guard let rc = c.ex.route?.cache else { return false }
         let status = o.head.status
-        let response = headerList(p, o.head.fields)
+        let response = HeaderList(parsed: p, o.head.fields)
         let wall = clock.now()
         if c.ex.cache.key == nil {
             // An unsafe method: a success invalidates the target and same-host Location/Content-Location.
@@ -435,7 +364,7 @@ extension Worker {
         if c.ex.cache.leaderKey == key, !c.ex.cache.background, status == 200,
            case .length(let n) = o.head.framing(requestWasHead: o.requestWasHead), n > 0, n <= Int64(config.store.maxObjectBytes) {
             let f = c.ex.cache.fill!
-            let head = f.stored(body: [])
+            let head = f.stored(BodyStorage([]))
             let stream = FillStream(response: head, length: Int(n))
             f.stream = stream
             let waiting = inFlight.publish(key, stream)
@@ -492,9 +421,9 @@ extension Worker {
         if f.tooLarge {
             config.store.noteNotStored(key: f.key, reason: "larger than the largest object stored")
         } else {
-            config.store.insert(f.stored(), startedAt: f.startedAt)
+            config.store.insert(f.stored(storedBody(f.body)), startedAt: f.startedAt)
             // After the origin's representation (storing that drops older derived ones).
-            if let d = c.ex.coder?.derived, !d.tooLarge { config.store.insert(d.stored(), startedAt: d.startedAt) }
+            if let d = c.ex.coder?.derived, !d.tooLarge { config.store.insert(d.stored(storedBody(d.body)), startedAt: d.startedAt) }
         }
     }
 

@@ -299,6 +299,8 @@ extension Worker {
         var target = c.ex.target
         target.removeAll(keepingCapacity: true)
         let e = Exchange(target: target, collapse: !c.skipCollapse)
+        exchangeCounter &+= 1
+        e.id = exchangeCounter
         c.skipCollapse = false
         e.inExchange = true
         e.startMicros = monotonicMicros()
@@ -464,7 +466,7 @@ extension Worker {
             respondError(c, 408)
         case .parked:
             // The leader is taking too long: go to the origin alone.
-            resumeParked(fd: c.fd, gen: c.gen, alone: true)
+            resume(c, alone: true)
         case .tunnel:
             endTunnel(c, "idle timeout")
         case .body:
@@ -496,6 +498,7 @@ extension Worker {
     /// Ends the current exchange: logs it, then either waits for the next
     /// request on this connection or closes it once the output is flushed.
     func finishExchange(_ c: ClientConnection) {
+        noLongerWaiting(c)
         if c.orphaned {
             if let o = c.ex.origin { detachOrigin(c, o); if c.ex.bodyDone { releaseOrigin(o) } else { closeOrigin(o) } }
             cacheResponseFinished(c)
@@ -556,6 +559,7 @@ extension Worker {
 
     func closeClient(_ c: ClientConnection) {
         guard !c.closed else { return }
+        noLongerWaiting(c)
         if c.orphaned { return retireOrphan(c) }
         c.closed = true
         if c.phase == .tunnel { leaveTunnel(c) }
@@ -636,6 +640,7 @@ extension Worker {
 
     /// The end of an orphaned exchange: whatever it still holds goes.
     func retireOrphan(_ c: ClientConnection) {
+        noLongerWaiting(c)
         c.closed = true
         if let f = c.ex.cache.fill { c.ex.cache.fill = nil; _ = endStream(f, ok: false) }
         releaseLeader(c)

@@ -35,148 +35,6 @@ import EdgeIO
 import EdgeCache
 import EdgeHTTP
 
-struct Waiter: Sendable {
-    let worker: Int
-    let fd: Int32
-    let gen: UInt32
-}
-
-final class InFlight: Sendable {
-    struct State {
-        var leaders: [String: [Waiter]] = [:]
-        var streams: [String: FillStream] = [:]
-        var pass: [String: Int64] = [:]
-    }
-    let state = Mutex(State())
-    /// How long an uncacheable key is not collapsed (monotonic milliseconds).
-    let passMillis: Int64 = 10_000
-
-    enum Join { case leader, follower, pass, stream(FillStream) }
-
-    /// `now` is monotonic milliseconds (the pass timer is operational, not HTTP time).
-    /// `canStream`: the request may be answered from the leader's stream.
-    func join(_ key: String, _ w: Waiter, now: Int64, canStream: Bool) -> Join {
-        state.withLock { s in
-            if let until = s.pass[key] {
-                if until > now { return .pass }
-                s.pass[key] = nil
-            }
-            if s.leaders[key] != nil {
-                if canStream, let stream = s.streams[key] { return .stream(stream) }
-                s.leaders[key]!.append(w)
-                return .follower
-            }
-            s.leaders[key] = []
-            return .leader
-        }
-    }
-
-    /// Waits as a parked follower after all (the stream did not fit the request);
-    /// false when the leader is already done (run the request again).
-    func follow(_ key: String, _ w: Waiter) -> Bool {
-        state.withLock { s in
-            guard s.leaders[key] != nil else { return false }
-            s.leaders[key]!.append(w)
-            return true
-        }
-    }
-
-    /// The leader's response can be streamed: returns the followers parked so
-    /// far (woken, they join again and find the stream).
-    func publish(_ key: String, _ stream: FillStream) -> [Waiter] {
-        state.withLock { s in
-            guard s.leaders[key] != nil else { return [] }
-            s.streams[key] = stream
-            let waiting = s.leaders[key]!
-            s.leaders[key] = []
-            return waiting
-        }
-    }
-
-    /// Becomes the leader for `key` if nobody is; never waits (background refreshes).
-    func tryLead(_ key: String) -> Bool {
-        state.withLock { s in
-            if s.leaders[key] != nil { return false }
-            s.leaders[key] = []
-            return true
-        }
-    }
-
-    /// The leader is done; returns the followers to wake.
-    func finish(_ key: String, uncacheable: Bool, now: Int64) -> [Waiter] {
-        state.withLock { s in
-            let waiters = s.leaders.removeValue(forKey: key) ?? []
-            s.streams[key] = nil
-            if uncacheable {
-                if s.pass.count > 10_000 { s.pass = s.pass.filter { $0.value > now } }
-                s.pass[key] = now + passMillis
-            }
-            return waiters
-        }
-    }
-}
-
-/// A response on its way into the cache that followers read while it is written.
-final class FillStream: Sendable {
-    let response: StoredResponse          // head fields and freshness; its body is empty
-    /// The body's length (from Content-Length).
-    let length: Int
-    struct State {
-        var body: [UInt8] = []
-        var done = false
-        var failed = false
-        var waiters: [Waiter] = []
-    }
-    let state = Mutex(State())
-
-    init(response: StoredResponse, length: Int) {
-        self.response = response
-        self.length = length
-        state.withLock { $0.body.reserveCapacity(length) }
-    }
-
-    /// Leader: more body bytes. Returns the followers to wake.
-    func append(_ p: UnsafeRawPointer, _ n: Int) -> [Waiter] {
-        state.withLock { s in
-            s.body.append(contentsOf: UnsafeRawBufferPointer(start: p, count: min(n, length - s.body.count)))
-            guard !s.waiters.isEmpty else { return [] }
-            let w = s.waiters
-            s.waiters = []
-            return w
-        }
-    }
-
-    /// Leader: the body is complete (`ok`) or will never be. Returns the body
-    /// and the followers to wake.
-    func end(ok: Bool) -> ([UInt8], [Waiter]) {
-        state.withLock { s in
-            s.done = true
-            s.failed = !ok || s.body.count != length
-            let w = s.waiters
-            s.waiters = []
-            return (s.body, w)
-        }
-    }
-
-    enum Read { case copied(Int), wait, failed }
-
-    /// Follower: copies up to `max` bytes from `offset` into `out`; when there
-    /// are none yet, leaves `w` to be woken and answers `.wait`.
-    func read(from offset: Int, max: Int, into out: IOBuffer, waiter w: Waiter) -> Read {
-        state.withLock { s in
-            if s.failed { return .failed }
-            let n = min(max, s.body.count - offset)
-            if n > 0 {
-                s.body.withUnsafeBytes { out.append(UnsafeRawBufferPointer(rebasing: $0[offset..<(offset + n)])) }
-                return .copied(n)
-            }
-            if s.done { return .failed }   // ended short of the length
-            s.waiters.append(w)
-            return .wait
-        }
-    }
-}
-
 /// Each worker's inbox of parked connections to resume, and its wake-up fd.
 final class Mailboxes: Sendable {
     final class Box: Sendable {
@@ -199,6 +57,7 @@ final class Mailboxes: Sendable {
 extension Worker {
     /// Parks a follower: its request stays unread in its buffer until woken.
     func park(_ c: ClientConnection) {
+        mayBeWoken(c)
         c.phase = .parked
         c.ex.inExchange = false
         c.timeout = .parked
@@ -212,13 +71,32 @@ extension Worker {
             q.removeAll()
             return all
         }
-        for w in woken { resumeParked(fd: w.fd, gen: w.gen, alone: false) }
+        for w in woken {
+            // Not found: that exchange ended meanwhile (its client went away).
+            guard let c = waiting[w.exchange], c.ex.id == w.exchange, !c.closed else { continue }
+            resume(c, alone: false)
+        }
     }
 
-    func resumeParked(fd: Int32, gen: UInt32, alone: Bool) {
-        guard Int(fd) < slots.count, case .client(let c) = slots[Int(fd)], c.gen == gen else { return }
+    /// Puts the exchange in the table its wake-ups are looked up in.
+    @inline(__always) func mayBeWoken(_ c: ClientConnection) {
+        c.ex.waiting = true
+        waiting[c.ex.id] = c
+    }
+
+    /// Takes the exchange out of that table (it ended, or runs again as a new one).
+    @inline(__always) func noLongerWaiting(_ c: ClientConnection) {
+        guard c.ex.waiting else { return }
+        c.ex.waiting = false
+        waiting[c.ex.id] = nil
+    }
+
+    /// A woken follower goes on: a stream reader copies what arrived; a parked
+    /// one runs its request again (a hit now, or a leader or follower anew).
+    func resume(_ c: ClientConnection, alone: Bool) {
         if c.phase == .stream { return pumpStream(c) }
         guard c.phase == .parked else { return }
+        noLongerWaiting(c)
         c.phase = .head
         c.skipCollapse = alone
         c.timeout = .header
@@ -233,6 +111,7 @@ extension Worker {
         c.ex.cache.status = CacheStatus(.hit, .collapsed)
         c.ex.stream = stream
         c.ex.streamOffset = 0
+        mayBeWoken(c)
         c.phase = .stream
         c.timeout = .body
         c.deadline = 0          // the leader's origin timeouts govern; the send timeout covers the client
@@ -247,7 +126,7 @@ extension Worker {
         while !c.closed {
             while b.readableBytes < highWater && c.ex.streamOffset < stream.length {
                 let max = min(stream.length - c.ex.streamOffset, highWater - b.readableBytes)
-                switch stream.read(from: c.ex.streamOffset, max: max, into: b, waiter: Waiter(worker: index, fd: c.fd, gen: c.gen)) {
+                switch stream.read(from: c.ex.streamOffset, max: max, into: b, waiter: Waiter(worker: index, exchange: c.ex.id)) {
                 case .copied(let k):
                     c.ex.streamOffset += k
                 case .wait:

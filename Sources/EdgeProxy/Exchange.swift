@@ -9,6 +9,10 @@ import EdgeHTTP
 import EdgeCache
 
 final class Exchange {
+    /// Unique on its worker: what a Waiter names (Collapsing.swift).
+    var id: UInt64 = 0
+    /// In the worker's `waiting` table (a follower that may be woken).
+    var waiting = false
     // What was asked.
     var method = Method.get
     /// The method's bytes when it is not one of the known ones.

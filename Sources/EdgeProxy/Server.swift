@@ -4,6 +4,7 @@ import Glibc
 import EdgeConfig
 import EdgeIO
 import Synchronization
+import EdgeCache
 
 /// The current RuntimeConfig and its generation. Workers read the generation
 /// (one atomic load per loop turn) and take the lock only when it changed.
@@ -35,7 +36,7 @@ public final class EdgeServer: @unchecked Sendable {
     let logFD: Int32
     let ownsLog: Bool
     /// The cache's clock (tests advance it).
-    public let clock = CacheClock()
+    public let clock = CacheClock { wallClock().seconds }
     /// Request, cache and origin counters (edgectl stats, /metrics).
     public let stats: Stats
 

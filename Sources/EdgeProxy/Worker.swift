@@ -17,6 +17,7 @@ import EdgeHTTP
 import EdgeIO
 import EdgeUpstream
 import EdgeTLS
+import EdgeCache
 
 enum Slot {
     case free
@@ -67,6 +68,10 @@ public final class Worker: @unchecked Sendable {
     let box: ConfigBox
     var configGeneration: Int
 
+    /// Exchanges that may be woken (collapsed followers, parked or reading a
+    /// leader's stream), by exchange id; `exchangeCounter` names the next one.
+    var waiting: [UInt64: ClientConnection] = [:]
+    var exchangeCounter: UInt64 = 0
     /// Origin connections to read again after this loop turn (an orphaned leader's).
     var resumeOrigins: [OriginConnection] = []
     var bufferPool: [IOBuffer] = []

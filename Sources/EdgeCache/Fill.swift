@@ -1,0 +1,50 @@
+// A miss on its way into the cache: the response's stored form (key, variant,
+// fields, freshness, tags) and its body as it arrives, up to a limit, with the
+// purge epoch it started under. The pipeline appends body bytes while it
+// relays them and, once complete, stores `stored(...)`; an aborted fill is
+// just dropped. Owned by one worker (no locks); a stream (Collapsing.swift)
+// carries the body instead when followers read it while it is written.
+
+/// A response being stored while it streams to the client.
+public final class CacheFill {
+    public let key: String
+    public let variant: String
+    public let vary: [String]
+    public let tenant: String
+    public let status: Int
+    public let headers: HeaderList
+    public let freshness: Freshness
+    public let limit: Int
+    public let tags: [String]
+    /// The purge epoch when the request left for the origin (see PurgeLog).
+    public let startedAt: UInt64
+    /// Followers read the body from here while it arrives (see Collapsing.swift);
+    /// the body then lives in the stream, not in `body`.
+    public var stream: FillStream?
+    /// The origin's body arrived completely (only then is it stored).
+    public var complete = false
+    public var body: [UInt8] = []
+    public var tooLarge = false
+
+    public init(key: String, variant: String, vary: [String], tenant: String, status: Int, headers: HeaderList, freshness: Freshness, limit: Int,
+         tags: [String], startedAt: UInt64) {
+        self.key = key; self.variant = variant; self.vary = vary; self.tenant = tenant
+        self.status = status; self.headers = headers; self.freshness = freshness; self.limit = limit
+        self.tags = tags; self.startedAt = startedAt
+    }
+
+    @inline(__always) public func append(_ p: UnsafeRawPointer, _ n: Int) {
+        guard !tooLarge else { return }
+        if body.count + n > limit { tooLarge = true; body = []; return }
+        body.append(contentsOf: UnsafeRawBufferPointer(start: p, count: n))
+    }
+
+    /// The stored response this fill makes, its body kept in `storage` (the
+    /// bytes it collected, or others: an empty body for the head that
+    /// read-while-write followers start from).
+    public func stored(_ storage: BodyStorage) -> StoredResponse {
+        StoredResponse(key: key, variant: variant, vary: vary, tenant: tenant, status: status, headers: headers, storage: storage,
+                       freshness: freshness, tags: tags)
+    }
+}
+

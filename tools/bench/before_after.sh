@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Before/after: two edged binaries side by side in one run, on the same
+# machine, one worker each pinned to CPU 0 (never at the same time), wrk and
+# the nginx origin on CPU 1, HAProxy as the yardstick. Rows: cache hits of 1,
+# 16 and 256 KiB, pass-through 1 KiB, and TLS pass-through 1 KiB. Each
+# measurement runs before, after, before, after (drift shows as the spread)
+# and the ratio is after/before per CPU-second, over the two rounds.
+# usage: tools/bench/before_after.sh BEFORE_EDGED [seconds=8]
+#   e.g. git worktree add /tmp/base <commit> && (cd /tmp/base && swift build -c release --product edged)
+#        tools/bench/before_after.sh /tmp/base/.build/release/edged
+BEFORE=${1:?usage: before_after.sh BEFORE_EDGED [seconds]}
+DUR=${2:-8}
+source "$(dirname "$0")/lib.sh"
+AFTER=.build/release/edged
+command -v haproxy >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy >/dev/null; }
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$W/key.pem" -out "$W/cert.pem" \
+  -days 30 -subj /CN=bench -addext subjectAltName=DNS:bench 2>/dev/null
+start_origin 'add_header Cache-Control "max-age=3600";'
+cat > "$W/tenants/bench.json" <<CONF
+{ "name": "bench", "hosts": ["bench"], "default": true,
+  "tls": { "certificates": [ { "cert": "$W/cert.pem", "key": "$W/key.pem" } ] },
+  "origins": { "o": { "servers": ["127.0.0.1:$ORIGIN"], "keepalive": 64 } },
+  "routes": [ { "prefix": "/pass/", "origin": "o", "cache": false, "strip_prefix": true },
+              { "prefix": "/", "origin": "o" } ] }
+CONF
+echo '{ "limits": { "max_connections_per_ip": 0 } }' > "$W/server.json"
+HAP=18483
+cat "$W/cert.pem" "$W/key.pem" > "$W/combined.pem"
+write_haproxy_peer "" "$(cat <<CONF
+cache c
+  total-max-size 1024
+  max-object-size 1048576
+  max-age 3600
+frontend fe
+  bind 127.0.0.1:$HAP
+  default_backend be
+backend be
+  http-request cache-use c
+  http-response cache-store c
+  server o 127.0.0.1:$ORIGIN
+CONF
+)"
+haproxy -D -f "$W/haproxy.cfg"
+sleep 1
+HAP_PID=$(cat "$W/haproxy.pid")
+
+# run_edged BIN NAME URLPATH SCHEME -> "rps per"
+run_edged() {
+  local bin=$1 name=$2 path=$3 scheme=$4
+  taskset -c 0 "$bin" --tenants "$W/tenants" --config "$W/server.json" --http 127.0.0.1:18480 --https 127.0.0.1:18481 \
+    --workers 1 --access-log off --state "$W/state-$name" 2>"$W/$name.err" &
+  local pid=$!
+  sleep 1
+  local port=18480; [ "$scheme" = https ] && port=18481
+  curl -sk -o /dev/null -H "Host: bench" "$scheme://127.0.0.1:$port$path"; curl -sk -o /dev/null -H "Host: bench" "$scheme://127.0.0.1:$port$path"
+  run_wrk "$name" "$pid" "$scheme://127.0.0.1:$port$path" 50
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+}
+
+echo "# before: $BEFORE ($(cd "$(dirname "$BEFORE")/../.." 2>/dev/null && git log -1 --format=%h 2>/dev/null || echo '?'))  after: $(git log -1 --format=%h) + work tree; ${DUR}s per run" >&2
+for row in "hit /1k.bin http" "hit /16k.bin http" "hit /256k.bin http" "pass /pass/1k.bin http" "tls-pass /pass/1k.bin https"; do
+  set -- $row
+  kind=$1 path=$2 scheme=$3
+  echo "# $kind $path over $scheme, 50 connections" >&2
+  if [ "$kind" = hit ]; then
+    curl -s -o /dev/null -H "Host: bench" "http://127.0.0.1:$HAP$path"
+    read -r h_rps h_per < <(run_wrk haproxy "$HAP_PID" "http://127.0.0.1:$HAP$path" 50)
+  fi
+  read -r b1 bp1 < <(run_edged "$BEFORE" before "$path" "$scheme")
+  read -r a1 ap1 < <(run_edged "$AFTER" after "$path" "$scheme")
+  read -r b2 bp2 < <(run_edged "$BEFORE" before "$path" "$scheme")
+  read -r a2 ap2 < <(run_edged "$AFTER" after "$path" "$scheme")
+  printf "ratio    %-9s %-15s after/before per CPU-s %s  (req/s %s)\n" "$kind" "$path" \
+    "$(ratio "$((ap1 + ap2))" "$((bp1 + bp2))")" "$(echo "scale=2; ($a1 + $a2) / ($b1 + $b2)" | bc)" >&2
+done
