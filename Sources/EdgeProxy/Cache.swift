@@ -30,8 +30,6 @@ struct ExchangeCache {
     /// The client already has its answer (stale-while-revalidate); the origin
     /// exchange only refreshes the cache and writes nothing to the client.
     var background = false
-    /// The request head was consumed before going to the origin.
-    var consumedHead = false
     /// The store's purge epoch when the request left for the origin.
     var purgeEpoch: UInt64 = 0
     /// Remaining freshness of what was served or stored (Cache-Status ttl, RFC 9211 §2.5).
@@ -76,21 +74,22 @@ extension Worker {
 
     /// Looks the request up. Returns true when it was answered (a hit, or 504
     /// for only-if-cached); false to go on to the origin (maybe to revalidate).
-    func cacheLookup(_ c: ClientConnection, _ rc: RouteCache, tenant: Tenant, p: UnsafeRawBufferPointer, headLength n: Int) -> Bool {
+    func cacheLookup(_ c: ClientConnection, _ rc: RouteCache, tenant: Tenant, p: UnsafeRawBufferPointer) -> Bool {
         let wall = clock.now()
         var x = ExchangeCache()
         x.collapse = c.ex.cache.collapse
+        let head = c.ex.head
         // Build the request's fields as strings only when the policy needs them:
         // directives, conditionals, ranges, credentials. A plain GET skips this.
         var plain = true
-        for f in c.head.fields {
+        for f in head.fields {
             switch f.known {
             case .cacheControl, .pragma, .authorization, .ifNoneMatch, .ifModifiedSince, .range, .ifRange: plain = false
             default: break
             }
         }
         let plainRequest = plain
-        if !plain { x.request = HeaderList(parsed: p, c.head.fields) }
+        if !plain { x.request = HeaderList(parsed: p, head.fields) }
         x.host = String(decoding: c.ex.host, as: UTF8.self)
         x.target = String(decoding: c.ex.target, as: UTF8.self)
         x.requestTime = wall
@@ -104,18 +103,18 @@ extension Worker {
         var key = CacheKey.primary(tenant: tenant.name, https: c.tls != nil, host: x.host, target: x.target, query: rc.query)
         // A cached POST: the method and its body (complete in the buffer) are part of the key.
         var bodyLength = 0
-        if c.ex.bodyKeyed, case .length(let len) = c.head.framing {
+        if c.ex.bodyKeyed, case .length(let len) = head.framing {
             bodyLength = Int(len)
-            key += CacheKey.bodySeparator + "POST:" + sha256Hex(UnsafeRawBufferPointer(rebasing: p[n..<(n + bodyLength)]))
+            // The body is complete at the start of the input buffer (the head is the exchange's).
+            key += CacheKey.bodySeparator + "POST:" + sha256Hex(UnsafeRawBufferPointer(rebasing: c.inBuf!.readView[0..<bodyLength]))
         }
-        /// The request is answered from the cache: its head (and a keyed body) are used up.
+        /// The request is answered from the cache: a keyed body is used up.
         func consumeRequest() {
-            c.inBuf!.consume(n + bodyLength)
-            if bodyLength > 0 { c.ex.body = .none; c.ex.bodyDone = true }
+            if bodyLength > 0 { c.inBuf!.consume(bodyLength); c.ex.body = .none; c.ex.bodyDone = true }
         }
         x.key = key
         func requestFields() -> HeaderList {
-            if plain { x.request = HeaderList(parsed: p, c.head.fields); plain = false }
+            if plain { x.request = HeaderList(parsed: p, head.fields); plain = false }
             return x.request
         }
         // A compressing route first looks for the representation this client takes.
@@ -145,7 +144,7 @@ extension Worker {
                 x.status = CacheStatus(.hit, .staleWhileRevalidate)
                 let leads = c.ex.method == .get && inFlight.tryLead(key)
                 // The refresh stores what the origin sends: it needs the request's fields.
-                if leads && plain { x.request = HeaderList(parsed: p, c.head.fields); plain = false }
+                if leads && plain { x.request = HeaderList(parsed: p, head.fields); plain = false }
                 c.ex.cache = x
                 consumeRequest()
                 // The refresh is built from this request, then detached (startRequest).
@@ -155,7 +154,6 @@ extension Worker {
                 c.ex.cache.leaderKey = key
                 c.ex.cache.purgeEpoch = config.store.purges.epoch
                 c.ex.cache.background = true
-                c.ex.cache.consumedHead = true
                 return false
             case .revalidate:
                 if !c.ex.bodyKeyed { x.revalidating = stored }
@@ -172,7 +170,7 @@ extension Worker {
             x.status = CacheStatus(config.store.variants(key: key).isEmpty ? .uriMiss : .varyMiss)
         }
         // Going to the origin: storing its answer needs the request's fields (Vary, directives).
-        if plain { x.request = HeaderList(parsed: p, c.head.fields) }
+        if plain { x.request = HeaderList(parsed: p, head.fields) }
         // Collapse concurrent misses (and revalidations) of GETs on this key.
         if c.ex.method == .get && x.collapse {
             let me = Waiter(worker: index, exchange: c.ex.id)
@@ -188,7 +186,7 @@ extension Worker {
                 let r = stream.response
                 if r.vary.isEmpty || CacheKey.variant(vary: r.vary, request: x.request) == r.variant {
                     c.ex.cache = x
-                    serveFromStream(c, stream, headLength: n)
+                    serveFromStream(c, stream)
                     return true
                 }
                 if inFlight.follow(key, me) {

@@ -14,7 +14,8 @@ import EdgeCache
 /// leader (request unread); closing: flushing before close.
 /// `stream`: a collapsed follower copying the leader's response as it arrives.
 /// `tunnel`: an upgraded (WebSocket) exchange relaying bytes both ways (Tunnel.swift).
-enum ClientPhase { case head, proxy, file, parked, stream, tunnel, closing }
+/// `awaitBody`: a cached POST waiting for the body its cache key needs.
+enum ClientPhase { case head, awaitBody, proxy, file, parked, stream, tunnel, closing }
 enum ClientTimeout { case idle, header, body, parked, tunnel }
 enum RequestBody { case none, length(Int64), chunked(ChunkedDecoder) }
 /// How the response body is framed towards the client.
@@ -62,14 +63,12 @@ final class ClientConnection {
     /// Whether the connection stays open after this exchange (the request's
     /// wish, edge's limits, and how the response was framed).
     var keepAlive = true
-    /// A request whose body is part of its cache key (a cached POST) waits in
-    /// the head phase until this many bytes (head and body) have arrived.
+    /// A request whose body is part of its cache key (a cached POST) waits
+    /// (phase .awaitBody) until this many body bytes have arrived.
     var awaitBytes = 0
     /// The client went away but the origin response goes on into the cache
     /// for the followers reading it (see Worker.orphan); the fd is not ours any more.
     var orphaned = false
-    /// Go to the origin without collapsing (a follower that waited too long).
-    var skipCollapse = false
     /// The request being served (Exchange.swift); a fresh one per request.
     var ex = Exchange()
 
@@ -107,7 +106,8 @@ extension Worker {
 
     @inline(__always) func wantsClientRead(_ c: ClientConnection) -> Bool {
         switch c.phase {
-        case .head: return (c.inBuf?.readableBytes ?? 0) <= max(limits.maxHeadBytes + 8, c.awaitBytes)
+        case .head: return (c.inBuf?.readableBytes ?? 0) <= limits.maxHeadBytes + 8
+        case .awaitBody: return (c.inBuf?.readableBytes ?? 0) < c.awaitBytes
         case .proxy: return !c.ex.bodyDone && (c.inBuf?.readableBytes ?? 0) < highWater
         case .file, .parked, .stream, .tunnel, .closing: return false
         }
@@ -152,7 +152,7 @@ extension Worker {
                 if !c.ex.bodyDone && (c.inBuf?.isEmpty ?? true) { abortClient(c) } else { c.keepAlive = false }
             case .file, .stream:
                 c.keepAlive = false
-            case .parked:
+            case .parked, .awaitBody:
                 closeClient(c)
             case .tunnel, .closing:
                 break
@@ -175,7 +175,7 @@ extension Worker {
             pumpTunnel(c)
         case .head:
             if c.readable { clientReadable(c) } else { processClient(c) }
-        case .parked, .closing:
+        case .awaitBody, .parked, .closing:
             break
         }
     }
@@ -280,11 +280,15 @@ extension Worker {
                     respondError(c, e.status)
                 case .complete(let n):
                     startRequest(c, headLength: n)
-                    // Field offsets die with the consumed head; give the storage back.
+                    // The exchange has its own copy of the head; give the parse storage back.
                     swap(&c.head.fields, &scratchFields)
-                    // The body the cache key needs is still arriving: parse again then.
-                    if c.awaitBytes > 0 { return }
                 }
+            case .awaitBody:
+                // A cached POST: once its body is all here, it goes on to the cache lookup.
+                guard (c.inBuf?.readableBytes ?? 0) >= c.awaitBytes else { return }
+                c.awaitBytes = 0
+                c.phase = .head
+                continueRequest(c)
             case .proxy:
                 pumpRequestBody(c)
                 return
@@ -298,10 +302,10 @@ extension Worker {
     func beginExchange(_ c: ClientConnection, headLength: Int) {
         var target = c.ex.target
         target.removeAll(keepingCapacity: true)
-        let e = Exchange(target: target, collapse: !c.skipCollapse)
+        retireHead(c.ex)
+        let e = Exchange(target: target)
         exchangeCounter &+= 1
         e.id = exchangeCounter
-        c.skipCollapse = false
         e.inExchange = true
         e.startMicros = monotonicMicros()
         e.sentAtStart = c.sent + Int64(c.outBuf?.readableBytes ?? 0)
@@ -314,15 +318,20 @@ extension Worker {
 
     /// Answers a request we refuse before reading its body: the body (if any)
     /// is never read, so the connection closes after the answer.
-    func refuse(_ c: ClientConnection, _ status: Int, headLength: Int) {
-        if c.head.framing != .none || status == 400 { c.keepAlive = false }
-        c.inBuf!.consume(headLength)
+    func refuse(_ c: ClientConnection, _ status: Int) {
+        if c.ex.head.framing != .none || status == 400 { c.keepAlive = false }
         respondError(c, status)
     }
 
+    /// An exchange's copy of its head goes back to the buffer pool at the end of
+    /// this loop turn (callers up the stack may still read it until then).
+    @inline(__always) func retireHead(_ e: Exchange) {
+        if let hb = e.headBytes { e.headBytes = nil; retiredHeads.append(hb) }
+    }
+
     /// 301 (GET/HEAD) or 308 (other methods, which must keep their body) to the same URL over HTTPS.
-    func redirectToHTTPS(_ c: ClientConnection, headLength n: Int) {
-        if c.head.framing != .none { c.keepAlive = false }
+    func redirectToHTTPS(_ c: ClientConnection) {
+        if c.ex.head.framing != .none { c.keepAlive = false }
         let status = (c.ex.method == .get || c.ex.method == .head) ? 301 : 308
         let b = generatedHead(c, status)
         b.append("Location: https://")
@@ -332,7 +341,6 @@ extension Worker {
         b.append(c.ex.target)
         b.append("\r\n")
         headEnd(c, b, body: .length(0))
-        c.inBuf!.consume(n)
         finishExchange(c)
     }
 
@@ -521,6 +529,7 @@ extension Worker {
         if !c.ex.bodyDone { c.keepAlive = false }
         logExchange(c)
         c.ex.inExchange = false
+        retireHead(c.ex)
         if c.keepAlive && !stopping {
             c.phase = .head
             c.timeout = .idle
@@ -614,9 +623,9 @@ extension Worker {
         let g = ClientConnection(fd: -1, gen: 0, peerIP: c.peerIP, trusted: c.trusted)
         g.orphaned = true
         g.phase = .proxy
-        g.head = c.head
         g.keepAlive = false
         let e = g.ex
+        e.head = c.ex.head
         e.isRefresh = true
         e.inExchange = true
         e.startMicros = monotonicMicros()

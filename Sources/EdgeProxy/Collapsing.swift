@@ -55,7 +55,7 @@ final class Mailboxes: Sendable {
 }
 
 extension Worker {
-    /// Parks a follower: its request stays unread in its buffer until woken.
+    /// Parks a follower until woken; it keeps its exchange (and its copy of the request).
     func park(_ c: ClientConnection) {
         mayBeWoken(c)
         c.phase = .parked
@@ -97,17 +97,23 @@ extension Worker {
         if c.phase == .stream { return pumpStream(c) }
         guard c.phase == .parked else { return }
         noLongerWaiting(c)
+        // The same exchange runs again from its own copy of the request, from
+        // the cache lookup on (`alone`: the leader took too long; no collapsing).
+        var fresh = ExchangeCache()
+        fresh.collapse = !alone
+        c.ex.cache = fresh
+        c.ex.inExchange = true
         c.phase = .head
-        c.skipCollapse = alone
-        c.timeout = .header
-        c.deadline = now + server.headerTimeoutMillis
-        processClient(c)
+        c.timeout = .idle
+        c.deadline = 0
+        continueRequest(c)
+        // Requests pipelined behind it.
+        if !c.closed && c.phase == .head && !(c.inBuf?.isEmpty ?? true) { processClient(c) }
     }
 
     /// A follower answers from the leader's stream: the stored head now, the
     /// body as it arrives (see pumpStream).
-    func serveFromStream(_ c: ClientConnection, _ stream: FillStream, headLength n: Int) {
-        c.inBuf!.consume(n)
+    func serveFromStream(_ c: ClientConnection, _ stream: FillStream) {
         c.ex.cache.status = CacheStatus(.hit, .collapsed)
         c.ex.stream = stream
         c.ex.streamOffset = 0

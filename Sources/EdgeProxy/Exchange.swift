@@ -14,6 +14,11 @@ final class Exchange {
     /// In the worker's `waiting` table (a follower that may be woken).
     var waiting = false
     // What was asked.
+    /// The request head as parsed, and its bytes: a copy the exchange owns
+    /// (field offsets point into it), so the request outlives the connection's
+    /// buffer; a woken follower runs again from it without parsing anything.
+    var head = RequestHead()
+    var headBytes: IOBuffer?
     var method = Method.get
     /// The method's bytes when it is not one of the known ones.
     var methodText: [UInt8] = []

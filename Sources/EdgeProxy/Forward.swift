@@ -11,13 +11,13 @@ extension Worker {
         if c.ex.fwd == nil { c.ex.fwd = takeBuffer() }
         let b = c.ex.fwd!
         b.clear()
-        if c.ex.method == .other { b.append(c.ex.methodText) } else { b.append(UnsafeRawBufferPointer(rebasing: p[c.head.methodRange])) }
+        if c.ex.method == .other { b.append(c.ex.methodText) } else { b.append(UnsafeRawBufferPointer(rebasing: p[c.ex.head.methodRange])) }
         b.append(byte: 32)
         b.append(c.ex.target)
         b.append(" HTTP/1.1\r\nHost: ")
         if let h = route.hostRewrite { b.append(h) } else { b.append(c.ex.host) }
         b.append("\r\n")
-        let head = c.head
+        let head = c.ex.head
         var priorXFF: Range<Int>? = nil
         var realIP = false
         let pass = c.ex.tenant?.passOverrides ?? []

@@ -55,7 +55,7 @@ extension Worker {
     /// closing the connection for HTTP/1.0 ones. `headOnly`: the answer to a
     /// HEAD, with the framing fields a GET would get and no body.
     func headEnd(_ c: ClientConnection, _ b: IOBuffer, body: BodyLength, headOnly: Bool = false) {
-        let http10 = c.head.minorVersion == 0
+        let http10 = c.ex.head.minorVersion == 0
         switch body {
         case .none:
             c.ex.framing = .asIs

@@ -21,39 +21,54 @@ enum PhaseResult { case next, done }
 
 extension Worker {
     /// Runs a parsed request head (`headLength` bytes at the start of the input
-    /// buffer) through the phases. `p` is the buffer as parsed: the head's field
-    /// offsets point into it, also after a phase consumed the head (a detached
-    /// stale-while-revalidate refresh builds its forward head from it).
+    /// buffer) through the phases. The exchange takes a copy of the head (its
+    /// field offsets point into it) and the buffer moves past it, so what the
+    /// buffer holds next is the body, or the next request.
     func startRequest(_ c: ClientConnection, headLength n: Int) {
-        let p = c.inBuf!.readView
+        let ib = c.inBuf!
         beginExchange(c, headLength: n)
+        let e = c.ex
+        let hb = takeBuffer()
+        hb.append(ib.readPointer, count: n)
+        e.headBytes = hb
+        e.head = c.head
+        ib.consume(n)
         c.scan = HeadScan()
         c.awaitBytes = 0
-        c.ex.bodyKeyed = false
-        c.ex.method = c.head.method
-        if c.ex.method == .other { c.ex.methodText = Array(p[c.head.methodRange]) }
-        c.keepAlive = c.head.keepAlive && !stopping
-        guard normalizePhase(c, p, n) == .next, tenantPhase(c, n) == .next, routePhase(c, p, n) == .next,
-              requestFilterPhase(c, n) == .next, bodyPhase(c, n) == .next, cacheLookupPhase(c, p, n) == .next else { return }
-        upstreamPhase(c, p, n)
+        let p = hb.readView
+        e.method = e.head.method
+        if e.method == .other { e.methodText = Array(p[e.head.methodRange]) }
+        c.keepAlive = e.head.keepAlive && !stopping
+        guard normalizePhase(c, p) == .next, tenantPhase(c) == .next, routePhase(c, p) == .next,
+              requestFilterPhase(c) == .next, bodyPhase(c) == .next else { return }
+        continueRequest(c)
+    }
+
+    /// Phases 6 and 7, from the exchange's own copy of the head: after the
+    /// first five, and where a woken follower and a cached POST whose body has
+    /// arrived carry on.
+    func continueRequest(_ c: ClientConnection) {
+        let p = c.ex.headBytes!.readView
+        guard cacheLookupPhase(c, p) == .next else { return }
+        upstreamPhase(c, p)
     }
 
     /// 1. The target normalized once (EdgeHTTP.TargetNormalizer) and the host
     /// (EdgeHTTP.Authority): the forms every later phase uses. By default: 400 for
     /// a malformed target or host and for `*`, 405 for TRACE and CONNECT.
-    func normalizePhase(_ c: ClientConnection, _ p: UnsafeRawBufferPointer, _ n: Int) -> PhaseResult {
-        guard let (form, pathLength) = TargetNormalizer.normalize(p, c.head.targetRange, into: &c.ex.target) else {
-            c.ex.target = Array(p[c.head.targetRange])
-            refuse(c, 400, headLength: n)
+    func normalizePhase(_ c: ClientConnection, _ p: UnsafeRawBufferPointer) -> PhaseResult {
+        guard let (form, pathLength) = TargetNormalizer.normalize(p, c.ex.head.targetRange, into: &c.ex.target) else {
+            c.ex.target = Array(p[c.ex.head.targetRange])
+            refuse(c, 400)
             return .done
         }
         c.ex.pathLength = pathLength
-        if c.ex.method == .trace || c.ex.method == .connect { refuse(c, 405, headLength: n); return .done }
-        if form == .asterisk { refuse(c, 400, headLength: n); return .done }
+        if c.ex.method == .trace || c.ex.method == .connect { refuse(c, 405); return .done }
+        if form == .asterisk { refuse(c, 400); return .done }
         var hostRange = 0..<0
         if case .absolute(let a, _) = form { hostRange = a }
-        else if c.head.hostField >= 0 { hostRange = c.head.fields[c.head.hostField].value }
-        guard Authority.normalize(p, hostRange, into: &c.ex.host) else { refuse(c, 400, headLength: n); return .done }
+        else if c.ex.head.hostField >= 0 { hostRange = c.ex.head.fields[c.ex.head.hostField].value }
+        guard Authority.normalize(p, hostRange, into: &c.ex.host) else { refuse(c, 400); return .done }
         return .next
     }
 
@@ -61,11 +76,11 @@ extension Worker {
     /// none serves it, 421 when the TLS handshake's name chose another tenant (no
     /// domain fronting), and for a tenant with `https_redirect` a plain-HTTP
     /// request gets 301 (GET/HEAD) or 308 to the same URL over HTTPS.
-    func tenantPhase(_ c: ClientConnection, _ n: Int) -> PhaseResult {
-        guard let tenant = config.tenant(forHost: c.ex.host) else { refuse(c, 421, headLength: n); return .done }
-        if let sni = c.sniTenant, sni != tenant.name { refuse(c, 421, headLength: n); return .done }
+    func tenantPhase(_ c: ClientConnection) -> PhaseResult {
+        guard let tenant = config.tenant(forHost: c.ex.host) else { refuse(c, 421); return .done }
+        if let sni = c.sniTenant, sni != tenant.name { refuse(c, 421); return .done }
         c.ex.tenant = tenant
-        if tenant.httpsRedirect && c.tls == nil { redirectToHTTPS(c, headLength: n); return .done }
+        if tenant.httpsRedirect && c.tls == nil { redirectToHTTPS(c); return .done }
         return .next
     }
 
@@ -74,18 +89,18 @@ extension Worker {
     /// (403 on a route with `"websocket": false`); on a directory route it is
     /// an ordinary GET. On compressing routes the Accept-Encoding and Range
     /// the coder will need are read here.
-    func routePhase(_ c: ClientConnection, _ p: UnsafeRawBufferPointer, _ n: Int) -> PhaseResult {
+    func routePhase(_ c: ClientConnection, _ p: UnsafeRawBufferPointer) -> PhaseResult {
         let route: Route? = c.ex.target.withUnsafeBufferPointer { t in
             c.ex.tenant!.route(for: UnsafeBufferPointer(rebasing: t[0..<c.ex.pathLength]))
         }
-        guard let route else { refuse(c, 404, headLength: n); return .done }
+        guard let route else { refuse(c, 404); return .done }
         c.ex.route = route
-        if case .http = route.group.kind, WebSocketHandshake.isRequest(p, c.head) {
-            guard route.websocket else { refuse(c, 403, headLength: n); return .done }
+        if case .http = route.group.kind, WebSocketHandshake.isRequest(p, c.ex.head) {
+            guard route.websocket else { refuse(c, 403); return .done }
             c.ex.upgrade = true
         }
         if route.compress != nil {
-            for f in c.head.fields {
+            for f in c.ex.head.fields {
                 if f.known == .acceptEncoding {
                     let v = String(decoding: p[f.valueStart..<f.valueEnd], as: UTF8.self)
                     c.ex.acceptEncoding = c.ex.acceptEncoding.map { $0 + "," + v } ?? v
@@ -100,30 +115,32 @@ extension Worker {
     /// 4. Request filter: the place for rules that look at a routed request
     /// before anything is fetched (rate limits, IP lists, request rules,
     /// redirects). By default it lets every request through.
-    @inline(__always) func requestFilterPhase(_ c: ClientConnection, _ n: Int) -> PhaseResult { .next }
+    @inline(__always) func requestFilterPhase(_ c: ClientConnection) -> PhaseResult { .next }
 
     /// 5. The request body's framing. By default: 413 past the tenant's
     /// `max_body` (a chunked body is counted as it streams). On a route that
     /// caches POST, a POST small enough to key by its body waits here until all
-    /// of it has arrived (the head is parsed again then).
-    func bodyPhase(_ c: ClientConnection, _ n: Int) -> PhaseResult {
-        switch c.head.framing {
+    /// of it has arrived.
+    func bodyPhase(_ c: ClientConnection) -> PhaseResult {
+        switch c.ex.head.framing {
         case .none, .untilClose: c.ex.body = .none
         case .length(let len):
-            if len > c.ex.tenant!.limits.maxBodyBytes { refuse(c, 413, headLength: n); return .done }
+            if len > c.ex.tenant!.limits.maxBodyBytes { refuse(c, 413); return .done }
             c.ex.body = .length(len)
             c.ex.bodyDone = false
         case .chunked:
             c.ex.body = .chunked(ChunkedDecoder())
             c.ex.bodyDone = false
         }
-        if let rc = c.ex.route!.cache, rc.cachePost, c.ex.method == .post, !c.head.expectContinue,
-           case .length(let len) = c.head.framing, len > 0, len <= Int64(rc.bodyKeyLimit) {
-            if c.inBuf!.readableBytes < n + Int(len) {
-                c.awaitBytes = n + Int(len)
+        if let rc = c.ex.route!.cache, rc.cachePost, c.ex.method == .post, !c.ex.head.expectContinue,
+           case .length(let len) = c.ex.head.framing, len > 0, len <= Int64(rc.bodyKeyLimit) {
+            c.ex.bodyKeyed = true
+            if c.inBuf!.readableBytes < Int(len) {
+                // The rest of phases 6 and 7 run when it has (Client.swift, .awaitBody).
+                c.awaitBytes = Int(len)
+                c.phase = .awaitBody
                 return .done
             }
-            c.ex.bodyKeyed = true
         }
         return .next
     }
@@ -134,9 +151,9 @@ extension Worker {
     /// next phase), a miss may wait behind another request for the same key,
     /// only-if-cached without an entry is a 504; anything else goes on. A
     /// WebSocket upgrade is never looked up (nor stored, nor collapsed).
-    func cacheLookupPhase(_ c: ClientConnection, _ p: UnsafeRawBufferPointer, _ n: Int) -> PhaseResult {
+    func cacheLookupPhase(_ c: ClientConnection, _ p: UnsafeRawBufferPointer) -> PhaseResult {
         guard let rc = c.ex.route!.cache, !c.ex.upgrade, c.ex.bodyDone || (c.ex.method != .get && c.ex.method != .head) else { return .next }
-        return cacheLookup(c, rc, tenant: c.ex.tenant!, p: p, headLength: n) ? .done : .next
+        return cacheLookup(c, rc, tenant: c.ex.tenant!, p: p) ? .done : .next
     }
 
     /// 7. Upstream: the route's prefix is stripped if it says so, then the
@@ -145,18 +162,17 @@ extension Worker {
     /// (Origin.swift: pooled connections, balancing, failover), with 100 Continue
     /// and the body's idle and rate timers when a body follows. A background
     /// refresh (stale-while-revalidate) is detached so this connection goes on.
-    func upstreamPhase(_ c: ClientConnection, _ p: UnsafeRawBufferPointer, _ n: Int) {
+    func upstreamPhase(_ c: ClientConnection, _ p: UnsafeRawBufferPointer) {
         let route = c.ex.route!
         let b = c.inBuf!
         if route.stripPrefix { stripPrefix(c, route) }
         switch route.group.kind {
         case .directory(let root):
-            if c.ex.method != .get && c.ex.method != .head { return refuse(c, 405, headLength: n) }
+            if c.ex.method != .get && c.ex.method != .head { return refuse(c, 405) }
             if !c.ex.bodyDone { c.keepAlive = false; c.ex.bodyDone = true }
-            serveFile(c, root: root, p: p, headLength: n)
+            serveFile(c, root: root, p: p)
         case .http(let ids):
             buildForwardHead(c, p: p, route: route)
-            if !c.ex.cache.consumedHead { b.consume(n) }
             if c.ex.cache.background {
                 // stale-while-revalidate: the client has its answer; the refresh goes
                 // on detached and this connection is free for its next request.
@@ -166,7 +182,7 @@ extension Worker {
                 return
             }
             c.phase = .proxy
-            if c.head.expectContinue && !c.ex.bodyDone && b.isEmpty {
+            if c.ex.head.expectContinue && !c.ex.bodyDone && b.isEmpty {
                 sendContinue(c)
             }
             if !c.ex.bodyDone {

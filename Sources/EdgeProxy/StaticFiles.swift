@@ -40,7 +40,7 @@ enum MediaTypes {
 
 extension Worker {
     /// Maps the normalized path to a file and starts the response.
-    func serveFile(_ c: ClientConnection, root: DirectoryRoot, p: UnsafeRawBufferPointer, headLength: Int) {
+    func serveFile(_ c: ClientConnection, root: DirectoryRoot, p: UnsafeRawBufferPointer) {
         // Decode the path fully for the file system. An encoded "/" or NUL, or
         // a dot-file segment (other than .well-known), is never served.
         var rel: [UInt8] = []
@@ -61,21 +61,21 @@ extension Worker {
         for (k, seg) in rel.split(separator: 47).enumerated() where seg.first == 46 {
             if !(k == 0 && seg.elementsEqual(".well-known".utf8)) { refused = true }
         }
-        if refused { return fileError(c, 404, headLength) }
+        if refused { return fileError(c, 404) }
         // Relative to the root, opened beneath it: neither ".." nor a link leaves it.
         var path = Array(rel.drop { $0 == 47 })
         if path.isEmpty || rel.last == 47 { path += Array(root.index.utf8) }
         path.append(0)
         let fd = openBeneath(root, path)
-        if fd < 0 { return fileError(c, errno == EACCES ? 403 : 404, headLength) }
+        if fd < 0 { return fileError(c, errno == EACCES ? 403 : 404) }
         var st = stat()
-        guard fstat(fd, &st) == 0 else { sysClose(fd); return fileError(c, 404, headLength) }
+        guard fstat(fd, &st) == 0 else { sysClose(fd); return fileError(c, 404) }
         if (st.st_mode & S_IFMT) == S_IFDIR {
             sysClose(fd)
             // Like nginx: a directory without the trailing slash is redirected to it.
-            return redirectToSlash(c, p: p, headLength: headLength)
+            return redirectToSlash(c)
         }
-        guard (st.st_mode & S_IFMT) == S_IFREG else { sysClose(fd); return fileError(c, 404, headLength) }
+        guard (st.st_mode & S_IFMT) == S_IFREG else { sysClose(fd); return fileError(c, 404) }
 
         var size = Int64(st.st_size)
         let mtime = Int64(st.st_mtim.tv_sec)
@@ -97,7 +97,7 @@ extension Worker {
         var rangeEnd: Int64 = size - 1
         // Conditionals, then Range / If-Range (EdgeHTTP.Preconditions, as for cache hits).
         func value(_ k: KnownField) -> String? {
-            c.head.fields.first { $0.known == k }.map { String(decoding: p[$0.valueStart..<$0.valueEnd], as: UTF8.self) }
+            c.ex.head.fields.first { $0.known == k }.map { String(decoding: p[$0.valueStart..<$0.valueEnd], as: UTF8.self) }
         }
         switch Preconditions.evaluate(ifNoneMatch: value(.ifNoneMatch), ifModifiedSince: value(.ifModifiedSince),
                                       range: value(.range), ifRange: value(.ifRange),
@@ -109,7 +109,6 @@ extension Worker {
         case .unsatisfiable: status = 416
         }
 
-        c.inBuf!.consume(headLength)
         let b = generatedHead(c, status)
         b.append("Last-Modified: ")
         HTTPDate.format(mtime, into: b)
@@ -196,13 +195,11 @@ extension Worker {
         }
     }
 
-    func fileError(_ c: ClientConnection, _ status: Int, _ headLength: Int) {
-        c.inBuf!.consume(headLength)
+    func fileError(_ c: ClientConnection, _ status: Int) {
         respondError(c, status)
     }
 
-    func redirectToSlash(_ c: ClientConnection, p: UnsafeRawBufferPointer, headLength: Int) {
-        c.inBuf!.consume(headLength)
+    func redirectToSlash(_ c: ClientConnection) {
         let b = generatedHead(c, 301)
         b.append("Location: ")
         // The normalized path as the client addressed it (the stripped prefix put

@@ -72,6 +72,8 @@ public final class Worker: @unchecked Sendable {
     /// leader's stream), by exchange id; `exchangeCounter` names the next one.
     var waiting: [UInt64: ClientConnection] = [:]
     var exchangeCounter: UInt64 = 0
+    /// Exchanges' head copies that go back to the buffer pool after this loop turn.
+    var retiredHeads: [IOBuffer] = []
     /// Origin connections to read again after this loop turn (an orphaned leader's).
     var resumeOrigins: [OriginConnection] = []
     var bufferPool: [IOBuffer] = []
@@ -184,6 +186,10 @@ public final class Worker: @unchecked Sendable {
                 let list = resumeOrigins
                 resumeOrigins = []
                 for o in list where !o.closed && o.client != nil { originReadable(o) }
+            }
+            if !retiredHeads.isEmpty {
+                for b in retiredHeads { giveBuffer(b) }
+                retiredHeads.removeAll(keepingCapacity: true)
             }
             log.flush()
             if now >= nextSweep {
