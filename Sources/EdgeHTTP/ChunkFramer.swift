@@ -4,7 +4,7 @@
 public enum ChunkFramer {
     /// Appends `data` as one chunk. Empty data appends nothing: an empty chunk
     /// is the last-chunk and would end the body.
-    @inline(__always) public static func appendChunk(_ data: UnsafeRawBufferPointer, to b: IOBuffer) {
+    @inlinable @inline(__always) public static func appendChunk(_ data: UnsafeRawBufferPointer, to b: IOBuffer) {
         guard !data.isEmpty else { return }
         b.append(hex: data.count)
         b.append("\r\n")
@@ -13,7 +13,7 @@ public enum ChunkFramer {
     }
 
     /// Appends the last-chunk and the empty trailer section that end a chunked body.
-    @inline(__always) public static func appendEnd(to b: IOBuffer) {
+    @inlinable @inline(__always) public static func appendEnd(to b: IOBuffer) {
         b.append("0\r\n\r\n")
     }
 }

@@ -6,7 +6,11 @@
 
 public enum HTTP1Serializer {
     /// "HTTP/1.1 NNN Reason\r\n": `reason` as the origin gave it, else edge's for the status.
-    @inline(__always) public static func appendStatusLine(_ status: Int, reason: UnsafeRawBufferPointer? = nil, to b: IOBuffer) {
+    @inlinable @inline(__always) public static func appendStatusLine(_ status: Int, reason: UnsafeRawBufferPointer? = nil, to b: IOBuffer) {
+        if status == 200 && (reason == nil || reason!.isEmpty || (reason!.count == 2 && reason![0] == 79 && reason![1] == 75)) {
+            b.append("HTTP/1.1 200 OK\r\n")   // the common one, without formatting
+            return
+        }
         b.append("HTTP/1.1 ")
         b.append(decimal: Int64(status))
         b.append(byte: 32)
@@ -14,26 +18,26 @@ public enum HTTP1Serializer {
         b.append("\r\n")
     }
 
-    @inline(__always) public static func appendContentLength(_ n: Int64, to b: IOBuffer) {
+    @inlinable @inline(__always) public static func appendContentLength(_ n: Int64, to b: IOBuffer) {
         b.append("Content-Length: ")
         b.append(decimal: n)
         b.append("\r\n")
     }
 
-    @inline(__always) public static func appendChunkedField(to b: IOBuffer) {
+    @inlinable @inline(__always) public static func appendChunkedField(to b: IOBuffer) {
         b.append("Transfer-Encoding: chunked\r\n")
     }
 
     /// The Connection field (close, or keep-alive for an HTTP/1.0 peer that keeps
     /// the connection) and the blank line that ends the head.
-    @inline(__always) public static func appendEndOfHead(close: Bool, http10: Bool, to b: IOBuffer) {
+    @inlinable @inline(__always) public static func appendEndOfHead(close: Bool, http10: Bool, to b: IOBuffer) {
         if close { b.append("Connection: close\r\n\r\n") }
         else if http10 { b.append("Connection: keep-alive\r\n\r\n") }
         else { b.append("\r\n") }
     }
 
     /// The interim answer to `Expect: 100-continue`.
-    @inline(__always) public static func appendContinue(to b: IOBuffer) {
+    @inlinable @inline(__always) public static func appendContinue(to b: IOBuffer) {
         b.append("HTTP/1.1 100 Continue\r\n\r\n")
     }
 }

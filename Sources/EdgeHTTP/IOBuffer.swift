@@ -19,23 +19,23 @@ public final class IOBuffer {
 
     deinit { base.deallocate() }
 
-    @inline(__always) public var readableBytes: Int { writeIndex - readIndex }
-    @inline(__always) public var isEmpty: Bool { writeIndex == readIndex }
-    @inline(__always) public var writableBytes: Int { capacity - writeIndex }
-    @inline(__always) public var readPointer: UnsafeMutablePointer<UInt8> { base + readIndex }
-    @inline(__always) public var writePointer: UnsafeMutablePointer<UInt8> { base + writeIndex }
+    @inlinable @inline(__always) public var readableBytes: Int { writeIndex - readIndex }
+    @inlinable @inline(__always) public var isEmpty: Bool { writeIndex == readIndex }
+    @inlinable @inline(__always) public var writableBytes: Int { capacity - writeIndex }
+    @inlinable @inline(__always) public var readPointer: UnsafeMutablePointer<UInt8> { base + readIndex }
+    @inlinable @inline(__always) public var writePointer: UnsafeMutablePointer<UInt8> { base + writeIndex }
 
     /// The pending bytes, valid until the next mutation.
-    @inline(__always) public var readView: UnsafeRawBufferPointer {
+    @inlinable @inline(__always) public var readView: UnsafeRawBufferPointer {
         UnsafeRawBufferPointer(start: base + readIndex, count: writeIndex - readIndex)
     }
 
-    @inline(__always) public func consume(_ n: Int) {
+    @inlinable @inline(__always) public func consume(_ n: Int) {
         readIndex += n
         if readIndex == writeIndex { readIndex = 0; writeIndex = 0 }
     }
 
-    public func clear() { readIndex = 0; writeIndex = 0 }
+    @inlinable public func clear() { readIndex = 0; writeIndex = 0 }
 
     /// Moves pending bytes to the front.
     public func compact() {
@@ -47,12 +47,12 @@ public final class IOBuffer {
     }
 
     /// Ensures at least `n` free bytes after `writeIndex`.
-    @inline(__always) public func reserve(_ n: Int) {
+    @inlinable @inline(__always) public func reserve(_ n: Int) {
         if capacity - writeIndex >= n { return }
         reserveSlow(n)
     }
 
-    @inline(never) func reserveSlow(_ n: Int) {
+    @usableFromInline @inline(never) func reserveSlow(_ n: Int) {
         if readIndex > 0 && capacity - readableBytes >= n {
             compact()
             return
@@ -76,28 +76,28 @@ public final class IOBuffer {
         readIndex = 0; writeIndex = 0
     }
 
-    @inline(__always) public func append(_ p: UnsafeRawPointer, count: Int) {
+    @inlinable @inline(__always) public func append(_ p: UnsafeRawPointer, count: Int) {
         guard count > 0 else { return }
         reserve(count)
         (base + writeIndex).update(from: p.assumingMemoryBound(to: UInt8.self), count: count)
         writeIndex += count
     }
 
-    @inline(__always) public func append(_ bytes: UnsafeRawBufferPointer) {
+    @inlinable @inline(__always) public func append(_ bytes: UnsafeRawBufferPointer) {
         if let b = bytes.baseAddress { append(b, count: bytes.count) }
     }
 
-    @inline(__always) public func append(_ s: StaticString) {
+    @inlinable @inline(__always) public func append(_ s: StaticString) {
         append(s.utf8Start, count: s.utf8CodeUnitCount)
     }
 
-    @inline(__always) public func append(byte: UInt8) {
+    @inlinable @inline(__always) public func append(byte: UInt8) {
         reserve(1)
         base[writeIndex] = byte
         writeIndex += 1
     }
 
-    public func append(_ bytes: [UInt8]) {
+    @inlinable public func append(_ bytes: [UInt8]) {
         bytes.withUnsafeBytes { append($0) }
     }
 
@@ -107,7 +107,7 @@ public final class IOBuffer {
     }
 
     /// Appends `v` in decimal (v >= 0).
-    public func append(decimal v: Int64) {
+    @inlinable public func append(decimal v: Int64) {
         reserve(20)
         if v == 0 { base[writeIndex] = 48; writeIndex += 1; return }
         var x = v
@@ -121,7 +121,7 @@ public final class IOBuffer {
     }
 
     /// Appends `v` in lowercase hexadecimal (v >= 0).
-    public func append(hex v: Int) {
+    @inlinable public func append(hex v: Int) {
         reserve(16)
         if v == 0 { base[writeIndex] = 48; writeIndex += 1; return }
         var shift = (Int.bitWidth - v.leadingZeroBitCount + 3) / 4 * 4

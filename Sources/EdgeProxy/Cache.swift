@@ -75,46 +75,46 @@ extension Worker {
     /// Looks the request up. Returns true when it was answered (a hit, or 504
     /// for only-if-cached); false to go on to the origin (maybe to revalidate).
     func cacheLookup(_ c: ClientConnection, _ rc: RouteCache, tenant: Tenant, p: UnsafeRawBufferPointer) -> Bool {
+        let e = c.ex
         let wall = clock.now()
         var x = ExchangeCache()
-        x.collapse = c.ex.cache.collapse
-        let head = c.ex.head
+        x.collapse = e.cache.collapse
         // Build the request's fields as strings only when the policy needs them:
         // directives, conditionals, ranges, credentials. A plain GET skips this.
         var plain = true
-        for f in head.fields {
+        for f in e.head.fields {
             switch f.known {
             case .cacheControl, .pragma, .authorization, .ifNoneMatch, .ifModifiedSince, .range, .ifRange: plain = false
             default: break
             }
         }
         let plainRequest = plain
-        if !plain { x.request = HeaderList(parsed: p, head.fields) }
-        x.host = String(decoding: c.ex.host, as: UTF8.self)
-        x.target = String(decoding: c.ex.target, as: UTF8.self)
+        if !plain { x.request = HeaderList(parsed: p, e.head.fields) }
+        x.host = String(decoding: e.host, as: UTF8.self)
+        x.target = String(decoding: e.target, as: UTF8.self)
         x.requestTime = wall
         x.clientConditional = x.request.contains("if-none-match") || x.request.contains("if-modified-since")
-        guard c.ex.method == .get || c.ex.method == .head || c.ex.bodyKeyed else {
+        guard e.method == .get || e.method == .head || e.bodyKeyed else {
             // Unsafe methods are not looked up; a success invalidates (see cacheResponseFinished).
             x.status = CacheStatus(.bypass)
-            c.ex.cache = x
+            e.cache = x
             return false
         }
         var key = CacheKey.primary(tenant: tenant.name, https: c.tls != nil, host: x.host, target: x.target, query: rc.query)
         // A cached POST: the method and its body (complete in the buffer) are part of the key.
         var bodyLength = 0
-        if c.ex.bodyKeyed, case .length(let len) = head.framing {
+        if e.bodyKeyed, case .length(let len) = e.head.framing {
             bodyLength = Int(len)
             // The body is complete at the start of the input buffer (the head is the exchange's).
             key += CacheKey.bodySeparator + "POST:" + sha256Hex(UnsafeRawBufferPointer(rebasing: c.inBuf!.readView[0..<bodyLength]))
         }
         /// The request is answered from the cache: a keyed body is used up.
         func consumeRequest() {
-            if bodyLength > 0 { c.inBuf!.consume(bodyLength); c.ex.body = .none; c.ex.bodyDone = true }
+            if bodyLength > 0 { c.inBuf!.consume(bodyLength); e.body = .none; e.bodyDone = true }
         }
         x.key = key
         func requestFields() -> HeaderList {
-            if plain { x.request = HeaderList(parsed: p, head.fields); plain = false }
+            if plain { x.request = HeaderList(parsed: p, e.head.fields); plain = false }
             return x.request
         }
         // A compressing route first looks for the representation this client takes.
@@ -144,7 +144,7 @@ extension Worker {
                 x.status = CacheStatus(.hit, .staleWhileRevalidate)
                 let leads = c.ex.method == .get && inFlight.tryLead(key)
                 // The refresh stores what the origin sends: it needs the request's fields.
-                if leads && plain { x.request = HeaderList(parsed: p, head.fields); plain = false }
+                if leads && plain { x.request = HeaderList(parsed: p, e.head.fields); plain = false }
                 c.ex.cache = x
                 consumeRequest()
                 // The refresh is built from this request, then detached (startRequest).
@@ -170,7 +170,7 @@ extension Worker {
             x.status = CacheStatus(config.store.variants(key: key).isEmpty ? .uriMiss : .varyMiss)
         }
         // Going to the origin: storing its answer needs the request's fields (Vary, directives).
-        if plain { x.request = HeaderList(parsed: p, head.fields) }
+        if plain { x.request = HeaderList(parsed: p, e.head.fields) }
         // Collapse concurrent misses (and revalidations) of GETs on this key.
         if c.ex.method == .get && x.collapse {
             let me = Waiter(worker: index, exchange: c.ex.id)
@@ -208,7 +208,8 @@ extension Worker {
     /// `bodyLength`: a collapsed follower's head; the body (that long) comes from its stream.
     func serveStored(_ c: ClientConnection, _ s: StoredResponse, now wall: Int64, finish: Bool = true, varyAcceptEncoding: Bool = false,
                      bodyLength: Int? = nil) {
-        let req = c.ex.cache.request
+        let e = c.ex
+        let req = e.cache.request
         // Conditionals, then Range / If-Range from the complete stored body (EdgeHTTP.Preconditions).
         var notModified = false
         var slice: ByteRange = .ignore
@@ -216,21 +217,21 @@ extension Worker {
             switch Preconditions.evaluate(ifNoneMatch: req.first("if-none-match"), ifModifiedSince: req.first("if-modified-since"),
                                           range: req.first("range"), ifRange: req.first("if-range"), etag: s.etag,
                                           lastModified: s.lastModifiedTime, size: Int64(s.storage.count),
-                                          rangeAllowed: c.ex.method == .get) {
+                                          rangeAllowed: e.method == .get) {
             case .full: break
             case .notModified: notModified = true
             case .partial(let a, let b): slice = .range(a, b)
             case .unsatisfiable: slice = .unsatisfiable
             }
         }
-        c.ex.cache.ttl = s.freshness.lifetime - s.freshness.age(now: wall)
+        e.cache.ttl = s.freshness.lifetime - s.freshness.age(now: wall)
         var status = notModified ? 304 : s.status
         if case .range = slice { status = 206 }
         if case .unsatisfiable = slice { status = 416 }
-        c.ex.status = status
-        c.ex.responseStarted = true
+        e.status = status
+        e.responseStarted = true
         let b = headStart(c, status)
-        let route = c.ex.route!
+        let route = e.route!
         if route.response.remove.isEmpty {
             b.append(notModified ? s.notModifiedHeadBytes : s.headBytes)
         } else {
@@ -251,7 +252,7 @@ extension Worker {
         appendCacheStatus(c, b)
         b.append("Via: 1.1 edge\r\n")
         if varyAcceptEncoding { b.append("Vary: Accept-Encoding\r\n") }
-        if c.tls != nil, let t = c.ex.tenant { b.append(t.hstsLine) }
+        if c.tls != nil, let t = e.tenant { b.append(t.hstsLine) }
         b.append(route.response.addLines)
         switch slice {
         case .range(let first, let last):
@@ -269,7 +270,7 @@ extension Worker {
             headEnd(c, b, body: notModified ? .none : .length(Int64(bodyLength ?? s.storage.count)))
         }
         if bodyLength != nil { return }   // the caller streams the body
-        if c.ex.method != .head && !notModified {
+        if e.method != .head && !notModified {
             switch slice {
             case .range(let first, let last): sendStored(c, s, from: Int(first), to: Int(last) + 1)
             case .unsatisfiable: break

@@ -300,7 +300,9 @@ extension Worker {
 
     /// A fresh exchange for the request now starting (its target buffer reused).
     func beginExchange(_ c: ClientConnection, headLength: Int) {
-        var target = c.ex.target
+        // The target's storage moves on (unshared, so clearing it keeps it).
+        var target: [UInt8] = []
+        swap(&target, &c.ex.target)
         target.removeAll(keepingCapacity: true)
         retireHead(c.ex)
         let e = Exchange(target: target)
@@ -326,7 +328,11 @@ extension Worker {
     /// An exchange's copy of its head goes back to the buffer pool at the end of
     /// this loop turn (callers up the stack may still read it until then).
     @inline(__always) func retireHead(_ e: Exchange) {
-        if let hb = e.headBytes { e.headBytes = nil; retiredHeads.append(hb) }
+        guard let hb = e.headBytes else { return }
+        e.headBytes = nil
+        retiredHeads.append(hb)
+        retiredFields.append(e.head.fields)
+        e.head.fields = []
     }
 
     /// 301 (GET/HEAD) or 308 (other methods, which must keep their body) to the same URL over HTTPS.

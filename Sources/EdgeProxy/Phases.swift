@@ -32,6 +32,8 @@ extension Worker {
         hb.append(ib.readPointer, count: n)
         e.headBytes = hb
         e.head = c.head
+        // The parse storage goes with the exchange; the next parse gets a recycled array.
+        c.head.fields = fieldArrays.popLast() ?? []
         ib.consume(n)
         c.scan = HeadScan()
         c.awaitBytes = 0
@@ -57,18 +59,19 @@ extension Worker {
     /// (EdgeHTTP.Authority): the forms every later phase uses. By default: 400 for
     /// a malformed target or host and for `*`, 405 for TRACE and CONNECT.
     func normalizePhase(_ c: ClientConnection, _ p: UnsafeRawBufferPointer) -> PhaseResult {
-        guard let (form, pathLength) = TargetNormalizer.normalize(p, c.ex.head.targetRange, into: &c.ex.target) else {
-            c.ex.target = Array(p[c.ex.head.targetRange])
+        let e = c.ex
+        guard let (form, pathLength) = TargetNormalizer.normalize(p, e.head.targetRange, into: &e.target) else {
+            e.target = Array(p[e.head.targetRange])
             refuse(c, 400)
             return .done
         }
-        c.ex.pathLength = pathLength
-        if c.ex.method == .trace || c.ex.method == .connect { refuse(c, 405); return .done }
+        e.pathLength = pathLength
+        if e.method == .trace || e.method == .connect { refuse(c, 405); return .done }
         if form == .asterisk { refuse(c, 400); return .done }
         var hostRange = 0..<0
         if case .absolute(let a, _) = form { hostRange = a }
-        else if c.ex.head.hostField >= 0 { hostRange = c.ex.head.fields[c.ex.head.hostField].value }
-        guard Authority.normalize(p, hostRange, into: &c.ex.host) else { refuse(c, 400); return .done }
+        else if e.head.hostField >= 0 { hostRange = e.head.fields[e.head.hostField].value }
+        guard Authority.normalize(p, hostRange, into: &e.host) else { refuse(c, 400); return .done }
         return .next
     }
 
@@ -77,9 +80,10 @@ extension Worker {
     /// domain fronting), and for a tenant with `https_redirect` a plain-HTTP
     /// request gets 301 (GET/HEAD) or 308 to the same URL over HTTPS.
     func tenantPhase(_ c: ClientConnection) -> PhaseResult {
-        guard let tenant = config.tenant(forHost: c.ex.host) else { refuse(c, 421); return .done }
+        let e = c.ex
+        guard let tenant = config.tenant(forHost: e.host) else { refuse(c, 421); return .done }
         if let sni = c.sniTenant, sni != tenant.name { refuse(c, 421); return .done }
-        c.ex.tenant = tenant
+        e.tenant = tenant
         if tenant.httpsRedirect && c.tls == nil { redirectToHTTPS(c); return .done }
         return .next
     }
@@ -90,22 +94,23 @@ extension Worker {
     /// an ordinary GET. On compressing routes the Accept-Encoding and Range
     /// the coder will need are read here.
     func routePhase(_ c: ClientConnection, _ p: UnsafeRawBufferPointer) -> PhaseResult {
-        let route: Route? = c.ex.target.withUnsafeBufferPointer { t in
-            c.ex.tenant!.route(for: UnsafeBufferPointer(rebasing: t[0..<c.ex.pathLength]))
+        let e = c.ex
+        let route: Route? = e.target.withUnsafeBufferPointer { t in
+            e.tenant!.route(for: UnsafeBufferPointer(rebasing: t[0..<e.pathLength]))
         }
         guard let route else { refuse(c, 404); return .done }
-        c.ex.route = route
-        if case .http = route.group.kind, WebSocketHandshake.isRequest(p, c.ex.head) {
+        e.route = route
+        if case .http = route.group.kind, WebSocketHandshake.isRequest(p, e.head) {
             guard route.websocket else { refuse(c, 403); return .done }
-            c.ex.upgrade = true
+            e.upgrade = true
         }
         if route.compress != nil {
-            for f in c.ex.head.fields {
+            for f in e.head.fields {
                 if f.known == .acceptEncoding {
                     let v = String(decoding: p[f.valueStart..<f.valueEnd], as: UTF8.self)
-                    c.ex.acceptEncoding = c.ex.acceptEncoding.map { $0 + "," + v } ?? v
+                    e.acceptEncoding = e.acceptEncoding.map { $0 + "," + v } ?? v
                 } else if f.known == .range {
-                    c.ex.rangeRequested = true
+                    e.rangeRequested = true
                 }
             }
         }
@@ -122,19 +127,20 @@ extension Worker {
     /// caches POST, a POST small enough to key by its body waits here until all
     /// of it has arrived.
     func bodyPhase(_ c: ClientConnection) -> PhaseResult {
-        switch c.ex.head.framing {
-        case .none, .untilClose: c.ex.body = .none
+        let e = c.ex
+        switch e.head.framing {
+        case .none, .untilClose: e.body = .none
         case .length(let len):
-            if len > c.ex.tenant!.limits.maxBodyBytes { refuse(c, 413); return .done }
-            c.ex.body = .length(len)
-            c.ex.bodyDone = false
+            if len > e.tenant!.limits.maxBodyBytes { refuse(c, 413); return .done }
+            e.body = .length(len)
+            e.bodyDone = false
         case .chunked:
-            c.ex.body = .chunked(ChunkedDecoder())
-            c.ex.bodyDone = false
+            e.body = .chunked(ChunkedDecoder())
+            e.bodyDone = false
         }
-        if let rc = c.ex.route!.cache, rc.cachePost, c.ex.method == .post, !c.ex.head.expectContinue,
-           case .length(let len) = c.ex.head.framing, len > 0, len <= Int64(rc.bodyKeyLimit) {
-            c.ex.bodyKeyed = true
+        if let rc = e.route!.cache, rc.cachePost, e.method == .post, !e.head.expectContinue,
+           case .length(let len) = e.head.framing, len > 0, len <= Int64(rc.bodyKeyLimit) {
+            e.bodyKeyed = true
             if c.inBuf!.readableBytes < Int(len) {
                 // The rest of phases 6 and 7 run when it has (Client.swift, .awaitBody).
                 c.awaitBytes = Int(len)

@@ -72,8 +72,11 @@ public final class Worker: @unchecked Sendable {
     /// leader's stream), by exchange id; `exchangeCounter` names the next one.
     var waiting: [UInt64: ClientConnection] = [:]
     var exchangeCounter: UInt64 = 0
-    /// Exchanges' head copies that go back to the buffer pool after this loop turn.
+    /// Exchanges' head copies (bytes, field arrays) that go back to their pools
+    /// after this loop turn; field arrays kept for the next heads.
     var retiredHeads: [IOBuffer] = []
+    var retiredFields: [[Field]] = []
+    var fieldArrays: [[Field]] = []
     /// Origin connections to read again after this loop turn (an orphaned leader's).
     var resumeOrigins: [OriginConnection] = []
     var bufferPool: [IOBuffer] = []
@@ -190,6 +193,11 @@ public final class Worker: @unchecked Sendable {
             if !retiredHeads.isEmpty {
                 for b in retiredHeads { giveBuffer(b) }
                 retiredHeads.removeAll(keepingCapacity: true)
+                while var f = retiredFields.popLast() {
+                    guard fieldArrays.count < 64 else { continue }
+                    f.removeAll(keepingCapacity: true)
+                    fieldArrays.append(f)
+                }
             }
             log.flush()
             if now >= nextSweep {
