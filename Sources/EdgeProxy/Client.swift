@@ -71,6 +71,9 @@ final class ClientConnection {
     var orphaned = false
     /// The request being served (Exchange.swift); a fresh one per request.
     var ex = Exchange()
+    /// An in-memory transport (no socket): what would be written is appended
+    /// here instead, all at once. For unit tests of the phases and the writer.
+    var sink: IOBuffer?
 
     init(fd: Int32, gen: UInt32, peerIP: [UInt8], trusted: Bool) {
         self.socket = OwnedFD(fd); self.gen = gen; self.peerIP = peerIP; self.trusted = trusted
@@ -183,6 +186,7 @@ extension Worker {
     /// Writes pending output; closes a `.closing` connection once drained.
     func flushClient(_ c: ClientConnection) {
         if c.orphaned { return }
+        if let sink = c.sink { return flushToSink(c, sink) }
         guard let b = c.outBuf else {
             if c.phase == .closing { closeClient(c) }
             return
@@ -247,6 +251,17 @@ extension Worker {
         } else if c.sendDeadline == 0 {
             c.sendDeadline = now + server.sendTimeoutMillis
         }
+    }
+
+    /// The in-memory transport's flush: everything pending is "written" at once.
+    func flushToSink(_ c: ClientConnection, _ sink: IOBuffer) {
+        if let b = c.outBuf { sink.append(b.readView); b.clear() }
+        if let s = c.pendingBody {
+            s.storage.withBytes { sink.append(UnsafeRawBufferPointer(rebasing: $0[c.pendingFrom..<c.pendingTo])) }
+            c.pendingBody = nil
+        }
+        c.sendDeadline = 0
+        if c.phase == .closing { closeClient(c) }
     }
 
     // MARK: Requests
@@ -592,6 +607,7 @@ extension Worker {
     /// close_notify sent (`notify`) while the fd is still this connection's, the
     /// SSL freed, and the fd closed last. Nothing can write through it after.
     func releaseSocket(_ c: ClientConnection, notify: Bool) {
+        if c.sink != nil { return }   // an in-memory connection has no socket
         slots[Int(c.fd)] = .free
         if let t = c.tls {
             if notify && !c.handshaking { t.shutdown() }

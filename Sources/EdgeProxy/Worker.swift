@@ -115,8 +115,10 @@ public final class Worker: @unchecked Sendable {
         pools = OriginPools(config: config)
         scratchFields.reserveCapacity(limits.maxFields)
         bindCounters()
-        setSlot(Int(listenFD), .listener)
-        try epoll.add(listenFD, token: UInt64(listenFD), events: Epoll.readable)
+        if listenFD >= 0 {   // (none for a worker that only serves in-memory connections: unit tests)
+            setSlot(Int(listenFD), .listener)
+            try epoll.add(listenFD, token: UInt64(listenFD), events: Epoll.readable)
+        }
         if httpsFD >= 0 {
             setSlot(Int(httpsFD), .listener)
             try epoll.add(httpsFD, token: UInt64(httpsFD), events: Epoll.readable)
