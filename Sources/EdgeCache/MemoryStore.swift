@@ -16,23 +16,27 @@
 import Synchronization
 import EdgeHTTP
 
-/// A stored body: ordinary memory, or the pages of a memory file (large
-/// bodies; the pipeline maps them) that hits send with sendfile, no copy.
-/// Immutable; `owner` keeps the mapping alive and unmaps it when freed.
+/// A stored body, the handle a lookup gives the transport: ordinary memory,
+/// or a region of a file (a memory file for large bodies; a disk segment) that
+/// hits send with sendfile from the right offset, no copy. Immutable.
 public final class BodyStorage: @unchecked Sendable {
     let array: [UInt8]
     let owner: AnyObject?
     let base: UnsafeRawPointer?
-    /// The memory file (-1 for ordinary memory).
+    /// The file the bytes are in (-1 for ordinary memory), and where in it
+    /// they start: a transport sends `count` bytes from `offset` with sendfile.
     public let fd: Int32
+    public let offset: Int
     public let count: Int
 
     public init(_ bytes: [UInt8]) {
-        array = bytes; owner = nil; base = nil; fd = -1; count = bytes.count
+        array = bytes; owner = nil; base = nil; fd = -1; offset = 0; count = bytes.count
     }
 
-    public init(mapped owner: AnyObject, base: UnsafeRawPointer, count: Int, fd: Int32) {
-        array = []; self.owner = owner; self.base = base; self.fd = fd; self.count = count
+    /// Bytes mapped at `base` from `fd` at `offset` (a memory file, or a disk
+    /// tier's segment); `owner` keeps the mapping alive and unmaps it when freed.
+    public init(mapped owner: AnyObject, base: UnsafeRawPointer, count: Int, fd: Int32, offset: Int = 0) {
+        array = []; self.owner = owner; self.base = base; self.fd = fd; self.offset = offset; self.count = count
     }
 
     @inline(__always) public func withBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
@@ -118,20 +122,6 @@ public final class StoredResponse: Sendable {
 }
 
 /// What every storage tier offers (the disk tier implements it too).
-public protocol CacheStorage: AnyObject, Sendable {
-    /// The stored variant of `key` that matches the request's fields, if any.
-    func lookup(key: String, request: HeaderList) -> StoredResponse?
-    /// Stores (or replaces) a variant; returns false when it is not admitted (too large).
-    @discardableResult func insert(_ r: StoredResponse) -> Bool
-    /// Removes every variant of `key` (and what was derived from it); returns how many.
-    @discardableResult func remove(key: String) -> Int
-    /// Removes, or (`soft`) marks stale at `now`, what `scope` selects; logged so
-    /// that a response in flight is not stored after it. Returns how many.
-    @discardableResult func purge(_ scope: PurgeScope, soft: Bool, now: Int64) -> Int
-    var bytesUsed: Int { get }
-    var objectCount: Int { get }
-}
-
 public final class MemoryStore: CacheStorage {
     final class Node {
         /// Replaced in place (under the shard lock) by a soft purge.
@@ -179,11 +169,33 @@ public final class MemoryStore: CacheStorage {
     public let purges = PurgeLog()
     /// Why the last response for a key was not stored (for explain); bounded.
     let notStored = Mutex<[String: String]>([:])
+    let keepBody: @Sendable ([UInt8]) -> BodyStorage
+
+    public func storage(for body: [UInt8]) -> BodyStorage { keepBody(body) }
+
+    /// A fill complete: stored with its body kept as this tier keeps bodies.
+    @discardableResult
+    public func commit(_ fill: CacheFill) -> Bool {
+        guard fill.complete, !fill.tooLarge else { return false }
+        return insert(fill.stored(keepBody(fill.body)), startedAt: fill.startedAt)
+    }
+
+    /// A fill that will not complete: the memory tier reserved nothing for it.
+    public func abort(_ fill: CacheFill) {}
+
+    /// New metadata for a stored response (a 304's merged fields and freshness):
+    /// the memory tier replaces the object (its body is shared, not copied).
+    @discardableResult
+    public func update(_ r: StoredResponse, startedAt: UInt64?) -> Bool { insert(r, startedAt: startedAt) }
 
     /// - Parameters:
     ///   - capacity: bytes for all shards together.
     ///   - maxObjectBytes: larger responses are not stored here.
-    public init(capacity: Int, maxObjectBytes: Int = 8 << 20, shardCount: Int = 16, maxVariants: Int = 32, quotas: [String: Int] = [:]) {
+    ///   - keepBody: how a body is kept (the pipeline puts large ones in memory
+    ///     files, which is I/O this module does not do).
+    public init(capacity: Int, maxObjectBytes: Int = 8 << 20, shardCount: Int = 16, maxVariants: Int = 32, quotas: [String: Int] = [:],
+                keepBody: @escaping @Sendable ([UInt8]) -> BodyStorage = { BodyStorage($0) }) {
+        self.keepBody = keepBody
         self.capacity = capacity
         self.maxVariants = max(1, maxVariants)
         self.quotas = Mutex(quotas)

@@ -302,7 +302,7 @@ extension Worker {
             let merged = CachePolicy.updatedHeaders(stored: old.headers, from: storableFields(response))
             let f = CachePolicy.freshness(status: old.status, response: merged, requestTime: c.ex.cache.requestTime, responseTime: wall, options: rc.options)
             let updated = old.with(headers: merged, freshness: f)
-            config.store.insert(updated, startedAt: c.ex.cache.purgeEpoch)
+            config.store.update(updated, startedAt: c.ex.cache.purgeEpoch)
             o.inBuf!.consume(n)
             o.headDone = true
             o.body = .none
@@ -412,7 +412,7 @@ extension Worker {
         if !f.complete {
             // The origin stopped short (a background refresh that failed, a leader
             // whose client left): nothing partial is ever stored.
-            _ = endStream(f, ok: false)
+            abandonFill(f)
             config.store.noteNotStored(key: f.key, reason: "the origin's response was incomplete")
             return
         }
@@ -420,9 +420,12 @@ extension Worker {
         if f.tooLarge {
             config.store.noteNotStored(key: f.key, reason: "larger than the largest object stored")
         } else {
-            config.store.insert(f.stored(storedBody(f.body)), startedAt: f.startedAt)
+            config.store.commit(f)
             // After the origin's representation (storing that drops older derived ones).
-            if let d = c.ex.coder?.derived, !d.tooLarge { config.store.insert(d.stored(storedBody(d.body)), startedAt: d.startedAt) }
+            if let d = c.ex.coder?.derived, !d.tooLarge {
+                d.complete = true
+                config.store.commit(d)
+            }
         }
     }
 

@@ -202,8 +202,8 @@ extension Worker {
                         // TLS encrypts straight from the stored body.
                         result = s.storage.withBytes { clientWrite(c, $0.baseAddress! + c.pendingFrom, n) }
                     } else {
-                        // A mapped body goes from its pages to the socket (sendfile), no copy.
-                        var off = c.pendingFrom
+                        // A body in a file goes from its pages to the socket (sendfile), no copy.
+                        var off = s.storage.offset + c.pendingFrom
                         result = c.socket.sendfile(from: s.storage.fd, offset: &off, n)
                     }
                 } else if s.storage.fd >= 0 || c.tls != nil {
@@ -573,7 +573,7 @@ extension Worker {
         if !c.orphaned, !c.closed, c.ex.coder == nil, let f = c.ex.cache.fill, f.stream != nil, let o = c.ex.origin, o.headDone {
             return orphan(c)
         }
-        if let f = c.ex.cache.fill { _ = endStream(f, ok: false) }
+        if let f = c.ex.cache.fill { abandonFill(f) }
         c.ex.cache.fill = nil
         c.ex.stream = nil
         if c.phase == .tunnel && c.ex.tunnelEnd == nil { c.ex.tunnelEnd = "client error" }
@@ -673,7 +673,7 @@ extension Worker {
     func retireOrphan(_ c: ClientConnection) {
         noLongerWaiting(c)
         c.closed = true
-        if let f = c.ex.cache.fill { c.ex.cache.fill = nil; _ = endStream(f, ok: false) }
+        if let f = c.ex.cache.fill { c.ex.cache.fill = nil; abandonFill(f) }
         releaseLeader(c)
         if let o = c.ex.origin { detachOrigin(c, o); closeOrigin(o) }
         if let b = c.outBuf { c.outBuf = nil; giveBuffer(b) }

@@ -167,6 +167,12 @@ extension Worker {
         }
     }
 
+    /// A fill that will not complete: its followers are cut off, its store forgets it.
+    func abandonFill(_ f: CacheFill) {
+        _ = endStream(f, ok: false)
+        config.store.abort(f)
+    }
+
     /// Leader: the fill ends (`ok`: completely). Returns the body when streamed.
     func endStream(_ f: CacheFill, ok: Bool) -> [UInt8]? {
         guard let s = f.stream else { return nil }

@@ -241,7 +241,7 @@ extension Worker {
     func transformFailed(_ c: ClientConnection, _ o: OriginConnection) {
         let held = c.ex.coder?.heldHead != nil
         c.ex.coder = nil
-        if let f = c.ex.cache.fill { _ = endStream(f, ok: false) }
+        if let f = c.ex.cache.fill { abandonFill(f) }
         c.ex.cache.fill = nil
         o.keepAlive = false
         detachOrigin(c, o)
@@ -281,7 +281,7 @@ extension Worker {
             return respondError(c, 502)
         }
         let d = s.with(key: CacheKey.derived(s.key, produced), headers: transformedFields(s.headers, produced: produced, addVary: vary),
-                       storage: storedBody(body))
+                       storage: config.store.storage(for: body))
         config.store.insert(d, startedAt: epoch)
         serveStored(c, d, now: wall, finish: finish)
     }

@@ -465,7 +465,7 @@ extension Worker {
         o.server.health.recordFailure(now: now)
         c.ex.originError = why
         c.ex.responseCut = true
-        if let f = c.ex.cache.fill { c.ex.cache.fill = nil; _ = endStream(f, ok: false) }
+        if let f = c.ex.cache.fill { c.ex.cache.fill = nil; abandonFill(f) }
         detachOrigin(c, o)
         closeOrigin(o)
         c.keepAlive = false

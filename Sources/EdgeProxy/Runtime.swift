@@ -195,11 +195,13 @@ public final class RuntimeConfig: Sendable {
     public var tenantNames: [String] { tenants.map(\.name) }
 
     /// The memory cache; a reload passes the running one on so entries survive.
-    public let store: MemoryStore
+    /// The cache's storage (EdgeCache.CacheStorage): the memory tier today.
+    public let store: any CacheStorage
 
-    public init(server: ServerConfig, tenants configs: [TenantConfig], store: MemoryStore? = nil) throws {
+    public init(server: ServerConfig, tenants configs: [TenantConfig], store: (any CacheStorage)? = nil) throws {
         self.server = server
-        self.store = store ?? MemoryStore(capacity: Int(server.cacheMemoryBytes), maxObjectBytes: Int(server.cacheMaxObjectBytes))
+        self.store = store ?? MemoryStore(capacity: Int(server.cacheMemoryBytes), maxObjectBytes: Int(server.cacheMaxObjectBytes),
+                                          keepBody: storedBody)
         var servers: [OriginServer] = []
         var groups: [OriginGroup] = []
         var tenants: [Tenant] = []

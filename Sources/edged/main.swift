@@ -93,7 +93,7 @@ struct Options: Sendable {
 
     /// Reads every config source (server file, flags, tenants) into a runtime config.
     /// `store`: the running cache, handed on by a reload so entries survive it.
-    func load(store: MemoryStore? = nil) throws -> (RuntimeConfig, [TenantConfig]) {
+    func load(store: (any CacheStorage)? = nil) throws -> (RuntimeConfig, [TenantConfig]) {
         var server = ServerConfig()
         if let f = configFile { server = try ConfigLoader.loadServer(file: f) }
         if let h = httpListen { server.httpListen = h }

@@ -42,6 +42,12 @@ import Testing
         #expect(Set(setters.keys) == ["HTTP1Writer.swift"])
     }
 
+    @Test func thePipelineCallsTheStorageInterface() throws {
+        // The memory tier is named where it is made, nowhere else: every call goes through CacheStorage.
+        #expect(try files("EdgeProxy", containing: "MemoryStore") == ["Runtime.swift"])
+        #expect(try files("EdgeAdmin", containing: "MemoryStore").isEmpty)
+    }
+
     @Test func thePurePartsImportNoIO() throws {
         for module in ["EdgeHTTP", "EdgeCache", "EdgeUpstream"] {
             for (name, text) in try sources(module) {

@@ -57,7 +57,7 @@ final class MemoryEdge {
         let f = Freshness(lifetime: 3600, source: .maxAge, correctedInitialAge: 0, responseTime: now, mustRevalidate: false, noCache: false,
                           staleWhileRevalidate: nil, staleIfError: nil)
         worker.config.store.insert(StoredResponse(key: key, variant: "", vary: [], tenant: tenant, status: 200, headers: headers,
-                                                  body: Array(body.utf8), freshness: f))
+                                                  body: Array(body.utf8), freshness: f), startedAt: nil)
     }
 }
 

@@ -1,0 +1,52 @@
+// The cache's storage as the pipeline calls it: one interface for every tier
+// (the memory store today; a disk segment store under it next). Every call is
+// safe from any worker thread; none blocks on I/O in the memory tier.
+//
+// - lookup gives the stored response: metadata (status, fields, freshness,
+//   variant) and a body handle (BodyStorage: bytes, or a file region by
+//   descriptor, offset and length, which the transport sends with sendfile);
+// - a miss is filled through a CacheFill (body bytes appended as they
+//   arrive) and then committed, or aborted; derived bodies (another coding)
+//   are kept with `storage(for:)` and inserted;
+// - update replaces a stored response's metadata (a 304's merged fields);
+// - purge, remove, quotas and the accounting the admin API shows.
+
+public protocol CacheStorage: AnyObject, Sendable {
+    /// The stored variant of `key` matching the request (its fields are asked
+    /// for only when a variant has Vary).
+    func lookup(key: String, request: () -> HeaderList) -> StoredResponse?
+    /// Every stored variant of `key` (explain, purge, uri-miss vs vary-miss).
+    func variants(key: String) -> [StoredResponse]
+    /// Stores a response unless a purge since `startedAt` selects it (nil: none
+    /// is checked); false when not admitted.
+    @discardableResult func insert(_ r: StoredResponse, startedAt: UInt64?) -> Bool
+    /// Stores a completed fill with its body kept as this tier keeps bodies.
+    @discardableResult func commit(_ fill: CacheFill) -> Bool
+    /// A fill that will not complete (the origin broke off, the client left).
+    func abort(_ fill: CacheFill)
+    /// New metadata for a stored response (304 merge, RFC 9111 §4.3.4).
+    @discardableResult func update(_ r: StoredResponse, startedAt: UInt64?) -> Bool
+    /// How this tier keeps a body made here (a derived coding).
+    func storage(for body: [UInt8]) -> BodyStorage
+    /// Removes every variant of `key` (and what was derived from it); returns how many.
+    @discardableResult func remove(key: String) -> Int
+    /// Removes a tenant's objects (a tenant a reload dropped).
+    @discardableResult func remove(tenant: String) -> Int
+    /// Removes, or (`soft`) marks stale at `now`, what `scope` selects; logged so
+    /// that a response in flight is not stored after it. Returns how many.
+    @discardableResult func purge(_ scope: PurgeScope, soft: Bool, now: Int64) -> Int
+    /// The purge log responses in flight are checked against.
+    var purges: PurgeLog { get }
+    /// Stored primary keys starting with `prefix` (prefix purges, explain).
+    func keys(prefix: String) -> [String]
+    /// Why a response for `key` was not stored, for explain.
+    func noteNotStored(key: String, reason: String)
+    func whyNotStored(key: String) -> String?
+    /// Bytes each tenant may hold.
+    func setQuotas(_ q: [String: Int])
+    func bytes(tenant: String) -> Int
+    var bytesUsed: Int { get }
+    var objectCount: Int { get }
+    /// Larger responses are not stored.
+    var maxObjectBytes: Int { get }
+}

@@ -1,0 +1,54 @@
+import Testing
+@testable import EdgeCache
+
+/// The storage interface as the pipeline uses it, on its first implementation.
+@Suite struct StorageTests {
+    func fill(_ key: String, limit: Int = 1 << 20) -> CacheFill {
+        let o = object(key, size: 0)
+        return CacheFill(key: key, variant: "", vary: [], tenant: "t", status: 200, headers: o.headers, freshness: o.freshness, limit: limit,
+                         tags: [], startedAt: 0)
+    }
+
+    @Test func aFillIsCommittedOnlyWhenCompleteAndNotTooLarge() {
+        let kept = MemoryStore(capacity: 1 << 20, shardCount: 1) { BodyStorage($0 + [33]) }   // marks the bodies it keeps
+        let store: any CacheStorage = kept
+        let f = fill("/a")
+        Array("abc".utf8).withUnsafeBytes { f.append($0.baseAddress!, 3) }
+        #expect(!store.commit(f), "incomplete")
+        f.complete = true
+        #expect(store.commit(f))
+        #expect(store.lookup(key: "/a", request: { HeaderList() })?.body == Array("abc!".utf8), "kept as the tier keeps bodies")
+        let big = fill("/big", limit: 2)
+        Array("abc".utf8).withUnsafeBytes { big.append($0.baseAddress!, 3) }
+        big.complete = true
+        #expect(big.tooLarge && !store.commit(big))
+        store.abort(big)
+        #expect(store.lookup(key: "/big", request: { HeaderList() }) == nil)
+        #expect(store.storage(for: [1, 2]).bytes == [1, 2, 33])
+    }
+
+    @Test func updateReplacesMetadataAndKeepsTheBody() {
+        let store: any CacheStorage = MemoryStore(capacity: 1 << 20, shardCount: 1)
+        let o = object("/u", size: 10)
+        store.insert(o, startedAt: nil)
+        var fr = o.freshness
+        fr.lifetime = 999
+        #expect(store.update(o.with(headers: HeaderList([("Content-Type", "text/html")]), freshness: fr), startedAt: nil))
+        let got = store.lookup(key: "/u", request: { HeaderList() })
+        #expect(got?.freshness.lifetime == 999 && got?.contentType == "text/html" && got?.storage === o.storage)
+        // A purge since the request left wins over the update.
+        let epoch = store.purges.epoch
+        _ = store.purge(.key("/u"), soft: false, now: 0)
+        #expect(!store.update(o, startedAt: epoch))
+    }
+
+    @Test func aFileBodyKnowsWhereItStarts() {
+        final class Owner {}
+        let bytes: [UInt8] = Array(0..<100)
+        bytes.withUnsafeBytes { p in
+            let s = BodyStorage(mapped: Owner(), base: p.baseAddress! + 10, count: 20, fd: 7, offset: 4096 + 10)
+            #expect(s.fd == 7 && s.offset == 4106 && s.count == 20)
+            #expect(s.withBytes { Array($0) } == Array(10..<30))
+        }
+    }
+}
