@@ -1,0 +1,292 @@
+// An exchange's life on a client connection: parsing the next request and
+// starting its exchange, refusals and edge's own answers, timeouts, the end of
+// an exchange (logged, then the next request or the close), and the exchanges
+// that go on without their client (an orphaned fill, a background refresh).
+// Thread rules: see Worker.swift (one worker owns it all).
+import Glibc
+import EdgeConfig
+import EdgeHTTP
+import EdgeIO
+import EdgeUpstream
+import EdgeTLS
+import EdgeCache
+
+extension Worker {
+    // MARK: Requests
+
+    func processClient(_ c: ClientConnection) {
+        if c.inProcess { return }
+        c.inProcess = true
+        defer { c.inProcess = false }
+        while !c.closed {
+            switch c.phase {
+            case .head:
+                guard let b = c.inBuf, !b.isEmpty else { return }
+                if let o = c.outBuf, o.readableBytes >= highWater { return }
+                if c.pendingBody != nil { return }   // the previous response is still going out
+                if c.timeout != .header {
+                    c.timeout = .header
+                    c.deadline = now + server.headerTimeoutMillis
+                }
+                swap(&c.head.fields, &scratchFields)
+                let result = HeadParser.parseRequest(b.readView, limits: limits, into: &c.head, scan: &c.scan)
+                switch result {
+                case .needMore:
+                    swap(&c.head.fields, &scratchFields)
+                    if c.eof { closeClient(c) }
+                    return
+                case .error(let e):
+                    swap(&c.head.fields, &scratchFields)
+                    beginExchange(c, headLength: 0)
+                    c.keepAlive = false
+                    b.clear()
+                    respondError(c, e.status)
+                case .complete(let n):
+                    startRequest(c, headLength: n)
+                    // The exchange has its own copy of the head; give the parse storage back.
+                    swap(&c.head.fields, &scratchFields)
+                }
+            case .awaitBody:
+                // A cached POST: once its body is all here, it goes on to the cache lookup.
+                guard (c.inBuf?.readableBytes ?? 0) >= c.awaitBytes else { return }
+                c.awaitBytes = 0
+                c.phase = .head
+                continueRequest(c)
+            case .proxy:
+                pumpRequestBody(c)
+                return
+            case .file, .parked, .stream, .tunnel, .closing:
+                return
+            }
+        }
+    }
+
+    /// A fresh exchange for the request now starting (its target buffer reused).
+    func beginExchange(_ c: ClientConnection, headLength: Int) {
+        // The target's storage moves on (unshared, so clearing it keeps it).
+        var target: [UInt8] = []
+        swap(&target, &c.ex.target)
+        target.removeAll(keepingCapacity: true)
+        retireHead(c.ex)
+        let e = Exchange(target: target)
+        exchangeCounter &+= 1
+        e.id = exchangeCounter
+        e.inExchange = true
+        e.startMicros = monotonicMicros()
+        e.sentAtStart = c.sent + Int64(c.outBuf?.readableBytes ?? 0)
+        e.bytesIn = Int64(headLength)
+        c.ex = e
+        c.timeout = .idle
+        c.deadline = 0
+        c.rateDeadline = 0
+    }
+
+    /// Answers a request we refuse before reading its body: the body (if any)
+    /// is never read, so the connection closes after the answer.
+    func refuse(_ c: ClientConnection, _ status: Int) {
+        if c.ex.head.framing != .none || status == 400 { c.keepAlive = false }
+        respondError(c, status)
+    }
+
+    /// An exchange's copy of its head goes back to the buffer pool at the end of
+    /// this loop turn (callers up the stack may still read it until then).
+    @inline(__always) func retireHead(_ e: Exchange) {
+        guard let hb = e.headBytes else { return }
+        e.headBytes = nil
+        retiredHeads.append(hb)
+        retiredFields.append(e.head.fields)
+        e.head.fields = []
+    }
+
+    /// 301 (GET/HEAD) or 308 (other methods, which must keep their body) to the same URL over HTTPS.
+    func redirectToHTTPS(_ c: ClientConnection) {
+        if c.ex.head.framing != .none { c.keepAlive = false }
+        let status = (c.ex.method == .get || c.ex.method == .head) ? 301 : 308
+        let b = generatedHead(c, status)
+        b.append("Location: https://")
+        // The normalized host (no port), then ours.
+        b.append(c.ex.host)
+        if httpsPort != 443 { b.append(byte: 58); b.append(decimal: Int64(httpsPort)) }
+        b.append(c.ex.target)
+        b.append("\r\n")
+        headEnd(c, b, body: .length(0))
+        finishExchange(c)
+    }
+
+    /// Removes the route prefix from the normalized target (keeping a leading "/").
+    func stripPrefix(_ c: ClientConnection, _ route: Route) {
+        var cut = route.prefix.count
+        if route.prefix.last == 47 { cut -= 1 }
+        guard cut > 0 else { return }
+        c.ex.target.removeSubrange(0..<cut)
+        c.ex.pathLength -= cut
+        if c.ex.pathLength == 0 || c.ex.target[0] != 47 {
+            c.ex.target.insert(47, at: 0)
+            c.ex.pathLength += 1
+        }
+    }
+
+    func clientTimedOut(_ c: ClientConnection) {
+        switch c.timeout {
+        case .idle:
+            closeClient(c)
+        case .header:
+            c.keepAlive = false
+            if c.inBuf?.isEmpty ?? true { closeClient(c); return }
+            beginExchange(c, headLength: 0)
+            c.inBuf?.clear()
+            respondError(c, 408)
+        case .parked:
+            // The leader is taking too long: go to the origin alone.
+            resume(c, alone: true)
+        case .tunnel:
+            endTunnel(c, "idle timeout")
+        case .body:
+            if let o = c.ex.origin { detachOrigin(c, o); closeOrigin(o) }
+            c.keepAlive = false
+            c.ex.bodyDone = true
+            if c.ex.responseStarted { abortClient(c) } else { c.inBuf?.clear(); respondError(c, 408) }
+        }
+    }
+
+    // MARK: Responses
+
+    /// Sends a short error response generated by edge itself, then finishes the exchange.
+    func respondError(_ c: ClientConnection, _ status: Int) {
+        let reason = HTTPStatus.reason(status)
+        let b = generatedHead(c, status)
+        b.append("Content-Type: text/plain; charset=utf-8\r\n")
+        if status == 405 { b.append("Allow: GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH\r\n") }
+        headEnd(c, b, body: .length(Int64(reason.utf8CodeUnitCount + 5)))
+        if c.ex.method != .head {
+            b.append(decimal: Int64(status))
+            b.append(byte: 32)
+            b.append(reason)
+            b.append("\n")
+        }
+        finishExchange(c)
+    }
+
+    /// Ends the current exchange: logs it, then either waits for the next
+    /// request on this connection or closes it once the output is flushed.
+    func finishExchange(_ c: ClientConnection) {
+        noLongerWaiting(c)
+        if c.orphaned {
+            if let o = c.ex.origin { detachOrigin(c, o); if c.ex.bodyDone { releaseOrigin(o) } else { closeOrigin(o) } }
+            cacheResponseFinished(c)
+            logExchange(c)
+            c.ex.inExchange = false
+            return retireOrphan(c)
+        }
+        if let o = c.ex.origin {
+            detachOrigin(c, o)
+            // An origin that answered before the whole request body was sent
+            // cannot take another request on this connection.
+            if c.ex.bodyDone { releaseOrigin(o) } else { closeOrigin(o) }
+        }
+        endBody(c)
+        cacheResponseFinished(c)
+        c.ex.coder = nil
+        releaseLeader(c)
+        if c.ex.file.fd >= 0 { c.ex.file.close() }
+        if let f = c.ex.fwd { c.ex.fwd = nil; giveBuffer(f) }
+        if !c.ex.bodyDone { c.keepAlive = false }
+        logExchange(c)
+        c.ex.inExchange = false
+        retireHead(c.ex)
+        if c.keepAlive && !stopping {
+            c.phase = .head
+            c.timeout = .idle
+            c.deadline = now + server.keepAliveTimeoutMillis
+            flushClient(c)
+            if c.closed { return }
+            if !(c.inBuf?.isEmpty ?? true) || c.readable {
+                if c.readable { clientReadable(c) } else { processClient(c) }
+            }
+        } else {
+            c.phase = .closing
+            c.deadline = 0
+            flushClient(c)
+        }
+    }
+
+    /// Drops the connection at once (client gone, or a response we cannot complete).
+    func abortClient(_ c: ClientConnection) {
+        // Followers may be reading this response as it is stored: finish it without the client.
+        if !c.orphaned, !c.closed, c.ex.coder == nil, let f = c.ex.cache.fill, f.stream != nil, let o = c.ex.origin, o.headDone {
+            return orphan(c)
+        }
+        if let f = c.ex.cache.fill { abandonFill(f) }
+        c.ex.cache.fill = nil
+        c.ex.stream = nil
+        if c.phase == .tunnel && c.ex.tunnelEnd == nil { c.ex.tunnelEnd = "client error" }
+        c.ex.coder = nil
+        releaseLeader(c)
+        if c.ex.inExchange {
+            if c.ex.status == 0 { c.ex.status = 499 }
+            logExchange(c)
+            c.ex.inExchange = false
+        }
+        closeClient(c)
+    }
+
+    /// The leader's client is gone while followers read its response from the
+    /// fill: its socket closes now, and the exchange carries on as a background
+    /// fill (nothing is written anywhere) until the origin's body is complete.
+    func orphan(_ c: ClientConnection) {
+        c.orphaned = true
+        c.ex.cache.background = true
+        c.keepAlive = false
+        releaseSocket(c, notify: false)
+        c.pendingBody = nil
+        if let b = c.inBuf { c.inBuf = nil; giveBuffer(b) }
+        if let b = c.outBuf { c.outBuf = nil; giveBuffer(b) }
+        if let b = c.ex.fwd { c.ex.fwd = nil; giveBuffer(b) }
+        // The origin may be paused for the client's sake: read on (from the loop, not from here).
+        if let o = c.ex.origin {
+            o.deadline = now + (c.ex.tenant?.limits.originReadTimeoutMillis ?? 60_000)
+            resumeOrigins.append(o)
+        }
+    }
+
+    /// Moves a background refresh off the client's connection into an exchange
+    /// of its own: no socket (orphaned from the start), the forward head, the
+    /// cache state (the key it leads, the stale entry it revalidates).
+    func detachRefresh(from c: ClientConnection) -> ClientConnection {
+        let g = ClientConnection(fd: -1, gen: 0, peerIP: c.peerIP, trusted: c.trusted)
+        g.orphaned = true
+        g.phase = .proxy
+        g.keepAlive = false
+        let e = g.ex
+        e.head = c.ex.head
+        e.isRefresh = true
+        e.inExchange = true
+        e.startMicros = monotonicMicros()
+        e.tenant = c.ex.tenant
+        e.route = c.ex.route
+        e.method = c.ex.method
+        e.methodText = c.ex.methodText
+        e.host = c.ex.host
+        e.target = c.ex.target
+        e.pathLength = c.ex.pathLength
+        e.fwd = c.ex.fwd
+        c.ex.fwd = nil
+        e.cache = c.ex.cache
+        e.cache.status = CacheStatus(.stale, .backgroundRefresh)
+        // The client's exchange ends as the stale hit it was.
+        c.ex.cache.leaderKey = nil
+        c.ex.cache.background = false
+        c.ex.cache.revalidating = nil
+        return g
+    }
+
+    /// The end of an orphaned exchange: whatever it still holds goes.
+    func retireOrphan(_ c: ClientConnection) {
+        noLongerWaiting(c)
+        c.closed = true
+        if let f = c.ex.cache.fill { c.ex.cache.fill = nil; abandonFill(f) }
+        releaseLeader(c)
+        if let o = c.ex.origin { detachOrigin(c, o); closeOrigin(o) }
+        if let b = c.outBuf { c.outBuf = nil; giveBuffer(b) }
+    }
+}
