@@ -20,6 +20,10 @@ import EdgeCache
 enum ClientPhase { case head, awaitBody, proxy, file, parked, stream, tunnel, closing }
 enum ClientTimeout { case idle, header, body, parked, tunnel }
 enum RequestBody { case none, length(Int64), chunked(ChunkedDecoder) }
+/// Where a client connection's socket is: shaking hands (TLS), open for
+/// HTTP, given up while its exchange goes on without it (an orphaned fill:
+/// Worker.orphan), or closed. One value; the Booleans below are views of it.
+enum SocketStage { case handshaking, open, orphaned, closed }
 /// How the response body is framed towards the client.
 enum ClientFraming { case asIs, chunked, close }
 
@@ -37,7 +41,12 @@ final class ClientConnection {
     var outBuf: IOBuffer?
     /// TLS state when the connection came in on the HTTPS listener.
     var tls: TLSConnection?
-    var handshaking = false
+    var stage = SocketStage.open
+    @inline(__always) var handshaking: Bool { stage == .handshaking }
+    /// The client went away but the origin response goes on into the cache
+    /// for the followers reading it (see Worker.orphan); the fd is not ours any more.
+    @inline(__always) var orphaned: Bool { stage == .orphaned }
+    @inline(__always) var closed: Bool { stage == .closed }
     /// The tenant the TLS handshake (SNI) selected, by name (stable across
     /// reloads): requests for other tenants get 421.
     var sniTenant: String?
@@ -46,7 +55,6 @@ final class ClientConnection {
     /// The peer half-closed or hung up (EPOLLRDHUP/EPOLLHUP seen): read to EOF.
     var hangup = false
     var eof = false
-    var closed = false
     var inProcess = false
     var phase = ClientPhase.head
     var scan = HeadScan()
@@ -68,9 +76,6 @@ final class ClientConnection {
     /// A request whose body is part of its cache key (a cached POST) waits
     /// (phase .awaitBody) until this many body bytes have arrived.
     var awaitBytes = 0
-    /// The client went away but the origin response goes on into the cache
-    /// for the followers reading it (see Worker.orphan); the fd is not ours any more.
-    var orphaned = false
     /// The request being served (Exchange.swift); a fresh one per request.
     var ex = Exchange()
     /// An in-memory transport (no socket): what would be written is appended
@@ -270,12 +275,13 @@ extension Worker {
         guard !c.closed else { return }
         noLongerWaiting(c)
         if c.orphaned { return retireOrphan(c) }
-        c.closed = true
+        let notify = !c.handshaking   // no close_notify in the middle of a handshake
+        c.stage = .closed
         if c.phase == .tunnel { leaveTunnel(c) }
         releaseLeader(c)
         if let o = c.ex.origin { detachOrigin(c, o); closeOrigin(o) }
         if c.ex.file.fd >= 0 { c.ex.file.close() }
-        releaseSocket(c, notify: true)
+        releaseSocket(c, notify: notify)
         if let b = c.inBuf { c.inBuf = nil; giveBuffer(b) }
         if let b = c.outBuf { c.outBuf = nil; giveBuffer(b) }
         if let b = c.ex.fwd { c.ex.fwd = nil; giveBuffer(b) }
@@ -289,7 +295,7 @@ extension Worker {
         if c.sink != nil { return }   // an in-memory connection has no socket
         slots[Int(c.fd)] = .free
         if let t = c.tls {
-            if notify && !c.handshaking { t.shutdown() }
+            if notify { t.shutdown() }
             c.tls = nil
         }
         c.socket.close()
@@ -317,7 +323,7 @@ extension Worker {
         case .done:
             workerCounters.add(WorkerSlot.tlsHandshakes, 1)
             if t.resumed { workerCounters.add(WorkerSlot.tlsResumed, 1) }
-            c.handshaking = false
+            c.stage = .open
             c.sniTenant = t.tenantName
             c.readable = true   // records may already be buffered
             return true

@@ -234,7 +234,7 @@ extension Worker {
     /// fill: its socket closes now, and the exchange carries on as a background
     /// fill (nothing is written anywhere) until the origin's body is complete.
     func orphan(_ c: ClientConnection) {
-        c.orphaned = true
+        c.stage = .orphaned
         c.ex.cache.background = true
         c.keepAlive = false
         releaseSocket(c, notify: false)
@@ -254,7 +254,7 @@ extension Worker {
     /// cache state (the key it leads, the stale entry it revalidates).
     func detachRefresh(from c: ClientConnection) -> ClientConnection {
         let g = ClientConnection(fd: -1, gen: 0, peerIP: c.peerIP, trusted: c.trusted)
-        g.orphaned = true
+        g.stage = .orphaned
         g.phase = .proxy
         g.keepAlive = false
         let e = g.ex
@@ -283,7 +283,7 @@ extension Worker {
     /// The end of an orphaned exchange: whatever it still holds goes.
     func retireOrphan(_ c: ClientConnection) {
         noLongerWaiting(c)
-        c.closed = true
+        c.stage = .closed
         if let f = c.ex.cache.fill { c.ex.cache.fill = nil; abandonFill(f) }
         releaseLeader(c)
         if let o = c.ex.origin { detachOrigin(c, o); closeOrigin(o) }

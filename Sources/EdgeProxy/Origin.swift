@@ -8,6 +8,7 @@ import EdgeUpstream
 import EdgeTLS
 
 enum OriginTimeout { case connect, read, idle }
+enum OriginStage { case connecting, handshaking, ready, closed }
 enum ResponseBody { case none, length(Int64), chunked(ChunkedDecoder), untilClose }
 enum OriginFailure {
     case connect, connectTimeout, tls, readTimeout, closed, broken
@@ -56,13 +57,15 @@ final class OriginConnection {
     var readable = false
     var writable = false
     var hangup = false
+    /// Connecting (TCP), shaking hands (https origins), ready for HTTP bytes, or closed.
+    var stage = OriginStage.connecting
     /// TCP is up (TLS may still be shaking hands).
-    var tcpConnected = false
+    @inline(__always) var tcpConnected: Bool { stage == .handshaking || stage == .ready }
     /// Ready for HTTP bytes: TCP up and, for https origins, the handshake done.
-    var connected = false
+    @inline(__always) var connected: Bool { stage == .ready }
+    @inline(__always) var closed: Bool { stage == .closed }
     var tls: TLSConnection?
     var eof = false
-    var closed = false
     var client: ClientConnection?
     var head = ResponseHead()
     var scan = HeadScan()
@@ -184,7 +187,7 @@ extension Worker {
             if !o.tcpConnected {
                 guard ev & (Epoll.writable | Epoll.error | Epoll.hangup) != 0 else { return }
                 if TCP.socketError(o.fd) != 0 || ev & Epoll.error != 0 { return originFailed(o, .connect) }
-                o.tcpConnected = true
+                o.stage = .handshaking
             }
             if let t = o.tls {
                 switch t.handshake() {
@@ -198,7 +201,7 @@ extension Worker {
                 }
             }
             do {
-                o.connected = true
+                o.stage = .ready
                 o.writable = true
                 o.timeout = .read
                 o.deadline = now + (c.ex.tenant?.limits.originReadTimeoutMillis ?? 60_000)
@@ -432,11 +435,12 @@ extension Worker {
 
     func closeOrigin(_ o: OriginConnection) {
         guard !o.closed else { return }
-        o.closed = true
+        let wasReady = o.connected
+        o.stage = .closed
         if let c = o.client { detachOrigin(c, o) }
         // The one safe order: TLS close_notify while the fd is ours, SSL freed, fd closed last.
         slots[Int(o.fd)] = .free
-        if let t = o.tls { if o.connected { t.shutdown() }; o.tls = nil }
+        if let t = o.tls { if wasReady { t.shutdown() }; o.tls = nil }
         o.socket.close()
         if let b = o.inBuf { o.inBuf = nil; giveBuffer(b) }
         if let b = o.outBuf { o.outBuf = nil; giveBuffer(b) }

@@ -299,7 +299,7 @@ public final class Worker: @unchecked Sendable {
                 if secure {
                     guard let server = config.tls, let t = TLSConnection(server: server, fd: fd) else { dropAccepted(c); continue }
                     c.tls = t
-                    c.handshaking = true
+                    c.stage = .handshaking
                 }
                 guard register(fd, gen: c.gen, .client(c)) else { dropAccepted(c); continue }
                 clientCount += 1

@@ -1,5 +1,5 @@
 // libFuzzer target for the HTTP/1.1 parsers, the chunked decoder, the host
-// normalizer and the override-field table. Built by run.sh together with
+// normalizer, the override-field table and the WebSocket handshake checks. Built by run.sh together with
 // Sources/EdgeHTTP; every input is fed whole and split at one input-chosen
 // point, and the parsers must agree with themselves.
 
@@ -41,6 +41,8 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
                 precondition(OverrideFields.names.contains(name), "override table matched \(name)")
             }
         }
+        // The WebSocket checks read the parsed fields only; an upgrade is a bodiless HTTP/1.1 GET.
+        if WebSocketHandshake.isRequest(bytes, req) { precondition(req.method == .get && req.minorVersion == 1) }
         var out: [UInt8] = []
         if let r = TargetNormalizer.normalize(bytes, req.targetRange, into: &out) {
             precondition(r.pathLength <= out.count)
@@ -52,7 +54,9 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
     }
     var resp = ResponseHead()
     var rscan = HeadScan()
-    _ = HeadParser.parseResponse(bytes, limits: limits, into: &resp, scan: &rscan)
+    if case .complete = HeadParser.parseResponse(bytes, limits: limits, into: &resp, scan: &rscan), WebSocketHandshake.isAccept(bytes, resp) {
+        precondition(resp.status == 101)
+    }
 
     var dec = ChunkedDecoder()
     var at = 0

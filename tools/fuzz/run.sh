@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the parser fuzzers with libFuzzer + AddressSanitizer and runs each.
 # usage: tools/fuzz/run.sh [seconds per target=60]
-#   fuzz-http: request/response heads, chunked bodies, target and host normalization
+#   fuzz-http: request/response heads, chunked bodies, target and host normalization, WebSocket handshakes
 #   fuzz-sni:  the ClientHello server_name extension reader
 # Crashes land in tools/fuzz/crashes/; keep each in regressions/ (committed; every run replays it).
 set -euo pipefail
@@ -11,6 +11,8 @@ mkdir -p corpus corpus-sni crashes .out
 printf 'GET / HTTP/1.1\r\nHost: a\r\n\r\n' > corpus/get
 printf 'POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n' > corpus/chunked
 printf 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi' > corpus/resp
+printf 'GET /chat HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, Upgrade\r\nUpgrade: websocket\r\n\r\n' > corpus/ws
+printf 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n' > corpus/ws101
 printf 'GET http://A.Test.:8080/x HTTP/1.1\r\nHost: [::1]:443\r\nX_Forwarded_For: 1\r\nX-Original-URL: /a\r\n\r\n' > corpus/hosts
 printf '\x00\x09\x00\x00\x06a.test' > corpus-sni/one
 printf '\x00\x12\x07\x00\x03abc\x00\x00\x09B.Example' > corpus-sni/two
