@@ -237,6 +237,11 @@ public final class MemoryStore: CacheStorage {
         }
     }
 
+    /// Memory never has to read: the answer is always at hand.
+    public func lookup(key: String, request: () -> HeaderList, waiter: Waiter, waking: any Waking) -> StorageLookup {
+        lookup(key: key, request: request).map { .found($0) } ?? .absent
+    }
+
     /// Every stored variant of a key (for explain and purge).
     public func variants(key: String) -> [StoredResponse] {
         shards[shard(key)].m.withLock { s in (s.table[key] ?? []).map(\.object) }

@@ -10,11 +10,27 @@
 //   are kept with `storage(for:)` and inserted;
 // - update replaces a stored response's metadata (a 304's merged fields);
 // - purge, remove, quotas and the accounting the admin API shows.
+//
+// A tier whose reads may block (a disk) answers a request's lookup `.pending`
+// and reads on a thread of its own; when the answer is ready it calls
+// `waking.wake(waiter)` (the pipeline's mailboxes), and the exchange, parked
+// meanwhile, asks again. A worker's loop never waits for storage.
+
+/// A request's lookup: the answer, or a read under way (ask again when woken).
+public enum StorageLookup { case found(StoredResponse), absent, pending }
+
+/// Whoever wakes parked exchanges (the pipeline's per-worker mailboxes).
+public protocol Waking: AnyObject, Sendable {
+    func wake(_ w: Waiter)
+}
 
 public protocol CacheStorage: AnyObject, Sendable {
     /// The stored variant of `key` matching the request (its fields are asked
     /// for only when a variant has Vary).
     func lookup(key: String, request: () -> HeaderList) -> StoredResponse?
+    /// A request's lookup, which may be `.pending` on a tier that has to read:
+    /// `waking.wake(waiter)` follows when the answer is ready.
+    func lookup(key: String, request: () -> HeaderList, waiter: Waiter, waking: any Waking) -> StorageLookup
     /// Every stored variant of `key` (explain, purge, uri-miss vs vary-miss).
     func variants(key: String) -> [StoredResponse]
     /// Stores a response unless a purge since `startedAt` selects it (nil: none

@@ -125,7 +125,15 @@ extension Worker {
             serveStored(c, d, now: wall)
             return true
         }
-        let found = config.store.lookup(key: key, request: requestFields)
+        let found: StoredResponse?
+        switch config.store.lookup(key: key, request: requestFields, waiter: Waiter(worker: index, exchange: e.id), waking: mailboxes) {
+        case .found(let s): found = s
+        case .absent: found = nil
+        case .pending:
+            // A tier is reading it (off this thread): wait, woken through the mailbox, and look again.
+            park(c)
+            return true
+        }
         if let stored = found {
             var decision = CachePolicy.decide(stored.freshness, request: x.request, now: wall, options: rc.options)
             // A stale POST answer is fetched again, not revalidated or refreshed behind.

@@ -35,8 +35,11 @@ import EdgeIO
 import EdgeCache
 import EdgeHTTP
 
-/// Each worker's inbox of parked connections to resume, and its wake-up fd.
-final class Mailboxes: Sendable {
+/// Each worker's inbox of parked exchanges to resume, and its wake-up fd
+/// (collapsed followers; exchanges waiting for a storage read).
+final class Mailboxes: Waking {
+    func wake(_ w: Waiter) { deliver([w]) }
+
     final class Box: Sendable {
         let queue = Mutex<[Waiter]>([])
         let wake: EventFD

@@ -7,6 +7,7 @@ import Testing
 @testable import EdgeProxy
 import EdgeConfig
 import EdgeIO
+import EdgeCache
 
 let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
@@ -169,7 +170,8 @@ final class Edge: @unchecked Sendable {
     var stateDir: String { dir.appendingPathComponent("state").path }
     var logPath: String { dir.appendingPathComponent("access.log").path }
 
-    init(tenants: [String], server serverJSON: String? = nil, workers: Int = 1, files: [String: String] = [:]) throws {
+    init(tenants: [String], server serverJSON: String? = nil, workers: Int = 1, files: [String: String] = [:],
+         store: (any CacheStorage)? = nil) throws {
         dir = FileManager.default.temporaryDirectory.appendingPathComponent("edge-test-\(UUID().uuidString)")
         let tdir = dir.appendingPathComponent("tenants")
         try FileManager.default.createDirectory(at: tdir, withIntermediateDirectories: true)
@@ -192,7 +194,7 @@ final class Edge: @unchecked Sendable {
         sc.stateDir = dir.appendingPathComponent("state").path
         sc.workers = workers
         sc.accessLog = dir.appendingPathComponent("access.log").path
-        let rt = try RuntimeConfig(server: sc, tenants: try ConfigLoader.loadTenants(directory: tdir.path))
+        let rt = try RuntimeConfig(server: sc, tenants: try ConfigLoader.loadTenants(directory: tdir.path), store: store)
         server = try EdgeServer(config: rt)
         server.start()
     }
