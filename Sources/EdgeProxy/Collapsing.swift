@@ -133,8 +133,8 @@ extension Worker {
     func pumpStream(_ c: ClientConnection) {
         guard let stream = c.ex.stream, let b = c.outBuf else { return }
         while !c.closed {
-            while b.readableBytes < highWater && c.ex.streamOffset < stream.length {
-                let max = min(stream.length - c.ex.streamOffset, highWater - b.readableBytes)
+            while sendRoom(c) > 0 && c.ex.streamOffset < stream.length {
+                let max = min(stream.length - c.ex.streamOffset, sendRoom(c))
                 switch stream.read(from: c.ex.streamOffset, max: max, into: b, waiter: Waiter(worker: index, exchange: c.ex.id)) {
                 case .copied(let k):
                     c.ex.streamOffset += k

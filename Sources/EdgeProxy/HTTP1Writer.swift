@@ -85,6 +85,13 @@ extension Worker {
         c.ex.responseStarted = true
     }
 
+    /// How many more response bytes this exchange may queue before its producer
+    /// (the origin relay, a follower's stream, a file) pauses until the writer
+    /// drains: backpressure is the exchange's. HTTP/1 serves one exchange at a
+    /// time, so its room is what the connection's output has left; a
+    /// multiplexed transport answers per stream.
+    @inline(__always) func sendRoom(_ c: ClientConnection) -> Int { highWater - (c.outBuf?.readableBytes ?? 0) }
+
     /// Response body bytes in the framing the head chose.
     @inline(__always) func sendBody(_ c: ClientConnection, _ bytes: UnsafeRawBufferPointer, to ob: IOBuffer) {
         if c.ex.framing == .chunked { ChunkFramer.appendChunk(bytes, to: ob) } else { ob.append(bytes) }

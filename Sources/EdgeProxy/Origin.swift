@@ -260,7 +260,7 @@ extension Worker {
         while !o.closed, let c = o.client {
             var didRead = false
             let ib = o.inBuf!
-            while o.readable && ib.readableBytes < highWater && (c.outBuf?.readableBytes ?? 0) < highWater {
+            while o.readable && ib.readableBytes < highWater && sendRoom(c) > 0 {
                 ib.reserve(bufferSize)
                 let space = ib.writableBytes
                 switch (o.tls.map { $0.read(ib.writePointer, space) } ?? o.socket.read(ib.writePointer, space)) {
@@ -279,7 +279,7 @@ extension Worker {
             let pending = ib.readableBytes
             processOrigin(o, c)
             if o.closed || o.client !== c { return }
-            if (c.outBuf?.readableBytes ?? 0) >= highWater {
+            if sendRoom(c) <= 0 {
                 o.deadline = 0  // the client's send timeout governs while it is slow
                 return
             }
@@ -345,7 +345,7 @@ extension Worker {
         let quiet = c.ex.cache.background
         var done = false
         if case .none = o.body { done = true }
-        loop: while !done && !ib.isEmpty && ob.readableBytes < highWater {
+        loop: while !done && !ib.isEmpty && sendRoom(c) > 0 {
             switch o.body {
             case .none:
                 done = true

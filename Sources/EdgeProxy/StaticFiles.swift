@@ -223,7 +223,7 @@ extension Worker {
     func pumpFile(_ c: ClientConnection) {
         let b = c.outBuf!
         while !c.closed {
-            while c.ex.file.remaining > 0 && b.readableBytes < highWater {
+            while c.ex.file.remaining > 0 && sendRoom(c) > 0 {
                 let want = Int(min(c.ex.file.remaining, 65536))
                 // Compressing: read into a scratch buffer and feed the codec.
                 let into = c.ex.coder == nil ? b : fileScratch
