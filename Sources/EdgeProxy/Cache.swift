@@ -185,7 +185,21 @@ extension Worker {
             // Only a plain request can take the leader's response as it is.
             let canStream = plainRequest && c.ex.route?.compress == nil
             switch inFlight.join(key, me, now: now, canStream: canStream) {
-            case .leader: x.leaderKey = key
+            case .leader:
+                // The lookup above and this join are two steps: a leader on another
+                // worker may have stored the response and left in between. Look once
+                // more now that no one else can lead this key (it stays this miss's).
+                if found == nil, let s = config.store.lookup(key: key, request: requestFields),
+                   CachePolicy.decide(s.freshness, request: x.request, now: wall, options: rc.options) == .fresh {
+                    let waiters = inFlight.finish(key, uncacheable: false, now: now)
+                    if !waiters.isEmpty { mailboxes.deliver(waiters) }
+                    x.status = CacheStatus(.hit)
+                    c.ex.cache = x
+                    consumeRequest()
+                    serveNegotiated(c, s, now: wall)
+                    return true
+                }
+                x.leaderKey = key
             case .follower:
                 c.ex.cache = x
                 park(c)
