@@ -46,10 +46,11 @@ final class AccessLog {
 
 extension Worker {
     func logExchange(_ c: ClientConnection) {
+        let e = c.ex
         let done = monotonicMicros()
         let pending = c.pendingBody == nil ? 0 : Int64(c.pendingTo - c.pendingFrom)
-        let bytesOut = max(0, c.sent + Int64(c.outBuf?.readableBytes ?? 0) + pending - c.ex.sentAtStart)
-        if !c.ex.isRefresh { recordStats(c, micros: done - c.ex.startMicros, bytesOut: bytesOut) }
+        let bytesOut = max(0, c.sent + Int64(c.outBuf?.readableBytes ?? 0) + pending - e.sentAtStart)
+        if !e.isRefresh { recordStats(c, micros: done - e.startMicros, bytesOut: bytesOut) }
         guard log.enabled else { return }
         let b = log.buf
         let (_, ms) = wallClock()
@@ -58,44 +59,44 @@ extension Worker {
         b.append(byte: 46)
         b.append(byte: UInt8(48 + ms / 100)); b.append(byte: UInt8(48 + ms / 10 % 10)); b.append(byte: UInt8(48 + ms % 10))
         b.append("Z\",\"tenant\":\"")
-        if let t = c.ex.tenant { b.append(t.nameJSON) } else { b.append(byte: 45) }
+        if let t = e.tenant { b.append(t.nameJSON) } else { b.append(byte: 45) }
         b.append("\",\"client\":\"")
         b.append(c.peerIP)
         b.append("\",\"method\":\"")
-        if c.ex.method == .other { b.append(jsonEscaped(c.ex.methodText)) } else { b.append(c.ex.method.token) }
+        if e.method == .other { b.append(jsonEscaped(e.methodText)) } else { b.append(e.method.token) }
         b.append("\",\"target\":\"")
-        appendEscaped(b, c.ex.target)
+        appendEscaped(b, e.target)
         b.append("\",\"status\":")
-        b.append(decimal: Int64(c.ex.status))
+        b.append(decimal: Int64(e.status))
         b.append(",\"bytes_in\":")
-        b.append(decimal: c.ex.bytesIn)
+        b.append(decimal: e.bytesIn)
         b.append(",\"bytes_out\":")
         b.append(decimal: bytesOut)
-        if c.ex.cache.status.kind != .none {
+        if e.cache.status.kind != .none {
             b.append(",\"cache\":\"")
-            c.ex.cache.status.append(to: b)   // fixed tokens: nothing to escape
+            e.cache.status.append(to: b)   // fixed tokens: nothing to escape
             b.append("\"")
         }
         b.append(",\"duration_ms\":")
-        appendMillis(b, done - c.ex.startMicros)
-        if let s = c.ex.serverLabel {
+        appendMillis(b, done - e.startMicros)
+        if let s = e.serverLabel {
             b.append(",\"origin\":\"")
             b.append(s)
             b.append("\"")
-            if c.ex.originMicros >= 0 {
+            if e.originMicros >= 0 {
                 b.append(",\"origin_ms\":")
-                appendMillis(b, c.ex.originMicros)
+                appendMillis(b, e.originMicros)
             }
-        } else if c.ex.status != 0, case .directory? = c.ex.route.map({ $0.group.kind }) {
+        } else if e.status != 0, case .directory? = e.route.map({ $0.group.kind }) {
             b.append(",\"origin\":\"directory\"")
         }
-        if let e = c.ex.originError {
+        if let e = e.originError {
             b.append(",\"error\":\"")
             b.append(e)
             b.append("\"")
         }
-        if c.ex.responseCut { b.append(",\"complete\":false") }
-        if let t = c.ex.tunnelEnd {
+        if e.responseCut { b.append(",\"complete\":false") }
+        if let t = e.tunnelEnd {
             b.append(",\"closed_by\":\"")
             b.append(t)
             b.append("\"")

@@ -118,9 +118,9 @@ extension Worker {
             return x.request
         }
         // A compressing route first looks for the representation this client takes.
-        if c.ex.route?.compress != nil, let d = lookupDerived(c, key: key, rc: rc, request: requestFields, directives: x.request, now: wall) {
+        if e.route?.compress != nil, let d = lookupDerived(c, key: key, rc: rc, request: requestFields, directives: x.request, now: wall) {
             x.status = CacheStatus(.hit)
-            c.ex.cache = x
+            e.cache = x
             consumeRequest()
             serveStored(c, d, now: wall)
             return true
@@ -131,17 +131,17 @@ extension Worker {
         case .absent: found = nil
         case .pending:
             // A tier is reading it (off this thread): wait, woken through the mailbox, and look again.
-            park(c)
+            park(c, p)
             return true
         }
         if let stored = found {
             var decision = CachePolicy.decide(stored.freshness, request: x.request, now: wall, options: rc.options)
             // A stale POST answer is fetched again, not revalidated or refreshed behind.
-            if c.ex.bodyKeyed && (decision == .staleWhileRevalidate || decision == .revalidate) { decision = .revalidate }
+            if e.bodyKeyed && (decision == .staleWhileRevalidate || decision == .revalidate) { decision = .revalidate }
             switch decision {
             case .fresh, .staleAllowedByClient:
                 x.status = CacheStatus(.hit)
-                c.ex.cache = x
+                e.cache = x
                 consumeRequest()
                 serveNegotiated(c, stored, now: wall)
                 return true
@@ -150,27 +150,27 @@ extension Worker {
                 // in the background, detached from this connection (RFC 5861 §3).
                 x.revalidating = stored
                 x.status = CacheStatus(.hit, .staleWhileRevalidate)
-                let leads = c.ex.method == .get && inFlight.tryLead(key)
+                let leads = e.method == .get && inFlight.tryLead(key)
                 // The refresh stores what the origin sends: it needs the request's fields.
                 if leads && plain { x.request = HeaderList(parsed: p, e.head.fields); plain = false }
-                c.ex.cache = x
+                e.cache = x
                 consumeRequest()
                 // The refresh is built from this request, then detached (startRequest).
                 if leads { c.phase = .proxy }
                 serveNegotiated(c, stored, now: wall, finish: !leads)
                 if !leads { return true }
-                c.ex.cache.leaderKey = key
-                c.ex.cache.purgeEpoch = config.store.purges.epoch
-                c.ex.cache.background = true
+                e.cache.leaderKey = key
+                e.cache.purgeEpoch = config.store.purges.epoch
+                e.cache.background = true
                 return false
             case .revalidate:
-                if !c.ex.bodyKeyed { x.revalidating = stored }
+                if !e.bodyKeyed { x.revalidating = stored }
                 x.status = CacheStatus(.stale)
             }
         } else {
             if CacheControl.parse(x.request.values("cache-control")).onlyIfCached {
-                c.ex.cache = x
-                c.ex.cache.status = CacheStatus(.miss)
+                e.cache = x
+                e.cache.status = CacheStatus(.miss)
                 consumeRequest()
                 respondError(c, 504)
                 return true
@@ -180,10 +180,10 @@ extension Worker {
         // Going to the origin: storing its answer needs the request's fields (Vary, directives).
         if plain { x.request = HeaderList(parsed: p, e.head.fields) }
         // Collapse concurrent misses (and revalidations) of GETs on this key.
-        if c.ex.method == .get && x.collapse {
-            let me = Waiter(worker: index, exchange: c.ex.id)
+        if e.method == .get && x.collapse {
+            let me = Waiter(worker: index, exchange: e.id)
             // Only a plain request can take the leader's response as it is.
-            let canStream = plainRequest && c.ex.route?.compress == nil
+            let canStream = plainRequest && e.route?.compress == nil
             switch inFlight.join(key, me, now: now, canStream: canStream) {
             case .leader:
                 // The lookup above and this join are two steps: a leader on another
@@ -194,26 +194,26 @@ extension Worker {
                     let waiters = inFlight.finish(key, uncacheable: false, now: now)
                     if !waiters.isEmpty { mailboxes.deliver(waiters) }
                     x.status = CacheStatus(.hit)
-                    c.ex.cache = x
+                    e.cache = x
                     consumeRequest()
                     serveNegotiated(c, s, now: wall)
                     return true
                 }
                 x.leaderKey = key
             case .follower:
-                c.ex.cache = x
-                park(c)
+                e.cache = x
+                park(c, p)
                 return true
             case .stream(let stream):
                 let r = stream.response
                 if r.vary.isEmpty || CacheKey.variant(vary: r.vary, request: x.request) == r.variant {
-                    c.ex.cache = x
+                    e.cache = x
                     serveFromStream(c, stream)
                     return true
                 }
                 if inFlight.follow(key, me) {
-                    c.ex.cache = x
-                    park(c)
+                    e.cache = x
+                    park(c, p)
                     return true
                 }
             case .pass:
@@ -221,7 +221,7 @@ extension Worker {
             }
         }
         x.purgeEpoch = config.store.purges.epoch
-        c.ex.cache = x
+        e.cache = x
         return false
     }
 
@@ -396,14 +396,15 @@ extension Worker {
 
     /// "Cache-Status: edge; …" (with the key when the route debugs) and CRLF.
     func appendCacheStatus(_ c: ClientConnection, _ b: IOBuffer) {
+        let e = c.ex
         b.append("Cache-Status: edge; ")
-        c.ex.cache.status.append(to: b)
-        if let ttl = c.ex.cache.ttl {
+        e.cache.status.append(to: b)
+        if let ttl = e.cache.ttl {
             b.append("; ttl=")
             if ttl < 0 { b.append(byte: 45) }
             b.append(decimal: min(abs(ttl), CacheControl.deltaCap))
         }
-        if c.ex.route?.cache?.debug == true, let k = c.ex.cache.key {
+        if e.route?.cache?.debug == true, let k = e.cache.key {
             b.append("; key=\"")
             for ch in k.utf8 where ch >= 0x20 && ch < 0x7F {
                 if ch == 34 || ch == 92 { b.append(byte: 92) }
@@ -429,8 +430,9 @@ extension Worker {
 
     /// The response streamed completely: keep what was being stored.
     func cacheResponseFinished(_ c: ClientConnection) {
-        guard let f = c.ex.cache.fill else { return }
-        c.ex.cache.fill = nil
+        let e = c.ex
+        guard let f = e.cache.fill else { return }
+        e.cache.fill = nil
         if !f.complete {
             // The origin stopped short (a background refresh that failed, a leader
             // whose client left): nothing partial is ever stored.
@@ -444,7 +446,7 @@ extension Worker {
         } else {
             config.store.commit(f)
             // After the origin's representation (storing that drops older derived ones).
-            if let d = c.ex.coder?.derived, !d.tooLarge {
+            if let d = e.coder?.derived, !d.tooLarge {
                 d.complete = true
                 config.store.commit(d)
             }

@@ -59,7 +59,8 @@ final class Mailboxes: Waking {
 
 extension Worker {
     /// Parks a follower until woken; it keeps its exchange (and its copy of the request).
-    func park(_ c: ClientConnection) {
+    func park(_ c: ClientConnection, _ p: UnsafeRawBufferPointer) {
+        keepHead(c, p)
         mayBeWoken(c)
         c.phase = .parked
         c.ex.inExchange = false
@@ -89,9 +90,10 @@ extension Worker {
 
     /// Takes the exchange out of that table (it ended, or runs again as a new one).
     @inline(__always) func noLongerWaiting(_ c: ClientConnection) {
-        guard c.ex.waiting else { return }
-        c.ex.waiting = false
-        waiting[c.ex.id] = nil
+        let e = c.ex
+        guard e.waiting else { return }
+        e.waiting = false
+        waiting[e.id] = nil
     }
 
     /// A woken follower goes on: a stream reader copies what arrived; a parked
@@ -109,7 +111,7 @@ extension Worker {
         c.phase = .head
         c.timeout = .idle
         c.deadline = 0
-        continueRequest(c)
+        continueKeptRequest(c)
         // Requests pipelined behind it.
         if !c.closed && c.phase == .head && !(c.inBuf?.isEmpty ?? true) { processClient(c) }
     }
@@ -186,9 +188,10 @@ extension Worker {
 
     /// The leader's exchange ended (stored, uncacheable, or failed): wake its followers.
     func releaseLeader(_ c: ClientConnection) {
-        guard let key = c.ex.cache.leaderKey else { return }
-        c.ex.cache.leaderKey = nil
-        let waiters = inFlight.finish(key, uncacheable: c.ex.cache.uncacheable, now: now)
+        let e = c.ex
+        guard let key = e.cache.leaderKey else { return }
+        e.cache.leaderKey = nil
+        let waiters = inFlight.finish(key, uncacheable: e.cache.uncacheable, now: now)
         if !waiters.isEmpty { mailboxes.deliver(waiters) }
     }
 }

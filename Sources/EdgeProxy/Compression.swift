@@ -261,12 +261,13 @@ extension Worker {
     /// Serves a stored response in the coding this client should get: as
     /// stored, or a derived representation made now (once) and stored too.
     func serveNegotiated(_ c: ClientConnection, _ s: StoredResponse, now wall: Int64, finish: Bool = true) {
-        guard let cmp = c.ex.route?.compress else { return serveStored(c, s, now: wall, finish: finish) }
+        let e = c.ex
+        guard let cmp = e.route?.compress else { return serveStored(c, s, now: wall, finish: finish) }
         let facts = ResponseFacts(s)
-        var (t, vary) = cmp.decide(status: s.status, facts, acceptEncoding: c.ex.acceptEncoding)
+        var (t, vary) = cmp.decide(status: s.status, facts, acceptEncoding: e.acceptEncoding)
         if facts.varyHasAcceptEncoding || s.key.utf8.contains(0) { vary = false }   // a derived entry says Vary already
         // Ranges are served from the stored representation (never a compressed one).
-        if c.ex.rangeRequested { t = .none }
+        if e.rangeRequested { t = .none }
         guard let produced = t.produced else { return serveStored(c, s, now: wall, finish: finish, varyAcceptEncoding: vary) }
         let epoch = config.store.purges.epoch
         let body: [UInt8]
@@ -277,7 +278,7 @@ extension Worker {
             case .none: body = s.body
             }
         } catch {
-            c.ex.cache.status.detail = .decodeFailed
+            e.cache.status.detail = .decodeFailed
             return respondError(c, 502)
         }
         let d = s.with(key: CacheKey.derived(s.key, produced), headers: transformedFields(s.headers, produced: produced, addVary: vary),

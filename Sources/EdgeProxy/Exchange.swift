@@ -14,10 +14,13 @@ final class Exchange {
     /// In the worker's `waiting` table (a follower that may be woken).
     var waiting = false
     // What was asked.
-    /// The request head as parsed, and its bytes: a copy the exchange owns
-    /// (field offsets point into it), so the request outlives the connection's
-    /// buffer; a woken follower runs again from it without parsing anything.
+    /// The request head as parsed, its length, and, for an exchange that waits
+    /// and runs on later (a parked follower, a cached POST waiting for its
+    /// body), a copy of its bytes the exchange owns (field offsets point into
+    /// it): that request outlives the connection's buffer, and a woken follower
+    /// runs again from it without parsing anything (Phases.keepHead).
     var head = RequestHead()
+    var headLength = 0
     var headBytes: IOBuffer?
     var method = Method.get
     /// The method's bytes when it is not one of the known ones.

@@ -51,7 +51,7 @@ extension Worker {
                 guard (c.inBuf?.readableBytes ?? 0) >= c.awaitBytes else { return }
                 c.awaitBytes = 0
                 c.phase = .head
-                continueRequest(c)
+                continueKeptRequest(c)
             case .proxy:
                 pumpRequestBody(c)
                 return
@@ -94,7 +94,6 @@ extension Worker {
         guard let hb = e.headBytes else { return }
         e.headBytes = nil
         retiredHeads.append(hb)
-        retiredFields.append(e.head.fields)
         e.head.fields = []
     }
 
@@ -170,30 +169,31 @@ extension Worker {
     /// Ends the current exchange: logs it, then either waits for the next
     /// request on this connection or closes it once the output is flushed.
     func finishExchange(_ c: ClientConnection) {
+        let e = c.ex   // (the next request, started below, gets a new one)
         noLongerWaiting(c)
         if c.orphaned {
-            if let o = c.ex.origin { detachOrigin(c, o); if c.ex.bodyDone { releaseOrigin(o) } else { closeOrigin(o) } }
+            if let o = e.origin { detachOrigin(c, o); if e.bodyDone { releaseOrigin(o) } else { closeOrigin(o) } }
             cacheResponseFinished(c)
             logExchange(c)
-            c.ex.inExchange = false
+            e.inExchange = false
             return retireOrphan(c)
         }
-        if let o = c.ex.origin {
+        if let o = e.origin {
             detachOrigin(c, o)
             // An origin that answered before the whole request body was sent
             // cannot take another request on this connection.
-            if c.ex.bodyDone { releaseOrigin(o) } else { closeOrigin(o) }
+            if e.bodyDone { releaseOrigin(o) } else { closeOrigin(o) }
         }
         endBody(c)
         cacheResponseFinished(c)
-        c.ex.coder = nil
+        e.coder = nil
         releaseLeader(c)
-        if c.ex.file.fd >= 0 { c.ex.file.close() }
-        if let f = c.ex.fwd { c.ex.fwd = nil; giveBuffer(f) }
-        if !c.ex.bodyDone { c.keepAlive = false }
+        if e.file.fd >= 0 { e.file.close() }
+        if let f = e.fwd { e.fwd = nil; giveBuffer(f) }
+        if !e.bodyDone { c.keepAlive = false }
         logExchange(c)
-        c.ex.inExchange = false
-        retireHead(c.ex)
+        e.inExchange = false
+        retireHead(e)
         if c.keepAlive && !stopping {
             c.phase = .head
             c.timeout = .idle

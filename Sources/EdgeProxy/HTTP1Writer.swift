@@ -42,8 +42,9 @@ extension Worker {
 
     /// Starts a response edge generates itself: the status line, Date and `Server: edge`.
     @inline(__always) func generatedHead(_ c: ClientConnection, _ status: Int) -> IOBuffer {
-        c.ex.status = status
-        c.ex.responseStarted = true
+        let e = c.ex
+        e.status = status
+        e.responseStarted = true
         let b = headStart(c, status)
         b.append(date.line.readView)
         b.append("Server: edge\r\n")
@@ -55,26 +56,27 @@ extension Worker {
     /// closing the connection for HTTP/1.0 ones. `headOnly`: the answer to a
     /// HEAD, with the framing fields a GET would get and no body.
     func headEnd(_ c: ClientConnection, _ b: IOBuffer, body: BodyLength, headOnly: Bool = false) {
-        let http10 = c.ex.head.minorVersion == 0
+        let e = c.ex
+        let http10 = e.head.minorVersion == 0
         switch body {
         case .none:
-            c.ex.framing = .asIs
+            e.framing = .asIs
         case .length(let n):
-            c.ex.framing = .asIs
+            e.framing = .asIs
             HTTP1Serializer.appendContentLength(n, to: b)
         case .stream:
             if !http10 {
-                c.ex.framing = .chunked
+                e.framing = .chunked
                 HTTP1Serializer.appendChunkedField(to: b)
             } else if !headOnly {
-                c.ex.framing = .close
+                e.framing = .close
                 c.keepAlive = false
             }
         }
-        if headOnly { c.ex.framing = .asIs }
+        if headOnly { e.framing = .asIs }
         if stopping { c.keepAlive = false }
         HTTP1Serializer.appendEndOfHead(close: !c.keepAlive, http10: http10, to: b)
-        c.ex.responseStarted = true
+        e.responseStarted = true
     }
 
     /// Ends the head of a 101 that switches the connection to a WebSocket tunnel
@@ -114,8 +116,9 @@ extension Worker {
 
     /// The end of the response body: the last chunk when chunked, nothing otherwise.
     @inline(__always) func endBody(_ c: ClientConnection) {
-        if c.ex.framing == .chunked, let ob = c.outBuf { ChunkFramer.appendEnd(to: ob) }
-        c.ex.framing = .asIs
+        let e = c.ex
+        if e.framing == .chunked, let ob = c.outBuf { ChunkFramer.appendEnd(to: ob) }
+        e.framing = .asIs
     }
 
     /// `100 Continue`, before a request body the client holds back for it.

@@ -21,38 +21,54 @@ enum PhaseResult { case next, done }
 
 extension Worker {
     /// Runs a parsed request head (`headLength` bytes at the start of the input
-    /// buffer) through the phases. The exchange takes a copy of the head (its
-    /// field offsets point into it) and the buffer moves past it, so what the
-    /// buffer holds next is the body, or the next request.
+    /// buffer) through the phases. The buffer moves past the head at once, so
+    /// what it holds next is the body, or the next request; `p`, the head's
+    /// bytes, stays valid while the phases run without waiting (nothing reads
+    /// into the buffer meanwhile). An exchange that waits and runs on later (a
+    /// parked follower, a cached POST waiting for its body) first keeps a copy
+    /// of its head (keepHead): its request outlives the buffer.
     func startRequest(_ c: ClientConnection, headLength n: Int) {
         let ib = c.inBuf!
         beginExchange(c, headLength: n)
         let e = c.ex
-        let hb = takeBuffer()
-        hb.append(ib.readPointer, count: n)
-        e.headBytes = hb
-        e.head = c.head
-        // The parse storage goes with the exchange; the next parse gets a recycled array.
-        c.head.fields = fieldArrays.popLast() ?? []
+        swap(&e.head, &c.head)   // the parsed head moves to the exchange (no copy)
+        e.headLength = n
+        let p = UnsafeRawBufferPointer(rebasing: ib.readView[0..<n])
         ib.consume(n)
         c.scan = HeadScan()
         c.awaitBytes = 0
-        let p = hb.readView
         e.method = e.head.method
         if e.method == .other { e.methodText = Array(p[e.head.methodRange]) }
         c.keepAlive = e.head.keepAlive && !stopping
-        guard normalizePhase(c, p) == .next, tenantPhase(c) == .next, routePhase(c, p) == .next,
-              requestFilterPhase(c) == .next, bodyPhase(c) == .next else { return }
-        continueRequest(c)
+        if normalizePhase(c, p) == .next, tenantPhase(c) == .next, routePhase(c, p) == .next,
+           requestFilterPhase(c) == .next, bodyPhase(c, p) == .next {
+            continueRequest(c, p)
+        }
+        // Past the phases only the head's scalars are read (version, framing):
+        // an exchange that kept no copy gives the field storage back for the next parse.
+        if e.headBytes == nil { swap(&c.head.fields, &e.head.fields) }
     }
 
-    /// Phases 6 and 7, from the exchange's own copy of the head: after the
-    /// first five, and where a woken follower and a cached POST whose body has
-    /// arrived carry on.
-    func continueRequest(_ c: ClientConnection) {
-        let p = c.ex.headBytes!.readView
+    /// Phases 6 and 7: after the first five, and where a woken follower and a
+    /// cached POST whose body has arrived carry on (from their kept head).
+    func continueRequest(_ c: ClientConnection, _ p: UnsafeRawBufferPointer) {
         guard cacheLookupPhase(c, p) == .next else { return }
         upstreamPhase(c, p)
+    }
+
+    /// Runs phases 6 and 7 of an exchange that waited, from its own copy of the head.
+    func continueKeptRequest(_ c: ClientConnection) {
+        continueRequest(c, c.ex.headBytes!.readView)
+    }
+
+    /// The exchange will wait and run on later: it keeps a copy of its head
+    /// (`p`, the view the phases got), since the connection's buffer moves on.
+    func keepHead(_ c: ClientConnection, _ p: UnsafeRawBufferPointer) {
+        let e = c.ex
+        guard e.headBytes == nil else { return }
+        let hb = takeBuffer()
+        hb.append(UnsafeRawBufferPointer(rebasing: p[0..<e.headLength]))
+        e.headBytes = hb
     }
 
     /// 1. The target normalized once (EdgeHTTP.TargetNormalizer) and the host
@@ -126,7 +142,7 @@ extension Worker {
     /// `max_body` (a chunked body is counted as it streams). On a route that
     /// caches POST, a POST small enough to key by its body waits here until all
     /// of it has arrived.
-    func bodyPhase(_ c: ClientConnection) -> PhaseResult {
+    func bodyPhase(_ c: ClientConnection, _ p: UnsafeRawBufferPointer) -> PhaseResult {
         let e = c.ex
         switch e.head.framing {
         case .none, .untilClose: e.body = .none
@@ -144,6 +160,7 @@ extension Worker {
             if c.inBuf!.readableBytes < Int(len) {
                 // The rest of phases 6 and 7 run when it has (Client.swift, .awaitBody).
                 c.awaitBytes = Int(len)
+                keepHead(c, p)
                 c.phase = .awaitBody
                 return .done
             }

@@ -171,13 +171,14 @@ extension Worker {
 
     /// Counts a finished exchange (called once per exchange, with the access log line).
     @inline(__always) func recordStats(_ c: ClientConnection, micros: Int64, bytesOut: Int64) {
-        let b = c.ex.tenant.map { tenantCounters[$0.index] } ?? noTenantCounters
-        let cls = min(max(c.ex.status / 100, 1), 5) - 1
+        let e = c.ex
+        let b = e.tenant.map { tenantCounters[$0.index] } ?? noTenantCounters
+        let cls = min(max(e.status / 100, 1), 5) - 1
         b.add(TenantSlot.statusClass + cls, 1)
         b.add(TenantSlot.cache + cacheOutcome(c).rawValue, 1)
         b.add(TenantSlot.bytesOut, Int(bytesOut))
-        if c.ex.originAttempts > 0 { b.add(TenantSlot.originRequests, c.ex.originAttempts) }
-        if c.ex.originErrors > 0 { b.add(TenantSlot.originErrors, c.ex.originErrors) }
+        if e.originAttempts > 0 { b.add(TenantSlot.originRequests, e.originAttempts) }
+        if e.originErrors > 0 { b.add(TenantSlot.originErrors, e.originErrors) }
         let us = max(0, micros)
         b.add(TenantSlot.latencySumMicros, Int(us))
         // Binary search over the bucket bounds.
@@ -190,12 +191,13 @@ extension Worker {
     }
 
     @inline(__always) func cacheOutcome(_ c: ClientConnection) -> CacheOutcome {
-        let s = c.ex.cache.status
+        let e = c.ex
+        let s = e.cache.status
         switch s.kind {
         case .none, .bypass: return .bypass
         case .hit: return s.detail == .staleIfError || s.detail == .staleWhileRevalidate ? .staleHit : .hit
         case .stale: return .revalidated
-        case .miss, .uriMiss, .varyMiss: return s.detail == .pass || c.ex.cache.uncacheable ? .pass : .miss
+        case .miss, .uriMiss, .varyMiss: return s.detail == .pass || e.cache.uncacheable ? .pass : .miss
         }
     }
 

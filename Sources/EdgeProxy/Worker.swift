@@ -72,11 +72,9 @@ public final class Worker: @unchecked Sendable {
     /// leader's stream), by exchange id; `exchangeCounter` names the next one.
     var waiting: [UInt64: ClientConnection] = [:]
     var exchangeCounter: UInt64 = 0
-    /// Exchanges' head copies (bytes, field arrays) that go back to their pools
-    /// after this loop turn; field arrays kept for the next heads.
+    /// Kept head copies of exchanges that ended: back to the buffer pool after
+    /// this loop turn (callers up the stack may read them until then).
     var retiredHeads: [IOBuffer] = []
-    var retiredFields: [[Field]] = []
-    var fieldArrays: [[Field]] = []
     /// Origin connections to read again after this loop turn (an orphaned leader's).
     var resumeOrigins: [OriginConnection] = []
     var bufferPool: [IOBuffer] = []
@@ -195,11 +193,6 @@ public final class Worker: @unchecked Sendable {
             if !retiredHeads.isEmpty {
                 for b in retiredHeads { giveBuffer(b) }
                 retiredHeads.removeAll(keepingCapacity: true)
-                while var f = retiredFields.popLast() {
-                    guard fieldArrays.count < 64 else { continue }
-                    f.removeAll(keepingCapacity: true)
-                    fieldArrays.append(f)
-                }
             }
             log.flush()
             if now >= nextSweep {
