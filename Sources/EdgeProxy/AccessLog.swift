@@ -61,7 +61,7 @@ extension Worker {
         b.append("Z\",\"tenant\":\"")
         if let t = e.tenant { b.append(t.nameJSON) } else { b.append(byte: 45) }
         b.append("\",\"client\":\"")
-        b.append(c.peerIP)
+        b.append(c.ex.peer.ip)
         b.append("\",\"method\":\"")
         if e.method == .other { b.append(jsonEscaped(e.methodText)) } else { b.append(e.method.token) }
         b.append("\",\"target\":\"")

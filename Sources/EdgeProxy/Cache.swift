@@ -100,7 +100,7 @@ extension Worker {
             e.cache = x
             return false
         }
-        var key = CacheKey.primary(tenant: tenant.name, https: c.tls != nil, host: x.host, target: x.target, query: rc.query)
+        var key = CacheKey.primary(tenant: tenant.name, https: c.ex.peer.https, host: x.host, target: x.target, query: rc.query)
         // A cached POST: the method and its body (complete in the buffer) are part of the key.
         var bodyLength = 0
         if e.bodyKeyed, case .length(let len) = e.head.framing {
@@ -274,7 +274,7 @@ extension Worker {
         appendCacheStatus(c, b)
         b.append("Via: 1.1 edge\r\n")
         if varyAcceptEncoding { b.append("Vary: Accept-Encoding\r\n") }
-        if c.tls != nil, let t = e.tenant { b.append(t.hstsLine) }
+        if c.ex.peer.https, let t = e.tenant { b.append(t.hstsLine) }
         b.append(route.response.addLines)
         switch slice {
         case .range(let first, let last):

@@ -82,6 +82,9 @@ final class ClientConnection {
     /// here instead, all at once. For unit tests of the phases and the writer.
     var sink: IOBuffer?
 
+    /// What its exchanges know of where they came from (Exchange.Peer).
+    var peer: Peer { Peer(ip: peerIP, trusted: trusted, https: tls != nil, sniTenant: sniTenant) }
+
     init(fd: Int32, gen: UInt32, peerIP: [UInt8], trusted: Bool) {
         self.socket = OwnedFD(fd); self.gen = gen; self.peerIP = peerIP; self.trusted = trusted
     }

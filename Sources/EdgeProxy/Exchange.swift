@@ -8,6 +8,16 @@
 import EdgeHTTP
 import EdgeCache
 
+/// Who a request came from, as every phase sees it whatever the transport:
+/// the peer's address, whether it is a trusted proxy, whether the connection
+/// is TLS, and the tenant its handshake (SNI) chose.
+struct Peer {
+    var ip: [UInt8] = []
+    var trusted = false
+    var https = false
+    var sniTenant: String?
+}
+
 final class Exchange {
     /// Unique on its worker: what a Waiter names (Collapsing.swift).
     var id: UInt64 = 0
@@ -30,6 +40,9 @@ final class Exchange {
     var pathLength = 0
     /// The host, normalized once (EdgeHTTP.Authority): tenant, cache key and what the origin sees.
     var host: [UInt8] = []
+
+    /// Who asked (set by the transport when the exchange begins).
+    var peer = Peer()
 
     // Where it goes.
     var tenant: Tenant?

@@ -75,6 +75,7 @@ extension Worker {
         e.startMicros = monotonicMicros()
         e.sentAtStart = c.sent + Int64(c.outBuf?.readableBytes ?? 0)
         e.bytesIn = Int64(headLength)
+        e.peer = c.peer
         c.ex = e
         c.timeout = .idle
         c.deadline = 0
@@ -260,6 +261,7 @@ extension Worker {
         let e = g.ex
         e.head = c.ex.head
         e.isRefresh = true
+        e.peer = c.ex.peer
         e.inExchange = true
         e.startMicros = monotonicMicros()
         e.tenant = c.ex.tenant

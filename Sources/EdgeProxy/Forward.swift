@@ -26,18 +26,18 @@ extension Worker {
             case .host, .contentLength, .expect, .underscoreAlias:
                 continue
             case .xForwardedFor:
-                if c.trusted { priorXFF = priorXFF ?? f.value }
+                if c.ex.peer.trusted { priorXFF = priorXFF ?? f.value }
                 continue
             case .xForwardedProto, .xForwardedHost, .forwarded:
-                if !c.trusted { continue }
+                if !c.ex.peer.trusted { continue }
             case .other:
                 // URL, method, scheme, host and client-address claims (OverrideFields).
                 if OverrideFields.contains(p, f.nameStart, f.nameEnd) {
                     if equalsLowercase(p, f.nameStart, f.nameEnd, "x-real-ip") {
                         // edge sets X-Real-IP; a trusted proxy's (first) value stands instead.
-                        if !c.trusted || realIP { continue }
+                        if !c.ex.peer.trusted || realIP { continue }
                         realIP = true
-                    } else if !c.trusted && !nameIsListed(pass, p, f.name) {
+                    } else if !c.ex.peer.trusted && !nameIsListed(pass, p, f.name) {
                         continue
                     }
                 }
@@ -54,15 +54,15 @@ extension Worker {
             b.append(UnsafeRawBufferPointer(rebasing: p[x]))
             b.append(", ")
         }
-        b.append(c.peerIP)
+        b.append(c.ex.peer.ip)
         if !realIP {
             b.append("\r\nX-Real-IP: ")
-            b.append(c.peerIP)
+            b.append(c.ex.peer.ip)
         }
-        if !c.trusted || !head.fields.contains(where: { $0.known == .xForwardedProto }) {
-            b.append(c.tls == nil ? "\r\nX-Forwarded-Proto: http" : "\r\nX-Forwarded-Proto: https")
+        if !c.ex.peer.trusted || !head.fields.contains(where: { $0.known == .xForwardedProto }) {
+            b.append(!c.ex.peer.https ? "\r\nX-Forwarded-Proto: http" : "\r\nX-Forwarded-Proto: https")
         }
-        if !c.trusted || !head.fields.contains(where: { $0.known == .xForwardedHost }) {
+        if !c.ex.peer.trusted || !head.fields.contains(where: { $0.known == .xForwardedHost }) {
             b.append("\r\nX-Forwarded-Host: ")
             b.append(c.ex.host)
         }
@@ -119,7 +119,7 @@ extension Worker {
         b.append("Via: 1.1 edge\r\n")
         if upgrade { return headEndSwitching(c, b) }
         if caching { appendCacheStatus(c, b) }
-        if c.tls != nil, let t = c.ex.tenant { b.append(t.hstsLine) }
+        if c.ex.peer.https, let t = c.ex.tenant { b.append(t.hstsLine) }
         b.append(route.response.addLines)
         if varyAcceptEncoding { b.append("Vary: Accept-Encoding\r\n") }
         if transforming {

@@ -98,9 +98,9 @@ extension Worker {
     func tenantPhase(_ c: ClientConnection) -> PhaseResult {
         let e = c.ex
         guard let tenant = config.tenant(forHost: e.host) else { refuse(c, 421); return .done }
-        if let sni = c.sniTenant, sni != tenant.name { refuse(c, 421); return .done }
+        if let sni = c.ex.peer.sniTenant, sni != tenant.name { refuse(c, 421); return .done }
         e.tenant = tenant
-        if tenant.httpsRedirect && c.tls == nil { redirectToHTTPS(c); return .done }
+        if tenant.httpsRedirect && !c.ex.peer.https { redirectToHTTPS(c); return .done }
         return .next
     }
 

@@ -121,7 +121,7 @@ extension Worker {
             b.append(string: coding.token)
             b.append("\r\n")
         }
-        if c.tls != nil, let t = c.ex.tenant { b.append(t.hstsLine) }
+        if c.ex.peer.https, let t = c.ex.tenant { b.append(t.hstsLine) }
         b.append(c.ex.route!.response.addLines)
         var bodyLength: Int64 = 0
         var announced = BodyLength.none
