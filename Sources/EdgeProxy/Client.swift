@@ -131,27 +131,7 @@ extension Worker {
             var didRead = false
             while c.readable && wantsClientRead(c) {
                 if c.inBuf == nil { c.inBuf = takeBuffer() }
-                let b = c.inBuf!
-                b.reserve(4096)
-                let space = b.writableBytes
-                switch clientRead(c, b.writePointer, space) {
-                case .bytes(let k):
-                    b.writeIndex += k
-                    didRead = true
-                    if c.rateDeadline != 0 { creditBodyRate(c, k) }
-                    // Edge-triggered: a short read drained the socket, and new
-                    // data raises a new edge, so skip the read that would EAGAIN.
-                    // (Not under TLS: OpenSSL may hold decrypted bytes.)
-                    if k < space && !c.hangup && c.tls == nil { c.readable = false }
-                case .wouldBlock:
-                    c.readable = false
-                case .eof:
-                    c.eof = true
-                    c.readable = false
-                case .error:
-                    c.eof = true
-                    c.readable = false
-                }
+                if readClientOnce(c, c.inBuf!) > 0 { didRead = true }
             }
             processClient(c)
             if !didRead || !c.readable || c.closed { break }
@@ -171,6 +151,30 @@ extension Worker {
                 break
             }
         }
+    }
+
+    /// One read from the client into `b` (4 KiB reserved at least): the bytes
+    /// are credited to the body's minimum rate, readiness and EOF noted.
+    /// Returns how many bytes came (0: none).
+    @inline(__always) func readClientOnce(_ c: ClientConnection, _ b: IOBuffer) -> Int {
+        b.reserve(4096)
+        let space = b.writableBytes
+        switch clientRead(c, b.writePointer, space) {
+        case .bytes(let k):
+            b.writeIndex += k
+            if c.rateDeadline != 0 { creditBodyRate(c, k) }
+            // Edge-triggered: a short read drained the socket, and new
+            // data raises a new edge, so skip the read that would EAGAIN.
+            // (Not under TLS: OpenSSL may hold decrypted bytes.)
+            if k < space && !c.hangup && c.tls == nil { c.readable = false }
+            return k
+        case .wouldBlock:
+            c.readable = false
+        case .eof, .error:
+            c.eof = true
+            c.readable = false
+        }
+        return 0
     }
 
     func clientWritable(_ c: ClientConnection) {

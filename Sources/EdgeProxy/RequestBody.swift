@@ -61,17 +61,7 @@ extension Worker {
                 // Read more body now that there is room.
                 var readAny = false
                 while c.readable && ib.readableBytes < highWater {
-                    ib.reserve(4096)
-                    let space = ib.writableBytes
-                    switch clientRead(c, ib.writePointer, space) {
-                    case .bytes(let k):
-                        ib.writeIndex += k
-                        readAny = true
-                        if c.rateDeadline != 0 { creditBodyRate(c, k) }
-                        if k < space && !c.hangup && c.tls == nil { c.readable = false }
-                    case .wouldBlock: c.readable = false
-                    case .eof, .error: c.readable = false; c.eof = true
-                    }
+                    if readClientOnce(c, ib) > 0 { readAny = true }
                 }
                 if readAny { progressed = true }
             }
