@@ -110,7 +110,7 @@ extension Worker {
         }
         /// The request is answered from the cache: a keyed body is used up.
         func consumeRequest() {
-            if bodyLength > 0 { c.inBuf!.consume(bodyLength); e.body = .none; e.bodyDone = true }
+            if bodyLength > 0 { c.inBuf!.consume(bodyLength); e.bodyState = .none }
         }
         x.key = key
         func requestFields() -> HeaderList {
@@ -251,7 +251,7 @@ extension Worker {
         if case .range = slice { status = 206 }
         if case .unsatisfiable = slice { status = 416 }
         e.status = status
-        e.responseStarted = true
+        e.response = .started
         let b = headStart(c, status)
         let route = e.route!
         if route.response.remove.isEmpty {

@@ -249,7 +249,7 @@ extension Worker {
         countOriginError(c, o.server)
         if held && !c.ex.responseStarted {
             c.phase = .proxy
-            if !c.ex.bodyDone { c.keepAlive = false; c.ex.bodyDone = true }
+            if !c.ex.bodyDone { c.keepAlive = false; c.ex.bodyState = .none }
             respondError(c, 502)
         } else {
             c.keepAlive = false

@@ -18,6 +18,24 @@ struct Peer {
     var sniTenant: String?
 }
 
+/// How far a request body got towards the origin; its framing state (bytes
+/// left, the chunk decoder) rides along while it is read.
+enum BodyProgress {
+    /// No body, or none (more) will be read: answered from the cache with its
+    /// keyed body, or given up on (an error, a timeout; the connection closes).
+    case none
+    /// To come; none of it sent on yet.
+    case unread(RequestBody)
+    /// Partly sent on.
+    case streaming(RequestBody)
+    /// All of it sent on.
+    case complete
+}
+
+/// How far the response got: nothing sent, its head out, or cut short after
+/// the head (the client sees a truncated message, never a complete one).
+enum ResponseProgress { case notStarted, started, cut }
+
 final class Exchange {
     /// Unique on its worker: what a Waiter names (Collapsing.swift).
     var id: UInt64 = 0
@@ -52,9 +70,19 @@ final class Exchange {
     var upgrade = false
 
     // The request body.
-    var body = RequestBody.none
-    var bodyDone = true
-    var bodyStarted = false
+    var bodyState = BodyProgress.none
+    /// Nothing (more) of the request body is to be read.
+    @inline(__always) var bodyDone: Bool {
+        switch bodyState { case .none, .complete: return true; case .unread, .streaming: return false }
+    }
+    /// Some of it went on to the origin (a retry would send it twice).
+    @inline(__always) var bodyStarted: Bool {
+        switch bodyState { case .streaming, .complete: return true; case .none, .unread: return false }
+    }
+    /// The framing still to be followed (what the forward head announces).
+    @inline(__always) var body: RequestBody {
+        switch bodyState { case .unread(let b), .streaming(let b): return b; case .none, .complete: return .none }
+    }
     var bodyBytes: Int64 = 0
     /// This request's body is complete in the input buffer and keys the cache.
     var bodyKeyed = false
@@ -92,10 +120,13 @@ final class Exchange {
 
     // The response.
     var status = 0
-    var responseStarted = false
+    var response = ResponseProgress.notStarted
+    /// Its head has gone out (to the writer): edge cannot answer otherwise any more.
+    @inline(__always) var responseStarted: Bool { response != .notStarted }
+    /// It was cut short after its head went out (logged "complete": false).
+    @inline(__always) var responseCut: Bool { response == .cut }
+    /// How the HTTP/1 writer frames this response's body (HTTP1Writer.headEnd).
     var framing = ClientFraming.asIs
-    /// The response was cut short after its head went out ("complete": false).
-    var responseCut = false
     /// Why a tunnel ended (the access log's "closed_by").
     var tunnelEnd: StaticString?
 

@@ -144,7 +144,7 @@ extension Worker {
         case .body:
             if let o = c.ex.origin { detachOrigin(c, o); closeOrigin(o) }
             c.keepAlive = false
-            c.ex.bodyDone = true
+            c.ex.bodyState = .none
             if c.ex.responseStarted { abortClient(c) } else { c.inBuf?.clear(); respondError(c, 408) }
         }
     }

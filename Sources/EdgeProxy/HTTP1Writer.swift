@@ -44,7 +44,7 @@ extension Worker {
     @inline(__always) func generatedHead(_ c: ClientConnection, _ status: Int) -> IOBuffer {
         let e = c.ex
         e.status = status
-        e.responseStarted = true
+        e.response = .started
         let b = headStart(c, status)
         b.append(date.line.readView)
         b.append("Server: edge\r\n")
@@ -76,7 +76,7 @@ extension Worker {
         if headOnly { e.framing = .asIs }
         if stopping { c.keepAlive = false }
         HTTP1Serializer.appendEndOfHead(close: !c.keepAlive, http10: http10, to: b)
-        e.responseStarted = true
+        e.response = .started
     }
 
     /// Ends the head of a 101 that switches the connection to a WebSocket tunnel
@@ -84,7 +84,7 @@ extension Worker {
     func headEndSwitching(_ c: ClientConnection, _ b: IOBuffer) {
         b.append("Connection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
         c.ex.framing = .asIs
-        c.ex.responseStarted = true
+        c.ex.response = .started
     }
 
     /// How many more response bytes this exchange may queue before its producer

@@ -468,7 +468,7 @@ extension Worker {
         countOriginError(c, o.server)
         o.server.health.recordFailure(now: now)
         c.ex.originError = why
-        c.ex.responseCut = true
+        c.ex.response = .cut
         if let f = c.ex.cache.fill { c.ex.cache.fill = nil; abandonFill(f) }
         detachOrigin(c, o)
         closeOrigin(o)
@@ -511,7 +511,7 @@ extension Worker {
         if serveStaleOnError(c) { return }
         if c.ex.origin != nil { detachOrigin(c, c.ex.origin!) }
         c.phase = .proxy
-        if !c.ex.bodyDone { c.keepAlive = false; c.ex.bodyDone = true }
+        if !c.ex.bodyDone { c.keepAlive = false; c.ex.bodyState = .none }
         respondError(c, timeout ? 504 : 502)
     }
 }

@@ -145,14 +145,12 @@ extension Worker {
     func bodyPhase(_ c: ClientConnection, _ p: UnsafeRawBufferPointer) -> PhaseResult {
         let e = c.ex
         switch e.head.framing {
-        case .none, .untilClose: e.body = .none
+        case .none, .untilClose: e.bodyState = .none
         case .length(let len):
             if len > e.tenant!.limits.maxBodyBytes { refuse(c, 413); return .done }
-            e.body = .length(len)
-            e.bodyDone = false
+            e.bodyState = .unread(.length(len))
         case .chunked:
-            e.body = .chunked(ChunkedDecoder())
-            e.bodyDone = false
+            e.bodyState = .unread(.chunked(ChunkedDecoder()))
         }
         if let rc = e.route!.cache, rc.cachePost, e.method == .post, !e.head.expectContinue,
            case .length(let len) = e.head.framing, len > 0, len <= Int64(rc.bodyKeyLimit) {
@@ -192,7 +190,7 @@ extension Worker {
         switch route.group.kind {
         case .directory(let root):
             if c.ex.method != .get && c.ex.method != .head { return refuse(c, 405) }
-            if !c.ex.bodyDone { c.keepAlive = false; c.ex.bodyDone = true }
+            if !c.ex.bodyDone { c.keepAlive = false; c.ex.bodyState = .none }
             serveFile(c, root: root, p: p)
         case .http(let ids):
             buildForwardHead(c, p: p, route: route)

@@ -19,22 +19,20 @@ extension Worker {
         while progressed && !c.ex.bodyDone && !c.closed && o.client === c {
             progressed = false
             while ob.readableBytes < highWater && !ib.isEmpty && !c.ex.bodyDone {
-                c.ex.bodyStarted = true
                 switch c.ex.body {
                 case .none:
-                    c.ex.bodyDone = true
+                    c.ex.bodyState = .complete
                 case .length(let rem):
                     let take = Int(min(rem, Int64(ib.readableBytes), Int64(highWater)))
                     ob.append(ib.readPointer, count: take)
                     ib.consume(take)
                     c.ex.bytesIn += Int64(take)
                     let left = rem - Int64(take)
-                    c.ex.body = .length(left)
-                    if left == 0 { c.ex.bodyDone = true }
+                    c.ex.bodyState = left == 0 ? .complete : .streaming(.length(left))
                     progressed = true
                 case .chunked(var dec):
                     let (ev, next) = dec.decode(ib.readView, from: 0)
-                    c.ex.body = .chunked(dec)
+                    c.ex.bodyState = .streaming(.chunked(dec))
                     switch ev {
                     case .data(let r):
                         c.ex.bodyBytes += Int64(r.count)
@@ -43,7 +41,7 @@ extension Worker {
                         forwardChunk(UnsafeRawBufferPointer(rebasing: ib.readView[r]), to: ob)
                     case .end:
                         forwardChunkedEnd(to: ob)
-                        c.ex.bodyDone = true
+                        c.ex.bodyState = .complete
                     case .error:
                         return requestBodyFailed(c, 400)
                     case .needMore:
@@ -100,7 +98,7 @@ extension Worker {
     func requestBodyFailed(_ c: ClientConnection, _ status: Int) {
         if let o = c.ex.origin { detachOrigin(c, o); closeOrigin(o) }
         c.keepAlive = false
-        c.ex.bodyDone = true
+        c.ex.bodyState = .none
         c.inBuf?.clear()
         if c.ex.responseStarted { abortClient(c) } else { respondError(c, status) }
     }

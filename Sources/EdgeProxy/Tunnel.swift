@@ -27,7 +27,7 @@ extension Worker {
         c.ex.status = 101
         c.ex.originMicros = monotonicMicros() - c.ex.originStartMicros
         c.keepAlive = false
-        c.ex.bodyDone = true
+        c.ex.bodyState = .none
         writeResponseHead(c, o, framing: .none, p: ib.readView, upgrade: true)
         ib.consume(n)
         // Bytes that came with the 101, and any the client sent early, go on now.
