@@ -25,21 +25,7 @@ cat > "$W/tenants/bench.json" <<CONF
 CONF
 echo '{ "limits": { "max_connections_per_ip": 0 } }' > "$W/server.json"
 HAP=18483
-cat "$W/cert.pem" "$W/key.pem" > "$W/combined.pem"
-write_haproxy_peer "" "$(cat <<CONF
-cache c
-  total-max-size 1024
-  max-object-size 1048576
-  max-age 3600
-frontend fe
-  bind 127.0.0.1:$HAP
-  default_backend be
-backend be
-  http-request cache-use c
-  http-response cache-store c
-  server o 127.0.0.1:$ORIGIN
-CONF
-)"
+write_haproxy_cache_peer "$HAP"
 haproxy -D -f "$W/haproxy.cfg"
 sleep 1
 HAP_PID=$(cat "$W/haproxy.pid")

@@ -23,20 +23,7 @@ cat > "$W/varnish.vcl" <<CONF
 vcl 4.1;
 backend default { .host = "127.0.0.1"; .port = "$ORIGIN"; }
 CONF
-write_haproxy_peer "" "$(cat <<CONF
-cache c
-  total-max-size 1024
-  max-object-size 1048576
-  max-age 3600
-frontend fe
-  bind 127.0.0.1:$HAP
-  default_backend be
-backend be
-  http-request cache-use c
-  http-response cache-store c
-  server o 127.0.0.1:$ORIGIN
-CONF
-)"
+write_haproxy_cache_peer "$HAP"
 cat > "$W/tenants/bench.json" <<CONF
 { "name": "bench", "hosts": ["bench"], "default": true,
   "origins": { "o": { "servers": ["127.0.0.1:$ORIGIN"], "keepalive": 64 } },

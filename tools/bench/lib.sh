@@ -78,6 +78,25 @@ $2
 CONF
 }
 
+# write_haproxy_cache_peer PORT: $W/haproxy.cfg for HAProxy's cache (1 GiB, objects up to
+# 1 MiB, max-age 3600) on PORT in front of the origin.
+write_haproxy_cache_peer() {
+  write_haproxy_peer "" "$(cat <<CONF
+cache c
+  total-max-size 1024
+  max-object-size 1048576
+  max-age 3600
+frontend fe
+  bind 127.0.0.1:$1
+  default_backend be
+backend be
+  http-request cache-use c
+  http-response cache-store c
+  server o 127.0.0.1:$ORIGIN
+CONF
+)"
+}
+
 # start_varnish PORT: varnishd (malloc storage, one thread pool) on CPU 0 with $W/varnish.vcl.
 start_varnish() {
   taskset -c 0 varnishd -a 127.0.0.1:$1 -f "$W/varnish.vcl" -s malloc,256m -n "$W/varnish" -P "$W/varnish.pid" \
