@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the parser fuzzers with libFuzzer + AddressSanitizer and runs each.
 # usage: tools/fuzz/run.sh [seconds per target=60]
-#   fuzz-http: request/response heads, chunked bodies, target and host normalization, WebSocket handshakes
+#   fuzz-http: request/response heads, chunked bodies, target and host normalization, WebSocket handshakes,
+#              Accept-Encoding, HTTP dates, Range
 #   fuzz-sni:  the ClientHello server_name extension reader
 # Crashes land in tools/fuzz/crashes/; keep each in regressions/ (committed; every run replays it).
 set -euo pipefail
@@ -12,12 +13,16 @@ printf 'GET / HTTP/1.1\r\nHost: a\r\n\r\n' > corpus/get
 printf 'POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n' > corpus/chunked
 printf 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi' > corpus/resp
 printf 'GET /chat HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, Upgrade\r\nUpgrade: websocket\r\n\r\n' > corpus/ws
+printf 'gzip;q=0.5, br;q=1.0, *;q=0' > corpus/ae
+printf 'Sun, 06 Nov 1994 08:49:37 GMT' > corpus/date
+printf 'Sunday, 06-Nov-94 08:49:37 GMT' > corpus/date850
+printf 'bytes=0-499' > corpus/range
 printf 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n' > corpus/ws101
 printf 'GET http://A.Test.:8080/x HTTP/1.1\r\nHost: [::1]:443\r\nX_Forwarded_For: 1\r\nX-Original-URL: /a\r\n\r\n' > corpus/hosts
 printf '\x00\x09\x00\x00\x06a.test' > corpus-sni/one
 printf '\x00\x12\x07\x00\x03abc\x00\x00\x09B.Example' > corpus-sni/two
 swiftc -sanitize=fuzzer,address -parse-as-library -O -module-name FuzzHTTP \
-  ../../Sources/EdgeHTTP/*.swift FuzzHTTP.swift -o .out/fuzz-http
+  ../../Sources/EdgeHTTP/*.swift ../../Tests/EdgeHTTPTests/HTTPProperties.swift FuzzHTTP.swift -o .out/fuzz-http
 swiftc -sanitize=fuzzer,address -parse-as-library -O -module-name FuzzSNI \
   ../../Sources/EdgeTLS/ClientHello.swift FuzzSNI.swift -o .out/fuzz-sni
 .out/fuzz-http -max_total_time="$SECS" -artifact_prefix=crashes/ corpus regressions

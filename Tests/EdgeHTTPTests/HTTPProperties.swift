@@ -1,0 +1,94 @@
+// The properties the HTTP fuzz target checks on every input (tools/fuzz/FuzzHTTP.swift),
+// kept here so that `swift test` replays every input in tools/fuzz/regressions/ through
+// the same checks (FuzzRegressionTests) without a fuzzer. run.sh compiles this file into
+// the fuzzer together with Sources/EdgeHTTP (one module there, hence the conditional import).
+#if canImport(EdgeHTTP)
+import EdgeHTTP
+#endif
+
+/// Traps (precondition) on the first property `bytes` breaks: the HTTP/1.1 parsers, the
+/// chunked decoder, the host normalizer, the override-field table, the WebSocket handshake
+/// checks, and the Accept-Encoding, HTTP-date and Range value parsers; every input is fed
+/// whole and split at one input-chosen point, and the parsers must agree with themselves.
+func checkHTTPProperties(_ bytes: UnsafeRawBufferPointer) {
+    let size = bytes.count
+    var limits = HeadLimits()
+    limits.maxHeadBytes = 4096
+    limits.maxRequestLine = 1024
+    limits.maxFieldLine = 1024
+
+    var req = RequestHead()
+    var scan = HeadScan()
+    let whole = HeadParser.parseRequest(bytes, limits: limits, into: &req, scan: &scan)
+    if size > 1 {
+        let split = Int(bytes[0]) % size
+        var req2 = RequestHead()
+        var scan2 = HeadScan()
+        let first = HeadParser.parseRequest(UnsafeRawBufferPointer(rebasing: bytes[0..<split]), limits: limits, into: &req2, scan: &scan2)
+        if first == .needMore {
+            let second = HeadParser.parseRequest(bytes, limits: limits, into: &req2, scan: &scan2)
+            precondition(second == whole, "split parse disagrees")
+        }
+    }
+    // The host normalizer on the raw bytes: what it accepts is a fixed point.
+    var host: [UInt8] = []
+    if Authority.normalize(bytes, 0..<size, into: &host) {
+        precondition(host.count <= size)
+        var again: [UInt8] = []
+        let ok = host.withUnsafeBytes { Authority.normalize($0, 0..<host.count, into: &again) }
+        precondition(ok && again == host, "host normalization is not idempotent")
+    }
+    if case .complete(let n) = whole {
+        precondition(n <= size)
+        if req.hostField >= 0 { _ = Authority.normalize(bytes, req.fields[req.hostField].value, into: &host) }
+        for f in req.fields {
+            if OverrideFields.contains(bytes, f.nameStart, f.nameEnd) {
+                let name = String(decoding: bytes[f.nameStart..<f.nameEnd], as: UTF8.self).lowercased()
+                precondition(OverrideFields.names.contains(name), "override table matched \(name)")
+            }
+        }
+        // The WebSocket checks read the parsed fields only; an upgrade is a bodiless HTTP/1.1 GET.
+        if WebSocketHandshake.isRequest(bytes, req) { precondition(req.method == .get && req.minorVersion == 1) }
+        var out: [UInt8] = []
+        if let r = TargetNormalizer.normalize(bytes, req.targetRange, into: &out) {
+            precondition(r.pathLength <= out.count)
+            // Normalizing twice changes nothing.
+            var again: [UInt8] = []
+            let r2 = out.withUnsafeBytes { TargetNormalizer.normalize($0, 0..<out.count, into: &again) }
+            if case .origin? = r2?.form { precondition(again == out, "normalization is not idempotent") }
+        }
+    }
+    var resp = ResponseHead()
+    var rscan = HeadScan()
+    if case .complete = HeadParser.parseResponse(bytes, limits: limits, into: &resp, scan: &rscan), WebSocketHandshake.isAccept(bytes, resp) {
+        precondition(resp.status == 101)
+    }
+
+    var dec = ChunkedDecoder()
+    var at = 0
+    while at < size {
+        let (ev, next) = dec.decode(bytes, from: at)
+        precondition(next >= at && next <= size)
+        if case .data(let r) = ev { precondition(r.lowerBound >= at && r.upperBound <= size) }
+        if case .needMore = ev { break }
+        if case .end = ev { break }
+        if case .error = ev { break }
+        at = next
+    }
+    // Field-value parsers on the raw bytes: Accept-Encoding, HTTP dates, Range.
+    let text = String(decoding: bytes, as: UTF8.self)
+    let offered: [ContentCoding] = [.br, .gzip, .identity]
+    let chosen = AcceptEncoding.choose(text, offered: offered)
+    precondition(chosen == nil || offered.contains(chosen!))
+    precondition(AcceptEncoding.bucket(text) == (chosen ?? .identity), "bucket is choose with identity as the fallback")
+    if let t = HTTPDate.parse(bytes, 0, size), t >= 0, t < 253_402_300_800 {
+        // A date that parses formats to an IMF-fixdate that parses back to the same second.
+        let out = IOBuffer(capacity: 64)
+        HTTPDate.format(t, into: out)
+        precondition(HTTPDate.parse(out.readView, 0, out.readableBytes) == t, "date round trip")
+    }
+    switch Preconditions.byteRange(bytes, size: 1000) {
+    case .range(let first, let last): precondition(0 <= first && first <= last && last < 1000, "range outside the representation")
+    case .ignore, .unsatisfiable: break
+    }
+}
