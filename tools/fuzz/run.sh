@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the parser fuzzers with libFuzzer + AddressSanitizer and runs each.
 # usage: tools/fuzz/run.sh [seconds per target=60]
+#        tools/fuzz/run.sh --smoke    (CI: a fixed seed and run count per target, so it is deterministic)
 #   fuzz-http: request/response heads, chunked bodies, target and host normalization, WebSocket handshakes,
 #              Accept-Encoding, HTTP dates, Range
 #   fuzz-sni:  the ClientHello server_name extension reader
@@ -8,6 +9,8 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 SECS=${1:-60}
+LIMIT=(-max_total_time="$SECS")
+if [ "$SECS" = --smoke ]; then LIMIT=(-seed=1 -runs=1000000); fi
 mkdir -p corpus corpus-sni crashes .out
 printf 'GET / HTTP/1.1\r\nHost: a\r\n\r\n' > corpus/get
 printf 'POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n' > corpus/chunked
@@ -25,5 +28,5 @@ swiftc -sanitize=fuzzer,address -parse-as-library -O -module-name FuzzHTTP \
   ../../Sources/EdgeHTTP/*.swift ../../Tests/EdgeHTTPTests/HTTPProperties.swift FuzzHTTP.swift -o .out/fuzz-http
 swiftc -sanitize=fuzzer,address -parse-as-library -O -module-name FuzzSNI \
   ../../Sources/EdgeTLS/ClientHello.swift FuzzSNI.swift -o .out/fuzz-sni
-.out/fuzz-http -max_total_time="$SECS" -artifact_prefix=crashes/ corpus regressions
-.out/fuzz-sni -max_total_time="$SECS" -artifact_prefix=crashes/ corpus-sni regressions
+.out/fuzz-http "${LIMIT[@]}" -artifact_prefix=crashes/ corpus regressions
+.out/fuzz-sni "${LIMIT[@]}" -artifact_prefix=crashes/ corpus-sni regressions
