@@ -50,7 +50,7 @@ final class Exchange {
     var head = RequestHead()
     var headLength = 0
     var headBytes: IOBuffer?
-    var method = Method.get
+    var method = Method.other   // (until a head is parsed: what a refused unparsable request logs)
     /// The method's bytes when it is not one of the known ones.
     var methodText: [UInt8] = []
     /// The target, normalized once (EdgeHTTP.TargetNormalizer); `pathLength` bytes are the path.
