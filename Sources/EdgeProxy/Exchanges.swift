@@ -43,7 +43,8 @@ extension Worker {
                     respondError(c, e.status)
                 case .complete(let n):
                     startRequest(c, headLength: n)
-                    // The exchange has its own copy of the head; give the parse storage back.
+                    // The field storage goes back to the scratch array (an exchange
+                    // that waits kept a copy of its head: Phases.keepHead).
                     swap(&c.head.fields, &scratchFields)
                 }
             case .awaitBody:
