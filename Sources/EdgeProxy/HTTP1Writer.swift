@@ -20,6 +20,9 @@ import EdgeHTTP
 import EdgeIO
 import EdgeCache
 
+/// The most plaintext one TLS record carries (RFC 8446 §5.1).
+let tlsRecordPayload = 16 * 1024
+
 /// The body that follows a response head, as its producer knows it.
 enum BodyLength {
     /// No body (HEAD, 304, 204, or a length-0 answer that says so itself).
@@ -105,7 +108,10 @@ extension Worker {
     /// the bytes in place; see flushClient).
     @inline(__always) func sendStored(_ c: ClientConnection, _ s: StoredResponse, from: Int, to: Int) {
         guard to > from else { return }
-        if to - from >= 512 {
+        // Over TLS a body that fits in one record with its head is copied after
+        // the head: one SSL_write, one record, one syscall (not two of each).
+        let oneRecord = c.tls != nil && to - from + (c.outBuf?.readableBytes ?? 0) <= tlsRecordPayload
+        if to - from >= 512 && !oneRecord {
             c.pendingBody = s
             c.pendingFrom = from
             c.pendingTo = to

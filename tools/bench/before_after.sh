@@ -2,10 +2,11 @@
 # Before/after: two edged binaries side by side in one run, on the same
 # machine, one worker each pinned to CPU 0 (never at the same time), wrk and
 # the nginx origin on CPU 1, HAProxy as the yardstick. Rows: cache hits of 1,
-# 16 and 256 KiB, pass-through 1 KiB, and TLS pass-through 1 KiB. Each
-# measurement runs before, after, before, after (drift shows as the spread)
+# 16 and 256 KiB, pass-through 1 KiB, TLS hits and pass-through of 1 KiB. Each
+# measurement runs before, after, before, after (drift shows as the spread);
+# ROWS picks some of: hit, pass, tls-hit, tls-pass
 # and the ratio is after/before per CPU-second, over the two rounds.
-# usage: tools/bench/before_after.sh BEFORE_EDGED [seconds=8]
+# usage: [ROWS="hit tls-hit ..."] tools/bench/before_after.sh BEFORE_EDGED [seconds=8]
 #   e.g. git worktree add /tmp/base <commit> && (cd /tmp/base && swift build -c release --product edged)
 #        tools/bench/before_after.sh /tmp/base/.build/release/edged
 BEFORE=${1:?usage: before_after.sh BEFORE_EDGED [seconds]}
@@ -44,7 +45,9 @@ run_edged() {
 }
 
 echo "# before: $BEFORE ($(cd "$(dirname "$BEFORE")/../.." 2>/dev/null && git log -1 --format=%h 2>/dev/null || echo '?'))  after: $(git log -1 --format=%h) + work tree; ${DUR}s per run" >&2
-for row in "hit /1k.bin http" "hit /16k.bin http" "hit /256k.bin http" "pass /pass/1k.bin http" "tls-pass /pass/1k.bin https"; do
+ALL_ROWS=("hit /1k.bin http" "hit /16k.bin http" "hit /256k.bin http" "pass /pass/1k.bin http" "tls-hit /1k.bin https" "tls-pass /pass/1k.bin https")
+for row in "${ALL_ROWS[@]}"; do
+  [ -n "${ROWS:-}" ] && ! [[ " $ROWS " == *" ${row%% *} "* ]] && continue
   set -- $row
   kind=$1 path=$2 scheme=$3
   echo "# $kind $path over $scheme, 50 connections" >&2
