@@ -12,7 +12,13 @@ extension HeaderList {
         for f in fields {
             let name = UnsafeRawBufferPointer(rebasing: p[f.name])
             original.append(String(decoding: name, as: UTF8.self))
-            lower.append((String(decoding: name.lazy.map { asciiLower($0) }, as: UTF8.self), String(decoding: p[f.value], as: UTF8.self)))
+            // Lowercased straight into the string's storage (a lazy map here cost a
+            // dynamic cast per field at run time).
+            let lowered = String(unsafeUninitializedCapacity: name.count) { out in
+                for i in 0..<name.count { out[i] = asciiLower(name[i]) }
+                return name.count
+            }
+            lower.append((lowered, String(decoding: UnsafeRawBufferPointer(rebasing: p[f.value]), as: UTF8.self)))
         }
         self.init(lowercased: lower, original: original)
     }

@@ -351,7 +351,7 @@ extension Worker {
         if let why {
             if status < 500 && c.ex.cache.revalidating != nil { config.store.remove(key: key) }
             if status < 500 { c.ex.cache.uncacheable = true }
-            config.store.noteNotStored(key: key, reason: "\(why.rawValue) (status \(status))")
+            config.store.noteNotStored(key: key, reason: why.rawValue + " (status " + String(status) + ")")   // (no interpolation: it cast at run time per response)
             return false
         }
         if rc.deceptionArmor && !contentTypeFitsPath(c.ex.cache.target, response.first("content-type")) {

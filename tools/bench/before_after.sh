@@ -4,7 +4,7 @@
 # the nginx origin on CPU 1, HAProxy as the yardstick. Rows: cache hits of 1,
 # 16 and 256 KiB, pass-through 1 KiB, TLS hits and pass-through of 1 KiB. Each
 # measurement runs before, after, before, after (drift shows as the spread);
-# ROWS picks some of: hit, pass, tls-hit, tls-pass
+# ROWS picks some of: hit, pass, nostore (caching on, origin says no-store), tls-hit, tls-pass
 # and the ratio is after/before per CPU-second, over the two rounds.
 # usage: [ROWS="hit tls-hit ..."] tools/bench/before_after.sh BEFORE_EDGED [seconds=8]
 #   e.g. git worktree add /tmp/base <commit> && (cd /tmp/base && swift build -c release --product edged)
@@ -16,7 +16,8 @@ AFTER=.build/release/edged
 command -v haproxy >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy >/dev/null; }
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$W/key.pem" -out "$W/cert.pem" \
   -days 30 -subj /CN=bench -addext subjectAltName=DNS:bench 2>/dev/null
-start_origin 'add_header Cache-Control "max-age=3600";'
+# /ns/ answers no-store: a miss on a caching route that turns out uncacheable (the pass-through operators see).
+start_origin "add_header Cache-Control \"max-age=3600\"; location /ns/ { alias $W/www/; add_header Cache-Control \"no-store\"; }"
 cat > "$W/tenants/bench.json" <<CONF
 { "name": "bench", "hosts": ["bench"], "default": true,
   "tls": { "certificates": [ { "cert": "$W/cert.pem", "key": "$W/key.pem" } ] },
@@ -45,7 +46,8 @@ run_edged() {
 }
 
 echo "# before: $BEFORE ($(cd "$(dirname "$BEFORE")/../.." 2>/dev/null && git log -1 --format=%h 2>/dev/null || echo '?'))  after: $(git log -1 --format=%h) + work tree; ${DUR}s per run" >&2
-ALL_ROWS=("hit /1k.bin http" "hit /16k.bin http" "hit /256k.bin http" "pass /pass/1k.bin http" "tls-hit /1k.bin https" "tls-pass /pass/1k.bin https")
+ALL_ROWS=("hit /1k.bin http" "hit /16k.bin http" "hit /256k.bin http" "pass /pass/1k.bin http" "nostore /ns/1k.bin http"
+          "tls-hit /1k.bin https" "tls-pass /pass/1k.bin https")
 for row in "${ALL_ROWS[@]}"; do
   [ -n "${ROWS:-}" ] && ! [[ " $ROWS " == *" ${row%% *} "* ]] && continue
   set -- $row
