@@ -47,7 +47,7 @@ run_edged() {
 
 echo "# before: $BEFORE ($(cd "$(dirname "$BEFORE")/../.." 2>/dev/null && git log -1 --format=%h 2>/dev/null || echo '?'))  after: $(git log -1 --format=%h) + work tree; ${DUR}s per run" >&2
 ALL_ROWS=("hit /1k.bin http" "hit /16k.bin http" "hit /256k.bin http" "pass /pass/1k.bin http" "nostore /ns/1k.bin http"
-          "tls-hit /1k.bin https" "tls-pass /pass/1k.bin https")
+          "tls-hit /1k.bin https" "tls-hit /16k.bin https" "tls-pass /pass/1k.bin https")
 for row in "${ALL_ROWS[@]}"; do
   [ -n "${ROWS:-}" ] && ! [[ " $ROWS " == *" ${row%% *} "* ]] && continue
   set -- $row
