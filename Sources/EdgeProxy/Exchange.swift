@@ -140,8 +140,5 @@ final class Exchange {
     var sentAtStart: Int64 = 0
     var startMicros: Int64 = 0
 
-    init(target: [UInt8] = [], collapse: Bool = true) {
-        self.target = target
-        cache.collapse = collapse
-    }
+    init(target: [UInt8] = []) { self.target = target }
 }

@@ -255,26 +255,33 @@ extension Worker {
 
     // MARK: Responses
 
+    /// One read from the origin into `b` (a pooled buffer's worth reserved):
+    /// readiness and EOF noted. Returns how many bytes came (0: none).
+    @inline(__always) func readOriginOnce(_ o: OriginConnection, _ b: IOBuffer) -> Int {
+        b.reserve(bufferSize)
+        let space = b.writableBytes
+        switch (o.tls.map { $0.read(b.writePointer, space) } ?? o.socket.read(b.writePointer, space)) {
+        case .bytes(let k):
+            b.writeIndex += k
+            o.gotBytes = true
+            if k < space && !o.hangup && o.tls == nil { o.readable = false }   // see readClientOnce
+            return k
+        case .wouldBlock:
+            o.readable = false
+        case .eof, .error:
+            o.eof = true
+            o.readable = false
+        }
+        return 0
+    }
+
     func originReadable(_ o: OriginConnection) {
         if let c = o.client, c.phase == .tunnel { return pumpTunnel(c) }
         while !o.closed, let c = o.client {
             var didRead = false
             let ib = o.inBuf!
             while o.readable && ib.readableBytes < highWater && sendRoom(c) > 0 {
-                ib.reserve(bufferSize)
-                let space = ib.writableBytes
-                switch (o.tls.map { $0.read(ib.writePointer, space) } ?? o.socket.read(ib.writePointer, space)) {
-                case .bytes(let k):
-                    ib.writeIndex += k
-                    o.gotBytes = true
-                    didRead = true
-                    if k < space && !o.hangup && o.tls == nil { o.readable = false }   // see clientReadable
-                case .wouldBlock:
-                    o.readable = false
-                case .eof, .error:
-                    o.eof = true
-                    o.readable = false
-                }
+                if readOriginOnce(o, ib) > 0 { didRead = true }
             }
             let pending = ib.readableBytes
             processOrigin(o, c)

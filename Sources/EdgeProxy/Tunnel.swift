@@ -66,17 +66,8 @@ extension Worker {
             progressed = false
             // Client → origin.
             while c.readable && !c.eof && up.readableBytes < highWater {
-                up.reserve(bufferSize)
-                let space = up.writableBytes
-                switch clientRead(c, up.writePointer, space) {
-                case .bytes(let k):
-                    up.writeIndex += k
-                    c.ex.bytesIn += Int64(k)
-                    progressed = true
-                    if k < space && !c.hangup && c.tls == nil { c.readable = false }
-                case .wouldBlock: c.readable = false
-                case .eof, .error: c.readable = false; c.eof = true
-                }
+                let k = readClientOnce(c, up)
+                if k > 0 { c.ex.bytesIn += Int64(k); progressed = true }
             }
             if !up.isEmpty {
                 let before = up.readableBytes
@@ -85,16 +76,7 @@ extension Worker {
             }
             // Origin → client.
             while o.readable && !o.eof && down.readableBytes < highWater {
-                down.reserve(bufferSize)
-                let space = down.writableBytes
-                switch (o.tls.map { $0.read(down.writePointer, space) } ?? o.socket.read(down.writePointer, space)) {
-                case .bytes(let k):
-                    down.writeIndex += k
-                    progressed = true
-                    if k < space && !o.hangup && o.tls == nil { o.readable = false }
-                case .wouldBlock: o.readable = false
-                case .eof, .error: o.readable = false; o.eof = true
-                }
+                if readOriginOnce(o, down) > 0 { progressed = true }
             }
             if !down.isEmpty {
                 let before = down.readableBytes
