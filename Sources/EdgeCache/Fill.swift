@@ -39,6 +39,12 @@ public final class CacheFill {
         body.append(contentsOf: UnsafeRawBufferPointer(start: p, count: n))
     }
 
+    /// The body at its exact size (grown by appends, its array may hold up to
+    /// twice what it needs, and a stored object is charged its capacity).
+    public var exactBody: [UInt8] {
+        body.capacity > body.count + body.count / 8 + 64 ? body.withUnsafeBufferPointer { Array($0) } : body
+    }
+
     /// The stored response this fill makes, its body kept in `storage` (the
     /// bytes it collected, or others: an empty body for the head that
     /// read-while-write followers start from).

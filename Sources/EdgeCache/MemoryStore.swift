@@ -46,9 +46,19 @@ public final class BodyStorage: @unchecked Sendable {
 
     /// The bytes as an array (copies a mapped body).
     public var bytes: [UInt8] { base == nil ? array : withBytes { Array($0) } }
+
+    /// The memory the bytes take: an array's capacity, or whole pages of a
+    /// memory file (a disk tier's region is not memory: it charges its own).
+    public var chargedBytes: Int { base == nil ? array.capacity : (count + 4095) & ~4095 }
 }
 
 /// One stored response (a variant of a primary key). Immutable.
+///
+/// Kept small, since a memory tier of small objects is mostly these: the
+/// fields live once, serialized in `headBytes` (exact capacity; Content-Type
+/// lines last, so a 304's head is a prefix of it), and `headers` is parsed
+/// from there on the rare paths that need a list (revalidation, derived
+/// codings). What every hit reads is kept beside it, decided once.
 public final class StoredResponse: Sendable {
     public let key: String
     /// The secondary key (from the response's Vary and the request that stored it).
@@ -56,30 +66,75 @@ public final class StoredResponse: Sendable {
     public let vary: [String]
     public let tenant: String
     public let status: Int
-    public let headers: HeaderList
     public let storage: BodyStorage
     /// The body as an array (copies a mapped body; the data path uses `storage`).
     public var body: [UInt8] { storage.bytes }
     public let freshness: Freshness
-    /// Bytes charged against the store's capacity.
+    /// Bytes charged against the store's capacity: what the object really
+    /// takes (body, fields, key and the bookkeeping around them; see `overhead`).
     public let cost: Int
     /// The stored fields serialized ("Name: value\r\n"…), ready to copy into a response.
     public let headBytes: [UInt8]
-    /// The same without representation fields that a 304 leaves out (Content-Type).
-    public let notModifiedHeadBytes: [UInt8]
+    /// How much of `headBytes` a 304 sends (all but the Content-Type lines).
+    let notModifiedCount: Int32
     public let hasDate: Bool
+    public let noTransform: Bool
+    public let hasContentRange: Bool
+    public let varyHasAcceptEncoding: Bool
     public let etag: String?
-    public let lastModified: String?
     /// Last-Modified as seconds, parsed once (conditionals on every hit compare it).
     public let lastModifiedTime: Int64?
     /// What compression decides on, read once here instead of on every hit.
     public let contentType: String?
     public let contentEncoding: String?
-    public let noTransform: Bool
-    public let hasContentRange: Bool
-    public let varyHasAcceptEncoding: Bool
     /// Surrogate keys / cache tags the origin gave it (purge --tag).
     public let tags: [String]
+
+    /// Bytes an object takes beyond its body, fields and key: this instance,
+    /// its body's handle, the array and string headers, the store's node,
+    /// table slot, queue slot and ghost, and the allocator's own headers
+    /// (measured with tools/bench/memory.sh; see MemoryStore).
+    public static let overhead = 700
+
+    /// The stored fields as a list (parsed from `headBytes`; not for every hit).
+    public var headers: HeaderList {
+        var lower: [(String, String)] = [], original: [String] = []
+        forEachField { name, value in
+            let n = String(decoding: name, as: UTF8.self)
+            original.append(n)
+            lower.append((n.lowercased(), String(decoding: value, as: UTF8.self)))
+        }
+        return HeaderList(lowercased: lower, original: original)
+    }
+
+    /// Each stored field's name and value bytes, in order.
+    public func forEachField(_ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) throws -> Void) rethrows {
+        try headBytes.withUnsafeBytes { p in
+            var i = 0
+            while i < p.count {
+                var colon = i
+                while p[colon] != 58 { colon += 1 }
+                var end = colon + 2
+                while p[end] != 13 { end += 1 }
+                try body(UnsafeRawBufferPointer(rebasing: p[i..<colon]), UnsafeRawBufferPointer(rebasing: p[(colon + 2)..<end]))
+                i = end + 2
+            }
+        }
+    }
+
+    /// The serialized fields a response (`notModified`: a 304) sends.
+    @inline(__always) public func withHead<R>(notModified: Bool, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try headBytes.withUnsafeBytes { p in try body(notModified ? UnsafeRawBufferPointer(rebasing: p[..<Int(notModifiedCount)]) : p) }
+    }
+
+    /// Last-Modified as stored (the validator a revalidation sends).
+    public var lastModified: String? {
+        var out: String?
+        forEachField { name, value in
+            if out == nil, equalsLowercase(name, 0, name.count, "last-modified") { out = String(decoding: value, as: UTF8.self) }
+        }
+        return out
+    }
 
     public convenience init(key: String, variant: String, vary: [String], tenant: String, status: Int, headers: HeaderList, body: [UInt8],
                             freshness: Freshness, tags: [String] = []) {
@@ -90,26 +145,37 @@ public final class StoredResponse: Sendable {
     public init(key: String, variant: String, vary: [String], tenant: String, status: Int, headers: HeaderList, storage: BodyStorage,
                 freshness: Freshness, tags: [String] = []) {
         self.key = key; self.variant = variant; self.vary = vary; self.tenant = tenant; self.tags = tags
-        self.status = status; self.headers = headers; self.storage = storage; self.freshness = freshness
-        var head: [UInt8] = [], head304: [UInt8] = []
-        for (i, f) in headers.fields.enumerated() {
-            let line = Array(f.name.utf8) + [58, 32] + Array(f.value.utf8) + [13, 10]
-            head += line
-            if headers.lowerNames[i] != "content-type" { head304 += line }
+        self.status = status; self.storage = storage; self.freshness = freshness
+        // Serialized once, at its exact size, Content-Type lines last.
+        var size = 0
+        for f in headers.fields { size += f.name.utf8.count + f.value.utf8.count + 4 }
+        var head: [UInt8] = []
+        head.reserveCapacity(size)
+        var typeLines: [Int] = []
+        func line(_ i: Int) {
+            let f = headers.fields[i]
+            head.append(contentsOf: f.name.utf8); head.append(58); head.append(32)
+            head.append(contentsOf: f.value.utf8); head.append(13); head.append(10)
         }
+        for i in headers.fields.indices {
+            if headers.lowerNames[i] == "content-type" { typeLines.append(i) } else { line(i) }
+        }
+        notModifiedCount = Int32(head.count)
+        for i in typeLines { line(i) }
         headBytes = head
-        notModifiedHeadBytes = head304
         hasDate = headers.contains("date")
         etag = headers.first("etag")
-        lastModified = headers.first("last-modified")
-        lastModifiedTime = lastModified.flatMap { HTTPDate.parse($0) }
+        lastModifiedTime = headers.first("last-modified").flatMap { HTTPDate.parse($0) }
         contentType = headers.first("content-type")
         let ce = headers.values("content-encoding")
         contentEncoding = ce.isEmpty ? nil : ce.joined(separator: ",")
         noTransform = CacheControl.parse(headers.values("cache-control")).noTransform
         hasContentRange = headers.contains("content-range")
         varyHasAcceptEncoding = headers.listElements("vary").contains { $0 == "accept-encoding" || $0 == "*" }
-        cost = storage.count + key.utf8.count + variant.utf8.count + head.count + 128
+        var c = storage.chargedBytes + key.utf8.count + variant.utf8.count + size + StoredResponse.overhead
+        for t in tags { c += t.utf8.count + 32 }
+        for v in vary { c += v.utf8.count + 32 }
+        cost = c
     }
 
     /// The same response with some parts replaced (a 304's merged fields and new
@@ -135,13 +201,12 @@ public final class MemoryStore: CacheStorage {
 
     struct Shard {
         var table: [String: [Node]] = [:]
-        var small: [Node] = []
-        var smallHead = 0
-        var main: [Node] = []
-        var mainHead = 0
-        var ghost: Set<String> = []
-        var ghostOrder: [String] = []
-        var ghostHead = 0
+        var small = FIFO<Node>()
+        var main = FIFO<Node>()
+        /// Keys recently evicted from the small queue, by hash (a key's string
+        /// is not kept alive for it).
+        var ghost: Set<UInt64> = []
+        var ghostOrder = FIFO<UInt64>()
         var bytes = 0
         var smallBytes = 0
         var objects = 0
@@ -177,7 +242,7 @@ public final class MemoryStore: CacheStorage {
     @discardableResult
     public func commit(_ fill: CacheFill) -> Bool {
         guard fill.complete, !fill.tooLarge else { return false }
-        return insert(fill.stored(keepBody(fill.body)), startedAt: fill.startedAt)
+        return insert(fill.stored(keepBody(fill.exactBody)), startedAt: fill.startedAt)
     }
 
     /// A fill that will not complete: the memory tier reserved nothing for it.
@@ -207,12 +272,7 @@ public final class MemoryStore: CacheStorage {
     @inline(__always) func shard(_ key: String) -> Int {
         // FNV-1a: stable across runs (the disk tier will share it). Hashing
         // stops at NUL or SOH, so derived and POST keys share their base key's shard.
-        var h: UInt64 = 0xcbf29ce484222325
-        for b in key.utf8 {
-            if b <= 1 { break }
-            h = (h ^ UInt64(b)) &* 0x100000001b3
-        }
-        return Int(h % UInt64(shards.count))
+        Int(MemoryStore.fnv1a(key, stopAtSeparator: true) % UInt64(shards.count))
     }
 
     public func lookup(key: String, request: HeaderList) -> StoredResponse? {
@@ -293,13 +353,11 @@ public final class MemoryStore: CacheStorage {
             if let since = startedAt, purges.purgedSince(since, r) { return false }
             var nodes = s.table[r.key] ?? []
             if let i = nodes.firstIndex(where: { $0.object.variant == r.variant }) {
-                MemoryStore.drop(nodes[i], &s)
-                freed.append(nodes[i].object)
+                if let o = MemoryStore.drop(nodes[i], &s) { freed.append(o) }
                 nodes.remove(at: i)
             }
             if nodes.count >= maxVariants {
-                MemoryStore.drop(nodes[0], &s)
-                freed.append(nodes[0].object)
+                if let o = MemoryStore.drop(nodes[0], &s) { freed.append(o) }
                 nodes.removeFirst()
             }
             let n = Node(r)
@@ -310,12 +368,12 @@ public final class MemoryStore: CacheStorage {
             if !r.key.utf8.contains(0) {
                 for d in CacheKey.allDerived(r.key) {
                     guard let old = s.table.removeValue(forKey: d) else { continue }
-                    for o in old { MemoryStore.drop(o, &s); freed.append(o.object) }
+                    for o in old { if let gone = MemoryStore.drop(o, &s) { freed.append(gone) } }
                 }
             }
             s.bytes += r.cost
             s.objects += 1
-            if s.ghost.remove(r.key) != nil {
+            if s.ghost.remove(MemoryStore.ghostHash(r.key)) != nil {
                 s.main.append(n)
             } else {
                 n.inSmall = true
@@ -375,9 +433,8 @@ public final class MemoryStore: CacheStorage {
                         if soft {
                             n.object = n.object.markedStale(now: now)
                             kept.append(n)
-                        } else {
-                            MemoryStore.drop(n, &s)
-                            gone.append(n.object)
+                        } else if let o = MemoryStore.drop(n, &s) {
+                            gone.append(o)
                         }
                     }
                     s.table[key] = kept.isEmpty ? nil : kept
@@ -401,8 +458,7 @@ public final class MemoryStore: CacheStorage {
             var out: [StoredResponse] = []
             for k in [key] + CacheKey.allDerived(key) {
                 guard let nodes = s.table.removeValue(forKey: k) else { continue }
-                for n in nodes { MemoryStore.drop(n, &s) }
-                out += nodes.map(\.object)
+                for n in nodes { if let o = MemoryStore.drop(n, &s) { out.append(o) } }
             }
             return out
         }
@@ -413,14 +469,26 @@ public final class MemoryStore: CacheStorage {
     public var bytesUsed: Int { shards.reduce(0) { t, b in t + b.m.withLock { $0.bytes } } }
     public var objectCount: Int { shards.reduce(0) { t, b in t + b.m.withLock { $0.objects } } }
 
-    /// Marks a node gone and un-charges it (queues skip removed nodes lazily).
-    static func drop(_ n: Node, _ s: inout Shard) {
-        guard !n.removed else { return }
+    /// What a removed node holds: its object is released at once, though
+    /// the node waits in its queue until eviction reaches it.
+    static let tombstone = StoredResponse(key: "", variant: "", vary: [], tenant: "", status: 0, headers: HeaderList(), body: [],
+                                          freshness: Freshness(lifetime: 0, source: .heuristic, correctedInitialAge: 0, responseTime: 0,
+                                                               mustRevalidate: false, noCache: false, staleWhileRevalidate: nil,
+                                                               staleIfError: nil))
+
+    /// Marks a node gone, un-charges it and lets go of its object, which it
+    /// returns (nil when it was gone already).
+    @discardableResult
+    static func drop(_ n: Node, _ s: inout Shard) -> StoredResponse? {
+        guard !n.removed else { return nil }
+        let o = n.object
         n.removed = true
-        s.bytes -= n.object.cost
+        n.object = tombstone
+        s.bytes -= o.cost
         s.objects -= 1
-        if n.object.key.utf8.contains(1) { s.postKeys -= 1 }
-        if n.inSmall { s.smallBytes -= n.object.cost; n.inSmall = false }
+        if o.key.utf8.contains(1) { s.postKeys -= 1 }
+        if n.inSmall { s.smallBytes -= o.cost; n.inSmall = false }
+        return o
     }
 
     static func unlink(_ n: Node, _ s: inout Shard) {
@@ -431,10 +499,8 @@ public final class MemoryStore: CacheStorage {
 
     static func evict(_ s: inout Shard, capacity: Int, freed: inout [StoredResponse]) {
         while s.bytes > capacity {
-            let useSmall = s.smallBytes > capacity / 10 || s.mainHead >= s.main.count
-            if useSmall && s.smallHead < s.small.count {
-                let n = s.small[s.smallHead]
-                s.smallHead += 1
+            let useSmall = s.smallBytes > capacity / 10 || s.main.isEmpty
+            if useSmall, let n = s.small.popFirst() {
                 if n.removed { continue }
                 // Leaving the small queue: hit again → main, else out (and remembered).
                 s.smallBytes -= n.object.cost
@@ -443,45 +509,43 @@ public final class MemoryStore: CacheStorage {
                     n.freq = 0
                     s.main.append(n)
                 } else {
-                    drop(n, &s)
                     unlink(n, &s)
                     remember(n.object.key, &s)
-                    freed.append(n.object)
+                    if let o = drop(n, &s) { freed.append(o) }
                 }
-            } else if s.mainHead < s.main.count {
-                let n = s.main[s.mainHead]
-                s.mainHead += 1
+            } else if let n = s.main.popFirst() {
                 if n.removed { continue }
                 if n.freq > 0 {
                     n.freq -= 1
                     s.main.append(n)
                 } else {
-                    drop(n, &s)
                     unlink(n, &s)
-                    freed.append(n.object)
+                    if let o = drop(n, &s) { freed.append(o) }
                 }
             } else {
                 break
             }
-            compact(&s)
         }
-        compact(&s)
     }
+
+    /// FNV-1a, 64 bits; `stopAtSeparator`: only the base key (up to a NUL or SOH).
+    static func fnv1a(_ key: String, stopAtSeparator: Bool) -> UInt64 {
+        var h: UInt64 = 0xcbf29ce484222325
+        for b in key.utf8 {
+            if stopAtSeparator && b <= 1 { break }
+            h = (h ^ UInt64(b)) &* 0x100000001b3
+        }
+        return h
+    }
+
+    /// The ghost list's hash of a key (all of it).
+    static func ghostHash(_ key: String) -> UInt64 { fnv1a(key, stopAtSeparator: false) }
 
     static func remember(_ key: String, _ s: inout Shard) {
-        s.ghost.insert(key)
-        s.ghostOrder.append(key)
+        let h = ghostHash(key)
+        guard s.ghost.insert(h).inserted else { return }
+        s.ghostOrder.append(h)
         let limit = max(64, s.objects)
-        while s.ghost.count > limit && s.ghostHead < s.ghostOrder.count {
-            s.ghost.remove(s.ghostOrder[s.ghostHead])
-            s.ghostHead += 1
-        }
-    }
-
-    /// Drops consumed queue prefixes once they are large.
-    static func compact(_ s: inout Shard) {
-        if s.smallHead > 1024 && s.smallHead * 2 > s.small.count { s.small.removeFirst(s.smallHead); s.smallHead = 0 }
-        if s.mainHead > 1024 && s.mainHead * 2 > s.main.count { s.main.removeFirst(s.mainHead); s.mainHead = 0 }
-        if s.ghostHead > 1024 && s.ghostHead * 2 > s.ghostOrder.count { s.ghostOrder.removeFirst(s.ghostHead); s.ghostHead = 0 }
+        while s.ghost.count > limit, let old = s.ghostOrder.popFirst() { s.ghost.remove(old) }
     }
 }

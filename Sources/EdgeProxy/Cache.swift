@@ -255,16 +255,18 @@ extension Worker {
         let b = headStart(c, status)
         let route = e.route!
         if route.response.remove.isEmpty {
-            b.append(notModified ? s.notModifiedHeadBytes : s.headBytes)
+            s.withHead(notModified: notModified) { b.append($0) }
         } else {
-            for (i, f) in s.headers.fields.enumerated() {
-                let lname = s.headers.lowerNames[i]
-                if notModified && lname == "content-type" { continue }
-                if route.response.remove.contains(Array(lname.utf8)) { continue }
-                b.append(string: f.name)
-                b.append(": ")
-                b.append(string: f.value)
-                b.append("\r\n")
+            s.withHead(notModified: notModified) { head in
+                var i = 0
+                while i < head.count {
+                    var colon = i
+                    while head[colon] != 58 { colon += 1 }
+                    var end = colon
+                    while head[end] != 10 { end += 1 }
+                    if !route.response.removes(head, i..<colon) { b.append(UnsafeRawBufferPointer(rebasing: head[i...end])) }
+                    i = end + 1
+                }
             }
         }
         if !s.hasDate { b.append(date.line.readView) }

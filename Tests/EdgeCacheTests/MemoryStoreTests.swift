@@ -43,7 +43,7 @@ func object(_ key: String, variant: String = "", vary: [String] = [], size: Int 
         for k in hot { store.insert(object(k, size: 1000)) }
         for _ in 0..<3 { for k in hot { _ = store.lookup(key: k, request: HeaderList()) } }
         // A crawler walks 2,000 URLs once each, with the hot set still in use.
-        for i in 0..<2000 {
+        for i in 0..<20000 {
             store.insert(object("scan\(i)", size: 1000))
             if i % 20 == 0 { for k in hot { _ = store.lookup(key: k, request: HeaderList()) } }
         }
@@ -155,3 +155,33 @@ func object(_ key: String, variant: String = "", vary: [String] = [], size: Int 
         #expect(s3 > l + 0.03, "S3-FIFO \(s3) vs LRU \(l)")
     }
 }
+
+/// The configured size bounds memory only if what leaves the store is freed at once.
+@Suite struct MemoryStoreLifetimeTests {
+    @Test func evictedObjectsAreFreedWhenTheyLeave() {
+        let store = MemoryStore(capacity: 64 << 10, shardCount: 4)
+        var weak: [WeakBox] = []
+        for i in 0..<5000 {
+            let o = object("/k\(i)", size: 1000)
+            weak.append(WeakBox(o))
+            store.insert(o)
+        }
+        let alive = weak.filter { $0.o != nil }.count
+        #expect(alive == store.objectCount, "alive \(alive), stored \(store.objectCount)")
+    }
+
+    @Test func removedAndReplacedObjectsAreFreedAtOnce() {
+        let store = MemoryStore(capacity: 1 << 20, shardCount: 1)
+        var a: StoredResponse? = object("/a")
+        var b: StoredResponse? = object("/b")
+        let wa = WeakBox(a!), wb = WeakBox(b!)
+        store.insert(a!); store.insert(b!)
+        a = nil; b = nil
+        store.remove(key: "/a")
+        store.insert(object("/b"))   // the same key again replaces the old object
+        #expect(wa.o == nil && wb.o == nil)
+        #expect(store.objectCount == 1)
+    }
+}
+
+final class WeakBox { weak var o: StoredResponse?; init(_ o: StoredResponse) { self.o = o } }

@@ -27,6 +27,22 @@ import Testing
         #expect(store.storage(for: [1, 2]).bytes == [1, 2, 33])
     }
 
+    @Test func aStoredObjectIsChargedWhatItTakes() throws {
+        let store = MemoryStore(capacity: 1 << 20, shardCount: 1)
+        let f = fill("/grown")
+        var one: UInt8 = 7
+        for _ in 0..<1100 { f.append(&one, 1) }   // appends grow the array to more than it needs
+        #expect(f.body.capacity >= 1400)
+        f.complete = true
+        #expect(store.commit(f))
+        let got = try #require(store.lookup(key: "/grown", request: { HeaderList() }))
+        #expect(got.storage.chargedBytes < 1200, "kept at its size, not its growth's")
+        #expect(got.cost == got.storage.chargedBytes + got.headBytes.count + "/grown".utf8.count + StoredResponse.overhead)
+        #expect(store.bytesUsed == got.cost)
+        // A memory file's body is charged whole pages.
+        #expect(BodyStorage(mapped: store, base: UnsafeRawPointer(bitPattern: 4096)!, count: 5000, fd: 3).chargedBytes == 8192)
+    }
+
     @Test func updateReplacesMetadataAndKeepsTheBody() {
         let store: any CacheStorage = MemoryStore(capacity: 1 << 20, shardCount: 1)
         let o = object("/u", size: 10)
