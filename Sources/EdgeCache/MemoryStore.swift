@@ -84,8 +84,9 @@ public final class StoredResponse: Sendable {
     public let etag: String?
     /// Last-Modified as seconds, parsed once (conditionals on every hit compare it).
     public let lastModifiedTime: Int64?
-    /// What compression decides on, read once here instead of on every hit.
-    public let contentType: String?
+    /// What compression decides on, read once here instead of on every hit:
+    /// the Content-Type's essence ("text/html"; see mediaTypeEssence).
+    public let mediaType: String?
     public let contentEncoding: String?
     /// Surrogate keys / cache tags the origin gave it (purge --tag).
     public let tags: [String]
@@ -166,7 +167,7 @@ public final class StoredResponse: Sendable {
         hasDate = headers.contains("date")
         etag = headers.first("etag")
         lastModifiedTime = headers.first("last-modified").flatMap { HTTPDate.parse($0) }
-        contentType = headers.first("content-type")
+        mediaType = headers.first("content-type").map(mediaTypeEssence)
         let ce = headers.values("content-encoding")
         contentEncoding = ce.isEmpty ? nil : ce.joined(separator: ",")
         noTransform = CacheControl.parse(headers.values("cache-control")).noTransform

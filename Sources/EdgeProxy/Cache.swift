@@ -117,14 +117,6 @@ extension Worker {
             if plain { x.request = HeaderList(parsed: p, e.head.fields); plain = false }
             return x.request
         }
-        // A compressing route first looks for the representation this client takes.
-        if e.route?.compress != nil, let d = lookupDerived(c, key: key, rc: rc, request: requestFields, directives: x.request, now: wall) {
-            x.status = CacheStatus(.hit)
-            e.cache = x
-            consumeRequest()
-            serveStored(c, d, now: wall)
-            return true
-        }
         let found: StoredResponse?
         switch config.store.lookup(key: key, request: requestFields, waiter: Waiter(worker: index, exchange: e.id), waking: mailboxes) {
         case .found(let s): found = s
@@ -467,8 +459,8 @@ func contentTypeFitsPath(_ target: String, _ contentType: String?) -> Bool {
     guard let dot = path.lastIndex(of: "."), !path[dot...].contains("/") else { return true }
     let expected = MediaTypes.table[path[path.index(after: dot)...].lowercased()]
     guard let expected else { return true }
-    let want = expected.description.split(separator: ";")[0].lowercased()
-    let got = (contentType ?? "").split(separator: ";").first.map { $0.trimmedOWS().lowercased() } ?? ""
+    let want = mediaTypeEssence(expected.description)
+    let got = mediaTypeEssence(contentType ?? "")
     if got == want { return true }
     // Equivalent spellings in the wild.
     let aliases: [String: Set<String>] = ["text/javascript": ["application/javascript", "application/x-javascript"],

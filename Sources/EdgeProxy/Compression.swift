@@ -43,10 +43,9 @@ struct RouteCompress: Sendable {
         typePrefixes = c.types.filter { $0.hasSuffix("/*") }.map { String($0.dropLast()) }
     }
 
-    func compressible(_ contentType: String?) -> Bool {
-        guard let contentType else { return false }
-        let t = (contentType.split(separator: ";", maxSplits: 1).first.map { $0.trimmedOWS() } ?? "").lowercased()
-        if t.isEmpty { return false }
+    /// `mediaType`: a Content-Type's essence (mediaTypeEssence).
+    func compressible(_ mediaType: String?) -> Bool {
+        guard let t = mediaType, !t.isEmpty else { return false }
         return exactTypes.contains(t) || typePrefixes.contains { t.hasPrefix($0) }
     }
 
@@ -54,7 +53,7 @@ struct RouteCompress: Sendable {
     /// and whether the response must say `Vary: Accept-Encoding` (it was, or
     /// could have been, negotiated). Pure.
     func decide(status: Int, _ f: ResponseFacts, acceptEncoding: String?) -> (transform: BodyTransform, vary: Bool) {
-        guard status == 200, !f.noTransform, !f.contentRange, compressible(f.contentType),
+        guard status == 200, !f.noTransform, !f.contentRange, compressible(f.mediaType),
               let coding = ContentCoding.parse(contentEncoding: f.contentEncoding) else { return (.none, false) }
         switch coding {
         case .identity:
@@ -83,7 +82,8 @@ enum BodyTransform: Equatable {
 
 /// The response fields compression reads.
 struct ResponseFacts {
-    var contentType: String?
+    /// The Content-Type's essence (mediaTypeEssence).
+    var mediaType: String?
     var contentEncoding: String?
     var noTransform = false
     var contentRange = false
@@ -93,7 +93,7 @@ struct ResponseFacts {
 
     /// A stored response's facts, computed when it was stored (nothing is parsed per hit).
     init(_ s: StoredResponse) {
-        contentType = s.contentType
+        mediaType = s.mediaType
         contentEncoding = s.contentEncoding
         noTransform = s.noTransform
         contentRange = s.hasContentRange
@@ -114,7 +114,7 @@ struct ResponseFacts {
             case 4 where equalsLowercase(p, f.nameStart, f.nameEnd, "vary"):
                 let v = value().lowercased()
                 if v.contains("accept-encoding") || v.contains("*") { varyHasAcceptEncoding = true }
-            case 12 where equalsLowercase(p, f.nameStart, f.nameEnd, "content-type"): contentType = value()
+            case 12 where equalsLowercase(p, f.nameStart, f.nameEnd, "content-type"): mediaType = mediaTypeEssence(value())
             case 13 where equalsLowercase(p, f.nameStart, f.nameEnd, "content-range"): contentRange = true
             case 16 where equalsLowercase(p, f.nameStart, f.nameEnd, "content-encoding"): ce.append(value())
             default: break
@@ -269,6 +269,11 @@ extension Worker {
         // Ranges are served from the stored representation (never a compressed one).
         if e.rangeRequested { t = .none }
         guard let produced = t.produced else { return serveStored(c, s, now: wall, finish: finish, varyAcceptEncoding: vary) }
+        // Made before from this same response (the base was looked up first, so
+        // a client that takes it as stored, the common case, costs one lookup).
+        if let d = config.store.lookup(key: CacheKey.derived(s.key, produced), request: { e.cache.request }), d.freshness == s.freshness {
+            return serveStored(c, d, now: wall, finish: finish)
+        }
         let epoch = config.store.purges.epoch
         let body: [UInt8]
         do {
@@ -285,15 +290,5 @@ extension Worker {
                        storage: config.store.storage(for: body))
         config.store.insert(d, startedAt: epoch)
         serveStored(c, d, now: wall, finish: finish)
-    }
-
-    /// A fresh derived representation for this client's coding, if one is stored.
-    /// `directives`: the request's fields when it has cache directives (else empty).
-    func lookupDerived(_ c: ClientConnection, key: String, rc: RouteCache, request: () -> HeaderList, directives: HeaderList,
-                       now wall: Int64) -> StoredResponse? {
-        guard let cmp = c.ex.route?.compress, !c.ex.rangeRequested,
-              let want = AcceptEncoding.choose(c.ex.acceptEncoding, offered: cmp.offered) else { return nil }
-        guard let d = config.store.lookup(key: CacheKey.derived(key, want), request: request) else { return nil }
-        return CachePolicy.decide(d.freshness, request: directives, now: wall, options: rc.options) == .fresh ? d : nil
     }
 }

@@ -72,14 +72,16 @@ func object(_ key: String, variant: String = "", vary: [String] = [], size: Int 
     }
 
     @Test func aTenantAtItsQuotaCannotTakeMore() {
-        let store = MemoryStore(capacity: 1 << 20, shardCount: 4, quotas: ["flood": 10 * 1128])
+        let one = object("flood0", size: 1000, tenant: "flood").cost
+        let store = MemoryStore(capacity: 1 << 20, shardCount: 4, quotas: ["flood": 10 * one + one / 2])
         for i in 0..<50 { store.insert(object("quiet\(i)", size: 1000, tenant: "quiet")) }
         var admitted = 0
         for i in 0..<200 where store.insert(object("flood\(i)", size: 1000, tenant: "flood")) { admitted += 1 }
-        #expect(admitted <= 10)
-        #expect(store.bytes(tenant: "flood") <= 10 * 1128)
+        #expect(admitted == 10 && store.bytes(tenant: "flood") <= 10 * one + one / 2)
         // The quiet tenant kept everything it had.
-        #expect(store.bytes(tenant: "quiet") == (0..<50).reduce(0) { $0 + object("quiet\($1)", size: 1000, tenant: "quiet").cost })
+        let quiet = (0..<50).flatMap { store.variants(key: "quiet\($0)") }
+        #expect(quiet.count == 50)
+        #expect(store.bytes(tenant: "quiet") == quiet.reduce(0) { $0 + $1.cost })
         // Removing frees quota again.
         for i in 0..<200 { store.remove(key: "flood\(i)") }
         #expect(store.bytes(tenant: "flood") == 0)

@@ -51,7 +51,7 @@ import Testing
         fr.lifetime = 999
         #expect(store.update(o.with(headers: HeaderList([("Content-Type", "text/html")]), freshness: fr), startedAt: nil))
         let got = store.lookup(key: "/u", request: { HeaderList() })
-        #expect(got?.freshness.lifetime == 999 && got?.contentType == "text/html" && got?.storage === o.storage)
+        #expect(got?.freshness.lifetime == 999 && got?.mediaType == "text/html" && got?.storage === o.storage)
         // A purge since the request left wins over the update.
         let epoch = store.purges.epoch
         _ = store.purge(.key("/u"), soft: false, now: 0)

@@ -4,7 +4,10 @@
 # the nginx origin on CPU 1, HAProxy as the yardstick. Rows: cache hits of 1,
 # 16 and 256 KiB, pass-through 1 KiB, TLS hits and pass-through of 1 KiB. Each
 # measurement runs before, after, before, after (drift shows as the spread);
-# ROWS picks some of: hit, pass, nostore (caching on, origin says no-store), tls-hit, tls-pass
+# The tenant compresses (as operators deploy it): "hit" rows are identity hits on
+# a compressing route, "hit-nc" the same on a route without compression, "gzip"
+# a 64 KiB JSON hit asked for with Accept-Encoding: gzip.
+# ROWS picks some of: hit, hit-nc, gzip, pass, nostore (caching on, origin says no-store), tls-hit, tls-pass
 # and the ratio is after/before per CPU-second, over the two rounds.
 # usage: [ROWS="hit tls-hit ..."] tools/bench/before_after.sh BEFORE_EDGED [seconds=8]
 #   e.g. git worktree add /tmp/base <commit> && (cd /tmp/base && swift build -c release --product edged)
@@ -19,10 +22,11 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$W
 # /ns/ answers no-store: a miss on a caching route that turns out uncacheable (the pass-through operators see).
 start_origin "add_header Cache-Control \"max-age=3600\"; location /ns/ { alias $W/www/; add_header Cache-Control \"no-store\"; }"
 cat > "$W/tenants/bench.json" <<CONF
-{ "name": "bench", "hosts": ["bench"], "default": true,
+{ "name": "bench", "hosts": ["bench"], "default": true, "compress": true,
   "tls": { "certificates": [ { "cert": "$W/cert.pem", "key": "$W/key.pem" } ] },
   "origins": { "o": { "servers": ["127.0.0.1:$ORIGIN"], "keepalive": 64 } },
   "routes": [ { "prefix": "/pass/", "origin": "o", "cache": false, "strip_prefix": true },
+              { "prefix": "/nc/", "origin": "o", "compress": false, "strip_prefix": true },
               { "prefix": "/", "origin": "o" } ] }
 CONF
 echo '{ "limits": { "max_connections_per_ip": 0 } }' > "$W/server.json"
@@ -38,20 +42,22 @@ run_edged() {
   taskset -c 0 "$bin" --tenants "$W/tenants" --config "$W/server.json" --http 127.0.0.1:18480 --https 127.0.0.1:18481 \
     --workers 1 --access-log off --state "$W/state-$name" 2>"$W/$name.err" &
   local pid=$!
-  sleep 1
   local port=18480; [ "$scheme" = https ] && port=18481
-  curl -sk -o /dev/null -H "Host: bench" "$scheme://127.0.0.1:$port$path"; curl -sk -o /dev/null -H "Host: bench" "$scheme://127.0.0.1:$port$path"
-  run_wrk "$name" "$pid" "$scheme://127.0.0.1:$port$path" 50
+  wait_port $port
+  curl -sk -o /dev/null -H "Host: bench" "${EXTRA[@]}" "$scheme://127.0.0.1:$port$path"; curl -sk -o /dev/null -H "Host: bench" "${EXTRA[@]}" "$scheme://127.0.0.1:$port$path"
+  run_wrk "$name" "$pid" "$scheme://127.0.0.1:$port$path" 50 "${EXTRA[@]}"
   kill "$pid"; wait "$pid" 2>/dev/null || true
 }
 
 echo "# before: $BEFORE ($(cd "$(dirname "$BEFORE")/../.." 2>/dev/null && git log -1 --format=%h 2>/dev/null || echo '?'))  after: $(git log -1 --format=%h) + work tree; ${DUR}s per run" >&2
-ALL_ROWS=("hit /1k.bin http" "hit /16k.bin http" "hit /256k.bin http" "pass /pass/1k.bin http" "nostore /ns/1k.bin http"
+ALL_ROWS=("hit /1k.bin http" "hit-nc /nc/1k.bin http" "hit /16k.bin http" "hit /256k.bin http" "gzip /64k.json http"
+          "pass /pass/1k.bin http" "nostore /ns/1k.bin http"
           "tls-hit /1k.bin https" "tls-hit /16k.bin https" "tls-pass /pass/1k.bin https")
 for row in "${ALL_ROWS[@]}"; do
   [ -n "${ROWS:-}" ] && ! [[ " $ROWS " == *" ${row%% *} "* ]] && continue
   set -- $row
   kind=$1 path=$2 scheme=$3
+  EXTRA=(); [ "$kind" = gzip ] && EXTRA=(-H "Accept-Encoding: gzip")
   echo "# $kind $path over $scheme, 50 connections" >&2
   if [ "$kind" = hit ]; then
     curl -s -o /dev/null -H "Host: bench" "http://127.0.0.1:$HAP$path"

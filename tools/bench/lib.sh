@@ -23,6 +23,9 @@ mkdir -p "$W/www" "$W/tenants"
 head -c 1024 /dev/urandom > "$W/www/1k.bin"
 head -c 16384 /dev/urandom > "$W/www/16k.bin"
 head -c 262144 /dev/urandom > "$W/www/256k.bin"
+# 64 KiB of JSON text (compresses like an API's answers do).
+python3 -c "import json, sys; sys.stdout.write(json.dumps([{'id': i, 'name': 'item %d' % i, 'tags': ['a', 'b'], 'score': i / 2} for i in range(1500)])[:65536])" \
+  > "$W/www/64k.json"
 ORIGIN=19000
 HZ=$(getconf CLK_TCK)
 
@@ -34,7 +37,8 @@ worker_cpu_affinity 10;
 pid $W/origin.pid;
 error_log $W/origin.err;
 events { worker_connections 4096; }
-http { access_log off; keepalive_requests 1000000; server { listen 127.0.0.1:$ORIGIN; root $W/www; ${1:-} } }
+http { access_log off; keepalive_requests 1000000; types { application/json json; application/octet-stream bin; }
+       server { listen 127.0.0.1:$ORIGIN; root $W/www; ${1:-} } }
 CONF
   nginx -c "$W/origin.conf"
 }
@@ -114,6 +118,12 @@ varnish_pid() {
   local pid; pid=$(pgrep -P "$(cat "$W/varnish.pid")" | head -1)
   taskset -a -p -c 0 "$pid" >/dev/null
   echo "$pid"
+}
+
+# wait_port PORT: until something listens on 127.0.0.1:PORT (at most 10 s).
+wait_port() {
+  for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.1; done
+  echo "nothing listens on port $1" >&2; return 1
 }
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }

@@ -42,7 +42,7 @@ for size in 1k 64k; do
   taskset -c 0 .build/release/edged --origin "http://127.0.0.1:$ORIGIN" --http 127.0.0.1:$EDGE \
     --workers 1 --access-log off --state "$STATE" ${EDGE_ARGS:-} 2>"$W/edged.err" &
   EDGE_PID=$!; PIDS+=($EDGE_PID)
-  sleep 1
+  wait_port $EDGE
   read -r base base_anon < <(rss_kib $EDGE_PID)
   # wrk stops by time, not count: run until the requests made reach $objects.
   FILL_PATH=/$size.bin taskset -c 1 timeout 600 wrk -t1 -c8 -d600s -s "$W/fill.lua" "http://127.0.0.1:$EDGE/" >/dev/null 2>&1 &
