@@ -117,6 +117,18 @@ extension Worker {
             if plain { x.request = HeaderList(parsed: p, e.head.fields); plain = false }
             return x.request
         }
+        // A compressing route, for a client that takes a coding edge makes, looks
+        // for that representation first (one lookup when it was made before);
+        // everyone else looks up the stored response first (see serveNegotiated).
+        if let cmp = e.route?.compress, !e.rangeRequested, let want = AcceptEncoding.choose(e.acceptEncoding, offered: cmp.offered),
+           want != .identity, let d = config.store.lookup(key: CacheKey.derived(key, want), request: requestFields),
+           CachePolicy.decide(d.freshness, request: x.request, now: wall, options: rc.options) == .fresh {
+            x.status = CacheStatus(.hit)
+            e.cache = x
+            consumeRequest()
+            serveStored(c, d, now: wall)
+            return true
+        }
         let found: StoredResponse?
         switch config.store.lookup(key: key, request: requestFields, waiter: Waiter(worker: index, exchange: e.id), waking: mailboxes) {
         case .found(let s): found = s

@@ -269,8 +269,8 @@ extension Worker {
         // Ranges are served from the stored representation (never a compressed one).
         if e.rangeRequested { t = .none }
         guard let produced = t.produced else { return serveStored(c, s, now: wall, finish: finish, varyAcceptEncoding: vary) }
-        // Made before from this same response (the base was looked up first, so
-        // a client that takes it as stored, the common case, costs one lookup).
+        // Made before from this same response (found here when the client takes
+        // identity, or the lookup for its coding came before this one was fresh).
         if let d = config.store.lookup(key: CacheKey.derived(s.key, produced), request: { e.cache.request }), d.freshness == s.freshness {
             return serveStored(c, d, now: wall, finish: finish)
         }
