@@ -76,8 +76,31 @@ final class ClientConnection {
     /// A request whose body is part of its cache key (a cached POST) waits
     /// (phase .awaitBody) until this many body bytes have arrived.
     var awaitBytes = 0
-    /// The request being served (Exchange.swift); a fresh one per request.
-    var ex = Exchange()
+    /// The request being served (Exchange.swift); a fresh one per request. An
+    /// idle keep-alive connection holds none (an exchange is ~700 bytes, with
+    /// its strings more): one is made when asked for, which is normally the
+    /// next request's beginExchange.
+    private var current: Exchange?
+    var ex: Exchange {
+        @inline(__always) get {
+            if let e = current { return e }
+            let e = Exchange()
+            current = e
+            return e
+        }
+        set { current = newValue }
+    }
+
+    /// Lets go of a finished exchange when the connection goes idle (nothing
+    /// of it is still in use: no origin, file, stream, fill or forward buffer).
+    /// For tests: whether an exchange is held now.
+    var holdsExchange: Bool { current != nil }
+
+    func dropFinishedExchange() {
+        guard let e = current, !e.inExchange, e.origin == nil, e.fwd == nil, e.file.fd < 0, e.stream == nil, e.cache.fill == nil,
+              e.headBytes == nil else { return }
+        current = nil
+    }
     /// An in-memory transport (no socket): what would be written is appended
     /// here instead, all at once. For unit tests of the phases and the writer.
     var sink: IOBuffer?
@@ -255,13 +278,7 @@ extension Worker {
         if b.isEmpty && c.pendingBody == nil {
             c.sendDeadline = 0
             if c.phase == .closing { closeClient(c); return }
-            if c.phase == .head && (c.inBuf?.isEmpty ?? true) {
-                // Idle between requests: hand the buffers back (an idle connection costs no buffer memory).
-                c.outBuf = nil
-                giveBuffer(b)
-                if let i = c.inBuf { c.inBuf = nil; giveBuffer(i) }
-                if c.ex.target.capacity > 0 { c.ex.target = [] }
-            }
+            if c.phase == .head && (c.inBuf?.isEmpty ?? true) { wentIdle(c) }
         } else if c.sendDeadline == 0 {
             c.sendDeadline = now + server.sendTimeoutMillis
         }
@@ -276,6 +293,16 @@ extension Worker {
         }
         c.sendDeadline = 0
         if c.phase == .closing { closeClient(c) }
+        if c.phase == .head && (c.inBuf?.isEmpty ?? true) { wentIdle(c) }
+    }
+
+    /// Idle between requests, everything written: the buffers go back to the
+    /// pool and the finished exchange is let go (an idle connection costs
+    /// neither buffer nor exchange memory).
+    func wentIdle(_ c: ClientConnection) {
+        if let b = c.outBuf { c.outBuf = nil; giveBuffer(b) }
+        if let i = c.inBuf { c.inBuf = nil; giveBuffer(i) }
+        c.dropFinishedExchange()
     }
 
     func closeClient(_ c: ClientConnection) {

@@ -39,12 +39,18 @@ final class MemoryEdge {
 
     /// Feeds `bytes` to a fresh in-memory connection; returns everything it wrote and whether it closed.
     func run(_ bytes: String) -> (out: String, closed: Bool) {
+        let (out, c) = serve(bytes)
+        return (out, c.closed)
+    }
+
+    /// The same, returning the connection.
+    func serve(_ bytes: String) -> (out: String, connection: ClientConnection) {
         let c = ClientConnection(fd: -1, gen: 1, peerIP: Array("127.0.0.1".utf8), trusted: false)
         c.sink = IOBuffer(capacity: 1024)
         c.inBuf = IOBuffer(capacity: 4096)
         c.inBuf!.append(Array(bytes.utf8))
         worker.processClient(c)
-        return (String(decoding: c.sink!.readView, as: UTF8.self), c.closed)
+        return (String(decoding: c.sink!.readView, as: UTF8.self), c)
     }
 
     /// Stores a 200 for `target` on tenant `tenant` (host `host`), fresh for an hour.
@@ -136,6 +142,20 @@ func responses(_ out: String, headRequests: Set<Int> = []) -> [(head: String, bo
         // HEAD: the fields a GET gets, no body (nothing after its head).
         #expect(rs[2].head.contains("\r\nContent-Length: 1500") && out.hasSuffix("\r\n\r\n"))
         #expect(!closed && !out.contains("Transfer-Encoding"))
+    }
+
+    @Test func anIdleConnectionHoldsNoExchangeOrBuffers() throws {
+        let e = try edge()
+        e.store(tenant: "t", host: "t.test", target: "/a", body: "aye")
+        let (out, c) = e.serve("GET /a HTTP/1.1\r\nHost: t.test\r\n\r\n")
+        #expect(out.hasPrefix("HTTP/1.1 200 OK\r\n") && out.hasSuffix("aye") && !c.closed)
+        #expect(!c.holdsExchange && c.inBuf == nil && c.outBuf == nil, "idle keep-alive connections cost no exchange or buffer memory")
+        // The next request on it is served as usual.
+        c.inBuf = IOBuffer(capacity: 4096)
+        c.inBuf!.append(Array("GET /a HTTP/1.1\r\nHost: t.test\r\n\r\n".utf8))
+        e.worker.processClient(c)
+        #expect(String(decoding: c.sink!.readView, as: UTF8.self).components(separatedBy: "HTTP/1.1 200 OK").count == 3)
+        #expect(!c.holdsExchange)
     }
 
     @Test func conditionalsAndRangesOnHits() throws {

@@ -8,7 +8,8 @@
 # Rows (requests per proxy CPU-second, and edged's ratio to the best peer):
 #   hit-1k (compressing route, identity answer), hit-1k-nc (route without
 #   compression), hit-16k, hit-256k, nostore-1k (caching on, the origin answers
-#   no-store), tls-hit-1k (keep-alive), gzip-64k (64 KiB JSON, Accept-Encoding: gzip).
+#   no-store), tls-hit-1k (keep-alive), gzip-64k (64 KiB JSON, Accept-Encoding: gzip),
+#   idle (memory each of IDLE=5000 idle keep-alive connections takes, after one hit on each).
 # usage: [ROWS="hit-1k tls-hit-1k ..."] tools/bench/operator.sh [seconds=10]
 DUR=${1:-10}
 source "$(dirname "$0")/lib.sh"
@@ -68,7 +69,7 @@ cat > "$W/tenants/bench.json" <<CONF
   "routes": [ { "prefix": "/nc/", "origin": "o", "strip_prefix": true, "compress": false },
               { "prefix": "/", "origin": "o" } ] }
 CONF
-echo '{ "limits": { "max_connections_per_ip": 0 } }' > "$W/server.json"
+echo '{ "limits": { "max_connections_per_ip": 0, "keepalive_timeout": "300s" } }' > "$W/server.json"
 nginx -c "$W/nginx.conf"
 haproxy -D -f "$W/haproxy.cfg"
 start_varnish $VAR
@@ -102,3 +103,11 @@ for row in "${ALL_ROWS[@]}"; do
     elif [ "$per" -gt "$best" ]; then best=$per; bestname=$name; fi
   done
 done
+
+if [ -z "${ROWS:-}" ] || [[ " $ROWS " == *" idle "* ]]; then
+  echo "# idle: RSS added by ${IDLE:=5000} idle keep-alive connections (KiB before, after, bytes per connection)" >&2
+  for peer in "nginx:$NGX_PID:$NGX" "haproxy:$HAP_PID:$HAP" "edged:$EDGE_PID:$EDGE"; do
+    IFS=: read -r name pid port <<<"$peer"
+    echo "idle     $name $(python3 tools/bench/idle_conns.py "$port" "$pid" "$IDLE" bench)" >&2
+  done
+fi
