@@ -90,6 +90,8 @@ public final class StoredResponse: Sendable {
     public let contentEncoding: String?
     /// Surrogate keys / cache tags the origin gave it (purge --tag).
     public let tags: [String]
+    /// A representation edge made from another (its key has the coding after a NUL).
+    public let isDerived: Bool
 
     /// Bytes an object takes beyond its body, fields and key: this instance,
     /// its body's handle, the array and string headers, the store's node,
@@ -147,6 +149,7 @@ public final class StoredResponse: Sendable {
                 freshness: Freshness, tags: [String] = []) {
         self.key = key; self.variant = variant; self.vary = vary; self.tenant = tenant; self.tags = tags
         self.status = status; self.storage = storage; self.freshness = freshness
+        isDerived = key.utf8.contains(0)
         // Serialized once, at its exact size, Content-Type lines last.
         var size = 0
         for f in headers.fields { size += f.name.utf8.count + f.value.utf8.count + 4 }

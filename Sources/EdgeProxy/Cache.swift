@@ -120,7 +120,8 @@ extension Worker {
         // A compressing route, for a client that takes a coding edge makes, looks
         // for that representation first (one lookup when it was made before);
         // everyone else looks up the stored response first (see serveNegotiated).
-        if let cmp = e.route?.compress, !e.rangeRequested, let want = AcceptEncoding.choose(e.acceptEncoding, offered: cmp.offered),
+        if let cmp = e.route?.compress, !e.rangeRequested, e.acceptEncoding != nil,
+           let want = AcceptEncoding.choose(e.acceptEncoding, offered: cmp.offered),
            want != .identity, let d = config.store.lookup(key: CacheKey.derived(key, want), request: requestFields),
            CachePolicy.decide(d.freshness, request: x.request, now: wall, options: rc.options) == .fresh {
             x.status = CacheStatus(.hit)

@@ -76,30 +76,20 @@ final class ClientConnection {
     /// A request whose body is part of its cache key (a cached POST) waits
     /// (phase .awaitBody) until this many body bytes have arrived.
     var awaitBytes = 0
-    /// The request being served (Exchange.swift); a fresh one per request. An
-    /// idle keep-alive connection holds none (an exchange is ~700 bytes, with
-    /// its strings more): one is made when asked for, which is normally the
-    /// next request's beginExchange.
-    private var current: Exchange?
-    var ex: Exchange {
-        @inline(__always) get {
-            if let e = current { return e }
-            let e = Exchange()
-            current = e
-            return e
-        }
-        set { current = newValue }
-    }
+    /// The request being served (Exchange.swift); a fresh one per request
+    /// (beginExchange). A connection between requests holds its worker's
+    /// placeholder instead (Worker.idleExchange: never in an exchange, its
+    /// fields never set), not its last exchange: an exchange is ~700 bytes,
+    /// with its strings more, and an idle keep-alive connection keeps none.
+    var ex: Exchange
 
     /// Lets go of a finished exchange when the connection goes idle (nothing
     /// of it is still in use: no origin, file, stream, fill or forward buffer).
-    /// For tests: whether an exchange is held now.
-    var holdsExchange: Bool { current != nil }
-
-    func dropFinishedExchange() {
-        guard let e = current, !e.inExchange, e.origin == nil, e.fwd == nil, e.file.fd < 0, e.stream == nil, e.cache.fill == nil,
+    func dropFinishedExchange(for placeholder: Exchange) {
+        let e = ex
+        guard e !== placeholder, !e.inExchange, e.origin == nil, e.fwd == nil, e.file.fd < 0, e.stream == nil, e.cache.fill == nil,
               e.headBytes == nil else { return }
-        current = nil
+        ex = placeholder
     }
     /// An in-memory transport (no socket): what would be written is appended
     /// here instead, all at once. For unit tests of the phases and the writer.
@@ -108,8 +98,8 @@ final class ClientConnection {
     /// What its exchanges know of where they came from (Exchange.Peer).
     var peer: Peer { Peer(ip: peerIP, trusted: trusted, https: tls != nil, sniTenant: sniTenant) }
 
-    init(fd: Int32, gen: UInt32, peerIP: [UInt8], trusted: Bool) {
-        self.socket = OwnedFD(fd); self.gen = gen; self.peerIP = peerIP; self.trusted = trusted
+    init(fd: Int32, gen: UInt32, peerIP: [UInt8], trusted: Bool, exchange: Exchange = Exchange()) {
+        self.socket = OwnedFD(fd); self.gen = gen; self.peerIP = peerIP; self.trusted = trusted; ex = exchange
     }
 }
 
@@ -302,7 +292,7 @@ extension Worker {
     func wentIdle(_ c: ClientConnection) {
         if let b = c.outBuf { c.outBuf = nil; giveBuffer(b) }
         if let i = c.inBuf { c.inBuf = nil; giveBuffer(i) }
-        c.dropFinishedExchange()
+        c.dropFinishedExchange(for: idleExchange)
     }
 
     func closeClient(_ c: ClientConnection) {

@@ -262,10 +262,11 @@ extension Worker {
     /// stored, or a derived representation made now (once) and stored too.
     func serveNegotiated(_ c: ClientConnection, _ s: StoredResponse, now wall: Int64, finish: Bool = true) {
         let e = c.ex
-        guard let cmp = e.route?.compress else { return serveStored(c, s, now: wall, finish: finish) }
+        // A type this route never compresses is served as stored, without Vary.
+        guard let cmp = e.route?.compress, cmp.compressible(s.mediaType) else { return serveStored(c, s, now: wall, finish: finish) }
         let facts = ResponseFacts(s)
         var (t, vary) = cmp.decide(status: s.status, facts, acceptEncoding: e.acceptEncoding)
-        if facts.varyHasAcceptEncoding || s.key.utf8.contains(0) { vary = false }   // a derived entry says Vary already
+        if facts.varyHasAcceptEncoding || s.isDerived { vary = false }   // a derived entry says Vary already
         // Ranges are served from the stored representation (never a compressed one).
         if e.rangeRequested { t = .none }
         guard let produced = t.produced else { return serveStored(c, s, now: wall, finish: finish, varyAcceptEncoding: vary) }

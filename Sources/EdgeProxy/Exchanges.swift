@@ -64,6 +64,10 @@ extension Worker {
 
     /// A fresh exchange for the request now starting (its target buffer reused).
     func beginExchange(_ c: ClientConnection, headLength: Int) {
+        // Debug builds (the test suite) check that nothing wrote to the idle
+        // connections' placeholder exchange.
+        assert(!idleExchange.inExchange && idleExchange.status == 0 && idleExchange.cache.key == nil && idleExchange.origin == nil
+               && idleExchange.target.isEmpty && idleExchange.route == nil, "the idle placeholder exchange was written to")
         // The target's storage moves on (unshared, so clearing it keeps it).
         var target: [UInt8] = []
         swap(&target, &c.ex.target)

@@ -83,6 +83,9 @@ public final class Worker: @unchecked Sendable {
     /// Field array lent to the connection whose head is being parsed, so an
     /// idle connection holds no field storage.
     var scratchFields: [Field] = []
+    /// What connections between requests hold as their exchange (see
+    /// ClientConnection.ex): this worker's own, so only its thread touches it.
+    let idleExchange = Exchange()
     let date = DateCache()
     let log: AccessLog
     var limits: HeadLimits
@@ -287,7 +290,7 @@ public final class Worker: @unchecked Sendable {
                     sysClose(fd)
                     continue
                 }
-                let c = ClientConnection(fd: fd, gen: nextGeneration(), peerIP: peer, trusted: trusted)
+                let c = ClientConnection(fd: fd, gen: nextGeneration(), peerIP: peer, trusted: trusted, exchange: idleExchange)
                 c.countedByAddress = capped
                 if secure {
                     guard let server = config.tls, let t = TLSConnection(server: server, fd: fd) else { dropAccepted(c); continue }

@@ -149,13 +149,13 @@ func responses(_ out: String, headRequests: Set<Int> = []) -> [(head: String, bo
         e.store(tenant: "t", host: "t.test", target: "/a", body: "aye")
         let (out, c) = e.serve("GET /a HTTP/1.1\r\nHost: t.test\r\n\r\n")
         #expect(out.hasPrefix("HTTP/1.1 200 OK\r\n") && out.hasSuffix("aye") && !c.closed)
-        #expect(!c.holdsExchange && c.inBuf == nil && c.outBuf == nil, "idle keep-alive connections cost no exchange or buffer memory")
+        #expect(c.ex === e.worker.idleExchange && c.inBuf == nil && c.outBuf == nil, "idle keep-alive connections cost no exchange or buffer memory")
         // The next request on it is served as usual.
         c.inBuf = IOBuffer(capacity: 4096)
         c.inBuf!.append(Array("GET /a HTTP/1.1\r\nHost: t.test\r\n\r\n".utf8))
         e.worker.processClient(c)
         #expect(String(decoding: c.sink!.readView, as: UTF8.self).components(separatedBy: "HTTP/1.1 200 OK").count == 3)
-        #expect(!c.holdsExchange)
+        #expect(c.ex === e.worker.idleExchange && !e.worker.idleExchange.inExchange && e.worker.idleExchange.status == 0)
     }
 
     @Test func conditionalsAndRangesOnHits() throws {

@@ -9,7 +9,8 @@
 #   hit-1k (compressing route, identity answer), hit-1k-nc (route without
 #   compression), hit-16k, hit-256k, nostore-1k (caching on, the origin answers
 #   no-store), tls-hit-1k (keep-alive), gzip-64k (64 KiB JSON, Accept-Encoding: gzip),
-#   idle (memory each of IDLE=5000 idle keep-alive connections takes, after one hit on each).
+#   idle (memory each of IDLE=4000 idle keep-alive connections takes, after one hit on each;
+#   measured first, on fresh processes).
 # usage: [ROWS="hit-1k tls-hit-1k ..."] tools/bench/operator.sh [seconds=10]
 DUR=${1:-10}
 source "$(dirname "$0")/lib.sh"
@@ -82,6 +83,13 @@ HAP_PID=$(cat "$W/haproxy.pid")
 VAR_PID=$(varnish_pid)
 
 echo "# operator benchmark: $(git log -1 --format=%h) + work tree; ${DUR}s per run, 50 connections; req/cpu-s = requests per proxy CPU-second" >&2
+if [ -z "${ROWS:-}" ] || [[ " $ROWS " == *" idle "* ]]; then
+  echo "# idle (first, on fresh processes: pools that later rows grew would absorb them): RSS added by ${IDLE:=4000} idle keep-alive connections (KiB before, after, bytes per connection)" >&2
+  for peer in "nginx:$NGX_PID:$NGX" "haproxy:$HAP_PID:$HAP" "edged:$EDGE_PID:$EDGE"; do
+    IFS=: read -r name pid port <<<"$peer"
+    echo "idle     $name $(python3 tools/bench/idle_conns.py "$port" "$pid" "$IDLE" bench)" >&2
+  done
+fi
 ALL_ROWS=("hit-1k /1k.bin http" "hit-1k-nc /nc/1k.bin http" "hit-16k /16k.bin http" "hit-256k /256k.bin http"
           "nostore-1k /ns/1k.bin http" "tls-hit-1k /1k.bin https" "gzip-64k /64k.json http")
 for row in "${ALL_ROWS[@]}"; do
@@ -104,10 +112,3 @@ for row in "${ALL_ROWS[@]}"; do
   done
 done
 
-if [ -z "${ROWS:-}" ] || [[ " $ROWS " == *" idle "* ]]; then
-  echo "# idle: RSS added by ${IDLE:=5000} idle keep-alive connections (KiB before, after, bytes per connection)" >&2
-  for peer in "nginx:$NGX_PID:$NGX" "haproxy:$HAP_PID:$HAP" "edged:$EDGE_PID:$EDGE"; do
-    IFS=: read -r name pid port <<<"$peer"
-    echo "idle     $name $(python3 tools/bench/idle_conns.py "$port" "$pid" "$IDLE" bench)" >&2
-  done
-fi
