@@ -26,7 +26,8 @@ public protocol Waking: AnyObject, Sendable {
 
 public protocol CacheStorage: AnyObject, Sendable {
     /// The stored variant of `key` matching the request (its fields are asked
-    /// for only when a variant has Vary).
+    /// for only when a variant has Vary, so a lookup that finds nothing without
+    /// asking means no variant of the key is stored: a miss by URI).
     func lookup(key: String, request: () -> HeaderList) -> StoredResponse?
     /// A request's lookup, which may be `.pending` on a tier that has to read:
     /// `waking.wake(waiter)` follows when the answer is ready.

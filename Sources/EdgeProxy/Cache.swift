@@ -113,7 +113,9 @@ extension Worker {
             if bodyLength > 0 { c.inBuf!.consume(bodyLength); e.bodyState = .none }
         }
         x.key = key
+        var askedForFields = false
         func requestFields() -> HeaderList {
+            askedForFields = true
             if plain { x.request = HeaderList(parsed: p, e.head.fields); plain = false }
             return x.request
         }
@@ -180,7 +182,8 @@ extension Worker {
                 respondError(c, 504)
                 return true
             }
-            x.status = CacheStatus(config.store.variants(key: key).isEmpty ? .uriMiss : .varyMiss)
+            // Not asked for the request's fields: no variant is stored (see CacheStorage.lookup).
+            x.status = CacheStatus(!askedForFields || config.store.variants(key: key).isEmpty ? .uriMiss : .varyMiss)
         }
         // Going to the origin: storing its answer needs the request's fields (Vary, directives).
         if plain { x.request = HeaderList(parsed: p, e.head.fields) }

@@ -114,7 +114,8 @@ struct ResponseFacts {
             case 4 where equalsLowercase(p, f.nameStart, f.nameEnd, "vary"):
                 let v = value().lowercased()
                 if v.contains("accept-encoding") || v.contains("*") { varyHasAcceptEncoding = true }
-            case 12 where equalsLowercase(p, f.nameStart, f.nameEnd, "content-type"): mediaType = mediaTypeEssence(value())
+            case 12 where equalsLowercase(p, f.nameStart, f.nameEnd, "content-type"):
+                mediaType = mediaTypeEssence(UnsafeRawBufferPointer(rebasing: p[f.valueStart..<f.valueEnd]))
             case 13 where equalsLowercase(p, f.nameStart, f.nameEnd, "content-range"): contentRange = true
             case 16 where equalsLowercase(p, f.nameStart, f.nameEnd, "content-encoding"): ce.append(value())
             default: break
