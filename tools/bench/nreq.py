@@ -1,0 +1,19 @@
+#!/usr/bin/env python3
+"""Sends N GETs for PATH on one keep-alive connection to 127.0.0.1:PORT, reading
+each response whole (Content-Length). usage: nreq.py PORT PATH N"""
+import socket, sys
+port, path, n = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+s = socket.create_connection(("127.0.0.1", port))
+req = f"GET {path} HTTP/1.1\r\nHost: bench\r\n\r\n".encode()
+buf = b""
+for i in range(n):
+    s.sendall(req)
+    while True:
+        h = buf.find(b"\r\n\r\n")
+        if h >= 0:
+            head = buf[:h].decode()
+            ln = int([l.split(":")[1] for l in head.split("\r\n") if l.lower().startswith("content-length")][0])
+            if len(buf) >= h + 4 + ln:
+                buf = buf[h + 4 + ln:]
+                break
+        buf += s.recv(65536)
