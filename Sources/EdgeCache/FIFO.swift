@@ -9,8 +9,6 @@ struct FIFO<Element> {
     private(set) var count = 0
 
     var isEmpty: Bool { count == 0 }
-    /// Slots allocated (for the store's byte accounting).
-    var capacity: Int { slots.count }
 
     mutating func append(_ e: Element) {
         if count == slots.count { resize(max(16, slots.count * 2)) }

@@ -110,18 +110,26 @@ public final class StoredResponse: Sendable {
         return HeaderList(lowercased: lower, original: original)
     }
 
-    /// Each stored field's name and value bytes, in order.
-    public func forEachField(_ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) throws -> Void) rethrows {
-        try headBytes.withUnsafeBytes { p in
+    /// Each stored field line a response (`notModified`: a 304) sends, in
+    /// order: the whole line with its CRLF, and where in it the name ends (the colon).
+    public func forEachLine(notModified: Bool = false, _ body: (UnsafeRawBufferPointer, Int) throws -> Void) rethrows {
+        try withHead(notModified: notModified) { p in
             var i = 0
             while i < p.count {
                 var colon = i
                 while p[colon] != 58 { colon += 1 }
                 var end = colon + 2
-                while p[end] != 13 { end += 1 }
-                try body(UnsafeRawBufferPointer(rebasing: p[i..<colon]), UnsafeRawBufferPointer(rebasing: p[(colon + 2)..<end]))
-                i = end + 2
+                while p[end] != 10 { end += 1 }
+                try body(UnsafeRawBufferPointer(rebasing: p[i...end]), colon - i)
+                i = end + 1
             }
+        }
+    }
+
+    /// Each stored field's name and value bytes, in order.
+    public func forEachField(_ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) throws -> Void) rethrows {
+        try forEachLine { line, colon in
+            try body(UnsafeRawBufferPointer(rebasing: line[..<colon]), UnsafeRawBufferPointer(rebasing: line[(colon + 2)..<(line.count - 2)]))
         }
     }
 

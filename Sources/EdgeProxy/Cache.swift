@@ -265,16 +265,8 @@ extension Worker {
         if route.response.remove.isEmpty {
             s.withHead(notModified: notModified) { b.append($0) }
         } else {
-            s.withHead(notModified: notModified) { head in
-                var i = 0
-                while i < head.count {
-                    var colon = i
-                    while head[colon] != 58 { colon += 1 }
-                    var end = colon
-                    while head[end] != 10 { end += 1 }
-                    if !route.response.removes(head, i..<colon) { b.append(UnsafeRawBufferPointer(rebasing: head[i...end])) }
-                    i = end + 1
-                }
+            s.forEachLine(notModified: notModified) { line, colon in
+                if !route.response.removes(line, 0..<colon) { b.append(line) }
             }
         }
         if !s.hasDate { b.append(date.line.readView) }

@@ -173,6 +173,21 @@ func responses(_ out: String, headRequests: Set<Int> = []) -> [(head: String, bo
         #expect(miss.first?.head.hasPrefix("HTTP/1.1 504 ") == true, "\(miss)")
     }
 
+    @Test func hitsLeaveOutTheFieldsTheRouteRemoves() throws {
+        let e = try MemoryEdge([
+            tenantJSON(name: "t", hosts: ["t.test"], origins: Self.origin,
+                       routes: #"[{"prefix": "/", "origin": "o", "response_headers": {"remove": ["x-secret"]}}]"#),
+        ])
+        e.store(tenant: "t", host: "t.test", target: "/s", body: "ok", fields: [("X-Secret", "1"), ("X-Kept", "2")])
+        let hit = responses(e.run("GET /s HTTP/1.1\r\nHost: t.test\r\n\r\n").out)
+        #expect(hit.first?.head.contains("\r\nX-Kept: 2\r\n") == true && hit.first?.head.contains("Content-Type: text/plain\r\n") == true)
+        #expect(hit.first?.head.lowercased().contains("x-secret") == false && hit.first?.body == "ok", "\(hit)")
+        // A 304 leaves out the removed field and Content-Type, and keeps the rest.
+        let nm = responses(e.run("GET /s HTTP/1.1\r\nHost: t.test\r\nIf-None-Match: \"v1\"\r\n\r\n").out)
+        #expect(nm.first?.head.hasPrefix("HTTP/1.1 304 ") == true && nm.first?.head.contains("\r\nX-Kept: 2\r\n") == true)
+        #expect(nm.first?.head.lowercased().contains("x-secret") == false && nm.first?.head.contains("Content-Type") == false, "\(nm)")
+    }
+
     @Test func http10GetsKeepAliveOnlyWhenItAsks() throws {
         let e = try edge()
         e.store(tenant: "t", host: "t.test", target: "/d", body: "dee")
