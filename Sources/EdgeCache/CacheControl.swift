@@ -1,5 +1,6 @@
 // Cache-Control and its CDN-targeted variants (RFC 9111 §5.2, RFC 9213), parsed
 // into a value. Pure: strings in, directives out.
+import EdgeHTTP
 
 /// The directives of one Cache-Control-like field (all its lines together).
 public struct CacheControl: Equatable, Sendable {
@@ -47,6 +48,80 @@ public struct CacheControl: Equatable, Sendable {
     }
 
     public static func parse(_ line: String) -> CacheControl { parse([line]) }
+
+    /// A targeted field (CDN-Cache-Control, RFC 9213 §2.1): a Structured Field
+    /// dictionary. nil when it does not parse as one, or is empty: the field is
+    /// then ignored as a whole. A directive whose value has the wrong type
+    /// (`max-age="60"`, `max-age=1.5`, `no-store=3`) is not used; `?0` turns a
+    /// flag off; parameters are ignored.
+    public static func parseTargeted(_ lines: [String]) -> CacheControl? {
+        guard let members = StructuredFields.dictionary(lines) else { return nil }
+        var cc = CacheControl()
+        for (key, item) in members {
+            switch (key, item) {
+            case ("max-age", .integer(let n)), ("s-maxage", .integer(let n)),
+                 ("stale-while-revalidate", .integer(let n)), ("stale-if-error", .integer(let n)):
+                if n >= 0 { cc.apply(key, String(min(n, deltaCap))) }
+            case ("no-cache", .string(let s)), ("private", .string(let s)):
+                cc.apply(key, s)
+            case ("no-store", .boolean(true)), ("public", .boolean(true)), ("must-revalidate", .boolean(true)),
+                 ("proxy-revalidate", .boolean(true)), ("must-understand", .boolean(true)), ("no-transform", .boolean(true)),
+                 ("immutable", .boolean(true)), ("no-cache", .boolean(true)), ("private", .boolean(true)):
+                cc.apply(key, nil)
+            default: break   // off (?0), the wrong type, or not a response directive of ours
+            }
+        }
+        return cc
+    }
+
+    /// Surrogate-Control (Edge Architecture 1.0) uses Cache-Control's syntax,
+    /// `#( token [ "=" ( token / quoted-string ) ] )`; a field that breaks it (a
+    /// bare `=`, an unterminated string, a character no token has) is ignored as
+    /// a whole: nil.
+    public static func parseStrict(_ lines: [String]) -> CacheControl? {
+        for line in lines where !wellFormed(line) { return nil }
+        return parse(lines)
+    }
+
+    static func wellFormed(_ s: String) -> Bool {
+        let u = Array(s.utf8)
+        func tchar(_ c: UInt8) -> Bool {
+            (c | 0x20) >= 97 && (c | 0x20) <= 122 || (c >= 48 && c <= 57) || [33, 35, 36, 37, 38, 39, 42, 43, 45, 46, 94, 95, 96, 124, 126].contains(c)
+        }
+        var i = 0, members = 0
+        func ows() { while i < u.count && (u[i] == 32 || u[i] == 9) { i += 1 } }
+        while i < u.count {
+            ows()
+            if i < u.count && u[i] == 44 { i += 1; continue }   // empty list elements are allowed
+            if i == u.count { break }
+            let s = i
+            while i < u.count && tchar(u[i]) { i += 1 }
+            guard i > s else { return false }
+            members += 1
+            ows()
+            if i < u.count && u[i] == 61 {
+                i += 1
+                ows()
+                if i < u.count && u[i] == 34 {
+                    i += 1
+                    while i < u.count && u[i] != 34 {
+                        if u[i] == 92 { i += 1 }
+                        guard i < u.count, u[i] == 9 || (u[i] >= 0x20 && u[i] != 0x7F) else { return false }
+                        i += 1
+                    }
+                    guard i < u.count else { return false }
+                    i += 1
+                } else {
+                    let vs = i
+                    while i < u.count && tchar(u[i]) { i += 1 }
+                    guard i > vs else { return false }
+                }
+                ows()
+            }
+            guard i == u.count || u[i] == 44 else { return false }
+        }
+        return members > 0
+    }
 
     /// Splits `a, b=1, c="x, y"` into (lowercased name, unquoted value) pairs.
     static func directives(_ s: String) -> [(String, String?)] {

@@ -147,6 +147,16 @@ public final class StoredResponse: Sendable {
         return out
     }
 
+    /// Its Date, or when it was received if it had none (what If-Modified-Since
+    /// is compared with when there is no Last-Modified: RFC 9111 §4.3.2).
+    public var dateTime: Int64 {
+        var out: Int64?
+        forEachField { name, value in
+            if out == nil, equalsLowercase(name, 0, name.count, "date") { out = HTTPDate.parse(value, 0, value.count, now: freshness.responseTime) }
+        }
+        return out ?? freshness.responseTime
+    }
+
     public convenience init(key: String, variant: String, vary: [String], tenant: String, status: Int, headers: HeaderList, body: [UInt8],
                             freshness: Freshness, tags: [String] = []) {
         self.init(key: key, variant: variant, vary: vary, tenant: tenant, status: status, headers: headers, storage: BodyStorage(body),
@@ -177,7 +187,7 @@ public final class StoredResponse: Sendable {
         headBytes = head
         hasDate = headers.contains("date")
         etag = headers.first("etag")
-        lastModifiedTime = headers.first("last-modified").flatMap { HTTPDate.parse($0) }
+        lastModifiedTime = headers.first("last-modified").flatMap { HTTPDate.parse($0, now: freshness.responseTime) }
         mediaType = headers.first("content-type").map(mediaTypeEssence)
         let ce = headers.values("content-encoding")
         contentEncoding = ce.isEmpty ? nil : ce.joined(separator: ",")

@@ -119,17 +119,23 @@ public enum CacheDecision: Equatable, Sendable {
 public enum CachePolicy {
     /// Statuses a cache may store with heuristic freshness (RFC 9110 §15.1).
     public static let heuristicallyCacheable: Set<Int> = [200, 203, 204, 206, 300, 301, 308, 404, 405, 410, 414, 501]
-    /// Final statuses this cache understands (for must-understand, §5.2.2.3).
-    public static let understood: Set<Int> = [200, 203, 204, 206, 300, 301, 302, 303, 307, 308, 404, 405, 410, 414, 451, 501]
+    /// Final statuses this cache understands (for must-understand, §5.2.2.3):
+    /// those RFC 9110 defines, and 428, 429, 431, 511 (RFC 6585) and 451 (RFC 7725).
+    public static let understood: Set<Int> = [
+        200, 201, 202, 203, 204, 205, 206, 300, 301, 302, 303, 304, 305, 307, 308,
+        400, 401, 402, 403, 404, 405, 406, 407, 408, 409, 410, 411, 412, 413, 414, 415, 416, 417, 421, 422, 426,
+        428, 429, 431, 451, 500, 501, 502, 503, 504, 505, 511,
+    ]
 
-    /// The Cache-Control that governs this cache: CDN-Cache-Control, then
-    /// Surrogate-Control, then Cache-Control (RFC 9213 §2.1).
+    /// The Cache-Control that governs this cache: the first valid, non-empty
+    /// one of CDN-Cache-Control and Surrogate-Control, else Cache-Control
+    /// (RFC 9213 §2.2). A targeted field in charge also sets Expires aside.
     public static func governing(_ h: HeaderList, options: CacheOptions) -> (CacheControl, FreshnessSource?) {
         if options.useTargetedFields {
             let cdn = h.values("cdn-cache-control")
-            if !cdn.isEmpty { return (CacheControl.parse(cdn), .cdnCacheControl) }
+            if !cdn.isEmpty, let cc = CacheControl.parseTargeted(cdn) { return (cc, .cdnCacheControl) }
             let sur = h.values("surrogate-control")
-            if !sur.isEmpty { return (CacheControl.parse(sur), .surrogateControl) }
+            if !sur.isEmpty, let cc = CacheControl.parseStrict(sur) { return (cc, .surrogateControl) }
         }
         return (CacheControl.parse(h.values("cache-control")), nil)
     }
@@ -140,13 +146,17 @@ public enum CachePolicy {
         guard method == "GET" else { return .method }
         let req = CacheControl.parse(request.values("cache-control"))
         if req.noStore { return .requestNoStore }
-        let (cc, _) = governing(response, options: options)
+        let (cc, targeted) = governing(response, options: options)
         if cc.mustUnderstand {
             guard understood.contains(status) else { return .status }
         } else if cc.noStore {
             return .responseNoStore
         }
-        guard understood.contains(status) else { return .status }
+        // Any final status may be stored (§3), whether or not it is understood:
+        // one the cache does not know needs explicit freshness or `public`
+        // (it is not heuristically cacheable); a 304 never stands for the
+        // representation, and a 206 is part of one.
+        guard status >= 200, status <= 999, status != 304 else { return .status }
         if status == 206 { return .partial }
         if cc.isPrivate { return .isPrivate }
         if request.contains("authorization") && !(cc.mustRevalidate || cc.isPublic || cc.sMaxAge != nil) {
@@ -154,7 +164,7 @@ public enum CachePolicy {
         }
         if response.contains("set-cookie") && !options.storeSetCookie { return .setCookie }
         if response.listElements("vary").contains("*") { return .varyStar }
-        let explicit = cc.isPublic || cc.maxAge != nil || cc.sMaxAge != nil || response.contains("expires") || cc.invalidFreshness
+        let explicit = cc.isPublic || cc.maxAge != nil || cc.sMaxAge != nil || (targeted == nil && response.contains("expires")) || cc.invalidFreshness
         if !explicit && !heuristicallyCacheable.contains(status) { return .noFreshness }
         return nil
     }
@@ -163,9 +173,10 @@ public enum CachePolicy {
     public static func freshness(status: Int, response: HeaderList, requestTime: Int64, responseTime: Int64,
                                  options: CacheOptions) -> Freshness {
         let (cc, targeted) = governing(response, options: options)
-        let date = response.first("date").flatMap { HTTPDate.parse($0) } ?? responseTime
-        // Age (§4.2.3); an invalid or repeated Age is ignored only if unparseable.
-        let ageValue = response.first("age").flatMap { CacheControl.seconds($0.trimmedOWS()) } ?? 0
+        let date = response.first("date").flatMap { HTTPDate.parse($0, now: responseTime) } ?? responseTime
+        // Age (§4.2.3): of a list (`Age: 7200, 0`, or several lines) the first
+        // member counts (§5.1); a value that is not delta-seconds is ignored.
+        let ageValue = response.first("age").flatMap { v in CacheControl.seconds(v.split(separator: ",", omittingEmptySubsequences: false).first.map { String($0).trimmedOWS() }) } ?? 0
         let apparentAge = max(0, responseTime - date)
         let responseDelay = max(0, responseTime - requestTime)
         let correctedAgeValue = ageValue + responseDelay
@@ -179,13 +190,13 @@ public enum CachePolicy {
             lifetime = s; source = targeted ?? .sMaxAge
         } else if let m = cc.maxAge {
             lifetime = m; source = targeted ?? .maxAge
-        } else if let e = response.values("expires").first {
+        } else if targeted == nil, let e = response.values("expires").first {
             // Invalid Expires (including "0") means already expired; repeats with different values too.
             let all = Set(response.values("expires"))
-            if all.count == 1, let t = HTTPDate.parse(e) { lifetime = max(0, t - date) }
+            if all.count == 1, let t = HTTPDate.parse(e, now: responseTime) { lifetime = max(0, t - date) }
             source = .expires
         } else if !cc.noCache, heuristicallyCacheable.contains(status),
-                  let lm = response.first("last-modified").flatMap({ HTTPDate.parse($0) }), lm < date {
+                  let lm = response.first("last-modified").flatMap({ HTTPDate.parse($0, now: responseTime) }), lm < date {
             lifetime = min(Int64(Double(date - lm) * options.heuristicFraction), options.heuristicCap)
             source = .heuristic
         }

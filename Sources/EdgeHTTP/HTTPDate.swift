@@ -1,4 +1,4 @@
-// IMF-fixdate formatting and parsing (RFC 9110 §5.6.7). Pure: the caller
+// HTTP-date formatting (IMF-fixdate) and parsing (all three formats, RFC 9110 §5.6.7). Pure: the caller
 // supplies the time; nothing here reads a clock.
 
 public enum HTTPDate {
@@ -56,31 +56,75 @@ public enum HTTPDate {
         out.append(byte: UInt8(48 + v / 10 % 10)); out.append(byte: UInt8(48 + v % 10))
     }
 
-    /// Parses an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`); nil when invalid.
-    public static func parse(_ p: UnsafeRawBufferPointer, _ s: Int, _ e: Int) -> Int64? {
-        guard e - s == 29, p[s + 3] == 44, p[s + 4] == 32, p[s + 7] == 32, p[s + 11] == 32, p[s + 16] == 32,
-              p[s + 19] == 58, p[s + 22] == 58, p[s + 25] == 32, p[s + 26] == 71, p[s + 27] == 77, p[s + 28] == 84 else { return nil }
-        func num(_ at: Int, _ len: Int) -> Int? {
-            var v = 0
-            for k in 0..<len {
-                let c = p[s + at + k]
-                guard c >= 48 && c <= 57 else { return nil }
-                v = v * 10 + Int(c - 48)
+    /// Parses an HTTP-date in any of its three formats (RFC 9110 §5.6.7): the
+    /// IMF-fixdate `Sun, 06 Nov 1994 08:49:37 GMT`, the obsolete RFC 850
+    /// `Sunday, 06-Nov-94 08:49:37 GMT` and asctime `Sun Nov  6 08:49:37 1994`.
+    /// Day and month names and `GMT` compare case-insensitively (RFC 9111 §4.2);
+    /// the day name is not checked against the date. An RFC 850 two-digit year
+    /// is the one in the century that puts it at most 50 years after `now`.
+    /// nil when invalid.
+    public static func parse(_ p: UnsafeRawBufferPointer, _ s: Int, _ e: Int, now: Int64) -> Int64? {
+        var i = s
+        @inline(__always) func lower(_ at: Int) -> UInt8 { let c = p[at]; return c >= 65 && c <= 90 ? c + 32 : c }
+        func letters() -> Int { let st = i; while i < e, (p[i] | 0x20) >= 97, (p[i] | 0x20) <= 122 { i += 1 }; return i - st }
+        func digits(_ n: ClosedRange<Int>) -> Int? {
+            var v = 0, k = 0
+            while i < e, p[i] >= 48, p[i] <= 57, k < n.upperBound { v = v * 10 + Int(p[i] - 48); i += 1; k += 1 }
+            return n.contains(k) ? v : nil
+        }
+        func expect(_ c: UInt8) -> Bool { guard i < e, p[i] == c else { return false }; i += 1; return true }
+        func month(_ at: Int) -> Int? {
+            for (k, name) in months.enumerated() {
+                let u = name.utf8Start
+                if lower(at) == u[0] | 0x20 && lower(at + 1) == u[1] && lower(at + 2) == u[2] { return k + 1 }
             }
-            return v
+            return nil
         }
-        guard let d = num(5, 2), let y = num(12, 4), let hh = num(17, 2), let mm = num(20, 2), let ss = num(23, 2) else { return nil }
-        var month = -1
-        for (k, name) in months.enumerated() {
-            let u = name.utf8Start
-            if p[s + 8] == u[0] && p[s + 9] == u[1] && p[s + 10] == u[2] { month = k + 1; break }
+        func clock() -> (Int, Int, Int)? {
+            guard let hh = digits(2...2), expect(58), let mm = digits(2...2), expect(58), let ss = digits(2...2) else { return nil }
+            return (hh, mm, ss)
         }
-        guard month > 0, d >= 1, d <= 31, hh < 24, mm < 60, ss < 61 else { return nil }
-        return daysFromCivil(Int64(y), month, d) * 86400 + Int64(hh * 3600 + mm * 60 + ss)
+        func gmt() -> Bool {
+            guard i + 3 == e, lower(i) == 103, lower(i + 1) == 109, lower(i + 2) == 116 else { return false }
+            i = e; return true
+        }
+        let dayName = letters()
+        guard dayName >= 3 else { return nil }
+        var y: Int64, m: Int, d: Int, t: (Int, Int, Int)
+        if expect(44) {
+            guard expect(32) else { return nil }
+            if dayName == 3 {
+                // IMF-fixdate: DD SP Mon SP YYYY SP hh:mm:ss SP GMT
+                guard let dd = digits(2...2), expect(32), i + 3 <= e, let mo = month(i) else { return nil }
+                i += 3
+                guard expect(32), let yy = digits(4...4), expect(32), let c = clock(), expect(32), gmt() else { return nil }
+                y = Int64(yy); m = mo; d = dd; t = c
+            } else {
+                // RFC 850: DD-Mon-YY SP hh:mm:ss SP GMT, with the full day name
+                guard let dd = digits(2...2), expect(45), i + 3 <= e, let mo = month(i) else { return nil }
+                i += 3
+                guard expect(45), let yy = digits(2...2), expect(32), let c = clock(), expect(32), gmt() else { return nil }
+                let nowYear = civil(now >= 0 ? now / 86400 : (now - 86399) / 86400).y
+                var full = nowYear - nowYear % 100 + Int64(yy)
+                if full > nowYear + 50 { full -= 100 }
+                y = full; m = mo; d = dd; t = c
+            }
+        } else {
+            // asctime: Mon SP (DD | SP D) SP hh:mm:ss SP YYYY
+            guard dayName == 3, expect(32), i + 3 <= e, let mo = month(i) else { return nil }
+            i += 3
+            guard expect(32) else { return nil }
+            if i < e, p[i] == 32 { i += 1; guard let dd = digits(1...1) else { return nil }; d = dd }
+            else { guard let dd = digits(2...2) else { return nil }; d = dd }
+            guard expect(32), let c = clock(), expect(32), let yy = digits(4...4), i == e else { return nil }
+            y = Int64(yy); m = mo; t = c
+        }
+        guard d >= 1, d <= 31, t.0 < 24, t.1 < 60, t.2 < 61 else { return nil }
+        return daysFromCivil(y, m, d) * 86400 + Int64(t.0 * 3600 + t.1 * 60 + t.2)
     }
 
-    public static func parse(_ s: String) -> Int64? {
+    public static func parse(_ s: String, now: Int64) -> Int64? {
         var s = s
-        return s.withUTF8 { parse(UnsafeRawBufferPointer($0), 0, $0.count) }
+        return s.withUTF8 { parse(UnsafeRawBufferPointer($0), 0, $0.count, now: now) }
     }
 }

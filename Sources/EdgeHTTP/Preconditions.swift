@@ -19,23 +19,26 @@ public enum Preconditions {
 
     /// Decides a response in the RFC's order: If-None-Match (weak comparison,
     /// `*` matches) and, only when it is absent, If-Modified-Since against
-    /// `lastModified`; then, when nothing matched and `rangeAllowed`, Range,
+    /// `lastModified` (or, for a stored response without one, its `date`:
+    /// RFC 9111 §4.3.2); then, when nothing matched and `rangeAllowed`, Range,
     /// honoured only if If-Range is absent or matches (a strong entity tag equal
     /// to `etag`, or a date equal to `lastModified`). An invalid date is ignored;
     /// several ranges are ignored (the whole representation answers them).
+    /// Dates in any HTTP-date format (`now` places an RFC 850 two-digit year).
     public static func evaluate(ifNoneMatch: String?, ifModifiedSince: String?, range: String?, ifRange: String?,
-                                etag: String?, lastModified: Int64?, size: Int64, rangeAllowed: Bool) -> Outcome {
+                                etag: String?, lastModified: Int64?, date: Int64? = nil, size: Int64, rangeAllowed: Bool,
+                                now: Int64) -> Outcome {
         // Most requests carry none of these: nothing to compare.
         if ifNoneMatch == nil && ifModifiedSince == nil && range == nil { return .full }
         if let inm = ifNoneMatch {
             if let etag, weakMatch(inm, etag) { return .notModified }
-        } else if let ims = ifModifiedSince.flatMap(HTTPDate.parse), let lm = lastModified, lm <= ims {
+        } else if let ims = ifModifiedSince.flatMap({ HTTPDate.parse($0, now: now) }), let lm = lastModified ?? date, lm <= ims {
             return .notModified
         }
         guard rangeAllowed, let range else { return .full }
         if let ir = ifRange {
             // Strong comparison only: a weak tag never matches (RFC 9110 §13.1.5).
-            let honoured = ir.hasPrefix("\"") ? (etag == ir) : (lastModified != nil && HTTPDate.parse(ir) == lastModified)
+            let honoured = ir.hasPrefix("\"") ? (etag == ir) : (lastModified != nil && HTTPDate.parse(ir, now: now) == lastModified)
             if !honoured { return .full }
         }
         var v = range

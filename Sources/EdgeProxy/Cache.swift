@@ -244,10 +244,11 @@ extension Worker {
         var notModified = false
         var slice: ByteRange = .ignore
         if s.status == 200 {
-            switch Preconditions.evaluate(ifNoneMatch: req.first("if-none-match"), ifModifiedSince: req.first("if-modified-since"),
+            let ims = req.first("if-modified-since")
+            switch Preconditions.evaluate(ifNoneMatch: req.first("if-none-match"), ifModifiedSince: ims,
                                           range: req.first("range"), ifRange: req.first("if-range"), etag: s.etag,
-                                          lastModified: s.lastModifiedTime, size: Int64(s.storage.count),
-                                          rangeAllowed: e.method == .get) {
+                                          lastModified: s.lastModifiedTime, date: ims != nil && s.lastModifiedTime == nil ? s.dateTime : nil,
+                                          size: Int64(s.storage.count), rangeAllowed: e.method == .get, now: wall) {
             case .full: break
             case .notModified: notModified = true
             case .partial(let a, let b): slice = .range(a, b)

@@ -121,6 +121,8 @@ final class Exchange {
     // The response.
     var status = 0
     var response = ResponseProgress.notStarted
+    /// Interim (1xx) responses the origin sent before its final one.
+    var interimCount = 0
     /// Its head has gone out (to the writer): edge cannot answer otherwise any more.
     @inline(__always) var responseStarted: Bool { response != .notStarted }
     /// It was cut short after its head went out (logged "complete": false).

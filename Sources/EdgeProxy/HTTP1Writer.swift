@@ -11,6 +11,7 @@
 //   sendBody / sendStored       body bytes in that framing; a stored body without a copy
 //   endBody                     the end of the body (the last chunk, when chunked)
 //   sendContinue                the interim 100 for Expect: 100-continue
+//   sendInterim                 an origin's other 1xx (103 Early Hints, 102), relayed
 //
 // Only this file decides Content-Length vs chunked vs close-delimited and
 // what Connection says; the HTTP/1.1 syntax itself is EdgeHTTP's
@@ -131,6 +132,22 @@ extension Worker {
     func sendContinue(_ c: ClientConnection) {
         if c.outBuf == nil { c.outBuf = takeBuffer() }
         HTTP1Serializer.appendContinue(to: c.outBuf!)
+        flushClient(c)
+    }
+
+    /// An origin's interim response (`head`, parsed from `p`) relayed ahead of
+    /// the final one (RFC 9110 §15.2), with its fields but no hop-by-hop ones,
+    /// and sent at once (Early Hints are worth something only before the final
+    /// response). The exchange's response has not started: what follows is
+    /// still a whole response, a 502 included.
+    func sendInterim(_ c: ClientConnection, _ head: ResponseHead, _ p: UnsafeRawBufferPointer) {
+        let b = headStart(c, head.status, reason: UnsafeRawBufferPointer(rebasing: p[head.reasonRange]))
+        for f in head.fields {
+            if f.known.isHopByHop || (head.connectionNamesFields && isNamedByConnection(p, head.fields, f)) { continue }
+            b.append(UnsafeRawBufferPointer(rebasing: p[f.nameStart..<f.valueEnd]))
+            b.append("\r\n")
+        }
+        b.append("\r\n")
         flushClient(c)
     }
 }

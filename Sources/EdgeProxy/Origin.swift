@@ -318,7 +318,17 @@ extension Worker {
                         if c.ex.upgrade && WebSocketHandshake.isAccept(ib.readView, o.head) { return beginTunnel(c, o, headLength: n) }
                         return originFailed(o, .broken)
                     }
-                    ib.consume(n)       // interim response: edge sends its own 100 Continue
+                    // Other interim responses go on to HTTP/1.1 clients (RFC 9110 §15.2),
+                    // never to HTTP/1.0 ones, and are never stored; a 100 is not relayed
+                    // (edge answers Expect: 100-continue itself). An origin that sends
+                    // more than `maxInterim` of them is broken.
+                    c.ex.interimCount += 1
+                    if c.ex.interimCount > Worker.maxInterim { return originFailed(o, .broken) }
+                    if status != 100, !c.ex.cache.background, !c.orphaned, c.ex.head.minorVersion >= 1, c.ex.response == .notStarted {
+                        sendInterim(c, o.head, ib.readView)
+                        if c.closed || o.client !== c { return }
+                    }
+                    ib.consume(n)
                     o.scan = HeadScan()
                     continue
                 }

@@ -102,7 +102,7 @@ extension Worker {
         switch Preconditions.evaluate(ifNoneMatch: value(.ifNoneMatch), ifModifiedSince: value(.ifModifiedSince),
                                       range: value(.range), ifRange: value(.ifRange),
                                       etag: String(decoding: etag.readView, as: UTF8.self), lastModified: mtime, size: size,
-                                      rangeAllowed: c.ex.method == .get && coding == .identity) {
+                                      rangeAllowed: c.ex.method == .get && coding == .identity, now: clock.now()) {
         case .full: break
         case .notModified: status = 304
         case .partial(let a, let b): status = 206; rangeStart = a; rangeEnd = b

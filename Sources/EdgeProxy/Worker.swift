@@ -33,6 +33,8 @@ let highWater = 64 * 1024
 let bufferSize = 16 * 1024
 
 public final class Worker: @unchecked Sendable {
+    /// Interim (1xx) responses an origin may send before its final one; more is broken.
+    static let maxInterim = 16
     let index: Int
     var config: RuntimeConfig
     let epoll: Epoll

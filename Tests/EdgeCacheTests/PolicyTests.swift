@@ -55,7 +55,12 @@ func fresh(_ status: Int, _ response: HeaderList, requestTime: Int64 = t0, respo
         #expect(check(200, response: h()) == nil)
         #expect(check(404, response: h()) == nil)
         #expect(check(302, response: h()) == .noFreshness)
-        #expect(check(500, response: h(("Cache-Control", "max-age=60"))) == .status)
+        // Any final status with explicit freshness (RFC 9111 §3); without, only the heuristic ones.
+        #expect(check(500, response: h(("Cache-Control", "max-age=60"))) == nil)
+        #expect(check(500, response: h()) == .noFreshness)
+        #expect(check(299, response: h(("Cache-Control", "max-age=60"))) == nil)
+        #expect(check(299, response: h(("Cache-Control", "max-age=60, must-understand"))) == .status)
+        #expect(check(304, response: h(("Cache-Control", "max-age=60"))) == .status)
         #expect(check(206, response: h(("Cache-Control", "max-age=60"))) == .partial)
     }
 
@@ -234,5 +239,31 @@ func fresh(_ status: Int, _ response: HeaderList, requestTime: Int64 = t0, respo
                                         response: h(("Content-Location", "http://SHOP.test/a/v2"))) == ["/a", "/a/v2"])
         #expect(CachePolicy.invalidated(method: "POST", status: 500, host: "shop.test", target: "/items", response: r).isEmpty)
         #expect(CachePolicy.invalidated(method: "GET", status: 200, host: "shop.test", target: "/items", response: r).isEmpty)
+    }
+}
+
+@Suite(.timeLimit(.minutes(3))) struct TargetedFieldTests {
+    @Test func cdnCacheControlIsAStructuredDictionary() {
+        #expect(CacheControl.parseTargeted(["max-age=60, no-store"])?.maxAge == 60)
+        #expect(CacheControl.parseTargeted(["max-age=60, no-store"])?.noStore == true)
+        #expect(CacheControl.parseTargeted(["max-age=60, &&&&"]) == nil)                // not a dictionary: ignored whole
+        #expect(CacheControl.parseTargeted(["max-age=\"60\""])?.maxAge == nil)         // a string is the wrong type
+        #expect(CacheControl.parseTargeted(["max-age=1.5"])?.maxAge == nil)
+        #expect(CacheControl.parseTargeted(["max-age=-1"])?.maxAge == nil)
+        #expect(CacheControl.parseTargeted(["no-store=?0"])?.noStore == false)
+        #expect(CacheControl.parseTargeted(["no-store=3"])?.noStore == false)
+        #expect(CacheControl.parseTargeted(["private=\"set-cookie, x-a\""])?.privateFields == ["set-cookie", "x-a"])
+        #expect(CacheControl.parseTargeted(["none"]) == CacheControl())               // valid, and in charge
+    }
+
+    @Test func governingFieldFallsBackPastInvalidOnes() {
+        let h = HeaderList([("Cache-Control", "max-age=10"), ("CDN-Cache-Control", "max-age=600, &&&&"), ("Surrogate-Control", "max-age=300")])
+        let (cc, source) = CachePolicy.governing(h, options: CacheOptions())
+        #expect(source == .surrogateControl && cc.maxAge == 300)
+        let h2 = HeaderList([("Cache-Control", "max-age=10"), ("Surrogate-Control", "max-age=300, =x")])
+        let (cc2, source2) = CachePolicy.governing(h2, options: CacheOptions())
+        #expect(source2 == nil && cc2.maxAge == 10)
+        #expect(CacheControl.parseStrict(["max-age=\"300\", content=\"ESI/1.0\""])?.maxAge == 300)   // Cache-Control syntax takes both forms
+        #expect(CacheControl.parseStrict(["max-age=300, \"x\""]) == nil)
     }
 }

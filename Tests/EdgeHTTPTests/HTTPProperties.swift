@@ -8,7 +8,8 @@ import EdgeHTTP
 
 /// Traps (precondition) on the first property `bytes` breaks: the HTTP/1.1 parsers, the
 /// chunked decoder, the host normalizer, the override-field table, the WebSocket handshake
-/// checks, and the Accept-Encoding, HTTP-date and Range value parsers; every input is fed
+/// checks, and the Accept-Encoding, HTTP-date, Range and Structured Field dictionary value
+/// parsers; every input is fed
 /// whole and split at one input-chosen point, and the parsers must agree with themselves.
 func checkHTTPProperties(_ bytes: UnsafeRawBufferPointer) {
     let size = bytes.count
@@ -81,14 +82,30 @@ func checkHTTPProperties(_ bytes: UnsafeRawBufferPointer) {
     let chosen = AcceptEncoding.choose(text, offered: offered)
     precondition(chosen == nil || offered.contains(chosen!))
     precondition(AcceptEncoding.bucket(text) == (chosen ?? .identity), "bucket is choose with identity as the fallback")
-    if let t = HTTPDate.parse(bytes, 0, size), t >= 0, t < 253_402_300_800 {
+    if let t = HTTPDate.parse(bytes, 0, size, now: 1_700_000_000), t >= 0, t < 253_402_300_800 {
         // A date that parses formats to an IMF-fixdate that parses back to the same second.
         let out = IOBuffer(capacity: 64)
         HTTPDate.format(t, into: out)
-        precondition(HTTPDate.parse(out.readView, 0, out.readableBytes) == t, "date round trip")
+        precondition(HTTPDate.parse(out.readView, 0, out.readableBytes, now: 1_700_000_000) == t, "date round trip")
     }
     switch Preconditions.byteRange(bytes, size: 1000) {
     case .range(let first, let last): precondition(0 <= first && first <= last && last < 1000, "range outside the representation")
     case .ignore, .unsatisfiable: break
+    }
+    // Structured Field dictionaries (CDN-Cache-Control): an accepted field has
+    // unique, well-formed keys, and reads the same split into two lines at any
+    // top-level comma (RFC 8941 §4.2 joins lines with commas).
+    if let members = StructuredFields.dictionary(bytes) {
+        precondition(!members.isEmpty && Set(members.map(\.key)).count == members.count, "dictionary keys not unique")
+        for m in members {
+            precondition(m.key.utf8.first.map { ($0 >= 97 && $0 <= 122) || $0 == 42 } ?? false, "a key that is not lowercase")
+        }
+        if let comma = bytes.firstIndex(of: 44), !bytes[..<comma].contains(34), !bytes[..<comma].contains(40) {
+            let a = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[..<comma]), as: UTF8.self)
+            let b = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[(comma + 1)...]), as: UTF8.self)
+            if let split = StructuredFields.dictionary([a, b]) {
+                precondition(split.map(\.key) == members.map(\.key) && split.map(\.value) == members.map(\.value), "split lines read differently")
+            }
+        }
     }
 }

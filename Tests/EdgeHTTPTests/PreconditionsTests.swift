@@ -8,7 +8,7 @@ import Testing
     func eval(inm: String? = nil, ims: String? = nil, range: String? = nil, ifRange: String? = nil,
               etag: String? = "\"v1\"", allowed: Bool = true) -> Preconditions.Outcome {
         Preconditions.evaluate(ifNoneMatch: inm, ifModifiedSince: ims, range: range, ifRange: ifRange,
-                               etag: etag, lastModified: lm, size: 100, rangeAllowed: allowed)
+                               etag: etag, lastModified: lm, size: 100, rangeAllowed: allowed, now: lm)
     }
 
     @Test func conditionals() {
@@ -24,6 +24,9 @@ import Testing
         #expect(eval(ims: "Mon, 13 Nov 2023 00:00:00 GMT") == .full)
         #expect(eval(ims: "yesterday") == .full)                              // invalid: ignored
         #expect(eval(inm: "\"x\"", ims: lmText) == .full)                      // If-None-Match wins
+        #expect(eval(ims: "Tuesday, 14-Nov-23 22:13:20 GMT") == .notModified)   // RFC 850
+        #expect(eval(ims: "Tue Nov 14 22:13:19 2023") == .full)                // asctime, a second before
+        #expect(eval(ims: "tue, 14 NOV 2023 22:13:20 gmt") == .notModified)    // names case-insensitively
     }
 
     @Test func ranges() {

@@ -52,10 +52,28 @@ func normalized(_ s: String) -> String? {
     @Test func formatAndParse() {
         #expect(HTTPDate.string(784111777) == "Sun, 06 Nov 1994 08:49:37 GMT")
         #expect(HTTPDate.string(0) == "Thu, 01 Jan 1970 00:00:00 GMT")
-        #expect(HTTPDate.parse("Sun, 06 Nov 1994 08:49:37 GMT") == 784111777)
-        #expect(HTTPDate.parse("Sunday, 06-Nov-94 08:49:37 GMT") == nil)
+        let now: Int64 = 1_700_000_000   // 2023
+        #expect(HTTPDate.parse("Sun, 06 Nov 1994 08:49:37 GMT", now: now) == 784111777)
         for t: Int64 in [0, 951782400, 1_700_000_000, 4_102_444_799] {
-            #expect(HTTPDate.parse(HTTPDate.string(t)) == t)
+            #expect(HTTPDate.parse(HTTPDate.string(t), now: now) == t)
+        }
+    }
+
+    /// RFC 9110 §5.6.7: recipients take all three formats; names in any case (RFC 9111 §4.2).
+    @Test func obsoleteFormatsAndCase() {
+        let now: Int64 = 1_700_000_000   // 2023
+        for text in ["Sunday, 06-Nov-94 08:49:37 GMT", "Sun Nov  6 08:49:37 1994", "sun, 06 nov 1994 08:49:37 gmt",
+                     "SUN, 06 NOV 1994 08:49:37 GMT", "sunday, 06-NOV-94 08:49:37 Gmt", "Sun Nov 06 08:49:37 1994"] {
+            #expect(HTTPDate.parse(text, now: now) == 784111777, "\(text)")
+        }
+        // A two-digit year more than 50 years ahead is in the past century.
+        #expect(HTTPDate.parse("Tuesday, 01-Jan-80 00:00:00 GMT", now: now) == 315_532_800)
+        #expect(HTTPDate.parse("Tuesday, 01-Jan-70 00:00:00 GMT", now: now) == HTTPDate.parse("Tue, 01 Jan 2070 00:00:00 GMT", now: now))
+        #expect(HTTPDate.parse("Monday, 01-Jan-29 00:00:00 GMT", now: now) == HTTPDate.parse("Mon, 01 Jan 2029 00:00:00 GMT", now: now))
+        for bad in ["Sun, 06 Nov 1994 08:49:37 UTC", "Sun, 6 Nov 1994 08:49:37 GMT", "Sun Nov 6 08:49:37 1994", "Sunday, 06-Nov-1994 08:49:37 GMT",
+                    "Sun, 06 Nov 1994 08:49:37 GMT ", "Sun, 06 Foo 1994 08:49:37 GMT", "Sun, 32 Nov 1994 08:49:37 GMT", "S, 06 Nov 1994 08:49:37 GMT",
+                    "Sun Nov  6 08:49:37 94", "", "Sun,"] {
+            #expect(HTTPDate.parse(bad, now: now) == nil, "\(bad)")
         }
     }
 }

@@ -34,8 +34,8 @@ func loadSpecCases() -> [SpecCase] {
 
 /// What each file holds: a file or case that goes missing fails the suite.
 let specManifest: [String: Int] = [
-    "f-freshness.json": 36, "i-invalidation.json": 10, "k-key.json": 11, "m-methods.json": 7, "p-privacy.json": 23,
-    "q-requests.json": 18, "r-revalidation.json": 27, "s-stale.json": 13, "t-tenants.json": 5, "v-vary.json": 10,
+    "f-freshness.json": 55, "i-invalidation.json": 10, "k-key.json": 11, "m-methods.json": 7, "n-interim.json": 6, "p-privacy.json": 23,
+    "q-requests.json": 18, "r-revalidation.json": 31, "s-stale.json": 13, "t-tenants.json": 5, "v-vary.json": 10,
 ]
 
 /// The case schema: every key known, every value of its type. Returns what is wrong.
@@ -65,7 +65,8 @@ func specSchemaErrors(_ c: [String: Any]) -> [String] {
                          "wait_log": isObject, "origin": { ($0 as? String) == "stop" }])
         if step["expect"] != nil && step["request"] == nil { errors.append("\(at): \"expect\" without a \"request\"") }
         if let r = step["request"] as? [String: Any] {
-            check(r, at + ".request", ["method": isString, "path": isString, "host": isString, "headers": isStringMap, "body": isString])
+            check(r, at + ".request", ["method": isString, "path": isString, "host": isString, "headers": isStringMap, "body": isString,
+                                       "version": { ($0 as? String) == "1.0" || ($0 as? String) == "1.1" }])
         }
         if let w = step["wait_log"] as? [String: Any] {
             check(w, at + ".wait_log", ["target": isString, "lines": isInt])
@@ -75,7 +76,8 @@ func specSchemaErrors(_ c: [String: Any]) -> [String] {
             check(e, at + ".expect", ["status": isInt, "body": isString, "headers": { v in
                 (v as? [String: Any])?.values.allSatisfy { $0 is String || $0 is NSNull } ?? false },
                 "header_contains": isStringMap, "header_lacks": isStringMap, "age_at_least": isInt, "age_at_most": isInt, "origin_path": isString,
-                "origin_requests": isInt, "origin_saw": isStringMap, "origin_did_not_see": isStringList])
+                "origin_requests": isInt, "origin_saw": isStringMap, "origin_did_not_see": isStringList,
+                "interim": { ($0 as? [Any])?.allSatisfy(isInt) ?? false }, "interim_header_contains": isStringMap])
             if e["origin_path"] != nil && e["origin_requests"] == nil && e["origin_saw"] == nil && e["origin_did_not_see"] == nil {
                 errors.append("\(at).expect: \"origin_path\" with nothing to check there")
             }
@@ -146,8 +148,21 @@ func logQuery(_ path: String) -> String {
             let path = req["path"] as? String ?? "/"
             let host = req["host"] as? String ?? "c.test"
             let headers = (req["headers"] as? [String: String] ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }
-            let r = try request(edge.port, method, path, host: host, headers: headers, body: req["body"] as? String)
+            // Interim (1xx) responses are read and kept apart from the final one.
+            let client = try Client(port: edge.port)
+            var s = "\(method) \(path) HTTP/\(req["version"] as? String ?? "1.1")\r\nHost: \(host)\r\n"
+            for h in headers { s += h + "\r\n" }
+            if let b = req["body"] as? String { s += "Content-Length: \(b.utf8.count)\r\n" }
+            s += "Connection: close\r\n\r\n" + (req["body"] as? String ?? "")
+            client.send(s)
+            var interim: [Response] = []
+            var r = try client.readResponse(headRequest: method == "HEAD")
+            while r.status < 200 { interim.append(r); r = try client.readResponse(headRequest: method == "HEAD") }
             let expect = step["expect"] as? [String: Any] ?? [:]
+            if let statuses = expect["interim"] as? [Int] { #expect(interim.map(\.status) == statuses, "\(at): interim responses \(interim.map(\.status))") }
+            for (k, v) in expect["interim_header_contains"] as? [String: String] ?? [:] {
+                #expect((interim.first?.header(k) ?? "").contains(v), "\(at): the first interim response's \(k) is \(interim.first?.header(k) ?? "absent"), expected to contain \(v)")
+            }
             if let s = expect["status"] as? Int { #expect(r.status == s, "\(at): status \(r.status)") }
             if let b = expect["body"] as? String { #expect(r.text == b, "\(at): body \(r.text.prefix(80).debugDescription)") }
             for (k, v) in expect["headers"] as? [String: Any] ?? [:] {

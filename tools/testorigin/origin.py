@@ -25,9 +25,11 @@ Endpoints:
   /stats              JSON: connections that carried a request (control calls and /stats
                       aside), requests served, and the most requests
                       in progress at once (peak; /stats itself not counted)
-  POST /__script      {"path": P, "responses": [{"status", "headers", "body", "delay_ms", "chunked"}...]}:
-                      requests for P get these in turn (the last repeats); header values may
-                      say {now}, {now+N} or {now-N} for an HTTP-date relative to now
+  POST /__script      {"path": P, "responses": [{"status", "headers", "body", "delay_ms", "chunked",
+                      "interim"}...]}: requests for P get these in turn (the last repeats); header
+                      values may say {now}, {now+N} or {now-N} for an IMF-fixdate relative to now,
+                      {rfc850:now+N} or {asctime:now+N} for the obsolete formats; "interim" is a
+                      list of {"status", "headers"} 1xx responses sent first
   /__log?path=P       JSON: the request headers each request for P carried, in order
   POST /__clock       {"offset": N}: this origin's clock (Date, {now}) runs N seconds ahead
 """
@@ -57,9 +59,13 @@ def text_bytes(n):
 
 def render(value):
     def sub(m):
-        delta = int(m.group(1) or 0)
-        return email.utils.formatdate(now() + delta, usegmt=True)
-    return re.sub(r"\{now([+-]\d+)?\}", sub, value)
+        t = now() + int(m.group(2) or 0)
+        if m.group(1) == "rfc850:":
+            return time.strftime("%A, %d-%b-%y %H:%M:%S GMT", time.gmtime(t))
+        if m.group(1) == "asctime:":
+            return time.asctime(time.gmtime(t))
+        return email.utils.formatdate(t, usegmt=True)
+    return re.sub(r"\{(rfc850:|asctime:)?now([+-]\d+)?\}", sub, value)
 LOCK = threading.Lock()
 NAME = sys.argv[2] if len(sys.argv) > 2 else "origin"
 
@@ -143,6 +149,13 @@ class Handler(BaseHTTPRequestHandler):
         if resp.get("delay_ms"):
             time.sleep(resp["delay_ms"] / 1000.0)
         body = resp.get("body", "").encode()
+        for interim in resp.get("interim", []):
+            head = "HTTP/1.1 %d Interim\r\n" % interim["status"]
+            for k, v in interim.get("headers", {}).items():
+                head += "%s: %s\r\n" % (k, render(v))
+            self.wfile.write((head + "\r\n").encode())
+            self.wfile.flush()
+            time.sleep(0.02)
         self.send_response_only(resp.get("status", 200))
         headers = resp.get("headers", {})
         if "Date" not in headers:
