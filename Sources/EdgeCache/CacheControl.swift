@@ -85,9 +85,6 @@ public struct CacheControl: Equatable, Sendable {
 
     static func wellFormed(_ s: String) -> Bool {
         let u = Array(s.utf8)
-        func tchar(_ c: UInt8) -> Bool {
-            (c | 0x20) >= 97 && (c | 0x20) <= 122 || (c >= 48 && c <= 57) || [33, 35, 36, 37, 38, 39, 42, 43, 45, 46, 94, 95, 96, 124, 126].contains(c)
-        }
         var i = 0, members = 0
         func ows() { while i < u.count && (u[i] == 32 || u[i] == 9) { i += 1 } }
         while i < u.count {
@@ -95,7 +92,7 @@ public struct CacheControl: Equatable, Sendable {
             if i < u.count && u[i] == 44 { i += 1; continue }   // empty list elements are allowed
             if i == u.count { break }
             let s = i
-            while i < u.count && tchar(u[i]) { i += 1 }
+            while i < u.count && isTokenChar(u[i]) { i += 1 }
             guard i > s else { return false }
             members += 1
             ows()
@@ -113,7 +110,7 @@ public struct CacheControl: Equatable, Sendable {
                     i += 1
                 } else {
                     let vs = i
-                    while i < u.count && tchar(u[i]) { i += 1 }
+                    while i < u.count && isTokenChar(u[i]) { i += 1 }
                     guard i > vs else { return false }
                 }
                 ows()

@@ -9,6 +9,10 @@ public struct CacheStatus: Equatable, Sendable {
     /// `detail=`: more about how the answer came about.
     public enum Detail: UInt8, Sendable {
         case none, staleIfError, staleWhileRevalidate, collapsed, backgroundRefresh, pass, contentTypeMismatch, decodeFailed
+        /// Disconnected from the origin, served stale (a route's stale_if_disconnected).
+        case disconnected
+        /// A route's bypass rule matched: a cookie, a header field, the path.
+        case bypassCookie, bypassHeader, bypassPath
     }
 
     public var kind = Kind.none
@@ -48,6 +52,10 @@ public struct CacheStatus: Equatable, Sendable {
         case .pass: b.append("; detail=pass")
         case .contentTypeMismatch: b.append("; detail=content-type-mismatch")
         case .decodeFailed: b.append("; detail=decode-failed")
+        case .disconnected: b.append("; detail=disconnected")
+        case .bypassCookie: b.append("; detail=bypass-cookie")
+        case .bypassHeader: b.append("; detail=bypass-header")
+        case .bypassPath: b.append("; detail=bypass-path")
         }
         if stored { b.append("; stored") }
     }

@@ -8,6 +8,8 @@ public struct QueryOptions: Sendable, Equatable {
     public var sort = false
     /// Parameters left out of the key (tracking parameters and the like).
     public var ignore: Set<String> = []
+    /// Only these parameters key (an allow-list); nil: all but `ignore`.
+    public var keep: Set<String>?
     public init() {}
 }
 
@@ -16,7 +18,7 @@ public enum CacheKey {
     /// (see EdgeHTTP.TargetNormalizer); the host is lowercased, without port or trailing dot.
     public static func primary(tenant: String, https: Bool, host: String, target: String, query: QueryOptions = QueryOptions()) -> String {
         // Fast path: a lowercase host without port or trailing dot, and no query options to apply.
-        if query.sort == false && query.ignore.isEmpty && !host.utf8.contains(where: { ($0 >= 65 && $0 <= 90) || $0 == 58 }) && !host.hasSuffix(".") {
+        if query.sort == false && query.ignore.isEmpty && query.keep == nil && !host.utf8.contains(where: { ($0 >= 65 && $0 <= 90) || $0 == 58 }) && !host.hasSuffix(".") {
             var k = String()
             k.reserveCapacity(tenant.utf8.count + host.utf8.count + target.utf8.count + 16)
             k += String(tenant.utf8.count); k += ":"; k += tenant; k += https ? "|https|" : "|http|"; k += host; k += "|"; k += target
@@ -37,6 +39,9 @@ public enum CacheKey {
             if !query.ignore.isEmpty {
                 params = params.filter { p in !query.ignore.contains(String(p.split(separator: "=", maxSplits: 1).first ?? "")) }
             }
+            if let keep = query.keep {
+                params = params.filter { p in keep.contains(String(p.split(separator: "=", maxSplits: 1).first ?? "")) }
+            }
             if query.sort { params.sort() }
             t = params.isEmpty ? String(path) : String(path) + "?" + params.joined(separator: "&")
         }
@@ -47,13 +52,34 @@ public enum CacheKey {
     /// The secondary key for a request, given the stored response's Vary; nil
     /// when Vary is `*` (never matches). Field values are normalized: lines
     /// joined, whitespace around commas removed, and lowercased for fields whose
-    /// values are case-insensitive; Accept-Encoding is reduced to its bucket.
+    /// values are case-insensitive; Accept-Encoding is reduced to its bucket,
+    /// Accept-Language to its languages in preference order (q-values dropped).
+    /// A route adds names of its own to a stored response's list (never
+    /// field names: they hold a character no token has): `cookie:NAME`, the
+    /// value of that cookie (its name compared exactly), and
+    /// `accept-language;en;de`, the best of those languages the request takes.
     public static func variant(vary: [String], request: HeaderList) -> String? {
         if vary.isEmpty { return "" }
-        let names = vary.flatMap { $0.split(separator: ",") }.map { $0.trimmedOWS().lowercased() }.filter { !$0.isEmpty }
+        let names = vary.flatMap { $0.split(separator: ",") }.map { s -> String in
+            let t = s.trimmedOWS()
+            return t.utf8.count > 7 && t.lowercased().hasPrefix("cookie:") ? "cookie:" + t.dropFirst(7) : t.lowercased()
+        }.filter { !$0.isEmpty }
         if names.contains("*") { return nil }
         var parts: [String] = []
         for n in Set(names).sorted() {
+            if n.hasPrefix("cookie:") {
+                parts.append(n + "=" + (cookie(String(n.dropFirst(7)), in: request) ?? "\u{0}"))
+                continue
+            }
+            if n.hasPrefix("accept-language") {
+                let langs = request.values("accept-language")
+                let supported = n.split(separator: ";").dropFirst().map(String.init)
+                let ranked = rankedLanguages(langs.joined(separator: ","))
+                // Absent is its own variant without a list (as for any field); with one, the first language.
+                let value = supported.isEmpty ? (langs.isEmpty ? "\u{0}" : ranked.joined(separator: ",")) : bestLanguage(ranked, of: supported)
+                parts.append("accept-language=" + value)
+                continue
+            }
             let lines = request.values(n)
             var v = lines.joined(separator: ",").split(separator: ",").map { $0.trimmedOWS() }.filter { !$0.isEmpty }.joined(separator: ",")
             if n == "accept-encoding" {
@@ -66,6 +92,52 @@ public enum CacheKey {
             parts.append("\(n)=\(lines.isEmpty ? "\u{0}" : v)")
         }
         return parts.joined(separator: "\n")
+    }
+
+    /// The value of cookie `name` in the request's Cookie lines; nil when absent.
+    public static func cookie(_ name: String, in request: HeaderList) -> String? {
+        for line in request.values("cookie") {
+            for pair in line.split(separator: ";") {
+                let t = pair.trimmedOWS()
+                guard let eq = t.firstIndex(of: "=") else { continue }
+                if t[..<eq] == name { return String(t[t.index(after: eq)...]) }
+            }
+        }
+        return nil
+    }
+
+    /// Accept-Language's ranges, lowercased, best first (a stable sort by
+    /// q-value; q=0 and malformed q-values dropped).
+    public static func rankedLanguages(_ value: String) -> [String] {
+        var out: [(String, Double, Int)] = []
+        for (i, item) in value.split(separator: ",").enumerated() {
+            let parts = item.split(separator: ";")
+            guard let tag = parts.first?.trimmedOWS().lowercased(), !tag.isEmpty else { continue }
+            var q = 1.0
+            for p in parts.dropFirst() {
+                let kv = p.trimmedOWS().lowercased()
+                if kv.hasPrefix("q=") { q = Double(kv.dropFirst(2)) ?? -1 }
+            }
+            guard q > 0, q <= 1 else { continue }
+            out.append((tag, q, i))
+        }
+        return out.sorted { $0.1 != $1.1 ? $0.1 > $1.1 : $0.2 < $1.2 }.map(\.0)
+    }
+
+    /// The first of `supported` the ranked ranges take (RFC 4647 lookup: a
+    /// range matches a language it equals or is a prefix of, `de` takes
+    /// `de-ch`; `de-ch` falls back to `de`; `*` takes the first); else the first.
+    public static func bestLanguage(_ ranked: [String], of supported: [String]) -> String {
+        for r in ranked {
+            if r == "*" { return supported[0] }
+            var range = Substring(r)
+            while !range.isEmpty {
+                if let s = supported.first(where: { $0 == range || $0.hasPrefix(range + "-") }) { return s }
+                guard let dash = range.lastIndex(of: "-") else { break }
+                range = range[..<dash]
+            }
+        }
+        return supported[0]
     }
 
     /// The key of a representation edge made from the one stored under `key`

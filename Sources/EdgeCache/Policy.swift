@@ -53,7 +53,30 @@ public struct CacheOptions: Sendable, Equatable {
     /// Heuristic freshness: this fraction of the time since Last-Modified, at most `heuristicCap`.
     public var heuristicFraction = 0.1
     public var heuristicCap: Int64 = 86_400
+    /// The operator's lifetimes, applied in this order (like nginx's
+    /// `proxy_cache_valid` and Varnish's default TTL); each is said in `explain`
+    /// as the freshness source:
+    /// - `ttlOverride`: by status (an exact code, or a class under 1...5 for
+    ///   `1xx`...`5xx`), whatever the origin's fields say; it also makes that
+    ///   status storable without explicit freshness. Storing rules (no-store,
+    ///   private, Set-Cookie, Authorization) still apply.
+    /// - `negativeTTL`: 404 and 410 without explicit freshness (0: none).
+    /// - `defaultTTL`: other responses without explicit freshness, instead of
+    ///   the heuristic (heuristically cacheable statuses only).
+    /// - `ttlMin`/`ttlMax`: the lifetime clamped, whatever set it (not an
+    ///   invalid one, which stays stale).
+    public var ttlOverride: [Int: Int64] = [:]
+    public var negativeTTL: Int64 = 10
+    public var defaultTTL: Int64?
+    public var ttlMin: Int64?
+    public var ttlMax: Int64?
     public init() {}
+
+    /// The override for `status`: its own, else its class's.
+    @inline(__always) public func override(_ status: Int) -> Int64? {
+        if ttlOverride.isEmpty { return nil }
+        return ttlOverride[status] ?? ttlOverride[status / 100]
+    }
 }
 
 /// Why a response was not stored (for Cache-Status and `edgectl explain`).
@@ -78,6 +101,11 @@ public enum FreshnessSource: String, Sendable, Equatable {
     case maxAge = "max-age"
     case expires = "Expires"
     case heuristic = "heuristic (Last-Modified)"
+    case ttlOverride = "route ttl_override"
+    case negativeTTL = "route negative_ttl"
+    case defaultTTL = "route default_ttl"
+    case ttlMin = "route ttl_min"
+    case ttlMax = "route ttl_max"
     case invalid = "invalid freshness information"
     case none = "none"
 }
@@ -165,7 +193,7 @@ public enum CachePolicy {
         if response.contains("set-cookie") && !options.storeSetCookie { return .setCookie }
         if response.listElements("vary").contains("*") { return .varyStar }
         let explicit = cc.isPublic || cc.maxAge != nil || cc.sMaxAge != nil || (targeted == nil && response.contains("expires")) || cc.invalidFreshness
-        if !explicit && !heuristicallyCacheable.contains(status) { return .noFreshness }
+        if !explicit && !heuristicallyCacheable.contains(status) && options.override(status) == nil { return .noFreshness }
         return nil
     }
 
@@ -199,6 +227,20 @@ public enum CachePolicy {
                   let lm = response.first("last-modified").flatMap({ HTTPDate.parse($0, now: responseTime) }), lm < date {
             lifetime = min(Int64(Double(date - lm) * options.heuristicFraction), options.heuristicCap)
             source = .heuristic
+        }
+        // The route's lifetimes (CacheOptions says the order).
+        if let o = options.override(status) {
+            lifetime = o; source = .ttlOverride
+        } else if source == .none || source == .heuristic {
+            if status == 404 || status == 410 {
+                if options.negativeTTL > 0 { lifetime = options.negativeTTL; source = .negativeTTL }
+            } else if let d = options.defaultTTL, heuristicallyCacheable.contains(status) {
+                lifetime = d; source = .defaultTTL
+            }
+        }
+        if source != .invalid {
+            if let m = options.ttlMax, lifetime > m { lifetime = m; source = .ttlMax }
+            if let m = options.ttlMin, lifetime < m { lifetime = m; source = .ttlMin }
         }
         return Freshness(lifetime: lifetime, source: source, correctedInitialAge: correctedInitialAge, responseTime: responseTime,
                          mustRevalidate: cc.mustRevalidate || cc.proxyRevalidate || cc.sMaxAge != nil,

@@ -126,9 +126,65 @@ func isJSONBool(_ v: Any) -> Bool {
     type(of: v as AnyObject) == type(of: NSNumber(value: true) as AnyObject)
 }
 
+/// A route's cache controls beyond the RFC's: lifetimes, the key, bypass rules, languages.
+func loadCacheControls(_ cn: Node, into c: inout RouteCacheConfig) throws {
+    func seconds(_ key: String) throws -> Int64? { try cn.millis(key).map { $0 / 1000 } }
+    if let o = try cn.object("ttl_override") {
+        for (k, v) in o.dict.sorted(by: { $0.key < $1.key }) {
+            let u = Array(k.utf8)
+            let exact = u.count == 3 && u.allSatisfy { $0 >= 48 && $0 <= 57 } && (100...599).contains(Int(k) ?? 0)
+            let klass = u.count == 3 && u[0] >= 49 && u[0] <= 53 && (u[1] | 0x20) == 120 && (u[2] | 0x20) == 120
+            guard exact || klass else { throw o.fail(k, "expected a status (\"200\") or a class (\"5xx\")") }
+            _ = v
+            guard let secs = try o.millis(k) else { continue }
+            c.ttlOverride[k.lowercased()] = secs / 1000
+        }
+    }
+    if let v = try seconds("negative_ttl") { c.negativeTTLSeconds = v }
+    c.defaultTTLSeconds = try seconds("default_ttl")
+    c.ttlMinSeconds = try seconds("ttl_min")
+    c.ttlMaxSeconds = try seconds("ttl_max")
+    if let a = c.ttlMinSeconds, let b = c.ttlMaxSeconds, a > b { throw cn.fail("ttl_min", "is larger than ttl_max") }
+    func fieldNames(_ key: String, _ node: Node) throws -> [String] {
+        let names = try node.strings(key) ?? []
+        for (i, n) in names.enumerated() {
+            guard !n.isEmpty, n.utf8.allSatisfy({ isTokenChar($0) }) else { throw node.fail("\(key)[\(i)]", "\"\(n)\" is not a field name") }
+        }
+        return names.map { $0.lowercased() }
+    }
+    func cookieNames(_ key: String, _ node: Node) throws -> [String] {
+        let names = try node.strings(key) ?? []
+        for (i, n) in names.enumerated() {
+            guard !n.isEmpty, n.utf8.allSatisfy({ isTokenChar($0) }) else { throw node.fail("\(key)[\(i)]", "\"\(n)\" is not a cookie name") }
+        }
+        return names
+    }
+    c.keyHeaders = try fieldNames("key_headers", cn)
+    for (i, n) in c.keyHeaders.enumerated() where ["cookie", "host", "connection", "te", "transfer-encoding", "upgrade", "keep-alive"].contains(n) {
+        throw cn.fail("key_headers[\(i)]", "\"\(n)\" cannot key the cache (use key_cookies for cookies; the host always keys it)")
+    }
+    c.keyCookies = try cookieNames("key_cookies", cn)
+    c.keepQuery = try cn.strings("keep_query")
+    if c.keepQuery != nil && cn.dict["ignore_query"] != nil { throw cn.fail("keep_query", "cannot be used with ignore_query (one is the allow-list, the other the deny-list)") }
+    if let b = try cn.object("bypass") {
+        try b.allowOnly(["cookies", "headers", "paths"])
+        c.bypassCookies = try cookieNames("cookies", b)
+        c.bypassHeaders = try fieldNames("headers", b)
+        c.bypassPaths = try b.strings("paths") ?? []
+        for (i, p) in c.bypassPaths.enumerated() where !p.hasPrefix("/") && !p.hasPrefix("*") {
+            throw b.fail("paths[\(i)]", "\"\(p)\" must start with / (or *)")
+        }
+    }
+    c.languages = try cn.strings("languages")?.map { $0.lowercased() } ?? []
+    for (i, l) in c.languages.enumerated() where l.isEmpty || !l.utf8.allSatisfy({ ($0 | 0x20) >= 97 && ($0 | 0x20) <= 122 || $0 == 45 || ($0 >= 48 && $0 <= 57) }) {
+        throw cn.fail("languages[\(i)]", "\"\(l)\" is not a language tag")
+    }
+    if let v = try seconds("stale_if_disconnected") { c.staleIfDisconnectedSeconds = v }
+}
+
 func parseDuration(_ s: String) -> Int64? {
     let t = s.trimmingCharacters(in: .whitespaces)
-    let units: [(String, Double)] = [("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000)]
+    let units: [(String, Double)] = [("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000), ("d", 86_400_000)]
     for (u, f) in units where t.hasSuffix(u) {
         guard let v = Double(t.dropLast(u.count)), v >= 0 else { return nil }
         return Int64(v * f)
@@ -175,6 +231,10 @@ func readJSON(_ path: String) throws -> [String: Any] {
 }
 
 public enum ConfigLoader {
+    /// A duration as config files and flags spell it ("10s", "500ms", "2m", "1h", "1d"), in milliseconds.
+    public static func duration(_ s: String) -> Int64? { parseDuration(s) }
+    /// A size as config files and flags spell it ("8KiB", "512MiB", "2GiB", a number of bytes).
+    public static func size(_ s: String) -> Int64? { parseSize(s) }
     /// Loads the server file.
     public static func loadServer(file: String) throws -> ServerConfig {
         let root = Node(dict: try readJSON(file), file: file, path: "")
@@ -330,7 +390,9 @@ public enum ConfigLoader {
                 rc.cache.enabled = b.boolValue
             } else if let cn = try r.object("cache") {
                 try cn.allowOnly(["enabled", "ignore_client_no_cache", "store_set_cookie", "sort_query", "ignore_query", "grace", "deception_armor", "debug",
-                                  "methods", "body_key_limit"])
+                                  "methods", "body_key_limit", "ttl_override", "negative_ttl", "default_ttl", "ttl_min", "ttl_max", "key_headers",
+                                  "key_cookies", "keep_query", "bypass", "languages", "stale_if_disconnected"])
+                try loadCacheControls(cn, into: &rc.cache)
                 if let ms = try cn.strings("methods") {
                     for (i, m) in ms.enumerated() where m != "POST" {
                         throw cn.fail("methods[\(i)]", "\"\(m)\" cannot be cached (GET and HEAD always are; only POST may be added)")

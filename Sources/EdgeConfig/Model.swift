@@ -171,6 +171,36 @@ public struct RouteCacheConfig: Sendable, Equatable {
     /// bytes, with Content-Length), and only with explicit freshness from the origin.
     public var methods: [String] = []
     public var bodyKeyLimit: Int64 = 16 * 1024
+    /// Lifetimes the operator sets (seconds; see EdgeCache.CacheOptions for the
+    /// order they apply in): by status ("200", "404", or a class "5xx"),
+    /// whatever the origin says; for 404/410 without explicit freshness; for
+    /// other responses without it (instead of the heuristic); and clamps.
+    public var ttlOverride: [String: Int64] = [:]
+    public var negativeTTLSeconds: Int64 = 10
+    public var defaultTTLSeconds: Int64?
+    public var ttlMinSeconds: Int64?
+    public var ttlMaxSeconds: Int64?
+    /// The cache key beyond the URL: these request fields' values, these
+    /// cookies' values (a secondary key, like Vary, so a purge by URL takes
+    /// every one), and only these query parameters (`keepQuery`, an allow-list;
+    /// `ignoreQuery` is the deny-list).
+    public var keyHeaders: [String] = []
+    public var keyCookies: [String] = []
+    public var keepQuery: [String]?
+    /// Pass to the origin without looking up or storing when the request has
+    /// one of these cookies or header fields, or its path matches one of these
+    /// patterns (`*` matches any run of characters).
+    public var bypassCookies: [String] = []
+    public var bypassHeaders: [String] = []
+    public var bypassPaths: [String] = []
+    /// Languages the origin has: a `Vary: Accept-Language` keys on the best of
+    /// these the request accepts (the first when none), not on its spelling.
+    /// Empty: keyed on the request's languages in preference order, q-values dropped.
+    public var languages: [String] = []
+    /// When the origin cannot be reached (refused, reset or timed out before
+    /// a response), a stale entry up to this far past its lifetime is served,
+    /// beyond what stale-if-error and grace allow (RFC 9111 §4.2.4). 0: off.
+    public var staleIfDisconnectedSeconds: Int64 = 0
     public init() {}
 }
 

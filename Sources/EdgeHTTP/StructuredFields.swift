@@ -65,9 +65,6 @@ public enum StructuredFields {
         static func lcalpha(_ c: UInt8) -> Bool { c >= 97 && c <= 122 }
         static func alpha(_ c: UInt8) -> Bool { (c | 0x20) >= 97 && (c | 0x20) <= 122 }
         static func digit(_ c: UInt8) -> Bool { c >= 48 && c <= 57 }
-        static func tchar(_ c: UInt8) -> Bool {
-            alpha(c) || digit(c) || [33, 35, 36, 37, 38, 39, 42, 43, 45, 46, 94, 95, 96, 124, 126].contains(c)
-        }
 
         /// key = ( lcalpha / "*" ) *( lcalpha / DIGIT / "_" / "-" / "." / "*" )
         mutating func key() -> String? {
@@ -123,7 +120,7 @@ public enum StructuredFields {
             if Reader.alpha(c) || c == 42 {
                 let s = i
                 i += 1
-                while !atEnd, Reader.tchar(peek) || peek == 58 || peek == 47 { i += 1 }
+                while !atEnd, isTokenChar(peek) || peek == 58 || peek == 47 { i += 1 }
                 return .token(String(decoding: UnsafeRawBufferPointer(rebasing: p[s..<i]), as: UTF8.self))
             }
             return nil

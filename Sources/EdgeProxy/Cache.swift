@@ -55,7 +55,10 @@ extension Worker {
     /// Serves the stale response being revalidated when the origin failed and
     /// stale-if-error (response or request) or the route's grace allows it.
     /// Returns true when it did.
-    func serveStaleOnError(_ c: ClientConnection) -> Bool {
+    /// `disconnected`: the origin could not be reached at all (refused, reset or
+    /// timed out before a response), where the route's stale_if_disconnected
+    /// may allow more (RFC 9111 §4.2.4).
+    func serveStaleOnError(_ c: ClientConnection, disconnected: Bool = false) -> Bool {
         if c.ex.cache.background {
             // The client already has the stale response; just end the refresh.
             if let o = c.ex.origin { detachOrigin(c, o); closeOrigin(o) }
@@ -64,9 +67,14 @@ extension Worker {
         }
         guard let stored = c.ex.cache.revalidating, let rc = c.ex.route?.cache, !c.ex.responseStarted else { return false }
         let wall = clock.now()
-        guard CachePolicy.mayServeStaleOnError(stored.freshness, request: c.ex.cache.request, now: wall, grace: rc.grace) else { return false }
+        var detail = CacheStatus.Detail.staleIfError
+        if !CachePolicy.mayServeStaleOnError(stored.freshness, request: c.ex.cache.request, now: wall, grace: rc.grace) {
+            guard disconnected, rc.staleIfDisconnected > 0,
+                  CachePolicy.mayServeStaleOnError(stored.freshness, request: c.ex.cache.request, now: wall, grace: rc.staleIfDisconnected) else { return false }
+            detail = .disconnected
+        }
         if let o = c.ex.origin { detachOrigin(c, o); closeOrigin(o) }
-        c.ex.cache.status = CacheStatus(.hit, .staleIfError)
+        c.ex.cache.status = CacheStatus(.hit, detail)
         c.phase = .proxy
         serveNegotiated(c, stored, now: wall)
         return true
@@ -99,6 +107,16 @@ extension Worker {
             x.status = CacheStatus(.bypass)
             e.cache = x
             return false
+        }
+        if !rc.bypass.isEmpty {
+            // The route's bypass rules: to the origin, nothing looked up or stored.
+            if plain { x.request = HeaderList(parsed: p, e.head.fields); plain = false }
+            let path = x.target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+            if let why = rc.bypass.check(path: path, request: x.request) {
+                x.status = CacheStatus(.bypass, why == .cookie ? .bypassCookie : why == .header ? .bypassHeader : .bypassPath)
+                e.cache = x
+                return false
+            }
         }
         var key = CacheKey.primary(tenant: tenant.name, https: c.ex.peer.https, host: x.host, target: x.target, query: rc.query)
         // A cached POST: the method and its body (complete in the buffer) are part of the key.
@@ -313,6 +331,8 @@ extension Worker {
         let response = HeaderList(parsed: p, o.head.fields)
         let wall = clock.now()
         if c.ex.cache.key == nil {
+            // Bypassed (an unsafe method, a route's bypass rule): nothing stored.
+            c.ex.cache.status.fwdStatus = status
             // An unsafe method: a success invalidates the target and same-host Location/Content-Location.
             for path in CachePolicy.invalidated(method: methodName(c), status: status, host: c.ex.cache.host, target: c.ex.cache.target, response: response) {
                 for https in [false, true] {
@@ -372,12 +392,13 @@ extension Worker {
         }
         let useful = f.lifetime > 0 || response.contains("etag") || response.contains("last-modified")
             || f.staleIfError != nil || f.staleWhileRevalidate != nil
-        guard useful, let variant = CacheKey.variant(vary: response.values("vary"), request: c.ex.cache.request) else {
+        let vary = storedVary(response, rc)
+        guard useful, let variant = CacheKey.variant(vary: vary, request: c.ex.cache.request) else {
             c.ex.cache.uncacheable = true
             config.store.noteNotStored(key: key, reason: useful ? "Vary: *" : "no freshness lifetime and no validator")
             return false
         }
-        c.ex.cache.fill = CacheFill(key: key, variant: variant, vary: response.values("vary"), tenant: c.ex.tenant!.name, status: status,
+        c.ex.cache.fill = CacheFill(key: key, variant: variant, vary: vary, tenant: c.ex.tenant!.name, status: status,
                                  headers: storableFields(response), freshness: f, limit: config.store.maxObjectBytes,
                                  tags: cacheTags(response, fields: c.ex.tenant!.tagFields), startedAt: c.ex.cache.purgeEpoch)
         if !c.ex.cache.background {
@@ -395,6 +416,17 @@ extension Worker {
             if !waiting.isEmpty { mailboxes.deliver(waiting) }
         }
         return false
+    }
+
+    /// The Vary list a stored response keys its variants on: the origin's,
+    /// with Accept-Language reduced to the route's languages when it lists
+    /// them, and the route's key fields and cookies (CacheKey.variant).
+    func storedVary(_ response: HeaderList, _ rc: RouteCache) -> [String] {
+        let vary = response.values("vary")
+        if rc.keyNames.isEmpty && rc.languageName == nil { return vary }
+        var names = vary.flatMap { $0.split(separator: ",") }.map { $0.trimmedOWS() }.filter { !$0.isEmpty }
+        if let ln = rc.languageName { names = names.map { $0.lowercased() == "accept-language" ? ln : $0 } }
+        return names + rc.keyNames
     }
 
     /// "Cache-Status: edge; …" (with the key when the route debugs) and CRLF.

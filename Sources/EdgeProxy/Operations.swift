@@ -66,6 +66,14 @@ public struct ExplainResult: Encodable, Sendable {
     public var codingsStored: [String] = []
     /// When nothing stored matches: why (not stored, or no variant for these headers).
     public var reason: String?
+    /// What the route adds to the key beyond the URL: request fields, cookies
+    /// (`cookie:NAME`), its languages, and its query rules.
+    public var routeKey: [String] = []
+    /// The route's own lifetimes in seconds (ttl_override by status, negative_ttl,
+    /// default_ttl, ttl_min, ttl_max); a stored variant's `freshnessSource` says which set it.
+    public var routeLifetimes: [String: Int64] = [:]
+    /// The route's bypass rule these request headers and this path match, if any.
+    public var bypass: String?
 }
 
 public struct TenantStats: Encodable, Sendable {
@@ -189,6 +197,21 @@ extension EdgeServer {
         let key = u.key
         e.key = key
         let request = HeaderList(headers)
+        let rc = u.route!.cache!
+        e.routeKey = rc.keyNames + (rc.languageName.map { [$0] } ?? [])
+            + (rc.query.keep.map { ["query: only " + $0.sorted().joined(separator: ", ")] } ?? [])
+            + (rc.query.ignore.isEmpty ? [] : ["query: without " + rc.query.ignore.sorted().joined(separator: ", ")])
+            + (rc.query.sort ? ["query: sorted"] : [])
+        let o = rc.options
+        for (status, secs) in o.ttlOverride { e.routeLifetimes["ttl_override " + (status < 10 ? "\(status)xx" : "\(status)")] = secs }
+        e.routeLifetimes["negative_ttl"] = o.negativeTTL
+        if let d = o.defaultTTL { e.routeLifetimes["default_ttl"] = d }
+        if let m = o.ttlMin { e.routeLifetimes["ttl_min"] = m }
+        if let m = o.ttlMax { e.routeLifetimes["ttl_max"] = m }
+        let path = u.target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+        if let why = rc.bypass.check(path: path, request: request) {
+            e.bypass = why == .cookie ? "a bypass cookie" : why == .header ? "a bypass header field" : "a bypass path"
+        }
         let now = clock.now()
         let variants = config.store.variants(key: key)
         var selected: String?

@@ -521,11 +521,13 @@ extension Worker {
             if staleReuse { c.ex.tried &= ~(1 << UInt64(o.groupIndex)) }
             return connectOrigin(c, ids: ids)
         }
-        originUnavailable(c, timeout: c.ex.originTimedOut)
+        originUnavailable(c, timeout: c.ex.originTimedOut, disconnected: why != .broken)
     }
 
-    func originUnavailable(_ c: ClientConnection, timeout: Bool) {
-        if serveStaleOnError(c) { return }
+    /// No response from the origin: stale content where allowed, else 502/504.
+    /// `disconnected`: it could not be reached or answered nothing (not a malformed answer).
+    func originUnavailable(_ c: ClientConnection, timeout: Bool, disconnected: Bool = true) {
+        if serveStaleOnError(c, disconnected: disconnected) { return }
         if c.ex.origin != nil { detachOrigin(c, c.ex.origin!) }
         c.phase = .proxy
         if !c.ex.bodyDone { c.keepAlive = false; c.ex.bodyState = .none }

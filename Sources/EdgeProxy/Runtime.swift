@@ -16,6 +16,13 @@ struct RouteCache: Sendable {
     let grace: Int64
     let deceptionArmor: Bool
     let debug: Bool
+    /// Names the route adds to every stored response's Vary list (its key
+    /// fields and cookies; CacheKey.variant), and the one Accept-Language
+    /// becomes when the route lists its languages.
+    var keyNames: [String] = []
+    var languageName: String?
+    var bypass = BypassRules()
+    var staleIfDisconnected: Int64 = 0
     /// POST responses are stored too, keyed on a SHA-256 of bodies up to `bodyKeyLimit`.
     var cachePost = false
     var bodyKeyLimit = 16 * 1024
@@ -257,10 +264,23 @@ public final class RuntimeConfig: Sendable {
                     var o = CacheOptions()
                     o.honorRequestNoCache = !r.cache.ignoreClientNoCache
                     o.storeSetCookie = r.cache.storeSetCookie
+                    o.negativeTTL = r.cache.negativeTTLSeconds
+                    o.defaultTTL = r.cache.defaultTTLSeconds
+                    o.ttlMin = r.cache.ttlMinSeconds
+                    o.ttlMax = r.cache.ttlMaxSeconds
+                    for (k, v) in r.cache.ttlOverride {
+                        // "404" as 404; a class "4xx" under 4 (CacheOptions.override).
+                        if let code = Int(k) { o.ttlOverride[code] = v } else { o.ttlOverride[Int(String(k.prefix(1)))!] = v }
+                    }
                     var q = QueryOptions()
                     q.sort = r.cache.sortQuery
                     q.ignore = Set(r.cache.ignoreQuery)
+                    q.keep = r.cache.keepQuery.map(Set.init)
                     cache = RouteCache(options: o, query: q, grace: r.cache.graceSeconds, deceptionArmor: r.cache.deceptionArmor, debug: r.cache.debug,
+                                       keyNames: r.cache.keyHeaders + r.cache.keyCookies.map { "cookie:" + $0 },
+                                       languageName: r.cache.languages.isEmpty ? nil : (["accept-language"] + r.cache.languages).joined(separator: ";"),
+                                       bypass: BypassRules(cookies: r.cache.bypassCookies, headers: r.cache.bypassHeaders, paths: r.cache.bypassPaths),
+                                       staleIfDisconnected: r.cache.staleIfDisconnectedSeconds,
                                        cachePost: r.cache.methods.contains("POST"), bodyKeyLimit: Int(r.cache.bodyKeyLimit))
                 }
                 return Route(prefix: Array(r.prefix.utf8), group: group, stripPrefix: r.stripPrefix,

@@ -433,6 +433,11 @@ func emit(_ data: Data) { print(String(decoding: data, as: UTF8.self), terminato
     if let k = e["key"] as? String { print("key:      \(k.replacingOccurrences(of: "\u{0}", with: "∅"))") }
     print("stored:   \(e["stored"] as? Bool == true ? "yes" : "no")")
     if let r = e["reason"] as? String { print("why:      \(r)") }
+    if let b = e["bypass"] as? String { print("bypass:   this request would bypass the cache (\(b))") }
+    if let k = e["route_key"] as? [String], !k.isEmpty { print("keyed on: \(k.joined(separator: "; ")) (the route's, beyond the URL)") }
+    if let l = e["route_lifetimes"] as? [String: Any], !l.isEmpty {
+        print("route ttl: " + l.keys.sorted().map { "\($0) \(l[$0] as? Int ?? 0)s" }.joined(separator: ", "))
+    }
     if let codings = e["codings_stored"] as? [String], !codings.isEmpty { print("codings:  \(codings.joined(separator: ", ")) (made by edge, stored next to it)") }
     for v in e["variants"] as? [[String: Any]] ?? [] {
         let vary = (v["vary"] as? [String] ?? []).joined(separator: ", ")

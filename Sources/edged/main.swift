@@ -25,6 +25,10 @@ usage: edged [options]
   --origin URL         no-file mode: proxy every request to this origin (http://host:port)
   --host NAME          with --origin: only these host names (repeatable; default: every host);
                        with --https too, they get certificates from the internal CA
+  --compress           with --origin: compress responses (br, gzip) for clients that take them
+  --default-ttl DUR    with --origin: how long responses without explicit freshness stay
+                       fresh (e.g. 60s, 10m, 1h; instead of the Last-Modified heuristic)
+  --cache-size SIZE    memory cache size for every tenant together (e.g. 512MiB, 2GiB; default 256MiB)
   --check              validate the configuration and exit (like nginx -t)
   --version            print versions and exit
   --help               this text
@@ -47,6 +51,9 @@ var originHosts: [String] = []
 var adminListen: String?
 var adminTokenFile: String?
 var checkOnly = false
+var compress = false
+var defaultTTL: String?
+var cacheSize: String?
 
 var args = CommandLine.arguments.dropFirst()
 @MainActor func value(_ flag: String) -> String {
@@ -69,6 +76,9 @@ while let a = args.popFirst() {
     case "--admin": adminListen = value(a)
     case "--admin-token-file": adminTokenFile = value(a)
     case "--check": checkOnly = true
+    case "--compress": compress = true
+    case "--default-ttl": defaultTTL = value(a)
+    case "--cache-size": cacheSize = value(a)
     case "--version":
         print("edged 0.1.0")
         print("OpenSSL: \(String(cString: edge_openssl_version()))")
@@ -82,6 +92,7 @@ while let a = args.popFirst() {
 }
 
 if !originHosts.isEmpty && originURL == nil { fail("--host goes with --origin") }
+if (compress || defaultTTL != nil) && originURL == nil { fail("--compress and --default-ttl go with --origin (a tenant file says \"compress\" and \"default_ttl\")") }
 
 /// Every config source given on the command line (read again by each reload).
 struct Options: Sendable {
@@ -90,6 +101,8 @@ struct Options: Sendable {
     var httpListen, httpsListen, stateDir, accessLog, originURL, adminListen, adminTokenFile: String?
     var workers: Int?
     var originHosts: [String]
+    var compress = false
+    var defaultTTL, cacheSize: String?
 
     /// Reads every config source (server file, flags, tenants) into a runtime config.
     /// `store`: the running cache, handed on by a reload so entries survive it.
@@ -103,9 +116,19 @@ struct Options: Sendable {
         if let l = accessLog { server.accessLog = l }
         if let a = adminListen { server.adminListen = a }
         if let f = adminTokenFile { server.adminTokenFile = f }
+        if let s = cacheSize {
+            guard let b = ConfigLoader.size(s), b >= 1 << 20 else { throw ConfigError(file: "--cache-size", field: "", message: "expected a size of at least 1MiB, like 512MiB or 2GiB") }
+            server.cacheMemoryBytes = b
+        }
         let tenants: [TenantConfig]
         if let url = originURL {
-            tenants = [try ConfigLoader.singleOriginTenant(origin: url, hosts: originHosts, https: httpsListen != nil)]
+            var t = try ConfigLoader.singleOriginTenant(origin: url, hosts: originHosts, https: httpsListen != nil)
+            if compress { t.compress.enabled = true; for i in t.routes.indices { t.routes[i].compress = nil } }
+            if let d = defaultTTL {
+                guard let ms = ConfigLoader.duration(d) else { throw ConfigError(file: "--default-ttl", field: "", message: "expected a duration like 60s, 10m or 1h") }
+                for i in t.routes.indices { t.routes[i].cache.defaultTTLSeconds = ms / 1000 }
+            }
+            tenants = [t]
         } else {
             tenants = try ConfigLoader.loadTenants(directory: tenantsDir)
         }
@@ -114,7 +137,7 @@ struct Options: Sendable {
 }
 let options = Options(tenantsDir: tenantsDir, configFile: configFile, httpListen: httpListen, httpsListen: httpsListen, stateDir: stateDir,
                       accessLog: accessLog, originURL: originURL, adminListen: adminListen, adminTokenFile: adminTokenFile,
-                      workers: workers, originHosts: originHosts)
+                      workers: workers, originHosts: originHosts, compress: compress, defaultTTL: defaultTTL, cacheSize: cacheSize)
 
 let runtime: RuntimeConfig
 let tenants: [TenantConfig]

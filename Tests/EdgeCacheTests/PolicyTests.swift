@@ -267,3 +267,61 @@ func fresh(_ status: Int, _ response: HeaderList, requestTime: Int64 = t0, respo
         #expect(CacheControl.parseStrict(["max-age=300, \"x\""]) == nil)
     }
 }
+
+@Suite(.timeLimit(.minutes(3))) struct OperatorControlTests {
+    let t0: Int64 = 1_700_000_000
+    func life(_ status: Int, _ fields: [(String, String)], _ o: CacheOptions) -> (Int64, FreshnessSource) {
+        let f = CachePolicy.freshness(status: status, response: HeaderList(fields + [("Date", HTTPDate.string(t0))]), requestTime: t0, responseTime: t0, options: o)
+        return (f.lifetime, f.source)
+    }
+
+    @Test func routeLifetimesApplyInOrder() {
+        var o = CacheOptions()
+        #expect(life(404, [], o) == (10, .negativeTTL))                    // negative caching by default
+        #expect(life(404, [("Cache-Control", "max-age=99")], o) == (99, .maxAge))
+        #expect(life(200, [], o) == (0, .none))
+        o.defaultTTL = 60
+        #expect(life(200, [], o) == (60, .defaultTTL))
+        #expect(life(200, [("Last-Modified", HTTPDate.string(t0 - 864_000))], o) == (60, .defaultTTL))   // instead of the heuristic
+        #expect(life(302, [], o) == (0, .none))                           // not heuristically cacheable: no default
+        #expect(life(200, [("Cache-Control", "max-age=5")], o) == (5, .maxAge))
+        o.ttlOverride = [200: 3600, 5: 30]
+        #expect(life(200, [("Cache-Control", "max-age=5")], o) == (3600, .ttlOverride))
+        #expect(life(503, [], o) == (30, .ttlOverride))
+        #expect(CachePolicy.storable(method: "GET", request: HeaderList(), status: 503, response: HeaderList(), options: o) == nil)
+        #expect(CachePolicy.storable(method: "GET", request: HeaderList(), status: 200, response: HeaderList([("Cache-Control", "no-store")]), options: o) == .responseNoStore)
+        o.ttlMax = 600
+        #expect(life(200, [], o) == (600, .ttlMax))
+        o.ttlMin = 700; o.ttlMax = nil; o.ttlOverride = [:]
+        #expect(life(200, [("Cache-Control", "max-age=5")], o) == (700, .ttlMin))
+        #expect(life(200, [("Cache-Control", "max-age=x")], o) == (0, .invalid))   // invalid stays stale
+    }
+
+    @Test func routeKeyNamesAndLanguages() {
+        func h(_ f: (String, String)...) -> HeaderList { HeaderList(f) }
+        #expect(CacheKey.variant(vary: ["cookie:lang"], request: h(("Cookie", "a=1; lang=de"))) == "cookie:lang=de")
+        #expect(CacheKey.variant(vary: ["cookie:Lang"], request: h(("Cookie", "lang=de"))) == "cookie:Lang=\u{0}")   // names exactly
+        #expect(CacheKey.rankedLanguages("en;q=0.5, de, fr;q=0, it;q=x, en-GB;q=0.5") == ["de", "en", "en-gb"])
+        #expect(CacheKey.bestLanguage(["de-ch", "de"], of: ["en", "de"]) == "de")
+        #expect(CacheKey.bestLanguage(["pt"], of: ["en", "pt-br"]) == "pt-br")
+        #expect(CacheKey.bestLanguage(["fr"], of: ["en", "de"]) == "en")
+        #expect(CacheKey.bestLanguage(["*"], of: ["de", "en"]) == "de")
+        #expect(CacheKey.variant(vary: ["accept-language;en;de"], request: h(("Accept-Language", "de-AT"))) == "accept-language=de")
+        var q = QueryOptions(); q.keep = ["id"]
+        #expect(CacheKey.primary(tenant: "a", https: false, host: "h", target: "/p?utm=1&id=2&x=3", query: q)
+                == CacheKey.primary(tenant: "a", https: false, host: "h", target: "/p?id=2", query: q))
+    }
+
+    @Test func bypassRules() {
+        let r = BypassRules(cookies: ["sessionid"], headers: ["X-Preview"], paths: ["/admin/*", "*.php", "/exact"])
+        #expect(r.check(path: "/admin/users", request: HeaderList()) == .path)
+        #expect(r.check(path: "/x/index.php", request: HeaderList()) == .path)
+        #expect(r.check(path: "/exact", request: HeaderList()) == .path)
+        #expect(r.check(path: "/exact/no", request: HeaderList()) == nil)
+        #expect(r.check(path: "/a", request: HeaderList([("x-preview", "")])) == .header)
+        #expect(r.check(path: "/a", request: HeaderList([("Cookie", "a=1; sessionid=x")])) == .cookie)
+        #expect(r.check(path: "/a", request: HeaderList([("Cookie", "xsessionid=x")])) == nil)
+        #expect(BypassRules.glob("a*b*c", "aXXbYYc") && !BypassRules.glob("a*b*c", "aXXbYY") && BypassRules.glob("*", ""))
+        #expect(!BypassRules.glob(Substring(String(repeating: "*a", count: 30) + "b"), Substring(String(repeating: "a", count: 200))))
+    }
+}

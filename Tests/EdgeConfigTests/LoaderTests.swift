@@ -60,6 +60,23 @@ let good = #"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:9000
         #expect(t.limits.originIdleTimeoutMillis == 60_000)
     }
 
+    @Test func routeCacheControls() throws {
+        let dir = try scratch(["a.json": #"""
+        { "hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:1"]}},
+          "routes": [{"prefix": "/", "origin": "o", "cache": {
+            "ttl_override": {"200": "1h", "5XX": 30}, "negative_ttl": "5s", "default_ttl": "2m", "ttl_min": "1s", "ttl_max": "1d",
+            "key_headers": ["X-Device"], "key_cookies": ["lang"], "keep_query": ["id"],
+            "bypass": {"cookies": ["sessionid"], "headers": ["X-Preview"], "paths": ["/admin/*"]},
+            "languages": ["en", "de-CH"], "stale_if_disconnected": "1h"}}] }
+        """#])
+        let c = try ConfigLoader.loadTenants(directory: dir)[0].routes[0].cache
+        #expect(c.ttlOverride == ["200": 3600, "5xx": 30])
+        #expect(c.negativeTTLSeconds == 5 && c.defaultTTLSeconds == 120 && c.ttlMinSeconds == 1 && c.ttlMaxSeconds == 86_400)
+        #expect(c.keyHeaders == ["x-device"] && c.keyCookies == ["lang"] && c.keepQuery == ["id"])
+        #expect(c.bypassCookies == ["sessionid"] && c.bypassHeaders == ["x-preview"] && c.bypassPaths == ["/admin/*"])
+        #expect(c.languages == ["en", "de-ch"] && c.staleIfDisconnectedSeconds == 3600)
+    }
+
     @Test(arguments: [
         (#"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:9000"]}}, "routes": [{"prefix": "/", "origin": "nope"}]}"#, "routes[0].origin"),
         (#"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1"]}}, "routes": [{"prefix": "/", "origin": "o"}]}"#, "origins.o.servers[0]"),
@@ -86,6 +103,19 @@ let good = #"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:9000
         (#"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:1"]}}, "routes": [{"prefix": "/", "origin": "o", "websocket": {"idle": "1m"}}]}"#, "routes[0].websocket.idle"),
         (#"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:1"]}}, "routes": [{"prefix": "/", "origin": "o", "websocket": {"idle_timeout": 0}}]}"#, "routes[0].websocket.idle_timeout"),
         (#"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:1"]}}, "routes": [{"prefix": "/", "origin": "o", "websocket": "yes"}]}"#, "routes[0].websocket"),
+        (#"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:1"]}}, "routes": [{"prefix": "/", "origin": "o", "cache": {"ttl_override": {"2000": "1h"}}}]}"#, "routes[0].cache.ttl_override.2000"),
+        (#"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:1"]}}, "routes": [{"prefix": "/", "origin": "o", "cache": {"ttl_override": {"6xx": "1h"}}}]}"#, "routes[0].cache.ttl_override.6xx"),
+        (#"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:1"]}}, "routes": [{"prefix": "/", "origin": "o", "cache": {"ttl_override": {"200": "forever"}}}]}"#, "routes[0].cache.ttl_override.200"),
+        (#"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:1"]}}, "routes": [{"prefix": "/", "origin": "o", "cache": {"ttl_min": "1h", "ttl_max": "1m"}}]}"#, "routes[0].cache.ttl_min"),
+        (#"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:1"]}}, "routes": [{"prefix": "/", "origin": "o", "cache": {"default_ttl": -5}}]}"#, "routes[0].cache.default_ttl"),
+        (#"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:1"]}}, "routes": [{"prefix": "/", "origin": "o", "cache": {"key_headers": ["Cookie"]}}]}"#, "routes[0].cache.key_headers[0]"),
+        (#"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:1"]}}, "routes": [{"prefix": "/", "origin": "o", "cache": {"key_headers": ["X A"]}}]}"#, "routes[0].cache.key_headers[0]"),
+        (#"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:1"]}}, "routes": [{"prefix": "/", "origin": "o", "cache": {"key_cookies": ["a;b"]}}]}"#, "routes[0].cache.key_cookies[0]"),
+        (#"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:1"]}}, "routes": [{"prefix": "/", "origin": "o", "cache": {"keep_query": ["id"], "ignore_query": ["utm"]}}]}"#, "routes[0].cache.keep_query"),
+        (#"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:1"]}}, "routes": [{"prefix": "/", "origin": "o", "cache": {"bypass": {"paths": ["admin/*"]}}}]}"#, "routes[0].cache.bypass.paths[0]"),
+        (#"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:1"]}}, "routes": [{"prefix": "/", "origin": "o", "cache": {"bypass": {"cookie": ["s"]}}}]}"#, "routes[0].cache.bypass.cookie"),
+        (#"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:1"]}}, "routes": [{"prefix": "/", "origin": "o", "cache": {"languages": ["en_US"]}}]}"#, "routes[0].cache.languages[0]"),
+        (#"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:1"]}}, "routes": [{"prefix": "/", "origin": "o", "cache": {"stale_if_disconnected": "a while"}}]}"#, "routes[0].cache.stale_if_disconnected"),
     ])
     func errorsNameFileAndField(_ json: String, _ field: String) throws {
         let e = try loadError(["bad.json": json])

@@ -98,6 +98,29 @@ func listeningPorts(_ text: String) -> (http: Int, https: Int?) {
         #expect(s2 == 1 && o2.contains("unknown option --bogus"))
     }
 
+    /// No-file mode's cache flags: --compress, --default-ttl, --cache-size.
+    @Test func noFileModeFlagsCompressAndGiveADefaultLifetime() throws {
+        let origin = try Origin(name: "nofile-flags")
+        try script(origin, "/page", #"[{"status": 200, "headers": {"Content-Type": "text/html"}, "body": "\#(String(repeating: "edge cache ", count: 300))"}]"#)
+        let state = FileManager.default.temporaryDirectory.appendingPathComponent("edged-state-\(UUID().uuidString)").path
+        let child = try ChildProcess(["/bin/sh", "-c", "exec '\(try edgedPath())' --origin http://\(origin.address) --compress --default-ttl 10m --cache-size 64MiB --http 127.0.0.1:0 --workers 1 --access-log off --state '\(state)' 2>&1"])
+        defer { child.stop() }
+        let port = listeningPorts(child.read(until: "tenant(s)\n")).http
+        let first = try request(port, "/page", host: "x.test", headers: ["Accept-Encoding: gzip"])
+        #expect(first.status == 200 && first.header("Content-Encoding") == "gzip")
+        let second = try request(port, "/page", host: "x.test")
+        #expect(second.header("Cache-Status")?.contains("hit") == true, "\(second.headers)")
+        #expect(second.header("Cache-Status")?.contains("ttl=") == true)
+        #expect(try originHits(origin, "/page") == 1)
+        // Bad values are refused, naming the flag.
+        let (status, out) = try runEdged(["--origin", "http://\(origin.address)", "--cache-size", "1k", "--check"])
+        #expect(status != 0 && out.contains("--cache-size"), "\(out)")
+        let (status2, out2) = try runEdged(["--origin", "http://\(origin.address)", "--default-ttl", "soon", "--check"])
+        #expect(status2 != 0 && out2.contains("--default-ttl"), "\(out2)")
+        let (status3, out3) = try runEdged(["--compress", "--check"])
+        #expect(status3 != 0 && out3.contains("go with --origin"), "\(out3)")
+    }
+
     @Test func noFileModeProxiesAndSIGTERMStopsGracefully() throws {
         let origin = try Origin(name: "nofile")
         let state = FileManager.default.temporaryDirectory.appendingPathComponent("edged-state-\(UUID().uuidString)").path

@@ -280,6 +280,33 @@ func originHits(_ o: Origin, _ path: String) throws -> Int {
         #expect((uncacheable["reason"] as? String)?.contains("response no-store") == true)
     }
 
+    /// The route's own lifetimes, key and bypass rules show in explain, and a
+    /// lifetime a route rule set names it as the source.
+    @Test func explainShowsTheRoutesKeyLifetimesAndBypass() throws {
+        let o = try Origin()
+        let cache = #"{"default_ttl": "2m", "ttl_override": {"404": "30s"}, "key_headers": ["X-Device"], "key_cookies": ["lang"], "keep_query": ["id"], "bypass": {"cookies": ["sessionid"]}}"#
+        let t = tenantJSON(name: "t", hosts: ["t.test"], origins: #"{"o": {"servers": ["\#(o.address)"]}}"#,
+                           routes: #"[{"prefix": "/", "origin": "o", "cache": \#(cache)}]"#)
+        let a = try AdminEdge(tenants: [t])
+        defer { a.stop() }
+        try script(o, "/d", #"[{"status": 200, "headers": {}, "body": "d"}]"#)
+        _ = try request(a.port, "/d", host: "t.test", headers: ["X-Device: phone", "Cookie: lang=de"])
+        let e = try a.ctlJSON("explain http://t.test/d -H 'X-Device: phone' -H 'Cookie: lang=de'")
+        #expect(e["stored"] as? Bool == true)
+        #expect(e["route_key"] as? [String] == ["x-device", "cookie:lang", "query: only id"])
+        let l = e["route_lifetimes"] as? [String: Int] ?? [:]
+        #expect(l["default_ttl"] == 120 && l["ttl_override 404"] == 30 && l["negative_ttl"] == 10, "\(l)")
+        let v = (e["variants"] as? [[String: Any]])?.first ?? [:]
+        #expect(v["freshness_source"] as? String == "route default_ttl")
+        #expect(v["vary"] as? [String] == ["x-device", "cookie:lang"])
+        let other = try a.ctlJSON("explain http://t.test/d -H 'X-Device: tablet' -H 'Cookie: lang=de'")
+        #expect(other["stored"] as? Bool == false)
+        let bypassed = try a.ctlJSON("explain http://t.test/d -H 'Cookie: sessionid=1'")
+        #expect(bypassed["bypass"] as? String == "a bypass cookie")
+        let text = try a.ctl("explain http://t.test/d -H 'X-Device: phone' -H 'Cookie: lang=de'").1
+        #expect(text.contains("keyed on: x-device; cookie:lang") && text.contains("default_ttl 120s"), "\(text)")
+    }
+
     @Test func reloadThroughTheAPIKeepsServingOnABadFile() throws {
         let o = try Origin()
         let a = try AdminEdge(tenants: [cacheTenant("t", o)])
