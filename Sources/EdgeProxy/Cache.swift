@@ -34,6 +34,12 @@ struct ExchangeCache {
     var purgeEpoch: UInt64 = 0
     /// Remaining freshness of what was served or stored (Cache-Status ttl, RFC 9211 §2.5).
     var ttl: Int64?
+    /// A Range miss fetches the whole object (the origin gets no Range) to store
+    /// it, and the client gets its range cut from the stream: `slice`, the
+    /// bytes it asked for, and how far the origin's body has come.
+    var rangeFromFull = false
+    var slice: ClosedRange<Int64>?
+    var sliceOffset: Int64 = 0
 }
 
 /// Bodies at least this large are kept in a memory file, so that hits on plain
@@ -184,6 +190,8 @@ extension Worker {
                 if leads { c.phase = .proxy }
                 serveNegotiated(c, stored, now: wall, finish: !leads)
                 if !leads { return true }
+                // The refresh fetches the whole object, whatever range this client asked for.
+                e.cache.rangeFromFull = x.request.contains("range")
                 e.cache.leaderKey = key
                 e.cache.purgeEpoch = config.store.purges.epoch
                 e.cache.background = true
@@ -205,6 +213,13 @@ extension Worker {
         }
         // Going to the origin: storing its answer needs the request's fields (Vary, directives).
         if plain { x.request = HeaderList(parsed: p, e.head.fields) }
+        // A Range of a GET (no If-Range, no conditional of the client's own) fetches the
+        // whole object to store it, unless the range starts past the largest object stored
+        // (that one could not be stored anyway: the Range goes to the origin).
+        if e.method == .get, !e.bodyKeyed, !x.clientConditional, !x.request.contains("if-range"), let r = x.request.first("range"),
+           rangeStart(r).map({ $0 < Int64(config.store.maxObjectBytes) }) ?? false {
+            x.rangeFromFull = true
+        }
         // Collapse concurrent misses (and revalidations) of GETs on this key.
         if e.method == .get && x.collapse {
             let me = Waiter(worker: index, exchange: e.id)
@@ -416,6 +431,40 @@ extension Worker {
             if !waiting.isEmpty { mailboxes.deliver(waiting) }
         }
         return false
+    }
+
+    /// The first byte a single `bytes=A-B` or `bytes=A-` range asks for (0 for a
+    /// suffix range `bytes=-N`); nil for anything else, which goes to the origin as is.
+    func rangeStart(_ v: String) -> Int64? {
+        var v = v
+        return v.withUTF8 { u -> Int64? in
+            let p = UnsafeRawBufferPointer(u)
+            guard p.count > 6, equalsLowercase(p, 0, 6, "bytes="), !p.contains(44) else { return nil }
+            var i = 6, n: Int64 = 0
+            if i < p.count, p[i] == 45 { return 0 }
+            while i < p.count, p[i] >= 48, p[i] <= 57, n < Int64.max / 10 - 10 { n = n * 10 + Int64(p[i] - 48); i += 1 }
+            return i > 6 && i < p.count && p[i] == 45 ? n : nil
+        }
+    }
+
+    /// A Range miss fetching the whole object (rangeFromFull): once the origin's
+    /// 200 with its length is here, the client's range as a slice of it, or nil to
+    /// send the whole response (a range it cannot satisfy or several ranges are
+    /// answered with the whole representation, as RFC 9110 §14.2 allows).
+    func fullFetchSlice(_ c: ClientConnection, status: Int, framing: BodyFraming) -> ClosedRange<Int64>? {
+        guard c.ex.cache.rangeFromFull, status == 200, case .length(let n) = framing, n > 0, var r = c.ex.cache.request.first("range") else { return nil }
+        guard case .range(let a, let b) = r.withUTF8({ Preconditions.byteRange(UnsafeRawBufferPointer($0), size: n) }) else { return nil }
+        return a...b
+    }
+
+    /// Relays `n` bytes of the origin's body at `p`: the part of them inside the
+    /// client's slice. Returns true once the slice is complete.
+    func sendSlice(_ c: ClientConnection, _ slice: ClosedRange<Int64>, _ p: UnsafeRawPointer, _ n: Int, to ob: IOBuffer) -> Bool {
+        let start = c.ex.cache.sliceOffset, end = start + Int64(n)
+        let from = max(start, slice.lowerBound), to = min(end, slice.upperBound + 1)
+        if from < to { ob.append(p + Int(from - start), count: Int(to - from)) }
+        c.ex.cache.sliceOffset = end
+        return end > slice.upperBound
     }
 
     /// The Vary list a stored response keys its variants on: the origin's,

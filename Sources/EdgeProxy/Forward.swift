@@ -30,6 +30,8 @@ extension Worker {
                 continue
             case .xForwardedProto, .xForwardedHost, .forwarded:
                 if !c.ex.peer.trusted { continue }
+            case .range, .ifRange:
+                if c.ex.cache.rangeFromFull { continue }   // the whole object is fetched (Cache.swift)
             case .other:
                 // URL, method, scheme, host and client-address claims (OverrideFields).
                 if OverrideFields.contains(p, f.nameStart, f.nameEnd) {
@@ -97,7 +99,11 @@ extension Worker {
         let transforming = transform != .none
         let head = o.head
         let route = c.ex.route!
-        let b = headStart(c, head.status, reason: UnsafeRawBufferPointer(rebasing: p[head.reasonRange]), held: held)
+        // A Range miss that fetched the whole object answers 206 with the slice.
+        let slice = transforming || held != nil || o.requestWasHead ? nil : fullFetchSlice(c, status: head.status, framing: framing)
+        c.ex.cache.slice = slice
+        if slice != nil { c.ex.status = 206 }
+        let b = slice != nil ? headStart(c, 206) : headStart(c, head.status, reason: UnsafeRawBufferPointer(rebasing: p[head.reasonRange]), held: held)
         var sawDate = false
         let caching = route.cache != nil
         for f in head.fields {
@@ -141,6 +147,12 @@ extension Worker {
                 return headEnd(c, b, body: .none)
             }
             return headEnd(c, b, body: .stream)
+        }
+        if let s = slice, case .length(let n) = framing {
+            b.append("Content-Range: bytes ")
+            b.append(decimal: s.lowerBound); b.append(byte: 45); b.append(decimal: s.upperBound); b.append(byte: 47); b.append(decimal: n)
+            b.append("\r\n")
+            return headEnd(c, b, body: .length(s.upperBound - s.lowerBound + 1))
         }
         switch framing {
         case .none: headEnd(c, b, body: .none)

@@ -373,6 +373,16 @@ extension Worker {
                     guard feedCoder(c, coder, UnsafeRawBufferPointer(start: ib.readPointer, count: take), finish: false, ob) else {
                         return transformFailed(c, o)
                     }
+                } else if let s = c.ex.cache.slice {
+                    // The client's range of a whole object being fetched; once it is sent and
+                    // nothing is being stored, the rest is not waited for (the origin connection closes).
+                    if sendSlice(c, s, ib.readPointer, take, to: ob), c.ex.cache.fill?.tooLarge ?? true, rem > Int64(take) {
+                        ib.consume(take)
+                        o.body = .length(rem - Int64(take))
+                        o.keepAlive = false
+                        done = true
+                        break loop
+                    }
                 } else if !quiet {
                     ob.append(ib.readPointer, count: take)
                 }
