@@ -41,4 +41,35 @@ import EdgeCache
         #expect(try String(contentsOfFile: file + ".h", encoding: .utf8).contains("Cache-Status: edge; hit"))
         #expect(try o.stats().requests == 3)   // the plain miss, and the TLS misses (https keys)
     }
+
+    /// A Range miss fetches the whole object: byte-exact slices of a large body
+    /// (stored, later ranges from the memory file) and of one too large to store
+    /// (the slice is sent and the origin connection given up; edge goes on serving).
+    @Test func rangeMissesAreCutFromTheWholeObjectByteExact() throws {
+        let o = try Origin()
+        let edge = try Edge(tenants: [tenantJSON(name: "l", hosts: ["l.test"], origins: #"{"o": {"servers": ["\#(o.address)"]}}"#,
+                                                 routes: #"[{"prefix": "/", "origin": "o"}]"#)],
+                            server: #"{"cache": {"max_object": "1MiB"}}"#)
+        defer { edge.stop() }
+        let text = Array(originText(300_000).utf8)
+        let part = try request(edge.port, "/text/300000", host: "l.test", headers: ["Range: bytes=123456-200000"])
+        #expect(part.status == 206 && part.header("Content-Range") == "bytes 123456-200000/300000")
+        #expect(part.body == Array(text[123456...200000]))
+        let later = try request(edge.port, "/text/300000", host: "l.test", headers: ["Range: bytes=299990-"])
+        #expect(later.header("Cache-Status")?.contains("hit") == true)
+        #expect(later.body == Array(text[299990...]))
+        let big = Array(originText(3_000_000).utf8)
+        let c = try Client(port: edge.port)
+        c.send("GET /text/3000000 HTTP/1.1\r\nHost: l.test\r\nRange: bytes=1000-1999\r\n\r\n")
+        let slice = try c.readResponse()
+        #expect(slice.status == 206 && slice.body == Array(big[1000...1999]))
+        // The same connection goes on, and the too-large object was not stored.
+        c.send("GET /text/2000 HTTP/1.1\r\nHost: l.test\r\n\r\n")
+        #expect(try c.readResponse().body == Array(originText(2000).utf8))
+        // A range starting past the largest object stored goes to the origin as is (this one
+        // ignores Range: its whole answer comes through).
+        let again = try request(edge.port, "/text/3000000", host: "l.test", headers: ["Range: bytes=2999000-2999999"])
+        #expect(again.status == 200 && again.body == big)
+        #expect(try o.stats().requests == 4)
+    }
 }
