@@ -27,6 +27,8 @@ let package = Package(
 
         // Pure: HTTP/1.1 parsing, framing, serialization, target normalization.
         .target(name: "EdgeHTTP", swiftSettings: fast),
+        // Pure: HTTP/2 framing, HPACK, the connection and stream state machines.
+        .target(name: "EdgeHTTP2", swiftSettings: fast),
         // Pure: origin balancing and passive health policy.
         .target(name: "EdgeUpstream", swiftSettings: fast),
         // Pure: RFC 9111 cache policy, keys (no I/O, no clock).
@@ -50,6 +52,7 @@ let package = Package(
         .executableTarget(name: "edgectl", dependencies: ["EdgeIO", "EdgeHTTP"]),
 
         .testTarget(name: "EdgeHTTPTests", dependencies: ["EdgeHTTP"]),
+        .testTarget(name: "EdgeHTTP2Tests", dependencies: ["EdgeHTTP2"]),
         .testTarget(name: "EdgeUpstreamTests", dependencies: ["EdgeUpstream"]),
         .testTarget(name: "EdgeConfigTests", dependencies: ["EdgeConfig"]),
         .testTarget(name: "EdgeTLSTests", dependencies: ["EdgeTLS"]),

@@ -1,0 +1,324 @@
+// HPACK (RFC 7541): header block decoding with its dynamic table, and
+// encoding. Pure: bytes in, fields out (or bytes out); no I/O, no clock.
+// Limits are part of the decoder (HPACK bombs): the dynamic table never
+// exceeds the size we advertised, and a decoded list larger than its limit
+// is reported without its fields being kept; decoding still runs to the end
+// of the block so the table stays in step with the peer's.
+// One decoder and one encoder per connection, owned by the connection.
+
+public enum HPACKError: Error, Sendable {
+    /// Any malformed representation: a connection error COMPRESSION_ERROR (RFC 9113 §4.3).
+    case compression(StaticString)
+}
+
+/// One field as HPACK carries it: a lowercase name and its value, as bytes.
+public struct HeaderField: Equatable, Sendable {
+    public var name: [UInt8]
+    public var value: [UInt8]
+    public init(name: [UInt8], value: [UInt8]) { self.name = name; self.value = value }
+    public init(_ name: String, _ value: String) { self.name = Array(name.utf8); self.value = Array(value.utf8) }
+    /// RFC 7541 §4.1: an entry's size is its name and value plus 32.
+    @inline(__always) var size: Int { name.count + value.count + 32 }
+}
+
+enum StaticTable {
+    static let entries: [(String, String)] = [
+        (":authority", ""), (":method", "GET"), (":method", "POST"), (":path", "/"), (":path", "/index.html"), (":scheme", "http"),
+        (":scheme", "https"), (":status", "200"), (":status", "204"), (":status", "206"), (":status", "304"), (":status", "400"),
+        (":status", "404"), (":status", "500"), ("accept-charset", ""), ("accept-encoding", "gzip, deflate"), ("accept-language", ""),
+        ("accept-ranges", ""), ("accept", ""), ("access-control-allow-origin", ""), ("age", ""), ("allow", ""), ("authorization", ""),
+        ("cache-control", ""), ("content-disposition", ""), ("content-encoding", ""), ("content-language", ""), ("content-length", ""),
+        ("content-location", ""), ("content-range", ""), ("content-type", ""), ("cookie", ""), ("date", ""), ("etag", ""), ("expect", ""),
+        ("expires", ""), ("from", ""), ("host", ""), ("if-match", ""), ("if-modified-since", ""), ("if-none-match", ""), ("if-range", ""),
+        ("if-unmodified-since", ""), ("last-modified", ""), ("link", ""), ("location", ""), ("max-forwards", ""), ("proxy-authenticate", ""),
+        ("proxy-authorization", ""), ("range", ""), ("referer", ""), ("refresh", ""), ("retry-after", ""), ("server", ""), ("set-cookie", ""),
+        ("strict-transport-security", ""), ("transfer-encoding", ""), ("user-agent", ""), ("vary", ""), ("via", ""), ("www-authenticate", ""),
+    ]
+    static let fields: [HeaderField] = entries.map { HeaderField($0.0, $0.1) }
+    /// Name → the first index (1-based) with that name, for the encoder.
+    static let nameIndex: [[UInt8]: Int] = {
+        var d: [[UInt8]: Int] = [:]
+        for (i, f) in fields.enumerated() where d[f.name] == nil { d[f.name] = i + 1 }
+        return d
+    }()
+}
+
+/// The dynamic table (RFC 7541 §2.3.2): newest first, evicted oldest first.
+struct DynamicTable {
+    /// A ring: `entries[(head + k) % entries.count]` is the k-th newest.
+    private var ring: [HeaderField] = []
+    private var head = 0
+    private(set) var count = 0
+    private(set) var size = 0
+    var maxSize: Int
+
+    init(maxSize: Int) { self.maxSize = maxSize }
+
+    /// The k-th newest entry (0-based).
+    func entry(_ k: Int) -> HeaderField { ring[(head + k) % ring.count] }
+
+    mutating func resize(_ newMax: Int) {
+        maxSize = newMax
+        evict(toFit: 0)
+    }
+
+    private mutating func evict(toFit extra: Int) {
+        while count > 0 && size + extra > maxSize {
+            let oldest = (head + count - 1) % ring.count
+            size -= ring[oldest].size
+            ring[oldest] = HeaderField(name: [], value: [])
+            count -= 1
+        }
+    }
+
+    /// §4.4: an entry larger than the table empties it and is not added.
+    mutating func add(_ f: HeaderField) {
+        evict(toFit: f.size)
+        guard f.size <= maxSize else { return }
+        if count == ring.count {
+            // Grow the ring, oldest last (entries are at most maxSize / 32).
+            var grown: [HeaderField] = []
+            grown.reserveCapacity(max(8, ring.count * 2))
+            for k in 0..<count { grown.append(entry(k)) }
+            while grown.count < max(8, ring.count * 2) { grown.append(HeaderField(name: [], value: [])) }
+            ring = grown
+            head = 0
+        }
+        head = (head - 1 + ring.count) % ring.count
+        ring[head] = f
+        count += 1
+        size += f.size
+    }
+}
+
+public struct HPACKDecoder {
+    var table: DynamicTable
+    /// The most the peer may make the table: what our SETTINGS_HEADER_TABLE_SIZE says.
+    public var settingsMaxTableSize: Int
+
+    public init(maxTableSize: Int = 4096) {
+        table = DynamicTable(maxSize: maxTableSize)
+        settingsMaxTableSize = maxTableSize
+    }
+
+    public var dynamicTableSize: Int { table.size }
+    public var dynamicTableCount: Int { table.count }
+
+    /// Decodes one complete header block. `maxListSize` bounds the decoded list
+    /// (names, values and 32 per field, as SETTINGS_MAX_HEADER_LIST_SIZE counts):
+    /// past it no more fields are handed on and the result says so (the block is
+    /// still decoded to its end). Returns whether the list fit.
+    public mutating func decode(_ p: UnsafeRawBufferPointer, maxListSize: Int, emit: (HeaderField) -> Void) throws(HPACKError) -> Bool {
+        var i = 0
+        var listSize = 0
+        var fits = true
+        var fieldsSeen = false
+        func deliver(_ f: HeaderField) {
+            listSize += f.size
+            if listSize > maxListSize { fits = false }
+            if fits { emit(f) }
+        }
+        while i < p.count {
+            let b = p[i]
+            if b & 0x80 != 0 {
+                // Indexed field (§6.1).
+                let idx = try HPACK.integer(p, &i, prefix: 7)
+                deliver(try field(idx))
+                fieldsSeen = true
+            } else if b & 0x40 != 0 {
+                // Literal with incremental indexing (§6.2.1).
+                let idx = try HPACK.integer(p, &i, prefix: 6)
+                let name = idx == 0 ? try HPACK.string(p, &i) : try field(idx).name
+                let f = HeaderField(name: name, value: try HPACK.string(p, &i))
+                table.add(f)
+                deliver(f)
+                fieldsSeen = true
+            } else if b & 0x20 != 0 {
+                // Dynamic table size update (§6.3): only at the start of a block (§4.2).
+                guard !fieldsSeen else { throw .compression("table size update after a field") }
+                let n = try HPACK.integer(p, &i, prefix: 5)
+                guard n <= settingsMaxTableSize else { throw .compression("table size update above the advertised limit") }
+                table.resize(n)
+            } else {
+                // Literal without indexing (§6.2.2) or never indexed (§6.2.3).
+                let idx = try HPACK.integer(p, &i, prefix: 4)
+                let name = idx == 0 ? try HPACK.string(p, &i) : try field(idx).name
+                deliver(HeaderField(name: name, value: try HPACK.string(p, &i)))
+                fieldsSeen = true
+            }
+        }
+        return fits
+    }
+
+    func field(_ idx: Int) throws(HPACKError) -> HeaderField {
+        if idx >= 1 && idx <= StaticTable.fields.count { return StaticTable.fields[idx - 1] }
+        let k = idx - StaticTable.fields.count - 1
+        guard idx > 0, k < table.count else { throw .compression("index outside the tables") }
+        return table.entry(k)
+    }
+}
+
+/// The encoder: static-table names and whole entries, literals otherwise
+/// (not indexed: edge adds nothing to the peer's table, so it never needs to
+/// track it), each string Huffman-coded when that is shorter.
+public struct HPACKEncoder {
+    public init() {}
+
+    /// Fields never worth a table entry and better kept out of one (§7.1.3).
+    static let sensitive: Set<[UInt8]> = [Array("set-cookie".utf8), Array("authorization".utf8), Array("cookie".utf8)]
+
+    public func encode(_ f: HeaderField, into out: inout [UInt8]) {
+        encode(name: f.name, value: f.value, into: &out)
+    }
+
+    public func encode(name: [UInt8], value: [UInt8], into out: inout [UInt8]) {
+        if let full = HPACKEncoder.fullIndex(name, value) {
+            HPACK.appendInteger(full, prefix: 7, flags: 0x80, into: &out)
+            return
+        }
+        let never = HPACKEncoder.sensitive.contains(name)
+        if let idx = StaticTable.nameIndex[name] {
+            HPACK.appendInteger(idx, prefix: 4, flags: never ? 0x10 : 0x00, into: &out)
+        } else {
+            out.append(never ? 0x10 : 0x00)
+            HPACK.appendString(name, into: &out)
+        }
+        HPACK.appendString(value, into: &out)
+    }
+
+    static func fullIndex(_ name: [UInt8], _ value: [UInt8]) -> Int? {
+        guard let first = StaticTable.nameIndex[name] else { return nil }
+        var i = first
+        while i <= StaticTable.fields.count && StaticTable.fields[i - 1].name == name {
+            if StaticTable.fields[i - 1].value == value { return i }
+            i += 1
+        }
+        return nil
+    }
+}
+
+public enum HPACK {
+    /// An integer with an N-bit prefix (§5.1), at `i`; at most 2^28 (nothing
+    /// in HTTP/2 needs more, and larger is how overflow attacks start).
+    public static func integer(_ p: UnsafeRawBufferPointer, _ i: inout Int, prefix n: Int) throws(HPACKError) -> Int {
+        guard i < p.count else { throw .compression("truncated integer") }
+        let mask = (1 << n) - 1
+        var v = Int(p[i]) & mask
+        i += 1
+        if v < mask { return v }
+        var shift = 0
+        while true {
+            guard i < p.count else { throw .compression("truncated integer") }
+            let b = Int(p[i])
+            i += 1
+            v += (b & 0x7F) << shift
+            guard v <= 1 << 28 else { throw .compression("integer too large") }
+            if b & 0x80 == 0 { return v }
+            shift += 7
+        }
+    }
+
+    public static func appendInteger(_ value: Int, prefix n: Int, flags: UInt8, into out: inout [UInt8]) {
+        let mask = (1 << n) - 1
+        if value < mask { out.append(flags | UInt8(value)); return }
+        out.append(flags | UInt8(mask))
+        var v = value - mask
+        while v >= 128 { out.append(UInt8(v & 0x7F | 0x80)); v >>= 7 }
+        out.append(UInt8(v))
+    }
+
+    /// A string literal (§5.2), Huffman-decoded when its H bit says so.
+    static func string(_ p: UnsafeRawBufferPointer, _ i: inout Int) throws(HPACKError) -> [UInt8] {
+        guard i < p.count else { throw .compression("truncated string") }
+        let huffman = p[i] & 0x80 != 0
+        let n = try integer(p, &i, prefix: 7)
+        guard n <= p.count - i else { throw .compression("string longer than the block") }
+        let raw = UnsafeRawBufferPointer(rebasing: p[i..<(i + n)])
+        i += n
+        return huffman ? try Huffman.decode(raw) : Array(raw)
+    }
+
+    static func appendString(_ s: [UInt8], into out: inout [UInt8]) {
+        let h = Huffman.encodedLength(s)
+        if h < s.count {
+            appendInteger(h, prefix: 7, flags: 0x80, into: &out)
+            Huffman.encode(s, into: &out)
+        } else {
+            appendInteger(s.count, prefix: 7, flags: 0, into: &out)
+            out.append(contentsOf: s)
+        }
+    }
+}
+
+public enum Huffman {
+    /// The code as a binary tree in flat arrays: node k's children are
+    /// `children[2k]` (bit 0) and `children[2k+1]` (bit 1); a child below 0 is
+    /// the leaf of symbol `-(child + 1)`.
+    static let children: [Int32] = {
+        var c: [Int32] = [0, 0]
+        for (sym, entry) in HuffmanTable.codes.enumerated() {
+            var node = 0
+            for bit in stride(from: Int(entry.bits) - 1, through: 0, by: -1) {
+                let b = Int((entry.code >> UInt32(bit)) & 1)
+                if bit == 0 {
+                    c[2 * node + b] = Int32(-(sym + 1))
+                } else {
+                    if c[2 * node + b] == 0 {
+                        c.append(0); c.append(0)
+                        c[2 * node + b] = Int32(c.count / 2 - 1)
+                    }
+                    node = Int(c[2 * node + b])
+                }
+            }
+        }
+        return c
+    }()
+
+    /// Decodes a Huffman-coded string (§5.2): EOS inside it, or padding that is
+    /// longer than 7 bits or not the EOS prefix (all ones), is an error.
+    public static func decode(_ p: UnsafeRawBufferPointer) throws(HPACKError) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(p.count + p.count / 2)
+        let tree = children
+        var node = 0
+        var pending = 0        // bits read since the last symbol
+        var pendingOnes = true // all of them were 1
+        for byte in p {
+            for shift in stride(from: 7, through: 0, by: -1) {
+                let b = Int((byte >> UInt8(shift)) & 1)
+                let next = tree[2 * node + b]
+                if next < 0 {
+                    let sym = Int(-next - 1)
+                    guard sym != 256 else { throw .compression("EOS in a Huffman string") }
+                    out.append(UInt8(sym))
+                    node = 0; pending = 0; pendingOnes = true
+                } else {
+                    guard next != 0 else { throw .compression("invalid Huffman code") }
+                    node = Int(next)
+                    pending += 1
+                    if b == 0 { pendingOnes = false }
+                }
+            }
+        }
+        guard pending <= 7, pendingOnes else { throw .compression("invalid Huffman padding") }
+        return out
+    }
+
+    public static func encodedLength(_ s: [UInt8]) -> Int {
+        var bits = 0
+        for b in s { bits += Int(HuffmanTable.codes[Int(b)].bits) }
+        return (bits + 7) / 8
+    }
+
+    public static func encode(_ s: [UInt8], into out: inout [UInt8]) {
+        var acc: UInt64 = 0
+        var n = 0
+        for b in s {
+            let e = HuffmanTable.codes[Int(b)]
+            acc = acc << UInt64(e.bits) | UInt64(e.code)
+            n += Int(e.bits)
+            while n >= 8 { n -= 8; out.append(UInt8(truncatingIfNeeded: acc >> UInt64(n))) }
+        }
+        if n > 0 { out.append(UInt8(truncatingIfNeeded: acc << UInt64(8 - n)) | UInt8(0xFF >> n)) }
+    }
+}

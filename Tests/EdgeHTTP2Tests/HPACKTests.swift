@@ -1,0 +1,177 @@
+import Testing
+@testable import EdgeHTTP2
+
+func hex(_ s: String) -> [UInt8] {
+    let digits = Array(s.filter { !$0.isWhitespace })
+    return stride(from: 0, to: digits.count, by: 2).map { UInt8(String(digits[$0...$0 + 1]), radix: 16)! }
+}
+
+func decodeBlock(_ d: inout HPACKDecoder, _ bytes: [UInt8], maxList: Int = 1 << 20) throws -> [(String, String)] {
+    var out: [(String, String)] = []
+    _ = try bytes.withUnsafeBytes { p throws(HPACKError) in
+        try d.decode(p, maxListSize: maxList) { out.append((String(decoding: $0.name, as: UTF8.self), String(decoding: $0.value, as: UTF8.self))) }
+    }
+    return out
+}
+
+func same(_ a: [(String, String)], _ b: [(String, String)]) -> Bool { a.count == b.count && zip(a, b).allSatisfy { $0 == $1 } }
+
+/// RFC 7541 Appendix C: every example, with the dynamic table size after each block.
+@Suite(.timeLimit(.minutes(3))) struct HPACKVectorTests {
+    @Test func integers() throws {   // C.1
+        var out: [UInt8] = []
+        HPACK.appendInteger(10, prefix: 5, flags: 0, into: &out); #expect(out == [0x0a])
+        out = []; HPACK.appendInteger(1337, prefix: 5, flags: 0, into: &out); #expect(out == [0x1f, 0x9a, 0x0a])
+        out = []; HPACK.appendInteger(42, prefix: 8, flags: 0, into: &out); #expect(out == [0x2a])
+        for (bytes, prefix, value) in [([UInt8](arrayLiteral: 0x0a), 5, 10), ([0x1f, 0x9a, 0x0a], 5, 1337), ([0x2a], 8, 42)] {
+            var i = 0
+            #expect(try bytes.withUnsafeBytes { p throws(HPACKError) in try HPACK.integer(p, &i, prefix: prefix) } == value)
+            #expect(i == bytes.count)
+        }
+    }
+
+    @Test func fieldRepresentations() throws {   // C.2
+        var d = HPACKDecoder()
+        #expect(same(try decodeBlock(&d, hex("400a 6375 7374 6f6d 2d6b 6579 0d63 7573 746f 6d2d 6865 6164 6572")), [("custom-key", "custom-header")]))
+        #expect(d.dynamicTableSize == 55)
+        d = HPACKDecoder()
+        #expect(same(try decodeBlock(&d, hex("040c 2f73 616d 706c 652f 7061 7468")), [(":path", "/sample/path")]))
+        #expect(d.dynamicTableSize == 0)
+        #expect(same(try decodeBlock(&d, hex("1008 7061 7373 776f 7264 0673 6563 7265 74")), [("password", "secret")]))
+        #expect(d.dynamicTableSize == 0)
+        #expect(same(try decodeBlock(&d, hex("82")), [(":method", "GET")]))
+    }
+
+    static let first: [(String, String)] = [(":method", "GET"), (":scheme", "http"), (":path", "/"), (":authority", "www.example.com")]
+    static let second = first + [("cache-control", "no-cache")]
+    static let third: [(String, String)] = [(":method", "GET"), (":scheme", "https"), (":path", "/index.html"), (":authority", "www.example.com"),
+                                            ("custom-key", "custom-value")]
+
+    @Test(arguments: [
+        ["8286 8441 0f77 7777 2e65 7861 6d70 6c65 2e63 6f6d", "8286 84be 5808 6e6f 2d63 6163 6865",
+         "8287 85bf 400a 6375 7374 6f6d 2d6b 6579 0c63 7573 746f 6d2d 7661 6c75 65"],                       // C.3
+        ["8286 8441 8cf1 e3c2 e5f2 3a6b a0ab 90f4 ff", "8286 84be 5886 a8eb 1064 9cbf",
+         "8287 85bf 4088 25a8 49e9 5ba9 7d7f 8925 a849 e95b b8e8 b4bf"],                                      // C.4 (Huffman)
+    ])
+    func requests(_ blocks: [String]) throws {
+        var d = HPACKDecoder()
+        for (i, (block, (want, size))) in zip(blocks, [(Self.first, 57), (Self.second, 110), (Self.third, 164)]).enumerated() {
+            #expect(same(try decodeBlock(&d, hex(block)), want), "block \(i + 1)")
+            #expect(d.dynamicTableSize == size, "block \(i + 1)")
+        }
+    }
+
+    static let r1: [(String, String)] = [(":status", "302"), ("cache-control", "private"), ("date", "Mon, 21 Oct 2013 20:13:21 GMT"),
+                                         ("location", "https://www.example.com")]
+    static let r2: [(String, String)] = [(":status", "307"), ("cache-control", "private"), ("date", "Mon, 21 Oct 2013 20:13:21 GMT"),
+                                         ("location", "https://www.example.com")]
+    static let r3: [(String, String)] = [(":status", "200"), ("cache-control", "private"), ("date", "Mon, 21 Oct 2013 20:13:22 GMT"),
+                                         ("location", "https://www.example.com"), ("content-encoding", "gzip"),
+                                         ("set-cookie", "foo=ASDJKHQKBZXOQWEOPIUAXQWEOIU; max-age=3600; version=1")]
+
+    /// C.5 and C.6: responses with a 256-byte table, so entries are evicted.
+    @Test(arguments: [
+        ["4803 3330 3258 0770 7269 7661 7465 611d 4d6f 6e2c 2032 3120 4f63 7420 3230 3133 2032 303a 3133 3a32 3120 474d 546e 1768 7474 7073 3a2f 2f77 7777 2e65 7861 6d70 6c65 2e63 6f6d",
+         "4803 3330 37c1 c0bf",
+         "88c1 611d 4d6f 6e2c 2032 3120 4f63 7420 3230 3133 2032 303a 3133 3a32 3220 474d 54c0 5a04 677a 6970 7738 666f 6f3d 4153 444a 4b48 514b 425a 584f 5157 454f 5049 5541 5851 5745 4f49 553b 206d 6178 2d61 6765 3d33 3630 303b 2076 6572 7369 6f6e 3d31"],
+        ["4882 6402 5885 aec3 771a 4b61 96d0 7abe 9410 54d4 44a8 2005 9504 0b81 66e0 82a6 2d1b ff6e 919d 29ad 1718 63c7 8f0b 97c8 e9ae 82ae 43d3",
+         "4883 640e ffc1 c0bf",
+         "88c1 6196 d07a be94 1054 d444 a820 0595 040b 8166 e084 a62d 1bff c05a 839b d9ab 77ad 94e7 821d d7f2 e6c7 b335 dfdf cd5b 3960 d5af 2708 7f36 72c1 ab27 0fb5 291f 9587 3160 65c0 03ed 4ee5 b106 3d50 07"],
+    ])
+    func responses(_ blocks: [String]) throws {
+        var d = HPACKDecoder(maxTableSize: 256)
+        for (i, (block, (want, size))) in zip(blocks, [(Self.r1, 222), (Self.r2, 222), (Self.r3, 215)]).enumerated() {
+            #expect(same(try decodeBlock(&d, hex(block)), want), "block \(i + 1)")
+            #expect(d.dynamicTableSize == size, "block \(i + 1)")
+        }
+    }
+
+    /// Huffman strings of C.4 and C.6 encode back to the RFC's bytes.
+    @Test func huffmanEncodesToTheVectors() {
+        for (text, code) in [("www.example.com", "f1e3 c2e5 f23a 6ba0 ab90 f4ff"), ("no-cache", "a8eb 1064 9cbf"), ("custom-key", "25a8 49e9 5ba9 7d7f"),
+                             ("custom-value", "25a8 49e9 5bb8 e8b4 bf"), ("302", "6402"), ("private", "aec3 771a 4b"),
+                             ("Mon, 21 Oct 2013 20:13:21 GMT", "d07a be94 1054 d444 a820 0595 040b 8166 e082 a62d 1bff"),
+                             ("https://www.example.com", "9d29 ad17 1863 c78f 0b97 c8e9 ae82 ae43 d3")] {
+            var out: [UInt8] = []
+            Huffman.encode(Array(text.utf8), into: &out)
+            #expect(out == hex(code), "\(text)")
+            #expect((try? out.withUnsafeBytes { p throws(HPACKError) in try Huffman.decode(p) }) == Array(text.utf8))
+        }
+    }
+}
+
+@Suite(.timeLimit(.minutes(3))) struct HPACKLimitTests {
+    func fails(_ bytes: [UInt8], table: Int = 4096) -> Bool {
+        var d = HPACKDecoder(maxTableSize: table)
+        return (try? decodeBlock(&d, bytes)) == nil
+    }
+
+    @Test func malformedBlocksAreCompressionErrors() {
+        #expect(fails([0x80]))                                  // index 0
+        #expect(fails([0xff, 0x00]))                            // index 127: beyond both tables
+        #expect(fails([0xbe]))                                  // an empty dynamic table's first entry
+        #expect(fails([0x41]))                                  // truncated string
+        #expect(fails([0x40, 0x85, 0xff]))                      // Huffman string longer than the block
+        #expect(fails([0x40, 0x81, 0x00, 0x00]))                // Huffman: padding that is not all ones
+        #expect(fails([0x40, 0x82, 0xff, 0xff, 0x00]))          // Huffman: padding longer than 7 bits
+        #expect(fails([0x40, 0x84, 0xff, 0xff, 0xff, 0xff, 0x00]))   // Huffman: EOS in the string
+        #expect(fails([0x3f, 0xe2, 0x1f]))                      // table size update to 4097, above the advertised 4096
+        #expect(!fails([0x3f, 0xe1, 0x1f]))                     // to 4096: fine
+        #expect(fails([0x82, 0x20]))                            // table size update after a field
+        #expect(fails([0x1f, 0xff, 0xff, 0xff, 0xff, 0x7f]))    // integer overflow
+        #expect(!fails([0x20, 0x82]))                           // size update to 0 first: fine
+    }
+
+    /// An HPACK bomb: one big entry referenced many times decodes to a huge list;
+    /// past the list limit nothing is kept, and the table stays in step.
+    @Test func theDecodedListIsBounded() throws {
+        var block: [UInt8] = [0x40]
+        HPACK.appendString(Array("x-big".utf8), into: &block)
+        HPACK.appendString([UInt8](repeating: 97, count: 4000), into: &block)
+        block += [UInt8](repeating: 0xbe, count: 1000)   // 1000 references: ~4 MB decoded
+        var d = HPACKDecoder()
+        var kept = 0
+        let fits = try block.withUnsafeBytes { p throws(HPACKError) in try d.decode(p, maxListSize: 64 * 1024) { _ in kept += 1 } }
+        #expect(!fits)
+        #expect(kept == 16)                               // 16 × 4,037 bytes fit in 64 KiB
+        #expect(d.dynamicTableCount == 1)
+        #expect(same(try decodeBlock(&d, [0xbe]).map { ($0.0, String($0.1.prefix(1))) }, [("x-big", "a")]))
+    }
+
+    @Test func entriesAreEvictedOldestFirstAndTooLargeOnesEmptyTheTable() throws {
+        var d = HPACKDecoder(maxTableSize: 100)
+        var b: [UInt8] = []
+        for name in ["a", "b"] { b.append(0x40); HPACK.appendString(Array(name.utf8), into: &b); HPACK.appendString(Array(repeating: 120, count: 20), into: &b) }
+        _ = try decodeBlock(&d, b)           // two entries of 53: the first is evicted
+        #expect(d.dynamicTableCount == 1)
+        #expect(try decodeBlock(&d, [0xbe]).first?.0 == "b")
+        var big: [UInt8] = [0x40]
+        HPACK.appendString(Array("c".utf8), into: &big); HPACK.appendString(Array(repeating: 120, count: 200), into: &big)
+        _ = try decodeBlock(&d, big)
+        #expect(d.dynamicTableCount == 0 && d.dynamicTableSize == 0)
+    }
+
+    /// Encoder output decodes to the same fields, with whole static entries as one byte.
+    @Test func encoderRoundTrips() throws {
+        let fields: [(String, String)] = [(":status", "200"), ("content-type", "text/html"), ("cache-status", "edge; hit; ttl=59"),
+                                          ("set-cookie", "a=b"), ("x-binary", "\u{7f}~"), ("content-length", "1234")]
+        var block: [UInt8] = []
+        let e = HPACKEncoder()
+        for (n, v) in fields { e.encode(HeaderField(n, v), into: &block) }
+        #expect(block.first == 0x88)
+        var d = HPACKDecoder()
+        #expect(same(try decodeBlock(&d, block), fields))
+        #expect(d.dynamicTableCount == 0)
+    }
+
+    /// Every prefix of a valid block is refused or decodes (no read past the end), and
+    /// decoding the whole block after any refused prefix still works (no state left behind
+    /// by a failure is relied on: each connection error ends the connection).
+    @Test func everyPrefixIsSafe() {
+        let block = hex("88c1 6196 d07a be94 1054 d444 a820 0595 040b 8166 e084 a62d 1bff c05a 839b d9ab 77ad 94e7 821d d7f2 e6c7 b335")
+        for n in 0...block.count {
+            var d = HPACKDecoder()
+            _ = try? decodeBlock(&d, Array(block[0..<n]))
+        }
+    }
+}
