@@ -43,7 +43,7 @@ let package = Package(
         // TLS termination (OpenSSL): per-tenant contexts, SNI, internal CA.
         .target(name: "EdgeTLS", dependencies: ["COpenSSL", "CEdgeShims", "EdgeIO"]),
         // The proxy pipeline.
-        .target(name: "EdgeProxy", dependencies: ["EdgeHTTP", "EdgeIO", "EdgeConfig", "EdgeUpstream", "EdgeTLS", "EdgeCache", "EdgeCompress"],
+        .target(name: "EdgeProxy", dependencies: ["EdgeHTTP", "EdgeHTTP2", "EdgeIO", "EdgeConfig", "EdgeUpstream", "EdgeTLS", "EdgeCache", "EdgeCompress"],
                 swiftSettings: fast),
         // The admin API (Unix socket / loopback TCP, JSON): off the data path, Foundation allowed.
         .target(name: "EdgeAdmin", dependencies: ["EdgeProxy", "EdgeIO", "EdgeHTTP"]),

@@ -336,7 +336,7 @@ public enum ConfigLoader {
 
     public static func loadTenant(file: String) throws -> TenantConfig {
         let root = Node(dict: try readJSON(file), file: file, path: "")
-        try root.allowOnly(["name", "hosts", "default", "origins", "routes", "limits", "tls", "https_redirect", "hsts", "purge_tag_headers", "compress", "pass_request_headers"])
+        try root.allowOnly(["name", "hosts", "default", "origins", "routes", "limits", "tls", "https_redirect", "hsts", "purge_tag_headers", "compress", "pass_request_headers", "http2"])
         let name = try root.string("name") ?? ((file as NSString).lastPathComponent as NSString).deletingPathExtension
         guard let rawHosts = try root.strings("hosts") else { throw root.fail("hosts", "is required (a list of host names)") }
         var hosts: [String] = []
@@ -423,6 +423,7 @@ public enum ConfigLoader {
         t.isDefault = try root.bool("default") ?? false
         t.tls = try loadTLS(root, baseDir: baseDir)
         t.httpsRedirect = try root.bool("https_redirect") ?? false
+        t.http2 = try root.bool("http2") ?? true
         if let h = try root.string("hsts") {
             guard h.lowercased().hasPrefix("max-age="), h.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F }) else {
                 throw root.fail("hsts", "expected a Strict-Transport-Security value like \"max-age=31536000; includeSubDomains\"")

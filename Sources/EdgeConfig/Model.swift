@@ -66,6 +66,8 @@ public struct TenantConfig: Sendable, Equatable {
     public var purgeTagFields = ["Surrogate-Key", "Cache-Tag"]
     /// The routes' compression unless a route sets its own.
     public var compress = CompressConfig()
+    /// Offer HTTP/2 ("h2" in ALPN, the server's preference) on the TLS listener.
+    public var http2 = true
     /// URL, method, scheme, host and client-address override fields (EdgeHTTP.OverrideFields)
     /// forwarded from untrusted clients too; by default they are removed.
     public var passRequestHeaders: [String] = []

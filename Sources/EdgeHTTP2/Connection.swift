@@ -571,8 +571,9 @@ extension H2Request {
     /// gets): the method, path and authority (as Host, §8.3.1: when both are
     /// given, :authority wins and a different Host is dropped), the fields in
     /// order, cookie crumbs joined with "; " (§8.2.3). `chunked`: the body's
-    /// length is unknown (no content-length), so it is framed chunked.
-    public func http1Head(chunked: Bool) -> [UInt8] {
+    /// length is unknown (no content-length), so it is framed chunked. `close`:
+    /// one request only (a stream carries one exchange).
+    public func http1Head(chunked: Bool, close: Bool = false) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(128 + fields.reduce(0) { $0 + $1.name.count + $1.value.count + 4 })
         out += method; out.append(32); out += path; out += Array(" HTTP/1.1\r\n".utf8)
@@ -592,6 +593,7 @@ extension H2Request {
             out += [13, 10]
         }
         if chunked { out += Array("transfer-encoding: chunked\r\n".utf8) }
+        if close { out += Array("connection: close\r\n".utf8) }
         out += [13, 10]
         return out
     }

@@ -94,9 +94,18 @@ final class ClientConnection {
     /// An in-memory transport (no socket): what would be written is appended
     /// here instead, all at once. For unit tests of the phases and the writer.
     var sink: IOBuffer?
+    /// HTTP/2 (HTTP2.swift): the session this TLS connection carries, or, for a
+    /// stream connection, the session and stream it serves and its response
+    /// on the way back into frames.
+    var h2: H2Session?
+    var h2Parent: H2Session?
+    var h2Stream: UInt32 = 0
+    var h2Out = H2StreamOut()
+    /// The exchange found no room and waits for the client's window.
+    var h2Waiting = false
 
     /// What its exchanges know of where they came from (Exchange.Peer).
-    var peer: Peer { Peer(ip: peerIP, trusted: trusted, https: tls != nil, sniTenant: sniTenant) }
+    var peer: Peer { Peer(ip: peerIP, trusted: trusted, https: tls != nil || h2Parent != nil, sniTenant: sniTenant) }
 
     init(fd: Int32, gen: UInt32, peerIP: [UInt8], trusted: Bool, exchange: Exchange = Exchange()) {
         self.socket = OwnedFD(fd); self.gen = gen; self.peerIP = peerIP; self.trusted = trusted; ex = exchange
@@ -111,7 +120,9 @@ extension Worker {
             if ev & (Epoll.readable | Epoll.hangup | Epoll.error) != 0 { c.readable = true }
             if ev & Epoll.writable != 0 { c.writable = true }
             if !continueHandshake(c) { return }
+            if let h = startH2IfNegotiated(c) { return onH2Event(c, h, ev) }
         }
+        if let h = c.h2 { return onH2Event(c, h, ev) }
         if c.phase == .tunnel {
             if ev & (Epoll.readable | Epoll.hangup | Epoll.error) != 0 { c.readable = true }
             if ev & (Epoll.hangup | Epoll.error) != 0 { c.hangup = true }
@@ -284,6 +295,7 @@ extension Worker {
         c.sendDeadline = 0
         if c.phase == .closing { closeClient(c) }
         if c.phase == .head && (c.inBuf?.isEmpty ?? true) { wentIdle(c) }
+        if c.h2Parent != nil { h2StreamWrote(c) }   // an HTTP/2 stream: into frames
     }
 
     /// Idle between requests, everything written: the buffers go back to the
@@ -301,6 +313,13 @@ extension Worker {
         if c.orphaned { return retireOrphan(c) }
         let notify = !c.handshaking   // no close_notify in the middle of a handshake
         c.stage = .closed
+        if let h = c.h2 {
+            // A carrier: its streams' exchanges end with it.
+            c.h2 = nil
+            let streams = h.streams
+            h.streams = [:]
+            for s in streams.values where !s.closed { abortClient(s) }
+        }
         if c.phase == .tunnel { leaveTunnel(c) }
         releaseLeader(c)
         if let o = c.ex.origin { detachOrigin(c, o); closeOrigin(o) }

@@ -96,7 +96,11 @@ extension Worker {
     /// drains: backpressure is the exchange's. HTTP/1 serves one exchange at a
     /// time, so its room is what the connection's output has left; a
     /// multiplexed transport answers per stream.
-    @inline(__always) func sendRoom(_ c: ClientConnection) -> Int { highWater - (c.outBuf?.readableBytes ?? 0) }
+    @inline(__always) func sendRoom(_ c: ClientConnection) -> Int {
+        let room = highWater - (c.outBuf?.readableBytes ?? 0)
+        // An HTTP/2 stream also counts what waits for the client's window (HTTP2.swift).
+        return c.h2Parent == nil ? room : min(room, h2Room(c, c.h2Out))
+    }
 
     /// Response body bytes in the framing the head chose.
     @inline(__always) func sendBody(_ c: ClientConnection, _ bytes: UnsafeRawBufferPointer, to ob: IOBuffer) {

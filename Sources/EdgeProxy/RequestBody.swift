@@ -64,6 +64,7 @@ extension Worker {
                 if readAny { progressed = true }
             }
         }
+        if c.h2Parent != nil { h2BodyTaken(c) }
         if c.ex.bodyDone {
             if c.timeout == .body { c.deadline = 0 }
             c.rateDeadline = 0

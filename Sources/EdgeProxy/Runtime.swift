@@ -326,7 +326,7 @@ public final class RuntimeConfig: Sendable {
                 }
             }
             do {
-                let tt = try TenantTLS(tenant: t.name, pairs: pairs, now: now)
+                let tt = try TenantTLS(tenant: t.name, pairs: pairs, now: now, http2: t.http2)
                 expiry[t.name] = tt.notAfter
                 tlsTenants.append((ti, t.name, t.hosts, tt))
             } catch let e as TLSConfigError {

@@ -29,32 +29,39 @@ func opensslErrors() -> String {
     return parts.isEmpty ? "unknown OpenSSL error" : parts.joined(separator: "; ")
 }
 
-/// Selects "http/1.1" from the client's ALPN list; with no match, no ALPN is negotiated.
+/// Selects from the client's ALPN list by the server's preference: "h2" when
+/// the context allows it (its callback argument is non-nil), then "http/1.1";
+/// with no match, no ALPN is negotiated.
 let alpnSelect: @convention(c) (OpaquePointer?, UnsafeMutablePointer<UnsafePointer<UInt8>?>?, UnsafeMutablePointer<UInt8>?,
-                                UnsafePointer<UInt8>?, UInt32, UnsafeMutableRawPointer?) -> Int32 = { _, out, outLen, input, inLen, _ in
+                                UnsafePointer<UInt8>?, UInt32, UnsafeMutableRawPointer?) -> Int32 = { _, out, outLen, input, inLen, arg in
     guard let input else { return SSL_TLSEXT_ERR_NOACK }
-    var i = 0
-    let want: [UInt8] = Array("http/1.1".utf8)
-    while i < Int(inLen) {
-        let n = Int(input[i])
-        if n == want.count && i + 1 + n <= Int(inLen) {
-            var same = true
-            for k in 0..<n where input[i + 1 + k] != want[k] { same = false; break }
-            if same {
-                out?.pointee = input + i + 1
-                outLen?.pointee = UInt8(n)
-                return SSL_TLSEXT_ERR_OK
+    let prefs: [[UInt8]] = arg != nil ? [Array("h2".utf8), Array("http/1.1".utf8)] : [Array("http/1.1".utf8)]
+    for want in prefs {
+        var i = 0
+        while i < Int(inLen) {
+            let n = Int(input[i])
+            if n == want.count && i + 1 + n <= Int(inLen) {
+                var same = true
+                for k in 0..<n where input[i + 1 + k] != want[k] { same = false; break }
+                if same {
+                    out?.pointee = input + i + 1
+                    outLen?.pointee = UInt8(n)
+                    return SSL_TLSEXT_ERR_OK
+                }
             }
+            i += 1 + n
         }
-        i += 1 + n
     }
     return SSL_TLSEXT_ERR_NOACK
 }
 
+/// The (never dereferenced) callback argument that turns "h2" on for a context.
+nonisolated(unsafe) let alpnAllowsH2 = UnsafeMutableRawPointer(bitPattern: 1)
+
 /// A server SSL_CTX with edge's defaults: TLS 1.2 and 1.3 only, forward-secret
 /// AEAD ciphers only, no renegotiation or compression, ALPN http/1.1, a server
 /// session cache, and a session id context that keeps tenants' sessions apart.
-func makeServerContext(sessionContext: String) throws -> OpaquePointer {
+func makeServerContext(sessionContext: String, http2: Bool = true) throws -> OpaquePointer {
     guard let ctx = SSL_CTX_new(TLS_server_method()) else { throw TLSConfigError(file: "", message: opensslErrors()) }
     _ = edge_ssl_ctx_set_min_tls12(ctx)
     _ = SSL_CTX_set_options(ctx, edge_server_options())
@@ -66,7 +73,7 @@ func makeServerContext(sessionContext: String) throws -> OpaquePointer {
     let sid = sessionIDContext(sessionContext)
     _ = SSL_CTX_set_session_id_context(ctx, sid, UInt32(sid.count))
     _ = edge_ssl_ctx_session_cache_server(ctx, 20_480)
-    SSL_CTX_set_alpn_select_cb(ctx, alpnSelect, nil)
+    SSL_CTX_set_alpn_select_cb(ctx, alpnSelect, http2 ? alpnAllowsH2 : nil)
     // Tickets (TLS 1.3 and 1.2) from the shared, rotating key ring.
     _ = SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, ticketCallback)
     return ctx
@@ -101,8 +108,9 @@ public final class TenantTLS: @unchecked Sendable {
     /// Earliest expiry among the loaded certificates (seconds since the epoch).
     public let notAfter: Int64
 
-    public init(tenant: String, pairs: [CertificatePair], now: Int64) throws {
-        let ctx = try makeServerContext(sessionContext: "edge:tenant:" + tenant)
+    /// `http2`: offer "h2" in ALPN to this tenant's clients (else only http/1.1).
+    public init(tenant: String, pairs: [CertificatePair], now: Int64, http2: Bool = true) throws {
+        let ctx = try makeServerContext(sessionContext: "edge:tenant:" + tenant, http2: http2)
         var earliest = Int64.max
         for pair in pairs {
             let (x509, key, file) = try loadPair(pair)

@@ -160,6 +160,14 @@ public final class TLSConnection {
 
     public var resumed: Bool { SSL_session_reused(ssl) == 1 }
 
+    /// ALPN chose "h2" (RFC 9113 §3.2): the connection speaks HTTP/2.
+    public var negotiatedH2: Bool {
+        var p: UnsafePointer<UInt8>?
+        var n: UInt32 = 0
+        SSL_get0_alpn_selected(ssl, &p, &n)
+        return n == 2 && p?[0] == 104 && p?[1] == 50
+    }
+
     public var version: String { String(cString: SSL_get_version(ssl)) }
 
     @inline(__always) public func read(_ p: UnsafeMutableRawPointer, _ n: Int) -> IOResult {

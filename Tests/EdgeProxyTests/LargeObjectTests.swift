@@ -38,7 +38,7 @@ import EdgeCache
             #expect(status == 0, "\(out)")
             #expect(try [UInt8](Data(contentsOf: URL(fileURLWithPath: file))) == want, "\(path)")
         }
-        #expect(try String(contentsOfFile: file + ".h", encoding: .utf8).contains("Cache-Status: edge; hit"))
+        #expect(try String(contentsOfFile: file + ".h", encoding: .utf8).lowercased().contains("cache-status: edge; hit"))
         #expect(try o.stats().requests == 3)   // the plain miss, and the TLS misses (https keys)
     }
 

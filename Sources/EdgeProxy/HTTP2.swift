@@ -1,0 +1,315 @@
+// HTTP/2 to clients, the second transport (RFC 9113). A TLS connection whose
+// ALPN chose "h2" is a carrier: its bytes go through EdgeHTTP2's connection
+// machine, and each stream becomes a stream connection: a ClientConnection
+// with no socket whose request is the stream's head in HTTP/1 form (H2Request.
+// http1Head) and whose output lands in its in-memory transport (`sink`). The
+// phases, the cache, compression and the origin code serve it unchanged, and
+// the one writer (HTTP1Writer.swift) writes its response; here that response
+// is read back into HEADERS and DATA frames, within the client's flow-control
+// windows, and its body waits in the stream's buffer (counted by sendRoom, so a
+// slow HTTP/2 reader holds back its origin like a slow HTTP/1 one).
+// Thread rules: see Worker.swift (the carrier's worker owns its streams).
+import EdgeHTTP
+import EdgeHTTP2
+import EdgeIO
+
+/// The HTTP/2 side of a carrier connection: the machine, what waits to be
+/// written to the socket, and the streams being served.
+final class H2Session {
+    /// The connection whose socket carries it (which owns this session).
+    weak var carrier: ClientConnection?
+    var conn: H2Connection
+    /// Bytes for the socket (frames), and how much of them was written.
+    var out: [UInt8] = []
+    var outSent = 0
+    var streams: [UInt32: ClientConnection] = [:]
+    /// A connection error or the end: the GOAWAY goes out, then the socket closes.
+    var closing = false
+    var pumping = false
+    init(limits: H2Limits) { conn = H2Connection(limits: limits) }
+    var pendingOut: Int { out.count - outSent }
+}
+
+/// A stream connection's response on its way back into frames.
+struct H2StreamOut {
+    var head = ResponseHead()
+    var scan = HeadScan()
+    var headSent = false
+    /// The body as the writer framed it: its length left, or its chunks.
+    var length: Int64 = 0
+    var chunks: ChunkedDecoder?
+    var bodyDone = false
+    /// De-framed body bytes waiting for the client's window.
+    var data: [UInt8] = []
+    var dataSent = 0
+    var ended = false
+    /// Request body bytes taken from DATA and not yet credited back.
+    var uncredited = 0
+}
+
+/// The most frame bytes queued for a carrier before edge stops reading it
+/// (a client that sends PINGs and never reads holds no more than this).
+let h2OutLimit = 256 * 1024
+
+extension Worker {
+    /// After the handshake: a carrier when ALPN chose h2.
+    func startH2IfNegotiated(_ c: ClientConnection) -> H2Session? {
+        guard let t = c.tls, t.negotiatedH2 else { return nil }
+        let h = H2Session(limits: H2Limits())
+        h.carrier = c
+        h.conn.start(into: &h.out)
+        c.h2 = h
+        c.timeout = .idle
+        c.deadline = now + server.keepAliveTimeoutMillis
+        return h
+    }
+
+    func onH2Event(_ c: ClientConnection, _ h: H2Session, _ ev: UInt32) {
+        if ev & (Epoll.readable | Epoll.hangup | Epoll.error) != 0 { c.readable = true }
+        if ev & (Epoll.hangup | Epoll.error) != 0 { c.hangup = true }
+        if ev & Epoll.writable != 0 { c.writable = true }
+        h2ReadAndProcess(c, h)
+    }
+
+    func h2ReadAndProcess(_ c: ClientConnection, _ h: H2Session) {
+        while !c.closed && !h.closing {
+            flushH2(c, h)
+            if c.closed { return }
+            guard c.readable, h.pendingOut < h2OutLimit else { break }
+            if c.inBuf == nil { c.inBuf = takeBuffer() }
+            let ib = c.inBuf!
+            if readClientOnce(c, ib) == 0 && !c.eof { continue }
+            var events: [H2Event] = []
+            let outcome = h.conn.receive(ib.readView, now: now, events: &events, out: &h.out)
+            // Events may point into the input: handle them before it moves.
+            for e in events { h2Handle(c, h, e, ib.readView) }
+            switch outcome {
+            case .consumed(let n): ib.consume(n); ib.compact()
+            case .close: h.closing = true
+            }
+            if c.eof { h.closing = true }
+        }
+        if h.closing { return endH2(c, h) }
+        flushH2(c, h)
+        h2IdleDeadline(c, h)
+    }
+
+    /// No stream in progress: the keep-alive timeout applies to the carrier.
+    func h2IdleDeadline(_ c: ClientConnection, _ h: H2Session) {
+        if h.streams.isEmpty {
+            if c.deadline == 0 { c.timeout = .idle; c.deadline = now + server.keepAliveTimeoutMillis }
+        } else {
+            c.deadline = 0
+        }
+    }
+
+    func h2Handle(_ c: ClientConnection, _ h: H2Session, _ e: H2Event, _ input: UnsafeRawBufferPointer) {
+        switch e {
+        case .request(let id, let req, let endStream):
+            let s = ClientConnection(fd: -1, gen: c.gen, peerIP: c.peerIP, trusted: c.trusted, exchange: idleExchange)
+            s.sink = IOBuffer(capacity: 4096)
+            s.h2Parent = h
+            s.h2Stream = id
+            s.sniTenant = c.sniTenant
+            s.inBuf = takeBuffer()
+            s.inBuf!.append(req.http1Head(chunked: !endStream && req.contentLength == nil, close: true))
+            h.streams[id] = s
+            c.deadline = 0
+            processClient(s)
+            h2Pump(h, s)
+        case .data(let id, let r, let endStream):
+            guard let s = h.streams[id], !s.closed, let ib = s.inBuf else {
+                h.conn.consumed(id, r.count, into: &h.out)
+                return
+            }
+            let chunked = s.ex.body.isChunked
+            // The stream's body as its HTTP/1 head framed it (the origin leg's chunk framing).
+            if chunked && !r.isEmpty { forwardChunk(UnsafeRawBufferPointer(rebasing: input[r]), to: ib) } else { ib.append(UnsafeRawBufferPointer(rebasing: input[r])) }
+            if chunked && endStream { forwardChunkedEnd(to: ib) }
+            s.h2Out.uncredited += r.count
+            processClient(s)
+            h2Credit(h, s)
+        case .trailers(let id, _):
+            // Trailers end the body; the origin gets the body without them.
+            guard let s = h.streams[id], !s.closed, let ib = s.inBuf else { return }
+            if s.ex.body.isChunked { forwardChunkedEnd(to: ib) }
+            processClient(s)
+        case .headersTooLarge(let id):
+            h.conn.sendHeaders(id, [HeaderField(":status", "431"), HeaderField("content-length", "0")], endStream: true, into: &h.out)
+        case .reset(let id, _):
+            if let s = h.streams.removeValue(forKey: id), !s.closed { abortClient(s) }
+        case .windowOpened(let id):
+            if id == 0 {
+                for s in h.streams.values { h2Pump(h, s) }
+            } else if let s = h.streams[id] {
+                h2Pump(h, s)
+            }
+        case .goaway:
+            break   // the client stops opening streams; those it has finish
+        }
+    }
+
+    /// Request body bytes the stream's exchange took from its input are credited
+    /// back to the client (its window opens only as fast as the origin reads).
+    func h2Credit(_ h: H2Session, _ s: ClientConnection) {
+        let buffered = s.inBuf?.readableBytes ?? 0
+        let n = s.closed ? s.h2Out.uncredited : min(s.h2Out.uncredited, max(0, highWater - buffered))
+        guard n > 0 else { return }
+        s.h2Out.uncredited -= n
+        h.conn.consumed(s.h2Stream, n, into: &h.out)
+    }
+
+    /// What the stream's exchange wrote, as frames: its head once whole, then
+    /// its body within the windows. Ends or resets the stream when it is done.
+    func h2Pump(_ h: H2Session, _ s: ClientConnection) {
+        guard !h.pumping else { return }
+        h.pumping = true
+        defer { h.pumping = false }
+        let id = s.h2Stream
+        let sink = s.sink!
+        var o = s.h2Out
+        defer { s.h2Out = o }
+        // The head (and any interim ones before it).
+        headLoop: while !o.headSent && !o.ended && !sink.isEmpty {
+            switch HeadParser.parseResponse(sink.readView, limits: limits, into: &o.head, scan: &o.scan) {
+            case .needMore:
+                break headLoop
+            case .error:
+                o.ended = true
+                h.conn.reset(id, .internalError, into: &h.out)
+            case .complete(let n):
+                let p = sink.readView
+                let status = o.head.status
+                var fields = [HeaderField(":status", String(status))]
+                for f in o.head.fields {
+                    if f.known.isHopByHop || f.known == .connection { continue }
+                    var name = Array(UnsafeRawBufferPointer(rebasing: p[f.nameStart..<f.nameEnd]))
+                    for i in name.indices where name[i] >= 65 && name[i] <= 90 { name[i] += 32 }
+                    fields.append(HeaderField(name: name, value: Array(UnsafeRawBufferPointer(rebasing: p[f.valueStart..<f.valueEnd]))))
+                }
+                let framing = o.head.framing(requestWasHead: s.ex.method == .head)
+                o.scan = HeadScan()
+                sink.consume(n)
+                if status < 200 {
+                    h.conn.sendHeaders(id, fields, endStream: false, into: &h.out)
+                    o.head = ResponseHead()
+                    continue headLoop
+                }
+                o.headSent = true
+                switch framing {
+                case .none: o.bodyDone = true
+                case .length(let len): o.length = len
+                case .chunked: o.chunks = ChunkedDecoder()
+                case .untilClose: o.length = Int64.max
+                }
+                h.conn.sendHeaders(id, fields, endStream: o.bodyDone, into: &h.out)
+                if o.bodyDone { o.ended = true }
+            }
+        }
+        // The body, de-framed.
+        if o.headSent && !o.bodyDone {
+            if var dec = o.chunks {
+                var at = 0
+                loop: while at < sink.readableBytes {
+                    let (ev, next) = dec.decode(sink.readView, from: at)
+                    switch ev {
+                    case .data(let r): o.data.append(contentsOf: UnsafeRawBufferPointer(rebasing: sink.readView[r])); at = next
+                    case .needMore: at = next; break loop
+                    case .end: at = next; o.bodyDone = true; break loop
+                    case .error: o.ended = true; h.conn.reset(id, .internalError, into: &h.out); break loop
+                    }
+                }
+                sink.consume(at)
+                o.chunks = dec
+            } else {
+                let k = Int(min(Int64(sink.readableBytes), o.length))
+                o.data.append(contentsOf: UnsafeRawBufferPointer(rebasing: sink.readView[0..<k]))
+                sink.consume(k)
+                if o.length != Int64.max { o.length -= Int64(k); if o.length == 0 { o.bodyDone = true } }
+            }
+            // A close-delimited body ends with its exchange.
+            if o.length == Int64.max && s.closed { o.bodyDone = true }
+        }
+        if o.headSent && !o.ended {
+            let left = o.data.count - o.dataSent
+            if left > 0 || o.bodyDone {
+                let n = o.data.withUnsafeBytes { h.conn.sendData(id, UnsafeRawBufferPointer(rebasing: $0[o.dataSent...]), endStream: o.bodyDone, into: &h.out) }
+                o.dataSent += n
+                if o.dataSent == o.data.count { o.data.removeAll(keepingCapacity: true); o.dataSent = 0; if o.bodyDone { o.ended = true } }
+                else if o.dataSent > 64 * 1024 { o.data.removeFirst(o.dataSent); o.dataSent = 0 }
+            }
+        }
+        // The exchange is over without a whole response: the stream is reset.
+        if (s.closed || s.orphaned) && !o.ended && sink.isEmpty && !(o.headSent && o.bodyDone) {
+            o.ended = true
+            h.conn.reset(id, .internalError, into: &h.out)
+        }
+        if o.ended {
+            h.streams.removeValue(forKey: id)
+            if !s.closed && !s.orphaned { s.h2Out = o; closeClient(s) }
+        } else if !s.closed, s.writable == false || s.h2Waiting, h2Room(s, o) > 0 {
+            // Room again: the exchange goes on writing (as after EPOLLOUT).
+            s.h2Waiting = false
+            s.h2Out = o
+            clientWritable(s)
+            o = s.h2Out
+        }
+    }
+
+    /// Bytes a stream connection may still have written before it waits.
+    @inline(__always) func h2Room(_ s: ClientConnection, _ o: H2StreamOut) -> Int {
+        highWater - (s.sink?.readableBytes ?? 0) - (o.data.count - o.dataSent)
+    }
+
+    /// Writes the carrier's frames; once the GOAWAY of a closing session is out, closes.
+    func flushH2(_ c: ClientConnection, _ h: H2Session) {
+        while c.writable && h.pendingOut > 0 {
+            let r = h.out.withUnsafeBytes { clientWrite(c, $0.baseAddress! + h.outSent, h.pendingOut) }
+            switch r {
+            case .bytes(let k):
+                h.outSent += k
+            case .wouldBlock, .eof:
+                c.writable = false
+            case .error:
+                h.closing = true
+                c.writable = false
+            }
+        }
+        if h.pendingOut == 0 {
+            h.out.removeAll(keepingCapacity: h.out.capacity <= 64 * 1024)
+            h.outSent = 0
+            c.sendDeadline = 0
+        } else if c.sendDeadline == 0 {
+            c.sendDeadline = now + server.sendTimeoutMillis
+        }
+    }
+
+    /// The session ends: its streams' exchanges are given up, the GOAWAY (if
+    /// any) written as far as the socket takes it, the socket closed.
+    func endH2(_ c: ClientConnection, _ h: H2Session) {
+        flushH2(c, h)
+        closeClient(c)   // (which ends the streams' exchanges too)
+    }
+
+    /// A stream connection wrote (flushToSink): turn it into frames and send them.
+    func h2StreamWrote(_ s: ClientConnection) {
+        guard let h = s.h2Parent else { return }
+        h2Pump(h, s)
+        if h2Room(s, s.h2Out) <= 0 { s.h2Waiting = true }
+        h2Credit(h, s)
+        if let c = h2Carrier(h) { flushH2(c, h); h2IdleDeadline(c, h) }
+    }
+
+    func h2Carrier(_ h: H2Session) -> ClientConnection? { h.carrier }
+
+    /// The exchange took request body bytes from a stream connection's input.
+    func h2BodyTaken(_ s: ClientConnection) {
+        guard let h = s.h2Parent else { return }
+        h2Credit(h, s)
+        if let c = h.carrier { flushH2(c, h) }
+    }
+}
+
+extension RequestBody {
+    var isChunked: Bool { if case .chunked = self { return true }; return false }
+}

@@ -1,0 +1,84 @@
+// HTTP/2 to clients over TLS with real clients: curl --http2, nghttp, h2load,
+// and Python's h2 package for frame sequences no client sends.
+import Foundation
+import Glibc
+import Testing
+@testable import EdgeProxy
+import EdgeCache
+
+@Suite(.serialized, .timeLimit(.minutes(3))) struct HTTP2Tests {
+    func edge(_ o: Origin, extra: String = "", more: [String] = []) throws -> Edge {
+        try Edge(tenants: [tenantJSON(name: "h", hosts: ["h.test", "localhost"], origins: #"{"o": {"servers": ["\#(o.address)"]}}"#,
+                                      routes: #"[{"prefix": "/", "origin": "o", "compress": {"enabled": true}}]"#,
+                                      extra: #""tls": "internal""# + (extra.isEmpty ? "" : ", " + extra))] + more)
+    }
+
+    func curl(_ e: Edge, _ args: String, host: String = "h.test") throws -> (Int32, String) {
+        try shell("curl -s -m 30 --http2 --cacert '\(e.stateDir)/ca.pem' --resolve \(host):\(e.httpsPort):127.0.0.1 \(args)")
+    }
+
+    @Test func curlGetsMissThenHitOverHTTP2() throws {
+        let o = try Origin()
+        let e = try edge(o)
+        defer { e.stop() }
+        let url = "https://h.test:\(e.httpsPort)/text/5000"
+        let (s1, out1) = try curl(e, "-D - -o /dev/null \(url)")
+        #expect(s1 == 0, "\(out1)")
+        #expect(out1.hasPrefix("HTTP/2 200"), "\(out1)")
+        #expect(out1.contains("cache-status: edge; fwd=uri-miss"), "\(out1)")
+        let file = e.dir.appendingPathComponent("h2-body").path
+        let (s2, out2) = try curl(e, "-D - -o '\(file)' \(url)")
+        #expect(s2 == 0 && out2.hasPrefix("HTTP/2 200") && out2.contains("cache-status: edge; hit"), "\(out2)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: file)) == Data(originText(5000).utf8))
+        // Compressed for a client that asks, decoded by curl.
+        let (s3, out3) = try curl(e, "--compressed -D - -o '\(file)' \(url)")
+        #expect(s3 == 0 && out3.contains("content-encoding: br"), "\(out3)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: file)) == Data(originText(5000).utf8))
+        #expect(try o.stats().requests == 1)
+    }
+
+    @Test func uploadsAndLargeDownloadsAreByteExact() throws {
+        let o = try Origin()
+        let e = try edge(o)
+        defer { e.stop() }
+        let up = e.dir.appendingPathComponent("up").path
+        _ = try shell("head -c 3000000 /dev/urandom > '\(up)'")
+        let (st, out) = try curl(e, "--data-binary @'\(up)' https://h.test:\(e.httpsPort)/upload")
+        let (_, sum) = try shell("sha256sum '\(up)' | cut -d' ' -f1")
+        #expect(st == 0 && out.contains(sum.trimmingCharacters(in: .whitespacesAndNewlines)) && out.contains("3000000"), "\(out)")
+        let down = e.dir.appendingPathComponent("down").path
+        let (s2, o2) = try curl(e, "-o '\(down)' -w '%{http_version} %{size_download}' https://h.test:\(e.httpsPort)/bytes/20000000")
+        #expect(s2 == 0 && o2 == "2 20000000", "\(o2)")
+    }
+
+    @Test func manyStreamsOnOneConnectionWithNghttp() throws {
+        let o = try Origin()
+        let e = try edge(o)
+        defer { e.stop() }
+        // nghttp opens one connection and sends every request on it at once.
+        let urls = (0..<20).map { "https://localhost:\(e.httpsPort)/echo/\($0)" }.joined(separator: " ")
+        let (st, out) = try shell("nghttp -nv --no-verify-peer \(urls) 2>&1")
+        #expect(st == 0, "\(out.suffix(2000))")
+        #expect(out.components(separatedBy: ":status: 200").count - 1 == 20, "\(out.suffix(3000))")
+        #expect(Set(out.components(separatedBy: "\n").filter { $0.contains("recv HEADERS frame") }.map { $0.components(separatedBy: "stream_id=").last ?? "" }).count == 20)
+        #expect(!out.contains("recv RST_STREAM") && !out.contains("recv GOAWAY"), "\(out.suffix(2000))")
+    }
+
+    @Test func anotherTenantsHostOnTheConnectionGets421() throws {
+        let o = try Origin()
+        let other = tenantJSON(name: "g", hosts: ["g.test"], origins: #"{"o": {"servers": ["\#(o.address)"]}}"#,
+                               routes: #"[{"prefix": "/", "origin": "o"}]"#, extra: #""tls": "internal""#)
+        let e = try edge(o, more: [other])
+        defer { e.stop() }
+        let (_, code) = try curl(e, "-o /dev/null -w '%{http_code}' -H 'Host: g.test' https://h.test:\(e.httpsPort)/echo")
+        #expect(code == "421")
+    }
+
+    @Test func h2CanBeTurnedOffPerTenant() throws {
+        let o = try Origin()
+        let e = try edge(o, extra: #""http2": false"#)
+        defer { e.stop() }
+        let (st, out) = try curl(e, "-o /dev/null -w '%{http_version}' https://h.test:\(e.httpsPort)/echo")
+        #expect(st == 0 && out == "1.1", "\(out)")
+    }
+}
