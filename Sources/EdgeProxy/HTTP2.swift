@@ -25,6 +25,8 @@ final class H2Session {
     var streams: [UInt32: ClientConnection] = [:]
     /// A connection error or the end: the GOAWAY goes out, then the socket closes.
     var closing = false
+    /// GOAWAY sent for a stop: the streams it counted finish, then the socket closes.
+    var draining = false
     var pumping = false
     init(limits: H2Limits) { conn = H2Connection(limits: limits) }
     var pendingOut: Int { out.count - outSent }
@@ -91,7 +93,24 @@ extension Worker {
         }
         if h.closing { return endH2(c, h) }
         flushH2(c, h)
+        if h2Drained(c, h) { return }
         h2IdleDeadline(c, h)
+    }
+
+    /// A graceful stop (RFC 9113 §6.8): GOAWAY with the last stream id; the
+    /// streams up to it finish, then the connection closes.
+    func h2Stop(_ c: ClientConnection, _ h: H2Session) {
+        h.conn.goAway(into: &h.out)
+        h.draining = true
+        flushH2(c, h)
+        _ = h2Drained(c, h)
+    }
+
+    /// Closes a draining carrier once its last stream and its GOAWAY are out.
+    func h2Drained(_ c: ClientConnection, _ h: H2Session) -> Bool {
+        guard h.draining, h.streams.isEmpty, h.pendingOut == 0, !c.closed else { return false }
+        closeClient(c)
+        return true
     }
 
     /// No stream in progress: the keep-alive timeout applies to the carrier.
@@ -297,7 +316,10 @@ extension Worker {
         h2Pump(h, s)
         if h2Room(s, s.h2Out) <= 0 { s.h2Waiting = true }
         h2Credit(h, s)
-        if let c = h2Carrier(h) { flushH2(c, h); h2IdleDeadline(c, h) }
+        if let c = h2Carrier(h) {
+            flushH2(c, h)
+            if !h2Drained(c, h) { h2IdleDeadline(c, h) }
+        }
     }
 
     func h2Carrier(_ h: H2Session) -> ClientConnection? { h.carrier }

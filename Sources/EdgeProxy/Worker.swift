@@ -268,6 +268,7 @@ public final class Worker: @unchecked Sendable {
         // Idle keep-alive connections close now; busy ones after their response.
         for fd in 0..<slots.count {
             if case .client(let c) = slots[fd] {
+                if let h = c.h2 { h2Stop(c, h); continue }
                 if c.phase == .head && (c.inBuf?.isEmpty ?? true) && (c.outBuf?.isEmpty ?? true) { closeClient(c) }
                 else { c.keepAlive = false }
             }

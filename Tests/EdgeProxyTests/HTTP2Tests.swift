@@ -81,4 +81,52 @@ import EdgeCache
         let (st, out) = try curl(e, "-o /dev/null -w '%{http_version}' https://h.test:\(e.httpsPort)/echo")
         #expect(st == 0 && out == "1.1", "\(out)")
     }
+
+    func hostile(_ e: Edge, _ mode: String, _ extra: String = "") throws -> String {
+        let script = repoRoot.appendingPathComponent("tools/testclient/h2_hostile.py").path
+        return try shell("/usr/bin/python3 '\(script)' \(mode) \(e.httpsPort) h.test '\(e.stateDir)/ca.pem' \(extra) 2>&1").1
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// The attacks of 2023–2024, from a real client library: each one is answered
+    /// GOAWAY ENHANCE_YOUR_CALM (0xb), and edge goes on serving other connections.
+    @Test func hostileClientsGetEnhanceYourCalmAndOthersAreServed() throws {
+        let o = try Origin()
+        let e = try edge(o)
+        defer { e.stop() }
+        for mode in ["rapid-reset", "continuation", "ping-flood"] {
+            #expect(try hostile(e, mode) == "goaway 11", "\(mode)")
+            let (st, code) = try curl(e, "-o /dev/null -w '%{http_version} %{http_code}' https://h.test:\(e.httpsPort)/echo")
+            #expect(st == 0 && code == "2 200", "after \(mode): \(code)")
+        }
+    }
+
+    /// A client that opens a 1 KiB window and reads nothing more gets about that much
+    /// of a 20 MB body, and holds only its stream: others are served meanwhile.
+    @Test func aSlowReaderHoldsOnlyItsStream() throws {
+        let o = try Origin()
+        let e = try edge(o)
+        defer { e.stop() }
+        let script = repoRoot.appendingPathComponent("tools/testclient/h2_hostile.py").path
+        let slow = try ChildProcess(["/bin/sh", "-c", "exec /usr/bin/python3 '\(script)' slow-read \(e.httpsPort) h.test '\(e.stateDir)/ca.pem' /bytes/20000000 2>&1"])
+        defer { slow.stop() }
+        let (st, code) = try curl(e, "-o /dev/null -w '%{http_code}' https://h.test:\(e.httpsPort)/echo")
+        #expect(st == 0 && code == "200")
+        let got = slow.read(until: "\n").trimmingCharacters(in: .whitespacesAndNewlines)
+        let n = Int(got.split(separator: " ").last ?? "") ?? -1
+        #expect(n >= 0 && n <= 1024, "\(got)")
+    }
+
+    /// On stop, GOAWAY names the last stream; a request in flight completes.
+    @Test func stopSendsGoawayAndInFlightStreamsFinish() throws {
+        let o = try Origin()
+        let e = try edge(o)
+        let started = try ChildProcess(["/bin/sh", "-c", "exec nghttp -v --no-verify-peer https://localhost:\(e.httpsPort)/slow/800 2>&1"])
+        defer { started.stop() }
+        try waitUntil("the slow request reaches the origin") { try o.stats().requests >= 1 }
+        e.stop()
+        let out = started.read(until: "slow done")
+        #expect(out.contains("recv GOAWAY") && out.contains("last_stream_id=13") && out.contains("error_code=NO_ERROR"), "\(out)")
+        #expect(out.contains(":status: 200"), "\(out)")
+    }
 }
