@@ -25,6 +25,8 @@ final class H2Session {
     var streams: [UInt32: ClientConnection] = [:]
     /// A connection error or the end: the GOAWAY goes out, then the socket closes.
     var closing = false
+    /// Closing: the client's input is read and dropped until it stops or a deadline.
+    var lingering = false
     /// GOAWAY sent for a stop: the streams it counted finish, then the socket closes.
     var draining = false
     var pumping = false
@@ -74,6 +76,7 @@ extension Worker {
     }
 
     func h2ReadAndProcess(_ c: ClientConnection, _ h: H2Session) {
+        if h.lingering { return h2Linger(c, h) }
         while !c.closed && !h.closing {
             flushH2(c, h)
             if c.closed { return }
@@ -303,11 +306,30 @@ extension Worker {
         }
     }
 
-    /// The session ends: its streams' exchanges are given up, the GOAWAY (if
-    /// any) written as far as the socket takes it, the socket closed.
+    /// The session ends: its streams' exchanges are given up and its GOAWAY
+    /// written; then, like nginx's lingering close, what the client still sends
+    /// is read and dropped for a moment before the socket closes (closing with
+    /// unread input would reset the connection and could lose the GOAWAY).
     func endH2(_ c: ClientConnection, _ h: H2Session) {
+        let streams = h.streams
+        h.streams = [:]
+        for s in streams.values where !s.closed { abortClient(s) }
+        h.lingering = true
+        c.timeout = .idle
+        c.deadline = now + 2_000
+        h2Linger(c, h)
+    }
+
+    func h2Linger(_ c: ClientConnection, _ h: H2Session) {
         flushH2(c, h)
-        closeClient(c)   // (which ends the streams' exchanges too)
+        if c.closed { return }
+        if c.inBuf == nil { c.inBuf = takeBuffer() }
+        let ib = c.inBuf!
+        while c.readable && !c.eof {
+            _ = readClientOnce(c, ib)
+            ib.clear()
+        }
+        if c.eof || (h.pendingOut == 0 && c.hangup) { closeClient(c) }
     }
 
     /// A stream connection wrote (flushToSink): turn it into frames and send them.
