@@ -269,7 +269,9 @@ public struct H2Connection {
                     // §6.9.2: every stream's send window moves by the difference.
                     let delta = Int(v) - peerInitialWindow
                     peerInitialWindow = Int(v)
-                    for (id, var s) in streams {
+                    // (In stream order, so the events do not depend on the table's layout.)
+                    for id in streams.keys.sorted() {
+                        guard var s = streams[id], s.state != .closed else { continue }
                         s.sendWindow += delta
                         guard s.sendWindow <= 0x7FFF_FFFF else { return .flowControlError }
                         streams[id] = s

@@ -211,6 +211,9 @@ public enum HPACK {
             guard i < p.count else { throw .compression("truncated integer") }
             let b = Int(p[i])
             i += 1
+            // Past 28 bits of shift a continuation byte could only overflow (or,
+            // shifted out, leave a huge value looking small): too large either way.
+            guard shift <= 28 else { throw .compression("integer too large") }
             v += (b & 0x7F) << shift
             guard v <= 1 << 28 else { throw .compression("integer too large") }
             if b & 0x80 == 0 { return v }

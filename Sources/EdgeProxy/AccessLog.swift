@@ -62,6 +62,11 @@ extension Worker {
         if let t = e.tenant { b.append(t.nameJSON) } else { b.append(byte: 45) }
         b.append("\",\"client\":\"")
         b.append(c.ex.peer.ip)
+        // The client's protocol: an HTTP/2 stream, or the version its HTTP/1 request line gave.
+        if c.h2Parent != nil { b.append("\",\"protocol\":\"HTTP/2") } else {
+            b.append("\",\"protocol\":\"HTTP/1.")
+            b.append(byte: UInt8(48 + min(max(e.head.minorVersion, 0), 1)))
+        }
         b.append("\",\"method\":\"")
         if e.method == .other { b.append(jsonEscaped(e.methodText)) } else { b.append(e.method.token) }
         b.append("\",\"target\":\"")

@@ -27,6 +27,8 @@ final class H2Session {
     var closing = false
     /// Closing: the client's input is read and dropped until it stops or a deadline.
     var lingering = false
+    /// Since when a response has waited for a window the client keeps shut (0: none does).
+    var stalledSince: Int64 = 0
     /// GOAWAY sent for a stop: the streams it counted finish, then the socket closes.
     var draining = false
     var pumping = false
@@ -59,7 +61,10 @@ extension Worker {
     /// After the handshake: a carrier when ALPN chose h2.
     func startH2IfNegotiated(_ c: ClientConnection) -> H2Session? {
         guard let t = c.tls, t.negotiatedH2 else { return nil }
-        let h = H2Session(limits: H2Limits())
+        // Extended CONNECT (RFC 8441) is not advertised until the tunnel speaks HTTP/2.
+        var limits = H2Limits()
+        limits.enableConnectProtocol = false
+        let h = H2Session(limits: limits)
         h.carrier = c
         h.conn.start(into: &h.out)
         c.h2 = h
@@ -116,11 +121,20 @@ extension Worker {
         return true
     }
 
-    /// No stream in progress: the keep-alive timeout applies to the carrier.
+    /// No stream in progress: the keep-alive timeout applies to the carrier. A
+    /// stream with a response waiting for a window the client keeps shut: the
+    /// send timeout does (a zero-window stall closes the connection, its exchanges
+    /// with it). Streams waiting on their origins: that leg's timeouts.
     func h2IdleDeadline(_ c: ClientConnection, _ h: H2Session) {
+        c.timeout = .idle
         if h.streams.isEmpty {
-            if c.deadline == 0 { c.timeout = .idle; c.deadline = now + server.keepAliveTimeoutMillis }
+            if c.deadline == 0 || h.stalledSince != 0 { c.deadline = now + server.keepAliveTimeoutMillis }
+            h.stalledSince = 0
+        } else if h.streams.values.contains(where: { $0.h2Out.data.count > $0.h2Out.dataSent && h.conn.sendable($0.h2Stream) == 0 }) {
+            if h.stalledSince == 0 { h.stalledSince = now }
+            c.deadline = h.stalledSince + server.sendTimeoutMillis
         } else {
+            h.stalledSince = 0
             c.deadline = 0
         }
     }

@@ -119,6 +119,7 @@ func same(_ a: [(String, String)], _ b: [(String, String)]) -> Bool { a.count ==
         #expect(!fails([0x3f, 0xe1, 0x1f]))                     // to 4096: fine
         #expect(fails([0x82, 0x20]))                            // table size update after a field
         #expect(fails([0x1f, 0xff, 0xff, 0xff, 0xff, 0x7f]))    // integer overflow
+        #expect(fails([0x1f, 0x85] + [UInt8](repeating: 0x80, count: 8) + [0xff, 0xff, 0xff, 0xfe, 0x01]))   // zero-padded continuation bytes (fuzz-h2 found it)
         #expect(!fails([0x20, 0x82]))                           // size update to 0 first: fine
     }
 

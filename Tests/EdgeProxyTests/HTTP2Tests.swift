@@ -7,10 +7,10 @@ import Testing
 import EdgeCache
 
 @Suite(.serialized, .timeLimit(.minutes(3))) struct HTTP2Tests {
-    func edge(_ o: Origin, extra: String = "", more: [String] = []) throws -> Edge {
+    func edge(_ o: Origin, extra: String = "", more: [String] = [], server: String? = nil) throws -> Edge {
         try Edge(tenants: [tenantJSON(name: "h", hosts: ["h.test", "localhost"], origins: #"{"o": {"servers": ["\#(o.address)"]}}"#,
                                       routes: #"[{"prefix": "/", "origin": "o", "compress": {"enabled": true}}]"#,
-                                      extra: #""tls": "internal""# + (extra.isEmpty ? "" : ", " + extra))] + more)
+                                      extra: #""tls": "internal""# + (extra.isEmpty ? "" : ", " + extra))] + more, server: server)
     }
 
     func curl(_ e: Edge, _ args: String, host: String = "h.test") throws -> (Int32, String) {
@@ -35,6 +35,7 @@ import EdgeCache
         #expect(s3 == 0 && out3.contains("content-encoding: br"), "\(out3)")
         #expect(try Data(contentsOf: URL(fileURLWithPath: file)) == Data(originText(5000).utf8))
         #expect(try o.stats().requests == 1)
+        #expect(e.accessLog().contains { $0["protocol"] as? String == "HTTP/2" && ($0["target"] as? String) == "/text/5000" })
     }
 
     @Test func uploadsAndLargeDownloadsAreByteExact() throws {
@@ -103,10 +104,11 @@ import EdgeCache
     }
 
     /// A client that opens a 1 KiB window and reads nothing more gets about that much
-    /// of a 20 MB body, and holds only its stream: others are served meanwhile.
+    /// of a 20 MB body, and holds only its stream: others are served meanwhile; once
+    /// the stall lasts the send timeout, the connection is closed.
     @Test func aSlowReaderHoldsOnlyItsStream() throws {
         let o = try Origin()
-        let e = try edge(o)
+        let e = try edge(o, server: #"{"limits": {"send_timeout": "1s"}}"#)
         defer { e.stop() }
         let script = repoRoot.appendingPathComponent("tools/testclient/h2_hostile.py").path
         let slow = try ChildProcess(["/bin/sh", "-c", "exec /usr/bin/python3 '\(script)' slow-read \(e.httpsPort) h.test '\(e.stateDir)/ca.pem' /bytes/20000000 2>&1"])
@@ -114,8 +116,10 @@ import EdgeCache
         let (st, code) = try curl(e, "-o /dev/null -w '%{http_code}' https://h.test:\(e.httpsPort)/echo")
         #expect(st == 0 && code == "200")
         let got = slow.read(until: "\n").trimmingCharacters(in: .whitespacesAndNewlines)
-        let n = Int(got.split(separator: " ").last ?? "") ?? -1
+        let parts = got.split(separator: " ")
+        let n = parts.count == 3 ? Int(parts[1]) ?? -1 : -1
         #expect(n >= 0 && n <= 1024, "\(got)")
+        #expect(parts.last == "closed", "\(got)")
     }
 
     /// On stop, GOAWAY names the last stream; a request in flight completes.

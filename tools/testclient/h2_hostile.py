@@ -5,7 +5,8 @@ usage: h2_hostile.py MODE PORT SNI CAFILE
   rapid-reset   open and reset 500 streams at once (CVE-2023-44487)
   continuation  one HEADERS and CONTINUATION frames without end (the 2024 flood)
   ping-flood    PING frames without end, never reading the answers
-  slow-read     a 1 KiB window, then reads nothing for a while: prints the bytes got
+  slow-read PATH  a 1 KiB window it never opens further; reads for up to 10 s: prints
+                "got N open" or "got N closed" (edge closed the stalled connection)
 Prints what edge did: "goaway CODE" (the error code of its GOAWAY), "closed", or for
 slow-read "got N".
 """
@@ -73,20 +74,22 @@ elif mode == "slow-read":
     sid = conn.get_next_available_stream_id()
     conn.send_headers(sid, [(":method", "GET"), (":scheme", "https"), (":authority", sni), (":path", sys.argv[5])], end_stream=True)
     s.sendall(conn.data_to_send())
-    got, deadline = 0, time.time() + 1.5
+    got, deadline, state = 0, time.time() + 10, "open"
     s.settimeout(0.2)
     while time.time() < deadline:
         try:
             d = s.recv(65536)
         except socket.timeout:
             continue
+        except (ConnectionResetError, ssl.SSLError):
+            state = "closed"; break
         if not d:
-            break
+            state = "closed"; break
         for e in conn.receive_data(d):
             if isinstance(e, h2.events.DataReceived):
                 got += len(e.data)   # never acknowledged: the window stays shut
         s.sendall(conn.data_to_send())
-    print("got", got)
+    print("got", got, state)
     sys.exit(0)
 code = goaway_code()
 print("closed" if code is None else "goaway %d" % code)
