@@ -29,6 +29,8 @@ final class H2Session {
     var lingering = false
     /// Since when a response has waited for a window the client keeps shut (0: none does).
     var stalledSince: Int64 = 0
+    /// Frames were made this loop turn (in the worker's h2Dirty list).
+    var dirty = false
     /// GOAWAY sent for a stop: the streams it counted finish, then the socket closes.
     var draining = false
     var pumping = false
@@ -83,7 +85,7 @@ extension Worker {
     func h2ReadAndProcess(_ c: ClientConnection, _ h: H2Session) {
         if h.lingering { return h2Linger(c, h) }
         while !c.closed && !h.closing {
-            flushH2(c, h)
+            if h.pendingOut >= h2OutLimit { flushH2(c, h) }
             if c.closed { return }
             guard c.readable, h.pendingOut < h2OutLimit else { break }
             if c.inBuf == nil { c.inBuf = takeBuffer() }
@@ -100,9 +102,8 @@ extension Worker {
             if c.eof { h.closing = true }
         }
         if h.closing { return endH2(c, h) }
-        flushH2(c, h)
-        if h2Drained(c, h) { return }
-        h2IdleDeadline(c, h)
+        // Written with the streams' answers at the end of the loop turn.
+        if !h.dirty { h.dirty = true; h2Dirty.append(h) }
     }
 
     /// A graceful stop (RFC 9113 §6.8): GOAWAY with the last stream id; the
@@ -143,7 +144,7 @@ extension Worker {
         switch e {
         case .request(let id, let req, let endStream):
             let s = ClientConnection(fd: -1, gen: c.gen, peerIP: c.peerIP, trusted: c.trusted, exchange: idleExchange)
-            s.sink = IOBuffer(capacity: 4096)
+            s.sink = takeBuffer()
             s.h2Parent = h
             s.h2Stream = id
             s.sniTenant = c.sniTenant
@@ -198,11 +199,11 @@ extension Worker {
     /// What the stream's exchange wrote, as frames: its head once whole, then
     /// its body within the windows. Ends or resets the stream when it is done.
     func h2Pump(_ h: H2Session, _ s: ClientConnection) {
-        guard !h.pumping else { return }
+        // (A stream that ended has given its buffer back: nothing is left to pump.)
+        guard !h.pumping, let sink = s.sink else { return }
         h.pumping = true
         defer { h.pumping = false }
         let id = s.h2Stream
-        let sink = s.sink!
         var o = s.h2Out
         defer { s.h2Out = o }
         // The head (and any interim ones before it).
@@ -283,6 +284,7 @@ extension Worker {
         if o.ended {
             h.streams.removeValue(forKey: id)
             if !s.closed && !s.orphaned { s.h2Out = o; closeClient(s) }
+            if s.closed, let b = s.sink { s.sink = nil; giveBuffer(b) }   // (a stream closed only once: nothing writes to it again)
         } else if !s.closed, s.writable == false || s.h2Waiting, h2Room(s, o) > 0 {
             // Room again: the exchange goes on writing (as after EPOLLOUT).
             s.h2Waiting = false
@@ -346,13 +348,23 @@ extension Worker {
         if c.eof || (h.pendingOut == 0 && c.hangup) { closeClient(c) }
     }
 
-    /// A stream connection wrote (flushToSink): turn it into frames and send them.
+    /// A stream connection wrote (flushToSink): its frames are made now and
+    /// written with every other stream's at the end of the loop turn (one TLS
+    /// write for many responses, not one each).
     func h2StreamWrote(_ s: ClientConnection) {
         guard let h = s.h2Parent else { return }
         h2Pump(h, s)
         if h2Room(s, s.h2Out) <= 0 { s.h2Waiting = true }
         h2Credit(h, s)
-        if let c = h2Carrier(h) {
+        if !h.dirty { h.dirty = true; h2Dirty.append(h) }
+    }
+
+    func flushDirtyH2() {
+        let list = h2Dirty
+        h2Dirty.removeAll(keepingCapacity: true)
+        for h in list {
+            h.dirty = false
+            guard let c = h.carrier, !c.closed else { continue }
             flushH2(c, h)
             if !h2Drained(c, h) { h2IdleDeadline(c, h) }
         }

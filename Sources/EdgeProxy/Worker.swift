@@ -79,6 +79,8 @@ public final class Worker: @unchecked Sendable {
     var retiredHeads: [IOBuffer] = []
     /// Origin connections to read again after this loop turn (an orphaned leader's).
     var resumeOrigins: [OriginConnection] = []
+    /// HTTP/2 sessions with frames written this turn: flushed once at its end (HTTP2.swift).
+    var h2Dirty: [H2Session] = []
     var bufferPool: [IOBuffer] = []
     /// File bytes on their way into a codec (directory origin, compressing routes).
     let fileScratch = IOBuffer(capacity: 64 * 1024)
@@ -195,6 +197,7 @@ public final class Worker: @unchecked Sendable {
                 resumeOrigins = []
                 for o in list where !o.closed && o.client != nil { originReadable(o) }
             }
+            if !h2Dirty.isEmpty { flushDirtyH2() }
             if !retiredHeads.isEmpty {
                 for b in retiredHeads { giveBuffer(b) }
                 retiredHeads.removeAll(keepingCapacity: true)
