@@ -97,7 +97,7 @@ public enum H2Outcome: Equatable, Sendable {
 public struct H2Connection {
     public let limits: H2Limits
     var decoder: HPACKDecoder
-    public let encoder = HPACKEncoder()
+    public var encoder = HPACKEncoder()
 
     struct Stream {
         var state = StreamState.idle
@@ -280,8 +280,10 @@ public struct H2Connection {
                 case .maxFrameSize:
                     guard v >= 16_384, v <= 16_777_215 else { return .protocolError }
                     peerMaxFrameSize = Int(v)
-                case .headerTableSize, .maxConcurrentStreams, .maxHeaderListSize, .enableConnectProtocol, nil:
-                    break   // edge's encoder keeps no table and edge never opens streams; unknown ids are ignored
+                case .headerTableSize:
+                    encoder.setMaxTableSize(Int(v))
+                case .maxConcurrentStreams, .maxHeaderListSize, .enableConnectProtocol, nil:
+                    break   // edge never opens streams; unknown ids are ignored
                 }
             }
             Frames.appendSettingsAck(into: &out)
@@ -457,7 +459,24 @@ public struct H2Connection {
     /// Writes a response head (edge's fields, HPACK-encoded) as HEADERS/CONTINUATION.
     public mutating func sendHeaders(_ stream: UInt32, _ fields: [HeaderField], endStream: Bool, into out: inout [UInt8]) {
         var block: [UInt8] = []
+        encoder.beginBlock(into: &block)
         for f in fields { encoder.encode(f, into: &block) }
+        Frames.appendHeaderBlock(stream, block, endStream: endStream, maxFrameSize: peerMaxFrameSize, into: &out)
+        if endStream { ended(stream) }
+    }
+
+    /// A response head whose fields are given as raw bytes (any case; sent
+    /// lowercase), `fields` calling back once per field: no copies of them.
+    public mutating func sendHeaders(_ stream: UInt32, status: Int, endStream: Bool, into out: inout [UInt8],
+                                     fields: (_ emit: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) -> Void) -> Void) {
+        var block: [UInt8] = []
+        block.reserveCapacity(128)
+        encoder.beginBlock(into: &block)
+        var digits: (UInt8, UInt8, UInt8) = (UInt8(48 + status / 100 % 10), UInt8(48 + status / 10 % 10), UInt8(48 + status % 10))
+        withUnsafeBytes(of: &digits) { d in
+            H2Connection.statusName.withUnsafeBytes { n in encoder.encode(name: n, value: d, into: &block) }
+        }
+        fields { name, value in encoder.encode(name: name, value: value, into: &block) }
         Frames.appendHeaderBlock(stream, block, endStream: endStream, maxFrameSize: peerMaxFrameSize, into: &out)
         if endStream { ended(stream) }
     }
@@ -499,6 +518,8 @@ public struct H2Connection {
         goawaySent = lastStream
         Frames.appendGoaway(lastStream: lastStream, .noError, into: &out)
     }
+
+    static let statusName: [UInt8] = Array(":status".utf8)
 
     // MARK: Request semantics (RFC 9113 §8)
 

@@ -158,42 +158,115 @@ public struct HPACKDecoder {
     }
 }
 
-/// The encoder: static-table names and whole entries, literals otherwise
-/// (not indexed: edge adds nothing to the peer's table, so it never needs to
-/// track it), each string Huffman-coded when that is shorter.
+/// The encoder (one per connection, in step with the peer's decoder): whole
+/// entries and names from the static table and from its own dynamic table,
+/// which it fills with the fields it sends (most of a response's fields repeat
+/// from one response to the next, so they cost a byte or two after the first);
+/// sensitive fields are never indexed (§7.1.3). Names are matched
+/// case-insensitively and sent lowercase; strings go out as they are (no
+/// Huffman: the table saves more, and the CPU goes to serving).
 public struct HPACKEncoder {
-    public init() {}
+    var table: DynamicTable
+    /// The peer's SETTINGS_HEADER_TABLE_SIZE changed: the next block starts with a size update.
+    var pendingSizeUpdate: Int?
+    /// Values longer than this are not worth a table entry.
+    static let maxIndexedValue = 256
 
-    /// Fields never worth a table entry and better kept out of one (§7.1.3).
-    static let sensitive: Set<[UInt8]> = [Array("set-cookie".utf8), Array("authorization".utf8), Array("cookie".utf8)]
+    public init(maxTableSize: Int = 4096) { table = DynamicTable(maxSize: maxTableSize) }
 
-    public func encode(_ f: HeaderField, into out: inout [UInt8]) {
-        encode(name: f.name, value: f.value, into: &out)
+    /// The peer's decoder allows this much (SETTINGS_HEADER_TABLE_SIZE).
+    public mutating func setMaxTableSize(_ n: Int) {
+        let size = min(n, 4096)   // edge never uses more than the default
+        guard size != table.maxSize else { return }
+        table.resize(size)
+        pendingSizeUpdate = size
     }
 
-    public func encode(name: [UInt8], value: [UInt8], into out: inout [UInt8]) {
-        if let full = HPACKEncoder.fullIndex(name, value) {
-            HPACK.appendInteger(full, prefix: 7, flags: 0x80, into: &out)
-            return
+    /// Starts a header block (the size update the peer must see first, if any).
+    public mutating func beginBlock(into out: inout [UInt8]) {
+        if let n = pendingSizeUpdate {
+            HPACK.appendInteger(n, prefix: 5, flags: 0x20, into: &out)
+            pendingSizeUpdate = nil
         }
-        let never = HPACKEncoder.sensitive.contains(name)
-        if let idx = StaticTable.nameIndex[name] {
-            HPACK.appendInteger(idx, prefix: 4, flags: never ? 0x10 : 0x00, into: &out)
+    }
+
+    public mutating func encode(_ f: HeaderField, into out: inout [UInt8]) {
+        f.name.withUnsafeBytes { n in f.value.withUnsafeBytes { v in encode(name: n, value: v, into: &out) } }
+    }
+
+    public mutating func encode(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, into out: inout [UInt8]) {
+        var nameIndex = 0
+        // The dynamic table first (newest first), then the static one.
+        for k in 0..<table.count {
+            let e = table.entry(k)
+            guard HPACKEncoder.sameName(e.name, name) else { continue }
+            if e.value.elementsEqual(value) {
+                HPACK.appendInteger(StaticTable.fields.count + 1 + k, prefix: 7, flags: 0x80, into: &out)
+                return
+            }
+            if nameIndex == 0 { nameIndex = StaticTable.fields.count + 1 + k }
+        }
+        if let (first, whole) = HPACKEncoder.staticMatch(name, value) {
+            if let w = whole { HPACK.appendInteger(w, prefix: 7, flags: 0x80, into: &out); return }
+            nameIndex = first
+        }
+        let sensitive = HPACKEncoder.isSensitive(name)
+        let index = !sensitive && value.count <= HPACKEncoder.maxIndexedValue && name.count + value.count + 32 <= table.maxSize
+        if index {
+            HPACK.appendInteger(nameIndex, prefix: 6, flags: 0x40, into: &out)
         } else {
-            out.append(never ? 0x10 : 0x00)
-            HPACK.appendString(name, into: &out)
+            HPACK.appendInteger(nameIndex, prefix: 4, flags: sensitive ? 0x10 : 0x00, into: &out)
         }
-        HPACK.appendString(value, into: &out)
+        var lowered: [UInt8] = []
+        if nameIndex == 0 || index {
+            lowered = name.map { $0 >= 65 && $0 <= 90 ? $0 + 32 : $0 }
+        }
+        if nameIndex == 0 {
+            HPACK.appendInteger(lowered.count, prefix: 7, flags: 0, into: &out)
+            out.append(contentsOf: lowered)
+        }
+        HPACK.appendInteger(value.count, prefix: 7, flags: 0, into: &out)
+        out.append(contentsOf: value)
+        if index { table.add(HeaderField(name: lowered, value: Array(value))) }
     }
 
-    static func fullIndex(_ name: [UInt8], _ value: [UInt8]) -> Int? {
-        guard let first = StaticTable.nameIndex[name] else { return nil }
-        var i = first
-        while i <= StaticTable.fields.count && StaticTable.fields[i - 1].name == name {
-            if StaticTable.fields[i - 1].value == value { return i }
-            i += 1
+    /// `stored` (lowercase) and `name` (any case) are the same field name.
+    @inline(__always) static func sameName(_ stored: [UInt8], _ name: UnsafeRawBufferPointer) -> Bool {
+        guard stored.count == name.count else { return false }
+        for i in 0..<name.count {
+            let c = name[i]
+            if stored[i] != (c >= 65 && c <= 90 ? c + 32 : c) { return false }
         }
-        return nil
+        return true
+    }
+
+    /// The static table's first index with this name, and the index of the whole
+    /// entry when the value matches too; entries are grouped by name length.
+    static func staticMatch(_ name: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) -> (Int, Int?)? {
+        guard name.count < byLength.count else { return nil }
+        var first = 0
+        for i in byLength[name.count] {
+            let f = StaticTable.fields[i]
+            guard sameName(f.name, name) else { continue }
+            if first == 0 { first = i + 1 }
+            if f.value.elementsEqual(value) { return (first, i + 1) }
+        }
+        return first == 0 ? nil : (first, nil)
+    }
+
+    static let byLength: [[Int]] = {
+        var b = [[Int]](repeating: [], count: 28)
+        for (i, f) in StaticTable.fields.enumerated() { b[f.name.count].append(i) }
+        return b
+    }()
+
+    static func isSensitive(_ name: UnsafeRawBufferPointer) -> Bool {
+        switch name.count {
+        case 6: return sameName(Array("cookie".utf8), name)
+        case 10: return sameName(Array("set-cookie".utf8), name)
+        case 13: return sameName(Array("authorization".utf8), name)
+        default: return false
+        }
     }
 }
 

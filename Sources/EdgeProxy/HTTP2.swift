@@ -217,18 +217,19 @@ extension Worker {
             case .complete(let n):
                 let p = sink.readView
                 let status = o.head.status
-                var fields = [HeaderField(":status", String(status))]
-                for f in o.head.fields {
-                    if f.known.isHopByHop || f.known == .connection { continue }
-                    var name = Array(UnsafeRawBufferPointer(rebasing: p[f.nameStart..<f.nameEnd]))
-                    for i in name.indices where name[i] >= 65 && name[i] <= 90 { name[i] += 32 }
-                    fields.append(HeaderField(name: name, value: Array(UnsafeRawBufferPointer(rebasing: p[f.valueStart..<f.valueEnd]))))
-                }
                 let framing = o.head.framing(requestWasHead: s.ex.method == .head)
-                o.scan = HeadScan()
-                sink.consume(n)
+                let head = o.head
+                // The fields straight from the writer's bytes (HPACK lowercases the names);
+                // hop-by-hop ones stay behind (RFC 9113 §8.2.2).
+                func emitFields(_ emit: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) -> Void) {
+                    for f in head.fields where !f.known.isHopByHop && f.known != .connection {
+                        emit(UnsafeRawBufferPointer(rebasing: p[f.nameStart..<f.nameEnd]), UnsafeRawBufferPointer(rebasing: p[f.valueStart..<f.valueEnd]))
+                    }
+                }
                 if status < 200 {
-                    h.conn.sendHeaders(id, fields, endStream: false, into: &h.out)
+                    h.conn.sendHeaders(id, status: status, endStream: false, into: &h.out, fields: emitFields)
+                    sink.consume(n)
+                    o.scan = HeadScan()
                     o.head = ResponseHead()
                     continue headLoop
                 }
@@ -239,7 +240,9 @@ extension Worker {
                 case .chunked: o.chunks = ChunkedDecoder()
                 case .untilClose: o.length = Int64.max
                 }
-                h.conn.sendHeaders(id, fields, endStream: o.bodyDone, into: &h.out)
+                h.conn.sendHeaders(id, status: status, endStream: o.bodyDone, into: &h.out, fields: emitFields)
+                sink.consume(n)
+                o.scan = HeadScan()
                 if o.bodyDone { o.ended = true }
             }
         }

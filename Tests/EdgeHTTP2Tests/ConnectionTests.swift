@@ -24,7 +24,17 @@ struct Peer {
 
     static func block(_ fields: [(String, String)]) -> [UInt8] {
         var b: [UInt8] = []
-        for (n, v) in fields { HPACKEncoder().encode(HeaderField(n, v), into: &b) }
+        var e = HPACKEncoder()
+        for (n, v) in fields {
+            if n.utf8.contains(where: { $0 >= 65 && $0 <= 90 }) {
+                // A name with capitals, as no conforming encoder (ours lowercases) would send it.
+                b.append(0x00)
+                HPACK.appendInteger(n.utf8.count, prefix: 7, flags: 0, into: &b); b += Array(n.utf8)
+                HPACK.appendInteger(v.utf8.count, prefix: 7, flags: 0, into: &b); b += Array(v.utf8)
+            } else {
+                e.encode(HeaderField(n, v), into: &b)
+            }
+        }
         return b
     }
 

@@ -50,7 +50,8 @@ func checkH2Properties(_ bytes: UnsafeRawBufferPointer) {
     var fields: [HeaderField] = []
     if (try? d.decode(bytes, maxListSize: 1 << 16, emit: { fields.append($0) })) == true {
         var block: [UInt8] = []
-        for f in fields { HPACKEncoder().encode(f, into: &block) }
+        var enc = HPACKEncoder()
+        for f in fields { enc.encode(f, into: &block) }
         var d2 = HPACKDecoder()
         var again: [HeaderField] = []
         let ok = try? block.withUnsafeBytes { p throws(HPACKError) in try d2.decode(p, maxListSize: 1 << 16) { again.append($0) } }

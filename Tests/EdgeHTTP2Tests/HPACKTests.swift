@@ -157,11 +157,29 @@ func same(_ a: [(String, String)], _ b: [(String, String)]) -> Bool { a.count ==
         let fields: [(String, String)] = [(":status", "200"), ("content-type", "text/html"), ("cache-status", "edge; hit; ttl=59"),
                                           ("set-cookie", "a=b"), ("x-binary", "\u{7f}~"), ("content-length", "1234")]
         var block: [UInt8] = []
-        let e = HPACKEncoder()
+        var e = HPACKEncoder()
         for (n, v) in fields { e.encode(HeaderField(n, v), into: &block) }
         #expect(block.first == 0x88)
         var d = HPACKDecoder()
         #expect(same(try decodeBlock(&d, block), fields))
+        // The encoder indexed what repeats (not set-cookie): the decoder's table mirrors it,
+        // and the same head again is a few bytes.
+        #expect(d.dynamicTableCount == 4)
+        var again: [UInt8] = []
+        for (n, v) in fields { e.encode(HeaderField(n, v), into: &again) }
+        #expect(again.count < 20, "\(again.count) bytes")
+        #expect(same(try decodeBlock(&d, again), fields))
+        // Mixed-case names are sent lowercase.
+        var mixed: [UInt8] = []
+        Array("X-Custom".utf8).withUnsafeBytes { n in Array("v".utf8).withUnsafeBytes { v in e.encode(name: n, value: v, into: &mixed) } }
+        #expect(same(try decodeBlock(&d, mixed), [("x-custom", "v")]))
+        // A smaller table from the peer: a size update starts the next block.
+        e.setMaxTableSize(0)
+        var shrunk: [UInt8] = []
+        e.beginBlock(into: &shrunk)
+        e.encode(HeaderField("cache-status", "edge; hit"), into: &shrunk)
+        #expect(shrunk.first == 0x20)
+        #expect(same(try decodeBlock(&d, shrunk), [("cache-status", "edge; hit")]))
         #expect(d.dynamicTableCount == 0)
     }
 
