@@ -131,6 +131,9 @@ extension Worker {
         if h.streams.isEmpty {
             if c.deadline == 0 || h.stalledSince != 0 { c.deadline = now + server.keepAliveTimeoutMillis }
             h.stalledSince = 0
+            // Idle: the buffers go back (an idle connection keeps its HPACK tables only).
+            if let b = c.inBuf, b.isEmpty { c.inBuf = nil; giveBuffer(b) }
+            if h.pendingOut == 0 && h.out.capacity > 0 { h.out = []; h.outSent = 0 }
         } else if h.streams.values.contains(where: { $0.h2Out.data.count > $0.h2Out.dataSent && h.conn.sendable($0.h2Stream) == 0 }) {
             if h.stalledSince == 0 { h.stalledSince = now }
             c.deadline = h.stalledSince + server.sendTimeoutMillis
