@@ -338,7 +338,14 @@ func emit(_ data: Data) { print(String(decoding: data, as: UTF8.self), terminato
     // Fan-out: every node in parallel; each node's result; non-zero exit if any failed.
     let nodes: [Node]
     do { nodes = try loadNodes(nf) } catch { die("\(error)") }
-    let results = Mutex<[Int: Result<Data, CtlError>]>([:])
+    // Each node's answer, filled from the concurrent calls under an NSLock (a pthread
+    // mutex: ThreadSanitizer sees it, where Synchronization.Mutex's futex it cannot).
+    final class Results: @unchecked Sendable {
+        let lock = NSLock()
+        var byNode: [Int: Result<Data, CtlError>] = [:]
+        func withLock<R>(_ body: (inout [Int: Result<Data, CtlError>]) -> R) -> R { lock.lock(); defer { lock.unlock() }; return body(&byNode) }
+    }
+    let results = Results()
     nonisolated(unsafe) let payload = body
     DispatchQueue.concurrentPerform(iterations: nodes.count) { idx in
         let r: Result<Data, CtlError>

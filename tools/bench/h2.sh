@@ -28,10 +28,7 @@ write_nginx_peer "$(cat <<CONF
 CONF
 )"
 write_haproxy_peer "  ssl-default-bind-options ssl-min-ver TLSv1.2" "$(cat <<CONF
-cache c
-  total-max-size 1024
-  max-object-size 1048576
-  max-age 3600
+$HAPROXY_CACHE
 frontend fe
   bind 127.0.0.1:$HAPS ssl crt $W/combined.pem alpn h2,http/1.1
   http-request cache-use c
@@ -41,12 +38,7 @@ backend be
   server o 127.0.0.1:$ORIGIN
 CONF
 )"
-cat > "$W/tenants/bench.json" <<CONF
-{ "name": "bench", "hosts": ["bench"], "default": true,
-  "tls": { "certificates": [ { "cert": "$W/cert.pem", "key": "$W/key.pem" } ] },
-  "origins": { "o": { "servers": ["127.0.0.1:$ORIGIN"], "keepalive": 64 } },
-  "routes": [ { "prefix": "/", "origin": "o" } ] }
-CONF
+write_tls_tenant '{ "prefix": "/", "origin": "o" }'
 echo '{ "limits": { "max_connections_per_ip": 0, "keepalive_timeout": "300s" } }' > "$W/server.json"
 nginx -c "$W/nginx.conf"
 haproxy -D -f "$W/haproxy.cfg"

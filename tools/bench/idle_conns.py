@@ -55,4 +55,5 @@ def read_response(s):
     while len(body) < length:
         body += s.recv(65536)
 
-main()
+if __name__ == "__main__":
+    main()

@@ -6,15 +6,10 @@ request on each, reads the response, holds them idle and reports edged's RSS gro
 usage: idle_tls.py h2|h1 PORT PID N
 Prints: rss_before_kib rss_after_kib per_conn_bytes
 """
-import socket, ssl, sys, time
+import os, socket, ssl, sys, time
 import h2.connection, h2.config, h2.events
-
-def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from idle_conns import rss_kib
 
 proto, port, pid, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 ctx = ssl.create_default_context()

@@ -82,14 +82,28 @@ $2
 CONF
 }
 
+# write_tls_tenant ROUTES: $W/tenants/bench.json, the default tenant "bench" with the
+# benchmark certificate ($W/cert.pem, $W/key.pem) and the origin, with these routes.
+write_tls_tenant() {
+  cat > "$W/tenants/bench.json" <<CONF
+{ "name": "bench", "hosts": ["bench"], "default": true,
+  "tls": { "certificates": [ { "cert": "$W/cert.pem", "key": "$W/key.pem" } ] },
+  "origins": { "o": { "servers": ["127.0.0.1:$ORIGIN"], "keepalive": 64 } },
+  "routes": [ $1 ] }
+CONF
+}
+
+# HAProxy's cache as every benchmark configures it: 1 GiB, objects up to 1 MiB, max-age 3600.
+HAPROXY_CACHE="cache c
+  total-max-size 1024
+  max-object-size 1048576
+  max-age 3600"
+
 # write_haproxy_cache_peer PORT: $W/haproxy.cfg for HAProxy's cache (1 GiB, objects up to
 # 1 MiB, max-age 3600) on PORT in front of the origin.
 write_haproxy_cache_peer() {
   write_haproxy_peer "" "$(cat <<CONF
-cache c
-  total-max-size 1024
-  max-object-size 1048576
-  max-age 3600
+$HAPROXY_CACHE
 frontend fe
   bind 127.0.0.1:$1
   default_backend be

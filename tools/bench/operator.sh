@@ -38,10 +38,7 @@ write_nginx_peer "$(cat <<CONF
 CONF
 )"
 write_haproxy_peer "  ssl-default-bind-options ssl-min-ver TLSv1.2" "$(cat <<CONF
-cache c
-  total-max-size 1024
-  max-object-size 1048576
-  max-age 3600
+$HAPROXY_CACHE
 frontend fe
   bind 127.0.0.1:$HAP
   bind 127.0.0.1:$HAPS ssl crt $W/combined.pem alpn http/1.1

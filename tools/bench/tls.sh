@@ -35,12 +35,7 @@ backend be
   server o 127.0.0.1:$ORIGIN
 CONF
 )"
-cat > "$W/tenants/bench.json" <<CONF
-{ "name": "bench", "hosts": ["bench"], "default": true,
-  "tls": { "certificates": [ { "cert": "$W/cert.pem", "key": "$W/key.pem" } ] },
-  "origins": { "o": { "servers": ["127.0.0.1:$ORIGIN"], "keepalive": 64 } },
-  "routes": [ { "prefix": "/", "origin": "o", "cache": false } ] }
-CONF
+write_tls_tenant '{ "prefix": "/", "origin": "o", "cache": false }'
 nginx -c "$W/nginx.conf"
 haproxy -D -f "$W/haproxy.cfg"
 taskset -c 0 .build/release/edged --tenants "$W/tenants" --http 127.0.0.1:18080 --https 127.0.0.1:$EDGE --workers 1 --access-log off --state "$W/state" 2>"$W/edged.err" &
