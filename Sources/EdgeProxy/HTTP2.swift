@@ -72,6 +72,7 @@ extension Worker {
         c.h2 = h
         c.timeout = .idle
         c.deadline = now + server.keepAliveTimeoutMillis
+        workerCounters.add(WorkerSlot.h2Connections, 1)
         return h
     }
 
@@ -97,7 +98,9 @@ extension Worker {
             for e in events { h2Handle(c, h, e, ib.readView) }
             switch outcome {
             case .consumed(let n): ib.consume(n); ib.compact()
-            case .close: h.closing = true
+            case .close(let e):
+                h.closing = true
+                if e != .noError { workerCounters.add(WorkerSlot.h2ConnectionErrors, 1) }
             }
             if c.eof { h.closing = true }
         }
@@ -155,6 +158,7 @@ extension Worker {
             s.inBuf!.append(req.http1Head(chunked: !endStream && req.contentLength == nil, close: true))
             h.streams[id] = s
             c.deadline = 0
+            workerCounters.add(WorkerSlot.h2Streams, 1)
             processClient(s)
             h2Pump(h, s)
         case .data(let id, let r, let endStream):

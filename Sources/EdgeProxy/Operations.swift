@@ -364,6 +364,12 @@ extension EdgeServer {
         out += "edge_websocket_tunnels_total \(w[WorkerSlot.tunnelsOpened])\n"
         family("edge_websocket_tunnels_open", "gauge", "WebSocket tunnels open now.")
         out += "edge_websocket_tunnels_open \(w[WorkerSlot.tunnelsOpen])\n"
+        family("edge_http2_connections_total", "counter", "Client connections that chose HTTP/2.")
+        out += "edge_http2_connections_total \(w[WorkerSlot.h2Connections])\n"
+        family("edge_http2_streams_total", "counter", "HTTP/2 requests (streams) from clients.")
+        out += "edge_http2_streams_total \(w[WorkerSlot.h2Streams])\n"
+        family("edge_http2_connection_errors_total", "counter", "HTTP/2 connections edge ended with an error GOAWAY (floods, resets, malformed framing).")
+        out += "edge_http2_connection_errors_total \(w[WorkerSlot.h2ConnectionErrors])\n"
         family("edge_open_connections", "gauge", "Client connections open now.")
         out += "edge_open_connections \(w[WorkerSlot.openConnections])\n"
         family("edge_start_time_seconds", "gauge", "When edged started (Unix time).")

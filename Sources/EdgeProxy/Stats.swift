@@ -86,7 +86,13 @@ public enum WorkerSlot {
     /// WebSocket tunnels opened (origin answered 101), and open now.
     public static let tunnelsOpened = 5
     public static let tunnelsOpen = 6
-    public static let count = 7
+    /// HTTP/2: connections that chose h2, streams (requests) served, and connections
+    /// ended by a connection error edge detected (GOAWAY with an error code: the floods
+    /// and resets of H2Limits among them).
+    public static let h2Connections = 7
+    public static let h2Streams = 8
+    public static let h2ConnectionErrors = 9
+    public static let count = 10
 }
 
 /// Every counter block, by owner. Lookups take the lock; they happen when a

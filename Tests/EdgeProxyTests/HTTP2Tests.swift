@@ -101,6 +101,10 @@ import EdgeCache
             let (st, code) = try curl(e, "-o /dev/null -w '%{http_version} %{http_code}' https://h.test:\(e.httpsPort)/echo")
             #expect(st == 0 && code == "2 200", "after \(mode): \(code)")
         }
+        // The counters say so: six connections chose h2, three ended with an error.
+        let metrics = e.server.metricsText()
+        #expect(metrics.contains("edge_http2_connections_total 6"), "\(metrics)")
+        #expect(metrics.contains("edge_http2_connection_errors_total 3"))
     }
 
     /// A client that opens a 1 KiB window and reads nothing more gets about that much
