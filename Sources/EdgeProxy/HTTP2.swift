@@ -31,6 +31,8 @@ final class H2Session {
     var stalledSince: Int64 = 0
     /// Frames were made this loop turn (in the worker's h2Dirty list).
     var dirty = false
+    /// Streams h2Pump left with more to do this turn (pumped again at its end).
+    var pendingPump: [ClientConnection] = []
     /// GOAWAY sent for a stop: the streams it counted finish, then the socket closes.
     var draining = false
     var pumping = false
@@ -206,10 +208,28 @@ extension Worker {
     /// What the stream's exchange wrote, as frames: its head once whole, then
     /// its body within the windows. Ends or resets the stream when it is done.
     func h2Pump(_ h: H2Session, _ s: ClientConnection) {
-        // (A stream that ended has given its buffer back: nothing is left to pump.)
-        guard !h.pumping, let sink = s.sink else { return }
+        guard !h.pumping else { return }
         h.pumping = true
         defer { h.pumping = false }
+        // Resuming the exchange writes more into the stream's buffer (its writes while
+        // this runs are not pumped from inside): go round while that happens, at most
+        // 64 rounds (4 MiB) per turn for fairness; the rest is pumped at the turn's end.
+        var rounds = 0
+        while h2PumpOnce(h, s) {
+            rounds += 1
+            if rounds == 64 {
+                if !h.pendingPump.contains(where: { $0 === s }) { h.pendingPump.append(s) }
+                if !h.dirty { h.dirty = true; h2Dirty.append(h) }
+                break
+            }
+        }
+    }
+
+    /// One pass of h2Pump; true when it let the exchange write more and there is
+    /// something new to pump.
+    func h2PumpOnce(_ h: H2Session, _ s: ClientConnection) -> Bool {
+        // (A stream that ended has given its buffer back: nothing is left to pump.)
+        guard let sink = s.sink else { return false }
         let id = s.h2Stream
         var o = s.h2Out
         defer { s.h2Out = o }
@@ -299,9 +319,13 @@ extension Worker {
             // Room again: the exchange goes on writing (as after EPOLLOUT).
             s.h2Waiting = false
             s.h2Out = o
+            let before = sink.readableBytes
             clientWritable(s)
             o = s.h2Out
+            if h2Room(s, o) <= 0 { s.h2Waiting = true }
+            return sink.readableBytes != before || s.closed
         }
+        return false
     }
 
     /// Bytes a stream connection may still have written before it waits.
@@ -375,6 +399,9 @@ extension Worker {
         for h in list {
             h.dirty = false
             guard let c = h.carrier, !c.closed else { continue }
+            let again = h.pendingPump
+            h.pendingPump.removeAll()
+            for s in again where !s.closed { h2Pump(h, s) }
             flushH2(c, h)
             if !h2Drained(c, h) { h2IdleDeadline(c, h) }
         }
