@@ -113,7 +113,17 @@ public struct H2Connection {
     var streams: [UInt32: Stream] = [:]
     /// The highest stream id the client opened (ids only go up, §5.1.1).
     public private(set) var lastStream: UInt32 = 0
-    public var openStreams: Int { streams.values.count { $0.state != .closed && $0.state != .idle } }
+    /// Streams open or half-closed (kept by `put`, so refusing a stream needs no scan).
+    public private(set) var openStreams = 0
+
+    /// Stores a stream's new state, counting it in or out of `openStreams`.
+    @inline(__always) mutating func put(_ id: UInt32, _ s: Stream) {
+        @inline(__always) func counts(_ st: StreamState) -> Bool { st != .closed && st != .idle }
+        let was = streams[id].map { counts($0.state) } ?? false
+        let now = counts(s.state)
+        if was != now { openStreams += now ? 1 : -1 }
+        streams[id] = s
+    }
 
     // Where the input is: before the preface, waiting for the client's first SETTINGS, or framing.
     enum Phase { case preface, firstSettings, frames }
@@ -247,7 +257,7 @@ public struct H2Connection {
             if overBudget(\.resets, limits.maxResetsPerWindow, now: now) { return .enhanceYourCalm }
             if var s = streams[h.stream], s.state != .closed {
                 s.state = .closed
-                streams[h.stream] = s
+                put(h.stream, s)
                 events.append(.reset(h.stream, H2Error(rawValue: Frames.u32(p, payload.lowerBound)) ?? .internalError))
             }
             forgetClosed()
@@ -274,7 +284,7 @@ public struct H2Connection {
                         guard var s = streams[id], s.state != .closed else { continue }
                         s.sendWindow += delta
                         guard s.sendWindow <= 0x7FFF_FFFF else { return .flowControlError }
-                        streams[id] = s
+                        put(id, s)
                         if delta > 0 { events.append(.windowOpened(id)) }
                     }
                 case .maxFrameSize:
@@ -318,7 +328,7 @@ public struct H2Connection {
             guard inc > 0 else { return streamError(h.stream, .protocolError, &events, &out) }
             s.sendWindow += inc
             guard s.sendWindow <= 0x7FFF_FFFF else { return streamError(h.stream, .flowControlError, &events, &out) }
-            streams[h.stream] = s
+            put(h.stream, s)
             events.append(.windowOpened(h.stream))
             return nil
         case .continuation:
@@ -342,15 +352,15 @@ public struct H2Connection {
             return streamError(h.stream, .streamClosed, &events, &out)
         }
         s.recvWindow -= payload.count
-        guard s.recvWindow >= 0 else { streams[h.stream] = s; return streamError(h.stream, .flowControlError, &events, &out) }
+        guard s.recvWindow >= 0 else { put(h.stream, s); return streamError(h.stream, .flowControlError, &events, &out) }
         s.received += Int64(content.count)
         let end = h.has(FrameFlag.endStream)
         if let cl = s.contentLength, s.received > cl || (end && s.received != cl) {
-            streams[h.stream] = s
+            put(h.stream, s)
             return streamError(h.stream, .protocolError, &events, &out)
         }
         if end { s.state = s.state.remoteEnded() }
-        streams[h.stream] = s
+        put(h.stream, s)
         // Padding is credited back at once; the content when the caller has used it (consumed).
         if payload.count > content.count { giveBack(h.stream, payload.count - content.count, &out) }
         events.append(.data(h.stream, content, endStream: end))
@@ -374,7 +384,7 @@ public struct H2Connection {
             }
             if let cl = s.contentLength, s.received != cl { return streamError(id, .protocolError, &events, &out) }
             s.state = s.state.remoteEnded()
-            streams[id] = s
+            put(id, s)
             events.append(.trailers(id, fields))
             return nil
         }
@@ -383,7 +393,7 @@ public struct H2Connection {
         lastStream = id
         if let g = goawaySent, id > g { return nil }   // after GOAWAY: ignored (§6.8)
         if openStreams >= limits.maxConcurrentStreams {
-            streams[id] = Stream(state: .closed, sendWindow: 0, recvWindow: 0)
+            put(id, Stream(state: .closed, sendWindow: 0, recvWindow: 0))
             Frames.appendRstStream(id, .refusedStream, into: &out)
             forgetClosed()
             return nil
@@ -392,17 +402,17 @@ public struct H2Connection {
         s.headDone = true
         if endStream { s.state = s.state.remoteEnded() }
         guard fits else {
-            streams[id] = s
+            put(id, s)
             events.append(.headersTooLarge(id))
             return nil
         }
         guard let req = H2Connection.request(fields, connectProtocol: limits.enableConnectProtocol) else {
-            streams[id] = s
+            put(id, s)
             return streamError(id, .protocolError, &events, &out)
         }
         s.contentLength = req.contentLength
-        if endStream, let cl = req.contentLength, cl != 0 { streams[id] = s; return streamError(id, .protocolError, &events, &out) }
-        streams[id] = s
+        if endStream, let cl = req.contentLength, cl != 0 { put(id, s); return streamError(id, .protocolError, &events, &out) }
+        put(id, s)
         events.append(.request(id, req, endStream: endStream))
         return nil
     }
@@ -412,10 +422,10 @@ public struct H2Connection {
         Frames.appendRstStream(id, e, into: &out)
         if var s = streams[id], s.state != .closed {
             s.state = .closed
-            streams[id] = s
+            put(id, s)
             events.append(.reset(id, e))
         } else if streams[id] == nil {
-            streams[id] = Stream(state: .closed, sendWindow: 0, recvWindow: 0)
+            put(id, Stream(state: .closed, sendWindow: 0, recvWindow: 0))
         }
         forgetClosed()
         return nil
@@ -434,7 +444,7 @@ public struct H2Connection {
             Frames.appendWindowUpdate(0, UInt32(n), into: &out)
         } else if var s = streams[stream] {
             s.recvWindow += n
-            streams[stream] = s
+            put(stream, s)
             connectionRecvWindow += n
             Frames.appendWindowUpdate(0, UInt32(n), into: &out)
             if s.state.remoteMaySend { Frames.appendWindowUpdate(stream, UInt32(n), into: &out) }
@@ -501,7 +511,7 @@ public struct H2Connection {
     mutating func ended(_ stream: UInt32) {
         guard var s = streams[stream] else { return }
         s.state = s.state.localEnded()
-        streams[stream] = s
+        put(stream, s)
         forgetClosed()
     }
 

@@ -169,6 +169,15 @@ func u32(_ v: UInt32) -> [UInt8] { [UInt8(v >> 24), UInt8(v >> 16 & 0xff), UInt8
         #expect(rst.count == 1 && rst[0].2 == 5 && rst[0].3 == u32(H2Error.refusedStream.rawValue))
         #expect(p.conn.openStreams == 2)
         #expect(p.closedWith == nil)
+        // A stream that ends frees its place (both sides ended, or reset): the next one is served.
+        p.send(Peer.frame(.data, flags: FrameFlag.endStream, stream: 1, []))
+        #expect(p.conn.openStreams == 2)                              // half-closed (remote) still counts
+        p.conn.sendHeaders(1, [HeaderField(":status", "204")], endStream: true, into: &p.out)
+        p.send(Peer.frame(.rstStream, stream: 3, u32(H2Error.cancel.rawValue)))
+        #expect(p.conn.openStreams == 0)
+        _ = p.written()
+        p.headers(7, endStream: false)
+        #expect(p.conn.openStreams == 1 && !p.written().contains { $0.0 == .rstStream })
     }
 
     @Test func pingSettingsAndWindowUpdateFloodsAreCutOff() {
