@@ -225,7 +225,7 @@ public struct H2Connection {
             if h.has(FrameFlag.endHeaders) {
                 let done = block!
                 block = nil
-                return headerBlock(done.stream, done.bytes, endStream: done.endStream, events: &events, out: &out)
+                return done.bytes.withUnsafeBytes { headerBlock(done.stream, $0, endStream: done.endStream, events: &events, out: &out) }
             }
             return nil
         }
@@ -239,9 +239,11 @@ public struct H2Connection {
             if h.has(FrameFlag.priority), Frames.u32(p, content.lowerBound - 5) & 0x7FFF_FFFF == h.stream { return streamError(h.stream, .protocolError, &events, &out) }
             if content.isEmpty && !h.has(FrameFlag.endHeaders), let e = controlFrame(now: now) { return e }
             guard content.count <= limits.maxHeaderBlockBytes else { return .enhanceYourCalm }
-            let bytes = Array(UnsafeRawBufferPointer(rebasing: p[content]))
+            // A whole block in one frame is decoded where it lies; only one that
+            // continues is copied (it must outlive this input).
+            let bytes = UnsafeRawBufferPointer(rebasing: p[content])
             if h.has(FrameFlag.endHeaders) { return headerBlock(h.stream, bytes, endStream: h.has(FrameFlag.endStream), events: &events, out: &out) }
-            block = (h.stream, h.has(FrameFlag.endStream), bytes)
+            block = (h.stream, h.has(FrameFlag.endStream), Array(bytes))
             return nil
         case .priority:
             // Accepted and ignored (RFC 9218 replaces it); a stream may not depend on itself.
@@ -368,11 +370,11 @@ public struct H2Connection {
     }
 
     /// A complete header block: a new request, or trailers.
-    mutating func headerBlock(_ id: UInt32, _ bytes: [UInt8], endStream: Bool, events: inout [H2Event], out: inout [UInt8]) -> H2Error? {
+    mutating func headerBlock(_ id: UInt32, _ bytes: UnsafeRawBufferPointer, endStream: Bool, events: inout [H2Event], out: inout [UInt8]) -> H2Error? {
         var fields: [HeaderField] = []
         let fits: Bool
         do {
-            fits = try bytes.withUnsafeBytes { b throws(HPACKError) in try decoder.decode(b, maxListSize: limits.maxHeaderListSize) { fields.append($0) } }
+            fits = try decoder.decode(bytes, maxListSize: limits.maxHeaderListSize) { fields.append($0) }
         } catch {
             return .compressionError
         }

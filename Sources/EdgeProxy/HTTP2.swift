@@ -407,8 +407,6 @@ extension Worker {
         }
     }
 
-    func h2Carrier(_ h: H2Session) -> ClientConnection? { h.carrier }
-
     /// The exchange took request body bytes from a stream connection's input.
     func h2BodyTaken(_ s: ClientConnection) {
         guard let h = s.h2Parent else { return }

@@ -38,7 +38,8 @@ backend be
   server o 127.0.0.1:$ORIGIN
 CONF
 )"
-write_tls_tenant '{ "prefix": "/", "origin": "o" }'
+# As an operator runs it: caching on, compression on (the objects are binary: answered as they are).
+write_tls_tenant '{ "prefix": "/", "origin": "o", "compress": { "enabled": true } }'
 echo '{ "limits": { "max_connections_per_ip": 0, "keepalive_timeout": "300s" } }' > "$W/server.json"
 nginx -c "$W/nginx.conf"
 haproxy -D -f "$W/haproxy.cfg"
