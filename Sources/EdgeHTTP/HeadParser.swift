@@ -80,6 +80,9 @@ public struct ResponseHead: Sendable {
     public var connectionNamesFields = false
 
     public init() { fields.reserveCapacity(24) }
+    /// A head that reserves no field storage until it parses one (a head held
+    /// by every connection, most of which never parse one: HTTP2.swift).
+    public init(reservingFields n: Int) { if n > 0 { fields.reserveCapacity(n) } }
 
     /// Body framing given the request method (RFC 9112 §6.3).
     public func framing(requestWasHead: Bool) -> BodyFraming {

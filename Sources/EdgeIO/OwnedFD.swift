@@ -6,6 +6,9 @@
 // is -1 and every read or write through it traps: once closed, the kernel may
 // hand the same number to another connection, and a late write (a TLS
 // close_notify, a buffered response) would go to that stranger.
+// The one exception is a parked idle connection (EdgeProxy Worker.park): its
+// fd is handed over (`handOver`) to the worker's fd table, which is then its
+// one owner until it closes it or wraps it in a new OwnedFD.
 // Whoever layers TLS over the fd sends close_notify and frees the SSL first,
 // then closes this last.
 import Glibc
@@ -22,6 +25,16 @@ public struct OwnedFD: ~Copyable {
         precondition(fd >= 0, "socket closed twice")
         sysClose(fd)
         fd = -1
+    }
+
+    /// Hands the descriptor to another owner without closing it (a parked
+    /// idle connection's record in its worker's table, which closes it or
+    /// gives it to a new OwnedFD); afterwards this one is closed (-1).
+    public mutating func handOver() -> Int32 {
+        precondition(fd >= 0, "handing over a closed socket")
+        let n = fd
+        fd = -1
+        return n
     }
 
     @inline(__always) public func read(_ p: UnsafeMutableRawPointer, _ n: Int) -> IOResult {

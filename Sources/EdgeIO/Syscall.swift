@@ -174,3 +174,8 @@ public func sysOpenBeneath(_ dirFD: Int32, _ path: UnsafePointer<CChar>, flags: 
 
 /// An O_PATH descriptor for a directory, for `sysOpenBeneath`; -1 on failure.
 public func sysOpenDirectory(_ path: String) -> Int32 { edge_open_directory(path) }
+
+/// Returns memory that was freed back to the system (not only to malloc's
+/// free lists, where it still counts in RSS). Takes the allocator's locks:
+/// for rare moments, never per request.
+public func releaseFreedMemory() { _ = edge_malloc_trim() }

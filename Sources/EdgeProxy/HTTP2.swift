@@ -42,7 +42,9 @@ final class H2Session {
 
 /// A stream connection's response on its way back into frames.
 struct H2StreamOut {
-    var head = ResponseHead()
+    /// (No field storage reserved: every client connection holds one of these,
+    /// and only HTTP/2 stream connections ever parse into it.)
+    var head = ResponseHead(reservingFields: 0)
     var scan = HeadScan()
     var headSent = false
     /// The body as the writer framed it: its length left, or its chunks.

@@ -360,6 +360,8 @@ extension EdgeServer {
         out += "edge_tls_handshake_failures_total \(w[WorkerSlot.tlsFailures])\n"
         family("edge_connections_refused_total", "counter", "Client connections closed at accept, by reason.")
         out += "edge_connections_refused_total{reason=\"per_ip_limit\"} \(w[WorkerSlot.refusedPerIP])\n"
+        family("edge_connections_parked_total", "counter", "Idle keep-alive connections parked as a small record until their next request.")
+        out += "edge_connections_parked_total \(w[WorkerSlot.parkedConnections])\n"
         family("edge_websocket_tunnels_total", "counter", "WebSocket tunnels opened (the origin accepted the upgrade).")
         out += "edge_websocket_tunnels_total \(w[WorkerSlot.tunnelsOpened])\n"
         family("edge_websocket_tunnels_open", "gauge", "WebSocket tunnels open now.")

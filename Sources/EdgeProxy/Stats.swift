@@ -92,7 +92,9 @@ public enum WorkerSlot {
     public static let h2Connections = 7
     public static let h2Streams = 8
     public static let h2ConnectionErrors = 9
-    public static let count = 10
+    /// Idle keep-alive connections parked as a small record (Worker.park).
+    public static let parkedConnections = 10
+    public static let count = 11
 }
 
 /// Every counter block, by owner. Lookups take the lock; they happen when a

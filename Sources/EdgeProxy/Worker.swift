@@ -25,6 +25,25 @@ enum Slot {
     case wake
     case client(ClientConnection)
     case origin(OriginConnection)
+    /// An idle plain keep-alive connection, parked (see `park`): its record is
+    /// `Worker.parked[fd]`, and the fd table owns the fd. (No payload here:
+    /// a slot stays 8 bytes for every fd, parked or not.)
+    case parked
+}
+
+/// What is left of a plain keep-alive connection that has sat idle through a
+/// sweep: its ClientConnection (with its head, scan and HTTP/2 state, ~1 KiB
+/// with what hangs off it) is freed, and these 40 bytes in the fd table are
+/// all it costs until its next byte arrives (`unpark`) or its idle deadline
+/// passes. The fd table owns the fd meanwhile (OwnedFD.handOver).
+/// (Field order packs it into 32 bytes: PackedIP's 17, the flags, then the rest.)
+struct ParkedClient {
+    var ip: PackedIP
+    var trusted: Bool
+    var countedByAddress: Bool
+    var writable: Bool
+    var gen: UInt32
+    var deadline: Int64
 }
 
 /// Pending output above which producers pause (backpressure).
@@ -56,6 +75,9 @@ public final class Worker: @unchecked Sendable {
     /// The HTTPS port redirects point at.
     let httpsPort: UInt16
     var slots: [Slot] = []
+    /// Parked idle connections' records, by fd (valid where `slots` says `.parked`).
+    var parked: [ParkedClient] = []
+    var parkedSinceTrim = 0
     var generation: UInt32 = 0
     var clientCount = 0
     let stopRequested = Atomic<Bool>(false)
@@ -217,6 +239,7 @@ public final class Worker: @unchecked Sendable {
                 if c.phase == .tunnel { endTunnel(c, "stop") }
                 closeClient(c)
             case .origin(let o): closeOrigin(o)
+            case .parked: closeParked(Int32(fd), parked[fd])
             default: break
             }
         }
@@ -234,6 +257,9 @@ public final class Worker: @unchecked Sendable {
         case .origin(let o):
             guard o.gen == gen else { return }
             onOriginEvent(o, ev)
+        case .parked:
+            guard parked[fd].gen == gen else { return }
+            onClientEvent(unpark(Int32(fd), parked[fd]), ev)
         case .listener:
             acceptAll(Int32(fd))
         case .wake:
@@ -270,6 +296,7 @@ public final class Worker: @unchecked Sendable {
         httpsFD = -1
         // Idle keep-alive connections close now; busy ones after their response.
         for fd in 0..<slots.count {
+            if case .parked = slots[fd] { closeParked(Int32(fd), parked[fd]); continue }
             if case .client(let c) = slots[fd] {
                 if let h = c.h2 { h2Stop(c, h); continue }
                 if c.phase == .head && (c.inBuf?.isEmpty ?? true) && (c.outBuf?.isEmpty ?? true) { closeClient(c) }
@@ -334,13 +361,76 @@ public final class Worker: @unchecked Sendable {
                     clientTimedOut(c)
                 } else if c.rateDeadline != 0 {
                     checkBodyRate(c)
+                } else if let r = parkable(c) {
+                    park(c, r)
                 }
+            case .parked:
+                if now >= parked[fd].deadline { closeParked(Int32(fd), parked[fd]) }
             case .origin(let o):
                 if o.deadline != 0 && now >= o.deadline { originTimedOut(o) }
             default:
                 break
             }
         }
+        // Once 256 connections have parked since the last time (a crowd gone
+        // idle), the memory their objects held goes back to the system, not only
+        // to the allocator's free lists: what idle connections cost in RSS is
+        // what they hold. (At most once a sweep.)
+        if parkedSinceTrim >= 256 {
+            parkedSinceTrim = 0
+            releaseFreedMemory()
+        }
+    }
+}
+
+// MARK: Parked idle connections
+
+extension Worker {
+    /// The record `c` parks as, when it is a plain HTTP/1 connection idle
+    /// between requests with nothing held: no bytes in or out, no exchange,
+    /// no TLS or HTTP/2, no pending readiness (nil otherwise).
+    func parkable(_ c: ClientConnection) -> ParkedClient? {
+        guard c.phase == .head, c.timeout == .idle, c.stage == .open, c.sink == nil, c.tls == nil, c.h2 == nil, c.h2Parent == nil,
+              !c.readable, !c.hangup, !c.eof, c.inBuf == nil, c.outBuf == nil, c.pendingBody == nil, c.ex === idleExchange,
+              c.deadline != 0, !c.inProcess, c.sendDeadline == 0, c.rateDeadline == 0, let ip = PackedIP(text: c.peerIP) else { return nil }
+        return ParkedClient(ip: ip, trusted: c.trusted, countedByAddress: c.countedByAddress, writable: c.writable,
+                            gen: c.gen, deadline: c.deadline)
+    }
+
+    /// Frees an idle connection's object, keeping only its record (the fd
+    /// table takes the fd: nothing else refers to an idle connection).
+    func park(_ c: ClientConnection, _ r: ParkedClient) {
+        let fd = Int(c.socket.handOver())
+        c.stage = .closed
+        if fd >= parked.count {
+            let empty = ParkedClient(ip: r.ip, trusted: false, countedByAddress: false, writable: false, gen: 0, deadline: 0)
+            parked.append(contentsOf: repeatElement(empty, count: max(fd + 1 - parked.count, 1024)))
+        }
+        parked[fd] = r
+        slots[fd] = .parked
+        parkedSinceTrim += 1
+        workerCounters.add(WorkerSlot.parkedConnections, 1)
+    }
+
+    /// A parked connection's next event: it becomes a connection again, as it
+    /// was (same fd, generation, address, deadline), and handles the event.
+    func unpark(_ fd: Int32, _ r: ParkedClient) -> ClientConnection {
+        let c = ClientConnection(fd: fd, gen: r.gen, peerIP: r.ip.text, trusted: r.trusted, exchange: idleExchange)
+        c.countedByAddress = r.countedByAddress
+        c.writable = r.writable
+        c.timeout = .idle
+        c.deadline = r.deadline
+        slots[Int(fd)] = .client(c)
+        return c
+    }
+
+    /// Closes a parked connection (idle timeout, stop) as closeClient would an idle one.
+    func closeParked(_ fd: Int32, _ r: ParkedClient) {
+        slots[Int(fd)] = .free
+        sysClose(fd)
+        if r.countedByAddress { addressLimits.release(r.ip.text) }
+        clientCount -= 1
+        workerCounters.set(WorkerSlot.openConnections, clientCount)
     }
 }
 

@@ -174,6 +174,48 @@ import EdgeHTTP
         #expect(try answeredConnections(trusted.port, 6, host: "t.test").count == 6)
     }
 
+    /// The count in `edge_connections_parked_total`.
+    func parkedTotal(_ edge: Edge) -> Int {
+        let line = edge.server.metricsText().split(separator: "\n").first { $0.hasPrefix("edge_connections_parked_total ") }
+        return line.flatMap { Int($0.split(separator: " ")[1]) } ?? -1
+    }
+
+    @Test func aParkedConnectionCostsItsRecordAndAFdSlot() {
+        // What an idle keep-alive connection costs once parked: its record and its
+        // fd slot (a payload on Slot would have made every fd's slot 40 bytes).
+        #expect(MemoryLayout<ParkedClient>.stride <= 32)
+        #expect(MemoryLayout<Slot>.stride == 8)
+    }
+
+    @Test func idleConnectionsParkAndComeBackAsTheyWere() throws {
+        // An idle keep-alive connection is parked as a small record after a sweep
+        // (its object freed); its next request brings it back, and its address's
+        // count, its idle deadline and its place are kept.
+        let o = try Origin()
+        let edge = try singleOrigin(o, server: #"{"limits": {"max_connections_per_ip": 3, "keepalive_timeout": "2s"}}"#)
+        defer { edge.stop() }
+        let open = try answeredConnections(edge.port, 3, host: "t.test")
+        try waitUntil("the three idle connections to be parked") { parkedTotal(edge) >= 3 }
+        // Parked, they still count against their address: a fourth is refused.
+        let fourth = try Client(port: edge.port)
+        fourth.send("GET /echo/4 HTTP/1.1\r\nHost: t.test\r\n\r\n")
+        #expect(fourth.closedByPeer(), "a fourth connection from the address was served while three were parked")
+        // Each parked connection answers its next requests, pipelined ones too.
+        for (i, c) in open.enumerated() {
+            c.send("GET /echo/again-\(i) HTTP/1.1\r\nHost: t.test\r\n\r\nGET /bytes/7 HTTP/1.1\r\nHost: t.test\r\n\r\n")
+            let r = try c.readResponse()
+            #expect(r.status == 200)
+            #expect(r.json["path"] as? String == "/echo/again-\(i)")
+            let r2 = try c.readResponse()
+            #expect(r2.status == 200 && r2.body.count == 7)
+        }
+        // Parked again, they time out as idle connections do (closed by edge), and
+        // their address's count is given back: three new connections are served.
+        try waitUntil("the connections to be parked again") { parkedTotal(edge) >= 6 }
+        for c in open { #expect(c.closedByPeer(), "a parked connection outlived its keep-alive timeout") }
+        try waitUntil("the address's connections to be given back") { (try? answeredConnections(edge.port, 3, host: "t.test")) != nil }
+    }
+
     @Test func keepAliveReusesOriginConnections() throws {
         let o = try Origin()
         let edge = try singleOrigin(o)

@@ -7,6 +7,10 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <string.h>
+#include <malloc.h>
+
+/// Gives the allocator's free pages back to the system (glibc malloc_trim).
+static inline int edge_malloc_trim(void) { return malloc_trim(0); }
 
 enum {
     EDGE_EPOLLIN = EPOLLIN, EDGE_EPOLLOUT = EPOLLOUT, EDGE_EPOLLRDHUP = EPOLLRDHUP,
