@@ -120,45 +120,104 @@ public struct CacheControl: Equatable, Sendable {
         return members > 0
     }
 
+    /// Where one directive lies in a field's bytes: its name, and its value
+    /// (nil: none), quoted or not (a quoted value's range is inside the quotes,
+    /// escapes still in it).
+    struct DirectiveSpan {
+        var name: Range<Int>
+        var value: Range<Int>?
+        var quoted = false
+    }
+
+    /// Walks the directives of `u[start..<end]` (`a, b=1, c="x, y"`): the one
+    /// splitting rule for Cache-Control-like fields, used by the string parser
+    /// (`directives`) and by the byte checks (`saysNoStore`). Empty names are skipped.
+    @inline(__always)
+    static func forEachDirective(_ u: UnsafeRawBufferPointer, _ start: Int, _ end: Int, _ visit: (DirectiveSpan) -> Void) {
+        var i = start
+        func skipOWS() { while i < end && (u[i] == 32 || u[i] == 9) { i += 1 } }
+        while i < end {
+            skipOWS()
+            let ns = i
+            while i < end && u[i] != 61 && u[i] != 44 { i += 1 }
+            var ne = i
+            while ne > ns && (u[ne - 1] == 32 || u[ne - 1] == 9) { ne -= 1 }
+            var span = DirectiveSpan(name: ns..<ne)
+            if i < end && u[i] == 61 {
+                i += 1
+                skipOWS()
+                if i < end && u[i] == 34 {
+                    i += 1
+                    let vs = i
+                    while i < end && u[i] != 34 {
+                        if u[i] == 92 && i + 1 < end { i += 1 }
+                        i += 1
+                    }
+                    span.value = vs..<min(i, end)
+                    span.quoted = true
+                    i += 1
+                    while i < end && u[i] != 44 { i += 1 }
+                } else {
+                    let vs = i
+                    while i < end && u[i] != 44 { i += 1 }
+                    var ve = i
+                    while ve > vs && (u[ve - 1] == 32 || u[ve - 1] == 9) { ve -= 1 }
+                    span.value = vs..<ve
+                }
+            }
+            if i < end && u[i] == 44 { i += 1 }
+            if ne > ns { visit(span) }
+        }
+    }
+
     /// Splits `a, b=1, c="x, y"` into (lowercased name, unquoted value) pairs.
     static func directives(_ s: String) -> [(String, String?)] {
         var out: [(String, String?)] = []
-        let u = Array(s.utf8)
-        var i = 0
-        func skipOWS() { while i < u.count && (u[i] == 32 || u[i] == 9) { i += 1 } }
-        while i < u.count {
-            skipOWS()
-            let ns = i
-            while i < u.count && u[i] != 61 && u[i] != 44 { i += 1 }
-            var ne = i
-            while ne > ns && (u[ne - 1] == 32 || u[ne - 1] == 9) { ne -= 1 }
-            let name = String(decoding: u[ns..<ne], as: UTF8.self).lowercased()
-            var value: String? = nil
-            if i < u.count && u[i] == 61 {
-                i += 1
-                skipOWS()
-                if i < u.count && u[i] == 34 {
-                    i += 1
-                    var v: [UInt8] = []
-                    while i < u.count && u[i] != 34 {
-                        if u[i] == 92 && i + 1 < u.count { i += 1 }
-                        v.append(u[i]); i += 1
+        var s = s
+        s.withUTF8 { b in
+            let u = UnsafeRawBufferPointer(b)
+            forEachDirective(u, 0, u.count) { d in
+                let name = String(decoding: u[d.name], as: UTF8.self).lowercased()
+                var value: String?
+                if let r = d.value {
+                    if d.quoted {
+                        var v: [UInt8] = []
+                        var i = r.lowerBound
+                        while i < r.upperBound {
+                            if u[i] == 92 && i + 1 < r.upperBound { i += 1 }
+                            v.append(u[i]); i += 1
+                        }
+                        value = String(decoding: v, as: UTF8.self)
+                    } else {
+                        value = String(decoding: u[r], as: UTF8.self)
                     }
-                    i += 1
-                    value = String(decoding: v, as: UTF8.self)
-                    while i < u.count && u[i] != 44 { i += 1 }
-                } else {
-                    let vs = i
-                    while i < u.count && u[i] != 44 { i += 1 }
-                    var ve = i
-                    while ve > vs && (u[ve - 1] == 32 || u[ve - 1] == 9) { ve -= 1 }
-                    value = String(decoding: u[vs..<ve], as: UTF8.self)
                 }
+                out.append((name, value))
             }
-            if i < u.count && u[i] == 44 { i += 1 }
-            if !name.isEmpty { out.append((name, value)) }
         }
         return out
+    }
+
+    /// Whether the field value `p[start..<end]` has directive `name` (lowercase),
+    /// by the same splitting as `parse`, without making a string.
+    public static func has(_ p: UnsafeRawBufferPointer, _ start: Int, _ end: Int, _ name: StaticString) -> Bool {
+        var found = false
+        forEachDirective(p, start, end) { d in
+            if !found && equalsLowercase(p, d.name.lowerBound, d.name.upperBound, name) { found = true }
+        }
+        return found
+    }
+
+    /// Whether the field value `p[start..<end]` has `no-store`, and whether it
+    /// has `must-understand` (which may override it), by the same splitting as
+    /// `parse`, without making a string.
+    public static func noStoreFlags(_ p: UnsafeRawBufferPointer, _ start: Int, _ end: Int) -> (noStore: Bool, mustUnderstand: Bool) {
+        var noStore = false, mustUnderstand = false
+        forEachDirective(p, start, end) { d in
+            if equalsLowercase(p, d.name.lowerBound, d.name.upperBound, "no-store") { noStore = true }
+            else if equalsLowercase(p, d.name.lowerBound, d.name.upperBound, "must-understand") { mustUnderstand = true }
+        }
+        return (noStore, mustUnderstand)
     }
 
     /// delta-seconds: digits only; capped; nil when invalid.

@@ -234,6 +234,9 @@ public final class MemoryStore: CacheStorage {
         var objects = 0
         /// POST keys stored in this shard (a URL purge scans for them only when there are some).
         var postKeys = 0
+        /// Why the last response for a key of this shard was not stored (for
+        /// explain); bounded (MemoryStore.notStoredPerShard), cleared when full.
+        var notStored: [String: NotStoredNote] = [:]
     }
 
     final class ShardBox: Sendable {
@@ -254,8 +257,8 @@ public final class MemoryStore: CacheStorage {
     /// Recent purges (see PurgeLog): a response whose request left before a
     /// purge that selects it is not stored when it completes after the purge.
     public let purges = PurgeLog()
-    /// Why the last response for a key was not stored (for explain); bounded.
-    let notStored = Mutex<[String: String]>([:])
+    /// Reasons kept per shard for explain (4096 in all with 16 shards).
+    static let notStoredPerShard = 256
     let keepBody: @Sendable ([UInt8]) -> BodyStorage
 
     public func storage(for body: [UInt8]) -> BodyStorage { keepBody(body) }
@@ -395,6 +398,7 @@ public final class MemoryStore: CacheStorage {
             }
             s.bytes += r.cost
             s.objects += 1
+            if !s.notStored.isEmpty { s.notStored[r.key] = nil }
             if s.ghost.remove(MemoryStore.ghostHash(r.key)) != nil {
                 s.main.append(n)
             } else {
@@ -410,20 +414,25 @@ public final class MemoryStore: CacheStorage {
             if ok { t[r.tenant, default: 0] += r.cost }
             for f in freed { t[f.tenant, default: 0] -= f.cost }
         }
-        if ok { notStored.withLock { if !$0.isEmpty { $0[r.key] = nil } } } else { noteNotStored(key: r.key, reason: "purged while it was being fetched") }
+        if !ok { noteNotStored(key: r.key, reason: "purged while it was being fetched") }
         return ok
     }
 
     /// Remembers why a response for `key` was not stored (edgectl explain).
-    public func noteNotStored(key: String, reason: String) {
-        notStored.withLock { m in
-            if m.count >= 4096 { m.removeAll(keepingCapacity: true) }
-            m[key] = reason
+    public func noteNotStored(key: String, reason: String) { note(key, .text(reason)) }
+
+    /// The same, for a policy reason: kept as it is, under the key's shard lock.
+    public func noteNotStored(key: String, _ why: NotStored, status: Int) { note(key, .policy(why, status: status)) }
+
+    func note(_ key: String, _ n: NotStoredNote) {
+        shards[shard(key)].m.withLock { s in
+            if s.notStored.count >= MemoryStore.notStoredPerShard { s.notStored.removeAll(keepingCapacity: true) }
+            s.notStored[key] = n
         }
     }
 
     /// Why the last response for `key` was not stored, if it was not.
-    public func whyNotStored(key: String) -> String? { notStored.withLock { $0[key] } }
+    public func whyNotStored(key: String) -> String? { shards[shard(key)].m.withLock { $0.notStored[key]?.text } }
 
     /// Removes (or, `soft`, marks stale at `now`) every object `scope` selects;
     /// returns how many. The purge is logged first, so a response already in

@@ -168,6 +168,27 @@ public enum CachePolicy {
         return (CacheControl.parse(h.values("cache-control")), nil)
     }
 
+    /// The answer `storable` gives a plain request (one with no Cache-Control
+    /// or Authorization of its own) when it is `.responseNoStore`, found from
+    /// the parsed response head without building its fields as strings: its
+    /// Cache-Control says `no-store`, nothing there can override that
+    /// (`must-understand`), and no targeted field this cache heeds is present
+    /// (it would be in charge instead). False means: ask `storable`.
+    public static func plainlyNoStore(_ p: UnsafeRawBufferPointer, _ fields: [Field], options: CacheOptions) -> Bool {
+        var noStore = false
+        for f in fields {
+            if f.known == .cacheControl {
+                let flags = CacheControl.noStoreFlags(p, f.valueStart, f.valueEnd)
+                if flags.mustUnderstand { return false }
+                if flags.noStore { noStore = true }
+            } else if options.useTargetedFields, f.known == .other, f.nameEnd - f.nameStart == 17,
+                      equalsLowercase(p, f.nameStart, f.nameEnd, "cdn-cache-control") || equalsLowercase(p, f.nameStart, f.nameEnd, "surrogate-control") {
+                return false
+            }
+        }
+        return noStore
+    }
+
     /// May this response be stored (§3)? Returns the reason when not.
     public static func storable(method: String, request: HeaderList, status: Int, response: HeaderList,
                                 options: CacheOptions) -> NotStored? {

@@ -58,6 +58,9 @@ public protocol CacheStorage: AnyObject, Sendable {
     func keys(prefix: String) -> [String]
     /// Why a response for `key` was not stored, for explain.
     func noteNotStored(key: String, reason: String)
+    /// The same for a policy reason and the origin's status (nothing formatted
+    /// per response: explain formats it when asked).
+    func noteNotStored(key: String, _ why: NotStored, status: Int)
     func whyNotStored(key: String) -> String?
     /// Bytes each tenant may hold.
     func setQuotas(_ q: [String: Int])
@@ -66,4 +69,24 @@ public protocol CacheStorage: AnyObject, Sendable {
     var objectCount: Int { get }
     /// Larger responses are not stored.
     var maxObjectBytes: Int { get }
+}
+
+extension CacheStorage {
+    public func noteNotStored(key: String, _ why: NotStored, status: Int) {
+        noteNotStored(key: key, reason: NotStoredNote.policy(why, status: status).text)
+    }
+}
+
+/// Why a response was not stored, as kept for explain: a policy reason and
+/// the status (formatted only when asked), or a sentence.
+public enum NotStoredNote: Sendable, Equatable {
+    case policy(NotStored, status: Int)
+    case text(String)
+
+    public var text: String {
+        switch self {
+        case .policy(let why, let status): return why.rawValue + " (status " + String(status) + ")"
+        case .text(let s): return s
+        }
+    }
 }

@@ -343,6 +343,15 @@ extension Worker {
     func cacheResponseHead(_ c: ClientConnection, _ o: OriginConnection, p: UnsafeRawBufferPointer, headLength n: Int) -> Bool {
         guard let rc = c.ex.route?.cache else { return false }
         let status = o.head.status
+        if let key = c.ex.cache.key, status < 500, c.ex.method == .get || c.ex.bodyKeyed,
+           !(status == 304 && c.ex.cache.revalidating != nil && !c.ex.cache.clientConditional),
+           !c.ex.cache.request.contains("cache-control"), CachePolicy.plainlyNoStore(p, o.head.fields, options: rc.options) {
+            // The origin said no-store (a pass-through on a caching route): what
+            // `storable` would say, known from the bytes; no fields made as strings.
+            if !c.ex.cache.background { c.ex.cache.status.fwdStatus = status }
+            notStored(c, key, .responseNoStore, status: status)
+            return false
+        }
         let response = HeaderList(parsed: p, o.head.fields)
         let wall = clock.now()
         if c.ex.cache.key == nil {
@@ -387,9 +396,7 @@ extension Worker {
             ? CachePolicy.storable(method: "GET", request: c.ex.cache.request, status: status, response: response, options: rc.options)
             : .method
         if let why {
-            if status < 500 && c.ex.cache.revalidating != nil { config.store.remove(key: key) }
-            if status < 500 { c.ex.cache.uncacheable = true }
-            config.store.noteNotStored(key: key, reason: why.rawValue + " (status " + String(status) + ")")   // (no interpolation: it cast at run time per response)
+            notStored(c, key, why, status: status)
             return false
         }
         if rc.deceptionArmor && !contentTypeFitsPath(c.ex.cache.target, response.first("content-type")) {
@@ -431,6 +438,15 @@ extension Worker {
             if !waiting.isEmpty { mailboxes.deliver(waiting) }
         }
         return false
+    }
+
+    /// The policy said the origin's response is not to be stored: a stored
+    /// response it answered for is gone (unless the origin failed), followers
+    /// go on alone, and explain will say why.
+    func notStored(_ c: ClientConnection, _ key: String, _ why: NotStored, status: Int) {
+        if status < 500 && c.ex.cache.revalidating != nil { config.store.remove(key: key) }
+        if status < 500 { c.ex.cache.uncacheable = true }
+        config.store.noteNotStored(key: key, why, status: status)
     }
 
     /// The first byte a single `bytes=A-B` or `bytes=A-` range asks for (0 for a

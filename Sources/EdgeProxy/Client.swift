@@ -61,6 +61,9 @@ final class ClientConnection {
     var head = RequestHead()
     var deadline: Int64 = 0
     var timeout = ClientTimeout.idle
+    /// When it last went idle (accepted, or its last response written): a
+    /// connection idle for Worker.parkAfterMillis is parked.
+    var idleSince: Int64 = 0
     var sendDeadline: Int64 = 0
     /// The request body's minimum rate (ServerConfig.bodyMinRate): when it runs out (0: not measured).
     var rateDeadline: Int64 = 0
@@ -302,6 +305,7 @@ extension Worker {
     /// pool and the finished exchange is let go (an idle connection costs
     /// neither buffer nor exchange memory).
     func wentIdle(_ c: ClientConnection) {
+        c.idleSince = now
         if let b = c.outBuf { c.outBuf = nil; giveBuffer(b) }
         if let i = c.inBuf { c.inBuf = nil; giveBuffer(i) }
         c.dropFinishedExchange(for: idleExchange)

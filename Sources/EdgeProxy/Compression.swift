@@ -103,11 +103,13 @@ struct ResponseFacts {
     }
 
     init(_ p: UnsafeRawBufferPointer, _ fields: [Field], length: Int64?) {
-        var cc: [String] = []
         var ce: [String] = []
         for f in fields {
             let value = { String(decoding: p[f.valueStart..<f.valueEnd], as: UTF8.self) }
-            if f.known == .cacheControl { cc.append(value()); continue }
+            if f.known == .cacheControl {
+                if !noTransform && CacheControl.has(p, f.valueStart, f.valueEnd, "no-transform") { noTransform = true }
+                continue
+            }
             if f.known != .other { continue }
             switch f.nameEnd - f.nameStart {
             case 4 where equalsLowercase(p, f.nameStart, f.nameEnd, "etag"): etag = value()
@@ -122,7 +124,6 @@ struct ResponseFacts {
             }
         }
         contentEncoding = ce.isEmpty ? nil : ce.joined(separator: ",")
-        noTransform = CacheControl.parse(cc).noTransform
         self.length = length
     }
 }

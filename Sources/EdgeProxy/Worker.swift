@@ -54,6 +54,9 @@ let bufferSize = 16 * 1024
 public final class Worker: @unchecked Sendable {
     /// Interim (1xx) responses an origin may send before its final one; more is broken.
     static let maxInterim = 16
+    /// A plain connection idle this long is parked at the next sweep (one in
+    /// steady use between requests is not parked and brought back each time).
+    static let parkAfterMillis: Int64 = 1000
     let index: Int
     var config: RuntimeConfig
     let epoll: Epoll
@@ -335,6 +338,7 @@ public final class Worker: @unchecked Sendable {
                 workerCounters.set(WorkerSlot.openConnections, clientCount)
                 c.timeout = .idle
                 c.deadline = now + server.headerTimeoutMillis
+                c.idleSince = now
             case .wouldBlock:
                 return
             case .error:
@@ -392,7 +396,7 @@ extension Worker {
     func parkable(_ c: ClientConnection) -> ParkedClient? {
         guard c.phase == .head, c.timeout == .idle, c.stage == .open, c.sink == nil, c.tls == nil, c.h2 == nil, c.h2Parent == nil,
               !c.readable, !c.hangup, !c.eof, c.inBuf == nil, c.outBuf == nil, c.pendingBody == nil, c.ex === idleExchange,
-              c.deadline != 0, !c.inProcess, c.sendDeadline == 0, c.rateDeadline == 0, let ip = PackedIP(text: c.peerIP) else { return nil }
+              c.deadline != 0, now - c.idleSince >= Worker.parkAfterMillis, !c.inProcess, c.sendDeadline == 0, c.rateDeadline == 0, let ip = PackedIP(text: c.peerIP) else { return nil }
         return ParkedClient(ip: ip, trusted: c.trusted, countedByAddress: c.countedByAddress, writable: c.writable,
                             gen: c.gen, deadline: c.deadline)
     }

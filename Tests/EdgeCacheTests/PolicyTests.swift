@@ -325,3 +325,63 @@ func fresh(_ status: Int, _ response: HeaderList, requestTime: Int64 = t0, respo
         #expect(!BypassRules.glob(Substring(String(repeating: "*a", count: 30) + "b"), Substring(String(repeating: "a", count: 200))))
     }
 }
+
+/// The byte checks on a parsed head (CacheControl.noStoreFlags / has,
+/// CachePolicy.plainlyNoStore) agree with the string parser and `storable`.
+@Suite(.timeLimit(.minutes(3))) struct ByteLevelDirectiveTests {
+    static let values = [
+        "no-store", "NO-STORE", " no-store ", "max-age=60, no-store", "no-store, must-understand", "must-understand,no-store",
+        "private=\"a, no-store\"", "x=\"no-store\"", "no-cache=\"no-store, b\", no-store", "no-storex", "xno-store", "no-store=1",
+        "no-store=\"\"", "max-age=3600", "", ",,", "no-transform", "public, No-Transform", "x=\"no-transform,\"",
+        "a=\"unterminated, no-store", "a=\"esc \\\" , no-store\"", "a=b\\, no-store", "\tno-store\t,", "must-understand",
+        "no-store,no-store", "=no-store", "no-store;x", "x=\"\\", "private, no-transform=\"x\"",
+    ]
+
+    @Test(arguments: values) func byteChecksAgreeWithTheParser(_ v: String) {
+        let cc = CacheControl.parse(v)
+        let bytes = Array(v.utf8)
+        bytes.withUnsafeBytes { p in
+            let flags = CacheControl.noStoreFlags(p, 0, p.count)
+            #expect(flags.noStore == cc.noStore, "no-store in \(v)")
+            #expect(flags.mustUnderstand == cc.mustUnderstand, "must-understand in \(v)")
+            #expect(CacheControl.has(p, 0, p.count, "no-transform") == cc.noTransform, "no-transform in \(v)")
+        }
+    }
+
+    /// Parses a response head with `fields` and asks plainlyNoStore.
+    func plainlyNoStore(_ fields: [String], options: CacheOptions = opts) -> Bool {
+        let head = Array(("HTTP/1.1 200 OK\r\n" + fields.map { $0 + "\r\n" }.joined() + "\r\n").utf8)
+        return head.withUnsafeBytes { p in
+            var h = ResponseHead()
+            var scan = HeadScan()
+            guard case .complete = HeadParser.parseResponse(p, limits: HeadLimits(), into: &h, scan: &scan) else { return false }
+            return CachePolicy.plainlyNoStore(p, h.fields, options: options)
+        }
+    }
+
+    static let heads: [[String]] = [
+        ["Cache-Control: no-store"], ["Cache-Control: max-age=60", "Cache-Control: no-store"], ["cache-control: No-Store, private"],
+        ["Cache-Control: no-store, must-understand"], ["Cache-Control: no-store", "Cache-Control: must-understand"],
+        ["Cache-Control: no-store", "CDN-Cache-Control: max-age=60"], ["Cache-Control: no-store", "Surrogate-Control: max-age=60"],
+        ["Cache-Control: no-store", "cdn-cache-control: &&&&"], ["Cache-Control: max-age=60"], ["Cache-Control: private=\"no-store\""],
+        ["Pragma: no-store"], ["Content-Type: text/plain", "Cache-Control: no-store", "ETag: \"x\""], [],
+        ["Cache-Control: no-store", "Set-Cookie: a=b"], ["CDN-Cache-Control: no-store"],
+    ]
+
+    @Test(arguments: heads) func plainlyNoStoreMeansStorableSaysResponseNoStore(_ fields: [String]) {
+        let list = HeaderList(fields.map { f in
+            let i = f.firstIndex(of: ":")!
+            return (String(f[..<i]), String(f[f.index(after: i)...]).trimmingCharacters(in: .whitespaces))
+        })
+        for options in [opts, { var o = CacheOptions(); o.useTargetedFields = false; return o }()] {
+            let why = CachePolicy.storable(method: "GET", request: h(), status: 200, response: list, options: options)
+            if plainlyNoStore(fields, options: options) {
+                #expect(why == .responseNoStore, "\(fields): \(String(describing: why))")
+            } else {
+                // Not claimed: either storable says something else, or only the full parse can tell.
+                #expect(why != .responseNoStore || fields.contains { $0.lowercased().hasPrefix("cdn-") || $0.lowercased().hasPrefix("surrogate-") || $0.lowercased().contains("must-understand") },
+                        "\(fields): storable says no-store but the byte check missed it")
+            }
+        }
+    }
+}

@@ -33,7 +33,9 @@ def main():
         socks.append(s)
         if time.time() > deadline:
             break
-    time.sleep(1.0)
+    # Idle for 2.5 s: long enough for edged to park them (after 1 s idle, at a
+    # sweep), as any connection idle for longer is.
+    time.sleep(2.5)
     after = rss_kib(pid)
     print(before, after, round((after - before) * 1024 / max(1, len(socks))))
     for s in socks:

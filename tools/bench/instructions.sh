@@ -5,12 +5,15 @@
 # on a route without compression) N and 3N times after a warm-up, each in a
 # fresh process; the difference of the two totals over 2N is the per-request
 # cost in edged's user space (startup cancels out; the kernel's share is not counted).
-# usage: tools/bench/instructions.sh [N=1000] [PATH...]
+# /ns/ answers no-store (a pass-through on a caching route). EDGED picks another
+# binary (a base to compare with): EDGED=/tmp/base/.build/release/edged.
+# usage: [EDGED=...] tools/bench/instructions.sh [N=1000] [PATH...]
 N=${1:-1000}; shift || true
 PATHS=("$@"); [ ${#PATHS[@]} -eq 0 ] && PATHS=(/1k.bin /nc/1k.bin)
 source "$(dirname "$0")/lib.sh"
 command -v valgrind >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind >/dev/null; }
-start_origin 'add_header Cache-Control "max-age=3600";'
+EDGED=${EDGED:-.build/release/edged}
+start_origin "add_header Cache-Control \"max-age=3600\"; location /ns/ { alias $W/www/; add_header Cache-Control \"no-store\"; }"
 cat > "$W/tenants/bench.json" <<CONF
 { "name": "bench", "hosts": ["bench"], "default": true, "compress": true,
   "origins": { "o": { "servers": ["127.0.0.1:$ORIGIN"], "keepalive": 64 } },
@@ -18,7 +21,7 @@ cat > "$W/tenants/bench.json" <<CONF
 CONF
 # total PATH COUNT -> instructions executed by an edged that served COUNT requests for PATH
 total() {
-  valgrind --tool=callgrind --callgrind-out-file="$W/cg.out" .build/release/edged --tenants "$W/tenants" --http 127.0.0.1:18470 \
+  valgrind --tool=callgrind --callgrind-out-file="$W/cg.out" "$EDGED" --tenants "$W/tenants" --http 127.0.0.1:18470 \
     --workers 1 --access-log off --state "$W/st-$RANDOM" 2>/dev/null &
   local pid=$!
   wait_port 18470 >/dev/null 2>&1 || wait_port 18470
