@@ -192,8 +192,9 @@ extension Worker {
             if c.rateDeadline != 0 { creditBodyRate(c, k) }
             // Edge-triggered: a short read drained the socket, and new
             // data raises a new edge, so skip the read that would EAGAIN.
-            // (Not under TLS: OpenSSL may hold decrypted bytes.)
-            if k < space && !c.hangup && c.tls == nil { c.readable = false }
+            // Under TLS, only when OpenSSL's own last socket read was short and
+            // it holds nothing back (TLSConnection.drained).
+            if k < space && !c.hangup && (c.tls?.drained ?? true) { c.readable = false }
             return k
         case .wouldBlock:
             c.readable = false

@@ -106,10 +106,16 @@ public final class TLSConnection {
     /// The server name the ClientHello asked for (set during the handshake).
     var requestedName: String?
 
+    /// Set by the read BIO's watch (edge_ssl_watch_reads): the last socket read
+    /// came back short, so the kernel had nothing more (see `drained`).
+    let lastReadShort = UnsafeMutablePointer<UInt8>.allocate(capacity: 1)
+
     public init?(server: TLSServer, fd: Int32) {
-        guard let ssl = SSL_new(server.entry) else { ERR_clear_error(); return nil }
+        guard let ssl = SSL_new(server.entry) else { ERR_clear_error(); lastReadShort.deallocate(); return nil }
         SSL_set_fd(ssl, fd)
         SSL_set_accept_state(ssl)
+        lastReadShort.pointee = 0
+        edge_ssl_watch_reads(ssl, lastReadShort)
         self.ssl = ssl
         self.server = server
         // For the ClientHello callback; this object outlives the SSL it frees.
@@ -119,9 +125,19 @@ public final class TLSConnection {
     init(ssl: OpaquePointer) {
         self.ssl = ssl
         self.server = nil
+        lastReadShort.pointee = 0
     }
 
-    deinit { SSL_free(ssl) }
+    deinit {
+        SSL_free(ssl)   // (first: the BIO's watch writes through the flag until then)
+        lastReadShort.deallocate()
+    }
+
+    /// Nothing more can be read without new bytes from the peer: the last
+    /// socket read came back short and OpenSSL holds no bytes unprocessed or
+    /// unread. An edge-triggered reader may then wait for the next event instead
+    /// of reading again to see it would block (one read syscall per request saved).
+    @inline(__always) public var drained: Bool { lastReadShort.pointee != 0 && SSL_has_pending(ssl) == 0 }
 
     public enum Progress: Equatable { case done, wantRead, wantWrite, failed(String) }
 

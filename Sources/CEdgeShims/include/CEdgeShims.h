@@ -37,6 +37,25 @@ static inline long edge_ssl_ctx_session_cache_server(SSL_CTX *ctx, long size) {
     return SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
 }
 static inline void edge_ssl_ctx_read_ahead(SSL_CTX *ctx) { SSL_CTX_set_read_ahead(ctx, 1); }
+
+/// Watches the socket reads under an SSL: after each one, *drained is 1 when it
+/// came back short, empty or would block (the kernel had nothing more: new
+/// bytes raise a new edge-triggered event) and 0 when it filled what was asked.
+static long edge_bio_watch_cb(BIO *b, int oper, const char *argp, size_t len, int argi, long argl, int ret, size_t *processed) {
+    (void)argp; (void)argi; (void)argl;
+    if (oper == (BIO_CB_READ | BIO_CB_RETURN)) {
+        unsigned char *drained = (unsigned char *)BIO_get_callback_arg(b);
+        if (drained) *drained = (ret <= 0 || (processed && *processed < len)) ? 1 : 0;
+    }
+    return ret;
+}
+/// Installs that watch on the SSL's read BIO (set it up with SSL_set_fd first).
+static inline void edge_ssl_watch_reads(SSL *ssl, unsigned char *drained) {
+    BIO *b = SSL_get_rbio(ssl);
+    if (!b) return;
+    BIO_set_callback_arg(b, (char *)drained);
+    BIO_set_callback_ex(b, edge_bio_watch_cb);
+}
 static inline int edge_ssl_ctx_set_groups(SSL_CTX *ctx, const char *list) { return (int)SSL_CTX_set1_groups_list(ctx, list); }
 static inline void edge_ssl_ctx_set_servername_cb(SSL_CTX *ctx, int (*cb)(SSL *, int *, void *), void *arg) {
     SSL_CTX_set_tlsext_servername_callback(ctx, cb);
