@@ -237,6 +237,9 @@ public final class MemoryStore: CacheStorage {
         /// Why the last response for a key of this shard was not stored (for
         /// explain); bounded (MemoryStore.notStoredPerShard), cleared when full.
         var notStored: [String: NotStoredNote] = [:]
+        /// Derived codings stored, by their base key's hash (fnv1a up to the
+        /// separator): a base with none is never looked for under a derived key.
+        var derivedBases: [UInt64: UInt32] = [:]
     }
 
     final class ShardBox: Sendable {
@@ -306,9 +309,27 @@ public final class MemoryStore: CacheStorage {
 
     /// Like `lookup(key:request:)`, asking for the request's fields only when a
     /// stored variant has Vary (most objects have none: no fields are built).
-    public func lookup(key: String, request: () -> HeaderList) -> StoredResponse? {
-        shards[shard(key)].m.withLock { s in
-            guard let nodes = s.table[key] else { return nil }
+    public func lookup(key: String, request: () -> HeaderList) -> StoredResponse? { find(key, derived: nil, request) }
+
+    /// The representation edge derived from `key` in `coding`, if one is stored.
+    /// A base with no derived coding stored (most objects of types never
+    /// compressed) is answered from its hash, without making the derived key.
+    public func lookupDerived(key: String, _ coding: ContentCoding, request: () -> HeaderList) -> StoredResponse? {
+        find(key, derived: coding, request)
+    }
+
+    /// The stored variant of `key` (or of its derived key in `coding`) that the
+    /// request selects: one hash and one lock either way.
+    @inline(__always)
+    func find(_ key: String, derived coding: ContentCoding?, _ request: () -> HeaderList) -> StoredResponse? {
+        let h = MemoryStore.fnv1a(key, stopAtSeparator: true)
+        return shards[Int(h % UInt64(shards.count))].m.withLock { s in
+            var k = key
+            if let coding {
+                guard !s.derivedBases.isEmpty, s.derivedBases[h] != nil else { return nil }
+                k = CacheKey.derived(key, coding)
+            }
+            guard let nodes = s.table[k] else { return nil }
             var fields: HeaderList?
             for n in nodes {
                 if !n.object.vary.isEmpty {
@@ -398,6 +419,7 @@ public final class MemoryStore: CacheStorage {
             }
             s.bytes += r.cost
             s.objects += 1
+            if r.isDerived { s.derivedBases[MemoryStore.fnv1a(r.key, stopAtSeparator: true), default: 0] += 1 }
             if !s.notStored.isEmpty { s.notStored[r.key] = nil }
             if s.ghost.remove(MemoryStore.ghostHash(r.key)) != nil {
                 s.main.append(n)
@@ -517,6 +539,10 @@ public final class MemoryStore: CacheStorage {
         n.object = tombstone
         s.bytes -= o.cost
         s.objects -= 1
+        if o.isDerived {
+            let h = fnv1a(o.key, stopAtSeparator: true)
+            if let n = s.derivedBases[h], n > 1 { s.derivedBases[h] = n - 1 } else { s.derivedBases[h] = nil }
+        }
         if o.key.utf8.contains(1) { s.postKeys -= 1 }
         if n.inSmall { s.smallBytes -= o.cost; n.inSmall = false }
         return o

@@ -15,6 +15,7 @@
 // and reads on a thread of its own; when the answer is ready it calls
 // `waking.wake(waiter)` (the pipeline's mailboxes), and the exchange, parked
 // meanwhile, asks again. A worker's loop never waits for storage.
+import EdgeHTTP
 
 /// A request's lookup: the answer, or a read under way (ask again when woken).
 public enum StorageLookup { case found(StoredResponse), absent, pending }
@@ -61,6 +62,10 @@ public protocol CacheStorage: AnyObject, Sendable {
     /// The same for a policy reason and the origin's status (nothing formatted
     /// per response: explain formats it when asked).
     func noteNotStored(key: String, _ why: NotStored, status: Int)
+    /// The representation derived from `key` in `coding` (CacheKey.derived), if
+    /// stored: a tier may answer "none" for a base with no derived coding without
+    /// making the derived key (a hit on a type never compressed pays nothing more).
+    func lookupDerived(key: String, _ coding: ContentCoding, request: () -> HeaderList) -> StoredResponse?
     func whyNotStored(key: String) -> String?
     /// Bytes each tenant may hold.
     func setQuotas(_ q: [String: Int])
@@ -72,6 +77,11 @@ public protocol CacheStorage: AnyObject, Sendable {
 }
 
 extension CacheStorage {
+    /// A tier with no faster way looks the derived key up.
+    public func lookupDerived(key: String, _ coding: ContentCoding, request: () -> HeaderList) -> StoredResponse? {
+        lookup(key: CacheKey.derived(key, coding), request: request)
+    }
+
     public func noteNotStored(key: String, _ why: NotStored, status: Int) {
         noteNotStored(key: key, reason: NotStoredNote.policy(why, status: status).text)
     }

@@ -148,7 +148,7 @@ extension Worker {
         // everyone else looks up the stored response first (see serveNegotiated).
         if let cmp = e.route?.compress, !e.rangeRequested, e.acceptEncoding != nil,
            let want = AcceptEncoding.choose(e.acceptEncoding, offered: cmp.offered),
-           want != .identity, let d = config.store.lookup(key: CacheKey.derived(key, want), request: requestFields),
+           want != .identity, let d = config.store.lookupDerived(key: key, want, request: requestFields),
            CachePolicy.decide(d.freshness, request: x.request, now: wall, options: rc.options) == .fresh {
             x.status = CacheStatus(.hit)
             e.cache = x

@@ -187,3 +187,27 @@ func object(_ key: String, variant: String = "", vary: [String] = [], size: Int 
 }
 
 final class WeakBox { weak var o: StoredResponse?; init(_ o: StoredResponse) { self.o = o } }
+
+@Suite struct DerivedLookupTests {
+    @Test func aDerivedCodingIsFoundOnlyWhileOneIsStored() {
+        let store = MemoryStore(capacity: 1 << 20, shardCount: 4)
+        let base = CacheKey.primary(tenant: "t", https: false, host: "a.test", target: "/x")
+        #expect(store.insert(object(base)))
+        #expect(store.lookupDerived(key: base, .gzip, request: { HeaderList() }) == nil, "no coding stored yet")
+        #expect(store.insert(object(CacheKey.derived(base, .gzip))))
+        #expect(store.insert(object(CacheKey.derived(base, .br))))
+        #expect(store.lookupDerived(key: base, .gzip, request: { HeaderList() })?.key == CacheKey.derived(base, .gzip))
+        #expect(store.lookupDerived(key: base, .br, request: { HeaderList() })?.key == CacheKey.derived(base, .br))
+        // A new base representation drops what was derived from the old one: none is found after.
+        #expect(store.insert(object(base, size: 120)))
+        #expect(store.lookupDerived(key: base, .gzip, request: { HeaderList() }) == nil)
+        #expect(store.lookupDerived(key: base, .br, request: { HeaderList() }) == nil)
+        // Stored again, then removed with its base: gone again, and another base is unaffected.
+        let other = CacheKey.primary(tenant: "t", https: false, host: "a.test", target: "/y")
+        #expect(store.insert(object(other)) && store.insert(object(CacheKey.derived(other, .gzip))))
+        #expect(store.insert(object(CacheKey.derived(base, .gzip))))
+        store.remove(key: base)
+        #expect(store.lookupDerived(key: base, .gzip, request: { HeaderList() }) == nil)
+        #expect(store.lookupDerived(key: other, .gzip, request: { HeaderList() }) != nil)
+    }
+}

@@ -7,7 +7,8 @@
 # cost in edged's user space (startup cancels out; the kernel's share is not counted).
 # /ns/ answers no-store (a pass-through on a caching route). EDGED picks another
 # binary (a base to compare with): EDGED=/tmp/base/.build/release/edged.
-# usage: [EDGED=...] tools/bench/instructions.sh [N=1000] [PATH...]
+# HEADER="Accept-Encoding: gzip, br" adds a field to every request (nreq.py).
+# usage: [EDGED=...] [HEADER=...] tools/bench/instructions.sh [N=1000] [PATH...]
 N=${1:-1000}; shift || true
 PATHS=("$@"); [ ${#PATHS[@]} -eq 0 ] && PATHS=(/1k.bin /nc/1k.bin)
 source "$(dirname "$0")/lib.sh"

@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 """Sends N GETs for PATH on one keep-alive connection to 127.0.0.1:PORT, reading
-each response whole (Content-Length). usage: nreq.py PORT PATH N"""
-import socket, sys
+each response whole (Content-Length). usage: nreq.py PORT PATH N
+HEADER="Name: value" adds a field to each request."""
+import os, socket, sys
 port, path, n = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 s = socket.create_connection(("127.0.0.1", port))
-req = f"GET {path} HTTP/1.1\r\nHost: bench\r\n\r\n".encode()
+extra = os.environ.get("HEADER", "")
+req = f"GET {path} HTTP/1.1\r\nHost: bench\r\n{extra + chr(13) + chr(10) if extra else ''}\r\n".encode()
 buf = b""
 for i in range(n):
     s.sendall(req)
