@@ -31,11 +31,11 @@ enum Slot {
     case parked
 }
 
-/// What is left of a plain keep-alive connection that has sat idle through a
-/// sweep: its ClientConnection (with its head, scan and HTTP/2 state, ~1 KiB
-/// with what hangs off it) is freed, and these 40 bytes in the fd table are
-/// all it costs until its next byte arrives (`unpark`) or its idle deadline
-/// passes. The fd table owns the fd meanwhile (OwnedFD.handOver).
+/// What is left of a plain keep-alive connection idle for Worker.parkAfterMillis
+/// (parked at a sweep): its ClientConnection (with its address text, head, scan
+/// and HTTP/2 state, ~350 bytes) is freed, and this record (32 bytes) plus its
+/// slot (8) are all it costs until its next byte arrives (`unpark`) or its idle
+/// deadline passes. The fd table owns the fd meanwhile (OwnedFD.handOver).
 /// (Field order packs it into 32 bytes: PackedIP's 17, the flags, then the rest.)
 struct ParkedClient {
     var ip: PackedIP
