@@ -300,7 +300,12 @@ public final class MemoryStore: CacheStorage {
     @inline(__always) func shard(_ key: String) -> Int {
         // FNV-1a: stable across runs (the disk tier will share it). Hashing
         // stops at NUL or SOH, so derived and POST keys share their base key's shard.
-        Int(MemoryStore.fnv1a(key, stopAtSeparator: true) % UInt64(shards.count))
+        shard(hash: MemoryStore.fnv1a(key, stopAtSeparator: true))
+    }
+
+    /// The shard of a base key's hash (fnv1a up to the separator).
+    @inline(__always) func shard(hash h: UInt64) -> Int {
+        Int(h % UInt64(shards.count))
     }
 
     public func lookup(key: String, request: HeaderList) -> StoredResponse? {
@@ -323,7 +328,7 @@ public final class MemoryStore: CacheStorage {
     @inline(__always)
     func find(_ key: String, derived coding: ContentCoding?, _ request: () -> HeaderList) -> StoredResponse? {
         let h = MemoryStore.fnv1a(key, stopAtSeparator: true)
-        return shards[Int(h % UInt64(shards.count))].m.withLock { s in
+        return shards[shard(hash: h)].m.withLock { s in
             var k = key
             if let coding {
                 guard !s.derivedBases.isEmpty, s.derivedBases[h] != nil else { return nil }
