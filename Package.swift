@@ -31,19 +31,22 @@ let package = Package(
         .target(name: "EdgeHTTP2", swiftSettings: fast),
         // Pure: origin balancing and passive health policy.
         .target(name: "EdgeUpstream", swiftSettings: fast),
+        // Pure: protection policy: address prefix lists, rate limits (GCRA, a
+        // shared fixed-size table), the PROXY protocol header.
+        .target(name: "EdgeProtect", swiftSettings: fast),
         // Pure: RFC 9111 cache policy, keys (no I/O, no clock).
         .target(name: "EdgeCache", dependencies: ["EdgeHTTP"], swiftSettings: fast),
         // Streaming gzip / brotli codecs over the system libraries (no I/O).
         .target(name: "EdgeCompress", dependencies: ["CZlib", "CBrotli", "CEdgeShims", "EdgeHTTP"], swiftSettings: fast),
         // Config decoding and validation (Foundation allowed here, off the data path).
-        .target(name: "EdgeConfig", dependencies: ["EdgeHTTP"]),
+        .target(name: "EdgeConfig", dependencies: ["EdgeHTTP", "EdgeProtect"]),
         // I/O: epoll, sockets, threads, clocks.
         .target(name: "CEdgeIO"),
         .target(name: "EdgeIO", dependencies: ["CEdgeIO"], swiftSettings: fast),
         // TLS termination (OpenSSL): per-tenant contexts, SNI, internal CA.
         .target(name: "EdgeTLS", dependencies: ["COpenSSL", "CEdgeShims", "EdgeIO"]),
         // The proxy pipeline.
-        .target(name: "EdgeProxy", dependencies: ["EdgeHTTP", "EdgeHTTP2", "EdgeIO", "EdgeConfig", "EdgeUpstream", "EdgeTLS", "EdgeCache", "EdgeCompress"],
+        .target(name: "EdgeProxy", dependencies: ["EdgeHTTP", "EdgeHTTP2", "EdgeIO", "EdgeConfig", "EdgeUpstream", "EdgeTLS", "EdgeCache", "EdgeCompress", "EdgeProtect"],
                 swiftSettings: fast),
         // The admin API (Unix socket / loopback TCP, JSON): off the data path, Foundation allowed.
         .target(name: "EdgeAdmin", dependencies: ["EdgeProxy", "EdgeIO", "EdgeHTTP"]),
@@ -53,6 +56,7 @@ let package = Package(
 
         .testTarget(name: "EdgeHTTPTests", dependencies: ["EdgeHTTP"]),
         .testTarget(name: "EdgeHTTP2Tests", dependencies: ["EdgeHTTP2"]),
+        .testTarget(name: "EdgeProtectTests", dependencies: ["EdgeProtect"]),
         .testTarget(name: "EdgeUpstreamTests", dependencies: ["EdgeUpstream"]),
         .testTarget(name: "EdgeConfigTests", dependencies: ["EdgeConfig"]),
         .testTarget(name: "EdgeTLSTests", dependencies: ["EdgeTLS"]),

@@ -49,7 +49,7 @@ import Testing
     }
 
     @Test func thePurePartsImportNoIO() throws {
-        for module in ["EdgeHTTP", "EdgeCache", "EdgeUpstream"] {
+        for module in ["EdgeHTTP", "EdgeCache", "EdgeUpstream", "EdgeProtect"] {
             for (name, text) in try sources(module) {
                 for io in ["import EdgeIO", "import EdgeProxy", "import Foundation", "import EdgeTLS"] {
                     #expect(!text.contains(io), "\(module)/\(name) has \(io)")

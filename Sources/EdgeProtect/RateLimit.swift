@@ -1,0 +1,152 @@
+// Rate limits as GCRA (the generic cell rate algorithm: a token bucket kept as
+// one number, the theoretical arrival time), in one fixed-size table shared by
+// every worker, so a client spread over workers is limited as one.
+//
+// Semantics are nginx's `limit_req ... burst=B nodelay`: at most 1 + B requests
+// at once, then one per interval (period / count); a request over that is
+// refused at once, never queued. GCRA keeps, per key, only the time at which
+// its bucket is full again (`tat`); a key whose tat has passed is the same as
+// an absent one, so stale entries are simply overwritten.
+//
+// Concurrency: the table is split into 256 stripes, each a Mutex over its own
+// slots; a request takes one stripe's lock once per limit that applies to it.
+// Memory is fixed at creation: 16 bytes a slot (key hash and tat), slots in
+// sets of 4 (a key lives in one set); a full set evicts the entry nearest to
+// expiry (it forgets the least), counted in `evictions`. Keys are 64-bit
+// hashes: two keys that collide share a bucket (at 1 M keys, odds ~1 in 10^7).
+// Every function takes `now` (microseconds, monotonic); none reads a clock.
+import Synchronization
+
+public struct RateSpec: Sendable, Equatable {
+    /// `count` requests per `periodMicros`, with `burst` more at once.
+    public var count: Int
+    public var periodMicros: Int64
+    public var burst: Int
+    public init(count: Int, periodMicros: Int64, burst: Int) {
+        self.count = count; self.periodMicros = periodMicros; self.burst = burst
+    }
+    /// The emission interval: one request earns back this many microseconds.
+    @inline(__always) public var interval: Int64 { max(1, periodMicros / Int64(max(count, 1))) }
+    @inline(__always) var tolerance: Int64 { interval * Int64(burst) }
+    /// Requests a full bucket lets through at once (the quota the RateLimit fields announce).
+    public var quota: Int { burst + 1 }
+    /// The window that quota refills over, in whole seconds (at least 1).
+    public var windowSeconds: Int64 { max(1, (interval * Int64(quota) + 999_999) / 1_000_000) }
+
+    /// "10/s", "600/m", "5/h", "100/d", nginx's "10r/s", or "2/10s" (per 10 seconds).
+    public init?(rate: String, burst: Int) {
+        let parts = rate.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count == 2, burst >= 0 else { return nil }
+        var n = Substring(parts[0])
+        if n.hasSuffix("r") { n.removeLast() }
+        guard let c = Int(n), c > 0 else { return nil }
+        var unit = Substring(parts[1])
+        var times: Int64 = 1
+        let digits = unit.prefix { $0 >= "0" && $0 <= "9" }
+        if !digits.isEmpty { guard let t = Int64(digits), t > 0 else { return nil }; times = t; unit = unit.dropFirst(digits.count) }
+        let per: Int64
+        switch unit {
+        case "s": per = 1_000_000
+        case "m": per = 60_000_000
+        case "h": per = 3_600_000_000
+        case "d": per = 86_400_000_000
+        default: return nil
+        }
+        self.init(count: c, periodMicros: per * times, burst: burst)
+    }
+}
+
+public enum RateDecision: Equatable, Sendable {
+    /// Let through; `remaining` more would be now, and the bucket is full again in `resetMicros`.
+    case allowed(remaining: Int, resetMicros: Int64)
+    /// Over the limit; the next request would pass in `retryAfterMicros`.
+    case limited(retryAfterMicros: Int64)
+}
+
+/// The GCRA step for one key: the decision and the key's new tat (unchanged when limited).
+@inline(__always) public func gcra(_ spec: RateSpec, storedTAT: Int64, now: Int64) -> (RateDecision, Int64) {
+    let t = spec.interval
+    let tat = max(storedTAT, now)
+    if tat - now > spec.tolerance { return (.limited(retryAfterMicros: tat - now - spec.tolerance), storedTAT) }
+    let next = tat + t
+    let remaining = Int((spec.tolerance + t - (next - now)) / t)
+    return (.allowed(remaining: max(remaining, 0), resetMicros: next - now), next)
+}
+
+public final class RateTable: Sendable {
+    static let stripeCount = 256
+    static let ways = 4
+
+    struct Slots {
+        var keys: [UInt64]
+        var tats: [Int64]
+        var evictions = 0
+    }
+
+    final class Stripe: Sendable {
+        let slots: Mutex<Slots>
+        init(count: Int) { slots = Mutex(Slots(keys: [UInt64](repeating: 0, count: count), tats: [Int64](repeating: 0, count: count))) }
+    }
+
+    let stripes: [Stripe]
+    let setsPerStripe: Int
+    /// Keys the table holds at most (rounded up to whole sets in whole stripes).
+    public let capacity: Int
+
+    /// A table for about `keys` keys (16 bytes each).
+    public init(keys: Int) {
+        let perStripe = max(RateTable.ways, (keys + RateTable.stripeCount - 1) / RateTable.stripeCount)
+        let sets = (perStripe + RateTable.ways - 1) / RateTable.ways
+        setsPerStripe = sets
+        capacity = sets * RateTable.ways * RateTable.stripeCount
+        stripes = (0..<RateTable.stripeCount).map { _ in Stripe(count: sets * RateTable.ways) }
+    }
+
+    /// Counts one request against `spec` under the key `hash` (never 0: see `key`).
+    public func take(_ hash: UInt64, _ spec: RateSpec, now: Int64) -> RateDecision {
+        let stripe = stripes[Int(hash & 0xFF)]
+        let base = Int((hash >> 8) % UInt64(setsPerStripe)) * RateTable.ways
+        return stripe.slots.withLock { s in
+            var free = -1, oldest = base
+            for i in base..<base + RateTable.ways {
+                if s.keys[i] == hash {
+                    let (d, tat) = gcra(spec, storedTAT: s.tats[i], now: now)
+                    s.tats[i] = tat
+                    return d
+                }
+                if free < 0 && (s.keys[i] == 0 || s.tats[i] <= now) { free = i }
+                if s.tats[i] < s.tats[oldest] { oldest = i }
+            }
+            let i: Int
+            if free >= 0 { i = free } else { i = oldest; s.evictions += 1 }
+            let (d, tat) = gcra(spec, storedTAT: 0, now: now)
+            s.keys[i] = hash
+            s.tats[i] = tat
+            return d
+        }
+    }
+
+    /// Live entries evicted to make room (the table is too small for the keys).
+    public var evictions: Int { stripes.reduce(0) { $0 + $1.slots.withLock { $0.evictions } } }
+
+    /// Keys whose bucket is not full at `now` (for stats; walks the table).
+    public func activeKeys(now: Int64) -> Int {
+        stripes.reduce(0) { n, st in n + st.slots.withLock { s in zip(s.keys, s.tats).reduce(0) { $0 + ($1.0 != 0 && $1.1 > now ? 1 : 0) } } }
+    }
+
+}
+
+/// A limiter key: FNV-1a over a limit's id and its key's parts, never 0 (0
+/// marks a free slot). Built in place per request, nothing allocated.
+public struct RateKey {
+    public private(set) var hash: UInt64
+    @inline(__always) public init(limit: UInt64) { hash = (0xcbf2_9ce4_8422_2325 ^ limit) &* 0x100_0000_01b3 }
+    @inline(__always) public mutating func add(_ p: UnsafeRawBufferPointer) {
+        for b in p { hash = (hash ^ UInt64(b)) &* 0x100_0000_01b3 }
+        hash = (hash ^ 0xff) &* 0x100_0000_01b3   // part boundary
+    }
+    @inline(__always) public mutating func add(_ v: UInt128) {
+        withUnsafeBytes(of: v) { add($0) }
+    }
+    @inline(__always) public var value: UInt64 { hash == 0 ? 1 : hash }
+}
