@@ -60,9 +60,8 @@ let package = Package(
         .testTarget(name: "EdgeUpstreamTests", dependencies: ["EdgeUpstream"]),
         .testTarget(name: "EdgeConfigTests", dependencies: ["EdgeConfig"]),
         .testTarget(name: "EdgeTLSTests", dependencies: ["EdgeTLS"]),
-        .testTarget(name: "EdgeIOTests", dependencies: ["EdgeIO"]),
         .testTarget(name: "EdgeCacheTests", dependencies: ["EdgeCache", "EdgeHTTP"]),
-        .testTarget(name: "EdgeProxyTests", dependencies: ["EdgeProxy", "EdgeAdmin", "EdgeConfig", "EdgeIO", "EdgeHTTP", "EdgeCache"]),
+        .testTarget(name: "EdgeProxyTests", dependencies: ["EdgeProxy", "EdgeAdmin", "EdgeConfig", "EdgeIO", "EdgeHTTP", "EdgeCache", "EdgeProtect"]),
         .testTarget(name: "EdgeAdminTests", dependencies: ["EdgeAdmin"]),
         .testTarget(name: "EdgeCompressTests", dependencies: ["EdgeCompress", "EdgeHTTP"]),
     ]

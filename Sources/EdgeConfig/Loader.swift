@@ -3,6 +3,7 @@
 // and the field path ("routes[1].origin").
 import Foundation
 import EdgeHTTP
+import EdgeProtect
 
 /// A JSON object with its file and path, for error messages.
 struct Node {
@@ -122,6 +123,98 @@ func loadCompress(_ parent: Node, base: CompressConfig) throws -> CompressConfig
     return c
 }
 
+/// `"access": {"allow": [...], "deny": [...], "allow_file": F, "deny_file": F, "default": "allow" | "deny"}`:
+/// prefixes inline or one per line in files (relative to the config's directory).
+func loadAccess(_ a: Node, baseDir: String) throws -> PrefixList {
+    try a.allowOnly(["allow", "deny", "allow_file", "deny_file", "default"])
+    var lists: [String: [String]] = ["allow": [], "deny": []]
+    var origin: [String: (field: String, line: Int?)] = [:]   // prefix text -> where it was written
+    for which in ["allow", "deny"] {
+        for (i, p) in (try a.strings(which) ?? []).enumerated() {
+            guard Prefix(p) != nil else { throw a.fail("\(which)[\(i)]", "\"\(p)\" is not an address or prefix (like 10.0.0.0/8 or 2001:db8::/32, no host bits set)") }
+            lists[which]!.append(p)
+            origin[p] = origin[p] ?? (a.field("\(which)[\(i)]"), nil)
+        }
+        if let f = try a.string("\(which)_file") {
+            let full = f.hasPrefix("/") ? f : (baseDir as NSString).appendingPathComponent(f)
+            guard let data = readWholeFile(full), let text = String(data: data, encoding: .utf8) else { throw a.fail("\(which)_file", "cannot read \"\(full)\"") }
+            for (line, p) in PrefixList.lines(text) {
+                guard Prefix(p) != nil else { throw a.fail("\(which)_file", "\(full) line \(line): \"\(p)\" is not an address or prefix") }
+                lists[which]!.append(p)
+            }
+        }
+    }
+    var explicit: PrefixList.Verdict?
+    if let d = try a.string("default") {
+        guard let v = PrefixList.Verdict(name: d) else { throw a.fail("default", "expected \"allow\" or \"deny\"") }
+        explicit = v
+    }
+    do {
+        return try PrefixList(allow: lists["allow"]!, deny: lists["deny"]!, default: explicit)
+    } catch .inBoth(let p) {
+        throw a.fail("allow", "\(p) is in both allow and deny (the most specific prefix decides; the same one cannot say both)")
+    } catch {
+        throw a.fail("allow", "\(error)")
+    }
+}
+
+/// `"rate": "10/s"` with `"burst": N` (0 by default), or just the rate string.
+func loadRate(_ n: Node, _ key: String) throws -> RateSpec {
+    if let s = n.dict[key] as? String {
+        guard let r = RateSpec(rate: s, burst: 0) else { throw n.fail(key, "expected a rate like \"10/s\", \"600/m\" or \"2/10s\"") }
+        return r
+    }
+    guard let o = try n.object(key) else { throw n.fail(key, "expected a rate") }
+    try o.allowOnly(["rate", "burst"])
+    let burst = try o.int("burst", min: 0, max: 1_000_000) ?? 0
+    guard let text = try o.string("rate") else { throw o.fail("rate", "is required (like \"10/s\")") }
+    guard let r = RateSpec(rate: text, burst: burst) else { throw o.fail("rate", "expected a rate like \"10/s\", \"600/m\" or \"2/10s\"") }
+    return r
+}
+
+/// `"rate_limits": {"NAME": {"rate": "10/s", "burst": 20, "key": ["client", "header:X-Api-Key", "cookie:session", "tenant", "route"],
+/// "routes": ["/api/"], "status": 429, "dry_run": false}}`, checked in name order.
+func loadRateLimits(_ rl: Node, routes: [RouteConfig]) throws -> [RateLimitConfig] {
+    var out: [RateLimitConfig] = []
+    for name in rl.dict.keys.sorted() {
+        guard let n = try rl.object(name) else { continue }
+        guard !name.isEmpty, name.utf8.allSatisfy({ isTokenChar($0) }) else { throw rl.fail(name, "a limit's name is a token (letters, digits, -_.)") }
+        try n.allowOnly(["rate", "burst", "key", "routes", "status", "dry_run"])
+        guard n.dict["rate"] != nil else { throw n.fail("rate", "is required (like \"10/s\")") }
+        let burst = try n.int("burst", min: 0, max: 1_000_000) ?? 0
+        guard let text = try n.string("rate"), let spec = RateSpec(rate: text, burst: burst) else {
+            throw n.fail("rate", "expected a rate like \"10/s\", \"600/m\" or \"2/10s\"")
+        }
+        var c = RateLimitConfig(name: name, spec: spec)
+        if n.dict["key"] != nil {
+            let parts: [String]
+            if let one = n.dict["key"] as? String { parts = [one] } else { parts = try n.strings("key") ?? [] }
+            guard !parts.isEmpty else { throw n.fail("key", "needs at least one part (client, header:NAME, cookie:NAME, tenant, route)") }
+            c.key = try parts.enumerated().map { i, p in
+                switch p {
+                case "client": return .client
+                case "tenant": return .tenant
+                case "route": return .route
+                default:
+                    if p.hasPrefix("header:"), case let f = String(p.dropFirst(7)), !f.isEmpty, f.utf8.allSatisfy({ isTokenChar($0) }) { return .header(f.lowercased()) }
+                    if p.hasPrefix("cookie:"), case let f = String(p.dropFirst(7)), !f.isEmpty, f.utf8.allSatisfy({ isTokenChar($0) }) { return .cookie(f) }
+                    throw n.fail("key[\(i)]", "\"\(p)\" is not a key part (client, header:NAME, cookie:NAME, tenant, route)")
+                }
+            }
+        }
+        if let rs = try n.strings("routes") {
+            for (i, r) in rs.enumerated() where !routes.contains(where: { $0.prefix == r }) {
+                throw n.fail("routes[\(i)]", "no route has the prefix \"\(r)\" (routes: \(routes.map(\.prefix).joined(separator: ", ")))")
+            }
+            c.routes = rs
+        }
+        if let v = try n.int("status", min: 400, max: 599) { c.status = v }
+        c.dryRun = try n.bool("dry_run") ?? false
+        out.append(c)
+    }
+    return out
+}
+
 func isJSONBool(_ v: Any) -> Bool {
     type(of: v as AnyObject) == type(of: NSNumber(value: true) as AnyObject)
 }
@@ -238,7 +331,9 @@ public enum ConfigLoader {
     /// Loads the server file.
     public static func loadServer(file: String) throws -> ServerConfig {
         let root = Node(dict: try readJSON(file), file: file, path: "")
-        try root.allowOnly(["http", "https", "workers", "limits", "trusted_proxies", "access_log", "state", "tls_ticket_rotation", "cache", "admin"])
+        try root.allowOnly(["http", "https", "workers", "limits", "trusted_proxies", "access_log", "state", "tls_ticket_rotation", "cache", "admin",
+                            "proxy_protocol", "access"])
+        let baseDir = (file as NSString).deletingLastPathComponent
         var c = ServerConfig()
         if let v = try root.millis("tls_ticket_rotation") {
             guard v >= 1000 else { throw root.fail("tls_ticket_rotation", "must be at least 1s") }
@@ -253,8 +348,15 @@ public enum ConfigLoader {
         if let v = try root.string("https") { c.httpsListen = v }
         if let v = try root.string("state") { c.stateDir = v }
         if let v = try root.int("workers", min: 0, max: 1024) { c.workers = v }
-        if let v = try root.strings("trusted_proxies") { c.trustedProxies = v }
+        if let v = try root.strings("trusted_proxies") {
+            for (i, p) in v.enumerated() where Prefix(p) == nil {
+                throw root.fail("trusted_proxies[\(i)]", "\"\(p)\" is not an address or prefix (like 10.0.0.1 or 10.0.0.0/8)")
+            }
+            c.trustedProxies = v
+        }
         if let v = try root.string("access_log") { c.accessLog = v }
+        if let v = try root.bool("proxy_protocol") { c.proxyProtocol = v }
+        if let a = try root.object("access") { c.access = try loadAccess(a, baseDir: baseDir) }
         if let a = try root.object("admin") {
             try a.allowOnly(["listen", "token_file"])
             c.adminListen = try a.string("listen")
@@ -263,7 +365,15 @@ public enum ConfigLoader {
         }
         if let l = try root.object("limits") {
             try l.allowOnly(["request_line", "field", "header_block", "fields", "header_timeout", "body_idle_timeout", "body_min_rate", "body_rate_grace",
-                             "keepalive_timeout", "send_timeout", "max_connections", "max_connections_per_ip", "shutdown_timeout"])
+                             "keepalive_timeout", "send_timeout", "max_connections", "max_connections_per_ip", "shutdown_timeout",
+                             "new_connections_per_ip", "max_requests_per_connection", "rate_limit_keys", "proxy_protocol_timeout"])
+            if l.dict["new_connections_per_ip"] != nil { c.newConnectionsPerIP = try loadRate(l, "new_connections_per_ip") }
+            if let v = try l.int("max_requests_per_connection", min: 0, max: 65_535) { c.maxRequestsPerConnection = v }
+            if let v = try l.int("rate_limit_keys", min: 1024, max: 1 << 28) { c.rateLimitKeys = v }
+            if let v = try l.millis("proxy_protocol_timeout") {
+                guard v >= 100 else { throw l.fail("proxy_protocol_timeout", "must be at least 100ms") }
+                c.proxyProtocolTimeoutMillis = v
+            }
             if let v = try l.bytes("request_line") { c.head.maxRequestLine = Int(clamping: v) }
             if let v = try l.bytes("field") { c.head.maxFieldLine = Int(clamping: v) }
             if let v = try l.bytes("header_block") { c.head.maxHeadBytes = Int(clamping: v) }
@@ -336,7 +446,8 @@ public enum ConfigLoader {
 
     public static func loadTenant(file: String) throws -> TenantConfig {
         let root = Node(dict: try readJSON(file), file: file, path: "")
-        try root.allowOnly(["name", "hosts", "default", "origins", "routes", "limits", "tls", "https_redirect", "hsts", "purge_tag_headers", "compress", "pass_request_headers", "http2"])
+        try root.allowOnly(["name", "hosts", "default", "origins", "routes", "limits", "tls", "https_redirect", "hsts", "purge_tag_headers", "compress", "pass_request_headers", "http2",
+                            "access", "rate_limits"])
         let name = try root.string("name") ?? ((file as NSString).lastPathComponent as NSString).deletingPathExtension
         guard let rawHosts = try root.strings("hosts") else { throw root.fail("hosts", "is required (a list of host names)") }
         var hosts: [String] = []
@@ -445,6 +556,8 @@ public enum ConfigLoader {
             }
             t.passRequestHeaders = names
         }
+        if let a = try root.object("access") { t.access = try loadAccess(a, baseDir: baseDir) }
+        if let rl = try root.object("rate_limits") { t.rateLimits = try loadRateLimits(rl, routes: routes) }
         if t.tls == .none && (t.httpsRedirect || t.hsts != nil) {
             throw root.fail(t.httpsRedirect ? "https_redirect" : "hsts", "needs \"tls\" on this tenant")
         }

@@ -1,6 +1,7 @@
 // The configuration model: plain values, validated at load time. Nothing here
 // touches sockets; the proxy turns these values into runtime tables.
 import EdgeHTTP
+import EdgeProtect
 
 /// Server-wide settings: listeners, limits that apply before a tenant is known.
 public struct ServerConfig: Sendable, Equatable {
@@ -35,6 +36,21 @@ public struct ServerConfig: Sendable, Equatable {
     /// Open client connections from one address (all workers together) beyond
     /// which new ones from it are closed at once; trusted proxies are exempt; 0: no cap.
     public var maxConnectionsPerIP = 1000
+    /// New connections per second from one address (all workers together),
+    /// beyond which they are closed before any TLS or HTTP work (nil: no limit).
+    public var newConnectionsPerIP: RateSpec?
+    /// Requests served on one connection before it is closed (like nginx's
+    /// keepalive_requests; the last response says `Connection: close`). 0: no cap.
+    public var maxRequestsPerConnection = 10_000
+    /// Keys the rate-limit table holds (all limits, all tenants; 16 bytes each).
+    public var rateLimitKeys = 1 << 20
+    /// Every connection on the listeners starts with a PROXY protocol header
+    /// (v1 or v2; edged behind an L4 balancer), which names the client; it
+    /// must arrive within `proxyProtocolTimeoutMillis`, or the connection closes.
+    public var proxyProtocol = false
+    public var proxyProtocolTimeoutMillis: Int64 = 5_000
+    /// Addresses refused at accept, before TLS (server-wide; tenants have their own).
+    public var access = PrefixList()
     /// Graceful stop: in-flight requests get this long to finish.
     public var shutdownTimeoutMillis: Int64 = 30_000
     /// Peers whose X-Forwarded-* fields are kept and extended instead of replaced.
@@ -68,6 +84,10 @@ public struct TenantConfig: Sendable, Equatable {
     public var compress = CompressConfig()
     /// Offer HTTP/2 ("h2" in ALPN, the server's preference) on the TLS listener.
     public var http2 = true
+    /// Client addresses refused (403) or let through, by prefix.
+    public var access = PrefixList()
+    /// Rate limits, in the order they are checked.
+    public var rateLimits: [RateLimitConfig] = []
     /// URL, method, scheme, host and client-address override fields (EdgeHTTP.OverrideFields)
     /// forwarded from untrusted clients too; by default they are removed.
     public var passRequestHeaders: [String] = []
@@ -75,6 +95,31 @@ public struct TenantConfig: Sendable, Equatable {
     public init(name: String, file: String, hosts: [String], origins: [OriginGroupConfig], routes: [RouteConfig]) {
         self.name = name; self.file = file; self.hosts = hosts; self.origins = origins; self.routes = routes
     }
+}
+
+/// A named rate limit of a tenant (like nginx's limit_req with nodelay).
+public struct RateLimitConfig: Sendable, Equatable {
+    public enum KeyPart: Sendable, Equatable {
+        /// The client's address (IPv4) or its /64 (IPv6).
+        case client
+        /// A request field's value (lowercase name); a request without it is not limited by this limit.
+        case header(String)
+        /// A cookie's value; a request without it is not limited by this limit.
+        case cookie(String)
+        case tenant
+        case route
+    }
+    public var name: String
+    public var spec: RateSpec
+    /// What one bucket counts: the parts together (a limit per client per route, say).
+    public var key: [KeyPart] = [.client]
+    /// Route prefixes it applies to (as written in `routes`); nil: every route.
+    public var routes: [String]?
+    /// The answer over the limit.
+    public var status = 429
+    /// Count and log what would be limited; let it through.
+    public var dryRun = false
+    public init(name: String, spec: RateSpec) { self.name = name; self.spec = spec }
 }
 
 /// A tenant's certificates.

@@ -71,7 +71,6 @@ public struct SocketAddress: Sendable, CustomStringConvertible, Equatable {
     }
 
     /// The address without the port, as text ("127.0.0.1", "::1").
-    /// (PackedIP.text gives back the same bytes.)
     public var ipString: String {
         var buf = [CChar](repeating: 0, count: 64)
         withUnsafeBytes(of: storage) { raw in
@@ -237,50 +236,4 @@ public func setSocketTimeouts(_ fd: Int32, millis: Int) {
     var tv = timeval(tv_sec: millis / 1000, tv_usec: (millis % 1000) * 1000)
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-}
-
-/// An IP address in 17 bytes instead of its text (a parked connection keeps
-/// this; see EdgeProxy Worker.park). Round trip: `PackedIP(text:)` then
-/// `text` gives back what `SocketAddress.ipString` wrote.
-public struct PackedIP: Sendable, Equatable {
-    var high: UInt64 = 0
-    var low: UInt64 = 0
-    /// AF_INET or AF_INET6 (text that is no address does not pack: nil).
-    var family: UInt8 = 0
-
-    public init?(text: [UInt8]) {
-        var cs = text.map { CChar(bitPattern: $0) }
-        cs.append(0)
-        var v6 = in6_addr()
-        var v4 = in_addr()
-        if inet_pton(AF_INET, cs, &v4) == 1 {
-            family = UInt8(AF_INET)
-            high = UInt64(v4.s_addr)
-        } else if inet_pton(AF_INET6, cs, &v6) == 1 {
-            family = UInt8(AF_INET6)
-            withUnsafeBytes(of: v6) { raw in
-                high = raw.loadUnaligned(fromByteOffset: 0, as: UInt64.self)
-                low = raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self)
-            }
-        } else {
-            return nil
-        }
-    }
-
-    /// The address as text again.
-    public var text: [UInt8] {
-        var buf = [CChar](repeating: 0, count: 64)
-        if family == UInt8(AF_INET) {
-            var a = in_addr(s_addr: UInt32(truncatingIfNeeded: high))
-            _ = inet_ntop(AF_INET, &a, &buf, 64)
-        } else {
-            var a = in6_addr()
-            withUnsafeMutableBytes(of: &a) { raw in
-                raw.storeBytes(of: high, toByteOffset: 0, as: UInt64.self)
-                raw.storeBytes(of: low, toByteOffset: 8, as: UInt64.self)
-            }
-            _ = inet_ntop(AF_INET6, &a, &buf, 64)
-        }
-        return Array(buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) })
-    }
 }

@@ -44,7 +44,12 @@ public struct Prefix: Hashable, Sendable {
 }
 
 public struct PrefixList: Sendable, Equatable {
-    public enum Verdict: UInt8, Sendable { case allow, deny }
+    public enum Verdict: UInt8, Sendable {
+        case allow, deny
+        public init?(name: String) {
+            switch name { case "allow": self = .allow; case "deny": self = .deny; default: return nil }
+        }
+    }
     public enum BuildError: Error, Equatable {
         case bad(String)
         case inBoth(String)

@@ -83,9 +83,9 @@ public final class RateTable: Sendable {
         var evictions = 0
     }
 
+    /// A stripe's slots are made on its first use: a table no limit uses costs nothing.
     final class Stripe: Sendable {
-        let slots: Mutex<Slots>
-        init(count: Int) { slots = Mutex(Slots(keys: [UInt64](repeating: 0, count: count), tats: [Int64](repeating: 0, count: count))) }
+        let slots = Mutex(Slots(keys: [], tats: []))
     }
 
     let stripes: [Stripe]
@@ -93,20 +93,25 @@ public final class RateTable: Sendable {
     /// Keys the table holds at most (rounded up to whole sets in whole stripes).
     public let capacity: Int
 
-    /// A table for about `keys` keys (16 bytes each).
+    /// A table for about `keys` keys (16 bytes each, allocated a stripe at a time as keys arrive).
     public init(keys: Int) {
         let perStripe = max(RateTable.ways, (keys + RateTable.stripeCount - 1) / RateTable.stripeCount)
         let sets = (perStripe + RateTable.ways - 1) / RateTable.ways
         setsPerStripe = sets
         capacity = sets * RateTable.ways * RateTable.stripeCount
-        stripes = (0..<RateTable.stripeCount).map { _ in Stripe(count: sets * RateTable.ways) }
+        stripes = (0..<RateTable.stripeCount).map { _ in Stripe() }
     }
 
     /// Counts one request against `spec` under the key `hash` (never 0: see `key`).
     public func take(_ hash: UInt64, _ spec: RateSpec, now: Int64) -> RateDecision {
         let stripe = stripes[Int(hash & 0xFF)]
         let base = Int((hash >> 8) % UInt64(setsPerStripe)) * RateTable.ways
+        let size = setsPerStripe * RateTable.ways
         return stripe.slots.withLock { s in
+            if s.keys.isEmpty {
+                s.keys = [UInt64](repeating: 0, count: size)
+                s.tats = [Int64](repeating: 0, count: size)
+            }
             var free = -1, oldest = base
             for i in base..<base + RateTable.ways {
                 if s.keys[i] == hash {

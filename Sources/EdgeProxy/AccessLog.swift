@@ -100,6 +100,16 @@ extension Worker {
             b.append(e)
             b.append("\"")
         }
+        if e.protection != .none {
+            b.append(",\"action\":\"")
+            b.append(e.protection.token)
+            b.append("\"")
+            if let l = e.limit {
+                b.append(",\"limit\":\"")
+                b.append(l.nameJSON)
+                b.append("\"")
+            }
+        }
         if e.responseCut { b.append(",\"complete\":false") }
         if let t = e.tunnelEnd {
             b.append(",\"closed_by\":\"")

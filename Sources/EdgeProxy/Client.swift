@@ -10,6 +10,7 @@ import EdgeIO
 import EdgeUpstream
 import EdgeTLS
 import EdgeCache
+import EdgeProtect
 
 /// head: reading or between requests; proxy: exchanging with an origin;
 /// file: streaming a file; parked: a collapsed follower waiting for its
@@ -23,7 +24,9 @@ enum RequestBody { case none, length(Int64), chunked(ChunkedDecoder) }
 /// Where a client connection's socket is: shaking hands (TLS), open for
 /// HTTP, given up while its exchange goes on without it (an orphaned fill:
 /// Worker.orphan), or closed. One value; the Booleans below are views of it.
-enum SocketStage { case handshaking, open, orphaned, closed }
+/// `proxyHeader`: waiting for the PROXY protocol header that names the client
+/// (ServerConfig.proxyProtocol), before TLS or HTTP.
+enum SocketStage { case proxyHeader, handshaking, open, orphaned, closed }
 /// How the response body is framed towards the client.
 enum ClientFraming { case asIs, chunked, close }
 
@@ -33,8 +36,15 @@ final class ClientConnection {
     /// The fd number while the socket is open (the slot it occupies).
     @inline(__always) var fd: Int32 { socket.fd }
     let gen: UInt32
-    let peerIP: [UInt8]
-    let trusted: Bool
+    /// The client's address as text (logs, X-Forwarded-For) and as a value
+    /// (access lists, limits); a PROXY header replaces both.
+    var peerIP: [UInt8]
+    var addr: IPAddress
+    var trusted: Bool
+    /// Requests begun on this connection (ServerConfig.maxRequestsPerConnection).
+    var requests = 0
+    /// In `.proxyHeader`: the connection came in on the HTTPS listener (TLS follows the header).
+    var secureAfterHeader = false
     /// Counted in the worker's AddressLimits (released when the socket closes).
     var countedByAddress = false
     var inBuf: IOBuffer?
@@ -110,8 +120,8 @@ final class ClientConnection {
     /// What its exchanges know of where they came from (Exchange.Peer).
     var peer: Peer { Peer(ip: peerIP, trusted: trusted, https: tls != nil || h2Parent != nil, sniTenant: sniTenant) }
 
-    init(fd: Int32, gen: UInt32, peerIP: [UInt8], trusted: Bool, exchange: Exchange = Exchange()) {
-        self.socket = OwnedFD(fd); self.gen = gen; self.peerIP = peerIP; self.trusted = trusted; ex = exchange
+    init(fd: Int32, gen: UInt32, addr: IPAddress, peerIP: [UInt8], trusted: Bool, exchange: Exchange = Exchange()) {
+        self.socket = OwnedFD(fd); self.gen = gen; self.addr = addr; self.peerIP = peerIP; self.trusted = trusted; ex = exchange
     }
 }
 
@@ -119,6 +129,12 @@ extension Worker {
     // MARK: Events
 
     func onClientEvent(_ c: ClientConnection, _ ev: UInt32) {
+        if c.stage == .proxyHeader {
+            if ev & (Epoll.readable | Epoll.hangup | Epoll.error) != 0 { c.readable = true }
+            if ev & (Epoll.hangup | Epoll.error) != 0 { c.hangup = true }
+            if ev & Epoll.writable != 0 { c.writable = true }
+            guard readProxyHeader(c) else { return }
+        }
         if c.handshaking {
             if ev & (Epoll.readable | Epoll.hangup | Epoll.error) != 0 { c.readable = true }
             if ev & Epoll.writable != 0 { c.writable = true }

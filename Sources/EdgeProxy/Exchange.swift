@@ -7,6 +7,7 @@
 // Thread rules: see Worker.swift (the worker that made it owns it).
 import EdgeHTTP
 import EdgeCache
+import EdgeProtect
 
 /// Who a request came from, as every phase sees it whatever the transport:
 /// the peer's address, whether it is a trusted proxy, whether the connection
@@ -68,6 +69,9 @@ final class Exchange {
     /// A WebSocket upgrade the route allows: forwarded with its upgrade fields,
     /// and a tunnel once the origin answers 101 (Tunnel.swift).
     var upgrade = false
+    /// What the request filter did (Protection.swift), and the limit it hit.
+    var protection = ProtectionAction.none
+    var limit: RuntimeRateLimit?
 
     // The request body.
     var bodyState = BodyProgress.none

@@ -153,7 +153,7 @@ extension Worker {
     func h2Handle(_ c: ClientConnection, _ h: H2Session, _ e: H2Event, _ input: UnsafeRawBufferPointer) {
         switch e {
         case .request(let id, let req, let endStream):
-            let s = ClientConnection(fd: -1, gen: c.gen, peerIP: c.peerIP, trusted: c.trusted, exchange: idleExchange)
+            let s = ClientConnection(fd: -1, gen: c.gen, addr: c.addr, peerIP: c.peerIP, trusted: c.trusted, exchange: idleExchange)
             s.sink = takeBuffer()
             s.h2Parent = h
             s.h2Stream = id

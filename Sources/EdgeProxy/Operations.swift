@@ -319,6 +319,16 @@ extension EdgeServer {
         for (n, t) in totals {
             for o in CacheOutcome.allCases { out += "edge_cache_requests_total{tenant=\"\(label(n))\",cache=\"\(o.name)\"} \(t[TenantSlot.cache + o.rawValue])\n" }
         }
+        family("edge_requests_refused_total", "counter", "Requests refused by a tenant's access list (403) or rate limits.")
+        for (n, t) in totals {
+            out += "edge_requests_refused_total{tenant=\"\(label(n))\",reason=\"access_list\"} \(t[TenantSlot.accessDenied])\n"
+            out += "edge_requests_refused_total{tenant=\"\(label(n))\",reason=\"rate_limit\"} \(t[TenantSlot.rateLimited])\n"
+        }
+        family("edge_rate_limited_total", "counter", "Requests over each rate limit (tenant/limit), refused or, in a dry run, only counted.")
+        for (n, t) in stats.limitTotals() {
+            out += "edge_rate_limited_total{limit=\"\(label(n))\",dry_run=\"false\"} \(t[LimitSlot.limited])\n"
+            out += "edge_rate_limited_total{limit=\"\(label(n))\",dry_run=\"true\"} \(t[LimitSlot.dryRun])\n"
+        }
         family("edge_response_bytes_total", "counter", "Bytes sent to clients by tenant.")
         for (n, t) in totals { out += "edge_response_bytes_total{tenant=\"\(label(n))\"} \(t[TenantSlot.bytesOut])\n" }
         family("edge_tenant_origin_requests_total", "counter", "Origin requests by tenant.")
@@ -360,6 +370,9 @@ extension EdgeServer {
         out += "edge_tls_handshake_failures_total \(w[WorkerSlot.tlsFailures])\n"
         family("edge_connections_refused_total", "counter", "Client connections closed at accept, by reason.")
         out += "edge_connections_refused_total{reason=\"per_ip_limit\"} \(w[WorkerSlot.refusedPerIP])\n"
+        out += "edge_connections_refused_total{reason=\"access_list\"} \(w[WorkerSlot.refusedAccess])\n"
+        out += "edge_connections_refused_total{reason=\"connection_rate\"} \(w[WorkerSlot.refusedConnectionRate])\n"
+        out += "edge_connections_refused_total{reason=\"proxy_header\"} \(w[WorkerSlot.proxyHeaderInvalid])\n"
         family("edge_connections_parked_total", "counter", "Idle keep-alive connections parked as a small record until their next request.")
         out += "edge_connections_parked_total \(w[WorkerSlot.parkedConnections])\n"
         family("edge_websocket_tunnels_total", "counter", "WebSocket tunnels opened (the origin accepted the upgrade).")

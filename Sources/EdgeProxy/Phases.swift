@@ -6,7 +6,7 @@
 //   1. normalize      the target and the host, once
 //   2. tenant         by host; the TLS name must agree; HTTPS redirect
 //   3. route          the longest prefix; what compression will need
-//   4. requestFilter  nothing yet (rate limits, request rules, redirects go here)
+//   4. requestFilter  the tenant's access list (403) and rate limits (429)
 //   5. body           framing and size limit; a cached POST waits for its body
 //   6. cacheLookup    a hit, a collapsed follower, only-if-cached, or on
 //   7. upstream       the directory origin, or the origin exchange
@@ -40,8 +40,10 @@ extension Worker {
         e.method = e.head.method
         if e.method == .other { e.methodText = Array(p[e.head.methodRange]) }
         c.keepAlive = e.head.keepAlive && !stopping
+        c.requests += 1
+        if server.maxRequestsPerConnection > 0 && c.requests >= server.maxRequestsPerConnection && c.h2Parent == nil { c.keepAlive = false }
         if normalizePhase(c, p) == .next, tenantPhase(c) == .next, routePhase(c, p) == .next,
-           requestFilterPhase(c) == .next, bodyPhase(c, p) == .next {
+           requestFilterPhase(c, p) == .next, bodyPhase(c, p) == .next {
             continueRequest(c, p)
         }
         // Past the phases only the head's scalars are read (version, framing):
@@ -133,10 +135,17 @@ extension Worker {
         return .next
     }
 
-    /// 4. Request filter: the place for rules that look at a routed request
-    /// before anything is fetched (rate limits, IP lists, request rules,
-    /// redirects). By default it lets every request through.
-    @inline(__always) func requestFilterPhase(_ c: ClientConnection) -> PhaseResult { .next }
+    /// 4. Request filter: checks on a routed request before anything is read or
+    /// fetched (Protection.swift). By default none: a tenant without an access
+    /// list and a route without rate limits let every request through. The
+    /// tenant's `access` list refuses addresses with 403; the route's rate
+    /// limits, in order, answer the first one over with 429 (or its status),
+    /// Retry-After and the RateLimit fields; a dry-run limit only counts and logs.
+    @inline(__always) func requestFilterPhase(_ c: ClientConnection, _ p: UnsafeRawBufferPointer) -> PhaseResult {
+        let t = c.ex.tenant!, r = c.ex.route!
+        if t.access.isEmpty && r.rateLimits.isEmpty { return .next }
+        return protect(c, p, t, r)
+    }
 
     /// 5. The request body's framing. By default: 413 past the tenant's
     /// `max_body` (a chunked body is counted as it streams). On a route that

@@ -7,6 +7,7 @@ import EdgeIO
 import EdgeUpstream
 import EdgeTLS
 import EdgeCache
+import EdgeProtect
 import Glibc
 
 /// A route's cache settings in the form the policy functions take.
@@ -128,9 +129,12 @@ final class Route: Sendable {
     /// WebSocket upgrades are tunnelled (false: answered 403), and a tunnel's idle timeout.
     let websocket: Bool
     let websocketIdleMillis: Int64
+    /// The tenant's rate limits that apply to this route, in the order they are checked.
+    let rateLimits: [RuntimeRateLimit]
 
     init(prefix: [UInt8], group: OriginGroup, stripPrefix: Bool, hostRewrite: [UInt8]?, request: Edits, response: Edits, cache: RouteCache? = nil,
-         compress: RouteCompress? = nil, websocket: Bool = true, websocketIdleMillis: Int64 = 3_600_000) {
+         compress: RouteCompress? = nil, websocket: Bool = true, websocketIdleMillis: Int64 = 3_600_000, rateLimits: [RuntimeRateLimit] = []) {
+        self.rateLimits = rateLimits
         self.prefix = prefix; self.group = group; self.stripPrefix = stripPrefix; self.hostRewrite = hostRewrite
         self.request = request; self.response = response; self.cache = cache; self.compress = compress
         self.websocket = websocket; self.websocketIdleMillis = websocketIdleMillis
@@ -153,6 +157,8 @@ final class Tenant: Sendable {
     let config: TenantConfig
     /// Override fields (EdgeHTTP.OverrideFields) this tenant's origins get from any client (lowercase).
     let passOverrides: [[UInt8]]
+    /// Client addresses this tenant refuses (403).
+    let access: PrefixList
 
     init(index: Int, name: String, routes: [Route], limits: TenantLimits, httpsRedirect: Bool = false, hsts: String? = nil,
          tagFields: [String] = ["surrogate-key", "cache-tag"], config: TenantConfig) {
@@ -160,6 +166,7 @@ final class Tenant: Sendable {
         self.tagFields = tagFields.map { $0.lowercased() }
         self.config = config
         self.passOverrides = config.passRequestHeaders.map { Array($0.lowercased().utf8) }
+        self.access = config.access
         self.httpsRedirect = httpsRedirect
         self.hstsLine = hsts.map { Array("Strict-Transport-Security: \($0)\r\n".utf8) } ?? []
         self.name = name
@@ -188,7 +195,8 @@ public final class RuntimeConfig: Sendable {
     let defaultTenant: Int
     public let servers: [OriginServer]
     let groups: [OriginGroup]
-    let trusted: Set<String>
+    /// Peers whose X-Forwarded-* fields are kept (an allow-list of prefixes).
+    let trusted: PrefixList
     /// SNI routing and certificates, when any tenant has TLS.
     let tls: TLSServer?
     /// The HTTPS listener address, when there is one.
@@ -255,6 +263,7 @@ public final class RuntimeConfig: Sendable {
                 groups.append(og)
                 byName[g.name] = og
             }
+            let limits = t.rateLimits.map { RuntimeRateLimit(tenant: t.name, $0) }
             let routes = t.routes.map { r in
                 let group = byName[r.origin]!
                 var cache: RouteCache? = nil
@@ -285,7 +294,8 @@ public final class RuntimeConfig: Sendable {
                 }
                 return Route(prefix: Array(r.prefix.utf8), group: group, stripPrefix: r.stripPrefix,
                              hostRewrite: r.hostRewrite.map { Array($0.utf8) }, request: Edits(r.requestHeaders), response: Edits(r.responseHeaders),
-                             cache: cache, compress: compress, websocket: r.websocket, websocketIdleMillis: r.websocketIdleTimeoutMillis)
+                             cache: cache, compress: compress, websocket: r.websocket, websocketIdleMillis: r.websocketIdleTimeoutMillis,
+                             rateLimits: zip(t.rateLimits, limits).filter { $0.0.routes?.contains(r.prefix) ?? true }.map(\.1))
             }
             tenants.append(Tenant(index: ti, name: t.name, routes: routes, limits: t.limits, httpsRedirect: t.httpsRedirect, hsts: t.hsts,
                                   tagFields: t.purgeTagFields, config: t))
@@ -300,7 +310,9 @@ public final class RuntimeConfig: Sendable {
         self.exactHosts = exact
         self.wildcardHosts = wild
         self.defaultTenant = def
-        self.trusted = Set(server.trustedProxies)
+        do { self.trusted = try PrefixList(allow: server.trustedProxies, deny: []) } catch {
+            throw ConfigError(file: "server", field: "trusted_proxies", message: "\(error)")
+        }
         var quotas: [String: Int] = [:]
         for t in configs { if let q = t.limits.cacheBytes { quotas[t.name] = Int(q) } }
         self.store.setQuotas(quotas)

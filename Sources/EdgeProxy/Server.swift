@@ -3,6 +3,7 @@
 import Glibc
 import EdgeConfig
 import EdgeIO
+import EdgeProtect
 import Synchronization
 import EdgeCache
 
@@ -39,6 +40,8 @@ public final class EdgeServer: @unchecked Sendable {
     public let clock = CacheClock { wallClock().seconds }
     /// Request, cache and origin counters (edgectl stats, /metrics).
     public let stats: Stats
+    /// Rate-limit buckets, shared by the workers and kept across reloads.
+    public let rateTable: RateTable
 
     /// Binds the listeners. Throws when the address cannot be bound or the log opened.
     public init(config: RuntimeConfig) throws {
@@ -65,6 +68,8 @@ public final class EdgeServer: @unchecked Sendable {
         var ws: [Worker] = []
         let inFlight = InFlight()
         let addressLimits = AddressLimits()
+        let rateTable = RateTable(keys: config.server.rateLimitKeys)
+        self.rateTable = rateTable
         let mailboxes = try Mailboxes(count: n)
         stats = Stats(workers: n)
         for i in 0..<n {
@@ -76,7 +81,8 @@ public final class EdgeServer: @unchecked Sendable {
                 if i == 0, let bound = TCP.localAddress(sfd) { secure = bound }
             }
             ws.append(try Worker(index: i, box: box, listenFD: fd, httpsFD: sfd, httpsPort: secure?.port ?? 443, logFD: logFD,
-                                 inFlight: inFlight, mailboxes: mailboxes, clock: clock, stats: stats, addressLimits: addressLimits))
+                                 inFlight: inFlight, mailboxes: mailboxes, clock: clock, stats: stats, addressLimits: addressLimits,
+                                 rateTable: rateTable))
         }
         workers = ws
         httpAddress = addr

@@ -64,13 +64,24 @@ public enum TenantSlot {
     public static let originErrors = 13
     public static let latencySumMicros = 14
     public static let latency = 15           // latencyBounds.count + 1 slots
-    public static let count = latency + latencyBounds.count + 1
+    /// Requests refused by the tenant's access list, and by its rate limits (not dry runs).
+    public static let accessDenied = latency + latencyBounds.count + 1
+    public static let rateLimited = accessDenied + 1
+    public static let count = rateLimited + 1
 }
 
 /// Slots of an origin server's block.
 public enum OriginSlot {
     public static let requests = 0
     public static let errors = 1
+    public static let count = 2
+}
+
+/// Slots of a rate limit's block ("tenant/limit").
+public enum LimitSlot {
+    /// Requests over the limit: refused, or let through in a dry run.
+    public static let limited = 0
+    public static let dryRun = 1
     public static let count = 2
 }
 
@@ -94,7 +105,12 @@ public enum WorkerSlot {
     public static let h2ConnectionErrors = 9
     /// Idle keep-alive connections parked as a small record (Worker.park).
     public static let parkedConnections = 10
-    public static let count = 11
+    /// Connections closed before any TLS or HTTP: the server's access list refused the
+    /// address, it opened connections too fast, or its PROXY header was broken or never came.
+    public static let refusedAccess = 11
+    public static let refusedConnectionRate = 12
+    public static let proxyHeaderInvalid = 13
+    public static let count = 14
 }
 
 /// Every counter block, by owner. Lookups take the lock; they happen when a
@@ -103,6 +119,7 @@ public final class Stats: Sendable {
     struct Tables {
         var tenants: [String: [CounterBlock]] = [:]
         var origins: [String: [CounterBlock]] = [:]
+        var limits: [String: [CounterBlock]] = [:]
     }
     let tables = Mutex(Tables())
     let workers: [CounterBlock]
@@ -125,6 +142,19 @@ public final class Stats: Sendable {
             if t.origins[label] == nil { t.origins[label] = (0..<workers.count).map { _ in CounterBlock(count: OriginSlot.count) } }
             return t.origins[label]![worker]
         }
+    }
+
+    func limit(_ name: String, worker: Int) -> CounterBlock {
+        tables.withLock { t in
+            if t.limits[name] == nil { t.limits[name] = (0..<workers.count).map { _ in CounterBlock(count: LimitSlot.count) } }
+            return t.limits[name]![worker]
+        }
+    }
+
+    /// Rate limits that have counted anything ("tenant/limit") and their summed counters.
+    public func limitTotals() -> [(String, [Int])] {
+        let all = tables.withLock { $0.limits }
+        return all.keys.sorted().map { ($0, Stats.sum(all[$0]!, LimitSlot.count)) }
     }
 
     /// One tenant's counters summed over workers (nil when it never had any).
@@ -175,6 +205,7 @@ extension Worker {
         noTenantCounters = stats.tenant("-", worker: index)
         originCounters = config.servers.map { stats.origin($0.statsName, worker: index) }
         workerCounters = stats.workers[index]
+        limitBlocks = [:]
     }
 
     /// Counts a finished exchange (called once per exchange, with the access log line).

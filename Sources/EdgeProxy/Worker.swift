@@ -18,6 +18,7 @@ import EdgeIO
 import EdgeUpstream
 import EdgeTLS
 import EdgeCache
+import EdgeProtect
 
 enum Slot {
     case free
@@ -36,14 +37,18 @@ enum Slot {
 /// and HTTP/2 state, ~350 bytes) is freed, and this record (32 bytes) plus its
 /// slot (8) are all it costs until its next byte arrives (`unpark`) or its idle
 /// deadline passes. The fd table owns the fd meanwhile (OwnedFD.handOver).
-/// (Field order packs it into 32 bytes: PackedIP's 17, the flags, then the rest.)
+/// (Field order packs it into 32 bytes: the address's 16, the generation, the
+/// request count and the flags, then the deadline.)
 struct ParkedClient {
-    var ip: PackedIP
-    var trusted: Bool
-    var countedByAddress: Bool
-    var writable: Bool
+    var addr: IPAddress
     var gen: UInt32
+    /// Requests served so far (saturating: the config's cap is at most 65,535).
+    var requests: UInt16
+    var flags: UInt8
     var deadline: Int64
+
+    static let trusted: UInt8 = 1, countedByAddress: UInt8 = 2, writable: UInt8 = 4
+    @inline(__always) func has(_ f: UInt8) -> Bool { flags & f != 0 }
 }
 
 /// Pending output above which producers pause (backpressure).
@@ -66,6 +71,12 @@ public final class Worker: @unchecked Sendable {
     let mailboxes: Mailboxes
     /// Open connections per client address, shared by every worker.
     let addressLimits: AddressLimits
+    /// Rate-limit buckets (tenant limits, new connections per address), shared by every worker.
+    let rateTable: RateTable
+    /// Counter blocks of the rate limits this worker has counted, by limit id.
+    var limitBlocks: [UInt64: CounterBlock] = [:]
+    /// Where PROXY headers are peeked into (made on first use).
+    var proxyScratch: [UInt8] = []
     let clock: CacheClock
     /// Counters (see Stats.swift): this worker's blocks for the current config.
     let stats: Stats
@@ -121,8 +132,10 @@ public final class Worker: @unchecked Sendable {
     var server: ServerConfig
 
     init(index: Int, box: ConfigBox, listenFD: Int32, httpsFD: Int32, httpsPort: UInt16, logFD: Int32,
-         inFlight: InFlight, mailboxes: Mailboxes, clock: CacheClock, stats: Stats, addressLimits: AddressLimits) throws {
+         inFlight: InFlight, mailboxes: Mailboxes, clock: CacheClock, stats: Stats, addressLimits: AddressLimits,
+         rateTable: RateTable = RateTable(keys: 1024)) throws {
         self.addressLimits = addressLimits
+        self.rateTable = rateTable
         self.clock = clock
         self.stats = stats
         self.noTenantCounters = stats.tenant("-", worker: index)
@@ -317,28 +330,24 @@ public final class Worker: @unchecked Sendable {
                     sysClose(fd)
                     continue
                 }
-                let ip = addr.ipString
-                let peer = Array(ip.utf8)
-                let trusted = config.trusted.contains(ip)
-                let capped = !trusted && server.maxConnectionsPerIP > 0
-                if capped && !addressLimits.admit(peer, limit: server.maxConnectionsPerIP) {
-                    workerCounters.add(WorkerSlot.refusedPerIP, 1)
-                    sysClose(fd)
+                let a = addr.ipAddress
+                let c = ClientConnection(fd: fd, gen: nextGeneration(), addr: a, peerIP: a.text, trusted: isTrusted(a), exchange: idleExchange)
+                if server.proxyProtocol {
+                    // The balancer's connection: the client is named by its header (readProxyHeader).
+                    c.stage = .proxyHeader
+                    c.secureAfterHeader = secure
+                } else if !admitClient(c) || !beginClient(c, secure: secure) {
+                    dropAccepted(c)
                     continue
-                }
-                let c = ClientConnection(fd: fd, gen: nextGeneration(), peerIP: peer, trusted: trusted, exchange: idleExchange)
-                c.countedByAddress = capped
-                if secure {
-                    guard let server = config.tls, let t = TLSConnection(server: server, fd: fd) else { dropAccepted(c); continue }
-                    c.tls = t
-                    c.stage = .handshaking
                 }
                 guard register(fd, gen: c.gen, .client(c)) else { dropAccepted(c); continue }
                 clientCount += 1
                 workerCounters.set(WorkerSlot.openConnections, clientCount)
-                c.timeout = .idle
-                c.deadline = now + server.headerTimeoutMillis
-                c.idleSince = now
+                if c.stage == .proxyHeader {
+                    c.timeout = .idle
+                    c.deadline = now + server.proxyProtocolTimeoutMillis
+                    c.idleSince = now
+                }
             case .wouldBlock:
                 return
             case .error:
@@ -396,9 +405,9 @@ extension Worker {
     func parkable(_ c: ClientConnection) -> ParkedClient? {
         guard c.phase == .head, c.timeout == .idle, c.stage == .open, c.sink == nil, c.tls == nil, c.h2 == nil, c.h2Parent == nil,
               !c.readable, !c.hangup, !c.eof, c.inBuf == nil, c.outBuf == nil, c.pendingBody == nil, c.ex === idleExchange,
-              c.deadline != 0, now - c.idleSince >= Worker.parkAfterMillis, !c.inProcess, c.sendDeadline == 0, c.rateDeadline == 0, let ip = PackedIP(text: c.peerIP) else { return nil }
-        return ParkedClient(ip: ip, trusted: c.trusted, countedByAddress: c.countedByAddress, writable: c.writable,
-                            gen: c.gen, deadline: c.deadline)
+              c.deadline != 0, now - c.idleSince >= Worker.parkAfterMillis, !c.inProcess, c.sendDeadline == 0, c.rateDeadline == 0 else { return nil }
+        let flags = (c.trusted ? ParkedClient.trusted : 0) | (c.countedByAddress ? ParkedClient.countedByAddress : 0) | (c.writable ? ParkedClient.writable : 0)
+        return ParkedClient(addr: c.addr, gen: c.gen, requests: UInt16(clamping: c.requests), flags: flags, deadline: c.deadline)
     }
 
     /// Frees an idle connection's object, keeping only its record (the fd
@@ -407,7 +416,7 @@ extension Worker {
         let fd = Int(c.socket.handOver())
         c.stage = .closed
         if fd >= parked.count {
-            let empty = ParkedClient(ip: r.ip, trusted: false, countedByAddress: false, writable: false, gen: 0, deadline: 0)
+            let empty = ParkedClient(addr: r.addr, gen: 0, requests: 0, flags: 0, deadline: 0)
             parked.append(contentsOf: repeatElement(empty, count: max(fd + 1 - parked.count, 1024)))
         }
         parked[fd] = r
@@ -419,9 +428,10 @@ extension Worker {
     /// A parked connection's next event: it becomes a connection again, as it
     /// was (same fd, generation, address, deadline), and handles the event.
     func unpark(_ fd: Int32, _ r: ParkedClient) -> ClientConnection {
-        let c = ClientConnection(fd: fd, gen: r.gen, peerIP: r.ip.text, trusted: r.trusted, exchange: idleExchange)
-        c.countedByAddress = r.countedByAddress
-        c.writable = r.writable
+        let c = ClientConnection(fd: fd, gen: r.gen, addr: r.addr, peerIP: r.addr.text, trusted: r.has(ParkedClient.trusted), exchange: idleExchange)
+        c.countedByAddress = r.has(ParkedClient.countedByAddress)
+        c.writable = r.has(ParkedClient.writable)
+        c.requests = Int(r.requests)
         c.timeout = .idle
         c.deadline = r.deadline
         slots[Int(fd)] = .client(c)
@@ -432,7 +442,7 @@ extension Worker {
     func closeParked(_ fd: Int32, _ r: ParkedClient) {
         slots[Int(fd)] = .free
         sysClose(fd)
-        if r.countedByAddress { addressLimits.release(r.ip.text) }
+        if r.has(ParkedClient.countedByAddress) { addressLimits.release(r.addr.text) }
         clientCount -= 1
         workerCounters.set(WorkerSlot.openConnections, clientCount)
     }

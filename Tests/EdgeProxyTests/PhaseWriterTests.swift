@@ -10,6 +10,7 @@ import Testing
 import EdgeConfig
 import EdgeHTTP
 import EdgeIO
+import EdgeProtect
 
 /// A worker serving in-memory connections with the given tenants.
 final class MemoryEdge {
@@ -45,7 +46,7 @@ final class MemoryEdge {
 
     /// The same, returning the connection.
     func serve(_ bytes: String) -> (out: String, connection: ClientConnection) {
-        let c = ClientConnection(fd: -1, gen: 1, peerIP: Array("127.0.0.1".utf8), trusted: false)
+        let c = ClientConnection(fd: -1, gen: 1, addr: IPAddress(v4: 0x7f00_0001), peerIP: Array("127.0.0.1".utf8), trusted: false)
         c.sink = IOBuffer(capacity: 1024)
         c.inBuf = IOBuffer(capacity: 4096)
         c.inBuf!.append(Array(bytes.utf8))
