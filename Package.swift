@@ -58,7 +58,7 @@ let package = Package(
         .testTarget(name: "EdgeHTTP2Tests", dependencies: ["EdgeHTTP2"]),
         .testTarget(name: "EdgeProtectTests", dependencies: ["EdgeProtect"]),
         .testTarget(name: "EdgeUpstreamTests", dependencies: ["EdgeUpstream"]),
-        .testTarget(name: "EdgeConfigTests", dependencies: ["EdgeConfig"]),
+        .testTarget(name: "EdgeConfigTests", dependencies: ["EdgeConfig", "EdgeProtect"]),
         .testTarget(name: "EdgeTLSTests", dependencies: ["EdgeTLS"]),
         .testTarget(name: "EdgeCacheTests", dependencies: ["EdgeCache", "EdgeHTTP"]),
         .testTarget(name: "EdgeProxyTests", dependencies: ["EdgeProxy", "EdgeAdmin", "EdgeConfig", "EdgeIO", "EdgeHTTP", "EdgeCache", "EdgeProtect"]),

@@ -249,8 +249,17 @@ final class Client {
     /// The start of the last request sent (for failure messages).
     var lastSent = ""
 
-    init(port: Int, timeoutSeconds: Int = 15) throws {
+    /// `from`: the loopback address to connect from (127.0.0.2, 127.0.0.3, …:
+    /// all of 127/8 is loopback), so one test can be many clients.
+    init(port: Int, timeoutSeconds: Int = 15, from source: String? = nil) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        if let source {
+            var b = sockaddr_in()
+            b.sin_family = sa_family_t(AF_INET)
+            b.sin_addr.s_addr = inet_addr(source)
+            let r = withUnsafePointer(to: &b) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+            guard r == 0 else { throw HarnessError(description: "bind to \(source) failed: errno \(errno)") }
+        }
         var a = sockaddr_in()
         a.sin_family = sa_family_t(AF_INET)
         a.sin_port = UInt16(port).bigEndian
@@ -411,12 +420,12 @@ func answeredConnections(_ port: Int, _ count: Int, host: String) throws -> [Cli
 }
 
 /// One request on a fresh connection.
-func request(_ port: Int, _ path: String, host: String, headers: [String] = []) throws -> Response {
-    try request(port, "GET", path, host: host, headers: headers)
+func request(_ port: Int, _ path: String, host: String, headers: [String] = [], from source: String? = nil) throws -> Response {
+    try request(port, "GET", path, host: host, headers: headers, from: source)
 }
 
-func request(_ port: Int, _ method: String, _ path: String, host: String, headers: [String] = [], body: String? = nil) throws -> Response {
-    let c = try Client(port: port)
+func request(_ port: Int, _ method: String, _ path: String, host: String, headers: [String] = [], body: String? = nil, from source: String? = nil) throws -> Response {
+    let c = try Client(port: port, from: source)
     var s = "\(method) \(path) HTTP/1.1\r\nHost: \(host)\r\n"
     for h in headers { s += h + "\r\n" }
     if let b = body { s += "Content-Length: \(b.utf8.count)\r\n" }
