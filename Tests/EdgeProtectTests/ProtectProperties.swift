@@ -1,0 +1,65 @@
+// Properties of EdgeProtect's parsers that must hold for any input: checked by
+// the libFuzzer target (tools/fuzz/FuzzProtect.swift, compiled together with
+// this file) and by the replay of tools/fuzz/regressions in swift test. Each
+// failure is a precondition (a trap the fuzzer reports). (One module in the
+// fuzzer, hence the conditional import.)
+#if canImport(EdgeProtect)
+import EdgeProtect
+#endif
+
+func checkProtectProperties(_ b: UnsafeRawBufferPointer) {
+    // The PROXY header: a decision at the whole header is the decision at
+    // every longer input, and every shorter prefix asks for more.
+    let whole = ProxyHeader.parse(b)
+    switch whole {
+    case .needMore(let want):
+        precondition(want > b.count, "needMore(\(want)) with \(b.count) bytes")
+    case .done(let consumed, let source, _):
+        precondition(consumed > 0 && consumed <= b.count)
+        let exact = ProxyHeader.parse(UnsafeRawBufferPointer(rebasing: b[0..<consumed]))
+        precondition(exact == whole, "the header alone decides otherwise")
+        for n in stride(from: 0, to: consumed, by: max(1, consumed / 16)) {
+            guard case .needMore(let want) = ProxyHeader.parse(UnsafeRawBufferPointer(rebasing: b[0..<n])) else {
+                preconditionFailure("prefix \(n) of a \(consumed)-byte header decided early")
+            }
+            precondition(want > n && want <= consumed)
+        }
+        if let s = source { precondition(IPAddress(text: s.text) == s, "source text round trip") }
+    case .invalid:
+        break
+    }
+
+    // Address text: what parses prints canonically, and that parses back to it.
+    if b.count <= 64, let a = IPAddress(text: b) {
+        let t = a.text
+        precondition(IPAddress(text: t) == a && IPAddress(text: t)!.text == t, "address text round trip")
+    }
+
+    // Prefixes and lists built from the input's lines, against a brute-force model.
+    let text = String(decoding: b.prefix(2048), as: UTF8.self)
+    var prefixes: [(Prefix, PrefixList.Verdict)] = []
+    var allow: [String] = [], deny: [String] = []
+    for (i, line) in text.split(separator: "\n").prefix(16).enumerated() {
+        guard let p = Prefix(String(line)) else { continue }
+        precondition(Prefix(p.text) == p && p.contains(IPAddress(value: p.first)) && p.contains(IPAddress(value: p.last)), "prefix round trip")
+        if prefixes.contains(where: { $0.0 == p }) { continue }
+        let v: PrefixList.Verdict = i % 2 == 0 ? .deny : .allow
+        prefixes.append((p, v))
+        if v == .deny { deny.append(p.text) } else { allow.append(p.text) }
+    }
+    if let list = try? PrefixList(allow: allow, deny: deny) {
+        let fallback: PrefixList.Verdict = deny.isEmpty && !allow.isEmpty ? .deny : .allow
+        for (p, _) in prefixes {
+            for x in [p.first, p.last, p.first &- 1, p.last &+ 1] {
+                let a = IPAddress(value: x)
+                let best = prefixes.filter { $0.0.contains(a) }.max { $0.0.bits < $1.0.bits }
+                precondition(list.verdict(a) == (best?.1 ?? fallback), "verdict for \(a) disagrees with the model")
+            }
+        }
+    }
+
+    // Rates: what parses has a positive interval and a window of at least a second.
+    if b.count <= 32, let spec = RateSpec(rate: String(decoding: b, as: UTF8.self), burst: Int(b.first ?? 0)) {
+        precondition(spec.interval > 0 && spec.windowSeconds >= 1 && spec.quota == spec.burst + 1)
+    }
+}
