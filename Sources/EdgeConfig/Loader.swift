@@ -127,19 +127,21 @@ func loadCompress(_ parent: Node, base: CompressConfig) throws -> CompressConfig
 /// prefixes inline or one per line in files (relative to the config's directory).
 func loadAccess(_ a: Node, baseDir: String) throws -> PrefixList {
     try a.allowOnly(["allow", "deny", "allow_file", "deny_file", "default"])
-    var lists: [String: [String]] = ["allow": [], "deny": []]
-    var origin: [String: (field: String, line: Int?)] = [:]   // prefix text -> where it was written
+    var lists: [String: [Prefix]] = ["allow": [], "deny": []]
     for which in ["allow", "deny"] {
-        for (i, p) in (try a.strings(which) ?? []).enumerated() {
-            guard Prefix(p) != nil else { throw a.fail("\(which)[\(i)]", "\"\(p)\" is not an address or prefix (like 10.0.0.0/8 or 2001:db8::/32, no host bits set)") }
+        for (i, text) in (try a.strings(which) ?? []).enumerated() {
+            guard let p = Prefix(text) else { throw a.fail("\(which)[\(i)]", "\"\(text)\" is not an address or prefix (like 10.0.0.0/8 or 2001:db8::/32, no host bits set)") }
             lists[which]!.append(p)
-            origin[p] = origin[p] ?? (a.field("\(which)[\(i)]"), nil)
         }
         if let f = try a.string("\(which)_file") {
             let full = f.hasPrefix("/") ? f : (baseDir as NSString).appendingPathComponent(f)
-            guard let data = readWholeFile(full), let text = String(data: data, encoding: .utf8) else { throw a.fail("\(which)_file", "cannot read \"\(full)\"") }
-            for (line, p) in PrefixList.lines(text) {
-                guard Prefix(p) != nil else { throw a.fail("\(which)_file", "\(full) line \(line): \"\(p)\" is not an address or prefix") }
+            guard let data = readWholeFile(full) else { throw a.fail("\(which)_file", "cannot read \"\(full)\"") }
+            let lines = PrefixList.lines([UInt8](data))
+            lists[which]!.reserveCapacity(lists[which]!.count + lines.count)
+            for (line, bytes) in lines {
+                guard let p = Prefix(bytes: bytes) else {
+                    throw a.fail("\(which)_file", "\(full) line \(line): \"\(String(decoding: bytes, as: UTF8.self))\" is not an address or prefix")
+                }
                 lists[which]!.append(p)
             }
         }

@@ -20,14 +20,17 @@ public struct IPAddress: Hashable, Sendable, Comparable, CustomStringConvertible
         value = v
     }
 
-    public var isV4: Bool { value >> 32 == 0xffff }
+    @inlinable public var isV4: Bool { value >> 32 == 0xffff }
     public static func < (a: IPAddress, b: IPAddress) -> Bool { a.value < b.value }
 
     /// Parses dotted-quad IPv4 or RFC 4291 IPv6 text (`::`, an embedded IPv4
     /// tail); nothing else (no zone, no brackets, no leading zeros in IPv4).
     public init?<C: Collection>(text: C) where C.Element == UInt8 {
-        let bytes = Array(text)
-        if let v4 = IPAddress.parseV4(bytes[...]) { self.init(v4: v4); return }
+        self.init(bytes: Array(text)[...])
+    }
+
+    public init?(bytes: ArraySlice<UInt8>) {
+        if let v4 = IPAddress.parseV4(bytes) { self.init(v4: v4); return }
         guard let v6 = IPAddress.parseV6(bytes) else { return nil }
         self.init(value: v6)
     }
@@ -62,9 +65,14 @@ public struct IPAddress: Hashable, Sendable, Comparable, CustomStringConvertible
         }
     }
 
-    static func parseV6(_ b: [UInt8]) -> UInt128? {
-        guard b.count >= 2, b.count <= 45 else { return nil }
+    static func parseV6(_ whole: ArraySlice<UInt8>) -> UInt128? {
+        guard whole.count >= 2, whole.count <= 45 else { return nil }
+        return whole.withUnsafeBufferPointer { parseV6($0) }
+    }
+
+    static func parseV6(_ b: UnsafeBufferPointer<UInt8>) -> UInt128? {
         var groups: [UInt16] = []
+        groups.reserveCapacity(8)
         var gap = -1            // index in groups where "::" stands
         var i = 0
         if b[0] == 58 {         // leading "::"
@@ -75,7 +83,7 @@ public struct IPAddress: Hashable, Sendable, Comparable, CustomStringConvertible
         while i < b.count {
             // An IPv4 tail: the rest has a dot.
             if !b[i...].contains(58), b[i...].contains(46) {
-                guard groups.count <= 6, let v4 = parseV4(b[i...]) else { return nil }
+                guard groups.count <= 6, let v4 = parseV4(ArraySlice(b[i...])) else { return nil }
                 groups.append(UInt16(v4 >> 16)); groups.append(UInt16(v4 & 0xffff))
                 i = b.count
                 break
@@ -151,7 +159,7 @@ public struct IPAddress: Hashable, Sendable, Comparable, CustomStringConvertible
 
     /// The key a per-client limit counts under: the address itself for IPv4,
     /// its /64 for IPv6 (one subscriber's usual allocation).
-    public var limitKey: UInt128 { isV4 ? value : (value >> 64) << 64 }
+    @inlinable public var limitKey: UInt128 { isV4 ? value : (value >> 64) << 64 }
 }
 
 @inline(__always) func appendDecimal(_ n: Int, _ out: inout [UInt8]) {

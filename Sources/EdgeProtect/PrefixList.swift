@@ -17,14 +17,24 @@ public struct Prefix: Hashable, Sendable {
 
     /// `a.b.c.d/len`, `x::y/len`, or a bare address (a host: /32 or /128).
     /// Bits set past the length are an error (a typo, not a network).
-    public init?(_ s: String) {
-        let parts = s.split(separator: "/", omittingEmptySubsequences: false)
-        guard parts.count <= 2, let a = IPAddress(text: parts[0].utf8) else { return nil }
-        let width = a.isV4 ? 32 : 128
+    public init?(_ s: String) { self.init(bytes: Array(s.utf8)[...]) }
+
+    /// The same from bytes (list files are read this way: no String per line).
+    public init?(bytes s: ArraySlice<UInt8>) {
+        let slash = s.firstIndex(of: 47)
+        guard let a = IPAddress(bytes: s[s.startIndex..<(slash ?? s.endIndex)]) else { return nil }
+        // Written as IPv4, the length counts IPv4 bits; written as IPv6 (an IPv4-mapped one too), IPv6 bits.
+        let width = a.isV4 && !s[s.startIndex..<(slash ?? s.endIndex)].contains(58) ? 32 : 128
         var len = width
-        if parts.count == 2 {
-            guard let n = Int(parts[1]), n >= 0, n <= width, parts[1].first != "+",
-                  parts[1].count == String(n).count else { return nil }
+        if let slash {
+            let digits = s[(slash + 1)...]
+            guard !digits.isEmpty, digits.count <= 3, digits.first != 48 || digits.count == 1 else { return nil }
+            var n = 0
+            for c in digits {
+                guard c >= 48 && c <= 57 else { return nil }
+                n = n * 10 + Int(c - 48)
+            }
+            guard n <= width else { return nil }
             len = n
         }
         bits = len + (128 - width)
@@ -57,8 +67,12 @@ public struct PrefixList: Sendable, Equatable {
 
     /// Range starts, ascending, from 0: address x has verdict[i] for the last
     /// starts[i] <= x (0 allow, 1 deny, 2 no prefix holds it).
-    var starts: [UInt128] = [0]
-    var verdicts: [UInt8] = [2]
+    @usableFromInline var starts: [UInt128] = [0]
+    @usableFromInline var verdicts: [UInt8] = [2]
+    /// The same function on the IPv4 addresses alone (the mapped /96), as 32-bit
+    /// starts: most lookups are IPv4, and a search over UInt32s is a quarter of the memory.
+    @usableFromInline var v4Starts: [UInt32] = [0]
+    @usableFromInline var v4Verdicts: [UInt8] = [2]
     public private(set) var defaultVerdict = Verdict.allow
     public private(set) var prefixCount = 0
 
@@ -74,6 +88,12 @@ public struct PrefixList: Sendable, Equatable {
         for s in allow { guard let p = Prefix(s) else { throw .bad(s) }; all.append((p, 0)) }
         for s in deny { guard let p = Prefix(s) else { throw .bad(s) }; all.append((p, 1)) }
         try self.init(prefixes: all)
+        defaultVerdict = explicit ?? (deny.isEmpty && !allow.isEmpty ? .deny : .allow)
+    }
+
+    /// From parsed prefixes (the config loader's, which named each bad one already).
+    public init(allow: [Prefix], deny: [Prefix], default explicit: Verdict? = nil) throws(BuildError) {
+        try self.init(prefixes: allow.map { ($0, 0) } + deny.map { ($0, 1) })
         defaultVerdict = explicit ?? (deny.isEmpty && !allow.isEmpty ? .deny : .allow)
     }
 
@@ -106,48 +126,70 @@ public struct PrefixList: Sendable, Equatable {
             stack.append((p.last, v))
         }
         while let top = stack.popLast() { close(top) }
+        // The IPv4 slice: the range holding ::ffff:0.0.0.0, then every start inside the mapped /96.
+        let base = IPAddress(v4: 0).value, top = IPAddress(v4: .max).value
+        var i = PrefixList.lastStart(starts, atOrBelow: base)
+        v4Verdicts = [verdicts[i]]
+        i += 1
+        while i < starts.count && starts[i] <= top {
+            v4Starts.append(UInt32(truncatingIfNeeded: starts[i] - base))
+            v4Verdicts.append(verdicts[i])
+            i += 1
+        }
     }
 
     /// The verdict for an address (the default when no prefix holds it).
-    @inline(__always) public func verdict(_ a: IPAddress) -> Verdict {
+    @inlinable public func verdict(_ a: IPAddress) -> Verdict {
         if prefixCount == 0 { return defaultVerdict }
-        let x = a.value
-        var lo = 0, hi = starts.count   // the last start <= x lies in [lo, hi)
-        while hi - lo > 1 {
-            let mid = (lo + hi) >> 1
-            if starts[mid] <= x { lo = mid } else { hi = mid }
+        let v: UInt8
+        if a.isV4 {
+            v = v4Verdicts[PrefixList.lastStart(v4Starts, atOrBelow: UInt32(truncatingIfNeeded: a.value))]
+        } else {
+            v = verdicts[PrefixList.lastStart(starts, atOrBelow: a.value)]
         }
-        switch verdicts[lo] {
+        switch v {
         case 0: return .allow
         case 1: return .deny
         default: return defaultVerdict
         }
     }
 
+    /// The index of the last element <= x in ascending `a` (whose first element is 0, so there is one).
+    @inlinable @inline(__always) static func lastStart<T: FixedWidthInteger>(_ a: [T], atOrBelow x: T) -> Int {
+        a.withUnsafeBufferPointer { s in
+            var lo = 0, n = s.count   // the answer lies in [lo, lo + n)
+            while n > 1 {
+                let half = n >> 1
+                if s[lo + half] <= x { lo += half; n -= half } else { n = half }
+            }
+            return lo
+        }
+    }
+
     /// Ranges in the table (for tests and stats).
     public var rangeCount: Int { starts.count }
 
-    /// Prefix text from a list file: one per line, `#` starts a comment,
-    /// blank lines skipped. Returns the prefixes and, for an error, its line.
-    public static func lines(_ text: String) -> [(line: Int, prefix: String)] {
-        var out: [(Int, String)] = []
-        var n = 0
-        for raw in text.split(separator: "\n", omittingEmptySubsequences: false) {
+    /// The prefixes of a list file: one per line, `#` starts a comment, blank
+    /// lines skipped; each with its line number (for errors), as bytes.
+    public static func lines(_ text: [UInt8]) -> [(line: Int, prefix: ArraySlice<UInt8>)] {
+        var out: [(Int, ArraySlice<UInt8>)] = []
+        var n = 0, i = 0
+        while i < text.count {
             n += 1
-            var l = raw
-            if let h = l.firstIndex(of: "#") { l = l[..<h] }
-            let t = l.trimmingWhitespace()
-            if !t.isEmpty { out.append((n, String(t))) }
+            var end = i
+            while end < text.count && text[end] != 10 { end += 1 }
+            var e = end
+            if let h = text[i..<end].firstIndex(of: 35) { e = h }
+            var s = i
+            while s < e && (text[s] == 32 || text[s] == 9 || text[s] == 13) { s += 1 }
+            while e > s && (text[e - 1] == 32 || text[e - 1] == 9 || text[e - 1] == 13) { e -= 1 }
+            if s < e { out.append((n, text[s..<e])) }
+            i = end + 1
         }
         return out
     }
-}
 
-extension Substring {
-    func trimmingWhitespace() -> Substring {
-        var s = self
-        while let f = s.first, f == " " || f == "\t" || f == "\r" { s.removeFirst() }
-        while let l = s.last, l == " " || l == "\t" || l == "\r" { s.removeLast() }
-        return s
+    public static func lines(_ text: String) -> [(line: Int, prefix: String)] {
+        lines(Array(text.utf8)).map { ($0.line, String(decoding: $0.prefix, as: UTF8.self)) }
     }
 }

@@ -105,7 +105,7 @@ public enum ProxyHeader: Equatable, Sendable {
     /// TCP4 takes a dotted quad, TCP6 IPv6 text (an IPv4-mapped one too).
     static func address(_ w: ArraySlice<UInt8>, v4: Bool) -> IPAddress? {
         if v4 { return IPAddress.parseV4(w).map { IPAddress(v4: $0) } }
-        return IPAddress.parseV6(Array(w)).map { IPAddress(value: $0) }
+        return IPAddress.parseV6(w).map { IPAddress(value: $0) }
     }
 
     /// 0…65535 in decimal, no sign, no leading zero.

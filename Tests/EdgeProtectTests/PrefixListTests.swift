@@ -46,6 +46,15 @@ import Testing
         #expect(verdict(l, "::") == .deny)
         #expect(verdict(l, "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff") == .deny)
         #expect(l.rangeCount == 1)   // merged into one range
+        // An IPv6 prefix over the whole space holds the IPv4 addresses too (their mapped form).
+        let wide = try PrefixList(allow: ["10.0.0.0/8"], deny: ["::/0"])
+        #expect(verdict(wide, "10.1.1.1") == .allow)
+        #expect(verdict(wide, "11.0.0.1") == .deny)
+        #expect(verdict(wide, "0.0.0.0") == .deny)
+        #expect(verdict(wide, "::1") == .deny)
+        let mappedEdge = try PrefixList(allow: [], deny: ["::ffff:0:0/97"])   // the lower half of IPv4, written as IPv6
+        #expect(verdict(mappedEdge, "127.255.255.255") == .deny)
+        #expect(verdict(mappedEdge, "128.0.0.0") == .allow)
         let adj = try PrefixList(allow: [], deny: ["10.0.0.0/25", "10.0.0.128/25", "10.0.0.5/32"])
         #expect(verdict(adj, "10.0.0.200") == .deny)
         #expect(verdict(adj, "10.0.1.0") == .allow)

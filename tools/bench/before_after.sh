@@ -29,7 +29,7 @@ cat > "$W/tenants/bench.json" <<CONF
               { "prefix": "/nc/", "origin": "o", "compress": false, "strip_prefix": true },
               { "prefix": "/", "origin": "o" } ] }
 CONF
-echo '{ "limits": { "max_connections_per_ip": 0 } }' > "$W/server.json"
+echo '{ "limits": { "max_connections_per_ip": 0, "max_requests_per_connection": 0 } }' > "$W/server.json"
 HAP=18483
 write_haproxy_cache_peer "$HAP"
 haproxy -D -f "$W/haproxy.cfg"

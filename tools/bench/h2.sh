@@ -40,7 +40,7 @@ CONF
 )"
 # As an operator runs it: caching on, compression on (the objects are binary: answered as they are).
 write_tls_tenant '{ "prefix": "/", "origin": "o", "compress": { "enabled": true } }'
-echo '{ "limits": { "max_connections_per_ip": 0, "keepalive_timeout": "300s" } }' > "$W/server.json"
+echo '{ "limits": { "max_connections_per_ip": 0, "max_requests_per_connection": 0, "keepalive_timeout": "300s" } }' > "$W/server.json"
 nginx -c "$W/nginx.conf"
 haproxy -D -f "$W/haproxy.cfg"
 taskset -c 0 .build/release/edged --tenants "$W/tenants" --config "$W/server.json" --http 127.0.0.1:$EDGE --https 127.0.0.1:$EDGES \

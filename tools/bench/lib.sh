@@ -122,8 +122,10 @@ start_varnish() {
 }
 
 # start_edged PORT: .build/release/edged with one worker on CPU 0 and $W/tenants; sets EDGE_PID.
+# (Keep-alive connections live as long as the peers' do: nginx is given keepalive_requests 1000000.)
 start_edged() {
-  taskset -c 0 .build/release/edged --tenants "$W/tenants" --http 127.0.0.1:$1 --workers 1 --access-log off --state "$W/state" 2>"$W/edged.err" &
+  echo '{ "limits": { "max_requests_per_connection": 0 } }' > "$W/edged-server.json"
+  taskset -c 0 .build/release/edged --tenants "$W/tenants" --config "$W/edged-server.json" --http 127.0.0.1:$1 --workers 1 --access-log off --state "$W/state" 2>"$W/edged.err" &
   EDGE_PID=$!; PIDS+=($EDGE_PID)
 }
 

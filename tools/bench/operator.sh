@@ -67,7 +67,7 @@ cat > "$W/tenants/bench.json" <<CONF
   "routes": [ { "prefix": "/nc/", "origin": "o", "strip_prefix": true, "compress": false },
               { "prefix": "/", "origin": "o" } ] }
 CONF
-echo '{ "limits": { "max_connections_per_ip": 0, "keepalive_timeout": "300s" } }' > "$W/server.json"
+echo '{ "limits": { "max_connections_per_ip": 0, "max_requests_per_connection": 0, "keepalive_timeout": "300s" } }' > "$W/server.json"
 nginx -c "$W/nginx.conf"
 haproxy -D -f "$W/haproxy.cfg"
 start_varnish $VAR

@@ -40,7 +40,7 @@ cat > "$W/tenants/bench.json" <<CONF
   "origins": { "o": { "servers": ["127.0.0.1:$ORIGIN"], "keepalive": 64 } },
   "routes": [ { "prefix": "/", "origin": "o", "cache": false } ] }
 CONF
-echo '{ "limits": { "keepalive_timeout": "300s", "max_connections_per_ip": 0 } }' > "$W/server.json"
+echo '{ "limits": { "keepalive_timeout": "300s", "max_connections_per_ip": 0, "max_requests_per_connection": 0 } }' > "$W/server.json"
 nginx -c "$W/proxy.conf"
 taskset -c 0 .build/release/edged --tenants "$W/tenants" --config "$W/server.json" --http 127.0.0.1:$EDGE --workers 1 --access-log off --state "$W/state" 2>"$W/edged.err" &
 EDGE_PID=$!; PIDS+=($EDGE_PID)
