@@ -43,7 +43,7 @@ public struct RateSpec: Sendable, Equatable {
         var unit = Substring(parts[1])
         var times: Int64 = 1
         let digits = unit.prefix { $0 >= "0" && $0 <= "9" }
-        if !digits.isEmpty { guard let t = Int64(digits), t > 0 else { return nil }; times = t; unit = unit.dropFirst(digits.count) }
+        if !digits.isEmpty { guard let t = Int64(digits), t > 0, t <= 1_000_000 else { return nil }; times = t; unit = unit.dropFirst(digits.count) }
         let per: Int64
         switch unit {
         case "s": per = 1_000_000
@@ -52,7 +52,13 @@ public struct RateSpec: Sendable, Equatable {
         case "d": per = 86_400_000_000
         default: return nil
         }
-        self.init(count: c, periodMicros: per * times, burst: burst)
+        // A bucket's whole depth, interval × (burst + 1), stays far from overflowing
+        // the microsecond arithmetic (gcra adds it to `now`): at most 2^60 µs.
+        let (period, o1) = per.multipliedReportingOverflow(by: times)
+        guard !o1 else { return nil }
+        self.init(count: c, periodMicros: period, burst: burst)
+        let (depth, o2) = interval.multipliedReportingOverflow(by: Int64(burst) + 1)
+        guard !o2, depth <= 1 << 60 else { return nil }
     }
 }
 

@@ -14,6 +14,10 @@ import Testing
             #expect(RateSpec(rate: bad, burst: 0) == nil, "\(bad)")
         }
         #expect(RateSpec(rate: "1/s", burst: -1) == nil)
+        // Periods or depths that would overflow the microsecond arithmetic (a fuzzer find).
+        #expect(RateSpec(rate: "6/3333333313333300200m", burst: 0) == nil)
+        #expect(RateSpec(rate: "1/1000000d", burst: 1_000_000) == nil)
+        #expect(RateSpec(rate: "1/d", burst: 1_000_000) != nil)
     }
 
     /// nginx `rate=10r/s burst=5 nodelay`: six at once, then one per 100 ms.
