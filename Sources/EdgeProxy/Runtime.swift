@@ -106,12 +106,7 @@ struct Edits: Sendable {
 /// True when the field name at `p[name]` is in `list` (lowercase names), case-insensitively.
 @inline(__always) func nameIsListed(_ list: [[UInt8]], _ p: UnsafeRawBufferPointer, _ name: Range<Int>) -> Bool {
     if list.isEmpty { return false }
-    for r in list where r.count == name.count {
-        var same = true
-        var j = name.lowerBound
-        for b in r { if asciiLower(p[j]) != b { same = false; break }; j += 1 }
-        if same { return true }
-    }
+    for r in list where nameIs(p, name, r) { return true }
     return false
 }
 
