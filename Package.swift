@@ -33,7 +33,7 @@ let package = Package(
         .target(name: "EdgeUpstream", swiftSettings: fast),
         // Pure: protection policy: address prefix lists, rate limits (GCRA, a
         // shared fixed-size table), the PROXY protocol header.
-        .target(name: "EdgeProtect", swiftSettings: fast),
+        .target(name: "EdgeProtect", dependencies: ["EdgeHTTP"], swiftSettings: fast),
         // Pure: RFC 9111 cache policy, keys (no I/O, no clock).
         .target(name: "EdgeCache", dependencies: ["EdgeHTTP"], swiftSettings: fast),
         // Streaming gzip / brotli codecs over the system libraries (no I/O).
@@ -56,7 +56,7 @@ let package = Package(
 
         .testTarget(name: "EdgeHTTPTests", dependencies: ["EdgeHTTP"]),
         .testTarget(name: "EdgeHTTP2Tests", dependencies: ["EdgeHTTP2"]),
-        .testTarget(name: "EdgeProtectTests", dependencies: ["EdgeProtect"]),
+        .testTarget(name: "EdgeProtectTests", dependencies: ["EdgeProtect", "EdgeHTTP"]),
         .testTarget(name: "EdgeUpstreamTests", dependencies: ["EdgeUpstream"]),
         .testTarget(name: "EdgeConfigTests", dependencies: ["EdgeConfig", "EdgeProtect"]),
         .testTarget(name: "EdgeTLSTests", dependencies: ["EdgeTLS"]),

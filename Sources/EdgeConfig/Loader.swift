@@ -449,7 +449,7 @@ public enum ConfigLoader {
     public static func loadTenant(file: String) throws -> TenantConfig {
         let root = Node(dict: try readJSON(file), file: file, path: "")
         try root.allowOnly(["name", "hosts", "default", "origins", "routes", "limits", "tls", "https_redirect", "hsts", "purge_tag_headers", "compress", "pass_request_headers", "http2",
-                            "access", "rate_limits"])
+                            "access", "rate_limits", "rules", "signatures"])
         let name = try root.string("name") ?? ((file as NSString).lastPathComponent as NSString).deletingPathExtension
         guard let rawHosts = try root.strings("hosts") else { throw root.fail("hosts", "is required (a list of host names)") }
         var hosts: [String] = []
@@ -474,7 +474,7 @@ public enum ConfigLoader {
         guard let routeNodes = try root.objects("routes") else { throw root.fail("routes", "is required") }
         var routes: [RouteConfig] = []
         for r in routeNodes {
-            try r.allowOnly(["prefix", "origin", "strip_prefix", "host", "request_headers", "response_headers", "cache", "compress", "websocket"])
+            try r.allowOnly(["prefix", "origin", "strip_prefix", "host", "request_headers", "response_headers", "cache", "compress", "websocket", "signatures"])
             let prefix = try r.requiredString("prefix")
             guard prefix.hasPrefix("/") else { throw r.fail("prefix", "must start with \"/\"") }
             let origin = try r.requiredString("origin")
@@ -526,6 +526,7 @@ public enum ConfigLoader {
                 rc.cache.graceSeconds = (try cn.millis("grace") ?? 0) / 1000
             }
             rc.compress = try loadCompress(r, base: tenantCompress)
+            rc.signatures = try loadSignatures(r)
             if routes.contains(where: { $0.prefix == prefix }) { throw r.fail("prefix", "\"\(prefix)\" is routed twice") }
             routes.append(rc)
         }
@@ -560,6 +561,8 @@ public enum ConfigLoader {
         }
         if let a = try root.object("access") { t.access = try loadAccess(a, baseDir: baseDir) }
         if let rl = try root.object("rate_limits") { t.rateLimits = try loadRateLimits(rl, routes: routes) }
+        t.rules = try loadRules(root, limits: t.rateLimits)
+        if let s = try loadSignatures(root) { t.signatures = s }
         if t.tls == .none && (t.httpsRedirect || t.hsts != nil) {
             throw root.fail(t.httpsRedirect ? "https_redirect" : "hsts", "needs \"tls\" on this tenant")
         }

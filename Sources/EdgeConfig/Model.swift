@@ -88,6 +88,10 @@ public struct TenantConfig: Sendable, Equatable {
     public var access = PrefixList()
     /// Rate limits, in the order they are checked.
     public var rateLimits: [RateLimitConfig] = []
+    /// Request rules, in order (RulesLoader.swift).
+    public var rules = RuleSet()
+    /// Attack signatures for every route (nil: off), unless a route says otherwise.
+    public var signatures: SignatureConfig?
     /// URL, method, scheme, host and client-address override fields (EdgeHTTP.OverrideFields)
     /// forwarded from untrusted clients too; by default they are removed.
     public var passRequestHeaders: [String] = []
@@ -292,6 +296,8 @@ public struct RouteConfig: Sendable, Equatable {
     public var websocket = true
     /// A tunnel with no byte moving either way for this long is closed.
     public var websocketIdleTimeoutMillis: Int64 = 3_600_000
+    /// Attack signatures on this route: nil, the tenant's; .some(nil), off.
+    public var signatures: SignatureConfig??
     public init(prefix: String, origin: String) { self.prefix = prefix; self.origin = origin }
 }
 

@@ -30,7 +30,7 @@
     (b >= 65 && b <= 90) ? b | 0x20 : b
 }
 
-@inline(__always) func hexValue(_ b: UInt8) -> Int {
+@inline(__always) public func hexValue(_ b: UInt8) -> Int {
     switch b {
     case 48...57: return Int(b - 48)
     case 65...70: return Int(b - 55)
@@ -45,6 +45,14 @@
     guard end - start == n else { return false }
     let l = lit.utf8Start
     for i in 0..<n where asciiLower(p[start + i]) != l[i] { return false }
+    return true
+}
+
+/// True when the field name at `p[range]` is `lower` (lowercase), case-insensitively.
+@inline(__always) public func nameIs(_ p: UnsafeRawBufferPointer, _ range: Range<Int>, _ lower: [UInt8]) -> Bool {
+    guard range.count == lower.count else { return false }
+    var j = range.lowerBound
+    for b in lower { if asciiLower(p[j]) != b { return false }; j += 1 }
     return true
 }
 

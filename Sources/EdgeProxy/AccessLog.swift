@@ -109,6 +109,20 @@ extension Worker {
                 b.append(l.nameJSON)
                 b.append("\"")
             }
+            if let r = e.rule {
+                b.append(",\"rule\":\"")
+                b.append(r.idJSON)
+                b.append("\"")
+            } else if let k = e.signature {
+                b.append(",\"rule\":\"signature:")
+                b.append(string: k.name)
+                b.append("\"")
+            }
+        }
+        if !e.tags.isEmpty {
+            b.append(",\"tags\":\"")
+            b.append(e.tags)
+            b.append("\"")
         }
         if e.responseCut { b.append(",\"complete\":false") }
         if let t = e.tunnelEnd {

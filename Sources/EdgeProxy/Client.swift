@@ -60,6 +60,8 @@ final class ClientConnection {
     /// The tenant the TLS handshake (SNI) selected, by name (stable across
     /// reloads): requests for other tenants get 421.
     var sniTenant: String?
+    /// The server name the client's handshake sent (empty: none), for rules.
+    var sniName: [UInt8] = []
     var readable = false
     var writable = true
     /// The peer half-closed or hung up (EPOLLRDHUP/EPOLLHUP seen): read to EOF.
@@ -118,7 +120,7 @@ final class ClientConnection {
     var h2Waiting = false
 
     /// What its exchanges know of where they came from (Exchange.Peer).
-    var peer: Peer { Peer(ip: peerIP, trusted: trusted, https: tls != nil || h2Parent != nil, sniTenant: sniTenant) }
+    var peer: Peer { Peer(ip: peerIP, trusted: trusted, https: tls != nil || h2Parent != nil, sniTenant: sniTenant, sni: sniName) }
 
     init(fd: Int32, gen: UInt32, addr: IPAddress, peerIP: [UInt8], trusted: Bool, exchange: Exchange = Exchange()) {
         self.socket = OwnedFD(fd); self.gen = gen; self.addr = addr; self.peerIP = peerIP; self.trusted = trusted; ex = exchange
@@ -389,6 +391,7 @@ extension Worker {
             if t.resumed { workerCounters.add(WorkerSlot.tlsResumed, 1) }
             c.stage = .open
             c.sniTenant = t.tenantName
+            c.sniName = t.serverName.map { Array($0.utf8) } ?? []
             c.readable = true   // records may already be buffered
             return true
         case .wantRead:

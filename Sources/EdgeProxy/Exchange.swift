@@ -17,6 +17,7 @@ struct Peer {
     var trusted = false
     var https = false
     var sniTenant: String?
+    var sni: [UInt8] = []
 }
 
 /// How far a request body got towards the origin; its framing state (bytes
@@ -72,6 +73,12 @@ final class Exchange {
     /// What the request filter did (Protection.swift), and the limit it hit.
     var protection = ProtectionAction.none
     var limit: RuntimeRateLimit?
+    /// The rule (or signature) behind `protection`, tags of the rules that
+    /// matched ("a,b"), and header edits rules made for the origin request.
+    var rule: RuntimeRule?
+    var signature: SignatureCategory?
+    var tags: [UInt8] = []
+    var ruleEdits: [Edits] = []
 
     // The request body.
     var bodyState = BodyProgress.none

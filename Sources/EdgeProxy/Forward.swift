@@ -48,6 +48,7 @@ extension Worker {
             }
             if head.connectionNamesFields && isNamedByConnection(p, head.fields, f) { continue }
             if route.request.removes(p, f.name) { continue }
+            if !c.ex.ruleEdits.isEmpty && c.ex.ruleEdits.contains(where: { $0.removes(p, f.name) }) { continue }
             b.append(UnsafeRawBufferPointer(rebasing: p[f.nameStart..<f.valueEnd]))
             b.append("\r\n")
         }
@@ -75,6 +76,7 @@ extension Worker {
             if let lm = stored.lastModified { b.append("If-Modified-Since: "); b.append(string: lm); b.append("\r\n") }
         }
         b.append(route.request.addLines)
+        for ed in c.ex.ruleEdits { b.append(ed.addLines) }
         // The one hop-by-hop pair that is passed on: the origin decides the upgrade.
         if c.ex.upgrade { b.append("Connection: Upgrade\r\nUpgrade: websocket\r\n") }
         switch c.ex.body {

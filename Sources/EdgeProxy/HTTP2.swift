@@ -158,6 +158,7 @@ extension Worker {
             s.h2Parent = h
             s.h2Stream = id
             s.sniTenant = c.sniTenant
+            s.sniName = c.sniName
             s.inBuf = takeBuffer()
             s.inBuf!.append(req.http1Head(chunked: !endStream && req.contentLength == nil, close: true))
             h.streams[id] = s

@@ -319,10 +319,16 @@ extension EdgeServer {
         for (n, t) in totals {
             for o in CacheOutcome.allCases { out += "edge_cache_requests_total{tenant=\"\(label(n))\",cache=\"\(o.name)\"} \(t[TenantSlot.cache + o.rawValue])\n" }
         }
-        family("edge_requests_refused_total", "counter", "Requests refused by a tenant's access list (403) or rate limits.")
+        family("edge_requests_refused_total", "counter", "Requests refused by a tenant's access list (403), rate limits, or rules and attack signatures.")
         for (n, t) in totals {
             out += "edge_requests_refused_total{tenant=\"\(label(n))\",reason=\"access_list\"} \(t[TenantSlot.accessDenied])\n"
             out += "edge_requests_refused_total{tenant=\"\(label(n))\",reason=\"rate_limit\"} \(t[TenantSlot.rateLimited])\n"
+            out += "edge_requests_refused_total{tenant=\"\(label(n))\",reason=\"rule\"} \(t[TenantSlot.ruleDenied])\n"
+        }
+        family("edge_rule_matches_total", "counter", "Requests each rule (tenant/id) or signature category (tenant/signature:NAME) matched, by its mode.")
+        for (n, t) in stats.ruleTotals() {
+            out += "edge_rule_matches_total{rule=\"\(label(n))\",mode=\"block\"} \(t[RuleSlot.matched])\n"
+            out += "edge_rule_matches_total{rule=\"\(label(n))\",mode=\"log\"} \(t[RuleSlot.logged])\n"
         }
         family("edge_rate_limited_total", "counter", "Requests over each rate limit (tenant/limit), refused or, in a dry run, only counted.")
         for (n, t) in stats.limitTotals() {

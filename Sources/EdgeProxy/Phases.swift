@@ -143,7 +143,7 @@ extension Worker {
     /// Retry-After and the RateLimit fields; a dry-run limit only counts and logs.
     @inline(__always) func requestFilterPhase(_ c: ClientConnection, _ p: UnsafeRawBufferPointer) -> PhaseResult {
         let t = c.ex.tenant!, r = c.ex.route!
-        if t.access.isEmpty && r.rateLimits.isEmpty { return .next }
+        if t.access.isEmpty && r.rateLimits.isEmpty && t.rules.isEmpty && r.signatures == nil { return .next }
         return protect(c, p, t, r)
     }
 

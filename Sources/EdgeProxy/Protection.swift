@@ -35,8 +35,11 @@ final class RuntimeRateLimit: Sendable {
     let dryRun: Bool
     /// "RateLimit-Policy: \"NAME\";q=Q;w=W\r\n" (draft-ietf-httpapi-ratelimit-headers).
     let policyLine: [UInt8]
+    /// "tenant/limit".
+    let statsName: String
 
     init(tenant: String, _ c: RateLimitConfig) {
+        statsName = tenant + "/" + c.name
         var h: UInt64 = 0xcbf2_9ce4_8422_2325
         for b in tenant.utf8 + [0] + c.name.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
         id = h
@@ -65,6 +68,10 @@ enum ProtectionAction: UInt8 {
     case denied
     /// Over a rate limit: refused, or (dry run) only counted.
     case limited, dryRun
+    /// A rule denied, redirected or allowed it; a rule in log mode matched.
+    case ruleDenied, redirected, allowed, ruleLog
+    /// An attack signature matched: refused, or (log mode) only counted.
+    case signature, signatureLog
 
     var token: StaticString {
         switch self {
@@ -72,6 +79,60 @@ enum ProtectionAction: UInt8 {
         case .denied: return "deny"
         case .limited: return "limit"
         case .dryRun: return "limit-dry-run"
+        case .ruleDenied: return "deny"
+        case .redirected: return "redirect"
+        case .allowed: return "allow"
+        case .ruleLog: return "log"
+        case .signature: return "signature"
+        case .signatureLog: return "signature-log"
+        }
+    }
+}
+
+/// A tenant's rule, ready for the request path: what its action does, its
+/// counters' name, and its id and tag as log text.
+final class RuntimeRule: Sendable {
+    enum Kind: Sendable {
+        case deny(status: Int, body: [UInt8])
+        case allow
+        case redirect(status: Int, location: LocationTemplate)
+        case headers(Edits)
+        case limit(RuntimeRateLimit)
+        case tag
+    }
+    /// Unique across tenants and reloads that keep the rule (its counters' key).
+    let id: UInt64
+    let ruleID: String
+    let idJSON: [UInt8]
+    let tagJSON: [UInt8]?
+    let logOnly: Bool
+    let isFinal: Bool
+    let kind: Kind
+    /// "tenant/rule-id".
+    let statsName: String
+
+    init(tenant: String, _ r: Rule, limits: [RuntimeRateLimit]) {
+        statsName = tenant + "/" + r.id
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in statsName.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+        id = h
+        ruleID = r.id
+        idJSON = jsonEscaped(Array(r.id.utf8))
+        tagJSON = r.tag.map { jsonEscaped(Array($0.utf8)) }
+        logOnly = r.logOnly
+        isFinal = r.isFinal
+        switch r.action {
+        case .deny(let status, let body): kind = .deny(status: status, body: Array(body.utf8))
+        case .allow: kind = .allow
+        case .redirect(let status, let loc): kind = .redirect(status: status, location: loc)
+        case .headers(let set, let remove):
+            var e = HeaderEdits()
+            e.add = set.map { ($0.name, $0.value) }
+            // A set field replaces the client's.
+            e.remove = remove + set.map { $0.name.lowercased() }
+            kind = .headers(Edits(e))
+        case .limit(let name): kind = .limit(limits.first { $0.name == name }!)
+        case .tag: kind = .tag
         }
     }
 }
@@ -201,8 +262,10 @@ extension Worker {
         return IPAddress(text: p[s..<e]) ?? c.addr
     }
 
-    /// Phase 4's checks (see requestFilterPhase): the tenant's access list, then
-    /// each of the route's rate limits in order; the first limit over refuses.
+    /// Phase 4's checks (see requestFilterPhase), in this order: the tenant's
+    /// access list; its rules (the first final action ends them: deny,
+    /// redirect, allow); the route's attack signatures (not after an allow);
+    /// the route's rate limits, in order (the first limit over refuses).
     func protect(_ c: ClientConnection, _ p: UnsafeRawBufferPointer, _ tenant: Tenant, _ route: Route) -> PhaseResult {
         let e = c.ex
         let a = clientAddress(c, p)
@@ -212,34 +275,148 @@ extension Worker {
             refuse(c, 403)
             return .done
         }
-        for l in route.rateLimits {
-            var k = RateKey(limit: l.id)
-            var applies = true
-            for part in l.parts {
-                switch part {
-                case .client: k.add(a.limitKey)
-                case .tenant: break   // the id already names the tenant
-                case .route: route.prefix.withUnsafeBytes { k.add($0) }
-                case .header(let name):
-                    guard let v = fieldValue(p, e.head, name) else { applies = false; break }
-                    k.add(UnsafeRawBufferPointer(rebasing: p[v]))
-                case .cookie(let name):
-                    guard let v = cookieValue(p, e.head, name) else { applies = false; break }
-                    k.add(UnsafeRawBufferPointer(rebasing: p[v]))
-                }
-                if !applies { break }
+        if !tenant.rules.isEmpty || route.signatures != nil {
+            switch applyRules(c, p, tenant, route, a) {
+            case .done: return .done
+            case .next: break
             }
-            guard applies else { continue }
-            guard case .limited(let after) = rateTable.take(k.value, l.spec, now: e.startMicros) else { continue }
-            e.limit = l
-            limitCounters(tenant, l).add(l.dryRun ? LimitSlot.dryRun : LimitSlot.limited, 1)
-            if l.dryRun { e.protection = .dryRun; continue }
-            e.protection = .limited
-            tenantCounters[tenant.index].add(TenantSlot.rateLimited, 1)
-            respondLimited(c, l, retryAfterMicros: after)
+        }
+        for l in route.rateLimits {
+            if applyLimit(c, p, tenant, route, l, a) == .done { return .done }
+        }
+        return .next
+    }
+
+    /// The request as the rules see it, for `body`.
+    @inline(__always) func withRuleInput<R>(_ c: ClientConnection, _ p: UnsafeRawBufferPointer, _ a: IPAddress, _ body: (RuleInput) -> R) -> R {
+        let e = c.ex
+        return e.target.withUnsafeBytes { t in
+            e.host.withUnsafeBytes { h in
+                e.peer.sni.withUnsafeBytes { sni in
+                    let pathEnd = min(e.pathLength, t.count)
+                    let query = pathEnd < t.count ? UnsafeRawBufferPointer(rebasing: t[(pathEnd + 1)...]) : UnsafeRawBufferPointer(rebasing: t[pathEnd...])
+                    let input = RuleInput(bytes: p, fields: e.head.fields, method: UnsafeRawBufferPointer(rebasing: p[e.head.methodRange]), host: h,
+                                          path: UnsafeRawBufferPointer(rebasing: t[..<pathEnd]), query: query, client: a, tls: e.peer.https, sni: sni)
+                    return body(input)
+                }
+            }
+        }
+    }
+
+    /// The tenant's rules, then the route's signatures.
+    func applyRules(_ c: ClientConnection, _ p: UnsafeRawBufferPointer, _ tenant: Tenant, _ route: Route, _ a: IPAddress) -> PhaseResult {
+        let e = c.ex
+        enum Outcome { case next, allowed, deny(RuntimeRule), redirect(RuntimeRule) }
+        // Matching reads the request in place; the actions that answer run after it.
+        var limits: [(RuntimeRule, RuntimeRateLimit)] = []
+        var sigHit: SignatureHit?
+        let outcome: Outcome = withRuleInput(c, p, a) { input in
+            var i = 0
+            var result = Outcome.next
+            while let m = tenant.ruleSet.firstMatch(input, from: i) {
+                i = m + 1
+                let r = tenant.rules[m]
+                ruleCounters(r).add(r.logOnly ? RuleSlot.logged : RuleSlot.matched, 1)
+                if let t = r.tagJSON {
+                    if !e.tags.isEmpty { e.tags.append(44) }
+                    e.tags += t
+                }
+                if r.logOnly {
+                    if e.rule == nil { e.rule = r; e.protection = .ruleLog }
+                    continue
+                }
+                switch r.kind {
+                case .deny: result = .deny(r)
+                case .redirect: result = .redirect(r)
+                case .allow: e.rule = r; e.protection = .allowed; result = .allowed
+                case .headers(let ed): e.ruleEdits.append(ed)
+                case .limit(let l): limits.append((r, l))
+                case .tag: break
+                }
+                if r.isFinal { break }
+            }
+            if case .allowed = result { return result }
+            if case .next = result, let sc = route.signatures {
+                sigHit = Signatures.check(input, sc, fields: route.signatureFields, scratch: &signatureScratch)
+            }
+            return result
+        }
+        // Limits the rules applied come first (they matched before any final action).
+        for (r, l) in limits where applyLimit(c, p, tenant, route, l, a, rule: r) == .done { return .done }
+        switch outcome {
+        case .deny(let r):
+            e.rule = r
+            e.protection = .ruleDenied
+            tenantCounters[tenant.index].add(TenantSlot.ruleDenied, 1)
+            if case .deny(let status, let body) = r.kind {
+                if e.head.framing != .none { c.keepAlive = false }
+                respondError(c, status, body: body.isEmpty ? nil : body)
+            }
+            return .done
+        case .redirect(let r):
+            e.rule = r
+            e.protection = .redirected
+            guard case .redirect(let status, let template) = r.kind else { return .done }
+            let location = withRuleInput(c, p, a) { template.expand(https: $0.tls, host: $0.host, path: $0.path, query: $0.query) }
+            if e.head.framing != .none { c.keepAlive = false }
+            respondError(c, status, extra: Array("Location: ".utf8) + location + [13, 10])
+            return .done
+        case .allowed:
+            return .next
+        case .next:
+            break
+        }
+        if let hit = sigHit, let sc = route.signatures {
+            e.signature = hit.category
+            signatureCounters(tenant, hit.category).add(sc.logOnly ? RuleSlot.logged : RuleSlot.matched, 1)
+            if sc.logOnly {
+                if e.protection == .none { e.protection = .signatureLog }
+                return .next
+            }
+            e.protection = .signature
+            tenantCounters[tenant.index].add(TenantSlot.ruleDenied, 1)
+            if e.head.framing != .none { c.keepAlive = false }
+            respondError(c, sc.status)
             return .done
         }
         return .next
+    }
+
+    /// One rate limit: its key from the request, one take from the shared table.
+    /// `rule`: the rule that applied it (nil: the route's own limit), for the log.
+    func applyLimit(_ c: ClientConnection, _ p: UnsafeRawBufferPointer, _ tenant: Tenant, _ route: Route, _ l: RuntimeRateLimit, _ a: IPAddress,
+                    rule: RuntimeRule? = nil) -> PhaseResult {
+        let e = c.ex
+        guard let key = limitKey(p, e.head, route, l, a) else { return .next }
+        guard case .limited(let after) = rateTable.take(key, l.spec, now: e.startMicros) else { return .next }
+        e.limit = l
+        limitCounters(tenant, l).add(l.dryRun ? LimitSlot.dryRun : LimitSlot.limited, 1)
+        stats.noteLimited(l.statsName, key: describeLimitKey(p, e.head, route, l, a))
+        if l.dryRun { e.protection = .dryRun; return .next }
+        e.protection = .limited
+        e.rule = rule   // (a rule in log mode may have matched first; the limit decided)
+        tenantCounters[tenant.index].add(TenantSlot.rateLimited, 1)
+        respondLimited(c, l, retryAfterMicros: after)
+        return .done
+    }
+
+    /// The limiter key of `l` for this request (nil: a part it is keyed on is absent).
+    func limitKey(_ p: UnsafeRawBufferPointer, _ head: RequestHead, _ route: Route, _ l: RuntimeRateLimit, _ a: IPAddress) -> UInt64? {
+        var k = RateKey(limit: l.id)
+        for part in l.parts {
+            switch part {
+            case .client: k.add(a.limitKey)
+            case .tenant: break   // the id already names the tenant
+            case .route: route.prefix.withUnsafeBytes { k.add($0) }
+            case .header(let name):
+                guard let v = fieldValue(p, head, name) else { return nil }
+                k.add(UnsafeRawBufferPointer(rebasing: p[v]))
+            case .cookie(let name):
+                guard let v = cookieValue(p, head, name) else { return nil }
+                k.add(UnsafeRawBufferPointer(rebasing: p[v]))
+            }
+        }
+        return k.value
     }
 
     /// Over a limit: its status (429 by default) with Retry-After (whole
@@ -255,18 +432,41 @@ extension Worker {
 
     func limitCounters(_ t: Tenant, _ l: RuntimeRateLimit) -> CounterBlock {
         if let b = limitBlocks[l.id] { return b }
-        let b = stats.limit(t.name + "/" + l.name, worker: index)
+        let b = stats.limit(l.statsName, worker: index)
         limitBlocks[l.id] = b
         return b
     }
-}
 
-/// True when the field name at `p[range]` is `lower` (lowercase), case-insensitively.
-@inline(__always) func nameIs(_ p: UnsafeRawBufferPointer, _ range: Range<Int>, _ lower: [UInt8]) -> Bool {
-    guard range.count == lower.count else { return false }
-    var j = range.lowerBound
-    for b in lower { if asciiLower(p[j]) != b { return false }; j += 1 }
-    return true
+    func ruleCounters(_ r: RuntimeRule) -> CounterBlock {
+        if let b = ruleBlocks[r.id] { return b }
+        let b = stats.rule(r.statsName, worker: index)
+        ruleBlocks[r.id] = b
+        return b
+    }
+
+    func signatureCounters(_ t: Tenant, _ k: SignatureCategory) -> CounterBlock {
+        stats.rule(t.name + "/signature:" + k.name, worker: index)   // (a match is rare: no cache)
+    }
+
+    /// A readable form of a limited request's key, for `edgectl stats` (the
+    /// table itself keeps only hashes). On the refusing path only.
+    func describeLimitKey(_ p: UnsafeRawBufferPointer, _ head: RequestHead, _ route: Route, _ l: RuntimeRateLimit, _ a: IPAddress) -> String {
+        var parts: [String] = []
+        for part in l.parts {
+            switch part {
+            case .client: parts.append(String(decoding: a.text, as: UTF8.self) + (a.isV4 ? "" : " (/64)"))
+            case .tenant: parts.append("tenant")
+            case .route: parts.append("route " + String(decoding: route.prefix, as: UTF8.self))
+            case .header(let name):
+                let v = fieldValue(p, head, name).map { String(decoding: p[$0].prefix(64), as: UTF8.self) } ?? ""
+                parts.append(String(decoding: name, as: UTF8.self) + "=" + v)
+            case .cookie(let name):
+                let v = cookieValue(p, head, name).map { String(decoding: p[$0].prefix(64), as: UTF8.self) } ?? ""
+                parts.append("cookie " + String(decoding: name, as: UTF8.self) + "=" + v)
+            }
+        }
+        return parts.joined(separator: " ")
+    }
 }
 
 let cookieName: [UInt8] = Array("cookie".utf8)

@@ -126,10 +126,16 @@ final class Route: Sendable {
     let websocketIdleMillis: Int64
     /// The tenant's rate limits that apply to this route, in the order they are checked.
     let rateLimits: [RuntimeRateLimit]
+    /// Attack signatures (nil: off), and the fields they check (lowercase).
+    let signatures: SignatureConfig?
+    let signatureFields: [[UInt8]]
 
     init(prefix: [UInt8], group: OriginGroup, stripPrefix: Bool, hostRewrite: [UInt8]?, request: Edits, response: Edits, cache: RouteCache? = nil,
-         compress: RouteCompress? = nil, websocket: Bool = true, websocketIdleMillis: Int64 = 3_600_000, rateLimits: [RuntimeRateLimit] = []) {
+         compress: RouteCompress? = nil, websocket: Bool = true, websocketIdleMillis: Int64 = 3_600_000, rateLimits: [RuntimeRateLimit] = [],
+         signatures: SignatureConfig? = nil) {
         self.rateLimits = rateLimits
+        self.signatures = signatures
+        self.signatureFields = (signatures?.fields ?? []).map { Array($0.utf8) }
         self.prefix = prefix; self.group = group; self.stripPrefix = stripPrefix; self.hostRewrite = hostRewrite
         self.request = request; self.response = response; self.cache = cache; self.compress = compress
         self.websocket = websocket; self.websocketIdleMillis = websocketIdleMillis
@@ -154,10 +160,15 @@ final class Tenant: Sendable {
     let passOverrides: [[UInt8]]
     /// Client addresses this tenant refuses (403).
     let access: PrefixList
+    /// Request rules in order; `ruleSet` is their conditions (EdgeProtect matches them).
+    let rules: [RuntimeRule]
+    let ruleSet: RuleSet
 
     init(index: Int, name: String, routes: [Route], limits: TenantLimits, httpsRedirect: Bool = false, hsts: String? = nil,
-         tagFields: [String] = ["surrogate-key", "cache-tag"], config: TenantConfig) {
+         tagFields: [String] = ["surrogate-key", "cache-tag"], config: TenantConfig, rules: [RuntimeRule] = []) {
         self.index = index
+        self.rules = rules
+        self.ruleSet = config.rules
         self.tagFields = tagFields.map { $0.lowercased() }
         self.config = config
         self.passOverrides = config.passRequestHeaders.map { Array($0.lowercased().utf8) }
@@ -259,6 +270,13 @@ public final class RuntimeConfig: Sendable {
                 byName[g.name] = og
             }
             let limits = t.rateLimits.map { RuntimeRateLimit(tenant: t.name, $0) }
+            // A limit a rule applies runs where its rules match, not on every
+            // route, unless it names routes of its own.
+            let ruleLimits = Set(t.rules.rules.compactMap { r -> String? in if case .limit(let n) = r.action { return n } else { return nil } })
+            func routeApplies(_ l: RateLimitConfig, _ prefix: String, _ byRules: Set<String>) -> Bool {
+                if let rs = l.routes { return rs.contains(prefix) }
+                return !byRules.contains(l.name)
+            }
             let routes = t.routes.map { r in
                 let group = byName[r.origin]!
                 var cache: RouteCache? = nil
@@ -290,10 +308,12 @@ public final class RuntimeConfig: Sendable {
                 return Route(prefix: Array(r.prefix.utf8), group: group, stripPrefix: r.stripPrefix,
                              hostRewrite: r.hostRewrite.map { Array($0.utf8) }, request: Edits(r.requestHeaders), response: Edits(r.responseHeaders),
                              cache: cache, compress: compress, websocket: r.websocket, websocketIdleMillis: r.websocketIdleTimeoutMillis,
-                             rateLimits: zip(t.rateLimits, limits).filter { $0.0.routes?.contains(r.prefix) ?? true }.map(\.1))
+                             rateLimits: zip(t.rateLimits, limits).filter { routeApplies($0.0, r.prefix, ruleLimits) }.map(\.1),
+                             signatures: { switch r.signatures { case .none: return t.signatures; case .some(let own): return own } }())
             }
+            let rules = t.rules.rules.map { RuntimeRule(tenant: t.name, $0, limits: limits) }
             tenants.append(Tenant(index: ti, name: t.name, routes: routes, limits: t.limits, httpsRedirect: t.httpsRedirect, hsts: t.hsts,
-                                  tagFields: t.purgeTagFields, config: t))
+                                  tagFields: t.purgeTagFields, config: t, rules: rules))
             for h in t.hosts {
                 if h.hasPrefix("*.") { wild[String(h.dropFirst(2))] = ti } else { exact[h] = ti }
             }

@@ -67,7 +67,9 @@ public enum TenantSlot {
     /// Requests refused by the tenant's access list, and by its rate limits (not dry runs).
     public static let accessDenied = latency + latencyBounds.count + 1
     public static let rateLimited = accessDenied + 1
-    public static let count = rateLimited + 1
+    /// Refused by a rule (deny) or an attack signature.
+    public static let ruleDenied = rateLimited + 1
+    public static let count = ruleDenied + 1
 }
 
 /// Slots of an origin server's block.
@@ -78,6 +80,34 @@ public enum OriginSlot {
 }
 
 /// Slots of a rate limit's block ("tenant/limit").
+/// A rule's (or a signature category's) counters: matches that took the
+/// action, and matches of a rule in log mode.
+public enum RuleSlot {
+    public static let matched = 0
+    public static let logged = 1
+    public static let count = 2
+}
+
+/// The keys a limit refused most (space-saving: the 32 heaviest, counts an
+/// upper bound), kept on the refusing path only.
+public struct TopKeys: Sendable {
+    public static let capacity = 32
+    var counts: [String: Int] = [:]
+
+    mutating func note(_ key: String) {
+        if counts[key] != nil { counts[key]! += 1; return }
+        if counts.count < TopKeys.capacity { counts[key] = 1; return }
+        let (minKey, minCount) = counts.min { $0.value < $1.value }!
+        counts[minKey] = nil
+        counts[key] = minCount + 1
+    }
+
+    /// The heaviest first.
+    public func top(_ n: Int) -> [(String, Int)] {
+        counts.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.prefix(n).map { ($0.key, $0.value) }
+    }
+}
+
 public enum LimitSlot {
     /// Requests over the limit: refused, or let through in a dry run.
     public static let limited = 0
@@ -120,6 +150,8 @@ public final class Stats: Sendable {
         var tenants: [String: [CounterBlock]] = [:]
         var origins: [String: [CounterBlock]] = [:]
         var limits: [String: [CounterBlock]] = [:]
+        var rules: [String: [CounterBlock]] = [:]
+        var topLimited: [String: TopKeys] = [:]
     }
     let tables = Mutex(Tables())
     let workers: [CounterBlock]
@@ -149,6 +181,30 @@ public final class Stats: Sendable {
             if t.limits[name] == nil { t.limits[name] = (0..<workers.count).map { _ in CounterBlock(count: LimitSlot.count) } }
             return t.limits[name]![worker]
         }
+    }
+
+    func rule(_ name: String, worker: Int) -> CounterBlock {
+        tables.withLock { t in
+            if t.rules[name] == nil { t.rules[name] = (0..<workers.count).map { _ in CounterBlock(count: RuleSlot.count) } }
+            return t.rules[name]![worker]
+        }
+    }
+
+    /// Rules (and signature categories, "tenant/signature:NAME") that matched anything, and their summed counters.
+    public func ruleTotals() -> [(String, [Int])] {
+        let all = tables.withLock { $0.rules }
+        return all.keys.sorted().map { ($0, Stats.sum(all[$0]!, RuleSlot.count)) }
+    }
+
+    /// A request `limit` ("tenant/limit") refused or counted, by its key's readable form.
+    func noteLimited(_ limit: String, key: String) {
+        tables.withLock { t in t.topLimited[limit, default: TopKeys()].note(key) }
+    }
+
+    /// Each limit's heaviest keys.
+    public func topLimited(_ n: Int) -> [(String, [(String, Int)])] {
+        let all = tables.withLock { $0.topLimited }
+        return all.keys.sorted().map { ($0, all[$0]!.top(n)) }
     }
 
     /// Rate limits that have counted anything ("tenant/limit") and their summed counters.
@@ -206,6 +262,7 @@ extension Worker {
         originCounters = config.servers.map { stats.origin($0.statsName, worker: index) }
         workerCounters = stats.workers[index]
         limitBlocks = [:]
+        ruleBlocks = [:]
     }
 
     /// Counts a finished exchange (called once per exchange, with the access log line).

@@ -75,6 +75,9 @@ public final class Worker: @unchecked Sendable {
     let rateTable: RateTable
     /// Counter blocks of the rate limits this worker has counted, by limit id.
     var limitBlocks: [UInt64: CounterBlock] = [:]
+    var ruleBlocks: [UInt64: CounterBlock] = [:]
+    /// The attack signatures' normalized text (Signatures.check), reused.
+    var signatureScratch: [UInt8] = []
     /// Where PROXY headers are peeked into (made on first use).
     var proxyScratch: [UInt8] = []
     let clock: CacheClock

@@ -1,0 +1,122 @@
+// Request-rule matching (EdgeProtect.Rules): every matcher, the combinators,
+// rule order, and the redirect template.
+import Testing
+@testable import EdgeProtect
+
+@Suite struct RulesTests {
+    func text(_ k: TextMatch.Kind, _ p: String, nocase: Bool = false, _ s: String) -> Bool {
+        Array(s.utf8).withUnsafeBytes { TextMatch(k, p, nocase: nocase).matches($0) }
+    }
+
+    func regex(_ p: String, nocase: Bool = false) -> Regex {
+        var e = ""
+        return Regex(p, nocase: nocase, error: &e)!
+    }
+
+    @Test func textMatchers() {
+        #expect(text(.exact, "/a", "/a"))
+        #expect(!text(.exact, "/a", "/ab"))
+        #expect(!text(.exact, "/A", "/a"))
+        #expect(text(.exact, "/a", nocase: true, "/A"))
+        #expect(text(.prefix, "/api/", "/api/v1"))
+        #expect(!text(.prefix, "/api/", "/api"))
+        #expect(text(.suffix, ".php", "/x/index.php"))
+        #expect(!text(.suffix, ".php", "/x/index.php5"))
+        #expect(text(.contains, "admin", "/x/admin/y"))
+        #expect(text(.contains, "", "/"))
+        #expect(!text(.contains, "admin", "/adm"))
+        #expect(text(.contains, "ADMIN", nocase: true, "/x/Admin"))
+    }
+
+    @Test func globs() {
+        let cases: [(String, String, Bool)] = [
+            ("/img/*.png", "/img/a.png", true), ("/img/*.png", "/img/a/b.png", true), ("/img/*.png", "/img/a.png.txt", false),
+            ("*", "", true), ("*", "/anything", true), ("", "", true), ("", "/", false),
+            ("/a?c", "/abc", true), ("/a?c", "/ac", false), ("/*/x/*", "/p/x/q", true), ("/*/x/*", "/p/y/q", false),
+            ("*.example.com", "www.example.com", true), ("*.example.com", "example.com", false),
+            ("a*b*c", "aXbYbZc", true), ("a*b*c", "aXbYbZ", false), ("**a", "xa", true),
+        ]
+        for (p, s, want) in cases { #expect(text(.glob, p, s) == want, "\(p) on \(s)") }
+        #expect(text(.glob, "/IMG/*", nocase: true, "/img/x"))
+    }
+
+    @Test func regularExpressions() {
+        #expect(text(.regex(regex("^/user/[0-9]+$")), "", "/user/42"))
+        #expect(!text(.regex(regex("^/user/[0-9]+$")), "", "/user/42/x"))
+        #expect(text(.regex(regex("wp-(login|admin)")), "", "/blog/wp-login.php"))   // unanchored
+        #expect(text(.regex(regex("^/ADMIN", nocase: true)), "", "/admin"))
+        // Bytes past the buffer's end are not read (REG_STARTEND): the same
+        // memory with a shorter length does not match what lies beyond.
+        let bytes = Array("/abc/secret".utf8)
+        bytes.withUnsafeBytes { b in
+            #expect(!regex("secret").matches(UnsafeRawBufferPointer(rebasing: b[0..<5])))
+            #expect(regex("secret").matches(b))
+        }
+        var e = ""
+        #expect(Regex("a(b", error: &e) == nil)
+        #expect(!e.isEmpty)
+        #expect(Regex(String(repeating: "a", count: 2000), error: &e) == nil)
+    }
+
+    @Test func conditions() {
+        var r = RuleRequest(method: "POST", host: "api.a.test", path: "/v1/users", query: "debug=1&x=&flag",
+                            fields: [("X-Api-Key", "k-123"), ("User-Agent", "curl/8")], client: "10.1.2.3", tls: true, sni: "api.a.test")
+        func m(_ c: Condition) -> Bool { r.with { c.matches($0) } }
+        #expect(m(.method([Array("GET".utf8), Array("POST".utf8)])))
+        #expect(!m(.method([Array("post".utf8)])))
+        #expect(m(.host(TextMatch(.suffix, ".a.test"))))
+        #expect(m(.path(TextMatch(.prefix, "/v1/"))))
+        #expect(m(.query(name: Array("debug".utf8), value: nil)))
+        #expect(m(.query(name: Array("debug".utf8), value: TextMatch(.exact, "1"))))
+        #expect(!m(.query(name: Array("debug".utf8), value: TextMatch(.exact, "0"))))
+        #expect(m(.query(name: Array("x".utf8), value: TextMatch(.exact, ""))))
+        #expect(m(.query(name: Array("flag".utf8), value: nil)))
+        #expect(!m(.query(name: Array("de".utf8), value: nil)))
+        #expect(m(.header(name: Array("x-api-key".utf8), value: nil)))
+        #expect(m(.header(name: Array("user-agent".utf8), value: TextMatch(.prefix, "curl/"))))
+        #expect(!m(.header(name: Array("authorization".utf8), value: nil)))
+        let tenNet = try! PrefixList(allow: ["10.0.0.0/8"], deny: [], default: .deny)
+        #expect(m(.client(tenNet)))
+        #expect(m(.tls(true)))
+        #expect(!m(.tls(false)))
+        #expect(m(.sni(TextMatch(.exact, "api.a.test"))))
+        #expect(m(.all([.tls(true), .client(tenNet)])))
+        #expect(!m(.all([.tls(true), .tls(false)])))
+        #expect(m(.any([.tls(false), .client(tenNet)])))
+        #expect(!m(.any([])))
+        #expect(m(.all([])))
+        #expect(m(.not(.tls(false))))
+        r.client = "192.0.2.9"
+        r.sni = ""
+        r.tls = false
+        #expect(!m(.client(tenNet)))
+        #expect(!m(.sni(TextMatch(.glob, "*"))))   // no SNI: never matches
+    }
+
+    @Test func firstMatchInOrder() {
+        let rules = RuleSet([
+            Rule(id: "a", condition: .path(TextMatch(.prefix, "/x")), action: .tag),
+            Rule(id: "b", condition: .tls(true), action: .allow),
+            Rule(id: "c", condition: .path(TextMatch(.prefix, "/")), action: .deny(status: 403, body: "")),
+        ])
+        let r = RuleRequest(path: "/x/y")
+        #expect(r.with { rules.firstMatch($0, from: 0) } == 0)
+        #expect(r.with { rules.firstMatch($0, from: 1) } == 2)
+        #expect(r.with { rules.firstMatch($0, from: 3) } == nil)
+        #expect(rules.rules[1].isFinal && !rules.rules[0].isFinal)
+    }
+
+    @Test func locationTemplates() {
+        func expand(_ t: String, https: Bool, query: String) -> String {
+            let h = Array("a.test".utf8), p = Array("/old/x".utf8), q = Array(query.utf8)
+            return h.withUnsafeBytes { hb in p.withUnsafeBytes { pb in q.withUnsafeBytes { qb in
+                String(decoding: LocationTemplate(t).expand(https: https, host: hb, path: pb, query: qb), as: UTF8.self)
+            } } }
+        }
+        #expect(expand("$scheme://$host/new$path$query", https: true, query: "a=1") == "https://a.test/new/old/x?a=1")
+        #expect(expand("$scheme://$host$path$query", https: false, query: "") == "http://a.test/old/x")
+        #expect(expand("https://b.test/$$x", https: false, query: "") == "https://b.test/$$x")
+        #expect(LocationTemplate.unknownVariable("https://$host$uri") == "$uri")
+        #expect(LocationTemplate.unknownVariable("$scheme://$host$path$query") == nil)
+    }
+}
