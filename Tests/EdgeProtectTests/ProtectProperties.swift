@@ -62,4 +62,50 @@ func checkProtectProperties(_ b: UnsafeRawBufferPointer) {
     if b.count <= 32, let spec = RateSpec(rate: String(decoding: b, as: UTF8.self), burst: Int(b.first ?? 0)) {
         precondition(spec.interval > 0 && spec.windowSeconds >= 1 && spec.quota == spec.burst + 1)
     }
+
+    // Rules: a glob (pattern, then a NUL, then text) agrees with a brute-force
+    // model; the text matchers agree with their definitions; the redirect
+    // template keeps literal text as written.
+    if let nul = b.firstIndex(of: 0), nul <= 64, b.count - nul <= 256 {
+        let pat = Array(b[0..<nul]), text = UnsafeRawBufferPointer(rebasing: b[(nul + 1)...])
+        let patString = String(decoding: pat, as: UTF8.self)
+        if Array(patString.utf8) == pat {
+            precondition(TextMatch(.glob, patString).matches(text) == globModel(pat[...], Array(text)[...]), "glob disagrees with the model")
+            let t = Array(text)
+            let contains = pat.isEmpty || (t.count >= pat.count && (0...(t.count - pat.count)).contains { Array(t[$0..<($0 + pat.count)]) == pat })
+            precondition(TextMatch(.contains, patString).matches(text) == contains)
+            precondition(TextMatch(.prefix, patString).matches(text) == t.starts(with: pat))
+            precondition(TextMatch(.suffix, patString).matches(text) == (t.count >= pat.count && Array(t.suffix(pat.count)) == pat))
+            if !pat.contains(36) {
+                let empty = UnsafeRawBufferPointer(start: nil, count: 0)
+                precondition(LocationTemplate(patString).expand(https: true, host: empty, path: empty, query: empty) == pat)
+            }
+        }
+    }
+    // Signatures: any bytes, any place, end (bounded lookups) without a trap;
+    // the normalized text is never longer than the input.
+    var scratch: [UInt8] = []
+    Signatures.normalize(b, query: true, into: &scratch)
+    precondition(scratch.count <= b.count)
+    _ = Signatures.scan(b, query: true, Set(SignatureCategory.allCases), &scratch)
+    _ = Signatures.scan(b, query: false, Set(SignatureCategory.allCases), &scratch)
+}
+
+/// `*` any run, `?` one byte, the rest literal: by dynamic programming over
+/// (pattern prefix, text prefix), a different method from the matcher's.
+func globModel(_ p: ArraySlice<UInt8>, _ s: ArraySlice<UInt8>) -> Bool {
+    let p = Array(p), s = Array(s)
+    var row = [Bool](repeating: false, count: s.count + 1)   // pattern prefix i against each text prefix
+    row[0] = true
+    for c in p {
+        var next = [Bool](repeating: false, count: s.count + 1)
+        if c == 42 {
+            var any = false
+            for j in 0...s.count { any = any || row[j]; next[j] = any }
+        } else {
+            for j in 0..<s.count where row[j] && (c == 63 || c == s[j]) { next[j + 1] = true }
+        }
+        row = next
+    }
+    return row[s.count]
 }

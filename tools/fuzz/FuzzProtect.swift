@@ -1,6 +1,6 @@
 // libFuzzer target for EdgeProtect's parsers (the PROXY protocol header,
-// address and prefix text, prefix lists against a brute-force model, rates),
-// built from the module's sources alone by run.sh. The properties are in
+// address and prefix text, prefix lists against a brute-force model, rates,
+// rule matchers, signatures), built from its sources and EdgeHTTP's by run.sh. The properties are in
 // Tests/EdgeProtectTests/ProtectProperties.swift, shared with the replay test.
 
 @_cdecl("LLVMFuzzerTestOneInput")

@@ -6,7 +6,8 @@
 #              Accept-Encoding, HTTP dates (all three formats), Range, Structured Field dictionaries
 #   fuzz-sni:  the ClientHello server_name extension reader
 #   fuzz-protect: the PROXY protocol header (split points agree), address and prefix text (round trips),
-#              prefix lists (against a brute-force most-specific-prefix model), rates
+#              prefix lists (against a brute-force most-specific-prefix model), rates, rule text matchers
+#              (glob against a recursive model), redirect templates, attack-signature normalization and scans
 #   fuzz-h2:   HTTP/2 frames through the connection machine (split points agree) and HPACK (re-encoding round-trips)
 # Crashes land in tools/fuzz/crashes/; keep each in regressions/ (committed; every run replays it).
 set -euo pipefail
@@ -37,6 +38,8 @@ printf 'PROXY TCP6 2001:db8::7 2001:db8::1 65535 8443\r\n' > corpus-protect/v1si
 printf '\r\n\r\n\x00\r\nQUIT\n\x21\x11\x00\x0c\xc0\x00\x02\x0a\xc6\x33\x64\x01\xdc\x04\x01\xbb' > corpus-protect/v2
 printf '10.0.0.0/8\n10.1.2.0/24\n10.1.2.128/25\n2001:db8::/32\n::/0\n192.0.2.1' > corpus-protect/lists
 printf '600r/m' > corpus-protect/rate
+printf '/img/*.p?g\x00/img/a/b.png' > corpus-protect/glob
+printf "q=1%%27%%20or%%201%%3D1&x=\${\${lower:j}ndi:ldap://a}&f=..%%2f..%%2fetc%%2fpasswd" > corpus-protect/attack
 swiftc -sanitize=fuzzer,address -parse-as-library -O -module-name FuzzHTTP \
   ../../Sources/EdgeHTTP/*.swift ../../Tests/EdgeHTTPTests/HTTPProperties.swift FuzzHTTP.swift -o .out/fuzz-http
 swiftc -sanitize=fuzzer,address -parse-as-library -O -module-name FuzzSNI \
@@ -44,7 +47,7 @@ swiftc -sanitize=fuzzer,address -parse-as-library -O -module-name FuzzSNI \
 swiftc -sanitize=fuzzer,address -parse-as-library -O -module-name FuzzH2 \
   ../../Sources/EdgeHTTP2/*.swift ../../Tests/EdgeHTTP2Tests/H2Properties.swift FuzzH2.swift -o .out/fuzz-h2
 swiftc -sanitize=fuzzer,address -parse-as-library -O -module-name FuzzProtect \
-  ../../Sources/EdgeProtect/*.swift ../../Tests/EdgeProtectTests/ProtectProperties.swift FuzzProtect.swift -o .out/fuzz-protect
+  ../../Sources/EdgeHTTP/*.swift ../../Sources/EdgeProtect/*.swift ../../Tests/EdgeProtectTests/ProtectProperties.swift FuzzProtect.swift -o .out/fuzz-protect
 .out/fuzz-http "${LIMIT[@]}" -artifact_prefix=crashes/ corpus regressions
 .out/fuzz-sni "${LIMIT[@]}" -artifact_prefix=crashes/ corpus-sni regressions
 .out/fuzz-h2 "${LIMIT[@]}" -artifact_prefix=crashes/ corpus-h2 regressions
