@@ -202,7 +202,9 @@ public final class AdminServer: @unchecked Sendable {
                     headers.append((String(line[..<colon]).trimmingCharacters(in: .whitespaces),
                                     String(line[line.index(after: colon)...]).trimmingCharacters(in: .whitespaces)))
                 }
-                return try .json(edge.explain(url: url, headers: headers))
+                let method = (o["method"] as? String) ?? "GET"
+                guard !method.isEmpty, method.utf8.allSatisfy({ isTokenChar($0) }) else { throw OperationError400("\"method\" is not a method") }
+                return try .json(edge.explain(url: url, headers: headers, method: method, client: (o["client"] as? String) ?? "127.0.0.1"))
             case ("POST", "/v1/reload"):
                 do { return try .json(["reloaded": true, "message": .init(reload())] as [String: JSONScalar]) }
                 catch { return .error(422, "reload failed, still serving the previous configuration: \(error)") }

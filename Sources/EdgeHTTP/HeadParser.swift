@@ -113,6 +113,20 @@ public struct HeadScan: Sendable {
 }
 
 public enum HeadParser {
+    /// The head a client would send for `method target` with these fields
+    /// (Host first), and its parse: a request built from text (edgectl
+    /// explain), seen exactly as the parser sees a real one.
+    public static func synthesize(method: String, target: String, host: String, fields: [(String, String)], limits: HeadLimits) -> ([UInt8], RequestHead, ParseResult) {
+        var text = method + " " + target + " HTTP/1.1\r\nHost: " + host + "\r\n"
+        for (n, v) in fields { text += n + ": " + v + "\r\n" }
+        text += "\r\n"
+        let bytes = Array(text.utf8)
+        var head = RequestHead()
+        var scan = HeadScan()
+        let r = bytes.withUnsafeBytes { parseRequest($0, limits: limits, into: &head, scan: &scan) }
+        return (bytes, head, r)
+    }
+
     /// Longest request method accepted (the longest registered one, UPDATEREDIRECTREF, has 17 bytes).
     public static let maxMethodLength = 32
     // MARK: Shared scanning

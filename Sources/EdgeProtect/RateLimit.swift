@@ -142,6 +142,18 @@ public final class RateTable: Sendable {
         }
     }
 
+    /// What `take` would answer now, without counting anything (explain).
+    public func peek(_ hash: UInt64, _ spec: RateSpec, now: Int64) -> RateDecision {
+        let stripe = stripes[Int(hash & 0xFF)]
+        let base = Int((hash >> 8) & setMask) * RateTable.ways
+        let stored: Int64 = stripe.slots.withLock { s in
+            guard !s.entries.isEmpty else { return 0 }
+            for i in base..<base + RateTable.ways where s.entries[i].key == hash { return s.entries[i].tat }
+            return 0
+        }
+        return gcra(spec, storedTAT: stored, now: now).0
+    }
+
     /// Live entries evicted to make room (the table is too small for the keys).
     public var evictions: Int { stripes.reduce(0) { $0 + $1.slots.withLock { $0.evictions } } }
 

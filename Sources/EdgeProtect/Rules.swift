@@ -334,6 +334,21 @@ public struct RuleSet: Sendable, Equatable {
     public init(_ rules: [Rule] = []) { self.rules = rules }
     public var isEmpty: Bool { rules.isEmpty }
 
+    /// The rules that apply to a request, in order: `matched` sees each match
+    /// (log-mode rules too) up to and including the first final rule not in
+    /// log mode, whose index is returned (nil: evaluation ran to the end).
+    /// The one statement of the order rules run in, for the request filter
+    /// and for `edgectl explain` alike.
+    @inline(__always) public func evaluate(_ r: RuleInput, _ matched: (Int) -> Void) -> Int? {
+        var i = 0
+        while let m = firstMatch(r, from: i) {
+            matched(m)
+            if rules[m].isFinal && !rules[m].logOnly { return m }
+            i = m + 1
+        }
+        return nil
+    }
+
     /// The index of the first rule at or after `from` whose condition matches.
     public func firstMatch(_ r: RuleInput, from: Int) -> Int? {
         var i = from

@@ -74,6 +74,8 @@ public struct ExplainResult: Encodable, Sendable {
     public var routeLifetimes: [String: Int64] = [:]
     /// The route's bypass rule these request headers and this path match, if any.
     public var bypass: String?
+    /// What the request filter would do (access list, rules, signatures, limits).
+    public var protection: ProtectionExplain?
 }
 
 public struct TenantStats: Encodable, Sendable {
@@ -89,6 +91,28 @@ public struct TenantStats: Encodable, Sendable {
     public var p50Millis: Double?
     public var p99Millis: Double?
     public var cacheBytes = 0
+    public struct RuleCount: Encodable, Sendable {
+        /// A rule id, or "signature:CATEGORY".
+        public var rule: String
+        public var matched: Int
+        /// Matches while in log mode (counted, not acted on).
+        public var logged: Int
+    }
+    public struct KeyCount: Encodable, Sendable {
+        public var key: String
+        /// An upper bound (the heaviest keys are kept, space-saving).
+        public var count: Int
+    }
+    public struct LimitTop: Encodable, Sendable {
+        public var limit: String
+        public var limited: Int
+        public var dryRun: Int
+        public var topKeys: [KeyCount]
+    }
+    /// Rules and signature categories that matched anything.
+    public var rules: [RuleCount] = []
+    /// Each rate limit that counted anything, with the keys it refused (or counted) most.
+    public var limits: [LimitTop] = []
 }
 
 public struct TenantInfo: Encodable, Sendable {
@@ -186,10 +210,12 @@ extension EdgeServer {
     }
 
     /// What the cache holds for `url` and what a request with `headers` would get.
-    public func explain(url: String, headers: [(String, String)]) throws -> ExplainResult {
+    /// `client` and `method`: the request the protection section is about (default 127.0.0.1, GET).
+    public func explain(url: String, headers: [(String, String)], method: String = "GET", client: String = "127.0.0.1") throws -> ExplainResult {
         let u = try resolve(url)
         var e = ExplainResult(url: url, tenant: u.tenant.name, route: u.route.map { String(decoding: $0.prefix, as: UTF8.self) },
                               cacheable: u.route?.cache != nil, key: nil, stored: false)
+        e.protection = try explainProtection(u, headers: headers, method: method, client: client)
         guard u.route?.cache != nil else {
             e.reason = u.route == nil ? "no route matches the path" : "caching is off for this route"
             return e
@@ -245,6 +271,15 @@ extension EdgeServer {
         return names.map { name in
             var s = TenantStats(tenant: name)
             s.cacheBytes = config.store.bytes(tenant: name)
+            let mine = name + "/"
+            for (n, c) in stats.ruleTotals() where n.hasPrefix(mine) {
+                s.rules.append(.init(rule: String(n.dropFirst(mine.count)), matched: c[RuleSlot.matched], logged: c[RuleSlot.logged]))
+            }
+            let tops = Dictionary(uniqueKeysWithValues: stats.topLimited(10))
+            for (n, c) in stats.limitTotals() where n.hasPrefix(mine) {
+                s.limits.append(.init(limit: String(n.dropFirst(mine.count)), limited: c[LimitSlot.limited], dryRun: c[LimitSlot.dryRun],
+                                      topKeys: (tops[n] ?? []).map { .init(key: $0.0, count: $0.1) }))
+            }
             guard let t = stats.tenantTotals(name) else { return s }
             for i in 0..<5 { s.byStatus["\(i + 1)xx"] = t[TenantSlot.statusClass + i] }
             s.requests = s.byStatus.values.reduce(0, +)

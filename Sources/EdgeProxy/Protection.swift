@@ -311,10 +311,8 @@ extension Worker {
         var limits: [(RuntimeRule, RuntimeRateLimit)] = []
         var sigHit: SignatureHit?
         let outcome: Outcome = withRuleInput(c, p, a) { input in
-            var i = 0
             var result = Outcome.next
-            while let m = tenant.ruleSet.firstMatch(input, from: i) {
-                i = m + 1
+            _ = tenant.ruleSet.evaluate(input) { m in
                 let r = tenant.rules[m]
                 ruleCounters(r).add(r.logOnly ? RuleSlot.logged : RuleSlot.matched, 1)
                 if let t = r.tagJSON {
@@ -323,7 +321,7 @@ extension Worker {
                 }
                 if r.logOnly {
                     if e.rule == nil { e.rule = r; e.protection = .ruleLog }
-                    continue
+                    return
                 }
                 switch r.kind {
                 case .deny: result = .deny(r)
@@ -333,7 +331,6 @@ extension Worker {
                 case .limit(let l): limits.append((r, l))
                 case .tag: break
                 }
-                if r.isFinal { break }
             }
             if case .allowed = result { return result }
             if case .next = result, let sc = route.signatures {
@@ -387,36 +384,17 @@ extension Worker {
     func applyLimit(_ c: ClientConnection, _ p: UnsafeRawBufferPointer, _ tenant: Tenant, _ route: Route, _ l: RuntimeRateLimit, _ a: IPAddress,
                     rule: RuntimeRule? = nil) -> PhaseResult {
         let e = c.ex
-        guard let key = limitKey(p, e.head, route, l, a) else { return .next }
+        guard let key = limitKey(p, e.head, route.prefix, l, a) else { return .next }
         guard case .limited(let after) = rateTable.take(key, l.spec, now: e.startMicros) else { return .next }
         e.limit = l
         limitCounters(tenant, l).add(l.dryRun ? LimitSlot.dryRun : LimitSlot.limited, 1)
-        stats.noteLimited(l.statsName, key: describeLimitKey(p, e.head, route, l, a))
+        stats.noteLimited(l.statsName, key: describeLimitKey(p, e.head, route.prefix, l, a))
         if l.dryRun { e.protection = .dryRun; return .next }
         e.protection = .limited
         e.rule = rule   // (a rule in log mode may have matched first; the limit decided)
         tenantCounters[tenant.index].add(TenantSlot.rateLimited, 1)
         respondLimited(c, l, retryAfterMicros: after)
         return .done
-    }
-
-    /// The limiter key of `l` for this request (nil: a part it is keyed on is absent).
-    func limitKey(_ p: UnsafeRawBufferPointer, _ head: RequestHead, _ route: Route, _ l: RuntimeRateLimit, _ a: IPAddress) -> UInt64? {
-        var k = RateKey(limit: l.id)
-        for part in l.parts {
-            switch part {
-            case .client: k.add(a.limitKey)
-            case .tenant: break   // the id already names the tenant
-            case .route: route.prefix.withUnsafeBytes { k.add($0) }
-            case .header(let name):
-                guard let v = fieldValue(p, head, name) else { return nil }
-                k.add(UnsafeRawBufferPointer(rebasing: p[v]))
-            case .cookie(let name):
-                guard let v = cookieValue(p, head, name) else { return nil }
-                k.add(UnsafeRawBufferPointer(rebasing: p[v]))
-            }
-        }
-        return k.value
     }
 
     /// Over a limit: its status (429 by default) with Retry-After (whole
@@ -448,25 +426,6 @@ extension Worker {
         stats.rule(t.name + "/signature:" + k.name, worker: index)   // (a match is rare: no cache)
     }
 
-    /// A readable form of a limited request's key, for `edgectl stats` (the
-    /// table itself keeps only hashes). On the refusing path only.
-    func describeLimitKey(_ p: UnsafeRawBufferPointer, _ head: RequestHead, _ route: Route, _ l: RuntimeRateLimit, _ a: IPAddress) -> String {
-        var parts: [String] = []
-        for part in l.parts {
-            switch part {
-            case .client: parts.append(String(decoding: a.text, as: UTF8.self) + (a.isV4 ? "" : " (/64)"))
-            case .tenant: parts.append("tenant")
-            case .route: parts.append("route " + String(decoding: route.prefix, as: UTF8.self))
-            case .header(let name):
-                let v = fieldValue(p, head, name).map { String(decoding: p[$0].prefix(64), as: UTF8.self) } ?? ""
-                parts.append(String(decoding: name, as: UTF8.self) + "=" + v)
-            case .cookie(let name):
-                let v = cookieValue(p, head, name).map { String(decoding: p[$0].prefix(64), as: UTF8.self) } ?? ""
-                parts.append("cookie " + String(decoding: name, as: UTF8.self) + "=" + v)
-            }
-        }
-        return parts.joined(separator: " ")
-    }
 }
 
 let cookieName: [UInt8] = Array("cookie".utf8)
@@ -496,4 +455,43 @@ func cookieValue(_ p: UnsafeRawBufferPointer, _ head: RequestHead, _ name: [UInt
         }
     }
     return nil
+}
+
+/// The limiter key of `l` for this request (nil: a part it is keyed on is absent).
+func limitKey(_ p: UnsafeRawBufferPointer, _ head: RequestHead, _ routePrefix: [UInt8], _ l: RuntimeRateLimit, _ a: IPAddress) -> UInt64? {
+    var k = RateKey(limit: l.id)
+    for part in l.parts {
+        switch part {
+        case .client: k.add(a.limitKey)
+        case .tenant: break   // the id already names the tenant
+        case .route: routePrefix.withUnsafeBytes { k.add($0) }
+        case .header(let name):
+            guard let v = fieldValue(p, head, name) else { return nil }
+            k.add(UnsafeRawBufferPointer(rebasing: p[v]))
+        case .cookie(let name):
+            guard let v = cookieValue(p, head, name) else { return nil }
+            k.add(UnsafeRawBufferPointer(rebasing: p[v]))
+        }
+    }
+    return k.value
+}
+
+/// A readable form of a limited request's key, for `edgectl stats` (the
+/// table itself keeps only hashes). On the refusing path only.
+func describeLimitKey(_ p: UnsafeRawBufferPointer, _ head: RequestHead, _ routePrefix: [UInt8], _ l: RuntimeRateLimit, _ a: IPAddress) -> String {
+    var parts: [String] = []
+    for part in l.parts {
+        switch part {
+        case .client: parts.append(String(decoding: a.text, as: UTF8.self) + (a.isV4 ? "" : " (/64)"))
+        case .tenant: parts.append("tenant")
+        case .route: parts.append("route " + String(decoding: routePrefix, as: UTF8.self))
+        case .header(let name):
+            let v = fieldValue(p, head, name).map { String(decoding: p[$0].prefix(64), as: UTF8.self) } ?? ""
+            parts.append(String(decoding: name, as: UTF8.self) + "=" + v)
+        case .cookie(let name):
+            let v = cookieValue(p, head, name).map { String(decoding: p[$0].prefix(64), as: UTF8.self) } ?? ""
+            parts.append("cookie " + String(decoding: name, as: UTF8.self) + "=" + v)
+        }
+    }
+    return parts.joined(separator: " ")
 }

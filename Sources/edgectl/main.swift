@@ -21,9 +21,12 @@ commands:
   purge --tenant NAME --all         remove everything a tenant has stored
         --soft                      (any purge) mark stale instead of removing
         --nodes FILE                (any purge) send it to every node in FILE, in parallel
-  stats [--tenant NAME]             requests, hit ratio, bytes, origin requests/errors, p50/p99
+  stats [--tenant NAME]             requests, hit ratio, bytes, origin requests/errors, p50/p99,
+                                    rule matches and the keys rate limits refused most
   tenants                           tenants, hosts, certificate expiry, origin health
-  explain URL [-H 'Name: value']... key, stored variants, what a request with these headers gets
+  explain URL [-H 'Name: value']... [--client IP] [-X METHOD]
+                                    key, stored variants, what a request with these headers gets,
+                                    and which rules, signatures and limits it would meet
   reload                            re-read the configuration (like SIGHUP)
   metrics                           Prometheus text from /metrics
 
@@ -52,9 +55,13 @@ let commandHelp: [String: String] = [
     "stats": "usage: edgectl stats [--tenant NAME]\nPer-tenant counters since edged started.",
     "tenants": "usage: edgectl tenants\nTenants, their hosts, certificate expiry dates and origin health.",
     "explain": """
-    usage: edgectl explain URL [-H 'Name: value']...
+    usage: edgectl explain URL [-H 'Name: value']... [--client IP] [-X METHOD]
     The cache key for URL, its stored variants (age, freshness lifetime and the field that
     set it), which variant a request with these headers selects, and if none, why.
+    Then what the request filter would do with the request from IP (default 127.0.0.1):
+    the access list, each rule that matches and its action, the attack signature that
+    matches, each rate limit with its key and whether that key is over now (nothing is
+    counted), and the outcome.
     """,
     "reload": "usage: edgectl reload\nRe-reads every tenant file; on an error the running config keeps serving and the error (file and field) is printed.",
     "metrics": "usage: edgectl metrics\nPrints /metrics (Prometheus text format).",
@@ -400,6 +407,17 @@ func emit(_ data: Data) { print(String(decoding: data, as: UTF8.self), terminato
                                         t["origin_requests"] as? Int ?? 0, t["origin_errors"] as? Int ?? 0)
             + "  " + right(ms(t["p50_millis"]), 7) + "  " + right(ms(t["p99_millis"]), 7)
         print(line)
+        for r in t["rules"] as? [[String: Any]] ?? [] {
+            let logged = r["logged"] as? Int ?? 0
+            print("  rule \(r["rule"] as? String ?? "?"): \(r["matched"] as? Int ?? 0) matched" + (logged > 0 ? ", \(logged) in log mode" : ""))
+        }
+        for l in t["limits"] as? [[String: Any]] ?? [] {
+            let dry = l["dry_run"] as? Int ?? 0
+            print("  limit \(l["limit"] as? String ?? "?"): \(l["limited"] as? Int ?? 0) refused" + (dry > 0 ? ", \(dry) counted in a dry run" : ""))
+            for k in l["top_keys"] as? [[String: Any]] ?? [] {
+                print("    " + right("\(k["count"] as? Int ?? 0)", 8) + "  \(k["key"] as? String ?? "")")
+            }
+        }
     }
 }
 
@@ -421,10 +439,15 @@ func emit(_ data: Data) { print(String(decoding: data, as: UTF8.self), terminato
 @MainActor func explainCommand() {
     var target: String?
     var headers: [String] = []
+    var client = "127.0.0.1", method = "GET"
     var c = ArgCursor(list: cmdArgs, context: "explain: ")
     while let a = c.next() {
         if a == "-H" || a == "--header" {
             headers.append(c.value(a))
+        } else if a == "--client" {
+            client = c.value(a)
+        } else if a == "-X" || a == "--method" {
+            method = c.value(a)
         } else if target == nil && !a.hasPrefix("-") {
             target = a
         } else {
@@ -432,7 +455,7 @@ func emit(_ data: Data) { print(String(decoding: data, as: UTF8.self), terminato
         }
     }
     guard let target else { die("explain: which URL?\n\(commandHelp["explain"]!)") }
-    let data = single("POST", "/v1/explain", body: ["url": target, "headers": headers])
+    let data = single("POST", "/v1/explain", body: ["url": target, "headers": headers, "client": client, "method": method])
     if json { return emit(data) }
     let e = object(data)
     print("url:      \(target)")
@@ -455,6 +478,19 @@ func emit(_ data: Data) { print(String(decoding: data, as: UTF8.self), terminato
               + (vary.isEmpty ? "" : "; Vary: \(vary) = \((v["variant"] as? String ?? "").replacingOccurrences(of: "\u{0}", with: "(absent)"))")
               + ((v["tags"] as? [String]).map { $0.isEmpty ? "" : "; tags: " + $0.joined(separator: " ") } ?? "")
         print(line)
+    }
+    if let p = e["protection"] as? [String: Any] {
+        print("client:   \(p["client"] as? String ?? "?") (access list: \(p["access_list"] as? String ?? "?"))")
+        for r in p["rules"] as? [[String: Any]] ?? [] {
+            print("  rule \(r["id"] as? String ?? "?"): \(r["action"] as? String ?? "?")\(r["mode"] as? String == "log" ? " (log mode: counted only)" : "")")
+        }
+        if let s = p["signature"] as? String { print("  signature \(s)\(p["signature_mode"] as? String == "log" ? " (log mode: counted only)" : "")") }
+        for l in p["limits"] as? [[String: Any]] ?? [] {
+            let by = (l["rule"] as? String).map { ", applied by rule \($0)" } ?? ""
+            let state = l["key"] is String ? (l["over"] as? Bool == true ? "OVER" : "under") + " for key \(l["key"] as? String ?? "")" : "not applied (no key)"
+            print("  limit \(l["limit"] as? String ?? "?")\(by): \(state)\(l["dry_run"] as? Bool == true ? " (dry run)" : "")")
+        }
+        print("outcome:  \(p["outcome"] as? String ?? "?")")
     }
 }
 

@@ -15,16 +15,9 @@ struct RuleRequest {
 
     func with<R>(_ body: (RuleInput) -> R) -> R {
         // (The target goes in as path and query below; the request line carries a plain one.)
-        var text = "\(method) / HTTP/1.1\r\nHost: \(host)\r\n"
-        for (n, v) in fields { text += "\(n): \(v)\r\n" }
-        text += "\r\n"
-        let bytes = Array(text.utf8)
-        var head = RequestHead()
-        var scan = HeadScan()
+        let (bytes, head, parsed) = HeadParser.synthesize(method: method, target: "/", host: host, fields: fields, limits: HeadLimits())
+        guard case .complete = parsed else { fatalError("test request does not parse: \(fields)") }
         return bytes.withUnsafeBytes { p in
-            guard case .complete = HeadParser.parseRequest(p, limits: HeadLimits(), into: &head, scan: &scan) else {
-                fatalError("test request does not parse: \(text)")
-            }
             let m = Array(method.utf8), h = Array(host.utf8), pa = Array(path.utf8), q = Array(query.utf8), s = Array(sni.utf8)
             return m.withUnsafeBytes { mb in h.withUnsafeBytes { hb in pa.withUnsafeBytes { pb in q.withUnsafeBytes { qb in s.withUnsafeBytes { sb in
                 body(RuleInput(bytes: p, fields: head.fields, method: mb, host: hb, path: pb, query: qb,

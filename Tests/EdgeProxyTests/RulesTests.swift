@@ -163,3 +163,76 @@ import EdgeConfig
         #expect(try kept.readResponse().status == 403)
     }
 }
+
+/// What operators see through edgectl (the real binary): explain --client
+/// names the rules, signature and limits a request would meet without
+/// counting anything; stats shows rule matches and the keys limits refused most.
+@Suite(.serialized, .timeLimit(.minutes(3))) struct RuleVisibilityTests {
+    static let extra = #"""
+        "rate_limits": {"per-client": {"rate": "1/m", "burst": 1}, "login": {"rate": "1/m"}},
+        "signatures": true,
+        "rules": [
+          {"id": "office", "match": {"path": {"prefix": "/admin"}, "not": {"client": "10.0.0.0/8"}}, "action": "deny"},
+          {"id": "login", "match": {"path": "/login", "method": "POST"}, "action": "limit", "limit": "login"},
+          {"id": "ua-log", "match": {"header": {"name": "user-agent", "value": {"prefix": "curl"}}}, "action": "deny", "mode": "log"}
+        ]
+        """#
+
+    @Test func explainNamesRulesSignaturesAndLimitsForAClient() throws {
+        let o = try Origin()
+        defer { o.stop() }
+        let a = try AdminEdge(tenants: [cacheTenant("v", o, extra: Self.extra)])
+        defer { a.stop() }
+        let denied = try a.ctlJSON("explain http://v.test/admin/x --client 192.0.2.7")
+        let p = denied["protection"] as? [String: Any] ?? [:]
+        #expect((p["rules"] as? [[String: Any]])?.compactMap { $0["id"] as? String } == ["office"], "\(p)")
+        #expect(p["outcome"] as? String == "403 (rule office)")
+        let office = try a.ctlJSON("explain http://v.test/admin/x --client 10.1.1.1 -H 'User-Agent: curl/8'")
+        let po = office["protection"] as? [String: Any] ?? [:]
+        #expect((po["rules"] as? [[String: Any]])?.map { "\($0["id"]!) \($0["mode"]!)" } == ["ua-log log"])
+        #expect(po["outcome"] as? String == "forwarded")
+        let attack = try a.ctlJSON("explain 'http://v.test/echo?q=%3Cscript%3E' --client 10.1.1.1")
+        #expect((attack["protection"] as? [String: Any])?["signature"] as? String == "xss")
+        #expect((attack["protection"] as? [String: Any])?["outcome"] as? String == "403 (signature xss)")
+
+        // Two requests use the client's bucket; explain then says the third is over, and counts nothing itself.
+        for _ in 0..<2 { #expect(try request(a.port, "/echo/k", host: "v.test", from: "127.0.0.21").status == 200) }
+        for _ in 0..<2 {
+            let over = try a.ctlJSON("explain http://v.test/echo/k --client 127.0.0.21")
+            let limits = (over["protection"] as? [String: Any])?["limits"] as? [[String: Any]] ?? []
+            #expect(limits.first { $0["limit"] as? String == "per-client" }?["over"] as? Bool == true, "\(limits)")
+            #expect(limits.first?["key"] as? String == "127.0.0.21")
+            #expect((over["protection"] as? [String: Any])?["outcome"] as? String == "429 (limit per-client)")
+        }
+        let fresh = try a.ctlJSON("explain http://v.test/echo/k --client 127.0.0.22")
+        #expect((fresh["protection"] as? [String: Any])?["outcome"] as? String == "forwarded")
+        // The login limit applies through its rule: POST only.
+        let login = try a.ctlJSON("explain http://v.test/login -X POST --client 127.0.0.22")
+        #expect(((login["protection"] as? [String: Any])?["limits"] as? [[String: Any]])?.compactMap { $0["rule"] as? String } == ["login"])
+        let text = try a.ctl("explain http://v.test/admin/x --client 192.0.2.7").1
+        #expect(text.contains("rule office: deny 403") && text.contains("outcome:  403 (rule office)"), "\(text)")
+        // explain took nothing from the bucket of 127.0.0.22.
+        #expect(try request(a.port, "/echo/k", host: "v.test", from: "127.0.0.22").status == 200)
+        #expect(try request(a.port, "/echo/k", host: "v.test", from: "127.0.0.22").status == 200)
+    }
+
+    @Test func statsShowRuleMatchesAndTheTopLimitedKeys() throws {
+        let o = try Origin()
+        defer { o.stop() }
+        let a = try AdminEdge(tenants: [cacheTenant("v", o, extra: Self.extra)])
+        defer { a.stop() }
+        // 127.0.0.31 goes over 5 times, 127.0.0.32 once.
+        for _ in 0..<7 { _ = try request(a.port, "/echo/s", host: "v.test", from: "127.0.0.31") }
+        for _ in 0..<3 { _ = try request(a.port, "/echo/s", host: "v.test", from: "127.0.0.32") }
+        _ = try request(a.port, "/admin/", host: "v.test")
+        let s = try a.ctlJSON("stats --tenant v")
+        let t = (s["tenants"] as? [[String: Any]])?.first ?? [:]
+        let limit = (t["limits"] as? [[String: Any]])?.first { $0["limit"] as? String == "per-client" } ?? [:]
+        #expect(limit["limited"] as? Int == 6)
+        let keys = (limit["top_keys"] as? [[String: Any]] ?? []).map { "\($0["key"]!)=\($0["count"]!)" }
+        #expect(keys == ["127.0.0.31=5", "127.0.0.32=1"], "\(limit)")
+        #expect((t["rules"] as? [[String: Any]])?.first { $0["rule"] as? String == "office" }?["matched"] as? Int == 1)
+        let text = try a.ctl("stats --tenant v").1
+        #expect(text.contains("limit per-client: 6 refused") && text.contains("127.0.0.31"), "\(text)")
+    }
+}
