@@ -109,16 +109,20 @@ public struct TextMatch: Sendable, Equatable {
         }
     }
 
-    /// `*` and `?` over bytes; linear in practice: a mismatch after a star
-    /// retries from one byte further on (the last star only, which suffices
-    /// for patterns without character classes).
     func glob(_ s: UnsafeRawBufferPointer) -> Bool {
+        pattern.withUnsafeBufferPointer { TextMatch.glob(s, $0, nocase: nocase) }
+    }
+
+    /// `*` and `?` over bytes (`pattern` lowercase when `nocase`); linear in
+    /// practice: a mismatch after a star retries from one byte further on
+    /// (the last star only, which suffices without character classes).
+    static func glob(_ s: UnsafeRawBufferPointer, _ pattern: UnsafeBufferPointer<UInt8>, nocase: Bool) -> Bool {
         var i = 0, j = 0
         var star = -1, mark = 0
         while i < s.count {
             if j < pattern.count && pattern[j] == 42 {           // '*'
                 star = j; mark = i; j += 1
-            } else if j < pattern.count && (pattern[j] == 63 || same(s[i], pattern[j])) {   // '?' or the byte
+            } else if j < pattern.count && (pattern[j] == 63 || (nocase ? asciiLower(s[i]) : s[i]) == pattern[j]) {   // '?' or the byte
                 i += 1; j += 1
             } else if star >= 0 {
                 mark += 1; i = mark; j = star + 1
@@ -328,11 +332,17 @@ public struct Rule: Sendable, Equatable {
     }
 }
 
-/// A tenant's rules in order.
+/// A tenant's rules in order, with their compiled form (RuleProgram), which
+/// is what the request path runs.
 public struct RuleSet: Sendable, Equatable {
-    public var rules: [Rule]
-    public init(_ rules: [Rule] = []) { self.rules = rules }
+    public let rules: [Rule]
+    public let program: RuleProgram
+    public init(_ rules: [Rule] = []) {
+        self.rules = rules
+        program = RuleProgram(rules)
+    }
     public var isEmpty: Bool { rules.isEmpty }
+    public static func == (a: RuleSet, b: RuleSet) -> Bool { a.rules == b.rules }
 
     /// The rules that apply to a request, in order: `matched` sees each match
     /// (log-mode rules too) up to and including the first final rule not in
@@ -341,21 +351,364 @@ public struct RuleSet: Sendable, Equatable {
     /// and for `edgectl explain` alike.
     @inline(__always) public func evaluate(_ r: RuleInput, _ matched: (Int) -> Void) -> Int? {
         var i = 0
-        while let m = firstMatch(r, from: i) {
+        while let m = program.firstMatch(r, from: i) {
             matched(m)
-            if rules[m].isFinal && !rules[m].logOnly { return m }
+            if program.heads[m].stops { return m }
             i = m + 1
         }
         return nil
     }
 
     /// The index of the first rule at or after `from` whose condition matches.
-    public func firstMatch(_ r: RuleInput, from: Int) -> Int? {
-        var i = from
-        while i < rules.count {
-            if rules[i].condition.matches(r) { return i }
-            i += 1
+    public func firstMatch(_ r: RuleInput, from: Int) -> Int? { program.firstMatch(r, from: from) }
+}
+
+/// Rules compiled for the request path: every condition one flat array of
+/// plain-value operations (no references, so walking them retains nothing),
+/// their strings in one byte pool, and per rule a literal the path must
+/// start with when the condition requires one (a path exact or prefix, the
+/// head of a glob, an anchored regular expression's literal head), checked
+/// before anything else. Inside `all`, regular expressions run last.
+/// Condition.matches is the definition; tests hold this to it.
+public struct RuleProgram: Sendable {
+    enum Kind: UInt8, Sendable { case method, host, path, sni, query, header, client, tls, all, any, not }
+    enum Text: UInt8, Sendable { case exact, prefix, suffix, contains, glob, regex, none }
+    struct Op: Sendable {
+        var kind: Kind
+        var text = Text.none
+        var nocase = false
+        var flag = false
+        /// Text ops: the pattern in the pool; query/header: the name; method: the list; all/any: children in `kids`.
+        var off: Int32 = 0
+        var len: Int32 = 0
+        /// The regex index, the prefix list index, the value op of query/header (-1: presence), the child of not.
+        var ref: Int32 = -1
+    }
+    public struct Head: Sendable {
+        var root: Int32
+        /// The path must start with pool[litOff..<litOff+litLen] (and be it, when exact).
+        var litOff: Int32
+        var litLen: Int32 = -1
+        var litExact = false
+        /// A final rule not in log mode: evaluation ends with it.
+        public var stops: Bool
+        /// The condition needs a query, or a field whose name hashes to this bit (0: none).
+        var needsQuery = false
+        var headerBit: UInt64 = 0
+        /// The methods it can match, by their bits (0: any).
+        var methodBits: UInt64 = 0
+    }
+    var ops: [Op] = []
+    var kids: [Int32] = []
+    var pool: [UInt8] = []
+    var regexes: [Regex] = []
+    var lists: [PrefixList] = []
+    public private(set) var heads: [Head] = []
+    /// Candidates by the path's second byte: rules whose path literal is at
+    /// least two bytes long are listed under its second byte, merged in rule
+    /// order with every other rule (bucketItems[bucketStart[b]..<bucketStart[b + 1]]);
+    /// a byte no literal has uses `always` alone. A request walks one list.
+    var always: [Int32] = []
+    var bucketStart: [Int32] = []
+    var bucketItems: [Int32] = []
+    /// Some rule needs a field (the request's field names are hashed once).
+    var anyHeaderBit = false
+
+    init(_ rules: [Rule]) {
+        var buckets = [[Int32]](repeating: [], count: 256)
+        for (i, r) in rules.enumerated() {
+            let root = compile(r.condition)
+            var h = Head(root: Int32(root), litOff: 0, stops: r.isFinal && !r.logOnly)
+            if let (lit, exact) = RuleProgram.pathLiteral(r.condition) {
+                h.litOff = Int32(pool.count); h.litLen = Int32(lit.count); h.litExact = exact
+                pool += lit
+            }
+            let (q, bit) = RuleProgram.needs(r.condition)
+            h.needsQuery = q
+            h.headerBit = bit
+            if bit != 0 { anyHeaderBit = true }
+            h.methodBits = RuleProgram.methods(r.condition)
+            if h.methodBits != 0 { anyMethodBits = true }
+            heads.append(h)
+            if h.litLen >= 2 { buckets[Int(pool[Int(h.litOff) + 1])].append(Int32(i)) } else { always.append(Int32(i)) }
         }
-        return nil
+        for b in buckets {
+            bucketStart.append(Int32(bucketItems.count))
+            if !b.isEmpty { bucketItems += (b + always).sorted() }
+        }
+        bucketStart.append(Int32(bucketItems.count))
+    }
+
+    /// Some rule needs one of a few methods.
+    var anyMethodBits = false
+
+    /// The methods `c` can match (at its top, or in an `all`), as bits; 0: not limited.
+    static func methods(_ c: Condition) -> UInt64 {
+        switch c {
+        case .method(let ms):
+            var bits: UInt64 = 0
+            for m in ms { bits |= m.withUnsafeBytes { headerBit($0, 0, m.count) } }
+            return bits == 0 ? ~0 : bits   // (an empty list matches nothing: no bit is ever set for it… keep it evaluated)
+        case .all(let cs):
+            for x in cs { let b = methods(x); if b != 0 { return b } }
+            return 0
+        default: return 0
+        }
+    }
+
+    @inline(__always) static func headerBit(_ p: UnsafeRawBufferPointer, _ start: Int, _ end: Int) -> UInt64 {
+        let n = end - start
+        guard n > 0 else { return 1 }
+        let h = UInt64(n) &* 31 &+ UInt64(asciiLower(p[start])) &* 7 &+ UInt64(asciiLower(p[end - 1]))
+        return 1 << (h & 63)
+    }
+
+    /// What `c` cannot match without: a query, a field (by its name's bit).
+    static func needs(_ c: Condition) -> (query: Bool, headerBit: UInt64) {
+        switch c {
+        case .query: return (true, 0)
+        case .header(let name, _): return (false, name.withUnsafeBytes { headerBit($0, 0, name.count) })
+        case .all(let cs):
+            var q = false, bit: UInt64 = 0
+            for x in cs {
+                let (xq, xb) = needs(x)
+                q = q || xq
+                if bit == 0 { bit = xb }
+            }
+            return (q, bit)
+        default: return (false, 0)
+        }
+    }
+
+    mutating func text(_ kind: Kind, _ t: TextMatch) -> Op {
+        var op = Op(kind: kind, nocase: t.nocase, off: Int32(pool.count), len: Int32(t.pattern.count))
+        pool += t.pattern
+        switch t.kind {
+        case .exact: op.text = .exact
+        case .prefix: op.text = .prefix
+        case .suffix: op.text = .suffix
+        case .contains: op.text = .contains
+        case .glob: op.text = .glob
+        case .regex(let re): op.text = .regex; op.ref = Int32(regexes.count); regexes.append(re)
+        }
+        return op
+    }
+
+    /// Appends the ops of `c`; returns its index.
+    mutating func compile(_ c: Condition) -> Int {
+        var op: Op
+        switch c {
+        case .method(let ms):
+            op = Op(kind: .method, off: Int32(pool.count), len: Int32(ms.count))
+            for m in ms { pool.append(UInt8(min(m.count, 255))); pool += m.prefix(255) }
+        case .host(let t): op = text(.host, t)
+        case .path(let t): op = text(.path, t)
+        case .sni(let t): op = text(.sni, t)
+        case .query(let name, let value), .header(let name, let value):
+            var isQuery = false
+            if case .query = c { isQuery = true }
+            op = Op(kind: isQuery ? .query : .header, off: Int32(pool.count), len: Int32(name.count))
+            pool += name
+            if let v = value { let vi = compileValue(v); op.ref = Int32(vi) }
+        case .client(let l): op = Op(kind: .client, ref: Int32(lists.count)); lists.append(l)
+        case .tls(let b): op = Op(kind: .tls, flag: b)
+        case .not(let sub):
+            let i = ops.count
+            ops.append(Op(kind: .not))
+            ops[i].ref = Int32(compile(sub))
+            return i
+        case .all(let cs), .any(let cs):
+            var isAll = false
+            if case .all = c { isAll = true }
+            let i = ops.count
+            ops.append(Op(kind: isAll ? .all : .any))
+            // Cheap tests first, regular expressions last (conditions have no effects: order is free).
+            let ordered = cs.enumerated().sorted { (RuleProgram.cost($0.element), $0.offset) < (RuleProgram.cost($1.element), $1.offset) }.map(\.element)
+            let children = ordered.map { Int32(compile($0)) }
+            ops[i].off = Int32(kids.count); ops[i].len = Int32(children.count)
+            kids += children
+            return i
+        }
+        ops.append(op)
+        return ops.count - 1
+    }
+
+    mutating func compileValue(_ t: TextMatch) -> Int {
+        ops.append(text(.path, t))   // (a text op; its kind is not looked at)
+        return ops.count - 1
+    }
+
+    /// A rough order of what a test costs, for all/any.
+    static func cost(_ c: Condition) -> Int {
+        if usesRegex(c) { return 9 }
+        switch c {
+        case .tls: return 0
+        case .method: return 1
+        case .path, .host, .sni: return 2
+        case .client: return 3
+        case .query, .header: return 4
+        case .not, .all, .any: return 5
+        }
+    }
+
+    static func usesRegex(_ c: Condition) -> Bool {
+        switch c {
+        case .host(let t), .path(let t), .sni(let t): if case .regex = t.kind { return true }; return false
+        case .query(_, let v), .header(_, let v): if let t = v, case .regex = t.kind { return true }; return false
+        case .all(let cs), .any(let cs): return cs.contains { usesRegex($0) }
+        case .not(let x): return usesRegex(x)
+        default: return false
+        }
+    }
+
+    /// A literal the path must start with for `c` to match (and equal, when exact).
+    static func pathLiteral(_ c: Condition) -> ([UInt8], Bool)? {
+        switch c {
+        case .path(let t) where !t.nocase:
+            switch t.kind {
+            case .exact: return (t.pattern, true)
+            case .prefix: return t.pattern.isEmpty ? nil : (t.pattern, false)
+            case .glob:
+                let head = Array(t.pattern.prefix { $0 != 42 && $0 != 63 })
+                return head.isEmpty ? nil : (head, head.count == t.pattern.count)
+            case .regex(let re) where !re.nocase:
+                // "^" then literal bytes; a byte a quantifier follows is not required.
+                let b = Array(re.pattern.utf8)
+                guard b.first == 94 else { return nil }
+                var lit: [UInt8] = []
+                var i = 1
+                while i < b.count, !Array("\\.[]()|^$*+?{".utf8).contains(b[i]) {
+                    lit.append(b[i]); i += 1
+                }
+                if i < b.count, Array("*+?{".utf8).contains(b[i]), !lit.isEmpty { lit.removeLast() }
+                if i < b.count, b[i] == 124 { return nil }   // an alternative: the head is not required
+                if b.contains(124) { return nil }            // (any alternation: keep it simple)
+                return lit.isEmpty ? nil : (lit, false)
+            default: return nil
+            }
+        case .all(let cs):
+            for x in cs { if let l = pathLiteral(x) { return l } }
+            return nil
+        default: return nil
+        }
+    }
+
+    /// The index of the first rule at or after `from` whose condition matches.
+    public func firstMatch(_ r: RuleInput, from: Int) -> Int? {
+        var fieldBits: UInt64 = 0
+        if anyHeaderBit { for f in r.fields { fieldBits |= RuleProgram.headerBit(r.bytes, f.nameStart, f.nameEnd) } }
+        let methodBit = anyMethodBits ? RuleProgram.headerBit(r.method, 0, r.method.count) : 0
+        return ops.withUnsafeBufferPointer { ops in kids.withUnsafeBufferPointer { kids in pool.withUnsafeBufferPointer { pool in
+            heads.withUnsafeBufferPointer { heads in always.withUnsafeBufferPointer { always in bucketItems.withUnsafeBufferPointer { items -> Int? in
+                let m = Machine(ops: ops, kids: kids, pool: pool, program: self, r: r)
+                // The rules that can match, in order: the path's bucket, or `always`.
+                var list = always
+                if r.path.count >= 2 {
+                    let byte = Int(r.path[1])
+                    let lo = Int(bucketStart[byte]), hi = Int(bucketStart[byte + 1])
+                    if hi > lo { list = UnsafeBufferPointer(rebasing: items[lo..<hi]) }
+                }
+                for k in list.indices {
+                    let i = Int(list[k])
+                    if i < from { continue }
+                    let h = heads[i]
+                    if h.needsQuery && r.query.count == 0 { continue }
+                    if h.headerBit != 0 && fieldBits & h.headerBit == 0 { continue }
+                    if h.methodBits != 0 && methodBit & h.methodBits == 0 { continue }
+                    if h.litLen >= 0 {
+                        let n = Int(h.litLen)
+                        if r.path.count < n || (h.litExact && r.path.count != n) || !m.equal(r.path, 0, Int(h.litOff), n, nocase: false) { continue }
+                    }
+                    if m.run(Int(h.root)) { return i }
+                }
+                return nil
+            } } }
+        } } }
+    }
+
+    /// One evaluation: the program's arrays as buffers, and the request.
+    struct Machine {
+        let ops: UnsafeBufferPointer<Op>
+        let kids: UnsafeBufferPointer<Int32>
+        let pool: UnsafeBufferPointer<UInt8>
+        let program: RuleProgram
+        let r: RuleInput
+
+        @inline(__always) func equal(_ s: UnsafeRawBufferPointer, _ at: Int, _ off: Int, _ n: Int, nocase: Bool) -> Bool {
+            var k = 0
+            if nocase {
+                while k < n { if asciiLower(s[at + k]) != pool[off + k] { return false }; k += 1 }
+            } else {
+                while k < n { if s[at + k] != pool[off + k] { return false }; k += 1 }
+            }
+            return true
+        }
+
+        func text(_ op: Op, _ s: UnsafeRawBufferPointer) -> Bool {
+            let off = Int(op.off), n = Int(op.len)
+            switch op.text {
+            case .exact: return s.count == n && equal(s, 0, off, n, nocase: op.nocase)
+            case .prefix: return s.count >= n && equal(s, 0, off, n, nocase: op.nocase)
+            case .suffix: return s.count >= n && equal(s, s.count - n, off, n, nocase: op.nocase)
+            case .contains:
+                if n > s.count { return false }
+                if n == 0 { return true }
+                for i in 0...(s.count - n) where equal(s, i, off, n, nocase: op.nocase) { return true }
+                return false
+            case .glob:
+                return TextMatch.glob(s, UnsafeBufferPointer(rebasing: pool[off..<(off + n)]), nocase: op.nocase)
+            case .regex: return program.regexes[Int(op.ref)].matches(s)
+            case .none: return false
+            }
+        }
+
+        func run(_ i: Int) -> Bool {
+            let op = ops[i]
+            switch op.kind {
+            case .method:
+                var at = Int(op.off)
+                for _ in 0..<Int(op.len) {
+                    let n = Int(pool[at])
+                    if n == r.method.count && equal(r.method, 0, at + 1, n, nocase: false) { return true }
+                    at += 1 + n
+                }
+                return false
+            case .host: return text(op, r.host)
+            case .path: return text(op, r.path)
+            case .sni: return r.sni.count > 0 && text(op, r.sni)
+            case .query:
+                let q = r.query, name = UnsafeBufferPointer(rebasing: pool[Int(op.off)..<Int(op.off + op.len)])
+                var s = 0
+                while s <= q.count {
+                    var end = s
+                    while end < q.count && q[end] != 38 { end += 1 }
+                    var eq = s
+                    while eq < end && q[eq] != 61 { eq += 1 }
+                    if eq - s == name.count && equal(q, s, Int(op.off), name.count, nocase: false) {
+                        if op.ref < 0 { return true }
+                        let vs = eq < end ? eq + 1 : end
+                        if text(ops[Int(op.ref)], UnsafeRawBufferPointer(rebasing: q[vs..<end])) { return true }
+                    }
+                    s = end + 1
+                }
+                return false
+            case .header:
+                let n = Int(op.len), off = Int(op.off)
+                for f in r.fields where f.nameEnd - f.nameStart == n && equal(r.bytes, f.nameStart, off, n, nocase: true) {
+                    if op.ref < 0 { return true }
+                    if text(ops[Int(op.ref)], UnsafeRawBufferPointer(rebasing: r.bytes[f.value])) { return true }
+                }
+                return false
+            case .client: return program.lists[Int(op.ref)].verdict(r.client) == .allow
+            case .tls: return r.tls == op.flag
+            case .all:
+                for k in Int(op.off)..<Int(op.off + op.len) where !run(Int(kids[k])) { return false }
+                return true
+            case .any:
+                for k in Int(op.off)..<Int(op.off + op.len) where run(Int(kids[k])) { return true }
+                return false
+            case .not: return !run(Int(op.ref))
+            }
+        }
     }
 }

@@ -119,4 +119,59 @@ import Testing
         #expect(LocationTemplate.unknownVariable("https://$host$uri") == "$uri")
         #expect(LocationTemplate.unknownVariable("$scheme://$host$path$query") == nil)
     }
+
+    /// The compiled program (RuleProgram, what requests run) agrees with the
+    /// definition (Condition.matches) on random rules and requests, the path
+    /// literal prefilter and the regex-last order included.
+    @Test func theCompiledProgramAgreesWithTheDefinition() {
+        var rng = SystemRandomNumberGenerator()
+        let words = ["/a", "/ab", "/a/b", "/b", "/A", "", "/a/", "x", "/a?", "/*", "b*", "/a*c"]
+        func word() -> String { words.randomElement(using: &rng)! }
+        func textMatch() -> TextMatch {
+            let nocase = Bool.random(using: &rng)
+            switch Int.random(in: 0..<6, using: &rng) {
+            case 0: return TextMatch(.exact, word(), nocase: nocase)
+            case 1: return TextMatch(.prefix, word(), nocase: nocase)
+            case 2: return TextMatch(.suffix, word(), nocase: nocase)
+            case 3: return TextMatch(.contains, word(), nocase: nocase)
+            case 4: return TextMatch(.glob, word(), nocase: nocase)
+            default:
+                let p = ["^/a", "^/a/b", "^/ab*", "b$", "^/(a|b)", "^/a+b", "a{2}", "^/A/?b"].randomElement(using: &rng)!
+                return TextMatch(.regex(regex(p, nocase: nocase)), p, nocase: nocase)
+            }
+        }
+        func condition(_ depth: Int) -> Condition {
+            switch Int.random(in: 0..<(depth > 2 ? 8 : 11), using: &rng) {
+            case 0: return .method([Array("GET".utf8), Array("POST".utf8)].filter { _ in Bool.random(using: &rng) })
+            case 1: return .host(textMatch())
+            case 2, 3: return .path(textMatch())
+            case 4: return .query(name: Array(["a", "b", "ab"].randomElement(using: &rng)!.utf8), value: Bool.random(using: &rng) ? textMatch() : nil)
+            case 5: return .header(name: Array(["x-a", "x-b"].randomElement(using: &rng)!.utf8), value: Bool.random(using: &rng) ? textMatch() : nil)
+            case 6: return .tls(Bool.random(using: &rng))
+            case 7: return .client(try! PrefixList(allow: [["10.0.0.0/8"], ["192.0.2.0/24", "::1"], []].randomElement(using: &rng)!, deny: [], default: .deny))
+            case 8: return .all((0..<Int.random(in: 0..<4, using: &rng)).map { _ in condition(depth + 1) })
+            case 9: return .any((0..<Int.random(in: 0..<4, using: &rng)).map { _ in condition(depth + 1) })
+            default: return .not(condition(depth + 1))
+            }
+        }
+        for _ in 0..<300 {
+            let rules = (0..<8).map { i in Rule(id: "r\(i)", condition: condition(0), action: .tag) }
+            let set = RuleSet(rules)
+            for _ in 0..<20 {
+                let paths = ["/a", "/ab", "/a/b", "/A/B", "/b", "/", "/aab", "/abc", "/aac"]
+                let req = RuleRequest(method: ["GET", "POST", "PUT"].randomElement(using: &rng)!, host: ["a.test", "ab"].randomElement(using: &rng)!,
+                                      path: paths.randomElement(using: &rng)!, query: ["", "a=1", "ab=/a&b", "b=x&a=/ab"].randomElement(using: &rng)!,
+                                      fields: [("X-A", "/a"), ("x-b", "B")].filter { _ in Bool.random(using: &rng) },
+                                      client: ["10.1.1.1", "192.0.2.5", "::1", "2001:db8::1"].randomElement(using: &rng)!, tls: Bool.random(using: &rng))
+                req.with { input in
+                    var naive: [Int] = []
+                    for (i, r) in rules.enumerated() where r.condition.matches(input) { naive.append(i) }
+                    var compiled: [Int] = []
+                    var i = 0
+                    while let m = set.firstMatch(input, from: i) { compiled.append(m); i = m + 1 }
+                    #expect(compiled == naive, "\(rules.map(\.condition)) on \(req)")
+                }
+            }
+        }
+    }
 }

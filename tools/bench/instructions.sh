@@ -9,7 +9,8 @@
 # binary (a base to compare with): EDGED=/tmp/base/.build/release/edged.
 # HEADER="Accept-Encoding: gzip, br" adds a field to every request (nreq.py).
 # PROTECT=1 gives the tenant a 100,000-prefix deny list and a per-client rate
-# limit that is never exceeded (the cost of protection on the hot path).
+# limit that is never exceeded (the cost of protection on the hot path);
+# PROTECT=rules adds 100 request rules (tools/bench/rules100.py), none matching.
 # usage: [EDGED=...] [HEADER=...] tools/bench/instructions.sh [N=1000] [PATH...]
 N=${1:-1000}; shift || true
 PATHS=("$@"); [ ${#PATHS[@]} -eq 0 ] && PATHS=(/1k.bin /nc/1k.bin)
@@ -25,6 +26,8 @@ while len(s) < 100000:
     if a >> 16 != 127: s.add(a)
 print("\n".join(f"{a>>16}.{a>>8&255}.{a&255}.0/24" for a in sorted(s)))' > "$W/tenants/deny.txt"
   PROTECTION='"access": { "deny_file": "deny.txt" }, "rate_limits": { "per-client": { "rate": "1000000/s", "burst": 1000000 } },'
+  # PROTECT=rules: and the 100 rules of tools/bench/rules100.py (issue #17's benchmark tenant).
+  if [ "$PROTECT" = rules ]; then PROTECTION="$PROTECTION $(python3 "$(dirname "$0")/rules100.py")"; fi
 fi
 cat > "$W/tenants/bench.json" <<CONF
 { "name": "bench", "hosts": ["bench"], "default": true, "compress": true, $PROTECTION
