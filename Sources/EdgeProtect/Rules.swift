@@ -448,7 +448,7 @@ public struct RuleProgram: Sendable {
         case .method(let ms):
             var bits: UInt64 = 0
             for m in ms { bits |= m.withUnsafeBytes { headerBit($0, 0, m.count) } }
-            return bits == 0 ? ~0 : bits   // (an empty list matches nothing: no bit is ever set for it… keep it evaluated)
+            return bits == 0 ? ~0 : bits   // (an empty list: every bit, so the rule is evaluated, and its op says no)
         case .all(let cs):
             for x in cs { let b = methods(x); if b != 0 { return b } }
             return 0
@@ -581,8 +581,7 @@ public struct RuleProgram: Sendable {
                     lit.append(b[i]); i += 1
                 }
                 if i < b.count, Array("*+?{".utf8).contains(b[i]), !lit.isEmpty { lit.removeLast() }
-                if i < b.count, b[i] == 124 { return nil }   // an alternative: the head is not required
-                if b.contains(124) { return nil }            // (any alternation: keep it simple)
+                if b.contains(124) { return nil }   // an alternation anywhere: the head may not be required
                 return lit.isEmpty ? nil : (lit, false)
             default: return nil
             }

@@ -391,14 +391,13 @@ public enum Signatures {
             var out: [UInt8] = []
             var pos = s
             evaluateLookup(t, &pos, depth: 0, into: &out)
-            if out.starts(with: Array("jndi:".utf8)) || out.starts(with: Array("ctx:".utf8)) || out.starts(with: Array("sys:".utf8))
-                || out.starts(with: Array("env:".utf8)) || out.starts(with: Array("java:".utf8)) || out.starts(with: Array("main:".utf8)) {
-                return true
-            }
+            if lookupNames.contains(where: { out.starts(with: $0) }) { return true }
             i = s + 2
         }
         return false
     }
+
+    static let lookupNames: [[UInt8]] = ["jndi:", "ctx:", "sys:", "env:", "java:", "main:"].map { Array($0.utf8) }
 
     /// Evaluates the lookup starting at `pos` (`${`): appends what it expands
     /// to, and its inner text when it is an outer lookup (so `${jndi:x}`

@@ -90,8 +90,14 @@ extension Worker {
     /// Answers a request we refuse before reading its body: the body (if any)
     /// is never read, so the connection closes after the answer.
     func refuse(_ c: ClientConnection, _ status: Int) {
-        if c.ex.head.framing != .none || status == 400 { c.keepAlive = false }
-        respondError(c, status)
+        refuseUnread(c, status, closing: status == 400)
+    }
+
+    /// The same with fields and a body of its own (the request filter's
+    /// answers); `closing`: close even when the request had no body.
+    func refuseUnread(_ c: ClientConnection, _ status: Int, extra: [UInt8] = [], body: [UInt8]? = nil, closing: Bool = false) {
+        if c.ex.head.framing != .none || closing { c.keepAlive = false }
+        respondError(c, status, extra: extra, body: body)
     }
 
     /// An exchange's copy of its head goes back to the buffer pool at the end of

@@ -268,6 +268,7 @@ extension EdgeServer {
     public func tenantStats(_ only: String? = nil) throws -> [TenantStats] {
         let names = only.map { [$0] } ?? config.tenantNames
         if let t = only, !config.tenantNames.contains(t) { throw OperationError(404, "no tenant named \(t)") }
+        let tops = Dictionary(uniqueKeysWithValues: stats.topLimited(10))
         return names.map { name in
             var s = TenantStats(tenant: name)
             s.cacheBytes = config.store.bytes(tenant: name)
@@ -275,7 +276,6 @@ extension EdgeServer {
             for (n, c) in stats.ruleTotals() where n.hasPrefix(mine) {
                 s.rules.append(.init(rule: String(n.dropFirst(mine.count)), matched: c[RuleSlot.matched], logged: c[RuleSlot.logged]))
             }
-            let tops = Dictionary(uniqueKeysWithValues: stats.topLimited(10))
             for (n, c) in stats.limitTotals() where n.hasPrefix(mine) {
                 s.limits.append(.init(limit: String(n.dropFirst(mine.count)), limited: c[LimitSlot.limited], dryRun: c[LimitSlot.dryRun],
                                       topKeys: (tops[n] ?? []).map { .init(key: $0.0, count: $0.1) }))

@@ -17,6 +17,13 @@ import EdgeIO
 import EdgeProtect
 import EdgeTLS
 
+/// FNV-1a, 64 bits: the ids that key a worker's counter caches and the limiter's buckets.
+func fnv1a<S: Sequence>(_ bytes: S) -> UInt64 where S.Element == UInt8 {
+    var h: UInt64 = 0xcbf2_9ce4_8422_2325
+    for b in bytes { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+    return h
+}
+
 /// A tenant's rate limit, ready for the request path.
 final class RuntimeRateLimit: Sendable {
     enum Part: Sendable {
@@ -40,9 +47,7 @@ final class RuntimeRateLimit: Sendable {
 
     init(tenant: String, _ c: RateLimitConfig) {
         statsName = tenant + "/" + c.name
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for b in tenant.utf8 + [0] + c.name.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
-        id = h
+        id = fnv1a(tenant.utf8 + [0] + c.name.utf8)
         name = c.name
         nameJSON = jsonEscaped(Array(c.name.utf8))
         spec = c.spec
@@ -113,9 +118,7 @@ final class RuntimeRule: Sendable {
 
     init(tenant: String, _ r: Rule, limits: [RuntimeRateLimit]) {
         statsName = tenant + "/" + r.id
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for b in statsName.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
-        id = h
+        id = fnv1a(statsName.utf8)
         ruleID = r.id
         idJSON = jsonEscaped(Array(r.id.utf8))
         tagJSON = r.tag.map { jsonEscaped(Array($0.utf8)) }
@@ -345,18 +348,14 @@ extension Worker {
             e.rule = r
             e.protection = .ruleDenied
             tenantCounters[tenant.index].add(TenantSlot.ruleDenied, 1)
-            if case .deny(let status, let body) = r.kind {
-                if e.head.framing != .none { c.keepAlive = false }
-                respondError(c, status, body: body.isEmpty ? nil : body)
-            }
+            if case .deny(let status, let body) = r.kind { refuseUnread(c, status, body: body.isEmpty ? nil : body) }
             return .done
         case .redirect(let r):
             e.rule = r
             e.protection = .redirected
             guard case .redirect(let status, let template) = r.kind else { return .done }
             let location = withRuleInput(c, p, a) { template.expand(https: $0.tls, host: $0.host, path: $0.path, query: $0.query) }
-            if e.head.framing != .none { c.keepAlive = false }
-            respondError(c, status, extra: Array("Location: ".utf8) + location + [13, 10])
+            refuseUnread(c, status, extra: Array("Location: ".utf8) + location + [13, 10])
             return .done
         case .allowed:
             return .next
@@ -372,8 +371,7 @@ extension Worker {
             }
             e.protection = .signature
             tenantCounters[tenant.index].add(TenantSlot.ruleDenied, 1)
-            if e.head.framing != .none { c.keepAlive = false }
-            respondError(c, sc.status)
+            refuseUnread(c, sc.status)
             return .done
         }
         return .next
@@ -404,8 +402,7 @@ extension Worker {
         var extra: [UInt8] = Array("Retry-After: \(secs)\r\n".utf8)
         extra += l.policyLine
         extra += Array("RateLimit: \"\(l.name)\";r=0;t=\(secs)\r\n".utf8)
-        if c.ex.head.framing != .none { c.keepAlive = false }
-        respondError(c, l.status, extra: extra)
+        refuseUnread(c, l.status, extra: extra)
     }
 
     func limitCounters(_ t: Tenant, _ l: RuntimeRateLimit) -> CounterBlock {
@@ -423,7 +420,11 @@ extension Worker {
     }
 
     func signatureCounters(_ t: Tenant, _ k: SignatureCategory) -> CounterBlock {
-        stats.rule(t.name + "/signature:" + k.name, worker: index)   // (a match is rare: no cache)
+        let slot = t.index * SignatureCategory.allCases.count + k.rawValue
+        if let b = signatureBlocks[slot] { return b }
+        let b = stats.rule(t.name + "/signature:" + k.name, worker: index)
+        signatureBlocks[slot] = b
+        return b
     }
 
 }

@@ -263,6 +263,7 @@ extension Worker {
         workerCounters = stats.workers[index]
         limitBlocks = [:]
         ruleBlocks = [:]
+        signatureBlocks = [:]
     }
 
     /// Counts a finished exchange (called once per exchange, with the access log line).

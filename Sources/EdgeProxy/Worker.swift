@@ -76,6 +76,8 @@ public final class Worker: @unchecked Sendable {
     /// Counter blocks of the rate limits this worker has counted, by limit id.
     var limitBlocks: [UInt64: CounterBlock] = [:]
     var ruleBlocks: [UInt64: CounterBlock] = [:]
+    /// By tenant index and signature category (reset with the config, like the others).
+    var signatureBlocks: [Int: CounterBlock] = [:]
     /// The attack signatures' normalized text (Signatures.check), reused.
     var signatureScratch: [UInt8] = []
     /// Where PROXY headers are peeked into (made on first use).
