@@ -45,12 +45,14 @@ let package = Package(
         .target(name: "EdgeIO", dependencies: ["CEdgeIO"], swiftSettings: fast),
         // TLS termination (OpenSSL): per-tenant contexts, SNI, internal CA.
         .target(name: "EdgeTLS", dependencies: ["COpenSSL", "CEdgeShims", "EdgeIO"]),
+        // The disk tier: segment files, their index, the tiered store (I/O threads of its own).
+        .target(name: "EdgeDisk", dependencies: ["EdgeCache", "EdgeHTTP", "EdgeIO"], swiftSettings: fast),
         // The proxy pipeline.
         .target(name: "EdgeProxy", dependencies: ["EdgeHTTP", "EdgeHTTP2", "EdgeIO", "EdgeConfig", "EdgeUpstream", "EdgeTLS", "EdgeCache", "EdgeCompress", "EdgeProtect"],
                 swiftSettings: fast),
         // The admin API (Unix socket / loopback TCP, JSON): off the data path, Foundation allowed.
         .target(name: "EdgeAdmin", dependencies: ["EdgeProxy", "EdgeIO", "EdgeHTTP"]),
-        .executableTarget(name: "edged", dependencies: ["EdgeProxy", "EdgeAdmin", "EdgeConfig", "EdgeCache", "CEdgeShims"]),
+        .executableTarget(name: "edged", dependencies: ["EdgeProxy", "EdgeAdmin", "EdgeConfig", "EdgeCache", "EdgeDisk", "CEdgeShims"]),
         // The operator's command line, a client of the admin API.
         .executableTarget(name: "edgectl", dependencies: ["EdgeIO", "EdgeHTTP"]),
 
@@ -62,6 +64,7 @@ let package = Package(
         .testTarget(name: "EdgeTLSTests", dependencies: ["EdgeTLS"]),
         .testTarget(name: "EdgeCacheTests", dependencies: ["EdgeCache", "EdgeHTTP"]),
         .testTarget(name: "EdgeProxyTests", dependencies: ["EdgeProxy", "EdgeAdmin", "EdgeConfig", "EdgeIO", "EdgeHTTP", "EdgeCache", "EdgeProtect"]),
+        .testTarget(name: "EdgeDiskTests", dependencies: ["EdgeDisk", "EdgeCache", "EdgeHTTP"]),
         .testTarget(name: "EdgeAdminTests", dependencies: ["EdgeAdmin"]),
         .testTarget(name: "EdgeCompressTests", dependencies: ["EdgeCompress", "EdgeHTTP"]),
     ]

@@ -13,6 +13,8 @@ public struct CacheStatus: Equatable, Sendable {
         case disconnected
         /// A route's bypass rule matched: a cookie, a header field, the path.
         case bypassCookie, bypassHeader, bypassPath
+        /// Read from the disk tier.
+        case disk
     }
 
     public var kind = Kind.none
@@ -56,6 +58,7 @@ public struct CacheStatus: Equatable, Sendable {
         case .bypassCookie: b.append("; detail=bypass-cookie")
         case .bypassHeader: b.append("; detail=bypass-header")
         case .bypassPath: b.append("; detail=bypass-path")
+        case .disk: b.append("; detail=disk")
         }
         if stored { b.append("; stored") }
     }

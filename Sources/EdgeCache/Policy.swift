@@ -125,6 +125,12 @@ public struct Freshness: Sendable, Equatable {
     public var staleWhileRevalidate: Int64?
     public var staleIfError: Int64?
 
+    public init(lifetime: Int64, source: FreshnessSource, correctedInitialAge: Int64, responseTime: Int64, mustRevalidate: Bool, noCache: Bool,
+                staleWhileRevalidate: Int64?, staleIfError: Int64?) {
+        self.lifetime = lifetime; self.source = source; self.correctedInitialAge = correctedInitialAge; self.responseTime = responseTime
+        self.mustRevalidate = mustRevalidate; self.noCache = noCache; self.staleWhileRevalidate = staleWhileRevalidate; self.staleIfError = staleIfError
+    }
+
     /// current_age at `now` (§4.2.3).
     public func age(now: Int64) -> Int64 { correctedInitialAge + max(0, now - responseTime) }
     public func isFresh(now: Int64) -> Bool { lifetime > age(now: now) }

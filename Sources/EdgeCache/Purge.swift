@@ -49,7 +49,8 @@ public final class PurgeLog: Sendable {
 
     public var epoch: UInt64 { state.withLock { $0.epoch } }
 
-    func record(_ scope: PurgeScope) {
+    /// Logs a purge (a tier that removes objects outside `purge` logs it too).
+    public func record(_ scope: PurgeScope) {
         state.withLock { s in
             s.epoch += 1
             s.entries.append((s.epoch, scope))
@@ -58,7 +59,7 @@ public final class PurgeLog: Sendable {
     }
 
     /// Did a purge made after `since` select `r`?
-    func purgedSince(_ since: UInt64, _ r: StoredResponse) -> Bool {
+    public func purgedSince(_ since: UInt64, _ r: StoredResponse) -> Bool {
         state.withLock { s in
             guard s.epoch > since else { return false }
             guard let first = s.entries.first, first.epoch <= since + 1 else { return true }

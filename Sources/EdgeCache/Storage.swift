@@ -18,7 +18,40 @@
 import EdgeHTTP
 
 /// A request's lookup: the answer, or a read under way (ask again when woken).
-public enum StorageLookup { case found(StoredResponse), absent, pending }
+public enum StorageLookup {
+    case found(StoredResponse)
+    /// Read from a disk tier for this request (Cache-Status `detail=disk`).
+    case disk(StoredResponse)
+    case absent, pending
+}
+
+/// A tier below memory as stats and metrics show it.
+public struct StorageTierStatus: Sendable, Encodable {
+    public var name: String
+    public var path: String
+    public var inService: Bool
+    public var loading: Bool
+    public var lastError: String?
+    public var objects: Int
+    public var bytes: Int
+    public var capacity: Int
+    public var writes: Int
+    /// Writes not made: the queue was full (the write budget).
+    public var writeDrops: Int
+    public var writeErrors: Int
+    public var reads: Int
+    /// Reads that found a torn or corrupt record (served as misses).
+    public var readFailures: Int
+    public var loadedObjects: Int
+    public var loadMillis: Int
+    public init(name: String, path: String, inService: Bool, loading: Bool, lastError: String?, objects: Int, bytes: Int, capacity: Int,
+                writes: Int, writeDrops: Int, writeErrors: Int, reads: Int, readFailures: Int, loadedObjects: Int, loadMillis: Int) {
+        self.name = name; self.path = path; self.inService = inService; self.loading = loading; self.lastError = lastError
+        self.objects = objects; self.bytes = bytes; self.capacity = capacity; self.writes = writes; self.writeDrops = writeDrops
+        self.writeErrors = writeErrors; self.reads = reads; self.readFailures = readFailures; self.loadedObjects = loadedObjects
+        self.loadMillis = loadMillis
+    }
+}
 
 /// Whoever wakes parked exchanges (the pipeline's per-worker mailboxes).
 public protocol Waking: AnyObject, Sendable {
@@ -74,9 +107,13 @@ public protocol CacheStorage: AnyObject, Sendable {
     var objectCount: Int { get }
     /// Larger responses are not stored.
     var maxObjectBytes: Int { get }
+    /// The tiers below memory (none for the memory store alone).
+    var tiers: [StorageTierStatus] { get }
 }
 
 extension CacheStorage {
+    public var tiers: [StorageTierStatus] { [] }
+
     /// A tier with no faster way looks the derived key up.
     public func lookupDerived(key: String, _ coding: ContentCoding, request: () -> HeaderList) -> StoredResponse? {
         lookup(key: CacheKey.derived(key, coding), request: request)

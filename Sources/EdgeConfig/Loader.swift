@@ -343,9 +343,25 @@ public enum ConfigLoader {
         }
         if let v = try root.string("http") { c.httpListen = v }
         if let cn = try root.object("cache") {
-            try cn.allowOnly(["memory", "max_object"])
+            try cn.allowOnly(["memory", "max_object", "disks"])
             if let v = try cn.bytes("memory") { c.cacheMemoryBytes = max(v, 1 << 20) }
             if let v = try cn.bytes("max_object") { c.cacheMaxObjectBytes = v }
+            if let list = cn.dict["disks"] {
+                guard let items = list as? [Any] else { throw cn.fail("disks", "expected a list of {\"path\": DIR, \"size\": SIZE}") }
+                var disks: [CacheDisk] = []
+                for (i, item) in items.enumerated() {
+                    guard let d = item as? [String: Any] else { throw cn.fail("disks[\(i)]", "expected {\"path\": DIR, \"size\": SIZE}") }
+                    let dn = Node(dict: d, file: file, path: cn.field("disks[\(i)]"))
+                    try dn.allowOnly(["path", "size"])
+                    guard let path = try dn.string("path"), !path.isEmpty else { throw dn.fail("path", "is required (the cache directory)") }
+                    guard let size = try dn.bytes("size") else { throw dn.fail("size", "is required (like \"10GiB\")") }
+                    guard size >= CacheDisk.minimumSize else { throw dn.fail("size", "must be at least 4MiB") }
+                    let full = path.hasPrefix("/") ? path : (baseDir as NSString).appendingPathComponent(path)
+                    guard !disks.contains(where: { $0.path == full }) else { throw dn.fail("path", "\"\(path)\" is listed twice") }
+                    disks.append(CacheDisk(path: full, size: size))
+                }
+                c.cacheDisks = disks
+            }
         }
         if let v = try root.string("https") { c.httpsListen = v }
         if let v = try root.string("state") { c.stateDir = v }

@@ -3,6 +3,15 @@
 import EdgeHTTP
 import EdgeProtect
 
+/// One directory of the disk tier.
+public struct CacheDisk: Sendable, Equatable {
+    public var path: String
+    public var size: Int64
+    public init(path: String, size: Int64) { self.path = path; self.size = size }
+    /// The smallest size a directory may have (four 1 MiB segments).
+    public static let minimumSize: Int64 = 4 << 20
+}
+
 /// Server-wide settings: listeners, limits that apply before a tenant is known.
 public struct ServerConfig: Sendable, Equatable {
     public var httpListen = ":8080"
@@ -13,6 +22,9 @@ public struct ServerConfig: Sendable, Equatable {
     /// Memory cache size (bytes, all tenants) and the largest object it keeps.
     public var cacheMemoryBytes: Int64 = 256 << 20
     public var cacheMaxObjectBytes: Int64 = 8 << 20
+    /// The disk tier's directories (each with its size); nil: the default,
+    /// `STATE/cache` of 1 GiB (less on a small filesystem); empty: no disk tier.
+    public var cacheDisks: [CacheDisk]?
     /// How often the session ticket key rotates (older keys still decrypt for two more periods).
     public var ticketRotationMillis: Int64 = 12 * 3_600_000
     public var workers = 0                       // 0 = one per core

@@ -157,11 +157,14 @@ extension Worker {
             return true
         }
         let found: StoredResponse?
+        var fromDisk = e.readFromDisk
         switch config.store.lookup(key: key, request: requestFields, waiter: Waiter(worker: index, exchange: e.id), waking: mailboxes) {
         case .found(let s): found = s
+        case .disk(let s): found = s; fromDisk = true
         case .absent: found = nil
         case .pending:
             // A tier is reading it (off this thread): wait, woken through the mailbox, and look again.
+            e.readFromDisk = true
             park(c, p)
             return true
         }
@@ -171,7 +174,7 @@ extension Worker {
             if e.bodyKeyed && (decision == .staleWhileRevalidate || decision == .revalidate) { decision = .revalidate }
             switch decision {
             case .fresh, .staleAllowedByClient:
-                x.status = CacheStatus(.hit)
+                x.status = CacheStatus(.hit, fromDisk ? .disk : .none)
                 e.cache = x
                 consumeRequest()
                 serveNegotiated(c, stored, now: wall)

@@ -43,6 +43,8 @@ final class Exchange {
     var id: UInt64 = 0
     /// In the worker's `waiting` table (a follower that may be woken).
     var waiting = false
+    /// Parked while a storage tier read the response from disk (its hit says `detail=disk`).
+    var readFromDisk = false
     // What was asked.
     /// The request head as parsed, its length, and, for an exchange that waits
     /// and runs on later (a parked follower, a cached POST waiting for its

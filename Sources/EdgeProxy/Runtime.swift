@@ -215,14 +215,19 @@ public final class RuntimeConfig: Sendable {
     /// Tenant names, in config order.
     public var tenantNames: [String] { tenants.map(\.name) }
 
-    /// The memory cache; a reload passes the running one on so entries survive.
-    /// The cache's storage (EdgeCache.CacheStorage): the memory tier today.
+    /// The cache's storage (EdgeCache.CacheStorage): the memory tier alone,
+    /// or over the disk tier (EdgeDisk.TieredStore, which edged makes); a
+    /// reload passes the running one on so entries survive.
     public let store: any CacheStorage
+
+    /// The memory tier as the server config sizes it (large bodies in memory files).
+    public static func memoryStore(_ server: ServerConfig) -> MemoryStore {
+        MemoryStore(capacity: Int(server.cacheMemoryBytes), maxObjectBytes: Int(server.cacheMaxObjectBytes), keepBody: storedBody)
+    }
 
     public init(server: ServerConfig, tenants configs: [TenantConfig], store: (any CacheStorage)? = nil) throws {
         self.server = server
-        self.store = store ?? MemoryStore(capacity: Int(server.cacheMemoryBytes), maxObjectBytes: Int(server.cacheMaxObjectBytes),
-                                          keepBody: storedBody)
+        self.store = store ?? RuntimeConfig.memoryStore(server)
         var servers: [OriginServer] = []
         var groups: [OriginGroup] = []
         var tenants: [Tenant] = []

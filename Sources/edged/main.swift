@@ -6,6 +6,7 @@ import EdgeConfig
 import EdgeIO
 import EdgeProxy
 import EdgeCache
+import EdgeDisk
 import EdgeAdmin
 import Synchronization
 
@@ -28,6 +29,9 @@ usage: edged [options]
   --compress           with --origin: compress responses (br, gzip) for clients that take them
   --default-ttl DUR    with --origin: how long responses without explicit freshness stay
                        fresh (e.g. 60s, 10m, 1h; instead of the Last-Modified heuristic)
+  --cache-dir DIR      the disk tier's directory (default: STATE/cache, 1GiB or less on a small
+                       filesystem; "off": memory only)
+  --cache-disk SIZE    the disk tier's size (with --cache-dir or the default directory)
   --cache-size SIZE    memory cache size for every tenant together (e.g. 512MiB, 2GiB; default 256MiB)
   --check              validate the configuration and exit (like nginx -t)
   --version            print versions and exit
@@ -54,6 +58,8 @@ var checkOnly = false
 var compress = false
 var defaultTTL: String?
 var cacheSize: String?
+var cacheDir: String?
+var cacheDisk: String?
 
 var args = CommandLine.arguments.dropFirst()
 @MainActor func value(_ flag: String) -> String {
@@ -79,6 +85,8 @@ while let a = args.popFirst() {
     case "--compress": compress = true
     case "--default-ttl": defaultTTL = value(a)
     case "--cache-size": cacheSize = value(a)
+    case "--cache-dir": cacheDir = value(a)
+    case "--cache-disk": cacheDisk = value(a)
     case "--version":
         print("edged 0.1.0")
         print("OpenSSL: \(String(cString: edge_openssl_version()))")
@@ -103,10 +111,12 @@ struct Options: Sendable {
     var originHosts: [String]
     var compress = false
     var defaultTTL, cacheSize: String?
+    var cacheDir, cacheDisk: String?
 
     /// Reads every config source (server file, flags, tenants) into a runtime config.
     /// `store`: the running cache, handed on by a reload so entries survive it.
-    func load(store: (any CacheStorage)? = nil) throws -> (RuntimeConfig, [TenantConfig]) {
+    func load(store: (any CacheStorage)? = nil,
+              makeStore: ((ServerConfig, Set<String>) throws -> any CacheStorage)? = nil) throws -> (RuntimeConfig, [TenantConfig]) {
         var server = ServerConfig()
         if let f = configFile { server = try ConfigLoader.loadServer(file: f) }
         if let h = httpListen { server.httpListen = h }
@@ -120,6 +130,17 @@ struct Options: Sendable {
             guard let b = ConfigLoader.size(s), b >= 1 << 20 else { throw ConfigError(file: "--cache-size", field: "", message: "expected a size of at least 1MiB, like 512MiB or 2GiB") }
             server.cacheMemoryBytes = b
         }
+        if let d = cacheDir {
+            server.cacheDisks = d == "off" ? [] : [CacheDisk(path: d, size: 1 << 30)]
+        }
+        if let s = cacheDisk {
+            guard let b = ConfigLoader.size(s), b >= CacheDisk.minimumSize else {
+                throw ConfigError(file: "--cache-disk", field: "", message: "expected a size of at least 4MiB, like 512MiB or 20GiB")
+            }
+            if server.cacheDisks == nil { server.cacheDisks = [defaultDisk(server)] }
+            for i in server.cacheDisks!.indices { server.cacheDisks![i].size = b }
+        }
+        if server.cacheDisks == nil { server.cacheDisks = [defaultDisk(server)] }
         let tenants: [TenantConfig]
         if let url = originURL {
             var t = try ConfigLoader.singleOriginTenant(origin: url, hosts: originHosts, https: httpsListen != nil)
@@ -132,18 +153,53 @@ struct Options: Sendable {
         } else {
             tenants = try ConfigLoader.loadTenants(directory: tenantsDir)
         }
-        return (try RuntimeConfig(server: server, tenants: tenants, store: store), tenants)
+        let made = try store ?? makeStore?(server, Set(tenants.map(\.name)))
+        return (try RuntimeConfig(server: server, tenants: tenants, store: made), tenants)
     }
 }
 let options = Options(tenantsDir: tenantsDir, configFile: configFile, httpListen: httpListen, httpsListen: httpsListen, stateDir: stateDir,
                       accessLog: accessLog, originURL: originURL, adminListen: adminListen, adminTokenFile: adminTokenFile,
-                      workers: workers, originHosts: originHosts, compress: compress, defaultTTL: defaultTTL, cacheSize: cacheSize)
+                      workers: workers, originHosts: originHosts, compress: compress, defaultTTL: defaultTTL, cacheSize: cacheSize,
+                      cacheDir: cacheDir, cacheDisk: cacheDisk)
+
+/// The default disk tier: STATE/cache, 1 GiB, or a quarter of what the
+/// filesystem has free when that is less (none below 4 MiB).
+func defaultDisk(_ server: ServerConfig) -> CacheDisk {
+    let dir = (server.stateDir as NSString).appendingPathComponent("cache")
+    var st = statvfs()
+    var probe = server.stateDir
+    while statvfs(probe, &st) != 0 && probe != "/" && !probe.isEmpty { probe = (probe as NSString).deletingLastPathComponent }
+    let free = Int64(st.f_bavail) * Int64(st.f_frsize)
+    return CacheDisk(path: dir, size: free > 0 ? min(1 << 30, free / 4) : 1 << 30)
+}
+
+/// The memory tier over the configured directories (each made if missing).
+func openStore(_ server: ServerConfig, tenants: Set<String>) throws -> any CacheStorage {
+    let memory = RuntimeConfig.memoryStore(server)
+    let disks = (server.cacheDisks ?? []).filter { $0.size >= CacheDisk.minimumSize }
+    if disks.isEmpty { return memory }
+    for d in disks {
+        do { try FileManager.default.createDirectory(atPath: d.path, withIntermediateDirectories: true) } catch {
+            throw ConfigError(file: "cache", field: "disks", message: "cannot create \(d.path): \(error.localizedDescription)")
+        }
+    }
+    return try TieredStore(memory: memory, disks: disks.map { ($0.path, $0.size) }, maxObjectBytes: Int(server.cacheMaxObjectBytes),
+                           tenants: tenants, log: { line in FileHandle.standardError.write(Data((line + "\n").utf8)) })
+}
 
 let runtime: RuntimeConfig
 let tenants: [TenantConfig]
-do { (runtime, tenants) = try options.load() } catch { fail("configuration error: \(error)") }
+let makeStore: ((ServerConfig, Set<String>) throws -> any CacheStorage)? = checkOnly ? nil : { try openStore($0, tenants: $1) }
+do { (runtime, tenants) = try options.load(makeStore: makeStore) } catch { fail("configuration error: \(error)") }
 let server = runtime.server
 if checkOnly {
+    // The disk tier's directories: there, or makeable, and writable.
+    for d in server.cacheDisks ?? [] where d.size >= CacheDisk.minimumSize {
+        var dir = d.path
+        while !FileManager.default.fileExists(atPath: dir) && dir != "/" && !dir.isEmpty { dir = (dir as NSString).deletingLastPathComponent }
+        if dir.isEmpty { dir = "." }
+        guard FileManager.default.isWritableFile(atPath: dir) else { fail("configuration error: cache: disks: \(d.path): \(dir) is not writable") }
+    }
     print("edged: configuration OK (\(tenants.count) tenant\(tenants.count == 1 ? "" : "s"): \(tenants.map(\.name).joined(separator: ", ")))")
     exit(0)
 }
@@ -213,6 +269,7 @@ while true {
     admin.stop()
     edge.stop()
     edge.wait()
+    (edge.config.store as? TieredStore)?.close()
     try? FileManager.default.removeItem(atPath: pidFile)
     exit(0)
 }

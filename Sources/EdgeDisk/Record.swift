@@ -1,0 +1,355 @@
+// The disk tier's on-disk formats, pure: bytes in, a value or `needMore` /
+// `invalid` out; nothing here does I/O (Segments.swift does). Every integer
+// is little-endian.
+//
+// A segment file starts with a 64-byte header and holds records back to back,
+// each padded to 8 bytes:
+//
+//   segment header (64 bytes)
+//     0  "EDGESEG1"             magic and version
+//     8  u64 generation         a ring slot's use; higher is newer
+//    16  i64 created            wall seconds (informational)
+//    24  u32 crc32c of 0..<24
+//    28  zero to 64
+//
+//   record
+//     0  u32 0x52474445 "EDGR"
+//     4  u32 headCRC            crc32c of bytes 8..<40, the key and the meta
+//     8  u32 bodyCRC            crc32c of the body
+//    12  u32 keyLength
+//    16  u32 metaLength
+//    20  u32 flags              0 (reserved)
+//    24  u64 bodyLength
+//    32  u64 seq                the purge sequence when its request left (see TieredStore)
+//    40  key, meta, body, then zero padding to a multiple of 8
+//
+//   meta: variant, tenant (str), status (u16), vary, tags ([str]), the
+//   freshness (lifetime, corrected initial age, response time: i64; source,
+//   must-revalidate, no-cache: u8; stale-while-revalidate and stale-if-error:
+//   u8 present + i64), and the stored field lines (bytes). str and bytes are
+//   u32 length + bytes, [str] is u16 count + str each.
+//
+// A record is accepted only whole: magic, lengths within what is there, and
+// the head checksum; the body checksum is checked by whoever reads the body
+// (a torn or flipped body is a miss, never served).
+import EdgeCache
+import EdgeHTTP
+
+/// CRC-32C (Castagnoli), slicing by 8.
+public enum CRC32C {
+    static let tables: [[UInt32]] = {
+        var t = [[UInt32]](repeating: [UInt32](repeating: 0, count: 256), count: 8)
+        for i in 0..<256 {
+            var c = UInt32(i)
+            for _ in 0..<8 { c = c & 1 != 0 ? (c >> 1) ^ 0x82F6_3B78 : c >> 1 }
+            t[0][i] = c
+        }
+        for i in 0..<256 {
+            for k in 1..<8 { t[k][i] = (t[k - 1][i] >> 8) ^ t[0][Int(t[k - 1][i] & 0xFF)] }
+        }
+        return t
+    }()
+    static let flat: [UInt32] = tables.flatMap { $0 }
+
+    /// The checksum of `p` continuing from `crc` (start with 0).
+    public static func update(_ crc: UInt32, _ p: UnsafeRawBufferPointer) -> UInt32 {
+        var c = ~crc
+        let n = p.count
+        var i = 0
+        flat.withUnsafeBufferPointer { t in
+            while i + 8 <= n {
+                let lo = (UInt32(p[i]) | UInt32(p[i + 1]) << 8 | UInt32(p[i + 2]) << 16 | UInt32(p[i + 3]) << 24) ^ c
+                c = t[7 * 256 + Int(lo & 0xFF)] ^ t[6 * 256 + Int((lo >> 8) & 0xFF)] ^ t[5 * 256 + Int((lo >> 16) & 0xFF)] ^ t[4 * 256 + Int(lo >> 24)]
+                    ^ t[3 * 256 + Int(p[i + 4])] ^ t[2 * 256 + Int(p[i + 5])] ^ t[1 * 256 + Int(p[i + 6])] ^ t[Int(p[i + 7])]
+                i += 8
+            }
+            while i < n {
+                c = t[Int((c ^ UInt32(p[i])) & 0xFF)] ^ (c >> 8)
+                i += 1
+            }
+        }
+        return ~c
+    }
+
+    public static func of(_ bytes: [UInt8]) -> UInt32 { bytes.withUnsafeBytes { update(0, $0) } }
+}
+
+@inline(__always) func le32(_ p: UnsafeRawBufferPointer, _ i: Int) -> UInt32 {
+    UInt32(p[i]) | UInt32(p[i + 1]) << 8 | UInt32(p[i + 2]) << 16 | UInt32(p[i + 3]) << 24
+}
+@inline(__always) func le64(_ p: UnsafeRawBufferPointer, _ i: Int) -> UInt64 {
+    UInt64(le32(p, i)) | UInt64(le32(p, i + 4)) << 32
+}
+@inline(__always) func put32(_ b: inout [UInt8], _ v: UInt32) {
+    b.append(UInt8(v & 0xFF)); b.append(UInt8((v >> 8) & 0xFF)); b.append(UInt8((v >> 16) & 0xFF)); b.append(UInt8(v >> 24))
+}
+@inline(__always) func put64(_ b: inout [UInt8], _ v: UInt64) { put32(&b, UInt32(v & 0xFFFF_FFFF)); put32(&b, UInt32(v >> 32)) }
+@inline(__always) func set32(_ b: inout [UInt8], _ at: Int, _ v: UInt32) {
+    b[at] = UInt8(v & 0xFF); b[at + 1] = UInt8((v >> 8) & 0xFF); b[at + 2] = UInt8((v >> 16) & 0xFF); b[at + 3] = UInt8(v >> 24)
+}
+
+public enum SegmentHeader {
+    public static let size = 64
+    static let magic: [UInt8] = Array("EDGESEG1".utf8)
+
+    public static func encode(generation: UInt64, created: Int64) -> [UInt8] {
+        var b = magic
+        put64(&b, generation)
+        put64(&b, UInt64(bitPattern: created))
+        put32(&b, b.withUnsafeBytes { CRC32C.update(0, $0) })
+        b += [UInt8](repeating: 0, count: size - b.count)
+        return b
+    }
+
+    /// The generation, or nil for anything that is not a whole, valid header.
+    public static func parse(_ p: UnsafeRawBufferPointer) -> UInt64? {
+        guard p.count >= size else { return nil }
+        for i in 0..<8 where p[i] != magic[i] { return nil }
+        guard CRC32C.update(0, UnsafeRawBufferPointer(rebasing: p[0..<24])) == le32(p, 24) else { return nil }
+        return le64(p, 8)
+    }
+}
+
+/// Where a record's parts are, relative to its start.
+public struct RecordView: Equatable, Sendable {
+    public var keyRange: Range<Int>
+    public var metaRange: Range<Int>
+    public var bodyRange: Range<Int>
+    public var bodyCRC: UInt32
+    public var seq: UInt64
+    /// The record's bytes with padding: the next one starts here.
+    public var length: Int
+}
+
+public enum RecordParse: Equatable, Sendable {
+    case record(RecordView)
+    /// At least this many bytes are needed in all (from the record's start).
+    case needMore(Int)
+    case invalid
+}
+
+public enum DiskRecord {
+    public static let fixedSize = 40
+    static let magic: UInt32 = 0x5247_4445
+    /// Larger parts are refused as corrupt (a record is at most a segment).
+    public static let maxKey = 1 << 16
+    public static let maxMeta = 1 << 24
+
+    @inline(__always) static func padded(_ n: Int) -> Int { (n + 7) & ~7 }
+
+    /// The head of a record (everything before the body) for `r`, and the
+    /// body's padding; the body itself is written from `r.storage` after it.
+    public static func encodeHead(_ r: StoredResponse, seq: UInt64, bodyCRC: UInt32) -> (head: [UInt8], padding: Int) {
+        let key = Array(r.key.utf8)
+        let meta = encodeMeta(r)
+        var b: [UInt8] = []
+        b.reserveCapacity(fixedSize + key.count + meta.count)
+        put32(&b, magic); put32(&b, 0); put32(&b, bodyCRC)
+        put32(&b, UInt32(key.count)); put32(&b, UInt32(meta.count)); put32(&b, 0)
+        put64(&b, UInt64(r.storage.count)); put64(&b, seq)
+        b += key; b += meta
+        let crc = b.withUnsafeBytes { CRC32C.update(0, UnsafeRawBufferPointer(rebasing: $0[8...])) }
+        set32(&b, 4, crc)
+        let total = b.count + r.storage.count
+        return (b, padded(total) - total)
+    }
+
+    /// A whole record (head, body, padding) as one array (tests, fuzzing).
+    public static func encode(_ r: StoredResponse, seq: UInt64) -> [UInt8] {
+        let crc = r.storage.withBytes { CRC32C.update(0, $0) }
+        var (b, pad) = encodeHead(r, seq: seq, bodyCRC: crc)
+        r.storage.withBytes { b.append(contentsOf: $0) }
+        b += [UInt8](repeating: 0, count: pad)
+        return b
+    }
+
+    /// The record at the start of `p`: where its parts are, once its head is
+    /// all there and its checksum holds (the body is not checked here).
+    public static func parse(_ p: UnsafeRawBufferPointer, limit: Int = Int.max) -> RecordParse {
+        guard p.count >= fixedSize else { return p.count >= 4 && le32(p, 0) != magic ? .invalid : .needMore(fixedSize) }
+        guard le32(p, 0) == magic, le32(p, 20) == 0 else { return .invalid }
+        let keyLength = Int(le32(p, 12)), metaLength = Int(le32(p, 16))
+        let bodyLength64 = le64(p, 24)
+        guard keyLength > 0, keyLength <= maxKey, metaLength <= maxMeta, bodyLength64 <= UInt64(limit) else { return .invalid }
+        let bodyLength = Int(bodyLength64)
+        let headEnd = fixedSize + keyLength + metaLength
+        guard p.count >= headEnd else { return .needMore(headEnd) }
+        guard CRC32C.update(0, UnsafeRawBufferPointer(rebasing: p[8..<headEnd])) == le32(p, 4) else { return .invalid }
+        let total = padded(headEnd + bodyLength)
+        guard total <= limit else { return .invalid }
+        return .record(RecordView(keyRange: fixedSize..<(fixedSize + keyLength), metaRange: (fixedSize + keyLength)..<headEnd,
+                                  bodyRange: headEnd..<(headEnd + bodyLength), bodyCRC: le32(p, 8), seq: le64(p, 32), length: total))
+    }
+
+    // MARK: meta
+
+    static let sources: [FreshnessSource] = [.cdnCacheControl, .surrogateControl, .sMaxAge, .maxAge, .expires, .heuristic, .ttlOverride,
+                                             .negativeTTL, .defaultTTL, .ttlMin, .ttlMax, .invalid, .none]
+
+    static func encodeMeta(_ r: StoredResponse) -> [UInt8] {
+        var b: [UInt8] = []
+        b.reserveCapacity(r.headBytes.count + r.variant.utf8.count + r.tenant.utf8.count + 96)
+        func str(_ s: String) { put32(&b, UInt32(s.utf8.count)); b += s.utf8 }
+        func strs(_ l: [String]) { b.append(UInt8(l.count & 0xFF)); b.append(UInt8(l.count >> 8)); for s in l { str(s) } }
+        func opt(_ v: Int64?) { b.append(v == nil ? 0 : 1); put64(&b, UInt64(bitPattern: v ?? 0)) }
+        str(r.variant); str(r.tenant)
+        b.append(UInt8(r.status & 0xFF)); b.append(UInt8(r.status >> 8))
+        strs(r.vary); strs(r.tags)
+        let f = r.freshness
+        put64(&b, UInt64(bitPattern: f.lifetime)); put64(&b, UInt64(bitPattern: f.correctedInitialAge)); put64(&b, UInt64(bitPattern: f.responseTime))
+        b.append(UInt8(sources.firstIndex(of: f.source) ?? sources.count - 1))
+        b.append(f.mustRevalidate ? 1 : 0); b.append(f.noCache ? 1 : 0)
+        opt(f.staleWhileRevalidate); opt(f.staleIfError)
+        put32(&b, UInt32(r.headBytes.count)); b += r.headBytes
+        return b
+    }
+
+    /// The stored response a record's meta describes, with `storage` as its
+    /// body; nil when the meta does not decode (it had a valid checksum, so
+    /// only a format from elsewhere could do that).
+    public static func decode(key: String, meta p: UnsafeRawBufferPointer, storage: BodyStorage) -> StoredResponse? {
+        var i = 0
+        func need(_ n: Int) -> Bool { i + n <= p.count }
+        func u8() -> UInt8? { guard need(1) else { return nil }; defer { i += 1 }; return p[i] }
+        func u16() -> Int? { guard need(2) else { return nil }; defer { i += 2 }; return Int(p[i]) | Int(p[i + 1]) << 8 }
+        func i64() -> Int64? { guard need(8) else { return nil }; defer { i += 8 }; return Int64(bitPattern: le64(p, i)) }
+        func bytes() -> UnsafeRawBufferPointer? {
+            guard need(4) else { return nil }
+            let n = Int(le32(p, i)); i += 4
+            guard need(n) else { return nil }
+            defer { i += n }
+            return UnsafeRawBufferPointer(rebasing: p[i..<(i + n)])
+        }
+        func str() -> String? { bytes().map { String(decoding: $0, as: UTF8.self) } }
+        func strs() -> [String]? {
+            guard let n = u16() else { return nil }
+            var out: [String] = []
+            for _ in 0..<n { guard let s = str() else { return nil }; out.append(s) }
+            return out
+        }
+        func opt() -> Int64?? {
+            guard let has = u8(), let v = i64() else { return nil }
+            return .some(has == 1 ? v : nil)
+        }
+        guard let variant = str(), let tenant = str(), let status = u16(), let vary = strs(), let tags = strs(),
+              let lifetime = i64(), let cia = i64(), let responseTime = i64(), let src = u8(), let mr = u8(), let nc = u8(),
+              let swr = opt(), let sie = opt(), let head = bytes(), i == p.count else { return nil }
+        guard let headers = fieldLines(head) else { return nil }
+        let f = Freshness(lifetime: lifetime, source: Int(src) < sources.count ? sources[Int(src)] : .none, correctedInitialAge: cia,
+                          responseTime: responseTime, mustRevalidate: mr == 1, noCache: nc == 1, staleWhileRevalidate: swr, staleIfError: sie)
+        return StoredResponse(key: key, variant: variant, vary: vary, tenant: tenant, status: status, headers: headers, storage: storage,
+                              freshness: f, tags: tags)
+    }
+
+    /// What the index needs from a record's meta (its start: variant,
+    /// tenant, status, vary), without decoding the rest.
+    public static func decodeIndexMeta(_ p: UnsafeRawBufferPointer) -> (variant: String, tenant: String, vary: [String])? {
+        var i = 0
+        func str() -> String? {
+            guard i + 4 <= p.count else { return nil }
+            let n = Int(le32(p, i)); i += 4
+            guard n <= p.count - i else { return nil }
+            defer { i += n }
+            return String(decoding: UnsafeRawBufferPointer(rebasing: p[i..<(i + n)]), as: UTF8.self)
+        }
+        guard let variant = str(), let tenant = str(), i + 4 <= p.count else { return nil }
+        i += 2
+        let count = Int(p[i]) | Int(p[i + 1]) << 8
+        i += 2
+        var vary: [String] = []
+        for _ in 0..<count { guard let v = str() else { return nil }; vary.append(v) }
+        return (variant, tenant, vary)
+    }
+
+    /// "Name: value\r\n" lines back into a list (nil when they are not that).
+    static func fieldLines(_ p: UnsafeRawBufferPointer) -> HeaderList? {
+        var lower: [(String, String)] = [], original: [String] = []
+        var i = 0
+        while i < p.count {
+            var colon = i
+            while colon < p.count && p[colon] != 58 { colon += 1 }
+            guard colon + 1 < p.count, p[colon + 1] == 32 else { return nil }
+            var end = colon + 2
+            while end + 1 < p.count && !(p[end] == 13 && p[end + 1] == 10) { end += 1 }
+            guard end + 1 < p.count else { return nil }
+            let name = String(decoding: UnsafeRawBufferPointer(rebasing: p[i..<colon]), as: UTF8.self)
+            original.append(name)
+            lower.append((name.lowercased(), String(decoding: UnsafeRawBufferPointer(rebasing: p[(colon + 2)..<end]), as: UTF8.self)))
+            i = end + 2
+        }
+        return HeaderList(lowercased: lower, original: original)
+    }
+}
+
+/// One purge as the journal keeps it: what it selected, whether soft, when
+/// (wall seconds, for a soft purge's staleness) and its sequence number (it
+/// selects records whose seq is lower).
+public struct DurablePurge: Equatable, Sendable {
+    public var seq: UInt64
+    public var time: Int64
+    public var soft: Bool
+    public var scope: PurgeScope
+    public init(seq: UInt64, time: Int64, soft: Bool, scope: PurgeScope) { self.seq = seq; self.time = time; self.soft = soft; self.scope = scope }
+
+    /// Does this purge select a record stored at `seq`?
+    public func selects(_ r: StoredResponse, seq recordSeq: UInt64) -> Bool { seq > recordSeq && scope.matches(r) }
+}
+
+/// The purge journal: entries back to back, each
+///   u32 "EDGP", u32 crc32c of what follows, u32 length of what follows,
+///   u64 seq, i64 time, u8 soft, u8 kind (0 key, 1 prefix, 2 tag, 3 tag of a
+///   tenant, 4 tenant), str a, str b (the tag's tenant; empty otherwise).
+/// Reading stops at the first entry that is torn or does not check.
+public enum PurgeJournal {
+    static let magic: UInt32 = 0x5047_4445
+
+    public static func encode(_ p: DurablePurge) -> [UInt8] {
+        var body: [UInt8] = []
+        put64(&body, p.seq); put64(&body, UInt64(bitPattern: p.time)); body.append(p.soft ? 1 : 0)
+        func str(_ s: String) { put32(&body, UInt32(s.utf8.count)); body += s.utf8 }
+        switch p.scope {
+        case .key(let k): body.append(0); str(k); str("")
+        case .prefix(let k): body.append(1); str(k); str("")
+        case .tag(let t, nil): body.append(2); str(t); str("")
+        case .tag(let t, let tenant?): body.append(3); str(t); str(tenant)
+        case .tenant(let t): body.append(4); str(t); str("")
+        }
+        var b: [UInt8] = []
+        put32(&b, magic); put32(&b, CRC32C.of(body)); put32(&b, UInt32(body.count))
+        return b + body
+    }
+
+    /// Every whole entry at the start of `p`, and how many bytes they take.
+    public static func decode(_ p: UnsafeRawBufferPointer) -> (entries: [DurablePurge], consumed: Int) {
+        var out: [DurablePurge] = []
+        var i = 0
+        while i + 12 <= p.count, le32(p, i) == magic {
+            let n = Int(le32(p, i + 8))
+            guard n >= 26, n <= 1 << 20, i + 12 + n <= p.count else { break }
+            let body = UnsafeRawBufferPointer(rebasing: p[(i + 12)..<(i + 12 + n)])
+            guard CRC32C.update(0, body) == le32(p, i + 4) else { break }
+            let seq = le64(body, 0), time = Int64(bitPattern: le64(body, 8)), soft = body[16] == 1, kind = body[17]
+            var j = 18
+            func str() -> String? {
+                guard j + 4 <= body.count else { return nil }
+                let m = Int(le32(body, j)); j += 4
+                guard j + m <= body.count else { return nil }
+                defer { j += m }
+                return String(decoding: UnsafeRawBufferPointer(rebasing: body[j..<(j + m)]), as: UTF8.self)
+            }
+            guard let a = str(), let b = str(), j == body.count else { break }
+            let scope: PurgeScope
+            switch kind {
+            case 0: scope = .key(a)
+            case 1: scope = .prefix(a)
+            case 2: scope = .tag(a, tenant: nil)
+            case 3: scope = .tag(a, tenant: b)
+            case 4: scope = .tenant(a)
+            default: return (out, i)
+            }
+            out.append(DurablePurge(seq: seq, time: time, soft: soft, scope: scope))
+            i += 12 + n
+        }
+        return (out, i)
+    }
+}

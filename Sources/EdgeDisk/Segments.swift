@@ -1,0 +1,643 @@
+// One cache directory: a ring of segment files and the in-memory index over
+// them (see Record.swift for the formats, TieredStore.swift for how the
+// pipeline reaches it).
+//
+// Layout: `seg-NNNN.edge`, `slots` files of `segmentBytes` each. Records are
+// appended to the open segment; when it is full the writer moves to the
+// slot with the oldest generation and reclaims it whole (its index entries
+// go, the file is truncated and gets a new header), so space is reused FIFO
+// with no per-object files and no fragmentation.
+//
+// Index: per shard a `[UInt64: Loc]`. A key without Vary maps fnv1a(key) to
+// its record; a key with Vary maps fnv1a(key) to a marker naming its Vary
+// list (interned), and fnv1a(key, variant) to each variant's record. A Loc is
+// 16 bytes (offset, length, slot, tenant, vary list, kind); with the
+// dictionary's 8-byte key and its load factor that is 32-43 bytes per object.
+// Hash collisions are harmless: every read checks the record's key and variant.
+//
+// Concurrency and ownership: the writer thread alone appends, rolls and
+// reclaims, and alone changes `gens` and `files` (under `files`' lock); the
+// loader thread only adds entries it scanned, if the slot was not reclaimed
+// meanwhile and the key is not already indexed (it scans newest first, and
+// the writer's entries are newer than any it finds); reader threads (the
+// TieredStore's pool) read with pread, never through a mapping, so a slot
+// reclaimed under a read gives a record that fails its checks (a miss), not
+// a fault. Shard locks are held for a table step only; no lock is held
+// across I/O. Descriptors are closed only at `close()`, or (after a lost
+// directory) a minute after they were replaced.
+//
+// Writes never delay a request: the pipeline enqueues a stored response and
+// returns; a full queue (`queueBudget` bytes) drops the write (counted).
+// fsync policy: the open segment is fdatasync'ed once a second when written
+// and at each roll; a power loss can lose the last second of objects or tear
+// them (their checksums then fail: misses), never make a wrong answer.
+// Faults: a failed write (ENOSPC, EIO) or a missing directory takes the
+// directory out of service (logged, counted, in `status`); the memory tier
+// and the origins keep serving, and the writer tries again after `retryMillis`.
+import Glibc
+import Synchronization
+import EdgeCache
+import EdgeHTTP
+import EdgeIO
+
+/// A mutex and condition variable (pthread), for the disk threads' queues.
+final class Gate: @unchecked Sendable {
+    let m = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    let c = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    init() {
+        pthread_mutex_init(m, nil)
+        var attr = pthread_condattr_t()
+        pthread_condattr_init(&attr)
+        pthread_condattr_setclock(&attr, CLOCK_MONOTONIC)
+        pthread_cond_init(c, &attr)
+    }
+    deinit { pthread_cond_destroy(c); pthread_mutex_destroy(m); m.deallocate(); c.deallocate() }
+    func lock() { pthread_mutex_lock(m) }
+    func unlock() { pthread_mutex_unlock(m) }
+    func broadcast() { pthread_cond_broadcast(c) }
+    /// Waits (locked) until signalled or `millis` pass.
+    func wait(millis: Int) {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        let ns = Int(ts.tv_nsec) + (millis % 1000) * 1_000_000
+        ts.tv_sec += millis / 1000 + ns / 1_000_000_000
+        ts.tv_nsec = ns % 1_000_000_000
+        pthread_cond_timedwait(c, m, &ts)
+    }
+}
+
+/// Writes all of `p` at `offset`; 0, or the errno that stopped it.
+func pwriteAll(_ fd: Int32, _ p: UnsafeRawBufferPointer, _ offset: Int) -> Int32 {
+    var done = 0
+    while done < p.count {
+        let k = pwrite(fd, p.baseAddress! + done, p.count - done, off_t(offset + done))
+        if k < 0 && errno == EINTR { continue }
+        if k < 0 { return errno }
+        if k == 0 { return EIO }
+        done += k
+    }
+    return 0
+}
+
+/// One index entry (16 bytes).
+struct Loc {
+    var offset: UInt32
+    var length: UInt32
+    var slot: UInt16
+    var tenant: UInt16
+    var vary: UInt16
+    /// 0: a record; 1: a Vary marker (offset, length and slot unused).
+    var kind: UInt8
+}
+
+/// FNV-1a over a key, continued over a variant after a 0x02 byte.
+@inline(__always) func indexHash(_ key: String, variant: String? = nil) -> UInt64 {
+    var h: UInt64 = 0xcbf29ce484222325
+    for b in key.utf8 { h = (h ^ UInt64(b)) &* 0x100000001b3 }
+    if let variant {
+        h = (h ^ 2) &* 0x100000001b3
+        for b in variant.utf8 { h = (h ^ UInt64(b)) &* 0x100000001b3 }
+    }
+    return h
+}
+
+/// A directory's state as stats and metrics show it.
+public struct DiskDirectory: Sendable {
+    public var path: String
+    public var inService: Bool
+    public var loading: Bool
+    public var lastError: String?
+}
+
+public final class DiskStore: @unchecked Sendable {
+    public let path: String
+    public let capacity: Int64
+    let segmentBytes: Int
+    let slots: Int
+    /// Records larger than this are not written.
+    public let maxObjectBytes: Int
+    let queueBudget: Int
+    let retryMillis: Int64
+
+    struct Shard {
+        var table: [UInt64: Loc] = [:]
+        var bytes = 0
+        var objects = 0
+        var tenantBytes: [UInt16: Int] = [:]
+    }
+    final class ShardBox: Sendable { let m = Mutex(Shard()) }
+    let shards: [ShardBox]
+
+    struct Names {
+        var tenants: [String] = []
+        var tenantIDs: [String: UInt16] = [:]
+        var varyLists: [[String]] = [[]]
+        var varyIDs: [[String]: UInt16] = [[]: 0]
+        var quotas: [String: Int] = [:]
+    }
+    let names = Mutex(Names())
+
+    struct Files {
+        var fds: [Int32]
+        var gens: [UInt64]
+        /// Descriptors replaced after a lost directory, closed once this time passes.
+        var retired: [(fds: [Int32], at: Int64)] = []
+    }
+    let files: Mutex<Files>
+
+    struct Health {
+        var inService = true
+        var loading = true
+        var lastError: String?
+        var retryAt: Int64 = 0
+    }
+    let health = Mutex(Health())
+    /// Called with a line to log (the directory's faults and recoveries).
+    let log: @Sendable (String) -> Void
+
+    public let writes = Atomic<Int>(0)
+    public let writeDrops = Atomic<Int>(0)
+    public let writeErrors = Atomic<Int>(0)
+    public let reads = Atomic<Int>(0)
+    /// Reads that found a torn, corrupt or replaced record (a miss, logged).
+    public let readFailures = Atomic<Int>(0)
+    public let loadedObjects = Atomic<Int>(0)
+    public let loadMillis = Atomic<Int>(0)
+
+    struct Job { let r: StoredResponse; let seq: UInt64 }
+    let queueGate = Gate()
+    var queue: [Job] = []            // under queueGate
+    var queuedBytes = 0              // under queueGate
+    var writing = false              // under queueGate: a job taken and not yet written
+    var stopping = false             // under queueGate
+    var threads: [OSThread] = []
+
+    /// Opens (creating what is missing) a directory of `capacity` bytes.
+    /// Segments are capacity/16, from 1 MiB to 64 MiB.
+    /// Tenants whose records the loader indexes (nil: all); the names of
+    /// others it found go to `dropped` when it is done (tenants removed from
+    /// the config while edged was stopped).
+    let allowed: Set<String>?
+    let dropped: @Sendable (Set<String>) -> Void
+
+    public init(path: String, capacity: Int64, maxObjectBytes: Int, queueBudget: Int = 32 << 20, retryMillis: Int64 = 30_000,
+                tenants: Set<String>? = nil, dropped: @escaping @Sendable (Set<String>) -> Void = { _ in },
+                log: @escaping @Sendable (String) -> Void = { _ in }) throws {
+        self.path = path
+        allowed = tenants
+        self.dropped = dropped
+        self.capacity = capacity
+        self.log = log
+        self.queueBudget = queueBudget
+        self.retryMillis = retryMillis
+        segmentBytes = Int(min(64 << 20, max(1 << 20, capacity / 16)))
+        slots = max(2, Int(capacity / Int64(segmentBytes)))
+        self.maxObjectBytes = min(maxObjectBytes, segmentBytes - SegmentHeader.size - DiskRecord.fixedSize - (DiskRecord.maxKey + 4096))
+        shards = (0..<16).map { _ in ShardBox() }
+        let (fds, gens) = try DiskStore.openSlots(path, slots)
+        files = Mutex(Files(fds: fds, gens: gens))
+    }
+
+    static func slotPath(_ dir: String, _ i: Int) -> String {
+        var n = String(i)
+        while n.utf8.count < 4 { n = "0" + n }
+        return dir + "/seg-" + n + ".edge"
+    }
+
+    /// Opens every slot's file and reads its generation (0: empty or invalid).
+    static func openSlots(_ dir: String, _ slots: Int) throws -> ([Int32], [UInt64]) {
+        if mkdir(dir, 0o700) != 0 && errno != EEXIST { throw IOError("cache directory \(dir)") }
+        var fds: [Int32] = [], gens: [UInt64] = []
+        for i in 0..<slots {
+            let fd = open(slotPath(dir, i), O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+            if fd < 0 {
+                let e = IOError("cache segment \(slotPath(dir, i))")
+                for f in fds { Glibc.close(f) }
+                throw e
+            }
+            var h = [UInt8](repeating: 0, count: SegmentHeader.size)
+            let n = h.withUnsafeMutableBytes { pread(fd, $0.baseAddress, SegmentHeader.size, 0) }
+            fds.append(fd)
+            gens.append(n == SegmentHeader.size ? h.withUnsafeBytes { SegmentHeader.parse($0) } ?? 0 : 0)
+        }
+        // Slots beyond a smaller size than before are dropped.
+        var i = slots
+        while unlink(slotPath(dir, i)) == 0 { i += 1 }
+        return (fds, gens)
+    }
+
+    /// Starts the writer and the loader (the index fills while requests are served).
+    public func start() {
+        let (gens, startSlot) = files.withLock { f -> ([UInt64], Int) in
+            (f.gens, f.gens.indices.min { f.gens[$0] < f.gens[$1] }!)
+        }
+        threads.append(OSThread.spawn { [self] in writerLoop(startSlot: startSlot) })
+        threads.append(OSThread.spawn { [self] in load(gens, skip: startSlot) })
+    }
+
+    // MARK: names and shards
+
+    @inline(__always) func shard(_ h: UInt64) -> Int { Int((h >> 32) % 16) }
+
+    func tenantID(_ t: String) -> UInt16? {
+        names.withLock { n in
+            if let id = n.tenantIDs[t] { return id }
+            guard n.tenants.count < Int(UInt16.max) else { return nil }
+            n.tenants.append(t)
+            n.tenantIDs[t] = UInt16(n.tenants.count - 1)
+            return UInt16(n.tenants.count - 1)
+        }
+    }
+
+    func varyID(_ v: [String]) -> UInt16? {
+        names.withLock { n in
+            if let id = n.varyIDs[v] { return id }
+            guard n.varyLists.count < Int(UInt16.max) else { return nil }
+            n.varyLists.append(v)
+            n.varyIDs[v] = UInt16(n.varyLists.count - 1)
+            return UInt16(n.varyLists.count - 1)
+        }
+    }
+
+    @inline(__always) static func account(_ s: inout Shard, _ l: Loc, _ sign: Int) {
+        guard l.kind == 0 else { return }
+        s.bytes += sign * Int(l.length)
+        s.objects += sign
+        s.tenantBytes[l.tenant, default: 0] += sign * Int(l.length)
+    }
+
+    // MARK: lookups
+
+    /// Where the record for `key` that the request selects is, if indexed:
+    /// its location, its variant, and the request's fields when they were
+    /// needed (Vary). `request` is called only for a key with Vary.
+    func locate(_ key: String, request: () -> HeaderList) -> (loc: Loc, variant: String, fields: HeaderList?)? {
+        let h = indexHash(key)
+        guard let e = shards[shard(h)].m.withLock({ $0.table[h] }) else { return nil }
+        if e.kind == 0 { return (e, "", nil) }
+        let vary = names.withLock { $0.varyLists[Int(e.vary)] }
+        let fields = request()
+        guard let v = CacheKey.variant(vary: vary, request: fields) else { return nil }
+        let hv = indexHash(key, variant: v)
+        guard let l = shards[shard(h)].m.withLock({ $0.table[hv] }), l.kind == 0 else { return nil }
+        return (l, v, fields)
+    }
+
+    /// Is anything indexed under `key`?
+    func contains(_ key: String) -> Bool {
+        let h = indexHash(key)
+        return shards[shard(h)].m.withLock { $0.table[h] != nil }
+    }
+
+    /// Reads a record (on a reader thread): its view and bytes, when the head
+    /// checks, it is `key`'s `variant`, and its body checks; nil otherwise.
+    func read(_ l: Loc, key: String, variant: String) -> (RecordView, [UInt8])? {
+        reads.add(1, ordering: .relaxed)
+        let fd = files.withLock { $0.fds[Int(l.slot)] }
+        let n = Int(l.length)
+        var buf = [UInt8](repeating: 0, count: n)
+        var got = 0
+        while got < n {
+            let r = buf.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + got, n - got, off_t(Int(l.offset) + got)) }
+            if r < 0 && errno == EINTR { continue }
+            if r <= 0 { break }
+            got += r
+        }
+        let ok: RecordView? = buf.withUnsafeBytes { p in
+            guard got == n, case .record(let v) = DiskRecord.parse(p, limit: n), v.length == n,
+                  p[v.keyRange].elementsEqual(key.utf8) else { return nil }
+            guard CRC32C.update(0, UnsafeRawBufferPointer(rebasing: p[v.bodyRange])) == v.bodyCRC else { return nil }
+            return v
+        }
+        guard let v = ok else {
+            readFailures.add(1, ordering: .relaxed)
+            log("edged: cache \(path): record at segment \(l.slot) offset \(l.offset) failed its checks; treated as a miss")
+            forget(key, variant: variant, l)
+            return nil
+        }
+        return (v, buf)
+    }
+
+    /// Drops the entry for a record that failed (if it is still that one).
+    func forget(_ key: String, variant: String, _ l: Loc) {
+        let h = indexHash(key)
+        let hv = variant.isEmpty ? h : indexHash(key, variant: variant)
+        shards[shard(h)].m.withLock { s in
+            guard let e = s.table[hv], e.slot == l.slot, e.offset == l.offset else { return }
+            s.table[hv] = nil
+            DiskStore.account(&s, e, -1)
+        }
+    }
+
+    /// Unindexes `key` (its Vary marker or record); true if there was one.
+    @discardableResult func remove(key: String) -> Bool {
+        let h = indexHash(key)
+        return shards[shard(h)].m.withLock { s in
+            guard let e = s.table.removeValue(forKey: h) else { return false }
+            DiskStore.account(&s, e, -1)
+            return true
+        }
+    }
+
+    /// Unindexes every record of a tenant.
+    func remove(tenant: String) {
+        guard let id = names.withLock({ $0.tenantIDs[tenant] }) else { return }
+        for sh in shards {
+            sh.m.withLock { s in
+                for (h, l) in s.table where l.tenant == id && l.kind == 0 { s.table[h] = nil; DiskStore.account(&s, l, -1) }
+                s.tenantBytes[id] = nil
+            }
+        }
+    }
+
+    public var bytesUsed: Int { shards.reduce(0) { $0 + $1.m.withLock { $0.bytes } } }
+    public var objectCount: Int { shards.reduce(0) { $0 + $1.m.withLock { $0.objects } } }
+    func bytes(tenantID id: UInt16) -> Int { shards.reduce(0) { $0 + $1.m.withLock { $0.tenantBytes[id] ?? 0 } } }
+    public func bytes(tenant: String) -> Int { names.withLock { $0.tenantIDs[tenant] }.map { bytes(tenantID: $0) } ?? 0 }
+
+    public var directory: DiskDirectory {
+        health.withLock { DiskDirectory(path: path, inService: $0.inService, loading: $0.loading, lastError: $0.lastError) }
+    }
+
+    func setQuotas(_ q: [String: Int]) { names.withLock { $0.quotas = q } }
+
+    // MARK: writing
+
+    /// Queues `r` to be written (false: dropped: out of service, too large,
+    /// over its tenant's disk quota, or the queue is full).
+    @discardableResult func enqueue(_ r: StoredResponse, seq: UInt64) -> Bool {
+        let size = r.storage.count + r.headBytes.count + r.key.utf8.count + 128
+        guard size <= maxObjectBytes, health.withLock({ $0.inService }) else { return false }
+        if let q = names.withLock({ $0.quotas[r.tenant] }), bytes(tenant: r.tenant) + size > q { return false }
+        queueGate.lock()
+        defer { queueGate.unlock() }
+        guard !stopping, queuedBytes + size <= queueBudget else {
+            writeDrops.add(1, ordering: .relaxed)
+            return false
+        }
+        queue.append(Job(r: r, seq: seq))
+        queuedBytes += size
+        queueGate.broadcast()
+        return true
+    }
+
+    /// Waits until everything queued is written and synced (a graceful stop).
+    public func flush() {
+        queueGate.lock()
+        while !queue.isEmpty || writing { queueGate.wait(millis: 50) }
+        queueGate.unlock()
+        let fds = files.withLock { $0.fds }
+        for fd in fds { fdatasync(fd) }
+    }
+
+    /// Stops the threads (after a flush) and closes the files.
+    public func close() {
+        flush()
+        queueGate.lock(); stopping = true; queueGate.broadcast(); queueGate.unlock()
+        for t in threads { t.join() }
+        threads = []
+        files.withLock { f in
+            for fd in f.fds { Glibc.close(fd) }
+            for r in f.retired { for fd in r.fds { Glibc.close(fd) } }
+            f.fds = []; f.retired = []
+        }
+    }
+
+    func writerLoop(startSlot: Int) {
+        var slot = startSlot
+        var offset = 0               // 0: the slot is not open for writing yet
+        var dirty = false
+        var lastSync = monotonicMillis()
+        var lastCheck = lastSync
+        while true {
+            queueGate.lock()
+            while queue.isEmpty && !stopping { queueGate.wait(millis: 1000); if queue.isEmpty { break } }
+            if stopping && queue.isEmpty { queueGate.unlock(); break }
+            let batch = queue
+            queue.removeAll()
+            writing = !batch.isEmpty
+            queueGate.unlock()
+
+            let now = monotonicMillis()
+            if now - lastCheck >= 1000 {
+                lastCheck = now
+                checkDirectory(now)
+            }
+            let inService = health.withLock { h -> Bool in
+                if !h.inService && now >= h.retryAt { h.inService = true; offset = 0; log("edged: cache \(path): trying the directory again") }
+                return h.inService
+            }
+            for job in batch where inService {
+                if !write(job, &slot, &offset) { break }
+                dirty = true
+            }
+            if dirty && (now - lastSync >= 1000 || batch.isEmpty) {
+                if let fd = files.withLock({ $0.fds.isEmpty ? nil : $0.fds[slot] }) { fdatasync(fd) }
+                dirty = false
+                lastSync = now
+            }
+            queueGate.lock()
+            queuedBytes = max(0, queuedBytes - batch.reduce(0) { $0 + $1.r.storage.count + $1.r.headBytes.count + $1.r.key.utf8.count + 128 })
+            writing = false
+            queueGate.broadcast()
+            queueGate.unlock()
+        }
+    }
+
+    /// Appends one record, rolling to the next slot when this one is full.
+    /// False when the directory failed (it is then out of service).
+    func write(_ job: Job, _ slot: inout Int, _ offset: inout Int) -> Bool {
+        let r = job.r
+        guard let tenant = tenantID(r.tenant), let vary = varyID(r.vary) else { return true }
+        let crc = r.storage.withBytes { CRC32C.update(0, $0) }
+        let (head, pad) = DiskRecord.encodeHead(r, seq: job.seq, bodyCRC: crc)
+        let total = head.count + r.storage.count + pad
+        guard total <= segmentBytes - SegmentHeader.size else { return true }
+        if offset == 0 || offset + total > segmentBytes {
+            if offset != 0 {
+                fdatasync(files.withLock { $0.fds[slot] })
+                slot = next(after: slot)
+            }
+            guard roll(slot) else { return false }
+            offset = SegmentHeader.size
+        }
+        let fd = files.withLock { $0.fds[slot] }
+        let zeros = [UInt8](repeating: 0, count: 8)
+        var n = head.withUnsafeBytes { pwriteAll(fd, $0, offset) }
+        if n == 0 { n = r.storage.withBytes { pwriteAll(fd, $0, offset + head.count) } }
+        if n == 0 { n = zeros.withUnsafeBytes { pwriteAll(fd, UnsafeRawBufferPointer(rebasing: $0[..<pad]), offset + head.count + r.storage.count) } }
+        guard n == 0 else { fail("writing segment \(slot): \(String(cString: strerror(n)))"); return false }
+        writes.add(1, ordering: .relaxed)
+        let loc = Loc(offset: UInt32(offset), length: UInt32(total), slot: UInt16(slot), tenant: tenant, vary: 0, kind: 0)
+        let h = indexHash(r.key)
+        shards[shard(h)].m.withLock { s in
+            if r.vary.isEmpty {
+                if let old = s.table.updateValue(loc, forKey: h) { DiskStore.account(&s, old, -1) }
+            } else {
+                let marker = Loc(offset: 0, length: 0, slot: UInt16.max, tenant: tenant, vary: vary, kind: 1)
+                if let old = s.table.updateValue(marker, forKey: h) { DiskStore.account(&s, old, -1) }
+                if let old = s.table.updateValue(loc, forKey: indexHash(r.key, variant: r.variant)) { DiskStore.account(&s, old, -1) }
+            }
+            DiskStore.account(&s, loc, 1)
+        }
+        offset += total
+        return true
+    }
+
+    /// The slot written after `slot`: the one with the oldest generation.
+    func next(after slot: Int) -> Int {
+        files.withLock { f in f.gens.indices.filter { $0 != slot }.min { f.gens[$0] < f.gens[$1] } ?? slot }
+    }
+
+    /// Reclaims `slot` for writing: its entries leave the index, the file is
+    /// emptied and gets a header with the next generation.
+    func roll(_ slot: Int) -> Bool {
+        let (fd, gen) = files.withLock { f -> (Int32, UInt64) in
+            let g = (f.gens.max() ?? 0) + 1
+            f.gens[slot] = g
+            return (f.fds[slot], g)
+        }
+        let s16 = UInt16(slot)
+        for sh in shards {
+            sh.m.withLock { s in
+                for (h, l) in s.table where l.kind == 0 && l.slot == s16 { s.table[h] = nil; DiskStore.account(&s, l, -1) }
+            }
+        }
+        guard ftruncate(fd, 0) == 0 else { fail("emptying segment \(slot): \(String(cString: strerror(errno)))"); return false }
+        let header = SegmentHeader.encode(generation: gen, created: wallClock().seconds)
+        let n = header.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
+        guard n == header.count else { fail("writing segment \(slot)'s header: \(String(cString: strerror(errno)))"); return false }
+        return true
+    }
+
+    /// Takes the directory out of service until `retryMillis` from now.
+    func fail(_ why: String) {
+        writeErrors.add(1, ordering: .relaxed)
+        let retry = retryMillis
+        health.withLock { h in
+            h.inService = false
+            h.lastError = why
+            h.retryAt = monotonicMillis() + retry
+        }
+        queueGate.lock(); queue.removeAll(); queuedBytes = 0; queueGate.unlock()
+        log("edged: cache \(path): \(why); out of service, serving from memory and the origins; retrying in \(retry / 1000)s")
+    }
+
+    /// Once a second: is the directory still there? If it went, its index
+    /// is dropped and the directory is made again with fresh files.
+    func checkDirectory(_ now: Int64) {
+        files.withLock { f in
+            f.retired.removeAll { r in
+                guard now >= r.at else { return false }
+                for fd in r.fds { Glibc.close(fd) }
+                return true
+            }
+        }
+        var st = stat()
+        guard stat(path, &st) != 0 else { return }
+        for sh in shards { sh.m.withLock { $0 = Shard() } }
+        fail("the directory is gone")
+        guard let (fds, gens) = try? DiskStore.openSlots(path, slots) else { return }
+        files.withLock { f in
+            f.retired.append((f.fds, now + 60_000))
+            f.fds = fds
+            f.gens = gens.map { _ in 0 }
+        }
+    }
+
+    // MARK: loading
+
+    /// Rebuilds the index from the segments, newest first, while requests
+    /// are served: an entry is added only if its key is not indexed yet (a
+    /// newer record, or the writer's) or is indexed from earlier in the same
+    /// segment, and only while the slot still has the generation scanned.
+    func load(_ gens: [UInt64], skip: Int) {
+        let started = monotonicMillis()
+        let order = gens.indices.filter { $0 != skip && gens[$0] > 0 }.sorted { gens[$0] > gens[$1] }
+        var found = 0
+        var unknown: Set<String> = []
+        let chunk = 1 << 20
+        var buf = [UInt8](repeating: 0, count: chunk)
+        for slot in order {
+            let fd = files.withLock { $0.fds.isEmpty ? -1 : $0.fds[slot] }
+            guard fd >= 0 else { break }
+            var size = stat()
+            guard fstat(fd, &size) == 0 else { continue }
+            let fileSize = Int(size.st_size)
+            var pos = SegmentHeader.size
+            var pending: [(UInt64, UInt64?, Loc, String, [String], String)] = []   // hash, variant hash, loc, tenant, vary, key
+            func flushPending() -> Bool {
+                guard files.withLock({ $0.gens.count > slot && $0.gens[slot] == gens[slot] }) else { return false }
+                for (h, hv, l0, tenant, vary, _) in pending {
+                    if let allowed, !allowed.contains(tenant) { unknown.insert(tenant); continue }
+                    guard let t = tenantID(tenant), let vid = varyID(vary) else { continue }
+                    var l = l0
+                    l.tenant = t
+                    shards[shard(h)].m.withLock { s in
+                        func mayReplace(_ e: Loc?) -> Bool { e == nil || (e!.kind == 0 && e!.slot == l.slot && e!.offset < l.offset) }
+                        if let hv {
+                            let m = s.table[h]
+                            if m == nil || (m!.kind == 1 && m!.vary == vid) {
+                                if m == nil { s.table[h] = Loc(offset: 0, length: 0, slot: UInt16.max, tenant: t, vary: vid, kind: 1) }
+                                let e = s.table[hv]
+                                if mayReplace(e) {
+                                    if let e { DiskStore.account(&s, e, -1) }
+                                    s.table[hv] = l
+                                    DiskStore.account(&s, l, 1)
+                                }
+                            }
+                        } else {
+                            let e = s.table[h]
+                            if mayReplace(e) {
+                                if let e { DiskStore.account(&s, e, -1) }
+                                s.table[h] = l
+                                DiskStore.account(&s, l, 1)
+                            }
+                        }
+                    }
+                }
+                found += pending.count
+                pending.removeAll(keepingCapacity: true)
+                return true
+            }
+            scan: while pos < fileSize {
+                let want = min(chunk, fileSize - pos)
+                let got = buf.withUnsafeMutableBytes { pread(fd, $0.baseAddress, want, off_t(pos)) }
+                guard got > 0 else { break }
+                var i = 0
+                var stop = false
+                inner: while i < got {
+                    let res = buf.withUnsafeBytes { p in DiskRecord.parse(UnsafeRawBufferPointer(rebasing: p[i..<got]), limit: segmentBytes) }
+                    switch res {
+                    case .invalid:
+                        stop = true              // a torn tail, or the end of what was written
+                        break inner
+                    case .needMore:
+                        if i == 0 { stop = true }   // the file ends inside a head (or a head larger than the buffer)
+                        break inner
+                    case .record(let v):
+                        if pos + i + v.length > fileSize { stop = true; break inner }
+                        buf.withUnsafeBytes { p in
+                            let base = UnsafeRawBufferPointer(rebasing: p[i...])
+                            let key = String(decoding: UnsafeRawBufferPointer(rebasing: base[v.keyRange]), as: UTF8.self)
+                            if let m = DiskRecord.decodeIndexMeta(UnsafeRawBufferPointer(rebasing: base[v.metaRange])) {
+                                let l = Loc(offset: UInt32(pos + i), length: UInt32(v.length), slot: UInt16(slot), tenant: 0, vary: 0, kind: 0)
+                                pending.append((indexHash(key), m.vary.isEmpty ? nil : indexHash(key, variant: m.variant), l, m.tenant, m.vary, key))
+                            }
+                        }
+                        i += v.length
+                    }
+                }
+                if !pending.isEmpty && !flushPending() { break scan }   // the writer reclaimed this slot meanwhile
+                if stop { break }
+                pos += i
+            }
+            if !pending.isEmpty { _ = flushPending() }
+        }
+        loadedObjects.store(found, ordering: .relaxed)
+        loadMillis.store(Int(monotonicMillis() - started), ordering: .relaxed)
+        health.withLock { $0.loading = false }
+        if !unknown.isEmpty { dropped(unknown) }
+        log("edged: cache \(path): \(found) objects indexed in \(monotonicMillis() - started) ms")
+    }
+}

@@ -1,0 +1,356 @@
+// The cache of record: the memory tier (MemoryStore, S3-FIFO) as the hot set
+// over disk directories (DiskStore), behind the one CacheStorage interface.
+//
+// - Every stored object (fill, derived coding, 304 update) goes to memory as
+//   before and is queued for its directory (chosen by key hash); the write
+//   happens on that directory's writer thread, never delaying the response.
+//   Admission: everything the memory tier admits, plus objects too large for
+//   memory, as long as the directory's write queue has room (a write budget:
+//   a burst of one-hit wonders beyond it is dropped, not queued without end).
+// - A lookup memory cannot answer and a directory has indexed answers
+//   `.pending`: a reader thread reads and checks the record (head and body
+//   checksums, key, variant; purges since it was stored), promotes it to
+//   memory (S3-FIFO admits it like any new object) with the base's derived
+//   codings, leaves the answer for that exchange and wakes it; it asks again
+//   and gets it (`.disk`, Cache-Status `detail=disk`).
+// - Purges are written to each directory's journal (fdatasync'ed) before the
+//   memory tier applies them, and checked against every record read from
+//   disk: a record stored before a purge that selects it is never served as
+//   fresh after a restart, whichever scope the purge had. Sequence numbers
+//   order them: a record carries base + the purge epoch its request left
+//   under, a purge base + its own epoch; each start takes a base past all
+//   the previous run's (persisted in `seq` before anything is written).
+//
+// Concurrency and ownership: every method is safe from any worker thread.
+// `purging` serializes purges (epochs and journal order agree); `handoff`
+// and `purgeList` are Mutexes held for a step; the reader pool's queue is a
+// Gate. Reader threads do the reads; workers never do disk I/O here.
+import Glibc
+import Synchronization
+import EdgeCache
+import EdgeHTTP
+import EdgeIO
+
+public final class TieredStore: CacheStorage, @unchecked Sendable {
+    public let memory: MemoryStore
+    public let disks: [DiskStore]
+    let seqBase: UInt64
+    let journalFDs: [Int32]
+    let purging = Mutex(())
+    let purgeList: Mutex<[DurablePurge]>
+    /// Disk answers waiting for the exchange that asked (taken by its next lookup).
+    let handoff = Mutex<[Waiter: (StoredResponse?, Int64)]>([:])
+    let log: @Sendable (String) -> Void
+
+    struct ReadJob {
+        let disk: DiskStore
+        let key: String
+        let loc: Loc
+        let variant: String
+        let fields: HeaderList?
+        let epoch: UInt64
+        let waiter: Waiter
+        let waking: any Waking
+    }
+    let readGate = Gate()
+    var readQueue: [ReadJob] = []     // under readGate
+    var stopping = false              // under readGate
+    var readers: [OSThread] = []
+
+    /// `disks`: (directory, size); the memory store is the pipeline's.
+    /// `tenants`: the configured ones; records of others found on disk are
+    /// dropped (and journaled as purged, so they never come back).
+    public init(memory: MemoryStore, disks specs: [(path: String, size: Int64)], maxObjectBytes: Int, readerThreads: Int = 2,
+                tenants: Set<String>? = nil, log: @escaping @Sendable (String) -> Void = { _ in }) throws {
+        self.memory = memory
+        self.log = log
+        var disks: [DiskStore] = []
+        let forward = Forward()
+        for s in specs {
+            disks.append(try DiskStore(path: s.path, capacity: s.size, maxObjectBytes: maxObjectBytes, tenants: tenants,
+                                       dropped: { names in forward.store?.dropTenants(names) }, log: log))
+        }
+        self.disks = disks
+        // The journals: every purge is in each; the list is their union.
+        var purges: [UInt64: DurablePurge] = [:]
+        var fds: [Int32] = []
+        var floor: UInt64 = 0
+        for d in disks {
+            let fd = open(d.path + "/purges", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+            guard fd >= 0 else { throw IOError("purge journal \(d.path)/purges") }
+            let (entries, consumed) = TieredStore.readAll(fd).withUnsafeBytes { PurgeJournal.decode($0) }
+            _ = ftruncate(fd, off_t(consumed))        // a torn tail goes
+            _ = lseek(fd, 0, SEEK_END)
+            for e in entries { purges[e.seq] = e; floor = max(floor, e.seq) }
+            fds.append(fd)
+            let seqFD = open(d.path + "/seq", O_RDONLY | O_CLOEXEC)
+            if seqFD >= 0 {
+                let text = String(decoding: TieredStore.readAll(seqFD), as: UTF8.self)
+                Glibc.close(seqFD)
+                floor = max(floor, UInt64(text.split(separator: "\n").first ?? "") ?? 0)
+            }
+        }
+        journalFDs = fds
+        purgeList = Mutex(purges.values.sorted { $0.seq < $1.seq })
+        // Each run numbers within its own 2^32 (purge epochs count up from 0).
+        seqBase = (floor >> 32 + 1) << 32
+        for d in disks {
+            let tmp = d.path + "/seq.new"
+            let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+            guard fd >= 0 else { throw IOError("sequence file \(tmp)") }
+            let text = Array("\(seqBase)\n".utf8)
+            let ok = text.withUnsafeBytes { pwriteAll(fd, $0, 0) } == 0 && fsync(fd) == 0
+            Glibc.close(fd)
+            guard ok, rename(tmp, d.path + "/seq") == 0 else { throw IOError("sequence file \(d.path)/seq") }
+        }
+        forward.store = self
+        for d in disks { d.start() }
+        for _ in 0..<(disks.isEmpty ? 0 : max(1, readerThreads)) {
+            readers.append(OSThread.spawn { [self] in readLoop() })
+        }
+    }
+
+    /// Lets the loaders reach the store that owns them (set before they start).
+    final class Forward: @unchecked Sendable { weak var store: TieredStore? }
+
+    func dropTenants(_ names: Set<String>) {
+        for t in names.sorted() {
+            purging.withLock { _ in
+                journal(.tenant(t), soft: false, now: wallClock().seconds, sync: true)
+                memory.purges.record(.tenant(t))
+            }
+            log("edged: cache: dropped the disk objects of tenant \(t) (no longer configured)")
+        }
+    }
+
+    static func readAll(_ fd: Int32) -> [UInt8] {
+        var out: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 65536)
+        var off = 0
+        while true {
+            let n = buf.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, off_t(off)) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { break }
+            out += buf[0..<n]
+            off += n
+        }
+        return out
+    }
+
+    /// Writes what is queued and stops the disk threads (a graceful stop).
+    public func close() {
+        readGate.lock(); stopping = true; readGate.broadcast(); readGate.unlock()
+        for t in readers { t.join() }
+        readers = []
+        for d in disks { d.close() }
+        for fd in journalFDs { Glibc.close(fd) }
+    }
+
+    /// Waits until the queued writes are on disk.
+    public func flush() { for d in disks { d.flush() } }
+
+    @inline(__always) func disk(for key: String) -> DiskStore? {
+        if disks.isEmpty { return nil }
+        return disks[Int(indexHash(String(CacheKey.base(key))) % UInt64(disks.count))]
+    }
+
+    @inline(__always) func seq(_ epoch: UInt64?) -> UInt64 { seqBase + (epoch ?? memory.purges.epoch) }
+
+    // MARK: lookups
+
+    public func lookup(key: String, request: () -> HeaderList) -> StoredResponse? { memory.lookup(key: key, request: request) }
+
+    public func lookupDerived(key: String, _ coding: ContentCoding, request: () -> HeaderList) -> StoredResponse? {
+        memory.lookupDerived(key: key, coding, request: request)
+    }
+
+    public func lookup(key: String, request: () -> HeaderList, waiter: Waiter, waking: any Waking) -> StorageLookup {
+        if let r = memory.lookup(key: key, request: request) { return .found(r) }
+        guard let d = disk(for: key) else { return .absent }
+        if let answer = handoff.withLock({ $0.removeValue(forKey: waiter) }) { return answer.0.map { .disk($0) } ?? .absent }
+        guard let (loc, variant, fields) = d.locate(key, request: request) else { return .absent }
+        readGate.lock()
+        readQueue.append(ReadJob(disk: d, key: key, loc: loc, variant: variant, fields: fields, epoch: memory.purges.epoch, waiter: waiter, waking: waking))
+        readGate.broadcast()
+        readGate.unlock()
+        return .pending
+    }
+
+    func readLoop() {
+        while true {
+            readGate.lock()
+            while readQueue.isEmpty && !stopping { readGate.wait(millis: 1000) }
+            if stopping { readGate.unlock(); return }
+            let job = readQueue.removeFirst()
+            readGate.unlock()
+            let (r, promoted) = read(job)
+            // Promoted: the next lookup finds it in memory. Otherwise (a
+            // miss, or too large for memory) the answer waits for it here.
+            if !promoted {
+                let now = wallClock().seconds
+                handoff.withLock { h in
+                    // Answers nobody took (the exchange ended) do not pile up.
+                    if h.count > 1024 { h = h.filter { now - $0.value.1 < 10 } }
+                    h[job.waiter] = (r, now)
+                }
+            }
+            job.waking.wake(job.waiter)
+        }
+    }
+
+    /// A record read, checked and promoted to memory, with its base's
+    /// derived codings; nil when it failed a check or a purge selects it.
+    func read(_ job: ReadJob) -> (StoredResponse?, promoted: Bool) {
+        guard let base = load(job.disk, job.key, job.loc, job.variant, epoch: job.epoch) else { return (nil, false) }
+        if !job.key.utf8.contains(0) {
+            for dk in CacheKey.allDerived(job.key) {
+                guard let (loc, variant, _) = job.disk.locate(dk, request: { job.fields ?? HeaderList() }) else { continue }
+                // One made from an older base is not this one's (notBefore).
+                _ = load(job.disk, dk, loc, variant, epoch: job.epoch, notBefore: base.seq)
+            }
+        }
+        return (base.response, base.promoted)
+    }
+
+    func load(_ disk: DiskStore, _ key: String, _ loc: Loc, _ variant: String, epoch: UInt64, notBefore: UInt64 = 0)
+        -> (response: StoredResponse, seq: UInt64, promoted: Bool)? {
+        guard let (v, bytes) = disk.read(loc, key: key, variant: variant) else { return nil }
+        guard v.seq >= notBefore else { return nil }
+        let storage = memory.storage(for: Array(bytes[v.bodyRange]))
+        let decoded = bytes.withUnsafeBytes { p in DiskRecord.decode(key: key, meta: UnsafeRawBufferPointer(rebasing: p[v.metaRange]), storage: storage) }
+        guard var r = decoded, r.variant == variant else { return nil }
+        for p in purgeList.withLock({ $0 }) where p.selects(r, seq: v.seq) {
+            if !p.soft { disk.forget(key, variant: variant, loc); return nil }
+            r = r.markedStale(now: p.time)
+        }
+        let promoted = r.cost <= memory.maxObjectBytes && memory.insert(r, startedAt: epoch)
+        // A purge while it was read.
+        if !promoted && memory.purges.purgedSince(epoch, r) { return nil }
+        return (r, v.seq, promoted)
+    }
+
+    // MARK: storing
+
+    func toDisk(_ r: StoredResponse, epoch: UInt64?) {
+        disk(for: r.key)?.enqueue(r, seq: seq(epoch))
+    }
+
+    /// Stores in memory (when it fits there) and queues for disk, unless a
+    /// purge since `startedAt` selects it.
+    @discardableResult
+    public func insert(_ r: StoredResponse, startedAt: UInt64?) -> Bool {
+        if r.cost > memory.maxObjectBytes {
+            guard let d = disk(for: r.key), r.storage.count <= d.maxObjectBytes else { return memory.insert(r, startedAt: startedAt) }
+            if let s = startedAt, memory.purges.purgedSince(s, r) { return false }
+            return d.enqueue(r, seq: seq(startedAt))
+        }
+        guard memory.insert(r, startedAt: startedAt) else { return false }
+        toDisk(r, epoch: startedAt)
+        return true
+    }
+
+    @discardableResult
+    public func commit(_ fill: CacheFill) -> Bool {
+        guard fill.complete, !fill.tooLarge else { return false }
+        return insert(fill.stored(memory.storage(for: fill.exactBody)), startedAt: fill.startedAt)
+    }
+
+    public func abort(_ fill: CacheFill) {}
+
+    @discardableResult
+    public func update(_ r: StoredResponse, startedAt: UInt64?) -> Bool { insert(r, startedAt: startedAt) }
+
+    public func storage(for body: [UInt8]) -> BodyStorage { memory.storage(for: body) }
+
+    public var maxObjectBytes: Int { disks.map(\.maxObjectBytes).max().map { max($0, memory.maxObjectBytes) } ?? memory.maxObjectBytes }
+
+    // MARK: removing
+
+    /// Writes a purge to every journal (`sync`: and to the device) and to
+    /// the list disk reads are checked against.
+    func journal(_ scope: PurgeScope, soft: Bool, now: Int64, sync: Bool) {
+        guard !disks.isEmpty else { return }
+        let p = DurablePurge(seq: seq(memory.purges.epoch + 1), time: now, soft: soft, scope: scope)
+        let bytes = PurgeJournal.encode(p)
+        for fd in journalFDs {
+            let end = lseek(fd, 0, SEEK_END)
+            if bytes.withUnsafeBytes({ pwriteAll(fd, $0, Int(end)) }) != 0 { log("edged: cache: writing the purge journal failed: \(String(cString: strerror(errno)))") }
+            if sync { fdatasync(fd) }
+        }
+        purgeList.withLock { $0.append(p) }
+    }
+
+    @discardableResult
+    public func purge(_ scope: PurgeScope, soft: Bool, now: Int64) -> Int {
+        purging.withLock { _ in
+            journal(scope, soft: soft, now: now, sync: true)
+            var n = memory.purge(scope, soft: soft, now: now)
+            // A hard URL purge unindexes at once; every other purge is applied
+            // as disk records are read (their count is the memory tier's).
+            if case .key(let k) = scope, !soft, let d = disk(for: k) {
+                for dk in CacheKey.allDerived(k) { d.remove(key: dk) }
+                if d.remove(key: k) && n == 0 { n = 1 }
+            }
+            return n
+        }
+    }
+
+    /// Unsafe-method invalidation (RFC 9111 §4.4): journaled, not synced
+    /// (a crash may forget it; it was never a promise to the operator).
+    @discardableResult
+    public func remove(key: String) -> Int {
+        var n = memory.remove(key: key)
+        if let d = disk(for: key), d.contains(key) || d.directory.loading {
+            purging.withLock { _ in
+                journal(.key(String(CacheKey.base(key))), soft: false, now: wallClock().seconds, sync: false)
+                memory.purges.record(.key(String(CacheKey.base(key))))
+            }
+            for k in [key] + CacheKey.allDerived(key) where d.remove(key: k) { n += 1 }
+        }
+        return n
+    }
+
+    @discardableResult
+    public func remove(tenant: String) -> Int {
+        purging.withLock { _ in
+            journal(.tenant(tenant), soft: false, now: wallClock().seconds, sync: true)
+            memory.purges.record(.tenant(tenant))
+        }
+        for d in disks { d.remove(tenant: tenant) }
+        return memory.remove(tenant: tenant)
+    }
+
+    // MARK: the rest is the memory tier's
+
+    public var purges: PurgeLog { memory.purges }
+    public func variants(key: String) -> [StoredResponse] { memory.variants(key: key) }
+    public func keys(prefix: String) -> [String] { memory.keys(prefix: prefix) }
+    public func noteNotStored(key: String, reason: String) { memory.noteNotStored(key: key, reason: reason) }
+    public func noteNotStored(key: String, _ why: NotStored, status: Int) { memory.noteNotStored(key: key, why, status: status) }
+    public func whyNotStored(key: String) -> String? { memory.whyNotStored(key: key) }
+    public func bytes(tenant: String) -> Int { memory.bytes(tenant: tenant) }
+    public var bytesUsed: Int { memory.bytesUsed }
+    public var objectCount: Int { memory.objectCount }
+
+    /// Quotas apply to each tier: memory as given, each directory the same
+    /// share of its size as of the memory tier's.
+    public func setQuotas(_ q: [String: Int]) {
+        memory.setQuotas(q)
+        for d in disks {
+            let scale = Double(d.capacity) / Double(max(1, memory.capacity))
+            d.setQuotas(q.mapValues { Int(Double($0) * scale) })
+        }
+    }
+
+    public var tiers: [StorageTierStatus] {
+        disks.map { d in
+            let dir = d.directory
+            return StorageTierStatus(name: "disk", path: d.path, inService: dir.inService, loading: dir.loading, lastError: dir.lastError,
+                                     objects: d.objectCount, bytes: d.bytesUsed, capacity: Int(d.capacity),
+                                     writes: d.writes.load(ordering: .relaxed), writeDrops: d.writeDrops.load(ordering: .relaxed),
+                                     writeErrors: d.writeErrors.load(ordering: .relaxed), reads: d.reads.load(ordering: .relaxed),
+                                     readFailures: d.readFailures.load(ordering: .relaxed), loadedObjects: d.loadedObjects.load(ordering: .relaxed),
+                                     loadMillis: d.loadMillis.load(ordering: .relaxed))
+        }
+    }
+}
