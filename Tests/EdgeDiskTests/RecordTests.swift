@@ -1,0 +1,83 @@
+import Testing
+import EdgeCache
+import EdgeHTTP
+@testable import EdgeDisk
+
+func sample(_ key: String = "4:shop|https|shop.test|/a", body: [UInt8] = Array("hello, disk".utf8), vary: [String] = [], variant: String = "",
+            tags: [String] = ["t1"]) -> StoredResponse {
+    StoredResponse(key: key, variant: variant, vary: vary, tenant: "shop", status: 200,
+                   headers: HeaderList([("ETag", "\"x\""), ("Content-Type", "text/plain"), ("Cache-Control", "max-age=60")]), body: body,
+                   freshness: Freshness(lifetime: 60, source: .maxAge, correctedInitialAge: 3, responseTime: 1_700_000_000, mustRevalidate: false,
+                                        noCache: false, staleWhileRevalidate: 30, staleIfError: nil), tags: tags)
+}
+
+@Suite struct RecordTests {
+    @Test func crc32cMatchesTheStandardCheckValue() {
+        #expect(CRC32C.of(Array("123456789".utf8)) == 0xE306_9283)
+        #expect(CRC32C.of([]) == 0)
+    }
+
+    @Test func aRecordRoundTrips() throws {
+        let r = sample()
+        let bytes = DiskRecord.encode(r, seq: 42)
+        #expect(bytes.count % 8 == 0)
+        guard case .record(let v) = bytes.withUnsafeBytes({ DiskRecord.parse($0) }) else { Issue.record("not parsed"); return }
+        #expect(v.seq == 42 && v.length == bytes.count)
+        let back = try #require(bytes.withUnsafeBytes { p in
+            DiskRecord.decode(key: String(decoding: p[v.keyRange], as: UTF8.self), meta: UnsafeRawBufferPointer(rebasing: p[v.metaRange]),
+                              storage: BodyStorage(Array(p[v.bodyRange])))
+        })
+        #expect(back.key == r.key && back.variant == r.variant && back.tenant == r.tenant && back.status == 200)
+        #expect(back.headBytes == r.headBytes && back.body == r.body && back.freshness == r.freshness && back.tags == r.tags)
+        #expect(back.etag == "\"x\"")
+        #expect(bytes.withUnsafeBytes { CRC32C.update(0, UnsafeRawBufferPointer(rebasing: $0[v.bodyRange])) } == v.bodyCRC)
+    }
+
+    /// Every prefix of a record is "need more" or invalid, never a record.
+    @Test func everySplitPointIsIncomplete() {
+        let bytes = DiskRecord.encode(sample(), seq: 1)
+        guard case .record(let whole) = bytes.withUnsafeBytes({ DiskRecord.parse($0) }) else { Issue.record("not parsed"); return }
+        for n in 0..<whole.bodyRange.lowerBound {
+            let r = bytes.withUnsafeBytes { DiskRecord.parse(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+            if case .record = r { Issue.record("a record from \(n) bytes") }
+        }
+    }
+
+    /// A flipped bit anywhere in the head makes it invalid; in the body its checksum fails.
+    @Test func everyFlippedBitIsCaught() {
+        let bytes = DiskRecord.encode(sample(), seq: 1)
+        guard case .record(let v) = bytes.withUnsafeBytes({ DiskRecord.parse($0) }) else { Issue.record("not parsed"); return }
+        for i in 0..<v.bodyRange.upperBound {
+            for bit in [0, 3, 7] {
+                var b = bytes
+                b[i] ^= UInt8(1 << bit)
+                let r = b.withUnsafeBytes { DiskRecord.parse($0) }
+                if case .record(let w) = r {
+                    let crc = b.withUnsafeBytes { CRC32C.update(0, UnsafeRawBufferPointer(rebasing: $0[w.bodyRange])) }
+                    #expect(i >= v.bodyRange.lowerBound && crc != w.bodyCRC, "byte \(i) bit \(bit) went unnoticed")
+                }
+            }
+        }
+    }
+
+    @Test func segmentHeadersCheck() {
+        var h = SegmentHeader.encode(generation: 7, created: 1)
+        #expect(h.withUnsafeBytes { SegmentHeader.parse($0) } == 7)
+        h[9] ^= 1
+        #expect(h.withUnsafeBytes { SegmentHeader.parse($0) } == nil)
+        #expect([UInt8](repeating: 0, count: 64).withUnsafeBytes { SegmentHeader.parse($0) } == nil)
+    }
+
+    @Test func theJournalRoundTripsAndStopsAtATornTail() {
+        let entries = [DurablePurge(seq: 5, time: 10, soft: false, scope: .key("k")), DurablePurge(seq: 6, time: 11, soft: true, scope: .prefix("4:shop|")),
+                       DurablePurge(seq: 7, time: 12, soft: false, scope: .tag("t", tenant: "shop")), DurablePurge(seq: 8, time: 13, soft: false, scope: .tag("u", tenant: nil)),
+                       DurablePurge(seq: 9, time: 14, soft: false, scope: .tenant("shop"))]
+        let bytes = entries.flatMap(PurgeJournal.encode)
+        let (back, used) = bytes.withUnsafeBytes { PurgeJournal.decode($0) }
+        #expect(back == entries && used == bytes.count)
+        for cut in 0..<bytes.count {
+            let (some, n) = bytes.withUnsafeBytes { PurgeJournal.decode(UnsafeRawBufferPointer(rebasing: $0[0..<cut])) }
+            #expect(some == Array(entries.prefix(some.count)) && n <= cut)
+        }
+    }
+}
