@@ -1,6 +1,8 @@
 // Cache-Control and its CDN-targeted variants (RFC 9111 §5.2, RFC 9213), parsed
 // into a value. Pure: strings in, directives out.
+#if canImport(EdgeHTTP)
 import EdgeHTTP
+#endif
 
 /// The directives of one Cache-Control-like field (all its lines together).
 public struct CacheControl: Equatable, Sendable {

@@ -1,7 +1,9 @@
 // What the cache did with one request, as a value: it is written into the
 // Cache-Status field (RFC 9211) and the access log, and it decides the counter
 // outcome, without a String built or parsed per request. Pure.
+#if canImport(EdgeHTTP)
 import EdgeHTTP
+#endif
 
 public struct CacheStatus: Equatable, Sendable {
     /// The first parameter: a hit, or why the request was forwarded (`fwd=`).

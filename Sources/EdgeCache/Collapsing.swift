@@ -8,7 +8,9 @@
 // behind its own Mutex, held only for the table or buffer operation itself.
 // What a call returns (waiters to wake) is acted on after the lock is released.
 import Synchronization
+#if canImport(EdgeHTTP)
 import EdgeHTTP
+#endif
 
 /// Who to wake: an exchange parked on a worker (a collapsed follower waiting
 /// for its leader, or reading the leader's stream). Named by the exchange,

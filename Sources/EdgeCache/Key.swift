@@ -1,7 +1,9 @@
 // Cache keys: primary key (tenant, scheme, host, normalized target) and the
 // secondary key from Vary (RFC 9111 §4.1). Pure.
 
+#if canImport(EdgeHTTP)
 import EdgeHTTP
+#endif
 
 public struct QueryOptions: Sendable, Equatable {
     /// Sort parameters so `?a=1&b=2` and `?b=2&a=1` share an entry.

@@ -14,7 +14,9 @@
 // One-hit wonders (a crawler's scan) therefore pass through the small queue
 // without pushing out the working set.
 import Synchronization
+#if canImport(EdgeHTTP)
 import EdgeHTTP
+#endif
 
 /// A stored body, the handle a lookup gives the transport: ordinary memory,
 /// or a region of a file (a memory file for large bodies; a disk segment) that

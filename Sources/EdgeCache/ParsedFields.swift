@@ -1,5 +1,7 @@
 // Parsed head fields (EdgeHTTP's offsets into the bytes) as the cache's HeaderList.
+#if canImport(EdgeHTTP)
 import EdgeHTTP
+#endif
 
 extension HeaderList {
     /// The parsed fields of a head (offsets into `p`) as a HeaderList

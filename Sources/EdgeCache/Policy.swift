@@ -2,7 +2,9 @@
 // fresh, how old is it, and what may a request be answered with. Pure: every
 // function takes `now` (seconds since the epoch) and header lists; nothing here
 // reads a clock or touches I/O.
+#if canImport(EdgeHTTP)
 import EdgeHTTP
+#endif
 
 /// Header fields as (name, value) pairs, names compared case-insensitively
 /// (lowercased once, when the list is built).

@@ -15,7 +15,9 @@
 // and reads on a thread of its own; when the answer is ready it calls
 // `waking.wake(waiter)` (the pipeline's mailboxes), and the exchange, parked
 // meanwhile, asks again. A worker's loop never waits for storage.
+#if canImport(EdgeHTTP)
 import EdgeHTTP
+#endif
 
 /// A request's lookup: the answer, or a read under way (ask again when woken).
 public enum StorageLookup {

@@ -32,8 +32,12 @@
 // A record is accepted only whole: magic, lengths within what is there, and
 // the head checksum; the body checksum is checked by whoever reads the body
 // (a torn or flipped body is a miss, never served).
+#if canImport(EdgeCache)
 import EdgeCache
+#endif
+#if canImport(EdgeHTTP)
 import EdgeHTTP
+#endif
 
 /// CRC-32C (Castagnoli), slicing by 8.
 public enum CRC32C {

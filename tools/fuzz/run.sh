@@ -15,7 +15,7 @@ cd "$(dirname "$0")"
 SECS=${1:-60}
 LIMIT=(-max_total_time="$SECS")
 if [ "$SECS" = --smoke ]; then LIMIT=(-seed=1 -runs=1000000); fi
-mkdir -p corpus corpus-sni corpus-h2 corpus-protect crashes .out
+mkdir -p corpus corpus-sni corpus-h2 corpus-protect corpus-disk crashes .out
 printf 'GET / HTTP/1.1\r\nHost: a\r\n\r\n' > corpus/get
 printf 'POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n' > corpus/chunked
 printf 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi' > corpus/resp
@@ -38,6 +38,7 @@ printf 'PROXY TCP6 2001:db8::7 2001:db8::1 65535 8443\r\n' > corpus-protect/v1si
 printf '\r\n\r\n\x00\r\nQUIT\n\x21\x11\x00\x0c\xc0\x00\x02\x0a\xc6\x33\x64\x01\xdc\x04\x01\xbb' > corpus-protect/v2
 printf '10.0.0.0/8\n10.1.2.0/24\n10.1.2.128/25\n2001:db8::/32\n::/0\n192.0.2.1' > corpus-protect/lists
 printf '600r/m' > corpus-protect/rate
+cp regressions/disk-journal-prefix corpus-disk/journal
 printf '/img/*.p?g\x00/img/a/b.png' > corpus-protect/glob
 printf "q=1%%27%%20or%%201%%3D1&x=\${\${lower:j}ndi:ldap://a}&f=..%%2f..%%2fetc%%2fpasswd" > corpus-protect/attack
 swiftc -sanitize=fuzzer,address -parse-as-library -O -module-name FuzzHTTP \
@@ -48,7 +49,10 @@ swiftc -sanitize=fuzzer,address -parse-as-library -O -module-name FuzzH2 \
   ../../Sources/EdgeHTTP2/*.swift ../../Tests/EdgeHTTP2Tests/H2Properties.swift FuzzH2.swift -o .out/fuzz-h2
 swiftc -sanitize=fuzzer,address -parse-as-library -O -module-name FuzzProtect \
   ../../Sources/EdgeHTTP/*.swift ../../Sources/EdgeProtect/*.swift ../../Tests/EdgeProtectTests/ProtectProperties.swift FuzzProtect.swift -o .out/fuzz-protect
+swiftc -sanitize=fuzzer,address -parse-as-library -O -module-name FuzzDisk \
+  ../../Sources/EdgeHTTP/*.swift ../../Sources/EdgeCache/*.swift ../../Sources/EdgeDisk/Record.swift ../../Tests/EdgeDiskTests/DiskProperties.swift FuzzDisk.swift -o .out/fuzz-disk
 .out/fuzz-http "${LIMIT[@]}" -artifact_prefix=crashes/ corpus regressions
 .out/fuzz-sni "${LIMIT[@]}" -artifact_prefix=crashes/ corpus-sni regressions
 .out/fuzz-h2 "${LIMIT[@]}" -artifact_prefix=crashes/ corpus-h2 regressions
 .out/fuzz-protect "${LIMIT[@]}" -artifact_prefix=crashes/ corpus-protect regressions
+.out/fuzz-disk "${LIMIT[@]}" -artifact_prefix=crashes/ corpus-disk regressions
