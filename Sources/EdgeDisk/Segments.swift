@@ -128,11 +128,23 @@ public final class DiskStore: @unchecked Sendable {
     final class ShardBox: Sendable { let m = Mutex(Shard()) }
     let shards: [ShardBox]
 
+    /// Values numbered in the order first seen (an index entry holds the number).
+    struct Interned<T: Hashable> {
+        var values: [T] = []
+        var ids: [T: UInt16] = [:]
+        init(_ first: [T] = []) { for v in first { _ = id(v) } }
+        mutating func id(_ v: T) -> UInt16? {
+            if let id = ids[v] { return id }
+            guard values.count < Int(UInt16.max) else { return nil }
+            values.append(v)
+            ids[v] = UInt16(values.count - 1)
+            return UInt16(values.count - 1)
+        }
+    }
     struct Names {
-        var tenants: [String] = []
-        var tenantIDs: [String: UInt16] = [:]
-        var varyLists: [[String]] = [[]]
-        var varyIDs: [[String]: UInt16] = [[]: 0]
+        var tenants = Interned<String>()
+        /// Vary lists; 0 is the empty one.
+        var vary = Interned<[String]>([[]])
         var quotas: [String: Int] = [:]
     }
     let names = Mutex(Names())
@@ -164,7 +176,12 @@ public final class DiskStore: @unchecked Sendable {
     public let loadedObjects = Atomic<Int>(0)
     public let loadMillis = Atomic<Int>(0)
 
-    struct Job { let r: StoredResponse; let seq: UInt64 }
+    struct Job {
+        let r: StoredResponse
+        let seq: UInt64
+        /// What it charges the write queue (and is checked against maxObjectBytes).
+        static func size(_ r: StoredResponse) -> Int { r.storage.count + r.headBytes.count + r.key.utf8.count + 128 }
+    }
     let queueGate = Gate()
     var queue: [Job] = []            // under queueGate
     var queuedBytes = 0              // under queueGate
@@ -239,25 +256,8 @@ public final class DiskStore: @unchecked Sendable {
 
     @inline(__always) func shard(_ h: UInt64) -> Int { Int((h >> 32) % 16) }
 
-    func tenantID(_ t: String) -> UInt16? {
-        names.withLock { n in
-            if let id = n.tenantIDs[t] { return id }
-            guard n.tenants.count < Int(UInt16.max) else { return nil }
-            n.tenants.append(t)
-            n.tenantIDs[t] = UInt16(n.tenants.count - 1)
-            return UInt16(n.tenants.count - 1)
-        }
-    }
-
-    func varyID(_ v: [String]) -> UInt16? {
-        names.withLock { n in
-            if let id = n.varyIDs[v] { return id }
-            guard n.varyLists.count < Int(UInt16.max) else { return nil }
-            n.varyLists.append(v)
-            n.varyIDs[v] = UInt16(n.varyLists.count - 1)
-            return UInt16(n.varyLists.count - 1)
-        }
-    }
+    func tenantID(_ t: String) -> UInt16? { names.withLock { $0.tenants.id(t) } }
+    func varyID(_ v: [String]) -> UInt16? { names.withLock { $0.vary.id(v) } }
 
     @inline(__always) static func account(_ s: inout Shard, _ l: Loc, _ sign: Int) {
         guard l.kind == 0 else { return }
@@ -275,7 +275,7 @@ public final class DiskStore: @unchecked Sendable {
         let h = indexHash(key)
         guard let e = shards[shard(h)].m.withLock({ $0.table[h] }) else { return nil }
         if e.kind == 0 { return (e, "", nil) }
-        let vary = names.withLock { $0.varyLists[Int(e.vary)] }
+        let vary = names.withLock { $0.vary.values[Int(e.vary)] }
         let fields = request()
         guard let v = CacheKey.variant(vary: vary, request: fields) else { return nil }
         let hv = indexHash(key, variant: v)
@@ -341,7 +341,7 @@ public final class DiskStore: @unchecked Sendable {
 
     /// Unindexes every record of a tenant.
     func remove(tenant: String) {
-        guard let id = names.withLock({ $0.tenantIDs[tenant] }) else { return }
+        guard let id = names.withLock({ $0.tenants.ids[tenant] }) else { return }
         for sh in shards {
             sh.m.withLock { s in
                 for (h, l) in s.table where l.tenant == id && l.kind == 0 { s.table[h] = nil; DiskStore.account(&s, l, -1) }
@@ -353,7 +353,7 @@ public final class DiskStore: @unchecked Sendable {
     public var bytesUsed: Int { shards.reduce(0) { $0 + $1.m.withLock { $0.bytes } } }
     public var objectCount: Int { shards.reduce(0) { $0 + $1.m.withLock { $0.objects } } }
     func bytes(tenantID id: UInt16) -> Int { shards.reduce(0) { $0 + $1.m.withLock { $0.tenantBytes[id] ?? 0 } } }
-    public func bytes(tenant: String) -> Int { names.withLock { $0.tenantIDs[tenant] }.map { bytes(tenantID: $0) } ?? 0 }
+    public func bytes(tenant: String) -> Int { names.withLock { $0.tenants.ids[tenant] }.map { bytes(tenantID: $0) } ?? 0 }
 
     public var directory: DiskDirectory {
         health.withLock { DiskDirectory(path: path, inService: $0.inService, loading: $0.loading, lastError: $0.lastError) }
@@ -366,7 +366,7 @@ public final class DiskStore: @unchecked Sendable {
     /// Queues `r` to be written (false: dropped: out of service, too large,
     /// over its tenant's disk quota, or the queue is full).
     @discardableResult func enqueue(_ r: StoredResponse, seq: UInt64) -> Bool {
-        let size = r.storage.count + r.headBytes.count + r.key.utf8.count + 128
+        let size = Job.size(r)
         guard size <= maxObjectBytes, health.withLock({ $0.inService }) else { return false }
         if let q = names.withLock({ $0.quotas[r.tenant] }), bytes(tenant: r.tenant) + size > q { return false }
         queueGate.lock()
@@ -437,7 +437,7 @@ public final class DiskStore: @unchecked Sendable {
                 lastSync = now
             }
             queueGate.lock()
-            queuedBytes = max(0, queuedBytes - batch.reduce(0) { $0 + $1.r.storage.count + $1.r.headBytes.count + $1.r.key.utf8.count + 128 })
+            queuedBytes = max(0, queuedBytes - batch.reduce(0) { $0 + Job.size($1.r) })
             writing = false
             queueGate.broadcast()
             queueGate.unlock()
@@ -565,10 +565,10 @@ public final class DiskStore: @unchecked Sendable {
             guard fstat(fd, &size) == 0 else { continue }
             let fileSize = Int(size.st_size)
             var pos = SegmentHeader.size
-            var pending: [(UInt64, UInt64?, Loc, String, [String], String)] = []   // hash, variant hash, loc, tenant, vary, key
+            var pending: [(UInt64, UInt64?, Loc, String, [String])] = []   // hash, variant hash, loc, tenant, vary
             func flushPending() -> Bool {
                 guard files.withLock({ $0.gens.count > slot && $0.gens[slot] == gens[slot] }) else { return false }
-                for (h, hv, l0, tenant, vary, _) in pending {
+                for (h, hv, l0, tenant, vary) in pending {
                     if let allowed, !allowed.contains(tenant) { unknown.insert(tenant); continue }
                     guard let t = tenantID(tenant), let vid = varyID(vary) else { continue }
                     var l = l0
@@ -622,7 +622,7 @@ public final class DiskStore: @unchecked Sendable {
                             let key = String(decoding: UnsafeRawBufferPointer(rebasing: base[v.keyRange]), as: UTF8.self)
                             if let m = DiskRecord.decodeIndexMeta(UnsafeRawBufferPointer(rebasing: base[v.metaRange])) {
                                 let l = Loc(offset: UInt32(pos + i), length: UInt32(v.length), slot: UInt16(slot), tenant: 0, vary: 0, kind: 0)
-                                pending.append((indexHash(key), m.vary.isEmpty ? nil : indexHash(key, variant: m.variant), l, m.tenant, m.vary, key))
+                                pending.append((indexHash(key), m.vary.isEmpty ? nil : indexHash(key, variant: m.variant), l, m.tenant, m.vary))
                             }
                         }
                         i += v.length
