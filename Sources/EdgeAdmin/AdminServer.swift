@@ -186,7 +186,7 @@ public final class AdminServer: @unchecked Sendable {
         do {
             switch (req.method, req.path) {
             case ("GET", "/v1/stats"):
-                return try .json(["tenants": edge.tenantStats(req.query["tenant"])])
+                return try .json(StatsBody(tenants: edge.tenantStats(req.query["tenant"]), cache: edge.cacheStatus()))
             case ("GET", "/v1/tenants"):
                 return try .json(["tenants": edge.tenants()])
             case ("GET", "/metrics"), ("GET", "/v1/metrics"):
@@ -378,4 +378,10 @@ struct AdminResponse {
         body.withUnsafeBytes { b.append($0) }
         return Array(b.readView)
     }
+}
+
+/// `GET /v1/stats`: per-tenant counters and the cache's tiers.
+struct StatsBody: Encodable {
+    var tenants: [TenantStats]
+    var cache: CacheSummary
 }

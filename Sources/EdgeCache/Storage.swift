@@ -107,14 +107,24 @@ public protocol CacheStorage: AnyObject, Sendable {
     func bytes(tenant: String) -> Int
     var bytesUsed: Int { get }
     var objectCount: Int { get }
+    /// Bytes the memory tier may hold.
+    var capacity: Int { get }
     /// Larger responses are not stored.
     var maxObjectBytes: Int { get }
     /// The tiers below memory (none for the memory store alone).
     var tiers: [StorageTierStatus] { get }
+    /// Bytes a tenant holds in the tiers below memory.
+    func lowerBytes(tenant: String) -> Int
+    /// For explain (off the data path: it may read synchronously): the
+    /// response a tier below memory holds for `key` that the request
+    /// selects, with the tier's name, when memory has none.
+    func lowerTierLookup(key: String, request: () -> HeaderList) -> (tier: String, response: StoredResponse)?
 }
 
 extension CacheStorage {
     public var tiers: [StorageTierStatus] { [] }
+    public func lowerBytes(tenant: String) -> Int { 0 }
+    public func lowerTierLookup(key: String, request: () -> HeaderList) -> (tier: String, response: StoredResponse)? { nil }
 
     /// A tier with no faster way looks the derived key up.
     public func lookupDerived(key: String, _ coding: ContentCoding, request: () -> HeaderList) -> StoredResponse? {

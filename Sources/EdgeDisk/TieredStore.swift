@@ -212,10 +212,10 @@ public final class TieredStore: CacheStorage, @unchecked Sendable {
         return (base.response, base.promoted)
     }
 
-    func load(_ disk: DiskStore, _ key: String, _ loc: Loc, _ variant: String, epoch: UInt64, notBefore: UInt64 = 0)
-        -> (response: StoredResponse, seq: UInt64, promoted: Bool)? {
+    /// A record read and checked (checksums, key, variant), with the purges
+    /// since it was stored applied (a hard one unindexes it).
+    func decodeChecked(_ disk: DiskStore, _ key: String, _ loc: Loc, _ variant: String) -> (response: StoredResponse, seq: UInt64)? {
         guard let (v, bytes) = disk.read(loc, key: key, variant: variant) else { return nil }
-        guard v.seq >= notBefore else { return nil }
         let storage = memory.storage(for: Array(bytes[v.bodyRange]))
         let decoded = bytes.withUnsafeBytes { p in DiskRecord.decode(key: key, meta: UnsafeRawBufferPointer(rebasing: p[v.metaRange]), storage: storage) }
         guard var r = decoded, r.variant == variant else { return nil }
@@ -223,10 +223,16 @@ public final class TieredStore: CacheStorage, @unchecked Sendable {
             if !p.soft { disk.forget(key, variant: variant, loc); return nil }
             r = r.markedStale(now: p.time)
         }
+        return (r, v.seq)
+    }
+
+    func load(_ disk: DiskStore, _ key: String, _ loc: Loc, _ variant: String, epoch: UInt64, notBefore: UInt64 = 0)
+        -> (response: StoredResponse, seq: UInt64, promoted: Bool)? {
+        guard let (r, seq) = decodeChecked(disk, key, loc, variant), seq >= notBefore else { return nil }
         let promoted = r.cost <= memory.maxObjectBytes && memory.insert(r, startedAt: epoch)
         // A purge while it was read.
         if !promoted && memory.purges.purgedSince(epoch, r) { return nil }
-        return (r, v.seq, promoted)
+        return (r, seq, promoted)
     }
 
     // MARK: storing
@@ -331,6 +337,7 @@ public final class TieredStore: CacheStorage, @unchecked Sendable {
     public func bytes(tenant: String) -> Int { memory.bytes(tenant: tenant) }
     public var bytesUsed: Int { memory.bytesUsed }
     public var objectCount: Int { memory.objectCount }
+    public var capacity: Int { memory.capacity }
 
     /// Quotas apply to each tier: memory as given, each directory the same
     /// share of its size as of the memory tier's.
@@ -340,6 +347,17 @@ public final class TieredStore: CacheStorage, @unchecked Sendable {
             let scale = Double(d.capacity) / Double(max(1, memory.capacity))
             d.setQuotas(q.mapValues { Int(Double($0) * scale) })
         }
+    }
+
+    public func lowerBytes(tenant: String) -> Int { disks.reduce(0) { $0 + $1.bytes(tenant: tenant) } }
+
+    /// Reads on the caller's thread and does not promote: explain looks, it
+    /// does not change what is cached. The same checks as a served read.
+    public func lowerTierLookup(key: String, request: () -> HeaderList) -> (tier: String, response: StoredResponse)? {
+        guard memory.lookup(key: key, request: request) == nil, let d = disk(for: key),
+              let (loc, variant, _) = d.locate(key, request: request),
+              let r = decodeChecked(d, key, loc, variant) else { return nil }
+        return ("disk", r.response)
     }
 
     public var tiers: [StorageTierStatus] {

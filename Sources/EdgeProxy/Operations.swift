@@ -52,6 +52,8 @@ public struct ExplainResult: Encodable, Sendable {
         public var mustRevalidate: Bool
         public var noCache: Bool
         public var tags: [String]
+        /// Where it is: "memory", or a tier below ("disk": a disk hit would promote it).
+        public var tier: String
     }
     public var url: String
     public var tenant: String
@@ -78,6 +80,18 @@ public struct ExplainResult: Encodable, Sendable {
     public var protection: ProtectionExplain?
 }
 
+/// What `/v1/stats` says of the cache as a whole.
+public struct CacheSummary: Encodable, Sendable {
+    public struct Memory: Encodable, Sendable {
+        public var objects: Int
+        public var bytes: Int
+        public var capacity: Int
+    }
+    public var memory: Memory
+    /// Each disk directory: in service or not (and why), loading, counters.
+    public var disks: [StorageTierStatus]
+}
+
 public struct TenantStats: Encodable, Sendable {
     public var tenant: String
     public var requests = 0
@@ -90,7 +104,9 @@ public struct TenantStats: Encodable, Sendable {
     public var originErrors = 0
     public var p50Millis: Double?
     public var p99Millis: Double?
+    /// Bytes the tenant holds in memory, and in the tiers below (disk).
     public var cacheBytes = 0
+    public var diskBytes = 0
     public struct RuleCount: Encodable, Sendable {
         /// A rule id, or "signature:CATEGORY".
         public var rule: String
@@ -239,9 +255,10 @@ extension EdgeServer {
             e.bypass = why == .cookie ? "a bypass cookie" : why == .header ? "a bypass header field" : "a bypass path"
         }
         let now = clock.now()
-        let variants = config.store.variants(key: key)
+        var variants: [(StoredResponse, String)] = config.store.variants(key: key).map { ($0, "memory") }
+        if let below = config.store.lowerTierLookup(key: key, request: { request }) { variants.append((below.response, below.tier)) }
         var selected: String?
-        for v in variants {
+        for (v, tier) in variants {
             let matches = CacheKey.variant(vary: v.vary, request: request) == v.variant
             if matches && selected == nil { selected = v.variant }
             let f = v.freshness
@@ -249,19 +266,28 @@ extension EdgeServer {
                                     status: v.status, bytes: v.storage.count, age: f.age(now: now), freshnessLifetime: f.lifetime,
                                     freshnessSource: f.source.rawValue, fresh: f.isFresh(now: now),
                                     staleWhileRevalidate: f.staleWhileRevalidate, staleIfError: f.staleIfError,
-                                    mustRevalidate: f.mustRevalidate, noCache: f.noCache, tags: v.tags))
+                                    mustRevalidate: f.mustRevalidate, noCache: f.noCache, tags: v.tags, tier: tier))
         }
         e.stored = selected != nil
         e.selects = selected?.replacingNewlines()
-        e.codingsStored = ContentCoding.allCases.filter { !config.store.variants(key: CacheKey.derived(key, $0)).isEmpty }.map(\.token)
+        e.codingsStored = ContentCoding.allCases.filter {
+            let dk = CacheKey.derived(key, $0)
+            return !config.store.variants(key: dk).isEmpty || config.store.lowerTierLookup(key: dk, request: { request }) != nil
+        }.map(\.token)
         if selected == nil {
             if !variants.isEmpty {
-                e.reason = "\(variants.count) variant(s) stored, none for these request headers (Vary: \(variants[0].vary.joined(separator: ", ")))"
+                e.reason = "\(variants.count) variant(s) stored, none for these request headers (Vary: \(variants[0].0.vary.joined(separator: ", ")))"
             } else {
                 e.reason = config.store.whyNotStored(key: key).map { "not stored: \($0)" } ?? "not stored: not requested since start, evicted, or purged"
             }
         }
         return e
+    }
+
+    /// The cache's tiers: memory, and each disk directory below it.
+    public func cacheStatus() -> CacheSummary {
+        let s = config.store
+        return CacheSummary(memory: .init(objects: s.objectCount, bytes: s.bytesUsed, capacity: s.capacity), disks: s.tiers)
     }
 
     /// Per-tenant counters since start (one tenant, or all).
@@ -272,6 +298,7 @@ extension EdgeServer {
         return names.map { name in
             var s = TenantStats(tenant: name)
             s.cacheBytes = config.store.bytes(tenant: name)
+            s.diskBytes = config.store.lowerBytes(tenant: name)
             let mine = name + "/"
             for (n, c) in stats.ruleTotals() where n.hasPrefix(mine) {
                 s.rules.append(.init(rule: String(n.dropFirst(mine.count)), matched: c[RuleSlot.matched], logged: c[RuleSlot.logged]))
@@ -396,12 +423,35 @@ extension EdgeServer {
         family("edge_origin_up", "gauge", "1 when passive health checks consider the server available.")
         let now = monotonicMillis()
         for s in config.servers { out += "edge_origin_up{origin=\"\(label(s.statsName))\"} \(s.health.isAvailable(now: now) ? 1 : 0)\n" }
-        family("edge_cache_objects", "gauge", "Objects stored, by tier.")
+        let disks = config.store.tiers
+        func perDisk(_ name: String, _ type: String, _ help: String, _ value: (StorageTierStatus) -> Int) {
+            family(name, type, help)
+            for d in disks { out += "\(name){tier=\"\(d.name)\",path=\"\(label(d.path))\"} \(value(d))\n" }
+        }
+        family("edge_cache_objects", "gauge", "Objects stored, by tier (a disk tier by directory).")
         out += "edge_cache_objects{tier=\"memory\"} \(config.store.objectCount)\n"
+        for d in disks { out += "edge_cache_objects{tier=\"\(d.name)\",path=\"\(label(d.path))\"} \(d.objects)\n" }
         family("edge_cache_bytes", "gauge", "Bytes stored, by tier.")
         out += "edge_cache_bytes{tier=\"memory\"} \(config.store.bytesUsed)\n"
-        family("edge_cache_tenant_bytes", "gauge", "Bytes stored per tenant (memory tier).")
-        for n in config.tenantNames { out += "edge_cache_tenant_bytes{tenant=\"\(label(n))\"} \(config.store.bytes(tenant: n))\n" }
+        for d in disks { out += "edge_cache_bytes{tier=\"\(d.name)\",path=\"\(label(d.path))\"} \(d.bytes)\n" }
+        family("edge_cache_capacity_bytes", "gauge", "Bytes each tier may hold.")
+        out += "edge_cache_capacity_bytes{tier=\"memory\"} \(config.store.capacity)\n"
+        for d in disks { out += "edge_cache_capacity_bytes{tier=\"\(d.name)\",path=\"\(label(d.path))\"} \(d.capacity)\n" }
+        perDisk("edge_cache_disk_in_service", "gauge", "1 while a disk directory is used; 0 for a while after a write or read error.") { $0.inService ? 1 : 0 }
+        perDisk("edge_cache_disk_loading", "gauge", "1 while the index of a disk directory is being rebuilt from its segments.") { $0.loading ? 1 : 0 }
+        perDisk("edge_cache_disk_writes_total", "counter", "Objects written to a disk directory.") { $0.writes }
+        perDisk("edge_cache_disk_write_drops_total", "counter", "Objects not written: the write queue was over its budget.") { $0.writeDrops }
+        perDisk("edge_cache_disk_write_errors_total", "counter", "Failed writes (the directory goes out of service).") { $0.writeErrors }
+        perDisk("edge_cache_disk_reads_total", "counter", "Objects read from a disk directory.") { $0.reads }
+        perDisk("edge_cache_disk_read_failures_total", "counter", "Reads that found a torn or corrupt record (served as a miss).") { $0.readFailures }
+        perDisk("edge_cache_disk_loaded_objects", "gauge", "Objects the index rebuild found at start.") { $0.loadedObjects }
+        family("edge_cache_disk_load_seconds", "gauge", "How long the index rebuild took.")
+        for d in disks { out += "edge_cache_disk_load_seconds{tier=\"\(d.name)\",path=\"\(label(d.path))\"} \(Double(d.loadMillis) / 1000)\n" }
+        family("edge_cache_tenant_bytes", "gauge", "Bytes stored per tenant, by tier.")
+        for n in config.tenantNames {
+            out += "edge_cache_tenant_bytes{tenant=\"\(label(n))\",tier=\"memory\"} \(config.store.bytes(tenant: n))\n"
+            if !disks.isEmpty { out += "edge_cache_tenant_bytes{tenant=\"\(label(n))\",tier=\"disk\"} \(config.store.lowerBytes(tenant: n))\n" }
+        }
         let w = stats.workerTotals()
         family("edge_tls_handshakes_total", "counter", "Completed TLS handshakes with clients.")
         out += "edge_tls_handshakes_total \(w[WorkerSlot.tlsHandshakes])\n"

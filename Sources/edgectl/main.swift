@@ -418,6 +418,21 @@ func emit(_ data: Data) { print(String(decoding: data, as: UTF8.self), terminato
                 print("    " + right("\(k["count"] as? Int ?? 0)", 8) + "  \(k["key"] as? String ?? "")")
             }
         }
+        if let d = t["disk_bytes"] as? Int, d > 0 { print("  cache: \(t["cache_bytes"] as? Int ?? 0) bytes in memory, \(d) on disk") }
+    }
+    guard let cache = object(data)["cache"] as? [String: Any] else { return }
+    if let m = cache["memory"] as? [String: Any] {
+        print("cache memory: \(m["objects"] as? Int ?? 0) objects, \(m["bytes"] as? Int ?? 0) of \(m["capacity"] as? Int ?? 0) bytes")
+    }
+    for d in cache["disks"] as? [[String: Any]] ?? [] {
+        func n(_ k: String) -> Int { d[k] as? Int ?? 0 }
+        let state = d["loading"] as? Bool == true ? "loading"
+            : d["in_service"] as? Bool == true ? "in service"
+            : "OUT OF SERVICE" + ((d["last_error"] as? String).map { ": " + $0 } ?? "")
+        print("cache disk \(d["path"] as? String ?? "?"): \(state)")
+        print("  \(n("objects")) objects, \(n("bytes")) of \(n("capacity")) bytes; writes \(n("writes")), dropped \(n("write_drops")), "
+              + "errors \(n("write_errors")); reads \(n("reads")), failed \(n("read_failures")); "
+              + "loaded \(n("loaded_objects")) objects in \(n("load_millis")) ms")
     }
 }
 
@@ -472,7 +487,9 @@ func emit(_ data: Data) { print(String(decoding: data, as: UTF8.self), terminato
     for v in e["variants"] as? [[String: Any]] ?? [] {
         let vary = (v["vary"] as? [String] ?? []).joined(separator: ", ")
         let mark = v["selected"] as? Bool == true ? "* selected" : "  variant"
-        let line: String = "\(mark): status \(v["status"] as? Int ?? 0), \(v["bytes"] as? Int ?? 0) bytes, age \(v["age"] as? Int ?? 0)s, "
+        let tier = v["tier"] as? String ?? "memory"
+        let line: String = "\(mark): \(tier == "memory" ? "" : "on \(tier) (a hit reads it back into memory), ")"
+              + "status \(v["status"] as? Int ?? 0), \(v["bytes"] as? Int ?? 0) bytes, age \(v["age"] as? Int ?? 0)s, "
               + "freshness lifetime \(v["freshness_lifetime"] as? Int ?? 0)s from \(v["freshness_source"] as? String ?? "?"), "
               + (v["fresh"] as? Bool == true ? "fresh" : "stale")
               + (vary.isEmpty ? "" : "; Vary: \(vary) = \((v["variant"] as? String ?? "").replacingOccurrences(of: "\u{0}", with: "(absent)"))")

@@ -102,4 +102,72 @@ import Synchronization
         #expect(try request(port, "/o/2", host: "x.test").header("Cache-Status")?.contains("detail=disk") == true)
         #expect(try originHits(o, "/o/1") == 2)
     }
+
+    /// What edgectl and /metrics say of the disk tier after a restart: the
+    /// directory in service, the objects it loaded, the tier of each variant.
+    @Test func statsMetricsAndExplainShowTheDiskTier() throws {
+        let o = try scripted(4)
+        let state = newState()
+        var (child, port) = try start(o, state)
+        for i in 0..<4 { _ = try request(port, "/o/\(i)", host: "x.test") }
+        kill(child.pid, SIGTERM); child.wait()
+        (child, port) = try start(o, state)
+        defer { child.stop() }
+        let ctl = "'\(try builtBinary("edgectl"))' --state '\(state)'"
+        // Before any hit: all four are on disk only.
+        var (status, out) = try shell("\(ctl) explain http://x.test/o/2")
+        #expect(status == 0, "\(out)")
+        #expect(out.contains("* selected: on disk"), "\(out)")
+        (status, out) = try shell("\(ctl) stats")
+        #expect(status == 0, "\(out)")
+        #expect(out.contains("cache disk \(state)/cache: in service"), "\(out)")
+        #expect(out.contains("loaded 4 objects"), "\(out)")
+        #expect(out.contains("on disk"), "per-tenant disk bytes: \(out)")
+        (status, out) = try shell("\(ctl) stats --json")
+        let stats = try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any]
+        let disks = (stats?["cache"] as? [String: Any])?["disks"] as? [[String: Any]] ?? []
+        #expect(disks.count == 1 && disks.first?["objects"] as? Int == 4 && disks.first?["in_service"] as? Bool == true, "\(out)")
+        // A hit reads it back into memory; explain then says memory.
+        #expect(try request(port, "/o/2", host: "x.test").header("Cache-Status")?.contains("detail=disk") == true)
+        (status, out) = try shell("\(ctl) explain http://x.test/o/2")
+        #expect(out.contains("* selected: status 200"), "\(out)")
+        (status, out) = try shell("\(ctl) metrics")
+        #expect(out.contains("edge_cache_objects{tier=\"disk\",path=\"\(state)/cache\"} 4"), "\(out)")
+        #expect(out.contains("edge_cache_disk_in_service{tier=\"disk\",path=\"\(state)/cache\"} 1"), "\(out)")
+        // Two reads: explain's (it reads to check the record, and does not promote) and the hit's.
+        #expect(out.contains("edge_cache_disk_reads_total{tier=\"disk\",path=\"\(state)/cache\"} 2"), "\(out)")
+        #expect(out.contains("edge_cache_disk_loaded_objects{tier=\"disk\",path=\"\(state)/cache\"} 4"), "\(out)")
+    }
+
+    /// A full disk (a 384 KiB tmpfs under a 64 MiB cache, in a mount
+    /// namespace of the test's own): the writes fail with ENOSPC, the
+    /// directory goes out of service, and every request is still served
+    /// right, from memory and the origin.
+    @Test func aFullDiskNeverFailsARequest() throws {
+        let n = 24
+        let o = try scripted(n)
+        let state = newState()
+        try FileManager.default.createDirectory(atPath: state + "/cache", withIntermediateDirectories: true)
+        let child = try ChildProcess(["/usr/bin/unshare", "-m", "/bin/sh", "-c",
+            "mount -t tmpfs -o size=384k edge-full '\(state)/cache' && exec '\(try edgedPath())' --origin http://\(o.address) --http 127.0.0.1:0 --workers 2 --access-log off --state '\(state)' --cache-disk 64MiB 2>&1"])
+        defer { child.stop() }
+        let port = listeningPorts(child.read(until: "tenant(s)\n")).http
+        let ctl = "'\(try builtBinary("edgectl"))' --state '\(state)'"
+        var full = false
+        for round in 0..<3 {
+            for i in 0..<n {
+                let r = try request(port, "/o/\(i)", host: "x.test")
+                #expect(r.status == 200 && r.text == body(i), "round \(round) /o/\(i): \(r.status)")
+            }
+            usleep(1_200_000)                // the writer's turn
+            let (_, out) = try shell("\(ctl) stats")
+            if out.contains("OUT OF SERVICE: ") && out.contains("No space left on device") { full = true; break }
+        }
+        #expect(full, "the directory never went out of service on a full disk")
+        let (_, metrics) = try shell("\(ctl) metrics")
+        #expect(metrics.contains("edge_cache_disk_in_service{tier=\"disk\",path=\"\(state)/cache\"} 0"))
+        // Still served, and the ones memory holds are hits.
+        for i in 0..<n { #expect(try request(port, "/o/\(i)", host: "x.test").text == body(i)) }
+        #expect(try request(port, "/o/0", host: "x.test").header("Cache-Status")?.contains("hit") == true)
+    }
 }

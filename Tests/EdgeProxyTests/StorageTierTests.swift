@@ -53,6 +53,7 @@ final class GatedTier: CacheStorage, @unchecked Sendable {
     var bytesUsed: Int { memory.bytesUsed }
     var objectCount: Int { memory.objectCount }
     var maxObjectBytes: Int { memory.maxObjectBytes }
+    var capacity: Int { memory.capacity }
 }
 
 @Suite(.serialized, .timeLimit(.minutes(3))) struct StorageTierTests {
