@@ -55,6 +55,9 @@ let package = Package(
         .executableTarget(name: "edged", dependencies: ["EdgeProxy", "EdgeAdmin", "EdgeConfig", "EdgeCache", "EdgeDisk", "CEdgeShims"]),
         // The operator's command line, a client of the admin API.
         .executableTarget(name: "edgectl", dependencies: ["EdgeIO", "EdgeHTTP"]),
+        // A benchmark of the disk tier's index rebuild (tools/bench/disk.sh runs it).
+        .executableTarget(name: "edge-disk-bench", dependencies: ["EdgeDisk", "EdgeCache", "EdgeHTTP", "EdgeIO"], path: "tools/bench/disk",
+                          swiftSettings: fast),
 
         .testTarget(name: "EdgeHTTPTests", dependencies: ["EdgeHTTP"]),
         .testTarget(name: "EdgeHTTP2Tests", dependencies: ["EdgeHTTP2"]),

@@ -51,7 +51,7 @@ import Synchronization
         let n = 30
         let o = try scripted(n)
         let state = newState()
-        for round in 0..<12 {
+        for round in 0..<50 {
             let (child, port) = try start(o, state)
             // Two clients at once, in different orders, then kill -9 without waiting.
             let bad = Mutex(0)
