@@ -100,6 +100,57 @@ func settle(_ s: TieredStore) {
         s.close()
     }
 
+    /// A start continues the newest segment: restarts reclaim nothing, so
+    /// what the first run stored is all there after ten more runs.
+    @Test func restartsReclaimNothing() throws {
+        let dir = tempDir()
+        let body = Array(repeating: UInt8(3), count: 100_000)
+        var s = try open(dir, size: 4 << 20)          // four 1 MiB segments
+        settle(s)
+        for i in 0..<5 { s.insert(sample("first\(i)", body: body), startedAt: nil) }
+        s.close()
+        for run in 0..<10 {
+            s = try open(dir, size: 4 << 20)
+            settle(s)
+            s.insert(sample("run\(run)", body: body), startedAt: nil)
+            s.close()
+        }
+        s = try open(dir, size: 4 << 20)
+        settle(s)
+        #expect(s.disks[0].objectCount == 15)
+        for i in 0..<5 { #expect(get(s, "first\(i)", exchange: UInt64(i))?.body == body ? true : false, "first\(i)") }
+        for run in 0..<10 { #expect(get(s, "run\(run)", exchange: UInt64(100 + run))?.body == body ? true : false, "run\(run)") }
+        s.close()
+    }
+
+    /// A torn tail on the segment a start continues is cut off; new records
+    /// follow the last whole one and read back after the next start.
+    @Test func aTornTailIsCutAndWritingGoesOnAfterIt() throws {
+        let dir = tempDir()
+        var s = try open(dir)
+        settle(s)
+        for i in 0..<10 { s.insert(sample("t\(i)", body: Array(repeating: 1, count: 1000)), startedAt: nil) }
+        s.close()
+        let path = dir + "/seg-0000.edge"
+        var st = stat()
+        stat(path, &st)
+        let torn = st.st_size - 500
+        truncate(path, torn)
+        s = try open(dir)
+        settle(s)
+        stat(path, &st)
+        #expect(st.st_size < torn, "the torn record's bytes are gone")
+        #expect(st.st_size > torn - 1500, "and only those")
+        s.insert(sample("after", body: Array(repeating: 2, count: 1000)), startedAt: nil)
+        s.close()
+        s = try open(dir)
+        settle(s)
+        for i in 0..<9 { #expect(get(s, "t\(i)", exchange: UInt64(i))?.body.count == 1000, "t\(i)") }
+        #expect(get(s, "t9", exchange: 9) == nil)
+        #expect(get(s, "after", exchange: 10)?.body == Array(repeating: 2, count: 1000))
+        s.close()
+    }
+
     @Test func purgesHoldAcrossReopening() throws {
         let dir = tempDir()
         var s = try open(dir)
