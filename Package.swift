@@ -30,7 +30,7 @@ let package = Package(
         // Pure: HTTP/2 framing, HPACK, the connection and stream state machines.
         .target(name: "EdgeHTTP2", swiftSettings: fast),
         // Pure: origin balancing and passive health policy.
-        .target(name: "EdgeUpstream", swiftSettings: fast),
+        .target(name: "EdgeUpstream", dependencies: ["EdgeHTTP"], swiftSettings: fast),
         // Pure: protection policy: address prefix lists, rate limits (GCRA, a
         // shared fixed-size table), the PROXY protocol header.
         .target(name: "EdgeProtect", dependencies: ["EdgeHTTP"], swiftSettings: fast),
@@ -62,7 +62,7 @@ let package = Package(
         .testTarget(name: "EdgeHTTPTests", dependencies: ["EdgeHTTP"]),
         .testTarget(name: "EdgeHTTP2Tests", dependencies: ["EdgeHTTP2"]),
         .testTarget(name: "EdgeProtectTests", dependencies: ["EdgeProtect", "EdgeHTTP"]),
-        .testTarget(name: "EdgeUpstreamTests", dependencies: ["EdgeUpstream"]),
+        .testTarget(name: "EdgeUpstreamTests", dependencies: ["EdgeUpstream", "EdgeHTTP"]),
         .testTarget(name: "EdgeConfigTests", dependencies: ["EdgeConfig", "EdgeProtect"]),
         .testTarget(name: "EdgeTLSTests", dependencies: ["EdgeTLS"]),
         .testTarget(name: "EdgeCacheTests", dependencies: ["EdgeCache", "EdgeHTTP"]),

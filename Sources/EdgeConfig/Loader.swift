@@ -594,8 +594,26 @@ public enum ConfigLoader {
     }
 
     static func loadOrigin(name: String, _ g: Node, baseDir: String) throws -> OriginGroupConfig {
-        try g.allowOnly(["servers", "directory", "index", "symlinks", "balance", "max_fails", "fail_backoff", "keepalive", "tls"])
-        let servers = try g.strings("servers")
+        try g.allowOnly(["servers", "directory", "index", "symlinks", "balance", "hash_key", "hash_balance_factor", "max_fails", "fail_backoff",
+                         "keepalive", "tls"])
+        // Each server: "host:port" (or a URL), or {"url": ..., "weight": N}.
+        var weights: [Int] = []
+        var servers: [String]?
+        if let v = g.dict["servers"] {
+            guard let a = v as? [Any] else { throw g.fail("servers", "expected a list of servers") }
+            servers = try a.enumerated().map { i, e in
+                let at = "\(g.field("servers"))[\(i)]"
+                if let s = e as? String { weights.append(1); return s }
+                guard let d = e as? [String: Any] else {
+                    throw ConfigError(file: g.file, field: at, message: "expected \"host:port\" or {\"url\": ..., \"weight\": N}")
+                }
+                let n = Node(dict: d, file: g.file, path: at)
+                try n.allowOnly(["url", "weight"])
+                let url = try n.requiredString("url")
+                weights.append(try n.int("weight", min: 1, max: 1000) ?? 1)
+                return url
+            }
+        }
         let dir = try g.string("directory")
         var o: OriginGroupConfig
         switch (servers, dir) {
@@ -653,9 +671,24 @@ public enum ConfigLoader {
         case (nil, nil):
             throw g.fail("servers", "is required (or \"directory\" for a local directory)")
         }
+        o.weights = weights
         if let b = try g.string("balance") {
-            guard b == "round-robin" || b == "least-connections" else { throw g.fail("balance", "expected \"round-robin\" or \"least-connections\"") }
+            let known = ["round-robin", "least-connections", "random-two", "hash"]
+            guard known.contains(b) else { throw g.fail("balance", "expected one of: \(known.map { "\"\($0)\"" }.joined(separator: ", "))") }
             o.balance = b
+        }
+        if let k = try g.string("hash_key") {
+            guard o.balance == "hash" else { throw g.fail("hash_key", "only with \"balance\": \"hash\"") }
+            let ok = k == "uri" || k == "client" || (k.hasPrefix("header:") && k.count > 7) || (k.hasPrefix("cookie:") && k.count > 7)
+            guard ok else { throw g.fail("hash_key", "expected \"uri\", \"client\", \"header:NAME\" or \"cookie:NAME\"") }
+            o.hashKey = k
+        }
+        if let v = g.dict["hash_balance_factor"] {
+            guard o.balance == "hash" else { throw g.fail("hash_balance_factor", "only with \"balance\": \"hash\"") }
+            guard let n = v as? NSNumber, !isJSONBool(v), n.doubleValue == 0 || (n.doubleValue >= 1 && n.doubleValue <= 100) else {
+                throw g.fail("hash_balance_factor", "expected 0 (off) or a number from 1 to 100 (1.25: no server above 125% of its share)")
+            }
+            o.hashBalanceFactor = n.doubleValue
         }
         if let v = try g.int("max_fails", min: 1, max: 1000) { o.maxFails = v }
         if let v = try g.millis("fail_backoff") { o.failBackoffMillis = v }

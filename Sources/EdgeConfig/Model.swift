@@ -191,7 +191,16 @@ public struct OriginGroupConfig: Sendable, Equatable {
     public var kind: OriginKind
     /// Set when the servers are https://.
     public var tls: OriginTLSConfig?
+    /// "round-robin" (smooth, weighted), "least-connections", "random-two"
+    /// (power of two choices) or "hash" (consistent, with bounded load).
     public var balance: String = "round-robin"
+    /// Per server, in order (empty: all 1).
+    public var weights: [Int] = []
+    /// A hash group's key: "uri", "client", "header:NAME" or "cookie:NAME".
+    public var hashKey = "uri"
+    /// No server above this factor of its weighted share of the active
+    /// requests (HAProxy's hash-balance-factor / 100); 0: off.
+    public var hashBalanceFactor = 1.25
     public var maxFails = 3
     public var failBackoffMillis: Int64 = 10_000
     /// Idle keep-alive connections kept per server per worker.

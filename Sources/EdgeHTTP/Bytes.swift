@@ -26,6 +26,22 @@
     return t
 }()
 
+/// FNV-1a, 64 bits: ids of counter blocks and limiter buckets, balancer keys.
+@inlinable public func fnv1a<S: Sequence>(_ bytes: S, seed: UInt64 = 0xcbf2_9ce4_8422_2325) -> UInt64 where S.Element == UInt8 {
+    var h = seed
+    for b in bytes { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+    return h
+}
+
+/// A 64-bit finalizer (splitmix64's): spreads FNV's weak low-entropy
+/// outputs over the whole range, for rings and tables keyed by hash.
+@inlinable public func mix64(_ x: UInt64) -> UInt64 {
+    var z = x &+ 0x9e37_79b9_7f4a_7c15
+    z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
+    z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
+    return z ^ (z >> 31)
+}
+
 @inline(__always) public func asciiLower(_ b: UInt8) -> UInt8 {
     (b >= 65 && b <= 90) ? b | 0x20 : b
 }

@@ -107,6 +107,8 @@ final class Exchange {
     /// Servers of the group tried (bits) and attempts made.
     var tried: UInt64 = 0
     var attempts = 0
+    /// A `hash` group's key for this request (nil: none, round-robin).
+    var balanceKey: UInt64?
     var originStartMicros: Int64 = 0
     var originMicros: Int64 = -1
     var serverLabel: [UInt8]?

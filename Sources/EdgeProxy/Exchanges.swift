@@ -290,6 +290,7 @@ extension Worker {
         e.host = c.ex.host
         e.target = c.ex.target
         e.pathLength = c.ex.pathLength
+        e.balanceKey = c.ex.balanceKey
         e.fwd = c.ex.fwd
         c.ex.fwd = nil
         e.cache = c.ex.cache

@@ -38,7 +38,7 @@ final class OriginPools {
     init(config: RuntimeConfig) {
         idle = Array(repeating: [], count: config.servers.count)
         groupActive = config.groups.map { g in Array(repeating: 0, count: g.health.count) }
-        balancers = config.groups.map { Balancer(policy: $0.policy) }
+        balancers = config.groups.map { Balancer($0.balance, seed: UInt64(UInt(bitPattern: ObjectIdentifier($0).hashValue)) &+ UInt64(monotonicMillis())) }
         sessions = Array(repeating: nil, count: config.servers.count)
     }
 }
@@ -94,7 +94,8 @@ extension Worker {
         let group = c.ex.route!.group
         while true {
             guard c.ex.attempts <= ids.count,
-                  let gi = pools.balancers[group.id].pick(health: group.health, active: pools.groupActive[group.id], tried: c.ex.tried, now: now) else {
+                  let gi = pools.balancers[group.id].pick(health: group.health, active: pools.groupActive[group.id], tried: c.ex.tried, now: now,
+                                                          key: c.ex.balanceKey) else {
                 return originUnavailable(c, timeout: c.ex.originTimedOut)
             }
             c.ex.attempts += 1
@@ -129,6 +130,23 @@ extension Worker {
                 server.health.recordFailure(now: now)
                 continue
             }
+        }
+    }
+
+    /// The key a `hash` group balances this request on: its target, the
+    /// client's address, or a field's or cookie's value (nil when absent:
+    /// the group then goes round-robin for it, as HAProxy does).
+    func balanceKey(_ c: ClientConnection, _ p: UnsafeRawBufferPointer, _ group: OriginGroup) -> UInt64? {
+        switch group.balance.key {
+        case .uri:
+            return fnv1a(c.ex.target)
+        case .client:
+            let v = clientAddress(c, p).value
+            return mix64(UInt64(truncatingIfNeeded: v)) ^ UInt64(truncatingIfNeeded: v >> 64)
+        case .header:
+            return fieldValue(p, c.ex.head, group.hashKeyName).map { fnv1a(p[$0]) }
+        case .cookie:
+            return cookieValue(p, c.ex.head, group.hashKeyName).map { fnv1a(p[$0]) }
         }
     }
 

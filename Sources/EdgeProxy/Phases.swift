@@ -195,6 +195,7 @@ extension Worker {
     func upstreamPhase(_ c: ClientConnection, _ p: UnsafeRawBufferPointer) {
         let route = c.ex.route!
         let b = c.inBuf!
+        if route.group.balance.policy == .hash { c.ex.balanceKey = balanceKey(c, p, route.group) }
         if route.stripPrefix { stripPrefix(c, route) }
         switch route.group.kind {
         case .directory(let root):

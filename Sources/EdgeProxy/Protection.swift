@@ -17,13 +17,6 @@ import EdgeIO
 import EdgeProtect
 import EdgeTLS
 
-/// FNV-1a, 64 bits: the ids that key a worker's counter caches and the limiter's buckets.
-func fnv1a<S: Sequence>(_ bytes: S) -> UInt64 where S.Element == UInt8 {
-    var h: UInt64 = 0xcbf2_9ce4_8422_2325
-    for b in bytes { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
-    return h
-}
-
 /// A tenant's rate limit, ready for the request path.
 final class RuntimeRateLimit: Sendable {
     enum Part: Sendable {

@@ -76,13 +76,20 @@ final class OriginGroup: Sendable {
     let id: Int
     let name: String
     let kind: GroupKind
-    let policy: BalancePolicy
+    /// Policy, weights, ring and key (shared; each worker's Balancer keeps its own counters).
+    let balance: BalanceSetup
+    /// The field (lowercase) or cookie name a hash group keys on.
+    let hashKeyName: [UInt8]
     let keepAlive: Int
     /// Health of the group's servers, in group order (for the balancer).
     let health: [ServerHealth]
 
-    init(id: Int, name: String, kind: GroupKind, policy: BalancePolicy, keepAlive: Int, health: [ServerHealth]) {
-        self.id = id; self.name = name; self.kind = kind; self.policy = policy; self.keepAlive = keepAlive; self.health = health
+    init(id: Int, name: String, kind: GroupKind, balance: BalanceSetup, keepAlive: Int, health: [ServerHealth]) {
+        self.id = id; self.name = name; self.kind = kind; self.balance = balance; self.keepAlive = keepAlive; self.health = health
+        switch balance.key {
+        case .header(let n), .cookie(let n): hashKeyName = Array(n.utf8)
+        case .uri, .client: hashKeyName = []
+        }
     }
 }
 
@@ -239,6 +246,7 @@ public final class RuntimeConfig: Sendable {
             for (gi, g) in t.origins.enumerated() {
                 let kind: GroupKind
                 var health: [ServerHealth] = []
+                var names: [String] = []
                 switch g.kind {
                 case .http(let list):
                     var ids: [Int] = []
@@ -256,6 +264,7 @@ public final class RuntimeConfig: Sendable {
                         }
                         let h = ServerHealth(maxFails: g.maxFails, backoffMillis: g.failBackoffMillis)
                         health.append(h)
+                        names.append(s)
                         ids.append(servers.count)
                         var host = String(s[..<(s.lastIndex(of: ":") ?? s.endIndex)])
                         if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
@@ -269,8 +278,17 @@ public final class RuntimeConfig: Sendable {
                     kind = .directory(dr)
                 }
                 _ = gi
-                let og = OriginGroup(id: groups.count, name: g.name, kind: kind, policy: BalancePolicy(rawValue: g.balance) ?? .roundRobin,
-                                     keepAlive: g.keepAlive, health: health)
+                let key: HashKey
+                switch g.hashKey {
+                case "client": key = .client
+                case let k where k.hasPrefix("header:"): key = .header(String(k.dropFirst(7)).lowercased())
+                case let k where k.hasPrefix("cookie:"): key = .cookie(String(k.dropFirst(7)))
+                default: key = .uri
+                }
+                let balance = BalanceSetup(policy: BalancePolicy(rawValue: g.balance) ?? .roundRobin,
+                                           weights: g.weights.count == health.count ? g.weights : Array(repeating: 1, count: health.count),
+                                           names: names, key: key, loadFactor: g.hashBalanceFactor)
+                let og = OriginGroup(id: groups.count, name: g.name, kind: kind, balance: balance, keepAlive: g.keepAlive, health: health)
                 groups.append(og)
                 byName[g.name] = og
             }

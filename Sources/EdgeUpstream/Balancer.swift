@@ -5,6 +5,7 @@
 // `Balancer` is a value owned by one worker (per origin group); it is never
 // shared, so round-robin order and least-connection counts are per worker.
 import Synchronization
+import EdgeHTTP
 
 /// Passive health of one origin server: `maxFails` consecutive failures take
 /// it out of rotation for `backoffMillis`.
@@ -45,48 +46,205 @@ public final class ServerHealth: Sendable {
     }
 }
 
-public enum BalancePolicy: String, Sendable {
+public enum BalancePolicy: String, Sendable, CaseIterable {
+    /// Smooth weighted round-robin (nginx's): with weights 5,1,1 the order is
+    /// a a b a c a a, never five in a row.
     case roundRobin = "round-robin"
+    /// Fewest active requests per unit of weight (this worker's counts).
     case leastConnections = "least-connections"
+    /// Power of two choices: two servers drawn by weight, the less loaded
+    /// one wins. Close to least-connections without herding after a change.
+    case randomTwo = "random-two"
+    /// Consistent hashing of a request key (see HashRing), with bounded load.
+    case hash
+}
+
+/// Where a `hash` group takes its key from (the pipeline extracts it).
+public enum HashKey: Sendable, Equatable {
+    /// The request target: path and query as sent (HAProxy's `balance uri`).
+    case uri
+    /// A request field's value (lowercase name); absent: round-robin.
+    case header(String)
+    /// A cookie's value; absent: round-robin.
+    case cookie(String)
+    /// The client's address (after the PROXY protocol, when trusted).
+    case client
+}
+
+/// A consistent-hash ring: every server owns `pointsPerWeight` x weight
+/// points, placed by hashing its name (not its position in the list), so a
+/// server leaving or returning moves only the keys between its points and
+/// their predecessors: about 1/N of them. A ring rather than Maglev because
+/// bounded load needs "the next server for this key" when the first is
+/// full, which on a ring is the next point, for every key the same order.
+/// Immutable; shared by every worker.
+public struct HashRing: Sendable {
+    public let points: [UInt64]
+    public let owners: [UInt8]
+
+    public init(names: [String], weights: [Int], pointsPerWeight: Int = 160) {
+        var pairs: [(UInt64, UInt8)] = []
+        for (i, name) in names.enumerated() {
+            let seed = fnv1a(name.utf8)
+            for k in 0..<(pointsPerWeight * max(1, weights[i])) {
+                pairs.append((mix64(seed ^ UInt64(k) &* 0x9e37_79b9_7f4a_7c15), UInt8(i)))
+            }
+        }
+        pairs.sort { $0.0 < $1.0 || ($0.0 == $1.0 && $0.1 < $1.1) }
+        points = pairs.map { $0.0 }
+        owners = pairs.map { $0.1 }
+    }
+
+    /// The first point at or after `h` (wrapping to 0).
+    @inline(__always) public func first(atOrAfter h: UInt64) -> Int {
+        var lo = 0, hi = points.count
+        while lo < hi {
+            let mid = (lo + hi) >> 1
+            if points[mid] < h { lo = mid + 1 } else { hi = mid }
+        }
+        return lo == points.count ? 0 : lo
+    }
+}
+
+/// What a group balances with; built once per config, shared read-only.
+public struct BalanceSetup: Sendable {
+    public let policy: BalancePolicy
+    public let weights: [Int]
+    public let ring: HashRing?
+    public let key: HashKey
+    /// Bounded load (Mirrokni et al., HAProxy's `hash-balance-factor`): no
+    /// server takes a request that would put it above factor x its weighted
+    /// share of the active requests. 0: off (pure consistent hashing).
+    public let loadFactor: Double
+
+    public init(policy: BalancePolicy, weights: [Int], names: [String] = [], key: HashKey = .uri, loadFactor: Double = 1.25) {
+        self.policy = policy
+        self.weights = weights.map { max(1, $0) }
+        self.key = key
+        self.loadFactor = loadFactor
+        ring = policy == .hash ? HashRing(names: names.isEmpty ? weights.indices.map { "#\($0)" } : names, weights: self.weights) : nil
+    }
 }
 
 /// Picks a server of a group for one worker.
 public struct Balancer: Sendable {
-    public let policy: BalancePolicy
+    public let setup: BalanceSetup
+    public var policy: BalancePolicy { setup.policy }
     var next = 0
+    var current: [Int]
+    var rng: UInt64
 
-    public init(policy: BalancePolicy) { self.policy = policy }
+    public init(_ setup: BalanceSetup, seed: UInt64 = 0x2545_f491_4f6c_dd1d) {
+        self.setup = setup
+        current = Array(repeating: 0, count: setup.weights.count)
+        rng = seed | 1
+    }
+
+    /// Equal weights (the tests of the unweighted policies).
+    public init(policy: BalancePolicy, servers: Int = 64) {
+        self.init(BalanceSetup(policy: policy, weights: Array(repeating: 1, count: servers)))
+    }
+
+    @inline(__always) static func bit(_ i: Int) -> UInt64 { 1 << UInt64(i & 63) }
 
     /// Picks among `health.count` servers, skipping those in `tried` (a bit per
     /// server) and those out of rotation. When every untried server is out, the
     /// one that comes back soonest is tried anyway: a back-off is a guess, and
     /// trying beats a certain 502. Returns nil when every server was tried.
-    public mutating func pick(health: [ServerHealth], active: [Int], tried: UInt64, now: Int64) -> Int? {
+    /// `key`: the request's hash for a `hash` group (nil: no key, round-robin).
+    public mutating func pick(health: [ServerHealth], active: [Int], tried: UInt64, now: Int64, key: UInt64? = nil) -> Int? {
         let n = health.count
         var best = -1
-        switch policy {
-        case .roundRobin:
-            for k in 0..<n {
-                let i = (next + k) % n
-                if tried & (1 << UInt64(i & 63)) != 0 { continue }
-                if health[i].isAvailable(now: now) { best = i; break }
-            }
-            if best >= 0 { next = (best + 1) % n }
+        switch setup.policy {
+        case .hash where key != nil && setup.ring != nil:
+            best = pickHashed(key!, health: health, active: active, tried: tried, now: now)
+        case .roundRobin, .hash:
+            best = pickSmooth(health: health, tried: tried, now: now)
         case .leastConnections:
-            var bestActive = Int.max
+            let w = setup.weights
             for k in 0..<n {
                 let i = (next + k) % n
-                if tried & (1 << UInt64(i & 63)) != 0 { continue }
-                if health[i].isAvailable(now: now) && active[i] < bestActive { best = i; bestActive = active[i] }
+                if tried & Balancer.bit(i) != 0 || !health[i].isAvailable(now: now) { continue }
+                // active/weight, compared without division
+                if best < 0 || active[i] * w[best] < active[best] * w[i] { best = i }
             }
             if best >= 0 { next = (best + 1) % n }
+        case .randomTwo:
+            let a = pickByWeight(health: health, tried: tried, now: now, except: -1)
+            if a >= 0 {
+                let b = pickByWeight(health: health, tried: tried, now: now, except: a)
+                let w = setup.weights
+                best = b < 0 || active[a] * w[b] <= active[b] * w[a] ? a : b
+            }
         }
         if best >= 0 { return best }
         var soonest = Int64.max
-        for i in 0..<n where tried & (1 << UInt64(i & 63)) == 0 {
+        for i in 0..<n where tried & Balancer.bit(i) == 0 {
             let at = health[i].availableAt()
             if at < soonest { soonest = at; best = i }
         }
         return best >= 0 ? best : nil
+    }
+
+    /// Smooth weighted round-robin: each eligible server gains its weight,
+    /// the highest is picked and pays back the total.
+    mutating func pickSmooth(health: [ServerHealth], tried: UInt64, now: Int64) -> Int {
+        var best = -1, total = 0
+        let w = setup.weights
+        for i in 0..<health.count where tried & Balancer.bit(i) == 0 && health[i].isAvailable(now: now) {
+            current[i] += w[i]
+            total += w[i]
+            if best < 0 || current[i] > current[best] { best = i }
+        }
+        if best >= 0 { current[best] -= total }
+        return best
+    }
+
+    /// A server drawn with probability proportional to its weight among the
+    /// eligible ones (-1: none).
+    mutating func pickByWeight(health: [ServerHealth], tried: UInt64, now: Int64, except: Int) -> Int {
+        let w = setup.weights
+        var total = 0
+        for i in 0..<health.count where i != except && tried & Balancer.bit(i) == 0 && health[i].isAvailable(now: now) { total += w[i] }
+        guard total > 0 else { return -1 }
+        rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17          // xorshift64
+        var r = Int(rng % UInt64(total))
+        for i in 0..<health.count where i != except && tried & Balancer.bit(i) == 0 && health[i].isAvailable(now: now) {
+            r -= w[i]
+            if r < 0 { return i }
+        }
+        return -1
+    }
+
+    /// The first eligible server clockwise from the key's point whose load
+    /// stays within the bound; when all are over it, the first eligible.
+    func pickHashed(_ key: UInt64, health: [ServerHealth], active: [Int], tried: UInt64, now: Int64) -> Int {
+        let ring = setup.ring!
+        let n = health.count
+        let w = setup.weights
+        var limitTimesW = Int.max     // the bound, as (active + 1) x totalWeight <= factor x (sum + 1) x w
+        var totalWeight = 0
+        if setup.loadFactor > 0 {
+            var sum = 0
+            for i in 0..<n where tried & Balancer.bit(i) == 0 && health[i].isAvailable(now: now) { sum += active[i]; totalWeight += w[i] }
+            limitTimesW = Int((setup.loadFactor * Double(sum + 1)).rounded(.up))
+        }
+        var seen: UInt64 = 0, seenCount = 0
+        var fallback = -1
+        var j = ring.first(atOrAfter: mix64(key))
+        for _ in 0..<ring.points.count {
+            let s = Int(ring.owners[j])
+            j += 1
+            if j == ring.points.count { j = 0 }
+            if seen & Balancer.bit(s) != 0 { continue }
+            seen |= Balancer.bit(s)
+            seenCount += 1
+            if tried & Balancer.bit(s) == 0 && health[s].isAvailable(now: now) {
+                if limitTimesW == Int.max || (active[s] + 1) * totalWeight <= limitTimesW * w[s] { return s }
+                if fallback < 0 { fallback = s }
+            }
+            if seenCount == n { break }
+        }
+        return fallback
     }
 }

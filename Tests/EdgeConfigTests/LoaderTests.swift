@@ -116,11 +116,32 @@ let good = #"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:9000
         (#"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:1"]}}, "routes": [{"prefix": "/", "origin": "o", "cache": {"bypass": {"cookie": ["s"]}}}]}"#, "routes[0].cache.bypass.cookie"),
         (#"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:1"]}}, "routes": [{"prefix": "/", "origin": "o", "cache": {"languages": ["en_US"]}}]}"#, "routes[0].cache.languages[0]"),
         (#"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:1"]}}, "routes": [{"prefix": "/", "origin": "o", "cache": {"stale_if_disconnected": "a while"}}]}"#, "routes[0].cache.stale_if_disconnected"),
+        (#"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:1", {"url": "127.0.0.1:2", "weight": 0}]}}, "routes": [{"prefix": "/", "origin": "o"}]}"#, "origins.o.servers[1].weight"),
+        (#"{"hosts": ["a.test"], "origins": {"o": {"servers": [{"weight": 2}]}}, "routes": [{"prefix": "/", "origin": "o"}]}"#, "origins.o.servers[0].url"),
+        (#"{"hosts": ["a.test"], "origins": {"o": {"servers": [{"url": "127.0.0.1:2", "wieght": 2}]}}, "routes": [{"prefix": "/", "origin": "o"}]}"#, "origins.o.servers[0].wieght"),
+        (#"{"hosts": ["a.test"], "origins": {"o": {"servers": [7]}}, "routes": [{"prefix": "/", "origin": "o"}]}"#, "origins.o.servers[0]"),
+        (#"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:1"], "balance": "random"}}, "routes": [{"prefix": "/", "origin": "o"}]}"#, "origins.o.balance"),
+        (#"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:1"], "hash_key": "uri"}}, "routes": [{"prefix": "/", "origin": "o"}]}"#, "origins.o.hash_key"),
+        (#"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:1"], "balance": "hash", "hash_key": "header:"}}, "routes": [{"prefix": "/", "origin": "o"}]}"#, "origins.o.hash_key"),
+        (#"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:1"], "balance": "hash", "hash_balance_factor": 0.5}}, "routes": [{"prefix": "/", "origin": "o"}]}"#, "origins.o.hash_balance_factor"),
     ])
     func errorsNameFileAndField(_ json: String, _ field: String) throws {
         let e = try loadError(["bad.json": json])
         #expect(e?.field == field, "\(String(describing: e))")
         #expect(e?.file.hasSuffix("bad.json") == true)
+    }
+
+    @Test func serversTakeWeightsAndHashGroupsTheirKey() throws {
+        let dir = try scratch(["w.json": #"""
+        { "hosts": ["w.test"],
+          "origins": {"o": {"servers": ["127.0.0.1:1", {"url": "http://127.0.0.1:2", "weight": 5}], "balance": "hash",
+                            "hash_key": "cookie:sid", "hash_balance_factor": 1.5}},
+          "routes": [{"prefix": "/", "origin": "o"}] }
+        """#])
+        let g = try ConfigLoader.loadTenants(directory: dir)[0].origins[0]
+        #expect(g.kind == .http(servers: ["127.0.0.1:1", "127.0.0.1:2"]))
+        #expect(g.weights == [1, 5])
+        #expect(g.balance == "hash" && g.hashKey == "cookie:sid" && g.hashBalanceFactor == 1.5)
     }
 
     @Test func invalidJSONNamesTheFile() throws {

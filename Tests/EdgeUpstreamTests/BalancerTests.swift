@@ -1,5 +1,6 @@
 import Testing
 @testable import EdgeUpstream
+import EdgeHTTP
 
 @Suite(.timeLimit(.minutes(3))) struct BalancerTests {
     func servers(_ n: Int) -> [ServerHealth] { (0..<n).map { _ in ServerHealth(maxFails: 2, backoffMillis: 1000) } }
@@ -48,5 +49,127 @@ import Testing
         #expect(b.pick(health: s, active: [5, 1, 3], tried: 0, now: 0) == 1)
         #expect(b.pick(health: s, active: [0, 1, 3], tried: 0, now: 0) == 0)
         #expect(b.pick(health: s, active: [2, 2, 2], tried: 0b010, now: 0) != 1)
+    }
+}
+
+/// Weights, power of two choices and consistent hashing with bounded load.
+@Suite struct SteeringTests {
+    func servers(_ n: Int) -> [ServerHealth] { (0..<n).map { _ in ServerHealth(maxFails: 1, backoffMillis: 1_000_000) } }
+    func counts(_ picks: [Int], _ n: Int) -> [Int] { var c = Array(repeating: 0, count: n); for p in picks { c[p] += 1 }; return c }
+
+    @Test func smoothWeightedRoundRobinSpreadsTheHeavyServer() {
+        var b = Balancer(BalanceSetup(policy: .roundRobin, weights: [5, 1, 1]))
+        let s = servers(3)
+        let picks = (0..<7).compactMap { _ in b.pick(health: s, active: [0, 0, 0], tried: 0, now: 0) }
+        #expect(picks == [0, 0, 1, 0, 2, 0, 0], "nginx's smooth order: never five in a row")
+        let many = (0..<7000).compactMap { _ in b.pick(health: s, active: [0, 0, 0], tried: 0, now: 0) }
+        #expect(counts(many, 3) == [5000, 1000, 1000])
+    }
+
+    @Test func weightsSkipAServerThatIsOut() {
+        var b = Balancer(BalanceSetup(policy: .roundRobin, weights: [3, 1, 1]))
+        let s = servers(3)
+        s[0].recordFailure(now: 0)
+        let many = (0..<1000).compactMap { _ in b.pick(health: s, active: [0, 0, 0], tried: 0, now: 1) }
+        #expect(counts(many, 3) == [0, 500, 500])
+    }
+
+    @Test func leastConnectionsCountsPerUnitOfWeight() {
+        var b = Balancer(BalanceSetup(policy: .leastConnections, weights: [4, 1]))
+        let s = servers(2)
+        #expect(b.pick(health: s, active: [3, 1], tried: 0, now: 0) == 0, "3/4 < 1/1")
+        #expect(b.pick(health: s, active: [5, 1], tried: 0, now: 0) == 1, "5/4 > 1/1")
+    }
+
+    @Test func randomTwoFollowsWeightsAndPrefersTheLessLoaded() {
+        var b = Balancer(BalanceSetup(policy: .randomTwo, weights: [1, 1, 1, 1]), seed: 42)
+        let s = servers(4)
+        // Equal load: a fair spread.
+        let c = counts((0..<40_000).compactMap { _ in b.pick(health: s, active: [0, 0, 0, 0], tried: 0, now: 0) }, 4)
+        for x in c { #expect(abs(x - 10_000) < 800, "\(c)") }
+        // One server busy: of two drawn, it wins only when drawn with itself (never).
+        let busy = counts((0..<10_000).compactMap { _ in b.pick(health: s, active: [50, 0, 0, 0], tried: 0, now: 0) }, 4)
+        #expect(busy[0] == 0, "\(busy)")
+        var w = Balancer(BalanceSetup(policy: .randomTwo, weights: [3, 1]), seed: 7)
+        let two = servers(2)
+        // Both drawn every time (two servers): the lower active/weight wins.
+        #expect(w.pick(health: two, active: [2, 1], tried: 0, now: 0) == 0)
+        #expect(w.pick(health: two, active: [4, 1], tried: 0, now: 0) == 1)
+    }
+
+    func names(_ n: Int) -> [String] { (0..<n).map { "10.0.0.\($0):8080" } }
+    func key(_ i: Int) -> UInt64 { fnv1a("/item/\(i)".utf8) }
+
+    @Test func hashingIsStickyAndEven() {
+        let n = 8
+        var b = Balancer(BalanceSetup(policy: .hash, weights: Array(repeating: 1, count: n), names: names(n), loadFactor: 0))
+        let s = servers(n)
+        let idle = Array(repeating: 0, count: n)
+        let first = (0..<20_000).map { b.pick(health: s, active: idle, tried: 0, now: 0, key: key($0))! }
+        let again = (0..<20_000).map { b.pick(health: s, active: idle, tried: 0, now: 0, key: key($0))! }
+        #expect(first == again)
+        let c = counts(first, n)
+        for x in c { #expect(abs(x - 2500) < 2500 / 4, "within 25% of the mean with 160 points each: \(c)") }
+    }
+
+    @Test func aServerLeavingMovesAboutOneNthOfTheKeys() {
+        let n = 8
+        let keys = 20_000
+        var b = Balancer(BalanceSetup(policy: .hash, weights: Array(repeating: 1, count: n), names: names(n), loadFactor: 0))
+        let s = servers(n)
+        let idle = Array(repeating: 0, count: n)
+        let before = (0..<keys).map { b.pick(health: s, active: idle, tried: 0, now: 0, key: key($0))! }
+        s[3].recordFailure(now: 0)                    // out
+        let during = (0..<keys).map { b.pick(health: s, active: idle, tried: 0, now: 1, key: key($0))! }
+        var moved = 0
+        for i in 0..<keys where before[i] != during[i] {
+            moved += 1
+            #expect(before[i] == 3, "only the keys of the server that left move")
+        }
+        let share = Double(moved) / Double(keys)
+        #expect(share > 0.8 / Double(n) && share < 1.25 / Double(n), "moved \(share), expected about 1/\(n)")
+        // It comes back: every key returns to where it was.
+        let after = (0..<keys).map { b.pick(health: s, active: idle, tried: 0, now: 2_000_000, key: key($0))! }
+        #expect(after == before)
+        // The same holds for a ring built without it (a reload removing it).
+        var seven = Balancer(BalanceSetup(policy: .hash, weights: Array(repeating: 1, count: n - 1),
+                                          names: names(n).enumerated().filter { $0.offset != 3 }.map { $0.element }, loadFactor: 0))
+        let rebuilt = (0..<keys).map { seven.pick(health: servers(n - 1), active: Array(repeating: 0, count: n - 1), tried: 0, now: 0, key: key($0))! }
+        let unmoved = (0..<keys).filter { before[$0] != 3 }.allSatisfy { i in names(n)[before[i]] == names(n).enumerated().filter { $0.offset != 3 }.map { $0.element }[rebuilt[i]] }
+        #expect(unmoved, "servers are placed by name, not position")
+    }
+
+    @Test func boundedLoadCapsAHotKey() {
+        let n = 4
+        var b = Balancer(BalanceSetup(policy: .hash, weights: Array(repeating: 1, count: n), names: names(n), loadFactor: 1.25))
+        let s = servers(n)
+        var active = Array(repeating: 0, count: n)
+        // A skewed key set: 90% of requests for one key, all held open.
+        for i in 0..<1000 {
+            let k = i % 10 == 0 ? key(i) : key(0)
+            let p = b.pick(health: s, active: active, tried: 0, now: 0, key: k)!
+            active[p] += 1
+            let total = active.reduce(0, +)
+            #expect(Double(active.max()!) <= (1.25 * Double(total) / Double(n)).rounded(.up) + 1, "\(active)")
+        }
+        // Without the bound the hot key's server takes nearly everything.
+        var pure = Balancer(BalanceSetup(policy: .hash, weights: Array(repeating: 1, count: n), names: names(n), loadFactor: 0))
+        var a2 = Array(repeating: 0, count: n)
+        for i in 0..<1000 { a2[pure.pick(health: s, active: a2, tried: 0, now: 0, key: i % 10 == 0 ? key(i) : key(0))!] += 1 }
+        #expect(a2.max()! > 850, "\(a2)")
+        // With idle servers the key still goes to its own server.
+        let home = pure.pick(health: s, active: [0, 0, 0, 0], tried: 0, now: 0, key: key(0))
+        #expect(b.pick(health: s, active: [0, 0, 0, 0], tried: 0, now: 0, key: key(0)) == home)
+    }
+
+    @Test func hashWithoutAKeyFallsBackToRoundRobinAndRetriesSkipTried() {
+        var b = Balancer(BalanceSetup(policy: .hash, weights: [1, 1, 1], names: names(3)))
+        let s = servers(3)
+        let picks = (0..<6).compactMap { _ in b.pick(health: s, active: [0, 0, 0], tried: 0, now: 0, key: nil) }
+        #expect(counts(picks, 3) == [2, 2, 2])
+        let home = b.pick(health: s, active: [0, 0, 0], tried: 0, now: 0, key: key(1))!
+        let next = b.pick(health: s, active: [0, 0, 0], tried: 1 << UInt64(home), now: 0, key: key(1))!
+        #expect(next != home)
+        #expect(b.pick(health: s, active: [0, 0, 0], tried: 0b111, now: 0, key: key(1)) == nil)
     }
 }
