@@ -39,7 +39,7 @@ let package = Package(
         // Streaming gzip / brotli codecs over the system libraries (no I/O).
         .target(name: "EdgeCompress", dependencies: ["CZlib", "CBrotli", "CEdgeShims", "EdgeHTTP"], swiftSettings: fast),
         // Config decoding and validation (Foundation allowed here, off the data path).
-        .target(name: "EdgeConfig", dependencies: ["EdgeHTTP", "EdgeProtect"]),
+        .target(name: "EdgeConfig", dependencies: ["EdgeHTTP", "EdgeProtect", "EdgeUpstream"]),
         // I/O: epoll, sockets, threads, clocks.
         .target(name: "CEdgeIO"),
         .target(name: "EdgeIO", dependencies: ["CEdgeIO"], swiftSettings: fast),

@@ -4,6 +4,7 @@
 import Foundation
 import EdgeHTTP
 import EdgeProtect
+import EdgeUpstream
 
 /// A JSON object with its file and path, for error messages.
 struct Node {
@@ -595,7 +596,7 @@ public enum ConfigLoader {
 
     static func loadOrigin(name: String, _ g: Node, baseDir: String) throws -> OriginGroupConfig {
         try g.allowOnly(["servers", "directory", "index", "symlinks", "balance", "hash_key", "hash_balance_factor", "max_fails", "fail_backoff",
-                         "keepalive", "tls"])
+                         "keepalive", "tls", "health_check"])
         // Each server: "host:port" (or a URL), or {"url": ..., "weight": N}.
         var weights: [Int] = []
         var servers: [String]?
@@ -693,6 +694,43 @@ public enum ConfigLoader {
         if let v = try g.int("max_fails", min: 1, max: 1000) { o.maxFails = v }
         if let v = try g.millis("fail_backoff") { o.failBackoffMillis = v }
         if let v = try g.int("keepalive", min: 0, max: 10_000) { o.keepAlive = v }
+        if let h = try g.object("health_check") {
+            guard case .http = o.kind else { throw g.fail("health_check", "only for groups of servers") }
+            try h.allowOnly(["method", "path", "host", "interval", "timeout", "expect", "body", "rise", "fall"])
+            var c = HealthCheckConfig()
+            if let m = try h.string("method") {
+                guard ["GET", "HEAD", "OPTIONS"].contains(m) else { throw h.fail("method", "expected \"GET\", \"HEAD\" or \"OPTIONS\"") }
+                c.method = m
+            }
+            if let p = try h.string("path") {
+                guard p.hasPrefix("/"), p.utf8.allSatisfy({ $0 > 32 && $0 < 127 }) else { throw h.fail("path", "expected a path starting with / (no spaces)") }
+                c.path = p
+            }
+            if let v = try h.string("host") {
+                guard !v.isEmpty, v.utf8.allSatisfy({ $0 > 32 && $0 < 127 }) else { throw h.fail("host", "expected a host name") }
+                c.host = v
+            }
+            if let v = try h.millis("interval") {
+                guard v >= 100 else { throw h.fail("interval", "at least 100ms") }
+                c.intervalMillis = v
+            }
+            if let v = try h.millis("timeout") {
+                guard v >= 10 else { throw h.fail("timeout", "at least 10ms") }
+                c.timeoutMillis = v
+            }
+            if let e = try h.strings("expect") {
+                guard StatusSet(e) != nil else { throw h.fail("expect", "expected statuses like \"200\", \"2xx\" or \"200-399\"") }
+                c.expect = e
+            }
+            if let b = try h.string("body") {
+                guard !b.isEmpty else { throw h.fail("body", "must not be empty") }
+                if c.method == "HEAD" { throw h.fail("body", "a HEAD probe has no body to check") }
+                c.bodyContains = b
+            }
+            if let v = try h.int("rise", min: 1, max: 100) { c.rise = v }
+            if let v = try h.int("fall", min: 1, max: 100) { c.fall = v }
+            o.healthCheck = c
+        }
         return o
     }
 

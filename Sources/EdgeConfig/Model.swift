@@ -205,11 +205,31 @@ public struct OriginGroupConfig: Sendable, Equatable {
     public var failBackoffMillis: Int64 = 10_000
     /// Idle keep-alive connections kept per server per worker.
     public var keepAlive = 64
+    /// Active health checks (nil: passive health only).
+    public var healthCheck: HealthCheckConfig?
     /// Directory origins: follow symbolic links that stay inside the root
     /// (`"symlinks": "inside"`). By default every link is refused (404), and a
     /// path never resolves outside the root either way.
     public var symlinksInside = false
     public init(name: String, kind: OriginKind) { self.name = name; self.kind = kind }
+}
+
+/// An origin group's active health check: an HTTP probe of every server,
+/// every `intervalMillis`, from one prober thread shared by all workers.
+public struct HealthCheckConfig: Sendable, Equatable {
+    public var method = "GET"
+    public var path = "/"
+    /// Host sent (nil: the server's host:port).
+    public var host: String?
+    public var intervalMillis: Int64 = 2_000
+    public var timeoutMillis: Int64 = 1_000
+    /// Statuses that pass: "200", "2xx", "200-399".
+    public var expect = ["2xx", "3xx"]
+    /// The body must contain this (nil: not checked).
+    public var bodyContains: String?
+    public var rise = 2
+    public var fall = 3
+    public init() {}
 }
 
 /// Header edits applied on the way to the origin or to the client.

@@ -168,3 +168,12 @@ extension Worker {
     @inline(__always) func forwardChunk(_ bytes: UnsafeRawBufferPointer, to ob: IOBuffer) { ChunkFramer.appendChunk(bytes, to: ob) }
     @inline(__always) func forwardChunkedEnd(to ob: IOBuffer) { ChunkFramer.appendEnd(to: ob) }
 }
+
+/// A health probe's request head (HealthChecks.swift): one request on its own
+/// connection, closed after the answer.
+func probeRequestHead(method: String, path: String, host: [UInt8]) -> [UInt8] {
+    var r = Array("\(method) \(path) HTTP/1.1\r\nHost: ".utf8)
+    r += host
+    r += Array("\r\nUser-Agent: edged-health-check\r\nAccept: */*\r\nConnection: close\r\n\r\n".utf8)
+    return r
+}

@@ -136,6 +136,13 @@ public struct TenantInfo: Encodable, Sendable {
         public var group: String
         public var server: String
         public var healthy: Bool
+        /// Why it is out: "probe" (the health check) or "passive" (failed requests).
+        public var down: String?
+        /// The health check's last change of verdict: when (ISO 8601) and why.
+        public var changed: String?
+        public var why: String?
+        /// Whether its group has an active health check.
+        public var checked = false
     }
     public var name: String
     public var hosts: [String]
@@ -336,7 +343,13 @@ extension EdgeServer {
                 case .http(let list):
                     for s in list {
                         let server = config.servers.first { $0.statsName == "\(t.name)/\(g.name)/\(s)" }
-                        origins.append(.init(group: g.name, server: s, healthy: server?.health.isAvailable(now: now) ?? false))
+                        var o = TenantInfo.Origin(group: g.name, server: s, healthy: server?.health.isAvailable(now: now) ?? false)
+                        if let h = server?.health {
+                            o.checked = g.healthCheck != nil
+                            if !o.healthy { o.down = h.probedDown ? "probe" : "passive" }
+                            if let c = h.lastChange { o.changed = String(decoding: isoSeconds(c.at), as: UTF8.self) + "Z"; o.why = c.why }
+                        }
+                        origins.append(o)
                     }
                 case .directory(let root, _):
                     origins.append(.init(group: g.name, server: "directory:" + root, healthy: true))

@@ -80,12 +80,15 @@ final class OriginGroup: Sendable {
     let balance: BalanceSetup
     /// The field (lowercase) or cookie name a hash group keys on.
     let hashKeyName: [UInt8]
+    /// Active health check (HealthChecks.swift), if configured.
+    let check: RuntimeHealthCheck?
     let keepAlive: Int
     /// Health of the group's servers, in group order (for the balancer).
     let health: [ServerHealth]
 
-    init(id: Int, name: String, kind: GroupKind, balance: BalanceSetup, keepAlive: Int, health: [ServerHealth]) {
+    init(id: Int, name: String, kind: GroupKind, balance: BalanceSetup, keepAlive: Int, health: [ServerHealth], check: HealthCheckConfig? = nil) {
         self.id = id; self.name = name; self.kind = kind; self.balance = balance; self.keepAlive = keepAlive; self.health = health
+        self.check = check.map(RuntimeHealthCheck.init)
         switch balance.key {
         case .header(let n), .cookie(let n): hashKeyName = Array(n.utf8)
         case .uri, .client: hashKeyName = []
@@ -288,7 +291,8 @@ public final class RuntimeConfig: Sendable {
                 let balance = BalanceSetup(policy: BalancePolicy(rawValue: g.balance) ?? .roundRobin,
                                            weights: g.weights.count == health.count ? g.weights : Array(repeating: 1, count: health.count),
                                            names: names, key: key, loadFactor: g.hashBalanceFactor)
-                let og = OriginGroup(id: groups.count, name: g.name, kind: kind, balance: balance, keepAlive: g.keepAlive, health: health)
+                let og = OriginGroup(id: groups.count, name: g.name, kind: kind, balance: balance, keepAlive: g.keepAlive, health: health,
+                                     check: g.healthCheck)
                 groups.append(og)
                 byName[g.name] = og
             }

@@ -30,6 +30,8 @@ public final class EdgeServer: @unchecked Sendable {
     public var config: RuntimeConfig { box.current().1 }
     let workers: [Worker]
     var threads: [OSThread] = []
+    /// The current config's health-check prober (started, swapped on reload, stopped).
+    let prober = Mutex<HealthProber?>(nil)
     /// The bound HTTP address (the port is known even when 0 was asked for).
     public let httpAddress: SocketAddress
     /// The bound HTTPS address, when any tenant has TLS.
@@ -109,14 +111,25 @@ public final class EdgeServer: @unchecked Sendable {
     public func reload(_ newConfig: RuntimeConfig) {
         let before = Set(config.tenantNames)
         box.replace(newConfig)
+        swapProber(newConfig)
         // A removed tenant's cache entries go with it; unchanged tenants keep theirs.
         for gone in before.subtracting(newConfig.tenantNames) { newConfig.store.remove(tenant: gone) }
         for w in workers { w.wake.signal() }
     }
 
-    /// Starts one thread per worker.
+    /// Stops the prober of the config before and starts the new one's
+    /// (health starts afresh with the new config's servers).
+    func swapProber(_ c: RuntimeConfig?) {
+        let next = c.flatMap { HealthProber(config: $0, log: { line in let b = Array((line + "\n").utf8); _ = b.withUnsafeBytes { Glibc.write(2, $0.baseAddress, $0.count) } }) }
+        let old = prober.withLock { p -> HealthProber? in let o = p; p = next; return o }
+        old?.stop()
+        next?.start()
+    }
+
+    /// Starts one thread per worker, and the health-check prober.
     public func start() {
         ignoreSIGPIPE()
+        swapProber(config)
         for w in workers {
             threads.append(OSThread.spawn { w.run() })
         }
@@ -126,6 +139,7 @@ public final class EdgeServer: @unchecked Sendable {
     /// close, in-flight requests finish (up to the shutdown timeout).
     public func stop() {
         for w in workers { w.requestStop() }
+        swapProber(nil)
     }
 
     /// Waits until every worker has stopped.

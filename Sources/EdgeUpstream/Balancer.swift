@@ -7,13 +7,16 @@
 import Synchronization
 import EdgeHTTP
 
-/// Passive health of one origin server: `maxFails` consecutive failures take
-/// it out of rotation for `backoffMillis`.
+/// Health of one origin server. Passive: `maxFails` consecutive failures
+/// take it out of rotation for `backoffMillis`. Active (when its group has a
+/// health check): the prober's verdict, which keeps it out until probes pass.
 public final class ServerHealth: Sendable {
     public let maxFails: Int
     public let backoffMillis: Int64
     let failures = Atomic<Int>(0)
     let downUntil = Atomic<Int64>(0)
+    let probeDown = Atomic<Bool>(false)
+    let change = Mutex<HealthChange?>(nil)
 
     public init(maxFails: Int, backoffMillis: Int64) {
         self.maxFails = max(1, maxFails)
@@ -22,11 +25,26 @@ public final class ServerHealth: Sendable {
 
     /// Whether the server may take requests at monotonic time `now` (ms).
     @inline(__always) public func isAvailable(now: Int64) -> Bool {
-        downUntil.load(ordering: .relaxed) <= now
+        !probeDown.load(ordering: .relaxed) && downUntil.load(ordering: .relaxed) <= now
     }
 
-    /// When the server comes back, if it is out.
-    public func availableAt() -> Int64 { downUntil.load(ordering: .relaxed) }
+    /// When the server comes back, if it is out (a failed probe: not before
+    /// a probe passes, so it is the last resort).
+    public func availableAt() -> Int64 {
+        probeDown.load(ordering: .relaxed) ? Int64.max / 2 : downUntil.load(ordering: .relaxed)
+    }
+
+    /// The prober's verdict changed: `up`, because `why`, at wall time `at` (s).
+    public func setProbed(up: Bool, why: String, at: Int64) {
+        probeDown.store(!up, ordering: .relaxed)
+        change.withLock { $0 = HealthChange(up: up, at: at, why: why) }
+    }
+
+    /// Whether the last probe verdict was down.
+    public var probedDown: Bool { probeDown.load(ordering: .relaxed) }
+
+    /// The prober's last change of verdict (nil: none since start or reload).
+    public var lastChange: HealthChange? { change.withLock { $0 } }
 
     /// Counts a failure (connect error, reset, timeout); returns true if this took the server out.
     @discardableResult
@@ -247,4 +265,58 @@ public struct Balancer: Sendable {
         }
         return fallback
     }
+}
+
+/// A change of a server's probed state, for operators.
+public struct HealthChange: Sendable, Equatable {
+    public var up: Bool
+    /// Wall-clock seconds.
+    public var at: Int64
+    public var why: String
+}
+
+/// Rise and fall: `rise` passing probes in a row bring a server in, `fall`
+/// failing ones take it out (HAProxy's counts). A value the prober owns.
+public struct ProbeCounter: Sendable, Equatable {
+    public let rise: Int
+    public let fall: Int
+    public private(set) var up = true
+    var streak = 0
+
+    public init(rise: Int, fall: Int) { self.rise = max(1, rise); self.fall = max(1, fall) }
+
+    /// Counts one probe; returns the new state when this one changed it.
+    public mutating func record(passed: Bool) -> Bool? {
+        if passed == up { streak = 0; return nil }
+        streak += 1
+        guard streak >= (up ? fall : rise) else { return nil }
+        up = passed
+        streak = 0
+        return up
+    }
+}
+
+/// Statuses a probe accepts: "200", "2xx", "200-399".
+public struct StatusSet: Sendable, Equatable {
+    public let ranges: [ClosedRange<Int>]
+
+    public init?(_ specs: [String]) {
+        var r: [ClosedRange<Int>] = []
+        for s in specs {
+            if s.count == 3, s.hasSuffix("xx"), let d = Int(s.prefix(1)), (1...5).contains(d) {
+                r.append((d * 100)...(d * 100 + 99))
+            } else if let dash = s.firstIndex(of: "-"), let a = Int(s[..<dash]), let b = Int(s[s.index(after: dash)...]),
+                      (100...599).contains(a), (a...599).contains(b) {
+                r.append(a...b)
+            } else if let v = Int(s), (100...599).contains(v) {
+                r.append(v...v)
+            } else {
+                return nil
+            }
+        }
+        guard !r.isEmpty else { return nil }
+        ranges = r
+    }
+
+    public func contains(_ status: Int) -> Bool { ranges.contains { $0.contains(status) } }
 }

@@ -446,6 +446,9 @@ func emit(_ data: Data) { print(String(decoding: data, as: UTF8.self), terminato
         if let e = t["certificate_expires"] as? String { line += ", certificate expires \(e)" }
         for o in t["origins"] as? [[String: Any]] ?? [] {
             line += "\n  origin \(o["group"] as? String ?? "?") \(o["server"] as? String ?? "?"): \(o["healthy"] as? Bool == true ? "up" : "DOWN")"
+            if let d = o["down"] as? String { line += d == "probe" ? " (health check)" : " (failed requests; back after fail_backoff)" }
+            if let c = o["changed"] as? String { line += ", since \(c): \(o["why"] as? String ?? "")" }
+            else if o["checked"] as? Bool == true { line += ", health check: no change since start" }
         }
         print(line)
     }

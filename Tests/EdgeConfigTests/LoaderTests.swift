@@ -124,6 +124,12 @@ let good = #"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:9000
         (#"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:1"], "hash_key": "uri"}}, "routes": [{"prefix": "/", "origin": "o"}]}"#, "origins.o.hash_key"),
         (#"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:1"], "balance": "hash", "hash_key": "header:"}}, "routes": [{"prefix": "/", "origin": "o"}]}"#, "origins.o.hash_key"),
         (#"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:1"], "balance": "hash", "hash_balance_factor": 0.5}}, "routes": [{"prefix": "/", "origin": "o"}]}"#, "origins.o.hash_balance_factor"),
+        (#"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:1"], "health_check": {"path": "health"}}}, "routes": [{"prefix": "/", "origin": "o"}]}"#, "origins.o.health_check.path"),
+        (#"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:1"], "health_check": {"expect": ["2xy"]}}}, "routes": [{"prefix": "/", "origin": "o"}]}"#, "origins.o.health_check.expect"),
+        (#"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:1"], "health_check": {"interval": "10ms"}}}, "routes": [{"prefix": "/", "origin": "o"}]}"#, "origins.o.health_check.interval"),
+        (#"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:1"], "health_check": {"method": "HEAD", "body": "ok"}}}, "routes": [{"prefix": "/", "origin": "o"}]}"#, "origins.o.health_check.body"),
+        (#"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:1"], "health_check": {"rise": 0}}}, "routes": [{"prefix": "/", "origin": "o"}]}"#, "origins.o.health_check.rise"),
+        (#"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:1"], "health_check": {"uri": "/"}}}, "routes": [{"prefix": "/", "origin": "o"}]}"#, "origins.o.health_check.uri"),
     ])
     func errorsNameFileAndField(_ json: String, _ field: String) throws {
         let e = try loadError(["bad.json": json])

@@ -128,9 +128,10 @@ final class Origin: @unchecked Sendable {
     let port: Int
     let name: String
 
-    init(name: String = "o1", extra: [String] = []) throws {
+    /// `port`: 0 for any (a restarted origin asks for its old one).
+    init(name: String = "o1", extra: [String] = [], port wanted: Int = 0) throws {
         self.name = name
-        child = try ChildProcess(["python3", repoRoot.appendingPathComponent("tools/testorigin/origin.py").path, "0", name] + extra)
+        child = try ChildProcess(["python3", repoRoot.appendingPathComponent("tools/testorigin/origin.py").path, String(wanted), name] + extra)
         guard let p = Int(child.readLine()) else { throw HarnessError(description: "origin did not start") }
         port = p
     }

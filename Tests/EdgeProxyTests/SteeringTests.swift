@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+@testable import EdgeProxy
 
 /// Traffic steering with real origin processes: weights, consistent hashing
 /// by URL, header and cookie, and what happens when a server goes away.
@@ -83,5 +84,86 @@ import Testing
         var n: Set<String> = []
         for i in 0..<40 { n.insert(try origin(e.port, "/r/\(i)")) }
         #expect(n == ["a", "b"])
+    }
+}
+
+/// Active health checks against real origin processes.
+@Suite(.serialized, .timeLimit(.minutes(3))) struct HealthCheckTests {
+    func state(_ e: Edge, _ server: String) -> TenantInfo.Origin? {
+        e.server.tenants().flatMap(\.origins).first { $0.server == server }
+    }
+
+    /// Waits (up to 10 s) until `server` is up or down as asked.
+    func waitFor(_ e: Edge, _ server: String, healthy: Bool) -> Bool {
+        for _ in 0..<200 {
+            if state(e, server)?.healthy == healthy { return true }
+            usleep(50_000)
+        }
+        return false
+    }
+
+    @Test func aProbeTakesAStoppedOriginOutBeforeAnyRequestFailsAndRiseBringsItBack() throws {
+        let a = try Origin(name: "a")
+        var b = try Origin(name: "b")
+        defer { a.stop(); b.stop() }
+        let bAddress = b.address, bPort = b.port
+        // Passive health would need 1000 failures: only the probe can take b out.
+        let e = try Edge(tenants: [
+            tenantJSON(name: "h", hosts: ["h.test"],
+                       origins: #"{"o": {"servers": ["\#(a.address)", "\#(bAddress)"], "max_fails": 1000, "health_check": {"path": "/health", "interval": "100ms", "timeout": "500ms", "rise": 2, "fall": 2}}}"#,
+                       routes: #"[{"prefix": "/", "origin": "o", "cache": {"enabled": false}}]"#),
+        ])
+        defer { e.stop() }
+        var seen: Set<String> = []
+        for i in 0..<4 { seen.insert(try request(e.port, "/x/\(i)", host: "h.test").json["origin"] as? String ?? "?") }
+        #expect(seen == ["a", "b"])
+        #expect(state(e, bAddress)?.checked == true)
+
+        b.stop()
+        #expect(waitFor(e, bAddress, healthy: false), "the probe takes b out")
+        let down = state(e, bAddress)
+        #expect(down?.down == "probe")
+        #expect(down?.why?.contains("connect") == true, "\(String(describing: down?.why))")
+        #expect(down?.changed != nil)
+        for i in 0..<20 {
+            let r = try request(e.port, "/y/\(i)", host: "h.test")
+            #expect(r.status == 200 && r.json["origin"] as? String == "a")
+        }
+
+        b = try Origin(name: "b", port: bPort)
+        #expect(waitFor(e, bAddress, healthy: true), "two passing probes bring b back")
+        #expect(state(e, bAddress)?.why?.contains("passed") == true)
+        seen = []
+        for i in 0..<4 { seen.insert(try request(e.port, "/z/\(i)", host: "h.test").json["origin"] as? String ?? "?") }
+        #expect(seen == ["a", "b"])
+        e.stop()
+        // No client request ever went to b while it was stopped.
+        let failed = e.accessLog().filter { $0["error"] != nil }
+        #expect(failed.isEmpty, "\(failed)")
+    }
+
+    @Test func statusAndBodyDecideAProbe() throws {
+        let os = try ["o", "p", "q"].map { try Origin(name: $0) }
+        defer { for o in os { o.stop() } }
+        let (bad, body, good) = (os[0].address, os[1].address, os[2].address)
+        let e = try Edge(tenants: [
+            tenantJSON(name: "h", hosts: ["h.test"],
+                       origins: #"""
+                       {"bad": {"servers": ["\#(bad)"], "health_check": {"path": "/status/503", "interval": "100ms", "fall": 1}},
+                        "body": {"servers": ["\#(body)"], "health_check": {"path": "/health", "body": "\"origin\": \"nope\"", "interval": "100ms", "fall": 1}},
+                        "good": {"servers": ["\#(good)"], "health_check": {"path": "/health", "body": "\"origin\": \"q\"", "interval": "100ms", "fall": 1}}}
+                       """#,
+                       routes: #"[{"prefix": "/bad/", "origin": "bad"}, {"prefix": "/body/", "origin": "body"}, {"prefix": "/", "origin": "good"}]"#),
+        ])
+        defer { e.stop() }
+        #expect(waitFor(e, bad, healthy: false))
+        #expect(state(e, bad)?.why?.contains("status 503") == true, "\(String(describing: state(e, bad)))")
+        #expect(waitFor(e, body, healthy: false))
+        #expect(state(e, body)?.why?.contains("body lacks") == true, "\(String(describing: state(e, body)))")
+        usleep(500_000)
+        #expect(state(e, good)?.healthy == true)
+        #expect(state(e, good)?.changed == nil, "never changed: up from the start")
+        // A group whose only server is out still tries it (a last resort), so the client gets the origin's answer.
+        #expect(try request(e.port, "/bad/x", host: "h.test").status == 200)
     }
 }
