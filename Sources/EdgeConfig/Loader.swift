@@ -491,14 +491,28 @@ public enum ConfigLoader {
         guard let routeNodes = try root.objects("routes") else { throw root.fail("routes", "is required") }
         var routes: [RouteConfig] = []
         for r in routeNodes {
-            try r.allowOnly(["prefix", "origin", "strip_prefix", "host", "request_headers", "response_headers", "cache", "compress", "websocket", "signatures"])
+            try r.allowOnly(["prefix", "origin", "strip_prefix", "host", "request_headers", "response_headers", "cache", "compress", "websocket", "signatures",
+                             "respond", "redirect", "rewrite"])
             let prefix = try r.requiredString("prefix")
             guard prefix.hasPrefix("/") else { throw r.fail("prefix", "must start with \"/\"") }
-            let origin = try r.requiredString("origin")
+            let action = try loadRouteAction(r)
+            // A route edged answers itself needs no origin (it is given the first group, never used).
+            let origin = action != nil && r.dict["origin"] == nil ? origins[0].name : try r.requiredString("origin")
             guard origins.contains(where: { $0.name == origin }) else {
                 throw r.fail("origin", "unknown origin group \"\(origin)\" (defined: \(origins.map(\.name).joined(separator: ", ")))")
             }
             var rc = RouteConfig(prefix: prefix, origin: origin)
+            rc.action = action
+            if let w = try r.object("rewrite") {
+                try w.allowOnly(["pattern", "replacement"])
+                let pattern = try w.requiredString("pattern")
+                guard let replacement = try w.string("replacement") else { throw w.fail("replacement", "is required") }
+                var why = ""
+                guard PathRewrite(pattern: pattern, replacement: replacement, error: &why) != nil else {
+                    throw w.fail(why.hasPrefix("$") ? "replacement" : "pattern", why)
+                }
+                rc.rewrite = (pattern, replacement)
+            }
             rc.stripPrefix = try r.bool("strip_prefix") ?? false
             // "websocket": true | false | {"idle_timeout": "1h"}
             if let b = r.dict["websocket"] as? NSNumber, isJSONBool(b) {
@@ -592,6 +606,30 @@ public enum ConfigLoader {
             if let v = try l.millis("origin_idle_timeout") { t.limits.originIdleTimeoutMillis = v }
         }
         return t
+    }
+
+    /// A route's `respond` or `redirect` (at most one).
+    static func loadRouteAction(_ r: Node) throws -> RouteAction? {
+        if r.dict["respond"] != nil && r.dict["redirect"] != nil { throw r.fail("redirect", "a route either responds or redirects") }
+        if let n = try r.object("respond") {
+            try n.allowOnly(["status", "body", "content_type"])
+            let status = try n.int("status", min: 200, max: 599) ?? 200
+            let body = try n.string("body") ?? ""
+            guard body.utf8.count <= 64 << 10 else { throw n.fail("body", "at most 64 KiB") }
+            let type = try n.string("content_type") ?? "text/plain; charset=utf-8"
+            guard !type.isEmpty, type.utf8.allSatisfy({ $0 >= 32 && $0 < 127 }) else { throw n.fail("content_type", "expected a media type") }
+            return .respond(status: status, body: body, contentType: type)
+        }
+        if let n = try r.object("redirect") {
+            try n.allowOnly(["status", "location"])
+            let status = try n.int("status") ?? 302
+            guard [301, 302, 303, 307, 308].contains(status) else { throw n.fail("status", "a redirect is 301, 302, 303, 307 or 308") }
+            let loc = try n.requiredString("location")
+            if let bad = LocationTemplate.unknownVariable(loc) { throw n.fail("location", "unknown variable \(bad) (expected $scheme, $host, $path, $query)") }
+            guard loc.utf8.allSatisfy({ $0 > 32 && $0 < 127 }) else { throw n.fail("location", "no spaces or control characters") }
+            return .redirect(status: status, location: loc)
+        }
+        return nil
     }
 
     static func loadOrigin(name: String, _ g: Node, baseDir: String) throws -> OriginGroupConfig {

@@ -339,7 +339,28 @@ public struct RouteConfig: Sendable, Equatable {
     public var websocketIdleTimeoutMillis: Int64 = 3_600_000
     /// Attack signatures on this route: nil, the tenant's; .some(nil), off.
     public var signatures: SignatureConfig??
+    /// Answered by edged itself (after the request filter): a fixed response
+    /// or a redirect. Such a route needs no origin.
+    public var action: RouteAction?
+    /// The path the origin gets: the first match of a regular expression
+    /// replaced (after strip_prefix; the cache key keeps the client's URL).
+    public var rewrite: (pattern: String, replacement: String)?
     public init(prefix: String, origin: String) { self.prefix = prefix; self.origin = origin }
+
+    public static func == (a: RouteConfig, b: RouteConfig) -> Bool {
+        a.cache == b.cache && a.compress == b.compress && a.prefix == b.prefix && a.origin == b.origin && a.stripPrefix == b.stripPrefix
+            && a.hostRewrite == b.hostRewrite && a.requestHeaders == b.requestHeaders && a.responseHeaders == b.responseHeaders
+            && a.websocket == b.websocket && a.websocketIdleTimeoutMillis == b.websocketIdleTimeoutMillis && a.signatures == b.signatures
+            && a.action == b.action && a.rewrite?.pattern == b.rewrite?.pattern && a.rewrite?.replacement == b.rewrite?.replacement
+    }
+}
+
+/// What a route without an origin answers.
+public enum RouteAction: Sendable, Equatable {
+    /// A fixed status, body and Content-Type (e.g. `/healthz`).
+    case respond(status: Int, body: String, contentType: String)
+    /// A redirect; the location may use $scheme $host $path $query.
+    case redirect(status: Int, location: String)
 }
 
 /// A configuration error naming the file and the field.

@@ -25,7 +25,10 @@ public final class Regex: @unchecked Sendable, Equatable {
     public static let maxPattern = 1024
 
     /// nil and `error` set when the pattern does not compile.
-    public init?(_ pattern: String, nocase: Bool = false, error: inout String) {
+    /// Groups the pattern has (counted only with `captures`).
+    public let groups: Int
+
+    public init?(_ pattern: String, nocase: Bool = false, captures: Bool = false, error: inout String) {
         self.pattern = pattern
         self.nocase = nocase
         // `re` is set last: a failed init returns before every property is, so deinit does not run.
@@ -34,7 +37,7 @@ public final class Regex: @unchecked Sendable, Equatable {
             return nil
         }
         let compiled = UnsafeMutablePointer<regex_t>.allocate(capacity: 1)
-        let flags = REG_EXTENDED | REG_NOSUB | (nocase ? REG_ICASE : 0)
+        let flags = REG_EXTENDED | (captures ? 0 : REG_NOSUB) | (nocase ? REG_ICASE : 0)
         let rc = regcomp(compiled, pattern, flags)
         if rc != 0 {
             var msg = [CChar](repeating: 0, count: 256)
@@ -43,6 +46,7 @@ public final class Regex: @unchecked Sendable, Equatable {
             compiled.deallocate()
             return nil
         }
+        groups = captures ? Int(compiled.pointee.re_nsub) : 0
         re = compiled
     }
 
@@ -61,7 +65,74 @@ public final class Regex: @unchecked Sendable, Equatable {
         return regexec(re, "", 1, &m, REG_STARTEND) == 0
     }
 
+    /// Where the expression first matches in `s`: the whole match and each
+    /// group (nil: a group that took no part); nil when it does not match.
+    /// Only for an expression compiled with `captures`.
+    public func match(_ s: UnsafeRawBufferPointer) -> [Range<Int>?]? {
+        var m = [regmatch_t](repeating: regmatch_t(rm_so: -1, rm_eo: -1), count: groups + 1)
+        m[0] = regmatch_t(rm_so: 0, rm_eo: regoff_t(s.count))
+        // A NUL-terminated copy: glibc honours REG_STARTEND, but sanitizers'
+        // regexec interceptors read the string up to its NUL (a path is short).
+        var z = [UInt8](s)
+        z.append(0)
+        let rc = m.withUnsafeMutableBufferPointer { mb in
+            z.withUnsafeBytes { regexec(re, $0.baseAddress!.assumingMemoryBound(to: CChar.self), mb.count, mb.baseAddress, REG_STARTEND) }
+        }
+        guard rc == 0 else { return nil }
+        return m.map { $0.rm_so < 0 ? nil : Int($0.rm_so)..<Int($0.rm_eo) }
+    }
+
     public static func == (a: Regex, b: Regex) -> Bool { a.pattern == b.pattern && a.nocase == b.nocase }
+}
+
+/// A route's path rewrite: the first match of `regex` in the path is
+/// replaced by `replacement`, where `$0` is the whole match and `$1`-`$9`
+/// its groups (a group that took no part: nothing); `$$` is a `$`.
+public struct PathRewrite: Sendable, Equatable {
+    public enum Part: Sendable, Equatable { case literal([UInt8]), group(Int) }
+    public let regex: Regex
+    public let parts: [Part]
+
+    /// nil and `error` set when the pattern does not compile or the
+    /// replacement names a group the pattern does not have.
+    public init?(pattern: String, replacement: String, error: inout String) {
+        guard let r = Regex(pattern, captures: true, error: &error) else { return nil }
+        var parts: [Part] = []
+        var lit: [UInt8] = []
+        let b = Array(replacement.utf8)
+        var i = 0
+        while i < b.count {
+            if b[i] == 36, i + 1 < b.count {
+                if b[i + 1] == 36 { lit.append(36); i += 2; continue }
+                if b[i + 1] >= 48 && b[i + 1] <= 57 {
+                    let g = Int(b[i + 1] - 48)
+                    guard g <= r.groups else { error = "$\(g): the pattern has \(r.groups) group(s)"; return nil }
+                    if !lit.isEmpty { parts.append(.literal(lit)); lit = [] }
+                    parts.append(.group(g))
+                    i += 2
+                    continue
+                }
+            }
+            lit.append(b[i]); i += 1
+        }
+        if !lit.isEmpty { parts.append(.literal(lit)) }
+        regex = r
+        self.parts = parts
+    }
+
+    /// The rewritten path, or nil when the pattern does not match it.
+    public func apply(_ path: UnsafeRawBufferPointer) -> [UInt8]? {
+        guard let m = regex.match(path), let whole = m[0] else { return nil }
+        var out = Array(path[..<whole.lowerBound])
+        for p in parts {
+            switch p {
+            case .literal(let l): out += l
+            case .group(let g): if let r = m[g] { out += path[r] }
+            }
+        }
+        out += path[whole.upperBound...]
+        return out
+    }
 }
 
 /// How a rule compares a piece of text.

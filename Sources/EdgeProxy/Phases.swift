@@ -7,6 +7,7 @@
 //   2. tenant         by host; the TLS name must agree; HTTPS redirect
 //   3. route          the longest prefix; what compression will need
 //   4. requestFilter  the tenant's access list (403) and rate limits (429)
+//   4b. routeAction   a route's own answer: respond or redirect (none by default)
 //   5. body           framing and size limit; a cached POST waits for its body
 //   6. cacheLookup    a hit, a collapsed follower, only-if-cached, or on
 //   7. upstream       the directory origin, or the origin exchange
@@ -43,7 +44,7 @@ extension Worker {
         c.requests += 1
         if server.maxRequestsPerConnection > 0 && c.requests >= server.maxRequestsPerConnection && c.h2Parent == nil { c.keepAlive = false }
         if normalizePhase(c, p) == .next, tenantPhase(c) == .next, routePhase(c, p) == .next,
-           requestFilterPhase(c, p) == .next, bodyPhase(c, p) == .next {
+           requestFilterPhase(c, p) == .next, routeActionPhase(c, p) == .next, bodyPhase(c, p) == .next {
             continueRequest(c, p)
         }
         // Past the phases only the head's scalars are read (version, framing):
@@ -147,6 +148,22 @@ extension Worker {
         return protect(c, p, t, r)
     }
 
+    /// 4b. A route edged answers itself, after its protections applied
+    /// (unlike nginx's `return`, which runs before `deny`): a fixed
+    /// response, or a redirect whose Location fills in $scheme $host $path
+    /// $query. By default none: the request goes on to its origin.
+    @inline(__always) func routeActionPhase(_ c: ClientConnection, _ p: UnsafeRawBufferPointer) -> PhaseResult {
+        guard let action = c.ex.route!.action else { return .next }
+        switch action {
+        case .respond(let status, let body, let type):
+            refuseUnread(c, status, body: body, contentType: type)
+        case .redirect(let status, let template):
+            let location = withRuleInput(c, p, c.addr) { template.expand(https: $0.tls, host: $0.host, path: $0.path, query: $0.query) }
+            refuseUnread(c, status, extra: Array("Location: ".utf8) + location + [13, 10], body: [])
+        }
+        return .done
+    }
+
     /// 5. The request body's framing. By default: 413 past the tenant's
     /// `max_body` (a chunked body is counted as it streams). On a route that
     /// caches POST, a POST small enough to key by its body waits here until all
@@ -197,6 +214,7 @@ extension Worker {
         let b = c.inBuf!
         if route.group.balance.policy == .hash { c.ex.balanceKey = balanceKey(c, p, route.group) }
         if route.stripPrefix { stripPrefix(c, route) }
+        if let rw = route.rewrite { rewritePath(c, rw) }
         switch route.group.kind {
         case .directory(let root):
             if c.ex.method != .get && c.ex.method != .head { return refuse(c, 405) }

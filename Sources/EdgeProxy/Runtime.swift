@@ -139,10 +139,19 @@ final class Route: Sendable {
     /// Attack signatures (nil: off), and the fields they check (lowercase).
     let signatures: SignatureConfig?
     let signatureFields: [[UInt8]]
+    /// Answered by edged itself (routeActionPhase), and the origin path's rewrite.
+    let action: Action?
+    let rewrite: PathRewrite?
+
+    enum Action: Sendable {
+        case respond(status: Int, body: [UInt8], contentType: [UInt8])
+        case redirect(status: Int, location: LocationTemplate)
+    }
 
     init(prefix: [UInt8], group: OriginGroup, stripPrefix: Bool, hostRewrite: [UInt8]?, request: Edits, response: Edits, cache: RouteCache? = nil,
          compress: RouteCompress? = nil, websocket: Bool = true, websocketIdleMillis: Int64 = 3_600_000, rateLimits: [RuntimeRateLimit] = [],
-         signatures: SignatureConfig? = nil) {
+         signatures: SignatureConfig? = nil, action: Action? = nil, rewrite: PathRewrite? = nil) {
+        self.action = action; self.rewrite = rewrite
         self.rateLimits = rateLimits
         self.signatures = signatures
         self.signatureFields = (signatures?.fields ?? []).map { Array($0.utf8) }
@@ -304,7 +313,7 @@ public final class RuntimeConfig: Sendable {
                 if let rs = l.routes { return rs.contains(prefix) }
                 return !byRules.contains(l.name)
             }
-            let routes = t.routes.map { r in
+            let routes = try t.routes.map { r in
                 let group = byName[r.origin]!
                 var cache: RouteCache? = nil
                 var compress: RouteCompress? = nil
@@ -336,7 +345,20 @@ public final class RuntimeConfig: Sendable {
                              hostRewrite: r.hostRewrite.map { Array($0.utf8) }, request: Edits(r.requestHeaders), response: Edits(r.responseHeaders),
                              cache: cache, compress: compress, websocket: r.websocket, websocketIdleMillis: r.websocketIdleTimeoutMillis,
                              rateLimits: zip(t.rateLimits, limits).filter { routeApplies($0.0, r.prefix, ruleLimits) }.map(\.1),
-                             signatures: { switch r.signatures { case .none: return t.signatures; case .some(let own): return own } }())
+                             signatures: { switch r.signatures { case .none: return t.signatures; case .some(let own): return own } }(),
+                             action: r.action.map { a -> Route.Action in
+                                 switch a {
+                                 case .respond(let status, let body, let type): return .respond(status: status, body: Array(body.utf8), contentType: Array(type.utf8))
+                                 case .redirect(let status, let location): return .redirect(status: status, location: LocationTemplate(location))
+                                 }
+                             },
+                             rewrite: try r.rewrite.map { rw in
+                                 var why = ""
+                                 guard let x = PathRewrite(pattern: rw.pattern, replacement: rw.replacement, error: &why) else {
+                                     throw ConfigError(file: t.file, field: "routes.rewrite", message: why)
+                                 }
+                                 return x
+                             })
             }
             let rules = t.rules.rules.map { RuntimeRule(tenant: t.name, $0, limits: limits) }
             tenants.append(Tenant(index: ti, name: t.name, routes: routes, limits: t.limits, httpsRedirect: t.httpsRedirect, hsts: t.hsts,

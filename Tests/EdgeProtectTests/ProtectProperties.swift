@@ -89,6 +89,24 @@ func checkProtectProperties(_ b: UnsafeRawBufferPointer) {
     precondition(scratch.count <= b.count)
     _ = Signatures.scan(b, query: true, Set(SignatureCategory.allCases), &scratch)
     _ = Signatures.scan(b, query: false, Set(SignatureCategory.allCases), &scratch)
+
+    // Path rewrites on any path bytes: `$0` gives the path back unchanged,
+    // a match is reported exactly when the expression matches, and the
+    // result is the unmatched head and tail around the replacement.
+    let path = UnsafeRawBufferPointer(rebasing: b.prefix(4096))
+    let terminated = Array(path) + [0]   // (sanitizers' regexec interceptors read up to a NUL)
+    for (pattern, replacement) in fuzzRewrites {
+        let r = pattern.apply(path)
+        let plain = terminated.withUnsafeBytes { pattern.regex.matches(UnsafeRawBufferPointer(rebasing: $0[..<path.count])) }
+        precondition((r != nil) == plain, "\(replacement): match disagrees")
+        if replacement == "$0", let r { precondition(r.elementsEqual(path), "$0 is the identity") }
+        if let r { precondition(r.count <= path.count * 4 + 64, "bounded output") }
+    }
+}
+
+let fuzzRewrites: [(PathRewrite, String)] = [("^/(.*)$", "$0"), ("/([a-z]+)/([0-9]+)", "/$2/$1/$1"), ("\\.php$", ".html"), ("(a|b)*c", "[$1]")].map { p, rep in
+    var why = ""
+    return (PathRewrite(pattern: p, replacement: rep, error: &why)!, rep)
 }
 
 /// `*` any run, `?` one byte, the rest literal: by dynamic programming over

@@ -175,3 +175,29 @@ import Testing
         }
     }
 }
+
+@Suite struct PathRewriteTests {
+    func rewrite(_ pattern: String, _ replacement: String, _ path: String) -> String? {
+        var why = ""
+        let rw = PathRewrite(pattern: pattern, replacement: replacement, error: &why)!
+        return Array(path.utf8).withUnsafeBytes { rw.apply($0) }.map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    @Test func replacesTheFirstMatchWithGroups() {
+        #expect(rewrite("^/old/(.*)$", "/new/$1", "/old/a/b") == "/new/a/b")
+        #expect(rewrite("^/old/(.*)$", "/new/$1", "/other") == nil)
+        #expect(rewrite("\\.php$", ".html", "/x/index.php") == "/x/index.html", "only the match is replaced")
+        #expect(rewrite("/v([0-9])/", "/version-$1/", "/api/v1/v2/") == "/api/version-1/v2/", "the first match only")
+        #expect(rewrite("^/(a)|(b)$", "[$1$2]", "/a") == "[a]", "a group that took no part is empty")
+        #expect(rewrite("^/price$", "/cost$$", "/price") == "/cost$")
+        #expect(rewrite("^/(x)$", "$0-$1", "/x") == "/x-x")
+    }
+
+    @Test func refusesWhatCannotWork() {
+        var why = ""
+        #expect(PathRewrite(pattern: "(", replacement: "/", error: &why) == nil && !why.isEmpty)
+        why = ""
+        #expect(PathRewrite(pattern: "^/(a)$", replacement: "/$2", error: &why) == nil)
+        #expect(why.contains("$2"))
+    }
+}

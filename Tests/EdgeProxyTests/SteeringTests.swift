@@ -167,3 +167,48 @@ import Testing
         #expect(try request(e.port, "/bad/x", host: "h.test").status == 200)
     }
 }
+
+/// Routes edged answers itself, and path rewrites, table-tested against a real origin.
+@Suite(.serialized, .timeLimit(.minutes(3))) struct RouteActionTests {
+    @Test func respondRedirectAndRewrite() throws {
+        let o = try Origin(name: "o")
+        defer { o.stop() }
+        let e = try Edge(tenants: [
+            tenantJSON(name: "r", hosts: ["r.test"], origins: #"{"o": {"servers": ["\#(o.address)"]}}"#,
+                       routes: #"""
+                       [{"prefix": "/", "origin": "o", "cache": {"enabled": false}},
+                        {"prefix": "/healthz", "respond": {"status": 200, "body": "ok\n"}},
+                        {"prefix": "/teapot", "respond": {"status": 418, "body": "{\"short\": true}", "content_type": "application/json"}},
+                        {"prefix": "/old/", "redirect": {"status": 301, "location": "https://$host/new$path$query"}},
+                        {"prefix": "/moved", "redirect": {"status": 308, "location": "https://elsewhere.test/"}},
+                        {"prefix": "/api/", "origin": "o", "cache": {"enabled": false}, "rewrite": {"pattern": "^/api/v1/([a-z]+)/([0-9]+)$", "replacement": "/v2/$1?id=$2&"}},
+                        {"prefix": "/strip/", "origin": "o", "strip_prefix": true, "cache": {"enabled": false}, "rewrite": {"pattern": "\\.php$", "replacement": ".html"}}]
+                       """#),
+        ])
+        defer { e.stop() }
+        let cases: [(method: String, path: String, status: Int, header: (String, String)?, body: String?, originPath: String?)] = [
+            ("GET", "/healthz", 200, ("Content-Type", "text/plain; charset=utf-8"), "ok\n", nil),
+            ("HEAD", "/healthz", 200, ("Content-Length", "3"), "", nil),
+            ("GET", "/teapot", 418, ("Content-Type", "application/json"), #"{"short": true}"#, nil),
+            ("GET", "/old/a/b?x=1&y=2", 301, ("Location", "https://r.test/new/old/a/b?x=1&y=2"), "", nil),
+            ("GET", "/old/", 301, ("Location", "https://r.test/new/old/"), "", nil),
+            ("POST", "/moved/x", 308, ("Location", "https://elsewhere.test/"), "", nil),
+            ("GET", "/api/v1/users/42", 200, nil, nil, "/v2/users?id=42&"),
+            ("GET", "/api/v1/users/42?page=3", 200, nil, nil, "/v2/users?id=42&?page=3"),
+            ("GET", "/api/v1/Users/x", 200, nil, nil, "/api/v1/Users/x"),
+            ("GET", "/strip/index.php?a=1", 200, nil, nil, "/index.html?a=1"),
+            ("GET", "/plain", 200, nil, nil, "/plain"),
+        ]
+        for t in cases {
+            let r = try request(e.port, t.method, t.path, host: "r.test", body: t.method == "POST" ? "abc" : nil)
+            #expect(r.status == t.status, "\(t.method) \(t.path): \(r.status)")
+            if let (k, v) = t.header { #expect(r.header(k) == v, "\(t.method) \(t.path): \(k) \(String(describing: r.header(k)))") }
+            if let b = t.body { #expect(r.text == b, "\(t.method) \(t.path): \(r.text)") }
+            if let op = t.originPath { #expect(r.json["path"] as? String == op, "\(t.path) reached the origin as \(String(describing: r.json["path"]))") }
+        }
+        // Answered by edged: the origin never saw them.
+        e.stop()
+        let reached = cases.filter { $0.originPath != nil }.count
+        #expect(try request(o.port, "/stats", host: "x").json["requests"] as? Int == reached)
+    }
+}
