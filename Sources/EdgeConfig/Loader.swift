@@ -634,7 +634,7 @@ public enum ConfigLoader {
 
     static func loadOrigin(name: String, _ g: Node, baseDir: String) throws -> OriginGroupConfig {
         try g.allowOnly(["servers", "directory", "index", "symlinks", "balance", "hash_key", "hash_balance_factor", "max_fails", "fail_backoff",
-                         "keepalive", "tls", "health_check"])
+                         "keepalive", "tls", "health_check", "slow_start"])
         // Each server: "host:port" (or a URL), or {"url": ..., "weight": N}.
         var weights: [Int] = []
         var servers: [String]?
@@ -732,6 +732,10 @@ public enum ConfigLoader {
         if let v = try g.int("max_fails", min: 1, max: 1000) { o.maxFails = v }
         if let v = try g.millis("fail_backoff") { o.failBackoffMillis = v }
         if let v = try g.int("keepalive", min: 0, max: 10_000) { o.keepAlive = v }
+        if let v = try g.millis("slow_start") {
+            guard o.balance != "hash" else { throw g.fail("slow_start", "not with \"balance\": \"hash\" (its keys stay on their servers)") }
+            o.slowStartMillis = v
+        }
         if let h = try g.object("health_check") {
             guard case .http = o.kind else { throw g.fail("health_check", "only for groups of servers") }
             try h.allowOnly(["method", "path", "host", "interval", "timeout", "expect", "body", "rise", "fall"])

@@ -201,6 +201,9 @@ public struct OriginGroupConfig: Sendable, Equatable {
     /// No server above this factor of its weighted share of the active
     /// requests (HAProxy's hash-balance-factor / 100); 0: off.
     public var hashBalanceFactor = 1.25
+    /// A server back in rotation (a probe passed, a back-off ran out) ramps
+    /// up to its weight over this long (0: at once).
+    public var slowStartMillis: Int64 = 0
     public var maxFails = 3
     public var failBackoffMillis: Int64 = 10_000
     /// Idle keep-alive connections kept per server per worker.

@@ -199,7 +199,7 @@ final class HealthProber: @unchecked Sendable {
         guard let up = targets[i].counter.record(passed: passed) else { return }
         let s = targets[i].server
         let reason = up ? "\(targets[i].check.config.rise) probe(s) passed (\(why))" : "\(targets[i].check.config.fall) probe(s) failed (last: \(why))"
-        s.health.setProbed(up: up, why: reason, at: wallClock().seconds)
+        s.health.setProbed(up: up, why: reason, at: wallClock().seconds, now: now)
         log("edged: origin \(s.statsName) is \(up ? "up" : "DOWN"): \(reason)")
     }
 }

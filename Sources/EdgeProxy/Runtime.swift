@@ -299,7 +299,7 @@ public final class RuntimeConfig: Sendable {
                 }
                 let balance = BalanceSetup(policy: BalancePolicy(rawValue: g.balance) ?? .roundRobin,
                                            weights: g.weights.count == health.count ? g.weights : Array(repeating: 1, count: health.count),
-                                           names: names, key: key, loadFactor: g.hashBalanceFactor)
+                                           names: names, key: key, loadFactor: g.hashBalanceFactor, slowStartMillis: g.slowStartMillis)
                 let og = OriginGroup(id: groups.count, name: g.name, kind: kind, balance: balance, keepAlive: g.keepAlive, health: health,
                                      check: g.healthCheck)
                 groups.append(og)

@@ -16,6 +16,8 @@ public final class ServerHealth: Sendable {
     let failures = Atomic<Int>(0)
     let downUntil = Atomic<Int64>(0)
     let probeDown = Atomic<Bool>(false)
+    /// When (monotonic ms) a probe last brought it back (0: never).
+    let probedUpAt = Atomic<Int64>(0)
     let change = Mutex<HealthChange?>(nil)
 
     public init(maxFails: Int, backoffMillis: Int64) {
@@ -34,10 +36,18 @@ public final class ServerHealth: Sendable {
         probeDown.load(ordering: .relaxed) ? Int64.max / 2 : downUntil.load(ordering: .relaxed)
     }
 
-    /// The prober's verdict changed: `up`, because `why`, at wall time `at` (s).
-    public func setProbed(up: Bool, why: String, at: Int64) {
+    /// The prober's verdict changed: `up`, because `why`, at wall time `at`
+    /// (s) and monotonic time `now` (ms).
+    public func setProbed(up: Bool, why: String, at: Int64, now: Int64) {
+        if up { probedUpAt.store(now, ordering: .relaxed) }
         probeDown.store(!up, ordering: .relaxed)
         change.withLock { $0 = HealthChange(up: up, at: at, why: why) }
+    }
+
+    /// When it last came back into rotation: a probe passing, or a passive
+    /// back-off running out (0: it has been in since the start).
+    @inline(__always) public func recoveredAt() -> Int64 {
+        max(probedUpAt.load(ordering: .relaxed), downUntil.load(ordering: .relaxed))
     }
 
     /// Whether the last probe verdict was down.
@@ -68,7 +78,7 @@ public enum BalancePolicy: String, Sendable, CaseIterable {
     /// Smooth weighted round-robin (nginx's): with weights 5,1,1 the order is
     /// a a b a c a a, never five in a row.
     case roundRobin = "round-robin"
-    /// Fewest active requests per unit of weight (this worker's counts).
+    /// Fewest active requests (counting this one) per unit of weight (this worker's counts).
     case leastConnections = "least-connections"
     /// Power of two choices: two servers drawn by weight, the less loaded
     /// one wins. Close to least-connections without herding after a change.
@@ -134,9 +144,15 @@ public struct BalanceSetup: Sendable {
     /// server takes a request that would put it above factor x its weighted
     /// share of the active requests. 0: off (pure consistent hashing).
     public let loadFactor: Double
+    /// A server back in rotation ramps from almost nothing to its full
+    /// weight over this long (HAProxy's `slowstart`; not for `hash`, whose
+    /// keys stay put). 0: off.
+    public let slowStartMillis: Int64
 
-    public init(policy: BalancePolicy, weights: [Int], names: [String] = [], key: HashKey = .uri, loadFactor: Double = 1.25) {
+    public init(policy: BalancePolicy, weights: [Int], names: [String] = [], key: HashKey = .uri, loadFactor: Double = 1.25,
+                slowStartMillis: Int64 = 0) {
         self.policy = policy
+        self.slowStartMillis = slowStartMillis
         self.weights = weights.map { max(1, $0) }
         self.key = key
         self.loadFactor = loadFactor
@@ -165,6 +181,16 @@ public struct Balancer: Sendable {
 
     @inline(__always) static func bit(_ i: Int) -> UInt64 { 1 << UInt64(i & 63) }
 
+    /// Server `i`'s weight now, in 64ths (so a slow start can ramp a weight of 1).
+    @inline(__always) func weight(_ i: Int, _ health: [ServerHealth], _ now: Int64) -> Int {
+        let full = setup.weights[i] << 6
+        let ramp = setup.slowStartMillis
+        guard ramp > 0 else { return full }
+        let since = now - health[i].recoveredAt()
+        guard since < ramp else { return full }
+        return max(1, Int(Int64(full) * max(0, since) / ramp))
+    }
+
     /// Picks among `health.count` servers, skipping those in `tried` (a bit per
     /// server) and those out of rotation. When every untried server is out, the
     /// one that comes back soonest is tried anyway: a back-off is a guess, and
@@ -179,20 +205,21 @@ public struct Balancer: Sendable {
         case .roundRobin, .hash:
             best = pickSmooth(health: health, tried: tried, now: now)
         case .leastConnections:
-            let w = setup.weights
+            var wBest = 0
             for k in 0..<n {
                 let i = (next + k) % n
                 if tried & Balancer.bit(i) != 0 || !health[i].isAvailable(now: now) { continue }
-                // active/weight, compared without division
-                if best < 0 || active[i] * w[best] < active[best] * w[i] { best = i }
+                // (active + 1) / weight, the load after this request (HAProxy's
+                // rule: an idle server still weighs by its weight), without division
+                let wi = weight(i, health, now)
+                if best < 0 || (active[i] + 1) * wBest < (active[best] + 1) * wi { best = i; wBest = wi }
             }
             if best >= 0 { next = (best + 1) % n }
         case .randomTwo:
             let a = pickByWeight(health: health, tried: tried, now: now, except: -1)
             if a >= 0 {
                 let b = pickByWeight(health: health, tried: tried, now: now, except: a)
-                let w = setup.weights
-                best = b < 0 || active[a] * w[b] <= active[b] * w[a] ? a : b
+                best = b < 0 || (active[a] + 1) * weight(b, health, now) <= (active[b] + 1) * weight(a, health, now) ? a : b
             }
         }
         if best >= 0 { return best }
@@ -208,10 +235,10 @@ public struct Balancer: Sendable {
     /// the highest is picked and pays back the total.
     mutating func pickSmooth(health: [ServerHealth], tried: UInt64, now: Int64) -> Int {
         var best = -1, total = 0
-        let w = setup.weights
         for i in 0..<health.count where tried & Balancer.bit(i) == 0 && health[i].isAvailable(now: now) {
-            current[i] += w[i]
-            total += w[i]
+            let w = weight(i, health, now)
+            current[i] += w
+            total += w
             if best < 0 || current[i] > current[best] { best = i }
         }
         if best >= 0 { current[best] -= total }
@@ -221,14 +248,13 @@ public struct Balancer: Sendable {
     /// A server drawn with probability proportional to its weight among the
     /// eligible ones (-1: none).
     mutating func pickByWeight(health: [ServerHealth], tried: UInt64, now: Int64, except: Int) -> Int {
-        let w = setup.weights
         var total = 0
-        for i in 0..<health.count where i != except && tried & Balancer.bit(i) == 0 && health[i].isAvailable(now: now) { total += w[i] }
+        for i in 0..<health.count where i != except && tried & Balancer.bit(i) == 0 && health[i].isAvailable(now: now) { total += weight(i, health, now) }
         guard total > 0 else { return -1 }
         rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17          // xorshift64
         var r = Int(rng % UInt64(total))
         for i in 0..<health.count where i != except && tried & Balancer.bit(i) == 0 && health[i].isAvailable(now: now) {
-            r -= w[i]
+            r -= weight(i, health, now)
             if r < 0 { return i }
         }
         return -1

@@ -77,8 +77,9 @@ import EdgeHTTP
     @Test func leastConnectionsCountsPerUnitOfWeight() {
         var b = Balancer(BalanceSetup(policy: .leastConnections, weights: [4, 1]))
         let s = servers(2)
-        #expect(b.pick(health: s, active: [3, 1], tried: 0, now: 0) == 0, "3/4 < 1/1")
-        #expect(b.pick(health: s, active: [5, 1], tried: 0, now: 0) == 1, "5/4 > 1/1")
+        #expect(b.pick(health: s, active: [3, 1], tried: 0, now: 0) == 0, "(3+1)/4 < (1+1)/1")
+        #expect(b.pick(health: s, active: [8, 1], tried: 0, now: 0) == 1, "(8+1)/4 > (1+1)/1")
+        #expect(b.pick(health: s, active: [0, 0], tried: 0, now: 0) == 0, "idle: the heavier")
     }
 
     @Test func randomTwoFollowsWeightsAndPrefersTheLessLoaded() {
@@ -92,9 +93,9 @@ import EdgeHTTP
         #expect(busy[0] == 0, "\(busy)")
         var w = Balancer(BalanceSetup(policy: .randomTwo, weights: [3, 1]), seed: 7)
         let two = servers(2)
-        // Both drawn every time (two servers): the lower active/weight wins.
+        // Both drawn every time (two servers): the lower (active+1)/weight wins.
         #expect(w.pick(health: two, active: [2, 1], tried: 0, now: 0) == 0)
-        #expect(w.pick(health: two, active: [4, 1], tried: 0, now: 0) == 1)
+        #expect(w.pick(health: two, active: [6, 1], tried: 0, now: 0) == 1)
     }
 
     func names(_ n: Int) -> [String] { (0..<n).map { "10.0.0.\($0):8080" } }
@@ -171,5 +172,38 @@ import EdgeHTTP
         let next = b.pick(health: s, active: [0, 0, 0], tried: 1 << UInt64(home), now: 0, key: key(1))!
         #expect(next != home)
         #expect(b.pick(health: s, active: [0, 0, 0], tried: 0b111, now: 0, key: key(1)) == nil)
+    }
+}
+
+@Suite struct SlowStartTests {
+    /// Server 1 comes back at t = 10 s with a 10 s slow start: its share of
+    /// round-robin grows from almost nothing to its full half.
+    @Test func aRecoveredServerRampsUpToItsWeight() {
+        let s = (0..<2).map { _ in ServerHealth(maxFails: 1, backoffMillis: 10_000) }
+        s[1].recordFailure(now: 0)                              // out until 10 s
+        var b = Balancer(BalanceSetup(policy: .roundRobin, weights: [1, 1], slowStartMillis: 10_000))
+        func share(at now: Int64) -> Double {
+            let picks = (0..<1000).compactMap { _ in b.pick(health: s, active: [0, 0], tried: 0, now: now) }
+            return Double(picks.filter { $0 == 1 }.count) / 1000
+        }
+        #expect(share(at: 5_000) == 0, "out")
+        #expect(share(at: 10_100) < 0.05)
+        let mid = share(at: 15_000)
+        #expect(mid > 0.25 && mid < 0.4, "half its weight: a third of the picks (\(mid))")
+        #expect(share(at: 20_000) == 0.5)
+        // Without slow start it is back at full weight at once.
+        var plain = Balancer(BalanceSetup(policy: .roundRobin, weights: [1, 1]))
+        let picks = (0..<1000).compactMap { _ in plain.pick(health: s, active: [0, 0], tried: 0, now: 10_100) }
+        #expect(picks.filter { $0 == 1 }.count == 500)
+    }
+
+    @Test func aProbedRecoveryRampsLeastConnectionsToo() {
+        let s = (0..<2).map { _ in ServerHealth(maxFails: 1, backoffMillis: 1) }
+        s[1].setProbed(up: false, why: "down", at: 0, now: 0)
+        s[1].setProbed(up: true, why: "up", at: 0, now: 50_000)
+        var b = Balancer(BalanceSetup(policy: .leastConnections, weights: [1, 1], slowStartMillis: 10_000))
+        // Just back, idle, and still not preferred over a server with a few requests.
+        #expect(b.pick(health: s, active: [3, 0], tried: 0, now: 50_500) == 0)
+        #expect(b.pick(health: s, active: [3, 0], tried: 0, now: 60_000) == 1)
     }
 }
