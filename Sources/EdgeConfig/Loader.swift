@@ -466,7 +466,7 @@ public enum ConfigLoader {
     public static func loadTenant(file: String) throws -> TenantConfig {
         let root = Node(dict: try readJSON(file), file: file, path: "")
         try root.allowOnly(["name", "hosts", "default", "origins", "routes", "limits", "tls", "https_redirect", "hsts", "purge_tag_headers", "compress", "pass_request_headers", "http2",
-                            "access", "rate_limits", "rules", "signatures"])
+                            "access", "rate_limits", "rules", "signatures", "error_pages"])
         let name = try root.string("name") ?? ((file as NSString).lastPathComponent as NSString).deletingPathExtension
         guard let rawHosts = try root.strings("hosts") else { throw root.fail("hosts", "is required (a list of host names)") }
         var hosts: [String] = []
@@ -569,6 +569,17 @@ public enum ConfigLoader {
         t.tls = try loadTLS(root, baseDir: baseDir)
         t.httpsRedirect = try root.bool("https_redirect") ?? false
         t.http2 = try root.bool("http2") ?? true
+        // "error_pages": {"404": "errors/404.html", "502": ...}: statuses edged answers itself.
+        if let pages = try root.object("error_pages") {
+            for key in pages.dict.keys.sorted() {
+                guard let status = Int(key), (400...599).contains(status) else { throw pages.fail(key, "expected a status from 400 to 599") }
+                guard let f = try pages.string(key), !f.isEmpty else { throw pages.fail(key, "expected a file name") }
+                let full = f.hasPrefix("/") ? f : (baseDir as NSString).appendingPathComponent(f)
+                guard let data = FileManager.default.contents(atPath: full) else { throw pages.fail(key, "cannot read \"\(full)\"") }
+                guard data.count <= 64 << 10 else { throw pages.fail(key, "\"\(full)\" is larger than 64 KiB") }
+                t.errorPages[status] = String(decoding: data, as: UTF8.self)
+            }
+        }
         if let h = try root.string("hsts") {
             guard h.lowercased().hasPrefix("max-age="), h.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F }) else {
                 throw root.fail("hsts", "expected a Strict-Transport-Security value like \"max-age=31536000; includeSubDomains\"")

@@ -108,6 +108,8 @@ public struct TenantConfig: Sendable, Equatable {
     /// forwarded from untrusted clients too; by default they are removed.
     public var passRequestHeaders: [String] = []
 
+    /// Pages (HTML, read at load) for the errors edged itself answers, by status.
+    public var errorPages: [Int: String] = [:]
     public init(name: String, file: String, hosts: [String], origins: [OriginGroupConfig], routes: [RouteConfig]) {
         self.name = name; self.file = file; self.hosts = hosts; self.origins = origins; self.routes = routes
     }

@@ -182,12 +182,15 @@ final class Tenant: Sendable {
     /// Request rules in order; `ruleSet` is their conditions (EdgeProtect matches them).
     let rules: [RuntimeRule]
     let ruleSet: RuleSet
+    /// The operator's pages for errors edged answers itself, by status.
+    let errorPages: [Int: [UInt8]]
 
     init(index: Int, name: String, routes: [Route], limits: TenantLimits, httpsRedirect: Bool = false, hsts: String? = nil,
          tagFields: [String] = ["surrogate-key", "cache-tag"], config: TenantConfig, rules: [RuntimeRule] = []) {
         self.index = index
         self.rules = rules
         self.ruleSet = config.rules
+        self.errorPages = config.errorPages.mapValues { Array($0.utf8) }
         self.tagFields = tagFields.map { $0.lowercased() }
         self.config = config
         self.passOverrides = config.passRequestHeaders.map { Array($0.lowercased().utf8) }

@@ -131,6 +131,8 @@ let good = #"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:9000
         (#"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:1"], "health_check": {"rise": 0}}}, "routes": [{"prefix": "/", "origin": "o"}]}"#, "origins.o.health_check.rise"),
         (#"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:1"], "health_check": {"uri": "/"}}}, "routes": [{"prefix": "/", "origin": "o"}]}"#, "origins.o.health_check.uri"),
         (#"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:1"], "balance": "hash", "slow_start": "30s"}}, "routes": [{"prefix": "/", "origin": "o"}]}"#, "origins.o.slow_start"),
+        (#"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:1"]}}, "routes": [{"prefix": "/", "origin": "o"}], "error_pages": {"200": "x.html"}}"#, "error_pages.200"),
+        (#"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:1"]}}, "routes": [{"prefix": "/", "origin": "o"}], "error_pages": {"502": "missing.html"}}"#, "error_pages.502"),
         (#"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:1"]}}, "routes": [{"prefix": "/", "origin": "o", "rewrite": {"pattern": "(", "replacement": "/"}}]}"#, "routes[0].rewrite.pattern"),
         (#"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:1"]}}, "routes": [{"prefix": "/", "origin": "o", "rewrite": {"pattern": "^/(a)$", "replacement": "/$2"}}]}"#, "routes[0].rewrite.replacement"),
         (#"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:1"]}}, "routes": [{"prefix": "/", "origin": "o", "rewrite": {"pattern": "a"}}]}"#, "routes[0].rewrite.replacement"),

@@ -212,3 +212,27 @@ import Testing
         #expect(try request(o.port, "/stats", host: "x").json["requests"] as? Int == reached)
     }
 }
+
+/// A tenant's own pages for the errors edged answers itself.
+@Suite(.serialized, .timeLimit(.minutes(3))) struct ErrorPageTests {
+    @Test func errorsEdgedAnswersUseTheTenantsPages() throws {
+        let dead = try TCPProbe.bindEphemeral().1
+        let e = try Edge(tenants: [
+            tenantJSON(name: "p", hosts: ["p.test"],
+                       origins: #"{"gone": {"servers": ["127.0.0.1:\#(dead)"]}, "files": {"directory": "www"}}"#,
+                       routes: #"[{"prefix": "/", "origin": "files"}, {"prefix": "/api/", "origin": "gone"}]"#,
+                       extra: #""error_pages": {"502": "errors/502.html", "404": "errors/404.html"}"#),
+        ], files: ["www/index.html": "home", "errors/502.html": "<h1>We will be right back</h1>\n", "errors/404.html": "<h1>No such page</h1>\n"])
+        defer { e.stop() }
+        let bad = try request(e.port, "/api/x", host: "p.test")
+        #expect(bad.status == 502)
+        #expect(bad.text == "<h1>We will be right back</h1>\n")
+        #expect(bad.header("Content-Type") == "text/html; charset=utf-8")
+        let missing = try request(e.port, "/nope.html", host: "p.test")
+        #expect(missing.status == 404 && missing.text == "<h1>No such page</h1>\n", "\(missing.status) \(missing.text)")
+        // A status without a page keeps edged's plain one.
+        let post = try request(e.port, "POST", "/index.html", host: "p.test", body: "x")
+        #expect(post.status == 405 && post.text.hasPrefix("405"), "\(post.status) \(post.text)")
+        #expect(try request(e.port, "/", host: "p.test").text == "home")
+    }
+}
