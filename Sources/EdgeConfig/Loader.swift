@@ -492,7 +492,7 @@ public enum ConfigLoader {
         var routes: [RouteConfig] = []
         for r in routeNodes {
             try r.allowOnly(["prefix", "origin", "strip_prefix", "host", "request_headers", "response_headers", "cache", "compress", "websocket", "signatures",
-                             "respond", "redirect", "rewrite"])
+                             "respond", "redirect", "rewrite", "split"])
             let prefix = try r.requiredString("prefix")
             guard prefix.hasPrefix("/") else { throw r.fail("prefix", "must start with \"/\"") }
             let action = try loadRouteAction(r)
@@ -503,6 +503,31 @@ public enum ConfigLoader {
             }
             var rc = RouteConfig(prefix: prefix, origin: origin)
             rc.action = action
+            if let sp = try r.object("split") {
+                guard action == nil else { throw r.fail("split", "a route that responds or redirects has no origin to split") }
+                try sp.allowOnly(["sides", "sticky", "force_header"])
+                guard let sides = try sp.objects("sides"), sides.count >= 2, sides.count <= 16 else { throw sp.fail("sides", "expected 2 to 16 sides") }
+                var split = RouteSplit(sides: [])
+                for n in sides {
+                    try n.allowOnly(["origin", "weight"])
+                    let o = try n.requiredString("origin")
+                    guard let g = origins.first(where: { $0.name == o }) else { throw n.fail("origin", "unknown origin group \"\(o)\"") }
+                    guard case .http = g.kind else { throw n.fail("origin", "a split side is a group of servers") }
+                    guard !split.sides.contains(where: { $0.origin == o }) else { throw n.fail("origin", "\"\(o)\" is already a side") }
+                    split.sides.append(.init(origin: o, weight: try n.int("weight", min: 0, max: 10_000) ?? 1))
+                }
+                guard split.sides.contains(where: { $0.weight > 0 }) else { throw sp.fail("sides", "at least one side needs a weight above 0") }
+                guard split.sides[0].origin == origin else { throw sp.fail("sides", "the first side is the route's origin (\"\(origin)\")") }
+                if let st = try sp.string("sticky") {
+                    guard st == "client" || (st.hasPrefix("cookie:") && st.count > 7) else { throw sp.fail("sticky", "expected \"client\" or \"cookie:NAME\"") }
+                    split.sticky = st
+                }
+                if let h = try sp.string("force_header") {
+                    guard !h.isEmpty, h.utf8.allSatisfy(isTokenChar) else { throw sp.fail("force_header", "expected a field name") }
+                    split.forceHeader = h
+                }
+                rc.split = split
+            }
             if let w = try r.object("rewrite") {
                 try w.allowOnly(["pattern", "replacement"])
                 let pattern = try w.requiredString("pattern")

@@ -350,6 +350,8 @@ public struct RouteConfig: Sendable, Equatable {
     /// The path the origin gets: the first match of a regular expression
     /// replaced (after strip_prefix; the cache key keeps the client's URL).
     public var rewrite: (pattern: String, replacement: String)?
+    /// A canary or weighted split of the route's requests across origin groups.
+    public var split: RouteSplit?
     public init(prefix: String, origin: String) { self.prefix = prefix; self.origin = origin }
 
     public static func == (a: RouteConfig, b: RouteConfig) -> Bool {
@@ -357,7 +359,26 @@ public struct RouteConfig: Sendable, Equatable {
             && a.hostRewrite == b.hostRewrite && a.requestHeaders == b.requestHeaders && a.responseHeaders == b.responseHeaders
             && a.websocket == b.websocket && a.websocketIdleTimeoutMillis == b.websocketIdleTimeoutMillis && a.signatures == b.signatures
             && a.action == b.action && a.rewrite?.pattern == b.rewrite?.pattern && a.rewrite?.replacement == b.rewrite?.replacement
+            && a.split == b.split
     }
+}
+
+/// A route's split: each request goes to one side, by weight. The first
+/// side is the stable one and uses the cache as usual; the others bypass it
+/// (nothing looked up, nothing stored), so no side is ever served the other's
+/// response. `sticky`: "client" (the client's address) or "cookie:NAME" keep
+/// a client on its side (nil: each request drawn anew). A request whose
+/// `forceHeader` field names a side's origin goes to that side.
+public struct RouteSplit: Sendable, Equatable {
+    public var sides: [Side]
+    public var sticky: String?
+    public var forceHeader: String?
+    public struct Side: Sendable, Equatable {
+        public var origin: String
+        public var weight: Int
+        public init(origin: String, weight: Int) { self.origin = origin; self.weight = weight }
+    }
+    public init(sides: [Side]) { self.sides = sides }
 }
 
 /// What a route without an origin answers.

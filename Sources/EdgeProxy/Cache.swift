@@ -114,6 +114,12 @@ extension Worker {
             e.cache = x
             return false
         }
+        if e.splitSide > 0 {
+            // A split's other sides never share the cache with the first.
+            x.status = CacheStatus(.bypass)
+            e.cache = x
+            return false
+        }
         if !rc.bypass.isEmpty {
             // The route's bypass rules: to the origin, nothing looked up or stored.
             if plain { x.request = HeaderList(parsed: p, e.head.fields); plain = false }

@@ -69,6 +69,10 @@ final class Exchange {
     // Where it goes.
     var tenant: Tenant?
     var route: Route?
+    /// The origin group this request goes to: the route's, or its split's side
+    /// (`splitSide`, 0: the first, cached one).
+    var group: OriginGroup?
+    var splitSide = 0
     /// A WebSocket upgrade the route allows: forwarded with its upgrade fields,
     /// and a tunnel once the origin answers 101 (Tunnel.swift).
     var upgrade = false

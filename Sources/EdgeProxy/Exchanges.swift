@@ -305,6 +305,7 @@ extension Worker {
         e.startMicros = monotonicMicros()
         e.tenant = c.ex.tenant
         e.route = c.ex.route
+        e.group = c.ex.group
         e.method = c.ex.method
         e.methodText = c.ex.methodText
         e.host = c.ex.host

@@ -107,6 +107,13 @@ public struct TenantStats: Encodable, Sendable {
     /// Bytes the tenant holds in memory, and in the tiers below (disk).
     public var cacheBytes = 0
     public var diskBytes = 0
+    /// Requests and errors per origin group (a split's sides: promote or roll back on these).
+    public var groups: [GroupCount] = []
+    public struct GroupCount: Encodable, Sendable {
+        public var group: String
+        public var requests: Int
+        public var errors: Int
+    }
     public struct RuleCount: Encodable, Sendable {
         /// A rule id, or "signature:CATEGORY".
         public var rule: String
@@ -307,6 +314,13 @@ extension EdgeServer {
             s.cacheBytes = config.store.bytes(tenant: name)
             s.diskBytes = config.store.lowerBytes(tenant: name)
             let mine = name + "/"
+            var byGroup: [String: (Int, Int)] = [:]
+            for (n, c) in stats.originTotals() where n.hasPrefix(mine) {
+                let g = String(n.dropFirst(mine.count).prefix { $0 != "/" })
+                byGroup[g, default: (0, 0)].0 += c[OriginSlot.requests]
+                byGroup[g, default: (0, 0)].1 += c[OriginSlot.errors]
+            }
+            s.groups = byGroup.keys.sorted().map { .init(group: $0, requests: byGroup[$0]!.0, errors: byGroup[$0]!.1) }
             for (n, c) in stats.ruleTotals() where n.hasPrefix(mine) {
                 s.rules.append(.init(rule: String(n.dropFirst(mine.count)), matched: c[RuleSlot.matched], logged: c[RuleSlot.logged]))
             }
@@ -433,7 +447,7 @@ extension EdgeServer {
         for (n, t) in origins { out += "edge_origin_requests_total{origin=\"\(label(n))\"} \(t[OriginSlot.requests])\n" }
         family("edge_origin_errors_total", "counter", "Failed requests to each origin server.")
         for (n, t) in origins { out += "edge_origin_errors_total{origin=\"\(label(n))\"} \(t[OriginSlot.errors])\n" }
-        family("edge_origin_up", "gauge", "1 when passive health checks consider the server available.")
+        family("edge_origin_up", "gauge", "1 when the server is in rotation (active health checks and passive failure counts).")
         let now = monotonicMillis()
         for s in config.servers { out += "edge_origin_up{origin=\"\(label(s.statsName))\"} \(s.health.isAvailable(now: now) ? 1 : 0)\n" }
         let disks = config.store.tiers

@@ -91,7 +91,7 @@ extension Worker {
     /// connection when there is one, else a new one; on a connect error the
     /// next server is tried. Answers 502 when every server failed.
     func connectOrigin(_ c: ClientConnection, ids: [Int]) {
-        let group = c.ex.route!.group
+        let group = c.ex.group!
         while true {
             guard c.ex.attempts <= ids.count,
                   let gi = pools.balancers[group.id].pick(health: group.health, active: pools.groupActive[group.id], tried: c.ex.tried, now: now,
@@ -545,7 +545,7 @@ extension Worker {
         let nothingSent = why == .connect || why == .connectTimeout || why == .tls
         let staleReuse = why == .closed && reused && !o.gotBytes
         if !c.ex.bodyStarted && (nothingSent || (staleReuse && c.ex.method.isIdempotent)),
-           case .http(let ids) = c.ex.route!.group.kind {
+           case .http(let ids) = c.ex.group!.kind {
             if staleReuse { c.ex.tried &= ~(1 << UInt64(o.groupIndex)) }
             return connectOrigin(c, ids: ids)
         }

@@ -119,6 +119,8 @@ extension Worker {
         }
         guard let route else { refuse(c, 404); return .done }
         e.route = route
+        e.group = route.group
+        if let sp = route.split { pickSide(c, p, sp) }
         if case .http = route.group.kind, WebSocketHandshake.isRequest(p, e.head) {
             guard route.websocket else { refuse(c, 403); return .done }
             e.upgrade = true
@@ -134,6 +136,33 @@ extension Worker {
             }
         }
         return .next
+    }
+
+    /// A split route's side for this request: the one its force header
+    /// names; else by weight, drawn from the client's address or cookie when
+    /// sticky (the same client, the same side, while the weights stay), at
+    /// random otherwise. Sides after the first bypass the cache.
+    func pickSide(_ c: ClientConnection, _ p: UnsafeRawBufferPointer, _ sp: Route.Split) {
+        let e = c.ex
+        var side = -1
+        if let name = sp.forceHeader, let v = fieldValue(p, e.head, name) {
+            side = sp.names.firstIndex { $0.elementsEqual(p[v]) } ?? -1
+        }
+        if side < 0 {
+            var draw: UInt64?
+            switch sp.sticky {
+            case .none: break
+            case .client:
+                let v = clientAddress(c, p).value
+                draw = mix64(UInt64(truncatingIfNeeded: v) ^ mix64(UInt64(truncatingIfNeeded: v >> 64)))
+            case .cookie(let name):
+                draw = cookieValue(p, e.head, name).map { mix64(fnv1a(p[$0])) }
+            }
+            splitDraws &+= 1
+            side = sp.side(draw ?? mix64(splitDraws &+ UInt64(bitPattern: now) &* 0x9e37_79b9))
+        }
+        e.splitSide = side
+        e.group = sp.groups[side]
     }
 
     /// 4. Request filter: checks on a routed request before anything is read or
@@ -212,10 +241,11 @@ extension Worker {
     func upstreamPhase(_ c: ClientConnection, _ p: UnsafeRawBufferPointer) {
         let route = c.ex.route!
         let b = c.inBuf!
-        if route.group.balance.policy == .hash { c.ex.balanceKey = balanceKey(c, p, route.group) }
+        let group = c.ex.group!
+        if group.balance.policy == .hash { c.ex.balanceKey = balanceKey(c, p, group) }
         if route.stripPrefix { stripPrefix(c, route) }
         if let rw = route.rewrite { rewritePath(c, rw) }
-        switch route.group.kind {
+        switch group.kind {
         case .directory(let root):
             if c.ex.method != .get && c.ex.method != .head { return refuse(c, 405) }
             if !c.ex.bodyDone { c.keepAlive = false; c.ex.bodyState = .none }

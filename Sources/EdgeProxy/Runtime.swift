@@ -142,6 +142,31 @@ final class Route: Sendable {
     /// Answered by edged itself (routeActionPhase), and the origin path's rewrite.
     let action: Action?
     let rewrite: PathRewrite?
+    /// A canary/weighted split across groups (nil: all to `group`).
+    let split: Split?
+
+    /// The sides in order (the first is `group`, the cached one), weights, and
+    /// how a request picks its side (routePhase).
+    struct Split: Sendable {
+        enum Sticky: Sendable { case none, client, cookie([UInt8]) }
+        let groups: [OriginGroup]
+        let weights: [Int]
+        let total: Int
+        let sticky: Sticky
+        /// Lowercase field name; its value names a side's group.
+        let forceHeader: [UInt8]?
+        let names: [[UInt8]]
+
+        /// The side a draw `h` (any 64-bit value) falls on, by weight.
+        func side(_ h: UInt64) -> Int {
+            var r = Int(h % UInt64(total))
+            for (i, w) in weights.enumerated() {
+                r -= w
+                if r < 0 { return i }
+            }
+            return 0
+        }
+    }
 
     enum Action: Sendable {
         case respond(status: Int, body: [UInt8], contentType: [UInt8])
@@ -150,8 +175,8 @@ final class Route: Sendable {
 
     init(prefix: [UInt8], group: OriginGroup, stripPrefix: Bool, hostRewrite: [UInt8]?, request: Edits, response: Edits, cache: RouteCache? = nil,
          compress: RouteCompress? = nil, websocket: Bool = true, websocketIdleMillis: Int64 = 3_600_000, rateLimits: [RuntimeRateLimit] = [],
-         signatures: SignatureConfig? = nil, action: Action? = nil, rewrite: PathRewrite? = nil) {
-        self.action = action; self.rewrite = rewrite
+         signatures: SignatureConfig? = nil, action: Action? = nil, split: Split? = nil, rewrite: PathRewrite? = nil) {
+        self.action = action; self.rewrite = rewrite; self.split = split
         self.rateLimits = rateLimits
         self.signatures = signatures
         self.signatureFields = (signatures?.fields ?? []).map { Array($0.utf8) }
@@ -354,6 +379,18 @@ public final class RuntimeConfig: Sendable {
                                  case .respond(let status, let body, let type): return .respond(status: status, body: Array(body.utf8), contentType: Array(type.utf8))
                                  case .redirect(let status, let location): return .redirect(status: status, location: LocationTemplate(location))
                                  }
+                             },
+                             split: r.split.map { sp in
+                                 let sticky: Route.Split.Sticky
+                                 switch sp.sticky {
+                                 case "client": sticky = .client
+                                 case let k? where k.hasPrefix("cookie:"): sticky = .cookie(Array(k.dropFirst(7).utf8))
+                                 default: sticky = .none
+                                 }
+                                 return Route.Split(groups: sp.sides.map { byName[$0.origin]! }, weights: sp.sides.map(\.weight),
+                                                    total: sp.sides.reduce(0) { $0 + $1.weight }, sticky: sticky,
+                                                    forceHeader: sp.forceHeader.map { Array($0.lowercased().utf8) },
+                                                    names: sp.sides.map { Array($0.origin.utf8) })
                              },
                              rewrite: try r.rewrite.map { rw in
                                  var why = ""

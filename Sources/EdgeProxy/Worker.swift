@@ -131,6 +131,8 @@ public final class Worker: @unchecked Sendable {
     /// What connections between requests hold as their exchange (see
     /// ClientConnection.ex): this worker's own, so only its thread touches it.
     let idleExchange = Exchange()
+    /// Draws for split routes without stickiness (this worker's own sequence).
+    var splitDraws: UInt64 = 0
     let date = DateCache()
     let log: AccessLog
     var limits: HeadLimits

@@ -419,6 +419,10 @@ func emit(_ data: Data) { print(String(decoding: data, as: UTF8.self), terminato
             }
         }
         if let d = t["disk_bytes"] as? Int, d > 0 { print("  cache: \(t["cache_bytes"] as? Int ?? 0) bytes in memory, \(d) on disk") }
+        let groups = t["groups"] as? [[String: Any]] ?? []
+        if groups.count > 1 {
+            for g in groups { print("  origin \(g["group"] as? String ?? "?"): \(g["requests"] as? Int ?? 0) requests, \(g["errors"] as? Int ?? 0) errors") }
+        }
     }
     guard let cache = object(data)["cache"] as? [String: Any] else { return }
     if let m = cache["memory"] as? [String: Any] {

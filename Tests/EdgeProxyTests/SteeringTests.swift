@@ -236,3 +236,65 @@ import Testing
         #expect(try request(e.port, "/", host: "p.test").text == "home")
     }
 }
+
+/// Canary and weighted splits across origin groups.
+@Suite(.serialized, .timeLimit(.minutes(3))) struct SplitTests {
+    func edge(_ stable: Origin, _ canary: Origin, _ split: String) throws -> Edge {
+        try Edge(tenants: [
+            tenantJSON(name: "c", hosts: ["c.test"],
+                       origins: #"{"stable": {"servers": ["\#(stable.address)"]}, "canary": {"servers": ["\#(canary.address)"]}}"#,
+                       routes: #"[{"prefix": "/", "origin": "stable", "cache": {"default_ttl": 60}, "split": \#(split)}]"#),
+        ])
+    }
+
+    func side(_ e: Edge, _ path: String, _ headers: [String] = []) throws -> String {
+        let r = try request(e.port, path, host: "c.test", headers: headers)
+        #expect(r.status == 200)
+        return r.json["origin"] as? String ?? "?"
+    }
+
+    @Test func weightsForceHeaderAndCacheIsolation() throws {
+        let s = try Origin(name: "stable"), k = try Origin(name: "canary")
+        defer { s.stop(); k.stop() }
+        let e = try edge(s, k, #"{"sides": [{"origin": "stable", "weight": 80}, {"origin": "canary", "weight": 20}], "force_header": "X-Canary"}"#)
+        defer { e.stop() }
+        var n: [String: Int] = [:]
+        for i in 0..<300 { n[try side(e, "/w/\(i)"), default: 0] += 1 }
+        #expect((30...95).contains(n["canary"] ?? 0), "about 60 of 300 to the canary: \(n)")
+        for i in 0..<5 { #expect(try side(e, "/f/\(i)", ["X-Canary: canary"]) == "canary") }
+        for i in 0..<5 { #expect(try side(e, "/f/\(i)", ["X-Canary: stable"]) == "stable") }
+        // The stable side's cached copy is never served to the canary side, and the canary's is never stored.
+        for o in [s, k] {
+            try script(o, "/iso", #"[{"status": 200, "headers": {"Cache-Control": "max-age=600", "Content-Type": "application/json"}, "body": "{\"origin\": \"\#(o.name)\"}"}]"#)
+        }
+        #expect(try side(e, "/iso", ["X-Canary: stable"]) == "stable")
+        let hit = try request(e.port, "/iso", host: "c.test", headers: ["X-Canary: stable"])
+        #expect(hit.header("Cache-Status")?.contains("hit") == true, "\(hit.headers)")
+        #expect(try side(e, "/iso", ["X-Canary: canary"]) == "canary")
+        #expect(try side(e, "/iso", ["X-Canary: canary"]) == "canary")
+        #expect(try originHits(k, "/iso") == 2, "each canary request went to the canary")
+        #expect(try originHits(s, "/iso") == 1, "the stable copy stayed cached")
+        // Stats count each side apart (what a promote-or-roll-back decision reads).
+        let groups = try e.server.tenantStats("c")[0].groups
+        #expect(groups.map(\.group) == ["canary", "stable"], "\(groups)")
+        #expect(groups.first { $0.group == "canary" }?.requests == (n["canary"] ?? 0) + 5 + 2, "\(groups)")
+    }
+
+    @Test func stickySplitsKeepAClientOnItsSideAndWeightZeroDrainsIt() throws {
+        let s = try Origin(name: "stable"), k = try Origin(name: "canary")
+        defer { s.stop(); k.stop() }
+        let e = try edge(s, k, #"{"sides": [{"origin": "stable", "weight": 1}, {"origin": "canary", "weight": 1}], "sticky": "cookie:sid"}"#)
+        var seen: [String: Set<String>] = [:]
+        for u in 0..<30 { for i in 0..<4 { seen["u\(u)", default: []].insert(try side(e, "/s/\(u)/\(i)", ["Cookie: sid=u\(u)"])) } }
+        #expect(seen.values.allSatisfy { $0.count == 1 }, "\(seen)")
+        #expect(Set(seen.values.map { $0.first! }) == ["stable", "canary"])
+        // Promote or roll back by reload: weight 0 sends nothing to the canary.
+        try e.reload(tenants: [
+            tenantJSON(name: "c", hosts: ["c.test"],
+                       origins: #"{"stable": {"servers": ["\#(s.address)"]}, "canary": {"servers": ["\#(k.address)"]}}"#,
+                       routes: #"[{"prefix": "/", "origin": "stable", "split": {"sides": [{"origin": "stable", "weight": 1}, {"origin": "canary", "weight": 0}], "sticky": "cookie:sid"}}]"#),
+        ])
+        for u in 0..<30 { #expect(try side(e, "/s/\(u)/x", ["Cookie: sid=u\(u)"]) == "stable") }
+        e.stop()
+    }
+}
