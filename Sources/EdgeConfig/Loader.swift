@@ -670,7 +670,7 @@ public enum ConfigLoader {
 
     static func loadOrigin(name: String, _ g: Node, baseDir: String) throws -> OriginGroupConfig {
         try g.allowOnly(["servers", "directory", "index", "symlinks", "balance", "hash_key", "hash_balance_factor", "max_fails", "fail_backoff",
-                         "keepalive", "tls", "health_check", "slow_start"])
+                         "keepalive", "tls", "health_check", "slow_start", "retry_budget"])
         // Each server: "host:port" (or a URL), or {"url": ..., "weight": N}.
         var weights: [Int] = []
         var servers: [String]?
@@ -768,6 +768,12 @@ public enum ConfigLoader {
         if let v = try g.int("max_fails", min: 1, max: 1000) { o.maxFails = v }
         if let v = try g.millis("fail_backoff") { o.failBackoffMillis = v }
         if let v = try g.int("keepalive", min: 0, max: 10_000) { o.keepAlive = v }
+        if let v = g.dict["retry_budget"] {
+            guard let n = v as? NSNumber, !isJSONBool(v), n.doubleValue >= 0, n.doubleValue <= 1 else {
+                throw g.fail("retry_budget", "expected a fraction from 0 to 1 (0.2: retries add at most 20% to the requests)")
+            }
+            o.retryBudget = n.doubleValue
+        }
         if let v = try g.millis("slow_start") {
             guard o.balance != "hash" else { throw g.fail("slow_start", "not with \"balance\": \"hash\" (its keys stay on their servers)") }
             o.slowStartMillis = v

@@ -206,6 +206,10 @@ public struct OriginGroupConfig: Sendable, Equatable {
     /// A server back in rotation (a probe passed, a back-off ran out) ramps
     /// up to its weight over this long (0: at once).
     public var slowStartMillis: Int64 = 0
+    /// Retries (to another server, after a failure before any response byte)
+    /// may add at most this fraction of the group's requests, plus a reserve
+    /// of 3 (Envoy's retry budget), so retries cannot multiply an outage.
+    public var retryBudget = 0.2
     public var maxFails = 3
     public var failBackoffMillis: Int64 = 10_000
     /// Idle keep-alive connections kept per server per worker.

@@ -34,12 +34,29 @@ final class OriginPools {
     var groupActive: [[Int]]
     var balancers: [Balancer]
     var sessions: [TLSSession?]
+    /// Per group: retries this worker may still make. Each request earns the
+    /// group's budget fraction (up to a cap); each retry spends one.
+    var retryTokens: [Double]
+    static let retryReserve = 3.0, retryCap = 100.0
 
     init(config: RuntimeConfig) {
         idle = Array(repeating: [], count: config.servers.count)
         groupActive = config.groups.map { g in Array(repeating: 0, count: g.health.count) }
         balancers = config.groups.map { Balancer($0.balance, seed: UInt64(UInt(bitPattern: ObjectIdentifier($0).hashValue)) &+ UInt64(monotonicMillis())) }
         sessions = Array(repeating: nil, count: config.servers.count)
+        retryTokens = Array(repeating: OriginPools.retryReserve, count: config.groups.count)
+    }
+
+    /// A request's first attempt earns its group's budget fraction.
+    @inline(__always) func earnRetry(_ g: OriginGroup) {
+        retryTokens[g.id] = min(OriginPools.retryCap, retryTokens[g.id] + g.retryBudget)
+    }
+
+    /// Whether a retry is within the budget (and takes its token).
+    @inline(__always) func spendRetry(_ g: OriginGroup) -> Bool {
+        guard retryTokens[g.id] >= 1 else { return false }
+        retryTokens[g.id] -= 1
+        return true
     }
 }
 
@@ -93,6 +110,10 @@ extension Worker {
     func connectOrigin(_ c: ClientConnection, ids: [Int]) {
         let group = c.ex.group!
         while true {
+            // The first attempt earns retry budget; every other one spends it.
+            if c.ex.attempts == 0 { pools.earnRetry(group) } else if !pools.spendRetry(group) {
+                return originUnavailable(c, timeout: c.ex.originTimedOut)
+            }
             guard c.ex.attempts <= ids.count,
                   let gi = pools.balancers[group.id].pick(health: group.health, active: pools.groupActive[group.id], tried: c.ex.tried, now: now,
                                                           key: c.ex.balanceKey) else {
@@ -539,14 +560,20 @@ extension Worker {
         }
         if c.ex.cache.background { return finishExchange(c) }   // the client has its answer already
         if c.ex.responseStarted { return abortClient(c) }
-        // Safe to retry: nothing reached the origin (connect failed), or a reused
-        // keep-alive connection was found closed before any response byte, for an
-        // idempotent request whose body was not sent.
+        // Safe to retry on another server: nothing reached the origin (connect
+        // failed), or, for an idempotent request whose body was not sent, the
+        // connection closed or was reset before any response byte (nginx's
+        // `proxy_next_upstream error`). A reused keep-alive connection found
+        // closed may try the same server again, on a fresh connection, without
+        // spending the retry budget (it says nothing about the server).
         let nothingSent = why == .connect || why == .connectTimeout || why == .tls
-        let staleReuse = why == .closed && reused && !o.gotBytes
-        if !c.ex.bodyStarted && (nothingSent || (staleReuse && c.ex.method.isIdempotent)),
+        let lostBeforeAnswer = why == .closed && !o.gotBytes
+        if !c.ex.bodyStarted && (nothingSent || (lostBeforeAnswer && c.ex.method.isIdempotent)),
            case .http(let ids) = c.ex.group!.kind {
-            if staleReuse { c.ex.tried &= ~(1 << UInt64(o.groupIndex)) }
+            if lostBeforeAnswer && reused {
+                c.ex.tried &= ~(1 << UInt64(o.groupIndex))
+                pools.retryTokens[c.ex.group!.id] += 1
+            }
             return connectOrigin(c, ids: ids)
         }
         originUnavailable(c, timeout: c.ex.originTimedOut, disconnected: why != .broken)

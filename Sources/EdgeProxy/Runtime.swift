@@ -82,11 +82,15 @@ final class OriginGroup: Sendable {
     let hashKeyName: [UInt8]
     /// Active health check (HealthChecks.swift), if configured.
     let check: RuntimeHealthCheck?
+    /// Retry tokens each request earns (OriginPools.retryTokens).
+    let retryBudget: Double
     let keepAlive: Int
     /// Health of the group's servers, in group order (for the balancer).
     let health: [ServerHealth]
 
-    init(id: Int, name: String, kind: GroupKind, balance: BalanceSetup, keepAlive: Int, health: [ServerHealth], check: HealthCheckConfig? = nil) {
+    init(id: Int, name: String, kind: GroupKind, balance: BalanceSetup, keepAlive: Int, health: [ServerHealth], check: HealthCheckConfig? = nil,
+         retryBudget: Double = 0.2) {
+        self.retryBudget = retryBudget
         self.id = id; self.name = name; self.kind = kind; self.balance = balance; self.keepAlive = keepAlive; self.health = health
         self.check = check.map(RuntimeHealthCheck.init)
         switch balance.key {
@@ -329,7 +333,7 @@ public final class RuntimeConfig: Sendable {
                                            weights: g.weights.count == health.count ? g.weights : Array(repeating: 1, count: health.count),
                                            names: names, key: key, loadFactor: g.hashBalanceFactor, slowStartMillis: g.slowStartMillis)
                 let og = OriginGroup(id: groups.count, name: g.name, kind: kind, balance: balance, keepAlive: g.keepAlive, health: health,
-                                     check: g.healthCheck)
+                                     check: g.healthCheck, retryBudget: g.retryBudget)
                 groups.append(og)
                 byName[g.name] = og
             }

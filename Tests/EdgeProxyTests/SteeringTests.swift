@@ -1,5 +1,7 @@
 import Foundation
 import Testing
+import Synchronization
+import EdgeIO
 @testable import EdgeProxy
 
 /// Traffic steering with real origin processes: weights, consistent hashing
@@ -296,5 +298,49 @@ import Testing
         ])
         for u in 0..<30 { #expect(try side(e, "/s/\(u)/x", ["Cookie: sid=u\(u)"]) == "stable") }
         e.stop()
+    }
+}
+
+/// Retries to another server, within a budget.
+@Suite(.serialized, .timeLimit(.minutes(3))) struct RetryTests {
+    @Test func aServerKilledMidRequestFailsNoIdempotentRequest() throws {
+        let a = try Origin(name: "a"), b = try Origin(name: "b")
+        defer { a.stop(); b.stop() }
+        let e = try Edge(tenants: [
+            tenantJSON(name: "r", hosts: ["r.test"], origins: #"{"o": {"servers": ["\#(a.address)", "\#(b.address)"], "max_fails": 1}}"#,
+                       routes: #"[{"prefix": "/", "origin": "o", "cache": {"enabled": false}}]"#),
+        ])
+        defer { e.stop() }
+        let statuses = Mutex<[Int]>([])
+        let clients = (0..<10).map { i in
+            OSThread.spawn {
+                let r = try? request(e.port, "/slow/800?c=\(i)", host: "r.test")
+                statuses.withLock { $0.append(r?.status ?? -1) }
+            }
+        }
+        usleep(300_000)
+        b.stop()                       // kill -9 with five requests in flight on it
+        for t in clients { t.join() }
+        #expect(statuses.withLock { $0 }.allSatisfy { $0 == 200 }, "\(statuses.withLock { $0 })")
+        #expect(try e.server.tenantStats("r")[0].originErrors >= 1, "b's requests failed and were retried on a")
+    }
+
+    @Test func theRetryBudgetBoundsRetriesInATotalOutage() throws {
+        let d1 = try TCPProbe.bindEphemeral().1, d2 = try TCPProbe.bindEphemeral().1
+        func attempts(budget: Double) throws -> Int {
+            let e = try Edge(tenants: [
+                tenantJSON(name: "r", hosts: ["r.test"],
+                           origins: #"{"o": {"servers": ["127.0.0.1:\#(d1)", "127.0.0.1:\#(d2)"], "retry_budget": \#(budget)}}"#,
+                           routes: #"[{"prefix": "/", "origin": "o", "cache": {"enabled": false}}]"#),
+            ])
+            defer { e.stop() }
+            for i in 0..<40 { #expect(try request(e.port, "/x/\(i)", host: "r.test").status == 502) }
+            return try e.server.tenantStats("r")[0].originRequests
+        }
+        // Each request tries both servers when the budget allows it all.
+        #expect(try attempts(budget: 1) == 80)
+        // 20%: 40 first attempts, at most 40 x 0.2 + 3 retries.
+        let bounded = try attempts(budget: 0.2)
+        #expect(bounded >= 40 && bounded <= 51, "\(bounded)")
     }
 }
