@@ -670,7 +670,7 @@ public enum ConfigLoader {
 
     static func loadOrigin(name: String, _ g: Node, baseDir: String) throws -> OriginGroupConfig {
         try g.allowOnly(["servers", "directory", "index", "symlinks", "balance", "hash_key", "hash_balance_factor", "max_fails", "fail_backoff",
-                         "keepalive", "tls", "health_check", "slow_start", "retry_budget"])
+                         "keepalive", "tls", "health_check", "slow_start", "retry_budget", "retry_on"])
         // Each server: "host:port" (or a URL), or {"url": ..., "weight": N}.
         var weights: [Int] = []
         var servers: [String]?
@@ -773,6 +773,15 @@ public enum ConfigLoader {
                 throw g.fail("retry_budget", "expected a fraction from 0 to 1 (0.2: retries add at most 20% to the requests)")
             }
             o.retryBudget = n.doubleValue
+        }
+        if let v = g.dict["retry_on"] {
+            guard let a = v as? [Any], !a.isEmpty else { throw g.fail("retry_on", "expected a list of statuses, e.g. [502, 503, 504]") }
+            o.retryOn = try a.enumerated().map { i, e in
+                guard let n = e as? NSNumber, !isJSONBool(e), let st = Int(exactly: n.doubleValue), (500...599).contains(st) || st == 429 else {
+                    throw ConfigError(file: g.file, field: "\(g.field("retry_on"))[\(i)]", message: "expected a 5xx status (or 429)")
+                }
+                return st
+            }
         }
         if let v = try g.millis("slow_start") {
             guard o.balance != "hash" else { throw g.fail("slow_start", "not with \"balance\": \"hash\" (its keys stay on their servers)") }

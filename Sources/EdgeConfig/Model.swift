@@ -210,6 +210,9 @@ public struct OriginGroupConfig: Sendable, Equatable {
     /// may add at most this fraction of the group's requests, plus a reserve
     /// of 3 (Envoy's retry budget), so retries cannot multiply an outage.
     public var retryBudget = 0.2
+    /// Response statuses that are retried on another server (idempotent
+    /// requests whose body was not sent; the last server's answer is relayed).
+    public var retryOn: [Int] = []
     public var maxFails = 3
     public var failBackoffMillis: Int64 = 10_000
     /// Idle keep-alive connections kept per server per worker.

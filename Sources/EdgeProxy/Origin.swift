@@ -371,6 +371,7 @@ extension Worker {
                     o.scan = HeadScan()
                     continue
                 }
+                if retryStatus(c, o, status) { return }
                 if c.ex.route?.cache != nil && cacheResponseHead(c, o, p: ib.readView, headLength: n) { return }
                 o.headDone = true
                 o.server.health.recordSuccess()
@@ -541,6 +542,23 @@ extension Worker {
         c.keepAlive = false
         flushClient(c)
         if !c.closed { abortClient(c) }
+    }
+
+    /// A final status the group retries (`retry_on`): when the request is
+    /// idempotent, its body unsent, nothing relayed yet, another server is left
+    /// and the budget allows, this answer is dropped (its connection closed)
+    /// and the request goes to another server. Else the answer is relayed.
+    func retryStatus(_ c: ClientConnection, _ o: OriginConnection, _ status: Int) -> Bool {
+        guard let g = c.ex.group, g.retryOn.contains(status), c.ex.method.isIdempotent, !c.ex.bodyStarted,
+              c.ex.response == .notStarted, !c.ex.cache.background, case .http(let ids) = g.kind else { return false }
+        c.ex.tried |= 1 << UInt64(o.groupIndex)
+        let left = (0..<ids.count).contains { c.ex.tried & (1 << UInt64($0)) == 0 }
+        guard left, c.ex.attempts < ids.count, pools.retryTokens[g.id] >= 1 else { return false }
+        countOriginError(c, o.server)
+        detachOrigin(c, o)
+        closeOrigin(o)
+        connectOrigin(c, ids: ids)
+        return true
     }
 
     /// The origin failed this request. Retries where that is safe, else answers 502/504.

@@ -82,15 +82,18 @@ final class OriginGroup: Sendable {
     let hashKeyName: [UInt8]
     /// Active health check (HealthChecks.swift), if configured.
     let check: RuntimeHealthCheck?
-    /// Retry tokens each request earns (OriginPools.retryTokens).
+    /// Retry tokens each request earns (OriginPools.retryTokens), and the
+    /// statuses retried on another server.
     let retryBudget: Double
+    let retryOn: Set<Int>
     let keepAlive: Int
     /// Health of the group's servers, in group order (for the balancer).
     let health: [ServerHealth]
 
     init(id: Int, name: String, kind: GroupKind, balance: BalanceSetup, keepAlive: Int, health: [ServerHealth], check: HealthCheckConfig? = nil,
-         retryBudget: Double = 0.2) {
+         retryBudget: Double = 0.2, retryOn: [Int] = []) {
         self.retryBudget = retryBudget
+        self.retryOn = Set(retryOn)
         self.id = id; self.name = name; self.kind = kind; self.balance = balance; self.keepAlive = keepAlive; self.health = health
         self.check = check.map(RuntimeHealthCheck.init)
         switch balance.key {
@@ -333,7 +336,7 @@ public final class RuntimeConfig: Sendable {
                                            weights: g.weights.count == health.count ? g.weights : Array(repeating: 1, count: health.count),
                                            names: names, key: key, loadFactor: g.hashBalanceFactor, slowStartMillis: g.slowStartMillis)
                 let og = OriginGroup(id: groups.count, name: g.name, kind: kind, balance: balance, keepAlive: g.keepAlive, health: health,
-                                     check: g.healthCheck, retryBudget: g.retryBudget)
+                                     check: g.healthCheck, retryBudget: g.retryBudget, retryOn: g.retryOn)
                 groups.append(og)
                 byName[g.name] = og
             }

@@ -132,6 +132,7 @@ let good = #"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:9000
         (#"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:1"], "health_check": {"uri": "/"}}}, "routes": [{"prefix": "/", "origin": "o"}]}"#, "origins.o.health_check.uri"),
         (#"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:1"], "balance": "hash", "slow_start": "30s"}}, "routes": [{"prefix": "/", "origin": "o"}]}"#, "origins.o.slow_start"),
         (#"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:1"], "retry_budget": 1.5}}, "routes": [{"prefix": "/", "origin": "o"}]}"#, "origins.o.retry_budget"),
+        (#"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:1"], "retry_on": [404]}}, "routes": [{"prefix": "/", "origin": "o"}]}"#, "origins.o.retry_on[0]"),
         (#"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:1"]}}, "routes": [{"prefix": "/", "origin": "o"}], "error_pages": {"200": "x.html"}}"#, "error_pages.200"),
         (#"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:1"]}, "c": {"servers": ["127.0.0.1:2"]}}, "routes": [{"prefix": "/", "origin": "o", "split": {"sides": [{"origin": "o"}]}}]}"#, "routes[0].split.sides"),
         (#"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:1"]}, "c": {"servers": ["127.0.0.1:2"]}}, "routes": [{"prefix": "/", "origin": "o", "split": {"sides": [{"origin": "o"}, {"origin": "x"}]}}]}"#, "routes[0].split.sides[1].origin"),

@@ -325,6 +325,46 @@ import EdgeIO
         #expect(try e.server.tenantStats("r")[0].originErrors >= 1, "b's requests failed and were retried on a")
     }
 
+    @Test func retryOnStatusesTriesAnotherServerForIdempotentRequests() throws {
+        let a = try Origin(name: "a"), b = try Origin(name: "b")
+        defer { a.stop(); b.stop() }
+        try script(a, "/r", #"[{"status": 503, "body": "a is busy"}]"#)
+        try script(b, "/r", #"[{"status": 200, "body": "b answered"}]"#)
+        func edge(_ retry: String) throws -> Edge {
+            try Edge(tenants: [
+                tenantJSON(name: "r", hosts: ["r.test"], origins: #"{"o": {"servers": ["\#(a.address)", "\#(b.address)"]\#(retry)}}"#,
+                           routes: #"[{"prefix": "/", "origin": "o", "cache": {"enabled": false}}]"#),
+            ])
+        }
+        let e = try edge(#", "retry_on": [503]"#)
+        for _ in 0..<6 { #expect(try request(e.port, "/r", host: "r.test").text == "b answered") }
+        // Not for a POST: a's answer is relayed when a is picked.
+        var posts: Set<Int> = []
+        for _ in 0..<4 { posts.insert(try request(e.port, "POST", "/r", host: "r.test", body: "x").status) }
+        #expect(posts == [200, 503])
+        e.stop()
+        // Without retry_on, a's 503 reaches the client when a is picked.
+        let plain = try edge("")
+        defer { plain.stop() }
+        var seen: Set<String> = []
+        for _ in 0..<4 { seen.insert(try request(plain.port, "/r", host: "r.test").text) }
+        #expect(seen == ["a is busy", "b answered"])
+    }
+
+    @Test func whenEveryServerAnswersARetriedStatusTheLastAnswerIsRelayed() throws {
+        let a = try Origin(name: "a")
+        defer { a.stop() }
+        try script(a, "/r", #"[{"status": 503, "body": "busy"}]"#)
+        let e = try Edge(tenants: [
+            tenantJSON(name: "r", hosts: ["r.test"], origins: #"{"o": {"servers": ["\#(a.address)"], "retry_on": [502, 503]}}"#,
+                       routes: #"[{"prefix": "/", "origin": "o", "cache": {"enabled": false}}]"#),
+        ])
+        defer { e.stop() }
+        let r = try request(e.port, "/r", host: "r.test")
+        #expect(r.status == 503 && r.text == "busy")
+        #expect(try originHits(a, "/r") == 1)
+    }
+
     @Test func theRetryBudgetBoundsRetriesInATotalOutage() throws {
         let d1 = try TCPProbe.bindEphemeral().1, d2 = try TCPProbe.bindEphemeral().1
         func attempts(budget: Double) throws -> Int {
