@@ -5,18 +5,19 @@
 # (every 1 s on all 8). edged, nginx (`hash $request_uri consistent`) and
 # HAProxy (`balance uri`, `hash-type consistent`, `check inter 1s`), one
 # worker/thread each pinned to CPU 0; wrk and the origin (one nginx, 8
-# ports) on CPU 1. Runs alternate, RUNS times. Target: edged's hash row at
+# ports) on CPU 1. Runs alternate, RUNS times; edged-hash0 is the hash group
+# without health checks. Target: edged's hash row at
 # most 3% below its round-robin row per CPU-second.
 # usage: tools/bench/steering.sh [seconds=8] [runs=3]
 DUR=${1:-8}
 RUNS=${2:-3}
 source "$(dirname "$0")/lib.sh"
 command -v haproxy >/dev/null || { apt-get install -y -qq haproxy >/dev/null; }
-RR=18101; HASH=18102; NGX_RR=18103; NGX_HASH=18104; HAP_RR=18105; HAP_HASH=18106
+RR=18101; HASH=18102; HASH0=18107; NGX_RR=18103; NGX_HASH=18104; HAP_RR=18105; HAP_HASH=18106
 PORTS=$(seq 19001 19008)
 start_origin "$(for p in $PORTS; do printf 'listen 127.0.0.1:%s; ' "$p"; done)"
 servers=$(for p in $PORTS; do printf '"127.0.0.1:%s",' "$p"; done); servers=${servers%,}
-mkdir -p "$W/rr" "$W/hash"
+mkdir -p "$W/rr" "$W/hash" "$W/hash0"
 cat > "$W/rr/bench.json" <<CONF
 { "name": "bench", "hosts": ["bench"],
   "origins": { "o": { "servers": [$servers], "keepalive": 64 } },
@@ -28,6 +29,12 @@ cat > "$W/hash/bench.json" <<CONF
                       "health_check": { "path": "/1k.bin", "interval": "1s" } } },
   "routes": [ { "prefix": "/", "origin": "o", "cache": false } ] }
 CONF
+# The same hash group without health checks (what the checks themselves cost).
+cat > "$W/hash0/bench.json" <<CONF
+{ "name": "bench", "hosts": ["bench"],
+  "origins": { "o": { "servers": [$servers], "keepalive": 64, "balance": "hash" } },
+  "routes": [ { "prefix": "/", "origin": "o", "cache": false } ] }
+CONF
 echo '{ "limits": { "keepalive_timeout": "300s", "max_connections_per_ip": 0, "max_requests_per_connection": 0 } }' > "$W/server.json"
 start() {   # start DIR PORT: sets STARTED to the pid
   taskset -c 0 .build/release/edged --tenants "$W/$1" --config "$W/server.json" --http 127.0.0.1:$2 --workers 1 --access-log off --state "$W/state-$1" >"$W/$1.out" 2>"$W/$1.err" &
@@ -36,6 +43,7 @@ start() {   # start DIR PORT: sets STARTED to the pid
 }
 start rr $RR; RR_PID=$STARTED
 start hash $HASH; HASH_PID=$STARTED
+start hash0 $HASH0; HASH0_PID=$STARTED
 
 upstreams=$(for p in $PORTS; do printf 'server 127.0.0.1:%s; ' "$p"; done)
 write_nginx_peer "$(cat <<CONF
@@ -88,12 +96,13 @@ LUA
 rows() {
   read -r _ rr < <(run_wrk edged-rr "$RR_PID" "http://127.0.0.1:$RR/$1" 50 "${@:2}")
   read -r _ hh < <(run_wrk edged-hash "$HASH_PID" "http://127.0.0.1:$HASH/$1" 50 "${@:2}")
+  read -r _ h0 < <(run_wrk edged-hash0 "$HASH0_PID" "http://127.0.0.1:$HASH0/$1" 50 "${@:2}")
   read -r _ nr < <(run_wrk nginx-rr "$NGX_PID" "http://127.0.0.1:$NGX_RR/$1" 50 "${@:2}")
   read -r _ nh < <(run_wrk nginx-hash "$NGX_PID" "http://127.0.0.1:$NGX_HASH/$1" 50 "${@:2}")
   read -r _ ar < <(run_wrk hap-rr "$HAP_PID" "http://127.0.0.1:$HAP_RR/$1" 50 "${@:2}")
   read -r _ ah < <(run_wrk hap-hash "$HAP_PID" "http://127.0.0.1:$HAP_HASH/$1" 50 "${@:2}")
-  printf "ratio  edged hash/rr per CPU-second %s   edged/nginx rr %s hash %s   edged/HAProxy rr %s hash %s\n" \
-    "$(ratio "$hh" "$rr")" "$(ratio "$rr" "$nr")" "$(ratio "$hh" "$nh")" "$(ratio "$rr" "$ar")" "$(ratio "$hh" "$ah")" >&2
+  printf "ratio  edged hash+checks/rr per CPU-second %s (hash alone %s)   edged/nginx rr %s hash %s   edged/HAProxy rr %s hash %s\n" \
+    "$(ratio "$hh" "$rr")" "$(ratio "$h0" "$rr")" "$(ratio "$rr" "$nr")" "$(ratio "$hh" "$nh")" "$(ratio "$rr" "$ar")" "$(ratio "$hh" "$ah")" >&2
 }
 # One URL: the proxies saturate; the hash is computed and the ring walked per
 # request, and bounded load spreads the one hot key (HAProxy and nginx send it all to one server).
