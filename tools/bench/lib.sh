@@ -129,6 +129,15 @@ start_edged() {
   EDGE_PID=$!; PIDS+=($EDGE_PID)
 }
 
+# start_tenants DIR PORT: an edged on $W/DIR's tenant files (one worker on CPU 0, keep-alive
+# as long as the peers'); sets STARTED to its pid and waits for its port.
+start_tenants() {
+  echo '{ "limits": { "keepalive_timeout": "300s", "max_connections_per_ip": 0, "max_requests_per_connection": 0 } }' > "$W/server.json"
+  taskset -c 0 .build/release/edged --tenants "$W/$1" --config "$W/server.json" --http 127.0.0.1:$2 --workers 1 --access-log off --state "$W/state-$1" >"$W/$1.out" 2>"$W/$1.err" &
+  STARTED=$!; PIDS+=($STARTED)
+  wait_port "$2"
+}
+
 # varnish_pid: the varnish child process, pinned to CPU 0 with all its threads.
 varnish_pid() {
   local pid; pid=$(pgrep -P "$(cat "$W/varnish.pid")" | head -1)

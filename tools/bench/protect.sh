@@ -39,14 +39,8 @@ cat > "$W/prot/bench.json" <<CONF
   "rate_limits": { "per-client": { "rate": "1000000/s", "burst": 1000000 },
                    "flood": { "rate": "10/s", "key": ["header:X-Flood"] } } }
 CONF
-echo '{ "limits": { "keepalive_timeout": "300s", "max_connections_per_ip": 0, "max_requests_per_connection": 0 } }' > "$W/server.json"
-start() {   # start DIR PORT: sets STARTED to the pid
-  taskset -c 0 .build/release/edged --tenants "$W/$1" --config "$W/server.json" --http 127.0.0.1:$2 --workers 1 --access-log off --state "$W/state-$1" >"$W/$1.out" 2>"$W/$1.err" &
-  STARTED=$!; PIDS+=($STARTED)
-  wait_port "$2"
-}
-start plain $PLAIN; PLAIN_PID=$STARTED
-start prot $PROT; PROT_PID=$STARTED
+start_tenants plain $PLAIN; PLAIN_PID=$STARTED
+start_tenants prot $PROT; PROT_PID=$STARTED
 curl -s -o /dev/null -H "Host: bench" "http://127.0.0.1:$PLAIN/1k.bin"; curl -s -o /dev/null -H "Host: bench" "http://127.0.0.1:$PROT/1k.bin"
 echo "# 1 KiB hit, 1 worker on CPU 0, wrk + origin on CPU 1, ${DUR}s per run, $RUNS runs each (alternating)" >&2
 sp=0; pp=0

@@ -35,15 +35,9 @@ cat > "$W/hash0/bench.json" <<CONF
   "origins": { "o": { "servers": [$servers], "keepalive": 64, "balance": "hash" } },
   "routes": [ { "prefix": "/", "origin": "o", "cache": false } ] }
 CONF
-echo '{ "limits": { "keepalive_timeout": "300s", "max_connections_per_ip": 0, "max_requests_per_connection": 0 } }' > "$W/server.json"
-start() {   # start DIR PORT: sets STARTED to the pid
-  taskset -c 0 .build/release/edged --tenants "$W/$1" --config "$W/server.json" --http 127.0.0.1:$2 --workers 1 --access-log off --state "$W/state-$1" >"$W/$1.out" 2>"$W/$1.err" &
-  STARTED=$!; PIDS+=($STARTED)
-  wait_port "$2"
-}
-start rr $RR; RR_PID=$STARTED
-start hash $HASH; HASH_PID=$STARTED
-start hash0 $HASH0; HASH0_PID=$STARTED
+start_tenants rr $RR; RR_PID=$STARTED
+start_tenants hash $HASH; HASH_PID=$STARTED
+start_tenants hash0 $HASH0; HASH0_PID=$STARTED
 
 upstreams=$(for p in $PORTS; do printf 'server 127.0.0.1:%s; ' "$p"; done)
 write_nginx_peer "$(cat <<CONF
