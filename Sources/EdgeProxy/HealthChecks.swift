@@ -72,7 +72,7 @@ final class HealthProber: @unchecked Sendable {
             guard let check = g.check, case .http(let ids) = g.kind else { continue }
             for (k, id) in ids.enumerated() {
                 let s = config.servers[id]
-                // Staggered over the first interval, so a large group does not probe in one burst.
+                // Staggered over the first quarter interval, so a large group does not probe in one burst.
                 let first = now + check.config.intervalMillis * Int64(k) / Int64(max(1, ids.count)) / 4
                 t.append(Target(server: s, check: check, request: check.request(host: s.label), tcpOnly: s.tls != nil,
                                 counter: ProbeCounter(rise: check.config.rise, fall: check.config.fall), next: first))
