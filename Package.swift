@@ -51,10 +51,11 @@ let package = Package(
         .target(name: "EdgeProxy", dependencies: ["EdgeHTTP", "EdgeHTTP2", "EdgeIO", "EdgeConfig", "EdgeUpstream", "EdgeTLS", "EdgeCache", "EdgeCompress", "EdgeProtect"],
                 swiftSettings: fast),
         // The admin API (Unix socket / loopback TCP, JSON): off the data path, Foundation allowed.
-        .target(name: "EdgeAdmin", dependencies: ["EdgeProxy", "EdgeIO", "EdgeHTTP"]),
+        .target(name: "EdgeAdminClient", dependencies: ["EdgeIO", "EdgeHTTP", "EdgeProtect"]),
+        .target(name: "EdgeAdmin", dependencies: ["EdgeProxy", "EdgeIO", "EdgeHTTP", "EdgeConfig", "EdgeAdminClient"]),
         .executableTarget(name: "edged", dependencies: ["EdgeProxy", "EdgeAdmin", "EdgeConfig", "EdgeCache", "EdgeDisk", "CEdgeShims"]),
         // The operator's command line, a client of the admin API.
-        .executableTarget(name: "edgectl", dependencies: ["EdgeIO", "EdgeHTTP"]),
+        .executableTarget(name: "edgectl", dependencies: ["EdgeIO", "EdgeHTTP", "EdgeAdminClient"]),
         // A benchmark of the disk tier's index rebuild (tools/bench/disk.sh runs it).
         .executableTarget(name: "edge-disk-bench", dependencies: ["EdgeDisk", "EdgeCache", "EdgeHTTP", "EdgeIO"], path: "tools/bench/disk",
                           swiftSettings: fast),

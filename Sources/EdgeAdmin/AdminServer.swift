@@ -16,6 +16,8 @@ import Synchronization
 import EdgeIO
 import EdgeHTTP
 import EdgeProxy
+import EdgeProtect
+import EdgeAdminClient
 
 public final class AdminServer: @unchecked Sendable {
     let edge: EdgeServer
@@ -30,6 +32,9 @@ public final class AdminServer: @unchecked Sendable {
     var thread: OSThread?
     /// Connections being served: fd → which listener (true: TCP).
     let active = Mutex<[Int32: Bool]>([:])
+    /// Fleet purges applied here (Fleet.swift), and the pull from the peers.
+    let journal: FleetJournal
+    var sync: FleetSync?
 
     /// Connections served at once per listener.
     public static let maxPerListener = 16
@@ -40,7 +45,7 @@ public final class AdminServer: @unchecked Sendable {
 
     /// - Parameters:
     ///   - socketPath: the Unix socket (created 0600; a stale one is replaced).
-    ///   - tcp: "127.0.0.1:PORT" for the optional TCP listener (loopback only).
+    ///   - tcp: "127.0.0.1:PORT" for the optional TCP listener (loopback or a private network).
     ///   - tokenFile: the bearer token for TCP (required with `tcp`).
     ///   - reload: reads and swaps in the config (SIGHUP's work); throws with file and field.
     public init(edge: EdgeServer, socketPath: String, tcp: String? = nil, tokenFile: String? = nil,
@@ -48,6 +53,8 @@ public final class AdminServer: @unchecked Sendable {
         self.edge = edge
         self.socketPath = socketPath
         self.reload = reload
+        let server = edge.config.server
+        journal = FleetJournal(stateDir: server.stateDir)
         var token: [UInt8]?
         var tcpFD: Int32 = -1
         var bound: SocketAddress?
@@ -58,8 +65,8 @@ public final class AdminServer: @unchecked Sendable {
             guard t.utf8.count >= 16 else { throw AdminError("\(file): the admin token must be at least 16 characters") }
             token = Array(t.utf8)
             guard let addr = SocketAddress(tcp) else { throw AdminError("\"\(tcp)\" is not ADDR:PORT") }
-            guard addr.ipString == "127.0.0.1" || addr.ipString == "::1" else {
-                throw AdminError("the TCP admin listener must be on loopback (127.0.0.1 or [::1]), not \(tcp)")
+            guard isAdminAddress(addr.ipString) else {
+                throw AdminError("the TCP admin listener must be on loopback or a private network (10/8, 172.16/12, 192.168/16, fc00::/7), not \(tcp)")
             }
             tcpFD = try TCP.listen(addr, reusePort: false, backlog: 64)
             bound = TCP.localAddress(tcpFD)
@@ -72,13 +79,42 @@ public final class AdminServer: @unchecked Sendable {
             throw error
         }
         wake = try EventFD()
+        let fleet = server.fleet
+        if !fleet.peers.isEmpty {
+            let token = try fleet.peerTokenFile.map { f in
+                do { return try readToken(f) } catch { throw AdminError("fleet: token_file: \(error)") }
+            }
+            let peers = fleet.peers.map { p in
+                p.hasPrefix("http://") ? AdminNode(name: p, url: p, token: token, timeoutMillis: Int(fleet.syncTimeoutMillis))
+                                       : AdminNode(name: p, socket: p, timeoutMillis: Int(fleet.syncTimeoutMillis))
+            }
+            sync = try FleetSync(peers: peers, journal: journal, stateDir: server.stateDir, intervalMillis: fleet.syncIntervalMillis) { [weak self] body in
+                guard let self else { return 0 }
+                return try self.purge(body).purged
+            }
+        }
+    }
+
+    /// Before the listeners serve: pulls the fleet purges this node missed
+    /// while it was down (each peer gets `fleet.sync_timeout`). Returns a line
+    /// for the log (nil without peers).
+    public func syncBeforeServing() -> String? {
+        guard let sync else { return nil }
+        let results = sync.syncAll()
+        let applied = results.values.reduce(0) { n, r in if case .success(let k) = r { return n + k } else { return n } }
+        let failed = results.compactMap { k, r -> String? in if case .failure(let e) = r { return "\(k) (\(e))" } else { return nil } }
+        var line = "fleet: \(applied) missed purge(s) applied from \(results.count - failed.count) of \(results.count) peer(s)"
+        if !failed.isEmpty { line += "; unreachable: " + failed.sorted().joined(separator: ", ") }
+        return line
     }
 
     public func start() {
         thread = OSThread.spawn { [self] in run() }
+        sync?.start()
     }
 
     public func stop() {
+        sync?.stop()
         wake.signal()
         thread?.join()
         thread = nil
@@ -192,7 +228,18 @@ public final class AdminServer: @unchecked Sendable {
             case ("GET", "/metrics"), ("GET", "/v1/metrics"):
                 return AdminResponse(status: 200, contentType: "text/plain; version=0.0.4; charset=utf-8", body: Array(edge.metricsText().utf8))
             case ("POST", "/v1/purge"):
-                return try .json(purge(try req.jsonObject()))
+                var o = try req.jsonObject()
+                guard let id = o.removeValue(forKey: "id") else { return try .json(purge(o)) }
+                // A fleet purge (edgectl purge --nodes): applied once, journaled for the peers.
+                guard let id = id as? String, FleetPurge.validID(id) else { throw OperationError400("\"id\" must be 1 to 64 of A-Z a-z 0-9 . _ : -") }
+                if journal.contains(id) { return try .json(FleetPurgeResult(purged: 0, duplicate: true)) }
+                let r = try purge(o)
+                journal.record(FleetPurge(id: id, time: wallSeconds(), request: o))
+                return try .json(FleetPurgeResult(purged: r.purged, duplicate: false))
+            case ("GET", "/v1/purges"):
+                guard let t = Int64(req.query["since"] ?? "0") else { throw OperationError400("\"since\" must be wall-clock seconds") }
+                let body: [String: Any] = ["now": wallSeconds(), "purges": journal.since(t).map(\.json)]
+                return AdminResponse(status: 200, body: Array(try JSONSerialization.data(withJSONObject: body, options: [.sortedKeys])) + [10])
             case ("POST", "/v1/explain"):
                 let o = try req.jsonObject()
                 guard let url = o["url"] as? String else { throw OperationError400("\"url\" (a string) is required") }
@@ -208,10 +255,10 @@ public final class AdminServer: @unchecked Sendable {
             case ("POST", "/v1/reload"):
                 do { return try .json(["reloaded": true, "message": .init(reload())] as [String: JSONScalar]) }
                 catch { return .error(422, "reload failed, still serving the previous configuration: \(error)") }
-            case (_, "/v1/stats"), (_, "/v1/tenants"), (_, "/metrics"), (_, "/v1/metrics"), (_, "/v1/purge"), (_, "/v1/explain"), (_, "/v1/reload"):
+            case (_, "/v1/stats"), (_, "/v1/tenants"), (_, "/metrics"), (_, "/v1/metrics"), (_, "/v1/purge"), (_, "/v1/explain"), (_, "/v1/reload"), (_, "/v1/purges"):
                 return .error(405, "\(req.method) is not allowed on \(req.path)")
             default:
-                return .error(404, "no such endpoint \(req.path) (see README: /v1/purge, /v1/stats, /v1/tenants, /v1/explain, /v1/reload, /metrics)")
+                return .error(404, "no such endpoint \(req.path) (see README: /v1/purge, /v1/purges, /v1/stats, /v1/tenants, /v1/explain, /v1/reload, /metrics)")
             }
         } catch let e as OperationError {
             return .error(e.status, e.message)
@@ -247,6 +294,12 @@ public final class AdminServer: @unchecked Sendable {
             return try edge.purge(tenant: tenant, soft: soft)
         }
     }
+}
+
+struct FleetPurgeResult: Encodable {
+    var purged: Int
+    /// The fleet purge with this id was applied here already.
+    var duplicate: Bool
 }
 
 public struct AdminError: Error, CustomStringConvertible {

@@ -334,7 +334,7 @@ public enum ConfigLoader {
     public static func loadServer(file: String) throws -> ServerConfig {
         let root = Node(dict: try readJSON(file), file: file, path: "")
         try root.allowOnly(["http", "https", "workers", "limits", "trusted_proxies", "access_log", "state", "tls_ticket_rotation", "cache", "admin",
-                            "proxy_protocol", "access"])
+                            "proxy_protocol", "access", "node_name", "fleet"])
         let baseDir = (file as NSString).deletingLastPathComponent
         var c = ServerConfig()
         if let v = try root.millis("tls_ticket_rotation") {
@@ -381,6 +381,13 @@ public enum ConfigLoader {
             c.adminTokenFile = try a.string("token_file")
             if c.adminListen != nil && c.adminTokenFile == nil { throw a.fail("token_file", "is required with \"listen\" (the TCP admin API needs a bearer token)") }
         }
+        if let v = try root.string("node_name") {
+            guard !v.isEmpty, v.utf8.count <= 64, v.allSatisfy(ServerConfig.isNodeNameCharacter) else {
+                throw root.fail("node_name", "\"\(v)\" must be 1 to 64 of A-Z a-z 0-9 . - _ (it goes into Via and Cache-Status)")
+            }
+            c.nodeName = v
+        }
+        if let f = try root.object("fleet") { c.fleet = try loadFleet(f, baseDir: baseDir) }
         if let l = try root.object("limits") {
             try l.allowOnly(["request_line", "field", "header_block", "fields", "header_timeout", "body_idle_timeout", "body_min_rate", "body_rate_grace",
                              "keepalive_timeout", "send_timeout", "max_connections", "max_connections_per_ip", "shutdown_timeout",
@@ -408,6 +415,47 @@ public enum ConfigLoader {
             if c.head.maxHeadBytes < c.head.maxRequestLine {
                 throw l.fail("header_block", "must be at least request_line")
             }
+        }
+        return c
+    }
+
+    static func loadFleet(_ f: Node, baseDir: String) throws -> FleetConfig {
+        try f.allowOnly(["name", "max_hops", "peers", "token_file", "sync_interval", "sync_timeout"])
+        var c = FleetConfig()
+        if let v = try f.string("name") {
+            guard !v.isEmpty, v.utf8.count <= 64, v.allSatisfy(ServerConfig.isNodeNameCharacter) else {
+                throw f.fail("name", "\"\(v)\" must be 1 to 64 of A-Z a-z 0-9 . - _ (the fleet's CDN-Loop token)")
+            }
+            c.name = v
+        }
+        if let v = try f.int("max_hops", min: 1, max: 64) { c.maxHops = v }
+        if let v = try f.strings("peers") {
+            for (i, p) in v.enumerated() {
+                if p.hasPrefix("http://") {
+                    guard let (hostPort, _) = originAddress(p), let colon = hostPort.lastIndex(of: ":") else {
+                        throw f.fail("peers[\(i)]", "\"\(p)\" is not http://ADDR:PORT")
+                    }
+                    let ip = hostPort[..<colon].trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+                    guard isAdminAddress(ip) else {
+                        throw f.fail("peers[\(i)]", "\(p) is not on loopback or a private network (the admin API is plain HTTP with a bearer token)")
+                    }
+                } else if !p.hasPrefix("/") {
+                    throw f.fail("peers[\(i)]", "\"\(p)\" is neither http://ADDR:PORT nor an absolute admin socket path")
+                }
+            }
+            c.peers = v
+        }
+        if let v = try f.string("token_file") { c.peerTokenFile = v.hasPrefix("/") ? v : (baseDir as NSString).appendingPathComponent(v) }
+        if c.peers.contains(where: { $0.hasPrefix("http://") }) && c.peerTokenFile == nil {
+            throw f.fail("token_file", "is required when a peer is an http:// admin API")
+        }
+        if let v = try f.millis("sync_interval") {
+            guard v >= 1000 else { throw f.fail("sync_interval", "must be at least 1s") }
+            c.syncIntervalMillis = v
+        }
+        if let v = try f.millis("sync_timeout") {
+            guard v >= 100 && v <= 60_000 else { throw f.fail("sync_timeout", "must be between 100ms and 60s") }
+            c.syncTimeoutMillis = v
         }
         return c
     }
@@ -485,6 +533,17 @@ public enum ConfigLoader {
             origins.append(try loadOrigin(name: key, g, baseDir: baseDir))
         }
         guard !origins.isEmpty else { throw root.fail("origins", "needs at least one origin group") }
+        for o in origins {
+            guard let fb = o.fallback else { continue }
+            let at = "origins.\(o.name)"
+            guard fb != o.name else { throw ConfigError(file: file, field: at + ".fallback", message: "a group cannot fall back on itself") }
+            guard let target = origins.first(where: { $0.name == fb }) else {
+                throw ConfigError(file: file, field: at + ".fallback", message: "unknown origin group \"\(fb)\" (defined: \(origins.map(\.name).joined(separator: ", ")))")
+            }
+            guard case .http = target.kind, target.fallback == nil else {
+                throw ConfigError(file: file, field: at + ".fallback", message: "\"\(fb)\" must be a group of servers without a fallback of its own")
+            }
+        }
 
         let tenantCompress = try loadCompress(root, base: CompressConfig()) ?? CompressConfig()
         guard let routeNodes = try root.objects("routes") else { throw root.fail("routes", "is required") }

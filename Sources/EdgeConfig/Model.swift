@@ -1,5 +1,6 @@
 // The configuration model: plain values, validated at load time. Nothing here
 // touches sockets; the proxy turns these values into runtime tables.
+import Glibc
 import EdgeHTTP
 import EdgeProtect
 
@@ -73,6 +74,43 @@ public struct ServerConfig: Sendable, Equatable {
     /// file holding its bearer token. The Unix socket STATE/admin.sock is always on.
     public var adminListen: String?
     public var adminTokenFile: String?
+    /// This node's name in `Via`, `Cache-Status` and `CDN-Loop` (a token;
+    /// default: the host name).
+    public var nodeName = ServerConfig.hostName()
+    /// The fleet this node belongs to (shields, peers, loop detection).
+    public var fleet = FleetConfig()
+    public init() {}
+
+    /// The host name as a token (characters outside [A-Za-z0-9._-] dropped); "edge" if none.
+    public static func hostName() -> String {
+        var buf = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buf, buf.count - 1) == 0 else { return "edge" }
+        let name = String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self).filter(isNodeNameCharacter)
+        return name.isEmpty ? "edge" : name
+    }
+
+    public static func isNodeNameCharacter(_ ch: Character) -> Bool {
+        ch.isASCII && (ch.isLetter || ch.isNumber || ch == "." || ch == "-" || ch == "_")
+    }
+}
+
+/// Nodes of one fleet (edges and shields): loop detection through
+/// `CDN-Loop` (RFC 8586) and purges that reach a node that was down.
+public struct FleetConfig: Sendable, Equatable {
+    /// The fleet's token in `CDN-Loop` (every node of a fleet shares it).
+    public var name = "edged"
+    /// A request already carrying the fleet's token this many times is
+    /// answered 508 (a request carrying this node's own entry always is).
+    public var maxHops = 8
+    /// Other nodes' admin APIs ("http://ADDR:PORT" on loopback or a private
+    /// network, or a Unix socket path), from which this node pulls the purges
+    /// it missed: before it starts serving, then every `syncIntervalMillis`.
+    public var peers: [String] = []
+    /// The bearer token for the peers' TCP admin APIs.
+    public var peerTokenFile: String?
+    public var syncIntervalMillis: Int64 = 10_000
+    /// How long a start waits on each peer before serving without it.
+    public var syncTimeoutMillis: Int64 = 3_000
     public init() {}
 }
 
@@ -198,8 +236,17 @@ public struct OriginGroupConfig: Sendable, Equatable {
     public var balance: String = "round-robin"
     /// Per server, in order (empty: all 1).
     public var weights: [Int] = []
-    /// A hash group's key: "uri", "client", "header:NAME" or "cookie:NAME".
+    /// A hash group's key: "uri", "key" (the cache key's host and target),
+    /// "client", "header:NAME" or "cookie:NAME".
     public var hashKey = "uri"
+    /// A shield group: other edged nodes in front of the origin, each object's
+    /// home chosen by consistent hash of its cache key (balance "hash",
+    /// hash_key "key", no load bound unless hash_balance_factor is set).
+    public var shield = false
+    /// When every server of this group is tried or out of rotation, the
+    /// request goes to this group of the same tenant (a shield group's
+    /// origin, reached directly). nil: none.
+    public var fallback: String?
     /// No server above this factor of its weighted share of the active
     /// requests (HAProxy's hash-balance-factor / 100); 0: off.
     public var hashBalanceFactor = 1.25

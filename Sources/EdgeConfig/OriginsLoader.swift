@@ -9,7 +9,7 @@ extension ConfigLoader {
     /// One entry of a tenant's `origins`: servers or a directory, and how they are used.
     static func loadOrigin(name: String, _ g: Node, baseDir: String) throws -> OriginGroupConfig {
         try g.allowOnly(["servers", "directory", "index", "symlinks", "balance", "hash_key", "hash_balance_factor", "max_fails", "fail_backoff",
-                         "keepalive", "tls", "health_check", "slow_start", "retry_budget", "retry_on"])
+                         "keepalive", "tls", "health_check", "slow_start", "retry_budget", "retry_on", "shield", "fallback"])
         // Each server: "host:port" (or a URL), or {"url": ..., "weight": N}.
         var weights: [Int] = []
         var servers: [String]?
@@ -86,15 +86,27 @@ extension ConfigLoader {
             throw g.fail("servers", "is required (or \"directory\" for a local directory)")
         }
         o.weights = weights
+        if let v = try g.bool("shield"), v {
+            guard case .http = o.kind else { throw g.fail("shield", "only for groups of servers (the shields' addresses)") }
+            o.shield = true
+            o.balance = "hash"
+            o.hashKey = "key"
+            o.hashBalanceFactor = 0
+        }
+        if let v = try g.string("fallback") {
+            guard case .http = o.kind else { throw g.fail("fallback", "only for groups of servers") }
+            o.fallback = v
+        }
         if let b = try g.string("balance") {
+            guard !o.shield || b == "hash" else { throw g.fail("balance", "a shield group balances by \"hash\" (each object has one home shield)") }
             let known = ["round-robin", "least-connections", "random-two", "hash"]
             guard known.contains(b) else { throw g.fail("balance", "expected one of: \(known.map { "\"\($0)\"" }.joined(separator: ", "))") }
             o.balance = b
         }
         if let k = try g.string("hash_key") {
             guard o.balance == "hash" else { throw g.fail("hash_key", "only with \"balance\": \"hash\"") }
-            let ok = k == "uri" || k == "client" || (k.hasPrefix("header:") && k.count > 7) || (k.hasPrefix("cookie:") && k.count > 7)
-            guard ok else { throw g.fail("hash_key", "expected \"uri\", \"client\", \"header:NAME\" or \"cookie:NAME\"") }
+            let ok = k == "uri" || k == "key" || k == "client" || (k.hasPrefix("header:") && k.count > 7) || (k.hasPrefix("cookie:") && k.count > 7)
+            guard ok else { throw g.fail("hash_key", "expected \"uri\", \"key\", \"client\", \"header:NAME\" or \"cookie:NAME\"") }
             o.hashKey = k
         }
         if let v = g.dict["hash_balance_factor"] {

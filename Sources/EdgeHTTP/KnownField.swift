@@ -29,6 +29,7 @@ public enum KnownField: UInt8, Sendable {
     case pragma
     case authorization
     case acceptEncoding
+    case cdnLoop
     /// A name with "_" whose "-" spelling is a field edge acts on or removes
     /// (`X_Forwarded_For`, `X_Real_IP`): gateways that map both spellings to
     /// one variable (CGI, WSGI) would take it for the real one. Never forwarded.
@@ -64,7 +65,10 @@ public enum KnownField: UInt8, Sendable {
             if equalsLowercase(p, start, end, "upgrade") { return .upgrade }
             if equalsLowercase(p, start, end, "trailer") { return .trailer }
             return .other
-        case 8: return equalsLowercase(p, start, end, "if-range") ? .ifRange : .other
+        case 8:
+            if equalsLowercase(p, start, end, "if-range") { return .ifRange }
+            if equalsLowercase(p, start, end, "cdn-loop") { return .cdnLoop }
+            return .other
         case 9: return equalsLowercase(p, start, end, "forwarded") ? .forwarded : .other
         case 10:
             if equalsLowercase(p, start, end, "connection") { return .connection }

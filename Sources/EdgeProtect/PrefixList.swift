@@ -193,3 +193,13 @@ public struct PrefixList: Sendable, Equatable {
         lines(Array(text.utf8)).map { ($0.line, String(decoding: $0.prefix, as: UTF8.self)) }
     }
 }
+
+/// Loopback or a private network (RFC 1918, RFC 4193): where edged's admin
+/// API, plain HTTP with a bearer token, may listen and be called (a token
+/// sent across the internet in clear would be anyone's).
+public func isAdminAddress(_ ip: String) -> Bool {
+    guard let a = IPAddress(ip) else { return false }
+    return adminNetworks.contains { $0.contains(a) }
+}
+
+let adminNetworks = ["127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"].compactMap(Prefix.init)

@@ -317,7 +317,7 @@ extension Worker {
         b.append(decimal: min(s.freshness.age(now: wall), CacheControl.deltaCap))
         b.append("\r\n")
         appendCacheStatus(c, b)
-        b.append("Via: 1.1 edge\r\n")
+        b.append(config.viaLine)
         if varyAcceptEncoding { b.append("Vary: Accept-Encoding\r\n") }
         if c.ex.peer.https, let t = e.tenant { b.append(t.hstsLine) }
         b.append(route.response.addLines)
@@ -503,10 +503,12 @@ extension Worker {
         return names + rc.keyNames
     }
 
-    /// "Cache-Status: edge; …" (with the key when the route debugs) and CRLF.
+    /// "Cache-Status: NODE; …" (with the key when the route debugs) and CRLF.
+    /// An upstream cache's entries (a shield's) came with the response and
+    /// stay before this one (RFC 9211 §2: each cache appends its own).
     func appendCacheStatus(_ c: ClientConnection, _ b: IOBuffer) {
         let e = c.ex
-        b.append("Cache-Status: edge; ")
+        b.append(config.cacheStatusStart)
         e.cache.status.append(to: b)
         if let ttl = e.cache.ttl {
             b.append("; ttl=")

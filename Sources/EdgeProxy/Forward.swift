@@ -69,7 +69,9 @@ extension Worker {
             b.append("\r\nX-Forwarded-Host: ")
             b.append(c.ex.host)
         }
-        b.append("\r\nVia: 1.1 edge\r\n")
+        b.append("\r\n")
+        b.append(config.viaLine)
+        b.append(config.cdnLoopLine)
         if let stored = c.ex.cache.revalidating, !c.ex.cache.clientConditional {
             // Revalidate what we hold (RFC 9111 §4.3.1).
             if let e = stored.etag { b.append("If-None-Match: "); b.append(string: e); b.append("\r\n") }
@@ -124,7 +126,7 @@ extension Worker {
             b.append("\r\n")
         }
         if !sawDate { b.append(date.line.readView) }
-        b.append("Via: 1.1 edge\r\n")
+        b.append(config.viaLine)
         if upgrade { return headEndSwitching(c, b) }
         if caching { appendCacheStatus(c, b) }
         if c.ex.peer.https, let t = c.ex.tenant { b.append(t.hstsLine) }

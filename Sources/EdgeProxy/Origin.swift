@@ -108,8 +108,20 @@ extension Worker {
     /// connection when there is one, else a new one; on a connect error the
     /// next server is tried. Answers 502 when every server failed.
     func connectOrigin(_ c: ClientConnection, ids: [Int]) {
-        let group = c.ex.group!
+        var group = c.ex.group!
+        var ids = ids
         while true {
+            // Every server tried or out of rotation: the fallback group, if
+            // any (a shield group's origin), with a fresh start there.
+            if let fid = group.fallbackID, !hasCandidate(group, tried: c.ex.tried), case .http(let fids) = config.groups[fid].kind {
+                let fb = config.groups[fid]
+                if fb.balance.key != group.balance.key || fb.balance.policy != .hash { c.ex.balanceKey = nil }
+                group = fb
+                ids = fids
+                c.ex.group = fb
+                c.ex.tried = 0
+                c.ex.attempts = 0
+            }
             // The first attempt earns retry budget; every other one spends it.
             if c.ex.attempts == 0 { pools.earnRetry(group) } else if !pools.spendRetry(group) {
                 return originUnavailable(c, timeout: c.ex.originTimedOut)
@@ -154,6 +166,12 @@ extension Worker {
         }
     }
 
+    /// Whether a server of `group` is untried and in rotation now.
+    func hasCandidate(_ group: OriginGroup, tried: UInt64) -> Bool {
+        for (i, h) in group.health.enumerated() where tried & (1 << UInt64(i & 63)) == 0 && h.isAvailable(now: now) { return true }
+        return false
+    }
+
     /// The key a `hash` group balances this request on: its target, the
     /// client's address, or a field's or cookie's value (nil when absent:
     /// the group then goes round-robin for it, as HAProxy does).
@@ -161,6 +179,8 @@ extension Worker {
         switch group.balance.key {
         case .uri:
             return fnv1a(c.ex.target)
+        case .cacheKey:
+            return mix64(fnv1a(c.ex.host)) ^ fnv1a(c.ex.target)
         case .client:
             let v = clientAddress(c, p).value
             return mix64(UInt64(truncatingIfNeeded: v)) ^ UInt64(truncatingIfNeeded: v >> 64)

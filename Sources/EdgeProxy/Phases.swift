@@ -4,6 +4,7 @@
 // it to the next (`.next`). What each does by default is written at it.
 //
 //   1. normalize      the target and the host, once
+//   1b. loop          CDN-Loop: 508 when the request came back to this node
 //   2. tenant         by host; the TLS name must agree; HTTPS redirect
 //   3. route          the longest prefix; what compression will need
 //   4. requestFilter  the tenant's access list (403) and rate limits (429)
@@ -43,7 +44,7 @@ extension Worker {
         c.keepAlive = e.head.keepAlive && !stopping
         c.requests += 1
         if server.maxRequestsPerConnection > 0 && c.requests >= server.maxRequestsPerConnection && c.h2Parent == nil { c.keepAlive = false }
-        if normalizePhase(c, p) == .next, tenantPhase(c) == .next, routePhase(c, p) == .next,
+        if normalizePhase(c, p) == .next, loopPhase(c, p) == .next, tenantPhase(c) == .next, routePhase(c, p) == .next,
            requestFilterPhase(c, p) == .next, routeActionPhase(c, p) == .next, bodyPhase(c, p) == .next {
             continueRequest(c, p)
         }
@@ -91,6 +92,24 @@ extension Worker {
         if case .absolute(let a, _) = form { hostRange = a }
         else if e.head.hostField >= 0 { hostRange = e.head.fields[e.head.hostField].value }
         guard Authority.normalize(p, hostRange, into: &e.host) else { refuse(c, 400); return .done }
+        return .next
+    }
+
+    /// 1b. Loops (RFC 8586). Every request forwarded gets this node's entry,
+    /// `CDN-Loop: FLEET; node=NODE` (Forward.swift). By default: 508 when an
+    /// arriving request already carries this node's entry (it came back, the
+    /// first repeat) or the fleet's token `fleet.max_hops` (8) times.
+    func loopPhase(_ c: ClientConnection, _ p: UnsafeRawBufferPointer) -> PhaseResult {
+        var count = 0
+        for f in c.ex.head.fields where f.known == .cdnLoop {
+            let r = CDNLoop.scan(p, f.value, fleet: config.fleetToken, node: config.nodeToken)
+            count += r.count
+            if r.mine || count >= server.fleet.maxHops {
+                c.ex.originError = r.mine ? "loop: the request came back to this node" : "loop: too many hops in the fleet"
+                refuse(c, 508)
+                return .done
+            }
+        }
         return .next
     }
 

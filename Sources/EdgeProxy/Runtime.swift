@@ -89,16 +89,20 @@ final class OriginGroup: Sendable {
     let keepAlive: Int
     /// Health of the group's servers, in group order (for the balancer).
     let health: [ServerHealth]
+    /// The group (RuntimeConfig.groups index) requests go to when every
+    /// server here is tried or out of rotation (Origin.connectOrigin).
+    let fallbackID: Int?
 
     init(id: Int, name: String, kind: GroupKind, balance: BalanceSetup, keepAlive: Int, health: [ServerHealth], check: HealthCheckConfig? = nil,
-         retryBudget: Double = 0.2, retryOn: [Int] = []) {
+         retryBudget: Double = 0.2, retryOn: [Int] = [], fallbackID: Int? = nil) {
+        self.fallbackID = fallbackID
         self.retryBudget = retryBudget
         self.retryOn = Set(retryOn)
         self.id = id; self.name = name; self.kind = kind; self.balance = balance; self.keepAlive = keepAlive; self.health = health
         self.check = check.map(RuntimeHealthCheck.init)
         switch balance.key {
         case .header(let n), .cookie(let n): hashKeyName = Array(n.utf8)
-        case .uri, .client: hashKeyName = []
+        case .uri, .client, .cacheKey: hashKeyName = []
         }
     }
 }
@@ -265,6 +269,14 @@ public final class RuntimeConfig: Sendable {
     public let internalCAPath: String?
     /// Earliest certificate expiry per tenant with TLS (seconds since the epoch).
     public let certificateExpiry: [String: Int64]
+    /// This node in responses and forwarded requests, ready to copy:
+    /// "Via: 1.1 NODE\r\n", "Cache-Status: NODE; " and
+    /// "CDN-Loop: FLEET; node=NODE\r\n" (Phases.loopPhase checks the last).
+    let viaLine: [UInt8]
+    let cacheStatusStart: [UInt8]
+    let cdnLoopLine: [UInt8]
+    let fleetToken: [UInt8]
+    let nodeToken: [UInt8]
 
     /// Tenant names, in config order.
     public var tenantNames: [String] { tenants.map(\.name) }
@@ -282,6 +294,11 @@ public final class RuntimeConfig: Sendable {
     public init(server: ServerConfig, tenants configs: [TenantConfig], store: (any CacheStorage)? = nil) throws {
         self.server = server
         self.store = store ?? RuntimeConfig.memoryStore(server)
+        viaLine = Array("Via: 1.1 \(server.nodeName)\r\n".utf8)
+        cacheStatusStart = Array("Cache-Status: \(server.nodeName); ".utf8)
+        cdnLoopLine = Array("CDN-Loop: \(server.fleet.name); node=\(server.nodeName)\r\n".utf8)
+        fleetToken = Array(server.fleet.name.utf8)
+        nodeToken = Array(server.nodeName.utf8)
         var servers: [OriginServer] = []
         var groups: [OriginGroup] = []
         var tenants: [Tenant] = []
@@ -290,6 +307,7 @@ public final class RuntimeConfig: Sendable {
         var def = -1
         for (ti, t) in configs.enumerated() {
             var byName: [String: OriginGroup] = [:]
+            let tenantGroups = groups.count
             for (gi, g) in t.origins.enumerated() {
                 let kind: GroupKind
                 var health: [ServerHealth] = []
@@ -328,6 +346,7 @@ public final class RuntimeConfig: Sendable {
                 let key: HashKey
                 switch g.hashKey {
                 case "client": key = .client
+                case "key": key = .cacheKey
                 case let k where k.hasPrefix("header:"): key = .header(String(k.dropFirst(7)).lowercased())
                 case let k where k.hasPrefix("cookie:"): key = .cookie(String(k.dropFirst(7)))
                 default: key = .uri
@@ -336,7 +355,8 @@ public final class RuntimeConfig: Sendable {
                                            weights: g.weights.count == health.count ? g.weights : Array(repeating: 1, count: health.count),
                                            names: names, key: key, loadFactor: g.hashBalanceFactor, slowStartMillis: g.slowStartMillis)
                 let og = OriginGroup(id: groups.count, name: g.name, kind: kind, balance: balance, keepAlive: g.keepAlive, health: health,
-                                     check: g.healthCheck, retryBudget: g.retryBudget, retryOn: g.retryOn)
+                                     check: g.healthCheck, retryBudget: g.retryBudget, retryOn: g.retryOn,
+                                     fallbackID: g.fallback.flatMap { fb in t.origins.firstIndex { $0.name == fb } }.map { tenantGroups + $0 })
                 groups.append(og)
                 byName[g.name] = og
             }

@@ -91,6 +91,9 @@ public enum BalancePolicy: String, Sendable, CaseIterable {
 public enum HashKey: Sendable, Equatable {
     /// The request target: path and query as sent (HAProxy's `balance uri`).
     case uri
+    /// The cache key's host and target, scheme left out (a shield group:
+    /// http and https requests for one URL share a home).
+    case cacheKey
     /// A request field's value (lowercase name); absent: round-robin.
     case header(String)
     /// A cookie's value; absent: round-robin.

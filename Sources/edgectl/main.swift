@@ -9,6 +9,7 @@ import Foundation
 import Glibc
 import EdgeIO
 import EdgeHTTP
+import EdgeAdminClient
 import Synchronization
 
 let usage = """
@@ -34,13 +35,14 @@ connection (default: --state state):
   --state DIR                       edged's state directory (its admin socket is DIR/admin.sock)
   --socket PATH                     the admin socket itself
   --url http://127.0.0.1:PORT       the TCP admin listener, with --token-file FILE (loopback only)
-  --timeout SECONDS                 give each node this long to answer (default 30)
+  --timeout SECONDS                 give each node this long to answer (default 5)
 
   --json                            print the API's JSON instead of text
   COMMAND --help                    help for one command
 
 A nodes file has one node per line: a socket path, or a URL followed by an
-optional token file (else --token-file applies). Lines starting with # are ignored.
+optional token file (else --token-file applies); a line starting with the word
+"shield" is a shield (purged before every other node). Lines starting with # are ignored.
 """
 
 let commandHelp: [String: String] = [
@@ -51,6 +53,14 @@ let commandHelp: [String: String] = [
     stale-while-revalidate / stale-if-error can still serve them). A URL purge covers
     both schemes and every Vary variant. A response already on its way from the origin
     when the purge runs is not stored afterwards.
+    With --nodes, a fleet purge: shields first, then the other nodes (each in parallel),
+    each node reported as
+      applied  the node purged (N objects);
+      queued   the node did not answer, but other nodes applied the purge: the node pulls
+               it from its fleet peers before it serves again (its server file must list
+               them under "fleet": {"peers": [...]});
+      failed   the node refused the purge, or no node applied it.
+    Exit status 1 when any node failed.
     """,
     "stats": "usage: edgectl stats [--tenant NAME]\nPer-tenant counters since edged started.",
     "tenants": "usage: edgectl tenants\nTenants, their hosts, certificate expiry dates and origin health.",
@@ -89,9 +99,6 @@ func die(_ message: String, code: Int32 = 2) -> Never {
     exit(code)
 }
 
-/// The largest answer read from a node.
-let maxAnswer = 16 << 20
-
 // MARK: Arguments
 
 var stateDir = "state"
@@ -99,7 +106,7 @@ var socketPath: String?
 var url: String?
 var tokenFile: String?
 var json = false
-var timeoutMillis = 30_000
+var timeoutMillis = 5_000
 var rest: [String] = []
 
 /// Walks an argument list; `value` takes the argument after a flag.
@@ -141,48 +148,11 @@ if cmdArgs.contains("--help") || cmdArgs.contains("-h") {
     exit(0)
 }
 
-// MARK: Nodes and requests
+// MARK: Nodes and requests (the client itself: EdgeAdminClient)
 
-/// Where an admin API is.
-struct Node: Sendable {
-    var name: String
-    var socket: String?
-    var url: String?
-    var token: String?
-    /// The whole exchange with this node (--timeout).
-    var timeoutMillis = 30_000
-}
+typealias Node = AdminNode
+typealias CtlError = AdminClientError
 
-func readToken(_ file: String) throws -> String {
-    guard let t = try? String(contentsOfFile: file, encoding: .utf8) else { throw CtlError("cannot read token file \(file)") }
-    let token = t.trimmingCharacters(in: .whitespacesAndNewlines)
-    // A CR or LF inside would end the Authorization line and inject fields of its own.
-    guard !token.isEmpty, token.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value < 0x7F }) else {
-        throw CtlError("token file \(file): the token must be one line of printable characters (no CR, LF or spaces)")
-    }
-    return token
-}
-
-/// The admin URL's ADDR:PORT, refused unless it is loopback: the TCP admin API
-/// speaks plain HTTP, so a token sent elsewhere would cross the network in clear.
-@Sendable func loopbackAddress(_ u: String) throws -> (String, SocketAddress) {
-    if u.hasPrefix("https://") {
-        throw CtlError("\(u): edgectl speaks plain HTTP to loopback only; reach a remote node through its admin socket (for example over ssh)")
-    }
-    guard u.hasPrefix("http://") else { throw CtlError("\(u): expected http://127.0.0.1:PORT") }
-    let hostPort = String(u.dropFirst(7).prefix { $0 != "/" })
-    guard let addr = SocketAddress(hostPort) else { throw CtlError("\(u): expected http://ADDR:PORT") }
-    let ip = addr.ipString
-    guard ip.hasPrefix("127.") || ip == "::1" else {
-        throw CtlError("\(u): not a loopback address; the token would cross the network in clear")
-    }
-    return (hostPort, addr)
-}
-
-struct CtlError: Error, CustomStringConvertible {
-    let description: String
-    init(_ d: String) { description = d }
-}
 
 @MainActor func defaultNode() throws -> Node {
     if let u = url {
@@ -193,13 +163,21 @@ struct CtlError: Error, CustomStringConvertible {
     return Node(name: s, socket: s, timeoutMillis: timeoutMillis)
 }
 
-@MainActor func loadNodes(_ file: String) throws -> [Node] {
+/// The nodes of a nodes file, and which of them (indexes) are shields.
+@MainActor func loadNodes(_ file: String) throws -> (nodes: [Node], shields: Set<Int>) {
     guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { throw CtlError("cannot read nodes file \(file)") }
     var nodes: [Node] = []
+    var shields: Set<Int> = []
     for (n, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
         let line = raw.trimmingCharacters(in: .whitespaces)
         if line.isEmpty || line.hasPrefix("#") { continue }
-        let parts = line.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
+        var parts = line.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
+        let shield = parts[0] == "shield"
+        if shield {
+            parts.removeFirst()
+            guard !parts.isEmpty else { throw CtlError("\(file):\(n + 1): \"shield\" needs a node after it") }
+        }
+        defer { if shield { shields.insert(nodes.count - 1) } }
         if parts[0].hasPrefix("http://") {
             let tf = parts.count > 1 ? parts[1] : tokenFile
             guard let tf else { throw CtlError("\(file):\(n + 1): \(parts[0]) needs a token file (on the line or --token-file)") }
@@ -210,80 +188,16 @@ struct CtlError: Error, CustomStringConvertible {
         }
     }
     guard !nodes.isEmpty else { throw CtlError("\(file): no nodes") }
-    return nodes
+    return (nodes, shields)
 }
 
-/// One request to one node: (status, body).
-@Sendable func call(_ node: Node, _ method: String, _ path: String, body: [String: Any]? = nil) throws -> (Int, Data) {
-    let fd: Int32
-    var host = "localhost"
-    if let s = node.socket {
-        do { fd = try UnixSocket.connect(path: s) } catch { throw CtlError("cannot reach edged at \(s): \(error) (is edged running with this --state?)") }
-    } else {
-        let u = node.url!
-        let (hostPort, addr) = try loopbackAddress(u)
-        host = hostPort
-        fd = socket(addr.family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw CtlError("socket failed") }
-        let r = addr.withSockaddr { Glibc.connect(fd, $0, $1) }
-        if r != 0 { let e = String(cString: strerror(errno)); close(fd); throw CtlError("cannot reach edged at \(u): \(e)") }
-    }
-    defer { close(fd) }
-    // One deadline for the whole exchange with this node.
-    let deadline = monotonicMillis() + Int64(node.timeoutMillis)
-    func remaining() throws -> Int {
-        let left = deadline - monotonicMillis()
-        guard left > 0 else { throw CtlError("\(node.name): no answer within \(Double(node.timeoutMillis) / 1000) s") }
-        return Int(left)
-    }
-    setSocketTimeouts(fd, millis: try remaining())
-    let payload = try body.map { try JSONSerialization.data(withJSONObject: $0) } ?? Data()
-    var head = "\(method) \(path) HTTP/1.1\r\nHost: \(host)\r\nContent-Length: \(payload.count)\r\nConnection: close\r\n"
-    if let t = node.token { head += "Authorization: Bearer \(t)\r\n" }
-    if body != nil { head += "Content-Type: application/json\r\n" }
-    let out = Array(head.utf8) + [13, 10] + Array(payload)
-    var off = 0
-    while off < out.count {
-        let w = out[off...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        if w <= 0 { throw CtlError("\(node.name): write failed") }
-        off += w
-    }
-    var resp: [UInt8] = []
-    var buf = [UInt8](repeating: 0, count: 65536)
-    while true {
-        setSocketTimeouts(fd, millis: try remaining())
-        let r = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-        if r < 0 {
-            if errno == ECONNRESET { throw CtlError("\(node.name): connection reset by the node") }
-            if errno == EAGAIN || errno == EWOULDBLOCK { _ = try remaining(); continue }
-            throw CtlError("\(node.name): read failed: \(String(cString: strerror(errno)))")
-        }
-        if r == 0 { break }
-        resp += buf[0..<r]
-        if resp.count > maxAnswer { throw CtlError("\(node.name): answer larger than \(maxAnswer >> 20) MiB, refused") }
-    }
-    // The head through EdgeHTTP's response parser (the one the data path uses for origins).
-    var answer = ResponseHead()
-    var scan = HeadScan()
-    switch resp.withUnsafeBytes({ HeadParser.parseResponse($0, limits: HeadLimits(), into: &answer, scan: &scan) }) {
-    case .complete(let n):
-        var body = resp[n...]
-        if answer.contentLength >= 0 {
-            guard body.count >= Int(answer.contentLength) else { throw CtlError("\(node.name): answer cut short") }
-            body = body.prefix(Int(answer.contentLength))
-        }
-        return (answer.status, Data(body))
-    case .needMore: throw CtlError("\(node.name): answer cut short before its head ended")
-    case .error(let e): throw CtlError("\(node.name): malformed answer (\(e.reason))")
-    }
-}
 
 @Sendable func object(_ d: Data) -> [String: Any] { ((try? JSONSerialization.jsonObject(with: d)) as? [String: Any]) ?? [:] }
 
 /// Calls one node and fails (exit 1) with the API's message on an error status.
 @MainActor func single(_ method: String, _ path: String, body: [String: Any]? = nil) -> Data {
     do {
-        let (status, data) = try call(try defaultNode(), method, path, body: body)
+        let (status, data) = try adminCall(try defaultNode(), method, path, body: body)
         if status != 200 {
             if json { FileHandle.standardOutput.write(data) }
             die((object(data)["error"] as? String) ?? "HTTP \(status)", code: 1)
@@ -342,45 +256,55 @@ func emit(_ data: Data) { print(String(decoding: data, as: UTF8.self), terminato
         print("\(verb) \(n) object\(n == 1 ? "" : "s")")
         return
     }
-    // Fan-out: every node in parallel; each node's result; non-zero exit if any failed.
-    let nodes: [Node]
-    do { nodes = try loadNodes(nf) } catch { die("\(error)") }
+    // Fan-out: shields first, then the rest, each tier in parallel; the purge
+    // carries a fleet id (a node that missed it pulls it from its peers).
+    let nodes: [Node], shields: Set<Int>
+    do { (nodes, shields) = try loadNodes(nf) } catch { die("\(error)") }
+    body["id"] = UUID().uuidString.lowercased()
     // Each node's answer, filled from the concurrent calls under an NSLock (a pthread
     // mutex: ThreadSanitizer sees it, where Synchronization.Mutex's futex it cannot).
     final class Results: @unchecked Sendable {
         let lock = NSLock()
         var byNode: [Int: Result<Data, CtlError>] = [:]
-        func withLock<R>(_ body: (inout [Int: Result<Data, CtlError>]) -> R) -> R { lock.lock(); defer { lock.unlock() }; return body(&byNode) }
+        /// Whether the node answered at all (an error status is an answer).
+        var answered: Set<Int> = []
+        func set(_ i: Int, _ r: Result<Data, CtlError>, answered a: Bool) { lock.lock(); byNode[i] = r; if a { answered.insert(i) }; lock.unlock() }
     }
     let results = Results()
     nonisolated(unsafe) let payload = body
-    DispatchQueue.concurrentPerform(iterations: nodes.count) { idx in
-        let r: Result<Data, CtlError>
-        do {
-            let (status, data) = try call(nodes[idx], "POST", "/v1/purge", body: payload)
-            r = status == 200 ? .success(data) : .failure(CtlError((object(data)["error"] as? String) ?? "HTTP \(status)"))
-        } catch {
-            r = .failure(error as? CtlError ?? CtlError("\(error)"))
+    for tier in [nodes.indices.filter { shields.contains($0) }, nodes.indices.filter { !shields.contains($0) }] where !tier.isEmpty {
+        DispatchQueue.concurrentPerform(iterations: tier.count) { k in
+            let idx = tier[k]
+            do {
+                let (status, data) = try adminCall(nodes[idx], "POST", "/v1/purge", body: payload)
+                results.set(idx, status == 200 ? .success(data) : .failure(CtlError((object(data)["error"] as? String) ?? "HTTP \(status)")), answered: true)
+            } catch {
+                results.set(idx, .failure(error as? CtlError ?? CtlError("\(error)")), answered: false)
+            }
         }
-        results.withLock { $0[idx] = r }
     }
-    let all_ = results.withLock { $0 }
-    var failed: [String] = []
+    let appliedSomewhere = results.byNode.values.contains { if case .success = $0 { return true } else { return false } }
+    var failed: [String] = [], queued: [String] = []
     var jsonNodes: [[String: Any]] = []
     for (idx, node) in nodes.enumerated() {
-        switch all_[idx]! {
+        let role = shields.contains(idx) ? "shield" : "node"
+        switch results.byNode[idx]! {
         case .success(let d):
             let n = object(d)["purged"] as? Int ?? 0
-            jsonNodes.append(["node": node.name, "ok": true, "purged": n])
-            if !json { print("\(node.name): \(verb) \(n) object\(n == 1 ? "" : "s")") }
+            jsonNodes.append(["node": node.name, "role": role, "outcome": "applied", "purged": n])
+            if !json { print("\(node.name): applied: \(verb) \(n) object\(n == 1 ? "" : "s")") }
+        case .failure(let e) where !results.answered.contains(idx) && appliedSomewhere:
+            queued.append(node.name)
+            jsonNodes.append(["node": node.name, "role": role, "outcome": "queued", "error": e.description])
+            if !json { print("\(node.name): queued (it pulls the purge from its fleet peers before serving again): \(e)") }
         case .failure(let e):
             failed.append(node.name)
-            jsonNodes.append(["node": node.name, "ok": false, "error": e.description])
+            jsonNodes.append(["node": node.name, "role": role, "outcome": "failed", "error": e.description])
             if !json { print("\(node.name): FAILED: \(e)") }
         }
     }
     if json {
-        let d = try! JSONSerialization.data(withJSONObject: ["nodes": jsonNodes], options: [.prettyPrinted, .sortedKeys])
+        let d = try! JSONSerialization.data(withJSONObject: ["nodes": jsonNodes, "id": body["id"]!], options: [.prettyPrinted, .sortedKeys])
         emit(d + Data([10]))
     }
     if !failed.isEmpty { die("purge failed on \(failed.count) of \(nodes.count) node(s): \(failed.joined(separator: ", "))", code: 1) }

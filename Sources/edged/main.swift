@@ -218,7 +218,6 @@ do {
 } catch {
     fail("state directory \(server.stateDir): \(error)")
 }
-edge.start()
 
 /// Reload (SIGHUP or the admin API, one at a time): validate everything first;
 /// on any error keep serving the running config and report the error.
@@ -244,6 +243,9 @@ do {
 } catch {
     fail("admin API: \(error)")
 }
+// Fleet purges missed while this node was down are applied before it serves.
+if let line = admin.syncBeforeServing() { FileHandle.standardError.write(Data("edged: \(line)\n".utf8)) }
+edge.start()
 admin.start()
 var listening = "http://\(edge.httpAddress)"
 if let s = edge.httpsAddress { listening += " and https://\(s)" }

@@ -206,6 +206,35 @@ let good = #"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:9000
         #expect(defaults.headerTimeoutMillis == 10_000 && defaults.keepAliveTimeoutMillis == 30_000)
     }
 
+    @Test func nodeNameFleetAndShieldGroups() throws {
+        func serverError(_ json: String) throws -> ConfigError? {
+            let dir = try scratch(["s.json": json])
+            do { _ = try ConfigLoader.loadServer(file: dir + "/s.json"); return nil } catch let e as ConfigError { return e }
+        }
+        let dir = try scratch(["s.json": #"{"node_name": "edge-fra.1", "fleet": {"name": "acme", "max_hops": 3, "peers": ["http://10.0.0.2:9901", "/run/edged/admin.sock"], "token_file": "tok", "sync_interval": "30s"}}"#])
+        let s = try ConfigLoader.loadServer(file: dir + "/s.json")
+        #expect(s.nodeName == "edge-fra.1" && s.fleet.name == "acme" && s.fleet.maxHops == 3 && s.fleet.syncIntervalMillis == 30_000)
+        #expect(s.fleet.peers.count == 2 && s.fleet.peerTokenFile == dir + "/tok")
+        // The default is the host name, as a token.
+        #expect(!ServerConfig().nodeName.isEmpty && ServerConfig().nodeName.allSatisfy(ServerConfig.isNodeNameCharacter))
+        #expect(try serverError(#"{"node_name": "a b"}"#)?.field == "node_name")
+        #expect(try serverError(#"{"fleet": {"name": ""}}"#)?.field == "fleet.name")
+        #expect(try serverError(#"{"fleet": {"peers": ["http://8.8.8.8:9901"], "token_file": "t"}}"#)?.field == "fleet.peers[0]")
+        #expect(try serverError(#"{"fleet": {"peers": ["relative.sock"]}}"#)?.field == "fleet.peers[0]")
+        #expect(try serverError(#"{"fleet": {"peers": ["http://127.0.0.1:9901"]}}"#)?.field == "fleet.token_file")
+        #expect(try serverError(#"{"fleet": {"sync_interval": "10ms"}}"#)?.field == "fleet.sync_interval")
+        #expect(try serverError(#"{"fleet": {"peer": []}}"#)?.field == "fleet.peer")
+
+        let shield = #"{"hosts": ["a.test"], "origins": {"s": {"servers": ["127.0.0.1:9001"], "shield": true, "fallback": "o"}, "o": {"servers": ["127.0.0.1:9000"]}}, "routes": [{"prefix": "/", "origin": "s"}]}"#
+        let t = try ConfigLoader.loadTenants(directory: try scratch(["a.json": shield]))[0]
+        let g = try #require(t.origins.first { $0.name == "s" })
+        #expect(g.shield && g.balance == "hash" && g.hashKey == "key" && g.hashBalanceFactor == 0 && g.fallback == "o")
+        #expect(try loadError(["a.json": shield.replacingOccurrences(of: #""fallback": "o""#, with: #""fallback": "s""#)])?.field == "origins.s.fallback")
+        #expect(try loadError(["a.json": shield.replacingOccurrences(of: #""fallback": "o""#, with: #""fallback": "x""#)])?.field == "origins.s.fallback")
+        #expect(try loadError(["a.json": shield.replacingOccurrences(of: #""shield": true"#, with: #""shield": true, "balance": "round-robin""#)])?.field == "origins.s.balance")
+        #expect(try loadError(["a.json": shield.replacingOccurrences(of: #""o": {"servers": ["127.0.0.1:9000"]}"#, with: #""o": {"servers": ["127.0.0.1:9000"], "fallback": "s"}"#)])?.field == "origins.o.fallback")
+    }
+
     @Test func noFileMode() throws {
         let t = try ConfigLoader.singleOriginTenant(origin: "http://127.0.0.1:9000", hosts: [])
         #expect(t.isDefault)

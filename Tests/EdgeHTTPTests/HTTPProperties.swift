@@ -31,6 +31,16 @@ func checkHTTPProperties(_ bytes: UnsafeRawBufferPointer) {
             precondition(second == whole, "split parse disagrees")
         }
     }
+    // CDN-Loop: members counted are at most the commas + 1; our node only in a
+    // counted member; our entry appended to a quote-free value is counted and found.
+    let fleet = Array("edged".utf8), node = Array("n1".utf8)
+    let loop = CDNLoop.scan(bytes, 0..<size, fleet: fleet, node: node)
+    precondition(loop.count <= bytes.filter { $0 == 44 }.count + 1 && (!loop.mine || loop.count >= 1), "CDN-Loop counts")
+    if !bytes.contains(34) && !bytes.contains(92) {
+        let appended = Array(bytes) + Array(", edged; node=n1".utf8)
+        let again = appended.withUnsafeBytes { CDNLoop.scan($0, 0..<$0.count, fleet: fleet, node: node) }
+        precondition(again.count == loop.count + 1 && again.mine, "CDN-Loop: an appended entry is not seen")
+    }
     // The host normalizer on the raw bytes: what it accepts is a fixed point.
     var host: [UInt8] = []
     if Authority.normalize(bytes, 0..<size, into: &host) {

@@ -190,6 +190,8 @@ final class Edge: @unchecked Sendable {
             try s.write(to: f, atomically: false, encoding: .utf8)
             sc = try ConfigLoader.loadServer(file: f.path)
         }
+        // The tests' node is "edge" (Via, Cache-Status) unless the server file names it.
+        if !(serverJSON ?? "").contains("\"node_name\"") { sc.nodeName = "edge" }
         sc.httpListen = "127.0.0.1:0"
         sc.httpsListen = "127.0.0.1:0"
         sc.stateDir = dir.appendingPathComponent("state").path
@@ -252,7 +254,8 @@ final class Client {
 
     /// `from`: the loopback address to connect from (127.0.0.2, 127.0.0.3, …:
     /// all of 127/8 is loopback), so one test can be many clients.
-    init(port: Int, timeoutSeconds: Int = 15, from source: String? = nil) throws {
+    /// `to`: the loopback address to connect to (a node of a fleet test).
+    init(port: Int, timeoutSeconds: Int = 15, from source: String? = nil, to address: String = "127.0.0.1") throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         if let source {
             var b = sockaddr_in()
@@ -264,7 +267,7 @@ final class Client {
         var a = sockaddr_in()
         a.sin_family = sa_family_t(AF_INET)
         a.sin_port = UInt16(port).bigEndian
-        a.sin_addr.s_addr = inet_addr("127.0.0.1")
+        a.sin_addr.s_addr = inet_addr(address)
         let r = withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
         // No close(fd) here: `self` is fully initialized, so throwing runs deinit,
         // which closes it. Closing twice could close another thread's new socket.

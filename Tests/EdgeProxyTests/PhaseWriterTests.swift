@@ -27,6 +27,7 @@ final class MemoryEdge {
         }
         for (i, t) in tenants.enumerated() { try writeFile(dir + "/tenants/t\(i).json", t) }
         var server = ServerConfig()
+        server.nodeName = "edge"
         server.stateDir = dir + "/state"
         let config = try RuntimeConfig(server: server, tenants: try ConfigLoader.loadTenants(directory: dir + "/tenants"))
         worker = try Worker(index: 0, box: ConfigBox(config), listenFD: -1, httpsFD: -1, httpsPort: 443, logFD: -1,

@@ -1,0 +1,124 @@
+// A client of edged's admin API (HTTP/1.1 + JSON over its Unix socket or its
+// TCP listener), shared by edgectl and by a node pulling purges from its peers
+// (EdgeAdmin's FleetSync). Blocking sockets; no state.
+//
+// A node may be broken or hostile: answers are bounded (`maxAnswer`), each call
+// has one overall deadline (`AdminNode.timeoutMillis`), and the answer's head
+// goes through EdgeHTTP's response parser.
+import Foundation
+import Glibc
+import EdgeIO
+import EdgeHTTP
+import EdgeProtect
+
+/// The largest answer read from a node.
+public let maxAnswer = 16 << 20
+
+/// Where an admin API is.
+public struct AdminNode: Sendable {
+    public var name: String
+    public var socket: String?
+    public var url: String?
+    public var token: String?
+    /// The whole exchange with this node (edgectl's --timeout).
+    public var timeoutMillis = 30_000
+    public init(name: String, socket: String? = nil, url: String? = nil, token: String? = nil, timeoutMillis: Int = 30_000) {
+        self.name = name; self.socket = socket; self.url = url; self.token = token; self.timeoutMillis = timeoutMillis
+    }
+}
+
+public func readToken(_ file: String) throws -> String {
+    guard let t = try? String(contentsOfFile: file, encoding: .utf8) else { throw AdminClientError("cannot read token file \(file)") }
+    let token = t.trimmingCharacters(in: .whitespacesAndNewlines)
+    // A CR or LF inside would end the Authorization line and inject fields of its own.
+    guard !token.isEmpty, token.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value < 0x7F }) else {
+        throw AdminClientError("token file \(file): the token must be one line of printable characters (no CR, LF or spaces)")
+    }
+    return token
+}
+
+/// The admin URL's ADDR:PORT, refused unless it is on loopback or a private
+/// network (EdgeProtect.isAdminAddress): the TCP admin API speaks plain HTTP,
+/// so a token sent across the internet would travel in clear.
+@Sendable public func adminHTTPAddress(_ u: String) throws -> (String, SocketAddress) {
+    if u.hasPrefix("https://") {
+        throw AdminClientError("\(u): the admin API is plain HTTP on loopback or a private network; reach a remote node through its admin socket (for example over ssh)")
+    }
+    guard u.hasPrefix("http://") else { throw AdminClientError("\(u): expected http://127.0.0.1:PORT") }
+    let hostPort = String(u.dropFirst(7).prefix { $0 != "/" })
+    guard let addr = SocketAddress(hostPort) else { throw AdminClientError("\(u): expected http://ADDR:PORT") }
+    guard isAdminAddress(addr.ipString) else {
+        throw AdminClientError("\(u): not a loopback or private address; the token would cross the network in clear")
+    }
+    return (hostPort, addr)
+}
+
+public struct AdminClientError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ d: String) { description = d }
+}
+
+/// One request to one node: (status, body).
+@Sendable public func adminCall(_ node: AdminNode, _ method: String, _ path: String, body: [String: Any]? = nil) throws -> (Int, Data) {
+    let fd: Int32
+    var host = "localhost"
+    if let s = node.socket {
+        do { fd = try UnixSocket.connect(path: s) } catch { throw AdminClientError("cannot reach edged at \(s): \(error) (is edged running with this --state?)") }
+    } else {
+        let u = node.url!
+        let (hostPort, addr) = try adminHTTPAddress(u)
+        host = hostPort
+        fd = socket(addr.family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw AdminClientError("socket failed") }
+        let r = addr.withSockaddr { Glibc.connect(fd, $0, $1) }
+        if r != 0 { let e = String(cString: strerror(errno)); close(fd); throw AdminClientError("cannot reach edged at \(u): \(e)") }
+    }
+    defer { close(fd) }
+    // One deadline for the whole exchange with this node.
+    let deadline = monotonicMillis() + Int64(node.timeoutMillis)
+    func remaining() throws -> Int {
+        let left = deadline - monotonicMillis()
+        guard left > 0 else { throw AdminClientError("\(node.name): no answer within \(Double(node.timeoutMillis) / 1000) s") }
+        return Int(left)
+    }
+    setSocketTimeouts(fd, millis: try remaining())
+    let payload = try body.map { try JSONSerialization.data(withJSONObject: $0) } ?? Data()
+    var head = "\(method) \(path) HTTP/1.1\r\nHost: \(host)\r\nContent-Length: \(payload.count)\r\nConnection: close\r\n"
+    if let t = node.token { head += "Authorization: Bearer \(t)\r\n" }
+    if body != nil { head += "Content-Type: application/json\r\n" }
+    let out = Array(head.utf8) + [13, 10] + Array(payload)
+    var off = 0
+    while off < out.count {
+        let w = out[off...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        if w <= 0 { throw AdminClientError("\(node.name): write failed") }
+        off += w
+    }
+    var resp: [UInt8] = []
+    var buf = [UInt8](repeating: 0, count: 65536)
+    while true {
+        setSocketTimeouts(fd, millis: try remaining())
+        let r = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        if r < 0 {
+            if errno == ECONNRESET { throw AdminClientError("\(node.name): connection reset by the node") }
+            if errno == EAGAIN || errno == EWOULDBLOCK { _ = try remaining(); continue }
+            throw AdminClientError("\(node.name): read failed: \(String(cString: strerror(errno)))")
+        }
+        if r == 0 { break }
+        resp += buf[0..<r]
+        if resp.count > maxAnswer { throw AdminClientError("\(node.name): answer larger than \(maxAnswer >> 20) MiB, refused") }
+    }
+    // The head through EdgeHTTP's response parser (the one the data path uses for origins).
+    var answer = ResponseHead()
+    var scan = HeadScan()
+    switch resp.withUnsafeBytes({ HeadParser.parseResponse($0, limits: HeadLimits(), into: &answer, scan: &scan) }) {
+    case .complete(let n):
+        var body = resp[n...]
+        if answer.contentLength >= 0 {
+            guard body.count >= Int(answer.contentLength) else { throw AdminClientError("\(node.name): answer cut short") }
+            body = body.prefix(Int(answer.contentLength))
+        }
+        return (answer.status, Data(body))
+    case .needMore: throw AdminClientError("\(node.name): answer cut short before its head ended")
+    case .error(let e): throw AdminClientError("\(node.name): malformed answer (\(e.reason))")
+    }
+}
