@@ -50,10 +50,12 @@ let package = Package(
         // The proxy pipeline.
         .target(name: "EdgeProxy", dependencies: ["EdgeHTTP", "EdgeHTTP2", "EdgeIO", "EdgeConfig", "EdgeUpstream", "EdgeTLS", "EdgeCache", "EdgeCompress", "EdgeProtect"],
                 swiftSettings: fast),
+        // The ACME client (RFC 8555) and the manager that keeps tenants' certificates (threads of its own, Foundation allowed).
+        .target(name: "EdgeACME", dependencies: ["EdgeTLS", "EdgeConfig", "EdgeHTTP", "EdgeIO"]),
         // The admin API (Unix socket / loopback TCP, JSON): off the data path, Foundation allowed.
         .target(name: "EdgeAdminClient", dependencies: ["EdgeIO", "EdgeHTTP", "EdgeProtect"]),
-        .target(name: "EdgeAdmin", dependencies: ["EdgeProxy", "EdgeIO", "EdgeHTTP", "EdgeConfig", "EdgeAdminClient"]),
-        .executableTarget(name: "edged", dependencies: ["EdgeProxy", "EdgeAdmin", "EdgeConfig", "EdgeCache", "EdgeDisk", "CEdgeShims"]),
+        .target(name: "EdgeAdmin", dependencies: ["EdgeProxy", "EdgeIO", "EdgeHTTP", "EdgeConfig", "EdgeAdminClient", "EdgeACME"]),
+        .executableTarget(name: "edged", dependencies: ["EdgeProxy", "EdgeAdmin", "EdgeACME", "EdgeConfig", "EdgeCache", "EdgeDisk", "CEdgeShims"]),
         // The operator's command line, a client of the admin API.
         .executableTarget(name: "edgectl", dependencies: ["EdgeIO", "EdgeHTTP", "EdgeAdminClient"]),
         // A benchmark of the disk tier's index rebuild (tools/bench/disk.sh runs it).
@@ -66,6 +68,7 @@ let package = Package(
         .testTarget(name: "EdgeUpstreamTests", dependencies: ["EdgeUpstream", "EdgeHTTP"]),
         .testTarget(name: "EdgeConfigTests", dependencies: ["EdgeConfig", "EdgeProtect"]),
         .testTarget(name: "EdgeTLSTests", dependencies: ["EdgeTLS"]),
+        .testTarget(name: "EdgeACMETests", dependencies: ["EdgeACME", "EdgeTLS"]),
         .testTarget(name: "EdgeCacheTests", dependencies: ["EdgeCache", "EdgeHTTP"]),
         .testTarget(name: "EdgeProxyTests", dependencies: ["EdgeProxy", "EdgeAdmin", "EdgeConfig", "EdgeIO", "EdgeHTTP", "EdgeCache", "EdgeProtect"]),
         .testTarget(name: "EdgeDiskTests", dependencies: ["EdgeDisk", "EdgeCache", "EdgeHTTP"]),

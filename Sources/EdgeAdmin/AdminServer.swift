@@ -18,6 +18,7 @@ import EdgeHTTP
 import EdgeProxy
 import EdgeProtect
 import EdgeAdminClient
+import EdgeACME
 
 public final class AdminServer: @unchecked Sendable {
     let edge: EdgeServer
@@ -35,6 +36,8 @@ public final class AdminServer: @unchecked Sendable {
     /// Fleet purges applied here (Fleet.swift), and the pull from the peers.
     let journal: FleetJournal
     var sync: FleetSync?
+    /// The ACME manager (edged sets it before `start`; nil in processes without one).
+    public var acme: ACMEManager?
 
     /// Connections served at once per listener.
     public static let maxPerListener = 16
@@ -255,10 +258,20 @@ public final class AdminServer: @unchecked Sendable {
             case ("POST", "/v1/reload"):
                 do { return try .json(["reloaded": true, "message": .init(reload())] as [String: JSONScalar]) }
                 catch { return .error(422, "reload failed, still serving the previous configuration: \(error)") }
-            case (_, "/v1/stats"), (_, "/v1/tenants"), (_, "/metrics"), (_, "/v1/metrics"), (_, "/v1/purge"), (_, "/v1/explain"), (_, "/v1/reload"), (_, "/v1/purges"):
+            case ("GET", "/v1/acme"):
+                let body: [String: Any] = ["tenants": acme?.status() ?? []]
+                return AdminResponse(status: 200, body: Array(try JSONSerialization.data(withJSONObject: body, options: [.sortedKeys])) + [10])
+            case ("POST", "/v1/acme/renew"):
+                let o = try req.jsonObject()
+                guard let t = o["tenant"] as? String else { throw OperationError400("\"tenant\" (a string) is required") }
+                guard let acme else { return .error(404, "no tenant uses ACME") }
+                if let why = acme.renew(t) { return .error(why.hasPrefix("no ACME") ? 404 : 409, why) }
+                return try .json(["renewing": .init(t)] as [String: JSONScalar])
+            case (_, "/v1/stats"), (_, "/v1/tenants"), (_, "/metrics"), (_, "/v1/metrics"), (_, "/v1/purge"), (_, "/v1/explain"), (_, "/v1/reload"), (_, "/v1/purges"),
+                 (_, "/v1/acme"), (_, "/v1/acme/renew"):
                 return .error(405, "\(req.method) is not allowed on \(req.path)")
             default:
-                return .error(404, "no such endpoint \(req.path) (see README: /v1/purge, /v1/purges, /v1/stats, /v1/tenants, /v1/explain, /v1/reload, /metrics)")
+                return .error(404, "no such endpoint \(req.path) (see README: /v1/purge, /v1/purges, /v1/stats, /v1/tenants, /v1/explain, /v1/reload, /v1/acme, /v1/acme/renew, /metrics)")
             }
         } catch let e as OperationError {
             return .error(e.status, e.message)

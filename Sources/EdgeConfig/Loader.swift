@@ -334,7 +334,7 @@ public enum ConfigLoader {
     public static func loadServer(file: String) throws -> ServerConfig {
         let root = Node(dict: try readJSON(file), file: file, path: "")
         try root.allowOnly(["http", "https", "workers", "limits", "trusted_proxies", "access_log", "state", "tls_ticket_rotation", "cache", "admin",
-                            "proxy_protocol", "access", "node_name", "fleet"])
+                            "proxy_protocol", "access", "node_name", "fleet", "acme"])
         let baseDir = (file as NSString).deletingLastPathComponent
         var c = ServerConfig()
         if let v = try root.millis("tls_ticket_rotation") {
@@ -388,6 +388,7 @@ public enum ConfigLoader {
             c.nodeName = v
         }
         if let f = try root.object("fleet") { c.fleet = try loadFleet(f, baseDir: baseDir) }
+        if let a = try root.object("acme") { c.acme = try loadACME(a, baseDir: baseDir) }
         if let l = try root.object("limits") {
             try l.allowOnly(["request_line", "field", "header_block", "fields", "header_timeout", "body_idle_timeout", "body_min_rate", "body_rate_grace",
                              "keepalive_timeout", "send_timeout", "max_connections", "max_connections_per_ip", "shutdown_timeout",
@@ -650,6 +651,12 @@ public enum ConfigLoader {
         t.compress = tenantCompress
         t.isDefault = try root.bool("default") ?? false
         t.tls = try loadTLS(root, baseDir: baseDir)
+        if case .acme = t.tls {
+            guard !hosts.isEmpty else { throw root.fail("tls", "\"acme\" needs the tenant's host names in \"hosts\"") }
+            if let w = hosts.first(where: { $0.hasPrefix("*.") }) {
+                throw root.fail("tls", "\"acme\" answers http-01 and tls-alpn-01, which cannot validate the wildcard \(w) (that needs dns-01): list the names, or use certificate files")
+            }
+        }
         t.httpsRedirect = try root.bool("https_redirect") ?? false
         t.http2 = try root.bool("http2") ?? true
         // "error_pages": {"404": "errors/404.html", "502": ...}: statuses edged answers itself.
@@ -724,30 +731,6 @@ public enum ConfigLoader {
             return .redirect(status: status, location: loc)
         }
         return nil
-    }
-
-    /// `"tls": "internal"` or `"tls": {"certificates": [{"cert": "a.pem", "key": "a.key"}]}`.
-    static func loadTLS(_ root: Node, baseDir: String) throws -> TenantTLSConfig {
-        guard let v = root.dict["tls"] else { return .none }
-        if let s = v as? String {
-            guard s == "internal" else { throw root.fail("tls", "expected \"internal\" or an object with \"certificates\"") }
-            return .internalCA
-        }
-        guard let node = try root.object("tls") else { return .none }
-        try node.allowOnly(["certificates"])
-        guard let certs = try node.objects("certificates"), !certs.isEmpty else { throw node.fail("certificates", "needs at least one {\"cert\", \"key\"}") }
-        var out: [CertificateFiles] = []
-        for c in certs {
-            try c.allowOnly(["cert", "key"])
-            func path(_ k: String) throws -> String {
-                let p = try c.requiredString(k)
-                let full = p.hasPrefix("/") ? p : (baseDir as NSString).appendingPathComponent(p)
-                guard FileManager.default.isReadableFile(atPath: full) else { throw c.fail(k, "cannot read \"\(full)\"") }
-                return full
-            }
-            out.append(CertificateFiles(cert: try path("cert"), key: try path("key")))
-        }
-        return .files(out)
     }
 
     static func loadEdits(_ e: Node) throws -> HeaderEdits {

@@ -18,8 +18,10 @@ public struct ServerConfig: Sendable, Equatable {
     public var httpListen = ":8080"
     /// HTTPS listener; nil means ":8443" when any tenant has TLS, none otherwise.
     public var httpsListen: String?
-    /// Where edged keeps state (pid file, internal CA).
+    /// Where edged keeps state (pid file, internal CA, ACME account and certificates).
     public var stateDir = "state"
+    /// ACME defaults for tenants with `"tls": "acme"`.
+    public var acme = ACMEServerConfig()
     /// Memory cache size (bytes, all tenants) and the largest object it keeps.
     public var cacheMemoryBytes: Int64 = 256 << 20
     public var cacheMaxObjectBytes: Int64 = 8 << 20
@@ -186,6 +188,50 @@ public enum TenantTLSConfig: Sendable, Equatable {
     case files([CertificateFiles])
     /// Leaf certificates issued by edged's internal CA (development).
     case internalCA
+    /// Certificates obtained and renewed through ACME (RFC 8555).
+    case acme(ACMETenantSettings)
+}
+
+/// A tenant's ACME settings; unset fields take the server's `acme` defaults.
+public struct ACMETenantSettings: Sendable, Equatable {
+    public var directory: String?
+    public var email: String?
+    public var challenge: ACMEChallengeType?
+    public var keyType: String?
+    public init() {}
+}
+
+public enum ACMEChallengeType: String, Sendable, Equatable { case http01 = "http-01", tlsALPN01 = "tls-alpn-01" }
+
+/// Server-wide ACME settings (the `acme` object of the server file).
+public struct ACMEServerConfig: Sendable, Equatable {
+    /// Let's Encrypt's production directory; its staging directory is
+    /// https://acme-staging-v02.api.letsencrypt.org/directory.
+    public static let letsEncrypt = "https://acme-v02.api.letsencrypt.org/directory"
+    public var directory = ACMEServerConfig.letsEncrypt
+    public var email: String?
+    public var challenge = ACMEChallengeType.http01
+    /// "ecdsa-p256" or "rsa-2048": the certificates' key (the account key is always P-256).
+    public var keyType = "ecdsa-p256"
+    /// CA certificates that verify the ACME server's own HTTPS (nil: the system's).
+    public var caFile: String?
+    /// Orders run at once (all tenants).
+    public var parallelism = 4
+    /// Until a tenant's certificate exists: serve one from the internal CA
+    /// (true), or fail its handshakes with unrecognized_name (false).
+    public var internalUntilIssued = true
+    /// First retry after a failure; doubles per failure up to `retryMaxMillis`.
+    public var retryMinMillis: Int64 = 60_000
+    public var retryMaxMillis: Int64 = 24 * 3_600_000
+    /// Issuance of tenants without a certificate at start is spread over this.
+    public var startSpreadMillis: Int64 = 0
+    public init() {}
+
+    /// Where a tenant's ACME certificate lives: the chain, then its key, in one
+    /// file (0600), replaced by a rename so it never changes half-way.
+    public static func certificatePath(stateDir: String, tenant: String) -> String {
+        stateDir + "/acme/certs/" + tenant + ".pem"
+    }
 }
 
 public struct CertificateFiles: Sendable, Equatable {

@@ -374,6 +374,7 @@ extension EdgeServer {
             case .none: tls = "none"
             case .files: tls = "files"
             case .internalCA: tls = "internal"
+            case .acme: tls = config.acmeCertificates.contains(t.name) ? "acme" : (config.server.acme.internalUntilIssued ? "acme (internal until issued)" : "acme (none until issued)")
             }
             return TenantInfo(name: t.name, hosts: t.config.hosts, isDefault: t.config.isDefault, tls: tls,
                               certificateExpires: config.certificateExpiry[t.name].map { String(decoding: isoSeconds($0), as: UTF8.self) + "Z" },
@@ -480,6 +481,10 @@ extension EdgeServer {
             if !disks.isEmpty { out += "edge_cache_tenant_bytes{tenant=\"\(label(n))\",tier=\"disk\"} \(config.store.lowerBytes(tenant: n))\n" }
         }
         let w = stats.workerTotals()
+        family("edge_tls_certificate_expiry_seconds", "gauge", "When each tenant's served certificate expires (Unix time; the earliest of its certificates).")
+        for (name, at) in config.certificateExpiry.sorted(by: { $0.key < $1.key }) {
+            out += "edge_tls_certificate_expiry_seconds{tenant=\"\(label(name))\"} \(at)\n"
+        }
         family("edge_tls_handshakes_total", "counter", "Completed TLS handshakes with clients.")
         out += "edge_tls_handshakes_total \(w[WorkerSlot.tlsHandshakes])\n"
         family("edge_tls_resumed_total", "counter", "Client TLS handshakes that resumed a session.")

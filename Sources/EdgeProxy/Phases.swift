@@ -6,6 +6,7 @@
 //   1. normalize      the target and the host, once
 //   1b. loop          CDN-Loop: 508 when the request came back to this node
 //   2. tenant         by host; the TLS name must agree; HTTPS redirect
+//   2b. acme          an ACME http-01 challenge for this tenant's host (before the HTTPS redirect)
 //   3. route          the longest prefix; what compression will need
 //   4. requestFilter  the tenant's access list (403) and rate limits (429)
 //   4b. routeAction   a route's own answer: respond or redirect (none by default)
@@ -18,8 +19,11 @@
 // finishExchange logs and counts (logging). Thread rules: see Worker.swift.
 import EdgeHTTP
 import EdgeIO
+import EdgeTLS
 
 enum PhaseResult { case next, done }
+
+let acmeChallengePrefix = Array("/.well-known/acme-challenge/".utf8)
 
 extension Worker {
     /// Runs a parsed request head (`headLength` bytes at the start of the input
@@ -122,8 +126,32 @@ extension Worker {
         guard let tenant = config.tenant(forHost: e.host) else { refuse(c, 421); return .done }
         if let sni = c.ex.peer.sniTenant, sni != tenant.name { refuse(c, 421); return .done }
         e.tenant = tenant
+        if acmePhase(c) == .done { return .done }
         if tenant.httpsRedirect && !c.ex.peer.https { redirectToHTTPS(c); return .done }
         return .next
+    }
+
+    /// 2b. ACME http-01 (RFC 8555 §8.3): while edged's ACME client has a
+    /// challenge up, a plain-HTTP GET of /.well-known/acme-challenge/TOKEN for
+    /// the host it was issued for is answered with the key authorization. It runs
+    /// from the tenant phase, before the HTTPS redirect: a name still without a
+    /// certificate cannot be validated over HTTPS. By default (no challenge up,
+    /// another host, another token) the request goes on to the routes.
+    @inline(__always) func acmePhase(_ c: ClientConnection) -> PhaseResult {
+        guard ACMEChallenges.shared.httpPending else { return .next }
+        return acmeAnswer(c)
+    }
+
+    func acmeAnswer(_ c: ClientConnection) -> PhaseResult {
+        let e = c.ex
+        let prefix = acmeChallengePrefix
+        guard !e.peer.https, e.method == .get || e.method == .head, e.pathLength > prefix.count else { return .next }
+        let path = e.target[0..<e.pathLength]
+        guard path.starts(with: prefix) else { return .next }
+        let token = String(decoding: path[prefix.count...], as: UTF8.self)
+        guard let answer = ACMEChallenges.shared.httpAnswer(token: token, host: String(decoding: e.host, as: UTF8.self)) else { return .next }
+        refuseUnread(c, 200, body: answer, contentType: Array("application/octet-stream".utf8))
+        return .done
     }
 
     /// 3. The route: the longest prefix of the normalized path. By default: 404

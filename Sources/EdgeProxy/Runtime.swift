@@ -269,6 +269,8 @@ public final class RuntimeConfig: Sendable {
     public let internalCAPath: String?
     /// Earliest certificate expiry per tenant with TLS (seconds since the epoch).
     public let certificateExpiry: [String: Int64]
+    /// ACME tenants served with the certificate ACME obtained (the others with a placeholder or none).
+    public let acmeCertificates: Set<String>
     /// This node in responses and forwarded requests, ready to copy:
     /// "Via: 1.1 NODE\r\n", "Cache-Status: NODE; " and
     /// "CDN-Loop: FLEET; node=NODE\r\n" (Phases.loopPhase checks the last).
@@ -455,18 +457,36 @@ public final class RuntimeConfig: Sendable {
         var defaultPairs: [CertificatePair] = []
         var expiry: [String: Int64] = [:]
         let now = Int64(time(nil))
+        var acmeIssued: Set<String> = []
+        func internalPair(_ t: TenantConfig) throws -> CertificatePair {
+            do {
+                if ca == nil { ca = try InternalCA.loadOrCreate(stateDir: server.stateDir, now: now) }
+                return try ca!.issue(hosts: t.hosts, notBefore: now - 3600, notAfter: now + 7 * 86400)
+            } catch let e as TLSConfigError {
+                throw ConfigError(file: t.file, field: "tls", message: "internal CA: \(e)")
+            }
+        }
         for (ti, t) in configs.enumerated() {
             var pairs: [CertificatePair] = []
             switch t.tls {
             case .none: continue
             case .files(let list): pairs = list.map { CertificatePair(certFile: $0.cert, keyFile: $0.key) }
             case .internalCA:
-                do {
-                    if ca == nil { ca = try InternalCA.loadOrCreate(stateDir: server.stateDir, now: now) }
-                    pairs = [try ca!.issue(hosts: t.hosts, notBefore: now - 3600, notAfter: now + 7 * 86400)]
-                } catch let e as TLSConfigError {
-                    throw ConfigError(file: t.file, field: "tls", message: "internal CA: \(e)")
+                pairs = [try internalPair(t)]
+            case .acme:
+                // The certificate ACME obtained, while it is valid; until then the
+                // internal CA's (or none: handshakes for its names fail).
+                let path = ACMEServerConfig.certificatePath(stateDir: server.stateDir, tenant: t.name)
+                let pair = CertificatePair(certFile: path, keyFile: path)
+                if access(path, R_OK) == 0, let tt = try? TenantTLS(tenant: t.name, pairs: [pair], now: now, http2: t.http2) {
+                    expiry[t.name] = tt.notAfter
+                    acmeIssued.insert(t.name)
+                    tlsTenants.append((ti, t.name, t.hosts, tt))
+                    if t.isDefault { defaultTLS = ti; defaultPairs = [pair] }
+                    continue
                 }
+                guard server.acme.internalUntilIssued else { continue }
+                pairs = [try internalPair(t)]
             }
             do {
                 let tt = try TenantTLS(tenant: t.name, pairs: pairs, now: now, http2: t.http2)
@@ -491,6 +511,7 @@ public final class RuntimeConfig: Sendable {
         }
         internalCAPath = ca?.certPath
         certificateExpiry = expiry
+        acmeCertificates = acmeIssued
     }
 
     /// The tenant for a Host value (any case, optional port, optional trailing

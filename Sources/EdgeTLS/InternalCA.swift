@@ -46,7 +46,7 @@ public final class InternalCA: @unchecked Sendable {
     }
 
     static func build(subjectCN: String, hosts: [String], key: OpaquePointer, issuer: OpaquePointer?, issuerKey: OpaquePointer,
-                      isCA: Bool, notBefore: Int64, notAfter: Int64) throws -> OpaquePointer {
+                      isCA: Bool, notBefore: Int64, notAfter: Int64, extra: [OpaquePointer] = []) throws -> OpaquePointer {
         guard let x = X509_new() else { throw TLSConfigError(file: "internal CA", message: opensslErrors()) }
         X509_set_version(x, 2)
         var serial: UInt64 = 0
@@ -85,6 +85,8 @@ public final class InternalCA: @unchecked Sendable {
             X509_add_ext(x, e, -1)
             X509_EXTENSION_free(e)
         }
+        // Extensions the caller built (and frees), e.g. tls-alpn-01's acmeIdentifier.
+        for e in extra { X509_add_ext(x, e, -1) }
         guard X509_sign(x, issuerKey, EVP_sha256()) > 0 else {
             X509_free(x)
             throw TLSConfigError(file: "internal CA", message: opensslErrors())

@@ -83,6 +83,15 @@ let clientHelloCallback: @convention(c) (OpaquePointer?, UnsafeMutablePointer<In
         }
     }
     var chosen = -1
+    // tls-alpn-01 (RFC 8737): a client offering "acme-tls/1" for a name with a
+    // challenge up gets the challenge certificate (any tenant, even one whose
+    // certificate does not exist yet); it speaks no HTTP afterwards.
+    if ACMEChallenges.shared.alpnPending, let name,
+       SSL_client_hello_get0_ext(ssl, UInt32(TLSEXT_TYPE_application_layer_protocol_negotiation), &ext, &extLength) == 1, let ext,
+       extLength > 2, alpnOffer(UnsafeRawBufferPointer(start: ext + 2, count: extLength - 2), "acme-tls/1") != nil,
+       ACMEChallenges.shared.useALPNContext(host: name, ssl: ssl) {
+        return 1
+    }
     if let name, let i = server.lookup(name) {
         chosen = i
         SSL_set_SSL_CTX(ssl, server.contexts[i].ctx)
@@ -269,6 +278,16 @@ extension TLSConnection {
         _ = edge_ssl_set_host_name(ssl, serverName)
         _ = SSL_set1_host(ssl, serverName)
         if let r = resume { _ = SSL_set_session(ssl, r.session) }
+        self.init(ssl: ssl)
+    }
+
+    /// A client connection to a server named by its IP address (`ip`, text):
+    /// the certificate must carry that address; no SNI (RFC 6066 §3 forbids literals).
+    public convenience init?(origin: OriginTLSContext, fd: Int32, ip: String) {
+        guard let ssl = SSL_new(origin.ctx) else { ERR_clear_error(); return nil }
+        SSL_set_fd(ssl, fd)
+        SSL_set_connect_state(ssl)
+        guard X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), ip) == 1 else { SSL_free(ssl); ERR_clear_error(); return nil }
         self.init(ssl: ssl)
     }
 

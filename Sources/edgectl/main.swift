@@ -29,6 +29,8 @@ commands:
                                     key, stored variants, what a request with these headers gets,
                                     and which rules, signatures and limits it would meet
   reload                            re-read the configuration (like SIGHUP)
+  acme                              ACME tenants: certificate state, expiry, renewal, last error
+  renew TENANT                      order a new ACME certificate for TENANT now
   metrics                           Prometheus text from /metrics
 
 connection (default: --state state):
@@ -63,6 +65,8 @@ let commandHelp: [String: String] = [
     Exit status 1 when any node failed.
     """,
     "stats": "usage: edgectl stats [--tenant NAME]\nPer-tenant counters since edged started.",
+    "acme": "usage: edgectl acme\nEach ACME tenant: state (waiting, ordering, valid, failing), expiry, when it renews,\nthe next try and the last error.",
+    "renew": "usage: edgectl renew TENANT\nOrders a new certificate for an ACME tenant now; the current one serves until the new\none is in place (see edgectl acme and edged's log for the outcome).",
     "tenants": "usage: edgectl tenants\nTenants, their hosts, certificate expiry dates and origin health.",
     "explain": """
     usage: edgectl explain URL [-H 'Name: value']... [--client IP] [-X METHOD]
@@ -452,6 +456,22 @@ case "reload":
     if json { emit(data) } else { print(object(data)["message"] as? String ?? "reloaded") }
 case "metrics":
     emit(single("GET", "/metrics"))
+case "acme":
+    let data = single("GET", "/v1/acme")
+    if json { emit(data) } else {
+        let list = object(data)["tenants"] as? [[String: Any]] ?? []
+        if list.isEmpty { print("no tenant uses ACME") }
+        for t in list {
+            func v(_ k: String) -> String { t[k] as? String ?? "-" }
+            print("\(v("tenant")): \(v("state")) (\((t["hosts"] as? [String] ?? []).joined(separator: ", ")); \(v("challenge")))")
+            print("  expires \(v("expires"))  renews \(v("renews"))  next try \(v("next_try"))  serial \(v("serial"))")
+            if let e = t["last_error"] as? String { print("  failures \(t["failures"] as? Int ?? 0), last: \(e)") }
+        }
+    }
+case "renew":
+    guard cmdArgs.count == 1, !cmdArgs[0].hasPrefix("-") else { die("renew: which tenant?\n\(commandHelp["renew"]!)") }
+    let data = single("POST", "/v1/acme/renew", body: ["tenant": cmdArgs[0]])
+    if json { emit(data) } else { print("\(cmdArgs[0]): ordering a new certificate (edgectl acme shows the outcome)") }
 default:
     die("unknown command \(command)\n\(usage)")
 }

@@ -8,6 +8,7 @@ import EdgeProxy
 import EdgeCache
 import EdgeDisk
 import EdgeAdmin
+import EdgeACME
 import Synchronization
 
 let usage = """
@@ -222,11 +223,14 @@ do {
 /// Reload (SIGHUP or the admin API, one at a time): validate everything first;
 /// on any error keep serving the running config and report the error.
 let reloading = Mutex(())
+/// Keeps ACME tenants' certificates (set below, before anything reloads).
+nonisolated(unsafe) var acme: ACMEManager?
 @Sendable func reload() throws -> String {
     try reloading.withLock { _ in
         do {
             let (next, nextTenants) = try options.load(store: edge.config.store)
             edge.reload(next)
+            acme?.update(ACMETenant.from(nextTenants, server: next.server))
             let message = "reloaded (\(nextTenants.count) tenant(s)); new connections and requests use it"
             FileHandle.standardError.write(Data("edged: \(message)\n".utf8))
             return message
@@ -243,10 +247,23 @@ do {
 } catch {
     fail("admin API: \(error)")
 }
+// ACME: the manager issues what is missing and renews; a new certificate is
+// served after a reload (new handshakes; open connections keep theirs).
+// Always made (a thread that sleeps while nothing is due), so a tenant that a
+// reload turns to ACME gets its certificate too.
+do {
+    let m = ACMEManager(stateDir: server.stateDir, settings: server.acme,
+                        log: { line in FileHandle.standardError.write(Data("edged: \(line)\n".utf8)) },
+                        install: { (try? reload()) != nil })
+    m.update(ACMETenant.from(tenants, server: server))
+    acme = m
+    admin.acme = m
+}
 // Fleet purges missed while this node was down are applied before it serves.
 if let line = admin.syncBeforeServing() { FileHandle.standardError.write(Data("edged: \(line)\n".utf8)) }
 edge.start()
 admin.start()
+acme?.start()
 var listening = "http://\(edge.httpAddress)"
 if let s = edge.httpsAddress { listening += " and https://\(s)" }
 FileHandle.standardError.write(Data("edged: listening on \(listening) with \(edge.workerCount) worker(s), \(tenants.count) tenant(s)\n".utf8))
@@ -268,6 +285,7 @@ while true {
         continue
     }
     FileHandle.standardError.write(Data("edged: stopping (in-flight requests may finish)\n".utf8))
+    acme?.stop()
     admin.stop()
     edge.stop()
     edge.wait()

@@ -85,4 +85,17 @@ static inline int edge_ticket_crypt_init(int enc, EVP_CIPHER_CTX *ctx, EVP_MAC_C
 }
 /// A fresh EC P-256 key (EVP_EC_gen is a variadic macro).
 static inline EVP_PKEY *edge_ec_p256_key(void) { return EVP_EC_gen("P-256"); }
+/// A fresh RSA key of `bits` (EVP_RSA_gen is a macro).
+static inline EVP_PKEY *edge_rsa_key(unsigned int bits) { return EVP_RSA_gen(bits); }
+#include <openssl/x509v3.h>
+/// Adds one extension to a CSR (X509_REQ_add_extensions takes a stack; the
+/// stack macros cannot be imported). Returns 1 on success.
+static inline int edge_req_add_extension(X509_REQ *req, X509_EXTENSION *ext) {
+    STACK_OF(X509_EXTENSION) *st = sk_X509_EXTENSION_new_null();
+    if (st == NULL) return 0;
+    if (sk_X509_EXTENSION_push(st, ext) <= 0) { sk_X509_EXTENSION_free(st); return 0; }
+    int r = X509_REQ_add_extensions(req, st);
+    sk_X509_EXTENSION_free(st);
+    return r;
+}
 #endif

@@ -1,0 +1,166 @@
+// ACME against a real ACME server: Debian's pebble (RFC 8555 test server)
+// validating against edged's own listeners, with pebble-challtestsrv as its
+// DNS server (every name resolves to 127.0.0.1, where edged listens). Both
+// challenge types are really exercised: pebble's VA fetches the http-01 token
+// from edged's plain listener and makes the tls-alpn-01 handshake with edged's
+// TLS listener (PEBBLE_VA_ALWAYS_VALID is not set). PEBBLE_VA_NOSLEEP only
+// removes pebble's random 0-15 s pauses. Pebble listens on 127.0.0.31.
+import Foundation
+import Glibc
+import Testing
+
+@Suite(.serialized, .timeLimit(.minutes(4))) struct ACMETests {
+    final class Pebble {
+        let dir: String
+        var pebble: ChildProcess?
+        let dns: ChildProcess
+        init(dir: String, httpPort: Int, tlsPort: Int) throws {
+            self.dir = dir
+            try """
+            {"pebble": {"listenAddress": "127.0.0.31:14000", "managementListenAddress": "127.0.0.31:15000",
+             "certificate": "\(dir)/pebble.pem", "privateKey": "\(dir)/pebble.key", "httpPort": \(httpPort), "tlsPort": \(tlsPort),
+             "ocspResponderURL": "", "externalAccountBindingRequired": false}}
+            """.write(toFile: dir + "/pebble.json", atomically: true, encoding: .utf8)
+            dns = try ChildProcess(["/bin/sh", "-c", "exec pebble-challtestsrv -dns01 127.0.0.31:18053 -http01 '' -https01 '' -tlsalpn01 '' -management 127.0.0.31:18055 -defaultIPv4 127.0.0.1 -defaultIPv6 '' > '\(dir)/dns.log' 2>&1"])
+            try start()
+        }
+        func start() throws {
+            pebble = try ChildProcess(["/bin/sh", "-c", "PEBBLE_VA_NOSLEEP=1 exec pebble -config '\(dir)/pebble.json' -dnsserver 127.0.0.31:18053 -strict false >> '\(dir)/pebble.log' 2>&1"])
+            try waitUntil("pebble listening") { ((try? String(contentsOfFile: dir + "/pebble.log", encoding: .utf8)) ?? "").contains("Listening on: 127.0.0.31:14000") }
+        }
+        func stop() { pebble?.stop(); pebble = nil }
+        deinit { stop(); dns.stop() }
+    }
+
+    /// GET over TLS through curl, verified against `ca` for `host`: (status, body, certificate serial).
+    func fetch(_ host: String, port: Int, ca: String) throws -> (Int32, String, String) {
+        let (status, out) = try shell("curl -sS --max-time 10 --cacert '\(ca)' --resolve \(host):\(port):127.0.0.1 https://\(host):\(port)/index.html")
+        let (_, serial) = try shell("echo | openssl s_client -connect 127.0.0.1:\(port) -servername \(host) 2>/dev/null | openssl x509 -noout -serial")
+        return (status, out, normalSerial(serial.replacingOccurrences(of: "serial=", with: "")))
+    }
+
+    /// Serials compared as hex without leading zeros (tools print them padded differently).
+    func normalSerial(_ s: String) -> String {
+        String(s.trimmingCharacters(in: .whitespacesAndNewlines).uppercased().drop { $0 == "0" })
+    }
+
+    func acmeStatus(_ ctl: String, _ state: String) throws -> [String: [String: Any]] {
+        let (_, out) = try shell("'\(ctl)' --state '\(state)' --json acme")
+        let list = ((try? JSONSerialization.jsonObject(with: Data(out.utf8))) as? [String: Any])?["tenants"] as? [[String: Any]] ?? []
+        var m: [String: [String: Any]] = [:]
+        for t in list { m[t["tenant"] as? String ?? ""] = t }
+        return m
+    }
+
+    @Test func certificatesFromPebbleThroughBothChallengesRenewAndSurviveAnOutage() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("edged-acme-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir + "/tenants", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: dir + "/www", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try "hello\n".write(toFile: dir + "/www/index.html", atomically: true, encoding: .utf8)
+        // Pebble's own HTTPS certificate, which edged's ACME client must verify (ca_file).
+        let (made, why) = try shell("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout '\(dir)/pebble.key' -out '\(dir)/pebble.pem' -days 2 -subj /CN=pebble -addext subjectAltName=IP:127.0.0.31 2>&1")
+        #expect(made == 0, "\(why)")
+        func tenant(_ name: String, _ tls: String, extra: String = "") throws {
+            try """
+            {"name": "\(name)", "hosts": ["\(name).test"], "tls": \(tls), \(extra)
+             "origins": {"o": {"directory": "\(dir)/www"}}, "routes": [{"prefix": "/", "origin": "o"}]}
+            """.write(toFile: "\(dir)/tenants/\(name).json", atomically: true, encoding: .utf8)
+        }
+        // a: http-01 (and an HTTPS redirect, which the challenge answer comes before); b: tls-alpn-01.
+        try tenant("a", "\"acme\"", extra: "\"https_redirect\": true,")
+        try tenant("b", "{\"acme\": {\"challenge\": \"tls-alpn-01\"}}")
+        try """
+        {"http": "127.0.0.1:0", "https": "127.0.0.1:0", "state": "\(dir)/state",
+         "acme": {"directory": "https://127.0.0.31:14000/dir", "ca_file": "\(dir)/pebble.pem", "email": "ops@example.org", "retry_min": "300ms", "retry_max": "2s"}}
+        """.write(toFile: dir + "/server.json", atomically: true, encoding: .utf8)
+        let log = dir + "/edged.log"
+        let edged = try ChildProcess(["/bin/sh", "-c", "exec '\(try edgedPath())' --config '\(dir)/server.json' --tenants '\(dir)/tenants' --workers 1 --access-log off > '\(log)' 2>&1"])
+        defer { edged.stop() }
+        func logText() -> String { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
+        try waitUntil("edged listening") { logText().contains("admin API on") }
+        let ports = listeningPorts(logText())
+        let https = try #require(ports.https)
+        let state = dir + "/state", ctl = try builtBinary("edgectl")
+
+        // Before any ACME server answers: the internal CA's placeholder serves, and the failure is retried.
+        let placeholder = try fetch("a.test", port: https, ca: state + "/ca.pem")
+        #expect(placeholder.0 == 0 && placeholder.1 == "hello\n", "\(placeholder)")
+        try waitUntil("a retry logged") { logText().contains("acme: a: order failed") && logText().contains("retry 1 in") }
+
+        let pebble = try Pebble(dir: dir, httpPort: ports.http, tlsPort: https)
+        try waitUntil("both certificates issued", seconds: 60) {
+            let s = try acmeStatus(ctl, state)
+            return s["a"]?["state"] as? String == "valid" && s["b"]?["state"] as? String == "valid"
+        }
+        // Pebble's VA really fetched the token from edged (the http-01 answer) and handshook for b.
+        let pebbleLog = try String(contentsOfFile: dir + "/pebble.log", encoding: .utf8)
+        #expect(pebbleLog.contains("Issued certificate"))
+        let (rs, rootPEM) = try shell("curl -sS --cacert '\(dir)/pebble.pem' https://127.0.0.31:15000/roots/0")
+        #expect(rs == 0 && rootPEM.contains("BEGIN CERTIFICATE"))
+        try rootPEM.write(toFile: dir + "/root.pem", atomically: true, encoding: .utf8)
+        let root = dir + "/root.pem"
+        var serials: [String: String] = [:]
+        for name in ["a", "b"] {
+            // The served chain verifies against pebble's root for the tenant's name.
+            let got = try fetch("\(name).test", port: https, ca: root)
+            #expect(got.0 == 0 && got.1 == "hello\n", "\(name): \(got)")
+            let s = normalSerial(try acmeStatus(ctl, state)[name]?["serial"] as? String ?? "?")
+            #expect(got.2 == s, "\(name) serves \(got.2), ACME issued \(s)")
+            serials[name] = got.2
+        }
+        let mode = try FileManager.default.attributesOfItem(atPath: state + "/acme/account.key")[.posixPermissions] as? Int
+        #expect(mode == 0o600)
+        let (_, metrics) = try shell("'\(ctl)' --state '\(state)' metrics")
+        #expect(metrics.contains("edge_tls_certificate_expiry_seconds{tenant=\"a\"}"))
+
+        // Forced renewal while a connection stays open: new handshakes get the new
+        // certificate, the open connection keeps working on its old one.
+        let holder = try ChildProcess(["python3", "-u", "-c", """
+        import socket, ssl, sys
+        ctx = ssl.create_default_context(cafile=sys.argv[1])
+        s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[2]))), server_hostname="a.test")
+        print("%X" % int(s.getpeercert()["serialNumber"], 16))
+        def get():
+            s.sendall(b"GET /index.html HTTP/1.1\\r\\nHost: a.test\\r\\n\\r\\n")
+            data = b""
+            while b"hello" not in data:
+                data += s.recv(4096)
+            print(data.split(b"\\r\\n")[0].decode())
+        get()
+        sys.stdin.readline()
+        get()
+        """, root, "\(https)"], stdin: true)
+        defer { holder.stop() }
+        #expect(normalSerial(holder.readLine()) == serials["a"])
+        #expect(holder.readLine().hasPrefix("HTTP/1.1 200"))
+        let (rn, rout) = try shell("'\(ctl)' --state '\(state)' renew a")
+        #expect(rn == 0, "\(rout)")
+        try waitUntil("a renewed", seconds: 60) { (try acmeStatus(ctl, state)["a"]?["serial"] as? String).map { normalSerial($0) != serials["a"] } ?? false }
+        let renewedSerial = normalSerial(try acmeStatus(ctl, state)["a"]?["serial"] as? String ?? "?")
+        try waitUntil("the renewed certificate served") { try fetch("a.test", port: https, ca: root).2 == renewedSerial }
+        holder.write("\n")
+        #expect(holder.readLine().hasPrefix("HTTP/1.1 200"), "the connection opened before the renewal still serves")
+
+        // A tenant added by reload gets its certificate; the others keep theirs.
+        try tenant("c", "\"acme\"")
+        let (rl, rlout) = try shell("'\(ctl)' --state '\(state)' reload")
+        #expect(rl == 0, "\(rlout)")
+        try waitUntil("c issued", seconds: 60) { try acmeStatus(ctl, state)["c"]?["state"] as? String == "valid" }
+        #expect(try fetch("c.test", port: https, ca: root).1 == "hello\n")
+        #expect(try fetch("a.test", port: https, ca: root).2 == renewedSerial)
+        #expect(try fetch("b.test", port: https, ca: root).2 == serials["b"])
+
+        // The ACME server gone: a renewal fails, is retried and logged, and the
+        // current certificate keeps serving.
+        pebble.stop()
+        #expect(try shell("'\(ctl)' --state '\(state)' renew a").0 == 0)
+        try waitUntil("the failed renewal logged and retried") {
+            let l = logText()
+            return l.contains("the current certificate keeps serving; retry 2 in")
+        }
+        let still = try fetch("a.test", port: https, ca: root)
+        #expect(still.0 == 0 && still.1 == "hello\n" && still.2 == renewedSerial)
+        #expect(try acmeStatus(ctl, state)["a"]?["state"] as? String == "renewal failing")
+    }
+}
