@@ -9,9 +9,11 @@
 // certificate from the internal CA, or none (`until_issued`).
 //
 // Concurrency: one scheduler thread, and up to `parallelism` issuance threads.
-// `jobs` and `stopping` are behind `lock` (an NSCondition, which the scheduler
-// also waits on); an issuance runs without it and reports back under it. The
-// challenge table is ACMEChallenges.shared (its own lock).
+// `jobs`, `running`, `stopping`, `written`, `installPending` and `account` are
+// behind `lock` (an NSCondition, which the scheduler also waits on); an
+// issuance runs without it and reports back under it. Only the scheduler
+// installs (reloads), so certificates issued close together are served by one
+// reload, not one each. The challenge table is ACMEChallenges.shared (its own lock).
 import Foundation
 import EdgeConfig
 import EdgeHTTP
@@ -54,6 +56,9 @@ public final class ACMEManager: @unchecked Sendable {
         var renewAt: Int64?
         var serial: String?
         var seed: UInt64
+        /// `written` when this tenant's newest certificate was written (0: none
+        /// written by this run, or already served).
+        var writtenAt = 0
     }
 
     let stateDir: String
@@ -65,8 +70,14 @@ public final class ACMEManager: @unchecked Sendable {
     var jobs: [String: Job] = [:]
     var running = 0
     var stopping = false
-    /// A certificate was written but the reload that serves it failed: retried each tick.
+    /// Certificates written so far by this run; a job is served once an
+    /// install that began at or after its `writtenAt` succeeded.
+    var written = 0
+    /// A certificate was written and no install since has served it (a failed
+    /// reload is retried each tick).
     var installPending = false
+    /// The account key, read or made once (the first order), shared by all orders.
+    var account: ACMEKey?
     var thread: OSThread?
 
     public init(stateDir: String, settings: ACMEServerConfig, log: @escaping @Sendable (String) -> Void, install: @escaping @Sendable () -> Bool) {
@@ -130,7 +141,8 @@ public final class ACMEManager: @unchecked Sendable {
         func iso(_ ms: Int64?) -> Any { ms.map { ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: Double($0) / 1000)) } ?? NSNull() }
         return jobs.values.sorted { $0.tenant.name < $1.tenant.name }.map { j in
             ["tenant": j.tenant.name, "hosts": j.tenant.hosts, "challenge": j.tenant.challenge.rawValue, "directory": j.tenant.directory,
-             "state": j.running ? "ordering" : (j.notAfter == nil ? (j.failures > 0 ? "failing" : "waiting") : (j.failures > 0 ? "renewal failing" : "valid")),
+             "state": j.running ? "ordering" : (j.notAfter == nil ? (j.failures > 0 ? "failing" : "waiting")
+                                                : (j.failures > 0 ? "renewal failing" : (j.writtenAt > 0 ? "installing" : "valid"))),
              "expires": iso(j.notAfter.map { $0 * 1000 }), "renews": iso(j.renewAt.map { $0 * 1000 }), "next_try": iso(j.due),
              "failures": j.failures, "last_error": j.lastError ?? NSNull(), "serial": j.serial ?? NSNull()] as [String: Any]
         }
@@ -153,10 +165,16 @@ public final class ACMEManager: @unchecked Sendable {
         lock.lock()
         while !stopping {
             if installPending {
+                let upTo = written
+                installPending = false
                 lock.unlock()
                 let ok = install()
                 lock.lock()
-                if ok { installPending = false }
+                if ok {
+                    for (name, j) in jobs where j.writtenAt > 0 && j.writtenAt <= upTo { jobs[name]!.writtenAt = 0 }
+                } else {
+                    installPending = true
+                }
             }
             let now = Self.wallMillis()
             var soonest = now + 1000
@@ -182,7 +200,7 @@ public final class ACMEManager: @unchecked Sendable {
         do {
             let dir = stateDir + "/acme"
             try FileManager.default.createDirectory(atPath: dir + "/certs", withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-            let account = try ACMEKey.loadOrCreate(path: dir + "/account.key")
+            let account = try accountKey(dir + "/account.key")
             let client = try ACMEClient(directory: t.directory, caFile: settings.caFile, accountKey: account) { [log] in log("acme: \(t.name): " + $0) }
             try client.account(email: t.email)
             let certKey = try ACMEKey.generate(t.keyType)
@@ -207,7 +225,6 @@ public final class ACMEManager: @unchecked Sendable {
         } catch {
             outcome = .failure(ACMEError("\(error)"))
         }
-        var reload = false
         lock.lock()
         running -= 1
         if var j = jobs[t.name] {
@@ -222,7 +239,9 @@ public final class ACMEManager: @unchecked Sendable {
                 j.renewAt = ACMESchedule.renewAt(notBefore: info.notBefore, notAfter: info.notAfter, seed: j.seed)
                 j.due = j.renewAt! * 1000
                 log("acme: \(t.name): certificate \(info.serial) issued, valid until \(Date(timeIntervalSince1970: Double(info.notAfter))), renews at \(Date(timeIntervalSince1970: Double(j.renewAt!)))")
-                reload = !stopping
+                written += 1
+                j.writtenAt = written
+                installPending = true
             case .failure(let e):
                 j.failures += 1
                 j.lastError = e.message
@@ -236,10 +255,15 @@ public final class ACMEManager: @unchecked Sendable {
         }
         lock.signal()
         lock.unlock()
-        if reload && !install() {
-            lock.lock()
-            installPending = true
-            lock.unlock()
-        }
+    }
+
+    /// The account key: read or made on the first order, then kept in memory.
+    func accountKey(_ path: String) throws -> ACMEKey {
+        lock.lock()
+        defer { lock.unlock() }
+        if let account { return account }
+        let k = try ACMEKey.loadOrCreate(path: path, type: ACMEKeyType(rawValue: settings.accountKeyType) ?? .ecdsaP256)
+        account = k
+        return k
     }
 }

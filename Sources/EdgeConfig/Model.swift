@@ -211,8 +211,11 @@ public struct ACMEServerConfig: Sendable, Equatable {
     public var directory = ACMEServerConfig.letsEncrypt
     public var email: String?
     public var challenge = ACMEChallengeType.http01
-    /// "ecdsa-p256" or "rsa-2048": the certificates' key (the account key is always P-256).
+    /// "ecdsa-p256" or "rsa-2048": the certificates' key.
     public var keyType = "ecdsa-p256"
+    /// "ecdsa-p256" (JWS ES256) or "rsa-2048" (RS256): the account key, when
+    /// one is made; an existing account key is kept whatever its type.
+    public var accountKeyType = "ecdsa-p256"
     /// CA certificates that verify the ACME server's own HTTPS (nil: the system's).
     public var caFile: String?
     /// Orders run at once (all tenants).

@@ -41,15 +41,16 @@ extension ConfigLoader {
         return .files(out)
     }
 
-    /// The server file's `acme`: directory, email, challenge, key_type, ca_file,
+    /// The server file's `acme`: directory, email, challenge, key_type, account_key_type, ca_file,
     /// parallelism, until_issued ("internal" | "reject"), retry_min, retry_max, start_spread.
     static func loadACME(_ a: Node, baseDir: String) throws -> ACMEServerConfig {
-        try a.allowOnly(["directory", "email", "challenge", "key_type", "ca_file", "parallelism", "until_issued", "retry_min", "retry_max", "start_spread"])
+        try a.allowOnly(["directory", "email", "challenge", "key_type", "account_key_type", "ca_file", "parallelism", "until_issued", "retry_min", "retry_max", "start_spread"])
         var c = ACMEServerConfig()
         if let d = try a.string("directory") { c.directory = try acmeDirectory(a, d) }
         c.email = try a.string("email").map { try acmeEmail(a, $0) }
         if let v = try a.string("challenge") { c.challenge = try acmeChallenge(a, v) }
         if let v = try a.string("key_type") { c.keyType = try acmeKeyType(a, v) }
+        if let v = try a.string("account_key_type") { c.accountKeyType = try acmeKeyType(a, v, field: "account_key_type") }
         if let v = try a.string("ca_file") {
             let full = v.hasPrefix("/") ? v : (baseDir as NSString).appendingPathComponent(v)
             guard FileManager.default.isReadableFile(atPath: full) else { throw a.fail("ca_file", "cannot read \"\(full)\"") }
@@ -88,8 +89,8 @@ extension ConfigLoader {
         return c
     }
 
-    static func acmeKeyType(_ a: Node, _ v: String) throws -> String {
-        guard v == "ecdsa-p256" || v == "rsa-2048" else { throw a.fail("key_type", "expected \"ecdsa-p256\" or \"rsa-2048\"") }
+    static func acmeKeyType(_ a: Node, _ v: String, field: String = "key_type") throws -> String {
+        guard v == "ecdsa-p256" || v == "rsa-2048" else { throw a.fail(field, "expected \"ecdsa-p256\" or \"rsa-2048\"") }
         return v
     }
 }

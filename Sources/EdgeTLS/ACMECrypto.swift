@@ -70,10 +70,11 @@ public final class ACMEKey: @unchecked Sendable {
         return ACMEKey(pkey: k, type: type)
     }
 
-    /// The account key at `path`: read when there, else made (EC P-256) and written 0600.
-    public static func loadOrCreate(path: String) throws -> ACMEKey {
+    /// The account key at `path`: read when there (whatever its type), else
+    /// made as `type` and written 0600.
+    public static func loadOrCreate(path: String, type: ACMEKeyType) throws -> ACMEKey {
         if let text = readText(path) { return try load(pem: text, file: path) }
-        let k = try generate(.ecdsaP256)
+        let k = try generate(type)
         try writeFile(path, k.pem, mode: 0o600, what: "ACME account key")
         return k
     }

@@ -235,6 +235,43 @@ let good = #"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:9000
         #expect(try loadError(["a.json": shield.replacingOccurrences(of: #""o": {"servers": ["127.0.0.1:9000"]}"#, with: #""o": {"servers": ["127.0.0.1:9000"], "fallback": "s"}"#)])?.field == "origins.o.fallback")
     }
 
+    @Test func acmeTenantsAndServerDefaults() throws {
+        func tenant(_ tls: String, hosts: String = #"["a.test", "www.a.test"]"#) -> String {
+            #"{"hosts": \#(hosts), "tls": \#(tls), "origins": {"o": {"servers": ["127.0.0.1:9000"]}}, "routes": [{"prefix": "/", "origin": "o"}]}"#
+        }
+        let t = try ConfigLoader.loadTenants(directory: try scratch(["a.json": tenant(#"{"acme": {"directory": "https://ca.test/dir", "email": "ops@a.test", "challenge": "tls-alpn-01", "key_type": "rsa-2048"}}"#)]))[0]
+        guard case .acme(let a) = t.tls else { Issue.record("not acme: \(t.tls)"); return }
+        #expect(a.directory == "https://ca.test/dir" && a.email == "ops@a.test" && a.challenge == .tlsALPN01 && a.keyType == "rsa-2048")
+        let plain = try ConfigLoader.loadTenants(directory: try scratch(["a.json": tenant(#""acme""#)]))[0]
+        #expect(plain.tls == .acme(ACMETenantSettings()))
+        // Wildcards need dns-01, which edged does not answer.
+        #expect(try loadError(["a.json": tenant(#""acme""#, hosts: #"["*.a.test"]"#)])?.field == "tls")
+        #expect(try loadError(["a.json": tenant(#"{"acme": {"challenge": "dns-01"}}"#)])?.field == "tls.acme.challenge")
+        #expect(try loadError(["a.json": tenant(#"{"acme": {"directory": "http://ca.test/dir"}}"#)])?.field == "tls.acme.directory")
+        #expect(try loadError(["a.json": tenant(#"{"acme": {"email": "nobody"}}"#)])?.field == "tls.acme.email")
+        #expect(try loadError(["a.json": tenant(#"{"acme": {"key_type": "ed25519"}}"#)])?.field == "tls.acme.key_type")
+        #expect(try loadError(["a.json": tenant(#"{"acme": {"eab": "x"}}"#)])?.field == "tls.acme.eab")
+        #expect(try loadError(["a.json": tenant(#""letsencrypt""#)])?.field == "tls")
+
+        func serverError(_ json: String) throws -> ConfigError? {
+            let dir = try scratch(["s.json": json])
+            do { _ = try ConfigLoader.loadServer(file: dir + "/s.json"); return nil } catch let e as ConfigError { return e }
+        }
+        let d = ServerConfig().acme
+        #expect(d.directory == ACMEServerConfig.letsEncrypt && d.parallelism == 4 && d.internalUntilIssued && d.accountKeyType == "ecdsa-p256")
+        let dir = try scratch(["s.json": #"{"acme": {"account_key_type": "rsa-2048", "parallelism": 8, "until_issued": "reject", "retry_min": "5s", "retry_max": "1h", "start_spread": "10m", "challenge": "tls-alpn-01"}}"#])
+        let s = try ConfigLoader.loadServer(file: dir + "/s.json").acme
+        #expect(s.accountKeyType == "rsa-2048" && s.parallelism == 8 && !s.internalUntilIssued && s.challenge == .tlsALPN01)
+        #expect(s.retryMinMillis == 5000 && s.retryMaxMillis == 3_600_000 && s.startSpreadMillis == 600_000)
+        #expect(try serverError(#"{"acme": {"retry_min": "5s", "retry_max": "1s"}}"#)?.field == "acme.retry_max")
+        #expect(try serverError(#"{"acme": {"retry_min": "10ms"}}"#)?.field == "acme.retry_min")
+        #expect(try serverError(#"{"acme": {"parallelism": 0}}"#)?.field == "acme.parallelism")
+        #expect(try serverError(#"{"acme": {"account_key_type": "dsa"}}"#)?.field == "acme.account_key_type")
+        #expect(try serverError(#"{"acme": {"until_issued": "wait"}}"#)?.field == "acme.until_issued")
+        #expect(try serverError(#"{"acme": {"ca_file": "/no/ca.pem"}}"#)?.field == "acme.ca_file")
+        #expect(try serverError(#"{"acme": {"parallel": 2}}"#)?.field == "acme.parallel")
+    }
+
     @Test func noFileMode() throws {
         let t = try ConfigLoader.singleOriginTenant(origin: "http://127.0.0.1:9000", hosts: [])
         #expect(t.isDefault)

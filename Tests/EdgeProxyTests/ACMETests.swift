@@ -163,4 +163,98 @@ import Testing
         #expect(still.0 == 0 && still.1 == "hello\n" && still.2 == renewedSerial)
         #expect(try acmeStatus(ctl, state)["a"]?["state"] as? String == "renewal failing")
     }
+
+    /// Many tenants: orders run at most `parallelism` at once, through an RSA
+    /// account key (RS256 JWS, against a real server); a restart with every
+    /// certificate on disk orders nothing; tenants new at a start are spread
+    /// over `start_spread`.
+    @Test func manyTenantsWithinTheParallelismAndNoHerdAfterARestart() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("edged-acme-many-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir + "/tenants", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: dir + "/www", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try "hello\n".write(toFile: dir + "/www/index.html", atomically: true, encoding: .utf8)
+        let (made, why) = try shell("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout '\(dir)/pebble.key' -out '\(dir)/pebble.pem' -days 2 -subj /CN=pebble -addext subjectAltName=IP:127.0.0.31 2>&1")
+        #expect(made == 0, "\(why)")
+        func tenant(_ name: String) throws {
+            try """
+            {"name": "\(name)", "hosts": ["\(name).test"], "tls": "acme", "origins": {"o": {"directory": "\(dir)/www"}}, "routes": [{"prefix": "/", "origin": "o"}]}
+            """.write(toFile: "\(dir)/tenants/\(name).json", atomically: true, encoding: .utf8)
+        }
+        let names = (0..<40).map { "t" + String($0 + 100).dropFirst() }
+        for n in names { try tenant(n) }
+        func server(spread: String) throws {
+            try """
+            {"http": "127.0.0.1:0", "https": "127.0.0.1:0", "state": "\(dir)/state",
+             "acme": {"directory": "https://127.0.0.31:14000/dir", "ca_file": "\(dir)/pebble.pem", "account_key_type": "rsa-2048",
+                      "parallelism": 3, "retry_min": "300ms", "retry_max": "2s", "start_spread": "\(spread)"}}
+            """.write(toFile: dir + "/server.json", atomically: true, encoding: .utf8)
+        }
+        try server(spread: "0s")
+        let state = dir + "/state", ctl = try builtBinary("edgectl")
+        func start(_ log: String) throws -> (ChildProcess, http: Int, https: Int) {
+            let p = try ChildProcess(["/bin/sh", "-c", "exec '\(try edgedPath())' --config '\(dir)/server.json' --tenants '\(dir)/tenants' --workers 1 --access-log off > '\(log)' 2>&1"])
+            try waitUntil("edged listening") { ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("admin API on") }
+            let ports = listeningPorts((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")
+            return (p, ports.http, try #require(ports.https))
+        }
+        // The ports stay the same across the restart only by chance, so pebble
+        // is started against the first run's ports and the restart is checked
+        // without it.
+        let log1 = dir + "/edged1.log"
+        let (first, http, https) = try start(log1)
+        defer { first.stop() }
+        let pebble = try Pebble(dir: dir, httpPort: http, tlsPort: https)
+        defer { pebble.stop() }
+        try waitUntil("40 certificates issued", seconds: 150) {
+            let s = try acmeStatus(ctl, state)
+            return names.allSatisfy { s[$0]?["state"] as? String == "valid" }
+        }
+        // The log, in order: never more than 3 orders open at once, and 3 at some point.
+        let lines = try String(contentsOfFile: log1, encoding: .utf8).split(separator: "\n")
+        var open = 0, most = 0, ordered = 0
+        for l in lines where l.contains("edged: acme: t") {
+            if l.contains(": ordering a certificate for") { open += 1; ordered += 1; most = max(most, open) }
+            if l.contains(" issued, valid until ") || l.contains(": order failed (") { open -= 1 }
+        }
+        #expect(most == 3, "at most 3 orders at once, and all 3 used: \(most)")
+        #expect(ordered >= 40)
+        let reloads = lines.filter { $0.contains("edged: reloaded (") }.count
+        #expect(reloads >= 1 && reloads <= 40, "installs: \(reloads)")
+        print("acme many: \(ordered) orders, \(reloads) installing reloads, at most \(most) at once")
+        let (rs, rootPEM) = try shell("curl -sS --cacert '\(dir)/pebble.pem' https://127.0.0.31:15000/roots/0")
+        #expect(rs == 0)
+        try rootPEM.write(toFile: dir + "/root.pem", atomically: true, encoding: .utf8)
+        for n in ["t00", "t17", "t39"] {
+            let got = try fetch("\(n).test", port: https, ca: dir + "/root.pem")
+            #expect(got.0 == 0 && got.1 == "hello\n", "\(n): \(got)")
+        }
+        // The account key is RSA (RS256 JWS): pebble accepted every order signed with it.
+        let (_, keyText) = try shell("openssl pkey -in '\(state)/acme/account.key' -noout -text 2>&1 | head -1")
+        #expect(keyText.contains("Private-Key: (2048 bit"), "\(keyText)")
+
+        // Restart with 10 more tenants and a 30 s start spread: the 40 with
+        // certificates order nothing and serve theirs at once; the 10 new ones
+        // wait, each at its own moment within the spread.
+        first.stop()
+        let added = (40..<50).map { "t" + String($0 + 100).dropFirst() }
+        for n in added { try tenant(n) }
+        try server(spread: "30s")
+        let started = Date()
+        let log2 = dir + "/edged2.log"
+        let (second, _, https2) = try start(log2)
+        defer { second.stop() }
+        let got = try fetch("t17.test", port: https2, ca: dir + "/root.pem")
+        #expect(got.0 == 0 && got.1 == "hello\n", "served from the stored certificate: \(got)")
+        let s = try acmeStatus(ctl, state)
+        #expect(names.allSatisfy { s[$0]?["state"] as? String == "valid" })
+        let iso = ISO8601DateFormatter()
+        let tries = added.compactMap { (s[$0]?["next_try"] as? String).flatMap { iso.date(from: $0) } }
+        #expect(tries.count == 10 && added.allSatisfy { s[$0]?["state"] as? String == "waiting" })
+        #expect(tries.allSatisfy { $0 >= started.addingTimeInterval(-1) && $0 <= started.addingTimeInterval(32) })
+        #expect(Set(tries.map { Int($0.timeIntervalSince1970) }).count >= 5, "spread, not one instant: \(tries)")
+        Thread.sleep(forTimeInterval: 1)
+        let log2Text = try String(contentsOfFile: log2, encoding: .utf8)
+        #expect(!names.contains { log2Text.contains("acme: \($0): ordering") }, "a restart orders nothing that is on disk")
+    }
 }
