@@ -148,6 +148,34 @@ final class HTTPSClient {
     }
 }
 
+/// A server's renewal suggestion for one certificate (RFC 9773 §4.2).
+public struct RenewalInfo: Sendable, Equatable {
+    /// The suggested window, seconds since the epoch.
+    public var start: Int64
+    public var end: Int64
+    /// Seconds until the next question, when the server said.
+    public var retryAfter: Int64?
+    public var explanation: String?
+
+    /// From the JSON body and the Retry-After field; nil when the window is missing or unreadable.
+    public init?(json: [String: Any], retryAfter: String?) {
+        guard let w = json["suggestedWindow"] as? [String: Any],
+              let s = (w["start"] as? String).flatMap(RenewalInfo.time), let e = (w["end"] as? String).flatMap(RenewalInfo.time) else { return nil }
+        start = s
+        end = e
+        self.retryAfter = retryAfter.flatMap { Int64($0.trimmingCharacters(in: .whitespaces)) }.map { max($0, 0) }
+        explanation = json["explanationURL"] as? String
+    }
+
+    /// An RFC 3339 timestamp, with or without fractional seconds.
+    static func time(_ s: String) -> Int64? {
+        let f = ISO8601DateFormatter()
+        if let d = f.date(from: s) { return Int64(d.timeIntervalSince1970) }
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return f.date(from: s).map { Int64($0.timeIntervalSince1970) }
+    }
+}
+
 /// One ACME server session: its directory, a nonce, the account's URL.
 final class ACMEClient {
     let http: HTTPSClient
@@ -173,6 +201,18 @@ final class ACMEClient {
         }
         guard let u = directory[name] as? String else { throw ACMEError("directory \(directoryURL) has no \(name)") }
         return u
+    }
+
+    /// The server's renewal suggestion for the certificate `id` (RFC 9773: an
+    /// unauthenticated GET of renewalInfo/ID); nil when the server offers no ARI.
+    func renewalInfo(_ id: String) throws -> RenewalInfo? {
+        _ = try endpoint("newNonce")   // loads the directory
+        guard let base = directory["renewalInfo"] as? String else { return nil }
+        let url = (base.hasSuffix("/") ? base : base + "/") + id
+        let a = try http.send("GET", url)
+        guard a.status == 200 else { throw ACMEError("\(url): status \(a.status)", retryAfter: a.field("retry-after").flatMap { Int64($0) }) }
+        guard let info = RenewalInfo(json: a.json, retryAfter: a.field("retry-after")) else { throw ACMEError("\(url): no readable suggestedWindow") }
+        return info
     }
 
     func freshNonce() throws -> String {
@@ -245,13 +285,25 @@ final class ACMEClient {
     /// CSR signed by `certKey`, and the certificate chain (PEM).
     /// `provision(host, token, keyAuthorization)` puts a challenge up and
     /// returns what takes it down.
-    func obtain(hosts: [String], challenge: String, certKey: ACMEKey,
+    /// `replaces`: the ARI identifier of the certificate this one renews (RFC
+    /// 9773 §5), sent when the server offers ARI; an order the server refuses
+    /// as alreadyReplaced is placed again without it.
+    func obtain(hosts: [String], challenge: String, certKey: ACMEKey, replaces: String? = nil,
                 provision: (String, String, String) throws -> () -> Void) throws -> String {
         let identifiers = hosts.map { ["type": "dns", "value": $0] }
-        let created = try post(try endpoint("newOrder"), ["identifiers": identifiers])
+        var payload: [String: Any] = ["identifiers": identifiers]
+        if let replaces, (try? endpoint("renewalInfo")) != nil { payload["replaces"] = replaces }
+        let created: HTTPAnswer
+        do {
+            created = try post(try endpoint("newOrder"), payload)
+        } catch let e as ACMEError where e.type == "urn:ietf:params:acme:error:alreadyReplaced" && payload["replaces"] != nil {
+            log("the server says \(replaces!) was already replaced; ordering without replaces")
+            payload["replaces"] = nil
+            created = try post(try endpoint("newOrder"), payload)
+        }
         guard let orderURL = created.field("location") else { throw ACMEError("newOrder: no Location") }
         var order = created.json
-        log("order \(orderURL) for \(hosts.joined(separator: ", ")): \(order["status"] as? String ?? "?")")
+        log("order \(orderURL) for \(hosts.joined(separator: ", "))\((payload["replaces"] as? String).map { ", replacing " + $0 } ?? ""): \(order["status"] as? String ?? "?")")
         for authzURL in order["authorizations"] as? [String] ?? [] {
             let authz = try post(authzURL, nil).json
             let host = (authz["identifier"] as? [String: Any])?["value"] as? String ?? ""

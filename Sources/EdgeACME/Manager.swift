@@ -1,7 +1,8 @@
 // Keeps every ACME tenant's certificate: issues the missing ones, renews at
-// two thirds of the lifetime, retries failures with exponential back-off (and
-// the server's Retry-After), and after each new certificate asks edged to
-// reload, which serves it on new handshakes (open connections keep theirs).
+// two thirds of the lifetime or when the server's renewal information (ARI,
+// RFC 9773) suggests, retries failures with exponential back-off (and the
+// server's Retry-After), and after new certificates asks edged to reload,
+// which serves them on new handshakes (open connections keep theirs).
 //
 // Files (STATE/acme, 0700): account.key (the account's P-256 key, 0600, made
 // once), certs/TENANT.pem (the chain, then the certificate's key; 0600; replaced
@@ -59,6 +60,26 @@ public final class ACMEManager: @unchecked Sendable {
         /// `written` when this tenant's newest certificate was written (0: none
         /// written by this run, or already served).
         var writtenAt = 0
+        /// The running job is an order (else a renewal-information check).
+        var ordering = false
+        /// edgectl renew asked: the next run is an order whatever the schedule.
+        var forced = false
+        /// The certificate's ARI identifier, and when to ask the server about
+        /// it next (wall clock, ms; nil: the server offers no ARI).
+        var renewalID: String?
+        var renewalInfoAt: Int64?
+        var window: (Int64, Int64)?
+
+        /// Whether the next run orders (else it asks for renewal information).
+        func orders(now: Int64) -> Bool {
+            if notAfter == nil || forced || failures > 0 || renewalID == nil || renewalInfoAt == nil { return true }
+            return (renewAt ?? 0) * 1000 <= now
+        }
+        /// The next moment something is due: the renewal or the next ARI question.
+        var nextDue: Int64? {
+            guard let r = renewAt else { return nil }
+            return min(r * 1000, renewalInfoAt ?? Int64.max)
+        }
     }
 
     let stateDir: String
@@ -98,18 +119,20 @@ public final class ACMEManager: @unchecked Sendable {
         defer { lock.signal(); lock.unlock() }
         var next: [String: Job] = [:]
         for t in tenants {
-            if var j = jobs[t.name], j.tenant == t { j.tenant = t; next[t.name] = j; continue }
+            if let j = jobs[t.name], j.tenant == t { next[t.name] = j; continue }
             let seed = mix64(fnv1a(Array(t.name.utf8)))
             var j = Job(tenant: t, seed: seed)
             if let info = currentCertificate(t.name), Set(info.names) == Set(t.hosts), info.notAfter * 1000 > now {
                 j.notAfter = info.notAfter
                 j.serial = info.serial
                 j.renewAt = ACMESchedule.renewAt(notBefore: info.notBefore, notAfter: info.notAfter, seed: seed)
-                j.due = j.renewAt! * 1000
+                j.renewalID = info.renewalID
+                if info.renewalID != nil { j.renewalInfoAt = now + ACMESchedule.firstTry(spreadMillis: settings.startSpreadMillis, seed: seed) }
+                j.due = j.nextDue
             } else {
                 j.due = now + ACMESchedule.firstTry(spreadMillis: settings.startSpreadMillis, seed: seed)
             }
-            if jobs[t.name]?.running == true { j.running = true }
+            if let old = jobs[t.name], old.running { j.running = true; j.ordering = old.ordering }
             next[t.name] = j
         }
         jobs = next
@@ -126,9 +149,10 @@ public final class ACMEManager: @unchecked Sendable {
         lock.lock()
         defer { lock.signal(); lock.unlock() }
         guard var j = jobs[tenant] else { return "no ACME tenant \(tenant)" }
-        if j.running { return "\(tenant): an order is already running" }
+        if j.running && j.ordering { return "\(tenant): an order is already running" }
         j.due = 0
         j.failures = 0
+        j.forced = true   // a renewal-information check under way is followed by the order
         jobs[tenant] = j
         log("acme: \(tenant): renewal asked for")
         return nil
@@ -139,12 +163,14 @@ public final class ACMEManager: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         func iso(_ ms: Int64?) -> Any { ms.map { ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: Double($0) / 1000)) } ?? NSNull() }
+        func window(_ w: (Int64, Int64)?) -> Any { w.map { ["start": iso($0.0 * 1000), "end": iso($0.1 * 1000)] } ?? NSNull() }
         return jobs.values.sorted { $0.tenant.name < $1.tenant.name }.map { j in
             ["tenant": j.tenant.name, "hosts": j.tenant.hosts, "challenge": j.tenant.challenge.rawValue, "directory": j.tenant.directory,
-             "state": j.running ? "ordering" : (j.notAfter == nil ? (j.failures > 0 ? "failing" : "waiting")
+             "state": j.running && j.ordering ? "ordering" : (j.notAfter == nil ? (j.failures > 0 ? "failing" : "waiting")
                                                 : (j.failures > 0 ? "renewal failing" : (j.writtenAt > 0 ? "installing" : "valid"))),
              "expires": iso(j.notAfter.map { $0 * 1000 }), "renews": iso(j.renewAt.map { $0 * 1000 }), "next_try": iso(j.due),
-             "failures": j.failures, "last_error": j.lastError ?? NSNull(), "serial": j.serial ?? NSNull()] as [String: Any]
+             "failures": j.failures, "last_error": j.lastError ?? NSNull(), "serial": j.serial ?? NSNull(),
+             "renewal_info": window(j.window), "next_renewal_info": iso(j.renewalInfoAt)] as [String: Any]
         }
     }
 
@@ -183,18 +209,26 @@ public final class ACMEManager: @unchecked Sendable {
                 if due > now { soonest = min(soonest, due); continue }
                 guard running < settings.parallelism else { break }
                 j.running = true
+                j.ordering = j.orders(now: now)
                 jobs[name] = j
                 running += 1
                 let tenant = j.tenant
-                OSThread.detached { [self] in issue(tenant) }
+                if j.ordering {
+                    let replaces = j.notAfter != nil ? j.renewalID : nil
+                    OSThread.detached { [self] in issue(tenant, replaces: replaces) }
+                } else {
+                    let id = j.renewalID!   // orders() is true without one
+                    OSThread.detached { [self] in askRenewalInfo(tenant, id: id) }
+                }
             }
             _ = lock.wait(until: Date(timeIntervalSince1970: Double(max(soonest, now + 50)) / 1000))
         }
         lock.unlock()
     }
 
-    /// One order for `t`, start to end, off the lock.
-    func issue(_ t: ACMETenant) {
+    /// One order for `t`, start to end, off the lock. `replaces`: the ARI
+    /// identifier of the certificate it renews.
+    func issue(_ t: ACMETenant, replaces: String?) {
         log("acme: \(t.name): ordering a certificate for \(t.hosts.joined(separator: ", ")) from \(t.directory) (\(t.challenge.rawValue))")
         var outcome: Result<CertificateInfo, ACMEError>
         do {
@@ -204,7 +238,7 @@ public final class ACMEManager: @unchecked Sendable {
             let client = try ACMEClient(directory: t.directory, caFile: settings.caFile, accountKey: account) { [log] in log("acme: \(t.name): " + $0) }
             try client.account(email: t.email)
             let certKey = try ACMEKey.generate(t.keyType)
-            let chain = try client.obtain(hosts: t.hosts, challenge: t.challenge.rawValue, certKey: certKey) { host, token, keyAuth in
+            let chain = try client.obtain(hosts: t.hosts, challenge: t.challenge.rawValue, certKey: certKey, replaces: replaces) { host, token, keyAuth in
                 switch t.challenge {
                 case .http01:
                     ACMEChallenges.shared.addHTTP(token: token, host: host, keyAuthorization: keyAuth)
@@ -233,11 +267,16 @@ public final class ACMEManager: @unchecked Sendable {
             switch outcome {
             case .success(let info):
                 j.failures = 0
+                j.forced = false
                 j.lastError = nil
                 j.notAfter = info.notAfter
                 j.serial = info.serial
                 j.renewAt = ACMESchedule.renewAt(notBefore: info.notBefore, notAfter: info.notAfter, seed: j.seed)
-                j.due = j.renewAt! * 1000
+                // Ask the server's renewal information at once (it may suggest another time).
+                j.renewalID = info.renewalID
+                j.renewalInfoAt = info.renewalID != nil ? now : nil
+                j.window = nil
+                j.due = j.nextDue
                 log("acme: \(t.name): certificate \(info.serial) issued, valid until \(Date(timeIntervalSince1970: Double(info.notAfter))), renews at \(Date(timeIntervalSince1970: Double(j.renewAt!)))")
                 written += 1
                 j.writtenAt = written
@@ -255,6 +294,49 @@ public final class ACMEManager: @unchecked Sendable {
         }
         lock.signal()
         lock.unlock()
+    }
+
+    /// Asks the server when to renew `t`'s certificate `id` (RFC 9773) and
+    /// moves the renewal into the suggested window; off the lock. A failure
+    /// only delays the next question: the renewal time stays as it was.
+    func askRenewalInfo(_ t: ACMETenant, id: String) {
+        var outcome: Result<RenewalInfo?, ACMEError>
+        do {
+            let client = try ACMEClient(directory: t.directory, caFile: settings.caFile, accountKey: try accountKey(stateDir + "/acme/account.key")) { [log] in log("acme: \(t.name): " + $0) }
+            outcome = .success(try client.renewalInfo(id))
+        } catch let e as ACMEError {
+            outcome = .failure(e)
+        } catch {
+            outcome = .failure(ACMEError("\(error)"))
+        }
+        lock.lock()
+        defer { lock.signal(); lock.unlock() }
+        running -= 1
+        guard var j = jobs[t.name] else { return }
+        j.running = false
+        defer { jobs[t.name] = j }
+        guard j.renewalID == id else { return }   // replaced meanwhile
+        let now = Self.wallMillis()
+        switch outcome {
+        case .success(nil):
+            j.renewalInfoAt = nil
+        case .success(let info?):
+            let at = ACMESchedule.renewalInfoAt(windowStart: info.start, windowEnd: info.end, seed: j.seed)
+            let poll = ACMESchedule.renewalInfoPoll(retryAfterSeconds: info.retryAfter, floorMillis: settings.retryMinMillis)
+            if j.window.map({ $0 != (info.start, info.end) }) ?? true {
+                func day(_ s: Int64) -> String { "\(Date(timeIntervalSince1970: Double(s)))" }
+                let when = at * 1000 <= now ? "renewing now" : "renewing at \(day(at))"
+                log("acme: \(t.name): renewal information suggests \(day(info.start)) to \(day(info.end)); \(when)\(info.explanation.map { " (\($0))" } ?? "")")
+            }
+            j.window = (info.start, info.end)
+            j.renewAt = at
+            j.renewalInfoAt = now + poll
+        case .failure(let e):
+            let retry = ACMESchedule.renewalInfoPoll(retryAfterSeconds: e.retryAfter, floorMillis: settings.retryMinMillis)
+            j.renewalInfoAt = now + min(retry, settings.retryMaxMillis)
+            log("acme: \(t.name): renewal information unavailable (\(e.message)); the renewal stays as planned, next question in \(Double(j.renewalInfoAt! - now) / 1000) s")
+        }
+        j.due = j.forced ? 0 : j.nextDue
     }
 
     /// The account key: read or made on the first order, then kept in memory.

@@ -30,4 +30,20 @@ public enum ACMESchedule {
     public static func firstTry(spreadMillis: Int64, seed: UInt64) -> Int64 {
         spreadMillis > 0 ? Int64(seed % UInt64(spreadMillis)) : 0
     }
+
+    /// RFC 9773 §4.2: the renewal time (seconds) a client picks in the server's
+    /// suggested window, uniformly by `seed`; the start when the window is empty
+    /// or reversed. A time already past means: renew now.
+    public static func renewalInfoAt(windowStart: Int64, windowEnd: Int64, seed: UInt64) -> Int64 {
+        windowEnd > windowStart ? windowStart + Int64(seed % UInt64(windowEnd - windowStart)) : windowStart
+    }
+
+    /// When to ask for renewal information again (milliseconds from now): the
+    /// server's Retry-After, 6 hours without one, kept between `floorMillis`
+    /// and a day (RFC 9773 §4.3.3: not more often than a client can justify,
+    /// at least daily).
+    public static func renewalInfoPoll(retryAfterSeconds: Int64?, floorMillis: Int64) -> Int64 {
+        let asked = retryAfterSeconds.map { $0 * 1000 } ?? 6 * 3_600_000
+        return min(max(asked, floorMillis), 24 * 3_600_000)
+    }
 }

@@ -170,6 +170,10 @@ public struct CertificateInfo: Sendable, Equatable {
     public var serial: String
     /// The subjectAltName DNS names.
     public var names: [String]
+    /// The ACME Renewal Information certificate identifier (RFC 9773 §4.1):
+    /// base64url(authority key identifier) "." base64url(serial's DER value
+    /// octets); nil when the certificate names no authority key identifier.
+    public var renewalID: String?
 
     public init?(pem text: String) {
         let bytes = Array(text.utf8)
@@ -186,6 +190,14 @@ public struct CertificateInfo: Sendable, Equatable {
         let bn = ASN1_INTEGER_to_BN(X509_get_serialNumber(x), nil)
         defer { BN_free(bn) }
         if let hex = BN_bn2hex(bn) { serial = String(cString: hex); CRYPTO_free(hex, nil, 0) } else { serial = "" }
+        if let aki = X509_get0_authority_key_id(x), let bn {
+            let keyID = Array(UnsafeBufferPointer(start: ASN1_STRING_get0_data(aki), count: Int(ASN1_STRING_length(aki))))
+            var value = [UInt8](repeating: 0, count: Int((BN_num_bits(bn) + 7) / 8))
+            _ = BN_bn2bin(bn, &value)
+            // A DER INTEGER is two's complement: a positive value whose top bit is set gets a 0x00 first.
+            if value.isEmpty || value[0] & 0x80 != 0 { value.insert(0, at: 0) }
+            renewalID = base64url(keyID) + "." + base64url(value)
+        }
         var list: [String] = []
         let text = EdgeTLS.pem { bio in
             guard let ext = X509_get_ext(x, X509_get_ext_by_NID(x, NID_subject_alt_name, -1)) else { return 0 }

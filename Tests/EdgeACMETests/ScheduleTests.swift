@@ -83,6 +83,36 @@ import EdgeTLS
         #expect(info.notAfter - info.notBefore == 30 * 86400)
         #expect(CertificateInfo(pem: "not a certificate") == nil)
     }
+
+    /// RFC 9773 §4.1's example: key identifier 69:88:5B:…:C8:D4 and serial 0x87654321.
+    @Test func renewalIdentifierFollowsRFC9773() throws {
+        let path = NSTemporaryDirectory() + "acme-ari-\(getpid())"
+        defer { unlink(path + ".pem"); unlink(path + ".key") }
+        _ = run("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", path + ".key", "-out", path + ".pem",
+                            "-days", "2", "-subj", "/CN=ari.test", "-set_serial", "0x87654321", "-addext", "subjectAltName=DNS:ari.test",
+                            "-addext", "2.5.29.35=DER:3016801469885B6B87464041E1B37B847BA0AE2CDE01C8D4"])
+        let info = try #require(CertificateInfo(pem: try String(contentsOfFile: path + ".pem", encoding: .utf8)))
+        #expect(info.renewalID == "aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE")
+    }
+
+    @Test func renewalInformationPicksATimeInTheWindowAndPollsWithinBounds() throws {
+        let info = try #require(RenewalInfo(json: ["suggestedWindow": ["start": "2026-01-02T04:00:00Z", "end": "2026-01-03T04:00:00.5Z"],
+                                                   "explanationURL": "https://ca.test/why"], retryAfter: "21600"))
+        #expect(info.start == 1_767_326_400 && info.end == 1_767_412_800 && info.retryAfter == 21600 && info.explanation == "https://ca.test/why")
+        #expect(RenewalInfo(json: ["suggestedWindow": ["start": "soon"]], retryAfter: nil) == nil)
+        #expect(RenewalInfo(json: [:], retryAfter: nil) == nil)
+        var seen = Set<Int64>()
+        for seed in 0..<UInt64(100) {
+            let t = ACMESchedule.renewalInfoAt(windowStart: info.start, windowEnd: info.end, seed: seed &* 0x9e37_79b9_7f4a_7c15)
+            #expect(t >= info.start && t < info.end)
+            seen.insert(t)
+        }
+        #expect(seen.count > 50)
+        #expect(ACMESchedule.renewalInfoAt(windowStart: 100, windowEnd: 50, seed: 7) == 100)
+        #expect(ACMESchedule.renewalInfoPoll(retryAfterSeconds: nil, floorMillis: 60_000) == 6 * 3_600_000)
+        #expect(ACMESchedule.renewalInfoPoll(retryAfterSeconds: 1, floorMillis: 60_000) == 60_000)
+        #expect(ACMESchedule.renewalInfoPoll(retryAfterSeconds: 7 * 86400, floorMillis: 60_000) == 86_400_000)
+    }
 }
 
 /// r||s (32 bytes each) as a DER ECDSA-Sig-Value.

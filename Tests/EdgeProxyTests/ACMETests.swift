@@ -257,4 +257,120 @@ import Testing
         let log2Text = try String(contentsOfFile: log2, encoding: .utf8)
         #expect(!names.contains { log2Text.contains("acme: \($0): ordering") }, "a restart orders nothing that is on disk")
     }
+
+    /// ACME Renewal Information (RFC 9773). Debian's pebble 2.4 has no ARI, so
+    /// a small HTTPS front on 127.0.0.32 serves pebble's directory with a
+    /// `renewalInfo` URL added and answers it: a window ten days out, or one
+    /// already past for the certificate ID written to `renew-now`. Orders go
+    /// to pebble itself (the front never sees a signed request).
+    @Test func renewalInformationMovesTheRenewalAndReplacesTheCertificate() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("edged-acme-ari-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir + "/tenants", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: dir + "/www", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try "hello\n".write(toFile: dir + "/www/index.html", atomically: true, encoding: .utf8)
+        try "".write(toFile: dir + "/renew-now", atomically: true, encoding: .utf8)
+        let (made, why) = try shell("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout '\(dir)/pebble.key' -out '\(dir)/pebble.pem' -days 2 -subj /CN=pebble -addext subjectAltName=IP:127.0.0.31,IP:127.0.0.32 2>&1")
+        #expect(made == 0, "\(why)")
+        let front = try ChildProcess(["python3", "-u", "-c", """
+        import datetime, http.server, json, ssl, sys, time, urllib.request
+        cert, key, ca, renew_now = sys.argv[1:5]
+        upstream = ssl.create_default_context(cafile=ca)
+        def stamp(t): return datetime.datetime.fromtimestamp(t, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        class H(http.server.BaseHTTPRequestHandler):
+            def answer(self, body, extra={}):
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                for k, v in extra.items(): self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(body)
+            def do_GET(self):
+                if self.path == "/dir":
+                    d = json.load(urllib.request.urlopen("https://127.0.0.31:14000/dir", context=upstream))
+                    d["renewalInfo"] = "https://127.0.0.32:14443/ari/"
+                    self.answer(json.dumps(d).encode())
+                elif self.path.startswith("/ari/"):
+                    cid = self.path[5:]
+                    print("ari " + cid, flush=True)
+                    now = time.time()
+                    past = cid == open(renew_now).read().strip()
+                    s, e = (now - 7200, now - 3600) if past else (now + 10 * 86400, now + 11 * 86400)
+                    self.answer(json.dumps({"suggestedWindow": {"start": stamp(s), "end": stamp(e)}}).encode(), {"Retry-After": "1"})
+                else:
+                    self.send_error(404)
+            def log_message(self, *a): pass
+        srv = http.server.ThreadingHTTPServer(("127.0.0.32", 14443), H)
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.load_cert_chain(cert, key)
+        srv.socket = tls.wrap_socket(srv.socket, server_side=True)
+        print("ready", flush=True)
+        srv.serve_forever()
+        """, dir + "/pebble.pem", dir + "/pebble.key", dir + "/pebble.pem", dir + "/renew-now"])
+        defer { front.stop() }
+        #expect(front.readLine() == "ready")
+        try """
+        {"name": "r", "hosts": ["r.test"], "tls": "acme", "origins": {"o": {"directory": "\(dir)/www"}}, "routes": [{"prefix": "/", "origin": "o"}]}
+        """.write(toFile: "\(dir)/tenants/r.json", atomically: true, encoding: .utf8)
+        try """
+        {"http": "127.0.0.1:0", "https": "127.0.0.1:0", "state": "\(dir)/state",
+         "acme": {"directory": "https://127.0.0.32:14443/dir", "ca_file": "\(dir)/pebble.pem", "retry_min": "300ms", "retry_max": "2s"}}
+        """.write(toFile: dir + "/server.json", atomically: true, encoding: .utf8)
+        let log = dir + "/edged.log"
+        let edged = try ChildProcess(["/bin/sh", "-c", "exec '\(try edgedPath())' --config '\(dir)/server.json' --tenants '\(dir)/tenants' --workers 1 --access-log off > '\(log)' 2>&1"])
+        defer { edged.stop() }
+        func logText() -> String { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
+        try waitUntil("edged listening") { logText().contains("admin API on") }
+        let ports = listeningPorts(logText())
+        let https = try #require(ports.https)
+        let pebble = try Pebble(dir: dir, httpPort: ports.http, tlsPort: https)
+        defer { pebble.stop() }
+        let state = dir + "/state", ctl = try builtBinary("edgectl")
+        try waitUntil("issued, and its renewal information read", seconds: 60) {
+            let r = try acmeStatus(ctl, state)["r"]
+            return r?["state"] as? String == "valid" && r?["renewal_info"] is [String: Any]
+        }
+        // The identifier edged asked about is the certificate's (authority key id . serial).
+        let certFile = state + "/acme/certs/r.pem"
+        let (_, akiText) = try shell("openssl x509 -in '\(certFile)' -noout -ext authorityKeyIdentifier | tail -1")
+        let (_, serialText) = try shell("openssl x509 -in '\(certFile)' -noout -serial")
+        func bytes(_ hex: String) -> [UInt8] {
+            let h = Array(hex.filter(\.isHexDigit))
+            return stride(from: 0, to: h.count - 1, by: 2).map { UInt8(String(h[$0...$0 + 1]), radix: 16)! }
+        }
+        var serialBytes = bytes(serialText.replacingOccurrences(of: "serial=", with: ""))
+        while serialBytes.count > 1 && serialBytes[0] == 0 && serialBytes[1] & 0x80 == 0 { serialBytes.removeFirst() }
+        if serialBytes[0] & 0x80 != 0 { serialBytes.insert(0, at: 0) }
+        let b64 = { (b: [UInt8]) in Data(b).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "") }
+        let id = b64(bytes(akiText.replacingOccurrences(of: "keyid:", with: ""))) + "." + b64(serialBytes)
+        var asked: [String] = []
+        while asked.isEmpty { let l = front.readLine(); if l.hasPrefix("ari ") { asked.append(String(l.dropFirst(4))) } else if l.isEmpty { break } }
+        #expect(asked == [id], "edged asked about \(asked), the certificate is \(id)")
+        // The renewal moved into the suggested window, ten days out (not 2/3 of pebble's five years).
+        let iso = ISO8601DateFormatter()
+        let renews = try #require((try acmeStatus(ctl, state)["r"]?["renews"] as? String).flatMap { iso.date(from: $0) })
+        #expect(renews > Date().addingTimeInterval(10 * 86400 - 120) && renews < Date().addingTimeInterval(11 * 86400 + 120), "\(renews)")
+        let first = try acmeStatus(ctl, state)["r"]?["serial"] as? String ?? "?"
+
+        // The server now suggests a window already past for this certificate: edged
+        // renews at its next question, naming the certificate it replaces.
+        try id.write(toFile: dir + "/renew-now", atomically: true, encoding: .utf8)
+        try waitUntil("renewed on the server's suggestion", seconds: 60) {
+            let r = try acmeStatus(ctl, state)["r"]
+            return r?["state"] as? String == "valid" && (r?["serial"] as? String).map { $0 != first } == true
+        }
+        #expect(logText().contains("renewal information suggests"))
+        #expect(logText().contains(", replacing \(id):"), "the order names the certificate it replaces")
+        let (rs, rootPEM) = try shell("curl -sS --cacert '\(dir)/pebble.pem' https://127.0.0.31:15000/roots/0")
+        #expect(rs == 0)
+        try rootPEM.write(toFile: dir + "/root.pem", atomically: true, encoding: .utf8)
+        let served = try fetch("r.test", port: https, ca: dir + "/root.pem")
+        let now = normalSerial(try acmeStatus(ctl, state)["r"]?["serial"] as? String ?? "?")
+        #expect(served.0 == 0 && served.1 == "hello\n" && served.2 == now, "\(served) vs \(now)")
+        // The new certificate is not in a past window: its renewal is ten days out again.
+        try waitUntil("the new certificate's renewal information read") {
+            let r = try acmeStatus(ctl, state)["r"]
+            return (r?["renews"] as? String).flatMap { iso.date(from: $0) }.map { $0 > Date().addingTimeInterval(9 * 86400) } ?? false
+        }
+    }
 }
