@@ -32,6 +32,28 @@ import Testing
         deinit { stop(); dns.stop() }
     }
 
+    /// A fresh directory with tenants/, www/index.html ("hello") and pebble's own
+    /// HTTPS certificate (pebble.pem, .key; for 127.0.0.31 and the ARI front's
+    /// 127.0.0.32), which edged's ACME client must verify (ca_file).
+    func scratch(_ name: String) throws -> String {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("edged-acme-\(name)-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir + "/tenants", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: dir + "/www", withIntermediateDirectories: true)
+        try "hello\n".write(toFile: dir + "/www/index.html", atomically: true, encoding: .utf8)
+        let (made, why) = try shell("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout '\(dir)/pebble.key' -out '\(dir)/pebble.pem' -days 2 -subj /CN=pebble -addext subjectAltName=IP:127.0.0.31,IP:127.0.0.32 2>&1")
+        guard made == 0 else { throw HarnessError(description: "openssl: \(why)") }
+        return dir
+    }
+
+    /// edged on DIR/server.json and DIR/tenants, logging to `log`, once it listens: (process, HTTP port, HTTPS port).
+    func startEdged(_ dir: String, log: String) throws -> (ChildProcess, http: Int, https: Int) {
+        let p = try ChildProcess(["/bin/sh", "-c", "exec '\(try edgedPath())' --config '\(dir)/server.json' --tenants '\(dir)/tenants' --workers 1 --access-log off > '\(log)' 2>&1"])
+        try waitUntil("edged listening") { ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("admin API on") }
+        let ports = listeningPorts((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")
+        guard let https = ports.https else { p.stop(); throw HarnessError(description: "edged has no HTTPS listener") }
+        return (p, ports.http, https)
+    }
+
     /// GET over TLS through curl, verified against `ca` for `host`: (status, body, certificate serial).
     func fetch(_ host: String, port: Int, ca: String) throws -> (Int32, String, String) {
         let (status, out) = try shell("curl -sS --max-time 10 --cacert '\(ca)' --resolve \(host):\(port):127.0.0.1 https://\(host):\(port)/index.html")
@@ -53,14 +75,8 @@ import Testing
     }
 
     @Test func certificatesFromPebbleThroughBothChallengesRenewAndSurviveAnOutage() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("edged-acme-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: dir + "/tenants", withIntermediateDirectories: true)
-        try FileManager.default.createDirectory(atPath: dir + "/www", withIntermediateDirectories: true)
+        let dir = try scratch("two")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        try "hello\n".write(toFile: dir + "/www/index.html", atomically: true, encoding: .utf8)
-        // Pebble's own HTTPS certificate, which edged's ACME client must verify (ca_file).
-        let (made, why) = try shell("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout '\(dir)/pebble.key' -out '\(dir)/pebble.pem' -days 2 -subj /CN=pebble -addext subjectAltName=IP:127.0.0.31 2>&1")
-        #expect(made == 0, "\(why)")
         func tenant(_ name: String, _ tls: String, extra: String = "") throws {
             try """
             {"name": "\(name)", "hosts": ["\(name).test"], "tls": \(tls), \(extra)
@@ -75,12 +91,9 @@ import Testing
          "acme": {"directory": "https://127.0.0.31:14000/dir", "ca_file": "\(dir)/pebble.pem", "email": "ops@example.org", "retry_min": "300ms", "retry_max": "2s"}}
         """.write(toFile: dir + "/server.json", atomically: true, encoding: .utf8)
         let log = dir + "/edged.log"
-        let edged = try ChildProcess(["/bin/sh", "-c", "exec '\(try edgedPath())' --config '\(dir)/server.json' --tenants '\(dir)/tenants' --workers 1 --access-log off > '\(log)' 2>&1"])
+        let (edged, http, https) = try startEdged(dir, log: log)
         defer { edged.stop() }
         func logText() -> String { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
-        try waitUntil("edged listening") { logText().contains("admin API on") }
-        let ports = listeningPorts(logText())
-        let https = try #require(ports.https)
         let state = dir + "/state", ctl = try builtBinary("edgectl")
 
         // Before any ACME server answers: the internal CA's placeholder serves, and the failure is retried.
@@ -88,7 +101,7 @@ import Testing
         #expect(placeholder.0 == 0 && placeholder.1 == "hello\n", "\(placeholder)")
         try waitUntil("a retry logged") { logText().contains("acme: a: order failed") && logText().contains("retry 1 in") }
 
-        let pebble = try Pebble(dir: dir, httpPort: ports.http, tlsPort: https)
+        let pebble = try Pebble(dir: dir, httpPort: http, tlsPort: https)
         try waitUntil("both certificates issued", seconds: 60) {
             let s = try acmeStatus(ctl, state)
             return s["a"]?["state"] as? String == "valid" && s["b"]?["state"] as? String == "valid"
@@ -169,13 +182,8 @@ import Testing
     /// certificate on disk orders nothing; tenants new at a start are spread
     /// over `start_spread`.
     @Test func manyTenantsWithinTheParallelismAndNoHerdAfterARestart() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("edged-acme-many-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: dir + "/tenants", withIntermediateDirectories: true)
-        try FileManager.default.createDirectory(atPath: dir + "/www", withIntermediateDirectories: true)
+        let dir = try scratch("many")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        try "hello\n".write(toFile: dir + "/www/index.html", atomically: true, encoding: .utf8)
-        let (made, why) = try shell("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout '\(dir)/pebble.key' -out '\(dir)/pebble.pem' -days 2 -subj /CN=pebble -addext subjectAltName=IP:127.0.0.31 2>&1")
-        #expect(made == 0, "\(why)")
         func tenant(_ name: String) throws {
             try """
             {"name": "\(name)", "hosts": ["\(name).test"], "tls": "acme", "origins": {"o": {"directory": "\(dir)/www"}}, "routes": [{"prefix": "/", "origin": "o"}]}
@@ -192,17 +200,11 @@ import Testing
         }
         try server(spread: "0s")
         let state = dir + "/state", ctl = try builtBinary("edgectl")
-        func start(_ log: String) throws -> (ChildProcess, http: Int, https: Int) {
-            let p = try ChildProcess(["/bin/sh", "-c", "exec '\(try edgedPath())' --config '\(dir)/server.json' --tenants '\(dir)/tenants' --workers 1 --access-log off > '\(log)' 2>&1"])
-            try waitUntil("edged listening") { ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("admin API on") }
-            let ports = listeningPorts((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")
-            return (p, ports.http, try #require(ports.https))
-        }
         // The ports stay the same across the restart only by chance, so pebble
         // is started against the first run's ports and the restart is checked
         // without it.
         let log1 = dir + "/edged1.log"
-        let (first, http, https) = try start(log1)
+        let (first, http, https) = try startEdged(dir, log: log1)
         defer { first.stop() }
         let pebble = try Pebble(dir: dir, httpPort: http, tlsPort: https)
         defer { pebble.stop() }
@@ -242,7 +244,7 @@ import Testing
         try server(spread: "30s")
         let started = Date()
         let log2 = dir + "/edged2.log"
-        let (second, _, https2) = try start(log2)
+        let (second, _, https2) = try startEdged(dir, log: log2)
         defer { second.stop() }
         let got = try fetch("t17.test", port: https2, ca: dir + "/root.pem")
         #expect(got.0 == 0 && got.1 == "hello\n", "served from the stored certificate: \(got)")
@@ -264,14 +266,9 @@ import Testing
     /// already past for the certificate ID written to `renew-now`. Orders go
     /// to pebble itself (the front never sees a signed request).
     @Test func renewalInformationMovesTheRenewalAndReplacesTheCertificate() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("edged-acme-ari-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: dir + "/tenants", withIntermediateDirectories: true)
-        try FileManager.default.createDirectory(atPath: dir + "/www", withIntermediateDirectories: true)
+        let dir = try scratch("ari")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        try "hello\n".write(toFile: dir + "/www/index.html", atomically: true, encoding: .utf8)
         try "".write(toFile: dir + "/renew-now", atomically: true, encoding: .utf8)
-        let (made, why) = try shell("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout '\(dir)/pebble.key' -out '\(dir)/pebble.pem' -days 2 -subj /CN=pebble -addext subjectAltName=IP:127.0.0.31,IP:127.0.0.32 2>&1")
-        #expect(made == 0, "\(why)")
         let front = try ChildProcess(["python3", "-u", "-c", """
         import datetime, http.server, json, ssl, sys, time, urllib.request
         cert, key, ca, renew_now = sys.argv[1:5]
@@ -317,13 +314,10 @@ import Testing
          "acme": {"directory": "https://127.0.0.32:14443/dir", "ca_file": "\(dir)/pebble.pem", "retry_min": "300ms", "retry_max": "2s"}}
         """.write(toFile: dir + "/server.json", atomically: true, encoding: .utf8)
         let log = dir + "/edged.log"
-        let edged = try ChildProcess(["/bin/sh", "-c", "exec '\(try edgedPath())' --config '\(dir)/server.json' --tenants '\(dir)/tenants' --workers 1 --access-log off > '\(log)' 2>&1"])
+        let (edged, http, https) = try startEdged(dir, log: log)
         defer { edged.stop() }
         func logText() -> String { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
-        try waitUntil("edged listening") { logText().contains("admin API on") }
-        let ports = listeningPorts(logText())
-        let https = try #require(ports.https)
-        let pebble = try Pebble(dir: dir, httpPort: ports.http, tlsPort: https)
+        let pebble = try Pebble(dir: dir, httpPort: http, tlsPort: https)
         defer { pebble.stop() }
         let state = dir + "/state", ctl = try builtBinary("edgectl")
         try waitUntil("issued, and its renewal information read", seconds: 60) {
