@@ -38,6 +38,8 @@ public final class AdminServer: @unchecked Sendable {
     var sync: FleetSync?
     /// The ACME manager (edged sets it before `start`; nil in processes without one).
     public var acme: ACMEManager?
+    /// Per-second series and top URLs for the dashboard and edgectl top (Live.swift).
+    let live: LiveSampler
 
     /// Connections served at once per listener.
     public static let maxPerListener = 16
@@ -56,6 +58,7 @@ public final class AdminServer: @unchecked Sendable {
         self.edge = edge
         self.socketPath = socketPath
         self.reload = reload
+        live = LiveSampler(edge: edge)
         let server = edge.config.server
         journal = FleetJournal(stateDir: server.stateDir)
         var token: [UInt8]?
@@ -114,10 +117,12 @@ public final class AdminServer: @unchecked Sendable {
     public func start() {
         thread = OSThread.spawn { [self] in run() }
         sync?.start()
+        live.start()
     }
 
     public func stop() {
         sync?.stop()
+        live.stop()
         wake.signal()
         thread?.join()
         thread = nil
@@ -181,7 +186,7 @@ public final class AdminServer: @unchecked Sendable {
             let parsed = AdminRequest.parse(buf)
             if case .needMore = parsed, !headChecked, needsToken, let head = AdminRequest.parseHead(buf) {
                 headChecked = true
-                if !authorized(head) { response = .error(401, "missing or wrong bearer token"); break }
+                if !authorized(head) && !head.isDashboardPage { response = .error(401, "missing or wrong bearer token"); break }
             }
             switch parsed {
             case .needMore:
@@ -195,7 +200,13 @@ public final class AdminServer: @unchecked Sendable {
             case .error(let status, let message):
                 response = .error(status, message)
             case .complete(let req):
-                response = needsToken && !authorized(req) ? .error(401, "missing or wrong bearer token") : handle(req)
+                if needsToken && !authorized(req) && !req.isDashboardPage {
+                    response = .error(401, "missing or wrong bearer token")
+                } else if req.method == "GET" && req.path == "/v1/log" {
+                    return streamLog(fd, req)
+                } else {
+                    response = handle(req)
+                }
             }
             break
         }
@@ -203,14 +214,7 @@ public final class AdminServer: @unchecked Sendable {
         send(fd, response.serialized())
     }
 
-    func send(_ fd: Int32, _ bytes: [UInt8]) {
-        var off = 0
-        while off < bytes.count {
-            let w = bytes[off...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-            if w <= 0 { return }
-            off += w
-        }
-    }
+    func send(_ fd: Int32, _ bytes: [UInt8]) { _ = sendAll(fd, bytes) }
 
     func authorized(_ req: AdminRequest) -> Bool {
         guard let token, let h = req.headers["authorization"], h.lowercased().hasPrefix("bearer ") else { return false }
@@ -226,6 +230,18 @@ public final class AdminServer: @unchecked Sendable {
             switch (req.method, req.path) {
             case ("GET", "/v1/stats"):
                 return try .json(StatsBody(tenants: edge.tenantStats(req.query["tenant"]), cache: edge.cacheStatus()))
+            case ("GET", "/"), ("GET", "/dashboard"):
+                return AdminResponse(status: 200, contentType: "text/html; charset=utf-8", body: Array(dashboardPage.utf8))
+            case ("GET", "/v1/live"):
+                let since = Int64(req.query["since"] ?? "0")
+                guard let since else { throw OperationError400("\"since\" must be wall-clock seconds") }
+                let top = Int(req.query["top"] ?? "10")
+                guard let top, (0...100).contains(top) else { throw OperationError400("\"top\" must be 0 to 100") }
+                let tenant = req.query["tenant"]
+                if let t = tenant, !edge.config.tenantNames.contains(t), !edge.stats.tenantNames.contains(t) {
+                    return .error(404, "no tenant named \(t)")
+                }
+                return try .json(live.body(since: since, tenant: tenant, top: top), compact: true)
             case ("GET", "/v1/tenants"):
                 return try .json(["tenants": edge.tenants()])
             case ("GET", "/metrics"), ("GET", "/v1/metrics"):
@@ -267,11 +283,11 @@ public final class AdminServer: @unchecked Sendable {
                 guard let acme else { return .error(404, "no tenant uses ACME") }
                 if let why = acme.renew(t) { return .error(why.hasPrefix("no ACME") ? 404 : 409, why) }
                 return try .json(["renewing": .init(t)] as [String: JSONScalar])
-            case (_, "/v1/stats"), (_, "/v1/tenants"), (_, "/metrics"), (_, "/v1/metrics"), (_, "/v1/purge"), (_, "/v1/explain"), (_, "/v1/reload"), (_, "/v1/purges"),
+            case (_, "/"), (_, "/dashboard"), (_, "/v1/live"), (_, "/v1/log"), (_, "/v1/stats"), (_, "/v1/tenants"), (_, "/metrics"), (_, "/v1/metrics"), (_, "/v1/purge"), (_, "/v1/explain"), (_, "/v1/reload"), (_, "/v1/purges"),
                  (_, "/v1/acme"), (_, "/v1/acme/renew"):
                 return .error(405, "\(req.method) is not allowed on \(req.path)")
             default:
-                return .error(404, "no such endpoint \(req.path) (see README: /v1/purge, /v1/purges, /v1/stats, /v1/tenants, /v1/explain, /v1/reload, /v1/acme, /v1/acme/renew, /metrics)")
+                return .error(404, "no such endpoint \(req.path) (see README: /, /v1/live, /v1/log, /v1/purge, /v1/purges, /v1/stats, /v1/tenants, /v1/explain, /v1/reload, /v1/acme, /v1/acme/renew, /metrics)")
             }
         } catch let e as OperationError {
             return .error(e.status, e.message)
@@ -404,6 +420,10 @@ struct AdminRequest {
         return .complete(r)
     }
 
+    /// The dashboard page itself: served without a token (it holds no data;
+    /// what it fetches needs one on the TCP listener).
+    var isDashboardPage: Bool { method == "GET" && (path == "/" || path == "/dashboard") }
+
     func jsonObject() throws -> [String: Any] {
         if body.isEmpty { return [:] }
         guard let o = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any] else {
@@ -418,10 +438,10 @@ struct AdminResponse {
     var contentType = "application/json"
     var body: [UInt8]
 
-    static func json<T: Encodable>(_ v: T) throws -> AdminResponse {
+    static func json<T: Encodable>(_ v: T, compact: Bool = false) throws -> AdminResponse {
         let e = JSONEncoder()
         e.keyEncodingStrategy = .convertToSnakeCase
-        e.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+        e.outputFormatting = compact ? [.sortedKeys, .withoutEscapingSlashes] : [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
         return AdminResponse(status: 200, body: Array(try e.encode(v)) + [10])
     }
 

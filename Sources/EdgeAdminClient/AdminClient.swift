@@ -58,21 +58,84 @@ public struct AdminClientError: Error, CustomStringConvertible {
     public init(_ d: String) { description = d }
 }
 
+/// A connection to a node's admin API, and the Host its requests name.
+func adminConnect(_ node: AdminNode) throws -> (fd: Int32, host: String) {
+    if let s = node.socket {
+        do { return (try UnixSocket.connect(path: s), "localhost") } catch {
+            throw AdminClientError("cannot reach edged at \(s): \(error) (is edged running with this --state?)")
+        }
+    }
+    let u = node.url!
+    let (hostPort, addr) = try adminHTTPAddress(u)
+    let fd = socket(addr.family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+    guard fd >= 0 else { throw AdminClientError("socket failed") }
+    let r = addr.withSockaddr { Glibc.connect(fd, $0, $1) }
+    if r != 0 { let e = String(cString: strerror(errno)); close(fd); throw AdminClientError("cannot reach edged at \(u): \(e)") }
+    return (fd, hostPort)
+}
+
+/// A streamed answer (`GET /v1/log`): its status once the head is in, then
+/// each line of the body as it arrives, until the node closes or `line`
+/// returns false. The head must come within the node's timeout; the body may
+/// take as long as it likes.
+public func adminStream(_ node: AdminNode, _ path: String, status: (Int, [UInt8]) throws -> Void, line: ([UInt8]) -> Bool) throws {
+    let (fd, host) = try adminConnect(node)
+    defer { close(fd) }
+    setSocketTimeouts(fd, millis: node.timeoutMillis)
+    var head = "GET \(path) HTTP/1.1\r\nHost: \(host)\r\nConnection: close\r\n"
+    if let t = node.token { head += "Authorization: Bearer \(t)\r\n" }
+    let out = Array((head + "\r\n").utf8)
+    guard out.withUnsafeBytes({ write(fd, $0.baseAddress, $0.count) }) == out.count else { throw AdminClientError("\(node.name): write failed") }
+    var buf: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 65536)
+    var bodyStart = -1
+    while true {
+        let r = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        if r < 0 && errno == EINTR { continue }
+        if r < 0 && bodyStart < 0 { throw AdminClientError("\(node.name): no answer within \(Double(node.timeoutMillis) / 1000) s") }
+        if r <= 0 { break }
+        buf += chunk[0..<r]
+        if bodyStart < 0 {
+            var answer = ResponseHead()
+            var scan = HeadScan()
+            switch buf.withUnsafeBytes({ HeadParser.parseResponse($0, limits: HeadLimits(), into: &answer, scan: &scan) }) {
+            case .needMore:
+                if buf.count > maxAnswer { throw AdminClientError("\(node.name): answer head too large") }
+                continue
+            case .error(let e): throw AdminClientError("\(node.name): malformed answer (\(e.reason))")
+            case .complete(let n):
+                bodyStart = n
+                let rest = Array(buf[n...])
+                buf = []
+                if answer.status != 200 {
+                    // An error is a small JSON body: read it whole.
+                    var body = rest
+                    while body.count < 65536 {
+                        let k = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+                        if k <= 0 { break }
+                        body += chunk[0..<k]
+                    }
+                    try status(answer.status, body)
+                    return
+                }
+                try status(200, [])
+                setSocketTimeouts(fd, millis: 0)   // the body: no deadline
+                buf = rest
+            }
+        }
+        while let nl = buf.firstIndex(of: 10) {
+            let l = Array(buf[..<nl])
+            buf.removeSubrange(...nl)
+            if !line(l) { return }
+        }
+        if buf.count > maxAnswer { throw AdminClientError("\(node.name): a line larger than \(maxAnswer >> 20) MiB") }
+    }
+    if bodyStart < 0 { throw AdminClientError("\(node.name): closed before answering") }
+}
+
 /// One request to one node: (status, body).
 @Sendable public func adminCall(_ node: AdminNode, _ method: String, _ path: String, body: [String: Any]? = nil) throws -> (Int, Data) {
-    let fd: Int32
-    var host = "localhost"
-    if let s = node.socket {
-        do { fd = try UnixSocket.connect(path: s) } catch { throw AdminClientError("cannot reach edged at \(s): \(error) (is edged running with this --state?)") }
-    } else {
-        let u = node.url!
-        let (hostPort, addr) = try adminHTTPAddress(u)
-        host = hostPort
-        fd = socket(addr.family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw AdminClientError("socket failed") }
-        let r = addr.withSockaddr { Glibc.connect(fd, $0, $1) }
-        if r != 0 { let e = String(cString: strerror(errno)); close(fd); throw AdminClientError("cannot reach edged at \(u): \(e)") }
-    }
+    let (fd, host) = try adminConnect(node)
     defer { close(fd) }
     // One deadline for the whole exchange with this node.
     let deadline = monotonicMillis() + Int64(node.timeoutMillis)

@@ -325,6 +325,28 @@ func readJSON(_ path: String) throws -> [String: Any] {
     return d
 }
 
+/// `log_format`: "json", "combined", "common", or a list of JSON field keys.
+func loadLogFormat(_ root: Node) throws -> LogFormat {
+    let known = LogField.allCases.map(\.key).joined(separator: ", ")
+    if let list = root.dict["log_format"] as? [Any] {
+        var fields: [LogField] = []
+        for (i, item) in list.enumerated() {
+            guard let k = item as? String, let f = LogField(key: k) else {
+                throw root.fail("log_format[\(i)]", "\(item) is not a log field (one of \(known))")
+            }
+            fields.append(f)
+        }
+        guard !fields.isEmpty else { throw root.fail("log_format", "lists no field") }
+        return .json(LogFieldSet(fields))
+    }
+    switch try root.string("log_format") {
+    case "json": return .json(.all)
+    case "combined": return .combined
+    case "common": return .common
+    default: throw root.fail("log_format", "expected \"json\", \"combined\", \"common\" or a list of fields (\(known))")
+    }
+}
+
 public enum ConfigLoader {
     /// A duration as config files and flags spell it ("10s", "500ms", "2m", "1h", "1d"), in milliseconds.
     public static func duration(_ s: String) -> Int64? { parseDuration(s) }
@@ -334,7 +356,7 @@ public enum ConfigLoader {
     public static func loadServer(file: String) throws -> ServerConfig {
         let root = Node(dict: try readJSON(file), file: file, path: "")
         try root.allowOnly(["http", "https", "workers", "limits", "trusted_proxies", "access_log", "state", "tls_ticket_rotation", "cache", "admin",
-                            "proxy_protocol", "access", "node_name", "fleet", "acme"])
+                            "proxy_protocol", "access", "node_name", "fleet", "acme", "log_format", "request_id"])
         let baseDir = (file as NSString).deletingLastPathComponent
         var c = ServerConfig()
         if let v = try root.millis("tls_ticket_rotation") {
@@ -373,6 +395,8 @@ public enum ConfigLoader {
             c.trustedProxies = v
         }
         if let v = try root.string("access_log") { c.accessLog = v }
+        if root.dict["log_format"] != nil { c.logFormat = try loadLogFormat(root) }
+        if let v = try root.bool("request_id") { c.requestID = v }
         if let v = try root.bool("proxy_protocol") { c.proxyProtocol = v }
         if let a = try root.object("access") { c.access = try loadAccess(a, baseDir: baseDir) }
         if let a = try root.object("admin") {

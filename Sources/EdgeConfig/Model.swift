@@ -72,6 +72,13 @@ public struct ServerConfig: Sendable, Equatable {
     public var trustedProxies: [String] = []
     /// "stdout", "off", or a file path.
     public var accessLog = "stdout"
+    /// What an access log line says: JSON with every field (the default) or
+    /// with chosen ones, or nginx/Apache's `combined` / `common` text.
+    public var logFormat = LogFormat.json(.all)
+    /// Each request carries an id: a valid `X-Request-ID` from the client is
+    /// kept, else one is made (32 hex digits); it goes to the origin, back to
+    /// the client and into the log.
+    public var requestID = true
     /// The admin API's optional loopback TCP listener ("127.0.0.1:PORT") and the
     /// file holding its bearer token. The Unix socket STATE/admin.sock is always on.
     public var adminListen: String?
@@ -499,4 +506,52 @@ public struct ConfigError: Error, CustomStringConvertible, Equatable {
     public var message: String
     public init(file: String, field: String, message: String) { self.file = file; self.field = field; self.message = message }
     public var description: String { field.isEmpty ? "\(file): \(message)" : "\(file): \(field): \(message)" }
+}
+
+/// The access log's line format (server file `log_format`).
+public enum LogFormat: Sendable, Equatable {
+    /// One JSON object per line, with these fields (when they apply).
+    case json(LogFieldSet)
+    /// `client - - [time] "request" status bytes "referer" "user-agent"` (nginx and Apache's combined).
+    case combined
+    /// The same without referer and user agent (Common Log Format).
+    case common
+}
+
+/// A JSON access log field, by its key in the line.
+public enum LogField: Int, CaseIterable, Sendable {
+    case time, tenant, host, scheme, `protocol`, tls, sni, client, peer, method, target, status,
+         bytesIn, bytesOut, cache, tier, durationMs, origin, originMs, originStatus, originBytesIn,
+         originBytesOut, error, action, tags, complete, closedBy, userAgent, referer, requestID
+
+    /// The key as it appears in a line and in `log_format`.
+    public var key: String {
+        switch self {
+        case .bytesIn: return "bytes_in"
+        case .bytesOut: return "bytes_out"
+        case .durationMs: return "duration_ms"
+        case .originMs: return "origin_ms"
+        case .originStatus: return "origin_status"
+        case .originBytesIn: return "origin_bytes_in"
+        case .originBytesOut: return "origin_bytes_out"
+        case .closedBy: return "closed_by"
+        case .userAgent: return "user_agent"
+        case .requestID: return "request_id"
+        default: return "\(self)"
+        }
+    }
+
+    public init?(key: String) {
+        guard let f = LogField.allCases.first(where: { $0.key == key }) else { return nil }
+        self = f
+    }
+}
+
+/// A set of JSON log fields (one bit each).
+public struct LogFieldSet: Sendable, Equatable {
+    public var bits: UInt64
+    public init(bits: UInt64) { self.bits = bits }
+    public init(_ fields: [LogField]) { bits = fields.reduce(0) { $0 | 1 << UInt64($1.rawValue) } }
+    public static let all = LogFieldSet(LogField.allCases)
+    @inline(__always) public func has(_ f: LogField) -> Bool { bits & (1 << UInt64(f.rawValue)) != 0 }
 }

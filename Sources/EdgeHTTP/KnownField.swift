@@ -30,6 +30,10 @@ public enum KnownField: UInt8, Sendable {
     case authorization
     case acceptEncoding
     case cdnLoop
+    /// Fields the access log reports (and X-Request-ID, which edge sets itself).
+    case userAgent
+    case referer
+    case xRequestID
     /// A name with "_" whose "-" spelling is a field edge acts on or removes
     /// (`X_Forwarded_For`, `X_Real_IP`): gateways that map both spellings to
     /// one variable (CGI, WSGI) would take it for the real one. Never forwarded.
@@ -64,6 +68,7 @@ public enum KnownField: UInt8, Sendable {
         case 7:
             if equalsLowercase(p, start, end, "upgrade") { return .upgrade }
             if equalsLowercase(p, start, end, "trailer") { return .trailer }
+            if equalsLowercase(p, start, end, "referer") { return .referer }
             return .other
         case 8:
             if equalsLowercase(p, start, end, "if-range") { return .ifRange }
@@ -73,7 +78,9 @@ public enum KnownField: UInt8, Sendable {
         case 10:
             if equalsLowercase(p, start, end, "connection") { return .connection }
             if equalsLowercase(p, start, end, "keep-alive") { return .keepAlive }
+            if equalsLowercase(p, start, end, "user-agent") { return .userAgent }
             return .other
+        case 12: return equalsLowercase(p, start, end, "x-request-id") ? .xRequestID : .other
         case 13:
             if equalsLowercase(p, start, end, "if-none-match") { return .ifNoneMatch }
             if equalsLowercase(p, start, end, "cache-control") { return .cacheControl }

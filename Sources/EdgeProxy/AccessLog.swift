@@ -1,13 +1,19 @@
-// One JSON line per request. Each worker appends to its own buffer and writes
-// whole lines (at most 4 KiB per write, so lines from different workers never
-// interleave, even on a pipe) once per loop iteration.
+// One line per request: JSON (every field, or the server's `log_format`
+// list) or nginx/Apache's combined/common text. Each worker appends to its own
+// buffer and writes whole lines (at most 4 KiB per write, so lines from
+// different workers never interleave, even on a pipe) once per loop
+// iteration. While anyone follows the live tail (LogTap.swift) the JSON line
+// also goes to this worker's ring there.
 import Glibc
 import EdgeHTTP
 import EdgeIO
+import EdgeConfig
 
 final class AccessLog {
     let fd: Int32
     let buf = IOBuffer(capacity: 8192)
+    /// The JSON line for the live tail when the file gets another format (or none).
+    let tapLine = IOBuffer(capacity: 1024)
     /// TLS handshake failures: at most `tlsLinesPerSecond` lines a second per
     /// worker; the rest are counted and reported on the next line.
     var tlsWindow: Int64 = 0
@@ -45,93 +51,220 @@ final class AccessLog {
 }
 
 extension Worker {
+    /// Keeps what the log reports of the request head before its bytes go (the
+    /// connection's buffer moves on): User-Agent and Referer when a log line or
+    /// the live tail will say them, the request id (the client's X-Request-ID
+    /// when valid, else one made here) when `request_id` is on, and behind a
+    /// trusted proxy the client it names. Once per parsed head (startRequest).
+    @inline(__always) func captureRequestFacts(_ c: ClientConnection, _ p: UnsafeRawBufferPointer) {
+        let e = c.ex
+        let text = (log.enabled && server.logFormat.saysRequestText) || tap.listening
+        guard text || server.requestID else { return }
+        for f in e.head.fields {
+            switch f.known {
+            case .userAgent where text && e.userAgent.isEmpty: e.userAgent = keepLogText(e, p, f.value)
+            case .referer where text && e.referer.isEmpty: e.referer = keepLogText(e, p, f.value)
+            case .xRequestID where server.requestID && e.requestID.isEmpty:
+                if RequestID.isValid(UnsafeRawBufferPointer(rebasing: p[f.value])) { e.requestID = keepLogText(e, p, f.value) }
+            default: continue
+            }
+        }
+        if server.requestID && e.requestID.isEmpty { makeRequestID(e) }
+        if e.peer.trusted, text || log.enabled {
+            let a = clientAddress(c, p)
+            if a != c.addr { e.realClient = a.text }
+        }
+    }
+
+    @inline(__always) func keepLogText(_ e: Exchange, _ p: UnsafeRawBufferPointer, _ r: Range<Int>) -> Range<Int> {
+        let start = e.logText.count
+        e.logText.append(contentsOf: UnsafeRawBufferPointer(rebasing: p[r]))
+        return start..<e.logText.count
+    }
+
+    /// A new request id: 128 bits of this worker's random sequence, as 32 hex digits.
+    func makeRequestID(_ e: Exchange) {
+        let start = e.logText.count
+        RequestID.append(requestIDs.next(), requestIDs.next(), to: &e.logText)
+        e.requestID = start..<e.logText.count
+    }
+
     func logExchange(_ c: ClientConnection) {
         let e = c.ex
         let done = monotonicMicros()
         let pending = c.pendingBody == nil ? 0 : Int64(c.pendingTo - c.pendingFrom)
         let bytesOut = max(0, c.sent + Int64(c.outBuf?.readableBytes ?? 0) + pending - e.sentAtStart)
         if !e.isRefresh { recordStats(c, micros: done - e.startMicros, bytesOut: bytesOut) }
-        guard log.enabled else { return }
-        let b = log.buf
+        let tapping = tap.listening
+        guard log.enabled || tapping else { return }
         let (_, ms) = wallClock()
-        b.append("{\"time\":\"")
-        b.append(date.iso)
-        b.append(byte: 46)
-        b.append(byte: UInt8(48 + ms / 100)); b.append(byte: UInt8(48 + ms / 10 % 10)); b.append(byte: UInt8(48 + ms % 10))
-        b.append("Z\",\"tenant\":\"")
-        if let t = e.tenant { b.append(t.nameJSON) } else { b.append(byte: 45) }
-        b.append("\",\"client\":\"")
-        b.append(c.ex.peer.ip)
-        // The client's protocol: an HTTP/2 stream, or the version its HTTP/1 request line gave.
-        if c.h2Parent != nil { b.append("\",\"protocol\":\"HTTP/2") } else {
-            b.append("\",\"protocol\":\"HTTP/1.")
-            b.append(byte: UInt8(48 + min(max(e.head.minorVersion, 0), 1)))
+        let line = LogLine(bytesOut: bytesOut, micros: done - e.startMicros, millis: ms)
+        switch server.logFormat {
+        case .json(let fields):
+            if log.enabled {
+                let start = log.buf.readableBytes
+                appendJSONLine(c, line, fields, to: log.buf)
+                if tapping && fields == .all { publish(c, UnsafeRawBufferPointer(rebasing: log.buf.readView[start...])) }
+                else if tapping { publishJSON(c, line) }
+            } else {
+                publishJSON(c, line)
+            }
+        case .combined, .common:
+            if log.enabled { appendCLFLine(c, line, combined: server.logFormat == .combined, to: log.buf) }
+            if tapping { publishJSON(c, line) }
         }
-        b.append("\",\"method\":\"")
-        if e.method == .other { b.append(jsonEscaped(e.methodText)) } else { b.append(e.method.token) }
-        b.append("\",\"target\":\"")
-        appendEscaped(b, e.target)
-        b.append("\",\"status\":")
-        b.append(decimal: Int64(e.status))
-        b.append(",\"bytes_in\":")
-        b.append(decimal: e.bytesIn)
-        b.append(",\"bytes_out\":")
-        b.append(decimal: bytesOut)
+        if log.buf.readableBytes > 64 * 1024 { log.flush() }
+    }
+
+    /// The live tail always gets the whole JSON line, whatever the file's format.
+    func publishJSON(_ c: ClientConnection, _ line: LogLine) {
+        let b = log.tapLine
+        b.clear()
+        appendJSONLine(c, line, .all, to: b)
+        publish(c, b.readView)
+    }
+
+    @inline(__always) func publish(_ c: ClientConnection, _ line: UnsafeRawBufferPointer) {
+        tap.publish(worker: index, line: line, status: c.ex.status, outcome: cacheOutcome(c))
+    }
+
+    /// One JSON object and a newline: the fields in `fields` that apply.
+    func appendJSONLine(_ c: ClientConnection, _ line: LogLine, _ fields: LogFieldSet, to b: IOBuffer) {
+        let e = c.ex
+        var first = true
+        @inline(__always) func key(_ k: StaticString) {
+            b.append(first ? "{\"" : ",\"")
+            first = false
+            b.append(k)
+            b.append("\":")
+        }
+        if fields.has(.time) {
+            key("time")
+            b.append(byte: 34)
+            b.append(date.iso)
+            b.append(byte: 46)
+            let ms = line.millis
+            b.append(byte: UInt8(48 + ms / 100)); b.append(byte: UInt8(48 + ms / 10 % 10)); b.append(byte: UInt8(48 + ms % 10))
+            b.append("Z\"")
+        }
+        if fields.has(.tenant) {
+            key("tenant")
+            b.append(byte: 34)
+            if let t = e.tenant { b.append(t.nameJSON) } else { b.append(byte: 45) }
+            b.append(byte: 34)
+        }
+        if fields.has(.host) && !e.host.isEmpty { key("host"); quoted(b, e.host) }
+        if fields.has(.scheme) { key("scheme"); b.append(e.peer.https ? "\"https\"" : "\"http\"") }
+        if fields.has(.protocol) {
+            // The client's protocol: an HTTP/2 stream, or the version its HTTP/1 request line gave.
+            key("protocol")
+            if c.h2Parent != nil { b.append("\"HTTP/2\"") } else {
+                b.append("\"HTTP/1.")
+                b.append(byte: UInt8(48 + min(max(e.head.minorVersion, 0), 1)))
+                b.append(byte: 34)
+            }
+        }
+        if e.peer.https {
+            if fields.has(.tls), let t = c.tls ?? c.h2Parent?.carrier?.tls {
+                key("tls"); b.append(byte: 34); b.append(t.versionToken); b.append(byte: 34)
+            }
+            if fields.has(.sni) && !e.peer.sni.isEmpty { key("sni"); quoted(b, e.peer.sni) }
+        }
+        if fields.has(.client) { key("client"); b.append(byte: 34); b.append(e.realClient ?? e.peer.ip); b.append(byte: 34) }
+        if fields.has(.peer) { key("peer"); b.append(byte: 34); b.append(e.peer.ip); b.append(byte: 34) }
+        if fields.has(.method) {
+            key("method")
+            b.append(byte: 34)
+            if e.method == .other { appendEscaped(b, e.methodText) } else { b.append(e.method.token) }
+            b.append(byte: 34)
+        }
+        if fields.has(.target) { key("target"); quoted(b, e.target) }
+        if fields.has(.status) { key("status"); b.append(decimal: Int64(e.status)) }
+        if fields.has(.bytesIn) { key("bytes_in"); b.append(decimal: e.bytesIn) }
+        if fields.has(.bytesOut) { key("bytes_out"); b.append(decimal: line.bytesOut) }
         if e.cache.status.kind != .none {
-            b.append(",\"cache\":\"")
-            e.cache.status.append(to: b)   // fixed tokens: nothing to escape
-            b.append("\"")
+            if fields.has(.cache) {
+                key("cache")
+                b.append(byte: 34)
+                e.cache.status.append(to: b)   // fixed tokens: nothing to escape
+                b.append(byte: 34)
+            }
+            if fields.has(.tier) && e.cache.status.kind == .hit {
+                key("tier")
+                b.append(e.readFromDisk ? "\"disk\"" : "\"memory\"")
+            }
         }
-        b.append(",\"duration_ms\":")
-        appendMillis(b, done - e.startMicros)
+        if fields.has(.durationMs) { key("duration_ms"); appendMillis(b, line.micros) }
         if let s = e.serverLabel {
-            b.append(",\"origin\":\"")
-            b.append(s)
-            b.append("\"")
-            if e.originMicros >= 0 {
-                b.append(",\"origin_ms\":")
-                appendMillis(b, e.originMicros)
-            }
-        } else if e.status != 0, case .directory? = e.route.map({ $0.group.kind }) {
-            b.append(",\"origin\":\"directory\"")
+            if fields.has(.origin) { key("origin"); b.append(byte: 34); b.append(s); b.append(byte: 34) }
+            if fields.has(.originMs) && e.originMicros >= 0 { key("origin_ms"); appendMillis(b, e.originMicros) }
+        } else if fields.has(.origin), e.status != 0, case .directory? = e.route.map({ $0.group.kind }) {
+            key("origin"); b.append("\"directory\"")
         }
-        if let e = e.originError {
-            b.append(",\"error\":\"")
-            b.append(e)
-            b.append("\"")
+        if fields.has(.originStatus) && e.originStatus != 0 { key("origin_status"); b.append(decimal: Int64(e.originStatus)) }
+        if e.originBytesIn != 0 || e.originBytesOut != 0 {
+            if fields.has(.originBytesIn) { key("origin_bytes_in"); b.append(decimal: e.originBytesIn) }
+            if fields.has(.originBytesOut) { key("origin_bytes_out"); b.append(decimal: e.originBytesOut) }
         }
-        if e.protection != .none {
-            b.append(",\"action\":\"")
-            b.append(e.protection.token)
-            b.append("\"")
-            if let l = e.limit {
-                b.append(",\"limit\":\"")
-                b.append(l.nameJSON)
-                b.append("\"")
-            }
+        if fields.has(.error), let err = e.originError { key("error"); b.append(byte: 34); b.append(err); b.append(byte: 34) }
+        if fields.has(.action) && e.protection != .none {
+            key("action"); b.append(byte: 34); b.append(e.protection.token); b.append(byte: 34)
+            if let l = e.limit { key("limit"); b.append(byte: 34); b.append(l.nameJSON); b.append(byte: 34) }
             if let r = e.rule {
-                b.append(",\"rule\":\"")
-                b.append(r.idJSON)
-                b.append("\"")
+                key("rule"); b.append(byte: 34); b.append(r.idJSON); b.append(byte: 34)
             } else if let k = e.signature {
-                b.append(",\"rule\":\"signature:")
-                b.append(string: k.name)
-                b.append("\"")
+                key("rule"); b.append("\"signature:"); b.append(string: k.name); b.append(byte: 34)
             }
         }
-        if !e.tags.isEmpty {
-            b.append(",\"tags\":\"")
-            b.append(e.tags)
-            b.append("\"")
+        if fields.has(.tags) && !e.tags.isEmpty { key("tags"); b.append(byte: 34); b.append(e.tags); b.append(byte: 34) }
+        if fields.has(.complete) && e.responseCut { key("complete"); b.append("false") }
+        if fields.has(.closedBy), let t = e.tunnelEnd { key("closed_by"); b.append(byte: 34); b.append(t); b.append(byte: 34) }
+        if fields.has(.userAgent) && !e.userAgent.isEmpty { key("user_agent"); quotedLogText(b, e, e.userAgent) }
+        if fields.has(.referer) && !e.referer.isEmpty { key("referer"); quotedLogText(b, e, e.referer) }
+        if fields.has(.requestID) && !e.requestID.isEmpty { key("request_id"); quotedLogText(b, e, e.requestID) }
+        b.append(first ? "{}\n" : "}\n")
+    }
+
+    /// nginx's and Apache's `combined` (and `common`) line: the client, the
+    /// local time, the request line, status, bytes sent, then "referer" "user agent";
+    /// `"`, `\\` and bytes outside printable ASCII written as \xHH, as nginx does.
+    func appendCLFLine(_ c: ClientConnection, _ line: LogLine, combined: Bool, to b: IOBuffer) {
+        let e = c.ex
+        b.append(e.realClient ?? e.peer.ip)
+        b.append(" - - [")
+        b.append(date.clf)
+        b.append("] \"")
+        if e.method == .other { clfEscaped(b, e.methodText) } else { b.append(e.method.token) }
+        b.append(byte: 32)
+        clfEscaped(b, e.target)
+        if c.h2Parent != nil { b.append(" HTTP/2.0\" ") } else {
+            b.append(" HTTP/1.")
+            b.append(byte: UInt8(48 + min(max(e.head.minorVersion, 0), 1)))
+            b.append("\" ")
         }
-        if e.responseCut { b.append(",\"complete\":false") }
-        if let t = e.tunnelEnd {
-            b.append(",\"closed_by\":\"")
-            b.append(t)
-            b.append("\"")
+        b.append(decimal: Int64(e.status))
+        b.append(byte: 32)
+        b.append(decimal: line.bytesOut)
+        if combined {
+            b.append(" \"")
+            if e.referer.isEmpty { b.append(byte: 45) } else { e.logText.withUnsafeBytes { clfEscaped(b, UnsafeRawBufferPointer(rebasing: $0[e.referer])) } }
+            b.append("\" \"")
+            if e.userAgent.isEmpty { b.append(byte: 45) } else { e.logText.withUnsafeBytes { clfEscaped(b, UnsafeRawBufferPointer(rebasing: $0[e.userAgent])) } }
+            b.append(byte: 34)
         }
-        b.append("}\n")
-        if b.readableBytes > 64 * 1024 { log.flush() }
+        b.append(byte: 10)
+    }
+
+    @inline(__always) func quoted(_ b: IOBuffer, _ bytes: [UInt8]) {
+        b.append(byte: 34)
+        appendEscaped(b, bytes)
+        b.append(byte: 34)
+    }
+
+    @inline(__always) func quotedLogText(_ b: IOBuffer, _ e: Exchange, _ r: Range<Int>) {
+        b.append(byte: 34)
+        e.logText.withUnsafeBytes { appendEscaped(b, UnsafeRawBufferPointer(rebasing: $0[r])) }
+        b.append(byte: 34)
     }
 
     func logHandshakeFailure(sni: String?, tenant: String?, client: [UInt8], error: String) {
@@ -180,11 +313,41 @@ extension Worker {
         b.append(byte: UInt8(48 + frac / 100)); b.append(byte: UInt8(48 + frac / 10 % 10)); b.append(byte: UInt8(48 + frac % 10))
     }
 
-    func appendEscaped(_ b: IOBuffer, _ bytes: [UInt8]) {
+    func appendEscaped<C: Collection<UInt8>>(_ b: IOBuffer, _ bytes: C) {
         for ch in bytes {
             if ch == 34 || ch == 92 { b.append(byte: 92) }
             if ch < 0x20 || ch >= 0x7F { b.append(byte: 63); continue }
             b.append(byte: ch)
+        }
+    }
+
+    func clfEscaped<C: Collection<UInt8>>(_ b: IOBuffer, _ bytes: C) {
+        for ch in bytes {
+            if ch == 34 || ch == 92 || ch < 0x20 || ch >= 0x7F {
+                b.append("\\x")
+                let hex: StaticString = "0123456789ABCDEF"
+                b.append(byte: hex.utf8Start[Int(ch >> 4)]); b.append(byte: hex.utf8Start[Int(ch & 15)])
+                continue
+            }
+            b.append(byte: ch)
+        }
+    }
+}
+
+/// What a finished exchange's log line needs beyond the exchange.
+struct LogLine {
+    var bytesOut: Int64
+    var micros: Int64
+    var millis: Int
+}
+
+extension LogFormat {
+    /// The file's lines say User-Agent or Referer.
+    var saysRequestText: Bool {
+        switch self {
+        case .json(let f): return f.has(.userAgent) || f.has(.referer)
+        case .combined: return true
+        case .common: return false
         }
     }
 }

@@ -55,7 +55,8 @@ func storedBody(_ bytes: [UInt8]) -> BodyStorage {
 
 /// Fields never stored with a response or never replayed from the cache.
 let unstoredFields: Set<String> = ["connection", "keep-alive", "te", "trailer", "transfer-encoding", "upgrade", "content-length",
-                                   "set-cookie", "age", "cdn-cache-control", "surrogate-control", "proxy-connection", "proxy-authenticate"]
+                                   "set-cookie", "age", "cdn-cache-control", "surrogate-control", "proxy-connection", "proxy-authenticate",
+                                   "x-request-id"]
 
 extension Worker {
     /// Serves the stale response being revalidated when the origin failed and

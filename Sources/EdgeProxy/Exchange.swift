@@ -65,6 +65,21 @@ final class Exchange {
 
     /// Who asked (set by the transport when the exchange begins).
     var peer = Peer()
+    /// What the access log and the live tail report of the request head, kept
+    /// before the head's bytes go (AccessLog.captureRequestFacts): User-Agent,
+    /// Referer and the request id as ranges of `logText`, a byte store that
+    /// moves on from exchange to exchange like `target`'s.
+    var logText: [UInt8] = []
+    var userAgent = 0..<0
+    var referer = 0..<0
+    var requestID = 0..<0
+    /// The client a trusted proxy named (its X-Forwarded-For entry), as text;
+    /// nil: the peer itself.
+    var realClient: [UInt8]?
+    /// The origin's final status, and the bytes read from and written to origins.
+    var originStatus = 0
+    var originBytesIn: Int64 = 0
+    var originBytesOut: Int64 = 0
 
     // Where it goes.
     var tenant: Tenant?

@@ -73,8 +73,12 @@ extension Worker {
         var target: [UInt8] = []
         swap(&target, &c.ex.target)
         target.removeAll(keepingCapacity: true)
+        var logText: [UInt8] = []
+        swap(&logText, &c.ex.logText)
+        logText.removeAll(keepingCapacity: true)
         retireHead(c.ex)
         let e = Exchange(target: target)
+        e.logText = logText
         exchangeCounter &+= 1
         e.id = exchangeCounter
         e.inExchange = true

@@ -32,6 +32,8 @@ extension Worker {
                 if !c.ex.peer.trusted { continue }
             case .range, .ifRange:
                 if c.ex.cache.rangeFromFull { continue }   // the whole object is fetched (Cache.swift)
+            case .xRequestID:
+                if server.requestID { continue }   // the exchange's id (kept or made) is written below
             case .other:
                 // URL, method, scheme, host and client-address claims (OverrideFields).
                 if OverrideFields.contains(p, f.nameStart, f.nameEnd) {
@@ -72,6 +74,7 @@ extension Worker {
         b.append("\r\n")
         b.append(config.viaLine)
         b.append(config.cdnLoopLine)
+        if server.requestID { appendRequestID(c.ex, b) }
         if let stored = c.ex.cache.revalidating, !c.ex.cache.clientConditional {
             // Revalidate what we hold (RFC 9111 §4.3.1).
             if let e = stored.etag { b.append("If-None-Match: "); b.append(string: e); b.append("\r\n") }
@@ -120,6 +123,7 @@ extension Worker {
                 continue
             }
             if f.known == .date { sawDate = true }
+            if f.known == .xRequestID && server.requestID { continue }   // the exchange's own goes out (headEnd)
             if head.connectionNamesFields && isNamedByConnection(p, head.fields, f) { continue }
             if route.response.removes(p, f.name) { continue }
             b.append(UnsafeRawBufferPointer(rebasing: p[f.nameStart..<f.valueEnd]))
@@ -169,6 +173,15 @@ extension Worker {
     /// (the forward head says chunked), and the end of such a body.
     @inline(__always) func forwardChunk(_ bytes: UnsafeRawBufferPointer, to ob: IOBuffer) { ChunkFramer.appendChunk(bytes, to: ob) }
     @inline(__always) func forwardChunkedEnd(to ob: IOBuffer) { ChunkFramer.appendEnd(to: ob) }
+
+    /// "X-Request-ID: ID" and CRLF: the exchange's id, made now if it has none
+    /// (a request refused before its head was read through).
+    @inline(__always) func appendRequestID(_ e: Exchange, _ b: IOBuffer) {
+        if e.requestID.isEmpty { makeRequestID(e) }
+        b.append("X-Request-ID: ")
+        e.logText.withUnsafeBytes { b.append(UnsafeRawBufferPointer(rebasing: $0[e.requestID])) }
+        b.append("\r\n")
+    }
 }
 
 /// A health probe's request head (HealthChecks.swift): one request on its own

@@ -78,6 +78,7 @@ extension Worker {
             }
         }
         if headOnly { e.framing = .asIs }
+        if server.requestID { appendRequestID(e, b) }
         if stopping { c.keepAlive = false }
         HTTP1Serializer.appendEndOfHead(close: !c.keepAlive, http10: http10, to: b)
         e.response = .started
@@ -86,6 +87,7 @@ extension Worker {
     /// Ends the head of a 101 that switches the connection to a WebSocket tunnel
     /// (Tunnel.swift): after the blank line the bytes are the tunnel's.
     func headEndSwitching(_ c: ClientConnection, _ b: IOBuffer) {
+        if server.requestID { appendRequestID(c.ex, b) }
         b.append("Connection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
         c.ex.framing = .asIs
         c.ex.response = .started

@@ -300,6 +300,7 @@ extension Worker {
             switch (o.tls.map { $0.write(b.readPointer, want) } ?? o.socket.write(b.readPointer, want)) {
             case .bytes(let k):
                 b.consume(k)
+                o.client?.ex.originBytesOut += Int64(k)
                 if k < want && o.tls == nil { o.writable = false }   // see flushClient
             case .wouldBlock, .eof:
                 o.writable = false
@@ -323,6 +324,7 @@ extension Worker {
         case .bytes(let k):
             b.writeIndex += k
             o.gotBytes = true
+            o.client?.ex.originBytesIn += Int64(k)
             if k < space && !o.hangup && o.tls == nil { o.readable = false }   // see readClientOnce
             return k
         case .wouldBlock:
@@ -391,6 +393,7 @@ extension Worker {
                     o.scan = HeadScan()
                     continue
                 }
+                c.ex.originStatus = status
                 if retryStatus(c, o, status) { return }
                 if c.ex.route?.cache != nil && cacheResponseHead(c, o, p: ib.readView, headLength: n) { return }
                 o.headDone = true

@@ -48,6 +48,7 @@ extension Worker {
         c.keepAlive = e.head.keepAlive && !stopping
         c.requests += 1
         if server.maxRequestsPerConnection > 0 && c.requests >= server.maxRequestsPerConnection && c.h2Parent == nil { c.keepAlive = false }
+        captureRequestFacts(c, p)
         if normalizePhase(c, p) == .next, loopPhase(c, p) == .next, tenantPhase(c) == .next, routePhase(c, p) == .next,
            requestFilterPhase(c, p) == .next, routeActionPhase(c, p) == .next, bodyPhase(c, p) == .next {
             continueRequest(c, p)

@@ -44,6 +44,8 @@ public final class EdgeServer: @unchecked Sendable {
     public let stats: Stats
     /// Rate-limit buckets, shared by the workers and kept across reloads.
     public let rateTable: RateTable
+    /// The live tail of access events (edgectl log, the dashboard's top URLs).
+    public let tap: LogTap
 
     /// Binds the listeners. Throws when the address cannot be bound or the log opened.
     public init(config: RuntimeConfig) throws {
@@ -74,6 +76,8 @@ public final class EdgeServer: @unchecked Sendable {
         self.rateTable = rateTable
         let mailboxes = try Mailboxes(count: n)
         stats = Stats(workers: n)
+        let tap = LogTap(workers: n)
+        self.tap = tap
         for i in 0..<n {
             let fd = try TCP.listen(addr, reusePort: true)
             if i == 0, let bound = TCP.localAddress(fd) { addr = bound }
@@ -84,7 +88,7 @@ public final class EdgeServer: @unchecked Sendable {
             }
             ws.append(try Worker(index: i, box: box, listenFD: fd, httpsFD: sfd, httpsPort: secure?.port ?? 443, logFD: logFD,
                                  inFlight: inFlight, mailboxes: mailboxes, clock: clock, stats: stats, addressLimits: addressLimits,
-                                 rateTable: rateTable))
+                                 rateTable: rateTable, tap: tap))
         }
         workers = ws
         httpAddress = addr

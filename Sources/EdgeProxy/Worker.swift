@@ -135,12 +135,17 @@ public final class Worker: @unchecked Sendable {
     var splitDraws: UInt64 = 0
     let date = DateCache()
     let log: AccessLog
+    /// The live tail's rings (shared with the admin API's readers).
+    let tap: LogTap
+    /// Request ids this worker makes (AccessLog.makeRequestID).
+    var requestIDs: SplitMix64 = { var g = SystemRandomNumberGenerator(); return SplitMix64(seed: g.next()) }()
     var limits: HeadLimits
     var server: ServerConfig
 
     init(index: Int, box: ConfigBox, listenFD: Int32, httpsFD: Int32, httpsPort: UInt16, logFD: Int32,
          inFlight: InFlight, mailboxes: Mailboxes, clock: CacheClock, stats: Stats, addressLimits: AddressLimits,
-         rateTable: RateTable = RateTable(keys: 1024)) throws {
+         rateTable: RateTable = RateTable(keys: 1024), tap: LogTap? = nil) throws {
+        self.tap = tap ?? LogTap(workers: index + 1)
         self.addressLimits = addressLimits
         self.rateTable = rateTable
         self.clock = clock
@@ -460,6 +465,7 @@ final class DateCache {
     var seconds: Int64 = -1
     let line = IOBuffer(capacity: 64)     // "Date: ...\r\n"
     var iso: [UInt8] = []                  // "2026-11-27T07:22:38"
+    var clf: [UInt8] = []                  // "27/Nov/2026:07:22:38 +0000" (combined log format)
 
     func refresh() {
         let (s, _) = wallClock()
@@ -470,7 +476,18 @@ final class DateCache {
         HTTPDate.format(s, into: line)
         line.append("\r\n")
         iso = isoSeconds(s)
+        clf = clfSeconds(s)
     }
+}
+
+/// "06/Dec/2026:06:40:00 +0000": the time as nginx's and Apache's logs write it (UTC).
+func clfSeconds(_ s: Int64) -> [UInt8] {
+    let day = s / 86400
+    let secs = Int(s - day * 86400)
+    let (y, m, d) = HTTPDate.civil(day)
+    func two(_ v: Int) -> String { v < 10 ? "0\(v)" : "\(v)" }
+    let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+    return Array("\(two(d))/\(months[m - 1])/\(y):\(two(secs / 3600)):\(two(secs / 60 % 60)):\(two(secs % 60)) +0000".utf8)
 }
 
 func isoSeconds(_ s: Int64) -> [UInt8] {

@@ -194,6 +194,16 @@ public final class TLSConnection {
     }
 
     public var version: String { String(cString: SSL_get_version(ssl)) }
+    /// The negotiated protocol as the access log names it (no String made).
+    public var versionToken: StaticString {
+        switch SSL_version(ssl) {
+        case 0x0304: return "TLSv1.3"
+        case 0x0303: return "TLSv1.2"
+        case 0x0302: return "TLSv1.1"
+        case 0x0301: return "TLSv1"
+        default: return "unknown"
+        }
+    }
 
     @inline(__always) public func read(_ p: UnsafeMutableRawPointer, _ n: Int) -> IOResult {
         var got = 0

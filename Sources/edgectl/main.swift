@@ -32,6 +32,11 @@ commands:
   acme                              ACME tenants: certificate state, expiry, renewal, last error
   renew TENANT                      order a new ACME certificate for TENANT now
   metrics                           Prometheus text from /metrics
+  log [--tenant T] [--status 5xx] [--cache miss] [--host H] [--path-prefix /P] [--json]
+                                    follow the access events as they happen
+  top [--tenant T]                  a live view: requests/s, hit ratio, latency, top URLs and misses
+  dashboard [--listen 127.0.0.1:PORT]
+                                    forward a loopback port to edged's dashboard page
 
 connection (default: --state state):
   --state DIR                       edged's state directory (its admin socket is DIR/admin.sock)
@@ -147,7 +152,7 @@ while let a = top.next() {
 guard let command = rest.first else { print(usage); exit(2) }
 let cmdArgs = Array(rest.dropFirst())
 if cmdArgs.contains("--help") || cmdArgs.contains("-h") {
-    guard let h = commandHelp[command] else { die("unknown command \(command)\n\(usage)") }
+    guard let h = commandHelp[command] ?? liveHelp[command] else { die("unknown command \(command)\n\(usage)") }
     print(h)
     exit(0)
 }
@@ -451,6 +456,9 @@ case "purge": purgeCommand()
 case "stats": statsCommand()
 case "tenants": tenantsCommand()
 case "explain": explainCommand()
+case "log": logCommand()
+case "top": topCommand()
+case "dashboard": dashboardCommand()
 case "reload":
     let data = single("POST", "/v1/reload")
     if json { emit(data) } else { print(object(data)["message"] as? String ?? "reloaded") }

@@ -206,6 +206,28 @@ let good = #"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:9000
         #expect(defaults.headerTimeoutMillis == 10_000 && defaults.keepAliveTimeoutMillis == 30_000)
     }
 
+    @Test func logFormatAndRequestIDs() throws {
+        func server(_ json: String) throws -> ServerConfig { try ConfigLoader.loadServer(file: try scratch(["s.json": json]) + "/s.json") }
+        func error(_ json: String) throws -> ConfigError? {
+            do { _ = try server(json); return nil } catch let e as ConfigError { return e }
+        }
+        #expect(ServerConfig().logFormat == .json(.all) && ServerConfig().requestID)
+        #expect(try server(#"{"log_format": "combined", "request_id": false}"#).logFormat == .combined)
+        #expect(try server(#"{"request_id": false}"#).requestID == false)
+        #expect(try server(#"{"log_format": "common"}"#).logFormat == .common)
+        let chosen = try server(#"{"log_format": ["time", "status", "user_agent", "origin_bytes_in"]}"#).logFormat
+        #expect(chosen == .json(LogFieldSet([.time, .status, .userAgent, .originBytesIn])))
+        if case .json(let f) = chosen { #expect(f.has(.userAgent) && !f.has(.referer)) }
+        // Every key round-trips, and each is what a line says.
+        for f in LogField.allCases { #expect(LogField(key: f.key) == f) }
+        #expect(LogField.allCases.map(\.key).contains("request_id") && LogField.allCases.map(\.key).contains("protocol"))
+        let bad = try error(#"{"log_format": ["status", "agent"]}"#)
+        #expect(bad?.field == "log_format[1]" && bad?.message.contains("not a log field") == true, "\(String(describing: bad))")
+        #expect(try error(#"{"log_format": "apache"}"#)?.field == "log_format")
+        #expect(try error(#"{"log_format": []}"#)?.field == "log_format")
+        #expect(try error(#"{"request_id": "yes"}"#)?.field == "request_id")
+    }
+
     @Test func nodeNameFleetAndShieldGroups() throws {
         func serverError(_ json: String) throws -> ConfigError? {
             let dir = try scratch(["s.json": json])

@@ -12,8 +12,8 @@ final class AdminEdge: @unchecked Sendable {
     let admin: AdminServer
 
     /// With `tcpToken`, the loopback TCP listener is on too, with that token in a file of the edge's directory.
-    init(tenants: [String], workers: Int = 1, tcpToken: String? = nil) throws {
-        let e = try Edge(tenants: tenants, workers: workers)
+    init(tenants: [String], server: String? = nil, workers: Int = 1, tcpToken: String? = nil) throws {
+        let e = try Edge(tenants: tenants, server: server, workers: workers)
         edge = e
         try FileManager.default.createDirectory(atPath: e.stateDir, withIntermediateDirectories: true)
         var tcp: String?, tokenFile: String?
