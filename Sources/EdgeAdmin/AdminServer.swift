@@ -452,6 +452,15 @@ struct AdminResponse {
         return AdminResponse(status: status, body: Array(body) + [10])
     }
 
+    /// The head of an answer whose body runs until the connection closes (the live tail).
+    static func streamHead(contentType: String) -> [UInt8] {
+        let b = IOBuffer(capacity: 256)
+        HTTP1Serializer.appendStatusLine(200, to: b)
+        b.append(string: "Content-Type: \(contentType)\r\nCache-Control: no-store\r\n")
+        HTTP1Serializer.appendEndOfHead(close: true, http10: false, to: b)
+        return Array(b.readView)
+    }
+
     /// The whole answer on the wire (EdgeHTTP's HTTP/1.1 syntax; the connection closes after it).
     func serialized() -> [UInt8] {
         let b = IOBuffer(capacity: 256 + body.count)

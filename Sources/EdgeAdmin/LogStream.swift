@@ -10,7 +10,6 @@ import Glibc
 import EdgeIO
 import EdgeHTTP
 import EdgeProxy
-import EdgeCache
 
 extension AdminServer {
     /// The filter a `/v1/log` query asks for, or the reason it is refused.
@@ -45,12 +44,8 @@ extension AdminServer {
         case .failure(let e): send(fd, AdminResponse.error(e.status, e.message).serialized()); return
         case .success(let f): filter = f
         }
-        let head = IOBuffer(capacity: 256)
-        HTTP1Serializer.appendStatusLine(200, to: head)
-        head.append("Content-Type: application/x-ndjson\r\nCache-Control: no-store\r\n")
-        HTTP1Serializer.appendEndOfHead(close: true, http10: false, to: head)
         setSocketTimeouts(fd, millis: 5000)
-        guard sendAll(fd, Array(head.readView)) else { return }
+        guard sendAll(fd, AdminResponse.streamHead(contentType: "application/x-ndjson")) else { return }
         var cursors = edge.tap.attach()
         defer { edge.tap.detach() }
         var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
