@@ -201,6 +201,7 @@ async function poll() {
     for (const t of d.tenants) for (const p of t.points) if (p[0] > state.since) state.since = p[0];
     render(d);
   } catch (e) {
+    console.error("dashboard: " + e.message);
     document.getElementById("status").textContent = "no answer from edged (" + e.message + "), retrying";
   }
   setTimeout(poll, 1000);
