@@ -120,6 +120,17 @@ public final class IOBuffer {
         writeIndex += n
     }
 
+    /// Appends `v` as exactly 16 lowercase hexadecimal digits (leading zeros kept).
+    @inlinable public func append(hex16 v: UInt64) {
+        reserve(16)
+        let p = base + writeIndex
+        for i in 0..<16 {
+            let d = UInt8(truncatingIfNeeded: v >> UInt64(60 - 4 * i)) & 0xF
+            p[i] = d < 10 ? 48 + d : 87 + d
+        }
+        writeIndex += 16
+    }
+
     /// Appends `v` in lowercase hexadecimal (v >= 0).
     @inlinable public func append(hex v: Int) {
         reserve(16)

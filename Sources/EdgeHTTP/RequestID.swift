@@ -17,15 +17,9 @@ public enum RequestID {
     }
 
     /// Appends 32 lowercase hex digits for 128 bits (the form of nginx's $request_id).
-    public static func append(_ hi: UInt64, _ lo: UInt64, to out: inout [UInt8]) {
-        let digits: StaticString = "0123456789abcdef"
-        for word in [hi, lo] {
-            var shift: UInt64 = 60
-            for _ in 0..<16 {
-                out.append(digits.utf8Start[Int((word >> shift) & 15)])
-                shift &-= 4
-            }
-        }
+    @inlinable public static func append(_ hi: UInt64, _ lo: UInt64, to b: IOBuffer) {
+        b.append(hex16: hi)
+        b.append(hex16: lo)
     }
 }
 

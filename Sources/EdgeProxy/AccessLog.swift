@@ -69,7 +69,6 @@ extension Worker {
             default: continue
             }
         }
-        if server.requestID && e.requestID.isEmpty { makeRequestID(e) }
         if e.peer.trusted, text || log.enabled {
             let a = clientAddress(c, p)
             if a != c.addr { e.realClient = a.text }
@@ -82,11 +81,15 @@ extension Worker {
         return start..<e.logText.count
     }
 
-    /// A new request id: 128 bits of this worker's random sequence, as 32 hex digits.
-    func makeRequestID(_ e: Exchange) {
-        let start = e.logText.count
-        RequestID.append(requestIDs.next(), requestIDs.next(), to: &e.logText)
-        e.requestID = start..<e.logText.count
+    /// The exchange's request id (the client's, or one made now from this
+    /// worker's random sequence) appended to `b`.
+    @inline(__always) func appendRequestIDValue(_ e: Exchange, to b: IOBuffer) {
+        if !e.requestID.isEmpty {
+            e.logText.withUnsafeBytes { b.append(UnsafeRawBufferPointer(rebasing: $0[e.requestID])) }
+            return
+        }
+        if e.madeID == (0, 0) { e.madeID = (requestIDs.next(), requestIDs.next() | 1) }
+        RequestID.append(e.madeID.0, e.madeID.1, to: b)
     }
 
     func logExchange(_ c: ClientConnection) {
@@ -221,7 +224,7 @@ extension Worker {
         if fields.has(.closedBy), let t = e.tunnelEnd { key("closed_by"); b.append(byte: 34); b.append(t); b.append(byte: 34) }
         if fields.has(.userAgent) && !e.userAgent.isEmpty { key("user_agent"); quotedLogText(b, e, e.userAgent) }
         if fields.has(.referer) && !e.referer.isEmpty { key("referer"); quotedLogText(b, e, e.referer) }
-        if fields.has(.requestID) && !e.requestID.isEmpty { key("request_id"); quotedLogText(b, e, e.requestID) }
+        if fields.has(.requestID) && e.hasRequestID { key("request_id"); b.append(byte: 34); appendRequestIDValue(e, to: b); b.append(byte: 34) }
         b.append(first ? "{}\n" : "}\n")
     }
 

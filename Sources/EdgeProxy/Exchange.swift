@@ -67,12 +67,16 @@ final class Exchange {
     var peer = Peer()
     /// What the access log and the live tail report of the request head, kept
     /// before the head's bytes go (AccessLog.captureRequestFacts): User-Agent,
-    /// Referer and the request id as ranges of `logText`, a byte store that
-    /// moves on from exchange to exchange like `target`'s.
+    /// Referer and a client's request id as ranges of `logText`, a byte store
+    /// that moves on from exchange to exchange like `target`'s.
     var logText: [UInt8] = []
     var userAgent = 0..<0
     var referer = 0..<0
     var requestID = 0..<0
+    /// The request id edge made (when the client gave none worth keeping): 128
+    /// bits, written as 32 hex digits wherever the id goes; (0, 0) until made.
+    var madeID: (UInt64, UInt64) = (0, 0)
+    @inline(__always) var hasRequestID: Bool { !requestID.isEmpty || madeID != (0, 0) }
     /// The client a trusted proxy named (its X-Forwarded-For entry), as text;
     /// nil: the peer itself.
     var realClient: [UInt8]?

@@ -177,9 +177,8 @@ extension Worker {
     /// "X-Request-ID: ID" and CRLF: the exchange's id, made now if it has none
     /// (a request refused before its head was read through).
     @inline(__always) func appendRequestID(_ e: Exchange, _ b: IOBuffer) {
-        if e.requestID.isEmpty { makeRequestID(e) }
         b.append("X-Request-ID: ")
-        e.logText.withUnsafeBytes { b.append(UnsafeRawBufferPointer(rebasing: $0[e.requestID])) }
+        appendRequestIDValue(e, to: b)
         b.append("\r\n")
     }
 }

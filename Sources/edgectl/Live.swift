@@ -185,9 +185,9 @@ func topScreen(_ d: [String: Any]) -> String {
     _ = fcntl(lfd, F_SETFL, fcntl(lfd, F_GETFL) & ~O_NONBLOCK)
     let bound = TCP.localAddress(lfd) ?? addr
     var g = SystemRandomNumberGenerator()
-    var secret: [UInt8] = []
-    RequestID.append(g.next(), g.next(), to: &secret)
-    let prefix = "/" + String(decoding: secret, as: UTF8.self)
+    let secret = IOBuffer(capacity: 32)
+    RequestID.append(g.next(), g.next(), to: secret)
+    let prefix = "/" + String(decoding: secret.readView, as: UTF8.self)
     let host = bound.ipString.contains(":") ? "[\(bound.ipString)]" : bound.ipString
     print("dashboard: open http://\(host):\(bound.port)\(prefix)/   (Ctrl-C to stop)")
     while true {

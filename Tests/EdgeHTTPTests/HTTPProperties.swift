@@ -69,6 +69,17 @@ func checkHTTPProperties(_ bytes: UnsafeRawBufferPointer) {
             if case .origin? = r2?.form { precondition(again == out, "normalization is not idempotent") }
         }
     }
+    // X-Request-ID: a value kept as valid goes to the origin as one field whose value
+    // is exactly those bytes (and the parser knows the field by name).
+    if RequestID.isValid(bytes) {
+        precondition(size >= 1 && size <= RequestID.maxLength && !bytes.contains(44) && !bytes.contains(32), "request id accepted")
+        let head = Array("GET / HTTP/1.1\r\nHost: a\r\nX-Request-ID: ".utf8) + Array(bytes) + Array("\r\n\r\n".utf8)
+        var h = RequestHead()
+        var hs = HeadScan()
+        let r = head.withUnsafeBytes { HeadParser.parseRequest($0, limits: HeadLimits(), into: &h, scan: &hs) }
+        guard case .complete = r, let f = h.fields.first(where: { $0.known == .xRequestID }) else { preconditionFailure("a valid request id breaks the head") }
+        precondition(Array(head[f.value]) == Array(bytes), "a valid request id changed on the way")
+    }
     var resp = ResponseHead()
     var rscan = HeadScan()
     if case .complete = HeadParser.parseResponse(bytes, limits: limits, into: &resp, scan: &rscan), WebSocketHandshake.isAccept(bytes, resp) {

@@ -16,9 +16,10 @@ import Testing
     }
 
     @Test func madeIDsAre32LowercaseHexDigitsOfTheBits() {
-        var out: [UInt8] = []
-        RequestID.append(0x0123_4567_89ab_cdef, 0xfedc_ba98_7654_3210, to: &out)
-        #expect(String(decoding: out, as: UTF8.self) == "0123456789abcdeffedcba9876543210")
+        let out = IOBuffer(capacity: 8)
+        RequestID.append(0x0123_4567_89ab_cdef, 0xfedc_ba98_7654_3210, to: out)
+        RequestID.append(0, 15, to: out)
+        #expect(String(decoding: out.readView, as: UTF8.self) == "0123456789abcdeffedcba9876543210" + String(repeating: "0", count: 31) + "f")
         var g = SplitMix64(seed: 42)
         var seen = Set<UInt64>()
         for _ in 0..<10_000 { seen.insert(g.next()) }

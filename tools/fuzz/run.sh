@@ -3,7 +3,7 @@
 # usage: tools/fuzz/run.sh [seconds per target=60]
 #        tools/fuzz/run.sh --smoke    (CI: a fixed seed, at most a million runs and at most 40 s per target;
 #                                      the slower targets stop at the time cap, so CI stays within its budget)
-#   fuzz-http: request/response heads, chunked bodies, target and host normalization, WebSocket handshakes,
+#   fuzz-http: request/response heads, chunked bodies, target and host normalization, WebSocket handshakes, X-Request-ID values,
 #              Accept-Encoding, HTTP dates (all three formats), Range, Structured Field dictionaries,
 #              CDN-Loop lists
 #   fuzz-sni:  the ClientHello server_name extension reader
@@ -26,6 +26,7 @@ printf 'gzip;q=0.5, br;q=1.0, *;q=0' > corpus/ae
 printf 'Sun, 06 Nov 1994 08:49:37 GMT' > corpus/date
 printf 'Sunday, 06-Nov-94 08:49:37 GMT' > corpus/date850
 printf 'bytes=0-499' > corpus/range
+printf 'trace-0af7651916cd43dd:x/y+z=' > corpus/requestid
 printf 'other-cdn, edged; node=edge-1, edged;node="n1"' > corpus/cdnloop
 printf 'Sun Nov  6 08:49:37 1994' > corpus/dateasc
 printf 'max-age=600;x=1, private="set-cookie", a=(1 "b" c), d=:aGk=:, e=?1' > corpus/sfdict
