@@ -184,7 +184,7 @@ function render(d) {
   document.getElementById("cache-mem").textContent = fmt(m.bytes, "B") + " / " + fmt(m.capacity, "B") +
     (d.cache.disks || []).map(x => " · disk " + fmt(x.bytes || 0, "B")).join("");
   document.getElementById("status").textContent = "updated " + new Date(d.now * 1000).toLocaleTimeString() +
-    (d.tail.dropped ? " · tail sampled" : "");
+    (d.tail.read < d.tail.lines + d.tail.dropped ? " · top URLs sampled" : "");
 }
 
 async function poll() {

@@ -54,10 +54,10 @@ struct URLRates {
     var counts: [String: (requests: Double, misses: Double)] = [:]
     var pending: [String: (requests: Int, misses: Int)] = [:]
 
-    mutating func note(_ url: String, miss: Bool) {
+    mutating func note(_ url: String, miss: Bool, weight: Int = 1) {
         var p = pending[url] ?? (0, 0)
-        p.requests += 1
-        if miss { p.misses += 1 }
+        p.requests += weight
+        if miss { p.misses += weight }
         pending[url] = p
     }
 
@@ -93,6 +93,8 @@ final class LiveSampler: @unchecked Sendable {
     static let urlsPerTenant = 2000
     /// The tail is followed this long after the last live request.
     static let leaseSeconds: Int64 = 30
+    /// Lines per worker the top-URL count reads at most per read (five a second).
+    static let tailSample = 200
 
     struct State {
         var series: [String: LiveSeries] = [:]
@@ -102,6 +104,7 @@ final class LiveSampler: @unchecked Sendable {
         var cursors: [UInt64]?
         var tailDropped = 0
         var tailLines = 0
+        var tailVisited = 0
     }
 
     let edge: EdgeServer
@@ -155,22 +158,23 @@ final class LiveSampler: @unchecked Sendable {
             return s.cursors
         }
         guard var c = cursors else { return }
-        let (events, dropped) = tap.read(&c)
-        cursors = c
-        var notes: [(String, String, Bool)] = []
-        notes.reserveCapacity(events.count)
-        for e in events {
-            let tenant = jsonStringField(e.line, "tenant").map { String(decoding: $0, as: UTF8.self) } ?? "-"
-            let host = jsonStringField(e.line, "host").map { String(decoding: $0, as: UTF8.self) } ?? ""
-            let target = jsonStringField(e.line, "target").map { String(decoding: $0, as: UTF8.self) } ?? ""
-            notes.append((tenant, host + target, e.outcome == .miss || e.outcome == .pass))
+        // Top URLs are a sample at high rates: at most `tailSample` lines per
+        // worker per read (five reads a second), each counted for the lines it stands for.
+        var notes: [(String, String, Bool, Int)] = []
+        var lines = 0
+        let dropped = tap.visit(&c, atMost: Self.tailSample) { line, _, outcome, weight in
+            lines += weight
+            func text(_ key: [UInt8]) -> String { jsonStringRange(line, key).map { String(decoding: line[$0], as: UTF8.self) } ?? "" }
+            notes.append((text(LogKey.tenant), text(LogKey.host) + text(LogKey.target), outcome == .miss || outcome == .pass, weight))
         }
+        cursors = c
         state.withLock { s in
             guard s.cursors != nil else { return }
             s.cursors = cursors
             s.tailDropped += dropped
-            s.tailLines += events.count
-            for (t, url, miss) in notes { s.urls[t, default: URLRates()].note(url, miss: miss) }
+            s.tailLines += lines
+            s.tailVisited += notes.count
+            for (t, url, miss, w) in notes { s.urls[t, default: URLRates()].note(url, miss: miss, weight: w) }
         }
     }
 
@@ -210,8 +214,8 @@ final class LiveSampler: @unchecked Sendable {
     func body(since: Int64, tenant: String?, top n: Int) throws -> LiveBody {
         // (the caller checked that `tenant` names one)
         lease()
-        let (series, urls, dropped, lines, following) = state.withLock { s in
-            (s.series, s.urls, s.tailDropped, s.tailLines, s.cursors != nil)
+        let (series, urls, dropped, lines, visited, following) = state.withLock { s in
+            (s.series, s.urls, s.tailDropped, s.tailLines, s.tailVisited, s.cursors != nil)
         }
         let names = edge.stats.tenantNames.filter { tenant == nil || $0 == tenant }
         let tenants = names.map { name in
@@ -221,7 +225,7 @@ final class LiveSampler: @unchecked Sendable {
                             topMisses: urls[name]?.top(n, misses: true) ?? [])
         }
         return LiveBody(now: wallSeconds(), columns: LiveBody.columns, tenants: tenants,
-                        tail: .init(following: following, lines: lines, dropped: dropped),
+                        tail: .init(following: following, lines: lines, read: visited, dropped: dropped),
                         totals: try edge.tenantStats().filter { tenant == nil || $0.tenant == tenant },
                         health: edge.tenants().filter { tenant == nil || $0.name == tenant }, cache: edge.cacheStatus())
     }
@@ -237,7 +241,8 @@ struct LiveBody: Encodable {
         var top: [URLRate]
         var topMisses: [URLRate]
     }
-    struct Tail: Encodable { var following: Bool; var lines: Int; var dropped: Int }
+    /// Lines the tail gave, those read for top URLs (fewer: a sample), and those missed.
+    struct Tail: Encodable { var following: Bool; var lines: Int; var read: Int; var dropped: Int }
     static let columns = ["t", "requests", "hit_ratio", "bytes", "s1xx", "s2xx", "s3xx", "s4xx", "s5xx", "p50_ms", "p99_ms", "origin_errors"]
 
     var now: Int64

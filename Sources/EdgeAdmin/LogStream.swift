@@ -48,6 +48,8 @@ extension AdminServer {
         guard sendAll(fd, AdminResponse.streamHead(contentType: "application/x-ndjson")) else { return }
         var cursors = edge.tap.attach()
         defer { edge.tap.detach() }
+        var out: [UInt8] = []
+        out.reserveCapacity(1 << 20)
         var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
         var scratch = [UInt8](repeating: 0, count: 512)
         var lastWrite = monotonicMillis()
@@ -59,13 +61,14 @@ extension AdminServer {
                 let r = scratch.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
                 if r <= 0 { return }
             }
-            let (events, dropped) = edge.tap.read(&cursors)
-            var out: [UInt8] = []
-            if dropped > 0 { out += Array("{\"dropped\":\(dropped)}\n".utf8) }
-            for e in events where filter.matches(e) {
-                out += e.line
-                out.append(10)
+            out.removeAll(keepingCapacity: true)
+            let dropped = edge.tap.visit(&cursors) { line, status, outcome, _ in
+                if filter.matches(line, status: status, outcome: outcome) {
+                    out.append(contentsOf: line.bindMemory(to: UInt8.self))
+                    out.append(10)
+                }
             }
+            if dropped > 0 { out += Array("{\"dropped\":\(dropped)}\n".utf8) }
             let now = monotonicMillis()
             // An empty line now and then: a reader that went away is noticed even when nothing matches.
             if out.isEmpty && now - lastWrite >= 5000 { out = [10] }

@@ -519,7 +519,7 @@ public enum LogFormat: Sendable, Equatable {
 }
 
 /// A JSON access log field, by its key in the line.
-public enum LogField: Int, CaseIterable, Sendable {
+@frozen public enum LogField: Int, CaseIterable, Sendable {
     case time, tenant, host, scheme, `protocol`, tls, sni, client, peer, method, target, status,
          bytesIn, bytesOut, cache, tier, durationMs, origin, originMs, originStatus, originBytesIn,
          originBytesOut, error, action, tags, complete, closedBy, userAgent, referer, requestID
@@ -548,10 +548,11 @@ public enum LogField: Int, CaseIterable, Sendable {
 }
 
 /// A set of JSON log fields (one bit each).
-public struct LogFieldSet: Sendable, Equatable {
+@frozen public struct LogFieldSet: Sendable, Equatable {
     public var bits: UInt64
-    public init(bits: UInt64) { self.bits = bits }
+    @inlinable public init(bits: UInt64) { self.bits = bits }
     public init(_ fields: [LogField]) { bits = fields.reduce(0) { $0 | 1 << UInt64($1.rawValue) } }
     public static let all = LogFieldSet(LogField.allCases)
-    @inline(__always) public func has(_ f: LogField) -> Bool { bits & (1 << UInt64(f.rawValue)) != 0 }
+    /// (Inlined into the log writer: one test per field per line.)
+    @inlinable @inline(__always) public func has(_ f: LogField) -> Bool { bits & (1 << UInt64(f.rawValue)) != 0 }
 }

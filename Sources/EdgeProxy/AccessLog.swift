@@ -134,15 +134,12 @@ extension Worker {
     /// One JSON object and a newline: the fields in `fields` that apply.
     func appendJSONLine(_ c: ClientConnection, _ line: LogLine, _ fields: LogFieldSet, to b: IOBuffer) {
         let e = c.ex
-        var first = true
-        @inline(__always) func key(_ k: StaticString) {
-            b.append(first ? "{\"" : ",\"")
-            first = false
-            b.append(k)
-            b.append("\":")
-        }
+        // Every key is written with a leading comma (one copy of one literal);
+        // the first one's comma becomes the opening brace at the end.
+        let start = b.writeIndex
+        @inline(__always) func key(_ k: StaticString) { b.append(k) }
         if fields.has(.time) {
-            key("time")
+            key(",\"time\":")
             b.append(byte: 34)
             b.append(date.iso)
             b.append(byte: 46)
@@ -151,16 +148,16 @@ extension Worker {
             b.append("Z\"")
         }
         if fields.has(.tenant) {
-            key("tenant")
+            key(",\"tenant\":")
             b.append(byte: 34)
             if let t = e.tenant { b.append(t.nameJSON) } else { b.append(byte: 45) }
             b.append(byte: 34)
         }
-        if fields.has(.host) && !e.host.isEmpty { key("host"); quoted(b, e.host) }
-        if fields.has(.scheme) { key("scheme"); b.append(e.peer.https ? "\"https\"" : "\"http\"") }
+        if fields.has(.host) && !e.host.isEmpty { key(",\"host\":"); quoted(b, e.host) }
+        if fields.has(.scheme) { key(",\"scheme\":"); b.append(e.peer.https ? "\"https\"" : "\"http\"") }
         if fields.has(.protocol) {
             // The client's protocol: an HTTP/2 stream, or the version its HTTP/1 request line gave.
-            key("protocol")
+            key(",\"protocol\":")
             if c.h2Parent != nil { b.append("\"HTTP/2\"") } else {
                 b.append("\"HTTP/1.")
                 b.append(byte: UInt8(48 + min(max(e.head.minorVersion, 0), 1)))
@@ -169,63 +166,65 @@ extension Worker {
         }
         if e.peer.https {
             if fields.has(.tls), let t = c.tls ?? c.h2Parent?.carrier?.tls {
-                key("tls"); b.append(byte: 34); b.append(t.versionToken); b.append(byte: 34)
+                key(",\"tls\":"); b.append(byte: 34); b.append(t.versionToken); b.append(byte: 34)
             }
-            if fields.has(.sni) && !e.peer.sni.isEmpty { key("sni"); quoted(b, e.peer.sni) }
+            if fields.has(.sni) && !e.peer.sni.isEmpty { key(",\"sni\":"); quoted(b, e.peer.sni) }
         }
-        if fields.has(.client) { key("client"); b.append(byte: 34); b.append(e.realClient ?? e.peer.ip); b.append(byte: 34) }
-        if fields.has(.peer) { key("peer"); b.append(byte: 34); b.append(e.peer.ip); b.append(byte: 34) }
+        if fields.has(.client) { key(",\"client\":"); b.append(byte: 34); b.append(e.realClient ?? e.peer.ip); b.append(byte: 34) }
+        if fields.has(.peer) { key(",\"peer\":"); b.append(byte: 34); b.append(e.peer.ip); b.append(byte: 34) }
         if fields.has(.method) {
-            key("method")
+            key(",\"method\":")
             b.append(byte: 34)
             if e.method == .other { appendEscaped(b, e.methodText) } else { b.append(e.method.token) }
             b.append(byte: 34)
         }
-        if fields.has(.target) { key("target"); quoted(b, e.target) }
-        if fields.has(.status) { key("status"); b.append(decimal: Int64(e.status)) }
-        if fields.has(.bytesIn) { key("bytes_in"); b.append(decimal: e.bytesIn) }
-        if fields.has(.bytesOut) { key("bytes_out"); b.append(decimal: line.bytesOut) }
+        if fields.has(.target) { key(",\"target\":"); quoted(b, e.target) }
+        if fields.has(.status) { key(",\"status\":"); b.append(decimal: Int64(e.status)) }
+        if fields.has(.bytesIn) { key(",\"bytes_in\":"); b.append(decimal: e.bytesIn) }
+        if fields.has(.bytesOut) { key(",\"bytes_out\":"); b.append(decimal: line.bytesOut) }
         if e.cache.status.kind != .none {
             if fields.has(.cache) {
-                key("cache")
+                key(",\"cache\":")
                 b.append(byte: 34)
                 e.cache.status.append(to: b)   // fixed tokens: nothing to escape
                 b.append(byte: 34)
             }
             if fields.has(.tier) && e.cache.status.kind == .hit {
-                key("tier")
+                key(",\"tier\":")
                 b.append(e.readFromDisk ? "\"disk\"" : "\"memory\"")
             }
         }
-        if fields.has(.durationMs) { key("duration_ms"); appendMillis(b, line.micros) }
+        if fields.has(.durationMs) { key(",\"duration_ms\":"); appendMillis(b, line.micros) }
         if let s = e.serverLabel {
-            if fields.has(.origin) { key("origin"); b.append(byte: 34); b.append(s); b.append(byte: 34) }
-            if fields.has(.originMs) && e.originMicros >= 0 { key("origin_ms"); appendMillis(b, e.originMicros) }
+            if fields.has(.origin) { key(",\"origin\":"); b.append(byte: 34); b.append(s); b.append(byte: 34) }
+            if fields.has(.originMs) && e.originMicros >= 0 { key(",\"origin_ms\":"); appendMillis(b, e.originMicros) }
         } else if fields.has(.origin), e.status != 0, case .directory? = e.route.map({ $0.group.kind }) {
-            key("origin"); b.append("\"directory\"")
+            key(",\"origin\":"); b.append("\"directory\"")
         }
-        if fields.has(.originStatus) && e.originStatus != 0 { key("origin_status"); b.append(decimal: Int64(e.originStatus)) }
+        if fields.has(.originStatus) && e.originStatus != 0 { key(",\"origin_status\":"); b.append(decimal: Int64(e.originStatus)) }
         if e.originBytesIn != 0 || e.originBytesOut != 0 {
-            if fields.has(.originBytesIn) { key("origin_bytes_in"); b.append(decimal: e.originBytesIn) }
-            if fields.has(.originBytesOut) { key("origin_bytes_out"); b.append(decimal: e.originBytesOut) }
+            if fields.has(.originBytesIn) { key(",\"origin_bytes_in\":"); b.append(decimal: e.originBytesIn) }
+            if fields.has(.originBytesOut) { key(",\"origin_bytes_out\":"); b.append(decimal: e.originBytesOut) }
         }
-        if fields.has(.error), let err = e.originError { key("error"); b.append(byte: 34); b.append(err); b.append(byte: 34) }
+        if fields.has(.error), let err = e.originError { key(",\"error\":"); b.append(byte: 34); b.append(err); b.append(byte: 34) }
         if fields.has(.action) && e.protection != .none {
-            key("action"); b.append(byte: 34); b.append(e.protection.token); b.append(byte: 34)
-            if let l = e.limit { key("limit"); b.append(byte: 34); b.append(l.nameJSON); b.append(byte: 34) }
+            key(",\"action\":"); b.append(byte: 34); b.append(e.protection.token); b.append(byte: 34)
+            if let l = e.limit { key(",\"limit\":"); b.append(byte: 34); b.append(l.nameJSON); b.append(byte: 34) }
             if let r = e.rule {
-                key("rule"); b.append(byte: 34); b.append(r.idJSON); b.append(byte: 34)
+                key(",\"rule\":"); b.append(byte: 34); b.append(r.idJSON); b.append(byte: 34)
             } else if let k = e.signature {
-                key("rule"); b.append("\"signature:"); b.append(string: k.name); b.append(byte: 34)
+                key(",\"rule\":"); b.append("\"signature:"); b.append(string: k.name); b.append(byte: 34)
             }
         }
-        if fields.has(.tags) && !e.tags.isEmpty { key("tags"); b.append(byte: 34); b.append(e.tags); b.append(byte: 34) }
-        if fields.has(.complete) && e.responseCut { key("complete"); b.append("false") }
-        if fields.has(.closedBy), let t = e.tunnelEnd { key("closed_by"); b.append(byte: 34); b.append(t); b.append(byte: 34) }
-        if fields.has(.userAgent) && !e.userAgent.isEmpty { key("user_agent"); quotedLogText(b, e, e.userAgent) }
-        if fields.has(.referer) && !e.referer.isEmpty { key("referer"); quotedLogText(b, e, e.referer) }
-        if fields.has(.requestID) && e.hasRequestID { key("request_id"); b.append(byte: 34); appendRequestIDValue(e, to: b); b.append(byte: 34) }
-        b.append(first ? "{}\n" : "}\n")
+        if fields.has(.tags) && !e.tags.isEmpty { key(",\"tags\":"); b.append(byte: 34); b.append(e.tags); b.append(byte: 34) }
+        if fields.has(.complete) && e.responseCut { key(",\"complete\":"); b.append("false") }
+        if fields.has(.closedBy), let t = e.tunnelEnd { key(",\"closed_by\":"); b.append(byte: 34); b.append(t); b.append(byte: 34) }
+        if fields.has(.userAgent) && !e.userAgent.isEmpty { key(",\"user_agent\":"); quotedLogText(b, e, e.userAgent) }
+        if fields.has(.referer) && !e.referer.isEmpty { key(",\"referer\":"); quotedLogText(b, e, e.referer) }
+        if fields.has(.requestID) && e.hasRequestID { key(",\"request_id\":"); b.append(byte: 34); appendRequestIDValue(e, to: b); b.append(byte: 34) }
+        if b.writeIndex == start { b.append("{}\n"); return }
+        (b.writePointer - (b.writeIndex - start)).pointee = 123   // "{"
+        b.append("}\n")
     }
 
     /// nginx's and Apache's `combined` (and `common`) line: the client, the

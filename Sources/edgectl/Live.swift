@@ -68,6 +68,11 @@ func percentEncoded(_ s: String) -> String { s.addingPercentEncoding(withAllowed
             }
         }, line: { raw in
             if raw.isEmpty { return true }   // the stream's keep-alive
+            if json && !raw.starts(with: Array(#"{"dropped""#.utf8)) {
+                print(String(decoding: raw, as: UTF8.self))   // as it came (no parse: a reader keeps up longer)
+                if count > 0 { count -= 1; if count == 0 { return false } }
+                return true
+            }
             let o = object(Data(raw))
             if let d = o["dropped"] as? Int {
                 FileHandle.standardError.write(Data("edgectl: \(d) event(s) dropped (the reader fell behind)\n".utf8))
@@ -160,8 +165,9 @@ func topScreen(_ d: [String: Any]) -> String {
         if sorted.isEmpty { out += "(none lately)\n" }
         for (t, u, r) in sorted { out += pad(u, 60, right: false) + pad(String(format: "%.2f", r), 9) + "  \(t)\n" }
     }
-    if let tail = d["tail"] as? [String: Any], (tail["dropped"] as? Int ?? 0) > 0 {
-        out += "\n(top URLs are sampled: the tail dropped \(tail["dropped"] as? Int ?? 0) of \((tail["lines"] as? Int ?? 0) + (tail["dropped"] as? Int ?? 0)) events)\n"
+    if let tail = d["tail"] as? [String: Any] {
+        let all = (tail["lines"] as? Int ?? 0) + (tail["dropped"] as? Int ?? 0), read = tail["read"] as? Int ?? 0
+        if read < all { out += "\n(top URLs are a sample: \(read) of \(all) requests read)\n" }
     }
     return out
 }

@@ -35,6 +35,21 @@ import Testing
         #expect(!tap.listening)
     }
 
+    @Test func longLinesOverwriteByBytesAndNoneIsTorn() {
+        let tap = LogTap(workers: 1)
+        var cursors = tap.attach()
+        // 300 lines of 7,000 bytes: about 2 MiB through a 1 MiB ring.
+        for i in 0..<300 { publish(tap, 0, String(repeating: Character(UnicodeScalar(UInt8(65 + i % 26))), count: 7000) + "\(i)") }
+        let (events, dropped) = tap.read(&cursors)
+        #expect(dropped + events.count == 300 && dropped > 100 && events.count > 100, "\(dropped) dropped, \(events.count) read")
+        for (k, e) in events.enumerated() {
+            let i = dropped + k
+            let text = String(decoding: e.line, as: UTF8.self)
+            #expect(text == String(repeating: Character(UnicodeScalar(UInt8(65 + i % 26))), count: 7000) + "\(i)", "line \(i) torn")
+        }
+        tap.detach()
+    }
+
     @Test func filtersMatchEveryConditionGiven() {
         let l = line(#"{"time":"t","tenant":"shop","host":"shop.test","target":"/a/b?x=1","status":404,"user_agent":"x\",\"tenant\":\"evil"}"#)
         let e = TapEvent(line: l, status: 404, outcome: .miss)

@@ -11,6 +11,9 @@
 # PROTECT=1 gives the tenant a 100,000-prefix deny list and a per-client rate
 # limit that is never exceeded (the cost of protection on the hot path);
 # PROTECT=rules adds 100 request rules (tools/bench/rules100.py), none matching.
+# LOG=/dev/null writes the JSON access log (as operators run edged; default off).
+# TAIL=log attaches `edgectl log --json` for the run, TAIL=top `edgectl top` (the
+# cost of following the live tail, the admin thread's share counted too).
 # usage: [EDGED=...] [HEADER=...] tools/bench/instructions.sh [N=1000] [PATH...]
 N=${1:-1000}; shift || true
 PATHS=("$@"); [ ${#PATHS[@]} -eq 0 ] && PATHS=(/1k.bin /nc/1k.bin)
@@ -37,12 +40,21 @@ CONF
 # total PATH COUNT -> instructions executed by an edged that served COUNT requests for PATH
 total() {
   SWIFT_DETERMINISTIC_HASHING=1 valgrind --tool=callgrind --callgrind-out-file="$W/cg.out" "$EDGED" --tenants "$W/tenants" --http 127.0.0.1:18470 \
-    --workers 1 --access-log off --state "$W/st-$RANDOM" 2>/dev/null &
+    --workers 1 --access-log "${LOG:-off}" --state "$W/st-$RANDOM" 2>/dev/null &
   local pid=$!
   for _ in 1 2 3 4 5 6 7 8 9; do wait_port 18470 >/dev/null 2>&1 && break; done   # (a 100 k list loads slowly under valgrind)
+  local reader=""
+  if [ -n "${TAIL:-}" ]; then   # TAIL=log|top: a live-tail reader attached for the whole run (its work in edged counted)
+    for _ in $(seq 100); do ls "$W"/st-*/admin.sock >/dev/null 2>&1 && break; sleep 0.1; done
+    .build/release/edgectl --state "$(dirname "$(ls "$W"/st-*/admin.sock | head -1)")" "$TAIL" $([ "$TAIL" = log ] && echo --json) > /dev/null &
+    reader=$!
+    sleep 2
+  fi
   python3 tools/bench/nreq.py 18470 "$1" 5
   python3 tools/bench/nreq.py 18470 "$1" "$2"
+  [ -n "$reader" ] && { kill "$reader"; wait "$reader" 2>/dev/null || true; }
   kill -INT $pid; wait $pid 2>/dev/null || true
+  rm -rf "$W"/st-*
   [ -n "${CGOUT:-}" ] && cp "$W/cg.out" "$CGOUT-$2"   # CGOUT=PATH keeps each profile, for callgrind_annotate
   callgrind_annotate "$W/cg.out" 2>/dev/null | awk '/PROGRAM TOTALS/ && !n++ {gsub(",", "", $1); print $1}'
 }
