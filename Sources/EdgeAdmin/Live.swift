@@ -93,8 +93,8 @@ final class LiveSampler: @unchecked Sendable {
     static let urlsPerTenant = 2000
     /// The tail is followed this long after the last live request.
     static let leaseSeconds: Int64 = 30
-    /// Lines per worker the top-URL count reads at most per read (five a second).
-    static let tailSample = 200
+    /// Lines per worker the top-URL count reads at most per read (five reads a second: 250 lines a second per worker).
+    static let tailSample = 50
 
     struct State {
         var series: [String: LiveSeries] = [:]
