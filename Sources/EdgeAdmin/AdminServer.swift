@@ -260,17 +260,8 @@ public final class AdminServer: @unchecked Sendable {
                 let body: [String: Any] = ["now": wallSeconds(), "purges": journal.since(t).map(\.json)]
                 return AdminResponse(status: 200, body: Array(try JSONSerialization.data(withJSONObject: body, options: [.sortedKeys])) + [10])
             case ("POST", "/v1/explain"):
-                let o = try req.jsonObject()
-                guard let url = o["url"] as? String else { throw OperationError400("\"url\" (a string) is required") }
-                var headers: [(String, String)] = []
-                for line in (o["headers"] as? [String]) ?? [] {
-                    guard let colon = line.firstIndex(of: ":") else { throw OperationError400("header \"\(line)\" is not \"Name: value\"") }
-                    headers.append((String(line[..<colon]).trimmingCharacters(in: .whitespaces),
-                                    String(line[line.index(after: colon)...]).trimmingCharacters(in: .whitespaces)))
-                }
-                let method = (o["method"] as? String) ?? "GET"
-                guard !method.isEmpty, method.utf8.allSatisfy({ isTokenChar($0) }) else { throw OperationError400("\"method\" is not a method") }
-                return try .json(edge.explain(url: url, headers: headers, method: method, client: (o["client"] as? String) ?? "127.0.0.1"))
+                let x = try ExplainRequest(req.jsonObject())
+                return try .json(edge.explain(url: x.url, headers: x.headers, method: x.method, client: x.client))
             case ("POST", "/v1/reload"):
                 do { return try .json(["reloaded": true, "message": .init(reload())] as [String: JSONScalar]) }
                 catch { return .error(422, "reload failed, still serving the previous configuration: \(error)") }
@@ -298,29 +289,14 @@ public final class AdminServer: @unchecked Sendable {
         }
     }
 
-    /// {"urls": [...]} | {"prefix": "..."} | {"tags": [...], "tenant"?: "..."} | {"tenant": "...", "all": true}; "soft": bool.
+    /// Applies a purge body (PurgeRequest says which shapes there are).
     func purge(_ o: [String: Any]) throws -> PurgeResult {
-        let allowed: Set<String> = ["urls", "prefix", "tags", "tenant", "all", "soft"]
-        if let bad = o.keys.first(where: { !allowed.contains($0) }) { throw OperationError400("unknown field \"\(bad)\"") }
-        let soft = (o["soft"] as? Bool) ?? false
-        if o["soft"] != nil && !(o["soft"] is Bool) { throw OperationError400("\"soft\" must be true or false") }
-        let tenant = o["tenant"] as? String
-        if o["tenant"] != nil && tenant == nil { throw OperationError400("\"tenant\" must be a string") }
-        let kinds = ["urls", "prefix", "tags", "all"].filter { o[$0] != nil }
-        guard kinds.count == 1 else { throw OperationError400("give exactly one of \"urls\", \"prefix\", \"tags\" or \"all\"") }
-        switch kinds[0] {
-        case "urls":
-            guard let urls = o["urls"] as? [String], !urls.isEmpty else { throw OperationError400("\"urls\" must be a non-empty list of URLs") }
-            return try edge.purge(urls: urls, soft: soft)
-        case "prefix":
-            guard let p = o["prefix"] as? String else { throw OperationError400("\"prefix\" must be a URL") }
-            return try edge.purge(prefix: p, soft: soft)
-        case "tags":
-            guard let tags = o["tags"] as? [String], !tags.isEmpty else { throw OperationError400("\"tags\" must be a non-empty list") }
-            return try edge.purge(tags: tags, tenant: tenant, soft: soft)
-        default:
-            guard o["all"] as? Bool == true, let tenant else { throw OperationError400("\"all\": true needs \"tenant\"") }
-            return try edge.purge(tenant: tenant, soft: soft)
+        let r = try PurgeRequest(o)
+        switch r.scope {
+        case .urls(let urls): return try edge.purge(urls: urls, soft: r.soft)
+        case .prefix(let p): return try edge.purge(prefix: p, soft: r.soft)
+        case .tags(let tags, let tenant): return try edge.purge(tags: tags, tenant: tenant, soft: r.soft)
+        case .tenant(let t): return try edge.purge(tenant: t, soft: r.soft)
         }
     }
 }
@@ -336,8 +312,6 @@ public struct AdminError: Error, CustomStringConvertible {
     init(_ d: String) { description = d }
 }
 
-struct OperationError400: Error { let message: String; init(_ m: String) { message = m } }
-
 /// A string or a bool in a small JSON object.
 enum JSONScalar: Encodable, ExpressibleByBooleanLiteral {
     case string(String), bool(Bool)
@@ -349,87 +323,6 @@ enum JSONScalar: Encodable, ExpressibleByBooleanLiteral {
         case .string(let s): try c.encode(s)
         case .bool(let b): try c.encode(b)
         }
-    }
-}
-
-/// One admin request. Parsed from bytes without side effects.
-struct AdminRequest {
-    var method = ""
-    var path = ""
-    var query: [String: String] = [:]
-    var headers: [String: String] = [:]
-    var body: [UInt8] = []
-
-    enum Parse { case complete(AdminRequest), needMore, error(Int, String) }
-
-    static let maxHead = 16 * 1024
-    static let maxBody = 1 << 20
-
-    /// The request line and fields alone, once the head is complete (nil before,
-    /// or when it is malformed: `parse` says why).
-    static func parseHead(_ b: [UInt8]) -> AdminRequest? {
-        guard case .complete(let r) = parse(b, headOnly: true) else { return nil }
-        return r
-    }
-
-    static let headLimits: HeadLimits = {
-        var l = HeadLimits()
-        l.maxHeadBytes = maxHead
-        l.maxRequestLine = 8 * 1024
-        l.maxFieldLine = maxHead
-        return l
-    }()
-
-    /// The head through EdgeHTTP's parser (the data path's one, strict: a missing
-    /// Host, bad framing, bare LF and the rest are refused the same way), then
-    /// the body by its Content-Length.
-    static func parse(_ b: [UInt8], headOnly: Bool = false) -> Parse {
-        var head = RequestHead()
-        var scan = HeadScan()
-        let result = b.withUnsafeBytes { HeadParser.parseRequest($0, limits: headLimits, into: &head, scan: &scan) }
-        let headEnd: Int
-        switch result {
-        case .needMore: return .needMore
-        case .error(let e):
-            if e.status == 431 || e.status == 414 { return .error(431, "request head too large") }
-            if head.chunked || e.reason.contains("Transfer-Encoding") { return .error(411, "send the body with Content-Length") }
-            return .error(400, "bad request: \(e.reason)")
-        case .complete(let n): headEnd = n
-        }
-        if head.chunked { return .error(411, "send the body with Content-Length") }
-        func text(_ r: Range<Int>) -> String { String(decoding: b[r], as: UTF8.self) }
-        var r = AdminRequest()
-        r.method = text(head.methodRange)
-        let target = text(head.targetRange)
-        if let q = target.firstIndex(of: "?") {
-            r.path = String(target[..<q])
-            for pair in target[target.index(after: q)...].split(separator: "&") {
-                let kv = pair.split(separator: "=", maxSplits: 1)
-                let k = String(kv[0]).removingPercentEncoding ?? String(kv[0])
-                r.query[k] = kv.count > 1 ? (String(kv[1]).removingPercentEncoding ?? String(kv[1])) : ""
-            }
-        } else {
-            r.path = target
-        }
-        for f in head.fields { r.headers[text(f.name).lowercased()] = text(f.value) }
-        if headOnly { return .complete(r) }
-        let length = Int(max(0, head.contentLength))
-        guard length <= maxBody else { return .error(413, "body larger than 1 MiB") }
-        guard b.count - headEnd >= length else { return .needMore }
-        r.body = Array(b[headEnd..<(headEnd + length)])
-        return .complete(r)
-    }
-
-    /// The dashboard page itself: served without a token (it holds no data;
-    /// what it fetches needs one on the TCP listener).
-    var isDashboardPage: Bool { method == "GET" && (path == "/" || path == "/dashboard") }
-
-    func jsonObject() throws -> [String: Any] {
-        if body.isEmpty { return [:] }
-        guard let o = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any] else {
-            throw OperationError400("the body is not a JSON object")
-        }
-        return o
     }
 }
 

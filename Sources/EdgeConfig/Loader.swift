@@ -2,126 +2,10 @@
 // runs at start and on reload, never per request. Every error names the file
 // and the field path ("routes[1].origin").
 import Foundation
+#if canImport(EdgeHTTP)   // (the config fuzzer compiles these modules as one: tools/fuzz/run.sh)
 import EdgeHTTP
 import EdgeProtect
-
-/// A JSON object with its file and path, for error messages.
-struct Node {
-    let dict: [String: Any]
-    let file: String
-    let path: String
-
-    func field(_ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
-    func fail(_ key: String, _ message: String) -> ConfigError { ConfigError(file: file, field: field(key), message: message) }
-
-    func allowOnly(_ keys: Set<String>) throws {
-        for k in dict.keys.sorted() where !keys.contains(k) {
-            throw ConfigError(file: file, field: field(k), message: "unknown field (expected one of: \(keys.sorted().joined(separator: ", ")))")
-        }
-    }
-
-    func string(_ key: String) throws -> String? {
-        guard let v = dict[key] else { return nil }
-        guard let s = v as? String else { throw fail(key, "expected a string") }
-        return s
-    }
-
-    func requiredString(_ key: String) throws -> String {
-        guard let s = try string(key) else { throw fail(key, "is required") }
-        guard !s.isEmpty else { throw fail(key, "must not be empty") }
-        return s
-    }
-
-    func bool(_ key: String) throws -> Bool? {
-        guard let v = dict[key] else { return nil }
-        guard let n = v as? NSNumber, isJSONBool(v) else { throw fail(key, "expected true or false") }
-        return n.boolValue
-    }
-
-    func int(_ key: String, min: Int = 0, max: Int = Int.max) throws -> Int? {
-        guard let v = dict[key] else { return nil }
-        guard let n = v as? NSNumber, !isJSONBool(v), n.doubleValue == Double(n.intValue) else {
-            throw fail(key, "expected a whole number")
-        }
-        guard n.intValue >= min && n.intValue <= max else { throw fail(key, "must be between \(min) and \(max)") }
-        return n.intValue
-    }
-
-    func strings(_ key: String) throws -> [String]? {
-        guard let v = dict[key] else { return nil }
-        guard let a = v as? [Any] else { throw fail(key, "expected a list of strings") }
-        return try a.enumerated().map { i, e in
-            guard let s = e as? String else { throw ConfigError(file: file, field: "\(field(key))[\(i)]", message: "expected a string") }
-            return s
-        }
-    }
-
-    func object(_ key: String) throws -> Node? {
-        guard let v = dict[key] else { return nil }
-        guard let d = v as? [String: Any] else { throw fail(key, "expected an object") }
-        return Node(dict: d, file: file, path: field(key))
-    }
-
-    func objects(_ key: String) throws -> [Node]? {
-        guard let v = dict[key] else { return nil }
-        guard let a = v as? [Any] else { throw fail(key, "expected a list of objects") }
-        return try a.enumerated().map { i, e in
-            guard let d = e as? [String: Any] else { throw ConfigError(file: file, field: "\(field(key))[\(i)]", message: "expected an object") }
-            return Node(dict: d, file: file, path: "\(field(key))[\(i)]")
-        }
-    }
-
-    /// A duration: a number of seconds, or a string like "3.5s", "500ms", "2m".
-    func millis(_ key: String) throws -> Int64? {
-        guard let v = dict[key] else { return nil }
-        if let n = v as? NSNumber, !isJSONBool(v) {
-            guard n.doubleValue >= 0 else { throw fail(key, "must not be negative") }
-            return Int64(n.doubleValue * 1000)
-        }
-        guard let s = v as? String, let ms = parseDuration(s) else { throw fail(key, "expected a duration like \"10s\", \"500ms\" or \"2m\"") }
-        return ms
-    }
-
-    /// A size: a number of bytes, or a string like "8KiB", "1MiB", "2GiB", "512k".
-    func bytes(_ key: String) throws -> Int64? {
-        guard let v = dict[key] else { return nil }
-        if let n = v as? NSNumber, !isJSONBool(v), n.int64Value >= 0 { return n.int64Value }
-        guard let s = v as? String, let b = parseSize(s) else { throw fail(key, "expected a size like 8192, \"8KiB\" or \"1MiB\"") }
-        return b
-    }
-}
-
-/// JSONSerialization returns booleans as a distinct NSNumber subclass.
-/// `"compress": true | false | {…}` on a tenant or route; nil when absent.
-func loadCompress(_ parent: Node, base: CompressConfig) throws -> CompressConfig? {
-    guard let v = parent.dict["compress"] else { return nil }
-    var c = base
-    if let b = v as? NSNumber, isJSONBool(b) {
-        c.enabled = b.boolValue
-        return c
-    }
-    guard let n = try parent.object("compress") else { return nil }
-    try n.allowOnly(["enabled", "types", "min_size", "encodings", "gzip_level", "gzip_window", "brotli_quality", "brotli_window", "decode_limit"])
-    c.enabled = try n.bool("enabled") ?? true
-    if let t = try n.strings("types") {
-        for (i, ty) in t.enumerated() where !ty.contains("/") { throw n.fail("types[\(i)]", "\"\(ty)\" is not a media type (type/subtype or type/*)") }
-        c.types = t.map { $0.lowercased() }
-    }
-    if let v = try n.bytes("min_size") { c.minBytes = v }
-    if let e = try n.strings("encodings") {
-        for (i, x) in e.enumerated() where x != "br" && x != "gzip" { throw n.fail("encodings[\(i)]", "\"\(x)\" is not one of br, gzip") }
-        c.encodings = e
-    }
-    if let v = try n.int("gzip_level", min: 1, max: 9) { c.gzipLevel = v }
-    if let v = try n.int("gzip_window", min: 9, max: 15) { c.gzipWindowBits = v }
-    if let v = try n.int("brotli_quality", min: 0, max: 11) { c.brotliQuality = v }
-    if let v = try n.int("brotli_window", min: 10, max: 24) { c.brotliWindowBits = v }
-    if let v = try n.bytes("decode_limit") {
-        guard v >= 1024 else { throw n.fail("decode_limit", "must be at least 1KiB") }
-        c.decodeLimit = v
-    }
-    return c
-}
+#endif
 
 /// `"access": {"allow": [...], "deny": [...], "allow_file": F, "deny_file": F, "default": "allow" | "deny"}`:
 /// prefixes inline or one per line in files (relative to the config's directory).
@@ -217,8 +101,35 @@ func loadRateLimits(_ rl: Node, routes: [RouteConfig]) throws -> [RateLimitConfi
     return out
 }
 
-func isJSONBool(_ v: Any) -> Bool {
-    type(of: v as AnyObject) == type(of: NSNumber(value: true) as AnyObject)
+/// `"compress": true | false | {…}` on a tenant or route; nil when absent.
+func loadCompress(_ parent: Node, base: CompressConfig) throws -> CompressConfig? {
+    guard let v = parent.dict["compress"] else { return nil }
+    var c = base
+    if let b = v as? NSNumber, isJSONBool(b) {
+        c.enabled = b.boolValue
+        return c
+    }
+    guard let n = try parent.object("compress") else { return nil }
+    try n.allowOnly(["enabled", "types", "min_size", "encodings", "gzip_level", "gzip_window", "brotli_quality", "brotli_window", "decode_limit"])
+    c.enabled = try n.bool("enabled") ?? true
+    if let t = try n.strings("types") {
+        for (i, ty) in t.enumerated() where !ty.contains("/") { throw n.fail("types[\(i)]", "\"\(ty)\" is not a media type (type/subtype or type/*)") }
+        c.types = t.map { $0.lowercased() }
+    }
+    if let v = try n.bytes("min_size") { c.minBytes = v }
+    if let e = try n.strings("encodings") {
+        for (i, x) in e.enumerated() where x != "br" && x != "gzip" { throw n.fail("encodings[\(i)]", "\"\(x)\" is not one of br, gzip") }
+        c.encodings = e
+    }
+    if let v = try n.int("gzip_level", min: 1, max: 9) { c.gzipLevel = v }
+    if let v = try n.int("gzip_window", min: 9, max: 15) { c.gzipWindowBits = v }
+    if let v = try n.int("brotli_quality", min: 0, max: 11) { c.brotliQuality = v }
+    if let v = try n.int("brotli_window", min: 10, max: 24) { c.brotliWindowBits = v }
+    if let v = try n.bytes("decode_limit") {
+        guard v >= 1024 else { throw n.fail("decode_limit", "must be at least 1KiB") }
+        c.decodeLimit = v
+    }
+    return c
 }
 
 /// A route's cache controls beyond the RFC's: lifetimes, the key, bypass rules, languages.
@@ -277,62 +188,14 @@ func loadCacheControls(_ cn: Node, into c: inout RouteCacheConfig) throws {
     if let v = try seconds("stale_if_disconnected") { c.staleIfDisconnectedSeconds = v }
 }
 
-func parseDuration(_ s: String) -> Int64? {
-    let t = s.trimmingCharacters(in: .whitespaces)
-    let units: [(String, Double)] = [("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000), ("d", 86_400_000)]
-    for (u, f) in units where t.hasSuffix(u) {
-        guard let v = Double(t.dropLast(u.count)), v >= 0 else { return nil }
-        return Int64(v * f)
-    }
-    return nil
-}
-
-func parseSize(_ s: String) -> Int64? {
-    let t = s.trimmingCharacters(in: .whitespaces)
-    let units: [(String, Int64)] = [("KiB", 1024), ("MiB", 1 << 20), ("GiB", 1 << 30), ("k", 1024), ("K", 1024), ("M", 1 << 20), ("G", 1 << 30), ("B", 1)]
-    for (u, f) in units where t.hasSuffix(u) {
-        guard let v = Double(t.dropLast(u.count)), v >= 0 else { return nil }
-        return Int64(v * Double(f))
-    }
-    return Int64(t)
-}
-
-/// Reads a whole file with plain read(2) calls until EOF.
-func readWholeFile(_ path: String) -> Data? {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { return nil }
-    defer { close(fd) }
-    var out = Data()
-    var buf = [UInt8](repeating: 0, count: 65536)
-    while true {
-        let n = read(fd, &buf, buf.count)
-        if n == 0 { return out }
-        if n < 0 { if errno == EINTR { continue }; return nil }
-        out.append(contentsOf: buf[0..<n])
-    }
-}
-
-func readJSON(_ path: String) throws -> [String: Any] {
-    guard let data = readWholeFile(path) else {
-        throw ConfigError(file: path, field: "", message: "cannot read file")
-    }
-    let obj: Any
-    do { obj = try JSONSerialization.jsonObject(with: data) } catch {
-        let detail = (error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String ?? "\(error)"
-        throw ConfigError(file: path, field: "", message: "invalid JSON: \(detail)")
-    }
-    guard let d = obj as? [String: Any] else { throw ConfigError(file: path, field: "", message: "expected a JSON object at the top level") }
-    return d
-}
-
 public enum ConfigLoader {
     /// A duration as config files and flags spell it ("10s", "500ms", "2m", "1h", "1d"), in milliseconds.
     public static func duration(_ s: String) -> Int64? { parseDuration(s) }
     /// A size as config files and flags spell it ("8KiB", "512MiB", "2GiB", a number of bytes).
     public static func size(_ s: String) -> Int64? { parseSize(s) }
-    /// Loads the server file.
-    public static func loadServer(file: String) throws -> ServerConfig {
-        let root = Node(dict: try readJSON(file), file: file, path: "")
+    /// Loads the server file (from `contents` when given: the file's bytes, read already).
+    public static func loadServer(file: String, contents: Data? = nil) throws -> ServerConfig {
+        let root = Node(dict: try readJSON(file, contents: contents), file: file, path: "")
         try root.allowOnly(["http", "https", "workers", "limits", "trusted_proxies", "access_log", "state", "tls_ticket_rotation", "cache", "admin",
                             "proxy_protocol", "access", "node_name", "fleet", "acme", "log_format", "request_id"])
         let baseDir = (file as NSString).deletingLastPathComponent
@@ -513,8 +376,9 @@ public enum ConfigLoader {
         }
     }
 
-    public static func loadTenant(file: String) throws -> TenantConfig {
-        let root = Node(dict: try readJSON(file), file: file, path: "")
+    /// Loads a tenant file (from `contents` when given: the file's bytes, read already).
+    public static func loadTenant(file: String, contents: Data? = nil) throws -> TenantConfig {
+        let root = Node(dict: try readJSON(file, contents: contents), file: file, path: "")
         try root.allowOnly(["name", "hosts", "default", "origins", "routes", "limits", "tls", "https_redirect", "hsts", "purge_tag_headers", "compress", "pass_request_headers", "http2",
                             "access", "rate_limits", "rules", "signatures", "error_pages"])
         let name = try root.string("name") ?? ((file as NSString).lastPathComponent as NSString).deletingPathExtension

@@ -1,8 +1,10 @@
 // The configuration model: plain values, validated at load time. Nothing here
 // touches sockets; the proxy turns these values into runtime tables.
 import Glibc
+#if canImport(EdgeHTTP)   // (the config fuzzer compiles these modules as one: tools/fuzz/run.sh)
 import EdgeHTTP
 import EdgeProtect
+#endif
 
 /// One directory of the disk tier.
 public struct CacheDisk: Sendable, Equatable {
@@ -497,15 +499,6 @@ public enum RouteAction: Sendable, Equatable {
     case respond(status: Int, body: String, contentType: String)
     /// A redirect; the location may use $scheme $host $path $query.
     case redirect(status: Int, location: String)
-}
-
-/// A configuration error naming the file and the field.
-public struct ConfigError: Error, CustomStringConvertible, Equatable {
-    public var file: String
-    public var field: String
-    public var message: String
-    public init(file: String, field: String, message: String) { self.file = file; self.field = field; self.message = message }
-    public var description: String { field.isEmpty ? "\(file): \(message)" : "\(file): \(field): \(message)" }
 }
 
 /// The access log's line format (server file `log_format`).

@@ -3,7 +3,9 @@
 // local directory; and the one parser of origin addresses. Part of
 // ConfigLoader (Loader.swift reads the files and the rest of a tenant).
 import Foundation
+#if canImport(EdgeUpstream)   // (the config fuzzer compiles these modules as one: tools/fuzz/run.sh)
 import EdgeUpstream
+#endif
 
 extension ConfigLoader {
     /// One entry of a tenant's `origins`: servers or a directory, and how they are used.

@@ -12,8 +12,10 @@
 //            headers (set {NAME: VALUE}, remove [NAME]), limit (limit: a rate_limits name), tag (tag)
 //   "signatures": true | {"categories": [...], "fields": [...], "mode": "log", "status": 403}
 import Foundation
+#if canImport(EdgeHTTP)   // (the config fuzzer compiles these modules as one: tools/fuzz/run.sh)
 import EdgeHTTP
 import EdgeProtect
+#endif
 
 /// Fields a rule may not set or remove: edge writes them itself from the
 /// request's framing and target (Forward.swift).

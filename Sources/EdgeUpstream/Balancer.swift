@@ -5,7 +5,9 @@
 // `Balancer` is a value owned by one worker (per origin group); it is never
 // shared, so round-robin order and least-connection counts are per worker.
 import Synchronization
+#if canImport(EdgeHTTP)   // (the config fuzzer compiles these modules as one: tools/fuzz/run.sh)
 import EdgeHTTP
+#endif
 
 /// Health of one origin server. Passive: `maxFails` consecutive failures
 /// take it out of rotation for `backoffMillis`. Active (when its group has a
