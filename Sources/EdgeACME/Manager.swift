@@ -175,7 +175,7 @@ public final class ACMEManager: @unchecked Sendable {
     }
 
     public func start() {
-        thread = OSThread.spawn { [self] in run() }
+        thread = OSThread.spawn(name: "edge-acme") { [self] in run() }
     }
 
     public func stop() {
@@ -215,10 +215,10 @@ public final class ACMEManager: @unchecked Sendable {
                 let tenant = j.tenant
                 if j.ordering {
                     let replaces = j.notAfter != nil ? j.renewalID : nil
-                    OSThread.detached { [self] in issue(tenant, replaces: replaces) }
+                    OSThread.detached(name: "edge-acme-issue") { [self] in issue(tenant, replaces: replaces) }
                 } else {
                     let id = j.renewalID!   // orders() is true without one
-                    OSThread.detached { [self] in askRenewalInfo(tenant, id: id) }
+                    OSThread.detached(name: "edge-acme-ari") { [self] in askRenewalInfo(tenant, id: id) }
                 }
             }
             _ = lock.wait(until: Date(timeIntervalSince1970: Double(max(soonest, now + 50)) / 1000))

@@ -115,7 +115,7 @@ public final class AdminServer: @unchecked Sendable {
     }
 
     public func start() {
-        thread = OSThread.spawn { [self] in run() }
+        thread = OSThread.spawn(name: "edge-admin") { [self] in run() }
         sync?.start()
         live.start()
     }
@@ -163,7 +163,7 @@ public final class AdminServer: @unchecked Sendable {
             close(fd)
             return
         }
-        OSThread.detached { [self] in
+        OSThread.detached(name: "edge-admin-conn") { [self] in
             serve(fd, needsToken: tcp)
             // Closed under the lock: stop() never shuts down a number reused meanwhile.
             active.withLock { a in a[fd] = nil; close(fd) }

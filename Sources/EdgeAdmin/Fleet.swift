@@ -202,7 +202,7 @@ final class FleetSync: @unchecked Sendable {
     }
 
     func start() {
-        thread = OSThread.spawn { [self] in
+        thread = OSThread.spawn(name: "edge-fleet") { [self] in
             while !stopping.load(ordering: .relaxed) {
                 var pfd = pollfd(fd: wake.fd, events: Int16(POLLIN), revents: 0)
                 _ = poll(&pfd, 1, Int32(clamping: intervalMillis))

@@ -114,7 +114,7 @@ final class LiveSampler: @unchecked Sendable {
 
     init(edge: EdgeServer) { self.edge = edge }
 
-    func start() { thread = OSThread.spawn { [self] in run() } }
+    func start() { thread = OSThread.spawn(name: "edge-live") { [self] in run() } }
 
     func stop() {
         stopping.store(true, ordering: .relaxed)

@@ -254,8 +254,8 @@ public final class DiskStore: @unchecked Sendable {
         let (gens, startSlot) = files.withLock { f -> ([UInt64], Int) in
             (f.gens, f.gens.indices.max { f.gens[$0] < f.gens[$1] }!)
         }
-        threads.append(OSThread.spawn { [self] in writerLoop(startSlot: startSlot) })
-        threads.append(OSThread.spawn { [self] in load(gens, skip: startSlot) })
+        threads.append(OSThread.spawn(name: "edge-disk-write") { [self] in writerLoop(startSlot: startSlot) })
+        threads.append(OSThread.spawn(name: "edge-disk-load") { [self] in load(gens, skip: startSlot) })
     }
 
     // MARK: names and shards

@@ -106,7 +106,7 @@ public final class TieredStore: CacheStorage, @unchecked Sendable {
         forward.store = self
         for d in disks { d.start() }
         for _ in 0..<(disks.isEmpty ? 0 : max(1, readerThreads)) {
-            readers.append(OSThread.spawn { [self] in readLoop() })
+            readers.append(OSThread.spawn(name: "edge-disk-read") { [self] in readLoop() })
         }
     }
 

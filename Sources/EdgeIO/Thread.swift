@@ -3,19 +3,22 @@ import Glibc
 import CEdgeIO
 
 final class ThreadBox {
+    let name: String
     let body: () -> Void
-    init(_ body: @escaping () -> Void) { self.body = body }
+    init(_ name: String, _ body: @escaping () -> Void) { self.name = name; self.body = body }
 }
 
 public struct OSThread: @unchecked Sendable {
     let handle: pthread_t
 
-    /// Starts `body` on a new thread.
-    public static func spawn(_ body: @escaping @Sendable () -> Void) -> OSThread {
-        let box = Unmanaged.passRetained(ThreadBox(body)).toOpaque()
+    /// Starts `body` on a new thread named `name` (at most 15 bytes: what `top -H`,
+    /// `ps -L` and debuggers show, e.g. "edge-worker-0"; longer names are cut).
+    public static func spawn(name: String, _ body: @escaping @Sendable () -> Void) -> OSThread {
+        let box = Unmanaged.passRetained(ThreadBox(name, body)).toOpaque()
         var t = pthread_t()
         let r = pthread_create(&t, nil, { arg in
             let b = Unmanaged<ThreadBox>.fromOpaque(arg!).takeRetainedValue()
+            _ = edge_name_thread(b.name)
             b.body()
             return nil
         }, box)
@@ -24,8 +27,8 @@ public struct OSThread: @unchecked Sendable {
     }
 
     /// Starts `body` on a detached thread (nothing joins it; it ends with `body`).
-    public static func detached(_ body: @escaping @Sendable () -> Void) {
-        let t = spawn(body)
+    public static func detached(name: String, _ body: @escaping @Sendable () -> Void) {
+        let t = spawn(name: name, body)
         _ = pthread_detach(t.handle)
     }
 

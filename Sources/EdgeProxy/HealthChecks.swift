@@ -84,7 +84,7 @@ final class HealthProber: @unchecked Sendable {
     }
 
     func start() {
-        thread = OSThread.spawn { [self] in run() }
+        thread = OSThread.spawn(name: "edge-health") { [self] in run() }
     }
 
     func stop() {

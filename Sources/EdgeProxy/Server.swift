@@ -134,8 +134,8 @@ public final class EdgeServer: @unchecked Sendable {
     public func start() {
         ignoreSIGPIPE()
         swapProber(config)
-        for w in workers {
-            threads.append(OSThread.spawn { w.run() })
+        for (i, w) in workers.enumerated() {
+            threads.append(OSThread.spawn(name: "edge-worker-\(i)") { w.run() })
         }
     }
 

@@ -199,7 +199,7 @@ func topScreen(_ d: [String: Any]) -> String {
     while true {
         let fd = acceptBlocking(lfd)
         if fd < 0 { continue }
-        OSThread.detached { forwardDashboard(fd, node: node, prefix: prefix) }
+        OSThread.detached(name: "edgectl-fwd") { forwardDashboard(fd, node: node, prefix: prefix) }
     }
 }
 

@@ -55,7 +55,7 @@ import Synchronization
             let (child, port) = try start(o, state)
             // Two clients at once, in different orders, then kill -9 without waiting.
             let bad = Mutex(0)
-            let other = OSThread.spawn { [self] in
+            let other = OSThread.spawn(name: "test-disk") { [self] in
                 for i in stride(from: n - 1, through: 0, by: -1) where (i + round) % 2 == 0 {
                     if let r = try? request(port, "/o/\(i)", host: "x.test"), r.status == 200, r.text != body(i) { bad.withLock { $0 += 1 } }
                 }

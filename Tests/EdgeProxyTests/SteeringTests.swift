@@ -313,7 +313,7 @@ import EdgeIO
         defer { e.stop() }
         let statuses = Mutex<[Int]>([])
         let clients = (0..<10).map { i in
-            OSThread.spawn {
+            OSThread.spawn(name: "test-steering") {
                 let r = try? request(e.port, "/slow/800?c=\(i)", host: "r.test")
                 statuses.withLock { $0.append(r?.status ?? -1) }
             }

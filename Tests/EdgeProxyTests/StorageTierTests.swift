@@ -25,7 +25,7 @@ final class GatedTier: CacheStorage, @unchecked Sendable {
         if let r = memory.lookup(key: key, request: request) { return .found(r) }
         guard let r = onDisk.withLock({ $0.removeValue(forKey: key) }) else { return .absent }
         reads.add(1, ordering: .relaxed)
-        OSThread.detached { [self] in
+        OSThread.detached(name: "test-storage") { [self] in
             while !gate.withLock({ $0 }) { usleep(2000) }
             memory.insert(r, startedAt: nil)      // read: now at hand
             waking.wake(waiter)

@@ -84,6 +84,9 @@ RAW = {
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Head and body go out as separate writes; without this, Nagle holds the body for
+    # the proxy's delayed ACK (about 40 ms on every uncached response).
+    disable_nagle_algorithm = True
 
     def setup(self):
         if isinstance(self.request, ssl.SSLSocket):

@@ -46,6 +46,8 @@ static inline int edge_eventfd(void) { return eventfd(0, EFD_NONBLOCK | EFD_CLOE
 
 /// Pins the calling thread to one CPU (io.c; needs _GNU_SOURCE).
 int edge_pin_to_cpu(int cpu);
+/// Names the calling thread (the first 15 bytes of `name`: top -H, ps -L, gdb show it).
+int edge_name_thread(const char *name);
 /// accept4 with SOCK_NONBLOCK | SOCK_CLOEXEC (io.c; needs _GNU_SOURCE).
 int edge_accept(int fd, struct sockaddr *addr, socklen_t *len);
 /// accept4 with close-on-exec only (a blocking socket: the admin API).
