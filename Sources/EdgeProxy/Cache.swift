@@ -89,6 +89,15 @@ extension Worker {
 
     /// Looks the request up. Returns true when it was answered (a hit, or 504
     /// for only-if-cached); false to go on to the origin (maybe to revalidate).
+    /// The request's fields, built on the first call (a plain GET whose stored
+    /// response does not vary never needs them); `asked` records that a lookup did.
+    @inline(__always)
+    static func requestFields(_ x: inout ExchangeCache, _ plain: inout Bool, _ asked: inout Bool, _ p: UnsafeRawBufferPointer, _ fields: [Field]) -> HeaderList {
+        asked = true
+        if plain { x.request = HeaderList(parsed: p, fields); plain = false }
+        return x.request
+    }
+
     func cacheLookup(_ c: ClientConnection, _ rc: RouteCache, tenant: Tenant, p: UnsafeRawBufferPointer) -> Bool {
         let e = c.ex
         let wall = clock.now()
@@ -144,18 +153,16 @@ extension Worker {
             if bodyLength > 0 { c.inBuf!.consume(bodyLength); e.bodyState = .none }
         }
         x.key = key
+        // The lookups ask for the request's fields only when a stored response
+        // varies. (Closure literals, not a local function: what a non-escaping
+        // literal captures stays on the stack; a local function's vars are boxed.)
         var askedForFields = false
-        func requestFields() -> HeaderList {
-            askedForFields = true
-            if plain { x.request = HeaderList(parsed: p, e.head.fields); plain = false }
-            return x.request
-        }
         // A compressing route, for a client that takes a coding edge makes, looks
         // for that representation first (one lookup when it was made before);
         // everyone else looks up the stored response first (see serveNegotiated).
         if let cmp = e.route?.compress, !e.rangeRequested, e.acceptEncoding != nil,
            let want = AcceptEncoding.choose(e.acceptEncoding, offered: cmp.offered),
-           want != .identity, let d = config.store.lookupDerived(key: key, want, request: requestFields),
+           want != .identity, let d = config.store.lookupDerived(key: key, want, request: { Worker.requestFields(&x, &plain, &askedForFields, p, e.head.fields) }),
            CachePolicy.decide(d.freshness, request: x.request, now: wall, options: rc.options) == .fresh {
             x.status = CacheStatus(.hit)
             e.cache = x
@@ -165,7 +172,7 @@ extension Worker {
         }
         let found: StoredResponse?
         var fromDisk = e.readFromDisk
-        switch config.store.lookup(key: key, request: requestFields, waiter: Waiter(worker: index, exchange: e.id), waking: mailboxes) {
+        switch config.store.lookup(key: key, request: { Worker.requestFields(&x, &plain, &askedForFields, p, e.head.fields) }, waiter: Waiter(worker: index, exchange: e.id), waking: mailboxes) {
         case .found(let s): found = s
         case .disk(let s): found = s; fromDisk = true
         case .absent: found = nil
@@ -240,7 +247,7 @@ extension Worker {
                 // The lookup above and this join are two steps: a leader on another
                 // worker may have stored the response and left in between. Look once
                 // more now that no one else can lead this key (it stays this miss's).
-                if found == nil, let s = config.store.lookup(key: key, request: requestFields),
+                if found == nil, let s = config.store.lookup(key: key, request: { Worker.requestFields(&x, &plain, &askedForFields, p, e.head.fields) }),
                    CachePolicy.decide(s.freshness, request: x.request, now: wall, options: rc.options) == .fresh {
                     let waiters = inFlight.finish(key, uncacheable: false, now: now)
                     if !waiters.isEmpty { mailboxes.deliver(waiters) }

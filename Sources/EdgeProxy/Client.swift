@@ -327,7 +327,22 @@ extension Worker {
         c.idleSince = now
         if let b = c.outBuf { c.outBuf = nil; giveBuffer(b) }
         if let i = c.inBuf { c.inBuf = nil; giveBuffer(i) }
+        let finished = c.ex
         c.dropFinishedExchange(for: idleExchange)
+        if finished !== c.ex { keepForReuse(finished) }
+    }
+
+    /// An exchange let go: its byte stores (target, host, log text) become the
+    /// worker's spares once nothing else holds it. Frames up the stack may still
+    /// hold it now, so it waits here until the next exchange begins or the next
+    /// one is let go (a later loop turn), and is checked for other holders then.
+    func keepForReuse(_ e: Exchange?) {
+        if var d = lastDropped.take(), isKnownUniquelyReferenced(&d) {
+            if d.target.capacity > spareTarget.capacity { swap(&d.target, &spareTarget) }
+            if d.host.capacity > spareHost.capacity { swap(&d.host, &spareHost) }
+            if d.logText.capacity > spareLogText.capacity { swap(&d.logText, &spareLogText) }
+        }
+        lastDropped = e
     }
 
     func closeClient(_ c: ClientConnection) {

@@ -69,15 +69,27 @@ extension Worker {
         // connections' placeholder exchange.
         assert(!idleExchange.inExchange && idleExchange.status == 0 && idleExchange.cache.key == nil && idleExchange.origin == nil
                && idleExchange.target.isEmpty && idleExchange.route == nil, "the idle placeholder exchange was written to")
-        // The target's storage moves on (unshared, so clearing it keeps it).
+        // The byte stores move on (unshared, so clearing them keeps their capacity):
+        // from the previous exchange, or after an idle spell from the worker's spares.
         var target: [UInt8] = []
-        swap(&target, &c.ex.target)
-        target.removeAll(keepingCapacity: true)
+        var host: [UInt8] = []
         var logText: [UInt8] = []
-        swap(&logText, &c.ex.logText)
+        if c.ex === idleExchange {
+            keepForReuse(nil)
+            swap(&target, &spareTarget)
+            swap(&host, &spareHost)
+            swap(&logText, &spareLogText)
+        } else {
+            swap(&target, &c.ex.target)
+            swap(&host, &c.ex.host)
+            swap(&logText, &c.ex.logText)
+        }
+        target.removeAll(keepingCapacity: true)
+        host.removeAll(keepingCapacity: true)
         logText.removeAll(keepingCapacity: true)
         retireHead(c.ex)
         let e = Exchange(target: target)
+        e.host = host
         e.logText = logText
         exchangeCounter &+= 1
         e.id = exchangeCounter

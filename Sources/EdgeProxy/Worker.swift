@@ -131,6 +131,14 @@ public final class Worker: @unchecked Sendable {
     /// What connections between requests hold as their exchange (see
     /// ClientConnection.ex): this worker's own, so only its thread touches it.
     let idleExchange = Exchange()
+    /// The byte stores of the last exchange let go while idle (target, host, log
+    /// text), handed to the next exchange this worker begins: a keep-alive
+    /// request reuses them instead of growing new ones (beginExchange).
+    var spareTarget: [UInt8] = []
+    var spareHost: [UInt8] = []
+    var spareLogText: [UInt8] = []
+    /// The exchange let go last, its stores not yet taken (keepForReuse).
+    var lastDropped: Exchange?
     /// Draws for split routes without stickiness (this worker's own sequence).
     var splitDraws: UInt64 = 0
     let date = DateCache()
