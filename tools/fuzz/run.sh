@@ -94,7 +94,7 @@ sources() {
 dict() {
   case $1 in
     http|diff) echo -dict=dict/http.dict ;;
-    cache|config|admin) echo -dict=dict/$1.dict ;;
+    cache|config|admin|protect|h2) echo -dict=dict/$1.dict ;;
   esac
 }
 main() { case $1 in http) echo FuzzHTTP ;; sni) echo FuzzSNI ;; h2) echo FuzzH2 ;; *) echo "Fuzz${1^}" ;; esac; }
