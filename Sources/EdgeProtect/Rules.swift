@@ -55,14 +55,22 @@ public final class Regex: @unchecked Sendable, Equatable {
         re.deallocate()
     }
 
-    /// True when the expression matches somewhere in `s` (REG_STARTEND: the
-    /// bytes need no terminating NUL, and a NUL inside them is matched as a byte).
+    /// True when the expression matches somewhere in `s` (REG_STARTEND: a NUL
+    /// inside the bytes is matched as a byte). The bytes are passed with a NUL
+    /// after them all the same, copied on the stack up to 4 KiB: glibc honours
+    /// REG_STARTEND, but the sanitizers' regexec interceptors (and libcs that
+    /// ignore the flag) read the subject up to its NUL.
     public func matches(_ s: UnsafeRawBufferPointer) -> Bool {
         var m = regmatch_t(rm_so: 0, rm_eo: regoff_t(s.count))
-        if let base = s.baseAddress {
-            return regexec(re, base.assumingMemoryBound(to: CChar.self), 1, &m, REG_STARTEND) == 0
+        guard s.count < 4096 else {
+            let z = [UInt8](s) + [0]
+            return z.withUnsafeBytes { regexec(re, $0.baseAddress!.assumingMemoryBound(to: CChar.self), 1, &m, REG_STARTEND) == 0 }
         }
-        return regexec(re, "", 1, &m, REG_STARTEND) == 0
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: s.count + 1) { z in
+            if let base = s.baseAddress { z.baseAddress!.initialize(from: base.assumingMemoryBound(to: UInt8.self), count: s.count) }
+            z[s.count] = 0
+            return z.withMemoryRebound(to: CChar.self) { regexec(re, $0.baseAddress!, 1, &m, REG_STARTEND) == 0 }
+        }
     }
 
     /// Where the expression first matches in `s`: the whole match and each
