@@ -24,9 +24,11 @@ struct RouteCompress: Sendable {
     let settings: CodecSettings
     let minBytes: Int64
     let decodeLimit: Int
-    let exactTypes: Set<String>
-    /// "text/" for "text/*".
-    let typePrefixes: [String]
+    /// Exact media types, and "text/" for "text/*", as bytes: every hit on a
+    /// compressing route asks (serveNegotiated), and a scan of these ten-odd short
+    /// types by length costs a fraction of hashing the type for a Set.
+    let exactTypes: [[UInt8]]
+    let typePrefixes: [[UInt8]]
 
     init?(_ c: CompressConfig) {
         guard c.enabled else { return nil }
@@ -39,14 +41,36 @@ struct RouteCompress: Sendable {
         settings = s
         minBytes = c.minBytes
         decodeLimit = Int(clamping: c.decodeLimit)
-        exactTypes = Set(c.types.filter { !$0.hasSuffix("/*") })
-        typePrefixes = c.types.filter { $0.hasSuffix("/*") }.map { String($0.dropLast()) }
+        exactTypes = c.types.filter { !$0.hasSuffix("/*") }.map { Array($0.utf8) }
+        typePrefixes = c.types.filter { $0.hasSuffix("/*") }.map { Array($0.utf8.dropLast()) }
     }
 
-    /// `mediaType`: a Content-Type's essence (mediaTypeEssence).
+    /// `mediaType`: a Content-Type's essence (mediaTypeEssence, lowercase).
     func compressible(_ mediaType: String?) -> Bool {
-        guard let t = mediaType, !t.isEmpty else { return false }
-        return exactTypes.contains(t) || typePrefixes.contains { t.hasPrefix($0) }
+        guard var t = mediaType, !t.isEmpty else { return false }
+        return t.withUTF8 { u in
+            var i = 0
+            while i < exactTypes.count {
+                if exactTypes[i].count == u.count && RouteCompress.starts(u, with: exactTypes[i]) { return true }
+                i += 1
+            }
+            i = 0
+            while i < typePrefixes.count {
+                if typePrefixes[i].count <= u.count && RouteCompress.starts(u, with: typePrefixes[i]) { return true }
+                i += 1
+            }
+            return false
+        }
+    }
+
+    /// Index loops, no iterators: allocation-free in debug builds too (AllocationTests).
+    @inline(__always) static func starts(_ u: UnsafeBufferPointer<UInt8>, with p: [UInt8]) -> Bool {
+        var i = 0
+        while i < p.count {
+            if u[i] != p[i] { return false }
+            i += 1
+        }
+        return true
     }
 
     /// What to do with a response body for a client with this Accept-Encoding,
