@@ -25,6 +25,17 @@ import Synchronization
         return (child, listeningPorts(child.read(until: "tenant(s)\n")).http)
     }
 
+    /// Waits until every disk directory has rebuilt its index (a lookup before that
+    /// is a miss by design, like nginx's cache loader): what an operator checks with
+    /// `edgectl metrics` (edge_cache_disk_loading) before counting on disk hits.
+    func waitLoaded(_ state: String) throws {
+        try waitUntil("the disk index loaded") {
+            let (status, out) = try shell("'\(try builtBinary("edgectl"))' --state '\(state)' metrics")
+            let lines = out.split(separator: "\n").filter { $0.hasPrefix("edge_cache_disk_loading{") }
+            return status == 0 && !lines.isEmpty && lines.allSatisfy { $0.hasSuffix(" 0") }
+        }
+    }
+
     func newState() -> String { FileManager.default.temporaryDirectory.appendingPathComponent("edged-disk-\(UUID().uuidString)").path }
 
     @Test func aRestartKeepsTheHits() throws {
@@ -36,6 +47,7 @@ import Synchronization
         child.wait()
         (child, port) = try start(o, state)
         defer { child.stop() }
+        try waitLoaded(state)
         for i in 0..<20 {
             let r = try request(port, "/o/\(i)", host: "x.test")
             #expect(r.text == body(i))
@@ -72,6 +84,7 @@ import Synchronization
         // origin saw far fewer requests than the rounds made.
         let (child, port) = try start(o, state)
         defer { child.stop() }
+        try waitLoaded(state)
         var fromDisk = 0
         for i in 0..<n {
             let r = try request(port, "/o/\(i)", host: "x.test")
