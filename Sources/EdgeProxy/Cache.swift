@@ -87,8 +87,6 @@ extension Worker {
         return true
     }
 
-    /// Looks the request up. Returns true when it was answered (a hit, or 504
-    /// for only-if-cached); false to go on to the origin (maybe to revalidate).
     /// The request's fields, built on the first call (a plain GET whose stored
     /// response does not vary never needs them); `asked` records that a lookup did.
     @inline(__always)
@@ -98,6 +96,8 @@ extension Worker {
         return x.request
     }
 
+    /// Looks the request up. Returns true when it was answered (a hit, or 504
+    /// for only-if-cached); false to go on to the origin (maybe to revalidate).
     func cacheLookup(_ c: ClientConnection, _ rc: RouteCache, tenant: Tenant, p: UnsafeRawBufferPointer) -> Bool {
         let e = c.ex
         let wall = clock.now()
