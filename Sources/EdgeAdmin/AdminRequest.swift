@@ -92,7 +92,6 @@ struct AdminRequest {
     }
 }
 
-
 /// `POST /v1/purge`: `{"urls": [...]}` | `{"prefix": "..."}` | `{"tags": [...], "tenant"?: "..."}` |
 /// `{"tenant": "...", "all": true}`, each with `"soft"?: bool`. Exactly one scope; unknown fields refused.
 struct PurgeRequest: Equatable {
@@ -134,7 +133,8 @@ struct PurgeRequest: Equatable {
         }
     }
 
-    /// The body that asks for this purge (what a fleet peer is sent).
+    /// The body that asks for this purge, in its shortest form (the admin fuzz target
+    /// checks that it reads back as the same purge; fleet journals keep the body as sent).
     var json: [String: Any] {
         var o: [String: Any] = soft ? ["soft": true] : [:]
         switch scope {
