@@ -124,7 +124,7 @@ func parseSize(_ s: String) -> Int64? {
         guard let v = Double(t.dropLast(u.count)) else { return nil }
         return wholeNumber(v * Double(f))
     }
-    return Int64(t)
+    return Int64(t).flatMap { $0 >= 0 ? $0 : nil }   // a size is never negative
 }
 
 /// Reads a whole file with plain read(2) calls until EOF.

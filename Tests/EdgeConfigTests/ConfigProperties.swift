@@ -43,5 +43,5 @@ func checkConfigProperties(_ p: UnsafeRawBufferPointer) {
     // Durations and sizes as the files spell them: a count, never a trap.
     let text = String(decoding: p, as: UTF8.self)
     if let d = ConfigLoader.duration(text) { precondition(d >= 0) }
-    if let s = ConfigLoader.size(text) { precondition(s >= 0 || Int64(text.trimmingCharacters(in: .whitespaces)) == s) }
+    if let s = ConfigLoader.size(text) { precondition(s >= 0, "a negative size") }
 }

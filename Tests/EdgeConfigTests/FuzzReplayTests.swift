@@ -28,7 +28,7 @@ import Testing
             catch { Issue.record("\(error)") }
         }
         #expect(ConfigLoader.duration("infs") == nil && ConfigLoader.duration("1e300s") == nil && ConfigLoader.duration("1.5s") == 1500)
-        #expect(ConfigLoader.size("9e99GiB") == nil && ConfigLoader.size("1.5KiB") == 1536)
+        #expect(ConfigLoader.size("9e99GiB") == nil && ConfigLoader.size("-5") == nil && ConfigLoader.size("1.5KiB") == 1536 && ConfigLoader.size("512") == 512)
     }
 
     @Test func theExampleTenantsHoldTheProperties() throws {
