@@ -516,7 +516,13 @@ public final class MemoryStore: CacheStorage {
     public func remove(key: String) -> Int {
         let gone = shards[shard(key)].m.withLock { s -> [StoredResponse] in
             var out: [StoredResponse] = []
-            for k in [key] + CacheKey.allDerived(key) {
+            var keys = [key] + CacheKey.allDerived(key)
+            // A URL's slices go with it (its cached POST answers stay: each is keyed on its own body).
+            if s.postKeys > 0 && !key.utf8.contains(1) {
+                let slices = Slices.keyPrefix(key)
+                keys += s.table.keys.filter { $0.hasPrefix(slices) }
+            }
+            for k in keys {
                 guard let nodes = s.table.removeValue(forKey: k) else { continue }
                 for n in nodes { if let o = MemoryStore.drop(n, &s) { out.append(o) } }
             }

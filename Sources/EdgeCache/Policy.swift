@@ -215,6 +215,8 @@ public enum CachePolicy {
         // representation, and a 206 is part of one.
         guard status >= 200, status <= 999, status != 304 else { return .status }
         if status == 206 { return .partial }
+        // A 416 answers the request's Range, not the URL (RFC 9110 §15.5.17).
+        if status == 416 && request.contains("range") { return .partial }
         if cc.isPrivate { return .isPrivate }
         if request.contains("authorization") && !(cc.mustRevalidate || cc.isPublic || cc.sMaxAge != nil) {
             return .authorization

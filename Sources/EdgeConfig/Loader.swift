@@ -186,6 +186,10 @@ func loadCacheControls(_ cn: Node, into c: inout RouteCacheConfig) throws {
         throw cn.fail("languages[\(i)]", "\"\(l)\" is not a language tag")
     }
     if let v = try seconds("stale_if_disconnected") { c.staleIfDisconnectedSeconds = v }
+    if let v = try cn.bytes("slice") {
+        guard RouteCacheConfig.sliceSizes.contains(v) else { throw cn.fail("slice", "must be between 64KiB and 64MiB") }
+        c.sliceBytes = v
+    }
 }
 
 public enum ConfigLoader {
@@ -485,7 +489,7 @@ public enum ConfigLoader {
             } else if let cn = try r.object("cache") {
                 try cn.allowOnly(["enabled", "ignore_client_no_cache", "store_set_cookie", "sort_query", "ignore_query", "grace", "deception_armor", "debug",
                                   "methods", "body_key_limit", "ttl_override", "negative_ttl", "default_ttl", "ttl_min", "ttl_max", "key_headers",
-                                  "key_cookies", "keep_query", "bypass", "languages", "stale_if_disconnected"])
+                                  "key_cookies", "keep_query", "bypass", "languages", "stale_if_disconnected", "slice"])
                 try loadCacheControls(cn, into: &rc.cache)
                 if let ms = try cn.strings("methods") {
                     for (i, m) in ms.enumerated() where m != "POST" {

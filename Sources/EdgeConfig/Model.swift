@@ -410,6 +410,11 @@ public struct RouteCacheConfig: Sendable, Equatable {
     /// a response), a stale entry up to this far past its lifetime is served,
     /// beyond what stale-if-error and grace allow (RFC 9111 §4.2.4). 0: off.
     public var staleIfDisconnectedSeconds: Int64 = 0
+    /// Objects larger than the store's largest object are stored as slices
+    /// this large (each its own entry), and Range misses ask the origin for
+    /// whole slices (EdgeCache.Slices). 0: off (such objects are not stored).
+    public var sliceBytes: Int64 = 0
+    public static let sliceSizes: ClosedRange<Int64> = 64 * 1024...64 * 1024 * 1024
     public init() {}
 }
 

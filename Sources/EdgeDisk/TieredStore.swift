@@ -39,7 +39,7 @@ public final class TieredStore: CacheStorage, @unchecked Sendable {
     let purging = Mutex(())
     let purgeList: Mutex<[DurablePurge]>
     /// Disk answers waiting for the exchange that asked (taken by its next lookup).
-    let handoff = Mutex<[Waiter: (StoredResponse?, Int64)]>([:])
+    let handoff = Mutex<[Waiter: (StoredResponse?, Int64, key: String)]>([:])
     let log: @Sendable (String) -> Void
 
     struct ReadJob {
@@ -167,7 +167,10 @@ public final class TieredStore: CacheStorage, @unchecked Sendable {
     public func lookup(key: String, request: () -> HeaderList, waiter: Waiter, waking: any Waking) -> StorageLookup {
         if let r = memory.lookup(key: key, request: request) { return .found(r) }
         guard let d = disk(for: key) else { return .absent }
-        if let answer = handoff.withLock({ $0.removeValue(forKey: waiter) }) { return answer.0.map { .disk($0) } ?? .absent }
+        // The answer to this waiter's read of this key (an exchange may look up several: slices).
+        if let answer = handoff.withLock({ h in h[waiter]?.key == key ? h.removeValue(forKey: waiter) : nil }) {
+            return answer.0.map { .disk($0) } ?? .absent
+        }
         guard let (loc, variant, fields) = d.locate(key, request: request) else { return .absent }
         readGate.lock()
         readQueue.append(ReadJob(disk: d, key: key, loc: loc, variant: variant, fields: fields, epoch: memory.purges.epoch, waiter: waiter, waking: waking))
@@ -191,7 +194,7 @@ public final class TieredStore: CacheStorage, @unchecked Sendable {
                 handoff.withLock { h in
                     // Answers nobody took (the exchange ended) do not pile up.
                     if h.count > 1024 { h = h.filter { now - $0.value.1 < 10 } }
-                    h[job.waiter] = (r, now)
+                    h[job.waiter] = (r, now, job.key)
                 }
             }
             job.waking.wake(job.waiter)
@@ -306,7 +309,7 @@ public final class TieredStore: CacheStorage, @unchecked Sendable {
     @discardableResult
     public func remove(key: String) -> Int {
         var n = memory.remove(key: key)
-        if let d = disk(for: key), d.contains(key) || d.directory.loading {
+        if let d = disk(for: key), d.contains(key) || d.contains(Slices.key(key, 0)) || d.directory.loading {
             purging.withLock { _ in
                 journal(.key(String(CacheKey.base(key))), soft: false, now: wallClock().seconds, sync: false)
                 memory.purges.record(.key(String(CacheKey.base(key))))

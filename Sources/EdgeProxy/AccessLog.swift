@@ -95,7 +95,8 @@ extension Worker {
     func logExchange(_ c: ClientConnection) {
         let e = c.ex
         let done = monotonicMicros()
-        let pending = c.pendingBody == nil ? 0 : Int64(c.pendingTo - c.pendingFrom)
+        var pending = c.pendingBody == nil ? 0 : Int64(c.pendingTo - c.pendingFrom)
+        for (_, from, to) in c.pendingMore { pending += Int64(to - from) }
         let bytesOut = max(0, c.sent + Int64(c.outBuf?.readableBytes ?? 0) + pending - e.sentAtStart)
         if !e.isRefresh { recordStats(c, micros: done - e.startMicros, bytesOut: bytesOut) }
         let tapping = tap.listening

@@ -40,6 +40,12 @@ struct ExchangeCache {
     var rangeFromFull = false
     var slice: ClosedRange<Int64>?
     var sliceOffset: Int64 = 0
+    /// On a route that slices (Slices.swift): a Range miss asks the origin for
+    /// whole slices, `sliceAsk` (nil: the client's own Range goes as is, a
+    /// suffix range), and `sliceFill` stores the slices as they arrive.
+    var sliceFetch = false
+    var sliceAsk: (first: Int64, last: Int64?)?
+    var sliceFill: SliceFill?
 }
 
 /// Bodies at least this large are kept in a memory file, so that hits on plain
@@ -218,6 +224,14 @@ extension Worker {
                 x.status = CacheStatus(.stale)
             }
         } else {
+            if rc.slice > 0, !e.bodyKeyed {
+                if plain { x.request = HeaderList(parsed: p, e.head.fields); plain = false }
+                switch serveSlices(c, &x, rc, key: key, now: wall, p: p) {
+                case .served: return true
+                case .pending: return true
+                case .miss: break
+                }
+            }
             if CacheControl.parse(x.request.values("cache-control")).onlyIfCached {
                 e.cache = x
                 e.cache.status = CacheStatus(.miss)
@@ -233,7 +247,9 @@ extension Worker {
         // A Range of a GET (no If-Range, no conditional of the client's own) fetches the
         // whole object to store it, unless the range starts past the largest object stored
         // (that one could not be stored anyway: the Range goes to the origin).
-        if e.method == .get, !e.bodyKeyed, !x.clientConditional, !x.request.contains("if-range"), let r = x.request.first("range"),
+        if found == nil, planSliceFetch(c, &x, rc) {
+            // A slicing route asks for whole slices instead (Slices.swift).
+        } else if e.method == .get, !e.bodyKeyed, !x.clientConditional, !x.request.contains("if-range"), let r = x.request.first("range"),
            rangeStart(r).map({ $0 < Int64(config.store.maxObjectBytes) }) ?? false {
             x.rangeFromFull = true
         }
@@ -289,34 +305,54 @@ extension Worker {
     func serveStored(_ c: ClientConnection, _ s: StoredResponse, now wall: Int64, finish: Bool = true, varyAcceptEncoding: Bool = false,
                      bodyLength: Int? = nil) {
         let e = c.ex
-        let req = e.cache.request
-        // Conditionals, then Range / If-Range from the complete stored body (EdgeHTTP.Preconditions).
-        var notModified = false
-        var slice: ByteRange = .ignore
-        if s.status == 200 {
-            let ims = req.first("if-modified-since")
-            switch Preconditions.evaluate(ifNoneMatch: req.first("if-none-match"), ifModifiedSince: ims,
-                                          range: req.first("range"), ifRange: req.first("if-range"), etag: s.etag,
-                                          lastModified: s.lastModifiedTime, date: ims != nil && s.lastModifiedTime == nil ? s.dateTime : nil,
-                                          size: Int64(s.storage.count), rangeAllowed: e.method == .get, now: wall) {
-            case .full: break
-            case .notModified: notModified = true
-            case .partial(let a, let b): slice = .range(a, b)
-            case .unsatisfiable: slice = .unsatisfiable
+        var outcome = Preconditions.Outcome.full
+        if s.status == 200 { outcome = storedPreconditions(c, s, request: e.cache.request, size: Int64(s.storage.count), now: wall) }
+        writeStoredHead(c, s, outcome, size: Int64(s.storage.count), now: wall, varyAcceptEncoding: varyAcceptEncoding, bodyLength: bodyLength)
+        if bodyLength != nil { return }   // the caller streams the body
+        if e.method != .head {
+            switch outcome {
+            case .partial(let first, let last): sendStored(c, s, from: Int(first), to: Int(last) + 1)
+            case .full: sendStored(c, s, from: 0, to: s.storage.count)
+            case .notModified, .unsatisfiable: break
             }
         }
+        if finish { finishExchange(c) } else { flushClient(c) }
+    }
+
+    /// Conditionals, then Range / If-Range, for a stored representation `size`
+    /// bytes long (EdgeHTTP.Preconditions).
+    func storedPreconditions(_ c: ClientConnection, _ s: StoredResponse, request req: HeaderList, size: Int64, now wall: Int64) -> Preconditions.Outcome {
+        let ims = req.first("if-modified-since")
+        return Preconditions.evaluate(ifNoneMatch: req.first("if-none-match"), ifModifiedSince: ims,
+                                      range: req.first("range"), ifRange: req.first("if-range"), etag: s.etag,
+                                      lastModified: s.lastModifiedTime, date: ims != nil && s.lastModifiedTime == nil ? s.dateTime : nil,
+                                      size: size, rangeAllowed: c.ex.method == .get, now: wall)
+    }
+
+    /// The head of a response from the store: `s`'s fields (a slice's own
+    /// Content-Range left out), then Date, Age, Cache-Status, Via, the route's
+    /// fields and the framing for `outcome` of a representation `size` long.
+    func writeStoredHead(_ c: ClientConnection, _ s: StoredResponse, _ outcome: Preconditions.Outcome, size: Int64, now wall: Int64,
+                         varyAcceptEncoding: Bool = false, bodyLength: Int? = nil) {
+        let e = c.ex
+        let notModified = outcome == .notModified
         e.cache.ttl = s.freshness.lifetime - s.freshness.age(now: wall)
-        var status = notModified ? 304 : s.status
-        if case .range = slice { status = 206 }
-        if case .unsatisfiable = slice { status = 416 }
+        var status = s.status == 206 ? 200 : s.status
+        switch outcome {
+        case .notModified: status = 304
+        case .partial: status = 206
+        case .unsatisfiable: status = 416
+        case .full: break
+        }
         e.status = status
         e.response = .started
         let b = headStart(c, status)
         let route = e.route!
-        if route.response.remove.isEmpty {
+        if route.response.remove.isEmpty && !s.hasContentRange {
             s.withHead(notModified: notModified) { b.append($0) }
         } else {
             s.forEachLine(notModified: notModified) { line, colon in
+                if s.hasContentRange && equalsLowercase(line, 0, colon, "content-range") { return }
                 if !route.response.removes(line, 0..<colon) { b.append(line) }
             }
         }
@@ -329,30 +365,23 @@ extension Worker {
         if varyAcceptEncoding { b.append("Vary: Accept-Encoding\r\n") }
         if c.ex.peer.https, let t = e.tenant { b.append(t.hstsLine) }
         b.append(route.response.addLines)
-        switch slice {
-        case .range(let first, let last):
+        switch outcome {
+        case .partial(let first, let last):
             b.append("Content-Range: bytes ")
             b.append(decimal: first); b.append(byte: 45); b.append(decimal: last)
-            b.append(byte: 47); b.append(decimal: Int64(s.storage.count))
+            b.append(byte: 47); b.append(decimal: size)
             b.append("\r\n")
             headEnd(c, b, body: .length(last - first + 1))
         case .unsatisfiable:
             b.append("Content-Range: bytes */")
-            b.append(decimal: Int64(s.storage.count))
+            b.append(decimal: size)
             b.append("\r\n")
             headEnd(c, b, body: .length(0))
-        case .ignore:
-            headEnd(c, b, body: notModified ? .none : .length(Int64(bodyLength ?? s.storage.count)))
+        case .notModified:
+            headEnd(c, b, body: .none)
+        case .full:
+            headEnd(c, b, body: .length(bodyLength.map(Int64.init) ?? size))
         }
-        if bodyLength != nil { return }   // the caller streams the body
-        if e.method != .head && !notModified {
-            switch slice {
-            case .range(let first, let last): sendStored(c, s, from: Int(first), to: Int(last) + 1)
-            case .unsatisfiable: break
-            case .ignore: sendStored(c, s, from: 0, to: s.storage.count)
-            }
-        }
-        if finish { finishExchange(c) } else { flushClient(c) }
     }
 
     /// Called with the origin's response head. Returns true when the cache
@@ -408,6 +437,7 @@ extension Worker {
             return true
         }
         if status >= 500, serveStaleOnError(c) { return true }
+        if rc.slice > 0, beginSlices(c, o, rc, key: key, response: response, now: wall) { return false }
         if !c.ex.cache.background { c.ex.cache.status.fwdStatus = status }
         let why = c.ex.method == .get || c.ex.bodyKeyed
             ? CachePolicy.storable(method: "GET", request: c.ex.cache.request, status: status, response: response, options: rc.options)
@@ -478,16 +508,6 @@ extension Worker {
             while i < p.count, p[i] >= 48, p[i] <= 57, n < Int64.max / 10 - 10 { n = n * 10 + Int64(p[i] - 48); i += 1 }
             return i > 6 && i < p.count && p[i] == 45 ? n : nil
         }
-    }
-
-    /// A Range miss fetching the whole object (rangeFromFull): once the origin's
-    /// 200 with its length is here, the client's range as a slice of it, or nil to
-    /// send the whole response (a range it cannot satisfy or several ranges are
-    /// answered with the whole representation, as RFC 9110 §14.2 allows).
-    func fullFetchSlice(_ c: ClientConnection, status: Int, framing: BodyFraming) -> ClosedRange<Int64>? {
-        guard c.ex.cache.rangeFromFull, status == 200, case .length(let n) = framing, n > 0, var r = c.ex.cache.request.first("range") else { return nil }
-        guard case .range(let a, let b) = r.withUTF8({ Preconditions.byteRange(UnsafeRawBufferPointer($0), size: n) }) else { return nil }
-        return a...b
     }
 
     /// Relays `n` bytes of the origin's body at `p`: the part of them inside the

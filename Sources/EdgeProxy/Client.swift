@@ -84,6 +84,9 @@ final class ClientConnection {
     var pendingBody: StoredResponse?
     var pendingFrom = 0
     var pendingTo = 0
+    /// Stored bodies to write after `pendingBody`, in order (a response
+    /// combined from slices: EdgeProxy/Slices.swift). Empty for every other.
+    var pendingMore: [(StoredResponse, Int, Int)] = []
 
     /// Whether the connection stays open after this exchange (the request's
     /// wish, edge's limits, and how the response was framed).
@@ -284,7 +287,7 @@ extension Worker {
                 b.consume(fromHead)
                 if c.pendingBody != nil {
                     c.pendingFrom += k - fromHead
-                    if c.pendingFrom >= c.pendingTo { c.pendingBody = nil }
+                    if c.pendingFrom >= c.pendingTo { nextPendingBody(c) }
                 }
                 c.sent += Int64(k)
                 // A short plain write means the socket buffer is full (EPOLLOUT follows).
@@ -310,9 +313,9 @@ extension Worker {
     /// The in-memory transport's flush: everything pending is "written" at once.
     func flushToSink(_ c: ClientConnection, _ sink: IOBuffer) {
         if let b = c.outBuf { sink.append(b.readView); b.clear() }
-        if let s = c.pendingBody {
+        while let s = c.pendingBody {
             s.storage.withBytes { sink.append(UnsafeRawBufferPointer(rebasing: $0[c.pendingFrom..<c.pendingTo])) }
-            c.pendingBody = nil
+            nextPendingBody(c)
         }
         c.sendDeadline = 0
         if c.phase == .closing { closeClient(c) }
@@ -367,6 +370,7 @@ extension Worker {
         if let b = c.outBuf { c.outBuf = nil; giveBuffer(b) }
         if let b = c.ex.fwd { c.ex.fwd = nil; giveBuffer(b) }
         c.pendingBody = nil
+        c.pendingMore = []
     }
 
     /// Gives up the client's socket in the one safe order: the slot freed, TLS

@@ -163,6 +163,7 @@ extension Worker {
 
     /// Leader: body bytes for the fill (and its stream's followers).
     @inline(__always) func appendFill(_ c: ClientConnection, _ p: UnsafeRawPointer, _ n: Int) {
+        if let s = c.ex.cache.sliceFill { appendSlices(s, p, n) }
         guard let f = c.ex.cache.fill else { return }
         if let s = f.stream {
             let w = s.append(p, n)

@@ -295,6 +295,7 @@ extension Worker {
         c.keepAlive = false
         releaseSocket(c, notify: false)
         c.pendingBody = nil
+        c.pendingMore = []
         if let b = c.inBuf { c.inBuf = nil; giveBuffer(b) }
         if let b = c.outBuf { c.outBuf = nil; giveBuffer(b) }
         if let b = c.ex.fwd { c.ex.fwd = nil; giveBuffer(b) }

@@ -31,7 +31,8 @@ extension Worker {
             case .xForwardedProto, .xForwardedHost, .forwarded:
                 if !c.ex.peer.trusted { continue }
             case .range, .ifRange:
-                if c.ex.cache.rangeFromFull { continue }   // the whole object is fetched (Cache.swift)
+                // The whole object is fetched (Cache.swift), or whole slices (Slices.swift).
+                if c.ex.cache.rangeFromFull || c.ex.cache.sliceAsk != nil { continue }
             case .xRequestID:
                 if server.requestID { continue }   // the exchange's id (kept or made) is written below
             case .other:
@@ -75,6 +76,7 @@ extension Worker {
         b.append(config.viaLine)
         b.append(config.cdnLoopLine)
         if server.requestID { appendRequestID(c.ex, b) }
+        if c.ex.cache.sliceAsk != nil { appendSliceAsk(c, b) }
         if let stored = c.ex.cache.revalidating, !c.ex.cache.clientConditional {
             // Revalidate what we hold (RFC 9111 §4.3.1).
             if let e = stored.etag { b.append("If-None-Match: "); b.append(string: e); b.append("\r\n") }
@@ -106,11 +108,12 @@ extension Worker {
         let transforming = transform != .none
         let head = o.head
         let route = c.ex.route!
-        // A Range miss that fetched the whole object answers 206 with the slice.
-        let slice = transforming || held != nil || o.requestWasHead ? nil : fullFetchSlice(c, status: head.status, framing: framing)
-        c.ex.cache.slice = slice
-        if slice != nil { c.ex.status = 206 }
-        let b = slice != nil ? headStart(c, 206) : headStart(c, head.status, reason: UnsafeRawBufferPointer(rebasing: p[head.reasonRange]), held: held)
+        // A Range miss that fetched the whole object (or whole slices) answers 206 with the client's range.
+        let cut = transforming || held != nil || o.requestWasHead ? nil : clientCut(c, head, p: p, framing: framing)
+        c.ex.cache.slice = cut?.range
+        c.ex.cache.sliceOffset = cut?.offset ?? 0
+        if cut != nil { c.ex.status = 206 }
+        let b = cut != nil ? headStart(c, 206) : headStart(c, head.status, reason: UnsafeRawBufferPointer(rebasing: p[head.reasonRange]), held: held)
         var sawDate = false
         let caching = route.cache != nil
         for f in head.fields {
@@ -119,6 +122,7 @@ extension Worker {
                 continue   // targeted at this cache, not the client's
             }
             if f.known == .contentLength && (framing != .none || transforming) { continue }
+            if cut != nil && head.status == 206 && equalsLowercase(p, f.nameStart, f.nameEnd, "content-range") { continue }   // the client's own follows
             if transforming && f.known == .other && (equalsLowercase(p, f.nameStart, f.nameEnd, "content-encoding") || equalsLowercase(p, f.nameStart, f.nameEnd, "etag")) {
                 continue
             }
@@ -156,9 +160,9 @@ extension Worker {
             }
             return headEnd(c, b, body: .stream)
         }
-        if let s = slice, case .length(let n) = framing {
+        if let (s, complete, _) = cut {
             b.append("Content-Range: bytes ")
-            b.append(decimal: s.lowerBound); b.append(byte: 45); b.append(decimal: s.upperBound); b.append(byte: 47); b.append(decimal: n)
+            b.append(decimal: s.lowerBound); b.append(byte: 45); b.append(decimal: s.upperBound); b.append(byte: 47); b.append(decimal: complete)
             b.append("\r\n")
             return headEnd(c, b, body: .length(s.upperBound - s.lowerBound + 1))
         }

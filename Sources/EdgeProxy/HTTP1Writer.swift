@@ -127,6 +127,19 @@ extension Worker {
         }
     }
 
+    /// A stored body to go out after what is already pending (the slices of
+    /// one response, in order: Slices.swift).
+    func sendStoredAfter(_ c: ClientConnection, _ s: StoredResponse, from: Int, to: Int) {
+        if c.pendingBody == nil && c.pendingMore.isEmpty { sendStored(c, s, from: from, to: to) } else { c.pendingMore.append((s, from, to)) }
+    }
+
+    /// The stored body written after the one just finished (nil when none is queued).
+    func nextPendingBody(_ c: ClientConnection) {
+        if c.pendingMore.isEmpty { c.pendingBody = nil; return }
+        let (s, from, to) = c.pendingMore.removeFirst()
+        c.pendingBody = s; c.pendingFrom = from; c.pendingTo = to
+    }
+
     /// The end of the response body: the last chunk when chunked, nothing otherwise.
     @inline(__always) func endBody(_ c: ClientConnection) {
         let e = c.ex

@@ -24,6 +24,8 @@ struct RouteCache: Sendable {
     var languageName: String?
     var bypass = BypassRules()
     var staleIfDisconnected: Int64 = 0
+    /// Slice size for objects too large to store whole (0: off; Slices.swift).
+    var slice: Int64 = 0
     /// POST responses are stored too, keyed on a SHA-256 of bodies up to `bodyKeyLimit`.
     var cachePost = false
     var bodyKeyLimit = 16 * 1024
@@ -395,7 +397,7 @@ public final class RuntimeConfig: Sendable {
                                        keyNames: r.cache.keyHeaders + r.cache.keyCookies.map { "cookie:" + $0 },
                                        languageName: r.cache.languages.isEmpty ? nil : (["accept-language"] + r.cache.languages).joined(separator: ";"),
                                        bypass: BypassRules(cookies: r.cache.bypassCookies, headers: r.cache.bypassHeaders, paths: r.cache.bypassPaths),
-                                       staleIfDisconnected: r.cache.staleIfDisconnectedSeconds,
+                                       staleIfDisconnected: r.cache.staleIfDisconnectedSeconds, slice: r.cache.sliceBytes,
                                        cachePost: r.cache.methods.contains("POST"), bodyKeyLimit: Int(r.cache.bodyKeyLimit))
                 }
                 return Route(prefix: Array(r.prefix.utf8), group: group, stripPrefix: r.stripPrefix,

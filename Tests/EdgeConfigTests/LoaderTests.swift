@@ -67,7 +67,7 @@ let good = #"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:9000
             "ttl_override": {"200": "1h", "5XX": 30}, "negative_ttl": "5s", "default_ttl": "2m", "ttl_min": "1s", "ttl_max": "1d",
             "key_headers": ["X-Device"], "key_cookies": ["lang"], "keep_query": ["id"],
             "bypass": {"cookies": ["sessionid"], "headers": ["X-Preview"], "paths": ["/admin/*"]},
-            "languages": ["en", "de-CH"], "stale_if_disconnected": "1h"}}] }
+            "languages": ["en", "de-CH"], "stale_if_disconnected": "1h", "slice": "1MiB"}}] }
         """#])
         let c = try ConfigLoader.loadTenants(directory: dir)[0].routes[0].cache
         #expect(c.ttlOverride == ["200": 3600, "5xx": 30])
@@ -75,6 +75,7 @@ let good = #"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:9000
         #expect(c.keyHeaders == ["x-device"] && c.keyCookies == ["lang"] && c.keepQuery == ["id"])
         #expect(c.bypassCookies == ["sessionid"] && c.bypassHeaders == ["x-preview"] && c.bypassPaths == ["/admin/*"])
         #expect(c.languages == ["en", "de-ch"] && c.staleIfDisconnectedSeconds == 3600)
+        #expect(c.sliceBytes == 1024 * 1024)
     }
 
     @Test(arguments: [
@@ -116,6 +117,8 @@ let good = #"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:9000
         (#"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:1"]}}, "routes": [{"prefix": "/", "origin": "o", "cache": {"bypass": {"cookie": ["s"]}}}]}"#, "routes[0].cache.bypass.cookie"),
         (#"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:1"]}}, "routes": [{"prefix": "/", "origin": "o", "cache": {"languages": ["en_US"]}}]}"#, "routes[0].cache.languages[0]"),
         (#"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:1"]}}, "routes": [{"prefix": "/", "origin": "o", "cache": {"stale_if_disconnected": "a while"}}]}"#, "routes[0].cache.stale_if_disconnected"),
+        (#"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:1"]}}, "routes": [{"prefix": "/", "origin": "o", "cache": {"slice": "4KiB"}}]}"#, "routes[0].cache.slice"),
+        (#"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:1"]}}, "routes": [{"prefix": "/", "origin": "o", "cache": {"slice": "1GiB"}}]}"#, "routes[0].cache.slice"),
         (#"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:1", {"url": "127.0.0.1:2", "weight": 0}]}}, "routes": [{"prefix": "/", "origin": "o"}]}"#, "origins.o.servers[1].weight"),
         (#"{"hosts": ["a.test"], "origins": {"o": {"servers": [{"weight": 2}]}}, "routes": [{"prefix": "/", "origin": "o"}]}"#, "origins.o.servers[0].url"),
         (#"{"hosts": ["a.test"], "origins": {"o": {"servers": [{"url": "127.0.0.1:2", "wieght": 2}]}}, "routes": [{"prefix": "/", "origin": "o"}]}"#, "origins.o.servers[0].wieght"),

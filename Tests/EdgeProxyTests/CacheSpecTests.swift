@@ -34,7 +34,7 @@ func loadSpecCases() -> [SpecCase] {
 
 /// What each file holds: a file or case that goes missing fails the suite.
 let specManifest: [String: Int] = [
-    "b-ranges.json": 9, "f-freshness.json": 57, "i-invalidation.json": 10, "k-key.json": 16, "m-methods.json": 7, "n-interim.json": 7, "o-operator.json": 16, "p-privacy.json": 24,
+    "b-ranges.json": 22, "f-freshness.json": 57, "i-invalidation.json": 10, "k-key.json": 16, "m-methods.json": 7, "n-interim.json": 7, "o-operator.json": 16, "p-privacy.json": 24,
     "q-requests.json": 18, "r-revalidation.json": 32, "s-stale.json": 18, "t-tenants.json": 5, "v-vary.json": 13,
 ]
 
@@ -52,7 +52,7 @@ func specSchemaErrors(_ c: [String: Any]) -> [String] {
     let isObject: (Any) -> Bool = { $0 is [String: Any] }
     let isStringMap: (Any) -> Bool = { $0 is [String: String] }
     let isStringList: (Any) -> Bool = { $0 is [String] }
-    check(c, "case", ["name": isString, "route_cache": isObject, "steps": { $0 is [[String: Any]] }])
+    check(c, "case", ["name": isString, "route_cache": isObject, "server_cache": isObject, "steps": { $0 is [[String: Any]] }])
     if c["name"] == nil { errors.append("case: no \"name\"") }
     // A cache case is about what reaches the origin: at least one step says.
     let steps = c["steps"] as? [[String: Any]] ?? []
@@ -73,7 +73,8 @@ func specSchemaErrors(_ c: [String: Any]) -> [String] {
             if w["target"] == nil || w["lines"] == nil { errors.append("\(at).wait_log: needs \"target\" and \"lines\"") }
         }
         if let e = step["expect"] as? [String: Any] {
-            check(e, at + ".expect", ["status": isInt, "body": isString, "headers": { v in
+            check(e, at + ".expect", ["status": isInt, "body": isString, "body_text": { v in (v as? [Any]).map { $0.count == 3 && $0.allSatisfy(isInt) } ?? false },
+                "body_seed": isInt, "headers": { v in
                 (v as? [String: Any])?.values.allSatisfy { $0 is String || $0 is NSNull } ?? false },
                 "header_contains": isStringMap, "header_lacks": isStringMap, "age_at_least": isInt, "age_at_most": isInt, "origin_path": isString,
                 "origin_requests": isInt, "origin_saw": isStringMap, "origin_did_not_see": isStringList,
@@ -121,7 +122,8 @@ func logQuery(_ path: String) -> String {
         let route = routeCache.map { #"[{"prefix": "/", "origin": "o", "cache": \#($0)}]"# } ?? #"[{"prefix": "/", "origin": "o"}]"#
         var tenants = [tenantJSON(name: "c", hosts: ["c.test", "www.c.test"], origins: #"{"o": {"servers": ["\#(origin.address)"]}}"#, routes: route)]
         tenants.append(tenantJSON(name: "d", hosts: ["d.test"], origins: #"{"o": {"servers": ["\#(origin.address)"]}}"#, routes: route))
-        let edge = try Edge(tenants: tenants)
+        let serverCache = (c["server_cache"] as? [String: Any]).flatMap { (try? JSONSerialization.data(withJSONObject: $0)).flatMap { String(data: $0, encoding: .utf8) } }
+        let edge = try Edge(tenants: tenants, server: serverCache.map { #"{"cache": \#($0)}"# })
         defer { edge.stop() }
         let clock = edge.server.clock      // the cache and the origin share one scripted clock
         let steps = c["steps"] as? [[String: Any]] ?? []
@@ -165,6 +167,11 @@ func logQuery(_ path: String) -> String {
             }
             if let s = expect["status"] as? Int { #expect(r.status == s, "\(at): status \(r.status)") }
             if let b = expect["body"] as? String { #expect(r.text == b, "\(at): body \(r.text.prefix(80).debugDescription)") }
+            if let t = expect["body_text"] as? [Int] {
+                // Bytes first...last of the origin's generated text of that length (script "body_text").
+                let text = Array(originText(t[0], seed: expect["body_seed"] as? Int ?? 12345).utf8)
+                #expect(r.body == Array(text[t[1]...t[2]]), "\(at): body of \(r.body.count) bytes is not bytes \(t[1])-\(t[2]) of the text")
+            }
             for (k, v) in expect["headers"] as? [String: Any] ?? [:] {
                 if v is NSNull { #expect(r.header(k) == nil, "\(at): \(k) should be absent, is \(r.header(k) ?? "")") }
                 else { #expect(r.header(k) == v as? String, "\(at): \(k) is \(r.header(k) ?? "absent")") }

@@ -8,9 +8,9 @@ import Testing
 import EdgeAdmin
 
 /// The /text/N body the test origin sends (same generator as tools/testorigin/origin.py).
-func originText(_ n: Int) -> String {
+func originText(_ n: Int, seed: Int = 12345) -> String {
     let words = ["edge", "cache", "tenant", "origin", "<div class=item>", "</div>", "brotli", "gzip", "\n"]
-    var out = "", x = 12345
+    var out = "", x = seed
     while out.utf8.count < n {
         x = (x * 1103515245 + 12345) % (1 << 31)
         out += words[(x >> 16) % words.count] + " "

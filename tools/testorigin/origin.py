@@ -12,6 +12,8 @@ Endpoints:
   /close/N            N bytes, no length, connection closed after the body
   /stream/N           N bytes with Content-Length, written in 64 KiB pieces
   /text/N             N bytes of text (text/html, ETag "text-N", Cache-Control max-age=600)
+  /ranged/N[?v=V]     the /text/N bytes as a file server sends them: ETag "ranged-N-V",
+                      Cache-Control max-age=600, and a single Range answered 206 (416 past the end)
   /gate/N/NAME        N bytes (Content-Length, max-age=600): the first half at once, the rest
                       after POST /__release/NAME
   /gzipped/KIND/N     gzip-encoded body (Content-Encoding: gzip) of N bytes of KIND:
@@ -26,10 +28,12 @@ Endpoints:
                       aside), requests served, and the most requests
                       in progress at once (peak; /stats itself not counted)
   POST /__script      {"path": P, "responses": [{"status", "headers", "body", "delay_ms", "chunked",
-                      "interim"}...]}: requests for P get these in turn (the last repeats); header
+                      "interim", "ranges", "body_text", "body_seed"}...]}: requests for P get these in turn (the last repeats); header
                       values may say {now}, {now+N} or {now-N} for an IMF-fixdate relative to now,
                       {rfc850:now+N} or {asctime:now+N} for the obsolete formats; "interim" is a
-                      list of {"status", "headers"} 1xx responses sent first
+                      list of {"status", "headers"} 1xx responses sent first; "ranges": true answers
+                      a single Range with a 206 of the body (416 past its end); "body_text": N makes the
+                      body the /text/N bytes (of another text with "body_seed")
   /__log?path=P       JSON: the request headers each request for P carried, in order
   POST /__clock       {"offset": N}: this origin's clock (Date, {now}) runs N seconds ahead
 """
@@ -47,14 +51,29 @@ def now():
     return time.time() + OFFSET[0]
 
 
-def text_bytes(n):
-    """Deterministic text that compresses like a page."""
+def text_bytes(n, seed=12345):
+    """Deterministic text that compresses like a page (another seed, other text)."""
     words = [b"edge", b"cache", b"tenant", b"origin", b"<div class=item>", b"</div>", b"brotli", b"gzip", b"\n"]
-    out, x = bytearray(), 12345
+    out, x = bytearray(), seed
     while len(out) < n:
         x = (x * 1103515245 + 12345) % (1 << 31)
         out += words[(x >> 16) % len(words)] + b" "
     return bytes(out[:n])
+
+
+def byte_range(value, size):
+    """A single `bytes=` range of a body `size` long: (first, last), "416", or None (send it all)."""
+    m = re.fullmatch(r"bytes=(\d*)-(\d*)", (value or "").strip())
+    if not m or (m.group(1) == "" and m.group(2) == ""):
+        return None
+    if m.group(1) == "":
+        n = int(m.group(2))
+        return (max(0, size - n), size - 1) if n > 0 and size > 0 else "416"
+    first = int(m.group(1))
+    last = min(int(m.group(2)), size - 1) if m.group(2) else size - 1
+    if first >= size:
+        return "416"
+    return None if last < first else (first, last)
 
 
 def render(value):
@@ -152,6 +171,17 @@ class Handler(BaseHTTPRequestHandler):
         if resp.get("delay_ms"):
             time.sleep(resp["delay_ms"] / 1000.0)
         body = resp.get("body", "").encode()
+        if "body_text" in resp:
+            body = text_bytes(resp["body_text"], resp.get("body_seed", 12345))
+        status = resp.get("status", 200)
+        extra = {}
+        if resp.get("ranges") and status == 200:
+            r = byte_range(self.headers.get("Range"), len(body))
+            if r == "416":
+                status, body, extra = 416, b"", {"Content-Range": "bytes */%d" % len(body)}
+            elif r:
+                status, extra = 206, {"Content-Range": "bytes %d-%d/%d" % (r[0], r[1], len(body))}
+                body = body[r[0]:r[1] + 1]
         for interim in resp.get("interim", []):
             head = "HTTP/1.1 %d Interim\r\n" % interim["status"]
             for k, v in interim.get("headers", {}).items():
@@ -159,14 +189,13 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write((head + "\r\n").encode())
             self.wfile.flush()
             time.sleep(0.02)
-        self.send_response_only(resp.get("status", 200))
-        headers = resp.get("headers", {})
+        self.send_response_only(status)
+        headers = dict(resp.get("headers", {}), **extra)
         if "Date" not in headers:
             self.send_header("Date", email.utils.formatdate(now(), usegmt=True))
         for k, v in headers.items():
             if v is not None:
                 self.send_header(k, render(v))
-        status = resp.get("status", 200)
         chunked = resp.get("chunked", False) and status not in (204, 304)
         if chunked:
             self.send_header("Transfer-Encoding", "chunked")
@@ -248,6 +277,18 @@ class Handler(BaseHTTPRequestHandler):
         if head == "text":
             return self.send_body(200, text_bytes(int(arg)), "text/html; charset=utf-8",
                                   [("ETag", '"text-%s"' % arg), ("Cache-Control", "max-age=600")])
+        if head == "ranged":
+            size = int(arg.split("?")[0])
+            version = self.path.split("v=", 1)[1] if "v=" in self.path else "1"
+            body, status = text_bytes(size), 200
+            extra = [("ETag", '"ranged-%d-%s"' % (size, version)), ("Cache-Control", "max-age=600"), ("Accept-Ranges", "bytes")]
+            r = byte_range(self.headers.get("Range"), size)
+            if r == "416":
+                return self.send_body(416, b"", "text/html", extra + [("Content-Range", "bytes */%d" % size)])
+            if r:
+                status, body = 206, body[r[0]:r[1] + 1]
+                extra.append(("Content-Range", "bytes %d-%d/%d" % (r[0], r[1], size)))
+            return self.send_body(status, body, "text/html", extra)
         if head == "gate":
             total, gate = int(arg), parts[2]
             with LOCK:
