@@ -135,7 +135,9 @@ extension Worker {
             return true
         }
         let f = CachePolicy.freshness(status: 200, response: response, requestTime: c.ex.cache.requestTime, responseTime: wall, options: rc.options)
-        if !Slices.strong(response.first("etag")) { why = "a sliced object needs a strong ETag" }
+        // A slice is stored with its fields and bookkeeping: its body must leave room under the largest object.
+        if rc.slice + 64 * 1024 > Int64(config.store.maxObjectBytes) { why = "the route's slice size is not 64KiB below the largest object stored (max_object)" }
+        else if !Slices.strong(response.first("etag")) { why = "a sliced object needs a strong ETag" }
         else if f.lifetime <= 0 { why = "a sliced object needs a freshness lifetime" }
         else if !storedVary(response, rc).isEmpty { why = "a sliced object cannot vary" }
         else if rc.deceptionArmor && !contentTypeFitsPath(c.ex.cache.target, response.first("content-type")) {

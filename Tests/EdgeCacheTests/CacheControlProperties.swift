@@ -1,6 +1,6 @@
 // Properties of the Cache-Control family of parsers on any bytes (Cache-Control,
 // CDN-Cache-Control as a Structured Field dictionary, Surrogate-Control with its
-// strict syntax), shared by the fuzz target (tools/fuzz/FuzzCache.swift) and the
+// strict syntax) and of the slice parsers (Content-Range, one asked Range), shared by the fuzz target (tools/fuzz/FuzzCache.swift) and the
 // replay test (CacheFuzzReplayTests). run.sh compiles this file into one module with
 // Sources/EdgeHTTP and Sources/EdgeCache, hence the conditional imports.
 #if canImport(EdgeCache)
@@ -48,5 +48,23 @@ func checkCacheControlProperties(_ p: UnsafeRawBufferPointer) {
         precondition(!targeted.invalidFreshness, "a dictionary has one value per key")
     } else {
         precondition(StructuredFields.dictionary([text]).map { $0.isEmpty } ?? true, "a dictionary refused")
+    }
+    // Slices: a Content-Range read back is in order and within its length, and
+    // prints back as itself; one asked range agrees with the stored-body rule
+    // (Preconditions.byteRange) on what it asks for.
+    if let (a, b, l) = Slices.contentRange(text) {
+        precondition(a >= 0 && a <= b && b < l, "content-range out of order")
+        precondition(Slices.contentRange("bytes \(a)-\(b)/\(l)").map { $0 == (a, b, l) } ?? false, "content-range does not print back")
+        let plan = Slices.plan(first: a, last: b, size: 65536)
+        precondition(plan.reduce(0) { $0 + $1.to - $1.from } == Int(b - a + 1), "slice plan does not cover the range")
+    }
+    if let asked = Slices.asked(text) {
+        let size: Int64 = 1000
+        switch (asked, Preconditions.byteRange(p, size: size)) {
+        case (.span(let a, let b), .range(let x, let y)): precondition(a == x && min(b ?? size - 1, size - 1) == y, "span disagrees")
+        case (.span(let a, _), .unsatisfiable): precondition(a >= size, "span refused")
+        case (.suffix(let n), .range(let x, let y)): precondition(x == max(0, size - n) && y == size - 1, "suffix disagrees")
+        default: preconditionFailure("asked range the stored-body rule ignores: \(asked)")
+        }
     }
 }

@@ -34,7 +34,7 @@ Endpoints:
                       list of {"status", "headers"} 1xx responses sent first; "ranges": true answers
                       a single Range with a 206 of the body (416 past its end); "body_text": N makes the
                       body the /text/N bytes (of another text with "body_seed")
-  /__log?path=P       JSON: the request headers each request for P carried, in order
+  /__log?path=P       JSON: the request headers each request for P (scripted, or /ranged) carried, in order
   POST /__clock       {"offset": N}: this origin's clock (Date, {now}) runs N seconds ahead
 """
 import email.utils, gzip, hashlib, json, re, socket, ssl, sys, threading, time
@@ -278,6 +278,8 @@ class Handler(BaseHTTPRequestHandler):
             return self.send_body(200, text_bytes(int(arg)), "text/html; charset=utf-8",
                                   [("ETag", '"text-%s"' % arg), ("Cache-Control", "max-age=600")])
         if head == "ranged":
+            with LOCK:
+                LOGS.setdefault(path, []).append([[k, v] for k, v in self.headers.items()])
             size = int(arg.split("?")[0])
             version = self.path.split("v=", 1)[1] if "v=" in self.path else "1"
             body, status = text_bytes(size), 200
