@@ -39,7 +39,10 @@ public final class TieredStore: CacheStorage, @unchecked Sendable {
     let purging = Mutex(())
     let purgeList: Mutex<[DurablePurge]>
     /// Disk answers waiting for the exchange that asked (taken by its next lookup).
-    let handoff = Mutex<[Waiter: (StoredResponse?, Int64, key: String)]>([:])
+    /// Keyed by exchange and key: an exchange may wait for several reads in
+    /// turn (the slices of one answer), and each answer waits for its own lookup.
+    let handoff = Mutex<[Handoff: (StoredResponse?, Int64)]>([:])
+    struct Handoff: Hashable { let waiter: Waiter; let key: String }
     let log: @Sendable (String) -> Void
 
     struct ReadJob {
@@ -167,8 +170,7 @@ public final class TieredStore: CacheStorage, @unchecked Sendable {
     public func lookup(key: String, request: () -> HeaderList, waiter: Waiter, waking: any Waking) -> StorageLookup {
         if let r = memory.lookup(key: key, request: request) { return .found(r) }
         guard let d = disk(for: key) else { return .absent }
-        // The answer to this waiter's read of this key (an exchange may look up several: slices).
-        if let answer = handoff.withLock({ h in h[waiter]?.key == key ? h.removeValue(forKey: waiter) : nil }) {
+        if let answer = handoff.withLock({ $0.removeValue(forKey: Handoff(waiter: waiter, key: key)) }) {
             return answer.0.map { .disk($0) } ?? .absent
         }
         guard let (loc, variant, fields) = d.locate(key, request: request) else { return .absent }
@@ -194,7 +196,7 @@ public final class TieredStore: CacheStorage, @unchecked Sendable {
                 handoff.withLock { h in
                     // Answers nobody took (the exchange ended) do not pile up.
                     if h.count > 1024 { h = h.filter { now - $0.value.1 < 10 } }
-                    h[job.waiter] = (r, now, job.key)
+                    h[Handoff(waiter: job.waiter, key: job.key)] = (r, now)
                 }
             }
             job.waking.wake(job.waiter)

@@ -46,6 +46,9 @@ struct ExchangeCache {
     var sliceFetch = false
     var sliceAsk: (first: Int64, last: Int64?)?
     var sliceFill: SliceFill?
+    /// Slices found by earlier passes of a lookup that waited for a disk read
+    /// (each pass reads one more; the answer needs them all at once).
+    var heldSlices: [Int64: StoredResponse] = [:]
 }
 
 /// Bodies at least this large are kept in a memory file, so that hits on plain
@@ -109,6 +112,7 @@ extension Worker {
         let wall = clock.now()
         var x = ExchangeCache()
         x.collapse = e.cache.collapse
+        x.heldSlices = e.cache.heldSlices
         // Build the request's fields as strings only when the policy needs them:
         // directives, conditionals, ranges, credentials. A plain GET skips this.
         var plain = true

@@ -106,6 +106,7 @@ extension Worker {
         // the cache lookup on (`alone`: the leader took too long; no collapsing).
         var fresh = ExchangeCache()
         fresh.collapse = !alone
+        fresh.heldSlices = c.ex.cache.heldSlices   // what a slice lookup read from disk so far (Slices.swift)
         c.ex.cache = fresh
         c.ex.inExchange = true
         c.phase = .head

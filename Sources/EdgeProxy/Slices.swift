@@ -28,22 +28,35 @@ extension Worker {
         let size = rc.slice
         var anchorIndex: Int64 = 0
         if let r = x.request.first("range"), case .span(let a, _) = Slices.asked(r) { anchorIndex = a / size }
-        var fromDisk = false
+        var fromDisk = !x.heldSlices.isEmpty
         let request = x.request
+        var held = x.heldSlices
+        /// The slice, nil when there is none to use, or .none when a disk read is under way.
         func entry(_ index: Int64) -> StoredResponse?? {
+            if let s = held[index] { return usableSlice(s, request, rc, now: wall) ? s : .some(nil) }
             switch config.store.lookup(key: Slices.key(key, index), request: { request }, waiter: Waiter(worker: self.index, exchange: c.ex.id),
                                        waking: mailboxes) {
             case .found(let s): return usableSlice(s, request, rc, now: wall) ? s : .some(nil)
-            case .disk(let s): fromDisk = true; return usableSlice(s, request, rc, now: wall) ? s : .some(nil)
+            case .disk(let s):
+                // Kept for the next pass: a slice too large for memory is not found there again.
+                fromDisk = true
+                held[index] = s
+                return usableSlice(s, request, rc, now: wall) ? s : .some(nil)
             case .absent: return .some(nil)
             case .pending: return nil
             }
         }
-        guard var lookedUp = entry(anchorIndex) else { c.ex.readFromDisk = true; park(c, p); return .pending }
+        func wait() -> SliceAnswer {
+            c.ex.cache.heldSlices = held
+            c.ex.readFromDisk = true
+            park(c, p)
+            return .pending
+        }
+        guard var lookedUp = entry(anchorIndex) else { return wait() }
         if lookedUp == nil && anchorIndex > 0 {
             // No slice there (maybe none is: a range past the end); the first slice tells.
             anchorIndex = 0
-            guard let first = entry(0) else { c.ex.readFromDisk = true; park(c, p); return .pending }
+            guard let first = entry(0) else { return wait() }
             lookedUp = first
         }
         guard let anchor = lookedUp, let info = anchor.slice else { return .miss }
@@ -59,7 +72,7 @@ extension Worker {
             for (i, from, to) in Slices.plan(first: first, last: last, size: size) {
                 var s = anchor
                 if i != anchorIndex {
-                    guard let found = entry(i) else { c.ex.readFromDisk = true; park(c, p); return .pending }
+                    guard let found = entry(i) else { return wait() }
                     guard let f = found else { return .miss }
                     s = f
                 }
@@ -70,6 +83,7 @@ extension Worker {
             }
         }
         x.status = CacheStatus(.hit, fromDisk ? .disk : .none)
+        x.heldSlices = [:]
         c.ex.cache = x
         writeStoredHead(c, anchor, outcome, size: info.complete, now: wall)
         for (s, from, to) in parts { sendStoredAfter(c, s, from: from, to: to) }
