@@ -40,15 +40,9 @@ struct ExchangeCache {
     var rangeFromFull = false
     var slice: ClosedRange<Int64>?
     var sliceOffset: Int64 = 0
-    /// On a route that slices (Slices.swift): a Range miss asks the origin for
-    /// whole slices, `sliceAsk` (nil: the client's own Range goes as is, a
-    /// suffix range), and `sliceFill` stores the slices as they arrive.
-    var sliceFetch = false
-    var sliceAsk: (first: Int64, last: Int64?)?
-    var sliceFill: SliceFill?
-    /// Slices found by earlier passes of a lookup that waited for a disk read
-    /// (each pass reads one more; the answer needs them all at once).
-    var heldSlices: [Int64: StoredResponse] = [:]
+    /// A slicing exchange's state (Slices.swift); nil on every other (one
+    /// reference: a hit copies this struct and pays nothing for slices).
+    var slices: SliceState?
 }
 
 /// Bodies at least this large are kept in a memory file, so that hits on plain
@@ -112,7 +106,7 @@ extension Worker {
         let wall = clock.now()
         var x = ExchangeCache()
         x.collapse = e.cache.collapse
-        x.heldSlices = e.cache.heldSlices
+        x.slices = SliceState.carried(e.cache.slices)
         // Build the request's fields as strings only when the policy needs them:
         // directives, conditionals, ranges, credentials. A plain GET skips this.
         var plain = true

@@ -106,7 +106,7 @@ extension Worker {
         // the cache lookup on (`alone`: the leader took too long; no collapsing).
         var fresh = ExchangeCache()
         fresh.collapse = !alone
-        fresh.heldSlices = c.ex.cache.heldSlices   // what a slice lookup read from disk so far (Slices.swift)
+        fresh.slices = SliceState.carried(c.ex.cache.slices)   // what a slice lookup read from disk so far (Slices.swift)
         c.ex.cache = fresh
         c.ex.inExchange = true
         c.phase = .head
@@ -164,7 +164,7 @@ extension Worker {
 
     /// Leader: body bytes for the fill (and its stream's followers).
     @inline(__always) func appendFill(_ c: ClientConnection, _ p: UnsafeRawPointer, _ n: Int) {
-        if let s = c.ex.cache.sliceFill { appendSlices(s, p, n) }
+        if let s = c.ex.cache.slices?.fill { appendSlices(s, p, n) }
         guard let f = c.ex.cache.fill else { return }
         if let s = f.stream {
             let w = s.append(p, n)

@@ -32,7 +32,7 @@ extension Worker {
                 if !c.ex.peer.trusted { continue }
             case .range, .ifRange:
                 // The whole object is fetched (Cache.swift), or whole slices (Slices.swift).
-                if c.ex.cache.rangeFromFull || c.ex.cache.sliceAsk != nil { continue }
+                if c.ex.cache.rangeFromFull || c.ex.cache.slices?.ask != nil { continue }
             case .xRequestID:
                 if server.requestID { continue }   // the exchange's id (kept or made) is written below
             case .other:
@@ -76,7 +76,7 @@ extension Worker {
         b.append(config.viaLine)
         b.append(config.cdnLoopLine)
         if server.requestID { appendRequestID(c.ex, b) }
-        if c.ex.cache.sliceAsk != nil { appendSliceAsk(c, b) }
+        if c.ex.cache.slices?.ask != nil { appendSliceAsk(c, b) }
         if let stored = c.ex.cache.revalidating, !c.ex.cache.clientConditional {
             // Revalidate what we hold (RFC 9111 §4.3.1).
             if let e = stored.etag { b.append("If-None-Match: "); b.append(string: e); b.append("\r\n") }

@@ -439,7 +439,7 @@ extension Worker {
                 } else if let s = c.ex.cache.slice {
                     // The client's range of a whole object being fetched; once it is sent and
                     // nothing is being stored, the rest is not waited for (the origin connection closes).
-                    if sendSlice(c, s, ib.readPointer, take, to: ob), c.ex.cache.fill?.tooLarge ?? true, c.ex.cache.sliceFill == nil, rem > Int64(take) {
+                    if sendSlice(c, s, ib.readPointer, take, to: ob), c.ex.cache.fill?.tooLarge ?? true, c.ex.cache.slices?.fill == nil, rem > Int64(take) {
                         ib.consume(take)
                         o.body = .length(rem - Int64(take))
                         o.keepAlive = false

@@ -21,6 +21,28 @@ import EdgeIO
 
 enum SliceAnswer { case served, pending, miss }
 
+/// What a slicing exchange carries (ExchangeCache.slices).
+final class SliceState {
+    /// A Range miss asking the origin for whole slices: `ask` (nil: the
+    /// client's own Range goes as is, a suffix range); `fill` stores the
+    /// slices as they arrive.
+    var fetch = false
+    var ask: (first: Int64, last: Int64?)?
+    var fill: SliceFill?
+    /// Slices found by earlier passes of a lookup that waited for a disk read
+    /// (each pass reads one more; the answer needs them all at once).
+    var held: [Int64: StoredResponse] = [:]
+
+    /// What a lookup run again (after a disk read) starts from: the slices
+    /// held, nothing else (nil when none are).
+    static func carried(_ s: SliceState?) -> SliceState? {
+        guard let s, !s.held.isEmpty else { return nil }
+        let next = SliceState()
+        next.held = s.held
+        return next
+    }
+}
+
 extension Worker {
     /// Answers from stored slices when they cover the request.
     func serveSlices(_ c: ClientConnection, _ x: inout ExchangeCache, _ rc: RouteCache, key: String, now wall: Int64,
@@ -28,9 +50,9 @@ extension Worker {
         let size = rc.slice
         var anchorIndex: Int64 = 0
         if let r = x.request.first("range"), case .span(let a, _) = Slices.asked(r) { anchorIndex = a / size }
-        var fromDisk = !x.heldSlices.isEmpty
+        var fromDisk = !(x.slices?.held.isEmpty ?? true)
         let request = x.request
-        var held = x.heldSlices
+        var held = x.slices?.held ?? [:]
         /// The slice, nil when there is none to use, or .none when a disk read is under way.
         func entry(_ index: Int64) -> StoredResponse?? {
             if let s = held[index] { return usableSlice(s, request, rc, now: wall) ? s : .some(nil) }
@@ -47,7 +69,9 @@ extension Worker {
             }
         }
         func wait() -> SliceAnswer {
-            c.ex.cache.heldSlices = held
+            let state = c.ex.cache.slices ?? SliceState()
+            state.held = held
+            c.ex.cache.slices = state
             c.ex.readFromDisk = true
             park(c, p)
             return .pending
@@ -83,7 +107,7 @@ extension Worker {
             }
         }
         x.status = CacheStatus(.hit, fromDisk ? .disk : .none)
-        x.heldSlices = [:]
+        x.slices = nil
         c.ex.cache = x
         writeStoredHead(c, anchor, outcome, size: info.complete, now: wall)
         for (s, from, to) in parts { sendStoredAfter(c, s, from: from, to: to) }
@@ -106,18 +130,20 @@ extension Worker {
     func planSliceFetch(_ c: ClientConnection, _ x: inout ExchangeCache, _ rc: RouteCache) -> Bool {
         guard rc.slice > 0, c.ex.method == .get, !c.ex.bodyKeyed, !x.clientConditional, !x.request.contains("if-range"),
               let r = x.request.first("range"), let asked = Slices.asked(r) else { return false }
-        x.sliceFetch = true
+        let state = x.slices ?? SliceState()
+        state.fetch = true
         x.collapse = false
         switch asked {
-        case .span(let a, let b): x.sliceAsk = Slices.aligned(first: a, last: b, size: rc.slice)
-        case .suffix: x.sliceAsk = nil
+        case .span(let a, let b): state.ask = Slices.aligned(first: a, last: b, size: rc.slice)
+        case .suffix: state.ask = nil
         }
+        x.slices = state
         return true
     }
 
     /// "Range: bytes=A-B" (or "A-") and CRLF, for a slice fetch.
     func appendSliceAsk(_ c: ClientConnection, _ b: IOBuffer) {
-        guard let (first, last) = c.ex.cache.sliceAsk else { return }
+        guard let (first, last) = c.ex.cache.slices?.ask else { return }
         b.append("Range: bytes=")
         b.append(decimal: first)
         b.append(byte: 45)
@@ -135,7 +161,7 @@ extension Worker {
               case .length(let n) = o.head.framing(requestWasHead: o.requestWasHead), n > 0 else { return false }
         var first: Int64 = 0, complete = n
         if status == 206 {
-            guard c.ex.cache.sliceFetch, let cr = response.first("content-range").flatMap(Slices.contentRange), cr.last - cr.first + 1 == n else { return false }
+            guard c.ex.cache.slices?.fetch == true, let cr = response.first("content-range").flatMap(Slices.contentRange), cr.last - cr.first + 1 == n else { return false }
             (first, complete) = (cr.first, cr.complete)
         } else if status != 200 || n <= Int64(config.store.maxObjectBytes) {
             return false
@@ -175,8 +201,10 @@ extension Worker {
                                         limit: config.store.maxObjectBytes, tags: tags, startedAt: c.ex.cache.purgeEpoch)
             return true
         }
-        c.ex.cache.sliceFill = SliceFill(key: key, tenant: c.ex.tenant!.name, headers: fields, freshness: f, tags: tags,
-                                         startedAt: c.ex.cache.purgeEpoch, size: rc.slice, complete: complete, offset: first)
+        let state = c.ex.cache.slices ?? SliceState()
+        c.ex.cache.slices = state
+        state.fill = SliceFill(key: key, tenant: c.ex.tenant!.name, headers: fields, freshness: f, tags: tags,
+                               startedAt: c.ex.cache.purgeEpoch, size: rc.slice, complete: complete, offset: first)
         // Followers of a whole-object miss go on alone: the slices are not one entry they could wait for.
         c.ex.cache.uncacheable = true
         releaseLeader(c)
@@ -198,10 +226,10 @@ extension Worker {
     func clientCut(_ c: ClientConnection, _ head: ResponseHead, p: UnsafeRawBufferPointer, framing: BodyFraming)
         -> (range: ClosedRange<Int64>, complete: Int64, offset: Int64)? {
         let x = c.ex.cache
-        guard x.rangeFromFull || x.sliceFetch, case .length(let n) = framing, n > 0, var r = x.request.first("range") else { return nil }
+        guard x.rangeFromFull || x.slices?.fetch == true, case .length(let n) = framing, n > 0, var r = x.request.first("range") else { return nil }
         var complete = n, offset: Int64 = 0, last = n - 1
         if head.status == 206 {
-            guard x.sliceFetch, let f = head.fields.first(where: { equalsLowercase(p, $0.nameStart, $0.nameEnd, "content-range") }),
+            guard x.slices?.fetch == true, let f = head.fields.first(where: { equalsLowercase(p, $0.nameStart, $0.nameEnd, "content-range") }),
                   let cr = Slices.contentRange(String(decoding: p[f.value], as: UTF8.self)), cr.last - cr.first + 1 == n else { return nil }
             (offset, last, complete) = (cr.first, cr.last, cr.complete)
         } else if head.status != 200 {

@@ -53,7 +53,9 @@ total() {
   python3 tools/bench/nreq.py 18470 "$1" 5
   python3 tools/bench/nreq.py 18470 "$1" "$2"
   [ -n "$reader" ] && { kill "$reader"; wait "$reader" 2>/dev/null || true; }
-  kill -INT $pid; wait $pid 2>/dev/null || true
+  # (valgrind has been seen to lose a SIGINT that edged's sigwait should take: ask again)
+  kill -INT $pid; for _ in $(seq 100); do kill -0 $pid 2>/dev/null || break; sleep 0.2; done
+  kill -INT $pid 2>/dev/null; wait $pid 2>/dev/null || true
   rm -rf "$W"/st-*
   [ -n "${CGOUT:-}" ] && cp "$W/cg.out" "$CGOUT-$2"   # CGOUT=PATH keeps each profile, for callgrind_annotate
   callgrind_annotate "$W/cg.out" 2>/dev/null | awk '/PROGRAM TOTALS/ && !n++ {gsub(",", "", $1); print $1}'
