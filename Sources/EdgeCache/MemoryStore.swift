@@ -599,13 +599,15 @@ public final class MemoryStore: CacheStorage {
     }
 
     /// FNV-1a, 64 bits; `stopAtSeparator`: only the base key (up to a NUL or SOH).
+    /// (Over the key's bytes in place: the UTF-8 view's iterator cost about
+    /// 25 instructions a byte, and every lookup hashes its key.)
     static func fnv1a(_ key: String, stopAtSeparator: Bool) -> UInt64 {
-        var h: UInt64 = 0xcbf29ce484222325
-        for b in key.utf8 {
-            if stopAtSeparator && b <= 1 { break }
-            h = (h ^ UInt64(b)) &* 0x100000001b3
+        let inPlace = key.utf8.withContiguousStorageIfAvailable { p -> UInt64 in
+            var n = 0
+            if stopAtSeparator { while n < p.count && p[n] > 1 { n += 1 } } else { n = p.count }
+            return EdgeHTTP.fnv1a(UnsafeBufferPointer(rebasing: p[..<n]))
         }
-        return h
+        return inPlace ?? (stopAtSeparator ? EdgeHTTP.fnv1a(key.utf8.prefix { $0 > 1 }) : EdgeHTTP.fnv1a(key.utf8))
     }
 
     /// The ghost list's hash of a key (all of it).

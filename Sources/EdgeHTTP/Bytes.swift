@@ -33,6 +33,15 @@
     return h
 }
 
+/// The same over bytes in place (not generic: a debug build iterates it
+/// without allocating; the hot path hashes every cache key with it).
+@inlinable public func fnv1a(_ bytes: UnsafeBufferPointer<UInt8>, seed: UInt64 = 0xcbf2_9ce4_8422_2325) -> UInt64 {
+    var h = seed
+    var i = 0
+    while i < bytes.count { h = (h ^ UInt64(bytes[i])) &* 0x100_0000_01b3; i += 1 }
+    return h
+}
+
 /// A 64-bit finalizer (splitmix64's): spreads FNV's weak low-entropy
 /// outputs over the whole range, for rings and tables keyed by hash.
 @inlinable public func mix64(_ x: UInt64) -> UInt64 {

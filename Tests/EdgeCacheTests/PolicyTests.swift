@@ -207,6 +207,24 @@ func fresh(_ status: Int, _ response: HeaderList, requestTime: Int64 = t0, respo
                 == CacheKey.primary(tenant: "a", https: true, host: "h", target: "/p?a=1&b=2", query: q))
     }
 
+    /// The key every plain host gets (built in one allocation) is the
+    /// general path's, byte for byte: length-prefixed tenant, scheme, host, target.
+    @Test func plainKeyIsTheGeneralOne() {
+        #expect(CacheKey.primary(tenant: "shop", https: true, host: "example.com", target: "/a?b=1") == "4:shop|https|example.com|/a?b=1")
+        #expect(CacheKey.primary(tenant: "tenant-0123456789", https: false, host: "h", target: "/") == "17:tenant-0123456789|http|h|/")
+        #expect(CacheKey.primary(tenant: "", https: false, host: "", target: "") == "0:|http||")
+        #expect(CacheKey.primary(tenant: "café", https: false, host: "x", target: "/é") == "5:café|http|x|/é")
+        for (tenant, host, target) in [("a", "example.com", "/x"), ("t", "b.test", "/p?q"), (String(repeating: "t", count: 120), "h.example", "/")] {
+            for https in [false, true] {
+                // A capital sends the host through normalization; both paths must agree.
+                #expect(CacheKey.primary(tenant: tenant, https: https, host: host, target: target)
+                        == CacheKey.primary(tenant: tenant, https: https, host: host.uppercased(), target: target))
+                #expect(CacheKey.primary(tenant: tenant, https: https, host: host, target: target)
+                        == "\(tenant.utf8.count):\(tenant)|\(https ? "https" : "http")|\(host)|\(target)")
+            }
+        }
+    }
+
     @Test func varyNormalizesValues() {
         let k1 = CacheKey.variant(vary: ["Accept-Encoding"], request: h(("Accept-Encoding", "GZIP,  br")))
         let k2 = CacheKey.variant(vary: ["accept-encoding"], request: h(("accept-encoding", "gzip"), ("Accept-Encoding", "br")))

@@ -12,8 +12,10 @@ import Testing
 
 @Suite(.serialized, .timeLimit(.minutes(3))) struct AllocationTests {
     /// Allocations per request, debug build (release in the README's table).
-    static let hitBudget = 18.5
-    static let passBudget = 42.5
+    /// (20 and 44 since the cache key is built in one allocation, 2 and 6 in
+    /// release as before: unoptimized, the key builder's closures allocate.)
+    static let hitBudget = 20.5
+    static let passBudget = 44.5
 
     /// The shim, compiled for this run.
     static func shim(in dir: String) throws -> String {

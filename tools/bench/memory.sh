@@ -56,8 +56,8 @@ for size in 1k 64k; do
   kill $WRK 2>/dev/null || true; wait $WRK 2>/dev/null || true
   sleep 1
   read -r rss anon < <(rss_kib $EDGE_PID)
-  stored=$(metric edge_cache_objects)
-  accounted=$(metric edge_cache_bytes)
+  stored=$(metric 'edge_cache_objects{tier="memory"}')
+  accounted=$(metric 'edge_cache_bytes{tier="memory"}')
   r() { echo "scale=2; ($1) / ($2)" | bc; }
   printf "memory   %-4s objects %7s  cache_bytes %4s MiB  RSS %4s MiB (idle %2s)  anon %4s MiB (idle %2s)  RSS/size %s  anon/size %s  anon/accounted %s  anon per object %s B\n" \
     "$size" "$stored" "$((accounted / 1048576))" "$((rss / 1024))" "$((base / 1024))" "$((anon / 1024))" "$((base_anon / 1024))" \

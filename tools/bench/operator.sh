@@ -11,7 +11,8 @@
 #   no-store), tls-hit-1k (keep-alive), gzip-64k (64 KiB JSON, Accept-Encoding: gzip),
 #   idle (memory each of IDLE=4000 idle keep-alive connections takes, after one hit on each;
 #   measured first, on fresh processes).
-# usage: [ROWS="hit-1k tls-hit-1k ..."] tools/bench/operator.sh [seconds=10]
+# PEERS="haproxy edged" runs only those (a ratio needs a peer in the run).
+# usage: [ROWS="hit-1k tls-hit-1k ..."] [PEERS=...] tools/bench/operator.sh [seconds=10]
 DUR=${1:-10}
 source "$(dirname "$0")/lib.sh"
 for p in varnish haproxy; do command -v ${p}d >/dev/null || command -v $p >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $p >/dev/null; }; done
@@ -100,6 +101,7 @@ for row in "${ALL_ROWS[@]}"; do
   [ "$scheme" = http ] && peers="$peers varnish:$VAR_PID:$VAR:"
   for peer in $peers "edged:$EDGE_PID:$EDGE:$EDGES"; do
     IFS=: read -r name pid port sport <<<"$peer"
+    [ -n "${PEERS:-}" ] && ! [[ " $PEERS " == *" $name "* ]] && continue
     [ "$scheme" = https ] && port=$sport
     for _ in 1 2; do curl -sk -o /dev/null -H "Host: bench" "${extra[@]}" "$scheme://127.0.0.1:$port$path"; done
     read -r rps per < <(run_wrk "$name" "$pid" "$scheme://127.0.0.1:$port$path" 50 "${extra[@]}")
