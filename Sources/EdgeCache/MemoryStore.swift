@@ -302,7 +302,7 @@ public final class MemoryStore: CacheStorage {
     @inline(__always) func shard(_ key: String) -> Int {
         // FNV-1a: stable across runs (the disk tier will share it). Hashing
         // stops at NUL or SOH, so derived and POST keys share their base key's shard.
-        shard(hash: MemoryStore.fnv1a(key, stopAtSeparator: true))
+        shard(hash: MemoryStore.keyHash(key, stopAtSeparator: true))
     }
 
     /// The shard of a base key's hash (fnv1a up to the separator).
@@ -329,7 +329,7 @@ public final class MemoryStore: CacheStorage {
     /// request selects: one hash and one lock either way.
     @inline(__always)
     func find(_ key: String, derived coding: ContentCoding?, _ request: () -> HeaderList) -> StoredResponse? {
-        let h = MemoryStore.fnv1a(key, stopAtSeparator: true)
+        let h = MemoryStore.keyHash(key, stopAtSeparator: true)
         return shards[shard(hash: h)].m.withLock { s in
             var k = key
             if let coding {
@@ -426,7 +426,7 @@ public final class MemoryStore: CacheStorage {
             }
             s.bytes += r.cost
             s.objects += 1
-            if r.isDerived { s.derivedBases[MemoryStore.fnv1a(r.key, stopAtSeparator: true), default: 0] += 1 }
+            if r.isDerived { s.derivedBases[MemoryStore.keyHash(r.key, stopAtSeparator: true), default: 0] += 1 }
             if !s.notStored.isEmpty { s.notStored[r.key] = nil }
             if s.ghost.remove(MemoryStore.ghostHash(r.key)) != nil {
                 s.main.append(n)
@@ -553,7 +553,7 @@ public final class MemoryStore: CacheStorage {
         s.bytes -= o.cost
         s.objects -= 1
         if o.isDerived {
-            let h = fnv1a(o.key, stopAtSeparator: true)
+            let h = keyHash(o.key, stopAtSeparator: true)
             if let n = s.derivedBases[h], n > 1 { s.derivedBases[h] = n - 1 } else { s.derivedBases[h] = nil }
         }
         if o.key.utf8.contains(1) { s.postKeys -= 1 }
@@ -598,20 +598,20 @@ public final class MemoryStore: CacheStorage {
         }
     }
 
-    /// FNV-1a, 64 bits; `stopAtSeparator`: only the base key (up to a NUL or SOH).
+    /// A key's FNV-1a, 64 bits; `stopAtSeparator`: only the base key (up to a NUL or SOH).
     /// (Over the key's bytes in place: the UTF-8 view's iterator cost about
     /// 25 instructions a byte, and every lookup hashes its key.)
-    static func fnv1a(_ key: String, stopAtSeparator: Bool) -> UInt64 {
+    static func keyHash(_ key: String, stopAtSeparator: Bool) -> UInt64 {
         let inPlace = key.utf8.withContiguousStorageIfAvailable { p -> UInt64 in
             var n = 0
             if stopAtSeparator { while n < p.count && p[n] > 1 { n += 1 } } else { n = p.count }
-            return EdgeHTTP.fnv1a(UnsafeBufferPointer(rebasing: p[..<n]))
+            return fnv1a(UnsafeBufferPointer(rebasing: p[..<n]))
         }
-        return inPlace ?? (stopAtSeparator ? EdgeHTTP.fnv1a(key.utf8.prefix { $0 > 1 }) : EdgeHTTP.fnv1a(key.utf8))
+        return inPlace ?? (stopAtSeparator ? fnv1a(key.utf8.prefix { $0 > 1 }) : fnv1a(key.utf8))
     }
 
     /// The ghost list's hash of a key (all of it).
-    static func ghostHash(_ key: String) -> UInt64 { fnv1a(key, stopAtSeparator: false) }
+    static func ghostHash(_ key: String) -> UInt64 { keyHash(key, stopAtSeparator: false) }
 
     static func remember(_ key: String, _ s: inout Shard) {
         let h = ghostHash(key)
