@@ -38,6 +38,11 @@ public struct HeaderList: Equatable, Sendable {
         return nil
     }
     public func contains(_ name: String) -> Bool { lowerNames.contains(name) }
+    /// Adds a line (`name` as given is its lowercase form too).
+    public mutating func append(name: String, value: String) {
+        fields.append((name: name, value: value))
+        lowerNames.append(name)
+    }
     /// Elements of a list-valued field across all its lines, trimmed, lowercased.
     public func listElements(_ name: String) -> [String] {
         values(name).flatMap { $0.split(separator: ",") }.map { $0.trimmedOWS().lowercased() }.filter { !$0.isEmpty }

@@ -421,7 +421,7 @@ public enum ConfigLoader {
         var routes: [RouteConfig] = []
         for r in routeNodes {
             try r.allowOnly(["prefix", "origin", "strip_prefix", "host", "request_headers", "response_headers", "cache", "compress", "websocket", "signatures",
-                             "respond", "redirect", "rewrite", "split"])
+                             "respond", "redirect", "rewrite", "split", "mirror"])
             let prefix = try r.requiredString("prefix")
             guard prefix.hasPrefix("/") else { throw r.fail("prefix", "must start with \"/\"") }
             let action = try loadRouteAction(r)
@@ -434,7 +434,7 @@ public enum ConfigLoader {
             rc.action = action
             if let sp = try r.object("split") {
                 guard action == nil else { throw r.fail("split", "a route that responds or redirects has no origin to split") }
-                try sp.allowOnly(["sides", "sticky", "force_header"])
+                try sp.allowOnly(["sides", "sticky", "force_header", "cache"])
                 guard let sides = try sp.objects("sides"), sides.count >= 2, sides.count <= 16 else { throw sp.fail("sides", "expected 2 to 16 sides") }
                 var split = RouteSplit(sides: [])
                 for n in sides {
@@ -455,7 +455,34 @@ public enum ConfigLoader {
                     guard !h.isEmpty, h.utf8.allSatisfy(isTokenChar) else { throw sp.fail("force_header", "expected a field name") }
                     split.forceHeader = h
                 }
+                switch try sp.string("cache") {
+                case nil, "first": break
+                case "keyed": split.keyed = true
+                default: throw sp.fail("cache", "expected \"first\" (only the first side is cached) or \"keyed\" (each side cached apart)")
+                }
                 rc.split = split
+            }
+            if let m = try r.object("mirror") {
+                guard action == nil else { throw r.fail("mirror", "a route that responds or redirects sends nothing to copy") }
+                try m.allowOnly(["origin", "percent", "max_body"])
+                let o = try m.requiredString("origin")
+                guard let g = origins.first(where: { $0.name == o }) else {
+                    throw m.fail("origin", "unknown origin group \"\(o)\" (defined: \(origins.map(\.name).joined(separator: ", ")))")
+                }
+                guard case .http = g.kind, g.tls == nil else { throw m.fail("origin", "a shadow group is a group of plain http:// servers") }
+                guard o != origin else { throw m.fail("origin", "the shadow group is the route's own origin") }
+                var mirror = RouteMirror(origin: o)
+                if let v = m.dict["percent"] {
+                    guard let n = v as? NSNumber, !isJSONBool(v), n.doubleValue > 0, n.doubleValue <= 100 else {
+                        throw m.fail("percent", "expected a number above 0 and at most 100")
+                    }
+                    mirror.percent = n.doubleValue
+                }
+                if let b = try m.bytes("max_body") {
+                    guard b <= 1 << 20 else { throw m.fail("max_body", "at most 1MiB") }
+                    mirror.maxBody = b
+                }
+                rc.mirror = mirror
             }
             if let w = try r.object("rewrite") {
                 try w.allowOnly(["pattern", "replacement"])

@@ -469,6 +469,8 @@ public struct RouteConfig: Sendable, Equatable {
     public var rewrite: (pattern: String, replacement: String)?
     /// A canary or weighted split of the route's requests across origin groups.
     public var split: RouteSplit?
+    /// A share of the route's requests copied to a shadow group (responses discarded).
+    public var mirror: RouteMirror?
     public init(prefix: String, origin: String) { self.prefix = prefix; self.origin = origin }
 
     public static func == (a: RouteConfig, b: RouteConfig) -> Bool {
@@ -476,20 +478,38 @@ public struct RouteConfig: Sendable, Equatable {
             && a.hostRewrite == b.hostRewrite && a.requestHeaders == b.requestHeaders && a.responseHeaders == b.responseHeaders
             && a.websocket == b.websocket && a.websocketIdleTimeoutMillis == b.websocketIdleTimeoutMillis && a.signatures == b.signatures
             && a.action == b.action && a.rewrite?.pattern == b.rewrite?.pattern && a.rewrite?.replacement == b.rewrite?.replacement
-            && a.split == b.split
+            && a.split == b.split && a.mirror == b.mirror
     }
+}
+
+/// Mirroring (shadowing): `percent` of the route's requests (drawn per
+/// request, hits included: the route's traffic as clients send it) are copied
+/// to the group `origin`, fire-and-forget. Each copy is the request as the
+/// origin would get it, with `Connection: close`; a body is copied only up to
+/// `maxBody` (a larger one is not mirrored). Copies wait in a bounded queue
+/// and are dropped, never delayed for, when it is full or the shadow is slow.
+public struct RouteMirror: Sendable, Equatable {
+    public var origin: String
+    public var percent: Double = 100
+    public var maxBody: Int64 = 64 << 10
+    public init(origin: String) { self.origin = origin }
 }
 
 /// A route's split: each request goes to one side, by weight. The first
 /// side is the stable one and uses the cache as usual; the others bypass it
-/// (nothing looked up, nothing stored), so no side is ever served the other's
-/// response. `sticky`: "client" (the client's address) or "cookie:NAME" keep
+/// (nothing looked up, nothing stored), or, `keyed`, cache under their own
+/// keys, so no side is ever served the other's response. `sticky`: "client" (the client's address) or "cookie:NAME" keep
 /// a client on its side (nil: each request drawn anew). A request whose
 /// `forceHeader` field names a side's origin goes to that side.
 public struct RouteSplit: Sendable, Equatable {
     public var sides: [Side]
     public var sticky: String?
     public var forceHeader: String?
+    /// `"cache": "keyed"`: every side uses the cache, the side being part of
+    /// each stored response's key (a Vary-like pseudo-field), so sides never
+    /// share a copy and a purge by URL drops them all. false (the default,
+    /// `"first"`): only the first side uses the cache.
+    public var keyed = false
     public struct Side: Sendable, Equatable {
         public var origin: String
         public var weight: Int

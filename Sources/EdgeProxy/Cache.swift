@@ -56,6 +56,10 @@ func storedBody(_ bytes: [UInt8]) -> BodyStorage {
     return BodyStorage(bytes)
 }
 
+/// The pseudo-field a keyed split's side is in the cache key by (a name no
+/// real field can have: it ends in a colon); its value is the side's group.
+let splitKeyName = "split:"
+
 /// Fields never stored with a response or never replayed from the cache.
 let unstoredFields: Set<String> = ["connection", "keep-alive", "te", "trailer", "transfer-encoding", "upgrade", "content-length",
                                    "set-cookie", "age", "cdn-cache-control", "surrogate-control", "proxy-connection", "proxy-authenticate",
@@ -116,8 +120,15 @@ extension Worker {
             default: break
             }
         }
+        // A keyed split's side is a field of the request as the cache sees it
+        // (splitKeyName; the route's key names list it, so it varies every entry).
+        let keyedSide = e.route?.split.flatMap { $0.keyed ? $0.names[e.splitSide] : nil }
+        if keyedSide != nil { plain = false }
         let plainRequest = plain
-        if !plain { x.request = HeaderList(parsed: p, e.head.fields) }
+        if !plain {
+            x.request = HeaderList(parsed: p, e.head.fields)
+            if let side = keyedSide { x.request.append(name: splitKeyName, value: String(decoding: side, as: UTF8.self)) }
+        }
         x.host = String(decoding: e.host, as: UTF8.self)
         x.target = String(decoding: e.target, as: UTF8.self)
         x.requestTime = wall
@@ -128,7 +139,7 @@ extension Worker {
             e.cache = x
             return false
         }
-        if e.splitSide > 0 {
+        if e.splitSide > 0 && keyedSide == nil {
             // A split's other sides never share the cache with the first.
             x.status = CacheStatus(.bypass)
             e.cache = x

@@ -92,6 +92,8 @@ final class Exchange {
     /// (`splitSide`, 0: the first, cached one).
     var group: OriginGroup?
     var splitSide = 0
+    /// A mirror copy waiting for the request body (Mirror.swift).
+    var mirror: MirrorCopy?
     /// A WebSocket upgrade the route allows: forwarded with its upgrade fields,
     /// and a tunnel once the origin answers 101 (Tunnel.swift).
     var upgrade = false

@@ -11,6 +11,22 @@ extension Worker {
         if c.ex.fwd == nil { c.ex.fwd = takeBuffer() }
         let b = c.ex.fwd!
         b.clear()
+        appendForwardFields(c, p: p, route: route, to: b)
+        switch c.ex.body {
+        case .none: break
+        case .length(let n):
+            b.append("Content-Length: ")
+            b.append(decimal: n)
+            b.append("\r\n")
+        case .chunked:
+            b.append("Transfer-Encoding: chunked\r\n")
+        }
+        b.append("\r\n")
+    }
+
+    /// The request line and fields the origin gets, all but the framing
+    /// fields and the blank line (a mirror copy frames its body itself).
+    func appendForwardFields(_ c: ClientConnection, p: UnsafeRawBufferPointer, route: Route, to b: IOBuffer) {
         if c.ex.method == .other { b.append(c.ex.methodText) } else { b.append(UnsafeRawBufferPointer(rebasing: p[c.ex.head.methodRange])) }
         b.append(byte: 32)
         b.append(c.ex.target)
@@ -86,16 +102,6 @@ extension Worker {
         for ed in c.ex.ruleEdits { b.append(ed.addLines) }
         // The one hop-by-hop pair that is passed on: the origin decides the upgrade.
         if c.ex.upgrade { b.append("Connection: Upgrade\r\nUpgrade: websocket\r\n") }
-        switch c.ex.body {
-        case .none: break
-        case .length(let n):
-            b.append("Content-Length: ")
-            b.append(decimal: n)
-            b.append("\r\n")
-        case .chunked:
-            b.append("Transfer-Encoding: chunked\r\n")
-        }
-        b.append("\r\n")
     }
 
     /// Serializes the client's response head from the origin's.
@@ -185,6 +191,20 @@ extension Worker {
         appendRequestIDValue(e, to: b)
         b.append("\r\n")
     }
+}
+
+/// A mirror copy (Mirror.swift): the forward fields, `Connection: close`, and
+/// the body (nil: none) framed by its length.
+func mirrorRequest(fields: [UInt8], body: [UInt8]?) -> [UInt8] {
+    var r = fields
+    r += Array("Connection: close\r\n".utf8)
+    if let body {
+        r += Array("Content-Length: \(body.count)\r\n\r\n".utf8)
+        r += body
+    } else {
+        r += [13, 10]
+    }
+    return r
 }
 
 /// A health probe's request head (HealthChecks.swift): one request on its own

@@ -132,6 +132,18 @@ public struct TenantStats: Encodable, Sendable {
         public var dryRun: Int
         public var topKeys: [KeyCount]
     }
+    /// Mirror copies per route and shadow group.
+    public var mirrors: [MirrorCount] = []
+    public struct MirrorCount: Encodable, Sendable {
+        public var route: String
+        public var group: String
+        /// Handed to the sender's queue; not sent (queue full, body too large,
+        /// client gone, no shadow server); answered by the shadow; failed there.
+        public var queued: Int
+        public var dropped: Int
+        public var answered: Int
+        public var failed: Int
+    }
     /// Rules and signature categories that matched anything.
     public var rules: [RuleCount] = []
     /// Each rate limit that counted anything, with the keys it refused (or counted) most.
@@ -252,7 +264,9 @@ extension EdgeServer {
         }
         let key = u.key
         e.key = key
-        let request = HeaderList(headers)
+        var request = HeaderList(headers)
+        // A keyed split: what the first (stable) side holds.
+        if let sp = u.route!.split, sp.keyed { request.append(name: splitKeyName, value: String(decoding: sp.names[0], as: UTF8.self)) }
         let rc = u.route!.cache!
         e.routeKey = rc.keyNames + (rc.languageName.map { [$0] } ?? [])
             + (rc.query.keep.map { ["query: only " + $0.sorted().joined(separator: ", ")] } ?? [])
@@ -309,6 +323,7 @@ extension EdgeServer {
         let names = only.map { [$0] } ?? config.tenantNames
         if let t = only, !config.tenantNames.contains(t) { throw OperationError(404, "no tenant named \(t)") }
         let tops = Dictionary(uniqueKeysWithValues: stats.topLimited(10))
+        let mirrorCounts = mirror.counts().sorted { ($0.key.route, $0.key.group) < ($1.key.route, $1.key.group) }
         return names.map { name in
             var s = TenantStats(tenant: name)
             s.cacheBytes = config.store.bytes(tenant: name)
@@ -321,6 +336,9 @@ extension EdgeServer {
                 byGroup[g, default: (0, 0)].1 += c[OriginSlot.errors]
             }
             s.groups = byGroup.keys.sorted().map { .init(group: $0, requests: byGroup[$0]!.0, errors: byGroup[$0]!.1) }
+            for (n, m) in mirrorCounts where n.tenant == name {
+                s.mirrors.append(.init(route: n.route, group: n.group, queued: m.queued, dropped: m.dropped, answered: m.answered, failed: m.failed))
+            }
             for (n, c) in stats.ruleTotals() where n.hasPrefix(mine) {
                 s.rules.append(.init(rule: String(n.dropFirst(mine.count)), matched: c[RuleSlot.matched], logged: c[RuleSlot.logged]))
             }
@@ -448,6 +466,13 @@ extension EdgeServer {
         for (n, t) in origins { out += "edge_origin_requests_total{origin=\"\(label(n))\"} \(t[OriginSlot.requests])\n" }
         family("edge_origin_errors_total", "counter", "Failed requests to each origin server.")
         for (n, t) in origins { out += "edge_origin_errors_total{origin=\"\(label(n))\"} \(t[OriginSlot.errors])\n" }
+        family("edge_mirror_requests_total", "counter", "Mirror copies per tenant, route and shadow group, by result (queued, dropped, answered, failed).")
+        for (n, m) in mirror.counts().sorted(by: { ($0.key.tenant, $0.key.route, $0.key.group) < ($1.key.tenant, $1.key.route, $1.key.group) }) {
+            let l = "tenant=\"\(label(n.tenant))\",route=\"\(label(n.route))\",group=\"\(label(n.group))\""
+            for (r, v) in [("queued", m.queued), ("dropped", m.dropped), ("answered", m.answered), ("failed", m.failed)] {
+                out += "edge_mirror_requests_total{\(l),result=\"\(r)\"} \(v)\n"
+            }
+        }
         family("edge_origin_up", "gauge", "1 when the server is in rotation (active health checks and passive failure counts).")
         let now = monotonicMillis()
         for s in config.servers { out += "edge_origin_up{origin=\"\(label(s.statsName))\"} \(s.health.isAvailable(now: now) ? 1 : 0)\n" }

@@ -11,6 +11,7 @@
 //   4. requestFilter  the tenant's access list (403) and rate limits (429)
 //   4b. routeAction   a route's own answer: respond or redirect (none by default)
 //   5. body           framing and size limit; a cached POST waits for its body
+//   5b. mirror        a copy of the request to a shadow group (none by default; Mirror.swift)
 //   6. cacheLookup    a hit, a collapsed follower, only-if-cached, or on
 //   7. upstream       the directory origin, or the origin exchange
 //
@@ -51,6 +52,7 @@ extension Worker {
         captureRequestFacts(c, p)
         if normalizePhase(c, p) == .next, loopPhase(c, p) == .next, tenantPhase(c) == .next, routePhase(c, p) == .next,
            requestFilterPhase(c, p) == .next, routeActionPhase(c, p) == .next, bodyPhase(c, p) == .next {
+            mirrorPhase(c, p)
             continueRequest(c, p)
         }
         // Past the phases only the head's scalars are read (version, framing):

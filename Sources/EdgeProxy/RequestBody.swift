@@ -25,6 +25,7 @@ extension Worker {
                 case .length(let rem):
                     let take = Int(min(rem, Int64(ib.readableBytes), Int64(highWater)))
                     ob.append(ib.readPointer, count: take)
+                    if c.ex.mirror != nil { teeMirror(c, UnsafeRawBufferPointer(start: ib.readPointer, count: take), end: rem == Int64(take)) }
                     ib.consume(take)
                     c.ex.bytesIn += Int64(take)
                     let left = rem - Int64(take)
@@ -39,8 +40,10 @@ extension Worker {
                         if c.ex.bodyBytes > (c.ex.tenant?.limits.maxBodyBytes ?? 0) { return requestBodyFailed(c, 413) }
                         // Re-framed towards the origin (the forward head says chunked).
                         forwardChunk(UnsafeRawBufferPointer(rebasing: ib.readView[r]), to: ob)
+                        if c.ex.mirror != nil { teeMirror(c, UnsafeRawBufferPointer(rebasing: ib.readView[r]), end: false) }
                     case .end:
                         forwardChunkedEnd(to: ob)
+                        if c.ex.mirror != nil { teeMirror(c, UnsafeRawBufferPointer(start: nil, count: 0), end: true) }
                         c.ex.bodyState = .complete
                     case .error:
                         return requestBodyFailed(c, 400)

@@ -157,6 +157,17 @@ final class Route: Sendable {
     let rewrite: PathRewrite?
     /// A canary/weighted split across groups (nil: all to `group`).
     let split: Split?
+    /// Copies of a share of the requests to a shadow group (Mirror.swift).
+    let mirror: Mirror?
+
+    struct Mirror: Sendable {
+        let group: OriginGroup
+        /// A draw below this (of 1,000,000) is copied.
+        let threshold: UInt64
+        let maxBody: Int
+        /// "tenant", "route prefix", "group": what its counts are filed under.
+        let name: MirrorName
+    }
 
     /// The sides in order (the first is `group`, the cached one), weights, and
     /// how a request picks its side (routePhase).
@@ -169,6 +180,8 @@ final class Route: Sendable {
         /// Lowercase field name; its value names a side's group.
         let forceHeader: [UInt8]?
         let names: [[UInt8]]
+        /// Every side caches, its group's name in the key (RouteSplit.keyed).
+        var keyed = false
 
         /// The side a draw `h` (any 64-bit value) falls on, by weight.
         func side(_ h: UInt64) -> Int {
@@ -188,8 +201,8 @@ final class Route: Sendable {
 
     init(prefix: [UInt8], group: OriginGroup, stripPrefix: Bool, hostRewrite: [UInt8]?, request: Edits, response: Edits, cache: RouteCache? = nil,
          compress: RouteCompress? = nil, websocket: Bool = true, websocketIdleMillis: Int64 = 3_600_000, rateLimits: [RuntimeRateLimit] = [],
-         signatures: SignatureConfig? = nil, action: Action? = nil, split: Split? = nil, rewrite: PathRewrite? = nil) {
-        self.action = action; self.rewrite = rewrite; self.split = split
+         signatures: SignatureConfig? = nil, action: Action? = nil, split: Split? = nil, rewrite: PathRewrite? = nil, mirror: Mirror? = nil) {
+        self.action = action; self.rewrite = rewrite; self.split = split; self.mirror = mirror
         self.rateLimits = rateLimits
         self.signatures = signatures
         self.signatureFields = (signatures?.fields ?? []).map { Array($0.utf8) }
@@ -394,7 +407,7 @@ public final class RuntimeConfig: Sendable {
                     q.ignore = Set(r.cache.ignoreQuery)
                     q.keep = r.cache.keepQuery.map(Set.init)
                     cache = RouteCache(options: o, query: q, grace: r.cache.graceSeconds, deceptionArmor: r.cache.deceptionArmor, debug: r.cache.debug,
-                                       keyNames: r.cache.keyHeaders + r.cache.keyCookies.map { "cookie:" + $0 },
+                                       keyNames: r.cache.keyHeaders + r.cache.keyCookies.map { "cookie:" + $0 } + (r.split?.keyed == true ? [splitKeyName] : []),
                                        languageName: r.cache.languages.isEmpty ? nil : (["accept-language"] + r.cache.languages).joined(separator: ";"),
                                        bypass: BypassRules(cookies: r.cache.bypassCookies, headers: r.cache.bypassHeaders, paths: r.cache.bypassPaths),
                                        staleIfDisconnected: r.cache.staleIfDisconnectedSeconds, slice: r.cache.sliceBytes,
@@ -421,7 +434,7 @@ public final class RuntimeConfig: Sendable {
                                  return Route.Split(groups: sp.sides.map { byName[$0.origin]! }, weights: sp.sides.map(\.weight),
                                                     total: sp.sides.reduce(0) { $0 + $1.weight }, sticky: sticky,
                                                     forceHeader: sp.forceHeader.map { Array($0.lowercased().utf8) },
-                                                    names: sp.sides.map { Array($0.origin.utf8) })
+                                                    names: sp.sides.map { Array($0.origin.utf8) }, keyed: sp.keyed)
                              },
                              rewrite: try r.rewrite.map { rw in
                                  var why = ""
@@ -429,6 +442,10 @@ public final class RuntimeConfig: Sendable {
                                      throw ConfigError(file: t.file, field: "routes.rewrite", message: why)
                                  }
                                  return x
+                             },
+                             mirror: r.mirror.map { m in
+                                 Route.Mirror(group: byName[m.origin]!, threshold: UInt64((m.percent * 10_000).rounded()), maxBody: Int(m.maxBody),
+                                              name: MirrorName(tenant: t.name, route: r.prefix, group: m.origin))
                              })
             }
             let rules = t.rules.rules.map { RuntimeRule(tenant: t.name, $0, limits: limits) }

@@ -32,6 +32,8 @@ public final class EdgeServer: @unchecked Sendable {
     var threads: [OSThread] = []
     /// The current config's health-check prober (started, swapped on reload, stopped).
     let prober = Mutex<HealthProber?>(nil)
+    /// Mirror copies' queue and sender (its thread starts with the first copy).
+    let mirror = MirrorSender()
     /// The bound HTTP address (the port is known even when 0 was asked for).
     public let httpAddress: SocketAddress
     /// The bound HTTPS address, when any tenant has TLS.
@@ -88,7 +90,7 @@ public final class EdgeServer: @unchecked Sendable {
             }
             ws.append(try Worker(index: i, box: box, listenFD: fd, httpsFD: sfd, httpsPort: secure?.port ?? 443, logFD: logFD,
                                  inFlight: inFlight, mailboxes: mailboxes, clock: clock, stats: stats, addressLimits: addressLimits,
-                                 rateTable: rateTable, tap: tap))
+                                 rateTable: rateTable, tap: tap, mirror: mirror))
         }
         workers = ws
         httpAddress = addr
@@ -144,6 +146,7 @@ public final class EdgeServer: @unchecked Sendable {
     public func stop() {
         for w in workers { w.requestStop() }
         swapProber(nil)
+        mirror.stop()
     }
 
     /// Waits until every worker has stopped.

@@ -141,6 +141,9 @@ public final class Worker: @unchecked Sendable {
     var lastDropped: Exchange?
     /// Draws for split routes without stickiness (this worker's own sequence).
     var splitDraws: UInt64 = 0
+    var mirrorDraws: UInt64 = 0
+    /// Sends mirror copies (shared by the server's workers).
+    let mirror: MirrorSender
     let date = DateCache()
     let log: AccessLog
     /// The live tail's rings (shared with the admin API's readers).
@@ -152,8 +155,9 @@ public final class Worker: @unchecked Sendable {
 
     init(index: Int, box: ConfigBox, listenFD: Int32, httpsFD: Int32, httpsPort: UInt16, logFD: Int32,
          inFlight: InFlight, mailboxes: Mailboxes, clock: CacheClock, stats: Stats, addressLimits: AddressLimits,
-         rateTable: RateTable = RateTable(keys: 1024), tap: LogTap? = nil) throws {
+         rateTable: RateTable = RateTable(keys: 1024), tap: LogTap? = nil, mirror: MirrorSender = MirrorSender()) throws {
         self.tap = tap ?? LogTap(workers: index + 1)
+        self.mirror = mirror
         self.addressLimits = addressLimits
         self.rateTable = rateTable
         self.clock = clock

@@ -356,6 +356,10 @@ func emit(_ data: Data) { print(String(decoding: data, as: UTF8.self), terminato
         if groups.count > 1 {
             for g in groups { print("  origin \(g["group"] as? String ?? "?"): \(g["requests"] as? Int ?? 0) requests, \(g["errors"] as? Int ?? 0) errors") }
         }
+        for m in t["mirrors"] as? [[String: Any]] ?? [] {
+            let n = { (k: String) in m[k] as? Int ?? 0 }
+            print("  mirror \(m["route"] as? String ?? "?") -> \(m["group"] as? String ?? "?"): \(n("queued")) queued, \(n("answered")) answered, \(n("failed")) failed, \(n("dropped")) dropped")
+        }
     }
     guard let cache = object(data)["cache"] as? [String: Any] else { return }
     if let m = cache["memory"] as? [String: Any] {

@@ -152,6 +152,15 @@ let good = #"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:9000
         (#"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:1"]}}, "routes": [{"prefix": "/", "redirect": {"location": "/a"}, "respond": {}}]}"#, "routes[0].redirect"),
         (#"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:1"]}}, "routes": [{"prefix": "/", "respond": {"status": 99}}]}"#, "routes[0].respond.status"),
         (#"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:1"]}}, "routes": [{"prefix": "/"}]}"#, "routes[0].origin"),
+        (#"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:1"]}, "c": {"servers": ["127.0.0.1:2"]}}, "routes": [{"prefix": "/", "origin": "o", "split": {"sides": [{"origin": "o"}, {"origin": "c"}], "cache": "both"}}]}"#, "routes[0].split.cache"),
+        (#"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:1"]}}, "routes": [{"prefix": "/", "origin": "o", "mirror": {"origin": "x"}}]}"#, "routes[0].mirror.origin"),
+        (#"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:1"]}}, "routes": [{"prefix": "/", "origin": "o", "mirror": {"origin": "o"}}]}"#, "routes[0].mirror.origin"),
+        (#"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:1"]}, "s": {"servers": ["127.0.0.1:2"]}}, "routes": [{"prefix": "/", "origin": "o", "mirror": {"origin": "s", "percent": 0}}]}"#, "routes[0].mirror.percent"),
+        (#"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:1"]}, "s": {"servers": ["127.0.0.1:2"]}}, "routes": [{"prefix": "/", "origin": "o", "mirror": {"origin": "s", "percent": 101}}]}"#, "routes[0].mirror.percent"),
+        (#"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:1"]}, "s": {"servers": ["127.0.0.1:2"]}}, "routes": [{"prefix": "/", "origin": "o", "mirror": {"origin": "s", "max_body": "2MiB"}}]}"#, "routes[0].mirror.max_body"),
+        (#"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:1"]}, "s": {"servers": ["127.0.0.1:2"]}}, "routes": [{"prefix": "/", "origin": "o", "mirror": {"origin": "s", "queue": 5}}]}"#, "routes[0].mirror.queue"),
+        (#"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:1"]}, "s": {"servers": ["https://127.0.0.1:2"]}}, "routes": [{"prefix": "/", "origin": "o", "mirror": {"origin": "s"}}]}"#, "routes[0].mirror.origin"),
+        (#"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:1"]}, "s": {"servers": ["127.0.0.1:2"]}}, "routes": [{"prefix": "/", "respond": {"status": 204}, "mirror": {"origin": "s"}}]}"#, "routes[0].mirror"),
     ])
     func errorsNameFileAndField(_ json: String, _ field: String) throws {
         let e = try loadError(["bad.json": json])
@@ -170,6 +179,23 @@ let good = #"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:9000
         #expect(g.kind == .http(servers: ["127.0.0.1:1", "127.0.0.1:2"]))
         #expect(g.weights == [1, 5])
         #expect(g.balance == "hash" && g.hashKey == "cookie:sid" && g.hashBalanceFactor == 1.5)
+    }
+
+    @Test func mirrorsAndKeyedSplitsLoadWithTheirDefaults() throws {
+        let dir = try scratch(["m.json": #"""
+        { "hosts": ["m.test"],
+          "origins": {"o": {"servers": ["127.0.0.1:1"]}, "c": {"servers": ["127.0.0.1:2"]}, "s": {"servers": ["127.0.0.1:3"]}},
+          "routes": [{"prefix": "/", "origin": "o", "mirror": {"origin": "s"},
+                      "split": {"sides": [{"origin": "o"}, {"origin": "c"}], "cache": "keyed"}},
+                     {"prefix": "/a/", "origin": "o", "mirror": {"origin": "s", "percent": 2.5, "max_body": "8KiB"},
+                      "split": {"sides": [{"origin": "o"}, {"origin": "c"}], "cache": "first"}}] }
+        """#])
+        let routes = try ConfigLoader.loadTenants(directory: dir)[0].routes
+        #expect(routes[0].mirror == RouteMirror(origin: "s"))
+        #expect(routes[0].mirror?.percent == 100 && routes[0].mirror?.maxBody == 64 << 10)
+        #expect(routes[0].split?.keyed == true)
+        #expect(routes[1].mirror?.percent == 2.5 && routes[1].mirror?.maxBody == 8192)
+        #expect(routes[1].split?.keyed == false)
     }
 
     @Test func invalidJSONNamesTheFile() throws {

@@ -282,6 +282,28 @@ import EdgeIO
         #expect(groups.first { $0.group == "canary" }?.requests == (n["canary"] ?? 0) + 5 + 2, "\(groups)")
     }
 
+    @Test func aKeyedSplitCachesEachSideApartAndAPurgeDropsBoth() throws {
+        let s = try Origin(name: "stable"), k = try Origin(name: "canary")
+        defer { s.stop(); k.stop() }
+        let e = try edge(s, k, #"{"sides": [{"origin": "stable", "weight": 1}, {"origin": "canary", "weight": 1}], "force_header": "X-Canary", "cache": "keyed"}"#)
+        defer { e.stop() }
+        for o in [s, k] {
+            try script(o, "/iso", #"[{"status": 200, "headers": {"Cache-Control": "max-age=600", "Content-Type": "application/json"}, "body": "{\"origin\": \"\#(o.name)\"}"}]"#)
+        }
+        for round in 0..<3 {
+            for name in ["stable", "canary"] {
+                let r = try request(e.port, "/iso", host: "c.test", headers: ["X-Canary: \(name)"])
+                #expect(r.json["origin"] as? String == name, "round \(round): \(name) got \(r.json)")
+                if round > 0 { #expect(r.header("Cache-Status")?.contains("hit") == true, "\(name) is cached: \(r.headers)") }
+            }
+        }
+        #expect(try originHits(s, "/iso") == 1 && originHits(k, "/iso") == 1, "each side fetched once and then served from its own copy")
+        // A purge by URL drops every side's copy.
+        #expect(try e.server.purge(urls: ["http://c.test/iso"], soft: false).purged == 2)
+        for name in ["stable", "canary"] { #expect(try side(e, "/iso", ["X-Canary: \(name)"]) == name) }
+        #expect(try originHits(s, "/iso") == 2 && originHits(k, "/iso") == 2)
+    }
+
     @Test func stickySplitsKeepAClientOnItsSideAndWeightZeroDrainsIt() throws {
         let s = try Origin(name: "stable"), k = try Origin(name: "canary")
         defer { s.stop(); k.stop() }

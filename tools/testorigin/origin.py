@@ -45,6 +45,7 @@ OFFSET = [0.0]  # seconds added to this origin's clock (POST /__clock)
 SCRIPTS = {}   # path -> list of responses
 LOGS = {}      # path -> list of request header lists
 GATES = {}     # name -> threading.Event (/gate, /__release)
+SEEN = []      # requests answered by the default handler: method, path, body length and sha256, headers (/__seen)
 
 
 def now():
@@ -251,6 +252,10 @@ class Handler(BaseHTTPRequestHandler):
             with LOCK:
                 GATES.setdefault(path.split("/")[2], threading.Event()).set()
             return self.send_body(200, b"ok")
+        if path == "/__seen":
+            with LOCK:
+                body = json.dumps(SEEN).encode()
+            return self.send_body(200, body, "application/json")
         if path.startswith("/__log"):
             want = path.split("path=", 1)[1] if "path=" in path else ""
             from urllib.parse import unquote
@@ -271,7 +276,7 @@ class Handler(BaseHTTPRequestHandler):
         if head == "upload":
             n, digest = self.read_body()
             return self.send_body(200, json.dumps({"length": n, "sha256": digest}).encode(), "application/json")
-        n, _ = self.read_body()
+        n, digest = self.read_body()
         if head == "bytes":
             return self.send_body(200, b"x" * int(arg))
         if head == "text":
@@ -361,6 +366,8 @@ class Handler(BaseHTTPRequestHandler):
             "body_length": n,
             "origin": NAME,
         }
+        with LOCK:
+            SEEN.append(dict(info, sha256=digest))
         self.send_body(200, json.dumps(info).encode(), "application/json")
 
     do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_OPTIONS = do_PATCH = handle_any
