@@ -432,6 +432,7 @@ public enum ConfigLoader {
             }
             var rc = RouteConfig(prefix: prefix, origin: origin)
             rc.action = action
+            rc.hasOrigin = r.dict["origin"] != nil
             if let sp = try r.object("split") {
                 guard action == nil else { throw r.fail("split", "a route that responds or redirects has no origin to split") }
                 try sp.allowOnly(["sides", "sticky", "force_header", "cache"])
@@ -619,13 +620,22 @@ public enum ConfigLoader {
             return .respond(status: status, body: body, contentType: type)
         }
         if let n = try r.object("redirect") {
-            try n.allowOnly(["status", "location"])
+            try n.allowOnly(["status", "location", "pattern"])
             let status = try n.int("status") ?? 302
             guard [301, 302, 303, 307, 308].contains(status) else { throw n.fail("status", "a redirect is 301, 302, 303, 307 or 308") }
             let loc = try n.requiredString("location")
-            if let bad = LocationTemplate.unknownVariable(loc) { throw n.fail("location", "unknown variable \(bad) (expected $scheme, $host, $path, $query)") }
+            var groups: Int?
+            let pattern = try n.string("pattern")
+            if let pattern {
+                var why = ""
+                guard let re = Regex(pattern, captures: true, error: &why) else { throw n.fail("pattern", why) }
+                groups = re.groups
+            }
+            if let bad = LocationTemplate.unknownVariable(loc, groups: groups) {
+                throw n.fail("location", "unknown variable \(bad) (expected $scheme, $host, $path, $query\(groups.map { ", $$ or $0-$\($0)" } ?? ""))")
+            }
             guard loc.utf8.allSatisfy({ $0 > 32 && $0 < 127 }) else { throw n.fail("location", "no spaces or control characters") }
-            return .redirect(status: status, location: loc)
+            return .redirect(status: status, location: loc, pattern: pattern)
         }
         return nil
     }

@@ -469,6 +469,8 @@ public struct RouteConfig: Sendable, Equatable {
     public var rewrite: (pattern: String, replacement: String)?
     /// A canary or weighted split of the route's requests across origin groups.
     public var split: RouteSplit?
+    /// False for a route edged answers itself with no `origin` given.
+    public var hasOrigin = true
     /// A share of the route's requests copied to a shadow group (responses discarded).
     public var mirror: RouteMirror?
     public init(prefix: String, origin: String) { self.prefix = prefix; self.origin = origin }
@@ -478,7 +480,7 @@ public struct RouteConfig: Sendable, Equatable {
             && a.hostRewrite == b.hostRewrite && a.requestHeaders == b.requestHeaders && a.responseHeaders == b.responseHeaders
             && a.websocket == b.websocket && a.websocketIdleTimeoutMillis == b.websocketIdleTimeoutMillis && a.signatures == b.signatures
             && a.action == b.action && a.rewrite?.pattern == b.rewrite?.pattern && a.rewrite?.replacement == b.rewrite?.replacement
-            && a.split == b.split && a.mirror == b.mirror
+            && a.split == b.split && a.mirror == b.mirror && a.hasOrigin == b.hasOrigin
     }
 }
 
@@ -522,8 +524,11 @@ public struct RouteSplit: Sendable, Equatable {
 public enum RouteAction: Sendable, Equatable {
     /// A fixed status, body and Content-Type (e.g. `/healthz`).
     case respond(status: Int, body: String, contentType: String)
-    /// A redirect; the location may use $scheme $host $path $query.
-    case redirect(status: Int, location: String)
+    /// A redirect; the location may use $scheme $host $path $query. With a
+    /// `pattern` (POSIX extended, on the path) only matching paths are
+    /// redirected, and the location may use its match and groups ($0-$9);
+    /// other paths go to the route's origin, or get 404 when it names none.
+    case redirect(status: Int, location: String, pattern: String? = nil)
 }
 
 /// The access log's line format (server file `log_format`).

@@ -230,15 +230,29 @@ extension Worker {
     /// 4b. A route edged answers itself, after its protections applied
     /// (unlike nginx's `return`, which runs before `deny`): a fixed
     /// response, or a redirect whose Location fills in $scheme $host $path
-    /// $query. By default none: the request goes on to its origin.
+    /// $query (and, with a pattern that matched the path, $0-$9). By default
+    /// none: the request goes on to its origin.
     @inline(__always) func routeActionPhase(_ c: ClientConnection, _ p: UnsafeRawBufferPointer) -> PhaseResult {
         guard let action = c.ex.route!.action else { return .next }
         switch action {
         case .respond(let status, let body, let type):
             refuseUnread(c, status, body: body, contentType: type)
-        case .redirect(let status, let template):
-            let location = withRuleInput(c, p, c.addr) { template.expand(https: $0.tls, host: $0.host, path: $0.path, query: $0.query) }
-            refuseUnread(c, status, extra: Array("Location: ".utf8) + location + [13, 10], body: [])
+        case .redirect(let status, let template, let pattern, let orNotFound):
+            let location = withRuleInput(c, p, c.addr) { i -> [UInt8]? in
+                var groups: [Range<Int>?] = []
+                if let re = pattern {
+                    guard let m = re.match(i.path) else { return nil }
+                    groups = m
+                }
+                return template.expand(https: i.tls, host: i.host, path: i.path, query: i.query, groups: groups)
+            }
+            if let location {
+                refuseUnread(c, status, extra: Array("Location: ".utf8) + location + [13, 10], body: [])
+            } else if orNotFound {
+                refuseUnread(c, 404)
+            } else {
+                return .next   // not the pattern's: on to the route's origin
+            }
         }
         return .done
     }

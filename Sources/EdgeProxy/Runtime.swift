@@ -196,7 +196,9 @@ final class Route: Sendable {
 
     enum Action: Sendable {
         case respond(status: Int, body: [UInt8], contentType: [UInt8])
-        case redirect(status: Int, location: LocationTemplate)
+        /// `pattern`: only a matching path is redirected (its groups fill
+        /// $0-$9); others go on to the origin, or get 404 (`orNotFound`).
+        case redirect(status: Int, location: LocationTemplate, pattern: Regex?, orNotFound: Bool)
     }
 
     init(prefix: [UInt8], group: OriginGroup, stripPrefix: Bool, hostRewrite: [UInt8]?, request: Edits, response: Edits, cache: RouteCache? = nil,
@@ -421,7 +423,10 @@ public final class RuntimeConfig: Sendable {
                              action: r.action.map { a -> Route.Action in
                                  switch a {
                                  case .respond(let status, let body, let type): return .respond(status: status, body: Array(body.utf8), contentType: Array(type.utf8))
-                                 case .redirect(let status, let location): return .redirect(status: status, location: LocationTemplate(location))
+                                 case .redirect(let status, let location, let pattern):
+                                     var why = ""
+                                     return .redirect(status: status, location: LocationTemplate(location, groups: pattern != nil),
+                                                      pattern: pattern.flatMap { Regex($0, captures: true, error: &why) }, orNotFound: !r.hasOrigin)
                                  }
                              },
                              split: r.split.map { sp in

@@ -183,6 +183,8 @@ import EdgeIO
                         {"prefix": "/teapot", "respond": {"status": 418, "body": "{\"short\": true}", "content_type": "application/json"}},
                         {"prefix": "/old/", "redirect": {"status": 301, "location": "https://$host/new$path$query"}},
                         {"prefix": "/moved", "redirect": {"status": 308, "location": "https://elsewhere.test/"}},
+                        {"prefix": "/blog/", "redirect": {"status": 301, "pattern": "^/blog/([0-9]{4})/([a-z-]+)$", "location": "https://$host/posts/$2?year=$1&was=$0$$"}},
+                        {"prefix": "/docs/", "origin": "o", "cache": {"enabled": false}, "redirect": {"pattern": "^/docs/v1/(.*)$", "location": "/docs/v2/$1$query"}},
                         {"prefix": "/api/", "origin": "o", "cache": {"enabled": false}, "rewrite": {"pattern": "^/api/v1/([a-z]+)/([0-9]+)$", "replacement": "/v2/$1?id=$2&"}},
                         {"prefix": "/strip/", "origin": "o", "strip_prefix": true, "cache": {"enabled": false}, "rewrite": {"pattern": "\\.php$", "replacement": ".html"}}]
                        """#),
@@ -195,6 +197,10 @@ import EdgeIO
             ("GET", "/old/a/b?x=1&y=2", 301, ("Location", "https://r.test/new/old/a/b?x=1&y=2"), "", nil),
             ("GET", "/old/", 301, ("Location", "https://r.test/new/old/"), "", nil),
             ("POST", "/moved/x", 308, ("Location", "https://elsewhere.test/"), "", nil),
+            ("GET", "/blog/2024/hello-world", 301, ("Location", "https://r.test/posts/hello-world?year=2024&was=/blog/2024/hello-world$"), "", nil),
+            ("GET", "/blog/2024/Hello", 404, nil, nil, nil),        // not the pattern's, and no origin
+            ("GET", "/docs/v1/a/b?x=1", 302, ("Location", "/docs/v2/a/b?x=1"), "", nil),
+            ("GET", "/docs/v2/a/b", 200, nil, nil, "/docs/v2/a/b"),  // not the pattern's: on to the origin
             ("GET", "/api/v1/users/42", 200, nil, nil, "/v2/users?id=42&"),
             ("GET", "/api/v1/users/42?page=3", 200, nil, nil, "/v2/users?id=42&?page=3"),
             ("GET", "/api/v1/Users/x", 200, nil, nil, "/api/v1/Users/x"),
