@@ -243,6 +243,19 @@ import EdgeIO
         #expect(post.status == 405 && post.text.hasPrefix("405"), "\(post.status) \(post.text)")
         #expect(try request(e.port, "/", host: "p.test").text == "home")
     }
+
+    @Test func aMalformedHeadOnPlainHTTPGetsTheDefaultTenantsPage() throws {
+        let e = try Edge(tenants: [
+            tenantJSON(name: "d", hosts: ["d.test"], origins: #"{"files": {"directory": "www"}}"#, routes: #"[{"prefix": "/", "origin": "files"}]"#,
+                       extra: #""default": true, "error_pages": {"400": "errors/400.html"}"#),
+        ], files: ["www/index.html": "home", "errors/400.html": "<h1>That was not HTTP</h1>\n"])
+        defer { e.stop() }
+        let c = try Client(port: e.port)
+        c.send("GET / HTTP/1.1\r\nHost: d.test\r\nBad Field: x\r\n\r\n")
+        let r = try c.readResponse()
+        #expect(r.status == 400 && r.text == "<h1>That was not HTTP</h1>\n", "\(r.status) \(r.text)")
+        #expect(r.header("Connection") == "close")
+    }
 }
 
 /// Canary and weighted splits across origin groups.

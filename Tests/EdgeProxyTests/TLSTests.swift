@@ -190,6 +190,25 @@ func sClient(_ port: Int, _ args: String, input: String = "") throws -> String {
         #expect(try ob.stats().requests == 1)
     }
 
+    @Test func errorsBeforeATenantIsKnownUseTheHandshakesTenantsPages() throws {
+        let oa = try Origin(name: "a"), ob = try Origin(name: "b")
+        let a = try makeCertificate(in: certDir, name: "pa", cn: "a.test", sans: ["a.test"])
+        let b = try makeCertificate(in: certDir, name: "pb", cn: "b.test", sans: ["b.test"])
+        let edge = try Edge(tenants: [tenant("a", ["a.test"], oa, certs: [a], extra: #""error_pages": {"421": "e/421.html", "400": "e/400.html"}"#),
+                                      tenant("b", ["b.test"], ob, certs: [b])],
+                            files: ["e/421.html": "<p>a: misdirected</p>\n", "e/400.html": "<p>a: bad request</p>\n"])
+        defer { edge.stop() }
+        // Another tenant's host on a's connection: a's page (the tenant the handshake chose).
+        for proto in ["--http1.1", "--http2"] {
+            let (_, body) = try shell("curl -s -m 30 \(proto) --cacert '\(a.0)' --resolve a.test:\(edge.httpsPort):127.0.0.1 -H 'Host: b.test' -w ' %{http_code}' https://a.test:\(edge.httpsPort)/echo")
+            #expect(body == "<p>a: misdirected</p>\n 421", "\(proto): \(body)")
+        }
+        // A malformed head, before any host is read: a's page too.
+        let out = try sClient(edge.httpsPort, "-servername a.test -quiet -crlf", input: "GET / HTTP/1.1\nHost: a.test\nBad Field: x\n")
+        #expect(out.contains("HTTP/1.1 400") && out.contains("<p>a: bad request</p>"), "\(out)")
+        #expect(try oa.stats().requests == 0 && ob.stats().requests == 0)
+    }
+
     @Test func internalCAIssuesCertificatesCurlTrusts() throws {
         let o = try Origin()
         let edge = try Edge(tenants: [tenantJSON(name: "dev", hosts: ["dev.test", "*.dev.test"], origins: #"{"o": {"servers": ["\#(o.address)"]}}"#,
