@@ -144,6 +144,39 @@ import EdgeIO
         #expect(failed.isEmpty, "\(failed)")
     }
 
+    @Test func aServerBackFromAFailedProbeRampsUpUnderSlowStart() throws {
+        let a = try Origin(name: "a")
+        var b = try Origin(name: "b")
+        defer { a.stop(); b.stop() }
+        let bAddress = b.address, bPort = b.port
+        let e = try Edge(tenants: [
+            tenantJSON(name: "h", hosts: ["h.test"],
+                       origins: #"{"o": {"servers": ["\#(a.address)", "\#(bAddress)"], "max_fails": 1000, "slow_start": "60s", "health_check": {"path": "/health", "interval": "100ms", "timeout": "500ms", "rise": 2, "fall": 2}}}"#,
+                       routes: #"[{"prefix": "/", "origin": "o", "cache": {"enabled": false}}]"#),
+        ])
+        defer { e.stop() }
+        func shares(_ n: Int, _ tag: String) throws -> [String: Int] {
+            var got: [String: Int] = [:]
+            let c = try Client(port: e.port)
+            for i in 0..<n {
+                c.send("GET /\(tag)/\(i) HTTP/1.1\r\nHost: h.test\r\n\r\n")
+                got[try c.readResponse().json["origin"] as? String ?? "?", default: 0] += 1
+            }
+            return got
+        }
+        // Equal weights at the start (not ramping: never out of rotation).
+        let before = try shares(100, "a")
+        #expect((35...65).contains(before["b"] ?? 0), "\(before)")
+        b.stop()
+        #expect(waitFor(e, bAddress, healthy: false))
+        b = try Origin(name: "b", port: bPort)
+        #expect(waitFor(e, bAddress, healthy: true))
+        // Back in rotation, b starts at 1/64 of its weight and ramps up over
+        // the minute: within the first seconds it gets a small share, not half.
+        let after = try shares(100, "b")
+        #expect((1...20).contains(after["b"] ?? 0), "b ramps up from a small share: \(after)")
+    }
+
     @Test func statusAndBodyDecideAProbe() throws {
         let os = try ["o", "p", "q"].map { try Origin(name: $0) }
         defer { for o in os { o.stop() } }
