@@ -114,6 +114,10 @@ public enum HashKey: Sendable, Equatable {
 public struct HashRing: Sendable {
     public let points: [UInt64]
     public let owners: [UInt8]
+    /// By a hash's top `indexBits` bits: the first point at or above that
+    /// bucket's start, so a lookup scans a point or two, not a binary search.
+    let index: [UInt32]
+    static let indexBits: UInt64 = 12
 
     public init(names: [String], weights: [Int], pointsPerWeight: Int = 160) {
         var pairs: [(UInt64, UInt8)] = []
@@ -126,16 +130,23 @@ public struct HashRing: Sendable {
         pairs.sort { $0.0 < $1.0 || ($0.0 == $1.0 && $0.1 < $1.1) }
         points = pairs.map { $0.0 }
         owners = pairs.map { $0.1 }
+        var index = [UInt32](repeating: 0, count: 1 << Int(HashRing.indexBits))
+        var j = 0
+        for b in index.indices {
+            let start = UInt64(b) << (64 - HashRing.indexBits)
+            while j < pairs.count && pairs[j].0 < start { j += 1 }
+            index[b] = UInt32(j)
+        }
+        self.index = index
     }
 
     /// The first point at or after `h` (wrapping to 0).
     @inline(__always) public func first(atOrAfter h: UInt64) -> Int {
-        var lo = 0, hi = points.count
-        while lo < hi {
-            let mid = (lo + hi) >> 1
-            if points[mid] < h { lo = mid + 1 } else { hi = mid }
+        points.withUnsafeBufferPointer { p in
+            var i = Int(index[Int(h >> (64 - HashRing.indexBits))])
+            while i < p.count && p[i] < h { i += 1 }
+            return i == p.count ? 0 : i
         }
-        return lo == points.count ? 0 : lo
     }
 }
 
@@ -268,33 +279,40 @@ public struct Balancer: Sendable {
     /// The first eligible server clockwise from the key's point whose load
     /// stays within the bound; when all are over it, the first eligible.
     func pickHashed(_ key: UInt64, health: [ServerHealth], active: [Int], tried: UInt64, now: Int64) -> Int {
-        let ring = setup.ring!
+        guard let ring = setup.ring else { return -1 }
         let n = health.count
+        var j = ring.first(atOrAfter: mix64(key))
+        // Without a load bound, the first point's server is the answer when it is eligible (the usual case).
+        let first = Int(ring.owners[j])
+        if setup.loadFactor <= 0 && tried & Balancer.bit(first) == 0 && health[first].isAvailable(now: now) { return first }
         let w = setup.weights
-        var limitTimesW = Int.max     // the bound, as (active + 1) x totalWeight <= factor x (sum + 1) x w
-        var totalWeight = 0
+        // The bound: a server's active requests, this one counted, at most
+        // ceil(factor x (all active + 1) x its weight share) (HAProxy's rule;
+        // the ceiling lets an idle server always take one).
+        var total = 0.0               // factor x (sum + 1) / total weight (0: no bound)
         if setup.loadFactor > 0 {
-            var sum = 0
+            var sum = 0, totalWeight = 0
             for i in 0..<n where tried & Balancer.bit(i) == 0 && health[i].isAvailable(now: now) { sum += active[i]; totalWeight += w[i] }
-            limitTimesW = Int((setup.loadFactor * Double(sum + 1)).rounded(.up))
+            total = totalWeight == 0 ? 0 : setup.loadFactor * Double(sum + 1) / Double(totalWeight)
         }
         var seen: UInt64 = 0, seenCount = 0
         var fallback = -1
-        var j = ring.first(atOrAfter: mix64(key))
-        for _ in 0..<ring.points.count {
-            let s = Int(ring.owners[j])
-            j += 1
-            if j == ring.points.count { j = 0 }
-            if seen & Balancer.bit(s) != 0 { continue }
-            seen |= Balancer.bit(s)
-            seenCount += 1
-            if tried & Balancer.bit(s) == 0 && health[s].isAvailable(now: now) {
-                if limitTimesW == Int.max || (active[s] + 1) * totalWeight <= limitTimesW * w[s] { return s }
-                if fallback < 0 { fallback = s }
+        return ring.owners.withUnsafeBufferPointer { owners in
+            for _ in 0..<owners.count {
+                let s = Int(owners[j])
+                j += 1
+                if j == owners.count { j = 0 }
+                if seen & Balancer.bit(s) != 0 { continue }
+                seen |= Balancer.bit(s)
+                seenCount += 1
+                if tried & Balancer.bit(s) == 0 && health[s].isAvailable(now: now) {
+                    if total == 0 || Double(active[s] + 1) <= (total * Double(w[s])).rounded(.up) { return s }
+                    if fallback < 0 { fallback = s }
+                }
+                if seenCount == n { break }
             }
-            if seenCount == n { break }
+            return fallback
         }
-        return fallback
     }
 }
 

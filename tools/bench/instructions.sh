@@ -20,7 +20,13 @@ PATHS=("$@"); [ ${#PATHS[@]} -eq 0 ] && PATHS=(/1k.bin /nc/1k.bin)
 source "$(dirname "$0")/lib.sh"
 command -v valgrind >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind >/dev/null; }
 EDGED=${EDGED:-.build/release/edged}
-start_origin "add_header Cache-Control \"max-age=3600\"; location /ns/ { alias $W/www/; add_header Cache-Control \"no-store\"; }"
+# STEER=rr|hash|hash0: the tenant's one route goes, caching off, to a group of 8
+# servers (the origin nginx on 8 ports), round-robin, or by consistent hash of
+# the URL with health checks every 1 s on all 8 (hash), or hash alone (hash0):
+# issue #18's steering cost. Use a PATH with {i} (nreq.py) to spread the keys.
+LISTENS=""
+[ -n "${STEER:-}" ] && LISTENS=$(for p in $(seq 19001 19008); do printf 'listen 127.0.0.1:%s; ' "$p"; done)
+start_origin "$LISTENS add_header Cache-Control \"max-age=3600\"; location /ns/ { alias $W/www/; add_header Cache-Control \"no-store\"; }"
 PROTECTION=""
 if [ -n "${PROTECT:-}" ]; then
   python3 -c 'import random; random.seed(17); s=set()
@@ -37,6 +43,20 @@ cat > "$W/tenants/bench.json" <<CONF
   "origins": { "o": { "servers": ["127.0.0.1:$ORIGIN"], "keepalive": 64 } },
   "routes": [ { "prefix": "/nc/", "origin": "o", "strip_prefix": true, "compress": false }, { "prefix": "/", "origin": "o" } ] }
 CONF
+if [ -n "${STEER:-}" ]; then
+  servers=$(for p in $(seq 19001 19008); do printf '"127.0.0.1:%s",' "$p"; done); servers=${servers%,}
+  case "$STEER" in
+    rr) how='' ;;
+    hash) how='"balance": "hash", "health_check": { "path": "/1k.bin", "interval": "1s" },' ;;
+    hash0) how='"balance": "hash",' ;;
+    *) echo "STEER is rr, hash or hash0" >&2; exit 2 ;;
+  esac
+  cat > "$W/tenants/bench.json" <<CONF
+{ "name": "bench", "hosts": ["bench"], "default": true,
+  "origins": { "o": { "servers": [$servers], "keepalive": 64, $how "max_fails": 3 } },
+  "routes": [ { "prefix": "/", "origin": "o", "cache": false } ] }
+CONF
+fi
 # total PATH COUNT -> instructions executed by an edged that served COUNT requests for PATH
 total() {
   SWIFT_DETERMINISTIC_HASHING=1 valgrind --tool=callgrind --callgrind-out-file="$W/cg.out" "$EDGED" --tenants "$W/tenants" --http 127.0.0.1:18470 \
