@@ -435,7 +435,7 @@ public enum ConfigLoader {
             rc.hasOrigin = r.dict["origin"] != nil
             if let sp = try r.object("split") {
                 guard action == nil else { throw r.fail("split", "a route that responds or redirects has no origin to split") }
-                try sp.allowOnly(["sides", "sticky", "force_header", "cache"])
+                try sp.allowOnly(["sides", "sticky", "force_header", "cache", "set_cookie"])
                 guard let sides = try sp.objects("sides"), sides.count >= 2, sides.count <= 16 else { throw sp.fail("sides", "expected 2 to 16 sides") }
                 var split = RouteSplit(sides: [])
                 for n in sides {
@@ -455,6 +455,11 @@ public enum ConfigLoader {
                 if let h = try sp.string("force_header") {
                     guard !h.isEmpty, h.utf8.allSatisfy(isTokenChar) else { throw sp.fail("force_header", "expected a field name") }
                     split.forceHeader = h
+                }
+                if try sp.bool("set_cookie") == true {
+                    guard split.sticky?.hasPrefix("cookie:") == true else { throw sp.fail("set_cookie", "goes with \"sticky\": \"cookie:NAME\"") }
+                    guard split.sticky!.dropFirst(7).utf8.allSatisfy(isTokenChar) else { throw sp.fail("sticky", "a cookie name edged sets is a token") }
+                    split.setCookie = true
                 }
                 switch try sp.string("cache") {
                 case nil, "first": break

@@ -512,6 +512,12 @@ public struct RouteSplit: Sendable, Equatable {
     /// share a copy and a purge by URL drops them all. false (the default,
     /// `"first"`): only the first side uses the cache.
     public var keyed = false
+    /// With `sticky: "cookie:NAME"`: a client without the cookie gets one
+    /// from edged (a random value, `Path=/; HttpOnly; SameSite=Lax`) on the
+    /// response, so its next requests stay on the side it drew (HAProxy's
+    /// `cookie ... insert`). Off by default: NAME may be the application's
+    /// own session cookie, which edged must not overwrite.
+    public var setCookie = false
     public struct Side: Sendable, Equatable {
         public var origin: String
         public var weight: Int

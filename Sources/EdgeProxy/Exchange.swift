@@ -92,6 +92,8 @@ final class Exchange {
     /// (`splitSide`, 0: the first, cached one).
     var group: OriginGroup?
     var splitSide = 0
+    /// "Set-Cookie: ...\r\n" for a split's sticky cookie edged gave this client (pickSide).
+    var stickyCookie: [UInt8]?
     /// A mirror copy waiting for the request body (Mirror.swift).
     var mirror: MirrorCopy?
     /// A WebSocket upgrade the route allows: forwarded with its upgrade fields,

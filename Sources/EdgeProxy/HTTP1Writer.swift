@@ -79,6 +79,7 @@ extension Worker {
         }
         if headOnly { e.framing = .asIs }
         if server.requestID { appendRequestID(e, b) }
+        if let cookie = e.stickyCookie { b.append(cookie) }
         if stopping { c.keepAlive = false }
         HTTP1Serializer.appendEndOfHead(close: !c.keepAlive, http10: http10, to: b)
         e.response = .started

@@ -207,6 +207,20 @@ extension Worker {
                 draw = mix64(UInt64(truncatingIfNeeded: v) ^ mix64(UInt64(truncatingIfNeeded: v >> 64)))
             case .cookie(let name):
                 draw = cookieValue(p, e.head, name).map { mix64(fnv1a(p[$0])) }
+                if draw == nil && sp.setCookie {
+                    // A new client: a value of its own, set on the response; its
+                    // next requests draw from it and land on the same side.
+                    let b = takeBuffer()
+                    b.append("Set-Cookie: ")
+                    b.append(name)
+                    b.append(byte: 61)
+                    let at = b.readableBytes
+                    RequestID.append(requestIDs.next(), requestIDs.next() | 1, to: b)   // 32 random hex digits
+                    draw = mix64(fnv1a(UnsafeRawBufferPointer(rebasing: b.readView[at...]).bindMemory(to: UInt8.self)))
+                    b.append("; Path=/; HttpOnly; SameSite=Lax\r\n")
+                    e.stickyCookie = Array(b.readView)
+                    giveBuffer(b)
+                }
             }
             splitDraws &+= 1
             side = sp.side(draw ?? mix64(splitDraws &+ UInt64(bitPattern: now) &* 0x9e37_79b9))

@@ -182,6 +182,8 @@ final class Route: Sendable {
         let names: [[UInt8]]
         /// Every side caches, its group's name in the key (RouteSplit.keyed).
         var keyed = false
+        /// A sticky cookie missing from a request is set by edged (RouteSplit.setCookie).
+        var setCookie = false
 
         /// The side a draw `h` (any 64-bit value) falls on, by weight.
         func side(_ h: UInt64) -> Int {
@@ -439,7 +441,7 @@ public final class RuntimeConfig: Sendable {
                                  return Route.Split(groups: sp.sides.map { byName[$0.origin]! }, weights: sp.sides.map(\.weight),
                                                     total: sp.sides.reduce(0) { $0 + $1.weight }, sticky: sticky,
                                                     forceHeader: sp.forceHeader.map { Array($0.lowercased().utf8) },
-                                                    names: sp.sides.map { Array($0.origin.utf8) }, keyed: sp.keyed)
+                                                    names: sp.sides.map { Array($0.origin.utf8) }, keyed: sp.keyed, setCookie: sp.setCookie)
                              },
                              rewrite: try r.rewrite.map { rw in
                                  var why = ""

@@ -154,6 +154,7 @@ let good = #"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:9000
         (#"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:1"]}}, "routes": [{"prefix": "/"}]}"#, "routes[0].origin"),
         (#"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:1"]}, "c": {"servers": ["127.0.0.1:2"]}}, "routes": [{"prefix": "/", "origin": "o", "split": {"sides": [{"origin": "o"}, {"origin": "c"}], "cache": "both"}}]}"#, "routes[0].split.cache"),
         (#"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:1"]}}, "routes": [{"prefix": "/", "origin": "o", "mirror": {"origin": "x"}}]}"#, "routes[0].mirror.origin"),
+        (#"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:1"]}, "c": {"servers": ["127.0.0.1:2"]}}, "routes": [{"prefix": "/", "origin": "o", "split": {"sides": [{"origin": "o"}, {"origin": "c"}], "sticky": "client", "set_cookie": true}}]}"#, "routes[0].split.set_cookie"),
         (#"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:1"]}}, "routes": [{"prefix": "/", "redirect": {"pattern": "(", "location": "/"}}]}"#, "routes[0].redirect.pattern"),
         (#"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:1"]}}, "routes": [{"prefix": "/", "redirect": {"pattern": "^/(a)$", "location": "/$2"}}]}"#, "routes[0].redirect.location"),
         (#"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:1"]}}, "routes": [{"prefix": "/", "redirect": {"location": "/$1"}}]}"#, "routes[0].redirect.location"),

@@ -356,6 +356,29 @@ import EdgeIO
         #expect(try originHits(s, "/iso") == 2 && originHits(k, "/iso") == 2)
     }
 
+    @Test func aStickyCookieEdgedSetsKeepsANewClientOnItsSide() throws {
+        let s = try Origin(name: "stable"), k = try Origin(name: "canary")
+        defer { s.stop(); k.stop() }
+        let e = try edge(s, k, #"{"sides": [{"origin": "stable", "weight": 1}, {"origin": "canary", "weight": 1}], "sticky": "cookie:edge_side", "set_cookie": true}"#)
+        defer { e.stop() }
+        var sides: [String: Int] = [:]
+        for u in 0..<30 {
+            let first = try request(e.port, "/n/\(u)", host: "c.test")
+            let side = first.json["origin"] as? String ?? "?"
+            let set = try #require(first.header("Set-Cookie"), "a new client gets the cookie")
+            #expect(set.hasPrefix("edge_side=") && set.hasSuffix("; Path=/; HttpOnly; SameSite=Lax"), "\(set)")
+            let cookie = String(set.prefix { $0 != ";" })
+            #expect(cookie.count == "edge_side=".count + 32)
+            for i in 0..<4 {
+                let r = try request(e.port, "/n/\(u)/\(i)", host: "c.test", headers: ["Cookie: theme=x; \(cookie)"])
+                #expect(r.json["origin"] as? String == side, "client \(u) stays on \(side)")
+                #expect(r.header("Set-Cookie") == nil, "a client with the cookie is not given another")
+            }
+            sides[side, default: 0] += 1
+        }
+        #expect(sides.keys.sorted() == ["canary", "stable"], "new clients are drawn by weight: \(sides)")
+    }
+
     @Test func stickySplitsKeepAClientOnItsSideAndWeightZeroDrainsIt() throws {
         let s = try Origin(name: "stable"), k = try Origin(name: "canary")
         defer { s.stop(); k.stop() }
@@ -371,6 +394,8 @@ import EdgeIO
                        routes: #"[{"prefix": "/", "origin": "stable", "split": {"sides": [{"origin": "stable", "weight": 1}, {"origin": "canary", "weight": 0}], "sticky": "cookie:sid"}}]"#),
         ])
         for u in 0..<30 { #expect(try side(e, "/s/\(u)/x", ["Cookie: sid=u\(u)"]) == "stable") }
+        // Without set_cookie edged never sets the (application's) cookie.
+        #expect(try request(e.port, "/s/new", host: "c.test").header("Set-Cookie") == nil)
         e.stop()
     }
 }
