@@ -193,11 +193,10 @@ extension Worker {
     }
 }
 
-/// A mirror copy (Mirror.swift): the forward fields, `Connection: close`, and
-/// the body (nil: none) framed by its length.
+/// A mirror copy (Mirror.swift): the forward fields and the body (nil: none)
+/// framed by its length (a keep-alive request: the sender reuses connections).
 func mirrorRequest(fields: [UInt8], body: [UInt8]?) -> [UInt8] {
     var r = fields
-    r += Array("Connection: close\r\n".utf8)
     if let body {
         r += Array("Content-Length: \(body.count)\r\n\r\n".utf8)
         r += body

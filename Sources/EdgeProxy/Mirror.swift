@@ -3,9 +3,11 @@
 // and never fails because of one: a worker hands the copy (the request as the
 // origin would get it, `Connection: close`, its body when small enough) to the
 // sender's bounded queue and goes on; a full queue drops the copy (counted).
-// One sender thread per server sends the copies: a new connection each, up to
-// `maxInFlight` at once, on non-blocking sockets and one poll; it reads the
-// answer's head, counts it, and closes. Its responses are discarded.
+// One sender thread per server sends the copies, up to `maxInFlight` at once,
+// on non-blocking sockets and one poll, over keep-alive connections to the
+// shadow servers (a connection the shadow closed before answering is retried
+// once on a new one); it reads each answer through by its framing, counts it
+// and discards it.
 //
 // Concurrency and ownership: workers call `submit` (the queue and the counts
 // are under one Mutex); the sender thread alone opens, polls and closes the
@@ -43,11 +45,15 @@ final class MirrorSender: @unchecked Sendable {
     static let maxInFlight = 64
     static let timeoutMillis: Int64 = 10_000
     static let maxResponseHead = 16 << 10
+    /// Keep-alive connections to shadow servers, kept idle this long at most.
+    static let idleMillis: Int64 = 2_000
 
     struct Job {
         let address: SocketAddress
         let bytes: [UInt8]
         let name: MirrorName
+        /// A HEAD: its answer has no body whatever its fields say.
+        let head: Bool
     }
 
     private struct Shared {
@@ -58,14 +64,25 @@ final class MirrorSender: @unchecked Sendable {
         var started = false
     }
 
+    /// Where reading a copy's answer is.
+    private enum Answer { case head, length(Int64), chunked(ChunkedDecoder), untilClose }
+
     private struct Copy {
         var fd: Int32
         var job: Job
         var deadline: Int64
         var connecting: Bool
+        /// On a kept-alive connection: a close before any answer byte is retried once on a new one.
+        var reused: Bool
         var sent = 0
         var got: [UInt8] = []
+        var answer = Answer.head
+        var keepAlive = true
     }
+
+    /// How a copy ended: answered (and whether its connection can carry the
+    /// next), failed, or to be sent again on a new connection.
+    private enum Outcome { case answered(reuse: Bool), failed, retry }
 
     private let shared = Mutex(Shared())
     private let stopping = Atomic<Bool>(false)
@@ -77,25 +94,27 @@ final class MirrorSender: @unchecked Sendable {
     /// Queues a copy; false (counted as dropped) when the queue is full.
     @discardableResult
     func submit(_ job: Job) -> Bool {
-        let (accepted, start) = shared.withLock { s -> (Bool, Bool) in
+        let (accepted, wasEmpty, start) = shared.withLock { s -> (Bool, Bool, Bool) in
             let queued = s.jobs.count - s.head
             guard !stopping.load(ordering: .relaxed), queued < MirrorSender.maxQueued,
                   s.bytes + job.bytes.count <= MirrorSender.maxQueuedBytes else {
                 s.counts[job.name, default: MirrorCounts()].dropped += 1
-                return (false, false)
+                return (false, false, false)
             }
             s.jobs.append(job)
             s.bytes += job.bytes.count
             s.counts[job.name, default: MirrorCounts()].queued += 1
             let start = !s.started
             s.started = true
-            return (true, start)
+            return (true, queued == 0, start)
         }
         if start {
             let t = OSThread.spawn(name: "edge-mirror") { [self] in run() }
             shared.withLock { _ in thread = t }
         }
-        if accepted { wake?.signal() }
+        // The sender takes every queued copy it has room for when it wakes, so
+        // only the first copy into an empty queue needs to wake it.
+        if accepted && wasEmpty { wake?.signal() }
         return accepted
     }
 
@@ -133,16 +152,28 @@ final class MirrorSender: @unchecked Sendable {
 
     private func run() {
         var copies: [Copy] = []
+        var idle: [(fd: Int32, address: SocketAddress, since: Int64)] = []
         var fds: [pollfd] = []
-        var buf = [UInt8](repeating: 0, count: 4096)
+        var buf = [UInt8](repeating: 0, count: 16 << 10)
+        func begin(_ job: Job, _ now: Int64, fresh: Bool = false) {
+            if !fresh, let k = idle.lastIndex(where: { $0.address == job.address }) {
+                let fd = idle.remove(at: k).fd
+                copies.append(Copy(fd: fd, job: job, deadline: now + MirrorSender.timeoutMillis, connecting: false, reused: true))
+                return
+            }
+            switch TCP.connect(job.address) {
+            case .connected(let fd): copies.append(Copy(fd: fd, job: job, deadline: now + MirrorSender.timeoutMillis, connecting: false, reused: false))
+            case .inProgress(let fd): copies.append(Copy(fd: fd, job: job, deadline: now + MirrorSender.timeoutMillis, connecting: true, reused: false))
+            case .failed: count(job.name, answered: false)
+            }
+        }
         while !stopping.load(ordering: .relaxed) {
             var now = monotonicMillis()
-            for job in take(MirrorSender.maxInFlight - copies.count) {
-                switch TCP.connect(job.address) {
-                case .connected(let fd): copies.append(Copy(fd: fd, job: job, deadline: now + MirrorSender.timeoutMillis, connecting: false))
-                case .inProgress(let fd): copies.append(Copy(fd: fd, job: job, deadline: now + MirrorSender.timeoutMillis, connecting: true))
-                case .failed: count(job.name, answered: false)
-                }
+            for job in take(MirrorSender.maxInFlight - copies.count) { begin(job, now) }
+            // Idle connections past their time, or beyond what may be in flight, are closed.
+            while let first = idle.first, now - first.since > MirrorSender.idleMillis || idle.count > MirrorSender.maxInFlight {
+                sysClose(first.fd)
+                idle.removeFirst()
             }
             fds.removeAll(keepingCapacity: true)
             fds.append(pollfd(fd: wake?.fd ?? -1, events: Int16(POLLIN), revents: 0))
@@ -156,14 +187,23 @@ final class MirrorSender: @unchecked Sendable {
             var i = copies.count
             while i > 0 {
                 i -= 1
-                if let answered = step(&copies[i], fds[i + 1].revents, now, &buf) {
-                    sysClose(copies[i].fd)
-                    count(copies[i].job.name, answered: answered)
-                    copies.remove(at: i)
+                guard let outcome = step(&copies[i], fds[i + 1].revents, now, &buf) else { continue }
+                let c = copies.remove(at: i)
+                switch outcome {
+                case .answered(let reuse):
+                    count(c.job.name, answered: true)
+                    if reuse { idle.append((c.fd, c.job.address, now)) } else { sysClose(c.fd) }
+                case .failed:
+                    sysClose(c.fd)
+                    count(c.job.name, answered: false)
+                case .retry:
+                    sysClose(c.fd)
+                    begin(c.job, now, fresh: true)
                 }
             }
         }
         for c in copies { sysClose(c.fd) }
+        for c in idle { sysClose(c.fd) }
     }
 
     private func count(_ name: MirrorName, answered: Bool) {
@@ -172,11 +212,11 @@ final class MirrorSender: @unchecked Sendable {
         }
     }
 
-    /// Moves one copy along; its outcome (answered or not) once it is over.
-    private func step(_ c: inout Copy, _ revents: Int16, _ now: Int64, _ buf: inout [UInt8]) -> Bool? {
+    /// Moves one copy along; its outcome once it is over.
+    private func step(_ c: inout Copy, _ revents: Int16, _ now: Int64, _ buf: inout [UInt8]) -> Outcome? {
         if c.connecting {
-            guard revents != 0 else { return now >= c.deadline ? false : nil }
-            if TCP.socketError(c.fd) != 0 { return false }
+            guard revents != 0 else { return now >= c.deadline ? .failed : nil }
+            if TCP.socketError(c.fd) != 0 { return .failed }
             c.connecting = false
         }
         if c.sent < c.job.bytes.count {
@@ -184,31 +224,77 @@ final class MirrorSender: @unchecked Sendable {
             switch r {
             case .bytes(let n): c.sent += n
             case .wouldBlock: break
-            case .eof, .error: return false
+            case .eof, .error: return c.reused && c.sent == 0 ? .retry : .failed
             }
-            return now >= c.deadline ? false : nil
+            return now >= c.deadline ? .failed : nil
         }
-        if revents != 0 {
-            while c.got.count < MirrorSender.maxResponseHead {
-                let r = buf.withUnsafeMutableBytes { sysRead(c.fd, $0.baseAddress!, $0.count) }
-                guard case .bytes(let n) = r else {
-                    if case .wouldBlock = r { break }
-                    return c.got.isEmpty ? false : responseHeadComplete(c.got)
-                }
+        guard revents != 0 else { return now >= c.deadline ? .failed : nil }
+        var answeredAny = !c.got.isEmpty
+        while true {
+            let r = buf.withUnsafeMutableBytes { sysRead(c.fd, $0.baseAddress!, $0.count) }
+            switch r {
+            case .bytes(let n):
+                answeredAny = true
                 c.got += buf[0..<n]
-                if responseHeadComplete(c.got) { return true }
+                if let done = consume(&c) { return done }
+            case .wouldBlock:
+                return now >= c.deadline ? .failed : nil
+            case .eof, .error:
+                if case .untilClose = c.answer { return .answered(reuse: false) }
+                return !answeredAny && c.reused ? .retry : .failed
             }
-            if c.got.count >= MirrorSender.maxResponseHead { return false }
         }
-        return now >= c.deadline ? false : nil
     }
 
-    private func responseHeadComplete(_ got: [UInt8]) -> Bool {
-        var head = ResponseHead()
-        var scan = HeadScan()
-        let r = got.withUnsafeBytes { HeadParser.parseResponse($0, limits: HeadLimits(), into: &head, scan: &scan) }
-        if case .complete = r { return true }   // any answer, an interim one too
-        return false
+    /// Reads what arrived of the answer: its head (interim ones skipped),
+    /// then its body by its framing, discarded. Nil: more to come.
+    private func consume(_ c: inout Copy) -> Outcome? {
+        while true {
+            switch c.answer {
+            case .head:
+                var head = ResponseHead()
+                var scan = HeadScan()
+                let r = c.got.withUnsafeBytes { HeadParser.parseResponse($0, limits: HeadLimits(), into: &head, scan: &scan) }
+                switch r {
+                case .needMore: return c.got.count > MirrorSender.maxResponseHead ? .failed : nil
+                case .error: return .failed
+                case .complete(let n):
+                    c.got.removeFirst(n)
+                    if head.status < 200 { continue }   // an interim answer; the final one follows
+                    c.keepAlive = head.keepAlive
+                    if c.job.head || head.status == 204 || head.status == 304 {
+                        return .answered(reuse: c.keepAlive && c.got.isEmpty)
+                    }
+                    c.answer = head.chunked ? .chunked(ChunkedDecoder()) : head.contentLength >= 0 ? .length(head.contentLength) : .untilClose
+                }
+            case .length(let left):
+                let k = min(left, Int64(c.got.count))
+                c.got.removeFirst(Int(k))
+                if left == k { return .answered(reuse: c.keepAlive && c.got.isEmpty) }
+                c.answer = .length(left - k)
+                return nil
+            case .chunked(var dec):
+                var at = 0
+                while true {
+                    let (ev, next) = c.got.withUnsafeBytes { dec.decode($0, from: at) }
+                    at = next
+                    switch ev {
+                    case .end:
+                        c.got.removeFirst(at)
+                        return .answered(reuse: c.keepAlive && c.got.isEmpty)
+                    case .error: return .failed
+                    case .needMore:
+                        c.got.removeFirst(at)
+                        c.answer = .chunked(dec)
+                        return nil
+                    case .data: continue
+                    }
+                }
+            case .untilClose:
+                c.got.removeAll(keepingCapacity: true)
+                return nil
+            }
+        }
     }
 }
 
@@ -224,11 +310,13 @@ final class MirrorCopy {
     let maxBody: Int
     var head: [UInt8]
     let hasBody: Bool
+    let isHead: Bool
     var body: [UInt8] = []
     private var handedOver = false
 
-    init(sender: MirrorSender, name: MirrorName, address: SocketAddress, maxBody: Int, head: [UInt8], hasBody: Bool) {
+    init(sender: MirrorSender, name: MirrorName, address: SocketAddress, maxBody: Int, head: [UInt8], hasBody: Bool, isHead: Bool) {
         self.sender = sender; self.name = name; self.address = address; self.maxBody = maxBody; self.head = head; self.hasBody = hasBody
+        self.isHead = isHead
     }
 
     deinit { if !handedOver { sender.drop(name) } }
@@ -236,7 +324,7 @@ final class MirrorCopy {
     /// Framing of our own (the body is whole: a length), then to the queue.
     func send() {
         handedOver = true
-        sender.submit(MirrorSender.Job(address: address, bytes: mirrorRequest(fields: head, body: hasBody ? body : nil), name: name))
+        sender.submit(MirrorSender.Job(address: address, bytes: mirrorRequest(fields: head, body: hasBody ? body : nil), name: name, head: isHead))
     }
 }
 
@@ -266,7 +354,7 @@ extension Worker {
         var hasBody = true
         if case .none = e.body { hasBody = false }
         let copy = MirrorCopy(sender: mirror, name: m.name, address: config.servers[ids[gi]].address, maxBody: m.maxBody,
-                              head: Array(b.readView), hasBody: hasBody)
+                              head: Array(b.readView), hasBody: hasBody, isHead: e.method == .head)
         giveBuffer(b)
         if hasBody { e.mirror = copy } else { copy.send() }
     }

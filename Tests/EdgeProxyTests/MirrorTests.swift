@@ -98,6 +98,9 @@ import EdgeIO
         #expect(n.answered == n.queued && n.dropped == 0 && n.failed == 0, "\(n)")
         #expect(try seen(shadow).count == n.queued)
         #expect(try seen(main).count == 400)
+        // Copies travel on kept-alive connections, not one each.
+        let conns = try shadow.stats().connections
+        #expect(conns >= 1 && conns <= 10, "\(conns) connections for \(n.queued) copies")
     }
 
     @Test func aDeadShadowChangesNothingForClients() throws {
