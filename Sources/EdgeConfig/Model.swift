@@ -318,6 +318,11 @@ public struct OriginGroupConfig: Sendable, Equatable {
     /// Response statuses that are retried on another server (idempotent
     /// requests whose body was not sent; the last server's answer is relayed).
     public var retryOn: [Int] = []
+    /// `"timeout"` in `retry_on`: an idempotent request whose server did not
+    /// answer within the read timeout (no response byte) is retried on
+    /// another one (nginx's `proxy_next_upstream timeout`). Off by default:
+    /// a slow origin then costs the client the timeout once, not per server.
+    public var retryOnTimeout = false
     public var maxFails = 3
     public var failBackoffMillis: Int64 = 10_000
     /// Idle keep-alive connections kept per server per worker.

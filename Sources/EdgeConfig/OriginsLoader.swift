@@ -128,12 +128,13 @@ extension ConfigLoader {
             o.retryBudget = n.doubleValue
         }
         if let v = g.dict["retry_on"] {
-            guard let a = v as? [Any], !a.isEmpty else { throw g.fail("retry_on", "expected a list of statuses, e.g. [502, 503, 504]") }
-            o.retryOn = try a.enumerated().map { i, e in
+            guard let a = v as? [Any], !a.isEmpty else { throw g.fail("retry_on", "expected a list of statuses, e.g. [502, 503, 504, \"timeout\"]") }
+            for (i, e) in a.enumerated() {
+                if let t = e as? String, t == "timeout" { o.retryOnTimeout = true; continue }
                 guard let n = e as? NSNumber, !isJSONBool(e), let st = Int(exactly: n.doubleValue), (500...599).contains(st) || st == 429 else {
-                    throw ConfigError(file: g.file, field: "\(g.field("retry_on"))[\(i)]", message: "expected a 5xx status (or 429)")
+                    throw ConfigError(file: g.file, field: "\(g.field("retry_on"))[\(i)]", message: "expected a 5xx status (or 429), or \"timeout\"")
                 }
-                return st
+                o.retryOn.append(st)
             }
         }
         if let v = try g.millis("slow_start") {

@@ -607,11 +607,13 @@ extension Worker {
         // `proxy_next_upstream error`). A reused keep-alive connection found
         // closed may try the same server again, on a fresh connection, without
         // spending the retry budget (it says nothing about the server).
+        // With "timeout" in the group's retry_on, a read timeout before any
+        // response byte counts as lost too (nginx's `proxy_next_upstream timeout`).
         let nothingSent = why == .connect || why == .connectTimeout || why == .tls
-        let lostBeforeAnswer = why == .closed && !o.gotBytes
+        let lostBeforeAnswer = (why == .closed || (why == .readTimeout && o.group.retryOnTimeout)) && !o.gotBytes
         if !c.ex.bodyStarted && (nothingSent || (lostBeforeAnswer && c.ex.method.isIdempotent)),
            case .http(let ids) = c.ex.group!.kind {
-            if lostBeforeAnswer && reused {
+            if why == .closed && lostBeforeAnswer && reused {
                 c.ex.tried &= ~(1 << UInt64(o.groupIndex))
                 pools.retryTokens[c.ex.group!.id] += 1
             }

@@ -88,6 +88,8 @@ final class OriginGroup: Sendable {
     /// statuses retried on another server.
     let retryBudget: Double
     let retryOn: Set<Int>
+    /// A read timeout before any response byte is retried (idempotent requests).
+    let retryOnTimeout: Bool
     let keepAlive: Int
     /// Health of the group's servers, in group order (for the balancer).
     let health: [ServerHealth]
@@ -96,8 +98,9 @@ final class OriginGroup: Sendable {
     let fallbackID: Int?
 
     init(id: Int, name: String, kind: GroupKind, balance: BalanceSetup, keepAlive: Int, health: [ServerHealth], check: HealthCheckConfig? = nil,
-         retryBudget: Double = 0.2, retryOn: [Int] = [], fallbackID: Int? = nil) {
+         retryBudget: Double = 0.2, retryOn: [Int] = [], retryOnTimeout: Bool = false, fallbackID: Int? = nil) {
         self.fallbackID = fallbackID
+        self.retryOnTimeout = retryOnTimeout
         self.retryBudget = retryBudget
         self.retryOn = Set(retryOn)
         self.id = id; self.name = name; self.kind = kind; self.balance = balance; self.keepAlive = keepAlive; self.health = health
@@ -376,7 +379,7 @@ public final class RuntimeConfig: Sendable {
                                            weights: g.weights.count == health.count ? g.weights : Array(repeating: 1, count: health.count),
                                            names: names, key: key, loadFactor: g.hashBalanceFactor, slowStartMillis: g.slowStartMillis)
                 let og = OriginGroup(id: groups.count, name: g.name, kind: kind, balance: balance, keepAlive: g.keepAlive, health: health,
-                                     check: g.healthCheck, retryBudget: g.retryBudget, retryOn: g.retryOn,
+                                     check: g.healthCheck, retryBudget: g.retryBudget, retryOn: g.retryOn, retryOnTimeout: g.retryOnTimeout,
                                      fallbackID: g.fallback.flatMap { fb in t.origins.firstIndex { $0.name == fb } }.map { tenantGroups + $0 })
                 groups.append(og)
                 byName[g.name] = og

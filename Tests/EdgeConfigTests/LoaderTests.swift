@@ -183,6 +183,12 @@ let good = #"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:9000
         #expect(g.kind == .http(servers: ["127.0.0.1:1", "127.0.0.1:2"]))
         #expect(g.weights == [1, 5])
         #expect(g.balance == "hash" && g.hashKey == "cookie:sid" && g.hashBalanceFactor == 1.5)
+        #expect(g.retryOn == [] && !g.retryOnTimeout)
+        let retry = try scratch(["r.json": #"{"hosts": ["r.test"], "origins": {"o": {"servers": ["127.0.0.1:1"], "retry_on": [502, "timeout", 504]}}, "routes": [{"prefix": "/", "origin": "o"}]}"#])
+        let r = try ConfigLoader.loadTenants(directory: retry)[0].origins[0]
+        #expect(r.retryOn == [502, 504] && r.retryOnTimeout)
+        let bad = try loadError(["bad.json": #"{"hosts": ["r.test"], "origins": {"o": {"servers": ["127.0.0.1:1"], "retry_on": [502, "timeouts"]}}, "routes": [{"prefix": "/", "origin": "o"}]}"#])
+        #expect(bad?.field == "origins.o.retry_on[1]", "\(String(describing: bad))")
     }
 
     @Test func mirrorsAndKeyedSplitsLoadWithTheirDefaults() throws {

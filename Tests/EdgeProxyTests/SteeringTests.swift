@@ -450,6 +450,38 @@ import EdgeIO
         #expect(seen == ["a is busy", "b answered"])
     }
 
+    @Test func retryOnTimeoutTriesAnotherServerWhenOneNeverAnswers() throws {
+        let b = try Origin(name: "b")
+        defer { b.stop() }
+        // a accepts connections (the kernel's backlog) and never answers.
+        let stuck = try TCP.listen(SocketAddress("127.0.0.1:0")!, reusePort: false)
+        defer { close(stuck) }
+        let a = "127.0.0.1:\(TCP.localAddress(stuck)!.port)"
+        func edge(_ retry: String) throws -> Edge {
+            try Edge(tenants: [
+                tenantJSON(name: "r", hosts: ["r.test"], origins: #"{"o": {"servers": ["\#(a)", "\#(b.address)"], "max_fails": 1000\#(retry)}}"#,
+                           routes: #"[{"prefix": "/", "origin": "o", "cache": {"enabled": false}}]"#,
+                           extra: #""limits": {"origin_read_timeout": "300ms"}"#),
+            ])
+        }
+        let e = try edge(#", "retry_on": ["timeout", 503]"#)
+        for i in 0..<6 {
+            let r = try request(e.port, "/t/\(i)", host: "r.test")
+            #expect(r.status == 200 && r.json["origin"] as? String == "b", "\(i): \(r.status)")
+        }
+        // Not for a POST: its timeout is the client's 504 when a is picked.
+        var posts: Set<Int> = []
+        for _ in 0..<4 { posts.insert(try request(e.port, "POST", "/t/p", host: "r.test", body: "x").status) }
+        #expect(posts == [200, 504])
+        e.stop()
+        // Without "timeout" in retry_on, a GET that lands on a gets 504.
+        let plain = try edge("")
+        defer { plain.stop() }
+        var statuses: Set<Int> = []
+        for i in 0..<4 { statuses.insert(try request(plain.port, "/u/\(i)", host: "r.test").status) }
+        #expect(statuses == [200, 504])
+    }
+
     @Test func whenEveryServerAnswersARetriedStatusTheLastAnswerIsRelayed() throws {
         let a = try Origin(name: "a")
         defer { a.stop() }
