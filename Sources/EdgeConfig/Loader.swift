@@ -201,7 +201,7 @@ public enum ConfigLoader {
     public static func loadServer(file: String, contents: Data? = nil) throws -> ServerConfig {
         let root = Node(dict: try readJSON(file, contents: contents), file: file, path: "")
         try root.allowOnly(["http", "https", "workers", "limits", "trusted_proxies", "access_log", "state", "tls_ticket_rotation", "cache", "admin",
-                            "proxy_protocol", "access", "node_name", "fleet", "acme", "log_format", "request_id"])
+                            "proxy_protocol", "access", "node_name", "fleet", "acme", "log_format", "request_id", "h2c"])
         let baseDir = (file as NSString).deletingLastPathComponent
         var c = ServerConfig()
         if let v = try root.millis("tls_ticket_rotation") {
@@ -242,6 +242,7 @@ public enum ConfigLoader {
         if let v = try root.string("access_log") { c.accessLog = v }
         if root.dict["log_format"] != nil { c.logFormat = try loadLogFormat(root) }
         if let v = try root.bool("request_id") { c.requestID = v }
+        if let v = try root.bool("h2c") { c.h2c = v }
         if let v = try root.bool("proxy_protocol") { c.proxyProtocol = v }
         if let a = try root.object("access") { c.access = try loadAccess(a, baseDir: baseDir) }
         if let a = try root.object("admin") {

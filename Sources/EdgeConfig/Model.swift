@@ -81,6 +81,10 @@ public struct ServerConfig: Sendable, Equatable {
     /// kept, else one is made (32 hex digits); it goes to the origin, back to
     /// the client and into the log.
     public var requestID = true
+    /// HTTP/2 with prior knowledge on the plain listener (RFC 9113 §3.3): a
+    /// connection that opens with the HTTP/2 preface is served as HTTP/2.
+    /// Off by default (`Upgrade: h2c` is never honoured).
+    public var h2c = false
     /// The admin API's optional loopback TCP listener ("127.0.0.1:PORT") and the
     /// file holding its bearer token. The Unix socket STATE/admin.sock is always on.
     public var adminListen: String?

@@ -29,6 +29,11 @@ extension Worker {
                     c.timeout = .header
                     c.deadline = now + server.headerTimeoutMillis
                 }
+                if server.h2c && c.requests == 0 && c.tls == nil && c.h2Parent == nil && c.sink == nil && b.readView[0] == 0x50 {   // "P"RI
+                    var waiting = false
+                    if startH2cIfPreface(c, b, waiting: &waiting) { return }
+                    if waiting { if c.eof { closeClient(c) }; return }
+                }
                 swap(&c.head.fields, &scratchFields)
                 let result = HeadParser.parseRequest(b.readView, limits: limits, into: &c.head, scan: &c.scan)
                 switch result {

@@ -67,6 +67,26 @@ extension Worker {
     /// After the handshake: a carrier when ALPN chose h2.
     func startH2IfNegotiated(_ c: ClientConnection) -> H2Session? {
         guard let t = c.tls, t.negotiatedH2 else { return nil }
+        return startH2(c)
+    }
+
+    /// h2c with prior knowledge (the server's `h2c`, RFC 9113 §3.3): a plain
+    /// connection whose first bytes are (a prefix of) the HTTP/2 preface.
+    /// Returns true once it is a carrier, with what it sent already processed;
+    /// false with `waiting` while the bytes so far could still be the preface.
+    func startH2cIfPreface(_ c: ClientConnection, _ b: IOBuffer, waiting: inout Bool) -> Bool {
+        let preface = Frames.preface
+        let n = min(b.readableBytes, preface.count)
+        for i in 0..<n where b.readView[i] != preface[i] { return false }
+        if n < preface.count { waiting = true; return false }
+        let h = startH2(c)
+        h2Receive(c, h, b)
+        if h.closing { endH2(c, h); return true }
+        h2ReadAndProcess(c, h)
+        return true
+    }
+
+    func startH2(_ c: ClientConnection) -> H2Session {
         // Extended CONNECT (RFC 8441) is not advertised until the tunnel speaks HTTP/2.
         var limits = H2Limits()
         limits.enableConnectProtocol = false
@@ -96,21 +116,26 @@ extension Worker {
             if c.inBuf == nil { c.inBuf = takeBuffer() }
             let ib = c.inBuf!
             if readClientOnce(c, ib) == 0 && !c.eof { continue }
-            var events: [H2Event] = []
-            let outcome = h.conn.receive(ib.readView, now: now, events: &events, out: &h.out)
-            // Events may point into the input: handle them before it moves.
-            for e in events { h2Handle(c, h, e, ib.readView) }
-            switch outcome {
-            case .consumed(let n): ib.consume(n); ib.compact()
-            case .close(let e):
-                h.closing = true
-                if e != .noError { workerCounters.add(WorkerSlot.h2ConnectionErrors, 1) }
-            }
+            h2Receive(c, h, ib)
             if c.eof { h.closing = true }
         }
         if h.closing { return endH2(c, h) }
         // Written with the streams' answers at the end of the loop turn.
         if !h.dirty { h.dirty = true; h2Dirty.append(h) }
+    }
+
+    /// Runs the client's bytes in `ib` through the machine and serves its events.
+    func h2Receive(_ c: ClientConnection, _ h: H2Session, _ ib: IOBuffer) {
+        var events: [H2Event] = []
+        let outcome = h.conn.receive(ib.readView, now: now, events: &events, out: &h.out)
+        // Events may point into the input: handle them before it moves.
+        for e in events { h2Handle(c, h, e, ib.readView) }
+        switch outcome {
+        case .consumed(let n): ib.consume(n); ib.compact()
+        case .close(let e):
+            h.closing = true
+            if e != .noError { workerCounters.add(WorkerSlot.h2ConnectionErrors, 1) }
+        }
     }
 
     /// A graceful stop (RFC 9113 §6.8): GOAWAY with the last stream id; the

@@ -17,6 +17,33 @@ import EdgeCache
         try shell("curl -s -m 30 --http2 --cacert '\(e.stateDir)/ca.pem' --resolve \(host):\(e.httpsPort):127.0.0.1 \(args)")
     }
 
+    @Test func h2cWithPriorKnowledgeOnThePlainListenerWhenTurnedOn() throws {
+        let o = try Origin()
+        defer { o.stop() }
+        let on = try edge(o, server: #"{"h2c": true}"#)
+        // curl and nghttp speak HTTP/2 from their first byte; HTTP/1.1 still works beside them.
+        let (st, out) = try shell("curl -s -m 30 --http2-prior-knowledge -H 'Host: h.test' -w ' %{http_version} %{http_code}' http://127.0.0.1:\(on.port)/echo/h2c")
+        #expect(st == 0 && out.hasSuffix(" 2 200") && out.contains("/echo/h2c"), "\(out)")
+        let (ns, nout) = try shell("nghttp -n -s -m 20 -H ':authority: h.test' http://127.0.0.1:\(on.port)/bytes/1000")
+        let rows = nout.split(separator: "\n").filter { $0.contains(" 200 1000 /bytes/1000") }
+        #expect(ns == 0 && rows.count == 20, "20 streams on one connection: \(nout)")
+        #expect(try request(on.port, "/echo/h1", host: "h.test").status == 200)
+        // A preface sent a byte at a time is still a preface.
+        let c = try Client(port: on.port)
+        for b in Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8) { c.send([b]); usleep(2000) }
+        c.send([0, 0, 0, 4, 0, 0, 0, 0, 0])   // an empty SETTINGS
+        #expect(try c.fill(), "the server's SETTINGS")
+        on.stop()
+        #expect(on.accessLog().filter { ($0["protocol"] as? String) == "HTTP/2" }.count >= 21, "curl's one and nghttp's 20 requests over h2c")
+        // Off (the default): the preface is not a request, and an Upgrade: h2c is not honoured.
+        let off = try edge(o)
+        defer { off.stop() }
+        let (_, refused) = try shell("curl -s -m 30 --http2-prior-knowledge -H 'Host: h.test' -w ' %{http_code}' http://127.0.0.1:\(off.port)/echo/h2c")
+        #expect(!refused.hasSuffix(" 200"), "\(refused)")
+        let up = try request(off.port, "/echo/up", host: "h.test", headers: ["Connection: Upgrade, HTTP2-Settings", "Upgrade: h2c", "HTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA"])
+        #expect(up.status == 200 && up.header("Upgrade") == nil)
+    }
+
     @Test func curlGetsMissThenHitOverHTTP2() throws {
         let o = try Origin()
         let e = try edge(o)
