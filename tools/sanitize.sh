@@ -27,7 +27,7 @@ if [ "$which" = both ] || [ "$which" = thread ]; then
   # A report is inside a lock when one of the first frames of its first stack is a
   # withLock closure (frame #0 may be a method that closure calls); any other is a finding.
   frames() { awk '/WARNING: ThreadSanitizer/ { n++; f=0; inside=0; top="" }
-                  n && /^ +#[0-9]+ / { if (f < 6) { if (f == 0) top=$2; if ($0 ~ /withLock|XEfU_/) inside=1 }; f++ }
+                  n && /^ +#[0-9]+ / { if (f < 6) { if (f == 0) top=$2; if ($0 ~ /withLock|XEfU[0-9]*_/) inside=1 }; f++ }
                   n && /^ *$/ && f > 0 && top != "" { print (inside ? "inside " : "outside ") top; top="" }' .build-tsan.log; }
   outside=$(frames | grep "^outside" | sort | uniq -c)
   inside=$(frames | grep -c "^inside")
