@@ -121,9 +121,11 @@ final class ClientConnection {
     var h2Out = H2StreamOut()
     /// The exchange found no room and waits for the client's window.
     var h2Waiting = false
+    /// A stream connection whose carrier is TLS (not h2c on the plain listener).
+    var h2OverTLS = false
 
     /// What its exchanges know of where they came from (Exchange.Peer).
-    var peer: Peer { Peer(ip: peerIP, trusted: trusted, https: tls != nil || h2Parent != nil, sniTenant: sniTenant, sni: sniName) }
+    var peer: Peer { Peer(ip: peerIP, trusted: trusted, https: tls != nil || h2OverTLS, sniTenant: sniTenant, sni: sniName) }
 
     init(fd: Int32, gen: UInt32, addr: IPAddress, peerIP: [UInt8], trusted: Bool, exchange: Exchange = Exchange()) {
         self.socket = OwnedFD(fd); self.gen = gen; self.addr = addr; self.peerIP = peerIP; self.trusted = trusted; ex = exchange

@@ -182,6 +182,7 @@ extension Worker {
             s.sink = takeBuffer()
             s.h2Parent = h
             s.h2Stream = id
+            s.h2OverTLS = c.tls != nil
             s.sniTenant = c.sniTenant
             s.sniName = c.sniName
             s.inBuf = takeBuffer()

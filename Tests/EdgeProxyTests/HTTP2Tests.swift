@@ -24,6 +24,7 @@ import EdgeCache
         // curl and nghttp speak HTTP/2 from their first byte; HTTP/1.1 still works beside them.
         let (st, out) = try shell("curl -s -m 30 --http2-prior-knowledge -H 'Host: h.test' -w ' %{http_version} %{http_code}' http://127.0.0.1:\(on.port)/echo/h2c")
         #expect(st == 0 && out.hasSuffix(" 2 200") && out.contains("/echo/h2c"), "\(out)")
+        #expect(out.contains(#"["X-Forwarded-Proto", "http"]"#), "h2c is not https: \(out)")
         let (ns, nout) = try shell("nghttp -n -s -m 20 -H ':authority: h.test' http://127.0.0.1:\(on.port)/bytes/1000")
         let rows = nout.split(separator: "\n").filter { $0.contains(" 200 1000 /bytes/1000") }
         #expect(ns == 0 && rows.count == 20, "20 streams on one connection: \(nout)")
