@@ -44,7 +44,7 @@ let package = Package(
         .target(name: "CEdgeIO"),
         .target(name: "EdgeIO", dependencies: ["CEdgeIO"], swiftSettings: fast),
         // TLS termination (OpenSSL): per-tenant contexts, SNI, internal CA.
-        .target(name: "EdgeTLS", dependencies: ["COpenSSL", "CEdgeShims", "EdgeIO"]),
+        .target(name: "EdgeTLS", dependencies: ["COpenSSL", "CEdgeShims", "EdgeIO", "EdgeHTTP"]),
         // The disk tier: segment files, their index, the tiered store (I/O threads of its own).
         .target(name: "EdgeDisk", dependencies: ["EdgeCache", "EdgeHTTP", "EdgeIO"], swiftSettings: fast),
         // The proxy pipeline.

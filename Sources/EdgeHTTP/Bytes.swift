@@ -118,3 +118,27 @@ extension StringProtocol {
         return String(s)
     }
 }
+/// Base64 (RFC 4648 §4, padded), or with `url` base64url (§5, unpadded: what
+/// JWS uses). A WebSocket key is base64 of 16 random bytes (RFC 6455 §4.1).
+public func base64(_ bytes: [UInt8], url: Bool = false) -> [UInt8] {
+    let table = Array((url ? "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+                           : "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/").utf8)
+    var out: [UInt8] = []
+    out.reserveCapacity((bytes.count + 2) / 3 * 4)
+    var i = 0
+    while i + 2 < bytes.count {
+        let v = UInt32(bytes[i]) << 16 | UInt32(bytes[i + 1]) << 8 | UInt32(bytes[i + 2])
+        out += [table[Int(v >> 18)], table[Int(v >> 12 & 63)], table[Int(v >> 6 & 63)], table[Int(v & 63)]]
+        i += 3
+    }
+    if bytes.count - i == 1 {
+        let v = UInt32(bytes[i]) << 16
+        out += [table[Int(v >> 18)], table[Int(v >> 12 & 63)]]
+        if !url { out += [61, 61] }
+    } else if bytes.count - i == 2 {
+        let v = UInt32(bytes[i]) << 16 | UInt32(bytes[i + 1]) << 8
+        out += [table[Int(v >> 18)], table[Int(v >> 12 & 63)], table[Int(v >> 6 & 63)]]
+        if !url { out.append(61) }
+    }
+    return out
+}

@@ -602,16 +602,27 @@ public struct H2Connection {
 }
 
 extension H2Request {
+    /// An extended CONNECT (RFC 8441) for a WebSocket.
+    public var isWebSocket: Bool {
+        guard let p = connectProtocol, p.count == 9 else { return false }
+        return zip(p, "websocket".utf8).allSatisfy { $0 | 0x20 == $1 }
+    }
+
     /// The request as an HTTP/1.1 head (what the pipeline parses and the origin
     /// gets): the method, path and authority (as Host, §8.3.1: when both are
     /// given, :authority wins and a different Host is dropped), the fields in
     /// order, cookie crumbs joined with "; " (§8.2.3). `chunked`: the body's
     /// length is unknown (no content-length), so it is framed chunked. `close`:
-    /// one request only (a stream carries one exchange).
-    public func http1Head(chunked: Bool, close: Bool = false) -> [UInt8] {
+    /// one request only (a stream carries one exchange). `websocketKey`: an
+    /// extended CONNECT for `websocket` (RFC 8441 §5) becomes the HTTP/1.1
+    /// opening handshake: a GET with `Connection: upgrade`, `Upgrade:
+    /// websocket` and this `Sec-WebSocket-Key` (HTTP/2 has none; RFC 6455's
+    /// origin needs one), the client's other fields (its version, protocols
+    /// and extensions) as they came.
+    public func http1Head(chunked: Bool, close: Bool = false, websocketKey: [UInt8]? = nil) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(128 + fields.reduce(0) { $0 + $1.name.count + $1.value.count + 4 })
-        out += method; out.append(32); out += path; out += Array(" HTTP/1.1\r\n".utf8)
+        out += websocketKey == nil ? method : Array("GET".utf8); out.append(32); out += path; out += Array(" HTTP/1.1\r\n".utf8)
         let host = Array("host".utf8), cookie = Array("cookie".utf8)
         var hostValue = authority
         if hostValue.isEmpty, let h = fields.first(where: { $0.name == host }) { hostValue = h.value }
@@ -627,8 +638,12 @@ extension H2Request {
             for (i, c) in cookies.enumerated() { if i > 0 { out += [59, 32] }; out += c }
             out += [13, 10]
         }
-        if chunked { out += Array("transfer-encoding: chunked\r\n".utf8) }
-        if close { out += Array("connection: close\r\n".utf8) }
+        if let key = websocketKey {
+            out += Array("connection: upgrade\r\nupgrade: websocket\r\nsec-websocket-key: ".utf8); out += key; out += [13, 10]
+        } else {
+            if chunked { out += Array("transfer-encoding: chunked\r\n".utf8) }
+            if close { out += Array("connection: close\r\n".utf8) }
+        }
         out += [13, 10]
         return out
     }

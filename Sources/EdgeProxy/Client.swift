@@ -123,6 +123,9 @@ final class ClientConnection {
     var h2Waiting = false
     /// A stream connection whose carrier is TLS (not h2c on the plain listener).
     var h2OverTLS = false
+    /// A WebSocket over HTTP/2 stream (RFC 8441), and whether the client ended its side.
+    var h2Tunnel = false
+    var h2InputEnded = false
 
     /// What its exchanges know of where they came from (Exchange.Peer).
     var peer: Peer { Peer(ip: peerIP, trusted: trusted, https: tls != nil || h2OverTLS, sniTenant: sniTenant, sni: sniName) }

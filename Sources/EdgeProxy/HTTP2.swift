@@ -87,10 +87,8 @@ extension Worker {
     }
 
     func startH2(_ c: ClientConnection) -> H2Session {
-        // Extended CONNECT (RFC 8441) is not advertised until the tunnel speaks HTTP/2.
-        var limits = H2Limits()
-        limits.enableConnectProtocol = false
-        let h = H2Session(limits: limits)
+        // Extended CONNECT (RFC 8441): WebSocket over HTTP/2, relayed to the origin as an HTTP/1.1 upgrade.
+        let h = H2Session(limits: H2Limits())
         h.carrier = c
         h.conn.start(into: &h.out)
         c.h2 = h
@@ -178,6 +176,11 @@ extension Worker {
     func h2Handle(_ c: ClientConnection, _ h: H2Session, _ e: H2Event, _ input: UnsafeRawBufferPointer) {
         switch e {
         case .request(let id, let req, let endStream):
+            // An extended CONNECT for another protocol than WebSocket: not implemented here.
+            if req.connectProtocol != nil && !req.isWebSocket {
+                h.conn.sendHeaders(id, [HeaderField(":status", "501"), HeaderField("content-length", "0")], endStream: true, into: &h.out)
+                return
+            }
             let s = ClientConnection(fd: -1, gen: c.gen, addr: c.addr, peerIP: c.peerIP, trusted: c.trusted, exchange: idleExchange)
             s.sink = takeBuffer()
             s.h2Parent = h
@@ -186,7 +189,15 @@ extension Worker {
             s.sniTenant = c.sniTenant
             s.sniName = c.sniName
             s.inBuf = takeBuffer()
-            s.inBuf!.append(req.http1Head(chunked: !endStream && req.contentLength == nil, close: true))
+            if req.isWebSocket {
+                // RFC 8441: the stream becomes a tunnel once the origin accepts (Tunnel.swift).
+                s.h2Tunnel = true
+                var key = [UInt8](repeating: 0, count: 16)
+                withUnsafeBytes(of: (requestIDs.next(), requestIDs.next())) { key = Array($0) }
+                s.inBuf!.append(req.http1Head(chunked: false, websocketKey: base64(key)))
+            } else {
+                s.inBuf!.append(req.http1Head(chunked: !endStream && req.contentLength == nil, close: true))
+            }
             h.streams[id] = s
             c.deadline = 0
             workerCounters.add(WorkerSlot.h2Streams, 1)
@@ -202,6 +213,11 @@ extension Worker {
             if chunked && !r.isEmpty { forwardChunk(UnsafeRawBufferPointer(rebasing: input[r]), to: ib) } else { ib.append(UnsafeRawBufferPointer(rebasing: input[r])) }
             if chunked && endStream { forwardChunkedEnd(to: ib) }
             s.h2Out.uncredited += r.count
+            if s.h2Tunnel {
+                // A WebSocket stream: its DATA are the tunnel's bytes; END_STREAM is the client's close.
+                if endStream { s.h2InputEnded = true }
+                if s.phase == .tunnel { pumpTunnel(s); h2Credit(h, s); return }
+            }
             processClient(s)
             h2Credit(h, s)
         case .trailers(let id, _):
@@ -281,6 +297,18 @@ extension Worker {
                     for f in head.fields where !f.known.isHopByHop && f.known != .connection {
                         emit(UnsafeRawBufferPointer(rebasing: p[f.nameStart..<f.nameEnd]), UnsafeRawBufferPointer(rebasing: p[f.valueStart..<f.valueEnd]))
                     }
+                }
+                if status == 101 && s.h2Tunnel {
+                    // The origin accepted the WebSocket: 200 on the stream (RFC 8441 §5), without
+                    // the HTTP/1.1 handshake's accept value; the tunnel's bytes follow as DATA.
+                    h.conn.sendHeaders(id, status: 200, endStream: false, into: &h.out) { emit in
+                        emitFields { name, value in if !equalsLowercase(name, 0, name.count, "sec-websocket-accept") { emit(name, value) } }
+                    }
+                    o.headSent = true
+                    o.length = Int64.max
+                    sink.consume(n)
+                    o.scan = HeadScan()
+                    continue headLoop
                 }
                 if status < 200 {
                     h.conn.sendHeaders(id, status: status, endStream: false, into: &h.out, fields: emitFields)

@@ -64,8 +64,19 @@ extension Worker {
         var progressed = true
         while progressed && !c.closed && !o.closed {
             progressed = false
-            // Client → origin.
-            while c.readable && !c.eof && up.readableBytes < highWater {
+            // Client → origin (an HTTP/2 stream's bytes are its DATA, already in its input).
+            if c.h2Parent != nil {
+                if let ib = c.inBuf, !ib.isEmpty, up.readableBytes < highWater {
+                    let k = min(ib.readableBytes, highWater - up.readableBytes)
+                    up.append(ib.readPointer, count: k)
+                    ib.consume(k)
+                    c.ex.bytesIn += Int64(k)
+                    progressed = true
+                    h2BodyTaken(c)   // the client's window opens as the origin takes its bytes
+                }
+                if c.h2InputEnded && (c.inBuf?.isEmpty ?? true) { c.eof = true }
+            }
+            while c.readable && !c.eof && c.h2Parent == nil && up.readableBytes < highWater {
                 let k = readClientOnce(c, up)
                 if k > 0 { c.ex.bytesIn += Int64(k); progressed = true }
             }
@@ -75,7 +86,7 @@ extension Worker {
                 if up.readableBytes != before { progressed = true }
             }
             // Origin → client.
-            while o.readable && !o.eof && down.readableBytes < highWater {
+            while o.readable && !o.eof && down.readableBytes < highWater && (c.h2Parent == nil || sendRoom(c) > 0) {
                 if readOriginOnce(o, down) > 0 { progressed = true }
             }
             if !down.isEmpty {

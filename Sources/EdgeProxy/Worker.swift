@@ -392,6 +392,10 @@ public final class Worker: @unchecked Sendable {
         for fd in 0..<slots.count {
             switch slots[fd] {
             case .client(let c):
+                // A carrier's WebSocket streams (RFC 8441) keep their tunnels' idle timers.
+                if let h = c.h2, !h.streams.isEmpty {
+                    for s in h.streams.values where s.phase == .tunnel && s.deadline != 0 && now >= s.deadline { clientTimedOut(s) }
+                }
                 if c.sendDeadline != 0 && now >= c.sendDeadline {
                     abortClient(c)
                 } else if c.deadline != 0 && now >= c.deadline {

@@ -10,27 +10,10 @@
 import Glibc
 import COpenSSL
 import CEdgeShims
+import EdgeHTTP
 
 /// RFC 4648 §5 base64url without padding (what JWS uses everywhere).
-public func base64url(_ bytes: [UInt8]) -> String {
-    let table = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
-    var out: [UInt8] = []
-    out.reserveCapacity((bytes.count * 4 + 2) / 3)
-    var i = 0
-    while i + 2 < bytes.count {
-        let v = UInt32(bytes[i]) << 16 | UInt32(bytes[i + 1]) << 8 | UInt32(bytes[i + 2])
-        out += [table[Int(v >> 18)], table[Int(v >> 12 & 63)], table[Int(v >> 6 & 63)], table[Int(v & 63)]]
-        i += 3
-    }
-    if bytes.count - i == 1 {
-        let v = UInt32(bytes[i]) << 16
-        out += [table[Int(v >> 18)], table[Int(v >> 12 & 63)]]
-    } else if bytes.count - i == 2 {
-        let v = UInt32(bytes[i]) << 16 | UInt32(bytes[i + 1]) << 8
-        out += [table[Int(v >> 18)], table[Int(v >> 12 & 63)], table[Int(v >> 6 & 63)]]
-    }
-    return String(decoding: out, as: UTF8.self)
-}
+public func base64url(_ bytes: [UInt8]) -> String { String(decoding: base64(bytes, url: true), as: UTF8.self) }
 
 /// SHA-256 of `bytes` (32 bytes).
 public func sha256(_ bytes: [UInt8]) -> [UInt8] {

@@ -155,3 +155,57 @@ func wsClient(_ port: Int, _ host: String, _ path: String, _ mode: String, cafil
         #expect(r["echoed"] as? Int == 12, "\(r)")
     }
 }
+
+/// WebSocket over HTTP/2 (RFC 8441): tools/testclient/h2_ws.py (Python's `h2`)
+/// through edged to the same real WebSocket origin.
+@Suite(.serialized, .timeLimit(.minutes(3))) struct WebSocketOverHTTP2Tests {
+    func h2ws(_ port: Int, _ ca: String, _ path: String, _ extra: String = "") throws -> [String: Any] {
+        let script = repoRoot.appendingPathComponent("tools/testclient/h2_ws.py").path
+        let (_, out) = try shell("/usr/bin/python3 '\(script)' \(port) '\(ca)' ws.test \(path) \(extra)", seconds: 60)
+        let line = out.split(separator: "\n").last.map(String.init) ?? ""
+        return try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "h2_ws: \(out)")
+    }
+
+    @Test func extendedConnectTunnelsToAnHTTP1WebSocketOrigin() throws {
+        let o = try WebSocketOrigin()
+        let e = try Edge(tenants: [
+            tenantJSON(name: "ws", hosts: ["ws.test"], origins: #"{"o": {"servers": ["\#(o.address)"]}}"#,
+                       routes: #"[{"prefix": "/", "origin": "o"}, {"prefix": "/closed/", "origin": "o", "websocket": false}]"#,
+                       extra: #""tls": "internal""#),
+        ], server: #"{"h2c": true}"#)
+        defer { e.stop() }
+        let ca = "\(e.stateDir)/ca.pem"
+        let r = try h2ws(e.httpsPort, ca, "/echo")
+        #expect(r["enable_connect_protocol"] as? Int == 1, "edged advertises extended CONNECT: \(r)")
+        #expect(r["status"] as? Int == 200, "\(r)")
+        let fields = (r["fields"] as? [[String]] ?? []).map { $0[0] }
+        #expect(!fields.contains("sec-websocket-accept") && !fields.contains("upgrade") && !fields.contains("connection"), "\(fields)")
+        #expect(r["text"] as? String == "hello over h2", "\(r)")
+        #expect(r["binary_ok"] as? Bool == true, "a message larger than the windows both ways: \(r)")
+        #expect(r["close"] as? Bool == true && r["ended"] as? Bool == true, "\(r)")
+        // Over h2c too.
+        let plain = try h2ws(e.port, ca, "/echo", "--plain")
+        #expect(plain["status"] as? Int == 200 && plain["text"] as? String == "hello over h2" && plain["binary_ok"] as? Bool == true, "\(plain)")
+        // The origin refuses: its answer is the stream's; a route without WebSocket: 403; another protocol: 501.
+        let refused = try h2ws(e.httpsPort, ca, "/refuse")
+        #expect(refused["status"] as? Int == 403, "\(refused)")
+        #expect(try h2ws(e.httpsPort, ca, "/closed/x")["status"] as? Int == 403)
+        #expect(try h2ws(e.httpsPort, ca, "/echo", "connect-udp")["status"] as? Int == 501)
+        e.stop()
+        let tunnels = e.accessLog().filter { ($0["status"] as? Int) == 101 && ($0["protocol"] as? String) == "HTTP/2" }
+        #expect(tunnels.count == 2, "both tunnels logged with status 101: \(tunnels)")
+    }
+
+    @Test func anIdleTunnelOnAStreamIsClosedAfterItsIdleTimeout() throws {
+        let o = try WebSocketOrigin()
+        let e = try Edge(tenants: [
+            tenantJSON(name: "ws", hosts: ["ws.test"], origins: #"{"o": {"servers": ["\#(o.address)"]}}"#,
+                       routes: #"[{"prefix": "/", "origin": "o", "websocket": {"idle_timeout": "1s"}}]"#, extra: #""tls": "internal""#),
+        ])
+        defer { e.stop() }
+        let r = try h2ws(e.httpsPort, "\(e.stateDir)/ca.pem", "/echo", "--idle")
+        #expect(r["status"] as? Int == 200 && r["ended"] as? Bool == true, "the idle tunnel's stream ends: \(r)")
+        e.stop()
+        #expect(e.accessLog().contains { ($0["status"] as? Int) == 101 && ($0["closed_by"] as? String) == "idle timeout" }, "\(e.accessLog())")
+    }
+}
