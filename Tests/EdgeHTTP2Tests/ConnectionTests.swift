@@ -95,6 +95,33 @@ func u32(_ v: UInt32) -> [UInt8] { [UInt8(v >> 24), UInt8(v >> 16 & 0xff), UInt8
         #expect(r.outcome == .consumed(0))
     }
 
+    @Test func anExtendedConnectForAWebSocketTranslatesToTheHTTP1Handshake() {
+        let fields = [(":method", "CONNECT"), (":protocol", "websocket"), (":scheme", "https"), (":path", "/chat?room=1"),
+                      (":authority", "a.test"), ("sec-websocket-version", "13"), ("sec-websocket-protocol", "chat")].map { HeaderField($0.0, $0.1) }
+        let req = H2Connection.request(fields, connectProtocol: true)
+        #expect(req?.isWebSocket == true)
+        let head = req.map { String(decoding: $0.http1Head(chunked: false, websocketKey: Array("dGhlIHNhbXBsZSBub25jZQ==".utf8)), as: UTF8.self) }
+        #expect(head == "GET /chat?room=1 HTTP/1.1\r\nhost: a.test\r\nsec-websocket-version: 13\r\nsec-websocket-protocol: chat\r\n"
+                      + "connection: upgrade\r\nupgrade: websocket\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+        // Without the setting, :protocol is malformed; other protocols are not WebSockets.
+        #expect(H2Connection.request(fields, connectProtocol: false) == nil)
+        var other = fields
+        other[1] = HeaderField(":protocol", "connect-udp")
+        #expect(H2Connection.request(other, connectProtocol: true)?.isWebSocket == false)
+        // A server that enables it says so in its SETTINGS (RFC 8441 §3).
+        var fresh = H2Connection(limits: H2Limits())
+        var first: [UInt8] = []
+        fresh.start(into: &first)
+        #expect(first[3] == 0x4, "SETTINGS first")
+        let settings = Array(first[9..<(9 + (Int(first[0]) << 16 | Int(first[1]) << 8 | Int(first[2])))])
+        let pairs = stride(from: 0, to: settings.count - 5, by: 6).map { (Int(settings[$0]) << 8 | Int(settings[$0 + 1]), settings[($0 + 2)...($0 + 5)].reduce(0) { $0 << 8 | Int($1) }) }
+        #expect(pairs.contains { $0 == (0x8, 1) }, "SETTINGS_ENABLE_CONNECT_PROTOCOL: \(pairs)")
+        var p = Peer()
+        p.headers(1, fields.map { (String(decoding: $0.name, as: UTF8.self), String(decoding: $0.value, as: UTF8.self)) }, endStream: false)
+        guard case .request(1, let r, endStream: false)? = p.events.first else { Issue.record("\(p.events)"); return }
+        #expect(r.isWebSocket)
+    }
+
     @Test func aRequestIsDeliveredAndItsHeadTranslatesToHTTP1() {
         var p = Peer()
         p.headers(1, Peer.get + [("cookie", "a=1"), ("accept", "*/*"), ("cookie", "b=2")])

@@ -42,3 +42,19 @@ import Testing
         #expect(!response("HTTP/1.1 200 OK\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nContent-Length: 0\r\n\r\n"))
     }
 }
+
+/// Base64 and base64url (RFC 4648 §10's vectors; a WebSocket key is 16 bytes' worth).
+@Suite struct Base64Tests {
+    @Test(arguments: [("", "", ""), ("f", "Zg==", "Zg"), ("fo", "Zm8=", "Zm8"), ("foo", "Zm9v", "Zm9v"), ("foob", "Zm9vYg==", "Zm9vYg"),
+                      ("fooba", "Zm9vYmE=", "Zm9vYmE"), ("foobar", "Zm9vYmFy", "Zm9vYmFy")])
+    func rfc4648Vectors(_ input: String, _ padded: String, _ url: String) {
+        #expect(String(decoding: base64(Array(input.utf8)), as: UTF8.self) == padded)
+        #expect(String(decoding: base64(Array(input.utf8), url: true), as: UTF8.self) == url)
+    }
+
+    @Test func theAlphabetsDifferInTheirLastTwo() {
+        #expect(String(decoding: base64([0xfb, 0xff, 0xbf]), as: UTF8.self) == "+/+/")
+        #expect(String(decoding: base64([0xfb, 0xff, 0xbf], url: true), as: UTF8.self) == "-_-_")
+        #expect(base64(Array(repeating: 7, count: 16)).count == 24, "a WebSocket key")
+    }
+}
