@@ -142,3 +142,7 @@ public func base64(_ bytes: [UInt8], url: Bool = false) -> [UInt8] {
     }
     return out
 }
+
+/// The protocols a client request arrives over, as the access log and the
+/// counters name them (by index: HTTP/1.0, HTTP/1.1, HTTP/2).
+public let protocolNames = ["HTTP/1.0", "HTTP/1.1", "HTTP/2"]

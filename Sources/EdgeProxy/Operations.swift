@@ -96,6 +96,8 @@ public struct TenantStats: Encodable, Sendable {
     public var tenant: String
     public var requests = 0
     public var byStatus: [String: Int] = [:]
+    /// Requests by protocol ("HTTP/1.0", "HTTP/1.1", "HTTP/2").
+    public var byProtocol: [String: Int] = [:]
     public var byCache: [String: Int] = [:]
     /// Hits (fresh and stale) over requests that consulted the cache.
     public var hitRatio: Double = 0
@@ -348,6 +350,7 @@ extension EdgeServer {
             }
             guard let t = stats.tenantTotals(name) else { return s }
             for i in 0..<5 { s.byStatus["\(i + 1)xx"] = t[TenantSlot.statusClass + i] }
+            for (i, name) in protocolNames.enumerated() { s.byProtocol[name] = t[TenantSlot.proto + i] }
             s.requests = s.byStatus.values.reduce(0, +)
             for o in CacheOutcome.allCases { s.byCache[o.name] = t[TenantSlot.cache + o.rawValue] }
             let hits = t[TenantSlot.cache + CacheOutcome.hit.rawValue] + t[TenantSlot.cache + CacheOutcome.staleHit.rawValue]
@@ -423,6 +426,10 @@ extension EdgeServer {
         let totals = names.map { ($0, stats.tenantTotals($0)!) }
         family("edge_requests_total", "counter", "Requests by tenant and status class.")
         for (n, t) in totals { for i in 0..<5 { out += "edge_requests_total{tenant=\"\(label(n))\",code=\"\(i + 1)xx\"} \(t[TenantSlot.statusClass + i])\n" } }
+        family("edge_requests_by_protocol_total", "counter", "Requests by tenant and protocol (HTTP/1.0, 1.1 or 2).")
+        for (n, t) in totals {
+            for (i, p) in protocolNames.enumerated() { out += "edge_requests_by_protocol_total{tenant=\"\(label(n))\",protocol=\"\(p)\"} \(t[TenantSlot.proto + i])\n" }
+        }
         family("edge_cache_requests_total", "counter", "Requests by tenant and cache outcome.")
         for (n, t) in totals {
             for o in CacheOutcome.allCases { out += "edge_cache_requests_total{tenant=\"\(label(n))\",cache=\"\(o.name)\"} \(t[TenantSlot.cache + o.rawValue])\n" }

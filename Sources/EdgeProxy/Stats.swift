@@ -8,6 +8,7 @@
 // tenant name and origin server, so they survive reloads ("since start").
 import Synchronization
 import EdgeIO
+import EdgeHTTP
 
 /// A fixed number of single-writer counters.
 public final class CounterBlock: @unchecked Sendable {
@@ -69,7 +70,9 @@ public enum TenantSlot {
     public static let rateLimited = accessDenied + 1
     /// Refused by a rule (deny) or an attack signature.
     public static let ruleDenied = rateLimited + 1
-    public static let count = ruleDenied + 1
+    /// Requests by protocol, in EdgeHTTP.protocolNames' order.
+    public static let proto = ruleDenied + 1
+    public static let count = proto + protocolNames.count
 }
 
 /// Slots of an origin server's block.
@@ -272,6 +275,7 @@ extension Worker {
         let b = e.tenant.map { tenantCounters[$0.index] } ?? noTenantCounters
         let cls = min(max(e.status / 100, 1), 5) - 1
         b.add(TenantSlot.statusClass + cls, 1)
+        b.add(TenantSlot.proto + (c.h2Parent != nil ? 2 : e.head.minorVersion == 0 ? 0 : 1), 1)
         b.add(TenantSlot.cache + cacheOutcome(c).rawValue, 1)
         b.add(TenantSlot.bytesOut, Int(bytesOut))
         if e.originAttempts > 0 { b.add(TenantSlot.originRequests, e.originAttempts) }

@@ -340,6 +340,9 @@ func emit(_ data: Data) { print(String(decoding: data, as: UTF8.self), terminato
                                         t["origin_requests"] as? Int ?? 0, t["origin_errors"] as? Int ?? 0)
             + "  " + right(ms(t["p50_millis"]), 7) + "  " + right(ms(t["p99_millis"]), 7)
         print(line)
+        // Requests by protocol, when more than one was used.
+        let protos = (t["by_protocol"] as? [String: Int] ?? [:]).filter { $0.value > 0 }.sorted { $0.key < $1.key }
+        if protos.count > 1 { print("  protocols: " + protos.map { "\($0.key) \($0.value)" }.joined(separator: ", ")) }
         for r in t["rules"] as? [[String: Any]] ?? [] {
             let logged = r["logged"] as? Int ?? 0
             print("  rule \(r["rule"] as? String ?? "?"): \(r["matched"] as? Int ?? 0) matched" + (logged > 0 ? ", \(logged) in log mode" : ""))

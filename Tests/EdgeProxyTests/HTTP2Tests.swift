@@ -34,6 +34,10 @@ import EdgeCache
         for b in Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8) { c.send([b]); usleep(2000) }
         c.send([0, 0, 0, 4, 0, 0, 0, 0, 0])   // an empty SETTINGS
         #expect(try c.fill(), "the server's SETTINGS")
+        // Stats count each protocol apart (edgectl stats, /metrics).
+        let byProtocol = try on.server.tenantStats("h")[0].byProtocol
+        #expect(byProtocol == ["HTTP/1.0": 0, "HTTP/1.1": 1, "HTTP/2": 21], "\(byProtocol)")
+        #expect(on.server.metricsText().contains(#"edge_requests_by_protocol_total{tenant="h",protocol="HTTP/2"} 21"#))
         on.stop()
         #expect(on.accessLog().filter { ($0["protocol"] as? String) == "HTTP/2" }.count >= 21, "curl's one and nghttp's 20 requests over h2c")
         // Off (the default): the preface is not a request, and an Upgrade: h2c is not honoured.
