@@ -315,16 +315,28 @@ extension Worker {
         }
     }
 
-    /// The in-memory transport's flush: everything pending is "written" at once.
+    /// The in-memory transport's flush: everything pending is "written" at once,
+    /// except that an HTTP/2 stream takes a stored body only as far as its room
+    /// (what waits for the client's window counted): a large hit to a slow
+    /// reader is copied from the store as the window opens (h2PumpOnce comes
+    /// back here), never whole into the stream's buffer.
     func flushToSink(_ c: ClientConnection, _ sink: IOBuffer) {
         if let b = c.outBuf { sink.append(b.readView); b.clear() }
-        while let s = c.pendingBody {
-            s.storage.withBytes { sink.append(UnsafeRawBufferPointer(rebasing: $0[c.pendingFrom..<c.pendingTo])) }
-            nextPendingBody(c)
+        var room = c.h2Parent == nil ? Int.max : h2Room(c, c.h2Out)
+        while let s = c.pendingBody, room > 0 {
+            let to = c.pendingTo - c.pendingFrom > room ? c.pendingFrom + room : c.pendingTo
+            s.storage.withBytes { sink.append(UnsafeRawBufferPointer(rebasing: $0[c.pendingFrom..<to])) }
+            room -= to - c.pendingFrom
+            c.pendingFrom = to
+            if to == c.pendingTo { nextPendingBody(c) }
         }
         c.sendDeadline = 0
-        if c.phase == .closing { closeClient(c) }
-        if c.phase == .head && (c.inBuf?.isEmpty ?? true) { wentIdle(c) }
+        if c.pendingBody == nil {
+            if c.phase == .closing { closeClient(c) }
+            if c.phase == .head && (c.inBuf?.isEmpty ?? true) { wentIdle(c) }
+        } else {
+            c.h2Waiting = true   // the rest when the stream has room again (h2PumpOnce)
+        }
         if c.h2Parent != nil { h2StreamWrote(c) }   // an HTTP/2 stream: into frames
     }
 

@@ -160,6 +160,35 @@ import EdgeCache
         #expect(parts.last == "closed", "\(got)")
     }
 
+    /// Slow readers of a large cached object hold what their windows allow plus
+    /// the stream's buffer, not the object: stored bytes are copied into a stream
+    /// only as it has room.
+    @Test func slowReadersOfALargeHitHoldNoCopyOfIt() throws {
+        let o = try Origin()
+        let e = try Edge(tenants: [tenantJSON(name: "h", hosts: ["h.test"], origins: #"{"o": {"servers": ["\#(o.address)"]}}"#,
+                                              routes: #"[{"prefix": "/", "origin": "o", "cache": {"default_ttl": 600}}]"#, extra: #""tls": "internal""#)],
+                         server: #"{"limits": {"send_timeout": "60s"}}"#)
+        defer { e.stop() }
+        let size = 8_000_000
+        let (st, got) = try curl(e, "-o /dev/null -w '%{size_download}' https://h.test:\(e.httpsPort)/bytes/\(size)")
+        #expect(st == 0 && got == "\(size)", "the object is fetched whole: \(got)")
+        let (_, hit) = try curl(e, "-s -D - -o /dev/null https://h.test:\(e.httpsPort)/bytes/\(size)")
+        #expect(hit.lowercased().contains("cache-status: edge; hit"), "then cached: \(hit)")
+        let before = rssKiB(pid: getpid())
+        let script = repoRoot.appendingPathComponent("tools/testclient/h2_hostile.py").path
+        let slow = try ChildProcess(["/bin/sh", "-c", "exec /usr/bin/python3 '\(script)' slow-many \(e.httpsPort) h.test '\(e.stateDir)/ca.pem' /bytes/\(size) 12 2>&1"])
+        defer { slow.stop() }
+        let line = slow.read(until: "\n").trimmingCharacters(in: .whitespacesAndNewlines)
+        let parts = line.split(separator: " ")
+        #expect(parts.count == 3 && parts[0] == "stalled" && (Int(parts[2]) ?? -1) <= 12 * 1024, "each stream got at most its window: \(line)")
+        let grown = rssKiB(pid: getpid()) - before
+        // Copies of the object per stream would be 12 x 8 MB; the streams' buffers are 12 x 64 KiB.
+        #expect(grown < 32 * 1024, "edged grew by \(grown) KiB for 12 stalled streams of an 8 MB hit")
+        // Others are served meanwhile.
+        let (st2, code) = try curl(e, "-o /dev/null -w '%{http_code}' https://h.test:\(e.httpsPort)/echo")
+        #expect(st2 == 0 && code == "200")
+    }
+
     /// On stop, GOAWAY names the last stream; a request in flight completes.
     @Test func stopSendsGoawayAndInFlightStreamsFinish() throws {
         let o = try Origin()

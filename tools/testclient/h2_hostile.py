@@ -7,6 +7,9 @@ usage: h2_hostile.py MODE PORT SNI CAFILE
   ping-flood    PING frames without end, never reading the answers
   slow-read PATH  a 1 KiB window it never opens further; reads for up to 10 s: prints
                 "got N open" or "got N closed" (edge closed the stalled connection)
+  slow-many PATH N  N streams for PATH, each with a 1 KiB window never opened further;
+                after 2 s prints "stalled N BYTES" (bytes received) and holds the
+                connection until killed
 Prints what edge did: "goaway CODE" (the error code of its GOAWAY), "closed", or for
 slow-read "got N".
 """
@@ -90,6 +93,29 @@ elif mode == "slow-read":
                 got += len(e.data)   # never acknowledged: the window stays shut
         s.sendall(conn.data_to_send())
     print("got", got, state)
+    sys.exit(0)
+elif mode == "slow-many":
+    conn.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 1024})
+    n = int(sys.argv[6])
+    for _ in range(n):
+        sid = conn.get_next_available_stream_id()
+        conn.send_headers(sid, [(":method", "GET"), (":scheme", "https"), (":authority", sni), (":path", sys.argv[5])], end_stream=True)
+    s.sendall(conn.data_to_send())
+    got, deadline = 0, time.time() + 2
+    s.settimeout(0.2)
+    while time.time() < deadline:
+        try:
+            d = s.recv(65536)
+        except socket.timeout:
+            continue
+        if not d:
+            break
+        for e in conn.receive_data(d):
+            if isinstance(e, h2.events.DataReceived):
+                got += len(e.data)   # never acknowledged: the windows stay shut
+        s.sendall(conn.data_to_send())
+    print("stalled", n, got, flush=True)
+    time.sleep(120)
     sys.exit(0)
 code = goaway_code()
 print("closed" if code is None else "goaway %d" % code)
