@@ -277,6 +277,8 @@ import EdgeIO
             errors.append(l)
         }
         #expect(errors.isEmpty, "JavaScript errors: \(errors)")
+        // The script ends by itself once it said "done", taking its browser's processes with it.
+        #expect(browser.wait() == 0)
         let png = (try? Data(contentsOf: URL(fileURLWithPath: shot))) ?? Data()
         #expect(png.count > 10_000 && png.prefix(8) == Data([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]), "a screenshot: \(png.count) bytes")
     }

@@ -9,7 +9,7 @@ counter has changed (or "count N" again after 20 s), then every JavaScript
 exception and console error the page produced ("error ..."), writes a PNG
 screenshot and prints "done". Runs python3's websockets package (Debian's).
 """
-import asyncio, base64, json, os, re, shutil, subprocess, sys, tempfile, time
+import asyncio, base64, json, os, re, shutil, signal, subprocess, sys, tempfile, time
 
 import websockets
 
@@ -20,7 +20,7 @@ async def main(url, shot):
         ["chromium", "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-extensions",
          "--disable-background-networking", "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0",
          "--user-data-dir=" + profile, "--window-size=1280,1000", "about:blank"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
         ws_url = None
         deadline = time.time() + 30
@@ -108,7 +108,11 @@ async def main(url, shot):
             task.cancel()
         return 0
     finally:
-        chrome.kill()
+        # Chromium's zygote, GPU and utility processes outlive its main one: the whole group goes.
+        try:
+            os.killpg(chrome.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
         chrome.wait()
         shutil.rmtree(profile, ignore_errors=True)
 
