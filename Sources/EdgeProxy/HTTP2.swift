@@ -192,8 +192,7 @@ extension Worker {
             if req.isWebSocket {
                 // RFC 8441: the stream becomes a tunnel once the origin accepts (Tunnel.swift).
                 s.h2Tunnel = true
-                var key = [UInt8](repeating: 0, count: 16)
-                withUnsafeBytes(of: (requestIDs.next(), requestIDs.next())) { key = Array($0) }
+                let key = withUnsafeBytes(of: (requestIDs.next(), requestIDs.next())) { Array($0) }   // 16 random bytes
                 s.inBuf!.append(req.http1Head(chunked: false, websocketKey: base64(key)))
             } else {
                 s.inBuf!.append(req.http1Head(chunked: !endStream && req.contentLength == nil, close: true))
