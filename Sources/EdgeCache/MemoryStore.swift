@@ -238,7 +238,10 @@ public final class MemoryStore: CacheStorage {
         var postKeys = 0
         /// Why the last response for a key of this shard was not stored (for
         /// explain); bounded (MemoryStore.notStoredPerShard), cleared when full.
-        var notStored: [String: NotStoredNote] = [:]
+        /// (Keyed by the key's 64-bit FNV-1a: a no-store miss notes its reason
+        /// without hashing and keeping the key's String; a collision could
+        /// only make explain name another key's reason.)
+        var notStored: [UInt64: NotStoredNote] = [:]
         /// Derived codings stored, by their base key's hash (fnv1a up to the
         /// separator): a base with none is never looked for under a derived key.
         var derivedBases: [UInt64: UInt32] = [:]
@@ -427,7 +430,7 @@ public final class MemoryStore: CacheStorage {
             s.bytes += r.cost
             s.objects += 1
             if r.isDerived { s.derivedBases[MemoryStore.keyHash(r.key, stopAtSeparator: true), default: 0] += 1 }
-            if !s.notStored.isEmpty { s.notStored[r.key] = nil }
+            if !s.notStored.isEmpty { s.notStored[MemoryStore.ghostHash(r.key)] = nil }
             if s.ghost.remove(MemoryStore.ghostHash(r.key)) != nil {
                 s.main.append(n)
             } else {
@@ -454,14 +457,18 @@ public final class MemoryStore: CacheStorage {
     public func noteNotStored(key: String, _ why: NotStored, status: Int) { note(key, .policy(why, status: status)) }
 
     func note(_ key: String, _ n: NotStoredNote) {
+        let h = MemoryStore.ghostHash(key)
         shards[shard(key)].m.withLock { s in
             if s.notStored.count >= MemoryStore.notStoredPerShard { s.notStored.removeAll(keepingCapacity: true) }
-            s.notStored[key] = n
+            s.notStored[h] = n
         }
     }
 
     /// Why the last response for `key` was not stored, if it was not.
-    public func whyNotStored(key: String) -> String? { shards[shard(key)].m.withLock { $0.notStored[key]?.text } }
+    public func whyNotStored(key: String) -> String? {
+        let h = MemoryStore.ghostHash(key)
+        return shards[shard(key)].m.withLock { $0.notStored[h]?.text }
+    }
 
     /// Removes (or, `soft`, marks stale at `now`) every object `scope` selects;
     /// returns how many. The purge is logged first, so a response already in
@@ -601,13 +608,14 @@ public final class MemoryStore: CacheStorage {
     /// A key's FNV-1a, 64 bits; `stopAtSeparator`: only the base key (up to a NUL or SOH).
     /// (Over the key's bytes in place: the UTF-8 view's iterator cost about
     /// 25 instructions a byte, and every lookup hashes its key.)
-    static func keyHash(_ key: String, stopAtSeparator: Bool) -> UInt64 {
+    /// `seed`: the hash so far (the disk index hashes a key, then its variant).
+    public static func keyHash(_ key: String, stopAtSeparator: Bool, seed: UInt64 = 0xcbf2_9ce4_8422_2325) -> UInt64 {
         let inPlace = key.utf8.withContiguousStorageIfAvailable { p -> UInt64 in
             var n = 0
             if stopAtSeparator { while n < p.count && p[n] > 1 { n += 1 } } else { n = p.count }
-            return fnv1a(UnsafeBufferPointer(rebasing: p[..<n]))
+            return fnv1a(UnsafeBufferPointer(rebasing: p[..<n]), seed: seed)
         }
-        return inPlace ?? (stopAtSeparator ? fnv1a(key.utf8.prefix { $0 > 1 }) : fnv1a(key.utf8))
+        return inPlace ?? (stopAtSeparator ? fnv1a(key.utf8.prefix { $0 > 1 }, seed: seed) : fnv1a(key.utf8, seed: seed))
     }
 
     /// The ghost list's hash of a key (all of it).

@@ -95,11 +95,10 @@ struct Loc {
 
 /// FNV-1a over a key, continued over a variant after a 0x02 byte.
 @inline(__always) func indexHash(_ key: String, variant: String? = nil) -> UInt64 {
-    var h: UInt64 = 0xcbf29ce484222325
-    for b in key.utf8 { h = (h ^ UInt64(b)) &* 0x100000001b3 }
+    var h = MemoryStore.keyHash(key, stopAtSeparator: false)
     if let variant {
         h = (h ^ 2) &* 0x100000001b3
-        for b in variant.utf8 { h = (h ^ UInt64(b)) &* 0x100000001b3 }
+        h = MemoryStore.keyHash(variant, stopAtSeparator: false, seed: h)
     }
     return h
 }

@@ -154,7 +154,8 @@ public final class TieredStore: CacheStorage, @unchecked Sendable {
 
     @inline(__always) func disk(for key: String) -> DiskStore? {
         if disks.isEmpty { return nil }
-        return disks[Int(indexHash(String(CacheKey.base(key))) % UInt64(disks.count))]
+        // (The hash of the base key, its bytes in place: indexHash(CacheKey.base(key)) without a copy.)
+        return disks[Int(MemoryStore.keyHash(key, stopAtSeparator: true) % UInt64(disks.count))]
     }
 
     @inline(__always) func seq(_ epoch: UInt64?) -> UInt64 { seqBase + (epoch ?? memory.purges.epoch) }

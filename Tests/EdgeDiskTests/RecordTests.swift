@@ -81,3 +81,29 @@ func sample(_ key: String = "4:shop|https|shop.test|/a", body: [UInt8] = Array("
         }
     }
 }
+
+/// The index's hashes are FNV-1a over the key's bytes (then 2, then the
+/// variant's): hashed in place now, they must stay the values earlier versions
+/// computed byte by byte, or keys would move between directories.
+@Suite struct IndexHashTests {
+    func reference(_ key: String, variant: String? = nil) -> UInt64 {
+        var h: UInt64 = 0xcbf29ce484222325
+        for b in key.utf8 { h = (h ^ UInt64(b)) &* 0x100000001b3 }
+        if let variant {
+            h = (h ^ 2) &* 0x100000001b3
+            for b in variant.utf8 { h = (h ^ UInt64(b)) &* 0x100000001b3 }
+        }
+        return h
+    }
+
+    @Test func inPlaceHashesEqualTheByteByByteOnes() {
+        let keys = ["4:shop|https|shop.test|/a", "1:x|http|é.test|/ü?q=1", "4:shop|https|shop.test|/a\u{0}br", "4:shop|https|shop.test|/a\u{1}POST 1f", ""]
+        for k in keys {
+            #expect(indexHash(k) == reference(k), "\(k.debugDescription)")
+            #expect(indexHash(k, variant: "accept-encoding=br") == reference(k, variant: "accept-encoding=br"))
+            // A directory is chosen by the base key (up to a NUL or SOH): the same as hashing that prefix.
+            #expect(MemoryStore.keyHash(k, stopAtSeparator: true) == reference(String(CacheKey.base(k))), "\(k.debugDescription)")
+        }
+        #expect(CacheKey.base("a|b\u{0}gzip") == "a|b" && CacheKey.base("a|b\u{1}x") == "a|b" && CacheKey.base("plain") == "plain")
+    }
+}
