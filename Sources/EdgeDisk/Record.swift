@@ -303,7 +303,8 @@ public struct DurablePurge: Equatable, Sendable {
 ///   u32 "EDGP", u32 crc32c of what follows, u32 length of what follows,
 ///   u64 seq, i64 time, u8 soft, u8 kind (0 key, 1 prefix, 2 tag, 3 tag of a
 ///   tenant, 4 tenant), str a, str b (the tag's tenant; empty otherwise).
-/// Reading stops at the first entry that is torn or does not check.
+/// Reading stops at the first entry that is torn, does not check, or is not
+/// what `encode` writes (so what is read re-encodes to exactly its bytes).
 public enum PurgeJournal {
     static let magic: UInt32 = 0x5047_4445
 
@@ -339,9 +340,12 @@ public enum PurgeJournal {
                 let m = Int(le32(body, j)); j += 4
                 guard j + m <= body.count else { return nil }
                 defer { j += m }
-                return String(decoding: UnsafeRawBufferPointer(rebasing: body[j..<(j + m)]), as: UTF8.self)
+                // Only valid UTF-8, as encode wrote it (a repaired string would purge another key).
+                return String(validating: UnsafeRawBufferPointer(rebasing: body[j..<(j + m)]), as: UTF8.self)
             }
-            guard let a = str(), let b = str(), j == body.count else { break }
+            // An entry encode could not have written (a soft flag other than 0 or 1, a
+            // second string where the kind has none) is corrupt: reading stops there.
+            guard body[16] <= 1, let a = str(), let b = str(), j == body.count, b.isEmpty || kind == 3 else { break }
             let scope: PurgeScope
             switch kind {
             case 0: scope = .key(a)
