@@ -40,6 +40,15 @@ public enum BodyFraming: Equatable, Sendable {
     case length(Int64)
     case chunked
     case untilClose
+
+    /// A response's body framing (RFC 9112 §6.3): none for HEAD, 1xx, 204 and
+    /// 304; chunked over a length; a length; else to the connection's close.
+    @inline(__always) public static func of(status: Int, requestWasHead: Bool, chunked: Bool, contentLength: Int64) -> BodyFraming {
+        if requestWasHead || (status >= 100 && status < 200) || status == 204 || status == 304 { return .none }
+        if chunked { return .chunked }
+        if contentLength >= 0 { return contentLength == 0 ? .none : .length(contentLength) }
+        return .untilClose
+    }
 }
 
 /// A parsed request head: offsets into the parsed buffer plus derived framing.
@@ -86,10 +95,7 @@ public struct ResponseHead: Sendable {
 
     /// Body framing given the request method (RFC 9112 §6.3).
     public func framing(requestWasHead: Bool) -> BodyFraming {
-        if requestWasHead || (status >= 100 && status < 200) || status == 204 || status == 304 { return .none }
-        if chunked { return .chunked }
-        if contentLength >= 0 { return contentLength == 0 ? .none : .length(contentLength) }
-        return .untilClose
+        BodyFraming.of(status: status, requestWasHead: requestWasHead, chunked: chunked, contentLength: contentLength)
     }
 }
 

@@ -536,7 +536,22 @@ public struct H2Connection {
     // MARK: Request semantics (RFC 9113 §8)
 
     /// Connection-specific fields never allowed in HTTP/2 (§8.2.2).
-    static let connectionSpecific: Set<[UInt8]> = Set(["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"].map { Array($0.utf8) })
+    /// Names compared as bytes (made once, not per request).
+    enum Names {
+        static let method = Array(":method".utf8), scheme = Array(":scheme".utf8), authority = Array(":authority".utf8)
+        static let path = Array(":path".utf8), `protocol` = Array(":protocol".utf8)
+        static let connect = Array("CONNECT".utf8), options = Array("OPTIONS".utf8)
+        static let te = Array("te".utf8), trailers = Array("trailers".utf8), contentLength = Array("content-length".utf8)
+        static let connectionSpecific = ["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"].map { Array($0.utf8) }
+    }
+
+    /// A connection-specific field (§8.2.2), which makes a request malformed (names are lowercase here).
+    static func isConnectionSpecific(_ name: [UInt8]) -> Bool {
+        switch name.count {
+        case 7, 10, 16, 17: return Names.connectionSpecific.contains(name)
+        default: return false
+        }
+    }
 
     /// Lowercase token name, and a value without CR, LF, NUL or edge whitespace (§8.2.1).
     static func validField(_ f: HeaderField) -> Bool {
@@ -554,29 +569,30 @@ public struct H2Connection {
     /// The request head from its decoded fields, or nil when it is malformed.
     public static func request(_ fields: [HeaderField], connectProtocol: Bool) -> H2Request? {
         var r = H2Request()
-        var seen = Set<UInt8>()   // pseudo-headers by their second byte
+        r.fields.reserveCapacity(fields.count)
+        var seen: UInt8 = 0   // pseudo-headers met, one bit each
         var regular = false
         for f in fields {
             guard validField(f) else { return nil }
             if f.name.first == 58 {
                 guard !regular else { return nil }   // pseudo-headers come first
-                let n = String(decoding: f.name, as: UTF8.self)
-                let key: UInt8
-                switch n {
-                case ":method": key = 1; r.method = f.value
-                case ":scheme": key = 2; r.scheme = f.value
-                case ":authority": key = 3; r.authority = f.value
-                case ":path": key = 4; r.path = f.value
-                case ":protocol" where connectProtocol: key = 5; r.connectProtocol = f.value
+                let bit: UInt8
+                switch f.name {
+                case Names.method: bit = 1; r.method = f.value
+                case Names.scheme: bit = 2; r.scheme = f.value
+                case Names.authority: bit = 4; r.authority = f.value
+                case Names.path: bit = 8; r.path = f.value
+                case Names.protocol where connectProtocol: bit = 16; r.connectProtocol = f.value
                 default: return nil
                 }
-                guard seen.insert(key).inserted else { return nil }
+                guard seen & bit == 0 else { return nil }
+                seen |= bit
                 continue
             }
             regular = true
-            if connectionSpecific.contains(f.name) { return nil }
-            if f.name == Array("te".utf8) && f.value != Array("trailers".utf8) { return nil }
-            if f.name == Array("content-length".utf8) {
+            if isConnectionSpecific(f.name) { return nil }
+            if f.name == Names.te && f.value != Names.trailers { return nil }
+            if f.name == Names.contentLength {
                 guard !f.value.isEmpty, f.value.count <= 18, f.value.allSatisfy({ $0 >= 48 && $0 <= 57 }) else { return nil }
                 let v = f.value.reduce(Int64(0)) { $0 * 10 + Int64($1 - 48) }
                 if let old = r.contentLength, old != v { return nil }
@@ -585,7 +601,7 @@ public struct H2Connection {
             r.fields.append(f)
         }
         guard !r.method.isEmpty else { return nil }
-        if r.method == Array("CONNECT".utf8) {
+        if r.method == Names.connect {
             if let proto = r.connectProtocol {
                 // Extended CONNECT (RFC 8441 §4): all four pseudo-headers and a protocol.
                 guard !proto.isEmpty, !r.scheme.isEmpty, !r.path.isEmpty, !r.authority.isEmpty else { return nil }
@@ -596,7 +612,7 @@ public struct H2Connection {
         }
         guard r.connectProtocol == nil, !r.scheme.isEmpty, !r.path.isEmpty else { return nil }
         // :path is "/..." or "*" for OPTIONS (§8.3.1).
-        guard r.path.first == 47 || (r.path == [42] && r.method == Array("OPTIONS".utf8)) else { return nil }
+        guard r.path.first == 47 || (r.path == [42] && r.method == Names.options) else { return nil }
         return r
     }
 }

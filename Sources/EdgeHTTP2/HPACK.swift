@@ -6,6 +6,10 @@
 // of the block so the table stays in step with the peer's.
 // One decoder and one encoder per connection, owned by the connection.
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 public enum HPACKError: Error, Sendable {
     /// Any malformed representation: a connection error COMPRESSION_ERROR (RFC 9113 §4.3).
     case compression(StaticString)
@@ -35,12 +39,6 @@ enum StaticTable {
         ("strict-transport-security", ""), ("transfer-encoding", ""), ("user-agent", ""), ("vary", ""), ("via", ""), ("www-authenticate", ""),
     ]
     static let fields: [HeaderField] = entries.map { HeaderField($0.0, $0.1) }
-    /// Name → the first index (1-based) with that name, for the encoder.
-    static let nameIndex: [[UInt8]: Int] = {
-        var d: [[UInt8]: Int] = [:]
-        for (i, f) in fields.enumerated() where d[f.name] == nil { d[f.name] = i + 1 }
-        return d
-    }()
 }
 
 /// The dynamic table (RFC 7541 §2.3.2): newest first, evicted oldest first.
@@ -166,19 +164,51 @@ public struct HPACKDecoder {
 /// case-insensitively and sent lowercase; strings go out as they are (no
 /// Huffman: the table saves more, and the CPU goes to serving).
 public struct HPACKEncoder {
-    var table: DynamicTable
+    /// The encoder's view of the dynamic table (the peer's decoder holds the
+    /// same entries): a ring addressed by each entry's insertion number, so the
+    /// k-th newest is `inserted - 1 - k`. At most 4096 bytes of entries, each
+    /// at least 32, so 128 slots always hold them.
+    static let ringSlots = 128
+    var maxSize = 4096
+    var size = 0
+    /// Entries ever added (the next one's number), and the oldest still in.
+    var inserted = 0
+    var oldest = 0
+    var entryName: [[UInt8]]
+    var entryValue: [[UInt8]]
+    var entryFieldHash: [UInt64]
+    var entrySize: [Int]
+    /// Hash buckets: the newest entry (its number + 1, 0: none) whose whole
+    /// field, or name, has that hash's low bits. A bucket keeps only its newest
+    /// entry (an older one lost to a collision is only a missed match); a
+    /// match is confirmed byte for byte before it is used.
+    var byField: [Int]
+    var byName: [Int]
+    static let bucketMask: UInt64 = 255
     /// The peer's SETTINGS_HEADER_TABLE_SIZE changed: the next block starts with a size update.
     var pendingSizeUpdate: Int?
     /// Values longer than this are not worth a table entry.
     static let maxIndexedValue = 256
 
-    public init(maxTableSize: Int = 4096) { table = DynamicTable(maxSize: maxTableSize) }
+    public init(maxTableSize: Int = 4096) {
+        maxSize = min(maxTableSize, 4096)
+        entryName = Array(repeating: [], count: HPACKEncoder.ringSlots)
+        entryValue = Array(repeating: [], count: HPACKEncoder.ringSlots)
+        entryFieldHash = Array(repeating: 0, count: HPACKEncoder.ringSlots)
+        entrySize = Array(repeating: 0, count: HPACKEncoder.ringSlots)
+        byField = Array(repeating: 0, count: Int(HPACKEncoder.bucketMask) + 1)
+        byName = Array(repeating: 0, count: Int(HPACKEncoder.bucketMask) + 1)
+    }
+
+    /// Entries in the table now (tests).
+    public var dynamicTableCount: Int { inserted - oldest }
 
     /// The peer's decoder allows this much (SETTINGS_HEADER_TABLE_SIZE).
     public mutating func setMaxTableSize(_ n: Int) {
         let size = min(n, 4096)   // edge never uses more than the default
-        guard size != table.maxSize else { return }
-        table.resize(size)
+        guard size != maxSize else { return }
+        maxSize = size
+        evict(toFit: 0)
         pendingSizeUpdate = size
     }
 
@@ -195,27 +225,31 @@ public struct HPACKEncoder {
     }
 
     public mutating func encode(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, into out: inout [UInt8]) {
+        let nameHash = HPACKEncoder.hashName(name)
+        let fieldHash = HPACKEncoder.hashValue(value, seed: nameHash)
+        // The dynamic table first, then the static one.
+        let whole = byField[Int(fieldHash & HPACKEncoder.bucketMask)] - 1
+        if live(whole), entryFieldHash[whole & (HPACKEncoder.ringSlots - 1)] == fieldHash,
+           HPACKEncoder.sameName(entryName[whole & (HPACKEncoder.ringSlots - 1)], name),
+           HPACKEncoder.sameBytes(entryValue[whole & (HPACKEncoder.ringSlots - 1)], value) {
+            HPACK.appendInteger(StaticTable.fields.count + inserted - whole, prefix: 7, flags: 0x80, into: &out)
+            return
+        }
         var nameIndex = 0
-        // The dynamic table first (newest first), then the static one.
-        for k in 0..<table.count {
-            let e = table.entry(k)
-            guard HPACKEncoder.sameName(e.name, name) else { continue }
-            if e.value.elementsEqual(value) {
-                HPACK.appendInteger(StaticTable.fields.count + 1 + k, prefix: 7, flags: 0x80, into: &out)
-                return
-            }
-            if nameIndex == 0 { nameIndex = StaticTable.fields.count + 1 + k }
+        let named = byName[Int(nameHash & HPACKEncoder.bucketMask)] - 1
+        if live(named), HPACKEncoder.sameName(entryName[named & (HPACKEncoder.ringSlots - 1)], name) {
+            nameIndex = StaticTable.fields.count + inserted - named
         }
-        if let (first, whole) = HPACKEncoder.staticMatch(name, value) {
+        if let (first, whole) = HPACKEncoder.staticMatch(name, value, nameHash: nameHash, fieldHash: fieldHash) {
             if let w = whole { HPACK.appendInteger(w, prefix: 7, flags: 0x80, into: &out); return }
-            nameIndex = first
+            nameIndex = first   // (the static index is the shorter integer)
         }
-        let sensitive = HPACKEncoder.isSensitive(name)
-        let index = !sensitive && value.count <= HPACKEncoder.maxIndexedValue && name.count + value.count + 32 <= table.maxSize
+        let unindexed = HPACKEncoder.neverIndexed(nameHash, name)
+        let index = unindexed == nil && value.count <= HPACKEncoder.maxIndexedValue && name.count + value.count + 32 <= maxSize
         if index {
             HPACK.appendInteger(nameIndex, prefix: 6, flags: 0x40, into: &out)
         } else {
-            HPACK.appendInteger(nameIndex, prefix: 4, flags: sensitive ? 0x10 : 0x00, into: &out)
+            HPACK.appendInteger(nameIndex, prefix: 4, flags: unindexed == true ? 0x10 : 0x00, into: &out)
         }
         var lowered: [UInt8] = []
         if nameIndex == 0 || index {
@@ -227,45 +261,137 @@ public struct HPACKEncoder {
         }
         HPACK.appendInteger(value.count, prefix: 7, flags: 0, into: &out)
         out.append(contentsOf: value)
-        if index { table.add(HeaderField(name: lowered, value: Array(value))) }
+        if index { add(lowered, Array(value), nameHash: nameHash, fieldHash: fieldHash) }
+    }
+
+    @inline(__always) func live(_ n: Int) -> Bool { n >= oldest && n < inserted }
+
+    private mutating func evict(toFit extra: Int) {
+        while oldest < inserted && size + extra > maxSize {
+            let slot = oldest & (HPACKEncoder.ringSlots - 1)
+            size -= entrySize[slot]
+            entryName[slot] = []
+            entryValue[slot] = []
+            oldest += 1
+        }
+    }
+
+    /// §4.4: an entry larger than the table empties it and is not added.
+    private mutating func add(_ name: [UInt8], _ value: [UInt8], nameHash: UInt64, fieldHash: UInt64) {
+        let n = name.count + value.count + 32
+        evict(toFit: n)
+        guard n <= maxSize else { return }
+        let slot = inserted & (HPACKEncoder.ringSlots - 1)
+        entryName[slot] = name
+        entryValue[slot] = value
+        entryFieldHash[slot] = fieldHash
+        entrySize[slot] = n
+        byField[Int(fieldHash & HPACKEncoder.bucketMask)] = inserted + 1
+        byName[Int(nameHash & HPACKEncoder.bucketMask)] = inserted + 1
+        inserted += 1
+        size += n
+    }
+
+    /// FNV-1a of a name, lowercased.
+    @inline(__always) static func hashName(_ name: UnsafeRawBufferPointer) -> UInt64 {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for c in name { h = (h ^ UInt64(c >= 65 && c <= 90 ? c + 32 : c)) &* 0x100_0000_01b3 }
+        return h
+    }
+
+    /// The hash of a whole field: its name's hash, a separator, the value.
+    @inline(__always) static func hashValue(_ value: UnsafeRawBufferPointer, seed: UInt64) -> UInt64 {
+        var h = (seed ^ 0x100) &* 0x100_0000_01b3
+        for c in value { h = (h ^ UInt64(c)) &* 0x100_0000_01b3 }
+        return h
     }
 
     /// `stored` (lowercase) and `name` (any case) are the same field name.
     @inline(__always) static func sameName(_ stored: [UInt8], _ name: UnsafeRawBufferPointer) -> Bool {
         guard stored.count == name.count else { return false }
-        for i in 0..<name.count {
-            let c = name[i]
-            if stored[i] != (c >= 65 && c <= 90 ? c + 32 : c) { return false }
+        return stored.withUnsafeBufferPointer { s in
+            for i in 0..<name.count {
+                let c = name[i]
+                if s[i] != (c >= 65 && c <= 90 ? c + 32 : c) { return false }
+            }
+            return true
         }
-        return true
+    }
+
+    @inline(__always) static func sameBytes(_ stored: [UInt8], _ value: UnsafeRawBufferPointer) -> Bool {
+        guard stored.count == value.count else { return false }
+        return stored.withUnsafeBytes { s in s.count == 0 || memcmp(s.baseAddress!, value.baseAddress!, s.count) == 0 }
     }
 
     /// The static table's first index with this name, and the index of the whole
-    /// entry when the value matches too; entries are grouped by name length.
-    static func staticMatch(_ name: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) -> (Int, Int?)? {
-        guard name.count < byLength.count else { return nil }
+    /// entry when the value matches too (open-addressed by the same hashes).
+    static func staticMatch(_ name: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer,
+                            nameHash: UInt64, fieldHash: UInt64) -> (Int, Int?)? {
+        let t = StaticLookup.shared
         var first = 0
-        for i in byLength[name.count] {
-            let f = StaticTable.fields[i]
-            guard sameName(f.name, name) else { continue }
-            if first == 0 { first = i + 1 }
-            if f.value.elementsEqual(value) { return (first, i + 1) }
+        var i = Int(nameHash & StaticLookup.mask)
+        while t.nameSlots[i] != 0 {
+            let k = t.nameSlots[i]
+            if t.nameHashes[i] == nameHash && sameName(StaticTable.fields[k - 1].name, name) { first = k; break }
+            i = (i + 1) & Int(StaticLookup.mask)
         }
-        return first == 0 ? nil : (first, nil)
+        guard first != 0 else { return nil }
+        i = Int(fieldHash & StaticLookup.mask)
+        while t.fieldSlots[i] != 0 {
+            let k = t.fieldSlots[i]
+            if t.fieldHashes[i] == fieldHash {
+                let f = StaticTable.fields[k - 1]
+                if sameName(f.name, name) && sameBytes(f.value, value) { return (first, k) }
+            }
+            i = (i + 1) & Int(StaticLookup.mask)
+        }
+        return (first, nil)
     }
 
-    static let byLength: [[Int]] = {
-        var b = [[Int]](repeating: [], count: 28)
-        for (i, f) in StaticTable.fields.enumerated() { b[f.name.count].append(i) }
-        return b
-    }()
+    /// Fields sent without indexing: credentials and cookies never indexed
+    /// (§7.1.3, true), and a request id, new in every response (false: a table
+    /// entry would only push out ones that repeat). nil: may be indexed.
+    static func neverIndexed(_ nameHash: UInt64, _ name: UnsafeRawBufferPointer) -> Bool? {
+        let t = StaticLookup.shared
+        if nameHash == t.cookie || nameHash == t.setCookie || nameHash == t.authorization || nameHash == t.proxyAuthorization {
+            return true
+        }
+        return nameHash == t.requestID ? false : nil
+    }
+}
 
-    static func isSensitive(_ name: UnsafeRawBufferPointer) -> Bool {
-        switch name.count {
-        case 6: return sameName(Array("cookie".utf8), name)
-        case 10: return sameName(Array("set-cookie".utf8), name)
-        case 13: return sameName(Array("authorization".utf8), name)
-        default: return false
+/// The static table by hash (open addressing, 256 slots each for names and
+/// whole fields), and the hashes of the names the encoder treats apart.
+struct StaticLookup: Sendable {
+    static let mask: UInt64 = 255
+    var nameSlots = [Int](repeating: 0, count: 256)
+    var nameHashes = [UInt64](repeating: 0, count: 256)
+    var fieldSlots = [Int](repeating: 0, count: 256)
+    var fieldHashes = [UInt64](repeating: 0, count: 256)
+    let cookie: UInt64, setCookie: UInt64, authorization: UInt64, proxyAuthorization: UInt64, requestID: UInt64
+
+    static let shared = StaticLookup()
+
+    static func hash(_ s: String) -> UInt64 { Array(s.utf8).withUnsafeBytes { HPACKEncoder.hashName($0) } }
+
+    init() {
+        cookie = StaticLookup.hash("cookie"); setCookie = StaticLookup.hash("set-cookie")
+        authorization = StaticLookup.hash("authorization"); proxyAuthorization = StaticLookup.hash("proxy-authorization")
+        requestID = StaticLookup.hash("x-request-id")
+        for (k, f) in StaticTable.fields.enumerated() {
+            let nh = f.name.withUnsafeBytes { HPACKEncoder.hashName($0) }
+            let fh = f.value.withUnsafeBytes { HPACKEncoder.hashValue($0, seed: nh) }
+            // A name's first index only (the encoder wants the first).
+            var i = Int(nh & StaticLookup.mask)
+            var seen = false
+            while nameSlots[i] != 0 {
+                if nameHashes[i] == nh && StaticTable.fields[nameSlots[i] - 1].name == f.name { seen = true; break }
+                i = (i + 1) & Int(StaticLookup.mask)
+            }
+            if !seen { nameSlots[i] = k + 1; nameHashes[i] = nh }
+            i = Int(fh & StaticLookup.mask)
+            while fieldSlots[i] != 0 { i = (i + 1) & Int(StaticLookup.mask) }
+            fieldSlots[i] = k + 1; fieldHashes[i] = fh
         }
     }
 }

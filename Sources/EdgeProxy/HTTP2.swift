@@ -42,10 +42,6 @@ final class H2Session {
 
 /// A stream connection's response on its way back into frames.
 struct H2StreamOut {
-    /// (No field storage reserved: every client connection holds one of these,
-    /// and only HTTP/2 stream connections ever parse into it.)
-    var head = ResponseHead(reservingFields: 0)
-    var scan = HeadScan()
     var headSent = false
     /// The body as the writer framed it: its length left, or its chunks.
     var length: Int64 = 0
@@ -279,55 +275,45 @@ extension Worker {
         defer { s.h2Out = o }
         // The head (and any interim ones before it).
         headLoop: while !o.headSent && !o.ended && !sink.isEmpty {
-            switch HeadParser.parseResponse(sink.readView, limits: limits, into: &o.head, scan: &o.scan) {
-            case .needMore:
-                break headLoop
-            case .error:
-                o.ended = true
-                h.conn.reset(id, .internalError, into: &h.out)
-            case .complete(let n):
-                let p = sink.readView
-                let status = o.head.status
-                let framing = o.head.framing(requestWasHead: s.ex.method == .head)
-                let head = o.head
-                // The fields straight from the writer's bytes (HPACK lowercases the names);
-                // hop-by-hop ones stay behind (RFC 9113 §8.2.2).
-                func emitFields(_ emit: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) -> Void) {
-                    for f in head.fields where !f.known.isHopByHop && f.known != .connection {
-                        emit(UnsafeRawBufferPointer(rebasing: p[f.nameStart..<f.nameEnd]), UnsafeRawBufferPointer(rebasing: p[f.valueStart..<f.valueEnd]))
-                    }
+            let p = sink.readView
+            // (The writer's own bytes: read back without the parser's checks, WrittenHead.swift.)
+            guard let n = h2Head.read(p) else { break headLoop }
+            let status = h2Head.status
+            let head = h2Head
+            // The fields straight from the writer's bytes (HPACK lowercases the names);
+            // hop-by-hop ones were left out by the reader (RFC 9113 §8.2.2).
+            func emitFields(_ emit: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) -> Void) {
+                for k in 0..<head.fieldCount {
+                    let (name, value) = head.field(k, in: p)
+                    emit(name, value)
                 }
-                if status == 101 && s.h2Tunnel {
-                    // The origin accepted the WebSocket: 200 on the stream (RFC 8441 §5), without
-                    // the HTTP/1.1 handshake's accept value; the tunnel's bytes follow as DATA.
-                    h.conn.sendHeaders(id, status: 200, endStream: false, into: &h.out) { emit in
-                        emitFields { name, value in if !equalsLowercase(name, 0, name.count, "sec-websocket-accept") { emit(name, value) } }
-                    }
-                    o.headSent = true
-                    o.length = Int64.max
-                    sink.consume(n)
-                    o.scan = HeadScan()
-                    continue headLoop
-                }
-                if status < 200 {
-                    h.conn.sendHeaders(id, status: status, endStream: false, into: &h.out, fields: emitFields)
-                    sink.consume(n)
-                    o.scan = HeadScan()
-                    o.head = ResponseHead()
-                    continue headLoop
+            }
+            if status == 101 && s.h2Tunnel {
+                // The origin accepted the WebSocket: 200 on the stream (RFC 8441 §5), without
+                // the HTTP/1.1 handshake's accept value; the tunnel's bytes follow as DATA.
+                h.conn.sendHeaders(id, status: 200, endStream: false, into: &h.out) { emit in
+                    emitFields { name, value in if !equalsLowercase(name, 0, name.count, "sec-websocket-accept") { emit(name, value) } }
                 }
                 o.headSent = true
-                switch framing {
-                case .none: o.bodyDone = true
-                case .length(let len): o.length = len
-                case .chunked: o.chunks = ChunkedDecoder()
-                case .untilClose: o.length = Int64.max
-                }
-                h.conn.sendHeaders(id, status: status, endStream: o.bodyDone, into: &h.out, fields: emitFields)
+                o.length = Int64.max
                 sink.consume(n)
-                o.scan = HeadScan()
-                if o.bodyDone { o.ended = true }
+                continue headLoop
             }
+            if status < 200 {
+                h.conn.sendHeaders(id, status: status, endStream: false, into: &h.out, fields: emitFields)
+                sink.consume(n)
+                continue headLoop
+            }
+            o.headSent = true
+            switch head.framing(requestWasHead: s.ex.method == .head) {
+            case .none: o.bodyDone = true
+            case .length(let len): o.length = len
+            case .chunked: o.chunks = ChunkedDecoder()
+            case .untilClose: o.length = Int64.max
+            }
+            h.conn.sendHeaders(id, status: status, endStream: o.bodyDone, into: &h.out, fields: emitFields)
+            sink.consume(n)
+            if o.bodyDone { o.ended = true }
         }
         // The body, de-framed.
         if o.headSent && !o.bodyDone {

@@ -122,6 +122,8 @@ public final class Worker: @unchecked Sendable {
     var resumeOrigins: [OriginConnection] = []
     /// HTTP/2 sessions with frames written this turn: flushed once at its end (HTTP2.swift).
     var h2Dirty: [H2Session] = []
+    /// The HTTP/2 streams' response heads, read back from the writer's bytes (reused).
+    var h2Head = WrittenHead()
     var bufferPool: [IOBuffer] = []
     /// File bytes on their way into a codec (directory origin, compressing routes).
     let fileScratch = IOBuffer(capacity: 64 * 1024)

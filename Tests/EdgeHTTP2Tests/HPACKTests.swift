@@ -183,6 +183,55 @@ func same(_ a: [(String, String)], _ b: [(String, String)]) -> Bool { a.count ==
         #expect(d.dynamicTableCount == 0)
     }
 
+    /// The encoder's table stays in step with the decoder's through evictions,
+    /// hash bucket collisions and table size changes: 3,000 blocks of fields drawn
+    /// from a vocabulary larger than the table decode to what was encoded, the
+    /// two tables always holding as many entries.
+    @Test func encoderStaysInStepThroughEvictions() throws {
+        var state: UInt64 = 7
+        func next() -> UInt64 { state = state &* 6364136223846793005 &+ 1442695040888963407; return state >> 33 }
+        let names = (0..<40).map { "x-field-\($0)" } + ["content-type", "ETag", "date", "age", "via", "cache-status"]
+        var e = HPACKEncoder()
+        var d = HPACKDecoder()
+        for round in 0..<3000 {
+            if round % 700 == 699 {
+                // The peer shrinks or restores the table: the next block says so first.
+                let n = [0, 256, 4096][Int(next() % 3)]
+                e.setMaxTableSize(n)
+            }
+            var block: [UInt8] = []
+            e.beginBlock(into: &block)
+            var fields: [(String, String)] = []
+            for _ in 0..<(1 + Int(next() % 8)) {
+                let name = names[Int(next() % UInt64(names.count))]
+                let value = String(repeating: "v", count: Int(next() % 40)) + String(next() % 6)
+                fields.append((name, value))
+                e.encode(HeaderField(name, value), into: &block)
+            }
+            let got = try decodeBlock(&d, block)
+            #expect(same(got, fields.map { ($0.0.lowercased(), $0.1) }), "round \(round)")
+            #expect(d.dynamicTableCount == e.dynamicTableCount, "round \(round)")
+        }
+    }
+
+    /// A request id (new in every response) is sent without indexing, and
+    /// credentials never indexed (§7.1.3), so neither takes a table entry.
+    @Test func requestIDsAndCredentialsTakeNoEntry() throws {
+        var e = HPACKEncoder()
+        var d = HPACKDecoder()
+        var block: [UInt8] = []
+        e.encode(HeaderField("x-request-id", "0123456789abcdef"), into: &block)
+        e.encode(HeaderField("Set-Cookie", "a=b"), into: &block)
+        e.encode(HeaderField("proxy-authorization", "Basic x"), into: &block)
+        #expect(same(try decodeBlock(&d, block), [("x-request-id", "0123456789abcdef"), ("set-cookie", "a=b"), ("proxy-authorization", "Basic x")]))
+        #expect(d.dynamicTableCount == 0 && e.dynamicTableCount == 0)
+        // The cookie went as never indexed (0x10 with set-cookie's static name index 55).
+        // The cookie and the credentials went as never indexed (§6.2.3: 0001, then the
+        // static name index 55 or 49 past the 4-bit prefix: 0x1f and 55 - 15 or 49 - 15).
+        #expect(block.firstIndex(of: 0x1f).map { block[$0 + 1] } == 40)
+        #expect(block.lastIndex(of: 0x1f).map { block[$0 + 1] } == 34)
+    }
+
     /// Every prefix of a valid block is refused or decodes (no read past the end), and
     /// decoding the whole block after any refused prefix still works (no state left behind
     /// by a failure is relied on: each connection error ends the connection).

@@ -82,8 +82,28 @@ func checkHTTPProperties(_ bytes: UnsafeRawBufferPointer) {
     }
     var resp = ResponseHead()
     var rscan = HeadScan()
-    if case .complete = HeadParser.parseResponse(bytes, limits: limits, into: &resp, scan: &rscan), WebSocketHandshake.isAccept(bytes, resp) {
+    let parsedResponse = HeadParser.parseResponse(bytes, limits: limits, into: &resp, scan: &rscan)
+    if case .complete = parsedResponse, WebSocketHandshake.isAccept(bytes, resp) {
         precondition(resp.status == 101)
+    }
+    // WrittenHead (the writer's heads read back for HTTP/2) on any bytes stays in
+    // them; on a head the strict parser accepts, it agrees with it: the end, the
+    // status, the end-to-end fields in order and (without other codings) the framing.
+    var written = WrittenHead()
+    let wn = written.read(bytes)
+    if let wn { precondition(wn <= size && written.ranges.allSatisfy { $0 >= 0 && $0 <= wn }, "WrittenHead out of bounds") }
+    if case .complete(let n) = parsedResponse {
+        precondition(wn == n && written.status == resp.status, "WrittenHead: end or status differ")
+        let kept = resp.fields.filter { !$0.known.isHopByHop }
+        precondition(kept.count == written.fieldCount, "WrittenHead: other fields kept")
+        for (k, f) in kept.enumerated() {
+            let (name, value) = written.field(k, in: bytes)
+            precondition(Array(name) == Array(bytes[f.nameStart..<f.nameEnd]) && Array(value) == Array(bytes[f.valueStart..<f.valueEnd]),
+                         "WrittenHead: field \(k) differs")
+        }
+        if resp.chunked || !resp.fields.contains(where: { $0.known == .transferEncoding }) {
+            precondition(written.framing(requestWasHead: false) == resp.framing(requestWasHead: false), "WrittenHead: framing differs")
+        }
     }
 
     var dec = ChunkedDecoder()

@@ -14,6 +14,8 @@
 # LOG=/dev/null writes the JSON access log (as operators run edged; default off).
 # TAIL=log attaches `edgectl log --json` for the run, TAIL=top `edgectl top` (the
 # cost of following the live tail, the admin thread's share counted too).
+# H2=1 sends the requests over HTTP/2 (h2c with prior knowledge, h2load: one
+# connection, 10 concurrent streams), for the cost of a stream against an HTTP/1.1 request.
 # usage: [EDGED=...] [HEADER=...] tools/bench/instructions.sh [N=1000] [PATH...]
 N=${1:-1000}; shift || true
 PATHS=("$@"); [ ${#PATHS[@]} -eq 0 ] && PATHS=(/1k.bin /nc/1k.bin)
@@ -59,8 +61,10 @@ CONF
 fi
 # total PATH COUNT -> instructions executed by an edged that served COUNT requests for PATH
 total() {
+  local conf=()
+  if [ -n "${H2:-}" ]; then echo '{ "h2c": true, "limits": { "max_requests_per_connection": 0 } }' > "$W/server.json"; conf=(--config "$W/server.json"); fi
   SWIFT_DETERMINISTIC_HASHING=1 valgrind --tool=callgrind --callgrind-out-file="$W/cg.out" "$EDGED" --tenants "$W/tenants" --http 127.0.0.1:18470 \
-    --workers 1 --access-log "${LOG:-off}" --state "$W/st-$RANDOM" 2>/dev/null &
+    "${conf[@]}" --workers 1 --access-log "${LOG:-off}" --state "$W/st-$RANDOM" 2>/dev/null &
   local pid=$!
   for _ in 1 2 3 4 5 6 7 8 9; do wait_port 18470 >/dev/null 2>&1 && break; done   # (a 100 k list loads slowly under valgrind)
   local reader=""
@@ -70,8 +74,13 @@ total() {
     reader=$!
     sleep 2
   fi
-  python3 tools/bench/nreq.py 18470 "$1" 5
-  python3 tools/bench/nreq.py 18470 "$1" "$2"
+  if [ -n "${H2:-}" ]; then
+    h2load -c1 -m10 -n 5 "http://127.0.0.1:18470$1" >/dev/null
+    h2load -c1 -m10 -n "$2" "http://127.0.0.1:18470$1" | grep -q "$2 succeeded" || echo "h2load: not all $2 succeeded" >&2
+  else
+    python3 tools/bench/nreq.py 18470 "$1" 5
+    python3 tools/bench/nreq.py 18470 "$1" "$2"
+  fi
   [ -n "$reader" ] && { kill "$reader"; wait "$reader" 2>/dev/null || true; }
   # (valgrind has been seen to lose a SIGINT that edged's sigwait should take: ask again)
   kill -INT $pid; for _ in $(seq 100); do kill -0 $pid 2>/dev/null || break; sleep 0.2; done
