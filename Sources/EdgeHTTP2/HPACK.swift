@@ -292,27 +292,67 @@ public struct HPACKEncoder {
         size += n
     }
 
-    /// FNV-1a of a name, lowercased.
-    @inline(__always) static func hashName(_ name: UnsafeRawBufferPointer) -> UInt64 {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for c in name { h = (h ^ UInt64(c >= 65 && c <= 90 ? c + 32 : c)) &* 0x100_0000_01b3 }
-        return h
+    /// ASCII letters of a word made lowercase, eight bytes at once: a byte's
+    /// high bit marks it at or above "A" and not above "Z" (and not >= 0x80),
+    /// and that bit shifted down to 0x20 is added.
+    @inline(__always) static func lowerWord(_ w: UInt64) -> UInt64 {
+        let low7 = w & 0x7f7f_7f7f_7f7f_7f7f
+        let atLeastA = low7 &+ 0x3f3f_3f3f_3f3f_3f3f   // + (0x80 - 0x41)
+        let aboveZ = low7 &+ 0x2525_2525_2525_2525     // + (0x80 - 0x5b)
+        let upper = atLeastA & ~aboveZ & ~w & 0x8080_8080_8080_8080
+        return w | (upper >> 2)
     }
 
-    /// The hash of a whole field: its name's hash, a separator, the value.
+    @inline(__always) static func lower(_ c: UInt8) -> UInt8 { c &- 65 < 26 ? c | 0x20 : c }
+
+    /// A hash of a name, lowercased (words of eight bytes, then the rest, mixed at the end).
+    @inline(__always) static func hashName(_ name: UnsafeRawBufferPointer) -> UInt64 {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325 ^ UInt64(name.count)
+        var i = 0
+        while i + 8 <= name.count {
+            h = (h ^ lowerWord(UInt64(littleEndian: name.loadUnaligned(fromByteOffset: i, as: UInt64.self)))) &* 0x100_0000_01b3
+            h ^= h >> 29
+            i += 8
+        }
+        while i < name.count { h = (h ^ UInt64(lower(name[i]))) &* 0x100_0000_01b3; i += 1 }
+        return mix(h)
+    }
+
+    /// The hash of a whole field: its name's hash, then the value.
     @inline(__always) static func hashValue(_ value: UnsafeRawBufferPointer, seed: UInt64) -> UInt64 {
-        var h = (seed ^ 0x100) &* 0x100_0000_01b3
-        for c in value { h = (h ^ UInt64(c)) &* 0x100_0000_01b3 }
-        return h
+        var h = seed ^ UInt64(value.count) &* 0x9e37_79b9_7f4a_7c15
+        var i = 0
+        while i + 8 <= value.count {
+            h = (h ^ UInt64(littleEndian: value.loadUnaligned(fromByteOffset: i, as: UInt64.self))) &* 0x100_0000_01b3
+            h ^= h >> 29
+            i += 8
+        }
+        while i < value.count { h = (h ^ UInt64(value[i])) &* 0x100_0000_01b3; i += 1 }
+        return mix(h)
+    }
+
+    /// A final mix, so the low bits (the bucket) depend on every byte.
+    @inline(__always) static func mix(_ x: UInt64) -> UInt64 {
+        var h = x
+        h ^= h >> 33; h = h &* 0xff51_afd7_ed55_8ccd
+        h ^= h >> 33; h = h &* 0xc4ce_b9fe_1a85_ec53
+        return h ^ (h >> 33)
     }
 
     /// `stored` (lowercase) and `name` (any case) are the same field name.
     @inline(__always) static func sameName(_ stored: [UInt8], _ name: UnsafeRawBufferPointer) -> Bool {
         guard stored.count == name.count else { return false }
-        return stored.withUnsafeBufferPointer { s in
-            for i in 0..<name.count {
-                let c = name[i]
-                if s[i] != (c >= 65 && c <= 90 ? c + 32 : c) { return false }
+        return stored.withUnsafeBytes { s in
+            var i = 0
+            while i + 8 <= name.count {
+                if s.loadUnaligned(fromByteOffset: i, as: UInt64.self) != lowerWord(name.loadUnaligned(fromByteOffset: i, as: UInt64.self)) {
+                    return false
+                }
+                i += 8
+            }
+            while i < name.count {
+                if s[i] != lower(name[i]) { return false }
+                i += 1
             }
             return true
         }
