@@ -152,8 +152,9 @@ extension Worker {
     }
 
     /// The origin's response head on a slicing route, before the usual storing
-    /// rules: a 206 for a slice fetch, or a 200 too large to store whole, starts
-    /// storing slices (or, a 206 of the whole representation, a whole entry).
+    /// rules: a 206 of one range (for a slice fetch or not), or a 200 too large to
+    /// store whole, starts storing slices (or, a 206 of the whole representation,
+    /// a whole entry).
     /// Returns true when it decided what is stored (then nothing else is).
     func beginSlices(_ c: ClientConnection, _ o: OriginConnection, _ rc: RouteCache, key: String, response: HeaderList, now wall: Int64) -> Bool {
         let status = o.head.status
@@ -161,7 +162,9 @@ extension Worker {
               case .length(let n) = o.head.framing(requestWasHead: o.requestWasHead), n > 0 else { return false }
         var first: Int64 = 0, complete = n
         if status == 206 {
-            guard c.ex.cache.slices?.fetch == true, let cr = response.first("content-range").flatMap(Slices.contentRange), cr.last - cr.first + 1 == n else { return false }
+            // A slice fetch's answer, or any other 206 of one range (one the origin sent for a
+            // whole GET it could not serve whole): its whole slices are stored (RFC 9111 §3.4).
+            guard let cr = response.first("content-range").flatMap(Slices.contentRange), cr.last - cr.first + 1 == n else { return false }
             (first, complete) = (cr.first, cr.complete)
         } else if status != 200 || n <= Int64(config.store.maxObjectBytes) {
             return false

@@ -28,12 +28,13 @@ Endpoints:
                       aside), requests served, and the most requests
                       in progress at once (peak; /stats itself not counted)
   POST /__script      {"path": P, "responses": [{"status", "headers", "body", "delay_ms", "chunked",
-                      "interim", "ranges", "body_text", "body_seed"}...]}: requests for P get these in turn (the last repeats); header
+                      "interim", "ranges", "body_text", "body_seed", "body_part"}...]}: requests for P get these in turn (the last repeats); header
                       values may say {now}, {now+N} or {now-N} for an IMF-fixdate relative to now,
                       {rfc850:now+N} or {asctime:now+N} for the obsolete formats; "interim" is a
                       list of {"status", "headers"} 1xx responses sent first; "ranges": true answers
                       a single Range with a 206 of the body (416 past its end); "body_text": N makes the
-                      body the /text/N bytes (of another text with "body_seed")
+                      body the /text/N bytes (of another text with "body_seed"); "body_part": [A, B]
+                      sends only bytes A-B of it as a 206 with their Content-Range, whatever was asked
   /__log?path=P       JSON: the request headers each request for P (scripted, or /ranged) carried, in order
   POST /__clock       {"offset": N}: this origin's clock (Date, {now}) runs N seconds ahead
 """
@@ -176,6 +177,10 @@ class Handler(BaseHTTPRequestHandler):
             body = text_bytes(resp["body_text"], resp.get("body_seed", 12345))
         status = resp.get("status", 200)
         extra = {}
+        if "body_part" in resp:
+            a, b = resp["body_part"]
+            status, extra = 206, {"Content-Range": "bytes %d-%d/%d" % (a, b, len(body))}
+            body = body[a:b + 1]
         if resp.get("ranges") and status == 200:
             r = byte_range(self.headers.get("Range"), len(body))
             if r == "416":
