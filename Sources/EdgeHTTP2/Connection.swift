@@ -94,6 +94,28 @@ public enum H2Outcome: Equatable, Sendable {
     case close(H2Error)
 }
 
+/// Streams by id: a dictionary whose key hashes with one multiply instead of
+/// SipHash (a stream is looked up about ten times per request). The ids are
+/// the client's, but a connection holds at most a few hundred streams
+/// (forgetClosed), so even colliding ids cost only a short probe.
+struct StreamTable<Value> {
+    struct Key: Hashable {
+        let id: UInt32
+        func hash(into h: inout Hasher) { h.combine(id) }
+        func _rawHashValue(seed: Int) -> Int {
+            let x = (UInt64(id) ^ UInt64(UInt(bitPattern: seed))) &* 0x9e37_79b9_7f4a_7c15
+            return Int(truncatingIfNeeded: x ^ (x >> 29))
+        }
+    }
+    var table: [Key: Value] = [:]
+    subscript(id: UInt32) -> Value? {
+        get { table[Key(id: id)] }
+        set { table[Key(id: id)] = newValue }
+    }
+    var count: Int { table.count }
+    var keys: [UInt32] { table.keys.map(\.id) }
+}
+
 public struct H2Connection {
     public let limits: H2Limits
     var decoder: HPACKDecoder
@@ -110,7 +132,7 @@ public struct H2Connection {
         /// The request head has been delivered (later HEADERS are trailers).
         var headDone = false
     }
-    var streams: [UInt32: Stream] = [:]
+    var streams = StreamTable<Stream>()
     /// The highest stream id the client opened (ids only go up, §5.1.1).
     public private(set) var lastStream: UInt32 = 0
     /// Streams open or half-closed (kept by `put`, so refusing a stream needs no scan).
@@ -436,7 +458,7 @@ public struct H2Connection {
     /// Closed streams are kept only while they may still matter (a few hundred).
     mutating func forgetClosed() {
         guard streams.count > 2 * limits.maxConcurrentStreams + 16 else { return }
-        for (id, s) in streams where s.state == .closed { streams[id] = nil }
+        for id in streams.keys where streams[id]?.state == .closed { streams[id] = nil }
     }
 
     mutating func giveBack(_ stream: UInt32, _ n: Int, _ out: inout [UInt8]) {
@@ -470,28 +492,49 @@ public struct H2Connection {
 
     /// Writes a response head (edge's fields, HPACK-encoded) as HEADERS/CONTINUATION.
     public mutating func sendHeaders(_ stream: UInt32, _ fields: [HeaderField], endStream: Bool, into out: inout [UInt8]) {
-        var block: [UInt8] = []
-        encoder.beginBlock(into: &block)
-        for f in fields { encoder.encode(f, into: &block) }
-        Frames.appendHeaderBlock(stream, block, endStream: endStream, maxFrameSize: peerMaxFrameSize, into: &out)
-        if endStream { ended(stream) }
+        let start = beginHeaders(into: &out)
+        for f in fields { encoder.encode(f, into: &out) }
+        endHeaders(stream, from: start, endStream: endStream, into: &out)
     }
 
     /// A response head whose fields are given as raw bytes (any case; sent
     /// lowercase), `fields` calling back once per field: no copies of them.
     public mutating func sendHeaders(_ stream: UInt32, status: Int, endStream: Bool, into out: inout [UInt8],
                                      fields: (_ emit: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) -> Void) -> Void) {
-        var block: [UInt8] = []
-        block.reserveCapacity(128)
-        encoder.beginBlock(into: &block)
+        let start = beginHeaders(into: &out)
         var digits: (UInt8, UInt8, UInt8) = (UInt8(48 + status / 100 % 10), UInt8(48 + status / 10 % 10), UInt8(48 + status % 10))
         withUnsafeBytes(of: &digits) { d in
-            H2Connection.statusName.withUnsafeBytes { n in encoder.encode(name: n, value: d, into: &block) }
+            H2Connection.statusName.withUnsafeBytes { n in encoder.encode(name: n, value: d, into: &out) }
         }
-        fields { name, value in encoder.encode(name: name, value: value, into: &block) }
-        Frames.appendHeaderBlock(stream, block, endStream: endStream, maxFrameSize: peerMaxFrameSize, into: &out)
+        fields { name, value in encoder.encode(name: name, value: value, into: &out) }
+        endHeaders(stream, from: start, endStream: endStream, into: &out)
+    }
+
+    /// A header block is encoded straight into the output after room for its
+    /// frame header (the frame header is written once its length is known).
+    mutating func beginHeaders(into out: inout [UInt8]) -> Int {
+        let start = out.count
+        out.append(contentsOf: H2Connection.nineZeros)
+        encoder.beginBlock(into: &out)
+        return start
+    }
+
+    /// The block after `start` becomes a HEADERS frame, or HEADERS and
+    /// CONTINUATIONs when it is larger than the client's frame size.
+    mutating func endHeaders(_ stream: UInt32, from start: Int, endStream: Bool, into out: inout [UInt8]) {
+        let n = out.count - start - 9
+        if n <= peerMaxFrameSize {
+            Frames.writeHeader(FrameHeader(length: n, type: .headers, flags: FrameFlag.endHeaders | (endStream ? FrameFlag.endStream : 0),
+                                           stream: stream), at: start, in: &out)
+        } else {
+            let block = Array(out[(start + 9)...])
+            out.removeSubrange(start...)
+            Frames.appendHeaderBlock(stream, block, endStream: endStream, maxFrameSize: peerMaxFrameSize, into: &out)
+        }
         if endStream { ended(stream) }
     }
+
+    static let nineZeros = [UInt8](repeating: 0, count: 9)
 
     /// Writes body bytes as DATA (at most `sendable`, in frames of the peer's
     /// maximum size); returns how many were taken.
@@ -617,6 +660,14 @@ public struct H2Connection {
     }
 }
 
+/// The constant pieces of the HTTP/1.1 heads streams become (made once).
+enum H1Pieces {
+    static let get = Array("GET".utf8), version = Array(" HTTP/1.1\r\n".utf8), host = Array("host".utf8), cookie = Array("cookie".utf8)
+    static let hostColon = Array("host: ".utf8), cookieColon = Array("cookie: ".utf8)
+    static let upgrade = Array("connection: upgrade\r\nupgrade: websocket\r\nsec-websocket-key: ".utf8)
+    static let chunked = Array("transfer-encoding: chunked\r\n".utf8), close = Array("connection: close\r\n".utf8)
+}
+
 extension H2Request {
     /// An extended CONNECT (RFC 8441) for a WebSocket.
     public var isWebSocket: Bool {
@@ -637,30 +688,42 @@ extension H2Request {
     /// and extensions) as they came.
     public func http1Head(chunked: Bool, close: Bool = false, websocketKey: [UInt8]? = nil) -> [UInt8] {
         var out: [UInt8] = []
-        out.reserveCapacity(128 + fields.reduce(0) { $0 + $1.name.count + $1.value.count + 4 })
-        out += websocketKey == nil ? method : Array("GET".utf8); out.append(32); out += path; out += Array(" HTTP/1.1\r\n".utf8)
-        let host = Array("host".utf8), cookie = Array("cookie".utf8)
+        appendHTTP1Head(into: &out, chunked: chunked, close: close, websocketKey: websocketKey)
+        return out
+    }
+
+    /// `http1Head` appended to `out` (made of constant pieces: nothing allocated but `out`'s growth).
+    public func appendHTTP1Head(into out: inout [UInt8], chunked: Bool, close: Bool = false, websocketKey: [UInt8]? = nil) {
+        typealias L = H1Pieces
+        var size = method.count + path.count + authority.count + 64
+        for f in fields { size += f.name.count + f.value.count + 4 }
+        out.reserveCapacity(out.count + size)
+        out.append(contentsOf: websocketKey == nil ? method : L.get); out.append(32); out.append(contentsOf: path); out.append(contentsOf: L.version)
         var hostValue = authority
-        if hostValue.isEmpty, let h = fields.first(where: { $0.name == host }) { hostValue = h.value }
-        out += Array("host: ".utf8); out += hostValue; out += [13, 10]
-        var cookies: [[UInt8]] = []
+        if hostValue.isEmpty, let h = fields.first(where: { $0.name == L.host }) { hostValue = h.value }
+        out.append(contentsOf: L.hostColon); out.append(contentsOf: hostValue); out.append(13); out.append(10)
+        var cookies = 0
         for f in fields {
-            if f.name == host { continue }
-            if f.name == cookie { cookies.append(f.value); continue }
-            out += f.name; out += [58, 32]; out += f.value; out += [13, 10]
+            if f.name == L.host { continue }
+            if f.name == L.cookie { cookies += 1; continue }
+            out.append(contentsOf: f.name); out.append(58); out.append(32); out.append(contentsOf: f.value); out.append(13); out.append(10)
         }
-        if !cookies.isEmpty {
-            out += Array("cookie: ".utf8)
-            for (i, c) in cookies.enumerated() { if i > 0 { out += [59, 32] }; out += c }
-            out += [13, 10]
+        if cookies > 0 {
+            out.append(contentsOf: L.cookieColon)
+            var first = true
+            for f in fields where f.name == L.cookie {
+                if !first { out.append(59); out.append(32) }
+                out.append(contentsOf: f.value)
+                first = false
+            }
+            out.append(13); out.append(10)
         }
         if let key = websocketKey {
-            out += Array("connection: upgrade\r\nupgrade: websocket\r\nsec-websocket-key: ".utf8); out += key; out += [13, 10]
+            out.append(contentsOf: L.upgrade); out.append(contentsOf: key); out.append(13); out.append(10)
         } else {
-            if chunked { out += Array("transfer-encoding: chunked\r\n".utf8) }
-            if close { out += Array("connection: close\r\n".utf8) }
+            if chunked { out.append(contentsOf: L.chunked) }
+            if close { out.append(contentsOf: L.close) }
         }
-        out += [13, 10]
-        return out
+        out.append(13); out.append(10)
     }
 }

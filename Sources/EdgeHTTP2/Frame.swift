@@ -87,9 +87,22 @@ public enum Frames {
     // MARK: Writing
 
     public static func appendHeader(_ h: FrameHeader, into out: inout [UInt8]) {
-        out.append(UInt8(truncatingIfNeeded: h.length >> 16)); out.append(UInt8(truncatingIfNeeded: h.length >> 8))
-        out.append(UInt8(truncatingIfNeeded: h.length)); out.append(h.rawType); out.append(h.flags)
-        appendU32(h.stream & 0x7FFF_FFFF, into: &out)
+        var b = bytes(h)
+        withUnsafeBytes(of: &b) { out.append(contentsOf: $0) }
+    }
+
+    /// Writes a frame header over the nine bytes at `at` (room kept for it earlier).
+    public static func writeHeader(_ h: FrameHeader, at: Int, in out: inout [UInt8]) {
+        var b = bytes(h)
+        withUnsafeBytes(of: &b) { src in out.withUnsafeMutableBytes { $0.baseAddress!.advanced(by: at).copyMemory(from: src.baseAddress!, byteCount: 9) } }
+    }
+
+    /// A frame header's nine bytes (§4.1), made in registers.
+    @inline(__always) static func bytes(_ h: FrameHeader) -> (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) {
+        let id = h.stream & 0x7FFF_FFFF
+        return (UInt8(truncatingIfNeeded: h.length >> 16), UInt8(truncatingIfNeeded: h.length >> 8), UInt8(truncatingIfNeeded: h.length),
+                h.rawType, h.flags,
+                UInt8(truncatingIfNeeded: id >> 24), UInt8(truncatingIfNeeded: id >> 16), UInt8(truncatingIfNeeded: id >> 8), UInt8(truncatingIfNeeded: id))
     }
 
     @inline(__always) static func appendU32(_ v: UInt32, into out: inout [UInt8]) {

@@ -342,25 +342,32 @@ public struct HPACKEncoder {
     /// `stored` (lowercase) and `name` (any case) are the same field name.
     @inline(__always) static func sameName(_ stored: [UInt8], _ name: UnsafeRawBufferPointer) -> Bool {
         guard stored.count == name.count else { return false }
-        return stored.withUnsafeBytes { s in
-            var i = 0
-            while i + 8 <= name.count {
-                if s.loadUnaligned(fromByteOffset: i, as: UInt64.self) != lowerWord(name.loadUnaligned(fromByteOffset: i, as: UInt64.self)) {
-                    return false
-                }
-                i += 8
+        return stored.withUnsafeBytes { sameName($0, name) }
+    }
+
+    @inline(__always) static func sameName(_ s: UnsafeRawBufferPointer, _ name: UnsafeRawBufferPointer) -> Bool {
+        guard s.count == name.count else { return false }
+        var i = 0
+        while i + 8 <= name.count {
+            if s.loadUnaligned(fromByteOffset: i, as: UInt64.self) != lowerWord(name.loadUnaligned(fromByteOffset: i, as: UInt64.self)) {
+                return false
             }
-            while i < name.count {
-                if s[i] != lower(name[i]) { return false }
-                i += 1
-            }
-            return true
+            i += 8
         }
+        while i < name.count {
+            if s[i] != lower(name[i]) { return false }
+            i += 1
+        }
+        return true
     }
 
     @inline(__always) static func sameBytes(_ stored: [UInt8], _ value: UnsafeRawBufferPointer) -> Bool {
         guard stored.count == value.count else { return false }
-        return stored.withUnsafeBytes { s in s.count == 0 || memcmp(s.baseAddress!, value.baseAddress!, s.count) == 0 }
+        return stored.withUnsafeBytes { sameBytes($0, value) }
+    }
+
+    @inline(__always) static func sameBytes(_ s: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) -> Bool {
+        s.count == value.count && (s.count == 0 || memcmp(s.baseAddress!, value.baseAddress!, s.count) == 0)
     }
 
     /// The static table's first index with this name, and the index of the whole
@@ -372,17 +379,14 @@ public struct HPACKEncoder {
         var i = Int(nameHash & StaticLookup.mask)
         while t.nameSlots[i] != 0 {
             let k = t.nameSlots[i]
-            if t.nameHashes[i] == nameHash && sameName(StaticTable.fields[k - 1].name, name) { first = k; break }
+            if t.nameHashes[i] == nameHash && sameName(t.names[k - 1], name) { first = k; break }
             i = (i + 1) & Int(StaticLookup.mask)
         }
         guard first != 0 else { return nil }
         i = Int(fieldHash & StaticLookup.mask)
         while t.fieldSlots[i] != 0 {
             let k = t.fieldSlots[i]
-            if t.fieldHashes[i] == fieldHash {
-                let f = StaticTable.fields[k - 1]
-                if sameName(f.name, name) && sameBytes(f.value, value) { return (first, k) }
-            }
+            if t.fieldHashes[i] == fieldHash && sameName(t.names[k - 1], name) && sameBytes(t.values[k - 1], value) { return (first, k) }
             i = (i + 1) & Int(StaticLookup.mask)
         }
         return (first, nil)
@@ -401,24 +405,42 @@ public struct HPACKEncoder {
 }
 
 /// The static table by hash (open addressing, 256 slots each for names and
-/// whole fields), and the hashes of the names the encoder treats apart.
-struct StaticLookup: Sendable {
+/// whole fields), and the hashes of the names the encoder treats apart. Made
+/// once and never freed; read through plain pointers (no reference counting
+/// per lookup, which a struct of arrays copied per field cost).
+final class StaticLookup: @unchecked Sendable {
     static let mask: UInt64 = 255
-    var nameSlots = [Int](repeating: 0, count: 256)
-    var nameHashes = [UInt64](repeating: 0, count: 256)
-    var fieldSlots = [Int](repeating: 0, count: 256)
-    var fieldHashes = [UInt64](repeating: 0, count: 256)
+    let nameSlots = UnsafeMutablePointer<Int>.allocate(capacity: 256)
+    let nameHashes = UnsafeMutablePointer<UInt64>.allocate(capacity: 256)
+    let fieldSlots = UnsafeMutablePointer<Int>.allocate(capacity: 256)
+    let fieldHashes = UnsafeMutablePointer<UInt64>.allocate(capacity: 256)
+    /// The static entries' names and values, in one immortal copy.
+    let names: UnsafeMutablePointer<UnsafeRawBufferPointer>
+    let values: UnsafeMutablePointer<UnsafeRawBufferPointer>
     let cookie: UInt64, setCookie: UInt64, authorization: UInt64, proxyAuthorization: UInt64, requestID: UInt64
 
     static let shared = StaticLookup()
 
     static func hash(_ s: String) -> UInt64 { Array(s.utf8).withUnsafeBytes { HPACKEncoder.hashName($0) } }
 
-    init() {
+    static func immortal(_ bytes: [UInt8]) -> UnsafeRawBufferPointer {
+        let p = UnsafeMutableRawBufferPointer.allocate(byteCount: max(bytes.count, 1), alignment: 8)
+        bytes.withUnsafeBytes { if $0.count > 0 { p.copyMemory(from: $0) } }
+        return UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(p)[0..<bytes.count])
+    }
+
+    private init() {
         cookie = StaticLookup.hash("cookie"); setCookie = StaticLookup.hash("set-cookie")
         authorization = StaticLookup.hash("authorization"); proxyAuthorization = StaticLookup.hash("proxy-authorization")
         requestID = StaticLookup.hash("x-request-id")
+        let n = StaticTable.fields.count
+        names = .allocate(capacity: n)
+        values = .allocate(capacity: n)
+        nameSlots.initialize(repeating: 0, count: 256); nameHashes.initialize(repeating: 0, count: 256)
+        fieldSlots.initialize(repeating: 0, count: 256); fieldHashes.initialize(repeating: 0, count: 256)
         for (k, f) in StaticTable.fields.enumerated() {
+            names[k] = StaticLookup.immortal(f.name)
+            values[k] = StaticLookup.immortal(f.value)
             let nh = f.name.withUnsafeBytes { HPACKEncoder.hashName($0) }
             let fh = f.value.withUnsafeBytes { HPACKEncoder.hashValue($0, seed: nh) }
             // A name's first index only (the encoder wants the first).

@@ -189,10 +189,13 @@ extension Worker {
                 // RFC 8441: the stream becomes a tunnel once the origin accepts (Tunnel.swift).
                 s.h2Tunnel = true
                 let key = withUnsafeBytes(of: (requestIDs.next(), requestIDs.next())) { Array($0) }   // 16 random bytes
-                s.inBuf!.append(req.http1Head(chunked: false, websocketKey: base64(key)))
+                h2Scratch.removeAll(keepingCapacity: true)
+                req.appendHTTP1Head(into: &h2Scratch, chunked: false, websocketKey: base64(key))
             } else {
-                s.inBuf!.append(req.http1Head(chunked: !endStream && req.contentLength == nil, close: true))
+                h2Scratch.removeAll(keepingCapacity: true)
+                req.appendHTTP1Head(into: &h2Scratch, chunked: !endStream && req.contentLength == nil, close: true)
             }
+            s.inBuf!.append(h2Scratch)
             h.streams[id] = s
             c.deadline = 0
             workerCounters.add(WorkerSlot.h2Streams, 1)

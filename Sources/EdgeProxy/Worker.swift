@@ -124,6 +124,8 @@ public final class Worker: @unchecked Sendable {
     var h2Dirty: [H2Session] = []
     /// The HTTP/2 streams' response heads, read back from the writer's bytes (reused).
     var h2Head = WrittenHead()
+    /// A stream's request head in HTTP/1 form on its way into the stream's input (reused).
+    var h2Scratch: [UInt8] = []
     var bufferPool: [IOBuffer] = []
     /// File bytes on their way into a codec (directory origin, compressing routes).
     let fileScratch = IOBuffer(capacity: 64 * 1024)
