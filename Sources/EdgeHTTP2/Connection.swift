@@ -394,6 +394,7 @@ public struct H2Connection {
     /// A complete header block: a new request, or trailers.
     mutating func headerBlock(_ id: UInt32, _ bytes: UnsafeRawBufferPointer, endStream: Bool, events: inout [H2Event], out: inout [UInt8]) -> H2Error? {
         var fields: [HeaderField] = []
+        fields.reserveCapacity(16)
         let fits: Bool
         do {
             fits = try decoder.decode(bytes, maxListSize: limits.maxHeaderListSize) { fields.append($0) }
