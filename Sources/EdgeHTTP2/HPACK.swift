@@ -166,25 +166,28 @@ public struct HPACKDecoder {
 public struct HPACKEncoder {
     /// The encoder's view of the dynamic table (the peer's decoder holds the
     /// same entries): a ring addressed by each entry's insertion number, so the
-    /// k-th newest is `inserted - 1 - k`. At most 4096 bytes of entries, each
-    /// at least 32, so 128 slots always hold them.
-    static let ringSlots = 128
+    /// k-th newest is `inserted - 1 - k`. The ring starts empty and doubles as
+    /// entries need (at most 4096 bytes of entries of at least 32 each: 128
+    /// slots), so an idle connection holds only what its table holds.
     var maxSize = 4096
     var size = 0
     /// Entries ever added (the next one's number), and the oldest still in.
     var inserted = 0
     var oldest = 0
-    var entryName: [[UInt8]]
-    var entryValue: [[UInt8]]
-    var entryFieldHash: [UInt64]
-    var entrySize: [Int]
-    /// Hash buckets: the newest entry (its number + 1, 0: none) whose whole
-    /// field, or name, has that hash's low bits. A bucket keeps only its newest
-    /// entry (an older one lost to a collision is only a missed match); a
-    /// match is confirmed byte for byte before it is used.
-    var byField: [Int]
-    var byName: [Int]
-    static let bucketMask: UInt64 = 255
+    /// Per slot: the entry's lowercase name and value in one array, the
+    /// name's length, and the low half of the whole field's hash.
+    var entryBytes: [[UInt8]] = []
+    var entryNameLength: [UInt16] = []
+    var entryHash: [UInt32] = []
+    /// Hash buckets (made with the first entry): the newest entry whose whole
+    /// field, or name, has that hash's low bits, as its number modulo 65,535,
+    /// plus one (0: none). A bucket keeps only its newest entry (an older one
+    /// lost to a collision is only a missed match); the number is rebuilt from
+    /// `inserted`, and every match is confirmed byte for byte before it is used,
+    /// so neither a collision nor a wrapped number can send a wrong field.
+    var byField: [UInt16] = []
+    var byName: [UInt16] = []
+    static let bucketMask: UInt64 = 127
     /// The peer's SETTINGS_HEADER_TABLE_SIZE changed: the next block starts with a size update.
     var pendingSizeUpdate: Int?
     /// Values longer than this are not worth a table entry.
@@ -192,12 +195,6 @@ public struct HPACKEncoder {
 
     public init(maxTableSize: Int = 4096) {
         maxSize = min(maxTableSize, 4096)
-        entryName = Array(repeating: [], count: HPACKEncoder.ringSlots)
-        entryValue = Array(repeating: [], count: HPACKEncoder.ringSlots)
-        entryFieldHash = Array(repeating: 0, count: HPACKEncoder.ringSlots)
-        entrySize = Array(repeating: 0, count: HPACKEncoder.ringSlots)
-        byField = Array(repeating: 0, count: Int(HPACKEncoder.bucketMask) + 1)
-        byName = Array(repeating: 0, count: Int(HPACKEncoder.bucketMask) + 1)
     }
 
     /// Entries in the table now (tests).
@@ -227,18 +224,18 @@ public struct HPACKEncoder {
     public mutating func encode(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, into out: inout [UInt8]) {
         let nameHash = HPACKEncoder.hashName(name)
         let fieldHash = HPACKEncoder.hashValue(value, seed: nameHash)
-        // The dynamic table first, then the static one.
-        let whole = byField[Int(fieldHash & HPACKEncoder.bucketMask)] - 1
-        if live(whole), entryFieldHash[whole & (HPACKEncoder.ringSlots - 1)] == fieldHash,
-           HPACKEncoder.sameName(entryName[whole & (HPACKEncoder.ringSlots - 1)], name),
-           HPACKEncoder.sameBytes(entryValue[whole & (HPACKEncoder.ringSlots - 1)], value) {
-            HPACK.appendInteger(StaticTable.fields.count + inserted - whole, prefix: 7, flags: 0x80, into: &out)
-            return
-        }
         var nameIndex = 0
-        let named = byName[Int(nameHash & HPACKEncoder.bucketMask)] - 1
-        if live(named), HPACKEncoder.sameName(entryName[named & (HPACKEncoder.ringSlots - 1)], name) {
-            nameIndex = StaticTable.fields.count + inserted - named
+        // The dynamic table first, then the static one.
+        if !byField.isEmpty {
+            let whole = entry(byField[Int(fieldHash & HPACKEncoder.bucketMask)])
+            if live(whole), entryHash[slot(whole)] == UInt32(truncatingIfNeeded: fieldHash), matches(whole, name, value) {
+                HPACK.appendInteger(StaticTable.fields.count + inserted - whole, prefix: 7, flags: 0x80, into: &out)
+                return
+            }
+            let named = entry(byName[Int(nameHash & HPACKEncoder.bucketMask)])
+            if live(named), matches(named, name, nil) {
+                nameIndex = StaticTable.fields.count + inserted - named
+            }
         }
         if let (first, whole) = HPACKEncoder.staticMatch(name, value, nameHash: nameHash, fieldHash: fieldHash) {
             if let w = whole { HPACK.appendInteger(w, prefix: 7, flags: 0x80, into: &out); return }
@@ -251,45 +248,85 @@ public struct HPACKEncoder {
         } else {
             HPACK.appendInteger(nameIndex, prefix: 4, flags: unindexed == true ? 0x10 : 0x00, into: &out)
         }
-        var lowered: [UInt8] = []
-        if nameIndex == 0 || index {
-            lowered = name.map { $0 >= 65 && $0 <= 90 ? $0 + 32 : $0 }
-        }
         if nameIndex == 0 {
-            HPACK.appendInteger(lowered.count, prefix: 7, flags: 0, into: &out)
-            out.append(contentsOf: lowered)
+            HPACK.appendInteger(name.count, prefix: 7, flags: 0, into: &out)
+            for c in name { out.append(HPACKEncoder.lower(c)) }
         }
         HPACK.appendInteger(value.count, prefix: 7, flags: 0, into: &out)
         out.append(contentsOf: value)
-        if index { add(lowered, Array(value), nameHash: nameHash, fieldHash: fieldHash) }
+        if index { add(name, value, nameHash: nameHash, fieldHash: fieldHash) }
     }
 
+    /// The entry number a bucket names: the newest number with those low 16 bits (-1: none).
+    @inline(__always) func entry(_ b: UInt16) -> Int {
+        guard b != 0, inserted > 0 else { return -1 }
+        let newest = inserted - 1
+        return newest - (newest % 65535 - Int(b - 1) + 65535) % 65535
+    }
+
+    /// What a bucket keeps of entry number `n`: n modulo 65,535, plus one (never 0).
+    @inline(__always) static func bucketNumber(_ n: Int) -> UInt16 { UInt16(n % 65535 + 1) }
+
     @inline(__always) func live(_ n: Int) -> Bool { n >= oldest && n < inserted }
+    @inline(__always) func slot(_ n: Int) -> Int { n & (entryBytes.count - 1) }
+
+    /// Entry `n` holds this name (any case) and, unless nil, this value.
+    @inline(__always) func matches(_ n: Int, _ name: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer?) -> Bool {
+        let k = slot(n)
+        let nl = Int(entryNameLength[k])
+        guard nl == name.count else { return false }
+        return entryBytes[k].withUnsafeBytes { e in
+            guard HPACKEncoder.sameName(UnsafeRawBufferPointer(rebasing: e[0..<nl]), name) else { return false }
+            guard let value else { return true }
+            return HPACKEncoder.sameBytes(UnsafeRawBufferPointer(rebasing: e[nl...]), value)
+        }
+    }
 
     private mutating func evict(toFit extra: Int) {
         while oldest < inserted && size + extra > maxSize {
-            let slot = oldest & (HPACKEncoder.ringSlots - 1)
-            size -= entrySize[slot]
-            entryName[slot] = []
-            entryValue[slot] = []
+            let k = slot(oldest)
+            size -= entryBytes[k].count + 32
+            entryBytes[k] = []
             oldest += 1
         }
     }
 
     /// §4.4: an entry larger than the table empties it and is not added.
-    private mutating func add(_ name: [UInt8], _ value: [UInt8], nameHash: UInt64, fieldHash: UInt64) {
+    private mutating func add(_ name: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer, nameHash: UInt64, fieldHash: UInt64) {
         let n = name.count + value.count + 32
         evict(toFit: n)
         guard n <= maxSize else { return }
-        let slot = inserted & (HPACKEncoder.ringSlots - 1)
-        entryName[slot] = name
-        entryValue[slot] = value
-        entryFieldHash[slot] = fieldHash
-        entrySize[slot] = n
-        byField[Int(fieldHash & HPACKEncoder.bucketMask)] = inserted + 1
-        byName[Int(nameHash & HPACKEncoder.bucketMask)] = inserted + 1
+        if byField.isEmpty {
+            byField = Array(repeating: 0, count: Int(HPACKEncoder.bucketMask) + 1)
+            byName = Array(repeating: 0, count: Int(HPACKEncoder.bucketMask) + 1)
+        }
+        if inserted - oldest == entryBytes.count { grow() }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(name.count + value.count)
+        for c in name { bytes.append(HPACKEncoder.lower(c)) }
+        bytes.append(contentsOf: value)
+        let k = slot(inserted)
+        entryBytes[k] = bytes
+        entryNameLength[k] = UInt16(name.count)
+        entryHash[k] = UInt32(truncatingIfNeeded: fieldHash)
+        let number = HPACKEncoder.bucketNumber(inserted)
+        byField[Int(fieldHash & HPACKEncoder.bucketMask)] = number
+        byName[Int(nameHash & HPACKEncoder.bucketMask)] = number
         inserted += 1
         size += n
+    }
+
+    /// Doubles the ring (from 16), each live entry moved to its slot in the larger one.
+    private mutating func grow() {
+        let cap = max(16, entryBytes.count * 2)
+        var bytes = [[UInt8]](repeating: [], count: cap)
+        var lengths = [UInt16](repeating: 0, count: cap)
+        var hashes = [UInt32](repeating: 0, count: cap)
+        for n in oldest..<inserted {
+            let from = slot(n), to = n & (cap - 1)
+            bytes[to] = entryBytes[from]; lengths[to] = entryNameLength[from]; hashes[to] = entryHash[from]
+        }
+        entryBytes = bytes; entryNameLength = lengths; entryHash = hashes
     }
 
     /// ASCII letters of a word made lowercase, eight bytes at once: a byte's

@@ -214,6 +214,27 @@ func same(_ a: [(String, String)], _ b: [(String, String)]) -> Bool { a.count ==
         }
     }
 
+    /// Past 65,536 insertions the buckets' 16-bit entry numbers wrap: a field sent
+    /// again is still found (as its index) and every block still decodes to what
+    /// was encoded.
+    @Test func entryNumbersWrapSafely() throws {
+        var e = HPACKEncoder()
+        var d = HPACKDecoder()
+        for i in 0..<70_000 {
+            var block: [UInt8] = []
+            let f = HeaderField("x-n\(i % 7)", "v\(i)")
+            e.encode(f, into: &block)
+            let before = block.count
+            e.encode(f, into: &block)   // again: now one byte, its index (the newest entry: 62)
+            if block.count != before + 1 || block[before] != 0x80 | 62 { Issue.record("round \(i): a repeat was not indexed"); return }
+            e.encode(HeaderField("x-n\(i % 7)", "v\(max(0, i - 3))"), into: &block)
+            let got = try decodeBlock(&d, block)
+            if !same(got, [("x-n\(i % 7)", "v\(i)"), ("x-n\(i % 7)", "v\(i)"), ("x-n\(i % 7)", "v\(max(0, i - 3))")]) {
+                Issue.record("round \(i): \(got)"); return
+            }
+        }
+    }
+
     /// The word-at-a-time lowercasing the encoder compares names with agrees with
     /// the byte rule for every byte value in every position.
     @Test func wordLowercasingAgreesWithBytes() {
