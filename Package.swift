@@ -42,11 +42,13 @@ let package = Package(
         .target(name: "EdgeConfig", dependencies: ["EdgeHTTP", "EdgeProtect", "EdgeUpstream"]),
         // I/O: epoll, sockets, threads, clocks.
         .target(name: "CEdgeIO"),
+        // CRC32C with the SSE4.2 instruction (header-only), for the disk tier's checksums.
+        .target(name: "CEdgeCRC"),
         .target(name: "EdgeIO", dependencies: ["CEdgeIO"], swiftSettings: fast),
         // TLS termination (OpenSSL): per-tenant contexts, SNI, internal CA.
         .target(name: "EdgeTLS", dependencies: ["COpenSSL", "CEdgeShims", "EdgeIO", "EdgeHTTP"]),
         // The disk tier: segment files, their index, the tiered store (I/O threads of its own).
-        .target(name: "EdgeDisk", dependencies: ["EdgeCache", "EdgeHTTP", "EdgeIO"], swiftSettings: fast),
+        .target(name: "EdgeDisk", dependencies: ["EdgeCache", "EdgeHTTP", "EdgeIO", "CEdgeCRC"], swiftSettings: fast),
         // The proxy pipeline.
         .target(name: "EdgeProxy", dependencies: ["EdgeHTTP", "EdgeHTTP2", "EdgeIO", "EdgeConfig", "EdgeUpstream", "EdgeTLS", "EdgeCache", "EdgeCompress", "EdgeProtect"],
                 swiftSettings: fast),

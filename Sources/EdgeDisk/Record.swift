@@ -32,6 +32,7 @@
 // A record is accepted only whole: magic, lengths within what is there, and
 // the head checksum; the body checksum is checked by whoever reads the body
 // (a torn or flipped body is a miss, never served).
+import CEdgeCRC
 #if canImport(EdgeCache)
 import EdgeCache
 #endif
@@ -55,8 +56,18 @@ public enum CRC32C {
     }()
     static let flat: [UInt32] = tables.flatMap { $0 }
 
+    /// The CPU's crc32 instruction (SSE4.2), when it has one: about four times
+    /// the tables' speed on a disk hit's body (CEdgeCRC).
+    static let hardware = edge_crc32c_hw_available() != 0
+
     /// The checksum of `p` continuing from `crc` (start with 0).
     public static func update(_ crc: UInt32, _ p: UnsafeRawBufferPointer) -> UInt32 {
+        if hardware, let base = p.baseAddress { return ~edge_crc32c_hw(~crc, base, p.count) }
+        return software(crc, p)
+    }
+
+    /// The table-driven checksum (slicing by eight): machines without the instruction, and the tests' reference.
+    static func software(_ crc: UInt32, _ p: UnsafeRawBufferPointer) -> UInt32 {
         var c = ~crc
         let n = p.count
         var i = 0

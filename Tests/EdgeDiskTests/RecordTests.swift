@@ -15,6 +15,28 @@ func sample(_ key: String = "4:shop|https|shop.test|/a", body: [UInt8] = Array("
     @Test func crc32cMatchesTheStandardCheckValue() {
         #expect(CRC32C.of(Array("123456789".utf8)) == 0xE306_9283)
         #expect(CRC32C.of([]) == 0)
+        #expect(Array("123456789".utf8).withUnsafeBytes { CRC32C.software(0, $0) } == 0xE306_9283)
+    }
+
+    /// The instruction path (this machine has SSE4.2) gives the tables' checksum for
+    /// every length and alignment, also continued across pieces.
+    @Test func theInstructionAgreesWithTheTables() {
+        #expect(CRC32C.hardware, "this machine has SSE4.2: the instruction path is the one measured")
+        var bytes = [UInt8](repeating: 0, count: 300)
+        var x: UInt64 = 99
+        for i in bytes.indices { x = x &* 6364136223846793005 &+ 1; bytes[i] = UInt8(truncatingIfNeeded: x >> 56) }
+        bytes.withUnsafeBytes { all in
+            for start in 0..<9 {
+                for n in 0...(all.count - start) where n < 40 || n % 7 == 0 {
+                    let p = UnsafeRawBufferPointer(rebasing: all[start..<(start + n)])
+                    let soft = CRC32C.software(0, p)
+                    #expect(CRC32C.update(0, p) == soft, "start \(start) length \(n)")
+                    let cut = n / 3
+                    let two = CRC32C.update(CRC32C.update(0, UnsafeRawBufferPointer(rebasing: p[0..<cut])), UnsafeRawBufferPointer(rebasing: p[cut...]))
+                    #expect(two == soft, "start \(start) length \(n) in two pieces")
+                }
+            }
+        }
     }
 
     @Test func aRecordRoundTrips() throws {

@@ -104,7 +104,7 @@ rows=()
 for t in "${TARGETS[@]}"; do
   m=$(main "$t")
   # shellcheck disable=SC2046
-  if ! swiftc -sanitize=fuzzer,address -parse-as-library -O -module-name "$m" $(sources "$t") "$m.swift" -o ".out/fuzz-$t" > ".out/build-$t.log" 2>&1; then
+  if ! swiftc -sanitize=fuzzer,address -parse-as-library -O -module-name "$m" -I "$S/CEdgeCRC/include" $(sources "$t") "$m.swift" -o ".out/fuzz-$t" > ".out/build-$t.log" 2>&1; then
     echo "fuzz-$t: build failed (tools/fuzz/.out/build-$t.log)"; status=1; continue
   fi
   before=$(ls crashes | wc -l)

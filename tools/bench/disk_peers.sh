@@ -1,0 +1,173 @@
+#!/usr/bin/env bash
+# The disk tier against its peers (issue #15): a working set 4x edged's memory
+# tier, requested with a Zipf(0.9) mix, through edged (64 MiB memory over a
+# 1 GiB disk tier), nginx (proxy_cache on disk: its memory is the page cache)
+# and Varnish (-s file, 1 GiB). One pinned core each (CPU 0), the origin and
+# wrk on CPU 1. All three are filled with every object first (one pass in key
+# order), then measured. Rows: requests per proxy CPU-second, and the hit ratio
+# (1 - origin requests / requests) during the measured run.
+# Then restarts: each proxy is stopped and started on its filled store, and a
+# client asks for stored keys from the moment the port opens: the time to the
+# first hit, and the hit ratio of the first 2 seconds (edged's index loads
+# from its segments; nginx's cache loader walks its directory tree; Varnish's
+# file storage does not survive a restart).
+# PEERS="edged nginx" runs only those; PERF=FILE records edged's measured run
+# with perf (call graphs) and writes `perf report` to FILE.
+# usage: tools/bench/disk_peers.sh [seconds=10] [objects=8192] [object KiB=32]
+DUR=${1:-10}
+OBJS=${2:-8192}
+KIB=${3:-32}
+source "$(dirname "$0")/lib.sh"
+EDGE=18810; NGX=18811; VAR=18812
+head -c $((KIB * 1024)) /dev/urandom > "$W/www/obj.bin"
+# The origin, with its own access log: its lines are the misses of every proxy.
+cat > "$W/origin.conf" <<CONF
+worker_processes 1;
+worker_cpu_affinity 10;
+pid $W/origin.pid;
+error_log $W/origin.err;
+events { worker_connections 4096; }
+http { access_log $W/origin.log; keepalive_requests 1000000; types { application/octet-stream bin; }
+       server { listen 127.0.0.1:$ORIGIN; root $W/www; add_header Cache-Control "max-age=86400"; } }
+CONF
+nginx -c "$W/origin.conf"
+origin_lines() { wc -l < "$W/origin.log"; }
+
+mkdir -p "$W/ngxcache" "$W/edisk"
+write_nginx_peer "$(cat <<CONF
+  proxy_cache_path $W/ngxcache levels=1:2 keys_zone=c:32m max_size=1g inactive=1d;
+  server {
+    listen 127.0.0.1:$NGX;
+    location / { proxy_pass http://origin; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_cache c;
+                 add_header X-Cache-Status \$upstream_cache_status; }
+  }
+CONF
+)"
+cat > "$W/varnish.vcl" <<VCL
+vcl 4.1;
+backend origin { .host = "127.0.0.1"; .port = "$ORIGIN"; }
+sub vcl_deliver { if (obj.hits > 0) { set resp.http.X-Cache-Status = "HIT"; } else { set resp.http.X-Cache-Status = "MISS"; } }
+VCL
+cat > "$W/edged.json" <<CONF
+{ "limits": { "max_requests_per_connection": 0, "keepalive_timeout": "300s", "max_connections_per_ip": 0 },
+  "cache": { "memory": "64MiB", "disks": [ { "path": "$W/edisk", "size": "1GiB" } ] } }
+CONF
+start_edged_disk() {
+  taskset -c 0 .build/release/edged --tenants "$W/tenants" --config "$W/edged.json" --http 127.0.0.1:$EDGE --workers 1 \
+    --access-log off --state "$W/state" 2>>"$W/edged.err" &
+  EDGE_PID=$!; PIDS+=($EDGE_PID)
+}
+start_varnish_file() {
+  taskset -c 0 varnishd -a 127.0.0.1:$VAR -f "$W/varnish.vcl" -s file,"$W/varnish.bin",1G -n "$W/varnish" -P "$W/varnish.pid" \
+    -p thread_pools=1 -p thread_pool_min=10 -p thread_pool_max=200 >/dev/null 2>&1
+}
+cat > "$W/tenants/bench.json" <<CONF
+{ "name": "bench", "hosts": ["bench"], "default": true,
+  "origins": { "o": { "servers": ["127.0.0.1:$ORIGIN"], "keepalive": 64 } },
+  "routes": [ { "prefix": "/", "origin": "o" } ] }
+CONF
+
+# The Zipf(0.9) mix: a CDF over the keys, sampled by binary search (the same seed for every proxy).
+cat > "$W/zipf.lua" <<LUA
+local n, s = $OBJS, 0.9
+local cdf, total = {}, 0
+for k = 1, n do total = total + 1 / (k ^ s); cdf[k] = total end
+for k = 1, n do cdf[k] = cdf[k] / total end
+math.randomseed(42)
+request = function()
+  local u, lo, hi = math.random(), 1, n
+  while lo < hi do local mid = math.floor((lo + hi) / 2); if cdf[mid] < u then lo = mid + 1 else hi = mid end end
+  return wrk.format("GET", "/obj.bin?k=" .. lo)
+end
+LUA
+# fill PORT: every key once, in order, on one keep-alive connection.
+fill() {
+  python3 - "$1" "$OBJS" <<'PY'
+import socket, sys
+port, n = int(sys.argv[1]), int(sys.argv[2])
+s = socket.create_connection(("127.0.0.1", port)); buf = b""
+for k in range(1, n + 1):
+    s.sendall(b"GET /obj.bin?k=%d HTTP/1.1\r\nHost: bench\r\n\r\n" % k)
+    while True:
+        h = buf.find(b"\r\n\r\n")
+        if h >= 0:
+            ln = int([l.split(b":")[1] for l in buf[:h].split(b"\r\n") if l.lower().startswith(b"content-length")][0])
+            if len(buf) >= h + 4 + ln: buf = buf[h + 4 + ln:]; break
+        buf += s.recv(1 << 20)
+PY
+}
+# first_hit PORT: from now, asks for stored keys until one is a hit; prints the
+# milliseconds to the first hit and the hit ratio over the first 2 s.
+first_hit() {
+  python3 - "$1" "$OBJS" <<'PY'
+import socket, sys, time, random
+port, n = int(sys.argv[1]), int(sys.argv[2])
+t0 = time.monotonic(); first = None; hits = total = 0; random.seed(7)
+s = None
+while time.monotonic() - t0 < 2.0:
+    try:
+        if s is None: s = socket.create_connection(("127.0.0.1", port)); buf = b""
+        k = random.randint(1, n)
+        s.sendall(b"GET /obj.bin?k=%d HTTP/1.1\r\nHost: bench\r\n\r\n" % k)
+        while True:
+            h = buf.find(b"\r\n\r\n")
+            if h >= 0:
+                head = buf[:h].lower()
+                ln = int([l.split(b":")[1] for l in head.split(b"\r\n") if l.startswith(b"content-length")][0])
+                if len(buf) >= h + 4 + ln: buf = buf[h + 4 + ln:]; break
+            d = s.recv(1 << 20)
+            if not d: raise ConnectionError()
+            buf += d
+        total += 1
+        hit = b"x-cache-status: hit" in head or (b"cache-status: " in head and b"; hit" in head)
+        if hit:
+            hits += 1
+            if first is None: first = (time.monotonic() - t0) * 1000
+    except OSError:
+        s = None; time.sleep(0.005)
+print("%s %d %d" % ("%.0f" % first if first is not None else "none", hits, total))
+PY
+}
+
+echo "# disk tier vs peers: $(git log -1 --format=%h) + work tree; $OBJS objects of $KIB KiB ($((OBJS * KIB / 1024)) MiB), Zipf 0.9, ${DUR}s; edged memory 64 MiB + disk 1 GiB, nginx proxy_cache 1 GiB, Varnish -s file 1 GiB" >&2
+start_edged_disk; wait_port $EDGE
+nginx -c "$W/nginx.conf"; wait_port $NGX
+start_varnish_file; wait_port $VAR
+NGX_PID=$(pgrep -P "$(cat "$W/nginx.pid")" | head -1)
+VAR_PID=$(varnish_pid)
+PEERS=${PEERS:-edged nginx varnish}
+for peer in "edged:$EDGE_PID:$EDGE" "nginx:$NGX_PID:$NGX" "varnish:$VAR_PID:$VAR"; do
+  IFS=: read -r name pid port <<<"$peer"
+  [[ " $PEERS " == *" $name "* ]] || continue
+  fill "$port"; fill "$port"
+  sleep 1   # (edged's disk writes happen behind the responses)
+  o0=$(origin_lines)
+  t0=$(cpu_ticks "$pid")
+  if [ "$name" = edged ] && [ -n "${PERF:-}" ]; then
+    perf record -g -o "$W/perf.data" -p "$pid" -- sleep "$DUR" >/dev/null 2>&1 &
+    perfpid=$!
+  fi
+  out=$(taskset -c 1 wrk -t1 -c50 -d"${DUR}s" -H "Host: bench" -s "$W/zipf.lua" "http://127.0.0.1:$port/" 2>&1)
+  t1=$(cpu_ticks "$pid")
+  o1=$(origin_lines)
+  if [ "$name" = edged ] && [ -n "${PERF:-}" ]; then
+    wait "$perfpid"; perf report -i "$W/perf.data" --no-children --percent-limit 0.7 --stdio > "$PERF" 2>/dev/null
+  fi
+  reqs=$(echo "$out" | awk '/requests in/ {print $1}')
+  rps=$(echo "$out" | awk '/^Requests\/sec/ {print $2}')
+  cpu=$(echo "scale=2; ($t1 - $t0) / $HZ" | bc)
+  per=$(echo "scale=0; $reqs / ($cpu + 0.001)" | bc)
+  hit=$(echo "scale=4; 1 - ($o1 - $o0) / $reqs" | bc)
+  printf "%-8s zipf  %10s req/s %6s cpu-s %8s req/cpu-s  hit ratio %s\n" "$name" "$rps" "$cpu" "$per" "$hit" >&2
+done
+# Restarts on the filled stores.
+kill -INT "$EDGE_PID"; wait "$EDGE_PID" 2>/dev/null || true
+start_edged_disk
+printf "%-8s restart  first hit after %s ms; hits in the first 2 s: %s of %s\n" edged $(first_hit $EDGE) >&2
+nginx -c "$W/nginx.conf" -s stop; sleep 1
+nginx -c "$W/nginx.conf"
+printf "%-8s restart  first hit after %s ms; hits in the first 2 s: %s of %s\n" nginx $(first_hit $NGX) >&2
+kill "$(cat "$W/varnish.pid")"; sleep 1
+start_varnish_file
+printf "%-8s restart  first hit after %s ms; hits in the first 2 s: %s of %s\n" varnish $(first_hit $VAR) >&2
+kill "$(cat "$W/varnish.pid")" 2>/dev/null || true
