@@ -48,7 +48,7 @@ let package = Package(
         // TLS termination (OpenSSL): per-tenant contexts, SNI, internal CA.
         .target(name: "EdgeTLS", dependencies: ["COpenSSL", "CEdgeShims", "EdgeIO", "EdgeHTTP"]),
         // The disk tier: segment files, their index, the tiered store (I/O threads of its own).
-        .target(name: "EdgeDisk", dependencies: ["EdgeCache", "EdgeHTTP", "EdgeIO", "CEdgeCRC"], swiftSettings: fast),
+        .target(name: "EdgeDisk", dependencies: ["EdgeCache", "EdgeHTTP", "EdgeIO", "CEdgeIO", "CEdgeCRC"], swiftSettings: fast),
         // The proxy pipeline.
         .target(name: "EdgeProxy", dependencies: ["EdgeHTTP", "EdgeHTTP2", "EdgeIO", "EdgeConfig", "EdgeUpstream", "EdgeTLS", "EdgeCache", "EdgeCompress", "EdgeProtect"],
                 swiftSettings: fast),

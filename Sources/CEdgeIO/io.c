@@ -1,5 +1,7 @@
 #define _GNU_SOURCE
 #include <pthread.h>
+#include <errno.h>
+#include <sys/uio.h>
 #include <sched.h>
 #include <sys/socket.h>
 #include <fcntl.h>
@@ -91,3 +93,14 @@ int edge_open_beneath(int dirfd, const char *path, int flags, int allow_links) {
 }
 
 int edge_open_directory(const char *path) { return open(path, O_PATH | O_DIRECTORY | O_CLOEXEC); }
+
+long edge_pread_nowait(int fd, void *buf, size_t n, long long off) {
+#if defined(RWF_NOWAIT)
+    struct iovec v = { buf, n };
+    return (long)preadv2(fd, &v, 1, (off_t)off, RWF_NOWAIT);
+#else
+    (void)fd; (void)buf; (void)n; (void)off;
+    errno = EOPNOTSUPP;
+    return -1;
+#endif
+}

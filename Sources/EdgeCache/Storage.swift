@@ -44,14 +44,17 @@ public struct StorageTierStatus: Sendable, Encodable {
     public var reads: Int
     /// Reads that found a torn or corrupt record (served as misses).
     public var readFailures: Int
+    /// Of the reads, those a worker made itself because the page cache held the record (RWF_NOWAIT).
+    public var pageCacheReads: Int
     public var loadedObjects: Int
     public var loadMillis: Int
     public init(name: String, path: String, inService: Bool, loading: Bool, lastError: String?, objects: Int, bytes: Int, capacity: Int,
-                writes: Int, writeDrops: Int, writeErrors: Int, reads: Int, readFailures: Int, loadedObjects: Int, loadMillis: Int) {
+                writes: Int, writeDrops: Int, writeErrors: Int, reads: Int, readFailures: Int, loadedObjects: Int, loadMillis: Int, pageCacheReads: Int = 0) {
         self.name = name; self.path = path; self.inService = inService; self.loading = loading; self.lastError = lastError
         self.objects = objects; self.bytes = bytes; self.capacity = capacity; self.writes = writes; self.writeDrops = writeDrops
         self.writeErrors = writeErrors; self.reads = reads; self.readFailures = readFailures; self.loadedObjects = loadedObjects
         self.loadMillis = loadMillis
+        self.pageCacheReads = pageCacheReads
     }
 }
 

@@ -38,6 +38,7 @@
 // directory out of service (logged, counted, in `status`); the memory tier
 // and the origins keep serving, and the writer tries again after `retryMillis`.
 import Glibc
+import CEdgeIO
 import Synchronization
 import EdgeCache
 import EdgeHTTP
@@ -175,6 +176,8 @@ public final class DiskStore: @unchecked Sendable {
     public let reads = Atomic<Int>(0)
     /// Reads that found a torn, corrupt or replaced record (a miss, logged).
     public let readFailures = Atomic<Int>(0)
+    /// Reads a worker made itself, the page cache holding the whole record (RWF_NOWAIT).
+    public let pageCacheReads = Atomic<Int>(0)
     public let loadedObjects = Atomic<Int>(0)
     public let loadMillis = Atomic<Int>(0)
     let scansLeft = Atomic<Int>(2)          // the loader's and the writer's resume
@@ -297,17 +300,47 @@ public final class DiskStore: @unchecked Sendable {
     /// Reads a record (on a reader thread): its view and bytes, when the head
     /// checks, it is `key`'s `variant`, and its body checks; nil otherwise.
     func read(_ l: Loc, key: String, variant: String) -> (RecordView, [UInt8])? {
-        reads.add(1, ordering: .relaxed)
+        if case .record(let v, let b) = read(l, key: key, variant: variant, nowait: false) { return (v, b) }
+        return nil
+    }
+
+    enum ReadOutcome { case record(RecordView, [UInt8]), failed, wouldBlock }
+
+    /// Whether this directory's file system answers RWF_NOWAIT reads (cleared the first time it says it cannot).
+    let nowaitWorks = Atomic<Bool>(true)
+
+    /// Reads and checks a record. `nowait` (on a worker): only when the page
+    /// cache holds all of it (preadv2 with RWF_NOWAIT), else `.wouldBlock` and
+    /// the reader pool reads it.
+    func read(_ l: Loc, key: String, variant: String, nowait: Bool) -> ReadOutcome {
         let fd = files.withLock { $0.fds[Int(l.slot)] }
         let n = Int(l.length)
-        var buf = [UInt8](repeating: 0, count: n)
+        if nowait && !nowaitWorks.load(ordering: .relaxed) { return .wouldBlock }
         var got = 0
-        while got < n {
-            let r = buf.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + got, n - got, off_t(Int(l.offset) + got)) }
-            if r < 0 && errno == EINTR { continue }
-            if r <= 0 { break }
-            got += r
+        var blocked = false
+        let buf = [UInt8](unsafeUninitializedCapacity: n) { b, count in
+            let base = UnsafeMutableRawPointer(b.baseAddress!)
+            if nowait {
+                let r = edge_pread_nowait(fd, base, n, Int64(l.offset))
+                if r == n { got = n; pageCacheReads.add(1, ordering: .relaxed) } else {
+                    // Partly or not in the page cache (or the file system cannot say): the pool reads it.
+                    if r < 0 && errno == EOPNOTSUPP { nowaitWorks.store(false, ordering: .relaxed) }
+                    blocked = true
+                }
+            } else {
+                while got < n {
+                    let r = pread(fd, base + got, n - got, off_t(Int(l.offset) + got))
+                    if r < 0 && errno == EINTR { continue }
+                    if r <= 0 { break }
+                    got += r
+                }
+            }
+            // (Bytes past what was read are never looked at: got < n fails the checks below.)
+            if got < n { memset(base + got, 0, n - got) }
+            count = n
         }
+        if blocked { return .wouldBlock }
+        reads.add(1, ordering: .relaxed)
         let ok: RecordView? = buf.withUnsafeBytes { p in
             guard got == n, case .record(let v) = DiskRecord.parse(p, limit: n), v.length == n,
                   p[v.keyRange].elementsEqual(key.utf8) else { return nil }
@@ -318,9 +351,9 @@ public final class DiskStore: @unchecked Sendable {
             readFailures.add(1, ordering: .relaxed)
             log("edged: cache \(path): record at segment \(l.slot) offset \(l.offset) failed its checks; treated as a miss")
             forget(key, variant: variant, l)
-            return nil
+            return .failed
         }
-        return (v, buf)
+        return .record(v, buf)
     }
 
     /// Drops the entry for a record that failed (if it is still that one).

@@ -7,8 +7,9 @@
 //   Admission: everything the memory tier admits, plus objects too large for
 //   memory, as long as the directory's write queue has room (a write budget:
 //   a burst of one-hit wonders beyond it is dropped, not queued without end).
-// - A lookup memory cannot answer and a directory has indexed answers
-//   `.pending`: a reader thread reads and checks the record (head and body
+// - A lookup memory cannot answer and a directory has indexed reads the
+//   record at once when the page cache holds it (RWF_NOWAIT: never waiting;
+//   `.disk`), and otherwise answers `.pending`: a reader thread reads and checks the record (head and body
 //   checksums, key, variant; purges since it was stored), promotes it to
 //   memory (S3-FIFO admits it like any new object) with the base's derived
 //   codings, leaves the answer for that exchange and wakes it; it asks again
@@ -24,7 +25,9 @@
 // Concurrency and ownership: every method is safe from any worker thread.
 // `purging` serializes purges (epochs and journal order agree); `handoff`
 // and `purgeList` are Mutexes held for a step; the reader pool's queue is a
-// Gate. Reader threads do the reads; workers never do disk I/O here.
+// Gate. Reader threads do the reads that may wait for the disk; a worker
+// reads a record itself only when the page cache holds all of it (preadv2
+// with RWF_NOWAIT, which never waits: anything else goes to the pool).
 import Glibc
 import Synchronization
 import EdgeCache
@@ -54,6 +57,9 @@ public final class TieredStore: CacheStorage, @unchecked Sendable {
         let epoch: UInt64
         let waiter: Waiter
         let waking: any Waking
+        /// Set: the base was read on the worker (its sequence number); only its
+        /// derived codings are read, and nobody waits for them.
+        var derivedAfter: UInt64? = nil
     }
     let readGate = Gate()
     var readQueue: [ReadJob] = []     // under readGate
@@ -175,11 +181,31 @@ public final class TieredStore: CacheStorage, @unchecked Sendable {
             return answer.0.map { .disk($0) } ?? .absent
         }
         guard let (loc, variant, fields) = d.locate(key, request: request) else { return .absent }
+        let epoch = memory.purges.epoch
+        // What the page cache holds is read here without waiting (RWF_NOWAIT):
+        // no trip through the reader pool and back for a hot record.
+        switch d.read(loc, key: key, variant: variant, nowait: true) {
+        case .record(let v, let bytes):
+            guard let base = load(d, key, loc, variant, epoch: epoch, read: (v, bytes)) else { return .absent }
+            // Its derived codings, when any is indexed, are read by the pool (they may wait for the disk).
+            if !key.utf8.contains(0) && CacheKey.allDerived(key).contains(where: { d.contains($0) }) {
+                enqueue(ReadJob(disk: d, key: key, loc: loc, variant: variant, fields: fields, epoch: epoch, waiter: waiter, waking: waking,
+                                derivedAfter: base.seq))
+            }
+            return .disk(base.response)
+        case .failed:
+            return .absent
+        case .wouldBlock:
+            enqueue(ReadJob(disk: d, key: key, loc: loc, variant: variant, fields: fields, epoch: epoch, waiter: waiter, waking: waking))
+            return .pending
+        }
+    }
+
+    func enqueue(_ job: ReadJob) {
         readGate.lock()
-        readQueue.append(ReadJob(disk: d, key: key, loc: loc, variant: variant, fields: fields, epoch: memory.purges.epoch, waiter: waiter, waking: waking))
+        readQueue.append(job)
         readGate.broadcast()
         readGate.unlock()
-        return .pending
     }
 
     func readLoop() {
@@ -189,6 +215,7 @@ public final class TieredStore: CacheStorage, @unchecked Sendable {
             if stopping { readGate.unlock(); return }
             let job = readQueue.removeFirst()
             readGate.unlock()
+            if let seq = job.derivedAfter { loadDerived(job, baseSeq: seq); continue }
             let (r, promoted) = read(job)
             // Promoted: the next lookup finds it in memory. Otherwise (a
             // miss, or too large for memory) the answer waits for it here.
@@ -208,20 +235,25 @@ public final class TieredStore: CacheStorage, @unchecked Sendable {
     /// derived codings; nil when it failed a check or a purge selects it.
     func read(_ job: ReadJob) -> (StoredResponse?, promoted: Bool) {
         guard let base = load(job.disk, job.key, job.loc, job.variant, epoch: job.epoch) else { return (nil, false) }
-        if !job.key.utf8.contains(0) {
-            for dk in CacheKey.allDerived(job.key) {
-                guard let (loc, variant, _) = job.disk.locate(dk, request: { job.fields ?? HeaderList() }) else { continue }
-                // One made from an older base is not this one's (notBefore).
-                _ = load(job.disk, dk, loc, variant, epoch: job.epoch, notBefore: base.seq)
-            }
-        }
+        loadDerived(job, baseSeq: base.seq)
         return (base.response, base.promoted)
+    }
+
+    /// The derived codings (gzip, br) stored for the base `job` read.
+    func loadDerived(_ job: ReadJob, baseSeq: UInt64) {
+        guard !job.key.utf8.contains(0) else { return }
+        for dk in CacheKey.allDerived(job.key) {
+            guard let (loc, variant, _) = job.disk.locate(dk, request: { job.fields ?? HeaderList() }) else { continue }
+            // One made from an older base is not this one's (notBefore).
+            _ = load(job.disk, dk, loc, variant, epoch: job.epoch, notBefore: baseSeq)
+        }
     }
 
     /// A record read and checked (checksums, key, variant), with the purges
     /// since it was stored applied (a hard one unindexes it).
-    func decodeChecked(_ disk: DiskStore, _ key: String, _ loc: Loc, _ variant: String) -> (response: StoredResponse, seq: UInt64)? {
-        guard let (v, bytes) = disk.read(loc, key: key, variant: variant) else { return nil }
+    func decodeChecked(_ disk: DiskStore, _ key: String, _ loc: Loc, _ variant: String,
+                       read: (RecordView, [UInt8])? = nil) -> (response: StoredResponse, seq: UInt64)? {
+        guard let (v, bytes) = read ?? disk.read(loc, key: key, variant: variant) else { return nil }
         let storage = memory.storage(for: Array(bytes[v.bodyRange]))
         let decoded = bytes.withUnsafeBytes { p in DiskRecord.decode(key: key, meta: UnsafeRawBufferPointer(rebasing: p[v.metaRange]), storage: storage) }
         guard var r = decoded, r.variant == variant else { return nil }
@@ -232,9 +264,9 @@ public final class TieredStore: CacheStorage, @unchecked Sendable {
         return (r, v.seq)
     }
 
-    func load(_ disk: DiskStore, _ key: String, _ loc: Loc, _ variant: String, epoch: UInt64, notBefore: UInt64 = 0)
-        -> (response: StoredResponse, seq: UInt64, promoted: Bool)? {
-        guard let (r, seq) = decodeChecked(disk, key, loc, variant), seq >= notBefore else { return nil }
+    func load(_ disk: DiskStore, _ key: String, _ loc: Loc, _ variant: String, epoch: UInt64, notBefore: UInt64 = 0,
+              read: (RecordView, [UInt8])? = nil) -> (response: StoredResponse, seq: UInt64, promoted: Bool)? {
+        guard let (r, seq) = decodeChecked(disk, key, loc, variant, read: read), seq >= notBefore else { return nil }
         let promoted = r.cost <= memory.maxObjectBytes && memory.insert(r, startedAt: epoch)
         // A purge while it was read.
         if !promoted && memory.purges.purgedSince(epoch, r) { return nil }
@@ -374,7 +406,7 @@ public final class TieredStore: CacheStorage, @unchecked Sendable {
                                      writes: d.writes.load(ordering: .relaxed), writeDrops: d.writeDrops.load(ordering: .relaxed),
                                      writeErrors: d.writeErrors.load(ordering: .relaxed), reads: d.reads.load(ordering: .relaxed),
                                      readFailures: d.readFailures.load(ordering: .relaxed), loadedObjects: d.loadedObjects.load(ordering: .relaxed),
-                                     loadMillis: d.loadMillis.load(ordering: .relaxed))
+                                     loadMillis: d.loadMillis.load(ordering: .relaxed), pageCacheReads: d.pageCacheReads.load(ordering: .relaxed))
         }
     }
 }

@@ -152,6 +152,56 @@ import Synchronization
         #expect(out.contains("edge_cache_disk_loaded_objects{tier=\"disk\",path=\"\(state)/cache\"} 4"), "\(out)")
     }
 
+    /// A disk hit whose record the page cache holds is read by the worker itself
+    /// (RWF_NOWAIT, no trip through the reader pool); one whose pages were
+    /// dropped goes to the pool. Both byte-exact, both counted.
+    @Test func pageCacheRecordsAreReadOnTheWorkerOthersByThePool() throws {
+        let o = try scripted(6)
+        let state = newState()
+        var (child, port) = try start(o, state)
+        for i in 0..<6 { _ = try request(port, "/o/\(i)", host: "x.test") }
+        kill(child.pid, SIGTERM); child.wait()   // (a graceful stop writes and syncs what is queued)
+        // The segments' pages leave the page cache (clean after the stop's sync).
+        func dropPages() throws {
+            let dir = state + "/cache"
+            for f in try FileManager.default.contentsOfDirectory(atPath: dir) {
+                let fd = open(dir + "/" + f, O_RDONLY)
+                guard fd >= 0 else { continue }
+                _ = fdatasync(fd)
+                _ = posix_fadvise(fd, 0, 0, Int32(POSIX_FADV_DONTNEED))
+                close(fd)
+            }
+        }
+        try dropPages()
+        (child, port) = try start(o, state)
+        defer { child.stop() }
+        try waitLoaded(state)
+        try dropPages()   // (the index rebuild read them back)
+        let ctl = "'\(try builtBinary("edgectl"))' --state '\(state)'"
+        func counts() throws -> (reads: Int, pageCache: Int) {
+            let (_, out) = try shell("\(ctl) stats --json")
+            let stats = try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any]
+            let d = ((stats?["cache"] as? [String: Any])?["disks"] as? [[String: Any]])?.first ?? [:]
+            return (d["reads"] as? Int ?? -1, d["page_cache_reads"] as? Int ?? -1)
+        }
+        // Not in the page cache: the pool reads it.
+        var r = try request(port, "/o/1", host: "x.test")
+        #expect(r.text == body(1) && r.header("Cache-Status")?.contains("detail=disk") == true, "\(r.headers)")
+        var c = try counts()
+        #expect(c.reads == 1 && c.pageCache == 0, "\(c)")
+        // The segment read into the page cache (as a busy server's would be): the worker reads it.
+        for f in try FileManager.default.contentsOfDirectory(atPath: state + "/cache") {
+            _ = FileManager.default.contents(atPath: state + "/cache/" + f)
+        }
+        r = try request(port, "/o/4", host: "x.test")
+        #expect(r.text == body(4) && r.header("Cache-Status")?.contains("detail=disk") == true, "\(r.headers)")
+        c = try counts()
+        #expect(c.reads == 2 && c.pageCache == 1, "\(c)")
+        let (_, human) = try shell("\(ctl) stats")
+        #expect(human.contains("reads 2 (1 from the page cache on a worker)"), "\(human)")
+        for i in 0..<6 { #expect(try originHits(o, "/o/\(i)") == 1) }
+    }
+
     /// A full disk (a 384 KiB tmpfs under a 64 MiB cache, in a mount
     /// namespace of the test's own): the writes fail with ENOSPC, the
     /// directory goes out of service, and every request is still served

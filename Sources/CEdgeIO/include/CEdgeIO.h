@@ -9,6 +9,12 @@
 #include <string.h>
 #include <malloc.h>
 
+
+/// pread that never waits for the disk (io.c: preadv2 with RWF_NOWAIT, Linux
+/// 4.14+): the bytes the page cache holds, or -1 with EAGAIN when a read would
+/// block (EOPNOTSUPP where the kernel or file system cannot say).
+long edge_pread_nowait(int fd, void *buf, size_t n, long long off);
+
 /// Gives the allocator's free pages back to the system (glibc malloc_trim).
 static inline int edge_malloc_trim(void) { return malloc_trim(0); }
 
