@@ -12,12 +12,15 @@
 # from its segments; nginx's cache loader walks its directory tree; Varnish's
 # file storage does not survive a restart).
 # PEERS="edged nginx" runs only those; PERF=FILE records edged's measured run
-# with perf (call graphs) and writes `perf report` to FILE.
+# with perf (call graphs) and writes `perf report` to FILE; DROP=1 empties the
+# page cache (echo 3 > /proc/sys/vm/drop_caches) before each measured run.
+# The disk stores are 1 GiB or twice the working set, whichever is larger.
 # usage: tools/bench/disk_peers.sh [seconds=10] [objects=8192] [object KiB=32]
 DUR=${1:-10}
 OBJS=${2:-8192}
 KIB=${3:-32}
 source "$(dirname "$0")/lib.sh"
+DISK_MIB=$(( OBJS * KIB / 1024 * 2 )); [ "$DISK_MIB" -lt 1024 ] && DISK_MIB=1024
 EDGE=18810; NGX=18811; VAR=18812
 head -c $((KIB * 1024)) /dev/urandom > "$W/www/obj.bin"
 # The origin, with its own access log: its lines are the misses of every proxy.
@@ -35,7 +38,7 @@ origin_lines() { wc -l < "$W/origin.log"; }
 
 mkdir -p "$W/ngxcache" "$W/edisk"
 write_nginx_peer "$(cat <<CONF
-  proxy_cache_path $W/ngxcache levels=1:2 keys_zone=c:32m max_size=1g inactive=1d;
+  proxy_cache_path $W/ngxcache levels=1:2 keys_zone=c:32m max_size=${DISK_MIB}m inactive=1d;
   server {
     listen 127.0.0.1:$NGX;
     location / { proxy_pass http://origin; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_cache c;
@@ -50,7 +53,7 @@ sub vcl_deliver { if (obj.hits > 0) { set resp.http.X-Cache-Status = "HIT"; } el
 VCL
 cat > "$W/edged.json" <<CONF
 { "limits": { "max_requests_per_connection": 0, "keepalive_timeout": "300s", "max_connections_per_ip": 0 },
-  "cache": { "memory": "64MiB", "disks": [ { "path": "$W/edisk", "size": "1GiB" } ] } }
+  "cache": { "memory": "64MiB", "disks": [ { "path": "$W/edisk", "size": "${DISK_MIB}MiB" } ] } }
 CONF
 start_edged_disk() {
   taskset -c 0 .build/release/edged --tenants "$W/tenants" --config "$W/edged.json" --http 127.0.0.1:$EDGE --workers 1 \
@@ -58,7 +61,7 @@ start_edged_disk() {
   EDGE_PID=$!; PIDS+=($EDGE_PID)
 }
 start_varnish_file() {
-  taskset -c 0 varnishd -a 127.0.0.1:$VAR -f "$W/varnish.vcl" -s file,"$W/varnish.bin",1G -n "$W/varnish" -P "$W/varnish.pid" \
+  taskset -c 0 varnishd -a 127.0.0.1:$VAR -f "$W/varnish.vcl" -s file,"$W/varnish.bin",${DISK_MIB}M -n "$W/varnish" -P "$W/varnish.pid" \
     -p thread_pools=1 -p thread_pool_min=10 -p thread_pool_max=200 >/dev/null 2>&1
 }
 cat > "$W/tenants/bench.json" <<CONF
@@ -129,7 +132,7 @@ print("%s %d %d" % ("%.0f" % first if first is not None else "none", hits, total
 PY
 }
 
-echo "# disk tier vs peers: $(git log -1 --format=%h) + work tree; $OBJS objects of $KIB KiB ($((OBJS * KIB / 1024)) MiB), Zipf 0.9, ${DUR}s; edged memory 64 MiB + disk 1 GiB, nginx proxy_cache 1 GiB, Varnish -s file 1 GiB" >&2
+echo "# disk tier vs peers: $(git log -1 --format=%h) + work tree; $OBJS objects of $KIB KiB ($((OBJS * KIB / 1024)) MiB), Zipf 0.9, ${DUR}s; edged memory 64 MiB + disk, nginx proxy_cache, Varnish -s file: $DISK_MIB MiB each${DROP:+; page cache dropped before each run}" >&2
 start_edged_disk; wait_port $EDGE
 nginx -c "$W/nginx.conf"; wait_port $NGX
 start_varnish_file; wait_port $VAR
@@ -141,13 +144,14 @@ for peer in "edged:$EDGE_PID:$EDGE" "nginx:$NGX_PID:$NGX" "varnish:$VAR_PID:$VAR
   [[ " $PEERS " == *" $name "* ]] || continue
   fill "$port"; fill "$port"
   sleep 1   # (edged's disk writes happen behind the responses)
+  if [ -n "${DROP:-}" ]; then sync; echo 3 > /proc/sys/vm/drop_caches || echo "(could not drop the page cache)" >&2; fi
   o0=$(origin_lines)
   t0=$(cpu_ticks "$pid")
   if [ "$name" = edged ] && [ -n "${PERF:-}" ]; then
     perf record -g -o "$W/perf.data" -p "$pid" -- sleep "$DUR" >/dev/null 2>&1 &
     perfpid=$!
   fi
-  out=$(taskset -c 1 wrk -t1 -c50 -d"${DUR}s" -H "Host: bench" -s "$W/zipf.lua" "http://127.0.0.1:$port/" 2>&1)
+  out=$(taskset -c 1 wrk -t1 -c50 -d"${DUR}s" --latency -H "Host: bench" -s "$W/zipf.lua" "http://127.0.0.1:$port/" 2>&1)
   t1=$(cpu_ticks "$pid")
   o1=$(origin_lines)
   if [ "$name" = edged ] && [ -n "${PERF:-}" ]; then
@@ -158,7 +162,8 @@ for peer in "edged:$EDGE_PID:$EDGE" "nginx:$NGX_PID:$NGX" "varnish:$VAR_PID:$VAR
   cpu=$(echo "scale=2; ($t1 - $t0) / $HZ" | bc)
   per=$(echo "scale=0; $reqs / ($cpu + 0.001)" | bc)
   hit=$(echo "scale=4; 1 - ($o1 - $o0) / $reqs" | bc)
-  printf "%-8s zipf  %10s req/s %6s cpu-s %8s req/cpu-s  hit ratio %s\n" "$name" "$rps" "$cpu" "$per" "$hit" >&2
+  p99=$(echo "$out" | awk '$1 == "99%" {print $2}')
+  printf "%-8s zipf  %10s req/s %6s cpu-s %8s req/cpu-s  p99 %8s  origin requests %6s  hit ratio %s\n" "$name" "$rps" "$cpu" "$per" "$p99" "$((o1 - o0))" "$hit" >&2
 done
 # Restarts on the filled stores.
 kill -INT "$EDGE_PID"; wait "$EDGE_PID" 2>/dev/null || true
