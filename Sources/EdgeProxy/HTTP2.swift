@@ -5,7 +5,8 @@
 // http1Head) and whose output lands in its in-memory transport (`sink`). The
 // phases, the cache, compression and the origin code serve it unchanged, and
 // the one writer (HTTP1Writer.swift) writes its response; here that response
-// is read back into HEADERS and DATA frames, within the client's flow-control
+// is read back (its head by WrittenHead, which trusts the writer's bytes) into
+// HEADERS and DATA frames, within the client's flow-control
 // windows, and its body waits in the stream's buffer (counted by sendRoom, so a
 // slow HTTP/2 reader holds back its origin like a slow HTTP/1 one).
 // Thread rules: see Worker.swift (the carrier's worker owns its streams).
@@ -185,14 +186,13 @@ extension Worker {
             s.sniTenant = c.sniTenant
             s.sniName = c.sniName
             s.inBuf = takeBuffer()
+            h2Scratch.removeAll(keepingCapacity: true)
             if req.isWebSocket {
                 // RFC 8441: the stream becomes a tunnel once the origin accepts (Tunnel.swift).
                 s.h2Tunnel = true
                 let key = withUnsafeBytes(of: (requestIDs.next(), requestIDs.next())) { Array($0) }   // 16 random bytes
-                h2Scratch.removeAll(keepingCapacity: true)
                 req.appendHTTP1Head(into: &h2Scratch, chunked: false, websocketKey: base64(key))
             } else {
-                h2Scratch.removeAll(keepingCapacity: true)
                 req.appendHTTP1Head(into: &h2Scratch, chunked: !endStream && req.contentLength == nil, close: true)
             }
             s.inBuf!.append(h2Scratch)
