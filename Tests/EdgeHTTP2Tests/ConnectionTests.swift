@@ -148,6 +148,33 @@ func u32(_ v: UInt32) -> [UInt8] { [UInt8(v >> 24), UInt8(v >> 16 & 0xff), UInt8
         #expect(q.closedWith == .protocolError)
     }
 
+    /// A response head larger than the client's frame size goes out as HEADERS
+    /// (END_STREAM, no END_HEADERS) and CONTINUATION frames, the last with
+    /// END_HEADERS; one that fits is one HEADERS frame. Both decode to the fields.
+    @Test func largeResponseHeadsSpanContinuationFrames() throws {
+        var p = Peer()
+        p.headers(1)
+        p.headers(3)
+        _ = p.written()
+        let big = (0..<40).map { HeaderField("x-big-\($0)", String(repeating: "v", count: 900)) }
+        p.conn.sendHeaders(1, [HeaderField(":status", "200")] + big, endStream: true, into: &p.out)
+        p.conn.sendHeaders(3, [HeaderField(":status", "204"), HeaderField("x-small", "1")], endStream: true, into: &p.out)
+        let frames = p.written()
+        let first = try #require(frames.first)
+        #expect(first.0 == .headers && first.1 & FrameFlag.endStream != 0 && first.1 & FrameFlag.endHeaders == 0 && first.2 == 1)
+        let continuations = frames.dropFirst().prefix { $0.0 == .continuation }
+        #expect(continuations.count >= 2 && continuations.allSatisfy { $0.2 == 1 && $0.3.count <= 16_384 })
+        #expect(continuations.last.map { $0.1 & FrameFlag.endHeaders != 0 } == true)
+        var d = HPACKDecoder()
+        let block = first.3 + continuations.flatMap(\.3)
+        let fields = try decodeBlock(&d, block, maxList: 1 << 20)
+        #expect(same(fields, [(":status", "200")] + big.map { (String(decoding: $0.name, as: UTF8.self), String(decoding: $0.value, as: UTF8.self)) }))
+        let small = frames.dropFirst(1 + continuations.count)
+        #expect(small.count == 1 && small.first?.0 == .headers && small.first?.2 == 3
+                && small.first.map { $0.1 & FrameFlag.endHeaders != 0 && $0.1 & FrameFlag.endStream != 0 } == true)
+        #expect(same(try decodeBlock(&d, small.first!.3), [(":status", "204"), ("x-small", "1")]))
+    }
+
     /// The CONTINUATION flood (2024): the block's bytes are capped before any decoding.
     @Test func aContinuationFloodIsCutOff() {
         var p = Peer()
