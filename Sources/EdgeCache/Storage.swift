@@ -107,6 +107,9 @@ public protocol CacheStorage: AnyObject, Sendable {
     func whyNotStored(key: String) -> String?
     /// Bytes each tenant may hold.
     func setQuotas(_ q: [String: Int])
+    /// Bytes each tenant may hold in memory, and in a lower tier where that
+    /// tenant has a quota of its own there (a tier without one ignores `lower`).
+    func setQuotas(_ q: [String: Int], lower: [String: Int])
     func bytes(tenant: String) -> Int
     var bytesUsed: Int { get }
     var objectCount: Int { get }
@@ -126,6 +129,7 @@ public protocol CacheStorage: AnyObject, Sendable {
 
 extension CacheStorage {
     public var tiers: [StorageTierStatus] { [] }
+    public func setQuotas(_ q: [String: Int], lower: [String: Int]) { setQuotas(q) }
     public func lowerBytes(tenant: String) -> Int { 0 }
     public func lowerTierLookup(key: String, request: () -> HeaderList) -> (tier: String, response: StoredResponse)? { nil }
 

@@ -603,8 +603,9 @@ public enum ConfigLoader {
             throw root.fail(t.httpsRedirect ? "https_redirect" : "hsts", "needs \"tls\" on this tenant")
         }
         if let l = try root.object("limits") {
-            try l.allowOnly(["max_body", "origin_connect_timeout", "origin_read_timeout", "origin_idle_timeout", "cache_bytes"])
+            try l.allowOnly(["max_body", "origin_connect_timeout", "origin_read_timeout", "origin_idle_timeout", "cache_bytes", "disk_cache_bytes"])
             if let v = try l.bytes("cache_bytes") { t.limits.cacheBytes = v }
+            if let v = try l.bytes("disk_cache_bytes") { t.limits.diskCacheBytes = v }
             if let v = try l.bytes("max_body") { t.limits.maxBodyBytes = v }
             if let v = try l.millis("origin_connect_timeout") { t.limits.originConnectTimeoutMillis = v }
             if let v = try l.millis("origin_read_timeout") { t.limits.originReadTimeoutMillis = v }

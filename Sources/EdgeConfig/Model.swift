@@ -266,6 +266,9 @@ public struct TenantLimits: Sendable, Equatable {
     public var originIdleTimeoutMillis: Int64 = 30_000
     /// Most bytes this tenant may hold in the memory cache (nil: no quota).
     public var cacheBytes: Int64?
+    /// Most bytes this tenant may hold in the disk tier, all directories
+    /// together (nil: its memory quota scaled by disk size over memory size).
+    public var diskCacheBytes: Int64?
     public init() {}
 }
 

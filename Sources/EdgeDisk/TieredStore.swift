@@ -383,11 +383,19 @@ public final class TieredStore: CacheStorage, @unchecked Sendable {
 
     /// Quotas apply to each tier: memory as given, each directory the same
     /// share of its size as of the memory tier's.
-    public func setQuotas(_ q: [String: Int]) {
+    public func setQuotas(_ q: [String: Int]) { setQuotas(q, lower: [:]) }
+
+    /// Memory quotas, and disk quotas (all directories together, shared by
+    /// capacity, as keys spread over them); a tenant without a disk quota of
+    /// its own gets its memory quota scaled by disk size over memory size.
+    public func setQuotas(_ q: [String: Int], lower: [String: Int]) {
         memory.setQuotas(q)
+        let total = Double(max(1, disks.reduce(Int64(0)) { $0 + $1.capacity }))
         for d in disks {
             let scale = Double(d.capacity) / Double(max(1, memory.capacity))
-            d.setQuotas(q.mapValues { Int(Double($0) * scale) })
+            var mine = q.mapValues { Int(Double($0) * scale) }
+            for (tenant, bytes) in lower { mine[tenant] = Int(Double(bytes) * Double(d.capacity) / total) }
+            d.setQuotas(mine)
         }
     }
 

@@ -475,9 +475,12 @@ public final class RuntimeConfig: Sendable {
         do { self.trusted = try PrefixList(allow: server.trustedProxies, deny: []) } catch {
             throw ConfigError(file: "server", field: "trusted_proxies", message: "\(error)")
         }
-        var quotas: [String: Int] = [:]
-        for t in configs { if let q = t.limits.cacheBytes { quotas[t.name] = Int(q) } }
-        self.store.setQuotas(quotas)
+        var quotas: [String: Int] = [:], diskQuotas: [String: Int] = [:]
+        for t in configs {
+            if let q = t.limits.cacheBytes { quotas[t.name] = Int(q) }
+            if let q = t.limits.diskCacheBytes { diskQuotas[t.name] = Int(q) }
+        }
+        self.store.setQuotas(quotas, lower: diskQuotas)
 
         // TLS: one context per tenant, routed by SNI.
         var tlsTenants: [(tenant: Int, name: String, hosts: [String], tls: TenantTLS)] = []

@@ -44,7 +44,8 @@ let good = #"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:9000
                        "request_headers": {"add": {"X-A": "1"}, "remove": ["Cookie"]},
                        "response_headers": {"remove": ["Server"]}},
                       {"prefix": "/", "origin": "files"} ],
-          "limits": {"max_body": "2MiB", "origin_connect_timeout": "250ms", "origin_read_timeout": 5, "origin_idle_timeout": "1m"} }
+          "limits": {"max_body": "2MiB", "origin_connect_timeout": "250ms", "origin_read_timeout": 5, "origin_idle_timeout": "1m",
+                     "cache_bytes": "64MiB", "disk_cache_bytes": "2GiB"} }
         """#])
         let t = try ConfigLoader.loadTenants(directory: dir)[0]
         #expect(t.hosts == ["shop.test", "*.shop.test"])
@@ -58,6 +59,7 @@ let good = #"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:9000
         #expect(t.limits.originConnectTimeoutMillis == 250)
         #expect(t.limits.originReadTimeoutMillis == 5000)
         #expect(t.limits.originIdleTimeoutMillis == 60_000)
+        #expect(t.limits.cacheBytes == 64 << 20 && t.limits.diskCacheBytes == 2 << 30)
     }
 
     @Test func routeCacheControls() throws {
@@ -85,6 +87,7 @@ let good = #"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:9000
         (#"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:1"], "balanse": "x"}}, "routes": [{"prefix": "/", "origin": "o"}]}"#, "origins.o.balanse"),
         (#"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:1"]}}, "routes": [{"prefix": "x", "origin": "o"}]}"#, "routes[0].prefix"),
         (#"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:1"]}}, "routes": [{"prefix": "/", "origin": "o"}], "limits": {"origin_read_timeout": "soon"}}"#, "limits.origin_read_timeout"),
+        (#"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:1"]}}, "routes": [{"prefix": "/", "origin": "o"}], "limits": {"disk_cache_bytes": "lots"}}"#, "limits.disk_cache_bytes"),
         (#"{"hosts": ["a.test"], "origins": {"o": {"directory": "/no/such/dir"}}, "routes": [{"prefix": "/", "origin": "o"}]}"#, "origins.o.directory"),
         (#"{"hosts": ["a.test"], "origins": {"o": {"servers": ["https://x:443", "http://y:80"]}}, "routes": [{"prefix": "/", "origin": "o"}]}"#, "origins.o.servers[1]"),
         (#"{"hosts": ["a.test"], "origins": {"o": {"servers": ["http://y:80"], "tls": {}}}, "routes": [{"prefix": "/", "origin": "o"}]}"#, "origins.o.tls"),

@@ -42,6 +42,37 @@ func settle(_ s: TieredStore) {
 }
 
 @Suite(.serialized) struct TieredStoreTests {
+    /// A tenant's disk quota of its own (a tenant file's `disk_cache_bytes`) bounds
+    /// what it writes to disk, whatever its memory quota; another tenant's writes go
+    /// on; without one, the memory quota scaled by disk over memory size applies
+    /// (and only what memory admits is written).
+    @Test func diskQuotasBoundEachTenantsWrites() throws {
+        func object(_ tenant: String, _ i: Int) -> StoredResponse {
+            StoredResponse(key: "4:\(tenant)|https|\(tenant).test|/o\(i)", variant: "", vary: [], tenant: tenant, status: 200,
+                           headers: HeaderList([("Content-Type", "application/octet-stream")]), body: [UInt8](repeating: UInt8(i), count: 20_000),
+                           freshness: Freshness(lifetime: 600, source: .maxAge, correctedInitialAge: 0, responseTime: 1_700_000_000,
+                                                mustRevalidate: false, noCache: false, staleWhileRevalidate: nil, staleIfError: nil), tags: [])
+        }
+        let dir = tempDir()
+        let s = try open(dir, size: 16 << 20, memory: 8 << 20)
+        settle(s)
+        s.setQuotas([:], lower: ["shop": 64 << 10])
+        for i in 0..<10 {
+            s.insert(object("shop", i), startedAt: nil)
+            s.insert(object("blog", i), startedAt: nil)
+            s.flush()
+        }
+        let d = s.disks[0]
+        #expect(d.bytes(tenant: "shop") > 40_000 && d.bytes(tenant: "shop") <= 64 << 10, "\(d.bytes(tenant: "shop"))")
+        #expect(d.bytes(tenant: "blog") >= 200_000, "\(d.bytes(tenant: "blog"))")
+        #expect(s.memory.bytes(tenant: "shop") >= 200_000, "no memory quota: memory keeps them all")
+        // No disk quota of its own: the memory quota (32 KiB) scaled by 16 MiB / 8 MiB bounds it.
+        s.setQuotas(["news": 32 << 10], lower: [:])
+        for i in 0..<10 { s.insert(object("news", i), startedAt: nil); s.flush() }
+        #expect(d.bytes(tenant: "news") > 0 && d.bytes(tenant: "news") <= 64 << 10, "\(d.bytes(tenant: "news"))")
+        s.close()
+    }
+
     @Test func objectsSurviveReopeningFromDisk() throws {
         let dir = tempDir()
         var s = try open(dir)
