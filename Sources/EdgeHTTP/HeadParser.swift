@@ -205,13 +205,23 @@ public enum HeadParser {
                 i += 1
                 while p[i] == 0x20 || p[i] == 0x09 { i += 1 }
                 let vs = i
-                var ve = i
                 while p[i] != 13 {
+                    // Eight bytes a step while none is below 0x20 (a CR, a control, or a tab,
+                    // all taken one by one) or 0x7F; obs-text (0x80 and up) is allowed.
+                    if i + 8 <= p.count {
+                        let w = p.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+                        let low = (w &- 0x2020_2020_2020_2020) & ~w & 0x8080_8080_8080_8080
+                        let d = w ^ 0x7F7F_7F7F_7F7F_7F7F
+                        let del = (d &- 0x0101_0101_0101_0101) & ~d & 0x8080_8080_8080_8080
+                        if low | del == 0 { i += 8; continue }
+                    }
                     let c = p[i]
                     if cls[Int(c)] & classFieldValue == 0 { return .failure(bad("invalid byte in field value")) }
                     i += 1
-                    if c != 0x20 && c != 0x09 { ve = i }
                 }
+                // Trailing whitespace is not part of the value.
+                var ve = i
+                while ve > vs && (p[ve - 1] == 0x20 || p[ve - 1] == 0x09) { ve -= 1 }
                 if i - lineStart > limits.maxFieldLine { return .failure(tooLarge) }
                 if fields.count >= limits.maxFields { return .failure(tooLarge) }
                 fields.append(Field(nameStart: ns, nameEnd: ne, valueStart: vs, valueEnd: ve, known: known))
