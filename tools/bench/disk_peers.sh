@@ -23,17 +23,8 @@ source "$(dirname "$0")/lib.sh"
 DISK_MIB=$(( OBJS * KIB / 1024 * 2 )); [ "$DISK_MIB" -lt 1024 ] && DISK_MIB=1024
 EDGE=18810; NGX=18811; VAR=18812
 head -c $((KIB * 1024)) /dev/urandom > "$W/www/obj.bin"
-# The origin, with its own access log: its lines are the misses of every proxy.
-cat > "$W/origin.conf" <<CONF
-worker_processes 1;
-worker_cpu_affinity 10;
-pid $W/origin.pid;
-error_log $W/origin.err;
-events { worker_connections 4096; }
-http { access_log $W/origin.log; keepalive_requests 1000000; types { application/octet-stream bin; }
-       server { listen 127.0.0.1:$ORIGIN; root $W/www; add_header Cache-Control "max-age=86400"; } }
-CONF
-nginx -c "$W/origin.conf"
+# The origin, with an access log: its lines are the misses of every proxy.
+ORIGIN_LOG="$W/origin.log" start_origin 'add_header Cache-Control "max-age=86400";'
 origin_lines() { wc -l < "$W/origin.log"; }
 
 mkdir -p "$W/ngxcache" "$W/edisk"
@@ -165,14 +156,21 @@ for peer in "edged:$EDGE_PID:$EDGE" "nginx:$NGX_PID:$NGX" "varnish:$VAR_PID:$VAR
   p99=$(echo "$out" | awk '$1 == "99%" {print $2}')
   printf "%-8s zipf  %10s req/s %6s cpu-s %8s req/cpu-s  p99 %8s  origin requests %6s  hit ratio %s\n" "$name" "$rps" "$cpu" "$per" "$p99" "$((o1 - o0))" "$hit" >&2
 done
-# Restarts on the filled stores.
-kill -INT "$EDGE_PID"; wait "$EDGE_PID" 2>/dev/null || true
-start_edged_disk
-printf "%-8s restart  first hit after %s ms; hits in the first 2 s: %s of %s\n" edged $(first_hit $EDGE) >&2
-nginx -c "$W/nginx.conf" -s stop; sleep 1
-nginx -c "$W/nginx.conf"
-printf "%-8s restart  first hit after %s ms; hits in the first 2 s: %s of %s\n" nginx $(first_hit $NGX) >&2
-kill "$(cat "$W/varnish.pid")"; sleep 1
-start_varnish_file
-printf "%-8s restart  first hit after %s ms; hits in the first 2 s: %s of %s\n" varnish $(first_hit $VAR) >&2
+# Restarts on the filled stores (of the peers that ran).
+ran() { [[ " $PEERS " == *" $1 "* ]]; }
+if ran edged; then
+  kill -INT "$EDGE_PID"; wait "$EDGE_PID" 2>/dev/null || true
+  start_edged_disk
+  printf "%-8s restart  first hit after %s ms; hits in the first 2 s: %s of %s\n" edged $(first_hit $EDGE) >&2
+fi
+if ran nginx; then
+  nginx -c "$W/nginx.conf" -s stop; sleep 1
+  nginx -c "$W/nginx.conf"
+  printf "%-8s restart  first hit after %s ms; hits in the first 2 s: %s of %s\n" nginx $(first_hit $NGX) >&2
+fi
+if ran varnish; then
+  kill "$(cat "$W/varnish.pid")"; sleep 1
+  start_varnish_file
+  printf "%-8s restart  first hit after %s ms; hits in the first 2 s: %s of %s\n" varnish $(first_hit $VAR) >&2
+fi
 kill "$(cat "$W/varnish.pid")" 2>/dev/null || true

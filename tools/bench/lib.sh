@@ -29,7 +29,7 @@ python3 -c "import json, sys; sys.stdout.write(json.dumps([{'id': i, 'name': 'it
 ORIGIN=19000
 HZ=$(getconf CLK_TCK)
 
-# start_origin [extra server directives]
+# start_origin [extra server directives]   (ORIGIN_LOG=FILE: the origin logs each request there)
 start_origin() {
   cat > "$W/origin.conf" <<CONF
 worker_processes 1;
@@ -37,7 +37,7 @@ worker_cpu_affinity 10;
 pid $W/origin.pid;
 error_log $W/origin.err;
 events { worker_connections 4096; }
-http { access_log off; keepalive_requests 1000000; types { application/json json; application/octet-stream bin; }
+http { access_log ${ORIGIN_LOG:-off}; keepalive_requests 1000000; types { application/json json; application/octet-stream bin; }
        server { listen 127.0.0.1:$ORIGIN; root $W/www; ${1:-} } }
 CONF
   nginx -c "$W/origin.conf"
