@@ -9,8 +9,9 @@
 //   a burst of one-hit wonders beyond it is dropped, not queued without end).
 // - A lookup memory cannot answer and a directory has indexed reads the
 //   record at once when the page cache holds it (RWF_NOWAIT: never waiting;
-//   `.disk`), and otherwise answers `.pending`: a reader thread reads and checks the record (head and body
-//   checksums, key, variant; purges since it was stored), promotes it to
+//   `.disk`), and otherwise answers `.pending`: a reader thread reads and
+//   checks the record (head and body checksums, key, variant; purges since
+//   it was stored), promotes it to
 //   memory (S3-FIFO admits it like any new object) with the base's derived
 //   codings, leaves the answer for that exchange and wakes it; it asks again
 //   and gets it (`.disk`, Cache-Status `detail=disk`).
