@@ -192,6 +192,14 @@ public struct HPACKEncoder {
     var pendingSizeUpdate: Int?
     /// Values longer than this are not worth a table entry.
     static let maxIndexedValue = 256
+    /// Per place in a header block, what the field there was sent as last time:
+    /// a dynamic entry's number (>= 0), a whole static entry (-2 - its index),
+    /// or nothing (-1). A response repeats most of the previous one's fields in
+    /// the same places (the same object's fields, the server's own): checked
+    /// byte for byte against that entry, a repeat is sent without hashing it.
+    var lastAt: [Int] = []
+    var place = 0
+    static let places = 32
 
     public init(maxTableSize: Int = 4096) {
         maxSize = min(maxTableSize, 4096)
@@ -211,6 +219,7 @@ public struct HPACKEncoder {
 
     /// Starts a header block (the size update the peer must see first, if any).
     public mutating func beginBlock(into out: inout [UInt8]) {
+        place = 0
         if let n = pendingSizeUpdate {
             HPACK.appendInteger(n, prefix: 5, flags: 0x20, into: &out)
             pendingSizeUpdate = nil
@@ -222,6 +231,23 @@ public struct HPACKEncoder {
     }
 
     public mutating func encode(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, into out: inout [UInt8]) {
+        let at = place
+        place += 1
+        // What this place held last time, when it is this field again.
+        if at < lastAt.count {
+            let last = lastAt[at]
+            if last >= 0, live(last), matches(last, name, value) {
+                HPACK.appendInteger(StaticTable.fields.count + inserted - last, prefix: 7, flags: 0x80, into: &out)
+                return
+            }
+            if last <= -2 {
+                let t = StaticLookup.shared, w = -2 - last
+                if HPACKEncoder.sameName(t.names[w - 1], name) && HPACKEncoder.sameBytes(t.values[w - 1], value) {
+                    HPACK.appendInteger(w, prefix: 7, flags: 0x80, into: &out)
+                    return
+                }
+            }
+        }
         let nameHash = HPACKEncoder.hashName(name)
         let fieldHash = HPACKEncoder.hashValue(value, seed: nameHash)
         var nameIndex = 0
@@ -230,6 +256,7 @@ public struct HPACKEncoder {
             let whole = entry(byField[Int(fieldHash & HPACKEncoder.bucketMask)])
             if live(whole), entryHash[slot(whole)] == UInt32(truncatingIfNeeded: fieldHash), matches(whole, name, value) {
                 HPACK.appendInteger(StaticTable.fields.count + inserted - whole, prefix: 7, flags: 0x80, into: &out)
+                remember(at, whole)
                 return
             }
             let named = entry(byName[Int(nameHash & HPACKEncoder.bucketMask)])
@@ -238,7 +265,7 @@ public struct HPACKEncoder {
             }
         }
         if let (first, whole) = HPACKEncoder.staticMatch(name, value, nameHash: nameHash, fieldHash: fieldHash) {
-            if let w = whole { HPACK.appendInteger(w, prefix: 7, flags: 0x80, into: &out); return }
+            if let w = whole { HPACK.appendInteger(w, prefix: 7, flags: 0x80, into: &out); remember(at, -2 - w); return }
             nameIndex = first   // (the static index is the shorter integer)
         }
         let unindexed = HPACKEncoder.neverIndexed(nameHash, name)
@@ -254,7 +281,16 @@ public struct HPACKEncoder {
         }
         HPACK.appendInteger(value.count, prefix: 7, flags: 0, into: &out)
         out.append(contentsOf: value)
+        let before = inserted
         if index { add(name, value, nameHash: nameHash, fieldHash: fieldHash) }
+        remember(at, inserted > before ? before : -1)
+    }
+
+    /// What place `at` of this block was sent as (for the next block).
+    @inline(__always) mutating func remember(_ at: Int, _ what: Int) {
+        guard at < HPACKEncoder.places else { return }
+        if lastAt.isEmpty { lastAt = Array(repeating: -1, count: HPACKEncoder.places) }
+        lastAt[at] = what
     }
 
     /// The entry number a bucket names: the newest number with those low 16 bits (-1: none).

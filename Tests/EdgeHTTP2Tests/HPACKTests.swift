@@ -235,6 +235,54 @@ func same(_ a: [(String, String)], _ b: [(String, String)]) -> Bool { a.count ==
         }
     }
 
+    /// A field in the same place as in the previous block is checked against what
+    /// was sent there, byte for byte: repeats go out as one-byte indexes, changed
+    /// fields and entries evicted since (a small table) are encoded afresh, and
+    /// every block decodes to its fields.
+    @Test func fieldsRepeatedInTheirPlacesAreIndexes() throws {
+        var e = HPACKEncoder()
+        var d = HPACKDecoder()
+        e.setMaxTableSize(200)
+        var previous: [(String, String)] = []
+        for round in 0..<300 {
+            let fields = [(":status", round % 7 == 0 ? "404" : "200"), ("server", "edge"), ("x-a", "value \(round % 3)"),
+                          ("date", "d\(round / 10)"), ("x-b", round % 5 == 0 ? "Some Longer Value \(round)" : "short")]
+            var block: [UInt8] = []
+            e.beginBlock(into: &block)
+            for (n, v) in fields { e.encode(HeaderField(n, v), into: &block) }
+            let got = try decodeBlock(&d, block)
+            if !same(got, fields) { Issue.record("round \(round): \(got)"); return }
+            #expect(d.dynamicTableCount == e.dynamicTableCount)
+            if round > 0, same(fields, previous), block.count != fields.count {
+                Issue.record("round \(round): a block equal to the previous one took \(block.count) bytes"); return
+            }
+            previous = fields
+        }
+        // Two fields whose hashes share a bucket (the bucket keeps the newer): sent
+        // again in their places, both are found, the older one by its place alone.
+        func bucket(_ n: String, _ v: String) -> UInt64 {
+            Array(n.utf8).withUnsafeBytes { nb in Array(v.utf8).withUnsafeBytes { vb in
+                HPACKEncoder.hashValue(vb, seed: HPACKEncoder.hashName(nb)) & HPACKEncoder.bucketMask } }
+        }
+        let twin = try #require((1..<10_000).first { bucket("x-pair", "v\($0)") == bucket("x-pair", "v0") })
+        var f = HPACKEncoder()
+        var g = HPACKDecoder()
+        for round in 0..<2 {
+            var block: [UInt8] = []
+            f.beginBlock(into: &block)
+            f.encode(HeaderField("x-pair", "v0"), into: &block)
+            f.encode(HeaderField("x-pair", "v\(twin)"), into: &block)
+            #expect(same(try decodeBlock(&g, block), [("x-pair", "v0"), ("x-pair", "v\(twin)")]))
+            if round == 1 { #expect(block.count == 2, "\(block.count) bytes: the older field of the bucket was not found in its place") }
+        }
+        // Mixed-case names match their lowercase entries in place too.
+        var a: [UInt8] = [], b: [UInt8] = []
+        e.beginBlock(into: &a); e.encode(HeaderField("X-Case", "v"), into: &a)
+        e.beginBlock(into: &b); e.encode(HeaderField("x-case", "v"), into: &b)
+        let first = try decodeBlock(&d, a), second = try decodeBlock(&d, b)
+        #expect(same(first, [("x-case", "v")]) && same(second, [("x-case", "v")]) && b.count == 1)
+    }
+
     /// The word-at-a-time lowercasing the encoder compares names with agrees with
     /// the byte rule for every byte value in every position.
     @Test func wordLowercasingAgreesWithBytes() {
