@@ -161,7 +161,7 @@ extension Worker {
             // Idle: the buffers go back (an idle connection keeps its HPACK tables only).
             if let b = c.inBuf, b.isEmpty { c.inBuf = nil; giveBuffer(b) }
             if h.pendingOut == 0 && h.out.capacity > 0 { h.out = []; h.outSent = 0 }
-        } else if h.streams.values.contains(where: { $0.h2Out.data.count > $0.h2Out.dataSent && h.conn.sendable($0.h2Stream) == 0 }) {
+        } else if h.streams.values.contains(where: { h2Waiting(bytes: $0) > 0 && h.conn.sendable($0.h2Stream) == 0 }) {
             if h.stalledSince == 0 { h.stalledSince = now }
             c.deadline = h.stalledSince + server.sendTimeoutMillis
         } else {
@@ -333,14 +333,25 @@ extension Worker {
                 }
                 sink.consume(at)
                 o.chunks = dec
+            } else if o.data.count == o.dataSent {
+                // Straight from the stream's buffer into DATA frames, as far as the windows
+                // allow (no staging copy); what the windows hold back waits in the buffer.
+                let k = Int(min(Int64(sink.readableBytes), o.length))
+                let last = o.length != Int64.max && Int64(k) == o.length
+                let n = k == 0 ? 0 : h.conn.sendData(id, UnsafeRawBufferPointer(rebasing: sink.readView[0..<k]), endStream: last, into: &h.out)
+                sink.consume(n)
+                if o.length != Int64.max {
+                    o.length -= Int64(n)
+                    if o.length == 0 { o.bodyDone = true; o.ended = n > 0 }
+                }
             } else {
                 let k = Int(min(Int64(sink.readableBytes), o.length))
                 o.data.append(contentsOf: UnsafeRawBufferPointer(rebasing: sink.readView[0..<k]))
                 sink.consume(k)
                 if o.length != Int64.max { o.length -= Int64(k); if o.length == 0 { o.bodyDone = true } }
             }
-            // A close-delimited body ends with its exchange.
-            if o.length == Int64.max && s.closed { o.bodyDone = true }
+            // A close-delimited body ends with its exchange (once its buffer is sent).
+            if o.length == Int64.max && s.closed && sink.isEmpty { o.bodyDone = true }
         }
         if o.headSent && !o.ended {
             let left = o.data.count - o.dataSent
@@ -371,6 +382,13 @@ extension Worker {
             return sink.readableBytes != before || s.closed
         }
         return false
+    }
+
+    /// Body bytes a stream holds for the client's window: staged (chunked
+    /// bodies, de-framed) or still in its buffer (sent from there).
+    @inline(__always) func h2Waiting(bytes s: ClientConnection) -> Int {
+        let o = s.h2Out
+        return o.data.count - o.dataSent + (o.headSent && o.chunks == nil ? (s.sink?.readableBytes ?? 0) : 0)
     }
 
     /// Bytes a stream connection may still have written before it waits.
