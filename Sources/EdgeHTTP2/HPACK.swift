@@ -268,7 +268,7 @@ public struct HPACKEncoder {
             if let w = whole { HPACK.appendInteger(w, prefix: 7, flags: 0x80, into: &out); remember(at, -2 - w); return }
             nameIndex = first   // (the static index is the shorter integer)
         }
-        let unindexed = HPACKEncoder.neverIndexed(nameHash, name)
+        let unindexed = HPACKEncoder.neverIndexed(nameHash)
         let index = unindexed == nil && value.count <= HPACKEncoder.maxIndexedValue && name.count + value.count + 32 <= maxSize
         if index {
             HPACK.appendInteger(nameIndex, prefix: 6, flags: 0x40, into: &out)
@@ -412,12 +412,7 @@ public struct HPACKEncoder {
         return h ^ (h >> 33)
     }
 
-    /// `stored` (lowercase) and `name` (any case) are the same field name.
-    @inline(__always) static func sameName(_ stored: [UInt8], _ name: UnsafeRawBufferPointer) -> Bool {
-        guard stored.count == name.count else { return false }
-        return stored.withUnsafeBytes { sameName($0, name) }
-    }
-
+    /// `s` (lowercase) and `name` (any case) are the same field name.
     @inline(__always) static func sameName(_ s: UnsafeRawBufferPointer, _ name: UnsafeRawBufferPointer) -> Bool {
         guard s.count == name.count else { return false }
         var i = 0
@@ -432,11 +427,6 @@ public struct HPACKEncoder {
             i += 1
         }
         return true
-    }
-
-    @inline(__always) static func sameBytes(_ stored: [UInt8], _ value: UnsafeRawBufferPointer) -> Bool {
-        guard stored.count == value.count else { return false }
-        return stored.withUnsafeBytes { sameBytes($0, value) }
     }
 
     @inline(__always) static func sameBytes(_ s: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) -> Bool {
@@ -468,7 +458,9 @@ public struct HPACKEncoder {
     /// Fields sent without indexing: credentials and cookies never indexed
     /// (§7.1.3, true), and a request id, new in every response (false: a table
     /// entry would only push out ones that repeat). nil: may be indexed.
-    static func neverIndexed(_ nameHash: UInt64, _ name: UnsafeRawBufferPointer) -> Bool? {
+    /// (By the name's hash alone: another name with one of these hashes would
+    /// only be sent unindexed, which costs bytes, never correctness.)
+    static func neverIndexed(_ nameHash: UInt64) -> Bool? {
         let t = StaticLookup.shared
         if nameHash == t.cookie || nameHash == t.setCookie || nameHash == t.authorization || nameHash == t.proxyAuthorization {
             return true
