@@ -1,239 +1,211 @@
 // The memory tier: a bytes-bounded store shared by all worker threads.
 //
 // Concurrency and ownership: keys hash to one of `shardCount` shards, each a
-// Mutex around its own table and queues, so hits on different keys rarely
-// meet on a lock and no lock is global. A lock is held only for a table
+// Mutex around its own index and queues, so hits on different keys rarely
+// meet on a lock and no lock is global. A lock is held only for an index
 // lookup or an insert/evict step; never across I/O. Stored responses are
-// immutable objects: a reader that got one keeps a reference and streams it
+// immutable blocks: a reader that got one keeps a reference and streams it
 // without holding any lock, even if it is evicted meanwhile (ARC frees it when
-// the last reader is done).
+// the last reader is done). The shard owns the index fields of the blocks it
+// holds (StoredResponse.swift): its index holds each block once, strongly;
+// its queues link the same blocks through unretained pointers, and a block
+// leaves its queue before it leaves the index.
 //
 // Eviction is S3-FIFO (Yang et al., SOSP'23): new objects enter a small FIFO
 // (10% of the bytes); those hit again move to the main FIFO, the rest leave and
 // are remembered in a ghost list, so a returning key goes straight to main.
 // One-hit wonders (a crawler's scan) therefore pass through the small queue
 // without pushing out the working set.
+//
+// Memory per object beyond its block (tools/bench/memory.sh): an index slot
+// (8 bytes; the index is an open-addressed array kept between 0.35 and 0.7
+// full), the queue links inside the block, and a ghost fingerprint (4 bytes).
 import Synchronization
 #if canImport(EdgeHTTP)
 import EdgeHTTP
 #endif
 
-/// A stored body, the handle a lookup gives the transport: ordinary memory,
-/// or a region of a file (a memory file for large bodies; a disk segment) that
-/// hits send with sendfile from the right offset, no copy. Immutable.
-public final class BodyStorage: @unchecked Sendable {
-    let array: [UInt8]
-    let owner: AnyObject?
-    let base: UnsafeRawPointer?
-    /// The file the bytes are in (-1 for ordinary memory), and where in it
-    /// they start: a transport sends `count` bytes from `offset` with sendfile.
-    public let fd: Int32
-    public let offset: Int
-    public let count: Int
-
-    public init(_ bytes: [UInt8]) {
-        array = bytes; owner = nil; base = nil; fd = -1; offset = 0; count = bytes.count
-    }
-
-    /// Bytes mapped at `base` from `fd` at `offset` (a memory file, or a disk
-    /// tier's segment); `owner` keeps the mapping alive and unmaps it when freed.
-    public init(mapped owner: AnyObject, base: UnsafeRawPointer, count: Int, fd: Int32, offset: Int = 0) {
-        array = []; self.owner = owner; self.base = base; self.fd = fd; self.offset = offset; self.count = count
-    }
-
-    @inline(__always) public func withBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
-        if let base { return try body(UnsafeRawBufferPointer(start: base, count: count)) }
-        return try array.withUnsafeBytes(body)
-    }
-
-    /// The bytes as an array (copies a mapped body).
-    public var bytes: [UInt8] { base == nil ? array : withBytes { Array($0) } }
-
-    /// The memory the bytes take: an array's capacity, or whole pages of a
-    /// memory file (a disk tier's region is not memory: it charges its own).
-    public var chargedBytes: Int { base == nil ? array.capacity : (count + 4095) & ~4095 }
+extension StoredBox {
+    @inline(__always) var hp: UnsafeMutablePointer<StoredHead> { withUnsafeMutablePointerToHeader { $0 } }
+    @inline(__always) var response: StoredResponse { StoredResponse(box: self) }
 }
 
-/// One stored response (a variant of a primary key). Immutable.
-///
-/// Kept small, since a memory tier of small objects is mostly these: the
-/// fields live once, serialized in `headBytes` (exact capacity; Content-Type
-/// lines last, so a 304's head is a prefix of it), and `headers` is parsed
-/// from there on the rare paths that need a list (revalidation, derived
-/// codings). What every hit reads is kept beside it, decided once.
-public final class StoredResponse: Sendable {
-    public let key: String
-    /// The secondary key (from the response's Vary and the request that stored it).
-    public let variant: String
-    public let vary: [String]
-    public let tenant: String
-    public let status: Int
-    public let storage: BodyStorage
-    /// The body as an array (copies a mapped body; the data path uses `storage`).
-    public var body: [UInt8] { storage.bytes }
-    public let freshness: Freshness
-    /// Bytes charged against the store's capacity: what the object really
-    /// takes (body, fields, key and the bookkeeping around them; see `overhead`).
-    public let cost: Int
-    /// The stored fields serialized ("Name: value\r\n"…), ready to copy into a response.
-    public let headBytes: [UInt8]
-    /// How much of `headBytes` a 304 sends (all but the Content-Type lines).
-    let notModifiedCount: Int32
-    public let hasDate: Bool
-    public let noTransform: Bool
-    public let hasContentRange: Bool
-    public let varyHasAcceptEncoding: Bool
-    public let etag: String?
-    /// Last-Modified as seconds, parsed once (conditionals on every hit compare it).
-    public let lastModifiedTime: Int64?
-    /// What compression decides on, read once here instead of on every hit:
-    /// the Content-Type's essence ("text/html"; see mediaTypeEssence).
-    public let mediaType: String?
-    public let contentEncoding: String?
-    /// Surrogate keys / cache tags the origin gave it (purge --tag).
-    public let tags: [String]
-    /// A representation edge made from another (its key has the coding after a NUL).
-    public let isDerived: Bool
+extension Unmanaged where Instance == StoredBox {
+    @inline(__always) var hp: UnsafeMutablePointer<StoredHead> { _withUnsafeGuaranteedRef { $0.hp } }
+}
 
-    /// Bytes an object takes beyond its body, fields and key: this instance,
-    /// its body's handle, the array and string headers, the store's node,
-    /// table slot, queue slot and ghost, and the allocator's own headers
-    /// (measured with tools/bench/memory.sh; see MemoryStore).
-    public static let overhead = 700
+public final class MemoryStore: CacheStorage {
+    /// The blocks of a shard by their whole key's hash: open addressing with
+    /// linear probing, removal by shifting back (no tombstones). The variants
+    /// of one key sit in one probe run in the order they were stored.
+    struct Index {
+        var slots: [StoredBox?] = []
+        var count = 0
 
-    /// The stored fields as a list (parsed from `headBytes`; not for every hit).
-    public var headers: HeaderList {
-        var lower: [(String, String)] = [], original: [String] = []
-        forEachField { name, value in
-            let n = String(decoding: name, as: UTF8.self)
-            original.append(n)
-            lower.append((n.lowercased(), String(decoding: value, as: UTF8.self)))
+        @inline(__always) static func home(_ b: StoredBox, _ mask: Int) -> Int { Int(truncatingIfNeeded: b.hp.pointee.hash) & mask }
+
+        /// Calls `body` with each block whose hash is `hash`, in the order they
+        /// were stored, until it returns false.
+        @inline(__always) func forEach(hash: UInt64, _ body: (StoredBox) -> Bool) {
+            guard !slots.isEmpty else { return }
+            let mask = slots.count - 1
+            var i = Int(truncatingIfNeeded: hash) & mask
+            while let b = slots[i] {
+                if b.hp.pointee.hash == hash && !body(b) { return }
+                i = (i + 1) & mask
+            }
         }
-        return HeaderList(lowercased: lower, original: original)
+
+        mutating func insert(_ b: StoredBox) {
+            if (count + 1) * 10 > slots.count * 7 { resize(max(16, slots.count * 2)) }
+            let mask = slots.count - 1
+            var i = Int(truncatingIfNeeded: b.hp.pointee.hash) & mask
+            while slots[i] != nil { i = (i + 1) & mask }
+            slots[i] = b
+            count += 1
+        }
+
+        /// Takes `b` out (it must be in).
+        mutating func remove(_ b: StoredBox) {
+            let mask = slots.count - 1
+            var i = Index.home(b, mask)
+            while slots[i] !== b { i = (i + 1) & mask }
+            // Shift back the blocks after the hole that may move into it.
+            slots[i] = nil
+            var j = i
+            while true {
+                j = (j + 1) & mask
+                guard let m = slots[j] else { break }
+                let k = Index.home(m, mask)
+                if (i - k) & mask < (j - k) & mask {
+                    slots[i] = m
+                    slots[j] = nil
+                    i = j
+                }
+            }
+            count -= 1
+            if slots.count > 64 && count * 20 < slots.count { resize(slots.count / 4) }
+        }
+
+        /// Puts `new` in `old`'s slot (the same key: the same hash).
+        mutating func replace(_ old: StoredBox, with new: StoredBox) {
+            let mask = slots.count - 1
+            var i = Index.home(old, mask)
+            while slots[i] !== old { i = (i + 1) & mask }
+            slots[i] = new
+        }
+
+        private mutating func resize(_ n: Int) {
+            let old = slots
+            slots = [StoredBox?](repeating: nil, count: n)
+            count = 0
+            // In probe order (from an empty slot, wrapping), so the blocks of
+            // one key keep the order they were stored in.
+            guard let empty = old.firstIndex(where: { $0 == nil }) else { return }
+            for i in 1...old.count { if let b = old[(empty + i) & (old.count - 1)] { insert(b) } }
+        }
+
+        /// Every block (a copy of the list: the caller may change the index).
+        var all: [StoredBox] { slots.compactMap { $0 } }
     }
 
-    /// Each stored field line a response (`notModified`: a 304) sends, in
-    /// order: the whole line with its CRLF, and where in it the name ends (the colon).
-    public func forEachLine(notModified: Bool = false, _ body: (UnsafeRawBufferPointer, Int) throws -> Void) rethrows {
-        try withHead(notModified: notModified) { p in
-            var i = 0
-            while i < p.count {
-                var colon = i
-                while p[colon] != 58 { colon += 1 }
-                var end = colon + 2
-                while p[end] != 10 { end += 1 }
-                try body(UnsafeRawBufferPointer(rebasing: p[i...end]), colon - i)
-                i = end + 1
+    /// An intrusive FIFO through the blocks' `older`/`newer` links.
+    struct Queue {
+        var oldest: Unmanaged<StoredBox>?
+        var newest: Unmanaged<StoredBox>?
+        var count = 0
+
+        mutating func append(_ b: StoredBox) {
+            let u = Unmanaged.passUnretained(b), p = b.hp
+            p.pointee.older = newest
+            p.pointee.newer = nil
+            if let n = newest { n.hp.pointee.newer = u } else { oldest = u }
+            newest = u
+            count += 1
+        }
+
+        mutating func remove(_ b: StoredBox) {
+            let p = b.hp
+            let older = p.pointee.older, newer = p.pointee.newer
+            if let o = older { o.hp.pointee.newer = newer } else { oldest = newer }
+            if let n = newer { n.hp.pointee.older = older } else { newest = older }
+            p.pointee.older = nil
+            p.pointee.newer = nil
+            count -= 1
+        }
+
+        /// Puts `new` in `old`'s place.
+        mutating func replace(_ old: StoredBox, with new: StoredBox) {
+            let p = old.hp, q = new.hp, u = Unmanaged.passUnretained(new)
+            q.pointee.older = p.pointee.older
+            q.pointee.newer = p.pointee.newer
+            if let o = p.pointee.older { o.hp.pointee.newer = u } else { oldest = u }
+            if let n = p.pointee.newer { n.hp.pointee.older = u } else { newest = u }
+            p.pointee.older = nil
+            p.pointee.newer = nil
+        }
+    }
+
+    /// Keys recently evicted from the small queue, as 32-bit fingerprints of
+    /// their hash in buckets of four (the oldest of a full bucket is
+    /// forgotten). Sized to the shard's objects; a key's string is not kept.
+    struct Ghost {
+        var slots: [UInt32] = []
+
+        @inline(__always) static func fingerprint(_ hash: UInt64) -> UInt32 { UInt32(truncatingIfNeeded: hash >> 32) | 1 }
+        @inline(__always) func bucket(_ f: UInt32) -> Int { (Int(f >> 1) & (slots.count / 4 - 1)) * 4 }
+
+        mutating func remember(_ hash: UInt64, objects: Int) {
+            let want = max(64, objects)
+            if slots.count < want { grow(want) }
+            let f = Ghost.fingerprint(hash), b = bucket(f)
+            if slots[b] == f || slots[b + 1] == f || slots[b + 2] == f || slots[b + 3] == f { return }
+            slots[b + 3] = slots[b + 2]; slots[b + 2] = slots[b + 1]; slots[b + 1] = slots[b]; slots[b] = f
+        }
+
+        /// Was the key remembered? It is forgotten then.
+        mutating func take(_ hash: UInt64) -> Bool {
+            guard !slots.isEmpty else { return false }
+            let f = Ghost.fingerprint(hash), b = bucket(f)
+            for i in b..<(b + 4) where slots[i] == f {
+                var j = i
+                while j < b + 3 { slots[j] = slots[j + 1]; j += 1 }
+                slots[b + 3] = 0
+                return true
+            }
+            return false
+        }
+
+        private mutating func grow(_ want: Int) {
+            var n = 64
+            while n < want { n *= 2 }
+            let old = slots
+            slots = [UInt32](repeating: 0, count: n)
+            // Newest first in each old bucket: put them back oldest first.
+            var i = old.count - 1
+            while i >= 0 {
+                let f = old[i]
+                if f != 0 {
+                    let b = bucket(f)
+                    slots[b + 3] = slots[b + 2]; slots[b + 2] = slots[b + 1]; slots[b + 1] = slots[b]; slots[b] = f
+                }
+                i -= 1
             }
         }
     }
 
-    /// Each stored field's name and value bytes, in order.
-    public func forEachField(_ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) throws -> Void) rethrows {
-        try forEachLine { line, colon in
-            try body(UnsafeRawBufferPointer(rebasing: line[..<colon]), UnsafeRawBufferPointer(rebasing: line[(colon + 2)..<(line.count - 2)]))
-        }
-    }
-
-    /// The serialized fields a response (`notModified`: a 304) sends.
-    @inline(__always) public func withHead<R>(notModified: Bool, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
-        try headBytes.withUnsafeBytes { p in try body(notModified ? UnsafeRawBufferPointer(rebasing: p[..<Int(notModifiedCount)]) : p) }
-    }
-
-    /// Last-Modified as stored (the validator a revalidation sends).
-    public var lastModified: String? {
-        var out: String?
-        forEachField { name, value in
-            if out == nil, equalsLowercase(name, 0, name.count, "last-modified") { out = String(decoding: value, as: UTF8.self) }
-        }
-        return out
-    }
-
-    /// Its Date, or when it was received if it had none (what If-Modified-Since
-    /// is compared with when there is no Last-Modified: RFC 9111 §4.3.2).
-    public var dateTime: Int64 {
-        var out: Int64?
-        forEachField { name, value in
-            if out == nil, equalsLowercase(name, 0, name.count, "date") { out = HTTPDate.parse(value, 0, value.count, now: freshness.responseTime) }
-        }
-        return out ?? freshness.responseTime
-    }
-
-    public convenience init(key: String, variant: String, vary: [String], tenant: String, status: Int, headers: HeaderList, body: [UInt8],
-                            freshness: Freshness, tags: [String] = []) {
-        self.init(key: key, variant: variant, vary: vary, tenant: tenant, status: status, headers: headers, storage: BodyStorage(body),
-                  freshness: freshness, tags: tags)
-    }
-
-    public init(key: String, variant: String, vary: [String], tenant: String, status: Int, headers: HeaderList, storage: BodyStorage,
-                freshness: Freshness, tags: [String] = []) {
-        self.key = key; self.variant = variant; self.vary = vary; self.tenant = tenant; self.tags = tags
-        self.status = status; self.storage = storage; self.freshness = freshness
-        isDerived = key.utf8.contains(0)
-        // Serialized once, at its exact size, Content-Type lines last.
-        var size = 0
-        for f in headers.fields { size += f.name.utf8.count + f.value.utf8.count + 4 }
-        var head: [UInt8] = []
-        head.reserveCapacity(size)
-        var typeLines: [Int] = []
-        func line(_ i: Int) {
-            let f = headers.fields[i]
-            head.append(contentsOf: f.name.utf8); head.append(58); head.append(32)
-            head.append(contentsOf: f.value.utf8); head.append(13); head.append(10)
-        }
-        for i in headers.fields.indices {
-            if headers.lowerNames[i] == "content-type" { typeLines.append(i) } else { line(i) }
-        }
-        notModifiedCount = Int32(head.count)
-        for i in typeLines { line(i) }
-        headBytes = head
-        hasDate = headers.contains("date")
-        etag = headers.first("etag")
-        lastModifiedTime = headers.first("last-modified").flatMap { HTTPDate.parse($0, now: freshness.responseTime) }
-        mediaType = headers.first("content-type").map(mediaTypeEssence)
-        let ce = headers.values("content-encoding")
-        contentEncoding = ce.isEmpty ? nil : ce.joined(separator: ",")
-        noTransform = CacheControl.parse(headers.values("cache-control")).noTransform
-        hasContentRange = headers.contains("content-range")
-        varyHasAcceptEncoding = headers.listElements("vary").contains { $0 == "accept-encoding" || $0 == "*" }
-        var c = storage.chargedBytes + key.utf8.count + variant.utf8.count + size + StoredResponse.overhead
-        for t in tags { c += t.utf8.count + 32 }
-        for v in vary { c += v.utf8.count + 32 }
-        cost = c
-    }
-
-    /// The same response with some parts replaced (a 304's merged fields and new
-    /// freshness, a derived coding's key, fields and body, a soft purge's
-    /// lifetime): the one way a stored response is made from another.
-    public func with(key: String? = nil, headers: HeaderList? = nil, storage: BodyStorage? = nil, freshness: Freshness? = nil) -> StoredResponse {
-        StoredResponse(key: key ?? self.key, variant: variant, vary: vary, tenant: tenant, status: status, headers: headers ?? self.headers,
-                       storage: storage ?? self.storage, freshness: freshness ?? self.freshness, tags: tags)
-    }
-}
-
-/// What every storage tier offers (the disk tier implements it too).
-public final class MemoryStore: CacheStorage {
-    final class Node {
-        /// Replaced in place (under the shard lock) by a soft purge.
-        var object: StoredResponse
-        var freq: UInt8 = 0
-        /// Charged to the small queue's bytes.
-        var inSmall = false
-        var removed = false
-        init(_ o: StoredResponse) { object = o }
-    }
-
-    struct Shard {
-        var table: [String: [Node]] = [:]
-        var small = FIFO<Node>()
-        var main = FIFO<Node>()
-        /// Keys recently evicted from the small queue, by hash (a key's string
-        /// is not kept alive for it).
-        var ghost: Set<UInt64> = []
-        var ghostOrder = FIFO<UInt64>()
+    /// (Sendable: it lives in its Mutex and is only touched under the lock;
+    /// its blocks are not Sendable only because ManagedBuffer is not.)
+    struct Shard: @unchecked Sendable {
+        var index = Index()
+        var small = Queue()
+        var main = Queue()
+        var ghost = Ghost()
         var bytes = 0
+        /// Of `bytes`, the objects' own bytes (StoredResponse.storedBytes).
+        var stored = 0
         var smallBytes = 0
-        var objects = 0
+        var objects: Int { index.count }
         /// POST keys stored in this shard (a URL purge scans for them only when there are some).
         var postKeys = 0
         /// Why the last response for a key of this shard was not stored (for
@@ -282,7 +254,7 @@ public final class MemoryStore: CacheStorage {
     public func abort(_ fill: CacheFill) {}
 
     /// New metadata for a stored response (a 304's merged fields and freshness):
-    /// the memory tier replaces the object (its body is shared, not copied).
+    /// the memory tier replaces the object.
     @discardableResult
     public func update(_ r: StoredResponse, startedAt: UInt64?) -> Bool { insert(r, startedAt: startedAt) }
 
@@ -303,7 +275,7 @@ public final class MemoryStore: CacheStorage {
     }
 
     @inline(__always) func shard(_ key: String) -> Int {
-        // FNV-1a: stable across runs (the disk tier will share it). Hashing
+        // FNV-1a: stable across runs (the disk tier shares it). Hashing
         // stops at NUL or SOH, so derived and POST keys share their base key's shard.
         shard(hash: MemoryStore.keyHash(key, stopAtSeparator: true))
     }
@@ -329,28 +301,53 @@ public final class MemoryStore: CacheStorage {
     }
 
     /// The stored variant of `key` (or of its derived key in `coding`) that the
-    /// request selects: one hash and one lock either way.
+    /// request selects: one pass over the key's bytes and one lock either way.
     @inline(__always)
     func find(_ key: String, derived coding: ContentCoding?, _ request: () -> HeaderList) -> StoredResponse? {
-        let h = MemoryStore.keyHash(key, stopAtSeparator: true)
-        return shards[shard(hash: h)].m.withLock { s in
+        var (base, full) = MemoryStore.keyHashes(key)
+        return shards[shard(hash: base)].m.withLock { s in
             var k = key
             if let coding {
-                guard !s.derivedBases.isEmpty, s.derivedBases[h] != nil else { return nil }
+                guard !s.derivedBases.isEmpty, s.derivedBases[base] != nil else { return nil }
                 k = CacheKey.derived(key, coding)
+                full = MemoryStore.keyHash(k, stopAtSeparator: false)
             }
-            guard let nodes = s.table[k] else { return nil }
             var fields: HeaderList?
-            for n in nodes {
-                if !n.object.vary.isEmpty {
+            var found: StoredResponse?
+            MemoryStore.forEach(&s, hash: full, key: &k) { b in
+                let r = b.response
+                if !r.varyIsEmpty {
                     if fields == nil { fields = request() }
-                    guard let v = CacheKey.variant(vary: n.object.vary, request: fields!), v == n.object.variant else { continue }
+                    guard let v = CacheKey.variant(vary: r.vary, request: fields!), r.variantEquals(v) else { return true }
                 }
-                if n.freq < 3 { n.freq += 1 }
-                return n.object
+                let p = b.hp
+                if p.pointee.freq < 3 { p.pointee.freq += 1 }
+                found = r
+                return false
             }
-            return nil
+            return found
         }
+    }
+
+    /// Calls `body` with each block stored under `key` (whose whole hash is
+    /// `hash`), in the order they were stored, until it returns false.
+    @inline(__always)
+    static func forEach(_ s: inout Shard, hash: UInt64, key: inout String, _ body: (StoredBox) -> Bool) {
+        key.withUTF8 { k in
+            s.index.forEach(hash: hash) { b in
+                let r = b.response
+                guard r.keyEquals(UnsafeRawBufferPointer(k)) else { return true }
+                return body(b)
+            }
+        }
+    }
+
+    /// The blocks stored under `key`, oldest first.
+    static func blocks(_ s: inout Shard, _ key: String) -> [StoredBox] {
+        var k = key
+        var out: [StoredBox] = []
+        forEach(&s, hash: keyHash(key, stopAtSeparator: false), key: &k) { out.append($0); return true }
+        return out
     }
 
     /// Memory never has to read: the answer is always at hand.
@@ -360,7 +357,7 @@ public final class MemoryStore: CacheStorage {
 
     /// Every stored variant of a key (for explain and purge).
     public func variants(key: String) -> [StoredResponse] {
-        shards[shard(key)].m.withLock { s in (s.table[key] ?? []).map(\.object) }
+        shards[shard(key)].m.withLock { s in MemoryStore.blocks(&s, key).map(\.response) }
     }
 
     /// Removes every object of a tenant (a tenant dropped by a reload); returns how many.
@@ -369,13 +366,9 @@ public final class MemoryStore: CacheStorage {
         var removed = 0
         for box in shards {
             box.m.withLock { s in
-                for (key, nodes) in s.table {
-                    let mine = nodes.filter { $0.object.tenant == tenant }
-                    guard !mine.isEmpty else { continue }
-                    for n in mine { MemoryStore.drop(n, &s) }
-                    let rest = nodes.filter { $0.object.tenant != tenant }
-                    s.table[key] = rest.isEmpty ? nil : rest
-                    removed += mine.count
+                for b in s.index.all where b.response.tenant == tenant {
+                    MemoryStore.detach(b, &s)
+                    removed += 1
                 }
             }
         }
@@ -398,52 +391,61 @@ public final class MemoryStore: CacheStorage {
     /// shards, so either the purge sees the object or the insert sees the purge.
     @discardableResult
     public func insert(_ r: StoredResponse, startedAt: UInt64?) -> Bool {
-        guard r.cost <= maxObjectBytes else { noteNotStored(key: r.key, reason: "larger than the largest object stored"); return false }
-        if let q = quotas.withLock({ $0[r.tenant] }), bytes(tenant: r.tenant) + r.cost > q {
+        var r = r
+        let cost = r.cost
+        guard cost <= maxObjectBytes else { noteNotStored(key: r.key, reason: "larger than the largest object stored"); return false }
+        if let q = quotas.withLock({ $0[r.tenant] }), bytes(tenant: r.tenant) + cost > q {
             noteNotStored(key: r.key, reason: "tenant at its cache quota")
             return false
         }
         let cap = shardCapacity
+        let (base, full) = r.keyBytes.withMemoryRebound(to: UInt8.self) { MemoryStore.keyHashes($0) }
         var freed: [StoredResponse] = []
-        let ok = shards[shard(r.key)].m.withLock { s -> Bool in
+        let ok = shards[shard(hash: base)].m.withLock { s -> Bool in
             if let since = startedAt, purges.purgedSince(since, r) { return false }
-            var nodes = s.table[r.key] ?? []
-            if let i = nodes.firstIndex(where: { $0.object.variant == r.variant }) {
-                if let o = MemoryStore.drop(nodes[i], &s) { freed.append(o) }
-                nodes.remove(at: i)
+            // The same variant is replaced; beyond maxVariants the oldest goes.
+            var same: [StoredBox] = []
+            s.index.forEach(hash: full) { b in
+                if b.response.keyEquals(r.keyBytes) { same.append(b) }
+                return true
             }
-            if nodes.count >= maxVariants {
-                if let o = MemoryStore.drop(nodes[0], &s) { freed.append(o) }
-                nodes.removeFirst()
+            for b in same where b.response.variantEquals(r.variantBytes) {
+                freed.append(MemoryStore.detach(b, &s))
+                same.removeAll { $0 === b }
             }
-            let n = Node(r)
-            nodes.append(n)
-            s.table[r.key] = nodes
-            if r.key.utf8.contains(1) { s.postKeys += 1 }
+            if same.count >= maxVariants { freed.append(MemoryStore.detach(same[0], &s)) }
+            // A block another store holds (the same response stored twice) is copied.
+            if r.box.hp.pointee.queue != 0 { r = r.with() }
+            let b = r.box, p = b.hp
+            p.pointee.hash = full
+            p.pointee.freq = 0
+            s.index.insert(b)
+            if r.isPostKey { s.postKeys += 1 }
             // A new base representation outdates what edge derived from the old one.
-            if !r.key.utf8.contains(0) {
+            if r.isDerived {
+                s.derivedBases[base, default: 0] += 1
+            } else if s.derivedBases[base] != nil {
                 for d in CacheKey.allDerived(r.key) {
-                    guard let old = s.table.removeValue(forKey: d) else { continue }
-                    for o in old { if let gone = MemoryStore.drop(o, &s) { freed.append(gone) } }
+                    for o in MemoryStore.blocks(&s, d) { freed.append(MemoryStore.detach(o, &s)) }
                 }
             }
-            s.bytes += r.cost
-            s.objects += 1
-            if r.isDerived { s.derivedBases[MemoryStore.keyHash(r.key, stopAtSeparator: true), default: 0] += 1 }
-            if !s.notStored.isEmpty { s.notStored[MemoryStore.ghostHash(r.key)] = nil }
-            if s.ghost.remove(MemoryStore.ghostHash(r.key)) != nil {
-                s.main.append(n)
+            s.bytes += cost
+            s.stored += r.storedBytes
+            if !s.notStored.isEmpty { s.notStored[full] = nil }
+            if s.ghost.take(full) {
+                p.pointee.queue = 2
+                s.main.append(b)
             } else {
-                n.inSmall = true
-                s.small.append(n)
-                s.smallBytes += r.cost
+                p.pointee.queue = 1
+                s.small.append(b)
+                s.smallBytes += cost
             }
             MemoryStore.evict(&s, capacity: cap, freed: &freed)
             return true
         }
         // Tenant accounting outside the shard lock (its own lock; never both held).
         tenantBytes.withLock { t in
-            if ok { t[r.tenant, default: 0] += r.cost }
+            if ok { t[r.tenant, default: 0] += cost }
             for f in freed { t[f.tenant, default: 0] -= f.cost }
         }
         if !ok { noteNotStored(key: r.key, reason: "purged while it was being fetched") }
@@ -482,29 +484,24 @@ public final class MemoryStore: CacheStorage {
         if case .key(let k) = scope { visit = [shards[shard(k)]] } else { visit = shards }
         for box in visit {
             box.m.withLock { s in
-                var keys: [String] = []
+                var candidates: [StoredBox]
                 switch scope {
                 case .key(let k):
-                    keys = ([k] + CacheKey.allDerived(k)).filter { s.table[$0] != nil }
+                    candidates = ([k] + CacheKey.allDerived(k)).flatMap { MemoryStore.blocks(&s, $0) }
                     // Cached POST answers for the URL (rare: only routes that cache POST make them).
-                    let post = k + CacheKey.bodySeparator
-                    if s.postKeys > 0 { keys += s.table.keys.filter { $0.hasPrefix(post) } }
-                default: keys = Array(s.table.keys)
-                }
-                for key in keys {
-                    guard let nodes = s.table[key] else { continue }
-                    var kept: [Node] = []
-                    for n in nodes {
-                        guard scope.matches(n.object) else { kept.append(n); continue }
-                        count += 1
-                        if soft {
-                            n.object = n.object.markedStale(now: now)
-                            kept.append(n)
-                        } else if let o = MemoryStore.drop(n, &s) {
-                            gone.append(o)
-                        }
+                    if s.postKeys > 0 {
+                        let post = k + CacheKey.bodySeparator
+                        candidates += s.index.all.filter { $0.response.isPostKey && $0.response.keyHasPrefix(post) }
                     }
-                    s.table[key] = kept.isEmpty ? nil : kept
+                default: candidates = s.index.all
+                }
+                for b in candidates where scope.matches(b.response) {
+                    count += 1
+                    if soft {
+                        MemoryStore.replace(b, with: b.response.markedStale(now: now).box, &s)
+                    } else {
+                        gone.append(MemoryStore.detach(b, &s))
+                    }
                 }
             }
         }
@@ -514,8 +511,10 @@ public final class MemoryStore: CacheStorage {
 
     /// Primary keys stored for a tenant with this prefix (explain, tests).
     public func keys(prefix: String) -> [String] {
-        var out: [String] = []
-        for box in shards { box.m.withLock { s in out += s.table.keys.filter { $0.hasPrefix(prefix) } } }
+        var out: Set<String> = []
+        for box in shards {
+            box.m.withLock { s in for b in s.index.all where b.response.keyHasPrefix(prefix) { out.insert(b.response.key) } }
+        }
         return out.sorted()
     }
 
@@ -523,16 +522,13 @@ public final class MemoryStore: CacheStorage {
     public func remove(key: String) -> Int {
         let gone = shards[shard(key)].m.withLock { s -> [StoredResponse] in
             var out: [StoredResponse] = []
-            var keys = [key] + CacheKey.allDerived(key)
+            var blocks = ([key] + CacheKey.allDerived(key)).flatMap { MemoryStore.blocks(&s, $0) }
             // A URL's slices go with it (its cached POST answers stay: each is keyed on its own body).
             if s.postKeys > 0 && !key.utf8.contains(1) {
                 let slices = Slices.keyPrefix(key)
-                keys += s.table.keys.filter { $0.hasPrefix(slices) }
+                blocks += s.index.all.filter { $0.response.keyHasPrefix(slices) }
             }
-            for k in keys {
-                guard let nodes = s.table.removeValue(forKey: k) else { continue }
-                for n in nodes { if let o = MemoryStore.drop(n, &s) { out.append(o) } }
-            }
+            for b in blocks { out.append(MemoryStore.detach(b, &s)) }
             return out
         }
         if !gone.isEmpty { tenantBytes.withLock { t in for f in gone { t[f.tenant, default: 0] -= f.cost } } }
@@ -541,63 +537,70 @@ public final class MemoryStore: CacheStorage {
 
     public var bytesUsed: Int { shards.reduce(0) { t, b in t + b.m.withLock { $0.bytes } } }
     public var objectCount: Int { shards.reduce(0) { t, b in t + b.m.withLock { $0.objects } } }
+    public var storedBytes: Int { shards.reduce(0) { t, b in t + b.m.withLock { $0.stored } } }
 
-    /// What a removed node holds: its object is released at once, though
-    /// the node waits in its queue until eviction reaches it.
-    static let tombstone = StoredResponse(key: "", variant: "", vary: [], tenant: "", status: 0, headers: HeaderList(), body: [],
-                                          freshness: Freshness(lifetime: 0, source: .heuristic, correctedInitialAge: 0, responseTime: 0,
-                                                               mustRevalidate: false, noCache: false, staleWhileRevalidate: nil,
-                                                               staleIfError: nil))
-
-    /// Marks a node gone, un-charges it and lets go of its object, which it
-    /// returns (nil when it was gone already).
+    /// Takes a block out of its queue and the index and un-charges it; returns
+    /// it (the shard lets go of it: it is freed when its last reader is done).
     @discardableResult
-    static func drop(_ n: Node, _ s: inout Shard) -> StoredResponse? {
-        guard !n.removed else { return nil }
-        let o = n.object
-        n.removed = true
-        n.object = tombstone
-        s.bytes -= o.cost
-        s.objects -= 1
-        if o.isDerived {
-            let h = keyHash(o.key, stopAtSeparator: true)
+    static func detach(_ b: StoredBox, _ s: inout Shard) -> StoredResponse {
+        let r = b.response, p = b.hp, cost = r.cost
+        switch p.pointee.queue {
+        case 1: s.small.remove(b); s.smallBytes -= cost
+        case 2: s.main.remove(b)
+        default: break
+        }
+        p.pointee.queue = 0
+        s.index.remove(b)
+        s.bytes -= cost
+        s.stored -= r.storedBytes
+        if r.isDerived {
+            let h = keyHash(r.key, stopAtSeparator: true)
             if let n = s.derivedBases[h], n > 1 { s.derivedBases[h] = n - 1 } else { s.derivedBases[h] = nil }
         }
-        if o.key.utf8.contains(1) { s.postKeys -= 1 }
-        if n.inSmall { s.smallBytes -= o.cost; n.inSmall = false }
-        return o
+        if r.isPostKey { s.postKeys -= 1 }
+        return r
     }
 
-    static func unlink(_ n: Node, _ s: inout Shard) {
-        guard var nodes = s.table[n.object.key] else { return }
-        nodes.removeAll { $0 === n }
-        s.table[n.object.key] = nodes.isEmpty ? nil : nodes
+    /// Puts `new` (the same key and variant) where `old` is, in the index and its queue.
+    static func replace(_ old: StoredBox, with new: StoredBox, _ s: inout Shard) {
+        let p = old.hp, q = new.hp, delta = new.response.cost - old.response.cost
+        q.pointee.hash = p.pointee.hash
+        q.pointee.freq = p.pointee.freq
+        q.pointee.queue = p.pointee.queue
+        switch p.pointee.queue {
+        case 1: s.small.replace(old, with: new); s.smallBytes += delta
+        default: s.main.replace(old, with: new)
+        }
+        p.pointee.queue = 0
+        s.index.replace(old, with: new)
+        s.bytes += delta
+        s.stored += new.response.storedBytes - old.response.storedBytes
     }
 
     static func evict(_ s: inout Shard, capacity: Int, freed: inout [StoredResponse]) {
         while s.bytes > capacity {
-            let useSmall = s.smallBytes > capacity / 10 || s.main.isEmpty
-            if useSmall, let n = s.small.popFirst() {
-                if n.removed { continue }
+            let useSmall = s.smallBytes > capacity / 10 || s.main.count == 0
+            if useSmall, let u = s.small.oldest {
+                let b = u.takeUnretainedValue(), p = b.hp
                 // Leaving the small queue: hit again → main, else out (and remembered).
-                s.smallBytes -= n.object.cost
-                n.inSmall = false
-                if n.freq >= 1 {
-                    n.freq = 0
-                    s.main.append(n)
+                if p.pointee.freq >= 1 {
+                    s.small.remove(b)
+                    s.smallBytes -= b.response.cost
+                    p.pointee.freq = 0
+                    p.pointee.queue = 2
+                    s.main.append(b)
                 } else {
-                    unlink(n, &s)
-                    remember(n.object.key, &s)
-                    if let o = drop(n, &s) { freed.append(o) }
+                    s.ghost.remember(p.pointee.hash, objects: s.objects)
+                    freed.append(detach(b, &s))
                 }
-            } else if let n = s.main.popFirst() {
-                if n.removed { continue }
-                if n.freq > 0 {
-                    n.freq -= 1
-                    s.main.append(n)
+            } else if let u = s.main.oldest {
+                let b = u.takeUnretainedValue(), p = b.hp
+                if p.pointee.freq > 0 {
+                    p.pointee.freq -= 1
+                    s.main.remove(b)
+                    s.main.append(b)
                 } else {
-                    unlink(n, &s)
-                    if let o = drop(n, &s) { freed.append(o) }
+                    freed.append(detach(b, &s))
                 }
             } else {
                 break
@@ -618,14 +621,22 @@ public final class MemoryStore: CacheStorage {
         return inPlace ?? (stopAtSeparator ? fnv1a(key.utf8.prefix { $0 > 1 }, seed: seed) : fnv1a(key.utf8, seed: seed))
     }
 
+    /// Both hashes of a key in one pass: its base key's (up to a NUL or SOH:
+    /// picks the shard) and the whole key's (the index and the ghost).
+    @inline(__always)
+    static func keyHashes(_ key: String) -> (base: UInt64, full: UInt64) {
+        if let h = key.utf8.withContiguousStorageIfAvailable({ keyHashes($0) }) { return h }
+        return (keyHash(key, stopAtSeparator: true), keyHash(key, stopAtSeparator: false))
+    }
+
+    @inline(__always)
+    static func keyHashes(_ p: UnsafeBufferPointer<UInt8>) -> (base: UInt64, full: UInt64) {
+        var n = 0
+        while n < p.count && p[n] > 1 { n += 1 }
+        let base = fnv1a(UnsafeBufferPointer(rebasing: p[..<n]))
+        return (base, n == p.count ? base : fnv1a(UnsafeBufferPointer(rebasing: p[n...]), seed: base))
+    }
+
     /// The ghost list's hash of a key (all of it).
     static func ghostHash(_ key: String) -> UInt64 { keyHash(key, stopAtSeparator: false) }
-
-    static func remember(_ key: String, _ s: inout Shard) {
-        let h = ghostHash(key)
-        guard s.ghost.insert(h).inserted else { return }
-        s.ghostOrder.append(h)
-        let limit = max(64, s.objects)
-        while s.ghost.count > limit, let old = s.ghostOrder.popFirst() { s.ghost.remove(old) }
-    }
 }

@@ -115,6 +115,13 @@ public enum FreshnessSource: String, Sendable, Equatable {
     case ttlMax = "route ttl_max"
     case invalid = "invalid freshness information"
     case none = "none"
+
+    /// Each source as a number, fixed for good (the disk tier's records store
+    /// it; a new source goes at the end).
+    public static let codes: [FreshnessSource] = [.cdnCacheControl, .surrogateControl, .sMaxAge, .maxAge, .expires, .heuristic, .ttlOverride,
+                                                  .negativeTTL, .defaultTTL, .ttlMin, .ttlMax, .invalid, .none]
+    /// This source's number in `codes`.
+    public static func code(_ s: FreshnessSource) -> UInt8 { UInt8(codes.firstIndex(of: s) ?? codes.count - 1) }
 }
 
 /// What the cache keeps about a stored response's freshness (§4.2).

@@ -18,8 +18,8 @@ public enum PurgeScope: Sendable, Equatable, CustomStringConvertible {
     public func matches(_ r: StoredResponse) -> Bool {
         switch self {
         case .key(let k): return CacheKey.base(r.key) == k
-        case .prefix(let p): return r.key.hasPrefix(p)
-        case .tag(let t, let tenant): return (tenant == nil || r.tenant == tenant) && r.tags.contains(t)
+        case .prefix(let p): return r.keyHasPrefix(p)
+        case .tag(let t, let tenant): return (tenant == nil || r.tenant == tenant) && r.hasTag(t)
         case .tenant(let t): return r.tenant == t
         }
     }

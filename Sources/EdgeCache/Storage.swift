@@ -112,6 +112,9 @@ public protocol CacheStorage: AnyObject, Sendable {
     func setQuotas(_ q: [String: Int], lower: [String: Int])
     func bytes(tenant: String) -> Int
     var bytesUsed: Int { get }
+    /// Of those, the bytes of keys, fields and bodies themselves (the rest of
+    /// `bytesUsed` is what keeping them costs: tools/bench/memory.sh).
+    var storedBytes: Int { get }
     var objectCount: Int { get }
     /// Bytes the memory tier may hold.
     var capacity: Int { get }

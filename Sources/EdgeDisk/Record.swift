@@ -161,19 +161,19 @@ public enum DiskRecord {
         b.reserveCapacity(fixedSize + key.count + meta.count)
         put32(&b, magic); put32(&b, 0); put32(&b, bodyCRC)
         put32(&b, UInt32(key.count)); put32(&b, UInt32(meta.count)); put32(&b, 0)
-        put64(&b, UInt64(r.storage.count)); put64(&b, seq)
+        put64(&b, UInt64(r.bodyCount)); put64(&b, seq)
         b += key; b += meta
         let crc = b.withUnsafeBytes { CRC32C.update(0, UnsafeRawBufferPointer(rebasing: $0[8...])) }
         set32(&b, 4, crc)
-        let total = b.count + r.storage.count
+        let total = b.count + r.bodyCount
         return (b, padded(total) - total)
     }
 
     /// A whole record (head, body, padding) as one array (tests, fuzzing).
     public static func encode(_ r: StoredResponse, seq: UInt64) -> [UInt8] {
-        let crc = r.storage.withBytes { CRC32C.update(0, $0) }
+        let crc = r.withBody { CRC32C.update(0, $0) }
         var (b, pad) = encodeHead(r, seq: seq, bodyCRC: crc)
-        r.storage.withBytes { b.append(contentsOf: $0) }
+        r.withBody { b.append(contentsOf: $0) }
         b += [UInt8](repeating: 0, count: pad)
         return b
     }
@@ -198,12 +198,9 @@ public enum DiskRecord {
 
     // MARK: meta
 
-    static let sources: [FreshnessSource] = [.cdnCacheControl, .surrogateControl, .sMaxAge, .maxAge, .expires, .heuristic, .ttlOverride,
-                                             .negativeTTL, .defaultTTL, .ttlMin, .ttlMax, .invalid, .none]
-
     static func encodeMeta(_ r: StoredResponse) -> [UInt8] {
         var b: [UInt8] = []
-        b.reserveCapacity(r.headBytes.count + r.variant.utf8.count + r.tenant.utf8.count + 96)
+        b.reserveCapacity(r.headCount + r.variant.utf8.count + r.tenant.utf8.count + 96)
         func str(_ s: String) { put32(&b, UInt32(s.utf8.count)); b += s.utf8 }
         func strs(_ l: [String]) { b.append(UInt8(l.count & 0xFF)); b.append(UInt8(l.count >> 8)); for s in l { str(s) } }
         func opt(_ v: Int64?) { b.append(v == nil ? 0 : 1); put64(&b, UInt64(bitPattern: v ?? 0)) }
@@ -212,10 +209,10 @@ public enum DiskRecord {
         strs(r.vary); strs(r.tags)
         let f = r.freshness
         put64(&b, UInt64(bitPattern: f.lifetime)); put64(&b, UInt64(bitPattern: f.correctedInitialAge)); put64(&b, UInt64(bitPattern: f.responseTime))
-        b.append(UInt8(sources.firstIndex(of: f.source) ?? sources.count - 1))
+        b.append(FreshnessSource.code(f.source))
         b.append(f.mustRevalidate ? 1 : 0); b.append(f.noCache ? 1 : 0)
         opt(f.staleWhileRevalidate); opt(f.staleIfError)
-        put32(&b, UInt32(r.headBytes.count)); b += r.headBytes
+        put32(&b, UInt32(r.headCount)); r.withHead(notModified: false) { b.append(contentsOf: $0) }
         return b
     }
 
@@ -250,7 +247,7 @@ public enum DiskRecord {
               let lifetime = i64(), let cia = i64(), let responseTime = i64(), let src = u8(), let mr = u8(), let nc = u8(),
               let swr = opt(), let sie = opt(), let head = bytes(), i == p.count else { return nil }
         guard let headers = fieldLines(head) else { return nil }
-        let f = Freshness(lifetime: lifetime, source: Int(src) < sources.count ? sources[Int(src)] : .none, correctedInitialAge: cia,
+        let f = Freshness(lifetime: lifetime, source: Int(src) < FreshnessSource.codes.count ? FreshnessSource.codes[Int(src)] : .none, correctedInitialAge: cia,
                           responseTime: responseTime, mustRevalidate: mr == 1, noCache: nc == 1, staleWhileRevalidate: swr, staleIfError: sie)
         return StoredResponse(key: key, variant: variant, vary: vary, tenant: tenant, status: status, headers: headers, storage: storage,
                               freshness: f, tags: tags)

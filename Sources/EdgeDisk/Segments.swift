@@ -187,7 +187,7 @@ public final class DiskStore: @unchecked Sendable {
         let r: StoredResponse
         let seq: UInt64
         /// What it charges the write queue (and is checked against maxObjectBytes).
-        static func size(_ r: StoredResponse) -> Int { r.storage.count + r.headBytes.count + r.key.utf8.count + 128 }
+        static func size(_ r: StoredResponse) -> Int { r.bodyCount + r.headCount + r.key.utf8.count + 128 }
     }
     let queueGate = Gate()
     var queue: [Job] = []            // under queueGate
@@ -487,9 +487,9 @@ public final class DiskStore: @unchecked Sendable {
     func write(_ job: Job, _ slot: inout Int, _ offset: inout Int) -> Bool {
         let r = job.r
         guard let tenant = tenantID(r.tenant), let vary = varyID(r.vary) else { return true }
-        let crc = r.storage.withBytes { CRC32C.update(0, $0) }
+        let crc = r.withBody { CRC32C.update(0, $0) }
         let (head, pad) = DiskRecord.encodeHead(r, seq: job.seq, bodyCRC: crc)
-        let total = head.count + r.storage.count + pad
+        let total = head.count + r.bodyCount + pad
         guard total <= segmentBytes - SegmentHeader.size else { return true }
         if offset == 0 || offset + total > segmentBytes {
             if offset != 0 {
@@ -502,8 +502,8 @@ public final class DiskStore: @unchecked Sendable {
         let fd = files.withLock { $0.fds[slot] }
         let zeros = [UInt8](repeating: 0, count: 8)
         var n = head.withUnsafeBytes { pwriteAll(fd, $0, offset) }
-        if n == 0 { n = r.storage.withBytes { pwriteAll(fd, $0, offset + head.count) } }
-        if n == 0 { n = zeros.withUnsafeBytes { pwriteAll(fd, UnsafeRawBufferPointer(rebasing: $0[..<pad]), offset + head.count + r.storage.count) } }
+        if n == 0 { n = r.withBody { pwriteAll(fd, $0, offset + head.count) } }
+        if n == 0 { n = zeros.withUnsafeBytes { pwriteAll(fd, UnsafeRawBufferPointer(rebasing: $0[..<pad]), offset + head.count + r.bodyCount) } }
         guard n == 0 else { fail("writing segment \(slot): \(String(cString: strerror(n)))"); return false }
         writes.add(1, ordering: .relaxed)
         let loc = Loc(offset: UInt32(offset), length: UInt32(total), slot: UInt16(slot), tenant: tenant, vary: 0, kind: 0)

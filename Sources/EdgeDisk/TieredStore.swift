@@ -289,7 +289,7 @@ public final class TieredStore: CacheStorage, @unchecked Sendable {
     @discardableResult
     public func insert(_ r: StoredResponse, startedAt: UInt64?) -> Bool {
         if r.cost > memory.maxObjectBytes {
-            guard let d = disk(for: r.key), r.storage.count <= d.maxObjectBytes else { return memory.insert(r, startedAt: startedAt) }
+            guard let d = disk(for: r.key), r.bodyCount <= d.maxObjectBytes else { return memory.insert(r, startedAt: startedAt) }
             if let s = startedAt, memory.purges.purgedSince(s, r) { return false }
             return d.enqueue(r, seq: seq(startedAt))
         }
@@ -380,6 +380,7 @@ public final class TieredStore: CacheStorage, @unchecked Sendable {
     public func bytes(tenant: String) -> Int { memory.bytes(tenant: tenant) }
     public var bytesUsed: Int { memory.bytesUsed }
     public var objectCount: Int { memory.objectCount }
+    public var storedBytes: Int { memory.storedBytes }
     public var capacity: Int { memory.capacity }
 
     /// Quotas apply to each tier: memory as given, each directory the same

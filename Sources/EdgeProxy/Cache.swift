@@ -315,13 +315,13 @@ extension Worker {
                      bodyLength: Int? = nil) {
         let e = c.ex
         var outcome = Preconditions.Outcome.full
-        if s.status == 200 { outcome = storedPreconditions(c, s, request: e.cache.request, size: Int64(s.storage.count), now: wall) }
-        writeStoredHead(c, s, outcome, size: Int64(s.storage.count), now: wall, varyAcceptEncoding: varyAcceptEncoding, bodyLength: bodyLength)
+        if s.status == 200 { outcome = storedPreconditions(c, s, request: e.cache.request, size: Int64(s.bodyCount), now: wall) }
+        writeStoredHead(c, s, outcome, size: Int64(s.bodyCount), now: wall, varyAcceptEncoding: varyAcceptEncoding, bodyLength: bodyLength)
         if bodyLength != nil { return }   // the caller streams the body
         if e.method != .head {
             switch outcome {
             case .partial(let first, let last): sendStored(c, s, from: Int(first), to: Int(last) + 1)
-            case .full: sendStored(c, s, from: 0, to: s.storage.count)
+            case .full: sendStored(c, s, from: 0, to: s.bodyCount)
             case .notModified, .unsatisfiable: break
             }
         }

@@ -264,22 +264,22 @@ extension Worker {
             var want = b.readableBytes
             if let s = c.pendingBody {
                 let n = c.pendingTo - c.pendingFrom
-                if (s.storage.fd >= 0 || c.tls != nil) && b.isEmpty {
+                if (s.bodyFD >= 0 || c.tls != nil) && b.isEmpty {
                     want = n
                     if c.tls != nil {
                         // TLS encrypts straight from the stored body.
-                        result = s.storage.withBytes { clientWrite(c, $0.baseAddress! + c.pendingFrom, n) }
+                        result = s.withBody { clientWrite(c, $0.baseAddress! + c.pendingFrom, n) }
                     } else {
                         // A body in a file goes from its pages to the socket (sendfile), no copy.
-                        var off = s.storage.offset + c.pendingFrom
-                        result = c.socket.sendfile(from: s.storage.fd, offset: &off, n)
+                        var off = s.bodyOffset + c.pendingFrom
+                        result = c.socket.sendfile(from: s.bodyFD, offset: &off, n)
                     }
-                } else if s.storage.fd >= 0 || c.tls != nil {
+                } else if s.bodyFD >= 0 || c.tls != nil {
                     result = clientWrite(c, b.readPointer, want)   // the head first
                 } else {
                     // The head from outBuf and the stored body in place, in one writev.
                     want += n
-                    result = s.storage.withBytes { raw in
+                    result = s.withBody { raw in
                         c.socket.writev(b.readPointer, b.readableBytes, raw.baseAddress! + c.pendingFrom, n)
                     }
                 }
@@ -325,7 +325,7 @@ extension Worker {
         var room = c.h2Parent == nil ? Int.max : h2Room(c, c.h2Out)
         while let s = c.pendingBody, room > 0 {
             let to = c.pendingTo - c.pendingFrom > room ? c.pendingFrom + room : c.pendingTo
-            s.storage.withBytes { sink.append(UnsafeRawBufferPointer(rebasing: $0[c.pendingFrom..<to])) }
+            s.withBody { sink.append(UnsafeRawBufferPointer(rebasing: $0[c.pendingFrom..<to])) }
             room -= to - c.pendingFrom
             c.pendingFrom = to
             if to == c.pendingTo { nextPendingBody(c) }

@@ -122,8 +122,7 @@ struct ResponseFacts {
         noTransform = s.noTransform
         contentRange = s.hasContentRange
         varyHasAcceptEncoding = s.varyHasAcceptEncoding
-        etag = s.etag
-        length = Int64(s.storage.count)
+        length = Int64(s.bodyCount)   // (its ETag is read only where a coding is made: not on every hit)
     }
 
     init(_ p: UnsafeRawBufferPointer, _ fields: [Field], length: Int64?) {

@@ -124,7 +124,7 @@ extension Worker {
             c.pendingFrom = from
             c.pendingTo = to
         } else {
-            s.storage.withBytes { c.outBuf!.append(UnsafeRawBufferPointer(rebasing: $0[from..<to])) }
+            s.withBody { c.outBuf!.append(UnsafeRawBufferPointer(rebasing: $0[from..<to])) }
         }
     }
 

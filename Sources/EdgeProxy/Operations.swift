@@ -293,7 +293,7 @@ extension EdgeServer {
             if matches && selected == nil { selected = v.variant }
             let f = v.freshness
             e.variants.append(.init(vary: v.vary, variant: v.variant.replacingNewlines(), selected: matches && selected == v.variant,
-                                    status: v.status, bytes: v.storage.count, age: f.age(now: now), freshnessLifetime: f.lifetime,
+                                    status: v.status, bytes: v.bodyCount, age: f.age(now: now), freshnessLifetime: f.lifetime,
                                     freshnessSource: f.source.rawValue, fresh: f.isFresh(now: now),
                                     staleWhileRevalidate: f.staleWhileRevalidate, staleIfError: f.staleIfError,
                                     mustRevalidate: f.mustRevalidate, noCache: f.noCache, tags: v.tags, tier: tier))
@@ -494,6 +494,8 @@ extension EdgeServer {
         family("edge_cache_bytes", "gauge", "Bytes stored, by tier.")
         out += "edge_cache_bytes{tier=\"memory\"} \(config.store.bytesUsed)\n"
         for d in disks { out += "edge_cache_bytes{tier=\"\(d.name)\",path=\"\(label(d.path))\"} \(d.bytes)\n" }
+        family("edge_cache_stored_bytes", "gauge", "Of the memory tier's bytes, the objects' own (keys, fields, bodies); the rest is what keeping them costs.")
+        out += "edge_cache_stored_bytes{tier=\"memory\"} \(config.store.storedBytes)\n"
         family("edge_cache_capacity_bytes", "gauge", "Bytes each tier may hold.")
         out += "edge_cache_capacity_bytes{tier=\"memory\"} \(config.store.capacity)\n"
         for d in disks { out += "edge_cache_capacity_bytes{tier=\"\(d.name)\",path=\"\(label(d.path))\"} \(d.capacity)\n" }

@@ -102,7 +102,7 @@ extension Worker {
                 }
                 let bounds = Slices.bounds(i, size: size, complete: info.complete)
                 guard let si = s.slice, si.etag == info.etag, si.complete == info.complete, si.first == bounds.lowerBound,
-                      si.last == bounds.upperBound, s.storage.count == bounds.count else { return .miss }
+                      si.last == bounds.upperBound, s.bodyCount == bounds.count else { return .miss }
                 parts.append((s, from, to))
             }
         }

@@ -186,7 +186,8 @@ func object(_ key: String, variant: String = "", vary: [String] = [], size: Int 
     }
 }
 
-final class WeakBox { weak var o: StoredResponse?; init(_ o: StoredResponse) { self.o = o } }
+/// Watches a stored response's block: nil once it is freed.
+final class WeakBox { weak var o: AnyObject?; init(_ o: StoredResponse) { self.o = o.box } }
 
 @Suite struct DerivedLookupTests {
     @Test func aDerivedCodingIsFoundOnlyWhileOneIsStored() {

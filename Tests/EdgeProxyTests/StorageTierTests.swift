@@ -52,6 +52,7 @@ final class GatedTier: CacheStorage, @unchecked Sendable {
     func bytes(tenant: String) -> Int { memory.bytes(tenant: tenant) }
     var bytesUsed: Int { memory.bytesUsed }
     var objectCount: Int { memory.objectCount }
+    var storedBytes: Int { memory.storedBytes }
     var maxObjectBytes: Int { memory.maxObjectBytes }
     var capacity: Int { memory.capacity }
 }

@@ -8,6 +8,11 @@
 # RSS here is the process's resident set plus its memory files (see rss_kib);
 # anon leaves out file-backed pages (the shared libraries, ~20 MiB, shared and
 # reclaimable) and is what the cache itself costs.
+# The disk tier is off (--cache-dir off): its index is memory of its own,
+# measured by tools/bench/disk.sh; DISK=1 leaves it on.
+# "overhead/object" is what an object costs beyond its own bytes (key,
+# fields, body: edge_cache_stored_bytes), measured (anon) and as charged
+# (edge_cache_bytes); the issue's bound is 200 B.
 # usage: tools/bench/memory.sh [objects-multiple=1.5]
 DUR=10
 MULT=${1:-1.5}
@@ -35,12 +40,12 @@ rss_kib() {
   awk -v memfd=$((memfd / 1024)) '/^VmRSS:/ {r = $2} /^RssShmem:/ {m = $2} /^RssAnon:/ {a = $2} END {print r - m + memfd, a + memfd}' "/proc/$1/status"
 }
 metric() { curl -s --unix-socket "$STATE/admin.sock" http://admin/metrics | awk -v m="$1" 'index($1, m) == 1 && substr($1, length(m) + 1, 1) ~ /^(\{|)$/ {s += $2} END {printf "%d", s}'; }
-for size in 1k 64k; do
+for size in ${SIZES:-1k 64k}; do
   bytes=$([ $size = 1k ] && echo 1024 || echo 65536)
   objects=$(echo "$MIB * 1048576 * $MULT / $bytes" | bc)
   STATE=$W/state-$size
   taskset -c 0 .build/release/edged --origin "http://127.0.0.1:$ORIGIN" --http 127.0.0.1:$EDGE \
-    --workers 1 --access-log off --state "$STATE" ${EDGE_ARGS:-} 2>"$W/edged.err" &
+    --workers 1 --access-log off --state "$STATE" --cache-size "${MIB}MiB" $([ "${DISK:-0}" = 1 ] || echo --cache-dir off) ${EDGE_ARGS:-} 2>"$W/edged.err" &
   EDGE_PID=$!; PIDS+=($EDGE_PID)
   wait_port $EDGE
   read -r base base_anon < <(rss_kib $EDGE_PID)
@@ -58,10 +63,13 @@ for size in 1k 64k; do
   read -r rss anon < <(rss_kib $EDGE_PID)
   stored=$(metric 'edge_cache_objects{tier="memory"}')
   accounted=$(metric 'edge_cache_bytes{tier="memory"}')
+  own=$(metric 'edge_cache_stored_bytes{tier="memory"}')
   r() { echo "scale=2; ($1) / ($2)" | bc; }
-  printf "memory   %-4s objects %7s  cache_bytes %4s MiB  RSS %4s MiB (idle %2s)  anon %4s MiB (idle %2s)  RSS/size %s  anon/size %s  anon/accounted %s  anon per object %s B\n" \
+  printf "memory   %-4s objects %7s  cache_bytes %4s MiB  RSS %4s MiB (idle %2s)  anon %4s MiB (idle %2s)  RSS/size %s  anon/size %s  anon/accounted %s  anon per object %s B  overhead/object %s B (charged %s B)\n" \
     "$size" "$stored" "$((accounted / 1048576))" "$((rss / 1024))" "$((base / 1024))" "$((anon / 1024))" "$((base_anon / 1024))" \
     "$(r "$rss" "$MIB * 1024")" "$(r "$anon" "$MIB * 1024")" "$(r "$anon * 1024" "$accounted + 1")" \
-    "$(echo "scale=0; ($anon - $base_anon) * 1024 / ($stored + 1)" | bc)" >&2
+    "$(echo "scale=0; ($anon - $base_anon) * 1024 / ($stored + 1)" | bc)" \
+    "$(echo "scale=0; (($anon - $base_anon) * 1024 - $own) / ($stored + 1)" | bc)" \
+    "$(echo "scale=0; ($accounted - $own) / ($stored + 1)" | bc)" >&2
   kill $EDGE_PID; wait $EDGE_PID 2>/dev/null || true
 done
