@@ -14,26 +14,49 @@ import asyncio, base64, json, os, re, shutil, signal, subprocess, sys, tempfile,
 import websockets
 
 
-async def main(url, shot):
-    profile = tempfile.mkdtemp(prefix="edge-chromium-")
+def launch(profile):
+    """Starts Chromium; returns the process and its DevTools address, or the
+    process and what it printed when it ended or said nothing for 30 s."""
     chrome = subprocess.Popen(
         ["chromium", "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-extensions",
          "--disable-background-networking", "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0",
          "--user-data-dir=" + profile, "--window-size=1280,1000", "about:blank"],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    said = []
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        line = chrome.stderr.readline()
+        if not line:
+            break
+        m = re.search(r"DevTools listening on (ws://\S+)", line)
+        if m:
+            return chrome, m.group(1), said
+        said.append(line.strip())
+    return chrome, None, said
+
+
+def stop(chrome):
     try:
-        ws_url = None
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            line = chrome.stderr.readline()
-            if not line:
-                break
-            m = re.search(r"DevTools listening on (ws://\S+)", line)
-            if m:
-                ws_url = m.group(1)
-                break
+        os.killpg(chrome.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    chrome.wait()
+
+
+async def main(url, shot):
+    profile = tempfile.mkdtemp(prefix="edge-chromium-")
+    # Chromium now and then exits at once on a loaded machine (the whole test
+    # suite runs beside it): it gets three tries, each with a fresh profile.
+    for attempt in range(3):
+        chrome, ws_url, said = launch(profile)
+        if ws_url:
+            break
+        stop(chrome)
+        shutil.rmtree(profile, ignore_errors=True)
+        profile = tempfile.mkdtemp(prefix="edge-chromium-")
+    try:
         if not ws_url:
-            print("error chromium did not start", flush=True)
+            print("error chromium did not start: " + " | ".join(said[-5:]), flush=True)
             return 1
         async with websockets.connect(ws_url, max_size=None) as ws:
             ids = iter(range(1, 1 << 30))
@@ -109,11 +132,7 @@ async def main(url, shot):
         return 0
     finally:
         # Chromium's zygote, GPU and utility processes outlive its main one: the whole group goes.
-        try:
-            os.killpg(chrome.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        chrome.wait()
+        stop(chrome)
         shutil.rmtree(profile, ignore_errors=True)
 
 
