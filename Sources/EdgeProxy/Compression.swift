@@ -17,8 +17,9 @@ import EdgeCompress
 import EdgeConfig
 import EdgeHTTP
 
-/// A route's compression settings, ready for the data path.
-struct RouteCompress: Sendable {
+/// A route's compression settings, ready for the data path (a class, like
+/// RouteCache: passed around, not copied).
+final class RouteCompress: Sendable {
     /// Codings edge produces, in order of preference, then identity.
     let offered: [ContentCoding]
     let settings: CodecSettings

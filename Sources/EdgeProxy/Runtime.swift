@@ -11,7 +11,9 @@ import EdgeProtect
 import Glibc
 
 /// A route's cache settings in the form the policy functions take.
-struct RouteCache: Sendable {
+/// (A class: the data path passes it around several times a request, and a
+/// struct of this size was copied, and its arrays retained, each time.)
+final class RouteCache: Sendable {
     let options: CacheOptions
     let query: QueryOptions
     let grace: Int64
@@ -20,15 +22,23 @@ struct RouteCache: Sendable {
     /// Names the route adds to every stored response's Vary list (its key
     /// fields and cookies; CacheKey.variant), and the one Accept-Language
     /// becomes when the route lists its languages.
-    var keyNames: [String] = []
-    var languageName: String?
-    var bypass = BypassRules()
-    var staleIfDisconnected: Int64 = 0
+    let keyNames: [String]
+    let languageName: String?
+    let bypass: BypassRules
+    let staleIfDisconnected: Int64
     /// Slice size for objects too large to store whole (0: off; Slices.swift).
-    var slice: Int64 = 0
+    let slice: Int64
     /// POST responses are stored too, keyed on a SHA-256 of bodies up to `bodyKeyLimit`.
-    var cachePost = false
-    var bodyKeyLimit = 16 * 1024
+    let cachePost: Bool
+    let bodyKeyLimit: Int
+
+    init(options: CacheOptions, query: QueryOptions, grace: Int64, deceptionArmor: Bool, debug: Bool, keyNames: [String] = [],
+         languageName: String? = nil, bypass: BypassRules = BypassRules(), staleIfDisconnected: Int64 = 0, slice: Int64 = 0,
+         cachePost: Bool = false, bodyKeyLimit: Int = 16 * 1024) {
+        self.options = options; self.query = query; self.grace = grace; self.deceptionArmor = deceptionArmor; self.debug = debug
+        self.keyNames = keyNames; self.languageName = languageName; self.bypass = bypass; self.staleIfDisconnected = staleIfDisconnected
+        self.slice = slice; self.cachePost = cachePost; self.bodyKeyLimit = bodyKeyLimit
+    }
 }
 
 /// One origin server, shared by all workers (its health is atomic).
