@@ -152,11 +152,23 @@ public enum HeadParser {
                 guard p[i + 1] == 10 else { return .failure(bad("bare CR in head")) }
                 return .success(i + 2)
             }
+            // To the line's end (CR, LF or NUL): eight bytes a step while none
+            // is below 0x20, then byte by byte to the first that is (a tab or
+            // another control goes back to words).
             var j = i
-            while j < n {
-                let c = p[j]
-                if c == 13 || c == 10 || c == 0 { break }
-                j += 1
+            line: while true {
+                while j + 8 <= n {
+                    let w = p.loadUnaligned(fromByteOffset: j, as: UInt64.self)
+                    if (w &- 0x2020_2020_2020_2020) & ~w & 0x8080_8080_8080_8080 != 0 { break }
+                    j += 8
+                }
+                while j < n {
+                    let c = p[j]
+                    if c == 13 || c == 10 || c == 0 { break line }
+                    j += 1
+                    if c < 0x20 { continue line }
+                }
+                break
             }
             let lineLimit = scan.lines == 0 ? firstLineLimit : limits.maxFieldLine
             if j - i > lineLimit { return .failure(scan.lines == 0 ? firstLineError : tooLarge) }

@@ -49,26 +49,37 @@ final class RouteCompress: Sendable {
     /// `mediaType`: a Content-Type's essence (mediaTypeEssence, lowercase).
     func compressible(_ mediaType: String?) -> Bool {
         guard var t = mediaType, !t.isEmpty else { return false }
-        return t.withUTF8 { u in
-            var i = 0
-            while i < exactTypes.count {
-                if exactTypes[i].count == u.count && RouteCompress.starts(u, with: exactTypes[i]) { return true }
-                i += 1
-            }
-            i = 0
-            while i < typePrefixes.count {
-                if typePrefixes[i].count <= u.count && RouteCompress.starts(u, with: typePrefixes[i]) { return true }
-                i += 1
-            }
-            return false
+        return t.withUTF8 { compressible(essence: UnsafeRawBufferPointer($0), lowercase: true) }
+    }
+
+    /// The same from a Content-Type field's value as it came (its essence
+    /// found in place: no string is made for it).
+    func compressible(contentType p: UnsafeRawBufferPointer) -> Bool {
+        let (start, end) = mediaTypeEssenceBounds(p)
+        return end > start && compressible(essence: UnsafeRawBufferPointer(rebasing: p[start..<end]), lowercase: false)
+    }
+
+    /// `lowercase`: the bytes are lowercase already (else compared folded).
+    func compressible(essence u: UnsafeRawBufferPointer, lowercase: Bool) -> Bool {
+        guard !u.isEmpty else { return false }
+        var i = 0
+        while i < exactTypes.count {
+            if exactTypes[i].count == u.count && RouteCompress.starts(u, with: exactTypes[i], lowercase: lowercase) { return true }
+            i += 1
         }
+        i = 0
+        while i < typePrefixes.count {
+            if typePrefixes[i].count <= u.count && RouteCompress.starts(u, with: typePrefixes[i], lowercase: lowercase) { return true }
+            i += 1
+        }
+        return false
     }
 
     /// Index loops, no iterators: allocation-free in debug builds too (AllocationTests).
-    @inline(__always) static func starts(_ u: UnsafeBufferPointer<UInt8>, with p: [UInt8]) -> Bool {
+    @inline(__always) static func starts(_ u: UnsafeRawBufferPointer, with p: [UInt8], lowercase: Bool) -> Bool {
         var i = 0
         while i < p.count {
-            if u[i] != p[i] { return false }
+            if (lowercase ? u[i] : asciiLower(u[i])) != p[i] { return false }
             i += 1
         }
         return true
@@ -78,7 +89,7 @@ final class RouteCompress: Sendable {
     /// and whether the response must say `Vary: Accept-Encoding` (it was, or
     /// could have been, negotiated). Pure.
     func decide(status: Int, _ f: ResponseFacts, acceptEncoding: String?) -> (transform: BodyTransform, vary: Bool) {
-        guard status == 200, !f.noTransform, !f.contentRange, compressible(f.mediaType),
+        guard status == 200, !f.noTransform, !f.contentRange, f.compressibleType,
               let coding = ContentCoding.parse(contentEncoding: f.contentEncoding) else { return (.none, false) }
         switch coding {
         case .identity:
@@ -105,20 +116,21 @@ enum BodyTransform: Equatable {
     }
 }
 
-/// The response fields compression reads.
+/// The response fields compression reads, for one route.
 struct ResponseFacts {
-    /// The Content-Type's essence (mediaTypeEssence).
-    var mediaType: String?
+    /// The route compresses the Content-Type's essence (mediaTypeEssence).
+    var compressibleType = false
     var contentEncoding: String?
     var noTransform = false
     var contentRange = false
     var varyHasAcceptEncoding = false
-    var etag: String?
+    /// Where the ETag's value is in the origin's head (read only when a coding is made).
+    var etagRange: Range<Int>?
     var length: Int64?
 
     /// A stored response's facts, computed when it was stored (nothing is parsed per hit).
-    init(_ s: StoredResponse) {
-        mediaType = s.mediaType
+    init(_ s: StoredResponse, _ cmp: RouteCompress) {
+        compressibleType = cmp.compressible(s.mediaType)
         contentEncoding = s.contentEncoding
         noTransform = s.noTransform
         contentRange = s.hasContentRange
@@ -126,29 +138,35 @@ struct ResponseFacts {
         length = Int64(s.bodyCount)   // (its ETag is read only where a coding is made: not on every hit)
     }
 
-    init(_ p: UnsafeRawBufferPointer, _ fields: [Field], length: Int64?) {
+    /// An origin's response head's facts, read in place (a string only for a Content-Encoding).
+    init(_ p: UnsafeRawBufferPointer, _ fields: [Field], length: Int64?, _ cmp: RouteCompress) {
         var ce: [String] = []
         for f in fields {
-            let value = { String(decoding: p[f.valueStart..<f.valueEnd], as: UTF8.self) }
             if f.known == .cacheControl {
                 if !noTransform && CacheControl.has(p, f.valueStart, f.valueEnd, "no-transform") { noTransform = true }
                 continue
             }
             if f.known != .other { continue }
             switch f.nameEnd - f.nameStart {
-            case 4 where equalsLowercase(p, f.nameStart, f.nameEnd, "etag"): etag = value()
+            case 4 where equalsLowercase(p, f.nameStart, f.nameEnd, "etag"): if etagRange == nil { etagRange = f.valueStart..<f.valueEnd }
             case 4 where equalsLowercase(p, f.nameStart, f.nameEnd, "vary"):
-                let v = value().lowercased()
+                let v = String(decoding: p[f.valueStart..<f.valueEnd], as: UTF8.self).lowercased()
                 if v.contains("accept-encoding") || v.contains("*") { varyHasAcceptEncoding = true }
             case 12 where equalsLowercase(p, f.nameStart, f.nameEnd, "content-type"):
-                mediaType = mediaTypeEssence(UnsafeRawBufferPointer(rebasing: p[f.valueStart..<f.valueEnd]))
+                compressibleType = cmp.compressible(contentType: UnsafeRawBufferPointer(rebasing: p[f.valueStart..<f.valueEnd]))
             case 13 where equalsLowercase(p, f.nameStart, f.nameEnd, "content-range"): contentRange = true
-            case 16 where equalsLowercase(p, f.nameStart, f.nameEnd, "content-encoding"): ce.append(value())
+            case 16 where equalsLowercase(p, f.nameStart, f.nameEnd, "content-encoding"):
+                ce.append(String(decoding: p[f.valueStart..<f.valueEnd], as: UTF8.self))
             default: break
             }
         }
         contentEncoding = ce.isEmpty ? nil : ce.joined(separator: ",")
         self.length = length
+    }
+
+    /// The ETag of the coding made, from the origin's head `p`.
+    func etag(_ p: UnsafeRawBufferPointer, for coding: ContentCoding) -> String? {
+        etagRange.map { EdgeProxy.etag(String(decoding: p[$0], as: UTF8.self), for: coding) }
     }
 }
 
@@ -207,16 +225,16 @@ extension Worker {
         guard let cmp = c.ex.route?.compress, !c.ex.cache.background, c.ex.method == .get || c.ex.method == .head else { return (.none, false, nil) }
         if o.requestWasHead {
             // HEAD: the fields a GET would get (coding, ETag, Vary), and no body or codec.
-            let facts = ResponseFacts(p, o.head.fields, length: nil)
+            let facts = ResponseFacts(p, o.head.fields, length: nil, cmp)
             var (t, vary) = cmp.decide(status: o.head.status, facts, acceptEncoding: c.ex.acceptEncoding)
             if facts.varyHasAcceptEncoding { vary = false }
             guard let produced = t.produced else { return (.none, vary, nil) }
-            return (t, vary, facts.etag.map { etag($0, for: produced) })
+            return (t, vary, facts.etag(p, for: produced))
         }
         guard framing != .none else { return (.none, false, nil) }
         var length: Int64?
         if case .length(let n) = framing { length = n }
-        let facts = ResponseFacts(p, o.head.fields, length: length)
+        let facts = ResponseFacts(p, o.head.fields, length: length, cmp)
         var (t, vary) = cmp.decide(status: o.head.status, facts, acceptEncoding: c.ex.acceptEncoding)
         if facts.varyHasAcceptEncoding { vary = false }   // the origin's Vary says it already
         let codec: StreamCodec?
@@ -233,7 +251,7 @@ extension Worker {
                                       freshness: f.freshness, limit: f.limit, tags: f.tags, startedAt: f.startedAt)
         }
         c.ex.coder = coder
-        return (t, vary, facts.etag.map { etag($0, for: produced) })
+        return (t, vary, facts.etag(p, for: produced))
     }
 
     /// Runs body bytes through the connection's codec and relays what comes
@@ -290,7 +308,7 @@ extension Worker {
         let e = c.ex
         // A type this route never compresses is served as stored, without Vary.
         guard let cmp = e.route?.compress, cmp.compressible(s.mediaType) else { return serveStored(c, s, now: wall, finish: finish) }
-        let facts = ResponseFacts(s)
+        let facts = ResponseFacts(s, cmp)
         var (t, vary) = cmp.decide(status: s.status, facts, acceptEncoding: e.acceptEncoding)
         if facts.varyHasAcceptEncoding || s.isDerived { vary = false }   // a derived entry says Vary already
         // Ranges are served from the stored representation (never a compressed one).

@@ -6,6 +6,7 @@ import Glibc
 import Testing
 @testable import EdgeProxy
 import EdgeAdmin
+import EdgeConfig
 
 /// The /text/N body the test origin sends (same generator as tools/testorigin/origin.py).
 func originText(_ n: Int, seed: Int = 12345) -> String {
@@ -242,6 +243,33 @@ func compressTenant(_ o: Origin, compress: String = "true", cache: String = "tru
             Issue.record("accepted an unknown coding")
         } catch {
             #expect("\(error)".contains("t0.json") && "\(error)".contains("routes[0].compress.encodings[0]"), "\(error)")
+        }
+    }
+}
+
+/// Which Content-Types a route compresses, read from an origin's field value in place.
+@Suite struct CompressibleTypeTests {
+    @Test func anOriginsContentTypeIsMatchedByItsEssenceInAnyCase() throws {
+        var cfg = CompressConfig()
+        cfg.enabled = true
+        cfg.types = ["application/json", "text/*"]
+        let cmp = try #require(RouteCompress(cfg))
+        func check(_ value: String) -> Bool {
+            var v = value
+            return v.withUTF8 { cmp.compressible(contentType: UnsafeRawBufferPointer($0)) }
+        }
+        #expect(check("application/json"))
+        #expect(check("  Application/JSON ; charset=utf-8"))
+        #expect(check("TEXT/html;q"))
+        #expect(check("text/"))
+        #expect(!check("application/jsonx"))
+        #expect(!check("application/js"))
+        #expect(!check("image/png"))
+        #expect(!check(""))
+        #expect(!check(" ; charset=utf-8"))
+        // The stored form (an essence, lowercase) agrees.
+        for v in ["application/json", "text/html", "image/png", "application/jsonx"] {
+            #expect(cmp.compressible(v) == check(v))
         }
     }
 }
