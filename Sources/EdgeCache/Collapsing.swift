@@ -23,10 +23,19 @@ public struct Waiter: Sendable, Hashable {
 
 public final class InFlight: Sendable {
     public init() {}
+    /// A key with its FNV-1a made once per call: the tables hash those 8
+    /// bytes, not the whole key, at each of their several steps a call takes.
+    struct Key: Hashable {
+        let key: String
+        let h: UInt64
+        init(_ key: String) { self.key = key; h = MemoryStore.keyHash(key, stopAtSeparator: false) }
+        func hash(into hasher: inout Hasher) { hasher.combine(h) }
+        static func == (a: Key, b: Key) -> Bool { a.h == b.h && a.key == b.key }
+    }
     struct State {
-        var leaders: [String: [Waiter]] = [:]
-        var streams: [String: FillStream] = [:]
-        var pass: [String: Int64] = [:]
+        var leaders: [Key: [Waiter]] = [:]
+        var streams: [Key: FillStream] = [:]
+        var pass: [Key: Int64] = [:]
     }
     let state = Mutex(State())
     /// How long an uncacheable key is not collapsed (monotonic milliseconds).
@@ -37,7 +46,8 @@ public final class InFlight: Sendable {
     /// `now` is monotonic milliseconds (the pass timer is operational, not HTTP time).
     /// `canStream`: the request may be answered from the leader's stream.
     public func join(_ key: String, _ w: Waiter, now: Int64, canStream: Bool) -> Join {
-        state.withLock { s in
+        let key = Key(key)
+        return state.withLock { s in
             if let until = s.pass[key] {
                 if until > now { return .pass }
                 s.pass[key] = nil
@@ -55,7 +65,8 @@ public final class InFlight: Sendable {
     /// Waits as a parked follower after all (the stream did not fit the request);
     /// false when the leader is already done (run the request again).
     public func follow(_ key: String, _ w: Waiter) -> Bool {
-        state.withLock { s in
+        let key = Key(key)
+        return state.withLock { s in
             guard s.leaders[key] != nil else { return false }
             s.leaders[key]!.append(w)
             return true
@@ -65,7 +76,8 @@ public final class InFlight: Sendable {
     /// The leader's response can be streamed: returns the followers parked so
     /// far (woken, they join again and find the stream).
     public func publish(_ key: String, _ stream: FillStream) -> [Waiter] {
-        state.withLock { s in
+        let key = Key(key)
+        return state.withLock { s in
             guard s.leaders[key] != nil else { return [] }
             s.streams[key] = stream
             let waiting = s.leaders[key]!
@@ -76,7 +88,8 @@ public final class InFlight: Sendable {
 
     /// Becomes the leader for `key` if nobody is; never waits (background refreshes).
     public func tryLead(_ key: String) -> Bool {
-        state.withLock { s in
+        let key = Key(key)
+        return state.withLock { s in
             if s.leaders[key] != nil { return false }
             s.leaders[key] = []
             return true
@@ -85,7 +98,8 @@ public final class InFlight: Sendable {
 
     /// The leader is done; returns the followers to wake.
     public func finish(_ key: String, uncacheable: Bool, now: Int64) -> [Waiter] {
-        state.withLock { s in
+        let key = Key(key)
+        return state.withLock { s in
             let waiters = s.leaders.removeValue(forKey: key) ?? []
             s.streams[key] = nil
             if uncacheable {

@@ -291,20 +291,26 @@ public final class MemoryStore: CacheStorage {
 
     /// Like `lookup(key:request:)`, asking for the request's fields only when a
     /// stored variant has Vary (most objects have none: no fields are built).
-    public func lookup(key: String, request: () -> HeaderList) -> StoredResponse? { find(key, derived: nil, request) }
+    public func lookup(key: String, request: () -> HeaderList) -> StoredResponse? { find(key, MemoryStore.keyHashes(key), derived: nil, request) }
+
+    /// The same with the key's hashes made already (MemoryStore.keyHashes: a
+    /// tier below hashes the key once for both).
+    public func lookup(key: String, hashes: (base: UInt64, full: UInt64), request: () -> HeaderList) -> StoredResponse? {
+        find(key, hashes, derived: nil, request)
+    }
 
     /// The representation edge derived from `key` in `coding`, if one is stored.
     /// A base with no derived coding stored (most objects of types never
     /// compressed) is answered from its hash, without making the derived key.
     public func lookupDerived(key: String, _ coding: ContentCoding, request: () -> HeaderList) -> StoredResponse? {
-        find(key, derived: coding, request)
+        find(key, MemoryStore.keyHashes(key), derived: coding, request)
     }
 
     /// The stored variant of `key` (or of its derived key in `coding`) that the
     /// request selects: one pass over the key's bytes and one lock either way.
     @inline(__always)
-    func find(_ key: String, derived coding: ContentCoding?, _ request: () -> HeaderList) -> StoredResponse? {
-        var (base, full) = MemoryStore.keyHashes(key)
+    func find(_ key: String, _ hashes: (base: UInt64, full: UInt64), derived coding: ContentCoding?, _ request: () -> HeaderList) -> StoredResponse? {
+        var (base, full) = hashes
         return shards[shard(hash: base)].m.withLock { s in
             var k = key
             if let coding {
@@ -459,8 +465,8 @@ public final class MemoryStore: CacheStorage {
     public func noteNotStored(key: String, _ why: NotStored, status: Int) { note(key, .policy(why, status: status)) }
 
     func note(_ key: String, _ n: NotStoredNote) {
-        let h = MemoryStore.ghostHash(key)
-        shards[shard(key)].m.withLock { s in
+        let (base, h) = MemoryStore.keyHashes(key)
+        shards[shard(hash: base)].m.withLock { s in
             if s.notStored.count >= MemoryStore.notStoredPerShard { s.notStored.removeAll(keepingCapacity: true) }
             s.notStored[h] = n
         }
@@ -624,7 +630,7 @@ public final class MemoryStore: CacheStorage {
     /// Both hashes of a key in one pass: its base key's (up to a NUL or SOH:
     /// picks the shard) and the whole key's (the index and the ghost).
     @inline(__always)
-    static func keyHashes(_ key: String) -> (base: UInt64, full: UInt64) {
+    public static func keyHashes(_ key: String) -> (base: UInt64, full: UInt64) {
         if let h = key.utf8.withContiguousStorageIfAvailable({ keyHashes($0) }) { return h }
         return (keyHash(key, stopAtSeparator: true), keyHash(key, stopAtSeparator: false))
     }

@@ -280,7 +280,11 @@ public final class DiskStore: @unchecked Sendable {
     /// its location, its variant, and the request's fields when they were
     /// needed (Vary). `request` is called only for a key with Vary.
     func locate(_ key: String, request: () -> HeaderList) -> (loc: Loc, variant: String, fields: HeaderList?)? {
-        let h = indexHash(key)
+        locate(key, hash: indexHash(key), request: request)
+    }
+
+    /// The same with the key's index hash made already (`indexHash(key)`).
+    func locate(_ key: String, hash h: UInt64, request: () -> HeaderList) -> (loc: Loc, variant: String, fields: HeaderList?)? {
         guard let e = shards[shard(h)].m.withLock({ $0.table[h] }) else { return nil }
         if e.kind == 0 { return (e, "", nil) }
         let vary = names.withLock { $0.vary.values[Int(e.vary)] }

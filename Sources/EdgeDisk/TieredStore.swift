@@ -160,9 +160,14 @@ public final class TieredStore: CacheStorage, @unchecked Sendable {
     public func flush() { for d in disks { d.flush() } }
 
     @inline(__always) func disk(for key: String) -> DiskStore? {
-        if disks.isEmpty { return nil }
+        if disks.count < 2 { return disks.first }
         // (The hash of the base key, its bytes in place: indexHash(CacheKey.base(key)) without a copy.)
         return disks[Int(MemoryStore.keyHash(key, stopAtSeparator: true) % UInt64(disks.count))]
+    }
+
+    /// The same from the base key's hash (MemoryStore.keyHashes).
+    @inline(__always) func disk(forBase h: UInt64) -> DiskStore? {
+        disks.count < 2 ? disks.first : disks[Int(h % UInt64(disks.count))]
     }
 
     @inline(__always) func seq(_ epoch: UInt64?) -> UInt64 { seqBase + (epoch ?? memory.purges.epoch) }
@@ -176,12 +181,15 @@ public final class TieredStore: CacheStorage, @unchecked Sendable {
     }
 
     public func lookup(key: String, request: () -> HeaderList, waiter: Waiter, waking: any Waking) -> StorageLookup {
-        if let r = memory.lookup(key: key, request: request) { return .found(r) }
-        guard let d = disk(for: key) else { return .absent }
-        if let answer = handoff.withLock({ $0.removeValue(forKey: Handoff(waiter: waiter, key: key)) }) {
+        // One pass over the key for every hash below (the memory tier's shard
+        // and index, the directory, the disk index).
+        let hashes = MemoryStore.keyHashes(key)
+        if let r = memory.lookup(key: key, hashes: hashes, request: request) { return .found(r) }
+        guard let d = disk(forBase: hashes.base) else { return .absent }
+        if let answer = handoff.withLock({ $0.isEmpty ? nil : $0.removeValue(forKey: Handoff(waiter: waiter, key: key)) }) {
             return answer.0.map { .disk($0) } ?? .absent
         }
-        guard let (loc, variant, fields) = d.locate(key, request: request) else { return .absent }
+        guard let (loc, variant, fields) = d.locate(key, hash: hashes.full, request: request) else { return .absent }
         let epoch = memory.purges.epoch
         // What the page cache holds is read here without waiting (RWF_NOWAIT):
         // no trip through the reader pool and back for a hot record.

@@ -14,7 +14,18 @@ struct ExchangeCache {
     var key: String?
     var host = ""
     var target = ""
+    /// The request's fields as the cache policy reads them, made only when
+    /// it needs them: a plain request (no directives, conditionals, ranges or
+    /// credentials: cacheLookup) has none of the fields it reads while
+    /// looking up, and one going to the origin keeps a copy of its head
+    /// (`deferred`) until storing the answer needs them all (Vary): a
+    /// no-store answer (a pass-through on a caching route) never makes them.
     var request = HeaderList()
+    var deferred: DeferredFields?
+    /// Makes the deferred fields (before storing an answer).
+    mutating func makeRequest() {
+        if let d = deferred { request = d.make(); deferred = nil }
+    }
     var clientConditional = false
     var revalidating: StoredResponse?
     var fill: CacheFill?
@@ -43,6 +54,19 @@ struct ExchangeCache {
     /// A slicing exchange's state (Slices.swift); nil on every other (one
     /// reference: a hit copies this struct and pays nothing for slices).
     var slices: SliceState?
+}
+
+/// A request head's bytes and fields, kept to make its HeaderList later.
+final class DeferredFields {
+    let copy: [UInt8]
+    let fields: [Field]
+    init(_ p: UnsafeRawBufferPointer, _ fields: [Field]) {
+        var end = 0
+        for f in fields { end = max(end, f.valueEnd) }
+        copy = Array(p[..<end])
+        self.fields = fields
+    }
+    func make() -> HeaderList { copy.withUnsafeBytes { HeaderList(parsed: $0, fields) } }
 }
 
 /// Bodies at least this large are kept in a memory file, so that hits on plain
@@ -251,8 +275,9 @@ extension Worker {
             // Not asked for the request's fields: no variant is stored (see CacheStorage.lookup).
             x.status = CacheStatus(!askedForFields || config.store.variants(key: key).isEmpty ? .uriMiss : .varyMiss)
         }
-        // Going to the origin: storing its answer needs the request's fields (Vary, directives).
-        if plain { x.request = HeaderList(parsed: p, e.head.fields) }
+        // Going to the origin: storing its answer needs the request's fields
+        // (Vary, directives); a plain request's are made only if it is stored.
+        if plain { x.deferred = DeferredFields(p, e.head.fields) }
         // A Range of a GET (no If-Range, no conditional of the client's own) fetches the
         // whole object to store it, unless the range starts past the largest object stored
         // (that one could not be stored anyway: the Range goes to the origin).
@@ -400,13 +425,15 @@ extension Worker {
         let status = o.head.status
         if let key = c.ex.cache.key, status < 500, c.ex.method == .get || c.ex.bodyKeyed,
            !(status == 304 && c.ex.cache.revalidating != nil && !c.ex.cache.clientConditional),
-           !c.ex.cache.request.contains("cache-control"), CachePolicy.plainlyNoStore(p, o.head.fields, options: rc.options) {
+           c.ex.cache.deferred != nil || !c.ex.cache.request.contains("cache-control"),   // (deferred: a plain request, none)
+           CachePolicy.plainlyNoStore(p, o.head.fields, options: rc.options) {
             // The origin said no-store (a pass-through on a caching route): what
             // `storable` would say, known from the bytes; no fields made as strings.
             if !c.ex.cache.background { c.ex.cache.status.fwdStatus = status }
             notStored(c, key, .responseNoStore, status: status)
             return false
         }
+        c.ex.cache.makeRequest()
         let response = HeaderList(parsed: p, o.head.fields)
         let wall = clock.now()
         if c.ex.cache.key == nil {

@@ -59,6 +59,15 @@ import Testing
         #expect(order == Array(stride(from: 0, to: 40, by: 2)).filter { $0 % 6 != 0 })
     }
 
+    @Test func bothHashesOfAKeyComeFromOnePass() {
+        let base = CacheKey.primary(tenant: "t", https: true, host: "a.test", target: "/x?y=1")
+        for k in [base, CacheKey.derived(base, .gzip), base + CacheKey.bodySeparator + "POST:ab", "", "\u{0}x"] {
+            let h = MemoryStore.keyHashes(k)
+            #expect(h.base == MemoryStore.keyHash(k, stopAtSeparator: true))
+            #expect(h.full == MemoryStore.keyHash(k, stopAtSeparator: false), "the disk index's hash of \(k.debugDescription)")
+        }
+    }
+
     @Test func queuesUnlinkFromAnyPlace() {
         var q = MemoryStore.Queue()
         let rs = (0..<10).map { object("q\($0)", size: 1) }
