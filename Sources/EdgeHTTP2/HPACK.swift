@@ -603,33 +603,74 @@ public enum Huffman {
         return c
     }()
 
+    /// The code as 4-bit steps: entry `16 * node + nibble` says where those
+    /// four bits lead from internal node `node` of `children`, and the symbol
+    /// they completed, if any (a code has at least 5 bits: one at most per
+    /// step). Bits 0-8: the node after; 9: a symbol came; 10: EOS came; 11: no
+    /// such code; 16-23: the symbol. Decoding reads a nibble a step instead of
+    /// walking the tree a bit at a time.
+    static let steps: [UInt32] = {
+        let nodes = children.count / 2
+        var t = [UInt32](repeating: 0, count: nodes * 16)
+        for node in 0..<nodes {
+            for nibble in 0..<16 {
+                var at = node
+                var e: UInt32 = 0
+                for bit in stride(from: 3, through: 0, by: -1) {
+                    let next = children[2 * at + ((nibble >> bit) & 1)]
+                    if next < 0 {
+                        let sym = Int(-next - 1)
+                        if sym == 256 { e |= eosBit; break }
+                        e |= symbolBit | UInt32(sym) << 16
+                        at = 0
+                    } else if next == 0 {
+                        e |= noCodeBit
+                        break
+                    } else {
+                        at = Int(next)
+                    }
+                }
+                t[node * 16 + nibble] = e | UInt32(at)
+            }
+        }
+        return t
+    }()
+    static let symbolBit: UInt32 = 1 << 9, eosBit: UInt32 = 1 << 10, noCodeBit: UInt32 = 1 << 11
+
+    /// Nodes a string may end on: the root, or at most 7 one-bits below it
+    /// (padding is a prefix of EOS, which is all ones: §5.2).
+    static let endings: [Bool] = {
+        var ok = [Bool](repeating: false, count: children.count / 2)
+        var at = 0
+        ok[0] = true
+        for _ in 0..<7 {
+            let next = children[2 * at + 1]
+            guard next > 0 else { break }
+            at = Int(next)
+            ok[at] = true
+        }
+        return ok
+    }()
+
     /// Decodes a Huffman-coded string (§5.2): EOS inside it, or padding that is
     /// longer than 7 bits or not the EOS prefix (all ones), is an error.
     public static func decode(_ p: UnsafeRawBufferPointer) throws(HPACKError) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(p.count + p.count / 2)
-        let tree = children
+        let steps = Huffman.steps
         var node = 0
-        var pending = 0        // bits read since the last symbol
-        var pendingOnes = true // all of them were 1
-        for byte in p {
-            for shift in stride(from: 7, through: 0, by: -1) {
-                let b = Int((byte >> UInt8(shift)) & 1)
-                let next = tree[2 * node + b]
-                if next < 0 {
-                    let sym = Int(-next - 1)
-                    guard sym != 256 else { throw .compression("EOS in a Huffman string") }
-                    out.append(UInt8(sym))
-                    node = 0; pending = 0; pendingOnes = true
-                } else {
-                    guard next != 0 else { throw .compression("invalid Huffman code") }
-                    node = Int(next)
-                    pending += 1
-                    if b == 0 { pendingOnes = false }
-                }
+        @inline(__always) func step(_ e: UInt32) throws(HPACKError) {
+            if e & (eosBit | noCodeBit) != 0 {
+                throw .compression(e & eosBit != 0 ? "EOS in a Huffman string" : "invalid Huffman code")
             }
+            if e & symbolBit != 0 { out.append(UInt8(truncatingIfNeeded: e >> 16)) }
+            node = Int(e & 0x1FF)
         }
-        guard pending <= 7, pendingOnes else { throw .compression("invalid Huffman padding") }
+        for byte in p {
+            try step(steps[node << 4 | Int(byte >> 4)])
+            try step(steps[node << 4 | Int(byte & 15)])
+        }
+        guard endings[node] else { throw .compression("invalid Huffman padding") }
         return out
     }
 

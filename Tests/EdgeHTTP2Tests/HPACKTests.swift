@@ -326,3 +326,61 @@ func same(_ a: [(String, String)], _ b: [(String, String)]) -> Bool { a.count ==
         }
     }
 }
+
+/// The nibble-step Huffman decoder against the code's tree walked a bit at a
+/// time (the rule as §5.2 states it): the same bytes for every string it
+/// accepts, and the same refusals (EOS inside, a code that does not exist,
+/// padding over 7 bits or not all ones).
+@Suite(.timeLimit(.minutes(3))) struct HuffmanStepTests {
+    static func bitwise(_ p: [UInt8]) -> [UInt8]? {
+        var out: [UInt8] = []
+        var node = 0, pending = 0, ones = true
+        for byte in p {
+            for shift in stride(from: 7, through: 0, by: -1) {
+                let b = Int((byte >> UInt8(shift)) & 1)
+                let next = Huffman.children[2 * node + b]
+                if next < 0 {
+                    if -next - 1 == 256 { return nil }
+                    out.append(UInt8(-next - 1))
+                    node = 0; pending = 0; ones = true
+                } else {
+                    if next == 0 { return nil }
+                    node = Int(next); pending += 1
+                    if b == 0 { ones = false }
+                }
+            }
+        }
+        return pending <= 7 && ones ? out : nil
+    }
+
+    static func stepped(_ p: [UInt8]) -> [UInt8]? {
+        try? p.withUnsafeBytes { q throws(HPACKError) in try Huffman.decode(q) }
+    }
+
+    @Test func agreesWithTheTreeOnEncodedAndRandomBytes() {
+        var seed: UInt64 = 0x5EED
+        func next() -> UInt64 { seed = seed &* 6364136223846793005 &+ 1442695040888963407; return seed >> 33 }
+        var accepted = 0
+        for round in 0..<20_000 {
+            let n = Int(next() % 24)
+            var bytes = (0..<n).map { _ in UInt8(truncatingIfNeeded: next()) }
+            if round % 2 == 0 {
+                var code: [UInt8] = []
+                Huffman.encode(bytes, into: &code)
+                #expect(Self.stepped(code) == bytes)
+                bytes = code
+                // Now and then a flipped bit or a cut end.
+                if round % 6 == 0, !bytes.isEmpty { bytes[Int(next()) % bytes.count] ^= UInt8(1 << (next() % 8)) }
+                if round % 10 == 0, !bytes.isEmpty { bytes.removeLast() }
+            }
+            let want = Self.bitwise(bytes), got = Self.stepped(bytes)
+            #expect(got == want, "\(bytes)")
+            if want != nil { accepted += 1 }
+        }
+        #expect(accepted > 10_000)
+        // Padding: seven ones end a string, eight do not; EOS itself is refused.
+        #expect(Self.stepped([0xFF]) == nil && Self.bitwise([0xFF]) == nil)
+        #expect(Self.stepped([0x1F]) == Array("a".utf8) && Self.bitwise([0x1F]) == Array("a".utf8), "'a' is 00011, then 111")
+        #expect(Self.stepped([0xFF, 0xFF, 0xFF, 0xFF]) == nil)
+    }
+}
