@@ -162,14 +162,22 @@ import Synchronization
         for i in 0..<6 { _ = try request(port, "/o/\(i)", host: "x.test") }
         kill(child.pid, SIGTERM); child.wait()   // (a graceful stop writes and syncs what is queued)
         // The segments' pages leave the page cache (clean after the stop's sync).
+        // Readahead still in flight can bring some back after the advice: it is
+        // given again until mincore finds none of them resident.
         func dropPages() throws {
             let dir = state + "/cache"
-            for f in try FileManager.default.contentsOfDirectory(atPath: dir) {
-                let fd = open(dir + "/" + f, O_RDONLY)
-                guard fd >= 0 else { continue }
-                _ = fdatasync(fd)
-                _ = posix_fadvise(fd, 0, 0, Int32(POSIX_FADV_DONTNEED))
-                close(fd)
+            for _ in 0..<100 {
+                var resident = 0
+                for f in try FileManager.default.contentsOfDirectory(atPath: dir) {
+                    let fd = open(dir + "/" + f, O_RDONLY)
+                    guard fd >= 0 else { continue }
+                    _ = fdatasync(fd)
+                    _ = posix_fadvise(fd, 0, 0, Int32(POSIX_FADV_DONTNEED))
+                    resident += residentPages(fd)
+                    close(fd)
+                }
+                if resident == 0 { return }
+                usleep(20_000)
             }
         }
         try dropPages()
@@ -233,4 +241,16 @@ import Synchronization
         for i in 0..<n { #expect(try request(port, "/o/\(i)", host: "x.test").text == body(i)) }
         #expect(try request(port, "/o/0", host: "x.test").header("Cache-Status")?.contains("hit") == true)
     }
+}
+
+/// Pages of a file in the page cache (mmap and mincore; 0 for an empty file).
+func residentPages(_ fd: Int32) -> Int {
+    var st = stat()
+    guard fstat(fd, &st) == 0, st.st_size > 0 else { return 0 }
+    let size = Int(st.st_size), page = Int(sysconf(Int32(_SC_PAGESIZE)))
+    guard let m = mmap(nil, size, PROT_READ, MAP_SHARED, fd, 0), m != MAP_FAILED else { return 0 }
+    defer { munmap(m, size) }
+    var vec = [UInt8](repeating: 0, count: (size + page - 1) / page)
+    guard mincore(m, size, &vec) == 0 else { return 0 }
+    return vec.reduce(0) { $0 + Int($1 & 1) }
 }
