@@ -155,6 +155,9 @@ public final class DiskStore: @unchecked Sendable {
     struct Files {
         var fds: [Int32]
         var gens: [UInt64]
+        /// The lowest sequence number of a record in each slot (UInt64.max:
+        /// none known): what the purge journal still has to answer for.
+        var minSeq: [UInt64]
         /// Descriptors replaced after a lost directory, closed once this time passes.
         var retired: [(fds: [Int32], at: Int64)] = []
     }
@@ -193,6 +196,7 @@ public final class DiskStore: @unchecked Sendable {
     var queue: [Job] = []            // under queueGate
     var queuedBytes = 0              // under queueGate
     var writing = false              // under queueGate: a job taken and not yet written
+    var writingSeq = UInt64.max      // under queueGate: the lowest sequence number among those
     var stopping = false             // under queueGate
     var threads: [OSThread] = []
 
@@ -219,7 +223,7 @@ public final class DiskStore: @unchecked Sendable {
         self.maxObjectBytes = min(maxObjectBytes, segmentBytes - SegmentHeader.size - DiskRecord.fixedSize - (DiskRecord.maxKey + 4096))
         shards = (0..<16).map { _ in ShardBox() }
         let (fds, gens) = try DiskStore.openSlots(path, slots)
-        files = Mutex(Files(fds: fds, gens: gens))
+        files = Mutex(Files(fds: fds, gens: gens, minSeq: gens.map { _ in .max }))
     }
 
     static func slotPath(_ dir: String, _ i: Int) -> String {
@@ -458,6 +462,7 @@ public final class DiskStore: @unchecked Sendable {
             let batch = queue
             queue.removeAll()
             writing = !batch.isEmpty
+            writingSeq = batch.reduce(UInt64.max) { min($0, $1.seq) }
             queueGate.unlock()
 
             let now = monotonicMillis()
@@ -481,6 +486,7 @@ public final class DiskStore: @unchecked Sendable {
             queueGate.lock()
             queuedBytes = max(0, queuedBytes - batch.reduce(0) { $0 + Job.size($1.r) })
             writing = false
+            writingSeq = .max
             queueGate.broadcast()
             queueGate.unlock()
         }
@@ -510,6 +516,7 @@ public final class DiskStore: @unchecked Sendable {
         if n == 0 { n = zeros.withUnsafeBytes { pwriteAll(fd, UnsafeRawBufferPointer(rebasing: $0[..<pad]), offset + head.count + r.bodyCount) } }
         guard n == 0 else { fail("writing segment \(slot): \(String(cString: strerror(n)))"); return false }
         writes.add(1, ordering: .relaxed)
+        files.withLock { f in if f.minSeq.count > slot { f.minSeq[slot] = min(f.minSeq[slot], job.seq) } }
         let loc = Loc(offset: UInt32(offset), length: UInt32(total), slot: UInt16(slot), tenant: tenant, vary: 0, kind: 0)
         let h = indexHash(r.key)
         shards[shard(h)].m.withLock { s in
@@ -537,6 +544,7 @@ public final class DiskStore: @unchecked Sendable {
         let (fd, gen) = files.withLock { f -> (Int32, UInt64) in
             let g = (f.gens.max() ?? 0) + 1
             f.gens[slot] = g
+            f.minSeq[slot] = .max
             return (f.fds[slot], g)
         }
         let s16 = UInt16(slot)
@@ -550,6 +558,19 @@ public final class DiskStore: @unchecked Sendable {
         let n = header.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
         guard n == header.count else { fail("writing segment \(slot)'s header: \(String(cString: strerror(errno)))"); return false }
         return true
+    }
+
+    /// The lowest sequence number a record this directory may still read can
+    /// have (written, queued, or being written), or nil while it is loading
+    /// (a slot not scanned yet could hold anything). A purge numbered at or
+    /// below it selects nothing here (DurablePurge.selects).
+    public var oldestSeq: UInt64? {
+        guard !health.withLock({ $0.loading }) else { return nil }
+        let written = files.withLock { $0.minSeq.min() ?? .max }
+        queueGate.lock()
+        let queued = queue.reduce(writingSeq) { min($0, $1.seq) }
+        queueGate.unlock()
+        return min(written, queued)
     }
 
     /// Takes the directory out of service until `retryMillis` from now.
@@ -584,6 +605,7 @@ public final class DiskStore: @unchecked Sendable {
             f.retired.append((f.fds, now + 60_000))
             f.fds = fds
             f.gens = gens.map { _ in 0 }
+            f.minSeq = gens.map { _ in .max }
         }
     }
 
@@ -635,8 +657,14 @@ public final class DiskStore: @unchecked Sendable {
         var end = pos
         var found = 0
         var pending: [(UInt64, UInt64?, Loc, String, [String])] = []   // hash, variant hash, loc, tenant, vary
+        var lowestSeq = UInt64.max
         func flushPending() -> Bool {
-            guard files.withLock({ $0.gens.count > slot && $0.gens[slot] == gen }) else { return false }
+            let same = files.withLock { f -> Bool in
+                guard f.gens.count > slot && f.gens[slot] == gen else { return false }
+                f.minSeq[slot] = min(f.minSeq[slot], lowestSeq)
+                return true
+            }
+            guard same else { return false }
             for (h, hv, l0, tenant, vary) in pending {
                 if let allowed, !allowed.contains(tenant) { unknown.insert(tenant); continue }
                 guard let t = tenantID(tenant), let vid = varyID(vary) else { continue }
@@ -691,6 +719,7 @@ public final class DiskStore: @unchecked Sendable {
                     buf.withUnsafeBytes { p in
                         let base = UnsafeRawBufferPointer(rebasing: p[i...])
                         let key = String(decoding: UnsafeRawBufferPointer(rebasing: base[v.keyRange]), as: UTF8.self)
+                        lowestSeq = min(lowestSeq, v.seq)
                         if let m = DiskRecord.decodeIndexMeta(UnsafeRawBufferPointer(rebasing: base[v.metaRange])) {
                             let l = Loc(offset: UInt32(pos + i), length: UInt32(v.length), slot: UInt16(slot), tenant: 0, vary: 0, kind: 0)
                             pending.append((indexHash(key), m.vary.isEmpty ? nil : indexHash(key, variant: m.variant), l, m.tenant, m.vary))

@@ -39,7 +39,16 @@ public final class TieredStore: CacheStorage, @unchecked Sendable {
     public let memory: MemoryStore
     public let disks: [DiskStore]
     let seqBase: UInt64
-    let journalFDs: [Int32]
+    /// Each directory's journal (replaced by a compaction: under `purging`).
+    var journalFDs: [Int32]
+    /// The journal is compacted when it holds this many purges (doubling
+    /// past what a compaction keeps; under `purging`).
+    var compactAt = TieredStore.compactMin
+    static let compactMin = 1024
+    /// Purges younger than this (seconds) are kept by a compaction whatever
+    /// the directories hold: a fill checked against the memory tier's purge
+    /// log just before it is queued for writing is covered either way.
+    static let compactMargin: Int64 = 60
     let purging = Mutex(())
     let purgeList: Mutex<[DurablePurge]>
     /// Disk answers waiting for the exchange that asked (taken by its next lookup).
@@ -334,7 +343,51 @@ public final class TieredStore: CacheStorage, @unchecked Sendable {
             if bytes.withUnsafeBytes({ pwriteAll(fd, $0, Int(end)) }) != 0 { log("edged: cache: writing the purge journal failed: \(String(cString: strerror(errno)))") }
             if sync { fdatasync(fd) }
         }
-        purgeList.withLock { $0.append(p) }
+        let count = purgeList.withLock { $0.append(p); return $0.count }
+        if count >= compactAt { compactJournal(now: now) }
+    }
+
+    /// Drops the purges no record on any directory can be selected by (a
+    /// purge selects records numbered below it: one at or below every
+    /// directory's oldest record, written or queued, selects nothing), and
+    /// any younger than `compactMargin`, from the list disk reads are
+    /// checked against and from the journals. Each journal is rewritten
+    /// beside itself, synced, and renamed over the old one, so a crash
+    /// leaves one or the other whole. Nothing is dropped while a directory
+    /// is loading. Called under `purging`.
+    func compactJournal(now: Int64) {
+        var floor = UInt64.max
+        for d in disks {
+            guard let s = d.oldestSeq else { return }
+            floor = min(floor, s)
+        }
+        let all = purgeList.withLock { $0 }
+        let keep = all.filter { $0.seq > floor || $0.time > now - TieredStore.compactMargin }
+        compactAt = max(TieredStore.compactMin, keep.count * 2)
+        guard keep.count < all.count else { return }
+        var bytes: [UInt8] = []
+        for p in keep { bytes += PurgeJournal.encode(p) }
+        for (i, d) in disks.enumerated() {
+            let path = d.path + "/purges", tmp = path + ".new"
+            let fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+            guard fd >= 0 else { log("edged: cache: compacting the purge journal \(path) failed: \(String(cString: strerror(errno)))"); return }
+            guard bytes.withUnsafeBytes({ pwriteAll(fd, $0, 0) }) == 0, fdatasync(fd) == 0, rename(tmp, path) == 0 else {
+                log("edged: cache: compacting the purge journal \(path) failed: \(String(cString: strerror(errno)))")
+                Glibc.close(fd)
+                unlink(tmp)
+                return
+            }
+            // The rename itself is made durable with the directory.
+            let dir = open(d.path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            if dir >= 0 { fsync(dir); Glibc.close(dir) }
+            Glibc.close(journalFDs[i])
+            journalFDs[i] = fd
+        }
+        purgeList.withLock { list in
+            // (Purges appended meanwhile: none, `purging` is held; the list is replaced whole.)
+            list = keep
+        }
+        log("edged: cache: purge journal compacted: \(all.count) -> \(keep.count) purges")
     }
 
     @discardableResult

@@ -195,6 +195,50 @@ func settle(_ s: TieredStore) {
         s.close()
     }
 
+    /// The purge journal keeps what can still select a record on disk: a
+    /// compaction (at 1,024 purges, then at twice what the last one kept)
+    /// drops purges numbered at or below every directory's oldest record
+    /// once they are older than the margin, and keeps the rest, across a
+    /// restart too.
+    @Test func theJournalKeepsOnlyPurgesThatCanStillSelectARecord() throws {
+        let dir = tempDir()
+        // 4 MiB: four 1 MiB segments.
+        var s = try open(dir, size: 4 << 20)
+        settle(s)
+        let body = Array(repeating: UInt8(7), count: 100_000)
+        s.insert(sample("live", body: [1]), startedAt: nil)
+        settle(s)
+        // A purge of "live" long ago (now: 1,000), then more, up past 1,024:
+        // "live" is on disk and older than all of them, so none is dropped,
+        // though the first is far older than the margin.
+        s.purge(.key("live"), soft: false, now: 1_000)
+        for i in 0..<1100 { s.purge(.key("gone\(i)"), soft: false, now: 2_000_000) }
+        #expect(s.purgeList.withLock { $0.count } == 1101)
+        #expect(s.compactAt == 2048, "nothing dropped at 1,024: the next attempt at twice that")
+        // The ring turns over: every record from before is reclaimed.
+        for i in 0..<60 { s.insert(sample("r\(i)", body: body), startedAt: nil); if i % 5 == 4 { s.flush() } }
+        settle(s)
+        #expect(get(s, "live") == nil)
+        // Later purges (now: 3,000,000) up to the next compaction; one selects a record on disk.
+        s.purge(.key("r59"), soft: false, now: 3_000_000)
+        for i in 0..<1100 { s.purge(.key("later\(i)"), soft: false, now: 3_000_000) }
+        let kept = s.purgeList.withLock { $0 }
+        #expect(kept.count == 1101, "the 1,101 from before the turn are gone, the 1,101 after it kept")
+        #expect(kept.allSatisfy { $0.time == 3_000_000 })
+        let fd = Glibc.open(dir + "/purges", O_RDONLY)
+        let onDisk = TieredStore.readAll(fd).withUnsafeBytes { PurgeJournal.decode($0) }
+        Glibc.close(fd)
+        #expect(onDisk.entries == kept, "the journal holds what the list holds")
+        #expect(!FileManagerless.exists(dir + "/purges.new"))
+        s.close()
+        s = try open(dir, size: 4 << 20)
+        settle(s)
+        #expect(s.purgeList.withLock { $0.count } == 1101)
+        #expect(get(s, "r59") == nil, "a kept purge holds after the restart")
+        #expect(get(s, "r58", exchange: 2)?.body == body)
+        s.close()
+    }
+
     @Test func theRingReclaimsTheOldestSegment() throws {
         let dir = tempDir()
         // 4 MiB: four 1 MiB segments.
@@ -261,4 +305,9 @@ func settle(_ s: TieredStore) {
         #expect(get(s, "n", exchange: 2) != nil)
         s.close()
     }
+}
+
+/// (Glibc's stat, without Foundation.)
+enum FileManagerless {
+    static func exists(_ path: String) -> Bool { var st = stat(); return stat(path, &st) == 0 }
 }
