@@ -18,12 +18,13 @@ public struct QueryOptions: Sendable, Equatable {
 public enum CacheKey {
     /// The key of every hit and miss on a route without query options, built
     /// in one allocation (the same bytes as the general path below): nil when
-    /// the host needs normalizing (a capital, a port or a trailing dot).
+    /// the host needs normalizing (a capital, a trailing dot, an IPv6 literal,
+    /// a port after anything Authority.normalize would change or refuse).
     @inline(__always)
     static func plainPrimary(tenant: String, https: Bool, host: String, target: String) -> String? {
-        let made = host.utf8.withContiguousStorageIfAvailable { h -> String? in
-            for b in h where (b >= 65 && b <= 90) || b == 58 { return nil }
-            if h.last == 46 { return nil }
+        let made = host.utf8.withContiguousStorageIfAvailable { whole -> String? in
+            guard let n = plainHostLength(whole) else { return nil }
+            let h = UnsafeBufferPointer(rebasing: whole[..<n])
             return tenant.utf8.withContiguousStorageIfAvailable { t -> String? in
                 target.utf8.withContiguousStorageIfAvailable { g -> String in
                     let scheme: StaticString = https ? "|https|" : "|http|"
@@ -47,6 +48,36 @@ public enum CacheKey {
         return made ?? nil
     }
 
+    /// How much of a host is its key as it is (the port, if any, dropped), or
+    /// nil when the general path must normalize it. Without a port: no
+    /// capital and no trailing dot. With one: only the characters
+    /// Authority.normalize keeps unchanged before it, and a port it accepts
+    /// (1 to 65535, or none after the colon).
+    @inline(__always)
+    static func plainHostLength(_ h: UnsafeBufferPointer<UInt8>) -> Int? {
+        var i = 0
+        while i < h.count {
+            let b = h[i]
+            if b == 58 { break }
+            if b >= 65 && b <= 90 { return nil }
+            i += 1
+        }
+        if i == h.count { return h.last == 46 ? nil : h.count }
+        let colon = i
+        guard colon > 0, h[colon - 1] != 46, h.count - colon - 1 <= 5 else { return nil }
+        for j in 0..<colon {
+            let b = h[j]
+            guard (b >= 48 && b <= 57) || (b >= 97 && b <= 122) || b == 45 || b == 46 || b == 95 || b == 126 else { return nil }
+        }
+        var port = 0
+        for j in (colon + 1)..<h.count {
+            let b = h[j]
+            guard b >= 48 && b <= 57 else { return nil }
+            port = port * 10 + Int(b - 48)
+        }
+        return h.count == colon + 1 || (port >= 1 && port <= 65535) ? colon : nil
+    }
+
     /// Copies `p` to `base + at`; returns where the next bytes go.
     @inline(__always) static func put(_ p: UnsafeRawBufferPointer, _ base: UnsafeMutablePointer<UInt8>, _ at: Int) -> Int {
         if p.count > 0 { UnsafeMutableRawPointer(base + at).copyMemory(from: p.baseAddress!, byteCount: p.count) }
@@ -61,6 +92,11 @@ public enum CacheKey {
            let k = plainPrimary(tenant: tenant, https: https, host: host, target: target) {
             return k
         }
+        return generalPrimary(tenant: tenant, https: https, host: host, target: target, query: query)
+    }
+
+    /// The primary key by the general rule (what the fast path must equal).
+    static func generalPrimary(tenant: String, https: Bool, host: String, target: String, query: QueryOptions) -> String {
         // No port: the tenant's listeners (and the ports clients spell) share
         // entries, and a purge by URL need not know them. The scheme stays keyed.
         // The one host normalization (EdgeHTTP.Authority); a host it refuses is keyed lowercased as given.

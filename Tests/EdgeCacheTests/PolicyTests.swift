@@ -194,6 +194,31 @@ func fresh(_ status: Int, _ response: HeaderList, requestTime: Int64 = t0, respo
 }
 
 @Suite(.timeLimit(.minutes(3))) struct KeyAndUpdateTests {
+    /// The one-allocation key agrees with the general rule wherever it is taken,
+    /// and declines the hosts the general rule must normalize.
+    @Test func theFastKeyEqualsTheGeneralOne() {
+        let hosts = ["example.com", "example.com:8080", "127.0.0.1:18470", "127.0.0.1", "a.test:", "a.test:0", "a.test:65535",
+                     "a.test:65536", "a.test:123456", "a.test:8x", "Example.com:80", "example.com.:80", "example.com.", "[::1]:8080",
+                     "[::1]", "a%20b:80", "a%20b", "a b", "a_b~c-d.e:1", ":80", "", "a:b:c", "xn--bcher-kva.example:443", "A"]
+        var fast = 0
+        for host in hosts {
+            for target in ["/", "/x?y=1", "/ünïcode"] {
+                for https in [false, true] {
+                    let general = CacheKey.generalPrimary(tenant: "shop", https: https, host: host, target: target, query: QueryOptions())
+                    if let k = CacheKey.plainPrimary(tenant: "shop", https: https, host: host, target: target) {
+                        fast += 1
+                        #expect(k == general, "\(host) \(target)")
+                    }
+                    #expect(CacheKey.primary(tenant: "shop", https: https, host: host, target: target) == general)
+                }
+            }
+        }
+        #expect(fast == 6 * 11, "hosts with ports take the fast path too")
+        for declined in ["Example.com:80", "example.com.:80", "[::1]:8080", "a%20b:80", "a.test:0", "a.test:65536", "a.test:8x", ":80", "a:b:c"] {
+            #expect(CacheKey.plainPrimary(tenant: "t", https: false, host: declined, target: "/") == nil, "\(declined)")
+        }
+    }
+
     @Test func primaryKeySeparatesTenantsSchemesAndHosts() {
         let a = CacheKey.primary(tenant: "a", https: false, host: "Example.com:80", target: "/x")
         #expect(a == CacheKey.primary(tenant: "a", https: false, host: "example.com.", target: "/x"))
