@@ -313,9 +313,9 @@ public struct StoredResponse: @unchecked Sendable {
     /// The object's own bytes: key, variant, fields, body and tags, as kept.
     public var storedBytes: Int { Int(h.pointee.tagsEnd) + (h.pointee.external?.count ?? 0) }
 
-    /// The memory tier's bytes per object beyond its block: a table slot
-    /// (8 bytes at a load between 0.35 and 0.7) and a ghost slot (4 bytes,
-    /// up to twice the objects).
+    /// The memory tier's bytes per object beyond its block: an index slot
+    /// (8 bytes at a load between 0.35 and 0.7: 11 to 23 an object) and a
+    /// ghost fingerprint (4 bytes in an array of up to twice the objects).
     public static let indexShare = 24
 
     /// Where the bytes start in a block, from its start.

@@ -104,6 +104,8 @@ extension Worker {
             return true
         }
         guard let stored = c.ex.cache.revalidating, let rc = c.ex.route?.cache, !c.ex.responseStarted else { return false }
+        // (Serving picks a representation by the request's fields, as a hit does.)
+        c.ex.cache.makeRequest()
         let wall = clock.now()
         var detail = CacheStatus.Detail.staleIfError
         if !CachePolicy.mayServeStaleOnError(stored.freshness, request: c.ex.cache.request, now: wall, grace: rc.grace) {
