@@ -165,8 +165,8 @@ struct ResponseFacts {
     }
 
     /// The ETag of the coding made, from the origin's head `p`.
-    func etag(_ p: UnsafeRawBufferPointer, for coding: ContentCoding) -> String? {
-        etagRange.map { EdgeProxy.etag(String(decoding: p[$0], as: UTF8.self), for: coding) }
+    func codingETag(_ p: UnsafeRawBufferPointer, for coding: ContentCoding) -> String? {
+        etagRange.map { etag(String(decoding: p[$0], as: UTF8.self), for: coding) }
     }
 }
 
@@ -229,7 +229,7 @@ extension Worker {
             var (t, vary) = cmp.decide(status: o.head.status, facts, acceptEncoding: c.ex.acceptEncoding)
             if facts.varyHasAcceptEncoding { vary = false }
             guard let produced = t.produced else { return (.none, vary, nil) }
-            return (t, vary, facts.etag(p, for: produced))
+            return (t, vary, facts.codingETag(p, for: produced))
         }
         guard framing != .none else { return (.none, false, nil) }
         var length: Int64?
@@ -251,7 +251,7 @@ extension Worker {
                                       freshness: f.freshness, limit: f.limit, tags: f.tags, startedAt: f.startedAt)
         }
         c.ex.coder = coder
-        return (t, vary, facts.etag(p, for: produced))
+        return (t, vary, facts.codingETag(p, for: produced))
     }
 
     /// Runs body bytes through the connection's codec and relays what comes
