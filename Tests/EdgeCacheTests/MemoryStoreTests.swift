@@ -143,7 +143,8 @@ func object(_ key: String, variant: String = "", vary: [String] = [], size: Int 
 
     @Test func s3fifoKeepsMoreOfTheWorkingSetThanLRUUnderAScan() {
         let objects = 500
-        let store = MemoryStore(capacity: objects * 1128, shardCount: 1)
+        // Room for exactly as many objects as the LRU holds (what one of these costs, as charged).
+        let store = MemoryStore(capacity: objects * object("k0000", size: 1000).cost, shardCount: 1)
         var lru = LRU(capacity: objects)
         var hits = (s3: 0, lru: 0), counted = 0
         for (k, c) in Self.trace() {
