@@ -21,7 +21,7 @@ public struct HeaderList: Equatable, Sendable {
     /// Builds from names already lowercased (saves the work on hot paths).
     public init(lowercased: [(String, String)], original: [String]) {
         fields = zip(original, lowercased).map { (name: $0, value: $1.1) }
-        lowerNames = lowercased.map(\.0)
+        lowerNames = lowercased.map { $0.0 }
     }
 
     public static func == (a: HeaderList, b: HeaderList) -> Bool {

@@ -90,6 +90,7 @@ public final class TieredStore: CacheStorage, @unchecked Sendable {
                                        dropped: { names in forward.store?.dropTenants(names) }, log: log))
         }
         self.disks = disks
+        largestObject = disks.reduce(memory.maxObjectBytes) { max($0, $1.maxObjectBytes) }
         // The journals: every purge is in each; the list is their union.
         var purges: [UInt64: DurablePurge] = [:]
         var fds: [Int32] = []
@@ -328,7 +329,9 @@ public final class TieredStore: CacheStorage, @unchecked Sendable {
 
     public func storage(for body: [UInt8]) -> BodyStorage { memory.storage(for: body) }
 
-    public var maxObjectBytes: Int { disks.map(\.maxObjectBytes).max().map { max($0, memory.maxObjectBytes) } ?? memory.maxObjectBytes }
+    /// The largest of the tiers' (fixed when the store opens: every miss reads it).
+    public var maxObjectBytes: Int { largestObject }
+    let largestObject: Int
 
     // MARK: removing
 

@@ -113,7 +113,9 @@ struct StreamTable<Value> {
         set { table[Key(id: id)] = newValue }
     }
     var count: Int { table.count }
-    var keys: [UInt32] { table.keys.map(\.id) }
+    var keys: [UInt32] { table.keys.map { $0.id } }
+    /// Drops the entries `gone` says (one pass, no lookups).
+    mutating func removeAll(where gone: (Value) -> Bool) { table = table.filter { !gone($0.value) } }
 }
 
 public struct H2Connection {
@@ -459,7 +461,7 @@ public struct H2Connection {
     /// Closed streams are kept only while they may still matter (a few hundred).
     mutating func forgetClosed() {
         guard streams.count > 2 * limits.maxConcurrentStreams + 16 else { return }
-        for id in streams.keys where streams[id]?.state == .closed { streams[id] = nil }
+        streams.removeAll { $0.state == .closed }
     }
 
     mutating func giveBack(_ stream: UInt32, _ n: Int, _ out: inout [UInt8]) {

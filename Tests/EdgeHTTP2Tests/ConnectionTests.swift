@@ -215,6 +215,24 @@ func u32(_ v: UInt32) -> [UInt8] { [UInt8(v >> 24), UInt8(v >> 16 & 0xff), UInt8
         }
     }
 
+    /// Closed streams are forgotten once there are more than twice the
+    /// concurrent limit (plus 16): a long connection's table stays small,
+    /// and what is still open stays.
+    @Test func closedStreamsAreForgotten() {
+        var l = H2Limits(); l.maxConcurrentStreams = 10
+        var p = Peer(l)
+        p.headers(1, endStream: false)   // stays open throughout
+        var id: UInt32 = 3
+        for _ in 0..<500 {
+            p.headers(id)
+            p.conn.sendHeaders(id, [HeaderField(":status", "204")], endStream: true, into: &p.out)
+            id += 2
+        }
+        #expect(p.conn.streams.count <= 2 * 10 + 16)
+        #expect(p.conn.state(1) == .open && p.conn.openStreams == 1)
+        #expect(p.closedWith == nil)
+    }
+
     @Test func streamsBeyondTheLimitAreRefused() {
         var l = H2Limits(); l.maxConcurrentStreams = 2
         var p = Peer(l)
