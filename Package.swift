@@ -72,7 +72,7 @@ let package = Package(
         .testTarget(name: "EdgeTLSTests", dependencies: ["EdgeTLS"]),
         .testTarget(name: "EdgeACMETests", dependencies: ["EdgeACME", "EdgeTLS"]),
         .testTarget(name: "EdgeCacheTests", dependencies: ["EdgeCache", "EdgeHTTP"]),
-        .testTarget(name: "EdgeProxyTests", dependencies: ["EdgeProxy", "EdgeAdmin", "EdgeConfig", "EdgeIO", "EdgeHTTP", "EdgeCache", "EdgeProtect"]),
+        .testTarget(name: "EdgeProxyTests", dependencies: ["EdgeProxy", "EdgeAdmin", "EdgeConfig", "EdgeIO", "EdgeHTTP", "EdgeCache", "EdgeProtect", "EdgeDisk"]),
         .testTarget(name: "EdgeDiskTests", dependencies: ["EdgeDisk", "EdgeCache", "EdgeHTTP"]),
         .testTarget(name: "EdgeAdminTests", dependencies: ["EdgeAdmin", "EdgeHTTP"]),
         .testTarget(name: "EdgeCompressTests", dependencies: ["EdgeCompress", "EdgeHTTP"]),

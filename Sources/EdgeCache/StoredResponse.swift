@@ -20,9 +20,19 @@ import Glibc
 import EdgeHTTP
 #endif
 
+/// A file a stored body's bytes are also in (a disk tier's segment), which a
+/// plain-socket hit sends them from with sendfile while the file is open and
+/// the pages are in the page cache (so the send never waits for the disk).
+public protocol PageCacheFile: AnyObject, Sendable {
+    var fd: Int32 { get }
+    /// Are bytes `offset..<offset+count` of the file all in the page cache?
+    func resident(offset: Int, count: Int) -> Bool
+}
+
 /// A stored body, the handle a lookup gives the transport: ordinary memory,
 /// or a region of a file (a memory file for large bodies; a disk segment) that
-/// hits send with sendfile from the right offset, no copy. Immutable.
+/// hits send with sendfile from the right offset, no copy. Immutable but for
+/// `segment`, which the segment's reclaim clears.
 public final class BodyStorage: @unchecked Sendable {
     let array: [UInt8]
     let owner: AnyObject?
@@ -32,15 +42,39 @@ public final class BodyStorage: @unchecked Sendable {
     public let fd: Int32
     public let offset: Int
     public let count: Int
+    /// The memory `owner` holds for these bytes (nil: whole pages of `count`).
+    let ownerBytes: Int?
+    /// The disk segment the bytes were read from, at `offset`: weak, so that a
+    /// body kept in memory never holds a reclaimed segment's space on disk.
+    public private(set) weak var segment: (any PageCacheFile)?
 
     public init(_ bytes: [UInt8]) {
-        array = bytes; owner = nil; base = nil; fd = -1; offset = 0; count = bytes.count
+        array = bytes; owner = nil; base = nil; fd = -1; offset = 0; count = bytes.count; ownerBytes = nil
     }
 
     /// Bytes mapped at `base` from `fd` at `offset` (a memory file, or a disk
     /// tier's segment); `owner` keeps the mapping alive and unmaps it when freed.
     public init(mapped owner: AnyObject, base: UnsafeRawPointer, count: Int, fd: Int32, offset: Int = 0) {
-        array = []; self.owner = owner; self.base = base; self.fd = fd; self.offset = offset; self.count = count
+        array = []; self.owner = owner; self.base = base; self.fd = fd; self.offset = offset; self.count = count; ownerBytes = nil
+    }
+
+    /// Bytes at `base` inside memory `owner` holds (`ownerBytes` of it: what
+    /// they are charged), which are also in `segment` at `offset` as long as
+    /// it lives: a record read from a disk tier's segment.
+    public init(held owner: AnyObject, ownerBytes: Int, base: UnsafeRawPointer, count: Int, segment: (any PageCacheFile)?, offset: Int) {
+        array = []; self.owner = owner; self.base = base; fd = -1; self.offset = offset; self.count = count
+        self.ownerBytes = ownerBytes
+        self.segment = segment
+    }
+
+    /// Where bytes `from..<from+n` can be sent from without a copy (sendfile):
+    /// a memory file always; a segment while it is open and holds them in the
+    /// page cache (`holder` keeps its descriptor open for the call); nil: send
+    /// them from memory.
+    @inline(__always) public func file(_ from: Int, _ n: Int) -> (fd: Int32, offset: Int, holder: AnyObject?)? {
+        if fd >= 0 { return (fd, offset + from, nil) }
+        guard let s = segment, s.resident(offset: offset + from, count: n) else { return nil }
+        return (s.fd, offset + from, s)
     }
 
     @inline(__always) public func withBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
@@ -56,6 +90,7 @@ public final class BodyStorage: @unchecked Sendable {
     /// (charged with it; a disk tier's region is not memory: it charges its own).
     public var chargedBytes: Int {
         if base == nil { return array.capacity }
+        if let ownerBytes { return ownerBytes }
         return owner is StoredBox ? 0 : (count + 4095) & ~4095
     }
 
@@ -216,9 +251,18 @@ public struct StoredResponse: @unchecked Sendable {
         if let e = p.pointee.external { return e.count }
         return Int(p.pointee.bodyEnd &- p.pointee.headEnd)
     }
-    /// The file a body is in (sendfile from `bodyOffset`), or -1 for memory.
-    @inline(__always) public var bodyFD: Int32 { h.pointee.external?.fd ?? -1 }
+    /// The file a body is in (sendfile from `bodyOffset`): a memory file, or
+    /// the disk segment it was read from while that is open; -1: memory only.
+    @inline(__always) public var bodyFD: Int32 {
+        guard let e = h.pointee.external else { return -1 }
+        return e.fd >= 0 ? e.fd : e.segment?.fd ?? -1
+    }
     @inline(__always) public var bodyOffset: Int { h.pointee.external?.offset ?? 0 }
+    /// Where body bytes `from..<from+n` can be sent from without a copy, or
+    /// nil: from memory (BodyStorage.file).
+    @inline(__always) public func bodyFile(_ from: Int, _ n: Int) -> (fd: Int32, offset: Int, holder: AnyObject?)? {
+        h.pointee.external?.file(from, n)
+    }
     @inline(__always) public func withBody<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         let p = h
         if let e = p.pointee.external { return try e.withBytes(body) }

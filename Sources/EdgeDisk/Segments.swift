@@ -5,8 +5,10 @@
 // Layout: `seg-NNNN.edge`, `slots` files of `segmentBytes` each. Records are
 // appended to the open segment; when it is full the writer moves to the
 // slot with the oldest generation and reclaims it whole (its index entries
-// go, the file is truncated and gets a new header), so space is reused FIFO
-// with no per-object files and no fragmentation. A start continues the
+// go, and a new file with a new header is renamed over the slot's), so space
+// is reused FIFO with no per-object files and no fragmentation. A reclaimed
+// file is never written again: a response still being sent from its pages
+// (sendfile) holds its descriptor, and the kernel frees it when that ends. A start continues the
 // newest segment after its last valid record, so restarts reclaim nothing.
 //
 // Index: per shard a `[UInt64: Loc]`. A key without Vary maps fnv1a(key) to
@@ -26,8 +28,9 @@
 // TieredStore's pool) read with pread, never through a mapping, so a slot
 // reclaimed under a read gives a record that fails its checks (a miss), not
 // a fault. Shard locks are held for a table step only; no lock is held
-// across I/O. Descriptors are closed only at `close()`, or (after a lost
-// directory) a minute after they were replaced.
+// across I/O. A descriptor is a SegmentFile, closed when the last holder
+// lets go: the slot table, a read in progress, or a response whose body is
+// sent from the file.
 //
 // Writes never delay a request: the pipeline enqueues a stored response and
 // returns; a full queue (`queueBudget` bytes) drops the write (counted).
@@ -81,6 +84,62 @@ func pwriteAll(_ fd: Int32, _ p: UnsafeRawBufferPointer, _ offset: Int) -> Int32
         done += k
     }
     return 0
+}
+
+/// One segment file's descriptor, closed when the last holder lets go: the
+/// slot table, a read, a sendfile call in progress (bodies in memory refer to
+/// it weakly, so a reclaimed file's space goes back as soon as no call holds it).
+/// The file is mapped but never touched through the mapping (a read error
+/// there would be SIGBUS): `mincore` on it says which pages the page cache holds.
+public final class SegmentFile: PageCacheFile, @unchecked Sendable {
+    public let fd: Int32
+    let map: UnsafeMutableRawPointer?
+    let mapLength: Int
+    static let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+
+    init(_ fd: Int32, length: Int) {
+        self.fd = fd
+        let p = mmap(nil, length, PROT_READ, MAP_SHARED, fd, 0)
+        map = p == MAP_FAILED ? nil : p
+        mapLength = length
+    }
+    deinit {
+        if let map { munmap(map, mapLength) }
+        Glibc.close(fd)
+    }
+
+    public func resident(offset: Int, count: Int) -> Bool {
+        guard let map, count > 0, offset >= 0, offset + count <= mapLength else { return false }
+        let page = SegmentFile.page
+        let start = offset & ~(page - 1)
+        let pages = (offset + count - start + page - 1) / page
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: pages) { v in
+            guard mincore(map + start, pages * page, v.baseAddress) == 0 else { return false }
+            for b in v where b & 1 == 0 { return false }
+            return true
+        }
+    }
+}
+
+/// A record as read: memory of its own holding all its bytes, and the file
+/// it was read from, kept open as long as these bytes are (a body of a record
+/// read and checked is sent from the file's pages with sendfile: the reclaim
+/// of a slot never writes into a file again, see `roll`).
+public final class RecordBytes: @unchecked Sendable {
+    let base: UnsafeMutableRawPointer
+    public let count: Int
+    /// (Weak: the memory tier keeps these bytes; it must not keep a reclaimed file.)
+    public private(set) weak var file: SegmentFile?
+    /// Where in the file the record starts.
+    public let offset: Int
+    init(count: Int, file: SegmentFile, offset: Int) {
+        base = UnsafeMutableRawPointer.allocate(byteCount: max(1, count), alignment: 16)
+        self.count = count; self.file = file; self.offset = offset
+    }
+    deinit { base.deallocate() }
+    @inline(__always) public func withBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try withExtendedLifetime(self) { try body(UnsafeRawBufferPointer(start: base, count: count)) }
+    }
 }
 
 /// One index entry (16 bytes).
@@ -153,13 +212,11 @@ public final class DiskStore: @unchecked Sendable {
     let names = Mutex(Names())
 
     struct Files {
-        var fds: [Int32]
+        var fds: [SegmentFile]
         var gens: [UInt64]
         /// The lowest sequence number of a record in each slot (UInt64.max:
         /// none known): what the purge journal still has to answer for.
         var minSeq: [UInt64]
-        /// Descriptors replaced after a lost directory, closed once this time passes.
-        var retired: [(fds: [Int32], at: Int64)] = []
     }
     let files: Mutex<Files>
 
@@ -222,7 +279,7 @@ public final class DiskStore: @unchecked Sendable {
         slots = max(2, Int(capacity / Int64(segmentBytes)))
         self.maxObjectBytes = min(maxObjectBytes, segmentBytes - SegmentHeader.size - DiskRecord.fixedSize - (DiskRecord.maxKey + 4096))
         shards = (0..<16).map { _ in ShardBox() }
-        let (fds, gens) = try DiskStore.openSlots(path, slots)
+        let (fds, gens) = try DiskStore.openSlots(path, slots, segmentBytes: segmentBytes)
         files = Mutex(Files(fds: fds, gens: gens, minSeq: gens.map { _ in .max }))
     }
 
@@ -233,19 +290,17 @@ public final class DiskStore: @unchecked Sendable {
     }
 
     /// Opens every slot's file and reads its generation (0: empty or invalid).
-    static func openSlots(_ dir: String, _ slots: Int) throws -> ([Int32], [UInt64]) {
+    static func openSlots(_ dir: String, _ slots: Int, segmentBytes: Int) throws -> ([SegmentFile], [UInt64]) {
         if mkdir(dir, 0o700) != 0 && errno != EEXIST { throw IOError("cache directory \(dir)") }
-        var fds: [Int32] = [], gens: [UInt64] = []
+        var fds: [SegmentFile] = [], gens: [UInt64] = []
         for i in 0..<slots {
+            // A reclaim a crash cut short leaves its new file beside the slot's.
+            unlink(slotPath(dir, i) + ".new")
             let fd = open(slotPath(dir, i), O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-            if fd < 0 {
-                let e = IOError("cache segment \(slotPath(dir, i))")
-                for f in fds { Glibc.close(f) }
-                throw e
-            }
+            if fd < 0 { throw IOError("cache segment \(slotPath(dir, i))") }
             var h = [UInt8](repeating: 0, count: SegmentHeader.size)
             let n = h.withUnsafeMutableBytes { pread(fd, $0.baseAddress, SegmentHeader.size, 0) }
-            fds.append(fd)
+            fds.append(SegmentFile(fd, length: segmentBytes))
             gens.append(n == SegmentHeader.size ? h.withUnsafeBytes { SegmentHeader.parse($0) } ?? 0 : 0)
         }
         // Slots beyond a smaller size than before are dropped.
@@ -307,12 +362,12 @@ public final class DiskStore: @unchecked Sendable {
 
     /// Reads a record (on a reader thread): its view and bytes, when the head
     /// checks, it is `key`'s `variant`, and its body checks; nil otherwise.
-    func read(_ l: Loc, key: String, variant: String) -> (RecordView, [UInt8])? {
+    func read(_ l: Loc, key: String, variant: String) -> (RecordView, RecordBytes)? {
         if case .record(let v, let b) = read(l, key: key, variant: variant, nowait: false) { return (v, b) }
         return nil
     }
 
-    enum ReadOutcome { case record(RecordView, [UInt8]), failed, wouldBlock }
+    enum ReadOutcome { case record(RecordView, RecordBytes), failed, wouldBlock }
 
     /// Whether this directory's file system answers RWF_NOWAIT reads (cleared the first time it says it cannot).
     let nowaitWorks = Atomic<Bool>(true)
@@ -321,13 +376,15 @@ public final class DiskStore: @unchecked Sendable {
     /// cache holds all of it (preadv2 with RWF_NOWAIT), else `.wouldBlock` and
     /// the reader pool reads it.
     func read(_ l: Loc, key: String, variant: String, nowait: Bool) -> ReadOutcome {
-        let fd = files.withLock { $0.fds[Int(l.slot)] }
-        let n = Int(l.length)
         if nowait && !nowaitWorks.load(ordering: .relaxed) { return .wouldBlock }
+        guard let file = files.withLock({ $0.fds.count > Int(l.slot) ? $0.fds[Int(l.slot)] : nil }) else { return .failed }
+        let fd = file.fd
+        let n = Int(l.length)
         var got = 0
         var blocked = false
-        let buf = [UInt8](unsafeUninitializedCapacity: n) { b, count in
-            let base = UnsafeMutableRawPointer(b.baseAddress!)
+        let buf = RecordBytes(count: n, file: file, offset: Int(l.offset))
+        do {
+            let base = buf.base
             if nowait {
                 let r = edge_pread_nowait(fd, base, n, Int64(l.offset))
                 if r == n { got = n; pageCacheReads.add(1, ordering: .relaxed) } else {
@@ -345,11 +402,10 @@ public final class DiskStore: @unchecked Sendable {
             }
             // (Bytes past what was read are never looked at: got < n fails the checks below.)
             if got < n { memset(base + got, 0, n - got) }
-            count = n
         }
         if blocked { return .wouldBlock }
         reads.add(1, ordering: .relaxed)
-        let ok: RecordView? = buf.withUnsafeBytes { p in
+        let ok: RecordView? = buf.withBytes { p in
             guard got == n, case .record(let v) = DiskRecord.parse(p, limit: n), v.length == n,
                   p[v.keyRange].elementsEqual(key.utf8) else { return nil }
             guard CRC32C.update(0, UnsafeRawBufferPointer(rebasing: p[v.bodyRange])) == v.bodyCRC else { return nil }
@@ -433,7 +489,7 @@ public final class DiskStore: @unchecked Sendable {
         while !queue.isEmpty || writing { queueGate.wait(millis: 50) }
         queueGate.unlock()
         let fds = files.withLock { $0.fds }
-        for fd in fds { fdatasync(fd) }
+        for f in fds { fdatasync(f.fd) }
     }
 
     /// Stops the threads (after a flush) and closes the files.
@@ -442,11 +498,8 @@ public final class DiskStore: @unchecked Sendable {
         queueGate.lock(); stopping = true; queueGate.broadcast(); queueGate.unlock()
         for t in threads { t.join() }
         threads = []
-        files.withLock { f in
-            for fd in f.fds { Glibc.close(fd) }
-            for r in f.retired { for fd in r.fds { Glibc.close(fd) } }
-            f.fds = []; f.retired = []
-        }
+        // (Each closes when the last response sent from it lets go.)
+        files.withLock { $0.fds = [] }
     }
 
     func writerLoop(startSlot: Int) {
@@ -479,7 +532,7 @@ public final class DiskStore: @unchecked Sendable {
                 dirty = true
             }
             if dirty && (now - lastSync >= 1000 || batch.isEmpty) {
-                if let fd = files.withLock({ $0.fds.isEmpty ? nil : $0.fds[slot] }) { fdatasync(fd) }
+                if let f = files.withLock({ $0.fds.isEmpty ? nil : $0.fds[slot] }) { fdatasync(f.fd) }
                 dirty = false
                 lastSync = now
             }
@@ -503,13 +556,14 @@ public final class DiskStore: @unchecked Sendable {
         guard total <= segmentBytes - SegmentHeader.size else { return true }
         if offset == 0 || offset + total > segmentBytes {
             if offset != 0 {
-                fdatasync(files.withLock { $0.fds[slot] })
+                fdatasync(files.withLock { $0.fds[slot] }.fd)
                 slot = next(after: slot)
             }
             guard roll(slot) else { return false }
             offset = SegmentHeader.size
         }
-        let fd = files.withLock { $0.fds[slot] }
+        let file = files.withLock { $0.fds[slot] }
+        let fd = file.fd
         let zeros = [UInt8](repeating: 0, count: 8)
         var n = head.withUnsafeBytes { pwriteAll(fd, $0, offset) }
         if n == 0 { n = r.withBody { pwriteAll(fd, $0, offset + head.count) } }
@@ -538,14 +592,17 @@ public final class DiskStore: @unchecked Sendable {
         files.withLock { f in f.gens.indices.filter { $0 != slot }.min { f.gens[$0] < f.gens[$1] } ?? slot }
     }
 
-    /// Reclaims `slot` for writing: its entries leave the index, the file is
-    /// emptied and gets a header with the next generation.
+    /// Reclaims `slot` for writing: its entries leave the index, and a new
+    /// file with a header of the next generation is made beside the slot's,
+    /// synced, and renamed over it (the directory synced too, so a power loss
+    /// cannot bring back what the reclaim dropped). The old file is never
+    /// written again: a response still sent from its pages keeps its bytes.
     func roll(_ slot: Int) -> Bool {
-        let (fd, gen) = files.withLock { f -> (Int32, UInt64) in
+        let gen = files.withLock { f -> UInt64 in
             let g = (f.gens.max() ?? 0) + 1
             f.gens[slot] = g
             f.minSeq[slot] = .max
-            return (f.fds[slot], g)
+            return g
         }
         let s16 = UInt16(slot)
         for sh in shards {
@@ -553,10 +610,22 @@ public final class DiskStore: @unchecked Sendable {
                 for (h, l) in s.table where l.kind == 0 && l.slot == s16 { s.table[h] = nil; DiskStore.account(&s, l, -1) }
             }
         }
-        guard ftruncate(fd, 0) == 0 else { fail("emptying segment \(slot): \(String(cString: strerror(errno)))"); return false }
+        let final = DiskStore.slotPath(path, slot), tmp = final + ".new"
+        let fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { fail("making segment \(slot): \(String(cString: strerror(errno)))"); return false }
+        let file = SegmentFile(fd, length: segmentBytes)
         let header = SegmentHeader.encode(generation: gen, created: wallClock().seconds)
-        let n = header.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
-        guard n == header.count else { fail("writing segment \(slot)'s header: \(String(cString: strerror(errno)))"); return false }
+        let n = header.withUnsafeBytes { pwriteAll(fd, $0, 0) }
+        guard n == 0 else { unlink(tmp); fail("writing segment \(slot)'s header: \(String(cString: strerror(n)))"); return false }
+        guard fdatasync(fd) == 0, rename(tmp, final) == 0 else {
+            let e = errno
+            unlink(tmp)
+            fail("replacing segment \(slot): \(String(cString: strerror(e)))")
+            return false
+        }
+        let dir = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if dir >= 0 { fsync(dir); Glibc.close(dir) }
+        files.withLock { $0.fds[slot] = file }
         return true
     }
 
@@ -589,20 +658,13 @@ public final class DiskStore: @unchecked Sendable {
     /// Once a second: is the directory still there? If it went, its index
     /// is dropped and the directory is made again with fresh files.
     func checkDirectory(_ now: Int64) {
-        files.withLock { f in
-            f.retired.removeAll { r in
-                guard now >= r.at else { return false }
-                for fd in r.fds { Glibc.close(fd) }
-                return true
-            }
-        }
         var st = stat()
         guard stat(path, &st) != 0 else { return }
         for sh in shards { sh.m.withLock { $0 = Shard() } }
         fail("the directory is gone")
-        guard let (fds, gens) = try? DiskStore.openSlots(path, slots) else { return }
+        guard let (fds, gens) = try? DiskStore.openSlots(path, slots, segmentBytes: segmentBytes) else { return }
         files.withLock { f in
-            f.retired.append((f.fds, now + 60_000))
+            // (The old files close when the last read or response of theirs ends.)
             f.fds = fds
             f.gens = gens.map { _ in 0 }
             f.minSeq = gens.map { _ in .max }
@@ -647,8 +709,9 @@ public final class DiskStore: @unchecked Sendable {
     /// generation scanned. Returns where the valid records end and how many
     /// were indexed; nil when the slot is gone (reclaimed, or no files).
     func scan(_ slot: Int, gen: UInt64, replace: Bool, _ buf: inout [UInt8], _ unknown: inout Set<String>) -> (end: Int, found: Int)? {
-        let fd = files.withLock { $0.fds.isEmpty ? -1 : $0.fds[slot] }
-        guard fd >= 0 else { return nil }
+        guard let file = files.withLock({ $0.fds.isEmpty ? nil : $0.fds[slot] }) else { return nil }
+        let fd = file.fd
+        defer { withExtendedLifetime(file) {} }
         var size = stat()
         guard fstat(fd, &size) == 0 else { return (SegmentHeader.size, 0) }
         let fileSize = Int(size.st_size)
@@ -750,8 +813,8 @@ public final class DiskStore: @unchecked Sendable {
         guard let (end, n) = scan(slot, gen: gen, replace: true, &buf, &unknown) else { return 0 }
         loadedObjects.add(n, ordering: .relaxed)
         if !unknown.isEmpty { dropped(unknown) }
-        let fd = files.withLock { $0.fds[slot] }
-        guard ftruncate(fd, off_t(end)) == 0 else {
+        let file = files.withLock { $0.fds[slot] }
+        guard ftruncate(file.fd, off_t(end)) == 0 else {
             fail("cutting segment \(slot) at \(end): \(String(cString: strerror(errno)))")
             return 0
         }

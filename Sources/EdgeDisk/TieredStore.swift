@@ -268,17 +268,29 @@ public final class TieredStore: CacheStorage, @unchecked Sendable {
         }
     }
 
+    /// Bodies from this size on stay in the memory they were read into (no
+    /// copy into the stored response's block), and plain-socket hits send them
+    /// from the segment's pages (sendfile) while the segment is not reclaimed
+    /// and the page cache holds them; smaller ones are copied.
+    static let sendFromSegmentMin = 16 * 1024
+
     /// A record read and checked (checksums, key, variant), with the purges
     /// since it was stored applied (a hard one unindexes it).
     func decodeChecked(_ disk: DiskStore, _ key: String, _ loc: Loc, _ variant: String,
-                       read: (RecordView, [UInt8])? = nil) -> (response: StoredResponse, seq: UInt64)? {
+                       read: (RecordView, RecordBytes)? = nil) -> (response: StoredResponse, seq: UInt64)? {
         guard let (v, bytes) = read ?? disk.read(loc, key: key, variant: variant) else { return nil }
         // In ordinary memory, not the memory file the pipeline keeps a large fill
         // in: a memory file per promotion (memfd_create, write, mmap, and munmap
         // at eviction) halved the disk tier's hits per CPU-second with 64 KiB
         // objects churning through a smaller memory tier (14.4 k -> 26.8 k).
-        let storage = BodyStorage(Array(bytes[v.bodyRange]))
-        let decoded = bytes.withUnsafeBytes { p in DiskRecord.decode(key: key, meta: UnsafeRawBufferPointer(rebasing: p[v.metaRange]), storage: storage) }
+        let body = UnsafeRawPointer(bytes.base + v.bodyRange.lowerBound), n = v.bodyRange.count
+        let large = n >= TieredStore.sendFromSegmentMin
+        // (What malloc hands out for the record: its bytes, 8 of its own, rounded to 16.)
+        let held = (bytes.count + 8 + 15) & ~15
+        let storage = large ? BodyStorage(held: bytes, ownerBytes: held, base: body, count: n, segment: bytes.file,
+                                          offset: bytes.offset + v.bodyRange.lowerBound)
+                            : BodyStorage(Array(UnsafeRawBufferPointer(start: body, count: n)))
+        let decoded = bytes.withBytes { p in DiskRecord.decode(key: key, meta: UnsafeRawBufferPointer(rebasing: p[v.metaRange]), storage: storage) }
         guard var r = decoded, r.variant == variant else { return nil }
         for p in purgeList.withLock({ $0 }) where p.selects(r, seq: v.seq) {
             if !p.soft { disk.forget(key, variant: variant, loc); return nil }
@@ -288,7 +300,7 @@ public final class TieredStore: CacheStorage, @unchecked Sendable {
     }
 
     func load(_ disk: DiskStore, _ key: String, _ loc: Loc, _ variant: String, epoch: UInt64, notBefore: UInt64 = 0,
-              read: (RecordView, [UInt8])? = nil) -> (response: StoredResponse, seq: UInt64, promoted: Bool)? {
+              read: (RecordView, RecordBytes)? = nil) -> (response: StoredResponse, seq: UInt64, promoted: Bool)? {
         guard let (r, seq) = decodeChecked(disk, key, loc, variant, read: read), seq >= notBefore else { return nil }
         let promoted = r.cost <= memory.maxObjectBytes && memory.insert(r, startedAt: epoch)
         // A purge while it was read.

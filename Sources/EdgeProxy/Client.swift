@@ -264,17 +264,20 @@ extension Worker {
             var want = b.readableBytes
             if let s = c.pendingBody {
                 let n = c.pendingTo - c.pendingFrom
-                if (s.bodyFD >= 0 || c.tls != nil) && b.isEmpty {
+                // A body in a file (a memory file; a disk segment while the page
+                // cache holds these bytes) goes from its pages to a plain socket
+                // (sendfile), no copy.
+                let file = c.tls == nil ? s.bodyFile(c.pendingFrom, n) : nil
+                if (file != nil || c.tls != nil) && b.isEmpty {
                     want = n
-                    if c.tls != nil {
+                    if let file {
+                        var off = file.offset
+                        result = withExtendedLifetime(file.holder) { c.socket.sendfile(from: file.fd, offset: &off, n) }
+                    } else {
                         // TLS encrypts straight from the stored body.
                         result = s.withBody { clientWrite(c, $0.baseAddress! + c.pendingFrom, n) }
-                    } else {
-                        // A body in a file goes from its pages to the socket (sendfile), no copy.
-                        var off = s.bodyOffset + c.pendingFrom
-                        result = c.socket.sendfile(from: s.bodyFD, offset: &off, n)
                     }
-                } else if s.bodyFD >= 0 || c.tls != nil {
+                } else if file != nil || c.tls != nil {
                     result = clientWrite(c, b.readPointer, want)   // the head first
                 } else {
                     // The head from outBuf and the stored body in place, in one writev.

@@ -255,6 +255,66 @@ func settle(_ s: TieredStore) {
         s.close()
     }
 
+    /// A large body read from disk stays in the memory it was read into and
+    /// keeps a weak link to its segment: plain-socket hits send it from the
+    /// segment's pages (sendfile) while the page cache holds them, from memory
+    /// otherwise; a small one is copied. A reclaim makes a new file and never
+    /// writes the old one, so a send in progress (which holds the file) keeps
+    /// its bytes; once none does, the file closes and the link is gone.
+    @Test func aLargeDiskBodyIsSentFromItsSegmentWhileItLives() throws {
+        let dir = tempDir()
+        // 4 MiB: four 1 MiB segments.
+        var s = try open(dir, size: 4 << 20)
+        settle(s)
+        let body = (0..<100_000).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ $0 >> 9) }
+        s.insert(sample("big", body: body), startedAt: nil)
+        s.insert(sample("small", body: Array(repeating: 1, count: 1000)), startedAt: nil)
+        s.close()
+        // A reclaim a crash cut short left its new file: opening removes it.
+        let stray = DiskStore.slotPath(dir, 1) + ".new"
+        Glibc.close(Glibc.open(stray, O_CREAT | O_WRONLY, 0o600))
+        s = try open(dir, size: 4 << 20)
+        settle(s)
+        #expect(!FileManagerless.exists(stray))
+        guard let r = get(s, "big") else { Issue.record("no disk hit"); s.close(); return }
+        let asRead = r.body == body
+        #expect(asRead)
+        #expect(r.bodyFD >= 0, "a large disk body keeps its segment")
+        #expect(s.memory.lookup(key: "big", request: { HeaderList() })?.bodyFD == r.bodyFD, "memory's copy is the same")
+        #expect(get(s, "small", exchange: 2)?.bodyFD == -1)
+        // Just read: in the page cache, so it is sent from the file.
+        do {
+            guard let f = r.bodyFile(0, body.count) else { Issue.record("not sent from the segment"); s.close(); return }
+            // (A Bool, so a failure does not print 100,000 bytes.)
+            func fileHoldsBody() -> Bool {
+                var b = [UInt8](repeating: 0, count: body.count)
+                let n = b.withUnsafeMutableBytes { pread(f.fd, $0.baseAddress, body.count, off_t(f.offset)) }
+                return n == body.count && b == body
+            }
+            #expect(fileHoldsBody())
+            // Out of the page cache: sent from memory (a send never waits for the disk).
+            var dropped = false
+            for _ in 0..<100 where !dropped {
+                _ = posix_fadvise(f.fd, 0, 0, Int32(POSIX_FADV_DONTNEED))
+                dropped = r.bodyFile(0, body.count) == nil
+                if !dropped { usleep(20_000) }
+            }
+            #expect(dropped, "pages the page cache does not hold are not sent from the file")
+            #expect(fileHoldsBody())
+            #expect(r.bodyFile(0, body.count) != nil, "read back into the page cache")
+            // Turn the ring over while a send holds the file: every slot is reclaimed.
+            let filler = Array(repeating: UInt8(9), count: 100_000)
+            for i in 0..<60 { s.insert(sample("f\(i)", body: filler), startedAt: nil); if i % 5 == 4 { s.flush() } }
+            #expect(s.disks[0].locate("big", request: { HeaderList() }) == nil, "its slot was reclaimed")
+            #expect(fileHoldsBody(), "a reclaimed file is not written again")
+        }
+        // No send holds it now: closed, and the body is sent from memory.
+        #expect(r.bodyFD == -1 && r.bodyFile(0, body.count) == nil, "a body in memory does not keep a reclaimed file")
+        let stillRight = r.body == body
+        #expect(stillRight)
+        s.close()
+    }
+
     @Test func varyVariantsAreKeptApart() throws {
         let dir = tempDir()
         var s = try open(dir)
@@ -289,11 +349,14 @@ func settle(_ s: TieredStore) {
         let dir = tempDir()
         let s = try open(dir)
         settle(s)
-        // Make every segment read-only underneath the store: writes fail with EBADF.
+        // One write opens a segment (a reclaim makes its file anew), then every
+        // segment is made read-only underneath the store: writes fail with EBADF.
+        s.insert(sample("first"), startedAt: nil)
+        s.flush()
         s.disks[0].files.withLock { f in
             for i in f.fds.indices {
                 let ro = Glibc.open(DiskStore.slotPath(dir, i), O_RDONLY)
-                dup2(ro, f.fds[i]); Glibc.close(ro)
+                dup2(ro, f.fds[i].fd); Glibc.close(ro)
             }
         }
         s.insert(sample("m"), startedAt: nil)
