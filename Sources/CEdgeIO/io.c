@@ -8,6 +8,8 @@
 #include <unistd.h>
 #include <sys/mman.h>
 #include <sys/sendfile.h>
+#include <sys/syscall.h>
+#include <stdint.h>
 #include "CEdgeIO.h"
 
 int edge_pin_to_cpu(int cpu) {
@@ -93,6 +95,14 @@ int edge_open_beneath(int dirfd, const char *path, int flags, int allow_links) {
 }
 
 int edge_open_directory(const char *path) { return open(path, O_PATH | O_DIRECTORY | O_CLOEXEC); }
+
+long long edge_cached_pages(int fd, long long off, long long len) {
+    /* cachestat(2): syscall 451 on every architecture; glibc has no wrapper yet. */
+    struct { uint64_t off, len; } range = { (uint64_t)off, (uint64_t)len };
+    struct { uint64_t cache, dirty, writeback, evicted, recently_evicted; } cs = { 0, 0, 0, 0, 0 };
+    if (syscall(451, fd, &range, &cs, 0) != 0) return -1;
+    return (long long)cs.cache;
+}
 
 long edge_pread_nowait(int fd, void *buf, size_t n, long long off) {
 #if defined(RWF_NOWAIT)

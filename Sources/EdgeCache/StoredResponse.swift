@@ -20,9 +20,9 @@ import Glibc
 import EdgeHTTP
 #endif
 
-/// A file a stored body's bytes are also in (a disk tier's segment), which a
-/// plain-socket hit sends them from with sendfile while the file is open and
-/// the pages are in the page cache (so the send never waits for the disk).
+/// A file a stored body's bytes are also in (a disk tier's segment), which the
+/// answer that read them sends them from with sendfile while the file is open
+/// and the pages are in the page cache (so the send never waits for the disk).
 public protocol PageCacheFile: AnyObject, Sendable {
     var fd: Int32 { get }
     /// Are bytes `offset..<offset+count` of the file all in the page cache?
@@ -68,13 +68,22 @@ public final class BodyStorage: @unchecked Sendable {
     }
 
     /// Where bytes `from..<from+n` can be sent from without a copy (sendfile):
-    /// a memory file always; a segment while it is open and holds them in the
-    /// page cache (`holder` keeps its descriptor open for the call); nil: send
-    /// them from memory.
-    @inline(__always) public func file(_ from: Int, _ n: Int) -> (fd: Int32, offset: Int, holder: AnyObject?)? {
+    /// a memory file always; a segment, only for the answer that read it
+    /// (`justRead`: its pages were read this moment, or `mincore` says the page
+    /// cache still holds them), while it is open (`holder` keeps its descriptor
+    /// open for the call). nil: send them from memory. (Every later hit is
+    /// written from memory: a page cache check per hit, `mincore` on 16 pages,
+    /// cost as much as the copy it saved.)
+    @inline(__always) public func file(_ from: Int, _ n: Int, justRead: Bool) -> (fd: Int32, offset: Int, holder: AnyObject?)? {
         if fd >= 0 { return (fd, offset + from, nil) }
-        guard let s = segment, s.resident(offset: offset + from, count: n) else { return nil }
+        guard justRead, let s = segment else { return nil }
         return (s.fd, offset + from, s)
+    }
+
+    /// Is the segment still open with bytes `from..<from+n` in the page cache?
+    public func segmentResident(_ from: Int, _ n: Int) -> Bool {
+        guard let s = segment else { return false }
+        return s.resident(offset: offset + from, count: n)
     }
 
     @inline(__always) public func withBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
@@ -260,9 +269,11 @@ public struct StoredResponse: @unchecked Sendable {
     @inline(__always) public var bodyOffset: Int { h.pointee.external?.offset ?? 0 }
     /// Where body bytes `from..<from+n` can be sent from without a copy, or
     /// nil: from memory (BodyStorage.file).
-    @inline(__always) public func bodyFile(_ from: Int, _ n: Int) -> (fd: Int32, offset: Int, holder: AnyObject?)? {
-        h.pointee.external?.file(from, n)
+    @inline(__always) public func bodyFile(_ from: Int, _ n: Int, justRead: Bool) -> (fd: Int32, offset: Int, holder: AnyObject?)? {
+        h.pointee.external?.file(from, n, justRead: justRead)
     }
+    /// Is the body's segment open with bytes `from..<from+n` in the page cache?
+    public func bodySegmentResident(_ from: Int, _ n: Int) -> Bool { h.pointee.external?.segmentResident(from, n) ?? false }
     @inline(__always) public func withBody<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         let p = h
         if let e = p.pointee.external { return try e.withBytes(body) }

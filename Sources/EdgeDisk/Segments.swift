@@ -89,35 +89,23 @@ func pwriteAll(_ fd: Int32, _ p: UnsafeRawBufferPointer, _ offset: Int) -> Int32
 /// One segment file's descriptor, closed when the last holder lets go: the
 /// slot table, a read, a sendfile call in progress (bodies in memory refer to
 /// it weakly, so a reclaimed file's space goes back as soon as no call holds it).
-/// The file is mapped but never touched through the mapping (a read error
-/// there would be SIGBUS): `mincore` on it says which pages the page cache holds.
 public final class SegmentFile: PageCacheFile, @unchecked Sendable {
     public let fd: Int32
-    let map: UnsafeMutableRawPointer?
-    let mapLength: Int
     static let page = Int(sysconf(Int32(_SC_PAGESIZE)))
 
-    init(_ fd: Int32, length: Int) {
-        self.fd = fd
-        let p = mmap(nil, length, PROT_READ, MAP_SHARED, fd, 0)
-        map = p == MAP_FAILED ? nil : p
-        mapLength = length
-    }
-    deinit {
-        if let map { munmap(map, mapLength) }
-        Glibc.close(fd)
-    }
+    init(_ fd: Int32) { self.fd = fd }
+    deinit { Glibc.close(fd) }
 
+    /// cachestat(2) over the pages the range touches. (Not mincore: that needs
+    /// the segments mapped, and with them mapped POSIX_FADV_DONTNEED left pages
+    /// in the page cache now and then.) False where the kernel cannot say
+    /// (before 6.5): the body is sent from memory.
     public func resident(offset: Int, count: Int) -> Bool {
-        guard let map, count > 0, offset >= 0, offset + count <= mapLength else { return false }
+        guard count > 0, offset >= 0 else { return false }
         let page = SegmentFile.page
         let start = offset & ~(page - 1)
         let pages = (offset + count - start + page - 1) / page
-        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: pages) { v in
-            guard mincore(map + start, pages * page, v.baseAddress) == 0 else { return false }
-            for b in v where b & 1 == 0 { return false }
-            return true
-        }
+        return edge_cached_pages(fd, Int64(start), Int64(pages * page)) == Int64(pages)
     }
 }
 
@@ -279,7 +267,7 @@ public final class DiskStore: @unchecked Sendable {
         slots = max(2, Int(capacity / Int64(segmentBytes)))
         self.maxObjectBytes = min(maxObjectBytes, segmentBytes - SegmentHeader.size - DiskRecord.fixedSize - (DiskRecord.maxKey + 4096))
         shards = (0..<16).map { _ in ShardBox() }
-        let (fds, gens) = try DiskStore.openSlots(path, slots, segmentBytes: segmentBytes)
+        let (fds, gens) = try DiskStore.openSlots(path, slots)
         files = Mutex(Files(fds: fds, gens: gens, minSeq: gens.map { _ in .max }))
     }
 
@@ -290,7 +278,7 @@ public final class DiskStore: @unchecked Sendable {
     }
 
     /// Opens every slot's file and reads its generation (0: empty or invalid).
-    static func openSlots(_ dir: String, _ slots: Int, segmentBytes: Int) throws -> ([SegmentFile], [UInt64]) {
+    static func openSlots(_ dir: String, _ slots: Int) throws -> ([SegmentFile], [UInt64]) {
         if mkdir(dir, 0o700) != 0 && errno != EEXIST { throw IOError("cache directory \(dir)") }
         var fds: [SegmentFile] = [], gens: [UInt64] = []
         for i in 0..<slots {
@@ -300,7 +288,7 @@ public final class DiskStore: @unchecked Sendable {
             if fd < 0 { throw IOError("cache segment \(slotPath(dir, i))") }
             var h = [UInt8](repeating: 0, count: SegmentHeader.size)
             let n = h.withUnsafeMutableBytes { pread(fd, $0.baseAddress, SegmentHeader.size, 0) }
-            fds.append(SegmentFile(fd, length: segmentBytes))
+            fds.append(SegmentFile(fd))
             gens.append(n == SegmentHeader.size ? h.withUnsafeBytes { SegmentHeader.parse($0) } ?? 0 : 0)
         }
         // Slots beyond a smaller size than before are dropped.
@@ -613,7 +601,7 @@ public final class DiskStore: @unchecked Sendable {
         let final = DiskStore.slotPath(path, slot), tmp = final + ".new"
         let fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard fd >= 0 else { fail("making segment \(slot): \(String(cString: strerror(errno)))"); return false }
-        let file = SegmentFile(fd, length: segmentBytes)
+        let file = SegmentFile(fd)
         let header = SegmentHeader.encode(generation: gen, created: wallClock().seconds)
         let n = header.withUnsafeBytes { pwriteAll(fd, $0, 0) }
         guard n == 0 else { unlink(tmp); fail("writing segment \(slot)'s header: \(String(cString: strerror(n)))"); return false }
@@ -662,7 +650,7 @@ public final class DiskStore: @unchecked Sendable {
         guard stat(path, &st) != 0 else { return }
         for sh in shards { sh.m.withLock { $0 = Shard() } }
         fail("the directory is gone")
-        guard let (fds, gens) = try? DiskStore.openSlots(path, slots, segmentBytes: segmentBytes) else { return }
+        guard let (fds, gens) = try? DiskStore.openSlots(path, slots) else { return }
         files.withLock { f in
             // (The old files close when the last read or response of theirs ends.)
             f.fds = fds

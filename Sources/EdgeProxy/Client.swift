@@ -84,6 +84,9 @@ final class ClientConnection {
     var pendingBody: StoredResponse?
     var pendingFrom = 0
     var pendingTo = 0
+    /// No write of `pendingBody` was tried yet (its pages, when a disk read
+    /// just brought them in, are in the page cache: see flushClient).
+    var pendingFirst = false
     /// Stored bodies to write after `pendingBody`, in order (a response
     /// combined from slices: EdgeProxy/Slices.swift). Empty for every other.
     var pendingMore: [(StoredResponse, Int, Int)] = []
@@ -264,20 +267,29 @@ extension Worker {
             var want = b.readableBytes
             if let s = c.pendingBody {
                 let n = c.pendingTo - c.pendingFrom
-                // A body in a file (a memory file; a disk segment while the page
-                // cache holds these bytes) goes from its pages to a plain socket
-                // (sendfile), no copy.
-                let file = c.tls == nil ? s.bodyFile(c.pendingFrom, n) : nil
+                // A body in a file goes from its pages to a plain socket (sendfile),
+                // no copy: a memory file always; the disk segment an answer read
+                // it from, by its first write (the pages were just read) or, when
+                // the client held it back, while the page cache still holds them.
+                var justRead = false
+                if c.tls == nil && c.ex.cache.status.detail == .disk {
+                    justRead = c.pendingFirst || s.bodySegmentResident(c.pendingFrom, n)
+                }
+                let file = c.tls == nil ? s.bodyFile(c.pendingFrom, n, justRead: justRead) : nil
                 if (file != nil || c.tls != nil) && b.isEmpty {
                     want = n
                     if let file {
                         var off = file.offset
+                        c.pendingFirst = false
                         result = withExtendedLifetime(file.holder) { c.socket.sendfile(from: file.fd, offset: &off, n) }
                     } else {
                         // TLS encrypts straight from the stored body.
                         result = s.withBody { clientWrite(c, $0.baseAddress! + c.pendingFrom, n) }
                     }
-                } else if file != nil || c.tls != nil {
+                } else if file != nil {
+                    // The head first, held for the body's first segment (MSG_MORE).
+                    result = c.socket.write(b.readPointer, want, more: true)
+                } else if c.tls != nil {
                     result = clientWrite(c, b.readPointer, want)   // the head first
                 } else {
                     // The head from outBuf and the stored body in place, in one writev.

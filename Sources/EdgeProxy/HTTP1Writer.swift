@@ -123,6 +123,7 @@ extension Worker {
             c.pendingBody = s
             c.pendingFrom = from
             c.pendingTo = to
+            c.pendingFirst = true
         } else {
             s.withBody { c.outBuf!.append(UnsafeRawBufferPointer(rebasing: $0[from..<to])) }
         }
@@ -138,7 +139,7 @@ extension Worker {
     func nextPendingBody(_ c: ClientConnection) {
         if c.pendingMore.isEmpty { c.pendingBody = nil; return }
         let (s, from, to) = c.pendingMore.removeFirst()
-        c.pendingBody = s; c.pendingFrom = from; c.pendingTo = to
+        c.pendingBody = s; c.pendingFrom = from; c.pendingTo = to; c.pendingFirst = true
     }
 
     /// The end of the response body: the last chunk when chunked, nothing otherwise.

@@ -256,11 +256,12 @@ func settle(_ s: TieredStore) {
     }
 
     /// A large body read from disk stays in the memory it was read into and
-    /// keeps a weak link to its segment: plain-socket hits send it from the
-    /// segment's pages (sendfile) while the page cache holds them, from memory
-    /// otherwise; a small one is copied. A reclaim makes a new file and never
-    /// writes the old one, so a send in progress (which holds the file) keeps
-    /// its bytes; once none does, the file closes and the link is gone.
+    /// keeps a weak link to its segment: the answer that read it sends it from
+    /// the segment's pages (sendfile), later hits from memory; the page cache
+    /// check says when the pages are gone. A small one is copied. A reclaim
+    /// makes a new file and never writes the old one, so a send in progress
+    /// (which holds the file) keeps its bytes; once none does, the file closes
+    /// and the link is gone.
     @Test func aLargeDiskBodyIsSentFromItsSegmentWhileItLives() throws {
         let dir = tempDir()
         // 4 MiB: four 1 MiB segments.
@@ -282,9 +283,10 @@ func settle(_ s: TieredStore) {
         #expect(r.bodyFD >= 0, "a large disk body keeps its segment")
         #expect(s.memory.lookup(key: "big", request: { HeaderList() })?.bodyFD == r.bodyFD, "memory's copy is the same")
         #expect(get(s, "small", exchange: 2)?.bodyFD == -1)
-        // Just read: in the page cache, so it is sent from the file.
+        // Just read: the answer sends it from the file; later hits write it from memory.
+        #expect(r.bodyFile(0, body.count, justRead: false) == nil)
         do {
-            guard let f = r.bodyFile(0, body.count) else { Issue.record("not sent from the segment"); s.close(); return }
+            guard let f = r.bodyFile(0, body.count, justRead: true) else { Issue.record("not sent from the segment"); s.close(); return }
             // (A Bool, so a failure does not print 100,000 bytes.)
             func fileHoldsBody() -> Bool {
                 var b = [UInt8](repeating: 0, count: body.count)
@@ -292,16 +294,18 @@ func settle(_ s: TieredStore) {
                 return n == body.count && b == body
             }
             #expect(fileHoldsBody())
-            // Out of the page cache: sent from memory (a send never waits for the disk).
+            // Out of the page cache: the check says so (a send held back by its
+            // client resumes from memory then: a send never waits for the disk).
+            #expect(r.bodySegmentResident(0, body.count))
             var dropped = false
             for _ in 0..<100 where !dropped {
                 _ = posix_fadvise(f.fd, 0, 0, Int32(POSIX_FADV_DONTNEED))
-                dropped = r.bodyFile(0, body.count) == nil
+                dropped = !r.bodySegmentResident(0, body.count)
                 if !dropped { usleep(20_000) }
             }
-            #expect(dropped, "pages the page cache does not hold are not sent from the file")
+            #expect(dropped, "pages the page cache does not hold are seen as gone")
             #expect(fileHoldsBody())
-            #expect(r.bodyFile(0, body.count) != nil, "read back into the page cache")
+            #expect(r.bodySegmentResident(0, body.count), "read back into the page cache")
             // Turn the ring over while a send holds the file: every slot is reclaimed.
             let filler = Array(repeating: UInt8(9), count: 100_000)
             for i in 0..<60 { s.insert(sample("f\(i)", body: filler), startedAt: nil); if i % 5 == 4 { s.flush() } }
@@ -309,7 +313,7 @@ func settle(_ s: TieredStore) {
             #expect(fileHoldsBody(), "a reclaimed file is not written again")
         }
         // No send holds it now: closed, and the body is sent from memory.
-        #expect(r.bodyFD == -1 && r.bodyFile(0, body.count) == nil, "a body in memory does not keep a reclaimed file")
+        #expect(r.bodyFD == -1 && r.bodyFile(0, body.count, justRead: true) == nil, "a body in memory does not keep a reclaimed file")
         let stillRight = r.body == body
         #expect(stillRight)
         s.close()

@@ -139,7 +139,7 @@ import EdgeConfig
         e.stop()
         (e.server.config.store as? TieredStore)?.close()   // what edged does at a graceful stop: writes what is queued
         e = try Edge(tenants: [tenant], store: try store())
-        defer { e.stop() }
+        defer { e.stop(); (e.server.config.store as? TieredStore)?.close() }
         try waitUntil("the disk index loaded") { e.server.config.store.tiers.allSatisfy { !$0.loading } }
         func fromDisk(_ head: String) -> Bool { head.lowercased().contains("cache-status: edge; hit; detail=disk") }
         // HTTP/1.1 on a plain socket: the whole body.

@@ -15,6 +15,10 @@
 /// block (EOPNOTSUPP where the kernel or file system cannot say).
 long edge_pread_nowait(int fd, void *buf, size_t n, long long off);
 
+/// How many pages of `len` bytes of `fd` from `off` the page cache holds now
+/// (cachestat(2), Linux 6.5+), or -1 where the kernel cannot say.
+long long edge_cached_pages(int fd, long long off, long long len);
+
 /// Gives the allocator's free pages back to the system (glibc malloc_trim).
 static inline int edge_malloc_trim(void) { return malloc_trim(0); }
 
