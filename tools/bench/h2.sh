@@ -5,7 +5,9 @@
 # requests per proxy CPU-second for 1 KiB and 16 KiB hits, and edged's HTTP/1.1
 # keep-alive over TLS (wrk, 50 connections) on the same objects, for edged's
 # h2 against its own h1.
-# usage: tools/bench/h2.sh [seconds=10]
+# ROUNDS=N measures each object N times (the order reversed every other round)
+# and prints the median of edged's per-round ratio with its spread.
+# usage: [ROUNDS=N] tools/bench/h2.sh [seconds=10]
 DUR=${1:-10}
 source "$(dirname "$0")/lib.sh"
 command -v haproxy >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy >/dev/null; }
@@ -67,15 +69,24 @@ run_h2load() {
 
 echo "# h2 benchmark: $(git log -1 --format=%h) + work tree; ${DUR}s per run; h2load 10 connections x 100 streams; req/cpu-s = requests per proxy CPU-second" >&2
 for obj in 1k.bin 16k.bin; do
-  best=0; bestname=
-  for peer in "nginx:$NGX_PID:$NGXS" "haproxy:$HAP_PID:$HAPS" "edged:$EDGE_PID:$EDGES"; do
-    IFS=: read -r name pid port <<<"$peer"
-    for _ in 1 2; do curl -sk --http2 -o /dev/null "https://127.0.0.1:$port/$obj"; done
-    read -r rps per < <(run_h2load "$name" "$pid" "https://127.0.0.1:$port/$obj")
-    if [ "$name" = edged ]; then
-      printf "ratio    h2 %-8s edged/%s per CPU-s %s\n" "$obj" "$bestname" "$(ratio "$per" "$best")" >&2
-      read -r rps1 per1 < <(run_wrk edged "$pid" "https://127.0.0.1:$port/$obj" 50)
-      printf "ratio    %-11s edged h2/h1.1 per CPU-s %s\n" "$obj" "$(ratio "$per" "$per1")" >&2
-    elif [ "$per" -gt "$best" ]; then best=$per; bestname=$name; fi
+  ratios=()
+  for ((round = 1; round <= ${ROUNDS:-1}; round++)); do
+    best=0; bestname=; mine=0
+    for peer in $(round_order $round "nginx:$NGX_PID:$NGXS" "haproxy:$HAP_PID:$HAPS" "edged:$EDGE_PID:$EDGES"); do
+      IFS=: read -r name pid port <<<"$peer"
+      for _ in 1 2; do curl -sk --http2 -o /dev/null "https://127.0.0.1:$port/$obj"; done
+      read -r rps per < <(run_h2load "$name" "$pid" "https://127.0.0.1:$port/$obj")
+      if [ "$name" = edged ]; then
+        mine=$per
+        if [ $round -eq 1 ]; then
+          read -r rps1 per1 < <(run_wrk edged "$pid" "https://127.0.0.1:$port/$obj" 50)
+          printf "ratio    %-11s edged h2/h1.1 per CPU-s %s\n" "$obj" "$(ratio "$per" "$per1")" >&2
+        fi
+      elif [ "$per" -gt "$best" ]; then best=$per; bestname=$name; fi
+    done
+    r=$(ratio "$mine" "$best")
+    ratios+=("$r")
+    printf "ratio    h2 %-8s edged/%s per CPU-s %s\n" "$obj" "$bestname" "$r" >&2
   done
+  if [ "${ROUNDS:-1}" -gt 1 ]; then print_median "h2 $obj" "edged/best per CPU-s" "${ratios[@]}"; fi
 done

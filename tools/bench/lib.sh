@@ -169,3 +169,14 @@ run_wrk() {
 }
 
 ratio() { echo "scale=2; $1 / $2" | bc; }
+# round_order ROUND WORD...: the words as given on odd rounds, reversed on even
+# ones (ROUNDS=N: a drift of this machine's speed during a row then does not
+# favour whoever runs first).
+round_order() { local r=$1; shift; if [ $((r % 2)) -eq 0 ]; then printf '%s\n' "$@" | tac | tr '\n' ' '; else echo "$@"; fi; }
+# print_median ROW LABEL RATIO...: the median of the rounds' ratios and their spread.
+print_median() {
+  local row=$1 label=$2; shift 2
+  local sorted; sorted=($(printf '%s\n' "$@" | sort -n))
+  printf "median   %-11s %s %s over %d rounds (min %s, max %s)\n" "$row" "$label" "${sorted[$(( ${#sorted[@]} / 2 ))]}" \
+    "${#sorted[@]}" "${sorted[0]}" "${sorted[-1]}" >&2
+}

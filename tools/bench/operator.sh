@@ -12,7 +12,10 @@
 #   idle (memory each of IDLE=4000 idle keep-alive connections takes, after one hit on each;
 #   measured first, on fresh processes).
 # PEERS="haproxy edged" runs only those (a ratio needs a peer in the run).
-# usage: [ROWS="hit-1k tls-hit-1k ..."] [PEERS=...] tools/bench/operator.sh [seconds=10]
+# ROUNDS=N measures each row N times, the order reversed every other round, and
+# prints the median of edged's per-round ratio with its spread: this machine's
+# speed drifts by 10-20% between runs, as much as the targets' margins.
+# usage: [ROWS="hit-1k tls-hit-1k ..."] [PEERS=...] [ROUNDS=N] tools/bench/operator.sh [seconds=10]
 DUR=${1:-10}
 source "$(dirname "$0")/lib.sh"
 for p in varnish haproxy; do command -v ${p}d >/dev/null || command -v $p >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $p >/dev/null; }; done
@@ -96,18 +99,25 @@ for row in "${ALL_ROWS[@]}"; do
   kind=$1 path=$2 scheme=$3
   extra=(); [ "$kind" = gzip-64k ] && extra=(-H "Accept-Encoding: gzip")
   echo "# $kind: $path over $scheme" >&2
-  best=0; bestname=
   peers="nginx:$NGX_PID:$NGX:$NGXS haproxy:$HAP_PID:$HAP:$HAPS"
   [ "$scheme" = http ] && peers="$peers varnish:$VAR_PID:$VAR:"
-  for peer in $peers "edged:$EDGE_PID:$EDGE:$EDGES"; do
-    IFS=: read -r name pid port sport <<<"$peer"
-    [ -n "${PEERS:-}" ] && ! [[ " $PEERS " == *" $name "* ]] && continue
-    [ "$scheme" = https ] && port=$sport
-    for _ in 1 2; do curl -sk -o /dev/null -H "Host: bench" "${extra[@]}" "$scheme://127.0.0.1:$port$path"; done
-    read -r rps per < <(run_wrk "$name" "$pid" "$scheme://127.0.0.1:$port$path" 50 "${extra[@]}")
-    if [ "$name" = edged ]; then
-      printf "ratio    %-11s edged/%s per CPU-s %s\n" "$kind" "$bestname" "$(ratio "$per" "$best")" >&2
-    elif [ "$per" -gt "$best" ]; then best=$per; bestname=$name; fi
+  ratios=()
+  for ((round = 1; round <= ${ROUNDS:-1}; round++)); do
+    order=$(round_order $round $peers "edged:$EDGE_PID:$EDGE:$EDGES")
+    best=0; bestname=; mine=0
+    for peer in $order; do
+      IFS=: read -r name pid port sport <<<"$peer"
+      [ -n "${PEERS:-}" ] && ! [[ " $PEERS " == *" $name "* ]] && continue
+      [ "$scheme" = https ] && port=$sport
+      for _ in 1 2; do curl -sk -o /dev/null -H "Host: bench" "${extra[@]}" "$scheme://127.0.0.1:$port$path"; done
+      read -r rps per < <(run_wrk "$name" "$pid" "$scheme://127.0.0.1:$port$path" 50 "${extra[@]}")
+      if [ "$name" = edged ]; then mine=$per
+      elif [ "$per" -gt "$best" ]; then best=$per; bestname=$name; fi
+    done
+    r=$(ratio "$mine" "$best")
+    ratios+=("$r")
+    printf "ratio    %-11s edged/%s per CPU-s %s\n" "$kind" "$bestname" "$r" >&2
   done
+  if [ "${ROUNDS:-1}" -gt 1 ]; then print_median "$kind" "edged/best per CPU-s" "${ratios[@]}"; fi
 done
 
