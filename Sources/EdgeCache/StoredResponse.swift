@@ -69,11 +69,11 @@ public final class BodyStorage: @unchecked Sendable {
 
     /// Where bytes `from..<from+n` can be sent from without a copy (sendfile):
     /// a memory file always; a segment, only for the answer that read it
-    /// (`justRead`: its pages were read this moment, or `mincore` says the page
-    /// cache still holds them), while it is open (`holder` keeps its descriptor
-    /// open for the call). nil: send them from memory. (Every later hit is
-    /// written from memory: a page cache check per hit, `mincore` on 16 pages,
-    /// cost as much as the copy it saved.)
+    /// (`justRead`: its pages were read this moment, or `segmentResident` says
+    /// the page cache still holds them), while it is open (`holder` keeps its
+    /// descriptor open for the call). nil: send them from memory. (Every later
+    /// hit is written from memory: a page cache check per hit, mincore on 16
+    /// pages, cost as much as the copy it saved.)
     @inline(__always) public func file(_ from: Int, _ n: Int, justRead: Bool) -> (fd: Int32, offset: Int, holder: AnyObject?)? {
         if fd >= 0 { return (fd, offset + from, nil) }
         guard justRead, let s = segment else { return nil }

@@ -269,9 +269,9 @@ public final class TieredStore: CacheStorage, @unchecked Sendable {
     }
 
     /// Bodies from this size on stay in the memory they were read into (no
-    /// copy into the stored response's block), and plain-socket hits send them
-    /// from the segment's pages (sendfile) while the segment is not reclaimed
-    /// and the page cache holds them; smaller ones are copied.
+    /// copy into the stored response's block) with a weak link to their
+    /// segment, which the answer that read one sends it from (sendfile, plain
+    /// sockets: Client.swift's flushClient); smaller ones are copied.
     static let sendFromSegmentMin = 16 * 1024
 
     /// A record read and checked (checksums, key, variant), with the purges
