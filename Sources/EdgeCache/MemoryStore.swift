@@ -311,7 +311,8 @@ public final class MemoryStore: CacheStorage {
     @inline(__always)
     func find(_ key: String, _ hashes: (base: UInt64, full: UInt64), derived coding: ContentCoding?, _ request: () -> HeaderList) -> StoredResponse? {
         var (base, full) = hashes
-        return shards[shard(hash: base)].m.withLock { s in
+        var firstHit = false
+        let r = shards[shard(hash: base)].m.withLock { s -> StoredResponse? in
             var k = key
             if let coding {
                 guard !s.derivedBases.isEmpty, s.derivedBases[base] != nil else { return nil }
@@ -328,11 +329,14 @@ public final class MemoryStore: CacheStorage {
                 }
                 let p = b.hp
                 if p.pointee.freq < 3 { p.pointee.freq += 1 }
+                if p.pointee.awaitingHit != 0 { p.pointee.awaitingHit = 0; firstHit = true }
                 found = r
                 return false
             }
             return found
         }
+        if firstHit, let r { onFirstHit?(r) }
+        return r
     }
 
     /// Calls `body` with each block stored under `key` (whose whole hash is
@@ -391,12 +395,27 @@ public final class MemoryStore: CacheStorage {
     @discardableResult
     public func insert(_ r: StoredResponse) -> Bool { insert(r, startedAt: nil) }
 
+    /// Called (outside the shard lock) with an object stored with `holdForHit`
+    /// on its first hit: a tier below admits objects on their second request
+    /// (TieredStore's `second_request` disk admission). Set once, before the
+    /// store is shared.
+    public nonisolated(unsafe) var onFirstHit: (@Sendable (StoredResponse) -> Void)?
+
+    @discardableResult
+    public func insert(_ r: StoredResponse, startedAt: UInt64?) -> Bool {
+        var seen = false
+        return insert(r, startedAt: startedAt, holdForHit: false, seenBefore: &seen)
+    }
+
     /// Stores `r` unless a purge recorded after `startedAt` (the purge epoch
     /// when its request left for the origin) selects it. The check is made
     /// under the shard lock, and a purge records itself before it visits the
     /// shards, so either the purge sees the object or the insert sees the purge.
+    /// `holdForHit`: the object waits for its first hit (onFirstHit), unless
+    /// its key was requested before (the ghost remembers it, evicted since):
+    /// then `seenBefore` is set instead.
     @discardableResult
-    public func insert(_ r: StoredResponse, startedAt: UInt64?) -> Bool {
+    public func insert(_ r: StoredResponse, startedAt: UInt64?, holdForHit: Bool, seenBefore: inout Bool) -> Bool {
         var r = r
         let cost = r.cost
         guard cost <= maxObjectBytes else { noteNotStored(key: r.key, reason: "larger than the largest object stored"); return false }
@@ -438,13 +457,16 @@ public final class MemoryStore: CacheStorage {
             s.bytes += cost
             s.stored += r.storedBytes
             if !s.notStored.isEmpty { s.notStored[full] = nil }
+            p.pointee.awaitingHit = 0
             if s.ghost.take(full) {
                 p.pointee.queue = 2
                 s.main.append(b)
+                seenBefore = true
             } else {
                 p.pointee.queue = 1
                 s.small.append(b)
                 s.smallBytes += cost
+                if holdForHit { p.pointee.awaitingHit = 1 }
             }
             MemoryStore.evict(&s, capacity: cap, freed: &freed)
             return true

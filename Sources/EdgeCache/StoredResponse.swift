@@ -122,6 +122,8 @@ struct StoredHead {
     var freq: UInt8 = 0
     /// 0: in no queue; 1: the small queue; 2: the main queue.
     var queue: UInt8 = 0
+    /// 1: stored with `holdForHit` and not hit since (MemoryStore.onFirstHit).
+    var awaitingHit: UInt8 = 0
     // Written once.
     let status: UInt16
     let source: UInt8

@@ -210,7 +210,13 @@ public enum ConfigLoader {
         }
         if let v = try root.string("http") { c.httpListen = v }
         if let cn = try root.object("cache") {
-            try cn.allowOnly(["memory", "max_object", "disks"])
+            try cn.allowOnly(["memory", "max_object", "disks", "disk_admission"])
+            if let v = try cn.string("disk_admission") {
+                guard ["all", "second_request"].contains(v) else {
+                    throw cn.fail("disk_admission", "expected \"all\" (every stored object is written to disk) or \"second_request\" (only what is asked for again)")
+                }
+                c.cacheDiskAdmission = v
+            }
             if let v = try cn.bytes("memory") { c.cacheMemoryBytes = max(v, 1 << 20) }
             if let v = try cn.bytes("max_object") { c.cacheMaxObjectBytes = v }
             if let list = cn.dict["disks"] {

@@ -30,6 +30,9 @@ public struct ServerConfig: Sendable, Equatable {
     /// The disk tier's directories (each with its size); nil: the default,
     /// `STATE/cache` of 1 GiB (less on a small filesystem); empty: no disk tier.
     public var cacheDisks: [CacheDisk]?
+    /// Which stored objects the disk tier writes: "all", or "second_request"
+    /// (objects asked for a second time: one-hit wonders never wear the disk).
+    public var cacheDiskAdmission = "all"
     /// How often the session ticket key rotates (older keys still decrypt for two more periods).
     public var ticketRotationMillis: Int64 = 12 * 3_600_000
     public var workers = 0                       // 0 = one per core

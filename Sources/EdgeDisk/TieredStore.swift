@@ -4,9 +4,12 @@
 // - Every stored object (fill, derived coding, 304 update) goes to memory as
 //   before and is queued for its directory (chosen by key hash); the write
 //   happens on that directory's writer thread, never delaying the response.
-//   Admission: everything the memory tier admits, plus objects too large for
-//   memory, as long as the directory's write queue has room (a write budget:
-//   a burst of one-hit wonders beyond it is dropped, not queued without end).
+//   Admission (`DiskAdmission`): everything the memory tier admits (`all`,
+//   the default), or only what is requested a second time (`second_request`:
+//   its first hit in memory, or a store of a key the memory tier's ghost
+//   remembers), plus objects too large for memory either way, as long as the
+//   directory's write queue has room (a write budget: a burst beyond it is
+//   dropped, not queued without end).
 // - A lookup memory cannot answer and a directory has indexed reads the
 //   record at once when the page cache holds it (RWF_NOWAIT: never waiting;
 //   `.disk`), and otherwise answers `.pending`: a reader thread reads and
@@ -35,8 +38,18 @@ import EdgeCache
 import EdgeHTTP
 import EdgeIO
 
+/// Which stored objects the disk tier writes.
+public enum DiskAdmission: String, Sendable, CaseIterable {
+    /// Every object memory stores (nginx's way: a restart keeps everything served).
+    case all
+    /// Objects requested a second time (hit in memory, or stored again after
+    /// memory evicted them): one-hit wonders never wear the disk.
+    case secondRequest = "second_request"
+}
+
 public final class TieredStore: CacheStorage, @unchecked Sendable {
     public let memory: MemoryStore
+    public let admission: DiskAdmission
     public let disks: [DiskStore]
     let seqBase: UInt64
     /// Each directory's journal (replaced by a compaction: under `purging`).
@@ -80,8 +93,9 @@ public final class TieredStore: CacheStorage, @unchecked Sendable {
     /// `tenants`: the configured ones; records of others found on disk are
     /// dropped (and journaled as purged, so they never come back).
     public init(memory: MemoryStore, disks specs: [(path: String, size: Int64)], maxObjectBytes: Int, readerThreads: Int = 2,
-                tenants: Set<String>? = nil, log: @escaping @Sendable (String) -> Void = { _ in }) throws {
+                tenants: Set<String>? = nil, admission: DiskAdmission = .all, log: @escaping @Sendable (String) -> Void = { _ in }) throws {
         self.memory = memory
+        self.admission = admission
         self.log = log
         var disks: [DiskStore] = []
         let forward = Forward()
@@ -124,6 +138,11 @@ public final class TieredStore: CacheStorage, @unchecked Sendable {
             guard ok, rename(tmp, d.path + "/seq") == 0 else { throw IOError("sequence file \(d.path)/seq") }
         }
         forward.store = self
+        if admission == .secondRequest && !disks.isEmpty {
+            // A held object's first hit: written now, under the purge epoch of now
+            // (a purge since it was stored would have removed it from memory).
+            memory.onFirstHit = { r in forward.store?.toDisk(r, epoch: nil) }
+        }
         for d in disks { d.start() }
         for _ in 0..<(disks.isEmpty ? 0 : max(1, readerThreads)) {
             readers.append(OSThread.spawn(name: "edge-disk-read") { [self] in readLoop() })
@@ -322,6 +341,12 @@ public final class TieredStore: CacheStorage, @unchecked Sendable {
             guard let d = disk(for: r.key), r.bodyCount <= d.maxObjectBytes else { return memory.insert(r, startedAt: startedAt) }
             if let s = startedAt, memory.purges.purgedSince(s, r) { return false }
             return d.enqueue(r, seq: seq(startedAt))
+        }
+        if admission == .secondRequest && !disks.isEmpty {
+            var seenBefore = false
+            guard memory.insert(r, startedAt: startedAt, holdForHit: true, seenBefore: &seenBefore) else { return false }
+            if seenBefore { toDisk(r, epoch: startedAt) }
+            return true
         }
         guard memory.insert(r, startedAt: startedAt) else { return false }
         toDisk(r, epoch: startedAt)

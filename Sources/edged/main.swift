@@ -185,7 +185,8 @@ func openStore(_ server: ServerConfig, tenants: Set<String>) throws -> any Cache
         }
     }
     return try TieredStore(memory: memory, disks: disks.map { ($0.path, $0.size) }, maxObjectBytes: Int(server.cacheMaxObjectBytes),
-                           tenants: tenants, log: { line in FileHandle.standardError.write(Data((line + "\n").utf8)) })
+                           tenants: tenants, admission: DiskAdmission(rawValue: server.cacheDiskAdmission) ?? .all,
+                           log: { line in FileHandle.standardError.write(Data((line + "\n").utf8)) })
 }
 
 let runtime: RuntimeConfig

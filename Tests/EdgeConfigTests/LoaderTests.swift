@@ -270,6 +270,21 @@ let good = #"{"hosts": ["a.test"], "origins": {"o": {"servers": ["127.0.0.1:9000
         #expect(try error(#"{"request_id": "yes"}"#)?.field == "request_id")
     }
 
+    /// The disk tier's admission rule: "all" by default, "second_request" on
+    /// request, anything else refused naming `cache.disk_admission`.
+    @Test func diskAdmission() throws {
+        func server(_ json: String) throws -> ServerConfig { try ConfigLoader.loadServer(file: try scratch(["s.json": json]) + "/s.json") }
+        #expect(ServerConfig().cacheDiskAdmission == "all")
+        #expect(try server(#"{"cache": {"disk_admission": "second_request"}}"#).cacheDiskAdmission == "second_request")
+        #expect(try server(#"{"cache": {"disk_admission": "all"}}"#).cacheDiskAdmission == "all")
+        do {
+            _ = try server(#"{"cache": {"disk_admission": "twice"}}"#)
+            Issue.record("accepted \"twice\"")
+        } catch let e as ConfigError {
+            #expect(e.field == "cache.disk_admission" && e.message.contains("second_request"), "\(e)")
+        }
+    }
+
     @Test func nodeNameFleetAndShieldGroups() throws {
         func serverError(_ json: String) throws -> ConfigError? {
             let dir = try scratch(["s.json": json])

@@ -319,6 +319,48 @@ func settle(_ s: TieredStore) {
         s.close()
     }
 
+    /// `second_request` admission: an object is written to disk on its first
+    /// hit in memory, or when it is stored again after memory evicted it (the
+    /// ghost remembers its key); one requested once is never written, one hit
+    /// twice is written once, and one read back from disk is not written again.
+    @Test func secondRequestAdmissionWritesOnlyWhatIsAskedForAgain() throws {
+        func store(_ dir: String, memory: Int = 8 << 20) throws -> TieredStore {
+            try TieredStore(memory: MemoryStore(capacity: memory), disks: [(dir, 16 << 20)], maxObjectBytes: 4 << 20, admission: .secondRequest)
+        }
+        let dir = tempDir()
+        var s = try store(dir)
+        settle(s)
+        func writes() -> Int { s.flush(); return s.disks[0].writes.load(ordering: .relaxed) }
+        for i in 0..<10 { s.insert(sample("k\(i)"), startedAt: nil) }
+        #expect(writes() == 0, "requested once: nothing written")
+        for i in 0..<3 { #expect(get(s, "k\(i)", exchange: UInt64(i)) != nil) }
+        #expect(writes() == 3, "the first hit writes")
+        _ = get(s, "k0", exchange: 20)
+        #expect(writes() == 3, "a second hit does not write again")
+        s.close()
+        s = try store(dir)
+        settle(s)
+        for i in 0..<3 { #expect(get(s, "k\(i)", exchange: UInt64(30 + i))?.body == Array("hello, disk".utf8), "k\(i) came back from disk") }
+        for i in 3..<10 { #expect(get(s, "k\(i)", exchange: UInt64(30 + i)) == nil, "k\(i) was asked for once") }
+        _ = get(s, "k1", exchange: 40)
+        #expect(writes() == 0, "read back from disk and hit in memory: not written again")
+        s.close()
+        // Stored, evicted unread (its key goes to the ghost), stored again: written at once.
+        s = try store(tempDir(), memory: 1 << 20)
+        settle(s)
+        s.insert(sample("again", body: Array(repeating: 1, count: 20_000)), startedAt: nil)
+        var i = 0
+        while !s.memory.keys(prefix: "again").isEmpty && i < 1000 {
+            s.insert(sample("f\(i)", body: Array(repeating: 2, count: 20_000)), startedAt: nil)
+            i += 1
+        }
+        #expect(s.memory.keys(prefix: "again").isEmpty, "evicted")
+        #expect(writes() == 0)
+        s.insert(sample("again", body: Array(repeating: 1, count: 20_000)), startedAt: nil)
+        #expect(writes() == 1, "stored a second time: written")
+        s.close()
+    }
+
     @Test func varyVariantsAreKeptApart() throws {
         let dir = tempDir()
         var s = try open(dir)
