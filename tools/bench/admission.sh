@@ -10,6 +10,7 @@
 # came back from disk (Cache-Status detail=disk).
 # usage: [REQS=20000] [ONCE=0.7] [HOT=1000] tools/bench/admission.sh
 source "$(dirname "$0")/lib.sh"
+swift build -c release --product edgectl >/dev/null   # (its metrics: the disk writes)
 REQS=${REQS:-20000}; ONCE=${ONCE:-0.7}; HOT=${HOT:-1000}
 EDGE=18850
 start_origin 'add_header Cache-Control "max-age=86400";'
