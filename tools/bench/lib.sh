@@ -152,19 +152,26 @@ wait_port() {
 }
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# cpu_split PID: its user and kernel ticks so far.
+cpu_split() { awk '{print $14, $15}' "/proc/$1/stat"; }
 
 # run_wrk NAME PID URL CONNS [extra wrk args...]  -> prints a row to stderr, "rps per_cpu_s" to stdout
 run_wrk() {
   local name=$1 pid=$2 url=$3 conns=$4; shift 4
   taskset -c 1 wrk -t1 -c"$conns" -d2s -H "Host: bench" "$@" "$url" >/dev/null 2>&1 || true
-  local t0; t0=$(cpu_ticks "$pid")
+  local u0 k0; read -r u0 k0 < <(cpu_split "$pid")
   local out; out=$(taskset -c 1 wrk -t1 -c"$conns" -d"${DUR}s" -H "Host: bench" "$@" "$url")
-  local t1; t1=$(cpu_ticks "$pid")
+  local u1 k1; read -r u1 k1 < <(cpu_split "$pid")
   local rps; rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+  local reqs; reqs=$(echo "$out" | awk '/requests in/ {print $1}')
   local errs; errs=$(echo "$out" | awk '/Non-2xx|Socket errors/' | tr '\n' ' ')
-  local cpu; cpu=$(echo "scale=2; ($t1 - $t0) / $HZ" | bc)
+  local cpu; cpu=$(echo "scale=2; ($u1 - $u0 + $k1 - $k0) / $HZ" | bc)
   local per; per=$(echo "scale=0; $rps * $DUR / ($cpu + 0.001)" | bc)
-  printf "%-8s %-28s %10s req/s %6s cpu-s %8s req/cpu-s %s\n" "$name" "${url##*/}$*" "$rps" "$cpu" "$per" "$errs" >&2
+  # µs of the proxy's user and kernel time per request: the kernel's share (the
+  # same syscalls and segments for every proxy) is most of a small request's cost.
+  local us; us=$(awk -v u=$((u1 - u0)) -v k=$((k1 - k0)) -v r="${reqs:-0}" -v hz="$HZ" \
+    'BEGIN { if (r > 0) printf "user %.2f sys %.2f us/req", u * 1e6 / hz / r, k * 1e6 / hz / r }')
+  printf "%-8s %-28s %10s req/s %6s cpu-s %8s req/cpu-s  %s %s\n" "$name" "${url##*/}$*" "$rps" "$cpu" "$per" "$us" "$errs" >&2
   echo "$rps $per"
 }
 
