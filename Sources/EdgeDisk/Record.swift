@@ -14,14 +14,23 @@
 //
 //   record
 //     0  u32 0x52474445 "EDGR"
-//     4  u32 headCRC            crc32c of bytes 8..<40, the key and the meta
-//     8  u32 bodyCRC            crc32c of the body
+//     4  u32 headCRC            crc32c of bytes 8..<40, the key, the meta and the block table
+//     8  u32 bodyCRC            crc32c of the body (0 with blocks)
 //    12  u32 keyLength
 //    16  u32 metaLength
-//    20  u32 flags              0 (reserved)
+//    20  u32 flags              bit 0 blocks, bit 1 open; no others
 //    24  u64 bodyLength
 //    32  u64 seq                the purge sequence when its request left (see TieredStore)
-//    40  key, meta, body, then zero padding to a multiple of 8
+//    40  key, meta, block table (blocks only), body, then zero padding to a multiple of 8
+//
+//   blocks: a body longer than one block (64 KiB) is checked block by block:
+//   the table holds the crc32c of each block in order (the last may be
+//   short), so a read of part of the body (a Range, a large body sent as it
+//   is read) checks just the blocks it reads.
+//   open: a record still being written as its body streams in (a large
+//   fill): its table is zeros until the head is written again with the bit
+//   cleared. A scan steps over an open record (its lengths are whole and
+//   its head checks) without indexing it; a read never accepts one.
 //
 //   meta: variant, tenant (str), status (u16), vary, tags ([str]), the
 //   freshness (lifetime, corrected initial age, response time: i64; source,
@@ -129,11 +138,48 @@ public enum SegmentHeader {
 public struct RecordView: Equatable, Sendable {
     public var keyRange: Range<Int>
     public var metaRange: Range<Int>
+    /// The block table (empty unless the body is checked by blocks).
+    public var tableRange: Range<Int>
     public var bodyRange: Range<Int>
     public var bodyCRC: UInt32
     public var seq: UInt64
     /// The record's bytes with padding: the next one starts here.
     public var length: Int
+    /// Still being written (see `open` above): never served.
+    public var open: Bool
+
+    public var hasBlocks: Bool { !tableRange.isEmpty }
+    /// The blocks of the body (1 without a table).
+    public var blockCount: Int { hasBlocks ? tableRange.count / 4 : 1 }
+    /// Where block `i`'s bytes are within the body.
+    public func block(_ i: Int) -> Range<Int> {
+        guard hasBlocks else { return 0..<bodyRange.count }
+        return (i * DiskRecord.blockSize)..<min((i + 1) * DiskRecord.blockSize, bodyRange.count)
+    }
+    /// Block `i`'s checksum, from the record's head bytes `p` (from its start).
+    public func blockCRC(_ p: UnsafeRawBufferPointer, _ i: Int) -> UInt32 {
+        hasBlocks ? le32(p, tableRange.lowerBound + 4 * i) : bodyCRC
+    }
+}
+
+/// How a record's body is checked: one checksum, or one per block.
+public enum BodyChecksum: Equatable, Sendable {
+    case whole(UInt32)
+    case blocks([UInt32])
+
+    /// The checksum `DiskRecord` keeps for a body of these bytes.
+    public static func of(_ body: UnsafeRawBufferPointer) -> BodyChecksum {
+        guard body.count > DiskRecord.blockSize else { return .whole(CRC32C.update(0, body)) }
+        var out: [UInt32] = []
+        out.reserveCapacity(DiskRecord.blocks(body.count))
+        var i = 0
+        while i < body.count {
+            let end = min(i + DiskRecord.blockSize, body.count)
+            out.append(CRC32C.update(0, UnsafeRawBufferPointer(rebasing: body[i..<end])))
+            i = end
+        }
+        return .blocks(out)
+    }
 }
 
 public enum RecordParse: Equatable, Sendable {
@@ -150,50 +196,86 @@ public enum DiskRecord {
     public static let maxKey = 1 << 16
     public static let maxMeta = 1 << 24
 
-    @inline(__always) static func padded(_ n: Int) -> Int { (n + 7) & ~7 }
+    /// The size of a body's blocks (see `blocks` above).
+    public static let blockSize = 64 * 1024
+    static let flagBlocks: UInt32 = 1, flagOpen: UInt32 = 2
 
-    /// The head of a record (everything before the body) for `r`, and the
-    /// body's padding; the body itself is written from `r.storage` after it.
-    public static func encodeHead(_ r: StoredResponse, seq: UInt64, bodyCRC: UInt32) -> (head: [UInt8], padding: Int) {
+    @inline(__always) static func padded(_ n: Int) -> Int { (n + 7) & ~7 }
+    /// How many blocks a body of `n` bytes has.
+    @inline(__always) public static func blocks(_ n: Int) -> Int { max(1, (n + blockSize - 1) / blockSize) }
+
+    /// The head of a record (everything before the body) for `r` with a body
+    /// `bodyLength` long and `checksum`, and the body's padding; the body
+    /// itself is written after it. `open`: a streamed record's first head
+    /// (its table zeros), written again whole once the body is in.
+    public static func encodeHead(_ r: StoredResponse, seq: UInt64, bodyLength: Int, checksum: BodyChecksum, open: Bool = false) -> (head: [UInt8], padding: Int) {
         let key = Array(r.key.utf8)
         let meta = encodeMeta(r)
+        var table: [UInt32] = []
+        var whole: UInt32 = 0
+        switch checksum {
+        case .whole(let c): whole = c
+        case .blocks(let t): table = t
+        }
+        let blocked = !table.isEmpty
+        precondition(blocked ? bodyLength > blockSize && table.count == blocks(bodyLength) : bodyLength <= blockSize,
+                     "a body over one block is checked by blocks")
         var b: [UInt8] = []
-        b.reserveCapacity(fixedSize + key.count + meta.count)
-        put32(&b, magic); put32(&b, 0); put32(&b, bodyCRC)
-        put32(&b, UInt32(key.count)); put32(&b, UInt32(meta.count)); put32(&b, 0)
-        put64(&b, UInt64(r.bodyCount)); put64(&b, seq)
+        b.reserveCapacity(fixedSize + key.count + meta.count + 4 * table.count)
+        put32(&b, magic); put32(&b, 0); put32(&b, whole)
+        put32(&b, UInt32(key.count)); put32(&b, UInt32(meta.count)); put32(&b, (blocked ? flagBlocks : 0) | (open ? flagOpen : 0))
+        put64(&b, UInt64(bodyLength)); put64(&b, seq)
         b += key; b += meta
+        for c in table { put32(&b, c) }
         let crc = b.withUnsafeBytes { CRC32C.update(0, UnsafeRawBufferPointer(rebasing: $0[8...])) }
         set32(&b, 4, crc)
-        let total = b.count + r.bodyCount
+        let total = b.count + bodyLength
         return (b, padded(total) - total)
     }
 
     /// A whole record (head, body, padding) as one array (tests, fuzzing).
     public static func encode(_ r: StoredResponse, seq: UInt64) -> [UInt8] {
-        let crc = r.withBody { CRC32C.update(0, $0) }
-        var (b, pad) = encodeHead(r, seq: seq, bodyCRC: crc)
+        let sum = r.withBody { BodyChecksum.of($0) }
+        var (b, pad) = encodeHead(r, seq: seq, bodyLength: r.bodyCount, checksum: sum)
         r.withBody { b.append(contentsOf: $0) }
         b += [UInt8](repeating: 0, count: pad)
         return b
+    }
+
+    /// Does the body in `p` (the whole record, from its start) check?
+    public static func bodyChecks(_ p: UnsafeRawBufferPointer, _ v: RecordView) -> Bool {
+        guard !v.open, v.bodyRange.upperBound <= p.count else { return false }
+        let body = UnsafeRawBufferPointer(rebasing: p[v.bodyRange])
+        for i in 0..<v.blockCount {
+            let r = v.block(i)
+            guard CRC32C.update(0, UnsafeRawBufferPointer(rebasing: body[r])) == v.blockCRC(p, i) else { return false }
+        }
+        return true
     }
 
     /// The record at the start of `p`: where its parts are, once its head is
     /// all there and its checksum holds (the body is not checked here).
     public static func parse(_ p: UnsafeRawBufferPointer, limit: Int = Int.max) -> RecordParse {
         guard p.count >= fixedSize else { return p.count >= 4 && le32(p, 0) != magic ? .invalid : .needMore(fixedSize) }
-        guard le32(p, 0) == magic, le32(p, 20) == 0 else { return .invalid }
+        let flags = le32(p, 20)
+        // Blocks only for a body over one block (a larger one without them is
+        // from before blocks: checked whole); open only with blocks.
+        guard le32(p, 0) == magic, flags & ~(flagBlocks | flagOpen) == 0, flags != flagOpen else { return .invalid }
         let keyLength = Int(le32(p, 12)), metaLength = Int(le32(p, 16))
         let bodyLength64 = le64(p, 24)
-        guard keyLength > 0, keyLength <= maxKey, metaLength <= maxMeta, bodyLength64 <= UInt64(limit) else { return .invalid }
+        guard keyLength > 0, keyLength <= maxKey, metaLength <= maxMeta, bodyLength64 <= UInt64(min(limit, Int(UInt32.max))) else { return .invalid }
         let bodyLength = Int(bodyLength64)
-        let headEnd = fixedSize + keyLength + metaLength
+        let blocked = flags & flagBlocks != 0
+        guard !blocked || (bodyLength > blockSize && le32(p, 8) == 0) else { return .invalid }
+        let tableStart = fixedSize + keyLength + metaLength
+        let headEnd = tableStart + (blocked ? 4 * blocks(bodyLength) : 0)
         guard p.count >= headEnd else { return .needMore(headEnd) }
         guard CRC32C.update(0, UnsafeRawBufferPointer(rebasing: p[8..<headEnd])) == le32(p, 4) else { return .invalid }
         let total = padded(headEnd + bodyLength)
         guard total <= limit else { return .invalid }
-        return .record(RecordView(keyRange: fixedSize..<(fixedSize + keyLength), metaRange: (fixedSize + keyLength)..<headEnd,
-                                  bodyRange: headEnd..<(headEnd + bodyLength), bodyCRC: le32(p, 8), seq: le64(p, 32), length: total))
+        return .record(RecordView(keyRange: fixedSize..<(fixedSize + keyLength), metaRange: (fixedSize + keyLength)..<tableStart,
+                                  tableRange: tableStart..<headEnd, bodyRange: headEnd..<(headEnd + bodyLength), bodyCRC: le32(p, 8),
+                                  seq: le64(p, 32), length: total, open: flags & flagOpen != 0))
     }
 
     // MARK: meta

@@ -116,6 +116,8 @@ extension DiskStore {
                     break inner
                 case .record(let v):
                     if pos + i + v.length > fileSize { stop = true; break inner }
+                    // A streamed record never finished (a crash, or its fill gave up): stepped over.
+                    if v.open { i += v.length; end = pos + i; continue inner }
                     buf.withUnsafeBytes { p in
                         let base = UnsafeRawBufferPointer(rebasing: p[i...])
                         let key = String(decoding: UnsafeRawBufferPointer(rebasing: base[v.keyRange]), as: UTF8.self)

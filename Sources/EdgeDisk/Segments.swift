@@ -396,8 +396,7 @@ public final class DiskStore: @unchecked Sendable {
         reads.add(1, ordering: .relaxed)
         let ok: RecordView? = buf.withBytes { p in
             guard got == n, case .record(let v) = DiskRecord.parse(p, limit: n), v.length == n,
-                  p[v.keyRange].elementsEqual(key.utf8) else { return nil }
-            guard CRC32C.update(0, UnsafeRawBufferPointer(rebasing: p[v.bodyRange])) == v.bodyCRC else { return nil }
+                  p[v.keyRange].elementsEqual(key.utf8), DiskRecord.bodyChecks(p, v) else { return nil }
             return v
         }
         guard let v = ok else {
@@ -539,8 +538,8 @@ public final class DiskStore: @unchecked Sendable {
     func write(_ job: Job, _ slot: inout Int, _ offset: inout Int) -> Bool {
         let r = job.r
         guard let tenant = tenantID(r.tenant), let vary = varyID(r.vary) else { return true }
-        let crc = r.withBody { CRC32C.update(0, $0) }
-        let (head, pad) = DiskRecord.encodeHead(r, seq: job.seq, bodyCRC: crc)
+        let sum = r.withBody { BodyChecksum.of($0) }
+        let (head, pad) = DiskRecord.encodeHead(r, seq: job.seq, bodyLength: r.bodyCount, checksum: sum)
         let total = head.count + r.bodyCount + pad
         guard total <= segmentBytes - SegmentHeader.size else { return true }
         if offset == 0 || offset + total > segmentBytes {

@@ -11,7 +11,10 @@ func checkDiskProperties(_ p: UnsafeRawBufferPointer) {
     switch DiskRecord.parse(p) {
     case .record(let v):
         precondition(v.keyRange.upperBound <= p.count && v.metaRange.lowerBound == v.keyRange.upperBound)
-        precondition(v.bodyRange.lowerBound == v.metaRange.upperBound && v.length % 8 == 0 && v.length >= v.bodyRange.upperBound)
+        precondition(v.tableRange.lowerBound == v.metaRange.upperBound && v.bodyRange.lowerBound == v.tableRange.upperBound)
+        precondition(v.length % 8 == 0 && v.length >= v.bodyRange.upperBound && v.tableRange.count % 4 == 0)
+        precondition(!v.hasBlocks || (v.bodyRange.count > DiskRecord.blockSize && v.blockCount == DiskRecord.blocks(v.bodyRange.count)))
+        if v.hasBlocks { _ = (0..<v.blockCount).map { v.blockCRC(p, $0) } }
         // A meta that decodes re-encodes to what decodes the same.
         let meta = UnsafeRawBufferPointer(rebasing: p[v.metaRange])
         if let r = DiskRecord.decode(key: String(decoding: p[v.keyRange], as: UTF8.self), meta: meta, storage: BodyStorage([1, 2, 3])) {

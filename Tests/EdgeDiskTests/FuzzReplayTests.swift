@@ -17,6 +17,12 @@ import EdgeHTTP
             let data = try Data(contentsOf: Self.dir.appendingPathComponent(n))
             Array(data).withUnsafeBytes { checkDiskProperties($0) }
         }
+        // The block and open record heads are records (the fuzzer starts past the head checksum).
+        for (n, open) in [("disk-block-head", false), ("disk-open-head", true)] {
+            let data = Array(try Data(contentsOf: Self.dir.appendingPathComponent(n)))
+            guard case .record(let v) = data.withUnsafeBytes({ DiskRecord.parse($0) }) else { Issue.record("\(n) is not a record"); continue }
+            #expect(v.hasBlocks && v.blockCount == 4 && v.open == open, "\(n)")
+        }
     }
 
     @Test func theChecksHoldForRealRecordsAndJournals() {

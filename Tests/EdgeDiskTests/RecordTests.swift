@@ -75,10 +75,70 @@ func sample(_ key: String = "4:shop|https|shop.test|/a", body: [UInt8] = Array("
                 b[i] ^= UInt8(1 << bit)
                 let r = b.withUnsafeBytes { DiskRecord.parse($0) }
                 if case .record(let w) = r {
-                    let crc = b.withUnsafeBytes { CRC32C.update(0, UnsafeRawBufferPointer(rebasing: $0[w.bodyRange])) }
-                    #expect(i >= v.bodyRange.lowerBound && crc != w.bodyCRC, "byte \(i) bit \(bit) went unnoticed")
+                    #expect(i >= v.bodyRange.lowerBound && !b.withUnsafeBytes { DiskRecord.bodyChecks($0, w) }, "byte \(i) bit \(bit) went unnoticed")
                 }
             }
+        }
+    }
+
+    /// A body over one block is checked block by block: the table is in the
+    /// head (its checksum covers it), each block's checksum catches a flip in
+    /// that block alone, and a record from before blocks still reads.
+    @Test func aLargeBodyIsCheckedByBlocks() throws {
+        var body = [UInt8](repeating: 0, count: 3 * DiskRecord.blockSize + 8000)
+        for i in body.indices { body[i] = UInt8(truncatingIfNeeded: i &* 31 &+ i >> 9) }
+        let bytes = DiskRecord.encode(sample(body: body), seq: 5)
+        guard case .record(let v) = bytes.withUnsafeBytes({ DiskRecord.parse($0) }) else { Issue.record("not parsed"); return }
+        #expect(v.hasBlocks && v.blockCount == 4 && v.tableRange.count == 16 && !v.open && v.bodyCRC == 0)
+        #expect(v.block(3) == (3 * DiskRecord.blockSize)..<body.count)
+        bytes.withUnsafeBytes { p in
+            for i in 0..<4 {
+                #expect(v.blockCRC(p, i) == body.withUnsafeBytes { CRC32C.update(0, UnsafeRawBufferPointer(rebasing: $0[v.block(i)])) })
+            }
+            #expect(DiskRecord.bodyChecks(p, v))
+        }
+        // A flip in block 2 fails that block's checksum and no other's.
+        var flipped = bytes
+        flipped[v.bodyRange.lowerBound + 2 * DiskRecord.blockSize + 77] ^= 4
+        flipped.withUnsafeBytes { p in
+            #expect(!DiskRecord.bodyChecks(p, v))
+            for i in 0..<4 {
+                let at = v.bodyRange.lowerBound
+                let ok = CRC32C.update(0, UnsafeRawBufferPointer(rebasing: p[(at + v.block(i).lowerBound)..<(at + v.block(i).upperBound)])) == v.blockCRC(p, i)
+                #expect(ok == (i != 2), "block \(i)")
+            }
+        }
+        // A flip in the table fails the head.
+        var table = bytes
+        table[v.tableRange.lowerBound + 5] ^= 1
+        #expect(table.withUnsafeBytes { DiskRecord.parse($0) } == .invalid)
+        // Every prefix short of the table is incomplete.
+        for n in stride(from: 0, to: v.bodyRange.lowerBound, by: 3) {
+            if case .record = bytes.withUnsafeBytes({ DiskRecord.parse(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }) { Issue.record("a record from \(n) bytes") }
+        }
+        // An open record parses (a scan steps over it) and never checks.
+        let r = sample(body: body)
+        let (openHead, _) = DiskRecord.encodeHead(r, seq: 5, bodyLength: body.count, checksum: .blocks([0, 0, 0, 0]), open: true)
+        let open = openHead + body + [UInt8](repeating: 0, count: v.length - openHead.count - body.count)
+        guard case .record(let o) = open.withUnsafeBytes({ DiskRecord.parse($0) }) else { Issue.record("open record not parsed"); return }
+        #expect(o.open && o.length == v.length && o.bodyRange == v.bodyRange)
+        #expect(!open.withUnsafeBytes { DiskRecord.bodyChecks($0, o) })
+        // A large body checked whole (written before blocks) still reads.
+        let meta = DiskRecord.encodeMeta(r)
+        var legacy: [UInt8] = []
+        put32(&legacy, DiskRecord.magic); put32(&legacy, 0); put32(&legacy, CRC32C.of(body))
+        put32(&legacy, UInt32(r.key.utf8.count)); put32(&legacy, UInt32(meta.count)); put32(&legacy, 0)
+        put64(&legacy, UInt64(body.count)); put64(&legacy, 5)
+        legacy += Array(r.key.utf8) + meta
+        set32(&legacy, 4, legacy.withUnsafeBytes { CRC32C.update(0, UnsafeRawBufferPointer(rebasing: $0[8...])) })
+        legacy += body + [UInt8](repeating: 0, count: DiskRecord.padded(legacy.count + body.count) - legacy.count - body.count)
+        guard case .record(let l) = legacy.withUnsafeBytes({ DiskRecord.parse($0) }) else { Issue.record("legacy record not parsed"); return }
+        #expect(!l.hasBlocks && l.blockCount == 1 && legacy.withUnsafeBytes { DiskRecord.bodyChecks($0, l) })
+        // Flags other than those defined, or open without blocks, are invalid.
+        for bad: UInt32 in [2, 4, 8, 0x100] {
+            var b = DiskRecord.encode(sample(), seq: 1)
+            set32(&b, 20, bad)
+            #expect(b.withUnsafeBytes { DiskRecord.parse($0) } == .invalid, "flags \(bad)")
         }
     }
 
