@@ -112,7 +112,7 @@ public final class InFlight: Sendable {
 }
 
 /// A response on its way into the cache that followers read while it is written.
-public final class FillStream: Sendable {
+public final class FillStream: StreamedBody {
     public let response: StoredResponse          // head fields and freshness; its body is empty
     /// The body's length (from Content-Length).
     public let length: Int
@@ -153,11 +153,9 @@ public final class FillStream: Sendable {
         }
     }
 
-    public enum Read { case copied(Int), wait, failed }
-
     /// Follower: copies up to `max` bytes from `offset` into `out`; when there
     /// are none yet, leaves `w` to be woken and answers `.wait`.
-    public func read(from offset: Int, max: Int, into out: IOBuffer, waiter w: Waiter) -> Read {
+    public func read(from offset: Int, max: Int, into out: IOBuffer, waiter w: Waiter) -> StreamRead {
         state.withLock { s in
             if s.failed { return .failed }
             let n = min(max, s.body.count - offset)

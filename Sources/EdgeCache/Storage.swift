@@ -20,12 +20,31 @@ import EdgeHTTP
 #endif
 
 /// A request's lookup: the answer, or a read under way (ask again when woken).
-public enum StorageLookup {
+public enum StorageLookup: Sendable {
     case found(StoredResponse)
     /// Read from a disk tier for this request (Cache-Status `detail=disk`).
     case disk(StoredResponse)
+    /// A disk tier's object too large for memory: its head (the response's
+    /// body is empty) now, its body read a block at a time as it is sent,
+    /// from the first byte the answer needs (Cache-Status `detail=disk`).
+    case diskStream(StoredResponse, any StreamedBody)
     case absent, pending
 }
+
+/// A body that reaches the client as it becomes readable: a fill that
+/// followers read while it arrives (FillStream), or a disk tier's large body
+/// read block by block. One exchange reads it, on its worker; what becomes
+/// readable later wakes that exchange (`Waking`).
+public protocol StreamedBody: AnyObject, Sendable {
+    /// The body's length.
+    var length: Int { get }
+    /// Copies up to `max` bytes from `offset` into `out`; `.wait` when none
+    /// are readable yet (`w` is woken when they are); `.failed` when the body
+    /// can never be read whole (what was sent is all the client gets).
+    func read(from offset: Int, max: Int, into out: IOBuffer, waiter w: Waiter) -> StreamRead
+}
+
+public enum StreamRead: Equatable { case copied(Int), wait, failed }
 
 /// A tier below memory as stats and metrics show it.
 public struct StorageTierStatus: Sendable, Encodable {
@@ -44,15 +63,18 @@ public struct StorageTierStatus: Sendable, Encodable {
     public var reads: Int
     /// Reads that found a torn or corrupt record (served as misses).
     public var readFailures: Int
+    /// Bytes read from the tier (whole records, and the blocks of large bodies read as they are sent).
+    public var readBytes: Int
     /// Of the reads, those a worker made itself because the page cache held the record (RWF_NOWAIT).
     public var pageCacheReads: Int
     public var loadedObjects: Int
     public var loadMillis: Int
     public init(name: String, path: String, inService: Bool, loading: Bool, lastError: String?, objects: Int, bytes: Int, capacity: Int,
-                writes: Int, writeDrops: Int, writeErrors: Int, reads: Int, readFailures: Int, loadedObjects: Int, loadMillis: Int, pageCacheReads: Int = 0) {
+                writes: Int, writeDrops: Int, writeErrors: Int, reads: Int, readFailures: Int, readBytes: Int = 0, loadedObjects: Int, loadMillis: Int,
+                pageCacheReads: Int = 0) {
         self.name = name; self.path = path; self.inService = inService; self.loading = loading; self.lastError = lastError
         self.objects = objects; self.bytes = bytes; self.capacity = capacity; self.writes = writes; self.writeDrops = writeDrops
-        self.writeErrors = writeErrors; self.reads = reads; self.readFailures = readFailures; self.loadedObjects = loadedObjects
+        self.writeErrors = writeErrors; self.reads = reads; self.readFailures = readFailures; self.readBytes = readBytes; self.loadedObjects = loadedObjects
         self.loadMillis = loadMillis
         self.pageCacheReads = pageCacheReads
     }

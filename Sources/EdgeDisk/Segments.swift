@@ -223,6 +223,8 @@ public final class DiskStore: @unchecked Sendable {
     public let writeDrops = Atomic<Int>(0)
     public let writeErrors = Atomic<Int>(0)
     public let reads = Atomic<Int>(0)
+    /// Bytes read from the segments (records, heads, and blocks of bodies sent as they are read).
+    public let readBytes = Atomic<Int>(0)
     /// Reads that found a torn, corrupt or replaced record (a miss, logged).
     public let readFailures = Atomic<Int>(0)
     /// Reads a worker made itself, the page cache holding the whole record (RWF_NOWAIT).
@@ -394,6 +396,7 @@ public final class DiskStore: @unchecked Sendable {
         }
         if blocked { return .wouldBlock }
         reads.add(1, ordering: .relaxed)
+        readBytes.add(got, ordering: .relaxed)
         let ok: RecordView? = buf.withBytes { p in
             guard got == n, case .record(let v) = DiskRecord.parse(p, limit: n), v.length == n,
                   p[v.keyRange].elementsEqual(key.utf8), DiskRecord.bodyChecks(p, v) else { return nil }

@@ -67,7 +67,7 @@ public final class TieredStore: CacheStorage, @unchecked Sendable {
     /// Disk answers waiting for the exchange that asked (taken by its next lookup).
     /// Keyed by exchange and key: an exchange may wait for several reads in
     /// turn (the slices of one answer), and each answer waits for its own lookup.
-    let handoff = Mutex<[Handoff: (StoredResponse?, Int64)]>([:])
+    let handoff = Mutex<[Handoff: (StorageLookup, Int64)]>([:])
     struct Handoff: Hashable { let waiter: Waiter; let key: String }
     let log: @Sendable (String) -> Void
 
@@ -83,9 +83,13 @@ public final class TieredStore: CacheStorage, @unchecked Sendable {
         /// Set: the base was read on the worker (its sequence number); only its
         /// derived codings are read, and nobody waits for them.
         var derivedAfter: UInt64? = nil
+        /// A record too large for memory: only its head is read (BlockBody.swift).
+        var headOnly = false
     }
     let readGate = Gate()
     var readQueue: [ReadJob] = []     // under readGate
+    /// Blocks of large bodies the page cache did not hold (BlockBody.swift).
+    var blockQueue: [(body: DiskBlockBody, block: Int, waiter: Waiter)] = []   // under readGate
     var stopping = false              // under readGate
     var readers: [OSThread] = []
 
@@ -216,10 +220,23 @@ public final class TieredStore: CacheStorage, @unchecked Sendable {
         if let r = memory.lookup(key: key, hashes: hashes, request: request) { return .found(r) }
         guard let d = disk(forBase: hashes.base) else { return .absent }
         if let answer = handoff.withLock({ $0.isEmpty ? nil : $0.removeValue(forKey: Handoff(waiter: waiter, key: key)) }) {
-            return answer.0.map { .disk($0) } ?? .absent
+            return answer.0
         }
         guard let (loc, variant, fields) = d.locate(key, hash: hashes.full, request: request) else { return .absent }
         let epoch = memory.purges.epoch
+        // Too large for memory: its head now, its body as it is sent.
+        if streams(key, loc) {
+            switch d.readHead(loc, key: key, variant: variant, nowait: true) {
+            case .head(let v, let head, let file):
+                return streamAnswer(d, key, loc, variant, v, head, file, epoch: epoch, waking: waking)
+            case .whole: break
+            case .failed: return .absent
+            case .wouldBlock:
+                enqueue(ReadJob(disk: d, key: key, loc: loc, variant: variant, fields: fields, epoch: epoch, waiter: waiter, waking: waking,
+                                headOnly: true))
+                return .pending
+            }
+        }
         // What the page cache holds is read here without waiting (RWF_NOWAIT):
         // no trip through the reader pool and back for a hot record.
         switch d.read(loc, key: key, variant: variant, nowait: true) {
@@ -246,27 +263,66 @@ public final class TieredStore: CacheStorage, @unchecked Sendable {
         readGate.unlock()
     }
 
+    func enqueueBlock(_ body: DiskBlockBody, _ block: Int, _ w: Waiter) {
+        readGate.lock()
+        blockQueue.append((body, block, w))
+        readGate.broadcast()
+        readGate.unlock()
+    }
+
     func readLoop() {
         while true {
             readGate.lock()
-            while readQueue.isEmpty && !stopping { readGate.wait(millis: 1000) }
+            while readQueue.isEmpty && blockQueue.isEmpty && !stopping { readGate.wait(millis: 1000) }
             if stopping { readGate.unlock(); return }
+            // A block first: a client is waiting in the middle of its answer.
+            if !blockQueue.isEmpty {
+                let b = blockQueue.removeFirst()
+                readGate.unlock()
+                b.body.load(b.block, b.waiter)
+                continue
+            }
             let job = readQueue.removeFirst()
             readGate.unlock()
             if let seq = job.derivedAfter { loadDerived(job, baseSeq: seq); continue }
-            let (r, promoted) = read(job)
-            // Promoted: the next lookup finds it in memory. Otherwise (a
-            // miss, or too large for memory) the answer waits for it here.
-            if !promoted {
+            var answer: StorageLookup? = nil
+            if job.headOnly, case .head(let v, let head, let file) = job.disk.readHead(job.loc, key: job.key, variant: job.variant, nowait: false) {
+                answer = streamAnswer(job.disk, job.key, job.loc, job.variant, v, head, file, epoch: job.epoch, waking: job.waking)
+            } else {
+                // (A head-only job whose record has no blocks, or failed: read whole, a miss then.)
+                let (r, promoted) = read(job)
+                // Promoted: the next lookup finds it in memory. Otherwise (a
+                // miss, or too large for memory) the answer waits for it here.
+                if !promoted { answer = r.map { .disk($0) } ?? .absent }
+            }
+            if let answer {
                 let now = wallClock().seconds
                 handoff.withLock { h in
                     // Answers nobody took (the exchange ended) do not pile up.
                     if h.count > 1024 { h = h.filter { now - $0.value.1 < 10 } }
-                    h[Handoff(waiter: job.waiter, key: job.key)] = (r, now)
+                    h[Handoff(waiter: job.waiter, key: job.key)] = (answer, now)
                 }
             }
             job.waking.wake(job.waiter)
         }
+    }
+
+    /// Is this record answered by its head and a body read as it is sent?
+    /// One too large for memory, under a plain key (a derived coding, slice
+    /// or POST answer is read whole as before).
+    @inline(__always) func streams(_ key: String, _ loc: Loc) -> Bool {
+        Int(loc.length) > memory.maxObjectBytes && !key.utf8.contains(where: { $0 < 0x20 })
+    }
+
+    /// The answer for a checked head: the stored response (no body) and its
+    /// body to read block by block; absent when a purge selects it.
+    func streamAnswer(_ disk: DiskStore, _ key: String, _ loc: Loc, _ variant: String, _ v: RecordView, _ head: [UInt8],
+                      _ file: SegmentFile, epoch: UInt64, waking: any Waking) -> StorageLookup {
+        let decoded = head.withUnsafeBytes { p in DiskRecord.decode(key: key, meta: UnsafeRawBufferPointer(rebasing: p[v.metaRange]), storage: BodyStorage([])) }
+        guard let r0 = decoded, r0.variant == variant, let r = purged(disk, key, loc, variant, r0, seq: v.seq),
+              !memory.purges.purgedSince(epoch, r) else { return .absent }
+        return .diskStream(r, DiskBlockBody(view: v, head: head, file: file, disk: disk, key: key, variant: variant, loc: loc,
+                                            store: self, waking: waking))
     }
 
     /// A record read, checked and promoted to memory, with its base's
@@ -310,12 +366,19 @@ public final class TieredStore: CacheStorage, @unchecked Sendable {
                                           offset: bytes.offset + v.bodyRange.lowerBound)
                             : BodyStorage(Array(UnsafeRawBufferPointer(start: body, count: n)))
         let decoded = bytes.withBytes { p in DiskRecord.decode(key: key, meta: UnsafeRawBufferPointer(rebasing: p[v.metaRange]), storage: storage) }
-        guard var r = decoded, r.variant == variant else { return nil }
-        for p in purgeList.withLock({ $0 }) where p.selects(r, seq: v.seq) {
+        guard let r0 = decoded, r0.variant == variant, let r = purged(disk, key, loc, variant, r0, seq: v.seq) else { return nil }
+        return (r, v.seq)
+    }
+
+    /// `r` after the journal's purges since it was stored (`seq`): nil when a
+    /// hard one selects it (it leaves the index), stale after a soft one.
+    func purged(_ disk: DiskStore, _ key: String, _ loc: Loc, _ variant: String, _ r0: StoredResponse, seq: UInt64) -> StoredResponse? {
+        var r = r0
+        for p in purgeList.withLock({ $0 }) where p.selects(r, seq: seq) {
             if !p.soft { disk.forget(key, variant: variant, loc); return nil }
             r = r.markedStale(now: p.time)
         }
-        return (r, v.seq)
+        return r
     }
 
     func load(_ disk: DiskStore, _ key: String, _ loc: Loc, _ variant: String, epoch: UInt64, notBefore: UInt64 = 0,
@@ -520,7 +583,8 @@ public final class TieredStore: CacheStorage, @unchecked Sendable {
                                      objects: d.objectCount, bytes: d.bytesUsed, capacity: Int(d.capacity),
                                      writes: d.writes.load(ordering: .relaxed), writeDrops: d.writeDrops.load(ordering: .relaxed),
                                      writeErrors: d.writeErrors.load(ordering: .relaxed), reads: d.reads.load(ordering: .relaxed),
-                                     readFailures: d.readFailures.load(ordering: .relaxed), loadedObjects: d.loadedObjects.load(ordering: .relaxed),
+                                     readFailures: d.readFailures.load(ordering: .relaxed), readBytes: d.readBytes.load(ordering: .relaxed),
+                                     loadedObjects: d.loadedObjects.load(ordering: .relaxed),
                                      loadMillis: d.loadMillis.load(ordering: .relaxed), pageCacheReads: d.pageCacheReads.load(ordering: .relaxed))
         }
     }

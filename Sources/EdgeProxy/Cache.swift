@@ -216,6 +216,20 @@ extension Worker {
         switch config.store.lookup(key: key, request: { Worker.requestFields(&x, &plain, &askedForFields, p, e.head.fields) }, waiter: Waiter(worker: index, exchange: e.id), waking: mailboxes) {
         case .found(let s): found = s
         case .disk(let s): found = s; fromDisk = true
+        case .diskStream(let s, let body):
+            // Too large for memory: its body is read from disk as it is sent. Served
+            // when usable as it is; otherwise fetched again whole (it is not
+            // revalidated: a 304 could not refresh a body that is not held).
+            switch CachePolicy.decide(s.freshness, request: x.request, now: wall, options: rc.options) {
+            case .fresh, .staleAllowedByClient:
+                x.status = CacheStatus(.hit, .disk)
+                e.cache = x
+                consumeRequest()
+                serveStreamed(c, s, body, now: wall)
+                return true
+            default:
+                found = nil
+            }
         case .absent: found = nil
         case .pending:
             // A tier is reading it (off this thread): wait, woken through the mailbox, and look again.
@@ -353,6 +367,35 @@ extension Worker {
             }
         }
         if finish { finishExchange(c) } else { flushClient(c) }
+    }
+
+    /// A stored head whose body comes from `body` as it is read (a disk tier's
+    /// object too large for memory): the head as serveStored writes it, then
+    /// phase .stream copies just the bytes the answer needs (pumpStream).
+    /// Served as stored: never compressed on the way.
+    func serveStreamed(_ c: ClientConnection, _ s: StoredResponse, _ body: any StreamedBody, now wall: Int64) {
+        let e = c.ex
+        let size = body.length
+        var outcome = Preconditions.Outcome.full
+        if s.status == 200 { outcome = storedPreconditions(c, s, request: e.cache.request, size: Int64(size), now: wall) }
+        writeStoredHead(c, s, outcome, size: Int64(size), now: wall)
+        var from = 0, to = 0
+        if e.method != .head {
+            switch outcome {
+            case .partial(let first, let last): (from, to) = (Int(first), Int(last) + 1)
+            case .full: to = size
+            case .notModified, .unsatisfiable: break
+            }
+        }
+        guard to > from else { return finishExchange(c) }
+        e.stream = body
+        e.streamOffset = from
+        e.streamEnd = to
+        mayBeWoken(c)
+        c.phase = .stream
+        c.timeout = .body
+        c.deadline = 0          // the send timeout covers the client
+        pumpStream(c)
     }
 
     /// Conditionals, then Range / If-Range, for a stored representation `size`

@@ -123,6 +123,7 @@ extension Worker {
         c.ex.cache.status = CacheStatus(.hit, .collapsed)
         c.ex.stream = stream
         c.ex.streamOffset = 0
+        c.ex.streamEnd = stream.length
         mayBeWoken(c)
         c.phase = .stream
         c.timeout = .body
@@ -132,12 +133,12 @@ extension Worker {
         pumpStream(c)
     }
 
-    /// Copies what has arrived of the stream to the client, up to the high-water mark.
+    /// Copies what is readable of the stream to the client, up to the high-water mark.
     func pumpStream(_ c: ClientConnection) {
         guard let stream = c.ex.stream, let b = c.outBuf else { return }
         while !c.closed {
-            while sendRoom(c) > 0 && c.ex.streamOffset < stream.length {
-                let max = min(stream.length - c.ex.streamOffset, sendRoom(c))
+            while sendRoom(c) > 0 && c.ex.streamOffset < c.ex.streamEnd {
+                let max = min(c.ex.streamEnd - c.ex.streamOffset, sendRoom(c))
                 switch stream.read(from: c.ex.streamOffset, max: max, into: b, waiter: Waiter(worker: index, exchange: c.ex.id)) {
                 case .copied(let k):
                     c.ex.streamOffset += k
@@ -145,7 +146,7 @@ extension Worker {
                     flushClient(c)
                     return
                 case .failed:
-                    // The leader's response broke off: so does this one.
+                    // The leader's response broke off, or a disk block failed its check: so does this one.
                     c.ex.stream = nil
                     c.keepAlive = false
                     flushClient(c)
@@ -153,7 +154,7 @@ extension Worker {
                     return
                 }
             }
-            if c.ex.streamOffset >= stream.length {
+            if c.ex.streamOffset >= c.ex.streamEnd {
                 c.ex.stream = nil
                 return finishExchange(c)
             }

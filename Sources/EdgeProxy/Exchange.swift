@@ -150,9 +150,11 @@ final class Exchange {
 
     // The cache, collapsing, compression, the directory origin.
     var cache = ExchangeCache()
-    /// A collapsed follower's source (phase .stream) and how far it has copied.
-    var stream: FillStream?
+    /// The body phase .stream copies (a collapsed follower's leader's fill, a
+    /// disk tier's large body), how far it has copied, and where it stops.
+    var stream: (any StreamedBody)?
     var streamOffset = 0
+    var streamEnd = 0
     /// Compression: the request's Accept-Encoding and Range (routes that
     /// compress only), and the codec of a body being transformed.
     var acceptEncoding: String?

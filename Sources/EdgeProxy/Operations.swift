@@ -506,6 +506,7 @@ extension EdgeServer {
         perDisk("edge_cache_disk_write_errors_total", "counter", "Failed writes (the directory goes out of service).") { $0.writeErrors }
         perDisk("edge_cache_disk_reads_total", "counter", "Objects read from a disk directory.") { $0.reads }
         perDisk("edge_cache_disk_read_failures_total", "counter", "Reads that found a torn or corrupt record (served as a miss).") { $0.readFailures }
+        perDisk("edge_cache_disk_read_bytes_total", "counter", "Bytes read from the directory's segments.") { $0.readBytes }
         perDisk("edge_cache_disk_page_cache_reads_total", "counter", "Reads a worker made itself from the page cache (RWF_NOWAIT), without the reader pool.") { $0.pageCacheReads }
         perDisk("edge_cache_disk_loaded_objects", "gauge", "Objects the index rebuild found at start.") { $0.loadedObjects }
         family("edge_cache_disk_load_seconds", "gauge", "How long the index rebuild took.")

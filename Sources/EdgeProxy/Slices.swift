@@ -64,7 +64,7 @@ extension Worker {
                 fromDisk = true
                 held[index] = s
                 return usableSlice(s, request, rc, now: wall) ? s : .some(nil)
-            case .absent: return .some(nil)
+            case .absent, .diskStream: return .some(nil)   // (a slice is never too large for memory)
             case .pending: return nil
             }
         }

@@ -26,7 +26,7 @@ func get(_ s: TieredStore, _ key: String, exchange: UInt64 = 1) -> StoredRespons
     for _ in 0..<2000 {
         switch s.lookup(key: key, request: { HeaderList() }, waiter: me, waking: w) {
         case .found(let r), .disk(let r): return r
-        case .absent: return nil
+        case .absent, .diskStream: return nil
         case .pending:
             while w.woken.withLock({ $0.isEmpty }) { usleep(1000) }
             w.woken.withLock { $0.removeAll() }
@@ -377,7 +377,7 @@ func settle(_ s: TieredStore) {
             for _ in 0..<100 {
                 switch s.lookup(key: "v", request: { HeaderList([("Accept-Language", lang)]) }, waiter: me, waking: w) {
                 case .found(let r), .disk(let r): return r.body
-                case .absent: return nil
+                case .absent, .diskStream: return nil
                 case .pending: usleep(5000)
                 }
             }

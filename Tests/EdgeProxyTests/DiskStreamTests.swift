@@ -1,0 +1,88 @@
+// Objects too large for the memory tier, served from disk as they are read
+// (EdgeDisk/BlockBody.swift), with real sockets, curl over TLS and HTTP/2.
+import Testing
+import Foundation
+import Glibc
+@testable import EdgeIO
+import EdgeDisk
+import EdgeProxy
+import EdgeConfig
+
+@Suite(.serialized, .timeLimit(.minutes(5))) struct DiskStreamTests {
+    /// 1.5 MB of distinct lines.
+    static let huge: String = {
+        var s = ""
+        for k in 0..<30_000 { s += "line \(k) " + String(repeating: Character(UnicodeScalar(UInt8(97 + k % 26))), count: 30 + k % 17) + "|" }
+        return s
+    }()
+
+    /// A memory tier of 1 MiB (its largest object 64 KiB) over a 64 MiB
+    /// directory: a 1.5 MB object lives on disk alone, and every hit on it
+    /// reads its head, then its body a block at a time as it is sent:
+    /// byte-exact over HTTP/1.1, TLS and HTTP/2; a Range reads just the
+    /// block it needs; HEAD and a conditional read no body at all.
+    @Test func anObjectTooLargeForMemoryIsSentFromDiskAsItIsRead() throws {
+        let o = try Origin(name: "disk-stream")
+        defer { o.stop() }
+        try script(o, "/huge", #"[{"status": 200, "headers": {"Cache-Control": "max-age=3600", "Content-Type": "application/octet-stream", "ETag": "\"h1\""}, "body": "\#(Self.huge)"}]"#)
+        let cache = FileManager.default.temporaryDirectory.appendingPathComponent("edge-stream-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: cache) }
+        var sc = ServerConfig()
+        sc.cacheMemoryBytes = 1 << 20
+        let store = try TieredStore(memory: RuntimeConfig.memoryStore(sc), disks: [(cache, 64 << 20)], maxObjectBytes: Int(sc.cacheMaxObjectBytes))
+        #expect(store.memory.maxObjectBytes == 64 << 10)
+        let tenant = tenantJSON(name: "d", hosts: ["d.test"], origins: #"{"o": {"servers": ["\#(o.address)"]}}"#,
+                                routes: #"[{"prefix": "/", "origin": "o", "compress": true}]"#, extra: #""tls": "internal""#)
+        let e = try Edge(tenants: [tenant], store: store)
+        defer { e.stop(); store.close() }
+        let whole = Array(Self.huge.utf8)
+        // The miss stores it (on disk: too large for memory).
+        var r = try request(e.port, "/huge", host: "d.test")
+        #expect(r.status == 200 && r.body.count == whole.count)
+        store.flush()
+        #expect(store.disks[0].objectCount == 1 && store.memory.objectCount == 0)
+        func fromDisk(_ r: Response) -> Bool { (r.header("Cache-Status") ?? "").contains("hit; detail=disk") }
+        func readBytes() -> Int { store.tiers[0].readBytes }
+        // HTTP/1.1, plain: the whole body, as it is read.
+        var before = readBytes()
+        r = try request(e.port, "/huge", host: "d.test", headers: ["Accept-Encoding: gzip"])
+        let exact = r.body == whole
+        #expect(r.status == 200 && exact && fromDisk(r), "\(r.status) \(r.headers)")
+        #expect(r.header("Content-Encoding") == nil && r.header("Content-Length") == String(whole.count))
+        #expect(readBytes() - before >= whole.count && readBytes() - before < whole.count + 32_768)
+        // A Range reads the head and the one block it falls in.
+        before = readBytes()
+        r = try request(e.port, "/huge", host: "d.test", headers: ["Range: bytes=700000-700999"])
+        let part = r.body == Array(whole[700_000...700_999])
+        #expect(r.status == 206 && part && fromDisk(r), "\(r.status) \(r.headers)")
+        #expect(r.header("Content-Range") == "bytes 700000-700999/\(whole.count)")
+        #expect(readBytes() - before <= 16_384 + 65_536, "a 1,000-byte range read \(readBytes() - before) bytes")
+        // A suffix range, across a block boundary at the end.
+        r = try request(e.port, "/huge", host: "d.test", headers: ["Range: bytes=-70000"])
+        let tail = r.body == Array(whole[(whole.count - 70_000)...])
+        #expect(r.status == 206 && tail, "\(r.status) \(r.headers)")
+        // HEAD and If-None-Match: the head alone.
+        before = readBytes()
+        r = try request(e.port, "HEAD", "/huge", host: "d.test")
+        #expect(r.status == 200 && r.body.isEmpty && r.header("Content-Length") == String(whole.count) && fromDisk(r))
+        r = try request(e.port, "/huge", host: "d.test", headers: ["If-None-Match: \"h1\""])
+        #expect(r.status == 304 && r.body.isEmpty)
+        #expect(readBytes() - before <= 2 * 16_384, "HEAD and 304 read no body")
+        // TLS (the scheme is part of the key: filled over TLS first), then HTTP/1.1 and HTTP/2 (curl).
+        func curl(_ version: String) throws -> (ok: Bool, head: String) {
+            let out = e.dir.appendingPathComponent("huge\(version)").path
+            let (st, head) = try shell("curl -s -m 30 \(version) -D - -o '\(out)' --cacert '\(e.stateDir)/ca.pem' --resolve d.test:\(e.httpsPort):127.0.0.1 https://d.test:\(e.httpsPort)/huge")
+            let got = FileManager.default.contents(atPath: out).map { Array($0) } ?? []
+            return (st == 0 && got == whole, head)
+        }
+        #expect(try curl("--http1.1").ok)
+        store.flush()
+        for version in ["--http1.1", "--http2"] {
+            let (ok, head) = try curl(version)
+            #expect(ok, "\(version): \(head)")
+            #expect(head.lowercased().contains("hit; detail=disk"), "\(version): \(head)")
+        }
+        #expect(store.memory.objectCount == 0, "never promoted to memory")
+        #expect(try originHits(o, "/huge") == 2)
+    }
+}
