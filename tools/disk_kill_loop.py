@@ -2,7 +2,10 @@
 """kill -9 against the disk tier, again and again (issue 15's long loop).
 
 usage: tools/disk_kill_loop.py [ITERATIONS=1000] [OBJECTS=60]
-  (builds nothing: run `swift build -c release` first, or set EDGED=path)
+  (builds nothing: run `swift build -c release` first, or set EDGED=path;
+  EDGED_ARGS="--cache-size 1MiB" gives a memory tier whose largest object is
+  64 KiB, so the larger bodies are written as they arrive and read back
+  block by block: killed mid-stream too)
 
 Each round starts edged on one state directory with a scripted origin
 (tools/testorigin/origin.py) holding OBJECTS distinct bodies (up to ~200 KiB),
@@ -16,6 +19,7 @@ import http.client, json, os, random, re, signal, subprocess, sys, tempfile, thr
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EDGED = os.environ.get("EDGED", os.path.join(ROOT, ".build/release/edged"))
+EXTRA = os.environ.get("EDGED_ARGS", "").split()
 ITER = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
 N = int(sys.argv[2]) if len(sys.argv) > 2 else 60
 
@@ -38,7 +42,7 @@ def start_origin():
 
 def start_edged(origin_port, state):
     p = subprocess.Popen([EDGED, "--origin", "http://127.0.0.1:%d" % origin_port, "--http", "127.0.0.1:0", "--workers", "2",
-                          "--access-log", "off", "--state", state, "--cache-disk", "64MiB"],
+                          "--access-log", "off", "--state", state, "--cache-disk", "64MiB"] + EXTRA,
                          stderr=subprocess.PIPE, text=True)
     port = None
     while True:

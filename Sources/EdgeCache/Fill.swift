@@ -3,7 +3,21 @@
 // purge epoch it started under. The pipeline appends body bytes while it
 // relays them and, once complete, stores `stored(...)`; an aborted fill is
 // just dropped. Owned by one worker (no locks); a stream (Collapsing.swift)
-// carries the body instead when followers read it while it is written.
+// carries the body instead when followers read it while it is written, and
+// a sink (a disk tier) when the object is too large for the memory tier.
+
+/// Where a fill's body goes instead of memory: a lower tier that writes it
+/// as it arrives, so a fill too large for the memory tier never holds more
+/// than a small buffer of it. Called by the fill's worker only.
+public protocol FillSink: AnyObject, Sendable {
+    /// More of the body; false when the tier gave up on it (not stored).
+    func append(_ bytes: UnsafeRawBufferPointer) -> Bool
+    /// The body is complete: `r` (its head; the body is what was appended)
+    /// is stored, unless a purge since `startedAt` selects it. False when not.
+    func finish(_ r: StoredResponse, startedAt: UInt64) -> Bool
+    /// Not stored after all (the origin stopped short, the client left).
+    func abort()
+}
 
 /// A response being stored while it streams to the client.
 public final class CacheFill {
@@ -25,6 +39,10 @@ public final class CacheFill {
     public var complete = false
     public var body: [UInt8] = []
     public var tooLarge = false
+    /// The body goes here instead of `body` (see FillSink); nil after it gave up.
+    public var sink: (any FillSink)?
+    /// The sink gave up (a full write queue, a directory out of service).
+    public var sinkFailed = false
 
     public init(key: String, variant: String, vary: [String], tenant: String, status: Int, headers: HeaderList, freshness: Freshness, limit: Int,
          tags: [String], startedAt: UInt64) {
@@ -35,6 +53,10 @@ public final class CacheFill {
 
     @inline(__always) public func append(_ p: UnsafeRawPointer, _ n: Int) {
         guard !tooLarge else { return }
+        if let s = sink {
+            if !s.append(UnsafeRawBufferPointer(start: p, count: n)) { sink = nil; sinkFailed = true; tooLarge = true }
+            return
+        }
         if body.count + n > limit { tooLarge = true; body = []; return }
         body.append(contentsOf: UnsafeRawBufferPointer(start: p, count: n))
     }

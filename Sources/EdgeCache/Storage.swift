@@ -65,16 +65,18 @@ public struct StorageTierStatus: Sendable, Encodable {
     public var readFailures: Int
     /// Bytes read from the tier (whole records, and the blocks of large bodies read as they are sent).
     public var readBytes: Int
+    /// Of the writes, fills too large for memory written as they arrived.
+    public var streamedWrites: Int
     /// Of the reads, those a worker made itself because the page cache held the record (RWF_NOWAIT).
     public var pageCacheReads: Int
     public var loadedObjects: Int
     public var loadMillis: Int
     public init(name: String, path: String, inService: Bool, loading: Bool, lastError: String?, objects: Int, bytes: Int, capacity: Int,
-                writes: Int, writeDrops: Int, writeErrors: Int, reads: Int, readFailures: Int, readBytes: Int = 0, loadedObjects: Int, loadMillis: Int,
+                writes: Int, writeDrops: Int, writeErrors: Int, reads: Int, readFailures: Int, readBytes: Int = 0, streamedWrites: Int = 0, loadedObjects: Int, loadMillis: Int,
                 pageCacheReads: Int = 0) {
         self.name = name; self.path = path; self.inService = inService; self.loading = loading; self.lastError = lastError
         self.objects = objects; self.bytes = bytes; self.capacity = capacity; self.writes = writes; self.writeDrops = writeDrops
-        self.writeErrors = writeErrors; self.reads = reads; self.readFailures = readFailures; self.readBytes = readBytes; self.loadedObjects = loadedObjects
+        self.writeErrors = writeErrors; self.reads = reads; self.readFailures = readFailures; self.readBytes = readBytes; self.streamedWrites = streamedWrites; self.loadedObjects = loadedObjects
         self.loadMillis = loadMillis
         self.pageCacheReads = pageCacheReads
     }
@@ -150,6 +152,10 @@ public protocol CacheStorage: AnyObject, Sendable {
     /// response a tier below memory holds for `key` that the request
     /// selects, with the tier's name, when memory has none.
     func lowerTierLookup(key: String, request: () -> HeaderList) -> (tier: String, response: StoredResponse)?
+    /// Where the body of `fill`, `length` bytes long, goes as it arrives when
+    /// it is too large for memory (a disk tier writes it as it streams in);
+    /// nil: into the fill's own buffer, stored at commit as before.
+    func fillSink(for fill: CacheFill, length: Int) -> (any FillSink)?
 }
 
 extension CacheStorage {
@@ -157,6 +163,7 @@ extension CacheStorage {
     public func setQuotas(_ q: [String: Int], lower: [String: Int]) { setQuotas(q) }
     public func lowerBytes(tenant: String) -> Int { 0 }
     public func lowerTierLookup(key: String, request: () -> HeaderList) -> (tier: String, response: StoredResponse)? { nil }
+    public func fillSink(for fill: CacheFill, length: Int) -> (any FillSink)? { nil }
 
     /// A tier with no faster way looks the derived key up.
     public func lookupDerived(key: String, _ coding: ContentCoding, request: () -> HeaderList) -> StoredResponse? {

@@ -220,6 +220,8 @@ public final class DiskStore: @unchecked Sendable {
     let log: @Sendable (String) -> Void
 
     public let writes = Atomic<Int>(0)
+    /// Of the writes, fills written as they streamed in (StreamedFill.swift).
+    public let streamedWrites = Atomic<Int>(0)
     public let writeDrops = Atomic<Int>(0)
     public let writeErrors = Atomic<Int>(0)
     public let reads = Atomic<Int>(0)
@@ -235,9 +237,17 @@ public final class DiskStore: @unchecked Sendable {
     let loadStarted = monotonicMillis()
 
     struct Job {
-        let r: StoredResponse
+        enum Kind {
+            case record(StoredResponse)
+            /// A fill written as it streams in (StreamedFill.swift): its region is
+            /// taken, its pieces are written into it, its head is written again whole.
+            case open(StreamRegion), piece(StreamRegion, [UInt8]), end(StreamRegion, StoredResponse), drop(StreamRegion)
+        }
+        let kind: Kind
         let seq: UInt64
-        /// What it charges the write queue (and is checked against maxObjectBytes).
+        /// What it charges the write queue.
+        let size: Int
+        /// What a record charges the write queue (and is checked against maxObjectBytes).
         static func size(_ r: StoredResponse) -> Int { r.bodyCount + r.headCount + r.key.utf8.count + 128 }
     }
     let queueGate = Gate()
@@ -246,6 +256,8 @@ public final class DiskStore: @unchecked Sendable {
     var writing = false              // under queueGate: a job taken and not yet written
     var writingSeq = UInt64.max      // under queueGate: the lowest sequence number among those
     var stopping = false             // under queueGate
+    /// Fills streaming in (opened, not yet ended or dropped; StreamedFill.swift).
+    var streams: [ObjectIdentifier: StreamRegion] = [:]   // under queueGate
     var threads: [OSThread] = []
 
     /// Opens (creating what is missing) a directory of `capacity` bytes.
@@ -462,14 +474,20 @@ public final class DiskStore: @unchecked Sendable {
         let size = Job.size(r)
         guard size <= maxObjectBytes, health.withLock({ $0.inService }) else { return false }
         if let q = names.withLock({ $0.quotas[r.tenant] }), bytes(tenant: r.tenant) + size > q { return false }
+        return enqueue(Job(kind: .record(r), seq: seq, size: size))
+    }
+
+    /// Queues a job within the write budget (`budgeted`: else always, for jobs
+    /// that free rather than hold memory). False: dropped.
+    func enqueue(_ job: Job, budgeted: Bool = true) -> Bool {
         queueGate.lock()
         defer { queueGate.unlock() }
-        guard !stopping, queuedBytes + size <= queueBudget else {
-            writeDrops.add(1, ordering: .relaxed)
+        guard !stopping, !budgeted || queuedBytes + job.size <= queueBudget else {
+            if budgeted { writeDrops.add(1, ordering: .relaxed) }
             return false
         }
-        queue.append(Job(r: r, seq: seq))
-        queuedBytes += size
+        queue.append(job)
+        queuedBytes += job.size
         queueGate.broadcast()
         return true
     }
@@ -519,7 +537,9 @@ public final class DiskStore: @unchecked Sendable {
                 return h.inService
             }
             for job in batch where inService {
-                if !write(job, &slot, &offset) { break }
+                let ok: Bool
+                if case .record(let r) = job.kind { ok = write(r, seq: job.seq, &slot, &offset) } else { ok = writeStream(job.kind, &slot, &offset) }
+                if !ok { break }
                 dirty = true
             }
             if dirty && (now - lastSync >= 1000 || batch.isEmpty) {
@@ -528,7 +548,7 @@ public final class DiskStore: @unchecked Sendable {
                 lastSync = now
             }
             queueGate.lock()
-            queuedBytes = max(0, queuedBytes - batch.reduce(0) { $0 + Job.size($1.r) })
+            queuedBytes = max(0, queuedBytes - batch.reduce(0) { $0 + $1.size })
             writing = false
             writingSeq = .max
             queueGate.broadcast()
@@ -536,15 +556,10 @@ public final class DiskStore: @unchecked Sendable {
         }
     }
 
-    /// Appends one record, rolling to the next slot when this one is full.
-    /// False when the directory failed (it is then out of service).
-    func write(_ job: Job, _ slot: inout Int, _ offset: inout Int) -> Bool {
-        let r = job.r
-        guard let tenant = tenantID(r.tenant), let vary = varyID(r.vary) else { return true }
-        let sum = r.withBody { BodyChecksum.of($0) }
-        let (head, pad) = DiskRecord.encodeHead(r, seq: job.seq, bodyLength: r.bodyCount, checksum: sum)
-        let total = head.count + r.bodyCount + pad
-        guard total <= segmentBytes - SegmentHeader.size else { return true }
+    /// Where a record of `total` bytes goes: at `offset` in `slot`, rolling
+    /// to the next slot first when this one has no room. False when the
+    /// directory failed (it is then out of service).
+    func reserve(_ total: Int, _ slot: inout Int, _ offset: inout Int) -> Bool {
         if offset == 0 || offset + total > segmentBytes {
             if offset != 0 {
                 fdatasync(files.withLock { $0.fds[slot] }.fd)
@@ -553,6 +568,18 @@ public final class DiskStore: @unchecked Sendable {
             guard roll(slot) else { return false }
             offset = SegmentHeader.size
         }
+        return true
+    }
+
+    /// Appends one record, rolling to the next slot when this one is full.
+    /// False when the directory failed (it is then out of service).
+    func write(_ r: StoredResponse, seq: UInt64, _ slot: inout Int, _ offset: inout Int) -> Bool {
+        guard let tenant = tenantID(r.tenant), let vary = varyID(r.vary) else { return true }
+        let sum = r.withBody { BodyChecksum.of($0) }
+        let (head, pad) = DiskRecord.encodeHead(r, seq: seq, bodyLength: r.bodyCount, checksum: sum)
+        let total = head.count + r.bodyCount + pad
+        guard total <= segmentBytes - SegmentHeader.size else { return true }
+        guard reserve(total, &slot, &offset) else { return false }
         let file = files.withLock { $0.fds[slot] }
         let fd = file.fd
         let zeros = [UInt8](repeating: 0, count: 8)
@@ -561,8 +588,15 @@ public final class DiskStore: @unchecked Sendable {
         if n == 0 { n = zeros.withUnsafeBytes { pwriteAll(fd, UnsafeRawBufferPointer(rebasing: $0[..<pad]), offset + head.count + r.bodyCount) } }
         guard n == 0 else { fail("writing segment \(slot): \(String(cString: strerror(n)))"); return false }
         writes.add(1, ordering: .relaxed)
-        files.withLock { f in if f.minSeq.count > slot { f.minSeq[slot] = min(f.minSeq[slot], job.seq) } }
-        let loc = Loc(offset: UInt32(offset), length: UInt32(total), slot: UInt16(slot), tenant: tenant, vary: 0, kind: 0)
+        files.withLock { f in if f.minSeq.count > slot { f.minSeq[slot] = min(f.minSeq[slot], seq) } }
+        index(r, Loc(offset: UInt32(offset), length: UInt32(total), slot: UInt16(slot), tenant: tenant, vary: 0, kind: 0), vary: vary)
+        offset += total
+        return true
+    }
+
+    /// Puts a record just written in the index (the newest for its key and variant).
+    func index(_ r: StoredResponse, _ loc: Loc, vary: UInt16) {
+        let tenant = loc.tenant
         let h = indexHash(r.key)
         shards[shard(h)].m.withLock { s in
             if r.vary.isEmpty {
@@ -574,8 +608,6 @@ public final class DiskStore: @unchecked Sendable {
             }
             DiskStore.account(&s, loc, 1)
         }
-        offset += total
-        return true
     }
 
     /// The slot written after `slot`: the one with the oldest generation.
@@ -628,7 +660,7 @@ public final class DiskStore: @unchecked Sendable {
         guard !health.withLock({ $0.loading }) else { return nil }
         let written = files.withLock { $0.minSeq.min() ?? .max }
         queueGate.lock()
-        let queued = queue.reduce(writingSeq) { min($0, $1.seq) }
+        let queued = streams.values.reduce(queue.reduce(writingSeq) { min($0, $1.seq) }) { min($0, $1.seq) }
         queueGate.unlock()
         return min(written, queued)
     }
@@ -642,7 +674,13 @@ public final class DiskStore: @unchecked Sendable {
             h.lastError = why
             h.retryAt = monotonicMillis() + retry
         }
-        queueGate.lock(); queue.removeAll(); queuedBytes = 0; queueGate.unlock()
+        queueGate.lock()
+        queue.removeAll()
+        queuedBytes = 0
+        // Streams lose the pieces just dropped: none of them is finished (the writer's, as `fail` is).
+        for g in streams.values { g.dead = true }
+        streams.removeAll()
+        queueGate.unlock()
         log("edged: cache \(path): \(why); out of service, serving from memory and the origins; retrying in \(retry / 1000)s")
     }
 

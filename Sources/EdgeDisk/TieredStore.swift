@@ -419,10 +419,19 @@ public final class TieredStore: CacheStorage, @unchecked Sendable {
     @discardableResult
     public func commit(_ fill: CacheFill) -> Bool {
         guard fill.complete, !fill.tooLarge else { return false }
+        // Written as it arrived (StreamedFill.swift): its head ends it.
+        if let sink = fill.sink { return sink.finish(fill.stored(BodyStorage([])), startedAt: fill.startedAt) }
         return insert(fill.stored(memory.storage(for: fill.exactBody)), startedAt: fill.startedAt)
     }
 
-    public func abort(_ fill: CacheFill) {}
+    public func abort(_ fill: CacheFill) { fill.sink?.abort() }
+
+    /// A fill too large for memory, under a plain key, is written to its
+    /// directory as it arrives (StreamedFill.swift).
+    public func fillSink(for fill: CacheFill, length: Int) -> (any FillSink)? {
+        guard length > memory.maxObjectBytes, !fill.key.utf8.contains(where: { $0 < 0x20 }), let d = disk(for: fill.key) else { return nil }
+        return d.openStream(fill.stored(BodyStorage([])), length: length, seq: seq(fill.startedAt), purges: memory.purges)
+    }
 
     @discardableResult
     public func update(_ r: StoredResponse, startedAt: UInt64?) -> Bool { insert(r, startedAt: startedAt) }
@@ -584,6 +593,7 @@ public final class TieredStore: CacheStorage, @unchecked Sendable {
                                      writes: d.writes.load(ordering: .relaxed), writeDrops: d.writeDrops.load(ordering: .relaxed),
                                      writeErrors: d.writeErrors.load(ordering: .relaxed), reads: d.reads.load(ordering: .relaxed),
                                      readFailures: d.readFailures.load(ordering: .relaxed), readBytes: d.readBytes.load(ordering: .relaxed),
+                                     streamedWrites: d.streamedWrites.load(ordering: .relaxed),
                                      loadedObjects: d.loadedObjects.load(ordering: .relaxed),
                                      loadMillis: d.loadMillis.load(ordering: .relaxed), pageCacheReads: d.pageCacheReads.load(ordering: .relaxed))
         }

@@ -555,9 +555,18 @@ extension Worker {
             c.ex.cache.status.stored = true
             c.ex.cache.ttl = f.lifetime - f.age(now: wall)
         }
+        let framing = o.head.framing(requestWasHead: o.requestWasHead)
+        // Too large for memory: a lower tier writes the body as it arrives (the
+        // fill holds a small piece of it at a time). Followers then wait for it
+        // to be stored rather than read it from memory as it arrives.
+        if case .length(let n) = framing, n > 0, n <= Int64(config.store.maxObjectBytes),
+           let sink = config.store.fillSink(for: c.ex.cache.fill!, length: Int(n)) {
+            c.ex.cache.fill!.sink = sink
+            return false
+        }
         // Read-while-write: followers of this leader answer from the fill as it arrives.
         if c.ex.cache.leaderKey == key, !c.ex.cache.background, status == 200,
-           case .length(let n) = o.head.framing(requestWasHead: o.requestWasHead), n > 0, n <= Int64(config.store.maxObjectBytes) {
+           case .length(let n) = framing, n > 0, n <= Int64(config.store.maxObjectBytes) {
             let f = c.ex.cache.fill!
             let head = f.stored(BodyStorage([]))
             let stream = FillStream(response: head, length: Int(n))
@@ -661,7 +670,9 @@ extension Worker {
             return
         }
         if let streamed = endStream(f, ok: true) { f.body = streamed }
-        if f.tooLarge {
+        if f.sinkFailed {
+            config.store.noteNotStored(key: f.key, reason: "the disk tier could not take it as it arrived (its write queue was full, or it is out of service)")
+        } else if f.tooLarge {
             config.store.noteNotStored(key: f.key, reason: "larger than the largest object stored")
         } else {
             config.store.commit(f)

@@ -17,7 +17,8 @@ import EdgeConfig
     }()
 
     /// A memory tier of 1 MiB (its largest object 64 KiB) over a 64 MiB
-    /// directory: a 1.5 MB object lives on disk alone, and every hit on it
+    /// directory: a 1.5 MB object lives on disk alone (its fill is written
+    /// there as it arrives), and every hit on it
     /// reads its head, then its body a block at a time as it is sent:
     /// byte-exact over HTTP/1.1, TLS and HTTP/2; a Range reads just the
     /// block it needs; HEAD and a conditional read no body at all.
@@ -41,6 +42,7 @@ import EdgeConfig
         #expect(r.status == 200 && r.body.count == whole.count)
         store.flush()
         #expect(store.disks[0].objectCount == 1 && store.memory.objectCount == 0)
+        #expect(store.disks[0].streamedWrites.load(ordering: .relaxed) == 1, "the fill was written as it arrived")
         func fromDisk(_ r: Response) -> Bool { (r.header("Cache-Status") ?? "").contains("hit; detail=disk") }
         func readBytes() -> Int { store.tiers[0].readBytes }
         // HTTP/1.1, plain: the whole body, as it is read.

@@ -1,0 +1,205 @@
+// A fill too large for the memory tier, written to disk as it arrives: the
+// fill's body never sits in memory whole, only the piece being gathered
+// (256 KiB) and the pieces queued for the writer (within the write budget).
+//
+// The writer takes the record's region in the open segment at once and
+// writes its head there marked open (Record.swift: a scan steps over an
+// open record, a read never accepts one), with the region's last byte, so
+// the records appended after it in the same segment stay reachable whatever
+// happens to this one. The pieces are written into the region as they
+// come, each block's checksum taken on the way; at the end the head is
+// written again, whole and no longer open, and the record is indexed. A fill
+// that stops short, is purged, or loses its slot to a reclaim is dropped:
+// its region stays an open record until the slot is reclaimed. A crash at
+// any point leaves an open record (skipped) or a whole one.
+//
+// Concurrency and ownership: a DiskFillSink belongs to its fill's worker; a
+// StreamRegion is made by that worker and then changed by the writer thread
+// alone (its `var`s), the queue's lock handing each job over.
+import Glibc
+import Synchronization
+import EdgeCache
+import EdgeHTTP
+import EdgeIO
+
+/// A streamed record's place and progress (the writer's).
+final class StreamRegion: @unchecked Sendable {
+    let openHead: [UInt8]
+    let length: Int
+    let padding: Int
+    let seq: UInt64
+    var total: Int { openHead.count + length + padding }
+    // The writer's:
+    var file: SegmentFile?
+    var slot = 0
+    var gen: UInt64 = 0
+    var offset = 0
+    var written = 0
+    var checksums: [UInt32] = []
+    var dead = false
+
+    init(openHead: [UInt8], length: Int, padding: Int, seq: UInt64) {
+        self.openHead = openHead; self.length = length; self.padding = padding; self.seq = seq
+    }
+}
+
+/// The fill's side: gathers the body into pieces of whole blocks and queues them.
+final class DiskFillSink: FillSink, @unchecked Sendable {
+    static let pieceSize = 4 * DiskRecord.blockSize
+    let disk: DiskStore
+    let region: StreamRegion
+    let purges: PurgeLog
+    var piece: [UInt8] = []
+    var appended = 0
+    var closed = false
+
+    init(disk: DiskStore, region: StreamRegion, purges: PurgeLog) {
+        self.disk = disk; self.region = region; self.purges = purges
+        piece.reserveCapacity(DiskFillSink.pieceSize)
+    }
+
+    deinit { if !closed { disk.dropStream(region) } }
+
+    /// Bytes held here now (the piece being gathered): at most `pieceSize`.
+    var buffered: Int { piece.count }
+
+    func append(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        guard !closed else { return false }
+        guard appended + bytes.count <= region.length else { abort(); return false }
+        appended += bytes.count
+        var at = 0
+        while at < bytes.count {
+            let take = min(bytes.count - at, DiskFillSink.pieceSize - piece.count)
+            piece.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[at..<(at + take)]))
+            at += take
+            if piece.count == DiskFillSink.pieceSize && !send() { abort(); return false }
+        }
+        return true
+    }
+
+    /// Queues the piece gathered (false: the queue is full or the directory out of service).
+    func send() -> Bool {
+        let p = piece
+        piece = []
+        piece.reserveCapacity(DiskFillSink.pieceSize)
+        guard disk.inService else { return false }
+        return disk.enqueue(DiskStore.Job(kind: .piece(region, p), seq: region.seq, size: p.count))
+    }
+
+    func finish(_ r: StoredResponse, startedAt: UInt64) -> Bool {
+        guard !closed else { return false }
+        guard appended == region.length, !purges.purgedSince(startedAt, r), piece.isEmpty || send() else { abort(); return false }
+        closed = true
+        // (Unbudgeted: it holds no body, and refusing it would waste the body queued before it.)
+        guard disk.enqueue(DiskStore.Job(kind: .end(region, r), seq: region.seq, size: 0), budgeted: false) else {
+            disk.dropStream(region)
+            return false
+        }
+        return true
+    }
+
+    func abort() {
+        guard !closed else { return }
+        closed = true
+        piece = []
+        disk.dropStream(region)
+    }
+}
+
+extension DiskStore {
+    var inService: Bool { health.withLock { $0.inService } }
+
+    /// A sink for a fill of `r` (its head) with a body `length` bytes long,
+    /// written as it arrives; nil when this directory cannot take it (too
+    /// large, out of service, over its tenant's quota, a full queue).
+    func openStream(_ r: StoredResponse, length: Int, seq: UInt64, purges: PurgeLog) -> DiskFillSink? {
+        guard length > DiskRecord.blockSize else { return nil }
+        let size = length + r.headCount + r.key.utf8.count + 128
+        guard size <= maxObjectBytes, inService else { return nil }
+        if let q = names.withLock({ $0.quotas[r.tenant] }), bytes(tenant: r.tenant) + size > q { return nil }
+        let zeros = [UInt32](repeating: 0, count: DiskRecord.blocks(length))
+        let (head, pad) = DiskRecord.encodeHead(r, seq: seq, bodyLength: length, checksum: .blocks(zeros), open: true)
+        let region = StreamRegion(openHead: head, length: length, padding: pad, seq: seq)
+        guard region.total <= segmentBytes - SegmentHeader.size else { return nil }
+        queueGate.lock()
+        streams[ObjectIdentifier(region)] = region
+        queueGate.unlock()
+        guard enqueue(Job(kind: .open(region), seq: seq, size: head.count)) else { dropStream(region); return nil }
+        return DiskFillSink(disk: self, region: region, purges: purges)
+    }
+
+    /// The fill is over without a record: the writer lets its region go.
+    func dropStream(_ g: StreamRegion) {
+        if !enqueue(Job(kind: .drop(g), seq: g.seq, size: 0), budgeted: false) { forgetStream(g) }
+    }
+
+    /// The stream no longer holds back the journal's compaction (oldestSeq).
+    func forgetStream(_ g: StreamRegion) {
+        queueGate.lock()
+        streams[ObjectIdentifier(g)] = nil
+        queueGate.unlock()
+    }
+
+    /// Is the region still there to write into (not dropped, its slot not reclaimed)?
+    func live(_ g: StreamRegion) -> Bool {
+        guard !g.dead, g.file != nil else { return false }
+        return files.withLock { $0.gens.count > g.slot && $0.gens[g.slot] == g.gen }
+    }
+
+    /// The writer's part of a streamed fill. False when the directory failed.
+    func writeStream(_ kind: Job.Kind, _ slot: inout Int, _ offset: inout Int) -> Bool {
+        switch kind {
+        case .record:
+            return true
+        case .open(let g):
+            guard reserve(g.total, &slot, &offset) else { return false }
+            let file = files.withLock { $0.fds[slot] }
+            // The open head, and the region's last byte: the file reaches past the
+            // region even before its body is in (a scan needs all of a record there).
+            var n = g.openHead.withUnsafeBytes { pwriteAll(file.fd, $0, offset) }
+            if n == 0 { n = [UInt8(0)].withUnsafeBytes { pwriteAll(file.fd, $0, offset + g.total - 1) } }
+            guard n == 0 else { fail("writing segment \(slot): \(String(cString: strerror(n)))"); return false }
+            g.file = file
+            g.slot = slot
+            g.gen = files.withLock { f in
+                if f.minSeq.count > slot { f.minSeq[slot] = min(f.minSeq[slot], g.seq) }
+                return f.gens[slot]
+            }
+            g.offset = offset
+            offset += g.total
+            return true
+        case .piece(let g, let bytes):
+            guard live(g), g.written + bytes.count <= g.length else { g.dead = true; return true }
+            let n = bytes.withUnsafeBytes { pwriteAll(g.file!.fd, $0, g.offset + g.openHead.count + g.written) }
+            guard n == 0 else { fail("writing segment \(g.slot): \(String(cString: strerror(n)))"); return false }
+            // Pieces are whole blocks (the last may end short): a checksum per block.
+            bytes.withUnsafeBytes { p in
+                var i = 0
+                while i < p.count {
+                    let end = min(i + DiskRecord.blockSize, p.count)
+                    g.checksums.append(CRC32C.update(0, UnsafeRawBufferPointer(rebasing: p[i..<end])))
+                    i = end
+                }
+            }
+            g.written += bytes.count
+            return true
+        case .end(let g, let r):
+            defer { forgetStream(g) }
+            guard live(g), g.written == g.length, let tenant = tenantID(r.tenant), let vary = varyID(r.vary) else { g.dead = true; return true }
+            let (head, _) = DiskRecord.encodeHead(r, seq: g.seq, bodyLength: g.length, checksum: .blocks(g.checksums))
+            guard head.count == g.openHead.count else { g.dead = true; return true }
+            let n = head.withUnsafeBytes { pwriteAll(g.file!.fd, $0, g.offset) }
+            guard n == 0 else { fail("writing segment \(g.slot): \(String(cString: strerror(n)))"); return false }
+            writes.add(1, ordering: .relaxed)
+            streamedWrites.add(1, ordering: .relaxed)
+            index(r, Loc(offset: UInt32(g.offset), length: UInt32(g.total), slot: UInt16(g.slot), tenant: tenant, vary: 0, kind: 0), vary: vary)
+            g.file = nil
+            return true
+        case .drop(let g):
+            g.dead = true
+            g.file = nil
+            forgetStream(g)
+            return true
+        }
+    }
+}

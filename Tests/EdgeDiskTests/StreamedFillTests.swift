@@ -1,0 +1,122 @@
+// A fill too large for memory, written to disk as it arrives (StreamedFill.swift).
+import Testing
+import Glibc
+import EdgeCache
+import EdgeHTTP
+@testable import EdgeDisk
+
+@Suite(.serialized) struct StreamedFillTests {
+    static let key = "4:shop|https|shop.test|/video"
+
+    func fill(_ s: TieredStore, length: Int) -> CacheFill {
+        let r = sample(Self.key, body: [])
+        return CacheFill(key: r.key, variant: "", vary: [], tenant: "shop", status: 200, headers: r.headers, freshness: r.freshness,
+                         limit: s.maxObjectBytes, tags: r.tags, startedAt: s.purges.epoch)
+    }
+
+    /// Feeds `body` in uneven pieces, as an origin's reads come; the sink never holds more than one piece.
+    func feed(_ f: CacheFill, _ body: [UInt8], upTo: Int? = nil, maxHeld: inout Int) {
+        var at = 0
+        var step = 1
+        let end = upTo ?? body.count
+        while at < end {
+            let n = min(end - at, 1000 + (step * 7919) % 40_000)
+            body.withUnsafeBytes { f.append($0.baseAddress! + at, n) }
+            maxHeld = max(maxHeld, (f.sink as? DiskFillSink)?.buffered ?? 0, f.body.count)
+            at += n
+            step += 1
+        }
+    }
+
+    /// A 900 KB fill over a memory tier whose largest object is 64 KiB goes to
+    /// disk as it arrives, holding at most one 256 KiB piece, and is then read
+    /// back block by block, byte-exact; the record's checksums are the ones a
+    /// whole write would have made.
+    @Test func aFillTooLargeForMemoryIsWrittenAsItArrives() throws {
+        let dir = tempDir()
+        let s = try open(dir, size: 16 << 20, memory: 1 << 20)
+        settle(s)
+        let body = (0..<900_000).map { UInt8(truncatingIfNeeded: $0 &* 13 &+ $0 >> 10) }
+        let f = fill(s, length: body.count)
+        f.sink = s.fillSink(for: f, length: body.count)
+        #expect(f.sink != nil)
+        #expect(s.fillSink(for: fill(s, length: 60_000), length: 60_000) == nil, "one that fits memory is not streamed")
+        var held = 0
+        feed(f, body, maxHeld: &held)
+        #expect(held <= DiskFillSink.pieceSize && f.body.isEmpty, "held \(held)")
+        f.complete = true
+        #expect(s.commit(f))
+        settle(s)
+        let d = s.disks[0]
+        #expect(d.streamedWrites.load(ordering: .relaxed) == 1 && d.objectCount == 1)
+        let w = Wakes()
+        guard let (r, b) = stream(s, Self.key, exchange: 1, w) else { Issue.record("not stored"); s.close(); return }
+        #expect(r.status == 200 && b.length == body.count)
+        var waits = 0, got: [UInt8] = []
+        #expect(drain(b, w, from: 0, to: body.count, waits: &waits, got: &got))
+        #expect(same(got, body))
+        // The record on disk is the one a whole write makes (same head, same block checksums).
+        guard let (loc, _, _) = d.locate(Self.key, request: { HeaderList() }) else { Issue.record("not indexed"); s.close(); return }
+        var rec = [UInt8](repeating: 0, count: Int(loc.length))
+        let fd = d.files.withLock { $0.fds[Int(loc.slot)] }.fd
+        _ = rec.withUnsafeMutableBytes { pread(fd, $0.baseAddress, Int(loc.length), off_t(loc.offset)) }
+        let expected = DiskRecord.encode(f.stored(BodyStorage(body)), seq: s.seqBase + f.startedAt)
+        #expect(same(rec, expected), "the streamed record differs from a whole write")
+        s.close()
+    }
+
+    /// Killed (or dropped) half way: the region stays an open record. A record
+    /// written after it in the same segment is found after a restart, the
+    /// unfinished one never is; an aborted or purged fill indexes nothing.
+    @Test func anUnfinishedFillIsSteppedOverAndLosesNothingAfterIt() throws {
+        let dir = tempDir()
+        var s = try open(dir, size: 16 << 20, memory: 1 << 20)
+        settle(s)
+        let body = (0..<500_000).map { UInt8(truncatingIfNeeded: $0 &* 5) }
+        var held = 0
+        // Half of it, then another object behind it in the segment; then the process "dies".
+        var f: CacheFill? = fill(s, length: body.count)
+        f!.sink = s.fillSink(for: f!, length: body.count)
+        feed(f!, body, upTo: 300_000, maxHeld: &held)
+        s.insert(sample("4:shop|https|shop.test|/after", body: Array(repeating: 7, count: 5000)), startedAt: nil)
+        settle(s)
+        // (What kill -9 leaves: the open head and the pieces written; nothing is dropped or ended.)
+        (f!.sink as? DiskFillSink)?.closed = true
+        f = nil
+        s.close()
+        s = try open(dir, size: 16 << 20, memory: 1 << 20)
+        settle(s)
+        #expect(get(s, "4:shop|https|shop.test|/after")?.body == Array(repeating: 7, count: 5000), "the record after the open one was lost")
+        let w = Wakes()
+        if case .absent = s.lookup(key: Self.key, request: { HeaderList() }, waiter: Waiter(worker: 0, exchange: 9), waking: w) {} else {
+            Issue.record("an unfinished fill was indexed")
+        }
+        #expect(s.disks[0].readFailures.load(ordering: .relaxed) == 0)
+        // Aborted half way: nothing; the next store goes on after its region.
+        let g = fill(s, length: body.count)
+        g.sink = s.fillSink(for: g, length: body.count)
+        feed(g, body, upTo: 100_000, maxHeld: &held)
+        s.abort(g)
+        // Purged while it arrived: not stored.
+        let h = fill(s, length: body.count)
+        h.sink = s.fillSink(for: h, length: body.count)
+        feed(h, body, maxHeld: &held)
+        s.purge(.key(Self.key), soft: false, now: 1_700_000_100)
+        h.complete = true
+        #expect(!s.commit(h))
+        // Too short or too long: not stored.
+        let k = fill(s, length: body.count)
+        k.sink = s.fillSink(for: k, length: body.count)
+        feed(k, body, upTo: body.count - 1, maxHeld: &held)
+        k.complete = true
+        #expect(!s.commit(k))
+        settle(s)
+        #expect(s.disks[0].streamedWrites.load(ordering: .relaxed) == 0)
+        if case .absent = s.lookup(key: Self.key, request: { HeaderList() }, waiter: Waiter(worker: 0, exchange: 10), waking: w) {} else {
+            Issue.record("an aborted, purged or short fill was indexed")
+        }
+        #expect(s.disks[0].streams.isEmpty, "every stream let go")
+        #expect(get(s, "4:shop|https|shop.test|/after")?.body.count == 5000)
+        s.close()
+    }
+}
