@@ -258,6 +258,10 @@ public final class DiskStore: @unchecked Sendable {
     var stopping = false             // under queueGate
     /// Fills streaming in (opened, not yet ended or dropped; StreamedFill.swift).
     var streams: [ObjectIdentifier: StreamRegion] = [:]   // under queueGate
+    /// Keys of streamed fills complete and queued for their last write, with
+    /// the lookups waiting for them to be indexed (StreamedFill.swift).
+    var finishing: [String: [(Waiter, any Waking)]] = [:]   // under queueGate
+    let finishingCount = Atomic<Int>(0)
     var threads: [OSThread] = []
 
     /// Opens (creating what is missing) a directory of `capacity` bytes.
@@ -542,6 +546,13 @@ public final class DiskStore: @unchecked Sendable {
                 if !ok { break }
                 dirty = true
             }
+            // Out of service: a streamed fill's end or drop is not written, and lets go all the same.
+            if !inService {
+                for job in batch {
+                    if case .end(let g, let r) = job.kind { forgetStream(g); endFinishing(r.key) }
+                    if case .drop(let g) = job.kind { forgetStream(g) }
+                }
+            }
             if dirty && (now - lastSync >= 1000 || batch.isEmpty) {
                 if let f = files.withLock({ $0.fds.isEmpty ? nil : $0.fds[slot] }) { fdatasync(f.fd) }
                 dirty = false
@@ -680,7 +691,11 @@ public final class DiskStore: @unchecked Sendable {
         // Streams lose the pieces just dropped: none of them is finished (the writer's, as `fail` is).
         for g in streams.values { g.dead = true }
         streams.removeAll()
+        let waiting = finishing.values.flatMap { $0 }
+        finishing.removeAll()
+        finishingCount.store(0, ordering: .relaxed)
         queueGate.unlock()
+        for (w, waking) in waiting { waking.wake(w) }
         log("edged: cache \(path): \(why); out of service, serving from memory and the origins; retrying in \(retry / 1000)s")
     }
 

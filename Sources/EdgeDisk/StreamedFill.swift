@@ -88,10 +88,15 @@ final class DiskFillSink: FillSink, @unchecked Sendable {
 
     func finish(_ r: StoredResponse, startedAt: UInt64) -> Bool {
         guard !closed else { return false }
-        guard appended == region.length, !purges.purgedSince(startedAt, r), piece.isEmpty || send() else { abort(); return false }
+        guard appended == region.length, !purges.purgedSince(startedAt, r), disk.inService, piece.isEmpty || send() else { abort(); return false }
         closed = true
+        // Lookups of the key from now until it is indexed wait for it (the
+        // fill's collapsed followers, woken as it ends, would otherwise miss
+        // and fetch it all again).
+        disk.beginFinishing(r.key)
         // (Unbudgeted: it holds no body, and refusing it would waste the body queued before it.)
         guard disk.enqueue(DiskStore.Job(kind: .end(region, r), seq: region.seq, size: 0), budgeted: false) else {
+            disk.endFinishing(r.key)
             disk.dropStream(region)
             return false
         }
@@ -131,6 +136,32 @@ extension DiskStore {
     /// The fill is over without a record: the writer lets its region go.
     func dropStream(_ g: StreamRegion) {
         if !enqueue(Job(kind: .drop(g), seq: g.seq, size: 0), budgeted: false) { forgetStream(g) }
+    }
+
+    func beginFinishing(_ key: String) {
+        queueGate.lock()
+        if finishing[key] == nil { finishing[key] = []; finishingCount.add(1, ordering: .relaxed) }
+        queueGate.unlock()
+    }
+
+    /// The key's last write is done (indexed, or not): its waiting lookups go on.
+    func endFinishing(_ key: String) {
+        queueGate.lock()
+        let waiting = finishing.removeValue(forKey: key)
+        if waiting != nil { finishingCount.subtract(1, ordering: .relaxed) }
+        queueGate.unlock()
+        for (w, waking) in waiting ?? [] { waking.wake(w) }
+    }
+
+    /// A lookup that found nothing indexed: if the key's streamed fill is
+    /// about to be, it waits (true: woken when it is).
+    func waitIfFinishing(_ key: String, _ w: Waiter, _ waking: any Waking) -> Bool {
+        guard finishingCount.load(ordering: .relaxed) > 0 else { return false }
+        queueGate.lock()
+        defer { queueGate.unlock() }
+        guard finishing[key] != nil else { return false }
+        finishing[key]!.append((w, waking))
+        return true
     }
 
     /// The stream no longer holds back the journal's compaction (oldestSeq).
@@ -184,7 +215,7 @@ extension DiskStore {
             g.written += bytes.count
             return true
         case .end(let g, let r):
-            defer { forgetStream(g) }
+            defer { forgetStream(g); endFinishing(r.key) }
             guard live(g), g.written == g.length, let tenant = tenantID(r.tenant), let vary = varyID(r.vary) else { g.dead = true; return true }
             let (head, _) = DiskRecord.encodeHead(r, seq: g.seq, bodyLength: g.length, checksum: .blocks(g.checksums))
             guard head.count == g.openHead.count else { g.dead = true; return true }

@@ -39,6 +39,30 @@ func sample(_ key: String = "4:shop|https|shop.test|/a", body: [UInt8] = Array("
         }
     }
 
+    /// Long buffers go as three interleaved streams joined by zero-append
+    /// operators: still the tables' checksum, at every length around the
+    /// stretch boundaries (3 x 256 and 3 x 8192 bytes), any alignment, and
+    /// continued from any state.
+    @Test func theInterleavedInstructionPathAgreesWithTheTables() {
+        var bytes = [UInt8](repeating: 0, count: 3 * 8192 * 2 + 3 * 256 * 3 + 100)
+        var x: UInt64 = 7
+        for i in bytes.indices { x = x &* 6364136223846793005 &+ 1; bytes[i] = UInt8(truncatingIfNeeded: x >> 56) }
+        var lengths: [Int] = []
+        for base in [3 * 256, 3 * 256 * 2, 3 * 8192, 3 * 8192 + 3 * 256, 2 * 3 * 8192] {
+            for d in -9...9 { lengths.append(base + d) }
+        }
+        lengths += [1000, 5000, 65536, bytes.count - 8]
+        bytes.withUnsafeBytes { all in
+            for n in lengths {
+                for start in [0, 1, 3, 7] where start + n <= all.count {
+                    let p = UnsafeRawBufferPointer(rebasing: all[start..<(start + n)])
+                    #expect(CRC32C.update(0, p) == CRC32C.software(0, p), "length \(n) at \(start)")
+                    #expect(CRC32C.update(0x1234_5678, p) == CRC32C.software(0x1234_5678, p), "length \(n) at \(start) from a state")
+                }
+            }
+        }
+    }
+
     @Test func aRecordRoundTrips() throws {
         let r = sample()
         let bytes = DiskRecord.encode(r, seq: 42)

@@ -65,6 +65,43 @@ import EdgeHTTP
         s.close()
     }
 
+    /// A lookup between a fill's end and its last write (the record's head,
+    /// then the index) waits for it and is woken: it is never a miss (the
+    /// fill's collapsed followers would fetch it all again).
+    @Test func aLookupAsAStreamedFillEndsWaitsForItsLastWrite() throws {
+        let dir = tempDir()
+        let s = try open(dir, size: 64 << 20, memory: 1 << 20)
+        settle(s)
+        let body = [UInt8](repeating: 42, count: 200_000)
+        var waited = 0
+        for i in 0..<20 {
+            let key = "4:shop|https|shop.test|/f\(i)"
+            let r = sample(key, body: [])
+            let f = CacheFill(key: key, variant: "", vary: [], tenant: "shop", status: 200, headers: r.headers, freshness: r.freshness,
+                              limit: s.maxObjectBytes, tags: [], startedAt: s.purges.epoch)
+            f.sink = s.fillSink(for: f, length: body.count)
+            var held = 0
+            feed(f, body, maxHeld: &held)
+            f.complete = true
+            #expect(s.commit(f))
+            let w = Wakes()
+            let me = Waiter(worker: 0, exchange: UInt64(100 + i))
+            switch s.lookup(key: key, request: { HeaderList() }, waiter: me, waking: w) {
+            case .diskStream: break
+            case .pending:
+                waited += 1
+                while w.woken.withLock({ $0.isEmpty }) { usleep(500) }
+                guard case .diskStream = s.lookup(key: key, request: { HeaderList() }, waiter: me, waking: w) else {
+                    Issue.record("round \(i): woken, and still not stored"); continue
+                }
+            default:
+                Issue.record("round \(i): a miss right after the fill ended")
+            }
+        }
+        #expect(s.disks[0].finishing.isEmpty && s.disks[0].finishingCount.load(ordering: .relaxed) == 0)
+        s.close()
+    }
+
     /// Killed (or dropped) half way: the region stays an open record. A record
     /// written after it in the same segment is found after a restart, the
     /// unfinished one never is; an aborted or purged fill indexes nothing.

@@ -3,6 +3,7 @@
 import Testing
 import Foundation
 import Glibc
+import Synchronization
 @testable import EdgeIO
 import EdgeDisk
 import EdgeProxy
@@ -86,5 +87,36 @@ import EdgeConfig
         }
         #expect(store.memory.objectCount == 0, "never promoted to memory")
         #expect(try originHits(o, "/huge") == 2)
+    }
+
+    /// Six clients at once for an object too large for memory, from a slow
+    /// origin: one fetch, written to disk as it arrives; the collapsed
+    /// followers, woken as it ends, wait for its last write and are answered
+    /// from disk (none fetches it again).
+    @Test func collapsedFollowersOfAStreamedFillAreAnsweredFromDisk() throws {
+        let o = try Origin(name: "disk-stream-collapse")
+        defer { o.stop() }
+        try script(o, "/slow", #"[{"status": 200, "delay_ms": 300, "headers": {"Cache-Control": "max-age=3600", "Content-Type": "application/octet-stream"}, "body": "\#(Self.huge)"}]"#)
+        let cache = FileManager.default.temporaryDirectory.appendingPathComponent("edge-stream-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: cache) }
+        var sc = ServerConfig()
+        sc.cacheMemoryBytes = 1 << 20
+        let store = try TieredStore(memory: RuntimeConfig.memoryStore(sc), disks: [(cache, 64 << 20)], maxObjectBytes: Int(sc.cacheMaxObjectBytes))
+        let tenant = tenantJSON(name: "d", hosts: ["d.test"], origins: #"{"o": {"servers": ["\#(o.address)"]}}"#, routes: #"[{"prefix": "/", "origin": "o"}]"#)
+        let e = try Edge(tenants: [tenant], store: store)
+        defer { e.stop(); store.close() }
+        let whole = Array(Self.huge.utf8)
+        let results = Mutex<[(Int, Bool, String)]>([])
+        let clients = (0..<6).map { i in
+            OSThread.spawn(name: "client-\(i)") {
+                let r = try? request(e.port, "/slow", host: "d.test")
+                results.withLock { $0.append((r?.status ?? 0, r?.body == whole, r?.header("Cache-Status") ?? "")) }
+            }
+        }
+        for t in clients { t.join() }
+        let all = results.withLock { $0 }
+        #expect(all.count == 6 && all.allSatisfy { $0.0 == 200 && $0.1 }, "\(all.map { ($0.0, $0.1, $0.2) })")
+        #expect(try originHits(o, "/slow") == 1, "\(all.map { $0.2 })")
+        #expect(store.disks[0].streamedWrites.load(ordering: .relaxed) == 1)
     }
 }

@@ -37,12 +37,13 @@ case "fill":
     let fresh = Freshness(lifetime: 86_400, source: .maxAge, correctedInitialAge: 0, responseTime: wallClock().seconds, mustRevalidate: false,
                           noCache: false, staleWhileRevalidate: nil, staleIfError: nil)
     let headers = HeaderList([("Content-Type", "text/plain"), ("Cache-Control", "max-age=86400"), ("ETag", "\"bench\"")])
+    let every = max(1, min(20_000, (16 << 20) / (bodyBytes + 300)))
     let started = monotonicMillis()
     for i in 0..<n {
         let r = StoredResponse(key: "5:bench|https|bench.test|/objects/\(i)", variant: "", vary: [], tenant: "bench", status: 200,
                                headers: headers, body: body, freshness: fresh)
         s.insert(r, startedAt: nil)
-        if i % 20_000 == 19_999 { s.flush() }     // the write queue has a budget: let it drain
+        if i % every == every - 1 { s.flush() }     // the write queue has a budget (32 MiB): let it drain
     }
     s.flush()
     let t = s.tiers[0]
