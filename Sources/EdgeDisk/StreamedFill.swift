@@ -153,8 +153,8 @@ extension DiskStore {
         for (w, waking) in waiting ?? [] { waking.wake(w) }
     }
 
-    /// A lookup that found nothing indexed: if the key's streamed fill is
-    /// about to be, it waits (true: woken when it is).
+    /// A lookup, before it looks in the index: if the key's streamed fill is
+    /// about to be indexed, it waits (true: woken when it is).
     func waitIfFinishing(_ key: String, _ w: Waiter, _ waking: any Waking) -> Bool {
         guard finishingCount.load(ordering: .relaxed) > 0 else { return false }
         queueGate.lock()

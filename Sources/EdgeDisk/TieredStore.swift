@@ -222,10 +222,10 @@ public final class TieredStore: CacheStorage, @unchecked Sendable {
         if let answer = handoff.withLock({ $0.isEmpty ? nil : $0.removeValue(forKey: Handoff(waiter: waiter, key: key)) }) {
             return answer.0
         }
-        guard let (loc, variant, fields) = d.locate(key, hash: hashes.full, request: request) else {
-            // A streamed fill of it just completed: wait for its last write.
-            return d.waitIfFinishing(key, waiter, waking) ? .pending : .absent
-        }
+        // A streamed fill of it just completed: wait for its last write. (Asked
+        // before the index: its last write indexes it before it stops waiting.)
+        if d.waitIfFinishing(key, waiter, waking) { return .pending }
+        guard let (loc, variant, fields) = d.locate(key, hash: hashes.full, request: request) else { return .absent }
         let epoch = memory.purges.epoch
         // Too large for memory: its head now, its body as it is sent.
         if streams(key, loc) {

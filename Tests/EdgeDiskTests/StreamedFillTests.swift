@@ -86,7 +86,8 @@ import EdgeHTTP
             #expect(s.commit(f))
             let w = Wakes()
             let me = Waiter(worker: 0, exchange: UInt64(100 + i))
-            switch s.lookup(key: key, request: { HeaderList() }, waiter: me, waking: w) {
+            let first = s.lookup(key: key, request: { HeaderList() }, waiter: me, waking: w)
+            switch first {
             case .diskStream: break
             case .pending:
                 waited += 1
@@ -95,7 +96,7 @@ import EdgeHTTP
                     Issue.record("round \(i): woken, and still not stored"); continue
                 }
             default:
-                Issue.record("round \(i): a miss right after the fill ended")
+                Issue.record("round \(i): \(first) right after the fill ended (\(s.disks[0].finishingCount.load(ordering: .relaxed)) finishing)")
             }
         }
         #expect(s.disks[0].finishing.isEmpty && s.disks[0].finishingCount.load(ordering: .relaxed) == 0)
