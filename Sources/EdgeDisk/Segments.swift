@@ -232,6 +232,8 @@ public final class DiskStore: @unchecked Sendable {
     /// Reads a worker made itself, the page cache holding the whole record (RWF_NOWAIT).
     public let pageCacheReads = Atomic<Int>(0)
     public let loadedObjects = Atomic<Int>(0)
+    /// Bytes the index rebuild read (SegmentLoading.swift).
+    public let scannedBytes = Atomic<Int>(0)
     public let loadMillis = Atomic<Int>(0)
     let scansLeft = Atomic<Int>(2)          // the loader's and the writer's resume
     let loadStarted = monotonicMillis()

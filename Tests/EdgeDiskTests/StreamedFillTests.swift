@@ -103,6 +103,35 @@ import EdgeHTTP
         s.close()
     }
 
+    /// The index rebuild reads the heads of large records, not their bodies,
+    /// and still finds a head longer than its small read, and the small
+    /// records among them.
+    @Test func aRestartReadsTheHeadsOfLargeRecordsOnly() throws {
+        let dir = tempDir()
+        var s = try open(dir, size: 64 << 20, memory: 1 << 20)
+        settle(s)
+        let big = [UInt8](repeating: 9, count: 300_000)
+        let tags = (0..<2000).map { "a-rather-long-tag-name-\($0)" }    // a head of about 60 KB
+        for i in 0..<12 {
+            s.insert(sample("4:shop|https|shop.test|/big\(i)", body: big), startedAt: nil)
+            if i % 4 == 1 { s.insert(sample("4:shop|https|shop.test|/tags\(i)", body: [1, 2, 3], tags: tags), startedAt: nil) }
+            s.insert(sample("4:shop|https|shop.test|/small\(i)", body: [UInt8(i)]), startedAt: nil)
+            s.flush()
+        }
+        s.close()
+        s = try open(dir, size: 64 << 20, memory: 1 << 20)
+        settle(s)
+        let d = s.disks[0]
+        #expect(d.objectCount == 27, "\(d.objectCount) objects indexed")
+        for i in 0..<12 {
+            #expect(get(s, "4:shop|https|shop.test|/small\(i)", exchange: UInt64(i))?.body == [UInt8(i)])
+            if i % 4 == 1 { #expect(get(s, "4:shop|https|shop.test|/tags\(i)", exchange: UInt64(100 + i))?.tags.count == 2000) }
+        }
+        let scanned = d.scannedBytes.load(ordering: .relaxed)
+        #expect(scanned < 12 * big.count / 2, "the scan read \(scanned) bytes for 3.6 MB of bodies")
+        s.close()
+    }
+
     /// Killed (or dropped) half way: the region stays an open record. A record
     /// written after it in the same segment is found after a restart, the
     /// unfinished one never is; an aborted or purged fill indexes nothing.
