@@ -164,7 +164,10 @@ if ran edged; then
   printf "%-8s restart  first hit after %s ms; hits in the first 2 s: %s of %s\n" edged $(first_hit $EDGE) >&2
 fi
 if ran nginx; then
-  nginx -c "$W/nginx.conf" -s stop; sleep 1
+  # (A second is not always enough for its workers to let the port go: wait for the master.)
+  NPID=$(cat "$W/nginx.pid")
+  nginx -c "$W/nginx.conf" -s stop
+  for _ in $(seq 100); do kill -0 "$NPID" 2>/dev/null || break; sleep 0.1; done
   nginx -c "$W/nginx.conf"
   printf "%-8s restart  first hit after %s ms; hits in the first 2 s: %s of %s\n" nginx $(first_hit $NGX) >&2
 fi
