@@ -8,8 +8,8 @@ import EdgeHTTP
 @Suite(.serialized) struct StreamedFillTests {
     static let key = "4:shop|https|shop.test|/video"
 
-    func fill(_ s: TieredStore, length: Int) -> CacheFill {
-        let r = sample(Self.key, body: [])
+    func fill(_ s: TieredStore, _ key: String = StreamedFillTests.key, length: Int) -> CacheFill {
+        let r = sample(key, body: [])
         return CacheFill(key: r.key, variant: "", vary: [], tenant: "shop", status: 200, headers: r.headers, freshness: r.freshness,
                          limit: s.maxObjectBytes, tags: r.tags, startedAt: s.purges.epoch)
     }
@@ -73,12 +73,9 @@ import EdgeHTTP
         let s = try open(dir, size: 64 << 20, memory: 1 << 20)
         settle(s)
         let body = [UInt8](repeating: 42, count: 200_000)
-        var waited = 0
         for i in 0..<20 {
             let key = "4:shop|https|shop.test|/f\(i)"
-            let r = sample(key, body: [])
-            let f = CacheFill(key: key, variant: "", vary: [], tenant: "shop", status: 200, headers: r.headers, freshness: r.freshness,
-                              limit: s.maxObjectBytes, tags: [], startedAt: s.purges.epoch)
+            let f = fill(s, key, length: body.count)
             f.sink = s.fillSink(for: f, length: body.count)
             var held = 0
             feed(f, body, maxHeld: &held)
@@ -90,7 +87,6 @@ import EdgeHTTP
             switch first {
             case .diskStream: break
             case .pending:
-                waited += 1
                 while w.woken.withLock({ $0.isEmpty }) { usleep(500) }
                 guard case .diskStream = s.lookup(key: key, request: { HeaderList() }, waiter: me, waking: w) else {
                     Issue.record("round \(i): woken, and still not stored"); continue
