@@ -64,10 +64,15 @@ extension DiskStore {
     }
 
     func headFailed(_ key: String, _ variant: String, _ l: Loc) -> HeadRead {
+        recordFailed(key, variant, l)
+        return .failed
+    }
+
+    /// A record that failed a check: counted, logged, and unindexed (the next request is a miss).
+    func recordFailed(_ key: String, _ variant: String, _ l: Loc) {
         readFailures.add(1, ordering: .relaxed)
         log("edged: cache \(path): record at segment \(l.slot) offset \(l.offset) failed its checks; treated as a miss")
         forget(key, variant: variant, l)
-        return .failed
     }
 
     /// `n` bytes at `offset` into `p`: from the page cache only (`nowait`:

@@ -387,32 +387,16 @@ public final class DiskStore: @unchecked Sendable {
     func read(_ l: Loc, key: String, variant: String, nowait: Bool) -> ReadOutcome {
         if nowait && !nowaitWorks.load(ordering: .relaxed) { return .wouldBlock }
         guard let file = files.withLock({ $0.fds.count > Int(l.slot) ? $0.fds[Int(l.slot)] : nil }) else { return .failed }
-        let fd = file.fd
         let n = Int(l.length)
-        var got = 0
-        var blocked = false
         let buf = RecordBytes(count: n, file: file, offset: Int(l.offset))
-        do {
-            let base = buf.base
-            if nowait {
-                let r = edge_pread_nowait(fd, base, n, Int64(l.offset))
-                if r == n { got = n; pageCacheReads.add(1, ordering: .relaxed) } else {
-                    // Partly or not in the page cache (or the file system cannot say): the pool reads it.
-                    if r < 0 && errno == EOPNOTSUPP { nowaitWorks.store(false, ordering: .relaxed) }
-                    blocked = true
-                }
-            } else {
-                while got < n {
-                    let r = pread(fd, base + got, n - got, off_t(Int(l.offset) + got))
-                    if r < 0 && errno == EINTR { continue }
-                    if r <= 0 { break }
-                    got += r
-                }
-            }
-            // (Bytes past what was read are never looked at: got < n fails the checks below.)
-            if got < n { memset(base + got, 0, n - got) }
+        let got = max(0, readAt(file.fd, buf.base, n, Int(l.offset), nowait: nowait))
+        if nowait {
+            // Partly or not in the page cache (or the file system cannot say): the pool reads it.
+            guard got == n else { return .wouldBlock }
+            pageCacheReads.add(1, ordering: .relaxed)
         }
-        if blocked { return .wouldBlock }
+        // (Bytes past what was read are never looked at: got < n fails the checks below.)
+        if got < n { memset(buf.base + got, 0, n - got) }
         reads.add(1, ordering: .relaxed)
         readBytes.add(got, ordering: .relaxed)
         let ok: RecordView? = buf.withBytes { p in
@@ -421,9 +405,7 @@ public final class DiskStore: @unchecked Sendable {
             return v
         }
         guard let v = ok else {
-            readFailures.add(1, ordering: .relaxed)
-            log("edged: cache \(path): record at segment \(l.slot) offset \(l.offset) failed its checks; treated as a miss")
-            forget(key, variant: variant, l)
+            recordFailed(key, variant, l)
             return .failed
         }
         return .record(v, buf)

@@ -289,10 +289,15 @@ public final class TieredStore: CacheStorage, @unchecked Sendable {
             readGate.unlock()
             if let seq = job.derivedAfter { loadDerived(job, baseSeq: seq); continue }
             var answer: StorageLookup? = nil
-            if job.headOnly, case .head(let v, let head, let file) = job.disk.readHead(job.loc, key: job.key, variant: job.variant, nowait: false) {
-                answer = streamAnswer(job.disk, job.key, job.loc, job.variant, v, head, file, epoch: job.epoch, waking: job.waking)
-            } else {
-                // (A head-only job whose record has no blocks, or failed: read whole, a miss then.)
+            var head = DiskStore.HeadRead.whole
+            if job.headOnly { head = job.disk.readHead(job.loc, key: job.key, variant: job.variant, nowait: false) }
+            switch head {
+            case .head(let v, let bytes, let file):
+                answer = streamAnswer(job.disk, job.key, job.loc, job.variant, v, bytes, file, epoch: job.epoch, waking: job.waking)
+            case .failed, .wouldBlock:
+                answer = .absent      // (counted, logged and unindexed already: not read again whole)
+            case .whole:
+                // Any other job, or a large record without blocks (written before them): read whole.
                 let (r, promoted) = read(job)
                 // Promoted: the next lookup finds it in memory. Otherwise (a
                 // miss, or too large for memory) the answer waits for it here.
