@@ -42,9 +42,9 @@ public struct OwnedFD: ~Copyable {
         return sysRead(fd, p, n)
     }
 
-    @inline(__always) public func write(_ p: UnsafeRawPointer, _ n: Int, more: Bool = false) -> IOResult {
+    @inline(__always) public func write(_ p: UnsafeRawPointer, _ n: Int) -> IOResult {
         precondition(fd >= 0, "write to a closed socket")
-        return sysWrite(fd, p, n, more: more)
+        return sysWrite(fd, p, n)
     }
 
     @inline(__always) public func writev(_ a: UnsafeRawPointer, _ na: Int, _ b: UnsafeRawPointer, _ nb: Int) -> IOResult {

@@ -30,10 +30,9 @@ public enum IOResult: Equatable {
     }
 }
 
-@inline(__always) public func sysWrite(_ fd: Int32, _ p: UnsafeRawPointer, _ n: Int, more: Bool = false) -> IOResult {
+@inline(__always) public func sysWrite(_ fd: Int32, _ p: UnsafeRawPointer, _ n: Int) -> IOResult {
     while true {
-        // (`more`: MSG_MORE, the bytes that follow go in the same segment: a head before its sendfile body.)
-        let r = Glibc.send(fd, p, n, Int32(MSG_NOSIGNAL) | (more ? Int32(MSG_MORE) : 0))
+        let r = Glibc.send(fd, p, n, Int32(MSG_NOSIGNAL))
         if r >= 0 { return .bytes(r) }
         let e = errno
         if e == EINTR { continue }
