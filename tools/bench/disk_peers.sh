@@ -12,7 +12,7 @@
 # from its segments; nginx's cache loader walks its directory tree; Varnish's
 # file storage does not survive a restart).
 # PEERS="edged nginx" runs only those; PERF=FILE records edged's measured run
-# with perf (call graphs) and writes `perf report` to FILE; DROP=1 empties the
+# (PERF_PEER=nginx: that peer's) with perf (call graphs) and writes `perf report` to FILE; DROP=1 empties the
 # page cache (echo 3 > /proc/sys/vm/drop_caches) before each measured run.
 # The disk stores are 1 GiB or twice the working set, whichever is larger.
 # usage: tools/bench/disk_peers.sh [seconds=10] [objects=8192] [object KiB=32]
@@ -138,15 +138,15 @@ for peer in "edged:$EDGE_PID:$EDGE" "nginx:$NGX_PID:$NGX" "varnish:$VAR_PID:$VAR
   if [ -n "${DROP:-}" ]; then sync; echo 3 > /proc/sys/vm/drop_caches || echo "(could not drop the page cache)" >&2; fi
   o0=$(origin_lines)
   t0=$(cpu_ticks "$pid")
-  if [ "$name" = edged ] && [ -n "${PERF:-}" ]; then
+  if [ "$name" = "${PERF_PEER:-edged}" ] && [ -n "${PERF:-}" ]; then
     perf record -g -o "$W/perf.data" -p "$pid" -- sleep "$DUR" >/dev/null 2>&1 &
     perfpid=$!
   fi
   out=$(taskset -c 1 wrk -t1 -c50 -d"${DUR}s" --latency -H "Host: bench" -s "$W/zipf.lua" "http://127.0.0.1:$port/" 2>&1)
   t1=$(cpu_ticks "$pid")
   o1=$(origin_lines)
-  if [ "$name" = edged ] && [ -n "${PERF:-}" ]; then
-    wait "$perfpid"; perf report -i "$W/perf.data" --no-children --percent-limit 0.7 --stdio > "$PERF" 2>/dev/null
+  if [ "$name" = "${PERF_PEER:-edged}" ] && [ -n "${PERF:-}" ]; then
+    wait "$perfpid"; perf report -i "$W/perf.data" --no-children --percent-limit 0.7 --stdio > "$PERF" 2>/dev/null; cp "$W/perf.data" "$PERF.data"
   fi
   reqs=$(echo "$out" | awk '/requests in/ {print $1}')
   rps=$(echo "$out" | awk '/^Requests\/sec/ {print $2}')

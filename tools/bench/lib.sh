@@ -45,6 +45,8 @@ CONF
 
 # write_nginx_peer HTTP_LINES: $W/nginx.conf for the nginx under test: one worker on CPU 0,
 # the origin as upstream "origin" with keep-alive; HTTP_LINES (servers, caches) go in http {}.
+# sendfile and tcp_nopush are on, as Debian's nginx.conf has them (nginx's own default is off:
+# with it, its cache hits are read into memory and written, two copies instead of none).
 write_nginx_peer() {
   cat > "$W/nginx.conf" <<CONF
 worker_processes 1;
@@ -54,6 +56,8 @@ error_log $W/nginx.err;
 events { worker_connections 4096; }
 http {
   access_log off;
+  sendfile on;
+  tcp_nopush on;
   keepalive_requests 1000000;
   upstream origin { server 127.0.0.1:$ORIGIN; keepalive 64; }
 $1
