@@ -87,6 +87,13 @@ public protocol Waking: AnyObject, Sendable {
     func wake(_ w: Waiter)
 }
 
+extension CacheStorage {
+    /// A tier whose bodies are all at hand reads no less for a part of one.
+    public func lookup(key: String, request: () -> HeaderList, partial: Bool, waiter: Waiter, waking: any Waking) -> StorageLookup {
+        lookup(key: key, request: request, waiter: waiter, waking: waking)
+    }
+}
+
 public protocol CacheStorage: AnyObject, Sendable {
     /// The stored variant of `key` matching the request (its fields are asked
     /// for only when a variant has Vary, so a lookup that finds nothing without
@@ -95,6 +102,11 @@ public protocol CacheStorage: AnyObject, Sendable {
     /// A request's lookup, which may be `.pending` on a tier that has to read:
     /// `waking.wake(waiter)` follows when the answer is ready.
     func lookup(key: String, request: () -> HeaderList, waiter: Waiter, waking: any Waking) -> StorageLookup
+    /// The same for a request that needs part of the body (a Range): a tier
+    /// that keeps bodies in checked blocks may answer `.diskStream` for any
+    /// of them, reading only the blocks the range covers, where it would read
+    /// a record that fits memory whole (and promote it) for a full request.
+    func lookup(key: String, request: () -> HeaderList, partial: Bool, waiter: Waiter, waking: any Waking) -> StorageLookup
     /// Every stored variant of `key` (explain, purge, uri-miss vs vary-miss).
     func variants(key: String) -> [StoredResponse]
     /// Stores a response unless a purge since `startedAt` selects it (nil: none

@@ -214,6 +214,10 @@ public final class TieredStore: CacheStorage, @unchecked Sendable {
     }
 
     public func lookup(key: String, request: () -> HeaderList, waiter: Waiter, waking: any Waking) -> StorageLookup {
+        lookup(key: key, request: request, partial: false, waiter: waiter, waking: waking)
+    }
+
+    public func lookup(key: String, request: () -> HeaderList, partial: Bool, waiter: Waiter, waking: any Waking) -> StorageLookup {
         // One pass over the key for every hash below (the memory tier's shard
         // and index, the directory, the disk index).
         let hashes = MemoryStore.keyHashes(key)
@@ -227,8 +231,9 @@ public final class TieredStore: CacheStorage, @unchecked Sendable {
         if d.waitIfFinishing(key, waiter, waking) { return .pending }
         guard let (loc, variant, fields) = d.locate(key, hash: hashes.full, request: request) else { return .absent }
         let epoch = memory.purges.epoch
-        // Too large for memory: its head now, its body as it is sent.
-        if streams(key, loc) {
+        // Too large for memory, or a range of a body kept in blocks: its head
+        // now, its body (the blocks the answer needs) as it is sent.
+        if streams(key, loc, partial: partial) {
             switch d.readHead(loc, key: key, variant: variant, nowait: true) {
             case .head(let v, let head, let file):
                 return streamAnswer(d, key, loc, variant, v, head, file, epoch: epoch, waking: waking)
@@ -316,10 +321,13 @@ public final class TieredStore: CacheStorage, @unchecked Sendable {
     }
 
     /// Is this record answered by its head and a body read as it is sent?
-    /// One too large for memory, under a plain key (a derived coding, slice
+    /// One too large for memory, or one whose body may be kept in blocks when
+    /// only part of it is asked for (`partial`: a record without blocks is
+    /// then read whole after all), under a plain key (a derived coding, slice
     /// or POST answer is read whole as before).
-    @inline(__always) func streams(_ key: String, _ loc: Loc) -> Bool {
-        Int(loc.length) > memory.maxObjectBytes && !key.utf8.contains(where: { $0 < 0x20 })
+    @inline(__always) func streams(_ key: String, _ loc: Loc, partial: Bool) -> Bool {
+        (Int(loc.length) > memory.maxObjectBytes || partial && Int(loc.length) > DiskRecord.blockSize)
+            && !key.utf8.contains(where: { $0 < 0x20 })
     }
 
     /// The answer for a checked head: the stored response (no body) and its

@@ -213,13 +213,29 @@ extension Worker {
         }
         let found: StoredResponse?
         var fromDisk = e.readFromDisk
-        switch config.store.lookup(key: key, request: { Worker.requestFields(&x, &plain, &askedForFields, p, e.head.fields) }, waiter: Waiter(worker: index, exchange: e.id), waking: mailboxes) {
+        // A Range of a GET reads only the blocks it covers of a body on disk
+        // (not the whole record, to promote it), unless what that finds is not
+        // usable as it is: then the record is read whole, to be revalidated.
+        let partial = e.method == .get && !e.readWhole && e.head.fields.contains { $0.known == .range }
+        var answer = config.store.lookup(key: key, request: { Worker.requestFields(&x, &plain, &askedForFields, p, e.head.fields) }, partial: partial,
+                                         waiter: Waiter(worker: index, exchange: e.id), waking: mailboxes)
+        if partial, case .diskStream(let s, _) = answer {
+            switch CachePolicy.decide(s.freshness, request: x.request, now: wall, options: rc.options) {
+            case .fresh, .staleAllowedByClient: break
+            default:
+                e.readWhole = true
+                answer = config.store.lookup(key: key, request: { Worker.requestFields(&x, &plain, &askedForFields, p, e.head.fields) }, partial: false,
+                                             waiter: Waiter(worker: index, exchange: e.id), waking: mailboxes)
+            }
+        }
+        switch answer {
         case .found(let s): found = s
         case .disk(let s): found = s; fromDisk = true
         case .diskStream(let s, let body):
-            // Too large for memory: its body is read from disk as it is sent. Served
-            // when usable as it is; otherwise fetched again whole (it is not
-            // revalidated: a 304 could not refresh a body that is not held).
+            // Too large for memory (or a range of it asked for): its body is read
+            // from disk as it is sent. Served when usable as it is; otherwise
+            // fetched again whole (it is not revalidated: a 304 could not
+            // refresh a body that is not held).
             switch CachePolicy.decide(s.freshness, request: x.request, now: wall, options: rc.options) {
             case .fresh, .staleAllowedByClient:
                 x.status = CacheStatus(.hit, .disk)

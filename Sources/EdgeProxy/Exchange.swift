@@ -45,6 +45,9 @@ final class Exchange {
     var waiting = false
     /// Parked while a storage tier read the response from disk (its hit says `detail=disk`).
     var readFromDisk = false
+    /// A range's disk answer (blocks as sent) was not usable as it is: the
+    /// record is read whole, to be revalidated (Cache.swift, cacheLookup).
+    var readWhole = false
     // What was asked.
     /// The request head as parsed, its length, and, for an exchange that waits
     /// and runs on later (a parked follower, a cached POST waiting for its

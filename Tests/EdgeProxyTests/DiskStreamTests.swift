@@ -89,6 +89,71 @@ import EdgeConfig
         #expect(try originHits(o, "/huge") == 2)
     }
 
+    /// An object that fits memory, on disk alone after a restart: a Range of
+    /// it reads the head and the block it falls in (not the whole record),
+    /// and promotes nothing; a full request then reads it whole and promotes
+    /// it, and the next Range comes from memory. Stale, a Range reads the
+    /// record whole after all, so that it is revalidated: the origin gets a
+    /// conditional request and its 304 refreshes the object.
+    @Test func aRangeOfADiskObjectThatFitsMemoryReadsOnlyItsBlocks() throws {
+        let o = try Origin(name: "disk-range")
+        defer { o.stop() }
+        try script(o, "/huge", #"[{"status": 200, "headers": {"Cache-Control": "max-age=3600", "Content-Type": "application/octet-stream", "ETag": "\"h1\""}, "body": "\#(Self.huge)"}]"#)
+        try script(o, "/soon", #"[{"status": 200, "headers": {"Cache-Control": "max-age=2", "Content-Type": "application/octet-stream", "ETag": "\"s1\""}, "body": "\#(Self.huge)"}, {"status": 304, "headers": {"Cache-Control": "max-age=600", "ETag": "\"s1\""}}]"#)
+        let cache = FileManager.default.temporaryDirectory.appendingPathComponent("edge-range-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: cache) }
+        func store() throws -> TieredStore {
+            var sc = ServerConfig()
+            sc.cacheMemoryBytes = 64 << 20
+            return try TieredStore(memory: RuntimeConfig.memoryStore(sc), disks: [(cache, 64 << 20)], maxObjectBytes: Int(sc.cacheMaxObjectBytes))
+        }
+        let tenant = tenantJSON(name: "d", hosts: ["d.test"], origins: #"{"o": {"servers": ["\#(o.address)"]}}"#, routes: #"[{"prefix": "/", "origin": "o"}]"#)
+        let whole = Array(Self.huge.utf8)
+        var s = try store()
+        #expect(s.memory.maxObjectBytes > whole.count, "it fits memory")
+        var e = try Edge(tenants: [tenant], store: s)
+        let filled = Date()
+        for path in ["/huge", "/soon"] { #expect(try request(e.port, path, host: "d.test").body == whole) }
+        e.stop(); s.close()   // (a graceful stop writes what is queued)
+        s = try store()
+        e = try Edge(tenants: [tenant], store: s)
+        defer { e.stop(); s.close() }
+        try waitUntil("the disk index loaded") { s.tiers.allSatisfy { !$0.loading } }
+        #expect(s.disks[0].objectCount == 2 && s.memory.objectCount == 0)
+        func status(_ r: Response) -> String { r.header("Cache-Status") ?? "" }
+        func readBytes() -> Int { s.tiers[0].readBytes }
+        // A Range: the head and one block, from disk; nothing promoted.
+        var before = readBytes()
+        var r = try request(e.port, "/huge", host: "d.test", headers: ["Range: bytes=700000-700999"])
+        var part = r.body == Array(whole[700_000...700_999])
+        #expect(r.status == 206 && part && status(r).contains("hit; detail=disk"), "\(r.status) \(r.headers)")
+        #expect(readBytes() - before <= 16_384 + 65_536, "a 1,000-byte range read \(readBytes() - before) bytes")
+        #expect(s.memory.objectCount == 0)
+        // The whole object: read whole and promoted; then a Range from memory.
+        before = readBytes()
+        r = try request(e.port, "/huge", host: "d.test")
+        let exact = r.body == whole
+        #expect(r.status == 200 && exact && status(r).contains("hit; detail=disk"), "\(r.status) \(r.headers)")
+        #expect(readBytes() - before >= whole.count && s.memory.objectCount == 1)
+        before = readBytes()
+        r = try request(e.port, "/huge", host: "d.test", headers: ["Range: bytes=-70000"])
+        part = r.body == Array(whole[(whole.count - 70_000)...])
+        #expect(r.status == 206 && part && status(r).hasPrefix("edge; hit;") && !status(r).contains("disk"), "\(r.status) \(r.headers)")
+        #expect(readBytes() == before)
+        #expect(try originHits(o, "/huge") == 1)
+        // Stale: the Range reads it whole, and it is revalidated.
+        let wait = 2.3 - Date().timeIntervalSince(filled)
+        if wait > 0 { usleep(UInt32(wait * 1_000_000)) }
+        r = try request(e.port, "/soon", host: "d.test", headers: ["Range: bytes=1000-1999"])
+        part = r.body == Array(whole[1000...1999])
+        #expect(r.status == 206 && part, "\(r.status) \(r.headers)")
+        let log = try request(o.port, "GET", "/__log?path=/soon", host: "o")
+        let heads = (try JSONSerialization.jsonObject(with: Data(log.body)) as? [[[String]]]) ?? []
+        #expect(heads.count == 2 && (heads.last ?? []).contains { $0[0].lowercased() == "if-none-match" && $0[1] == "\"s1\"" }, "\(heads)")
+        r = try request(e.port, "/soon", host: "d.test")
+        #expect(r.body == whole && status(r).hasPrefix("edge; hit;") && !status(r).contains("disk"), "\(r.headers)")
+    }
+
     /// Six clients at once for an object too large for memory, from a slow
     /// origin: one fetch, written to disk as it arrives; the collapsed
     /// followers, woken as it ends, wait for its last write and are answered

@@ -160,11 +160,13 @@ import EdgeConfig
         // HTTP/1.1 on a plain socket: the whole body.
         var r = try request(e.port, "/big/0", host: "d.test")
         #expect(r.status == 200 && r.text == big(0) && fromDisk("cache-status: " + (r.header("Cache-Status") ?? "")), "\(r.headers)")
-        // A Range of a disk hit.
+        // A Range of a disk hit (its blocks, read as sent), then the whole of it (read and promoted).
         r = try request(e.port, "/big/1", host: "d.test", headers: ["Range: bytes=1000-50999"])
         let whole = Array(big(1).utf8)
         #expect(r.status == 206 && r.body == Array(whole[1000...50999]), "\(r.status) \(r.headers)")
         #expect(fromDisk("cache-status: " + (r.header("Cache-Status") ?? "")), "\(r.headers)")
+        r = try request(e.port, "/big/1", host: "d.test")
+        #expect(r.status == 200 && r.body == whole && fromDisk("cache-status: " + (r.header("Cache-Status") ?? "")), "\(r.status) \(r.headers)")
         // HTTP/1.1 and HTTP/2 over TLS.
         for (i, version) in [(2, "--http1.1"), (3, "--http2")] {
             let (ok, head) = try curl(e, i, version)
