@@ -42,9 +42,35 @@ public protocol StreamedBody: AnyObject, Sendable {
     /// are readable yet (`w` is woken when they are); `.failed` when the body
     /// can never be read whole (what was sent is all the client gets).
     func read(from offset: Int, max: Int, into out: IOBuffer, waiter w: Waiter) -> StreamRead
+    /// The same bytes as a file span to send as they lie (`.copy`: read them
+    /// instead); `.wait` and `.failed` as for `read`.
+    func span(from offset: Int, max: Int, waiter w: Waiter) -> StreamSpan
+    /// `n` bytes of a `.file` span were sent (counted where the tier counts).
+    func sentFromFile(_ n: Int)
 }
 
 public enum StreamRead: Equatable { case copied(Int), wait, failed }
+
+/// Where a streamed body's next bytes lie in a file, for a plain socket to
+/// send them with sendfile (no copy through memory).
+public enum StreamSpan: Equatable {
+    /// `count` bytes at `offset` in `fd`, checked: send them (the body keeps
+    /// the file open while it lives).
+    case file(fd: Int32, offset: Int, count: Int)
+    /// Not from a file this time: `read` them (copied).
+    case copy
+    case wait, failed
+
+    /// Bodies from this size on are sent from their file pages when they lie
+    /// in one (a disk tier's); smaller ones are copied, in one write with their head.
+    public static let sendfileMin = 16 * 1024
+}
+
+extension StreamedBody {
+    /// Bodies in memory are copied (`read`).
+    public func span(from offset: Int, max: Int, waiter w: Waiter) -> StreamSpan { .copy }
+    public func sentFromFile(_ n: Int) {}
+}
 
 /// A tier below memory as stats and metrics show it.
 public struct StorageTierStatus: Sendable, Encodable {
@@ -69,16 +95,20 @@ public struct StorageTierStatus: Sendable, Encodable {
     public var streamedWrites: Int
     /// Of the reads, those a worker made itself because the page cache held the record (RWF_NOWAIT).
     public var pageCacheReads: Int
+    /// Of the bodies read block by block (too large for memory, or a range),
+    /// the bytes sent to plain sockets from the segments' pages (sendfile), not copied.
+    public var sentFromPages: Int
     public var loadedObjects: Int
     public var loadMillis: Int
     public init(name: String, path: String, inService: Bool, loading: Bool, lastError: String?, objects: Int, bytes: Int, capacity: Int,
                 writes: Int, writeDrops: Int, writeErrors: Int, reads: Int, readFailures: Int, readBytes: Int = 0, streamedWrites: Int = 0, loadedObjects: Int, loadMillis: Int,
-                pageCacheReads: Int = 0) {
+                pageCacheReads: Int = 0, sentFromPages: Int = 0) {
         self.name = name; self.path = path; self.inService = inService; self.loading = loading; self.lastError = lastError
         self.objects = objects; self.bytes = bytes; self.capacity = capacity; self.writes = writes; self.writeDrops = writeDrops
         self.writeErrors = writeErrors; self.reads = reads; self.readFailures = readFailures; self.readBytes = readBytes; self.streamedWrites = streamedWrites; self.loadedObjects = loadedObjects
         self.loadMillis = loadMillis
         self.pageCacheReads = pageCacheReads
+        self.sentFromPages = sentFromPages
     }
 }
 

@@ -2,7 +2,8 @@
 // lookup reads and checks only the record's head (key, meta, block table),
 // and the answer's body is read one block (64 KiB) at a time as the client
 // takes it, each block checked against its checksum before a byte of it is
-// copied out. A Range reads just the blocks it covers; a large hit holds one
+// copied out or, to a plain socket, sent from the pages just checked
+// (sendfile). A Range reads just the blocks it covers; a large hit holds one
 // block of memory, not the object.
 //
 // Reads never wait on a worker: a block the page cache holds is read there
@@ -134,26 +135,60 @@ public final class DiskBlockBody: StreamedBody, @unchecked Sendable {
     public func read(from offset: Int, max: Int, into out: IOBuffer, waiter w: Waiter) -> StreamRead {
         guard offset < length, max > 0 else { return .copied(0) }
         let i = offset / DiskRecord.blockSize
-        let (start, n) = span(i)
+        switch ready(i, w) {
+        case .failed: return .failed
+        case .wait: return .wait
+        case .ready:
+            let (start, n) = span(i)
+            let k = min(max, start + n - offset)
+            out.append(UnsafeRawBufferPointer(start: buffer + (offset - start), count: k))
+            return .copied(k)
+        }
+    }
+
+    /// The bytes from `offset` to the end of their block (at most `max`), as
+    /// they lie in the segment: the pages the block's check just read (a
+    /// block read now on the worker), or, for a block read before (by the
+    /// pool, or by an earlier call when the client held back), pages the
+    /// page cache still holds; else `.copy` (the checked bytes in the buffer).
+    /// Segment files are never written again where records lie (see `roll`).
+    public func span(from offset: Int, max: Int, waiter w: Waiter) -> StreamSpan {
+        guard offset < length, max > 0 else { return .copy }
+        let i = offset / DiskRecord.blockSize
+        switch ready(i, w) {
+        case .failed: return .failed
+        case .wait: return .wait
+        case .ready(let justRead):
+            let (start, n) = span(i)
+            let k = min(max, start + n - offset)
+            guard justRead || file.resident(offset: bodyOffset + offset, count: k) else { return .copy }
+            return .file(fd: file.fd, offset: bodyOffset + offset, count: k)
+        }
+    }
+
+    public func sentFromFile(_ n: Int) { disk.sentFromPages.add(n, ordering: .relaxed) }
+
+    enum Readiness { case ready(justRead: Bool), wait, failed }
+
+    /// Block `i` checked in the buffer: read now from the page cache
+    /// (`justRead`), or already; else the pool reads it (`.wait`, `w` woken).
+    @inline(__always) func ready(_ i: Int, _ w: Waiter) -> Readiness {
         let now = state.withLock { $0 }
         if now.failed { return .failed }
         if now.loading { return .wait }       // the reader pool wakes `w` when it is in
-        if now.block != i {
-            // The page cache first, without waiting; else the pool reads it.
-            if disk.readAt(file.fd, buffer, n, bodyOffset + start, nowait: true) == n {
-                disk.readBytes.add(n, ordering: .relaxed)
-                guard checks(i) else { fail(); return .failed }
-                state.withLock { $0.block = i }
-            } else {
-                guard let store else { return .failed }
-                state.withLock { $0.loading = true }
-                store.enqueueBlock(self, i, w)
-                return .wait
-            }
+        if now.block == i { return .ready(justRead: false) }
+        let (start, n) = span(i)
+        // The page cache first, without waiting; else the pool reads it.
+        if disk.readAt(file.fd, buffer, n, bodyOffset + start, nowait: true) == n {
+            disk.readBytes.add(n, ordering: .relaxed)
+            guard checks(i) else { fail(); return .failed }
+            state.withLock { $0.block = i }
+            return .ready(justRead: true)
         }
-        let k = min(max, start + n - offset)
-        out.append(UnsafeRawBufferPointer(start: buffer + (offset - start), count: k))
-        return .copied(k)
+        guard let store else { return .failed }
+        state.withLock { $0.loading = true }
+        store.enqueueBlock(self, i, w)
+        return .wait
     }
 
     /// On a reader thread: reads block `i` (waiting for the disk as needed),

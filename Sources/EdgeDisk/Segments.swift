@@ -231,6 +231,9 @@ public final class DiskStore: @unchecked Sendable {
     public let readFailures = Atomic<Int>(0)
     /// Reads a worker made itself, the page cache holding the whole record (RWF_NOWAIT).
     public let pageCacheReads = Atomic<Int>(0)
+    /// Of the bodies read block by block (too large for memory, or a range),
+    /// the bytes sent to plain sockets from the segments' pages (sendfile), not copied.
+    public let sentFromPages = Atomic<Int>(0)
     public let loadedObjects = Atomic<Int>(0)
     /// Bytes the index rebuild read (SegmentLoading.swift).
     public let scannedBytes = Atomic<Int>(0)

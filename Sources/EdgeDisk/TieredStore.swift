@@ -363,7 +363,7 @@ public final class TieredStore: CacheStorage, @unchecked Sendable {
     /// copy into the stored response's block) with a weak link to their
     /// segment, which the answer that read one sends it from (sendfile, plain
     /// sockets: Client.swift's flushClient); smaller ones are copied.
-    static let sendFromSegmentMin = 16 * 1024
+    static let sendFromSegmentMin = StreamSpan.sendfileMin
 
     /// A record read and checked (checksums, key, variant), with the purges
     /// since it was stored applied (a hard one unindexes it).
@@ -611,7 +611,8 @@ public final class TieredStore: CacheStorage, @unchecked Sendable {
                                      readFailures: d.readFailures.load(ordering: .relaxed), readBytes: d.readBytes.load(ordering: .relaxed),
                                      streamedWrites: d.streamedWrites.load(ordering: .relaxed),
                                      loadedObjects: d.loadedObjects.load(ordering: .relaxed),
-                                     loadMillis: d.loadMillis.load(ordering: .relaxed), pageCacheReads: d.pageCacheReads.load(ordering: .relaxed))
+                                     loadMillis: d.loadMillis.load(ordering: .relaxed), pageCacheReads: d.pageCacheReads.load(ordering: .relaxed),
+                                     sentFromPages: d.sentFromPages.load(ordering: .relaxed))
         }
     }
 }

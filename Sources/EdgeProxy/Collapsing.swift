@@ -133,10 +133,54 @@ extension Worker {
         pumpStream(c)
     }
 
-    /// Copies what is readable of the stream to the client, up to the high-water mark.
+    /// Copies what is readable of the stream to the client, up to the high-water
+    /// mark; to a plain socket, what lies checked in a file (a disk body's
+    /// blocks) goes by sendfile instead, after the head on its own.
     func pumpStream(_ c: ClientConnection) {
         guard let stream = c.ex.stream, let b = c.outBuf else { return }
+        let plain = c.tls == nil && c.sink == nil && c.ex.framing != .chunked
+            && c.ex.streamEnd - c.ex.streamOffset >= StreamSpan.sendfileMin
         while !c.closed {
+            if plain && c.writable && c.ex.streamOffset < c.ex.streamEnd {
+                switch stream.span(from: c.ex.streamOffset, max: c.ex.streamEnd - c.ex.streamOffset, waiter: Waiter(worker: index, exchange: c.ex.id)) {
+                case .file(let fd, let offset, let n):
+                    // What is queued (the head) goes first, on its own.
+                    if !b.isEmpty {
+                        flushClient(c)
+                        if c.closed || !b.isEmpty { return }   // (EPOLLOUT resumes)
+                    }
+                    var off = offset
+                    switch c.socket.sendfile(from: fd, offset: &off, n) {
+                    case .bytes(let k) where k > 0:
+                        c.ex.streamOffset += k
+                        c.sent += Int64(k)
+                        stream.sentFromFile(k)
+                        if k < n { c.writable = false }
+                    case .wouldBlock:
+                        c.writable = false
+                    case .bytes, .eof, .error:
+                        return abortClient(c)   // (none sent: the file ended under us)
+                    }
+                    if c.ex.streamOffset >= c.ex.streamEnd {
+                        c.ex.stream = nil
+                        c.sendDeadline = 0
+                        return finishExchange(c)
+                    }
+                    if !c.writable {
+                        if c.sendDeadline == 0 { c.sendDeadline = now + server.sendTimeoutMillis }
+                        return
+                    }
+                    c.sendDeadline = 0
+                    continue
+                case .copy:
+                    break
+                case .wait:
+                    flushClient(c)
+                    return
+                case .failed:
+                    return streamBroke(c)
+                }
+            }
             while sendRoom(c) > 0 && c.ex.streamOffset < c.ex.streamEnd {
                 let max = min(c.ex.streamEnd - c.ex.streamOffset, sendRoom(c))
                 switch stream.read(from: c.ex.streamOffset, max: max, into: b, waiter: Waiter(worker: index, exchange: c.ex.id)) {
@@ -146,12 +190,7 @@ extension Worker {
                     flushClient(c)
                     return
                 case .failed:
-                    // The leader's response broke off, or a disk block failed its check: so does this one.
-                    c.ex.stream = nil
-                    c.keepAlive = false
-                    flushClient(c)
-                    if !c.closed { abortClient(c) }
-                    return
+                    return streamBroke(c)
                 }
             }
             if c.ex.streamOffset >= c.ex.streamEnd {
@@ -161,6 +200,15 @@ extension Worker {
             flushClient(c)
             if !c.writable { return }
         }
+    }
+
+    /// The leader's response broke off, or a disk block failed its check: so
+    /// does this answer, after what is queued.
+    func streamBroke(_ c: ClientConnection) {
+        c.ex.stream = nil
+        c.keepAlive = false
+        flushClient(c)
+        if !c.closed { abortClient(c) }
     }
 
     /// Leader: body bytes for the fill (and its stream's followers).

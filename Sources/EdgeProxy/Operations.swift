@@ -509,6 +509,7 @@ extension EdgeServer {
         perDisk("edge_cache_disk_read_failures_total", "counter", "Reads that found a torn or corrupt record (served as a miss).") { $0.readFailures }
         perDisk("edge_cache_disk_read_bytes_total", "counter", "Bytes read from the directory's segments.") { $0.readBytes }
         perDisk("edge_cache_disk_page_cache_reads_total", "counter", "Reads a worker made itself from the page cache (RWF_NOWAIT), without the reader pool.") { $0.pageCacheReads }
+        perDisk("edge_cache_disk_sendfile_bytes_total", "counter", "Of the bodies read block by block (too large for memory, or a range), the bytes sent to plain sockets from the directory's pages (sendfile), not copied.") { $0.sentFromPages }
         perDisk("edge_cache_disk_loaded_objects", "gauge", "Objects the index rebuild found at start.") { $0.loadedObjects }
         family("edge_cache_disk_load_seconds", "gauge", "How long the index rebuild took.")
         for d in disks { out += "edge_cache_disk_load_seconds{tier=\"\(d.name)\",path=\"\(label(d.path))\"} \(Double(d.loadMillis) / 1000)\n" }

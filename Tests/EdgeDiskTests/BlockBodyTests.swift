@@ -44,6 +44,18 @@ func drain(_ b: any StreamedBody, _ w: Wakes, from: Int, to: Int, piece: Int = 2
     return true
 }
 
+/// Drops a segment's pages from the page cache until cachestat finds none of
+/// the first `blocks` blocks of a body at `bodyAt` (readahead in flight, or a
+/// loaded machine, can keep some for a while: given again for up to 5 s).
+func dropPages(_ slot: SegmentFile, _ bodyAt: Int, blocks: Int) -> Bool {
+    for _ in 0..<250 {
+        _ = posix_fadvise(slot.fd, 0, 0, Int32(POSIX_FADV_DONTNEED))
+        if !(0..<blocks).contains(where: { slot.resident(offset: bodyAt + $0 * DiskRecord.blockSize, count: 1) }) { return true }
+        usleep(20_000)
+    }
+    return false
+}
+
 /// (A Bool, so that a failure does not print half a megabyte.)
 func same(_ a: [UInt8], _ b: [UInt8]) -> Bool { a == b }
 
@@ -91,14 +103,7 @@ func same(_ a: [UInt8], _ b: [UInt8]) -> Bool { a == b }
         guard let (_, b3) = stream(s, "4:shop|https|shop.test|/big", exchange: 4, w) else { Issue.record("not streamed"); s.close(); return }
         // (Given again until cachestat finds none of the body's pages: readahead in
         // flight, or a loaded machine, can keep some for a while.)
-        let bodyAt = (b3 as! DiskBlockBody).bodyOffset
-        var dropped = false
-        for _ in 0..<250 where !dropped {
-            _ = posix_fadvise(slot.fd, 0, 0, Int32(POSIX_FADV_DONTNEED))
-            dropped = !(0..<10).contains { slot.resident(offset: bodyAt + $0 * DiskRecord.blockSize, count: 1) }
-            if !dropped { usleep(20_000) }
-        }
-        #expect(dropped, "the body's pages stayed in the page cache")
+        #expect(dropPages(slot, (b3 as! DiskBlockBody).bodyOffset, blocks: 10), "the body's pages stayed in the page cache")
         waits = 0; got = []
         #expect(drain(b3, w, from: 0, to: body.count, piece: 70_000, waits: &waits, got: &got))
         #expect(same(got, body))
@@ -120,6 +125,60 @@ func same(_ a: [UInt8], _ b: [UInt8]) -> Bool { a == b }
         if case .diskStream = s.lookup(key: "4:shop|https|shop.test|/big", request: { HeaderList() }, waiter: Waiter(worker: 0, exchange: 6), waking: w) {
             Issue.record("still answered")
         }
+        s.close()
+    }
+
+    /// To a plain socket a block goes from the segment's pages (sendfile): a
+    /// span names the file, offset and length of checked bytes, those the
+    /// check just read, or, for a block checked before, only while the page
+    /// cache still holds them (else `.copy`: the checked bytes in memory); a
+    /// block that fails its check gives no span.
+    @Test func spansNameOnlyCheckedPagesOfTheSegment() throws {
+        let dir = tempDir()
+        let s = try open(dir, size: 16 << 20, memory: 1 << 20)
+        settle(s)
+        let body = (0..<600_000).map { UInt8(truncatingIfNeeded: $0 &* 13 &+ $0 >> 9) }
+        s.insert(sample("4:shop|https|shop.test|/big", body: body), startedAt: nil)
+        settle(s)
+        let d = s.disks[0], w = Wakes(), me = Waiter(worker: 0, exchange: 1)
+        let slot = d.files.withLock { $0.fds[0] }
+        guard let (_, b) = stream(s, "4:shop|https|shop.test|/big", exchange: 1, w) else { Issue.record("not streamed"); s.close(); return }
+        let bodyAt = (b as! DiskBlockBody).bodyOffset
+        /// The file's bytes a span names.
+        func bytes(_ fd: Int32, _ offset: Int, _ n: Int) -> [UInt8] {
+            var out = [UInt8](repeating: 0, count: n)
+            _ = out.withUnsafeMutableBytes { pread(fd, $0.baseAddress!, n, off_t(offset)) }
+            return out
+        }
+        // Block 0, read and checked now: to its end.
+        guard case .file(let fd, let offset, let n) = b.span(from: 0, max: body.count, waiter: me) else { Issue.record("no span"); s.close(); return }
+        #expect(fd == slot.fd && offset == bodyAt && n == DiskRecord.blockSize)
+        #expect(same(bytes(fd, offset, n), Array(body[0..<n])))
+        // Within block 1, at most `max`.
+        guard case .file(_, let o1, let n1) = b.span(from: 70_000, max: 1000, waiter: me) else { Issue.record("no span"); s.close(); return }
+        #expect(o1 == bodyAt + 70_000 && n1 == 1000 && same(bytes(slot.fd, o1, n1), Array(body[70_000..<71_000])))
+        // Block 1 again, its pages gone from the page cache: copied from the checked buffer.
+        #expect(dropPages(slot, bodyAt, blocks: 10), "the body's pages stayed in the page cache")
+        #expect(b.span(from: 71_000, max: 1000, waiter: me) == .copy)
+        let out = IOBuffer(capacity: 4096)
+        #expect(b.read(from: 71_000, max: 1000, into: out, waiter: me) == .copied(1000) && same(Array(out.readView), Array(body[71_000..<72_000])))
+        // Sent bytes are counted where the tier counts them.
+        let sent = d.sentFromPages.load(ordering: .relaxed)
+        b.sentFromFile(5000)
+        #expect(d.sentFromPages.load(ordering: .relaxed) == sent + 5000)
+        // A flipped byte in block 5: no span of it, ever.
+        let at = bodyAt + 5 * DiskRecord.blockSize + 99
+        var byte: UInt8 = 0
+        _ = pread(slot.fd, &byte, 1, off_t(at))
+        byte ^= 0x01
+        _ = pwrite(slot.fd, &byte, 1, off_t(at))
+        var answer = b.span(from: 5 * DiskRecord.blockSize, max: 100, waiter: me)
+        while answer == .wait {   // (a block out of the page cache comes from the pool)
+            while w.woken.withLock({ $0.isEmpty }) { usleep(1000) }
+            w.woken.withLock { $0.removeAll() }
+            answer = b.span(from: 5 * DiskRecord.blockSize, max: 100, waiter: me)
+        }
+        #expect(answer == .failed)
         s.close()
     }
 }

@@ -53,6 +53,8 @@ import EdgeConfig
         #expect(r.status == 200 && exact && fromDisk(r), "\(r.status) \(r.headers)")
         #expect(r.header("Content-Encoding") == nil && r.header("Content-Length") == String(whole.count))
         #expect(readBytes() - before >= whole.count && readBytes() - before < whole.count + 32_768)
+        // To a plain socket, every byte from the segment's pages (sendfile), none copied.
+        #expect(store.tiers[0].sentFromPages == whole.count, "\(store.tiers[0].sentFromPages) of \(whole.count) bytes sent from the pages")
         // A Range reads the head and the one block it falls in.
         before = readBytes()
         r = try request(e.port, "/huge", host: "d.test", headers: ["Range: bytes=700000-700999"])
