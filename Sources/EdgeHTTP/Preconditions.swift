@@ -26,10 +26,12 @@ public enum Preconditions {
     /// several ranges are ignored (the whole representation answers them).
     /// Dates in any HTTP-date format (`now` places an RFC 850 two-digit year).
     public static func evaluate(ifNoneMatch: String?, ifModifiedSince: String?, range: String?, ifRange: String?,
-                                etag: String?, lastModified: Int64?, date: Int64? = nil, size: Int64, rangeAllowed: Bool,
+                                etag etagOf: @autoclosure () -> String?, lastModified: Int64?, date: Int64? = nil, size: Int64, rangeAllowed: Bool,
                                 now: Int64) -> Outcome {
-        // Most requests carry none of these: nothing to compare.
+        // Most requests carry none of these: nothing to compare (and the
+        // stored entity tag is not made into a string: `etag` is asked for late).
         if ifNoneMatch == nil && ifModifiedSince == nil && range == nil { return .full }
+        let etag = etagOf()
         if let inm = ifNoneMatch {
             if let etag, weakMatch(inm, etag) { return .notModified }
         } else if let ims = ifModifiedSince.flatMap({ HTTPDate.parse($0, now: now) }), let lm = lastModified ?? date, lm <= ims {

@@ -139,10 +139,11 @@ extension Worker {
         x.slices = SliceState.carried(e.cache.slices)
         // Build the request's fields as strings only when the policy needs them:
         // directives, conditionals, ranges, credentials. A plain GET skips this.
-        var plain = true
+        var plain = true, ranged = false
         for f in e.head.fields {
             switch f.known {
-            case .cacheControl, .pragma, .authorization, .ifNoneMatch, .ifModifiedSince, .range, .ifRange: plain = false
+            case .cacheControl, .pragma, .authorization, .ifNoneMatch, .ifModifiedSince, .ifRange: plain = false
+            case .range: plain = false; ranged = true
             default: break
             }
         }
@@ -216,7 +217,7 @@ extension Worker {
         // A Range of a GET reads only the blocks it covers of a body on disk
         // (not the whole record, to promote it), unless what that finds is not
         // usable as it is: then the record is read whole, to be revalidated.
-        let partial = e.method == .get && !e.readWhole && e.head.fields.contains { $0.known == .range }
+        let partial = ranged && e.method == .get && !e.readWhole
         var answer = config.store.lookup(key: key, request: { Worker.requestFields(&x, &plain, &askedForFields, p, e.head.fields) }, partial: partial,
                                          waiter: Waiter(worker: index, exchange: e.id), waking: mailboxes)
         if partial, case .diskStream(let s, _) = answer {
