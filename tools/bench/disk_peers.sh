@@ -134,7 +134,9 @@ for peer in "edged:$EDGE_PID:$EDGE" "nginx:$NGX_PID:$NGX" "varnish:$VAR_PID:$VAR
   IFS=: read -r name pid port <<<"$peer"
   [[ " $PEERS " == *" $name "* ]] || continue
   fill "$port"; fill "$port"
-  sleep 1   # (edged's disk writes happen behind the responses)
+  # (edged's disk writes happen behind the responses; and what any proxy left
+  # dirty is written back now, not during the next one's measured run.)
+  sleep 1; sync
   if [ -n "${DROP:-}" ]; then sync; echo 3 > /proc/sys/vm/drop_caches || echo "(could not drop the page cache)" >&2; fi
   o0=$(origin_lines)
   t0=$(cpu_ticks "$pid")
