@@ -156,6 +156,49 @@ import EdgeConfig
         #expect(r.body == whole && status(r).hasPrefix("edge; hit;") && !status(r).contains("disk"), "\(r.headers)")
     }
 
+    /// A slow reader of an 8 MB disk hit (a 4 KiB receive buffer; edged's send
+    /// buffer tops out at 4 MiB, so its sends come up short): each send goes on
+    /// after EPOLLOUT from the pages the page cache still holds, and every byte
+    /// arrives right, none of them copied.
+    @Test func aSlowReaderOfALargeDiskHitGetsEveryByteFromThePages() throws {
+        let o = try Origin(name: "disk-slow")
+        defer { o.stop() }
+        let cache = FileManager.default.temporaryDirectory.appendingPathComponent("edge-slow-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: cache) }
+        var sc = ServerConfig()
+        sc.cacheMemoryBytes = 1 << 20
+        let store = try TieredStore(memory: RuntimeConfig.memoryStore(sc), disks: [(cache, 256 << 20)], maxObjectBytes: Int(sc.cacheMaxObjectBytes))
+        let tenant = tenantJSON(name: "d", hosts: ["d.test"], origins: #"{"o": {"servers": ["\#(o.address)"]}}"#, routes: #"[{"prefix": "/", "origin": "o"}]"#)
+        let e = try Edge(tenants: [tenant], server: #"{"limits": {"send_timeout": "60s"}}"#, store: store)
+        defer { e.stop(); store.close() }
+        let size = 8_000_000
+        let whole = try request(e.port, "/text/\(size)", host: "d.test").body
+        #expect(whole.count == size)
+        store.flush()
+        #expect(store.disks[0].objectCount == 1 && store.memory.objectCount == 0)
+        let reader = e.dir.appendingPathComponent("slow.py").path, out = e.dir.appendingPathComponent("slow.out").path
+        try Data("""
+            import socket, sys, time
+            s = socket.socket()
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            s.connect(("127.0.0.1", int(sys.argv[1])))
+            s.sendall(b"GET /text/\(size) HTTP/1.1\\r\\nHost: d.test\\r\\nConnection: close\\r\\n\\r\\n")
+            data = bytearray()
+            while True:
+                d = s.recv(65536)
+                if not d: break
+                data += d
+                time.sleep(0.0002)
+            sys.stdout.buffer.write(data[data.find(b"\\r\\n\\r\\n") + 4:])
+            """.utf8).write(to: URL(fileURLWithPath: reader))
+        let before = store.tiers[0].sentFromPages
+        let (st, msg) = try shell("python3 '\(reader)' \(e.port) > '\(out)'")
+        let exact = FileManager.default.contents(atPath: out).map { Array($0) == whole } ?? false
+        #expect(st == 0 && exact, "\(msg)")
+        #expect(store.tiers[0].sentFromPages - before == size, "\(store.tiers[0].sentFromPages - before) of \(size) bytes sent from the pages")
+        #expect(try o.stats().requests == 1, "the origin was asked once")
+    }
+
     /// Six clients at once for an object too large for memory, from a slow
     /// origin: one fetch, written to disk as it arrives; the collapsed
     /// followers, woken as it ends, wait for its last write and are answered
