@@ -17,6 +17,18 @@ import EdgeConfig
         return s
     }()
 
+    /// A directory for a test's disk tier (the test removes it).
+    static func cacheDir() -> String {
+        FileManager.default.temporaryDirectory.appendingPathComponent("edge-stream-\(UUID().uuidString)").path
+    }
+
+    /// The store edged makes from `"cache": {"memory": memory, "disks": [{"path": dir, "size": disk}]}`.
+    static func store(_ dir: String, memory: Int64, disk: Int64) throws -> TieredStore {
+        var sc = ServerConfig()
+        sc.cacheMemoryBytes = memory
+        return try TieredStore(memory: RuntimeConfig.memoryStore(sc), disks: [(dir, disk)], maxObjectBytes: Int(sc.cacheMaxObjectBytes))
+    }
+
     /// A memory tier of 1 MiB (its largest object 64 KiB) over a 64 MiB
     /// directory: a 1.5 MB object lives on disk alone (its fill is written
     /// there as it arrives), and every hit on it
@@ -27,11 +39,9 @@ import EdgeConfig
         let o = try Origin(name: "disk-stream")
         defer { o.stop() }
         try script(o, "/huge", #"[{"status": 200, "headers": {"Cache-Control": "max-age=3600", "Content-Type": "application/octet-stream", "ETag": "\"h1\""}, "body": "\#(Self.huge)"}]"#)
-        let cache = FileManager.default.temporaryDirectory.appendingPathComponent("edge-stream-\(UUID().uuidString)").path
+        let cache = Self.cacheDir()
         defer { try? FileManager.default.removeItem(atPath: cache) }
-        var sc = ServerConfig()
-        sc.cacheMemoryBytes = 1 << 20
-        let store = try TieredStore(memory: RuntimeConfig.memoryStore(sc), disks: [(cache, 64 << 20)], maxObjectBytes: Int(sc.cacheMaxObjectBytes))
+        let store = try Self.store(cache, memory: 1 << 20, disk: 64 << 20)
         #expect(store.memory.maxObjectBytes == 64 << 10)
         let tenant = tenantJSON(name: "d", hosts: ["d.test"], origins: #"{"o": {"servers": ["\#(o.address)"]}}"#,
                                 routes: #"[{"prefix": "/", "origin": "o", "compress": true}]"#, extra: #""tls": "internal""#)
@@ -102,13 +112,9 @@ import EdgeConfig
         defer { o.stop() }
         try script(o, "/huge", #"[{"status": 200, "headers": {"Cache-Control": "max-age=3600", "Content-Type": "application/octet-stream", "ETag": "\"h1\""}, "body": "\#(Self.huge)"}]"#)
         try script(o, "/soon", #"[{"status": 200, "headers": {"Cache-Control": "max-age=2", "Content-Type": "application/octet-stream", "ETag": "\"s1\""}, "body": "\#(Self.huge)"}, {"status": 304, "headers": {"Cache-Control": "max-age=600", "ETag": "\"s1\""}}]"#)
-        let cache = FileManager.default.temporaryDirectory.appendingPathComponent("edge-range-\(UUID().uuidString)").path
+        let cache = Self.cacheDir()
         defer { try? FileManager.default.removeItem(atPath: cache) }
-        func store() throws -> TieredStore {
-            var sc = ServerConfig()
-            sc.cacheMemoryBytes = 64 << 20
-            return try TieredStore(memory: RuntimeConfig.memoryStore(sc), disks: [(cache, 64 << 20)], maxObjectBytes: Int(sc.cacheMaxObjectBytes))
-        }
+        func store() throws -> TieredStore { try Self.store(cache, memory: 64 << 20, disk: 64 << 20) }
         let tenant = tenantJSON(name: "d", hosts: ["d.test"], origins: #"{"o": {"servers": ["\#(o.address)"]}}"#, routes: #"[{"prefix": "/", "origin": "o"}]"#)
         let whole = Array(Self.huge.utf8)
         var s = try store()
@@ -163,11 +169,9 @@ import EdgeConfig
     @Test func aSlowReaderOfALargeDiskHitGetsEveryByteFromThePages() throws {
         let o = try Origin(name: "disk-slow")
         defer { o.stop() }
-        let cache = FileManager.default.temporaryDirectory.appendingPathComponent("edge-slow-\(UUID().uuidString)").path
+        let cache = Self.cacheDir()
         defer { try? FileManager.default.removeItem(atPath: cache) }
-        var sc = ServerConfig()
-        sc.cacheMemoryBytes = 1 << 20
-        let store = try TieredStore(memory: RuntimeConfig.memoryStore(sc), disks: [(cache, 256 << 20)], maxObjectBytes: Int(sc.cacheMaxObjectBytes))
+        let store = try Self.store(cache, memory: 1 << 20, disk: 256 << 20)
         let tenant = tenantJSON(name: "d", hosts: ["d.test"], origins: #"{"o": {"servers": ["\#(o.address)"]}}"#, routes: #"[{"prefix": "/", "origin": "o"}]"#)
         let e = try Edge(tenants: [tenant], server: #"{"limits": {"send_timeout": "60s"}}"#, store: store)
         defer { e.stop(); store.close() }
@@ -207,11 +211,9 @@ import EdgeConfig
         let o = try Origin(name: "disk-stream-collapse")
         defer { o.stop() }
         try script(o, "/slow", #"[{"status": 200, "delay_ms": 300, "headers": {"Cache-Control": "max-age=3600", "Content-Type": "application/octet-stream"}, "body": "\#(Self.huge)"}]"#)
-        let cache = FileManager.default.temporaryDirectory.appendingPathComponent("edge-stream-\(UUID().uuidString)").path
+        let cache = Self.cacheDir()
         defer { try? FileManager.default.removeItem(atPath: cache) }
-        var sc = ServerConfig()
-        sc.cacheMemoryBytes = 1 << 20
-        let store = try TieredStore(memory: RuntimeConfig.memoryStore(sc), disks: [(cache, 64 << 20)], maxObjectBytes: Int(sc.cacheMaxObjectBytes))
+        let store = try Self.store(cache, memory: 1 << 20, disk: 64 << 20)
         let tenant = tenantJSON(name: "d", hosts: ["d.test"], origins: #"{"o": {"servers": ["\#(o.address)"]}}"#, routes: #"[{"prefix": "/", "origin": "o"}]"#)
         let e = try Edge(tenants: [tenant], store: store)
         defer { e.stop(); store.close() }
