@@ -90,6 +90,13 @@ final class ClientConnection {
     /// Stored bodies to write after `pendingBody`, in order (a response
     /// combined from slices: EdgeProxy/Slices.swift). Empty for every other.
     var pendingMore: [(StoredResponse, Int, Int)] = []
+    /// A checked span of a streamed body for flushClient's next send, from its
+    /// file by sendfile (plain sockets: pumpStream sets it, once `outBuf` is
+    /// out; the exchange's stream keeps the file open). One send takes it,
+    /// whole or not: the rest is asked of the stream again, pages checked again.
+    var spanFD: Int32 = -1
+    var spanOffset = 0
+    var spanLeft = 0
 
     /// Whether the connection stays open after this exchange (the request's
     /// wish, edge's limits, and how the response was framed).
@@ -262,9 +269,10 @@ extension Worker {
             if c.phase == .closing { closeClient(c) }
             return
         }
-        while c.writable && (!b.isEmpty || c.pendingBody != nil) {
+        while c.writable && (!b.isEmpty || c.pendingBody != nil || c.spanLeft > 0) {
             let result: IOResult
             var want = b.readableBytes
+            var spanSend = false
             if let s = c.pendingBody {
                 let n = c.pendingTo - c.pendingFrom
                 // A body in a file goes from its pages to a plain socket (sendfile),
@@ -301,6 +309,12 @@ extension Worker {
                         c.socket.writev(b.readPointer, b.readableBytes, raw.baseAddress! + c.pendingFrom, n)
                     }
                 }
+            } else if c.spanLeft > 0 && b.isEmpty {
+                // A streamed body's checked span, from its file's pages (the head went first, on its own).
+                want = c.spanLeft
+                spanSend = true
+                var off = c.spanOffset
+                result = c.socket.sendfile(from: c.spanFD, offset: &off, want)
             } else {
                 result = clientWrite(c, b.readPointer, want)
             }
@@ -311,6 +325,11 @@ extension Worker {
                 if c.pendingBody != nil {
                     c.pendingFrom += k - fromHead
                     if c.pendingFrom >= c.pendingTo { nextPendingBody(c) }
+                } else if spanSend {
+                    c.spanLeft = 0
+                    if k == 0 { abortClient(c); return }   // the file ended under us
+                    c.ex.streamOffset += k
+                    c.ex.stream?.sentFromFile(k)
                 }
                 c.sent += Int64(k)
                 // A short plain write means the socket buffer is full (EPOLLOUT follows).
@@ -318,6 +337,7 @@ extension Worker {
                 // with room left; only WANT_WRITE (.wouldBlock) means full there.
                 if k < want && c.tls == nil { c.writable = false }
             case .wouldBlock, .eof:
+                c.spanLeft = 0
                 c.writable = false
             case .error:
                 abortClient(c)

@@ -135,7 +135,7 @@ extension Worker {
 
     /// Copies what is readable of the stream to the client, up to the high-water
     /// mark; to a plain socket, what lies checked in a file (a disk body's
-    /// blocks) goes by sendfile instead, after the head on its own.
+    /// blocks) is handed to flushClient as a span to send by sendfile instead.
     func pumpStream(_ c: ClientConnection) {
         guard let stream = c.ex.stream, let b = c.outBuf else { return }
         let plain = c.tls == nil && c.sink == nil && c.ex.framing != .chunked
@@ -144,33 +144,22 @@ extension Worker {
             if plain && c.writable && c.ex.streamOffset < c.ex.streamEnd {
                 switch stream.span(from: c.ex.streamOffset, max: c.ex.streamEnd - c.ex.streamOffset, waiter: Waiter(worker: index, exchange: c.ex.id)) {
                 case .file(let fd, let offset, let n):
-                    // What is queued (the head) goes first, on its own.
+                    // What is queued (the head) goes first, on its own; then
+                    // flushClient sends the span and moves the stream on.
                     if !b.isEmpty {
                         flushClient(c)
                         if c.closed || !b.isEmpty { return }   // (EPOLLOUT resumes)
                     }
-                    var off = offset
-                    switch c.socket.sendfile(from: fd, offset: &off, n) {
-                    case .bytes(let k) where k > 0:
-                        c.ex.streamOffset += k
-                        c.sent += Int64(k)
-                        stream.sentFromFile(k)
-                        if k < n { c.writable = false }
-                    case .wouldBlock:
-                        c.writable = false
-                    case .bytes, .eof, .error:
-                        return abortClient(c)   // (none sent: the file ended under us)
-                    }
-                    if c.ex.streamOffset >= c.ex.streamEnd {
-                        c.ex.stream = nil
-                        c.sendDeadline = 0
-                        return finishExchange(c)
-                    }
+                    c.spanFD = fd
+                    c.spanOffset = offset
+                    c.spanLeft = n
+                    flushClient(c)
+                    if c.closed { return }
                     if !c.writable {
+                        // The rest when the client takes more (its pages checked again then).
                         if c.sendDeadline == 0 { c.sendDeadline = now + server.sendTimeoutMillis }
                         return
                     }
-                    c.sendDeadline = 0
                     continue
                 case .copy:
                     break
