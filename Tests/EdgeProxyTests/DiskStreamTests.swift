@@ -165,8 +165,8 @@ import EdgeConfig
     /// A slow reader of an 8 MB disk hit (a 4 KiB receive buffer; edged's send
     /// buffer tops out at 4 MiB, so its sends come up short): each send goes on
     /// after EPOLLOUT from the pages the page cache still holds, and every byte
-    /// arrives right, none of them copied.
-    @Test func aSlowReaderOfALargeDiskHitGetsEveryByteFromThePages() throws {
+    /// arrives right.
+    @Test func aSlowReaderOfALargeDiskHitIsSentFromThePagesStillCached() throws {
         let o = try Origin(name: "disk-slow")
         defer { o.stop() }
         let cache = Self.cacheDir()
@@ -199,7 +199,12 @@ import EdgeConfig
         let (st, msg) = try shell("python3 '\(reader)' \(e.port) > '\(out)'")
         let exact = FileManager.default.contents(atPath: out).map { Array($0) == whole } ?? false
         #expect(st == 0 && exact, "\(msg)")
-        #expect(store.tiers[0].sentFromPages - before == size, "\(store.tiers[0].sentFromPages - before) of \(size) bytes sent from the pages")
+        // (All but a few blocks: a block whose pages leave the page cache while
+        // the client holds back goes from the checked copy instead. Under a loaded
+        // suite that happened once, to 1 block of 123; with the continuation's
+        // page-cache check off, about half of them go so.)
+        let fromPages = store.tiers[0].sentFromPages - before
+        #expect(fromPages >= size - 4 * 65_536, "\(fromPages) of \(size) bytes sent from the pages")
         #expect(try o.stats().requests == 1, "the origin was asked once")
     }
 
