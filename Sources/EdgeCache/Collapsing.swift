@@ -34,14 +34,14 @@ public final class InFlight: Sendable {
     }
     struct State {
         var leaders: [Key: [Waiter]] = [:]
-        var streams: [Key: FillStream] = [:]
+        var streams: [Key: any SharedFill] = [:]
         var pass: [Key: Int64] = [:]
     }
     let state = Mutex(State())
     /// How long an uncacheable key is not collapsed (monotonic milliseconds).
     let passMillis: Int64 = 10_000
 
-    public enum Join { case leader, follower, pass, stream(FillStream) }
+    public enum Join { case leader, follower, pass, stream(any SharedFill) }
 
     /// `now` is monotonic milliseconds (the pass timer is operational, not HTTP time).
     /// `canStream`: the request may be answered from the leader's stream.
@@ -75,7 +75,7 @@ public final class InFlight: Sendable {
 
     /// The leader's response can be streamed: returns the followers parked so
     /// far (woken, they join again and find the stream).
-    public func publish(_ key: String, _ stream: FillStream) -> [Waiter] {
+    public func publish(_ key: String, _ stream: any SharedFill) -> [Waiter] {
         let key = Key(key)
         return state.withLock { s in
             guard s.leaders[key] != nil else { return [] }
@@ -111,8 +111,21 @@ public final class InFlight: Sendable {
     }
 }
 
+/// A leader's response that its followers answer from while it arrives: the
+/// stored head now, and for each follower a reader of the body as it is
+/// written (in memory: FillStream; on disk, for a fill too large for memory:
+/// the disk tier's region of it).
+public protocol SharedFill: AnyObject, Sendable {
+    /// Head fields and freshness; its body is empty.
+    var response: StoredResponse { get }
+    /// The body's length (from Content-Length).
+    var length: Int { get }
+    /// A follower's reader (woken through `waking` when more is readable).
+    func reader(waking: any Waking) -> any StreamedBody
+}
+
 /// A response on its way into the cache that followers read while it is written.
-public final class FillStream: StreamedBody {
+public final class FillStream: StreamedBody, SharedFill {
     public let response: StoredResponse          // head fields and freshness; its body is empty
     /// The body's length (from Content-Length).
     public let length: Int
@@ -129,6 +142,9 @@ public final class FillStream: StreamedBody {
         self.length = length
         state.withLock { $0.body.reserveCapacity(length) }
     }
+
+    /// Every follower reads this one (each from its own offset).
+    public func reader(waking: any Waking) -> any StreamedBody { self }
 
     /// Leader: more body bytes. Returns the followers to wake.
     public func append(_ p: UnsafeRawPointer, _ n: Int) -> [Waiter] {

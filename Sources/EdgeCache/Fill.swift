@@ -17,6 +17,9 @@ public protocol FillSink: AnyObject, Sendable {
     func finish(_ r: StoredResponse, startedAt: UInt64) -> Bool
     /// Not stored after all (the origin stopped short, the client left).
     func abort()
+    /// The fill's collapsed followers read its body here while it is written
+    /// (nil: they wait for it to be stored).
+    var followers: (any SharedFill)? { get }
 }
 
 /// A response being stored while it streams to the client.

@@ -13,9 +13,15 @@
 // never gets a wrong byte), is logged and counted, and the record leaves the
 // index (the next request is a miss).
 //
+// The same reader serves a collapsed follower of a fill still being written
+// (StreamedFill.swift): its blocks and their checksums come from the fill's
+// region as the writer publishes them; a block not written yet waits.
+//
 // Concurrency and ownership: one exchange reads a DiskBlockBody, on its
 // worker; a reader thread fills its buffer while `state.loading` is set, and
-// the worker touches the buffer only while it is not. The body holds its
+// the worker touches the buffer only while it is not. A region's reader
+// learns its file and place on its worker, before it first hands a block to
+// a reader thread (the pool's queue lock orders the two). The body holds its
 // SegmentFile while it lives: a reclaim renames a new file over the slot, and
 // this one's pages stay until the answer ends.
 import Glibc
@@ -98,12 +104,17 @@ extension DiskStore {
 
 public final class DiskBlockBody: StreamedBody, @unchecked Sendable {
     public let length: Int
-    let file: SegmentFile
+    /// nil until a region's first block is written.
+    var file: SegmentFile?
     /// Where the body starts in the file.
-    let bodyOffset: Int
+    var bodyOffset: Int
+    /// A stored record's block checksums (a region's come from it).
     let checksums: [UInt32]
+    /// A fill still being written, read as it is (nil: a stored record).
+    let region: StreamRegion?
     let disk: DiskStore
-    let key: String, variant: String, loc: Loc
+    let key: String, variant: String
+    var loc: Loc
     weak var store: TieredStore?
     let waking: any Waking
     /// One block's bytes (whoever `state` says owns it).
@@ -123,6 +134,18 @@ public final class DiskBlockBody: StreamedBody, @unchecked Sendable {
         bodyOffset = Int(loc.offset) + v.bodyRange.lowerBound
         checksums = head.withUnsafeBytes { p in (0..<v.blockCount).map { v.blockCRC(p, $0) } }
         self.disk = disk; self.key = key; self.variant = variant; self.loc = loc
+        self.store = store; self.waking = waking
+        region = nil
+    }
+
+    /// A reader of a fill's region as it is written.
+    init(region: StreamRegion, disk: DiskStore, key: String, variant: String, store: TieredStore?, waking: any Waking) {
+        length = region.length
+        bodyOffset = 0
+        checksums = []
+        self.region = region
+        self.disk = disk; self.key = key; self.variant = variant
+        loc = Loc(offset: 0, length: 0, slot: 0, tenant: 0, vary: 0, kind: 0)
         self.store = store; self.waking = waking
     }
     deinit { buffer.deallocate() }
@@ -161,7 +184,7 @@ public final class DiskBlockBody: StreamedBody, @unchecked Sendable {
         case .ready(let justRead):
             let (start, n) = span(i)
             let k = min(max, start + n - offset)
-            guard justRead || file.resident(offset: bodyOffset + offset, count: k) else { return .copy }
+            guard let file, justRead || file.resident(offset: bodyOffset + offset, count: k) else { return .copy }
             return .file(fd: file.fd, offset: bodyOffset + offset, count: k)
         }
     }
@@ -177,6 +200,15 @@ public final class DiskBlockBody: StreamedBody, @unchecked Sendable {
         if now.failed { return .failed }
         if now.loading { return .wait }       // the reader pool wakes `w` when it is in
         if now.block == i { return .ready(justRead: false) }
+        if let g = region {
+            switch g.block(i, w, waking) {
+            case .wait: return .wait
+            case .failed: return .failed     // the fill will not write it: not a bad block
+            case .ready(let f, let at, let l):
+                if file == nil { file = f; bodyOffset = at; loc = l }
+            }
+        }
+        guard let file else { return .failed }
         let (start, n) = span(i)
         // The page cache first, without waiting; else the pool reads it.
         if disk.readAt(file.fd, buffer, n, bodyOffset + start, nowait: true) == n {
@@ -195,7 +227,7 @@ public final class DiskBlockBody: StreamedBody, @unchecked Sendable {
     /// checks it, and wakes the exchange.
     func load(_ i: Int, _ w: Waiter) {
         let (start, n) = span(i)
-        let got = disk.readAt(file.fd, buffer, n, bodyOffset + start, nowait: false)
+        let got = file.map { disk.readAt($0.fd, buffer, n, bodyOffset + start, nowait: false) } ?? -1
         disk.readBytes.add(max(0, got), ordering: .relaxed)
         let ok = got == n && checks(i)
         state.withLock { s in
@@ -207,7 +239,13 @@ public final class DiskBlockBody: StreamedBody, @unchecked Sendable {
     }
 
     @inline(__always) func checks(_ i: Int) -> Bool {
-        CRC32C.update(0, UnsafeRawBufferPointer(start: buffer, count: span(i).count)) == checksums[i]
+        CRC32C.update(0, UnsafeRawBufferPointer(start: buffer, count: span(i).count)) == checksum(i)
+    }
+
+    /// Block `i`'s checksum (a region's: one it has published, as `ready` made sure).
+    @inline(__always) func checksum(_ i: Int) -> UInt32 {
+        guard let g = region else { return checksums[i] }
+        return g.visible.withLock { $0.checksums.count > i ? $0.checksums[i] : ~0 }
     }
 
     func fail() {

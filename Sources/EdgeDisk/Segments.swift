@@ -676,12 +676,14 @@ public final class DiskStore: @unchecked Sendable {
         queue.removeAll()
         queuedBytes = 0
         // Streams lose the pieces just dropped: none of them is finished (the writer's, as `fail` is).
-        for g in streams.values { g.dead = true }
+        let lost = Array(streams.values)
+        for g in lost { g.dead = true }
         streams.removeAll()
         let waiting = finishing.values.flatMap { $0 }
         finishing.removeAll()
         finishingCount.store(0, ordering: .relaxed)
         queueGate.unlock()
+        for g in lost { g.close() }
         for (w, waking) in waiting { waking.wake(w) }
         log("edged: cache \(path): \(why); out of service, serving from memory and the origins; retrying in \(retry / 1000)s")
     }

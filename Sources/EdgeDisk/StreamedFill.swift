@@ -13,9 +13,20 @@
 // its region stays an open record until the slot is reclaimed. A crash at
 // any point leaves an open record (skipped) or a whole one.
 //
+// The fill's collapsed followers read the body from the region while it is
+// written (RegionFill): once a piece is in the file, the writer publishes its
+// blocks' checksums and wakes the readers waiting for them; each reader
+// (a DiskBlockBody of its own) reads and checks a block as for any disk hit.
+// A reader that needs a block the fill will never write (dropped, purged,
+// reclaimed, the directory failed) ends its answer short, as followers of a
+// leader whose origin broke off do.
+//
 // Concurrency and ownership: a DiskFillSink belongs to its fill's worker; a
 // StreamRegion is made by that worker and then changed by the writer thread
-// alone (its `var`s), the queue's lock handing each job over.
+// alone (its `var`s), the queue's lock handing each job over. What readers
+// see of it (`visible`) is behind its own Mutex, written by the writer and
+// read by readers on any worker, held for the copy of a few fields; the
+// readers it wakes are woken after it is released.
 import Glibc
 import Synchronization
 import EdgeCache
@@ -41,6 +52,76 @@ final class StreamRegion: @unchecked Sendable {
     init(openHead: [UInt8], length: Int, padding: Int, seq: UInt64) {
         self.openHead = openHead; self.length = length; self.padding = padding; self.seq = seq
     }
+
+    /// What the fill's followers may read: the blocks written so far.
+    struct Visible {
+        var file: SegmentFile?
+        /// Where the body starts in the file, and the record's place.
+        var bodyOffset = 0
+        var loc = Loc(offset: 0, length: 0, slot: 0, tenant: 0, vary: 0, kind: 0)
+        /// One per block written (pieces are whole blocks, the last may end short).
+        var checksums: [UInt32] = []
+        /// No more blocks will come (the record is whole, or it was given up).
+        var over = false
+        var waiting: [(Waiter, any Waking)] = []
+    }
+    let visible = Mutex(Visible())
+
+    enum Block { case ready(SegmentFile, bodyOffset: Int, loc: Loc), wait, failed }
+
+    /// A reader's block `i`: in the file (its checksum published), or not yet (`w`
+    /// is woken when more is written), or never.
+    func block(_ i: Int, _ w: Waiter, _ waking: any Waking) -> Block {
+        visible.withLock { v in
+            if i < v.checksums.count, let f = v.file { return .ready(f, bodyOffset: v.bodyOffset, loc: v.loc) }
+            if v.over { return .failed }
+            v.waiting.append((w, waking))
+            return .wait
+        }
+    }
+
+    /// Writer: blocks up to `checksums` are in the file; their readers go on.
+    func publish() {
+        let c = checksums, f = file, at = offset + openHead.count
+        let l = Loc(offset: UInt32(offset), length: UInt32(total), slot: UInt16(slot), tenant: 0, vary: 0, kind: 0)
+        let woken = visible.withLock { v -> [(Waiter, any Waking)] in
+            if v.file == nil { v.file = f; v.bodyOffset = at; v.loc = l }
+            if c.count > v.checksums.count { v.checksums.append(contentsOf: c[v.checksums.count...]) }
+            let w = v.waiting
+            v.waiting = []
+            return w
+        }
+        for (w, waking) in woken { waking.wake(w) }
+    }
+
+    /// No more blocks will be written: readers past them end short.
+    func close() {
+        let woken = visible.withLock { v -> [(Waiter, any Waking)] in
+            v.over = true
+            let w = v.waiting
+            v.waiting = []
+            return w
+        }
+        for (w, waking) in woken { waking.wake(w) }
+    }
+}
+
+/// A streamed fill as its collapsed followers read it: the head now, and for
+/// each follower a reader of the blocks as they are written.
+final class RegionFill: SharedFill, @unchecked Sendable {
+    let response: StoredResponse
+    let region: StreamRegion
+    let disk: DiskStore
+    weak var store: TieredStore?
+    var length: Int { region.length }
+
+    init(response: StoredResponse, region: StreamRegion, disk: DiskStore, store: TieredStore?) {
+        self.response = response; self.region = region; self.disk = disk; self.store = store
+    }
+
+    func reader(waking: any Waking) -> any StreamedBody {
+        DiskBlockBody(region: region, disk: disk, key: response.key, variant: response.variant, store: store, waking: waking)
+    }
 }
 
 /// The fill's side: gathers the body into pieces of whole blocks and queues them.
@@ -52,9 +133,11 @@ final class DiskFillSink: FillSink, @unchecked Sendable {
     var piece: [UInt8] = []
     var appended = 0
     var closed = false
+    let followers: (any SharedFill)?
 
-    init(disk: DiskStore, region: StreamRegion, purges: PurgeLog) {
+    init(disk: DiskStore, region: StreamRegion, purges: PurgeLog, head: StoredResponse, store: TieredStore?) {
         self.disk = disk; self.region = region; self.purges = purges
+        followers = RegionFill(response: head, region: region, disk: disk, store: store)
         piece.reserveCapacity(DiskFillSink.pieceSize)
     }
 
@@ -117,7 +200,7 @@ extension DiskStore {
     /// A sink for a fill of `r` (its head) with a body `length` bytes long,
     /// written as it arrives; nil when this directory cannot take it (too
     /// large, out of service, over its tenant's quota, a full queue).
-    func openStream(_ r: StoredResponse, length: Int, seq: UInt64, purges: PurgeLog) -> DiskFillSink? {
+    func openStream(_ r: StoredResponse, length: Int, seq: UInt64, purges: PurgeLog, store: TieredStore? = nil) -> DiskFillSink? {
         guard length > DiskRecord.blockSize else { return nil }
         let size = length + r.headCount + r.key.utf8.count + 128
         guard size <= maxObjectBytes, inService else { return nil }
@@ -130,7 +213,7 @@ extension DiskStore {
         streams[ObjectIdentifier(region)] = region
         queueGate.unlock()
         guard enqueue(Job(kind: .open(region), seq: seq, size: head.count)) else { dropStream(region); return nil }
-        return DiskFillSink(disk: self, region: region, purges: purges)
+        return DiskFillSink(disk: self, region: region, purges: purges, head: r, store: store)
     }
 
     /// The fill is over without a record: the writer lets its region go.
@@ -169,6 +252,7 @@ extension DiskStore {
         queueGate.lock()
         streams[ObjectIdentifier(g)] = nil
         queueGate.unlock()
+        g.close()
     }
 
     /// Is the region still there to write into (not dropped, its slot not reclaimed)?
@@ -198,9 +282,10 @@ extension DiskStore {
             }
             g.offset = offset
             offset += g.total
+            g.publish()
             return true
         case .piece(let g, let bytes):
-            guard live(g), g.written + bytes.count <= g.length else { g.dead = true; return true }
+            guard live(g), g.written + bytes.count <= g.length else { g.dead = true; g.close(); return true }
             let n = bytes.withUnsafeBytes { pwriteAll(g.file!.fd, $0, g.offset + g.openHead.count + g.written) }
             guard n == 0 else { fail("writing segment \(g.slot): \(String(cString: strerror(n)))"); return false }
             // Pieces are whole blocks (the last may end short): a checksum per block.
@@ -213,6 +298,7 @@ extension DiskStore {
                 }
             }
             g.written += bytes.count
+            g.publish()
             return true
         case .end(let g, let r):
             defer { forgetStream(g); endFinishing(r.key) }

@@ -446,7 +446,7 @@ public final class TieredStore: CacheStorage, @unchecked Sendable {
     /// directory as it arrives (StreamedFill.swift).
     public func fillSink(for fill: CacheFill, length: Int) -> (any FillSink)? {
         guard length > memory.maxObjectBytes, !fill.key.utf8.contains(where: { $0 < 0x20 }), let d = disk(for: fill.key) else { return nil }
-        return d.openStream(fill.stored(BodyStorage([])), length: length, seq: seq(fill.startedAt), purges: memory.purges)
+        return d.openStream(fill.stored(BodyStorage([])), length: length, seq: seq(fill.startedAt), purges: memory.purges, store: self)
     }
 
     @discardableResult

@@ -572,23 +572,23 @@ extension Worker {
             c.ex.cache.status.stored = true
             c.ex.cache.ttl = f.lifetime - f.age(now: wall)
         }
-        let framing = o.head.framing(requestWasHead: o.requestWasHead)
-        // Too large for memory: a lower tier writes the body as it arrives (the
-        // fill holds a small piece of it at a time). Followers then wait for it
-        // to be stored rather than read it from memory as it arrives.
-        if case .length(let n) = framing, n > 0, n <= Int64(config.store.maxObjectBytes),
-           let sink = config.store.fillSink(for: c.ex.cache.fill!, length: Int(n)) {
-            c.ex.cache.fill!.sink = sink
-            return false
-        }
+        guard case .length(let n) = o.head.framing(requestWasHead: o.requestWasHead), n > 0, n <= Int64(config.store.maxObjectBytes) else { return false }
+        let fill = c.ex.cache.fill!
         // Read-while-write: followers of this leader answer from the fill as it arrives.
-        if c.ex.cache.leaderKey == key, !c.ex.cache.background, status == 200,
-           case .length(let n) = framing, n > 0, n <= Int64(config.store.maxObjectBytes) {
-            let f = c.ex.cache.fill!
-            let head = f.stored(BodyStorage([]))
-            let stream = FillStream(response: head, length: Int(n))
-            f.stream = stream
-            let waiting = inFlight.publish(key, stream)
+        let leads = c.ex.cache.leaderKey == key && !c.ex.cache.background && status == 200
+        var shared: (any SharedFill)?
+        if let sink = config.store.fillSink(for: fill, length: Int(n)) {
+            // Too large for memory: a lower tier writes the body as it arrives (the
+            // fill holds a small piece of it at a time); followers read it there.
+            fill.sink = sink
+            shared = sink.followers
+        } else if leads {
+            let stream = FillStream(response: fill.stored(BodyStorage([])), length: Int(n))
+            fill.stream = stream
+            shared = stream
+        }
+        if leads, let shared {
+            let waiting = inFlight.publish(key, shared)
             if !waiting.isEmpty { mailboxes.deliver(waiting) }
         }
         return false

@@ -4,9 +4,12 @@
 // misses on the same key (followers) wait for it.
 //
 // Read-while-write: once the leader has a storable response head with a known
-// length (≤ the largest object stored), it publishes a FillStream; followers
-// (parked ones, woken, and those arriving later) answer at once from it and
-// copy the body as it arrives, so a slow large object holds nobody back. A
+// length (≤ the largest object stored), it publishes it (a SharedFill);
+// followers (parked ones, woken, and those arriving later) answer at once
+// from it and take the body as it arrives, so a slow large object holds
+// nobody back: from memory (FillStream), or, for an object too large for the
+// memory tier, from the disk tier's record as it is written (a reader of its
+// blocks, each checked, as for any disk hit). A
 // follower that needs something else (a conditional, a range, another coding
 // or Vary variant) parks instead. If the leader fails after publishing, the
 // followers' responses are cut off (they had started) and their connections closed.
@@ -119,9 +122,9 @@ extension Worker {
 
     /// A follower answers from the leader's stream: the stored head now, the
     /// body as it arrives (see pumpStream).
-    func serveFromStream(_ c: ClientConnection, _ stream: FillStream) {
+    func serveFromStream(_ c: ClientConnection, _ stream: any SharedFill) {
         c.ex.cache.status = CacheStatus(.hit, .collapsed)
-        c.ex.stream = stream
+        c.ex.stream = stream.reader(waking: mailboxes)
         c.ex.streamOffset = 0
         c.ex.streamEnd = stream.length
         mayBeWoken(c)

@@ -65,6 +65,60 @@ import EdgeHTTP
         s.close()
     }
 
+    /// The fill's followers read it from its region while it is written: a
+    /// reader made before any byte waits, is woken once the first piece is
+    /// in the file, and reads exactly the blocks written (the piece being
+    /// gathered is not readable yet); at the end every byte is right, for a
+    /// reader that kept up and for one that starts after the last write.
+    /// A fill given up part way lets its readers have the blocks written and
+    /// ends them short after those, never leaving them waiting.
+    @Test func followersReadAStreamedFillAsItIsWritten() throws {
+        let dir = tempDir()
+        let s = try open(dir, size: 16 << 20, memory: 1 << 20)
+        settle(s)
+        let body = (0..<900_000).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ $0 >> 11) }
+        let f = fill(s, length: body.count)
+        f.sink = s.fillSink(for: f, length: body.count)
+        guard let shared = f.sink?.followers else { Issue.record("no followers' reader"); s.close(); return }
+        #expect(shared.length == body.count && shared.response.key == Self.key)
+        let w = Wakes()
+        let early = shared.reader(waking: w)
+        let me = Waiter(worker: 0, exchange: 5)
+        let out = IOBuffer(capacity: 1 << 16)
+        #expect(early.read(from: 0, max: 1000, into: out, waiter: me) == .wait, "nothing written yet")
+        var held = 0
+        let piece = DiskFillSink.pieceSize
+        feed(f, body, upTo: piece + 1000, maxHeld: &held)
+        var got: [UInt8] = [], waits = 0
+        #expect(drain(early, w, from: 0, to: piece, waits: &waits, got: &got))
+        #expect(same(got, Array(body[0..<piece])))
+        #expect(early.read(from: piece, max: 1000, into: out, waiter: me) == .wait, "the piece being gathered is not in the file")
+        feed(f, Array(body[(piece + 1000)...]), maxHeld: &held)   // (feed takes the rest as a body of its own)
+        f.complete = true
+        #expect(s.commit(f))
+        #expect(drain(early, w, from: piece, to: body.count, waits: &waits, got: &got))
+        #expect(same(got, body))
+        settle(s)
+        var late: [UInt8] = []
+        #expect(drain(shared.reader(waking: w), w, from: 0, to: body.count, waits: &waits, got: &late))
+        #expect(same(late, body))
+
+        // Given up after two pieces.
+        let key = "4:shop|https|shop.test|/given-up"
+        let g = fill(s, key, length: body.count)
+        g.sink = s.fillSink(for: g, length: body.count)
+        let reader = g.sink!.followers!.reader(waking: w)
+        feed(g, body, upTo: 2 * piece + 5000, maxHeld: &held)
+        var part: [UInt8] = []
+        #expect(drain(reader, w, from: 0, to: 2 * piece, waits: &waits, got: &part))
+        s.abort(g)
+        var rest: [UInt8] = []
+        #expect(!drain(reader, w, from: 2 * piece, to: body.count, waits: &waits, got: &rest), "a block never written")
+        #expect(same(part, Array(body[0..<(2 * piece)])) && rest.isEmpty)
+        #expect(s.disks[0].readFailures.load(ordering: .relaxed) == 0, "not counted as a bad block")
+        s.close()
+    }
+
     /// A lookup between a fill's end and its last write (the record's head,
     /// then the index) waits for it and is woken: it is never a miss (the
     /// fill's collapsed followers would fetch it all again).

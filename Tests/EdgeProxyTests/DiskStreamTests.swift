@@ -29,6 +29,23 @@ import EdgeConfig
         return try TieredStore(memory: RuntimeConfig.memoryStore(sc), disks: [(dir, disk)], maxObjectBytes: Int(sc.cacheMaxObjectBytes))
     }
 
+    /// An edged for `tenant` over a store of `memory` and `disk` bytes in a
+    /// directory of its own; `stop` ends the three.
+    struct DiskEdge {
+        let e: Edge, store: TieredStore, cache: String
+        init(_ tenant: String, memory: Int64, disk: Int64, server: String? = nil) throws {
+            cache = DiskStreamTests.cacheDir()
+            store = try DiskStreamTests.store(cache, memory: memory, disk: disk)
+            e = try Edge(tenants: [tenant], server: server, store: store)
+        }
+        func stop() { e.stop(); store.close(); try? FileManager.default.removeItem(atPath: cache) }
+    }
+
+    /// Tenant d.test, one route to `o`.
+    static func tenant(_ o: Origin) -> String {
+        tenantJSON(name: "d", hosts: ["d.test"], origins: #"{"o": {"servers": ["\#(o.address)"]}}"#, routes: #"[{"prefix": "/", "origin": "o"}]"#)
+    }
+
     /// A memory tier of 1 MiB (its largest object 64 KiB) over a 64 MiB
     /// directory: a 1.5 MB object lives on disk alone (its fill is written
     /// there as it arrives), and every hit on it
@@ -39,14 +56,12 @@ import EdgeConfig
         let o = try Origin(name: "disk-stream")
         defer { o.stop() }
         try script(o, "/huge", #"[{"status": 200, "headers": {"Cache-Control": "max-age=3600", "Content-Type": "application/octet-stream", "ETag": "\"h1\""}, "body": "\#(Self.huge)"}]"#)
-        let cache = Self.cacheDir()
-        defer { try? FileManager.default.removeItem(atPath: cache) }
-        let store = try Self.store(cache, memory: 1 << 20, disk: 64 << 20)
-        #expect(store.memory.maxObjectBytes == 64 << 10)
         let tenant = tenantJSON(name: "d", hosts: ["d.test"], origins: #"{"o": {"servers": ["\#(o.address)"]}}"#,
                                 routes: #"[{"prefix": "/", "origin": "o", "compress": true}]"#, extra: #""tls": "internal""#)
-        let e = try Edge(tenants: [tenant], store: store)
-        defer { e.stop(); store.close() }
+        let d = try DiskEdge(tenant, memory: 1 << 20, disk: 64 << 20)
+        defer { d.stop() }
+        let (e, store) = (d.e, d.store)
+        #expect(store.memory.maxObjectBytes == 64 << 10)
         let whole = Array(Self.huge.utf8)
         // The miss stores it (on disk: too large for memory).
         var r = try request(e.port, "/huge", host: "d.test")
@@ -115,7 +130,7 @@ import EdgeConfig
         let cache = Self.cacheDir()
         defer { try? FileManager.default.removeItem(atPath: cache) }
         func store() throws -> TieredStore { try Self.store(cache, memory: 64 << 20, disk: 64 << 20) }
-        let tenant = tenantJSON(name: "d", hosts: ["d.test"], origins: #"{"o": {"servers": ["\#(o.address)"]}}"#, routes: #"[{"prefix": "/", "origin": "o"}]"#)
+        let tenant = Self.tenant(o)
         let whole = Array(Self.huge.utf8)
         var s = try store()
         #expect(s.memory.maxObjectBytes > whole.count, "it fits memory")
@@ -169,12 +184,9 @@ import EdgeConfig
     @Test func aSlowReaderOfALargeDiskHitIsSentFromThePagesStillCached() throws {
         let o = try Origin(name: "disk-slow")
         defer { o.stop() }
-        let cache = Self.cacheDir()
-        defer { try? FileManager.default.removeItem(atPath: cache) }
-        let store = try Self.store(cache, memory: 1 << 20, disk: 256 << 20)
-        let tenant = tenantJSON(name: "d", hosts: ["d.test"], origins: #"{"o": {"servers": ["\#(o.address)"]}}"#, routes: #"[{"prefix": "/", "origin": "o"}]"#)
-        let e = try Edge(tenants: [tenant], server: #"{"limits": {"send_timeout": "60s"}}"#, store: store)
-        defer { e.stop(); store.close() }
+        let d = try DiskEdge(Self.tenant(o), memory: 1 << 20, disk: 256 << 20, server: #"{"limits": {"send_timeout": "60s"}}"#)
+        defer { d.stop() }
+        let (e, store) = (d.e, d.store)
         let size = 8_000_000
         let whole = try request(e.port, "/text/\(size)", host: "d.test").body
         #expect(whole.count == size)
@@ -210,18 +222,16 @@ import EdgeConfig
 
     /// Six clients at once for an object too large for memory, from a slow
     /// origin: one fetch, written to disk as it arrives; the collapsed
-    /// followers, woken as it ends, wait for its last write and are answered
-    /// from disk (none fetches it again).
+    /// followers read it from disk as it is written, or, parked until its end
+    /// (a follower that came before its head), wait for its last write and
+    /// are answered from disk (none fetches it again).
     @Test func collapsedFollowersOfAStreamedFillAreAnsweredFromDisk() throws {
         let o = try Origin(name: "disk-stream-collapse")
         defer { o.stop() }
         try script(o, "/slow", #"[{"status": 200, "delay_ms": 300, "headers": {"Cache-Control": "max-age=3600", "Content-Type": "application/octet-stream"}, "body": "\#(Self.huge)"}]"#)
-        let cache = Self.cacheDir()
-        defer { try? FileManager.default.removeItem(atPath: cache) }
-        let store = try Self.store(cache, memory: 1 << 20, disk: 64 << 20)
-        let tenant = tenantJSON(name: "d", hosts: ["d.test"], origins: #"{"o": {"servers": ["\#(o.address)"]}}"#, routes: #"[{"prefix": "/", "origin": "o"}]"#)
-        let e = try Edge(tenants: [tenant], store: store)
-        defer { e.stop(); store.close() }
+        let d = try DiskEdge(Self.tenant(o), memory: 1 << 20, disk: 64 << 20)
+        defer { d.stop() }
+        let (e, store) = (d.e, d.store)
         let whole = Array(Self.huge.utf8)
         let results = Mutex<[(Int, Bool, String)]>([])
         let clients = (0..<6).map { i in
@@ -235,5 +245,48 @@ import EdgeConfig
         #expect(all.count == 6 && all.allSatisfy { $0.0 == 200 && $0.1 }, "\(all.map { ($0.0, $0.1, $0.2) })")
         #expect(try originHits(o, "/slow") == 1, "\(all.map { $0.2 })")
         #expect(store.disks[0].streamedWrites.load(ordering: .relaxed) == 1)
+    }
+
+    /// A fill too large for memory whose origin holds back half way: a
+    /// collapsed follower is answered at once and gets the blocks already
+    /// written to disk while the origin holds back (read from the record as
+    /// it is written, each block checked), then the rest; one origin request,
+    /// every byte right. A Range follower waits for the stored object.
+    @Test func collapsedFollowersReadALargeFillFromDiskWhileItIsWritten() throws {
+        let o = try Origin(name: "disk-rww")
+        defer { o.stop() }
+        let d = try DiskEdge(Self.tenant(o), memory: 1 << 20, disk: 64 << 20)
+        defer { d.stop() }
+        let (e, store) = (d.e, d.store)
+        let size = 2_000_000, path = "/gate/2000000/rww"
+        let whole = [UInt8](repeating: 103, count: size / 2) + [UInt8](repeating: 104, count: size - size / 2)
+        let leader = try Client(port: e.port)
+        leader.send("GET \(path) HTTP/1.1\r\nHost: d.test\r\n\r\n")
+        // The leader takes the first half (so the fill has it, whatever the socket buffers).
+        try waitUntil("the leader has the first half") { try leader.buf.count >= size / 2 || !leader.fill() }
+        let follower = try Client(port: e.port)
+        follower.send("GET \(path) HTTP/1.1\r\nHost: d.test\r\n\r\n")
+        let headEnd = try follower.readUntil([13, 10, 13, 10], "no head for the follower while the origin holds back")
+        let head = String(decoding: follower.buf[0..<headEnd], as: UTF8.self)
+        #expect(head.contains("detail=collapsed") && head.contains("Content-Length: \(size)"), "\(head)")
+        // The origin sent the first half: the whole pieces of it written so far
+        // (256 KiB each, three of them) reach the follower before the rest exists.
+        try waitUntil("the follower has the blocks written so far") { try follower.buf.count - headEnd - 4 >= 3 * 262_144 || !follower.fill() }
+        #expect(follower.buf.count - headEnd - 4 >= 3 * 262_144)
+        let ranged = try Client(port: e.port)
+        ranged.send("GET \(path) HTTP/1.1\r\nHost: d.test\r\nRange: bytes=0-9\r\n\r\n")
+        usleep(100_000)
+        #expect(ranged.isOpenWithNothingToRead(), "the Range follower was answered before the object was complete")
+        #expect(try request(o.port, "POST", "/__release/rww", host: "o").status == 200)
+        let r = try follower.readResponse()
+        #expect(r.status == 200 && r.body.count == size && r.body == whole)
+        let l = try leader.readResponse()
+        #expect(l.status == 200 && l.body == whole)
+        let part = try ranged.readResponse()
+        #expect(part.status == 206 && part.body == Array(whole[0...9]))
+        #expect(try o.stats().requests == 1, "one origin request")
+        store.flush()
+        #expect(store.disks[0].streamedWrites.load(ordering: .relaxed) == 1 && store.memory.objectCount == 0)
+        #expect(store.tiers[0].readFailures == 0)
     }
 }
