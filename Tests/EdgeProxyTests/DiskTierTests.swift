@@ -275,7 +275,6 @@ import EdgeConfig
         (child, port) = try start(o, state)
         defer { child.stop() }
         try waitLoaded(state)
-        #expect(try dropPages(), "the segments' pages stayed in the page cache")   // (the index rebuild read them back)
         let ctl = "'\(try builtBinary("edgectl"))' --state '\(state)'"
         func counts() throws -> (reads: Int, pageCache: Int) {
             let (_, out) = try shell("\(ctl) stats --json")
@@ -283,21 +282,33 @@ import EdgeConfig
             let d = ((stats?["cache"] as? [String: Any])?["disks"] as? [[String: Any]])?.first ?? [:]
             return (d["reads"] as? Int ?? -1, d["page_cache_reads"] as? Int ?? -1)
         }
-        // Not in the page cache: the pool reads it.
-        var r = try request(port, "/o/1", host: "x.test")
-        #expect(r.text == body(1) && r.header("Cache-Status")?.contains("detail=disk") == true, "\(r.headers)")
-        var c = try counts()
-        #expect(c.reads == 1 && c.pageCache == 0, "\(c)")
+        // Not in the page cache: the pool reads it. (Pages dropped just before
+        // each try; on a loaded machine something can bring a record's pages
+        // back in between, once in a fresh-clone CI run: then that hit was
+        // the worker's, and the next object is tried, up to three.)
+        var c = (reads: 0, pageCache: 0)
+        var byPool = false
+        for i in 1...3 where !byPool {
+            #expect(try dropPages(), "the segments' pages stayed in the page cache")
+            let r = try request(port, "/o/\(i)", host: "x.test")
+            #expect(r.text == body(i) && r.header("Cache-Status")?.contains("detail=disk") == true, "\(r.headers)")
+            let before = c
+            c = try counts()
+            #expect(c.reads == before.reads + 1, "\(c)")
+            byPool = c.pageCache == before.pageCache
+        }
+        #expect(byPool, "every hit was read from the page cache: \(c)")
         // The segment read into the page cache (as a busy server's would be): the worker reads it.
         for f in try FileManager.default.contentsOfDirectory(atPath: state + "/cache") {
             _ = FileManager.default.contents(atPath: state + "/cache/" + f)
         }
-        r = try request(port, "/o/4", host: "x.test")
+        let r = try request(port, "/o/4", host: "x.test")
         #expect(r.text == body(4) && r.header("Cache-Status")?.contains("detail=disk") == true, "\(r.headers)")
+        let before = c
         c = try counts()
-        #expect(c.reads == 2 && c.pageCache == 1, "\(c)")
+        #expect(c.reads == before.reads + 1 && c.pageCache == before.pageCache + 1, "\(c)")
         let (_, human) = try shell("\(ctl) stats")
-        #expect(human.contains("reads 2 (1 from the page cache on a worker)"), "\(human)")
+        #expect(human.contains("reads \(c.reads) (\(c.pageCache) from the page cache on a worker)"), "\(human)")
         for i in 0..<6 { #expect(try originHits(o, "/o/\(i)") == 1) }
     }
 
