@@ -11,7 +11,11 @@
 /// than a small buffer of it. Called by the fill's worker only.
 public protocol FillSink: AnyObject, Sendable {
     /// More of the body; false when the tier gave up on it (not stored).
+    /// Called only after `ready` said true.
     func append(_ bytes: UnsafeRawBufferPointer) -> Bool
+    /// Can the tier take more now? False when it is behind (a full write
+    /// queue): the fill takes no more bytes until `w` is woken, then asks again.
+    func ready(_ w: Waiter, _ waking: any Waking) -> Bool
     /// The body is complete: `r` (its head; the body is what was appended)
     /// is stored, unless a purge since `startedAt` selects it. False when not.
     func finish(_ r: StoredResponse, startedAt: UInt64) -> Bool

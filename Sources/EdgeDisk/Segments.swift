@@ -267,6 +267,11 @@ public final class DiskStore: @unchecked Sendable {
     /// the lookups waiting for them to be indexed (StreamedFill.swift).
     var finishing: [String: [(Waiter, any Waking)]] = [:]   // under queueGate
     let finishingCount = Atomic<Int>(0)
+    /// Microseconds the writer waits before each job: tests' stand-in for a slow device.
+    public let writeDelayMicros = Atomic<Int>(0)
+    /// Streamed fills held back by a full queue, woken when it has room again
+    /// (or the directory fails): StreamedFill.swift.
+    var roomWaiters: [(Waiter, any Waking)] = []   // under queueGate
     var threads: [OSThread] = []
 
     /// Opens (creating what is missing) a directory of `capacity` bytes.
@@ -483,6 +488,25 @@ public final class DiskStore: @unchecked Sendable {
         return true
     }
 
+    enum Enqueued { case queued, full, closed }
+
+    /// Queues a job within the write budget, or, when the queue is full,
+    /// leaves `waiter` to be woken once it has room (nil: none). Not counted
+    /// as a drop: the caller holds the job and asks again.
+    func enqueue(_ job: Job, orWait waiter: (Waiter, any Waking)?) -> Enqueued {
+        queueGate.lock()
+        defer { queueGate.unlock() }
+        guard !stopping else { return .closed }
+        guard queuedBytes + job.size <= queueBudget else {
+            if let waiter { roomWaiters.append(waiter) }
+            return .full
+        }
+        queue.append(job)
+        queuedBytes += job.size
+        queueGate.broadcast()
+        return .queued
+    }
+
     /// Waits until everything queued is written and synced (a graceful stop).
     public func flush() {
         queueGate.lock()
@@ -528,6 +552,7 @@ public final class DiskStore: @unchecked Sendable {
                 return h.inService
             }
             for job in batch where inService {
+                if case let d = writeDelayMicros.load(ordering: .relaxed), d > 0 { usleep(UInt32(d)) }
                 let ok: Bool
                 if case .record(let r) = job.kind { ok = write(r, seq: job.seq, &slot, &offset) } else { ok = writeStream(job.kind, &slot, &offset) }
                 if !ok { break }
@@ -549,8 +574,11 @@ public final class DiskStore: @unchecked Sendable {
             queuedBytes = max(0, queuedBytes - batch.reduce(0) { $0 + $1.size })
             writing = false
             writingSeq = .max
+            let room = roomWaiters
+            roomWaiters = []
             queueGate.broadcast()
             queueGate.unlock()
+            for (w, waking) in room { waking.wake(w) }
         }
     }
 
@@ -679,9 +707,10 @@ public final class DiskStore: @unchecked Sendable {
         let lost = Array(streams.values)
         for g in lost { g.dead = true }
         streams.removeAll()
-        let waiting = finishing.values.flatMap { $0 }
+        let waiting = finishing.values.flatMap { $0 } + roomWaiters
         finishing.removeAll()
         finishingCount.store(0, ordering: .relaxed)
+        roomWaiters = []
         queueGate.unlock()
         for g in lost { g.close() }
         for (w, waking) in waiting { waking.wake(w) }

@@ -21,6 +21,12 @@
 // reclaimed, the directory failed) ends its answer short, as followers of a
 // leader whose origin broke off do.
 //
+// A full write queue holds the fill back instead of dropping it: the piece
+// that did not fit waits in the sink, and the fill takes no more bytes (the
+// pipeline stops reading the origin) until the writer has room and wakes it.
+// So a disk slower than the origin slows the fill to the disk's pace; it
+// never loses the object, nor cuts off the followers reading it.
+//
 // Concurrency and ownership: a DiskFillSink belongs to its fill's worker; a
 // StreamRegion is made by that worker and then changed by the writer thread
 // alone (its `var`s), the queue's lock handing each job over. What readers
@@ -131,6 +137,8 @@ final class DiskFillSink: FillSink, @unchecked Sendable {
     let region: StreamRegion
     let purges: PurgeLog
     var piece: [UInt8] = []
+    /// A whole piece the full queue did not take yet (the fill is held back meanwhile).
+    var held: [UInt8]?
     var appended = 0
     var closed = false
     let followers: (any SharedFill)?
@@ -143,8 +151,8 @@ final class DiskFillSink: FillSink, @unchecked Sendable {
 
     deinit { if !closed { disk.dropStream(region) } }
 
-    /// Bytes held here now (the piece being gathered): at most `pieceSize`.
-    var buffered: Int { piece.count }
+    /// Bytes held here now (the piece being gathered, and one the queue did not take yet).
+    var buffered: Int { piece.count + (held?.count ?? 0) }
 
     func append(_ bytes: UnsafeRawBufferPointer) -> Bool {
         guard !closed else { return false }
@@ -160,18 +168,42 @@ final class DiskFillSink: FillSink, @unchecked Sendable {
         return true
     }
 
-    /// Queues the piece gathered (false: the queue is full or the directory out of service).
+    /// Queues the piece gathered, or holds it while the queue is full (false:
+    /// the directory is out of service, or a piece is held already: the
+    /// caller did not wait for `ready`).
     func send() -> Bool {
+        guard held == nil, disk.inService else { return false }
         let p = piece
         piece = []
         piece.reserveCapacity(DiskFillSink.pieceSize)
-        guard disk.inService else { return false }
-        return disk.enqueue(DiskStore.Job(kind: .piece(region, p), seq: region.seq, size: p.count))
+        switch disk.enqueue(DiskStore.Job(kind: .piece(region, p), seq: region.seq, size: p.count), orWait: nil) {
+        case .queued: return true
+        case .full: held = p; return true
+        case .closed: return false
+        }
+    }
+
+    func ready(_ w: Waiter, _ waking: any Waking) -> Bool {
+        guard let p = held, !closed else { return true }
+        // Out of service or stopping: given up (the next append fails: not stored).
+        guard disk.inService else { abort(); return true }
+        switch disk.enqueue(DiskStore.Job(kind: .piece(region, p), seq: region.seq, size: p.count), orWait: (w, waking)) {
+        case .queued: held = nil; return true
+        case .full: return false
+        case .closed: abort(); return true
+        }
     }
 
     func finish(_ r: StoredResponse, startedAt: UInt64) -> Bool {
         guard !closed else { return false }
-        guard appended == region.length, !purges.purgedSince(startedAt, r), disk.inService, piece.isEmpty || send() else { abort(); return false }
+        guard appended == region.length, !purges.purgedSince(startedAt, r), disk.inService else { abort(); return false }
+        // The last piece, and one still held, go past the budget (at most two
+        // pieces; refusing them would waste the body queued before them).
+        for p in [held ?? [], piece] where !p.isEmpty {
+            guard disk.enqueue(DiskStore.Job(kind: .piece(region, p), seq: region.seq, size: p.count), budgeted: false) else { abort(); return false }
+        }
+        held = nil
+        piece = []
         closed = true
         // Lookups of the key from now until it is indexed wait for it (the
         // fill's collapsed followers, woken as it ends, would otherwise miss
@@ -190,6 +222,7 @@ final class DiskFillSink: FillSink, @unchecked Sendable {
         guard !closed else { return }
         closed = true
         piece = []
+        held = nil
         disk.dropStream(region)
     }
 }

@@ -97,14 +97,15 @@ public final class TieredStore: CacheStorage, @unchecked Sendable {
     /// `tenants`: the configured ones; records of others found on disk are
     /// dropped (and journaled as purged, so they never come back).
     public init(memory: MemoryStore, disks specs: [(path: String, size: Int64)], maxObjectBytes: Int, readerThreads: Int = 2,
-                tenants: Set<String>? = nil, admission: DiskAdmission = .all, log: @escaping @Sendable (String) -> Void = { _ in }) throws {
+                tenants: Set<String>? = nil, admission: DiskAdmission = .all, queueBudget: Int = 32 << 20,
+                log: @escaping @Sendable (String) -> Void = { _ in }) throws {
         self.memory = memory
         self.admission = admission
         self.log = log
         var disks: [DiskStore] = []
         let forward = Forward()
         for s in specs {
-            disks.append(try DiskStore(path: s.path, capacity: s.size, maxObjectBytes: maxObjectBytes, tenants: tenants,
+            disks.append(try DiskStore(path: s.path, capacity: s.size, maxObjectBytes: maxObjectBytes, queueBudget: queueBudget, tenants: tenants,
                                        dropped: { names in forward.store?.dropTenants(names) }, log: log))
         }
         self.disks = disks

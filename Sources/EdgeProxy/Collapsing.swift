@@ -102,6 +102,7 @@ extension Worker {
     /// A woken follower goes on: a stream reader copies what arrived; a parked
     /// one runs its request again (a hit now, or a leader or follower anew).
     func resume(_ c: ClientConnection, alone: Bool) {
+        if c.ex.heldByDisk { return diskHasRoom(c) }
         if c.phase == .stream { return pumpStream(c) }
         guard c.phase == .parked else { return }
         noLongerWaiting(c)
@@ -192,6 +193,28 @@ extension Worker {
             flushClient(c)
             if !c.writable { return }
         }
+    }
+
+    /// A leader's fill is written to disk as it arrives, and the disk tier's
+    /// write queue is full: the exchange reads no more of the origin's body
+    /// (what is buffered stays there) until the writer has room and wakes it,
+    /// so the fill goes at the disk's pace instead of being dropped. The
+    /// origin's read timeout still runs: if it fires first, the fill gives up
+    /// storing and the response goes on (Origin.swift, originTimedOut).
+    func heldForDisk(_ c: ClientConnection) -> Bool {
+        guard let sink = c.ex.cache.fill?.sink, !sink.ready(Waiter(worker: index, exchange: c.ex.id), mailboxes) else { return false }
+        c.ex.heldByDisk = true
+        mayBeWoken(c)
+        return true
+    }
+
+    /// The disk tier has room again (or the wait is over): the origin's body flows on.
+    func diskHasRoom(_ c: ClientConnection) {
+        c.ex.heldByDisk = false
+        noLongerWaiting(c)
+        guard let o = c.ex.origin, !o.closed else { return }
+        o.deadline = now + (c.ex.tenant?.limits.originReadTimeoutMillis ?? 60_000)
+        originReadable(o)
     }
 
     /// The leader's response broke off, or a disk block failed its check: so

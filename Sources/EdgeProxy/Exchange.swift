@@ -48,6 +48,9 @@ final class Exchange {
     /// A range's disk answer (blocks as sent) was not usable as it is: the
     /// record is read whole, to be revalidated (Cache.swift, cacheLookup).
     var readWhole = false
+    /// A leader whose fill's disk tier is behind (a full write queue): it reads
+    /// no more of the origin's body until woken (Collapsing.swift, heldForDisk).
+    var heldByDisk = false
     // What was asked.
     /// The request head as parsed, its length, and, for an exchange that waits
     /// and runs on later (a parked follower, a cached POST waiting for its

@@ -346,7 +346,7 @@ extension Worker {
             }
             let pending = ib.readableBytes
             processOrigin(o, c)
-            if o.closed || o.client !== c { return }
+            if o.closed || o.client !== c || c.ex.heldByDisk { return }
             if sendRoom(c) <= 0 {
                 o.deadline = 0  // the client's send timeout governs while it is slow
                 return
@@ -426,6 +426,7 @@ extension Worker {
         var done = false
         if case .none = o.body { done = true }
         loop: while !done && !ib.isEmpty && sendRoom(c) > 0 {
+            if c.ex.cache.fill?.sink != nil && heldForDisk(c) { break loop }
             switch o.body {
             case .none:
                 done = true
@@ -544,6 +545,11 @@ extension Worker {
         case .connect:
             originFailed(o, .connectTimeout)
         case .read:
+            // Held back by the disk tier all this time: the fill gives up storing, the response goes on.
+            if let c = o.client, c.ex.heldByDisk {
+                c.ex.cache.fill?.sink?.abort()
+                return diskHasRoom(c)
+            }
             originFailed(o, .readTimeout)
         }
     }

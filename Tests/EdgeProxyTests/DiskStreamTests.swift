@@ -23,27 +23,43 @@ import EdgeConfig
     }
 
     /// The store edged makes from `"cache": {"memory": memory, "disks": [{"path": dir, "size": disk}]}`.
-    static func store(_ dir: String, memory: Int64, disk: Int64) throws -> TieredStore {
+    static func store(_ dir: String, memory: Int64, disk: Int64, queueBudget: Int = 32 << 20) throws -> TieredStore {
         var sc = ServerConfig()
         sc.cacheMemoryBytes = memory
-        return try TieredStore(memory: RuntimeConfig.memoryStore(sc), disks: [(dir, disk)], maxObjectBytes: Int(sc.cacheMaxObjectBytes))
+        return try TieredStore(memory: RuntimeConfig.memoryStore(sc), disks: [(dir, disk)], maxObjectBytes: Int(sc.cacheMaxObjectBytes),
+                               queueBudget: queueBudget)
     }
 
     /// An edged for `tenant` over a store of `memory` and `disk` bytes in a
     /// directory of its own; `stop` ends the three.
     struct DiskEdge {
         let e: Edge, store: TieredStore, cache: String
-        init(_ tenant: String, memory: Int64, disk: Int64, server: String? = nil) throws {
+        init(_ tenant: String, memory: Int64, disk: Int64, queueBudget: Int = 32 << 20, server: String? = nil) throws {
             cache = DiskStreamTests.cacheDir()
-            store = try DiskStreamTests.store(cache, memory: memory, disk: disk)
+            store = try DiskStreamTests.store(cache, memory: memory, disk: disk, queueBudget: queueBudget)
             e = try Edge(tenants: [tenant], server: server, store: store)
         }
         func stop() { e.stop(); store.close(); try? FileManager.default.removeItem(atPath: cache) }
     }
 
+    /// `n` clients at once for `path` (of `huge`): each one's status, whether
+    /// its body was `huge` exactly, and its Cache-Status.
+    static func atOnce(_ n: Int, _ port: Int, _ path: String) -> [(Int, Bool, String)] {
+        let whole = Array(huge.utf8)
+        let results = Mutex<[(Int, Bool, String)]>([])
+        let clients = (0..<n).map { i in
+            OSThread.spawn(name: "client-\(i)") {
+                let r = try? request(port, path, host: "d.test")
+                results.withLock { $0.append((r?.status ?? 0, r?.body == whole, r?.header("Cache-Status") ?? "")) }
+            }
+        }
+        for t in clients { t.join() }
+        return results.withLock { $0 }
+    }
+
     /// Tenant d.test, one route to `o`.
-    static func tenant(_ o: Origin) -> String {
-        tenantJSON(name: "d", hosts: ["d.test"], origins: #"{"o": {"servers": ["\#(o.address)"]}}"#, routes: #"[{"prefix": "/", "origin": "o"}]"#)
+    static func tenant(_ o: Origin, extra: String = "") -> String {
+        tenantJSON(name: "d", hosts: ["d.test"], origins: #"{"o": {"servers": ["\#(o.address)"]}}"#, routes: #"[{"prefix": "/", "origin": "o"}]"#, extra: extra)
     }
 
     /// A memory tier of 1 MiB (its largest object 64 KiB) over a 64 MiB
@@ -232,16 +248,7 @@ import EdgeConfig
         let d = try DiskEdge(Self.tenant(o), memory: 1 << 20, disk: 64 << 20)
         defer { d.stop() }
         let (e, store) = (d.e, d.store)
-        let whole = Array(Self.huge.utf8)
-        let results = Mutex<[(Int, Bool, String)]>([])
-        let clients = (0..<6).map { i in
-            OSThread.spawn(name: "client-\(i)") {
-                let r = try? request(e.port, "/slow", host: "d.test")
-                results.withLock { $0.append((r?.status ?? 0, r?.body == whole, r?.header("Cache-Status") ?? "")) }
-            }
-        }
-        for t in clients { t.join() }
-        let all = results.withLock { $0 }
+        let all = Self.atOnce(6, e.port, "/slow")
         #expect(all.count == 6 && all.allSatisfy { $0.0 == 200 && $0.1 }, "\(all.map { ($0.0, $0.1, $0.2) })")
         #expect(try originHits(o, "/slow") == 1, "\(all.map { $0.2 })")
         #expect(store.disks[0].streamedWrites.load(ordering: .relaxed) == 1)
@@ -288,5 +295,48 @@ import EdgeConfig
         store.flush()
         #expect(store.disks[0].streamedWrites.load(ordering: .relaxed) == 1 && store.memory.objectCount == 0)
         #expect(store.tiers[0].readFailures == 0)
+    }
+
+    /// A disk slower than the origin (the writer waits 30 ms before each
+    /// write; a write queue with room for one 256 KiB piece): a 1.5 MB fill
+    /// too large for memory is held back to the disk's pace, not dropped.
+    /// Three clients at once get every byte, from one origin request; the
+    /// object is stored with no write dropped, and is a disk hit afterwards.
+    @Test func aFillFasterThanItsDiskWaitsForTheDiskInsteadOfBeingDropped() throws {
+        let o = try Origin(name: "disk-slow-writes")
+        defer { o.stop() }
+        try script(o, "/big", #"[{"status": 200, "headers": {"Cache-Control": "max-age=3600", "Content-Type": "application/octet-stream"}, "body": "\#(Self.huge)"}]"#)
+        let d = try DiskEdge(Self.tenant(o), memory: 1 << 20, disk: 64 << 20, queueBudget: 320 << 10)
+        defer { d.stop() }
+        let (e, store) = (d.e, d.store)
+        store.disks[0].writeDelayMicros.store(30_000, ordering: .relaxed)
+        let whole = Array(Self.huge.utf8)
+        let all = Self.atOnce(3, e.port, "/big")
+        #expect(all.count == 3 && all.allSatisfy { $0.0 == 200 && $0.1 }, "\(all)")
+        #expect(try originHits(o, "/big") == 1, "\(all.map { $0.2 })")
+        store.disks[0].writeDelayMicros.store(0, ordering: .relaxed)
+        store.flush()
+        #expect(store.disks[0].streamedWrites.load(ordering: .relaxed) == 1, "the fill was stored")
+        #expect(store.disks[0].writeDrops.load(ordering: .relaxed) == 0, "no write dropped")
+        let r = try request(e.port, "/big", host: "d.test")
+        #expect(r.body == whole && (r.header("Cache-Status") ?? "").contains("detail=disk"), "\(r.headers)")
+    }
+
+    /// A disk that does not catch up within the origin's read timeout (the
+    /// writer waits 1 s before each write; the tenant's origin read timeout is
+    /// 300 ms): the fill gives up storing and the response goes on, whole.
+    @Test func aFillHeldBackPastTheOriginReadTimeoutIsServedWholeAndNotStored() throws {
+        let o = try Origin(name: "disk-stuck-writes")
+        defer { o.stop() }
+        try script(o, "/big", #"[{"status": 200, "headers": {"Cache-Control": "max-age=3600", "Content-Type": "application/octet-stream"}, "body": "\#(Self.huge)"}]"#)
+        let d = try DiskEdge(Self.tenant(o, extra: #""limits": {"origin_read_timeout": "300ms"}"#), memory: 1 << 20, disk: 64 << 20, queueBudget: 320 << 10)
+        defer { d.stop() }
+        let (e, store) = (d.e, d.store)
+        store.disks[0].writeDelayMicros.store(1_000_000, ordering: .relaxed)
+        let r = try request(e.port, "/big", host: "d.test")
+        #expect(r.status == 200 && r.body == Array(Self.huge.utf8), "\(r.status) \(r.body.count) bytes")
+        store.disks[0].writeDelayMicros.store(0, ordering: .relaxed)
+        store.flush()
+        #expect(store.disks[0].streamedWrites.load(ordering: .relaxed) == 0 && store.disks[0].objectCount == 0, "not stored")
     }
 }
