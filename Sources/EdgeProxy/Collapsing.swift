@@ -205,6 +205,8 @@ extension Worker {
         guard let sink = c.ex.cache.fill?.sink, !sink.ready(Waiter(worker: index, exchange: c.ex.id), mailboxes) else { return false }
         c.ex.heldByDisk = true
         mayBeWoken(c)
+        // (A slow client may have stopped the origin's clock: it runs while held.)
+        if let o = c.ex.origin, o.deadline == 0 { o.deadline = now + (c.ex.tenant?.limits.originReadTimeoutMillis ?? 60_000) }
         return true
     }
 
