@@ -98,17 +98,21 @@ public struct StorageTierStatus: Sendable, Encodable {
     /// Of the bodies read block by block (too large for memory, or a range),
     /// the bytes sent to plain sockets from the segments' pages (sendfile), not copied.
     public var sentFromPages: Int
+    /// Times a fill too large for memory found the write queue full and
+    /// waited for room (reading no more of its origin meanwhile).
+    public var fillHolds: Int
     public var loadedObjects: Int
     public var loadMillis: Int
     public init(name: String, path: String, inService: Bool, loading: Bool, lastError: String?, objects: Int, bytes: Int, capacity: Int,
                 writes: Int, writeDrops: Int, writeErrors: Int, reads: Int, readFailures: Int, readBytes: Int = 0, streamedWrites: Int = 0, loadedObjects: Int, loadMillis: Int,
-                pageCacheReads: Int = 0, sentFromPages: Int = 0) {
+                pageCacheReads: Int = 0, sentFromPages: Int = 0, fillHolds: Int = 0) {
         self.name = name; self.path = path; self.inService = inService; self.loading = loading; self.lastError = lastError
         self.objects = objects; self.bytes = bytes; self.capacity = capacity; self.writes = writes; self.writeDrops = writeDrops
         self.writeErrors = writeErrors; self.reads = reads; self.readFailures = readFailures; self.readBytes = readBytes; self.streamedWrites = streamedWrites; self.loadedObjects = loadedObjects
         self.loadMillis = loadMillis
         self.pageCacheReads = pageCacheReads
         self.sentFromPages = sentFromPages
+        self.fillHolds = fillHolds
     }
 }
 

@@ -234,6 +234,8 @@ public final class DiskStore: @unchecked Sendable {
     /// Of the bodies read block by block (too large for memory, or a range),
     /// the bytes sent to plain sockets from the segments' pages (sendfile), not copied.
     public let sentFromPages = Atomic<Int>(0)
+    /// Times a fill too large for memory found the write queue full and waited for room (StreamedFill.swift).
+    public let fillHolds = Atomic<Int>(0)
     public let loadedObjects = Atomic<Int>(0)
     /// Bytes the index rebuild read (SegmentLoading.swift).
     public let scannedBytes = Atomic<Int>(0)

@@ -178,7 +178,10 @@ final class DiskFillSink: FillSink, @unchecked Sendable {
         piece.reserveCapacity(DiskFillSink.pieceSize)
         switch disk.enqueue(DiskStore.Job(kind: .piece(region, p), seq: region.seq, size: p.count), orWait: nil) {
         case .queued: return true
-        case .full: held = p; return true
+        case .full:
+            held = p
+            disk.fillHolds.add(1, ordering: .relaxed)
+            return true
         case .closed: return false
         }
     }

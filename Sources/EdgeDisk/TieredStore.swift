@@ -613,7 +613,7 @@ public final class TieredStore: CacheStorage, @unchecked Sendable {
                                      streamedWrites: d.streamedWrites.load(ordering: .relaxed),
                                      loadedObjects: d.loadedObjects.load(ordering: .relaxed),
                                      loadMillis: d.loadMillis.load(ordering: .relaxed), pageCacheReads: d.pageCacheReads.load(ordering: .relaxed),
-                                     sentFromPages: d.sentFromPages.load(ordering: .relaxed))
+                                     sentFromPages: d.sentFromPages.load(ordering: .relaxed), fillHolds: d.fillHolds.load(ordering: .relaxed))
         }
     }
 }

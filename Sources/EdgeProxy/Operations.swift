@@ -503,6 +503,7 @@ extension EdgeServer {
         perDisk("edge_cache_disk_loading", "gauge", "1 while the index of a disk directory is being rebuilt from its segments.") { $0.loading ? 1 : 0 }
         perDisk("edge_cache_disk_writes_total", "counter", "Objects written to a disk directory.") { $0.writes }
         perDisk("edge_cache_disk_streamed_writes_total", "counter", "Of those, objects too large for memory written as they arrived.") { $0.streamedWrites }
+        perDisk("edge_cache_disk_fill_holds_total", "counter", "Times a fill too large for memory found the write queue full and waited for room, reading no more of its origin meanwhile (a disk slower than the origins).") { $0.fillHolds }
         perDisk("edge_cache_disk_write_drops_total", "counter", "Objects not written: the write queue was over its budget.") { $0.writeDrops }
         perDisk("edge_cache_disk_write_errors_total", "counter", "Failed writes (the directory goes out of service).") { $0.writeErrors }
         perDisk("edge_cache_disk_reads_total", "counter", "Objects read from a disk directory.") { $0.reads }

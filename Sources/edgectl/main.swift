@@ -375,7 +375,7 @@ func emit(_ data: Data) { print(String(decoding: data, as: UTF8.self), terminato
             : "OUT OF SERVICE" + ((d["last_error"] as? String).map { ": " + $0 } ?? "")
         print("cache disk \(d["path"] as? String ?? "?"): \(state)")
         print("  \(n("objects")) objects, \(n("bytes")) of \(n("capacity")) bytes; writes \(n("writes")), dropped \(n("write_drops")), "
-              + "errors \(n("write_errors")); reads \(n("reads")) (\(n("page_cache_reads")) from the page cache on a worker), failed \(n("read_failures")); "
+              + "errors \(n("write_errors")), large fills held for room \(n("fill_holds")); reads \(n("reads")) (\(n("page_cache_reads")) from the page cache on a worker), failed \(n("read_failures")); "
               + "\(n("sent_from_pages")) bytes of block-read bodies sent from its pages; "
               + "loaded \(n("loaded_objects")) objects in \(n("load_millis")) ms")
     }

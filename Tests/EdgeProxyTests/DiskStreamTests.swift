@@ -318,6 +318,8 @@ import EdgeConfig
         store.flush()
         #expect(store.disks[0].streamedWrites.load(ordering: .relaxed) == 1, "the fill was stored")
         #expect(store.disks[0].writeDrops.load(ordering: .relaxed) == 0, "no write dropped")
+        #expect(store.tiers[0].fillHolds > 0, "the fill waited for room")
+        #expect(e.server.metricsText().contains("edge_cache_disk_fill_holds_total{tier=\"disk\",path=\"\(d.cache)\"} \(store.tiers[0].fillHolds)"))
         let r = try request(e.port, "/big", host: "d.test")
         #expect(r.body == whole && (r.header("Cache-Status") ?? "").contains("detail=disk"), "\(r.headers)")
     }
