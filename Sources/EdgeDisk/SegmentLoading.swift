@@ -29,11 +29,13 @@ extension DiskStore {
     }
 
     /// The loader and the writer's own scan each call this once; the second
-    /// ends the loading state.
+    /// ends the loading state (and says so: the index is whole).
     func finishLoading() {
         if scansLeft.subtract(1, ordering: .acquiringAndReleasing).newValue == 0 {
-            loadMillis.store(Int(monotonicMillis() - loadStarted), ordering: .relaxed)
+            let ms = Int(monotonicMillis() - loadStarted)
+            loadMillis.store(ms, ordering: .relaxed)
             health.withLock { $0.loading = false }
+            log("edged: cache \(path): index loaded, \(loadedObjects.load(ordering: .relaxed)) objects in \(ms) ms")
         }
     }
 

@@ -11,6 +11,12 @@
 # first hit, and the hit ratio of the first 2 seconds (edged's index loads
 # from its segments; nginx's cache loader walks its directory tree; Varnish's
 # file storage does not survive a restart).
+# After each restart it also waits for the index to be whole: edged's load
+# (its "index loaded, N objects in M ms" line) and nginx's cache loader (until its
+# process exits, at most LOADER_WAIT seconds, default 1200).
+# RUN=0 skips the Zipf run (fill and restart only: issue #15's "time from start
+# to the first hit with 1 M objects stored", e.g. RUN=0 PEERS="edged nginx"
+# tools/bench/disk_peers.sh 10 1000000 1).
 # PEERS="edged nginx" runs only those; PERF=FILE records edged's measured run
 # (PERF_PEER=nginx: that peer's) with perf (call graphs) and writes `perf report` to FILE; DROP=1 empties the
 # page cache (echo 3 > /proc/sys/vm/drop_caches) before each measured run.
@@ -137,6 +143,7 @@ for peer in "edged:$EDGE_PID:$EDGE" "nginx:$NGX_PID:$NGX" "varnish:$VAR_PID:$VAR
   # (edged's disk writes happen behind the responses; and what any proxy left
   # dirty is written back now, not during the next one's measured run.)
   sleep 1; sync
+  [ "${RUN:-1}" = 0 ] && continue
   if [ -n "${DROP:-}" ]; then sync; echo 3 > /proc/sys/vm/drop_caches || echo "(could not drop the page cache)" >&2; fi
   o0=$(origin_lines)
   t0=$(cpu_ticks "$pid")
@@ -160,18 +167,33 @@ for peer in "edged:$EDGE_PID:$EDGE" "nginx:$NGX_PID:$NGX" "varnish:$VAR_PID:$VAR
 done
 # Restarts on the filled stores (of the peers that ran).
 ran() { [[ " $PEERS " == *" $1 "* ]]; }
+ms_now() { echo $(( $(date +%s%N) / 1000000 )); }
 if ran edged; then
   kill -INT "$EDGE_PID"; wait "$EDGE_PID" 2>/dev/null || true
+  : > "$W/edged.err"
   start_edged_disk
   printf "%-8s restart  first hit after %s ms; hits in the first 2 s: %s of %s\n" edged $(first_hit $EDGE) >&2
+  for _ in $(seq $((${LOADER_WAIT:-1200} * 10))); do grep -q "index loaded" "$W/edged.err" && break; sleep 0.1; done
+  echo "edged    restart  index: $(grep -o 'index loaded, [0-9]* objects in [0-9]* ms' "$W/edged.err" || echo "not loaded after ${LOADER_WAIT:-1200} s")" >&2
 fi
 if ran nginx; then
   # (A second is not always enough for its workers to let the port go: wait for the master.)
   NPID=$(cat "$W/nginx.pid")
   nginx -c "$W/nginx.conf" -s stop
   for _ in $(seq 100); do kill -0 "$NPID" 2>/dev/null || break; sleep 0.1; done
+  started=$(ms_now)
   nginx -c "$W/nginx.conf"
   printf "%-8s restart  first hit after %s ms; hits in the first 2 s: %s of %s\n" nginx $(first_hit $NGX) >&2
+  # Its cache loader walks the directory tree (loader_files 100 per 50 ms pass, nginx's defaults),
+  # then exits: until then the keys zone (and max_size) does not know every object.
+  sleep 0.5
+  loaded=""
+  for _ in $(seq $((${LOADER_WAIT:-1200} * 10))); do
+    if ! pgrep -f "nginx: cache loader" >/dev/null; then loaded=$(( $(ms_now) - started )); break; fi
+    sleep 0.1
+  done
+  if [ -n "$loaded" ]; then echo "nginx    restart  cache loader: done after $loaded ms" >&2
+  else echo "nginx    restart  cache loader: still walking after ${LOADER_WAIT:-1200} s" >&2; fi
 fi
 if ran varnish; then
   kill "$(cat "$W/varnish.pid")"; sleep 1
