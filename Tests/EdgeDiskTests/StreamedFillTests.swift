@@ -14,6 +14,13 @@ import EdgeHTTP
                          limit: s.maxObjectBytes, tags: r.tags, startedAt: s.purges.epoch)
     }
 
+    /// A fill with the sink the store gives it (written to disk as it arrives).
+    func streamed(_ s: TieredStore, _ key: String = StreamedFillTests.key, length: Int) -> CacheFill {
+        let f = fill(s, key, length: length)
+        f.sink = s.fillSink(for: f, length: length)
+        return f
+    }
+
     /// Feeds `body` in uneven pieces, as an origin's reads come; the sink never holds more than one piece.
     func feed(_ f: CacheFill, _ body: [UInt8], upTo: Int? = nil, maxHeld: inout Int) {
         var at = 0
@@ -37,8 +44,7 @@ import EdgeHTTP
         let s = try open(dir, size: 16 << 20, memory: 1 << 20)
         settle(s)
         let body = (0..<900_000).map { UInt8(truncatingIfNeeded: $0 &* 13 &+ $0 >> 10) }
-        let f = fill(s, length: body.count)
-        f.sink = s.fillSink(for: f, length: body.count)
+        let f = streamed(s, length: body.count)
         #expect(f.sink != nil)
         #expect(s.fillSink(for: fill(s, length: 60_000), length: 60_000) == nil, "one that fits memory is not streamed")
         var held = 0
@@ -77,8 +83,7 @@ import EdgeHTTP
         let s = try open(dir, size: 16 << 20, memory: 1 << 20)
         settle(s)
         let body = (0..<900_000).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ $0 >> 11) }
-        let f = fill(s, length: body.count)
-        f.sink = s.fillSink(for: f, length: body.count)
+        let f = streamed(s, length: body.count)
         guard let shared = f.sink?.followers else { Issue.record("no followers' reader"); s.close(); return }
         #expect(shared.length == body.count && shared.response.key == Self.key)
         let w = Wakes()
@@ -105,8 +110,7 @@ import EdgeHTTP
 
         // Given up after two pieces.
         let key = "4:shop|https|shop.test|/given-up"
-        let g = fill(s, key, length: body.count)
-        g.sink = s.fillSink(for: g, length: body.count)
+        let g = streamed(s, key, length: body.count)
         let reader = g.sink!.followers!.reader(waking: w)
         feed(g, body, upTo: 2 * piece + 5000, maxHeld: &held)
         var part: [UInt8] = []
@@ -129,8 +133,7 @@ import EdgeHTTP
         let body = [UInt8](repeating: 42, count: 200_000)
         for i in 0..<20 {
             let key = "4:shop|https|shop.test|/f\(i)"
-            let f = fill(s, key, length: body.count)
-            f.sink = s.fillSink(for: f, length: body.count)
+            let f = streamed(s, key, length: body.count)
             var held = 0
             feed(f, body, maxHeld: &held)
             f.complete = true
@@ -210,20 +213,17 @@ import EdgeHTTP
         }
         #expect(s.disks[0].readFailures.load(ordering: .relaxed) == 0)
         // Aborted half way: nothing; the next store goes on after its region.
-        let g = fill(s, length: body.count)
-        g.sink = s.fillSink(for: g, length: body.count)
+        let g = streamed(s, length: body.count)
         feed(g, body, upTo: 100_000, maxHeld: &held)
         s.abort(g)
         // Purged while it arrived: not stored.
-        let h = fill(s, length: body.count)
-        h.sink = s.fillSink(for: h, length: body.count)
+        let h = streamed(s, length: body.count)
         feed(h, body, maxHeld: &held)
         s.purge(.key(Self.key), soft: false, now: 1_700_000_100)
         h.complete = true
         #expect(!s.commit(h))
         // Too short or too long: not stored.
-        let k = fill(s, length: body.count)
-        k.sink = s.fillSink(for: k, length: body.count)
+        let k = streamed(s, length: body.count)
         feed(k, body, upTo: body.count - 1, maxHeld: &held)
         k.complete = true
         #expect(!s.commit(k))
