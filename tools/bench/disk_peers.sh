@@ -27,6 +27,9 @@ OBJS=${2:-8192}
 KIB=${3:-32}
 source "$(dirname "$0")/lib.sh"
 DISK_MIB=$(( OBJS * KIB / 1024 * 2 )); [ "$DISK_MIB" -lt 1024 ] && DISK_MIB=1024
+# nginx's keys zone holds about 8,000 keys per MiB (its docs); when it is full,
+# nginx evicts keys and deletes their files: give it room for every object, twice over.
+ZONE_MIB=$(( OBJS / 4000 )); [ "$ZONE_MIB" -lt 32 ] && ZONE_MIB=32
 EDGE=18810; NGX=18811; VAR=18812
 head -c $((KIB * 1024)) /dev/urandom > "$W/www/obj.bin"
 # The origin, with an access log: its lines are the misses of every proxy.
@@ -35,7 +38,7 @@ origin_lines() { wc -l < "$W/origin.log"; }
 
 mkdir -p "$W/ngxcache" "$W/edisk"
 write_nginx_peer "$(cat <<CONF
-  proxy_cache_path $W/ngxcache levels=1:2 keys_zone=c:32m max_size=${DISK_MIB}m inactive=1d;
+  proxy_cache_path $W/ngxcache levels=1:2 keys_zone=c:${ZONE_MIB}m max_size=${DISK_MIB}m inactive=1d;
   server {
     listen 127.0.0.1:$NGX;
     location / { proxy_pass http://origin; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_cache c;
