@@ -176,7 +176,7 @@ final class DiskFillSink: FillSink, @unchecked Sendable {
         let p = piece
         piece = []
         piece.reserveCapacity(DiskFillSink.pieceSize)
-        switch disk.enqueue(DiskStore.Job(kind: .piece(region, p), seq: region.seq, size: p.count), orWait: nil) {
+        switch disk.enqueue(pieceJob(p), orWait: nil) {
         case .queued: return true
         case .full:
             held = p
@@ -186,11 +186,16 @@ final class DiskFillSink: FillSink, @unchecked Sendable {
         }
     }
 
+    /// The writer's job for a piece of this fill's body.
+    @inline(__always) func pieceJob(_ p: [UInt8]) -> DiskStore.Job {
+        DiskStore.Job(kind: .piece(region, p), seq: region.seq, size: p.count)
+    }
+
     func ready(_ w: Waiter, _ waking: any Waking) -> Bool {
         guard let p = held, !closed else { return true }
         // Out of service or stopping: given up (the next append fails: not stored).
         guard disk.inService else { abort(); return true }
-        switch disk.enqueue(DiskStore.Job(kind: .piece(region, p), seq: region.seq, size: p.count), orWait: (w, waking)) {
+        switch disk.enqueue(pieceJob(p), orWait: (w, waking)) {
         case .queued: held = nil; return true
         case .full: return false
         case .closed: abort(); return true
@@ -203,7 +208,7 @@ final class DiskFillSink: FillSink, @unchecked Sendable {
         // The last piece, and one still held, go past the budget (at most two
         // pieces; refusing them would waste the body queued before them).
         for p in [held ?? [], piece] where !p.isEmpty {
-            guard disk.enqueue(DiskStore.Job(kind: .piece(region, p), seq: region.seq, size: p.count), budgeted: false) else { abort(); return false }
+            guard disk.enqueue(pieceJob(p), budgeted: false) else { abort(); return false }
         }
         held = nil
         piece = []

@@ -68,7 +68,7 @@ extension Worker {
         c.phase = .parked
         c.ex.inExchange = false
         c.timeout = .parked
-        c.deadline = now + (c.ex.tenant?.limits.originReadTimeoutMillis ?? 60_000)
+        c.deadline = originReadDeadline(c)
     }
 
     /// Resumes parked connections that other workers (or this one) woke.
@@ -206,7 +206,7 @@ extension Worker {
         c.ex.heldByDisk = true
         mayBeWoken(c)
         // (A slow client may have stopped the origin's clock: it runs while held.)
-        if let o = c.ex.origin, o.deadline == 0 { o.deadline = now + (c.ex.tenant?.limits.originReadTimeoutMillis ?? 60_000) }
+        if let o = c.ex.origin, o.deadline == 0 { o.deadline = originReadDeadline(c) }
         return true
     }
 
@@ -215,7 +215,7 @@ extension Worker {
         c.ex.heldByDisk = false
         noLongerWaiting(c)
         guard let o = c.ex.origin, !o.closed else { return }
-        o.deadline = now + (c.ex.tenant?.limits.originReadTimeoutMillis ?? 60_000)
+        o.deadline = originReadDeadline(c)
         originReadable(o)
     }
 

@@ -316,7 +316,7 @@ extension Worker {
         if let b = c.ex.fwd { c.ex.fwd = nil; giveBuffer(b) }
         // The origin may be paused for the client's sake: read on (from the loop, not from here).
         if let o = c.ex.origin {
-            o.deadline = now + (c.ex.tenant?.limits.originReadTimeoutMillis ?? 60_000)
+            o.deadline = originReadDeadline(c)
             resumeOrigins.append(o)
         }
     }

@@ -219,7 +219,7 @@ extension Worker {
         o.requests += 1
         if o.connected {
             o.timeout = .read
-            o.deadline = now + (c.ex.tenant?.limits.originReadTimeoutMillis ?? 60_000)
+            o.deadline = originReadDeadline(c)
             flushOrigin(o)
             if !o.closed && o.client === c { pumpRequestBody(c) }
         }
@@ -263,7 +263,7 @@ extension Worker {
                 o.stage = .ready
                 o.writable = true
                 o.timeout = .read
-                o.deadline = now + (c.ex.tenant?.limits.originReadTimeoutMillis ?? 60_000)
+                o.deadline = originReadDeadline(c)
                 flushOrigin(o)
                 if o.closed || o.client !== c { return }
                 pumpRequestBody(c)
@@ -281,6 +281,12 @@ extension Worker {
             if ev & (Epoll.hangup | Epoll.error) != 0 { o.hangup = true }
             originReadable(o)
         }
+    }
+
+    /// When an origin read for `c`'s exchange times out, counted from now (its
+    /// tenant's origin read timeout; 60 s without a tenant).
+    @inline(__always) func originReadDeadline(_ c: ClientConnection) -> Int64 {
+        now + (c.ex.tenant?.limits.originReadTimeoutMillis ?? 60_000)
     }
 
     func flushOrigin(_ o: OriginConnection) {
@@ -351,7 +357,7 @@ extension Worker {
                 o.deadline = 0  // the client's send timeout governs while it is slow
                 return
             }
-            o.deadline = now + (c.ex.tenant?.limits.originReadTimeoutMillis ?? 60_000)
+            o.deadline = originReadDeadline(c)
             // Go on while bytes move: more was read, or buffered bytes were relayed.
             let moved = ib.readableBytes != pending
             if !(didRead || moved) || (!o.readable && ib.isEmpty) { return }
