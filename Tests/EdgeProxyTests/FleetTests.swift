@@ -153,6 +153,11 @@ final class FleetNode: @unchecked Sendable {
 
     func stop() { child?.stop(); child = nil }
 
+    /// Until its disk index is whole (it answers before that: keys not yet indexed are misses).
+    func waitIndexed() {
+        if !output.contains("index loaded"), let c = child { output += c.read(until: "index loaded") }
+    }
+
     func get(_ path: String) throws -> Response {
         let c = try Client(port: port, to: address)
         c.send("GET \(path) HTTP/1.1\r\nHost: z.test\r\nConnection: close\r\n\r\n")
@@ -239,6 +244,7 @@ final class FleetNode: @unchecked Sendable {
         // version, while /q (not purged) is still a hit from its disk.
         try edges[2].start()
         #expect(edges[2].output.contains("fleet: 1 missed purge(s) applied"), "\(edges[2].output)")
+        edges[2].waitIndexed()
         let q = try edges[2].get("/q")
         #expect(q.headers("Cache-Status").last?.hasPrefix("edge-3; hit") == true, "\(q.headers("Cache-Status"))")
         let p = try edges[2].get("/p")
