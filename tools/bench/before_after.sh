@@ -15,7 +15,7 @@
 BEFORE=${1:?usage: before_after.sh BEFORE_EDGED [seconds]}
 DUR=${2:-8}
 source "$(dirname "$0")/lib.sh"
-AFTER=.build/release/edged
+AFTER=${AFTER:-.build/release/edged}
 command -v haproxy >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy >/dev/null; }
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$W/key.pem" -out "$W/cert.pem" \
   -days 30 -subj /CN=bench -addext subjectAltName=DNS:bench 2>/dev/null
@@ -40,7 +40,7 @@ HAP_PID=$(cat "$W/haproxy.pid")
 run_edged() {
   local bin=$1 name=$2 path=$3 scheme=$4
   taskset -c 0 "$bin" --tenants "$W/tenants" --config "$W/server.json" --http 127.0.0.1:18480 --https 127.0.0.1:18481 \
-    --workers 1 --access-log off --state "$W/state-$name" 2>"$W/$name.err" &
+    --workers 1 --access-log off --state "$W/state-$name" >"$W/$name.out" 2>"$W/$name.err" &
   local pid=$!
   local port=18480; [ "$scheme" = https ] && port=18481
   wait_port $port

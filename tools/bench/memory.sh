@@ -44,7 +44,7 @@ for size in ${SIZES:-1k 64k}; do
   bytes=$([ $size = 1k ] && echo 1024 || echo 65536)
   objects=$(echo "$MIB * 1048576 * $MULT / $bytes" | bc)
   STATE=$W/state-$size
-  taskset -c 0 .build/release/edged --origin "http://127.0.0.1:$ORIGIN" --http 127.0.0.1:$EDGE \
+  taskset -c 0 "${EDGED:-.build/release/edged}" --origin "http://127.0.0.1:$ORIGIN" --http 127.0.0.1:$EDGE \
     --workers 1 --access-log off --state "$STATE" --cache-size "${MIB}MiB" $([ "${DISK:-0}" = 1 ] || echo --cache-dir off) ${EDGE_ARGS:-} 2>"$W/edged.err" &
   EDGE_PID=$!; PIDS+=($EDGE_PID)
   wait_port $EDGE
@@ -71,5 +71,8 @@ for size in ${SIZES:-1k 64k}; do
     "$(echo "scale=0; ($anon - $base_anon) * 1024 / ($stored + 1)" | bc)" \
     "$(echo "scale=0; (($anon - $base_anon) * 1024 - $own) / ($stored + 1)" | bc)" \
     "$(echo "scale=0; ($accounted - $own) / ($stored + 1)" | bc)" >&2
+  # AT_FULL runs a command on the full process first (its pid in EDGE_PID), e.g.
+  # AT_FULL='gdb -p $EDGE_PID -batch -ex "call (int)malloc_info(0, (void*)fopen(\"/tmp/mi.xml\", \"w\"))" -ex "call (int)fflush(0)"'
+  [ -n "${AT_FULL:-}" ] && eval "$AT_FULL"
   kill $EDGE_PID; wait $EDGE_PID 2>/dev/null || true
 done
