@@ -13,6 +13,8 @@
 # "overhead/object" is what an object costs beyond its own bytes (key,
 # fields, body: edge_cache_stored_bytes), measured (anon) and as charged
 # (edge_cache_bytes); the bound is 200 B.
+# EDGED= runs another binary; AT_FULL= runs a command on the full process
+# before it stops (example at its use below: malloc_info through gdb).
 # usage: tools/bench/memory.sh [objects-multiple=1.5]
 DUR=10
 MULT=${1:-1.5}
