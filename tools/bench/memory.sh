@@ -15,6 +15,9 @@
 # (edge_cache_bytes); the issue's bound is 200 B.
 # EDGED= runs another binary; AT_FULL= runs a command on the full process
 # before it stops (example at its use below: malloc_info through gdb).
+# MAX_OVERHEAD=B fails the run (exit 1) when an object's measured overhead
+# exceeds B bytes: CI's regression guard (.ci/run), which a per-miss
+# allocation fragmenting the heap trips (stop 47: 337 B against 193 B).
 # usage: tools/bench/memory.sh [objects-multiple=1.5]
 DUR=10
 MULT=${1:-1.5}
@@ -67,14 +70,22 @@ for size in ${SIZES:-1k 64k}; do
   accounted=$(metric 'edge_cache_bytes{tier="memory"}')
   own=$(metric 'edge_cache_stored_bytes{tier="memory"}')
   r() { echo "scale=2; ($1) / ($2)" | bc; }
+  over=$(echo "scale=0; (($anon - $base_anon) * 1024 - $own) / ($stored + 1)" | bc)   # an object's memory beyond its own bytes
   printf "memory   %-4s objects %7s  cache_bytes %4s MiB  RSS %4s MiB (idle %2s)  anon %4s MiB (idle %2s)  RSS/size %s  anon/size %s  anon/accounted %s  anon per object %s B  overhead/object %s B (charged %s B)\n" \
     "$size" "$stored" "$((accounted / 1048576))" "$((rss / 1024))" "$((base / 1024))" "$((anon / 1024))" "$((base_anon / 1024))" \
     "$(r "$rss" "$MIB * 1024")" "$(r "$anon" "$MIB * 1024")" "$(r "$anon * 1024" "$accounted + 1")" \
     "$(echo "scale=0; ($anon - $base_anon) * 1024 / ($stored + 1)" | bc)" \
-    "$(echo "scale=0; (($anon - $base_anon) * 1024 - $own) / ($stored + 1)" | bc)" \
+    "$over" \
     "$(echo "scale=0; ($accounted - $own) / ($stored + 1)" | bc)" >&2
+  if [ -n "${MAX_OVERHEAD:-}" ]; then
+    if [ "$over" -gt "$MAX_OVERHEAD" ]; then
+      echo "memory   $size  FAIL: $over B of memory per object beyond its own bytes (bound $MAX_OVERHEAD B)" >&2
+      FAILED=1
+    fi
+  fi
   # AT_FULL runs a command on the full process first (its pid in EDGE_PID), e.g.
   # AT_FULL='gdb -p $EDGE_PID -batch -ex "call (int)malloc_info(0, (void*)fopen(\"/tmp/mi.xml\", \"w\"))" -ex "call (int)fflush(0)"'
   [ -n "${AT_FULL:-}" ] && eval "$AT_FULL"
   kill $EDGE_PID; wait $EDGE_PID 2>/dev/null || true
 done
+[ -z "${FAILED:-}" ]
