@@ -18,8 +18,9 @@
 // blocks' checksums and wakes the readers waiting for them; each reader
 // (a DiskBlockBody of its own) reads and checks a block as for any disk hit.
 // A reader that needs a block the fill will never write (dropped, purged,
-// reclaimed, the directory failed) ends its answer short, as followers of a
-// leader whose origin broke off do.
+// reclaimed, the directory failed) is told so (`.failed`), as followers of a
+// leader whose origin broke off are: the pipeline asks the origin for the rest
+// of the answer (EdgeProxy/Resume.swift) or ends it short.
 //
 // A full write queue holds the fill back instead of dropping it: the piece
 // that did not fit waits in the sink, and the fill takes no more bytes (the

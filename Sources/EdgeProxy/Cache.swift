@@ -250,6 +250,7 @@ extension Worker {
                 x.status = CacheStatus(.hit, .disk)
                 e.cache = x
                 consumeRequest()
+                mayResume(c, p, etag: s.etag, total: body.length)
                 serveStreamed(c, s, body, now: wall)
                 return true
             default:
@@ -357,6 +358,7 @@ extension Worker {
                 let r = stream.response
                 if r.vary.isEmpty || CacheKey.variant(vary: r.vary, request: x.request) == r.variant {
                     e.cache = x
+                    mayResume(c, p, etag: r.etag, total: stream.length)
                     serveFromStream(c, stream)
                     return true
                 }

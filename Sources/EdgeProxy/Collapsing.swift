@@ -11,8 +11,10 @@
 // memory tier, from the disk tier's record as it is written (a reader of its
 // blocks, each checked, as for any disk hit). A
 // follower that needs something else (a conditional, a range, another coding
-// or Vary variant) parks instead. If the leader fails after publishing, the
-// followers' responses are cut off (they had started) and their connections closed.
+// or Vary variant) parks instead. If the leader fails after publishing (or the
+// disk tier gives its fill up), a follower's response, which has started, is
+// finished from the origin where that is provably right (Resume.swift), else
+// cut off and its connection closed.
 //
 // Parked followers keep their request unread until the leader is done, and
 // then run it again from the top:
@@ -222,6 +224,7 @@ extension Worker {
     /// The leader's response broke off, or a disk block failed its check: so
     /// does this answer, after what is queued.
     func streamBroke(_ c: ClientConnection) {
+        if resumeFromOrigin(c) { return }
         c.ex.stream = nil
         c.keepAlive = false
         flushClient(c)

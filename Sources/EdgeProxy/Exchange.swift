@@ -161,6 +161,9 @@ final class Exchange {
     var stream: (any StreamedBody)?
     var streamOffset = 0
     var streamEnd = 0
+    /// A streamed GET with a strong entity tag: how to finish it from the
+    /// origin if the stream breaks off (Resume.swift).
+    var resume: StreamResume?
     /// Compression: the request's Accept-Encoding and Range (routes that
     /// compress only), and the codec of a body being transformed.
     var acceptEncoding: String?

@@ -47,8 +47,11 @@ extension Worker {
             case .xForwardedProto, .xForwardedHost, .forwarded:
                 if !c.ex.peer.trusted { continue }
             case .range, .ifRange:
-                // The whole object is fetched (Cache.swift), or whole slices (Slices.swift).
-                if c.ex.cache.rangeFromFull || c.ex.cache.slices?.ask != nil { continue }
+                // The whole object is fetched (Cache.swift), or whole slices (Slices.swift),
+                // or the rest of a broken stream (Resume.swift).
+                if c.ex.cache.rangeFromFull || c.ex.cache.slices?.ask != nil || c.ex.resume?.asked == true { continue }
+            case .ifNoneMatch, .ifModifiedSince:
+                if c.ex.resume?.asked == true { continue }   // (its own If-Range says what it wants)
             case .xRequestID:
                 if server.requestID { continue }   // the exchange's id (kept or made) is written below
             case .other:
@@ -93,6 +96,7 @@ extension Worker {
         b.append(config.cdnLoopLine)
         if server.requestID { appendRequestID(c.ex, b) }
         if c.ex.cache.slices?.ask != nil { appendSliceAsk(c, b) }
+        if let r = c.ex.resume, r.asked { appendResumeAsk(r, b) }
         if let stored = c.ex.cache.revalidating, !c.ex.cache.clientConditional {
             // Revalidate what we hold (RFC 9111 §4.3.1).
             if let e = stored.etag { b.append("If-None-Match: "); b.append(string: e); b.append("\r\n") }

@@ -401,6 +401,12 @@ extension Worker {
                 }
                 c.ex.originStatus = status
                 if retryStatus(c, o, status) { return }
+                if let r = c.ex.resume, r.asked {
+                    // The rest of a broken stream: spliced on, or the answer is cut short.
+                    guard acceptResumed(c, o, r, p: ib.readView) else { return originBrokeMidBody(c, o, "resume: the origin's answer does not continue the response") }
+                    ib.consume(n)
+                    continue
+                }
                 if c.ex.route?.cache != nil && cacheResponseHead(c, o, p: ib.readView, headLength: n) { return }
                 o.headDone = true
                 o.server.health.recordSuccess()

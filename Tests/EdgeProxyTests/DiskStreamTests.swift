@@ -254,6 +254,26 @@ import EdgeConfig
         #expect(store.disks[0].streamedWrites.load(ordering: .relaxed) == 1)
     }
 
+    /// A leader for `path` (an origin /gate or /rgate of `size` bytes, holding
+    /// back half way) that has the first half, and a collapsed follower answered
+    /// at once (its head checked) that has the blocks written to disk so far.
+    static func followerReadingWhileWritten(_ port: Int, _ path: String, _ size: Int) throws -> (leader: Client, follower: Client) {
+        let leader = try Client(port: port)
+        leader.send("GET \(path) HTTP/1.1\r\nHost: d.test\r\n\r\n")
+        // The leader takes the first half (so the fill has it, whatever the socket buffers).
+        try waitUntil("the leader has the first half") { try leader.buf.count >= size / 2 || !leader.fill() }
+        let follower = try Client(port: port)
+        follower.send("GET \(path) HTTP/1.1\r\nHost: d.test\r\n\r\n")
+        let headEnd = try follower.readUntil([13, 10, 13, 10], "no head for the follower while the origin holds back")
+        let head = String(decoding: follower.buf[0..<headEnd], as: UTF8.self)
+        #expect(head.contains("detail=collapsed") && head.contains("Content-Length: \(size)"), "\(head)")
+        // The origin sent the first half: the whole pieces of it written so far
+        // (256 KiB each, three of them) reach the follower before the rest exists.
+        try waitUntil("the follower has the blocks written so far") { try follower.buf.count - headEnd - 4 >= 3 * 262_144 || !follower.fill() }
+        #expect(follower.buf.count - headEnd - 4 >= 3 * 262_144)
+        return (leader, follower)
+    }
+
     /// A fill too large for memory whose origin holds back half way: a
     /// collapsed follower is answered at once and gets the blocks already
     /// written to disk while the origin holds back (read from the record as
@@ -267,19 +287,7 @@ import EdgeConfig
         let (e, store) = (d.e, d.store)
         let size = 2_000_000, path = "/gate/2000000/rww"
         let whole = [UInt8](repeating: 103, count: size / 2) + [UInt8](repeating: 104, count: size - size / 2)
-        let leader = try Client(port: e.port)
-        leader.send("GET \(path) HTTP/1.1\r\nHost: d.test\r\n\r\n")
-        // The leader takes the first half (so the fill has it, whatever the socket buffers).
-        try waitUntil("the leader has the first half") { try leader.buf.count >= size / 2 || !leader.fill() }
-        let follower = try Client(port: e.port)
-        follower.send("GET \(path) HTTP/1.1\r\nHost: d.test\r\n\r\n")
-        let headEnd = try follower.readUntil([13, 10, 13, 10], "no head for the follower while the origin holds back")
-        let head = String(decoding: follower.buf[0..<headEnd], as: UTF8.self)
-        #expect(head.contains("detail=collapsed") && head.contains("Content-Length: \(size)"), "\(head)")
-        // The origin sent the first half: the whole pieces of it written so far
-        // (256 KiB each, three of them) reach the follower before the rest exists.
-        try waitUntil("the follower has the blocks written so far") { try follower.buf.count - headEnd - 4 >= 3 * 262_144 || !follower.fill() }
-        #expect(follower.buf.count - headEnd - 4 >= 3 * 262_144)
+        let (leader, follower) = try Self.followerReadingWhileWritten(e.port, path, size)
         let ranged = try Client(port: e.port)
         ranged.send("GET \(path) HTTP/1.1\r\nHost: d.test\r\nRange: bytes=0-9\r\n\r\n")
         usleep(100_000)
@@ -340,5 +348,138 @@ import EdgeConfig
         store.disks[0].writeDelayMicros.store(0, ordering: .relaxed)
         store.flush()
         #expect(store.disks[0].streamedWrites.load(ordering: .relaxed) == 0 && store.disks[0].objectCount == 0, "not stored")
+    }
+
+    /// The requests the origin logged for `path`: each one's header fields, in order.
+    static func originLog(_ o: Origin, _ path: String) throws -> [[String: String]] {
+        let r = try request(o.port, "/__log?path=\(path)", host: "o")
+        let entries = try #require(try JSONSerialization.jsonObject(with: Data(r.body)) as? [[[String]]])
+        return entries.map { Dictionary($0.map { ($0[0].lowercased(), $0[1]) }, uniquingKeysWith: { a, _ in a }) }
+    }
+
+    /// A collapsed follower reading a large fill from disk while it is written,
+    /// and the disk tier gives that fill up part way (its writes held back past
+    /// the origin's read timeout): the follower is not cut off. The bytes it has
+    /// not had are asked of the origin (`Range` from where it stopped, `If-Range`
+    /// the response's tag) and spliced on: every byte right, for both clients.
+    @Test func aFollowerWhoseFillTheDiskGaveUpIsFinishedFromTheOrigin() throws {
+        let o = try Origin(name: "disk-resume")
+        defer { o.stop() }
+        let d = try DiskEdge(Self.tenant(o, extra: #""limits": {"origin_read_timeout": "300ms"}"#), memory: 1 << 20, disk: 64 << 20,
+                             queueBudget: 320 << 10)
+        defer { d.stop() }
+        let (e, store) = (d.e, d.store)
+        let size = 2_000_000, path = "/rgate/2000000/resume"
+        let whole = [UInt8](repeating: 103, count: size / 2) + [UInt8](repeating: 104, count: size - size / 2)
+        let (leader, follower) = try Self.followerReadingWhileWritten(e.port, path, size)
+        // From here the disk does not keep up: the fill is held back past the
+        // origin's read timeout and given up, and its record with it.
+        store.disks[0].writeDelayMicros.store(1_000_000, ordering: .relaxed)
+        defer { store.disks[0].writeDelayMicros.store(0, ordering: .relaxed) }
+        #expect(try request(o.port, "POST", "/__release/resume", host: "o").status == 200)
+        let l = try leader.readResponse()
+        #expect(l.status == 200 && l.body == whole, "leader: \(l.status), \(l.body.count) bytes")
+        let r = try follower.readResponse()
+        #expect(r.status == 200 && r.body.count == size && r.body == whole, "follower: \(r.status), \(r.body.count) bytes")
+        let log = try Self.originLog(o, path)
+        #expect(log.count == 2, "\(log)")
+        if log.count == 2 {
+            let ask = log[1]["range"] ?? ""
+            let from = Int(ask.dropFirst("bytes=".count).split(separator: "-").first ?? "") ?? -1
+            #expect(ask.hasPrefix("bytes=") && ask.hasSuffix("-\(size - 1)") && from >= 3 * 262_144 && from < size, "\(ask)")
+            #expect(log[1]["if-range"] == "\"rgate-\(size)\"", "\(log[1])")
+        }
+        #expect(e.server.metricsText().contains("edge_stream_resumes_total{outcome=\"spliced\"} 1"))
+        store.flush()
+        #expect(store.disks[0].streamedWrites.load(ordering: .relaxed) == 0, "the fill was given up")
+    }
+
+    /// A large object on disk alone with a byte flipped far into its body: a
+    /// hit sends the blocks before it, then its check fails. The rest is asked
+    /// of the origin and spliced on (every byte right), and the object is a
+    /// miss afterwards; from an origin that ignores Range too (its 200 is
+    /// spliced on from where the client stopped), over TLS and HTTP/2, and for
+    /// a Range across that block. An origin whose answer to that ask carries another tag
+    /// is not spliced on: the answer ends short and the connection closes.
+    @Test func aDiskHitWhoseBlockFailsItsCheckIsFinishedFromTheOrigin() throws {
+        let o = try Origin(name: "disk-resume-flip")
+        defer { o.stop() }
+        let tenant = tenantJSON(name: "d", hosts: ["d.test"], origins: #"{"o": {"servers": ["\#(o.address)"]}}"#,
+                                routes: #"[{"prefix": "/", "origin": "o"}]"#, extra: #""tls": "internal""#)
+        let d = try DiskEdge(tenant, memory: 1 << 20, disk: 64 << 20)
+        defer { d.stop() }
+        let (e, store) = (d.e, d.store)
+        let whole = Array(Self.huge.utf8)
+        /// /flip over TLS by curl (`version`): whether it came whole.
+        func curl(_ version: String) throws -> Bool {
+            let out = e.dir.appendingPathComponent("flip\(version)").path
+            let (st, head) = try shell("curl -s -m 30 \(version) -D - -o '\(out)' --cacert '\(e.stateDir)/ca.pem' --resolve d.test:\(e.httpsPort):127.0.0.1 https://d.test:\(e.httpsPort)/flip")
+            let got = FileManager.default.contents(atPath: out).map { Array($0) } ?? []
+            if got != whole { print("curl \(version): exit \(st), \(got.count) bytes, \(head)") }
+            return st == 0 && got == whole
+        }
+        /// /flip answers with tag `first`, then `then` (a Range with a 206 when `ranges`, else ignored).
+        func scriptTags(_ first: String, _ then: String, ranges: Bool = true) throws {
+            try script(o, "/flip", #"[{"status": 200, "ranges": true, "headers": {"Cache-Control": "max-age=3600", "ETag": "\"\#(first)\"", "Content-Type": "application/octet-stream"}, "body": "\#(Self.huge)"}, {"status": 200, "ranges": \#(ranges), "headers": {"Cache-Control": "max-age=3600", "ETag": "\"\#(then)\"", "Content-Type": "application/octet-stream"}, "body": "\#(Self.huge)"}]"#)
+        }
+        /// Stores /flip on disk (one origin request; over TLS when `tls`), then flips a byte 1 MB into its body there.
+        func storeAndFlip(tls: Bool = false) throws {
+            if tls { #expect(try curl("--http1.1")) } else { #expect(try request(e.port, "/flip", host: "d.test").body == whole) }
+            store.flush()
+            let files = try FileManager.default.contentsOfDirectory(atPath: d.cache).filter { $0.hasPrefix("seg-") }.sorted()
+            var flipped = false
+            let marker = Array(Self.huge.utf8[Self.huge.utf8.index(Self.huge.utf8.startIndex, offsetBy: 1_000_000)...].prefix(64))
+            for name in files {
+                let fd = open(d.cache + "/" + name, O_RDWR)
+                defer { close(fd) }
+                var st = stat()
+                fstat(fd, &st)
+                var bytes = [UInt8](repeating: 0, count: Int(st.st_size))
+                _ = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
+                guard let at = find(bytes, marker) else { continue }
+                var b: UInt8 = bytes[at] ^ 0x20
+                _ = pwrite(fd, &b, 1, off_t(at))
+                flipped = true
+            }
+            #expect(flipped, "the body's bytes were not found in \(files)")
+        }
+        try scriptTags("v1", "v1")
+        try storeAndFlip()
+        let r = try request(e.port, "/flip", host: "d.test")
+        #expect(r.status == 200 && r.body == whole && (r.header("Cache-Status") ?? "").contains("detail=disk"), "\(r.status) \(r.body.count) bytes, \(r.headers)")
+        let log = try Self.originLog(o, "/flip")
+        #expect(log.count == 2 && (log.last?["range"] ?? "").hasSuffix("-\(whole.count - 1)") && log.last?["if-range"] == "\"v1\"", "\(log)")
+        #expect(store.tiers[0].readFailures >= 1)
+        #expect(e.server.metricsText().contains("edge_stream_resumes_total{outcome=\"spliced\"} 1"))
+
+        // An origin that ignores Range answers the ask with the whole body: the bytes sent already are skipped.
+        try scriptTags("v1", "v1", ranges: false)
+        try storeAndFlip()
+        let whole200 = try request(e.port, "/flip", host: "d.test")
+        #expect(whole200.status == 200 && whole200.body == whole, "\(whole200.status) \(whole200.body.count) bytes")
+        #expect(try Self.originLog(o, "/flip").last?["range"] != nil)
+        #expect(e.server.metricsText().contains("edge_stream_resumes_total{outcome=\"spliced\"} 2"))
+
+        // Over TLS and HTTP/2 (the scheme is part of the key: filled over TLS).
+        try scriptTags("v1", "v1")
+        try storeAndFlip(tls: true)
+        #expect(try curl("--http2"))
+        // A Range across the flipped block: from where its check failed to the range's end.
+        try scriptTags("v1", "v1")
+        try storeAndFlip()
+        let ranged = try request(e.port, "/flip", host: "d.test", headers: ["Range: bytes=900000-1099999"])
+        #expect(ranged.status == 206 && ranged.body == Array(whole[900_000...1_099_999]), "\(ranged.status) \(ranged.body.count) bytes")
+        #expect(try Self.originLog(o, "/flip").last?["range"] == "bytes=983040-1099999")
+        #expect(e.server.metricsText().contains("edge_stream_resumes_total{outcome=\"spliced\"} 4"))
+
+        // Again, and the origin's object has changed meanwhile (another tag).
+        try scriptTags("v2", "v3")
+        try storeAndFlip()
+        let c = try Client(port: e.port)
+        c.send("GET /flip HTTP/1.1\r\nHost: d.test\r\n\r\n")
+        #expect(throws: (any Error).self, "an answer spliced from another representation") { try c.readResponse() }
+        #expect(c.closedByPeer())
+        #expect(e.server.metricsText().contains("edge_stream_resumes_total{outcome=\"asked\"} 5"))
+        #expect(e.server.metricsText().contains("edge_stream_resumes_total{outcome=\"spliced\"} 4"))
     }
 }

@@ -16,6 +16,8 @@ Endpoints:
                       Cache-Control max-age=600, and a single Range answered 206 (416 past the end)
   /gate/N/NAME        N bytes (Content-Length, max-age=600): the first half at once, the rest
                       after POST /__release/NAME
+  /rgate/N/NAME       the same with ETag "rgate-N", and a single Range (If-Range that tag or none)
+                      answered 206 at once; its requests' headers logged (/__log)
   /gzipped/KIND/N     gzip-encoded body (Content-Encoding: gzip) of N bytes of KIND:
                       "text" (the /text/N bytes) or "zeros" (a decompression bomb)
   /slow/MS            answers after MS milliseconds
@@ -301,13 +303,26 @@ class Handler(BaseHTTPRequestHandler):
                 status, body = 206, body[r[0]:r[1] + 1]
                 extra.append(("Content-Range", "bytes %d-%d/%d" % (r[0], r[1], size)))
             return self.send_body(status, body, "text/html", extra)
-        if head == "gate":
+        if head == "rgate":
+            # /gate with an entity tag, its requests logged, and a single Range answered at once.
+            total, gate = int(arg), parts[2]
+            with LOCK:
+                LOGS.setdefault(path, []).append([[k, v] for k, v in self.headers.items()])
+            r = byte_range(self.headers.get("Range"), total)
+            if r and r != "416" and self.headers.get("If-Range") in (None, '"rgate-%d"' % total):
+                whole = b"g" * (total // 2) + b"h" * (total - total // 2)
+                return self.send_body(206, whole[r[0]:r[1] + 1], "application/octet-stream",
+                                      [("ETag", '"rgate-%d"' % total), ("Cache-Control", "max-age=600"),
+                                       ("Content-Range", "bytes %d-%d/%d" % (r[0], r[1], total))])
+        if head in ("gate", "rgate"):
             total, gate = int(arg), parts[2]
             with LOCK:
                 ev = GATES.setdefault(gate, threading.Event())
             self.send_response(200)
             self.send_header("Content-Length", str(total))
             self.send_header("Cache-Control", "max-age=600")
+            if head == "rgate":
+                self.send_header("ETag", '"rgate-%d"' % total)
             self.end_headers()
             self.wfile.write(b"g" * (total // 2))
             self.wfile.flush()

@@ -1,0 +1,131 @@
+// A streamed answer that breaks off after its head went out, finished from
+// the origin instead of cut short.
+//
+// A body streamed as it is read (phase .stream: a collapsed follower reading
+// its leader's fill, a disk tier's object too large for memory) can end before
+// its length: the disk tier gave the fill up part way (its directory failed,
+// or it was held past the origin's read timeout), a disk block failed its
+// check, or the leader's origin broke off. The client has the head and some of
+// the body; nothing else can be said to it. When the response carries a strong
+// entity tag, the bytes still owed are asked of the origin, the way a download
+// manager resumes (RFC 9110 §14.2, §13.1.5):
+//
+//     Range: bytes=FROM-LAST
+//     If-Range: "the stored tag"
+//
+// and spliced onto what was sent, when the answer is provably the same
+// representation:
+// - a 206 with that tag, Content-Length LAST - FROM + 1 and Content-Range
+//   `bytes FROM-LAST/TOTAL` (TOTAL: the length the stream was answered with);
+// - or a 200 with that tag and Content-Length TOTAL (an origin that ignores
+//   Range): its bytes before FROM are skipped, and after LAST it is not read on.
+// Anything else (another tag, no tag, another length or range, an error, an
+// origin that cannot be reached) is not spliced: the answer is cut short after
+// the bytes it had, with the connection closed, as before. One attempt per
+// exchange; HEAD and bodies sent through a coder are not resumed. Nothing of
+// it is stored or collapsed: it is one client's missing bytes.
+// Counters: edge_stream_resumes_total{outcome="asked"|"spliced"}.
+// Thread rules: as Worker.swift (the exchange's worker does all of it).
+import EdgeCache
+import EdgeHTTP
+import EdgeIO
+
+/// What an exchange streaming a body needs to finish it from the origin.
+final class StreamResume {
+    /// The stored response's strong entity tag (its quotes included).
+    let tag: String
+    /// The representation's length (the stream's whole body).
+    let total: Int64
+    /// The bytes asked of the origin, `first...last` (set when asked).
+    var first: Int64 = 0
+    var last: Int64 = 0
+    var asked = false
+
+    init(tag: String, total: Int64) { self.tag = tag; self.total = total }
+
+    /// For a GET answered from a body of `total` bytes with entity tag `etag`;
+    /// nil when it could not be resumed (no tag, or a weak one).
+    static func make(_ method: Method, etag: String?, total: Int) -> StreamResume? {
+        guard method == .get, let t = etag, t.utf8.first == 34, t.utf8.count >= 2 else { return nil }
+        return StreamResume(tag: t, total: Int64(total))
+    }
+}
+
+extension Worker {
+    /// At the start of a streamed answer: what a resume needs, the request's
+    /// head among it (the connection's buffer moves on).
+    func mayResume(_ c: ClientConnection, _ p: UnsafeRawBufferPointer, etag: @autoclosure () -> String?, total: Int) {
+        guard c.ex.route != nil, let r = StreamResume.make(c.ex.method, etag: etag(), total: total) else { return }
+        c.ex.resume = r
+        keepHead(c, p)
+    }
+
+    /// The stream broke off at `streamOffset`: asks the origin for the rest.
+    /// False when it cannot (then the answer is cut short).
+    func resumeFromOrigin(_ c: ClientConnection) -> Bool {
+        let e = c.ex
+        guard let r = e.resume, !r.asked, e.coder == nil, e.streamOffset < e.streamEnd, let hb = e.headBytes,
+              let group = e.group, case .http = group.kind, !c.closed else { return false }
+        r.asked = true
+        r.first = Int64(e.streamOffset)
+        r.last = Int64(e.streamEnd) - 1
+        workerCounters.add(WorkerSlot.resumesAsked, 1)
+        e.stream = nil
+        noLongerWaiting(c)
+        e.cache.slice = nil
+        e.cache.sliceOffset = 0
+        c.timeout = .idle
+        c.deadline = 0
+        upstreamPhase(c, hb.readView)
+        return true
+    }
+
+    /// The resume's ask, after the forwarded fields (the client's own Range,
+    /// If-Range and conditionals are not passed on with it).
+    func appendResumeAsk(_ r: StreamResume, _ b: IOBuffer) {
+        b.append("Range: bytes=")
+        b.append(decimal: r.first)
+        b.append(byte: 45)
+        b.append(decimal: r.last)
+        b.append("\r\nIf-Range: ")
+        b.append(string: r.tag)
+        b.append("\r\n")
+    }
+
+    /// The origin's head for a resume (parsed, `p` its bytes): true when its
+    /// body can be spliced on (see the top of this file); the origin
+    /// connection is then set to relay it, and nothing of the head is sent.
+    func acceptResumed(_ c: ClientConnection, _ o: OriginConnection, _ r: StreamResume, p: UnsafeRawBufferPointer) -> Bool {
+        let h = o.head
+        guard !o.requestWasHead, case .length(let n) = h.framing(requestWasHead: false) else { return false }
+        var tagged = false, range: (first: Int64, last: Int64, complete: Int64)?
+        for f in h.fields where f.known == .other {
+            if equalsLowercase(p, f.nameStart, f.nameEnd, "etag") {
+                // (Compared byte for byte: the strong comparison, RFC 9110 §8.8.3.2.)
+                tagged = String(decoding: p[f.value], as: UTF8.self) == r.tag
+                if !tagged { return false }
+            } else if equalsLowercase(p, f.nameStart, f.nameEnd, "content-range") {
+                range = Slices.contentRange(String(decoding: p[f.value], as: UTF8.self))
+            }
+        }
+        guard tagged else { return false }
+        switch h.status {
+        case 206:
+            guard let cr = range, cr.first == r.first, cr.last == r.last, cr.complete == r.total, n == r.last - r.first + 1 else { return false }
+        case 200:
+            guard n == r.total else { return false }
+            // The bytes before `first` went out already; the relay skips them (Cache.sendSlice).
+            c.ex.cache.slice = r.first...r.last
+            c.ex.cache.sliceOffset = 0
+        default:
+            return false
+        }
+        o.headDone = true
+        o.server.health.recordSuccess()
+        o.keepAlive = h.keepAlive
+        o.body = .length(n)
+        c.ex.originMicros = monotonicMicros() - c.ex.originStartMicros
+        workerCounters.add(WorkerSlot.resumesSpliced, 1)
+        return true
+    }
+}
