@@ -152,6 +152,35 @@ import Testing
         #expect(r.header("Cache-Status")?.contains("fwd=uri-miss") == true)
     }
 
+    /// The same, and the response has a strong ETag: the followers are not cut
+    /// off but finished from the origin (Range from where they stopped, If-Range
+    /// the tag), each one every byte right; the leader, reading the broken
+    /// response itself, is cut off.
+    @Test func followersOfALeaderThatBreaksAreFinishedFromTheOriginWhenTheAnswerHasAStrongTag() throws {
+        let origin = try Origin()
+        let edge = try setUp(origin)
+        defer { edge.stop() }
+        let path = "/rgate/300000/g4"
+        let leader = try gatedClients(edge, path, count: 1)[0]
+        try waitUntil("the leader's request reaches the origin") { try origin.stats().requests >= 1 }
+        let followers = try gatedClients(edge, path, count: 2)
+        for f in followers {
+            try #require(try readBody(f, atLeast: 150_000), "no streamed bytes")
+        }
+        #expect(try request(origin.port, "POST", "/__break/g4", host: "o").status == 200)
+        #expect(throws: HarnessError.self) { _ = try leader.readResponse() }
+        let whole = [UInt8](repeating: 103, count: 150_000) + [UInt8](repeating: 104, count: 150_000)
+        for f in followers {
+            let r = try f.readResponse()
+            #expect(r.status == 200 && r.body == whole, "\(r.status) \(r.body.count) bytes")
+        }
+        let log = try request(origin.port, "GET", "/__log?path=\(path)", host: "o")
+        let asks = try #require(try JSONSerialization.jsonObject(with: Data(log.body)) as? [[[String]]]).dropFirst()
+        #expect(asks.count == 2 && asks.allSatisfy { h in
+            h.contains { $0[0].lowercased() == "range" && $0[1] == "bytes=150000-299999" } && h.contains { $0[0].lowercased() == "if-range" && $0[1] == "\"rgate-300000\"" }
+        }, "\(asks)")
+    }
+
     @Test func aBackgroundRefreshDoesNotHoldTheConnectionThatTriggeredIt() throws {
         let origin = try Origin()
         let edge = try setUp(origin, workers: 1)

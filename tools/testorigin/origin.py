@@ -15,7 +15,7 @@ Endpoints:
   /ranged/N[?v=V]     the /text/N bytes as a file server sends them: ETag "ranged-N-V",
                       Cache-Control max-age=600, and a single Range answered 206 (416 past the end)
   /gate/N/NAME        N bytes (Content-Length, max-age=600): the first half at once, the rest
-                      after POST /__release/NAME
+                      after POST /__release/NAME; after POST /__break/NAME the connection closes instead
   /rgate/N/NAME       the same with ETag "rgate-N", and a single Range (If-Range that tag or none)
                       answered 206 at once; its requests' headers logged (/__log)
   /gzipped/KIND/N     gzip-encoded body (Content-Encoding: gzip) of N bytes of KIND:
@@ -48,6 +48,7 @@ OFFSET = [0.0]  # seconds added to this origin's clock (POST /__clock)
 SCRIPTS = {}   # path -> list of responses
 LOGS = {}      # path -> list of request header lists
 GATES = {}     # name -> threading.Event (/gate, /__release)
+BROKEN = set() # gate names whose held responses end short (/__break)
 SEEN = []      # requests answered by the default handler: method, path, body length and sha256, headers (/__seen)
 
 
@@ -259,6 +260,11 @@ class Handler(BaseHTTPRequestHandler):
             with LOCK:
                 GATES.setdefault(path.split("/")[2], threading.Event()).set()
             return self.send_body(200, b"ok")
+        if path.startswith("/__break/") and self.command == "POST":
+            with LOCK:
+                BROKEN.add(path.split("/")[2])
+                GATES.setdefault(path.split("/")[2], threading.Event()).set()
+            return self.send_body(200, b"ok")
         if path == "/__seen":
             with LOCK:
                 body = json.dumps(SEEN).encode()
@@ -327,6 +333,9 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(b"g" * (total // 2))
             self.wfile.flush()
             ev.wait(30)
+            if gate in BROKEN:
+                self.close_connection = True   # the held half never comes: the response ends short
+                return
             self.wfile.write(b"h" * (total - total // 2))
             return
         if head == "gzipped":
