@@ -111,15 +111,15 @@ extension Worker {
     }
 
     /// Bytes `from..<to` of a stored body after the head (a head announced with
-    /// their length). From 512 bytes on they are not copied: the transport
-    /// writes them from the stored body itself (writev, sendfile, or TLS from
-    /// the bytes in place; see flushClient).
+    /// their length). From `copyBodyBelow` bytes on they are not copied: the
+    /// transport writes them from the stored body itself (writev, sendfile, or
+    /// TLS from the bytes in place; see flushClient).
     @inline(__always) func sendStored(_ c: ClientConnection, _ s: StoredResponse, from: Int, to: Int) {
         guard to > from else { return }
         // Over TLS a body that fits in one record with its head is copied after
         // the head: one SSL_write, one record, one syscall (not two of each).
         let oneRecord = c.tls != nil && to - from + (c.outBuf?.readableBytes ?? 0) <= tlsRecordPayload
-        if to - from >= 512 && !oneRecord {
+        if to - from >= Worker.copyBodyBelow && !oneRecord {
             c.pendingBody = s
             c.pendingFrom = from
             c.pendingTo = to
@@ -134,6 +134,11 @@ extension Worker {
     func sendStoredAfter(_ c: ClientConnection, _ s: StoredResponse, from: Int, to: Int) {
         if c.pendingBody == nil && c.pendingMore.isEmpty { sendStored(c, s, from: from, to: to) } else { c.pendingMore.append((s, from, to)) }
     }
+
+    /// A stored body shorter than this is copied after its head and goes in one
+    /// send; a longer one is written in place with the head (one writev). The
+    /// copy costs less than writev's second segment up to a few KiB.
+    static let copyBodyBelow = 4096
 
     /// The stored body written after the one just finished (nil when none is queued).
     func nextPendingBody(_ c: ClientConnection) {
