@@ -403,7 +403,7 @@ extension Worker {
                 if retryStatus(c, o, status) { return }
                 if let r = c.ex.resume, r.asked {
                     // The rest of a broken stream: spliced on, or the answer is cut short.
-                    guard acceptResumed(c, o, r, p: ib.readView) else { return originBrokeMidBody(c, o, "resume: the origin's answer does not continue the response") }
+                    guard acceptResumed(c, o, r, p: ib.readView) else { return resumeRefused(c, o) }
                     ib.consume(n)
                     continue
                 }

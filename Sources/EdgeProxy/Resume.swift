@@ -128,4 +128,17 @@ extension Worker {
         workerCounters.add(WorkerSlot.resumesSpliced, 1)
         return true
     }
+
+    /// The origin's answer does not continue the response (another tag, range
+    /// or length: the object changed, or the origin does not do ranges): the
+    /// answer ends short after what it had, as it would have without a resume.
+    /// Not an origin failure (its health is not marked down); its connection
+    /// closes, its body unread.
+    func resumeRefused(_ c: ClientConnection, _ o: OriginConnection) {
+        o.keepAlive = false
+        c.ex.originError = "resume: the origin's answer does not continue the response"
+        detachOrigin(c, o)
+        closeOrigin(o)
+        streamBroke(c)   // (its one resume is spent: the answer is cut)
+    }
 }

@@ -479,6 +479,9 @@ import EdgeConfig
         c.send("GET /flip HTTP/1.1\r\nHost: d.test\r\n\r\n")
         #expect(throws: (any Error).self, "an answer spliced from another representation") { try c.readResponse() }
         #expect(c.closedByPeer())
+        // The origin answered, so it is no origin error (its health is not marked down).
+        let errors = e.server.metricsText().split(separator: "\n").filter { $0.hasPrefix("edge_origin_errors_total{") }
+        #expect(!errors.isEmpty && errors.allSatisfy { $0.hasSuffix(" 0") }, "\(errors)")
         #expect(e.server.metricsText().contains("edge_stream_resumes_total{outcome=\"asked\"} 5"))
         #expect(e.server.metricsText().contains("edge_stream_resumes_total{outcome=\"spliced\"} 4"))
     }
