@@ -643,6 +643,9 @@ extension Worker {
     /// No response from the origin: stale content where allowed, else 502/504.
     /// `disconnected`: it could not be reached or answered nothing (not a malformed answer).
     func originUnavailable(_ c: ClientConnection, timeout: Bool, disconnected: Bool = true) {
+        // A response that started (a streamed answer asking the origin for its
+        // rest: Resume.swift) can only be cut short, never given an error head.
+        if c.ex.responseStarted && !c.ex.cache.background { return abortClient(c) }
         if serveStaleOnError(c, disconnected: disconnected) { return }
         if c.ex.origin != nil { detachOrigin(c, c.ex.origin!) }
         c.phase = .proxy

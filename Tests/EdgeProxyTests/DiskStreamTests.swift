@@ -350,6 +350,25 @@ import EdgeConfig
         #expect(store.disks[0].streamedWrites.load(ordering: .relaxed) == 0 && store.disks[0].objectCount == 0, "not stored")
     }
 
+    /// Flips a byte of the stored copy of `body` in `dir`'s segments, `offset`
+    /// bytes into it (the first copy of the 64 bytes there that is still intact).
+    static func flip(_ dir: String, at body: [UInt8], _ offset: Int) throws -> Bool {
+        let marker = Array(body[offset..<(offset + 64)])
+        for name in try FileManager.default.contentsOfDirectory(atPath: dir).filter({ $0.hasPrefix("seg-") }).sorted() {
+            let fd = open(dir + "/" + name, O_RDWR)
+            defer { close(fd) }
+            var st = stat()
+            fstat(fd, &st)
+            var bytes = [UInt8](repeating: 0, count: Int(st.st_size))
+            _ = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
+            guard let at = find(bytes, marker) else { continue }
+            var b: UInt8 = bytes[at] ^ 0x20
+            _ = pwrite(fd, &b, 1, off_t(at))
+            return true
+        }
+        return false
+    }
+
     /// The requests the origin logged for `path`: each one's header fields, in order.
     static func originLog(_ o: Origin, _ path: String) throws -> [[String: String]] {
         let r = try request(o.port, "/__log?path=\(path)", host: "o")
@@ -426,22 +445,7 @@ import EdgeConfig
         func storeAndFlip(tls: Bool = false) throws {
             if tls { #expect(try curl("--http1.1")) } else { #expect(try request(e.port, "/flip", host: "d.test").body == whole) }
             store.flush()
-            let files = try FileManager.default.contentsOfDirectory(atPath: d.cache).filter { $0.hasPrefix("seg-") }.sorted()
-            var flipped = false
-            let marker = Array(Self.huge.utf8[Self.huge.utf8.index(Self.huge.utf8.startIndex, offsetBy: 1_000_000)...].prefix(64))
-            for name in files {
-                let fd = open(d.cache + "/" + name, O_RDWR)
-                defer { close(fd) }
-                var st = stat()
-                fstat(fd, &st)
-                var bytes = [UInt8](repeating: 0, count: Int(st.st_size))
-                _ = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
-                guard let at = find(bytes, marker) else { continue }
-                var b: UInt8 = bytes[at] ^ 0x20
-                _ = pwrite(fd, &b, 1, off_t(at))
-                flipped = true
-            }
-            #expect(flipped, "the body's bytes were not found in \(files)")
+            #expect(try Self.flip(d.cache, at: whole, 1_000_000), "the body's bytes were not found on disk")
         }
         try scriptTags("v1", "v1")
         try storeAndFlip()
@@ -484,5 +488,31 @@ import EdgeConfig
         #expect(!errors.isEmpty && errors.allSatisfy { $0.hasSuffix(" 0") }, "\(errors)")
         #expect(e.server.metricsText().contains("edge_stream_resumes_total{outcome=\"asked\"} 5"))
         #expect(e.server.metricsText().contains("edge_stream_resumes_total{outcome=\"spliced\"} 4"))
+    }
+
+    /// A disk hit whose block fails its check when its origin is down (out of
+    /// rotation after three failures): the answer is cut short after the bytes
+    /// before that block, every one of them right, with nothing after them
+    /// (no error head in the middle of a body), and the connection closes.
+    @Test func aBrokenDiskHitWhoseOriginIsDownEndsShortWithNoWrongByte() throws {
+        let o = try Origin(name: "disk-resume-down")
+        defer { o.stop() }
+        let d = try DiskEdge(Self.tenant(o), memory: 1 << 20, disk: 64 << 20)
+        defer { d.stop() }
+        let (e, store) = (d.e, d.store)
+        let whole = Array(Self.huge.utf8)
+        try script(o, "/down", #"[{"status": 200, "ranges": true, "headers": {"Cache-Control": "max-age=3600", "ETag": "\"d1\"", "Content-Type": "application/octet-stream"}, "body": "\#(Self.huge)"}]"#)
+        #expect(try request(e.port, "/down", host: "d.test").body == whole)
+        store.flush()
+        #expect(try Self.flip(d.cache, at: whole, 1_000_000), "the body's bytes were not found on disk")
+        o.stop()
+        for i in 0..<3 { #expect(try request(e.port, "/other/\(i)", host: "d.test").status == 502) }
+        let c = try Client(port: e.port)
+        c.send("GET /down HTTP/1.1\r\nHost: d.test\r\n\r\n")
+        let headEnd = try c.readUntil([13, 10, 13, 10], "no head")
+        while try c.fill() {}
+        let body = Array(c.buf[(headEnd + 4)...])
+        #expect(body.count >= 65_536 && body.count < whole.count && body == Array(whole[0..<body.count]), "\(body.count) bytes, a prefix: \(body == Array(whole.prefix(body.count)))")
+        #expect(e.server.metricsText().contains("edge_stream_resumes_total{outcome=\"asked\"} 1"))
     }
 }
