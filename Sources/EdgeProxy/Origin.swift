@@ -414,6 +414,7 @@ extension Worker {
                 c.ex.originMicros = monotonicMicros() - c.ex.originStartMicros
                 o.keepAlive = o.head.keepAlive
                 let framing = o.head.framing(requestWasHead: o.requestWasHead)
+                if case .length(let n) = framing, n >= Worker.resumeRelayMin { mayResumeRelay(c, o, total: n, p: ib.readView) }
                 if !c.ex.cache.background {      // (else the client's response is already complete)
                     let (t, vary, etag) = beginTransform(c, o, p: ib.readView, framing: framing)
                     writeResponseHead(c, o, framing: framing, p: ib.readView, transform: t, varyAcceptEncoding: vary, etag: etag)
@@ -568,7 +569,9 @@ extension Worker {
 
     /// The origin broke its response after the head went to the client (a
     /// malformed chunk, a close before the declared length): counted and logged
-    /// as an origin error, never stored (followers reading the fill are cut off
+    /// as an origin error. The rest is asked for again where that is provably
+    /// right (Resume.swift: a strong tag, a known length); else it is never
+    /// stored (followers reading the fill finish from the origin or are cut off
     /// too), and the client's body ends without its last chunk or bytes, with the
     /// connection closed, so it sees a truncated message, never a complete one.
     func originBrokeMidBody(_ c: ClientConnection, _ o: OriginConnection, _ why: StaticString) {
@@ -576,10 +579,11 @@ extension Worker {
         countOriginError(c, o.server)
         o.server.health.recordFailure(now: now)
         c.ex.originError = why
-        c.ex.response = .cut
-        if let f = c.ex.cache.fill { c.ex.cache.fill = nil; abandonFill(f) }
         detachOrigin(c, o)
         closeOrigin(o)
+        if resumeRelay(c, o) { return }
+        c.ex.response = .cut
+        if let f = c.ex.cache.fill { c.ex.cache.fill = nil; abandonFill(f) }
         c.keepAlive = false
         flushClient(c)
         if !c.closed { abortClient(c) }
@@ -618,7 +622,7 @@ extension Worker {
             if !reused { o.server.health.recordFailure(now: now) }
         }
         if c.ex.cache.background { return finishExchange(c) }   // the client has its answer already
-        if c.ex.responseStarted { return abortClient(c) }
+        if c.ex.responseStarted { return resumeRelay(c, o) ? () : abortClient(c) }
         // Safe to retry on another server: nothing reached the origin (connect
         // failed), or, for an idempotent request whose body was not sent, the
         // connection closed or was reset before any response byte (nginx's

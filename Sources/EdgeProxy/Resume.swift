@@ -1,14 +1,21 @@
-// A streamed answer that breaks off after its head went out, finished from
-// the origin instead of cut short.
+// An answer that breaks off after its head went out, finished from the
+// origin instead of cut short.
 //
-// A body streamed as it is read (phase .stream: a collapsed follower reading
-// its leader's fill, a disk tier's object too large for memory) can end before
-// its length: the disk tier gave the fill up part way (its directory failed,
-// or it was held past the origin's read timeout), a disk block failed its
-// check, or the leader's origin broke off. The client has the head and some of
-// the body; nothing else can be said to it. When the response carries a strong
-// entity tag, the bytes still owed are asked of the origin, the way a download
-// manager resumes (RFC 9110 §14.2, §13.1.5):
+// Two kinds of answer can end before their length:
+// - a body streamed as it is read (phase .stream: a collapsed follower reading
+//   its leader's fill, a disk tier's object too large for memory): the disk
+//   tier gave the fill up part way (its directory failed, or it was held past
+//   the origin's read timeout), a disk block failed its check, or the
+//   leader's origin broke off;
+// - a body relayed from the origin as it arrives (a miss, a pass; 64 KiB or
+//   more, a 200 to a GET sent as it came): the origin closed, reset or
+//   stalled mid-body. A fill storing it goes on with the rest (RFC 9111 §3.4
+//   lets a cache combine parts of one representation), so its collapsed
+//   followers never see the break.
+// The client has the head and some of the body; nothing else can be said to
+// it. When the response carries a strong entity tag, the bytes still owed are
+// asked of the origin, the way a download manager resumes (RFC 9110 §14.2,
+// §13.1.5):
 //
 //     Range: bytes=FROM-LAST
 //     If-Range: "the stored tag"
@@ -22,8 +29,10 @@
 // Anything else (another tag, no tag, another length or range, an error, an
 // origin that cannot be reached) is not spliced: the answer is cut short after
 // the bytes it had, with the connection closed, as before. One attempt per
-// exchange; HEAD and bodies sent through a coder are not resumed. Nothing of
-// it is stored or collapsed: it is one client's missing bytes.
+// exchange; HEAD, bodies sent through a coder, a client's range cut from a 200,
+// and requests that carried a Range of their own are not resumed. A stream's
+// resume is one client's missing bytes (not stored, not collapsed); a relay's
+// is the rest of its fill.
 // Counters: edge_stream_resumes_total{outcome="asked"|"spliced"}.
 // Thread rules: as Worker.swift (the exchange's worker does all of it).
 import EdgeCache
@@ -80,6 +89,58 @@ extension Worker {
         return true
     }
 
+    /// A body relayed from the origin as it arrives of at least this many bytes
+    /// may be resumed (below it a broken answer is cheap to ask again whole).
+    static let resumeRelayMin: Int64 = 64 << 10
+
+    /// At the head of a relayed answer (`p` its bytes): a 200 to a GET, `total`
+    /// bytes long, with a strong entity tag, relayed as it is (no coder, no
+    /// cut of a range), can be resumed if its origin breaks off.
+    func mayResumeRelay(_ c: ClientConnection, _ o: OriginConnection, total: Int64, p: UnsafeRawBufferPointer) {
+        let e = c.ex
+        guard e.resume == nil, o.head.status == 200, !o.requestWasHead, !e.cache.background, e.fwd != nil else { return }
+        for f in o.head.fields where f.known == .other && equalsLowercase(p, f.nameStart, f.nameEnd, "etag") {
+            e.resume = StreamResume.make(e.method, etag: String(decoding: p[f.value], as: UTF8.self), total: Int(total))
+            return
+        }
+    }
+
+    /// The origin broke off a relayed body (closed, reset, timed out; `o`, detached
+    /// and closed): asks for the rest on another connection, its answer spliced on
+    /// as for a stream (the fill, if any, goes on with it: RFC 9111 §3.4 lets a
+    /// cache combine parts of one representation). False when it cannot.
+    func resumeRelay(_ c: ClientConnection, _ o: OriginConnection) -> Bool {
+        let e = c.ex
+        guard let r = e.resume, !r.asked, e.coder == nil, e.cache.slice == nil, !c.closed, let fwd = e.fwd,
+              case .length(let rem) = o.body, rem > 0, case .http(let ids) = e.group?.kind else { return false }
+        // The request sent must carry no Range of its own (the client's, passed on).
+        var plain = true
+        let sent = fwd.readView
+        var i = 0
+        while i < sent.count {
+            if sent[i] == 10 {
+                if i + 7 <= sent.count && equalsLowercase(sent, i + 1, i + 7, "range:") { plain = false }
+                if i + 10 <= sent.count && equalsLowercase(sent, i + 1, i + 10, "if-range:") { plain = false }
+            }
+            i += 1
+        }
+        guard plain, sent.count >= 4 else { return false }
+        r.asked = true
+        r.first = r.total - rem
+        r.last = r.total - 1
+        workerCounters.add(WorkerSlot.resumesAsked, 1)
+        // The request as sent, its blank line after the resume's ask.
+        let head = Array(sent[0..<(sent.count - 2)])
+        fwd.clear()
+        fwd.append(head)
+        appendResumeAsk(r, fwd)
+        fwd.append("\r\n")
+        e.tried = 0
+        e.attempts = 0
+        connectOrigin(c, ids: ids)
+        return true
+    }
+
     /// The resume's ask, after the forwarded fields (the client's own Range,
     /// If-Range and conditionals are not passed on with it).
     func appendResumeAsk(_ r: StreamResume, _ b: IOBuffer) {
@@ -117,6 +178,8 @@ extension Worker {
             // The bytes before `first` went out already; the relay skips them (Cache.sendSlice).
             c.ex.cache.slice = r.first...r.last
             c.ex.cache.sliceOffset = 0
+            // A fill it was storing has those bytes already: it is given up (its followers resume on their own).
+            if let f = c.ex.cache.fill { c.ex.cache.fill = nil; abandonFill(f) }
         default:
             return false
         }

@@ -152,11 +152,12 @@ import Testing
         #expect(r.header("Cache-Status")?.contains("fwd=uri-miss") == true)
     }
 
-    /// The same, and the response has a strong ETag: the followers are not cut
-    /// off but finished from the origin (Range from where they stopped, If-Range
-    /// the tag), each one every byte right; the leader, reading the broken
-    /// response itself, is cut off.
-    @Test func followersOfALeaderThatBreaksAreFinishedFromTheOriginWhenTheAnswerHasAStrongTag() throws {
+    /// The same, and the response has a strong ETag and the origin is still up
+    /// (its connection closed half way): nobody is cut off. The leader asks for
+    /// the rest (Range from where it broke, If-Range the tag) on a new
+    /// connection and relays it on, into the fill its followers read; the
+    /// object is stored whole (RFC 9111 §3.4) and the next request is a hit.
+    @Test func aLeaderWhoseOriginBreaksOffResumesAndTheObjectIsStoredWhole() throws {
         let origin = try Origin()
         let edge = try setUp(origin)
         defer { edge.stop() }
@@ -164,21 +165,45 @@ import Testing
         let leader = try gatedClients(edge, path, count: 1)[0]
         try waitUntil("the leader's request reaches the origin") { try origin.stats().requests >= 1 }
         let followers = try gatedClients(edge, path, count: 2)
-        for f in followers {
-            try #require(try readBody(f, atLeast: 150_000), "no streamed bytes")
+        for c in [leader] + followers {
+            try #require(try readBody(c, atLeast: 150_000), "no streamed bytes")
         }
         #expect(try request(origin.port, "POST", "/__break/g4", host: "o").status == 200)
-        #expect(throws: HarnessError.self) { _ = try leader.readResponse() }
         let whole = [UInt8](repeating: 103, count: 150_000) + [UInt8](repeating: 104, count: 150_000)
-        for f in followers {
-            let r = try f.readResponse()
+        for c in [leader] + followers {
+            let r = try c.readResponse()
             #expect(r.status == 200 && r.body == whole, "\(r.status) \(r.body.count) bytes")
         }
-        let log = try request(origin.port, "GET", "/__log?path=\(path)", host: "o")
-        let asks = try #require(try JSONSerialization.jsonObject(with: Data(log.body)) as? [[[String]]]).dropFirst()
-        #expect(asks.count == 2 && asks.allSatisfy { h in
+        func originLog() throws -> [[[String]]] {
+            let log = try request(origin.port, "GET", "/__log?path=\(path)", host: "o")
+            return try #require(try JSONSerialization.jsonObject(with: Data(log.body)) as? [[[String]]])
+        }
+        let asks = try originLog().dropFirst()
+        #expect(asks.count == 1 && asks.allSatisfy { h in
             h.contains { $0[0].lowercased() == "range" && $0[1] == "bytes=150000-299999" } && h.contains { $0[0].lowercased() == "if-range" && $0[1] == "\"rgate-300000\"" }
         }, "\(asks)")
+        let again = try request(edge.port, path, host: "c.test")
+        #expect(again.header("Cache-Status")?.hasPrefix("edge; hit") == true && again.body == whole, "\(again.headers)")
+        #expect(try originLog().count == 2)
+    }
+
+    /// An origin that stalls mid-body past the read timeout, on a route that
+    /// does not cache: the relay asks for the rest (Range from where it stalled,
+    /// If-Range the tag) on a new connection and the client gets every byte.
+    @Test func aRelayWhoseOriginStallsMidBodyIsResumed() throws {
+        let origin = try Origin()
+        let edge = try Edge(tenants: [tenantJSON(name: "c", hosts: ["c.test"], origins: #"{"o": {"servers": ["\#(origin.address)"]}}"#,
+                                                 routes: #"[{"prefix": "/", "origin": "o", "cache": false}]"#,
+                                                 extra: #""limits": {"origin_read_timeout": "300ms"}"#)])
+        defer { edge.stop() }
+        let path = "/rgate/300000/g6"
+        let r = try request(edge.port, path, host: "c.test")
+        let whole = [UInt8](repeating: 103, count: 150_000) + [UInt8](repeating: 104, count: 150_000)
+        #expect(r.status == 200 && r.body == whole, "\(r.status) \(r.body.count) bytes")
+        let log = try request(origin.port, "GET", "/__log?path=\(path)", host: "o")
+        let asks = try #require(try JSONSerialization.jsonObject(with: Data(log.body)) as? [[[String]]])
+        #expect(asks.count == 2 && asks[1].contains { $0[0].lowercased() == "range" && $0[1] == "bytes=150000-299999" }, "\(asks)")
+        #expect(edge.server.metricsText().contains("edge_stream_resumes_total{outcome=\"spliced\"} 1"))
     }
 
     @Test func aBackgroundRefreshDoesNotHoldTheConnectionThatTriggeredIt() throws {

@@ -490,6 +490,34 @@ import EdgeConfig
         #expect(e.server.metricsText().contains("edge_stream_resumes_total{outcome=\"spliced\"} 4"))
     }
 
+    /// A fill too large for memory, written to disk as it arrives, whose
+    /// origin connection closes half way (the origin still up): the leader asks
+    /// for the rest (Range, If-Range) and its fill goes on with it, so the
+    /// follower reading the record while it is written never sees the break;
+    /// the object is stored whole and is a byte-exact disk hit afterwards.
+    @Test func aDiskFillWhoseOriginBreaksOffGoesOnWithTheRest() throws {
+        let o = try Origin(name: "disk-relay-resume")
+        defer { o.stop() }
+        let d = try DiskEdge(Self.tenant(o), memory: 1 << 20, disk: 64 << 20)
+        defer { d.stop() }
+        let (e, store) = (d.e, d.store)
+        let size = 2_000_000, path = "/rgate/2000000/relay"
+        let whole = [UInt8](repeating: 103, count: size / 2) + [UInt8](repeating: 104, count: size - size / 2)
+        let (leader, follower) = try Self.followerReadingWhileWritten(e.port, path, size)
+        #expect(try request(o.port, "POST", "/__break/relay", host: "o").status == 200)
+        for (name, c) in [("leader", leader), ("follower", follower)] {
+            let r = try c.readResponse()
+            #expect(r.status == 200 && r.body == whole, "\(name): \(r.status), \(r.body.count) bytes")
+        }
+        let log = try Self.originLog(o, path)
+        #expect(log.count == 2 && log.last?["range"] == "bytes=1000000-1999999" && log.last?["if-range"] == "\"rgate-\(size)\"", "\(log)")
+        store.flush()
+        #expect(store.disks[0].streamedWrites.load(ordering: .relaxed) == 1, "the fill was stored")
+        let hit = try request(e.port, path, host: "d.test")
+        #expect(hit.body == whole && (hit.header("Cache-Status") ?? "").contains("detail=disk"), "\(hit.headers)")
+        #expect(try Self.originLog(o, path).count == 2)
+    }
+
     /// A disk hit whose block fails its check when its origin is down (out of
     /// rotation after three failures): the answer is cut short after the bytes
     /// before that block, every one of them right, with nothing after them
