@@ -161,8 +161,9 @@ final class Exchange {
     var stream: (any StreamedBody)?
     var streamOffset = 0
     var streamEnd = 0
-    /// A streamed GET with a strong entity tag: how to finish it from the
-    /// origin if the stream breaks off (Resume.swift).
+    /// A GET with a strong entity tag whose answer is streamed, or relayed
+    /// from the origin at 64 KiB or more: how to finish it from the origin if
+    /// it breaks off after its head (Resume.swift).
     var resume: StreamResume?
     /// Compression: the request's Accept-Encoding and Range (routes that
     /// compress only), and the codec of a body being transformed.

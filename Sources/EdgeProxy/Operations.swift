@@ -535,7 +535,7 @@ extension EdgeServer {
         out += "edge_connections_refused_total{reason=\"access_list\"} \(w[WorkerSlot.refusedAccess])\n"
         out += "edge_connections_refused_total{reason=\"connection_rate\"} \(w[WorkerSlot.refusedConnectionRate])\n"
         out += "edge_connections_refused_total{reason=\"proxy_header\"} \(w[WorkerSlot.proxyHeaderInvalid])\n"
-        family("edge_stream_resumes_total", "counter", "Streamed answers that broke off after their head (a fill given up, a disk block failing its check) and asked the origin for the rest; spliced: the rest was sent.")
+        family("edge_stream_resumes_total", "counter", "Answers that broke off after their head (an origin breaking mid-body, a fill given up, a disk block failing its check) and asked the origin for the rest; spliced: the rest was sent.")
         out += "edge_stream_resumes_total{outcome=\"asked\"} \(w[WorkerSlot.resumesAsked])\n"
         out += "edge_stream_resumes_total{outcome=\"spliced\"} \(w[WorkerSlot.resumesSpliced])\n"
         family("edge_connections_parked_total", "counter", "Idle keep-alive connections parked as a small record until their next request.")

@@ -622,7 +622,10 @@ extension Worker {
             if !reused { o.server.health.recordFailure(now: now) }
         }
         if c.ex.cache.background { return finishExchange(c) }   // the client has its answer already
-        if c.ex.responseStarted { return resumeRelay(c, o) ? () : abortClient(c) }
+        if c.ex.responseStarted {
+            if resumeRelay(c, o) { return }   // (a relay cut off mid-body: Resume.swift)
+            return abortClient(c)
+        }
         // Safe to retry on another server: nothing reached the origin (connect
         // failed), or, for an idempotent request whose body was not sent, the
         // connection closed or was reset before any response byte (nginx's

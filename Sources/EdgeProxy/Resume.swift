@@ -39,11 +39,11 @@ import EdgeCache
 import EdgeHTTP
 import EdgeIO
 
-/// What an exchange streaming a body needs to finish it from the origin.
+/// What an exchange needs to finish its answer from the origin.
 final class StreamResume {
-    /// The stored response's strong entity tag (its quotes included).
+    /// The response's strong entity tag (its quotes included).
     let tag: String
-    /// The representation's length (the stream's whole body).
+    /// The representation's length (the whole body).
     let total: Int64
     /// The bytes asked of the origin, `first...last` (set when asked).
     var first: Int64 = 0
@@ -52,7 +52,7 @@ final class StreamResume {
 
     init(tag: String, total: Int64) { self.tag = tag; self.total = total }
 
-    /// For a GET answered from a body of `total` bytes with entity tag `etag`;
+    /// For a GET answered with a body of `total` bytes and entity tag `etag`;
     /// nil when it could not be resumed (no tag, or a weak one).
     static func make(_ method: Method, etag: String?, total: Int) -> StreamResume? {
         guard method == .get, let t = etag, t.utf8.first == 34, t.utf8.count >= 2 else { return nil }
@@ -113,18 +113,9 @@ extension Worker {
         let e = c.ex
         guard let r = e.resume, !r.asked, e.coder == nil, e.cache.slice == nil, !c.closed, let fwd = e.fwd,
               case .length(let rem) = o.body, rem > 0, case .http(let ids) = e.group?.kind else { return false }
-        // The request sent must carry no Range of its own (the client's, passed on).
-        var plain = true
+        // Not when the request sent carried a Range of its own (a client's, passed on).
         let sent = fwd.readView
-        var i = 0
-        while i < sent.count {
-            if sent[i] == 10 {
-                if i + 7 <= sent.count && equalsLowercase(sent, i + 1, i + 7, "range:") { plain = false }
-                if i + 10 <= sent.count && equalsLowercase(sent, i + 1, i + 10, "if-range:") { plain = false }
-            }
-            i += 1
-        }
-        guard plain, sent.count >= 4 else { return false }
+        guard sent.count >= 4, !Worker.namesRange(sent) else { return false }
         r.asked = true
         r.first = r.total - rem
         r.last = r.total - 1
@@ -139,6 +130,18 @@ extension Worker {
         e.attempts = 0
         connectOrigin(c, ids: ids)
         return true
+    }
+
+    /// Whether request head `h` has a Range or If-Range field.
+    static func namesRange(_ h: UnsafeRawBufferPointer) -> Bool {
+        var i = 0
+        while i + 1 < h.count {
+            if h[i] == 10 && (equalsLowercase(h, i + 1, min(h.count, i + 7), "range:") || equalsLowercase(h, i + 1, min(h.count, i + 10), "if-range:")) {
+                return true
+            }
+            i += 1
+        }
+        return false
     }
 
     /// The resume's ask, after the forwarded fields (the client's own Range,

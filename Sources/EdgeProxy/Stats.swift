@@ -143,8 +143,8 @@ public enum WorkerSlot {
     public static let refusedAccess = 11
     public static let refusedConnectionRate = 12
     public static let proxyHeaderInvalid = 13
-    /// Streamed answers that broke off and asked the origin for the rest, and
-    /// those whose rest was spliced on (Resume.swift).
+    /// Answers that broke off after their head and asked the origin for the
+    /// rest, and those whose rest was spliced on (Resume.swift).
     public static let resumesAsked = 14
     public static let resumesSpliced = 15
     public static let count = 16
