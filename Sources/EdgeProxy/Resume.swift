@@ -28,8 +28,9 @@
 //   Range): its bytes before FROM are skipped, and after LAST it is not read on.
 // Anything else (another tag, no tag, another length or range, an error, an
 // origin that cannot be reached) is not spliced: the answer is cut short after
-// the bytes it had, with the connection closed, as before. One attempt per
-// exchange; HEAD, bodies sent through a coder, a client's range cut from a 200,
+// the bytes it had, with the connection closed, as before. A stream is asked
+// for once; a relay up to three times, each again only after an ask that
+// brought bytes (an origin that breaks every answer cannot keep it going). HEAD, bodies sent through a coder, a client's range cut from a 200,
 // and requests that carried a Range of their own are not resumed. A stream's
 // resume is one client's missing bytes (not stored, not collapsed); a relay's
 // is the rest of its fill.
@@ -45,10 +46,17 @@ final class StreamResume {
     let tag: String
     /// The representation's length (the whole body).
     let total: Int64
-    /// The bytes asked of the origin, `first...last` (set when asked).
+    /// The bytes last asked of the origin, `first...last` (set when asked).
     var first: Int64 = 0
     var last: Int64 = 0
-    var asked = false
+    /// Asks made; one is in flight or was answered when it is not 0.
+    var attempts = 0
+    @inline(__always) var asked: Bool { attempts > 0 }
+    /// A relay's request as the client's exchange sent it, without its blank
+    /// line: each ask is this, the ask's fields, and the blank line.
+    var request: [UInt8]?
+    /// At most this many asks per answer, each after one that made progress.
+    static let maxAttempts = 3
 
     init(tag: String, total: Int64) { self.tag = tag; self.total = total }
 
@@ -75,7 +83,7 @@ extension Worker {
         let e = c.ex
         guard let r = e.resume, !r.asked, e.coder == nil, e.streamOffset < e.streamEnd, let hb = e.headBytes,
               let group = e.group, case .http = group.kind, !c.closed else { return false }
-        r.asked = true
+        r.attempts = 1
         r.first = Int64(e.streamOffset)
         r.last = Int64(e.streamEnd) - 1
         workerCounters.add(WorkerSlot.resumesAsked, 1)
@@ -111,19 +119,24 @@ extension Worker {
     /// cache combine parts of one representation). False when it cannot.
     func resumeRelay(_ c: ClientConnection, _ o: OriginConnection) -> Bool {
         let e = c.ex
-        guard let r = e.resume, !r.asked, e.coder == nil, e.cache.slice == nil, !c.closed, let fwd = e.fwd,
+        guard let r = e.resume, r.attempts < StreamResume.maxAttempts, e.coder == nil, e.cache.slice == nil, !c.closed, let fwd = e.fwd,
               case .length(let rem) = o.body, rem > 0, case .http(let ids) = e.group?.kind else { return false }
-        // Not when the request sent carried a Range of its own (a client's, passed on).
-        let sent = fwd.readView
-        guard sent.count >= 4, !Worker.namesRange(sent) else { return false }
-        r.asked = true
-        r.first = r.total - rem
+        let from = r.total - rem
+        if r.asked {
+            // Again only after an ask of this relay's own that brought bytes.
+            guard r.request != nil, from > r.first else { return false }
+        } else {
+            // Not when the request sent carried a Range of its own (a client's, passed on).
+            let sent = fwd.readView
+            guard sent.count >= 4, !Worker.namesRange(sent) else { return false }
+            r.request = Array(sent[0..<(sent.count - 2)])
+        }
+        r.attempts += 1
+        r.first = from
         r.last = r.total - 1
         workerCounters.add(WorkerSlot.resumesAsked, 1)
-        // The request as sent, its blank line after the resume's ask.
-        let head = Array(sent[0..<(sent.count - 2)])
         fwd.clear()
-        fwd.append(head)
+        fwd.append(r.request!)
         appendResumeAsk(r, fwd)
         fwd.append("\r\n")
         e.tried = 0
@@ -205,6 +218,6 @@ extension Worker {
         c.ex.originError = "resume: the origin's answer does not continue the response"
         detachOrigin(c, o)
         closeOrigin(o)
-        streamBroke(c)   // (its one resume is spent: the answer is cut)
+        streamBroke(c)   // (asked already: the answer is cut)
     }
 }

@@ -206,6 +206,38 @@ import Testing
         #expect(edge.server.metricsText().contains("edge_stream_resumes_total{outcome=\"spliced\"} 1"))
     }
 
+    /// A relay is asked for again while each ask brings bytes, at most three
+    /// times: an origin that breaks its first two answers half way (the 200,
+    /// then the first 206) is spliced whole from the third; one that breaks
+    /// four is cut short after the third ask, with every byte it had right.
+    @Test func aRelayIsResumedAgainWhileEachAskBringsBytes() throws {
+        let origin = try Origin()
+        defer { origin.stop() }
+        let edge = try Edge(tenants: [tenantJSON(name: "c", hosts: ["c.test"], origins: #"{"o": {"servers": ["\#(origin.address)"]}}"#,
+                                                 routes: #"[{"prefix": "/", "origin": "o", "cache": false}]"#)])
+        defer { edge.stop() }
+        let whole = try request(origin.port, "/text/300000", host: "o").body
+        func ranges(_ path: String) throws -> [String] {
+            let log = try request(origin.port, "GET", "/__log?path=\(path)", host: "o")
+            let entries = try #require(try JSONSerialization.jsonObject(with: Data(log.body)) as? [[[String]]])
+            return entries.map { h in h.first { $0[0].lowercased() == "range" }?[1] ?? "" }
+        }
+        let twice = "/breaks/300000/2/twice"
+        let r = try request(edge.port, twice, host: "c.test")
+        #expect(r.status == 200 && r.body == whole, "\(r.status) \(r.body.count) bytes")
+        #expect(try ranges(twice) == ["", "bytes=150000-299999", "bytes=225000-299999"])
+
+        let always = "/breaks/300000/9/always"
+        let c = try Client(port: edge.port)
+        c.send("GET \(always) HTTP/1.1\r\nHost: c.test\r\n\r\n")
+        let headEnd = try c.readUntil([13, 10, 13, 10], "no head")
+        while try c.fill() {}
+        let body = Array(c.buf[(headEnd + 4)...])
+        // 150,000 + 75,000 + 37,500 + 18,750: the first answer's half and the three asks' halves.
+        #expect(body.count == 281_250 && body == Array(whole[0..<body.count]), "\(body.count) bytes")
+        #expect(try ranges(always) == ["", "bytes=150000-299999", "bytes=225000-299999", "bytes=262500-299999"])
+    }
+
     @Test func aBackgroundRefreshDoesNotHoldTheConnectionThatTriggeredIt() throws {
         let origin = try Origin()
         let edge = try setUp(origin, workers: 1)

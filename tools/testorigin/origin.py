@@ -18,6 +18,8 @@ Endpoints:
                       after POST /__release/NAME; after POST /__break/NAME the connection closes instead
   /rgate/N/NAME       the same with ETag "rgate-N", and a single Range (If-Range that tag or none)
                       answered 206 at once; its requests' headers logged (/__log)
+  /breaks/N/K/NAME    the /text/N bytes, ETag "breaks-N", a single Range answered 206; the first K
+                      answers for NAME send half their body and close; requests logged (/__log)
   /gzipped/KIND/N     gzip-encoded body (Content-Encoding: gzip) of N bytes of KIND:
                       "text" (the /text/N bytes) or "zeros" (a decompression bomb)
   /slow/MS            answers after MS milliseconds
@@ -49,6 +51,7 @@ SCRIPTS = {}   # path -> list of responses
 LOGS = {}      # path -> list of request header lists
 GATES = {}     # name -> threading.Event (/gate, /__release)
 BROKEN = set() # gate names whose held responses end short (/__break)
+BREAKS = {}    # /breaks name -> answers given so far
 SEEN = []      # requests answered by the default handler: method, path, body length and sha256, headers (/__seen)
 
 
@@ -292,6 +295,33 @@ class Handler(BaseHTTPRequestHandler):
         n, digest = self.read_body()
         if head == "bytes":
             return self.send_body(200, b"x" * int(arg))
+        if head == "breaks":
+            # /breaks/N/K/NAME: the /text/N bytes with an ETag and single Ranges; the first K
+            # answers for NAME send half their body, then close the connection.
+            size, k, name = int(arg), int(parts[2]), parts[3]
+            with LOCK:
+                LOGS.setdefault(path, []).append([[h, v] for h, v in self.headers.items()])
+                seen = BREAKS.get(name, 0)
+                BREAKS[name] = seen + 1
+            whole, status, start = text_bytes(size), 200, 0
+            payload = whole
+            r = byte_range(self.headers.get("Range"), size)
+            if r and r != "416" and self.headers.get("If-Range") in (None, '"breaks-%d"' % size):
+                status, start, payload = 206, r[0], whole[r[0]:r[1] + 1]
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(payload)))
+            self.send_header("ETag", '"breaks-%d"' % size)
+            self.send_header("Cache-Control", "max-age=600")
+            if status == 206:
+                self.send_header("Content-Range", "bytes %d-%d/%d" % (start, start + len(payload) - 1, size))
+            self.end_headers()
+            if seen < k:
+                self.wfile.write(payload[:len(payload) // 2])
+                self.wfile.flush()
+                self.close_connection = True
+                return
+            self.wfile.write(payload)
+            return
         if head == "text":
             return self.send_body(200, text_bytes(int(arg)), "text/html; charset=utf-8",
                                   [("ETag", '"text-%s"' % arg), ("Cache-Control", "max-age=600")])
