@@ -18,8 +18,11 @@ the first wrong byte or failed request, printing the round and object.
 import http.client, json, os, random, re, signal, subprocess, sys, tempfile, threading, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-EDGED = os.environ.get("EDGED", os.path.join(ROOT, ".build/release/edged"))
-EXTRA = os.environ.get("EDGED_ARGS", "").split()
+from edgedproc import start_edged as start
+
+def start_edged(origin_port, state):
+    return start(origin_port, state, exited="edged exited at start: it must open the store without repair")
+
 ITER = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
 N = int(sys.argv[2]) if len(sys.argv) > 2 else 60
 
@@ -38,21 +41,6 @@ def start_origin():
         c.request("POST", "/__script", json.dumps(script), {"Content-Type": "application/json"})
         assert c.getresponse().status == 200
         c.close()
-    return p, port
-
-def start_edged(origin_port, state):
-    p = subprocess.Popen([EDGED, "--origin", "http://127.0.0.1:%d" % origin_port, "--http", "127.0.0.1:0", "--workers", "2",
-                          "--access-log", "off", "--state", state, "--cache-disk", "64MiB"] + EXTRA,
-                         stderr=subprocess.PIPE, text=True)
-    port = None
-    while True:
-        line = p.stderr.readline()
-        if not line:
-            raise SystemExit("edged exited at start: it must open the store without repair")
-        m = re.search(r"http://127\.0\.0\.1:(\d+)", line)
-        if m: port = int(m.group(1))
-        if "tenant(s)" in line: break
-    threading.Thread(target=lambda: [None for _ in p.stderr], daemon=True).start()
     return p, port
 
 def get(port, i):

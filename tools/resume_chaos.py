@@ -18,11 +18,10 @@ wrong byte. Then the origin stops breaking and every object of the round is
 fetched again: what edged stored from spliced answers must be byte-exact.
 Exits 1 on the first wrong byte, printing the round, object and range.
 """
-import http.client, http.server, os, random, re, subprocess, sys, tempfile, threading
+import http.client, http.server, random, re, subprocess, sys, tempfile, threading
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-EDGED = os.environ.get("EDGED", os.path.join(ROOT, ".build/release/edged"))
-EXTRA = os.environ.get("EDGED_ARGS", "").split()
+from edgedproc import start_edged
+
 ROUNDS = int(sys.argv[1]) if len(sys.argv) > 1 else 20
 N = int(sys.argv[2]) if len(sys.argv) > 2 else 12
 BREAK = [float(sys.argv[3]) if len(sys.argv) > 3 else 0.3]
@@ -68,21 +67,6 @@ class Origin(http.server.BaseHTTPRequestHandler):
             return
         self.wfile.write(payload)
 
-def start_edged(origin_port, state):
-    p = subprocess.Popen([EDGED, "--origin", "http://127.0.0.1:%d" % origin_port, "--http", "127.0.0.1:0", "--workers", "2",
-                          "--access-log", "off", "--state", state, "--cache-disk", "512MiB"] + EXTRA,
-                         stderr=subprocess.PIPE, text=True)
-    port = None
-    while True:
-        line = p.stderr.readline()
-        if not line:
-            raise SystemExit("edged exited at start")
-        m = re.search(r"http://127\.0\.0\.1:(\d+)", line)
-        if m: port = int(m.group(1))
-        if "tenant(s)" in line: break
-    threading.Thread(target=lambda: [None for _ in p.stderr], daemon=True).start()
-    return p, port
-
 def get(port, path, rng=None):
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     try:
@@ -100,7 +84,7 @@ def main():
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
     state = tempfile.mkdtemp(prefix="edge-resume-chaos-")
-    edged, port = start_edged(server.server_address[1], state)
+    edged, port = start_edged(server.server_address[1], state, disk="512MiB")
     counts = {"whole": 0, "ranged": 0, "cut": 0}
     bad = []
     try:
