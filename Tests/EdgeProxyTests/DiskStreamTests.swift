@@ -369,13 +369,6 @@ import EdgeConfig
         return false
     }
 
-    /// The requests the origin logged for `path`: each one's header fields, in order.
-    static func originLog(_ o: Origin, _ path: String) throws -> [[String: String]] {
-        let r = try request(o.port, "/__log?path=\(path)", host: "o")
-        let entries = try #require(try JSONSerialization.jsonObject(with: Data(r.body)) as? [[[String]]])
-        return entries.map { Dictionary($0.map { ($0[0].lowercased(), $0[1]) }, uniquingKeysWith: { a, _ in a }) }
-    }
-
     /// A collapsed follower reading a large fill from disk while it is written,
     /// and the disk tier gives that fill up part way (its writes held back past
     /// the origin's read timeout): the follower is not cut off. The bytes it has
@@ -400,7 +393,7 @@ import EdgeConfig
         #expect(l.status == 200 && l.body == whole, "leader: \(l.status), \(l.body.count) bytes")
         let r = try follower.readResponse()
         #expect(r.status == 200 && r.body.count == size && r.body == whole, "follower: \(r.status), \(r.body.count) bytes")
-        let log = try Self.originLog(o, path)
+        let log = try originLog(o, path)
         #expect(log.count == 2, "\(log)")
         if log.count == 2 {
             let ask = log[1]["range"] ?? ""
@@ -451,7 +444,7 @@ import EdgeConfig
         try storeAndFlip()
         let r = try request(e.port, "/flip", host: "d.test")
         #expect(r.status == 200 && r.body == whole && (r.header("Cache-Status") ?? "").contains("detail=disk"), "\(r.status) \(r.body.count) bytes, \(r.headers)")
-        let log = try Self.originLog(o, "/flip")
+        let log = try originLog(o, "/flip")
         #expect(log.count == 2 && (log.last?["range"] ?? "").hasSuffix("-\(whole.count - 1)") && log.last?["if-range"] == "\"v1\"", "\(log)")
         #expect(store.tiers[0].readFailures >= 1)
         #expect(e.server.metricsText().contains("edge_stream_resumes_total{outcome=\"spliced\"} 1"))
@@ -461,7 +454,7 @@ import EdgeConfig
         try storeAndFlip()
         let whole200 = try request(e.port, "/flip", host: "d.test")
         #expect(whole200.status == 200 && whole200.body == whole, "\(whole200.status) \(whole200.body.count) bytes")
-        #expect(try Self.originLog(o, "/flip").last?["range"] != nil)
+        #expect(try originLog(o, "/flip").last?["range"] != nil)
         #expect(e.server.metricsText().contains("edge_stream_resumes_total{outcome=\"spliced\"} 2"))
 
         // Over TLS and HTTP/2 (the scheme is part of the key: filled over TLS).
@@ -473,7 +466,7 @@ import EdgeConfig
         try storeAndFlip()
         let ranged = try request(e.port, "/flip", host: "d.test", headers: ["Range: bytes=900000-1099999"])
         #expect(ranged.status == 206 && ranged.body == Array(whole[900_000...1_099_999]), "\(ranged.status) \(ranged.body.count) bytes")
-        #expect(try Self.originLog(o, "/flip").last?["range"] == "bytes=983040-1099999")
+        #expect(try originLog(o, "/flip").last?["range"] == "bytes=983040-1099999")
         #expect(e.server.metricsText().contains("edge_stream_resumes_total{outcome=\"spliced\"} 4"))
 
         // Again, and the origin's object has changed meanwhile (another tag).
@@ -509,13 +502,13 @@ import EdgeConfig
             let r = try c.readResponse()
             #expect(r.status == 200 && r.body == whole, "\(name): \(r.status), \(r.body.count) bytes")
         }
-        let log = try Self.originLog(o, path)
+        let log = try originLog(o, path)
         #expect(log.count == 2 && log.last?["range"] == "bytes=1000000-1999999" && log.last?["if-range"] == "\"rgate-\(size)\"", "\(log)")
         store.flush()
         #expect(store.disks[0].streamedWrites.load(ordering: .relaxed) == 1, "the fill was stored")
         let hit = try request(e.port, path, host: "d.test")
         #expect(hit.body == whole && (hit.header("Cache-Status") ?? "").contains("detail=disk"), "\(hit.headers)")
-        #expect(try Self.originLog(o, path).count == 2)
+        #expect(try originLog(o, path).count == 2)
     }
 
     /// A disk hit whose block fails its check when its origin is down (out of

@@ -77,6 +77,14 @@ func cacheTenant(_ name: String, _ o: Origin, extra: String = "") -> String {
                routes: #"[{"prefix": "/", "origin": "o"}]"#, extra: extra)
 }
 
+/// The requests the origin logged for `path`: each one's header fields (names
+/// lowercased; the first of a repeated name), in order.
+func originLog(_ o: Origin, _ path: String) throws -> [[String: String]] {
+    let r = try request(o.port, "/__log?path=\(path)", host: "o")
+    let entries = try #require(try JSONSerialization.jsonObject(with: Data(r.body)) as? [[[String]]])
+    return entries.map { Dictionary($0.map { ($0[0].lowercased(), $0[1]) }, uniquingKeysWith: { a, _ in a }) }
+}
+
 /// How many requests for `path` the origin has seen.
 func originHits(_ o: Origin, _ path: String) throws -> Int {
     let r = try request(o.port, "/__log?path=\(path)", host: "o")
