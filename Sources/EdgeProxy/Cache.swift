@@ -171,13 +171,13 @@ extension Worker {
         guard e.method == .get || e.method == .head || e.bodyKeyed else {
             // Unsafe methods are not looked up; a success invalidates (see cacheResponseFinished).
             x.status = CacheStatus(.bypass)
-            e.cache = x
+            swap(&e.cache, &x)
             return false
         }
         if e.splitSide > 0 && keyedSide == nil {
             // A split's other sides never share the cache with the first.
             x.status = CacheStatus(.bypass)
-            e.cache = x
+            swap(&e.cache, &x)
             return false
         }
         if !rc.bypass.isEmpty {
@@ -186,7 +186,7 @@ extension Worker {
             let path = x.target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
             if let why = rc.bypass.check(path: path, request: x.request) {
                 x.status = CacheStatus(.bypass, why == .cookie ? .bypassCookie : why == .header ? .bypassHeader : .bypassPath)
-                e.cache = x
+                swap(&e.cache, &x)
                 return false
             }
         }
@@ -215,7 +215,7 @@ extension Worker {
            want != .identity, let d = config.store.lookupDerived(key: key, want, request: { Worker.requestFields(&x, &plain, &askedForFields, p, e.head.fields) }),
            CachePolicy.decide(d.freshness, request: x.request, now: wall, options: rc.options) == .fresh {
             x.status = CacheStatus(.hit)
-            e.cache = x
+            swap(&e.cache, &x)
             consumeRequest()
             serveStored(c, d, now: wall)
             return true
@@ -248,7 +248,7 @@ extension Worker {
             switch CachePolicy.decide(s.freshness, request: x.request, now: wall, options: rc.options) {
             case .fresh, .staleAllowedByClient:
                 x.status = CacheStatus(.hit, .disk)
-                e.cache = x
+                swap(&e.cache, &x)
                 consumeRequest()
                 mayResume(c, p, etag: s.etag, total: body.length)
                 serveStreamed(c, s, body, now: wall)
@@ -270,7 +270,7 @@ extension Worker {
             switch decision {
             case .fresh, .staleAllowedByClient:
                 x.status = CacheStatus(.hit, fromDisk ? .disk : .none)
-                e.cache = x
+                swap(&e.cache, &x)
                 consumeRequest()
                 serveNegotiated(c, stored, now: wall)
                 return true
@@ -282,14 +282,14 @@ extension Worker {
                 let leads = e.method == .get && inFlight.tryLead(key)
                 // The refresh stores what the origin sends: it needs the request's fields.
                 if leads && plain { x.request = HeaderList(parsed: p, e.head.fields); plain = false }
-                e.cache = x
+                swap(&e.cache, &x)
                 consumeRequest()
                 // The refresh is built from this request, then detached (startRequest).
                 if leads { c.phase = .proxy }
                 serveNegotiated(c, stored, now: wall, finish: !leads)
                 if !leads { return true }
                 // The refresh fetches the whole object, whatever range this client asked for.
-                e.cache.rangeFromFull = x.request.contains("range")
+                e.cache.rangeFromFull = e.cache.request.contains("range")
                 e.cache.leaderKey = key
                 e.cache.purgeEpoch = config.store.purges.epoch
                 e.cache.background = true
@@ -308,7 +308,7 @@ extension Worker {
                 }
             }
             if CacheControl.parse(x.request.values("cache-control")).onlyIfCached {
-                e.cache = x
+                swap(&e.cache, &x)
                 e.cache.status = CacheStatus(.miss)
                 consumeRequest()
                 respondError(c, 504)
@@ -344,26 +344,26 @@ extension Worker {
                     let waiters = inFlight.finish(key, uncacheable: false, now: now)
                     if !waiters.isEmpty { mailboxes.deliver(waiters) }
                     x.status = CacheStatus(.hit)
-                    e.cache = x
+                    swap(&e.cache, &x)
                     consumeRequest()
                     serveNegotiated(c, s, now: wall)
                     return true
                 }
                 x.leaderKey = key
             case .follower:
-                e.cache = x
+                swap(&e.cache, &x)
                 park(c, p)
                 return true
             case .stream(let stream):
                 let r = stream.response
                 if r.vary.isEmpty || CacheKey.variant(vary: r.vary, request: x.request) == r.variant {
-                    e.cache = x
+                    swap(&e.cache, &x)
                     mayResume(c, p, etag: r.etag, total: stream.length)
                     serveFromStream(c, stream)
                     return true
                 }
                 if inFlight.follow(key, me) {
-                    e.cache = x
+                    swap(&e.cache, &x)
                     park(c, p)
                     return true
                 }

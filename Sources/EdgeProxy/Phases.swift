@@ -126,7 +126,17 @@ extension Worker {
     /// request gets 301 (GET/HEAD) or 308 to the same URL over HTTPS.
     func tenantPhase(_ c: ClientConnection) -> PhaseResult {
         let e = c.ex
-        guard let tenant = config.tenant(forHost: e.host) else { refuse(c, 421); return .done }
+        let tenant: Tenant
+        if let t = lastHostTenant, e.host == lastHost {
+            tenant = t
+        } else {
+            guard let t = config.tenant(forHost: e.host) else { refuse(c, 421); return .done }
+            tenant = t
+            // A copy (not e.host's storage, which the next exchange clears and reuses).
+            lastHost.removeAll(keepingCapacity: true)
+            lastHost.append(contentsOf: e.host)
+            lastHostTenant = t
+        }
         if let sni = c.ex.peer.sniTenant, sni != tenant.name { refuse(c, 421); return .done }
         e.tenant = tenant
         if acmePhase(c) == .done { return .done }

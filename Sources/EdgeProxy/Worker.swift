@@ -143,6 +143,11 @@ public final class Worker: @unchecked Sendable {
     var spareLogText: [UInt8] = []
     /// The exchange let go last, its stores not yet taken (keepForReuse).
     var lastDropped: Exchange?
+    /// The last host the tenant phase looked up and the tenant it names in
+    /// `config` (nil: none kept; a new config clears it): keep-alive requests
+    /// for one host find their tenant without making a String of it.
+    var lastHost: [UInt8] = []
+    var lastHostTenant: Tenant?
     /// Draws for split routes without stickiness (this worker's own sequence).
     var splitDraws: UInt64 = 0
     var mirrorDraws: UInt64 = 0
@@ -319,6 +324,7 @@ public final class Worker: @unchecked Sendable {
         let (generation, newConfig) = box.current()
         configGeneration = generation
         config = newConfig
+        lastHostTenant = nil
         server = newConfig.server
         limits = newConfig.server.head
         let old = pools
