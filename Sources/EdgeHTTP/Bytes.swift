@@ -64,13 +64,35 @@
     }
 }
 
-/// Case-insensitive compare of `p[start..<end]` with a lowercase literal.
+/// Eight bytes at once through asciiLower: each byte in "A"..."Z" gets 0x20,
+/// every other byte (0x80 and up too) stays as it is.
+@inline(__always) public func asciiLower(word w: UInt64) -> UInt64 {
+    let low7 = w & 0x7F7F_7F7F_7F7F_7F7F
+    let atLeastA = low7 &+ 0x3F3F_3F3F_3F3F_3F3F     // bit 7 set where the byte is >= 0x41 (no carry out: 0x7F + 0x3F < 0x100)
+    let pastZ = low7 &+ 0x2525_2525_2525_2525        // bit 7 set where the byte is > 0x5A
+    let upper = atLeastA & ~pastZ & ~w & 0x8080_8080_8080_8080
+    return w | (upper >> 2)
+}
+
+/// Case-insensitive compare of `p[start..<end]` with a lowercase literal:
+/// eight bytes a step (the last step overlapping the one before) when the
+/// literal has eight or more, byte by byte below that.
 @inline(__always) public func equalsLowercase(_ p: UnsafeRawBufferPointer, _ start: Int, _ end: Int, _ lit: StaticString) -> Bool {
     let n = lit.utf8CodeUnitCount
     guard end - start == n else { return false }
     let l = lit.utf8Start
-    for i in 0..<n where asciiLower(p[start + i]) != l[i] { return false }
-    return true
+    if n < 8 {
+        for i in 0..<n where asciiLower(p[start + i]) != l[i] { return false }
+        return true
+    }
+    let a = p.baseAddress! + start
+    let b = UnsafeRawPointer(l)
+    var i = 0
+    while true {
+        if asciiLower(word: a.loadUnaligned(fromByteOffset: i, as: UInt64.self)) != b.loadUnaligned(fromByteOffset: i, as: UInt64.self) { return false }
+        if i + 8 == n { return true }
+        i = min(i + 8, n - 8)
+    }
 }
 
 /// True when the field name at `p[range]` is `lower` (lowercase), case-insensitively.

@@ -1,0 +1,72 @@
+// The byte comparisons every parser leans on (Sources/EdgeHTTP/Bytes.swift),
+// checked against the plain byte-by-byte rule they must agree with.
+import Testing
+@testable import EdgeHTTP
+
+@Suite struct BytesTests {
+    /// The rule: byte by byte through asciiLower.
+    static func reference(_ p: [UInt8], _ start: Int, _ end: Int, _ lit: [UInt8]) -> Bool {
+        guard end - start == lit.count else { return false }
+        for i in 0..<lit.count where asciiLower(p[start + i]) != lit[i] { return false }
+        return true
+    }
+
+    @Test func wordLowercasingAgreesWithTheByteRuleForEveryByteInEveryLane() {
+        var rng = SystemRandomNumberGenerator()
+        for lane in 0..<8 {
+            for b in 0..<256 {
+                // Around the byte: random neighbours, so carries between lanes would show.
+                var bytes = (0..<8).map { _ in UInt8.random(in: 0...255, using: &rng) }
+                bytes[lane] = UInt8(b)
+                let w = bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
+                let lowered = asciiLower(word: w)
+                let expected = bytes.map(asciiLower).withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
+                #expect(lowered == expected, "byte \(b) in lane \(lane) of \(bytes)")
+            }
+        }
+    }
+
+    @Test func equalsLowercaseAgreesWithTheByteRuleAtEveryLengthAndPosition() {
+        // Literals of 2 to 25 bytes: below, at and past the eight-byte steps.
+        let literals: [(StaticString, [UInt8])] = [
+            ("te", Array("te".utf8)), ("via", Array("via".utf8)), ("host", Array("host".utf8)), ("range", Array("range".utf8)),
+            ("expect", Array("expect".utf8)), ("upgrade", Array("upgrade".utf8)), ("if-range", Array("if-range".utf8)),
+            ("forwarded", Array("forwarded".utf8)), ("connection", Array("connection".utf8)), ("x-request-id", Array("x-request-id".utf8)),
+            ("cache-control", Array("cache-control".utf8)), ("content-length", Array("content-length".utf8)),
+            ("accept-encoding", Array("accept-encoding".utf8)), ("x-forwarded-host", Array("x-forwarded-host".utf8)),
+            ("transfer-encoding", Array("transfer-encoding".utf8)), ("strict-transport-security", Array("strict-transport-security".utf8)),
+        ]
+        var rng = SystemRandomNumberGenerator()
+        var checked = 0
+        for (lit, bytes) in literals {
+            for offset in [0, 1, 7] {
+                // The name at `offset` in a buffer with bytes after it (a compare must not read them as its own).
+                var buf = (0..<(offset + bytes.count + 9)).map { _ in UInt8.random(in: 0...255, using: &rng) }
+                // Every case mix matches.
+                for _ in 0..<8 {
+                    for (i, b) in bytes.enumerated() {
+                        buf[offset + i] = (b >= 97 && b <= 122 && Bool.random(using: &rng)) ? b - 32 : b
+                    }
+                    let got = buf.withUnsafeBytes { equalsLowercase($0, offset, offset + bytes.count, lit) }
+                    #expect(got, "\(buf[offset..<(offset + bytes.count)]) is \(lit)")
+                }
+                // Any one byte changed to any value: the same answer as the rule.
+                for i in 0..<bytes.count {
+                    let keep = buf[offset + i]
+                    for v in 0..<256 {
+                        buf[offset + i] = UInt8(v)
+                        let got = buf.withUnsafeBytes { equalsLowercase($0, offset, offset + bytes.count, lit) }
+                        let want = BytesTests.reference(buf, offset, offset + bytes.count, bytes)
+                        if got != want { Issue.record("\(lit): byte \(i) = \(v): \(got), the rule says \(want)") }
+                        checked += 1
+                    }
+                    buf[offset + i] = keep
+                }
+                // Another length never matches.
+                #expect(!buf.withUnsafeBytes { equalsLowercase($0, offset, offset + bytes.count + 1, lit) })
+                #expect(!buf.withUnsafeBytes { equalsLowercase($0, offset, offset + bytes.count - 1, lit) })
+            }
+        }
+        #expect(checked > 100_000)
+    }
+}
