@@ -58,23 +58,40 @@ struct ExchangeCache {
 
 /// A request head's bytes and fields, kept to make its HeaderList later.
 ///
-/// Both are copies at their exact size. The fields are never the parser's
-/// array itself: holding that would share the storage the connection parses
-/// its next head into, and that parse would then allocate a new array of the
-/// same capacity (copy on write) on every miss. Those allocations, made while
-/// the memory tier evicts, were carved out of the holes evicted objects left,
-/// so new objects no longer fit them: a full tier of 1 KiB objects took 9%
-/// more memory than it holds (anon 281 MiB for 256 MiB; tools/bench/memory.sh).
-final class DeferredFields {
-    let copy: [UInt8]
-    let fields: [Field]
+/// One allocation, at its exact size: the head's bytes up to the end of its
+/// last field value, then the fields themselves (`Field` is plain data). The
+/// fields are never the parser's array itself: holding that would share the
+/// storage the connection parses its next head into, and that parse would
+/// then allocate a new array of the same capacity (copy on write) on every
+/// miss. Those allocations, made while the memory tier evicts, were carved out
+/// of the holes evicted objects left, so new objects no longer fit them: a
+/// full tier of 1 KiB objects took 9% more memory than it holds (anon 281 MiB
+/// for 256 MiB; tools/bench/memory.sh).
+struct DeferredFields {
+    let storage: [UInt8]
+    /// Where the fields start in `storage` (the head's bytes end there), and how many.
+    let end: Int
+    let count: Int
     init(_ p: UnsafeRawBufferPointer, _ fields: [Field]) {
         var end = 0
         for f in fields { end = max(end, f.valueEnd) }
-        copy = Array(p[..<end])
-        self.fields = fields.withUnsafeBufferPointer { Array($0) }
+        let fieldBytes = fields.count * MemoryLayout<Field>.stride
+        storage = end + fieldBytes == 0 ? [] : [UInt8](unsafeUninitializedCapacity: end + fieldBytes) { out, n in
+            let base = UnsafeMutableRawPointer(out.baseAddress!)
+            if end > 0 { base.copyMemory(from: p.baseAddress!, byteCount: end) }
+            if fieldBytes > 0 { fields.withUnsafeBytes { (base + end).copyMemory(from: $0.baseAddress!, byteCount: fieldBytes) } }
+            n = end + fieldBytes
+        }
+        self.end = end
+        self.count = fields.count
     }
-    func make() -> HeaderList { copy.withUnsafeBytes { HeaderList(parsed: $0, fields) } }
+    func make() -> HeaderList {
+        storage.withUnsafeBytes { raw in
+            let stride = MemoryLayout<Field>.stride
+            let fields = (0..<count).map { raw.loadUnaligned(fromByteOffset: end + $0 * stride, as: Field.self) }
+            return HeaderList(parsed: UnsafeRawBufferPointer(rebasing: raw[0..<end]), fields)
+        }
+    }
 }
 
 /// Bodies at least this large are kept in a memory file, so that hits on plain
@@ -372,7 +389,7 @@ extension Worker {
             }
         }
         x.purgeEpoch = config.store.purges.epoch
-        e.cache = x
+        swap(&e.cache, &x)
         return false
     }
 
