@@ -123,12 +123,23 @@ public final class IOBuffer {
     /// Appends `v` as exactly 16 lowercase hexadecimal digits (leading zeros kept).
     @inlinable public func append(hex16 v: UInt64) {
         reserve(16)
-        let p = base + writeIndex
-        for i in 0..<16 {
-            let d = UInt8(truncatingIfNeeded: v >> UInt64(60 - 4 * i)) & 0xF
-            p[i] = d < 10 ? 48 + d : 87 + d
-        }
+        let p = UnsafeMutableRawPointer(base + writeIndex)
+        p.storeBytes(of: IOBuffer.hexDigits(UInt32(truncatingIfNeeded: v >> 32)), as: UInt64.self)
+        p.storeBytes(of: IOBuffer.hexDigits(UInt32(truncatingIfNeeded: v)), toByteOffset: 8, as: UInt64.self)
         writeIndex += 16
+    }
+
+    /// The eight lowercase hex digits of `v`, most significant first in memory
+    /// order: each nibble spread into a byte of its own, then 0x30 added, and
+    /// 0x27 more where the nibble is 10 or above (nibble + 6 carries into bit 4).
+    @inlinable @inline(__always) static func hexDigits(_ v: UInt32) -> UInt64 {
+        var x = UInt64(v)
+        x = (x | (x << 16)) & 0x0000_FFFF_0000_FFFF
+        x = (x | (x << 8)) & 0x00FF_00FF_00FF_00FF
+        x = (x | (x << 4)) & 0x0F0F_0F0F_0F0F_0F0F
+        let letters = ((x &+ 0x0606_0606_0606_0606) >> 4) & 0x0101_0101_0101_0101
+        x = x &+ 0x3030_3030_3030_3030 &+ letters &* 0x27
+        return x.bigEndian
     }
 
     /// Appends `v` in lowercase hexadecimal (v >= 0).

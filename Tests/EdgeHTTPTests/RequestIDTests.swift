@@ -20,6 +20,15 @@ import Testing
         RequestID.append(0x0123_4567_89ab_cdef, 0xfedc_ba98_7654_3210, to: out)
         RequestID.append(0, 15, to: out)
         #expect(String(decoding: out.readView, as: UTF8.self) == "0123456789abcdeffedcba9876543210" + String(repeating: "0", count: 31) + "f")
+        // Any bits: the digits String(radix:) writes, zero-padded to 16 each.
+        var r = SplitMix64(seed: 9)
+        for _ in 0..<10_000 {
+            let (hi, lo) = (r.next() >> (r.next() % 64), r.next())
+            out.clear()
+            RequestID.append(hi, lo, to: out)
+            func padded(_ v: UInt64) -> String { let s = String(v, radix: 16); return String(repeating: "0", count: 16 - s.count) + s }
+            #expect(String(decoding: out.readView, as: UTF8.self) == padded(hi) + padded(lo))
+        }
         var g = SplitMix64(seed: 42)
         var seen = Set<UInt64>()
         for _ in 0..<10_000 { seen.insert(g.next()) }
