@@ -657,12 +657,21 @@ public final class MemoryStore: CacheStorage {
         return (keyHash(key, stopAtSeparator: true), keyHash(key, stopAtSeparator: false))
     }
 
+    /// (One FNV-1a pass: the whole key's hash goes on from the state at the
+    /// separator, which is the base key's hash.)
     @inline(__always)
     static func keyHashes(_ p: UnsafeBufferPointer<UInt8>) -> (base: UInt64, full: UInt64) {
-        var n = 0
-        while n < p.count && p[n] > 1 { n += 1 }
-        let base = fnv1a(UnsafeBufferPointer(rebasing: p[..<n]))
-        return (base, n == p.count ? base : fnv1a(UnsafeBufferPointer(rebasing: p[n...]), seed: base))
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        var i = 0
+        while i < p.count {
+            let b = p[i]
+            if b <= 1 { break }
+            h = (h ^ UInt64(b)) &* 0x100_0000_01b3
+            i += 1
+        }
+        let base = h
+        while i < p.count { h = (h ^ UInt64(p[i])) &* 0x100_0000_01b3; i += 1 }
+        return (base, h)
     }
 
     /// The ghost list's hash of a key (all of it).
