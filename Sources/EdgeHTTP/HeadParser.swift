@@ -152,23 +152,13 @@ public enum HeadParser {
                 guard p[i + 1] == 10 else { return .failure(bad("bare CR in head")) }
                 return .success(i + 2)
             }
-            // To the line's end (CR, LF or NUL): eight bytes a step while none
-            // is below 0x20, then byte by byte to the first that is (a tab or
-            // another control goes back to words).
-            var j = i
-            line: while true {
-                while j + 8 <= n {
-                    let w = p.loadUnaligned(fromByteOffset: j, as: UInt64.self)
-                    if (w &- 0x2020_2020_2020_2020) & ~w & 0x8080_8080_8080_8080 != 0 { break }
-                    j += 8
-                }
-                while j < n {
-                    let c = p[j]
-                    if c == 13 || c == 10 || c == 0 { break line }
-                    j += 1
-                    if c < 0x20 { continue line }
-                }
-                break
+            // To the line's end (CR, LF or NUL): from one byte below 0x20 to
+            // the next (a tab or another control is stepped over).
+            var j = firstControl(p, i, n, del: false)
+            while j < n {
+                let c = p[j]
+                if c == 13 || c == 10 || c == 0 { break }
+                j = firstControl(p, j + 1, n, del: false)
             }
             let lineLimit = scan.lines == 0 ? firstLineLimit : limits.maxFieldLine
             if j - i > lineLimit { return .failure(scan.lines == 0 ? firstLineError : tooLarge) }
@@ -217,17 +207,14 @@ public enum HeadParser {
                 i += 1
                 while p[i] == 0x20 || p[i] == 0x09 { i += 1 }
                 let vs = i
-                while p[i] != 13 {
-                    // Eight bytes a step while none is below 0x20 (a CR, a control, or a tab,
-                    // all taken one by one) or 0x7F; obs-text (0x80 and up) is allowed.
-                    if i + 8 <= p.count {
-                        let w = p.loadUnaligned(fromByteOffset: i, as: UInt64.self)
-                        let low = (w &- 0x2020_2020_2020_2020) & ~w & 0x8080_8080_8080_8080
-                        let d = w ^ 0x7F7F_7F7F_7F7F_7F7F
-                        let del = (d &- 0x0101_0101_0101_0101) & ~d & 0x8080_8080_8080_8080
-                        if low | del == 0 { i += 8; continue }
-                    }
+                // From one byte below 0x20 or 0x7F to the next (obs-text, 0x80 and
+                // up, is allowed), to the CR that ends the line (findHeadEnd proved
+                // one is there); a tab is stepped over, another control refused.
+                while true {
+                    i = firstControl(p, i, headEnd, del: true)
+                    guard i < headEnd else { return .failure(bad("field line without CRLF")) }
                     let c = p[i]
+                    if c == 13 { break }
                     if cls[Int(c)] & classFieldValue == 0 { return .failure(bad("invalid byte in field value")) }
                     i += 1
                 }
@@ -238,7 +225,6 @@ public enum HeadParser {
                 if fields.count >= limits.maxFields { return .failure(tooLarge) }
                 fields.append(Field(nameStart: ns, nameEnd: ne, valueStart: vs, valueEnd: ve, known: known))
                 i += 2
-                _ = headEnd
             }
         }
     }

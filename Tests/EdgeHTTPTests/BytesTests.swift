@@ -69,4 +69,42 @@ import Testing
         }
         #expect(checked > 100_000)
     }
+
+    @Test func firstControlFindsTheFirstControlByteAtEveryLengthAndPosition() {
+        func reference(_ b: [UInt8], _ s: Int, _ e: Int, del: Bool) -> Int {
+            for i in s..<e where b[i] < 0x20 || (del && b[i] == 0x7F) { return i }
+            return e
+        }
+        var rng = SystemRandomNumberGenerator()
+        // Every byte value a control could be confused with: all below 0x20, 0x7F, and their neighbours.
+        let specials: [UInt8] = Array(0..<0x21) + [0x7E, 0x7F, 0x80, 0x9F, 0xA0, 0xFF]
+        var checked = 0
+        for length in 0..<50 {
+            for start in [0, 1, 5] {
+                // Printable or high bytes (never a control) around and in the range; controls after it must not count.
+                var buf = (0..<(start + length + 20)).map { _ in UInt8.random(in: 0x21...0x7E, using: &rng) | (Bool.random(using: &rng) ? 0x80 : 0) }
+                for i in (start + length)..<buf.count { buf[i] = 0 }
+                for del in [false, true] {
+                    #expect(buf.withUnsafeBytes { firstControl($0, start, start + length, del: del) } == start + length)
+                    for at in start..<(start + length) {
+                        for v in specials {
+                            let keep = buf[at]
+                            buf[at] = v
+                            // and, sometimes, a second one later in the range
+                            let second = at + 1 < start + length && Bool.random(using: &rng) ? Int.random(in: (at + 1)..<(start + length), using: &rng) : nil
+                            let keep2 = second.map { buf[$0] }
+                            if let second { buf[second] = 0x0D }
+                            let got = buf.withUnsafeBytes { firstControl($0, start, start + length, del: del) }
+                            let want = reference(buf, start, start + length, del: del)
+                            if got != want { Issue.record("length \(length) start \(start) byte \(v) at \(at - start) del \(del): \(got), want \(want)") }
+                            if let second, let keep2 { buf[second] = keep2 }
+                            buf[at] = keep
+                            checked += 1
+                        }
+                    }
+                }
+            }
+        }
+        #expect(checked > 100_000)
+    }
 }
