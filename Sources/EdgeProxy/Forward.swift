@@ -128,7 +128,9 @@ extension Worker {
         let caching = route.cache != nil
         for f in head.fields {
             if f.known.isHopByHop { continue }
-            if caching && (equalsLowercase(p, f.nameStart, f.nameEnd, "cdn-cache-control") || equalsLowercase(p, f.nameStart, f.nameEnd, "surrogate-control")) {
+            // (Both names have 17 bytes: the length is checked here, once, before either compare.)
+            if caching && f.known == .other && f.nameEnd - f.nameStart == 17
+                && (equalsLowercase(p, f.nameStart, f.nameEnd, "cdn-cache-control") || equalsLowercase(p, f.nameStart, f.nameEnd, "surrogate-control")) {
                 continue   // targeted at this cache, not the client's
             }
             if f.known == .contentLength && (framing != .none || transforming) { continue }
