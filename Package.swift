@@ -28,7 +28,7 @@ let package = Package(
         // Pure: HTTP/1.1 parsing, framing, serialization, target normalization.
         .target(name: "EdgeHTTP", swiftSettings: fast),
         // Pure: HTTP/2 framing, HPACK, the connection and stream state machines.
-        .target(name: "EdgeHTTP2", swiftSettings: fast),
+        .target(name: "EdgeHTTP2", dependencies: ["EdgeHTTP"], swiftSettings: fast),
         // Pure: origin balancing and passive health policy.
         .target(name: "EdgeUpstream", dependencies: ["EdgeHTTP"], swiftSettings: fast),
         // Pure: protection policy: address prefix lists, rate limits (GCRA, a

@@ -640,7 +640,7 @@ public final class MemoryStore: CacheStorage {
     /// (Over the key's bytes in place: the UTF-8 view's iterator cost about
     /// 25 instructions a byte, and every lookup hashes its key.)
     /// `seed`: the hash so far (the disk index hashes a key, then its variant).
-    public static func keyHash(_ key: String, stopAtSeparator: Bool, seed: UInt64 = 0xcbf2_9ce4_8422_2325) -> UInt64 {
+    public static func keyHash(_ key: String, stopAtSeparator: Bool, seed: UInt64 = fnv1aBasis) -> UInt64 {
         let inPlace = key.utf8.withContiguousStorageIfAvailable { p -> UInt64 in
             var n = 0
             if stopAtSeparator { while n < p.count && p[n] > 1 { n += 1 } } else { n = p.count }
@@ -661,16 +661,16 @@ public final class MemoryStore: CacheStorage {
     /// separator, which is the base key's hash.)
     @inline(__always)
     static func keyHashes(_ p: UnsafeBufferPointer<UInt8>) -> (base: UInt64, full: UInt64) {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        var h = fnv1aBasis
         var i = 0
         while i < p.count {
             let b = p[i]
             if b <= 1 { break }
-            h = (h ^ UInt64(b)) &* 0x100_0000_01b3
+            h = fnv1aStep(h, b)
             i += 1
         }
         let base = h
-        while i < p.count { h = (h ^ UInt64(p[i])) &* 0x100_0000_01b3; i += 1 }
+        while i < p.count { h = fnv1aStep(h, p[i]); i += 1 }
         return (base, h)
     }
 

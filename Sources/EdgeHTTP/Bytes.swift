@@ -26,19 +26,23 @@
     return t
 }()
 
+/// FNV-1a's 64-bit offset basis (the hash of nothing) and one step of it.
+@inlinable public var fnv1aBasis: UInt64 { 0xcbf2_9ce4_8422_2325 }
+@inline(__always) @inlinable public func fnv1aStep(_ h: UInt64, _ b: UInt8) -> UInt64 { (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+
 /// FNV-1a, 64 bits: ids of counter blocks and limiter buckets, balancer keys.
-@inlinable public func fnv1a<S: Sequence>(_ bytes: S, seed: UInt64 = 0xcbf2_9ce4_8422_2325) -> UInt64 where S.Element == UInt8 {
+@inlinable public func fnv1a<S: Sequence>(_ bytes: S, seed: UInt64 = fnv1aBasis) -> UInt64 where S.Element == UInt8 {
     var h = seed
-    for b in bytes { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+    for b in bytes { h = fnv1aStep(h, b) }
     return h
 }
 
 /// The same over bytes in place (not generic: a debug build iterates it
 /// without allocating; the hot path hashes every cache key with it).
-@inlinable public func fnv1a(_ bytes: UnsafeBufferPointer<UInt8>, seed: UInt64 = 0xcbf2_9ce4_8422_2325) -> UInt64 {
+@inlinable public func fnv1a(_ bytes: UnsafeBufferPointer<UInt8>, seed: UInt64 = fnv1aBasis) -> UInt64 {
     var h = seed
     var i = 0
-    while i < bytes.count { h = (h ^ UInt64(bytes[i])) &* 0x100_0000_01b3; i += 1 }
+    while i < bytes.count { h = fnv1aStep(h, bytes[i]); i += 1 }
     return h
 }
 

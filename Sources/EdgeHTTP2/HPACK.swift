@@ -9,6 +9,9 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+#if canImport(EdgeHTTP)   // (the fuzzer compiles EdgeHTTP and this module as one: tools/fuzz/run.sh)
+import EdgeHTTP   // asciiLower, eight bytes at once (Bytes.swift)
+#endif
 
 public enum HPACKError: Error, Sendable {
     /// Any malformed representation: a connection error COMPRESSION_ERROR (RFC 9113 §4.3).
@@ -277,7 +280,7 @@ public struct HPACKEncoder {
         }
         if nameIndex == 0 {
             HPACK.appendInteger(name.count, prefix: 7, flags: 0, into: &out)
-            for c in name { out.append(HPACKEncoder.lower(c)) }
+            for c in name { out.append(asciiLower(c)) }
         }
         HPACK.appendInteger(value.count, prefix: 7, flags: 0, into: &out)
         out.append(contentsOf: value)
@@ -339,7 +342,7 @@ public struct HPACKEncoder {
         if inserted - oldest == entryBytes.count { grow() }
         var bytes: [UInt8] = []
         bytes.reserveCapacity(name.count + value.count)
-        for c in name { bytes.append(HPACKEncoder.lower(c)) }
+        for c in name { bytes.append(asciiLower(c)) }
         bytes.append(contentsOf: value)
         let k = slot(inserted)
         entryBytes[k] = bytes
@@ -365,29 +368,16 @@ public struct HPACKEncoder {
         entryBytes = bytes; entryNameLength = lengths; entryHash = hashes
     }
 
-    /// ASCII letters of a word made lowercase, eight bytes at once: a byte's
-    /// high bit marks it at or above "A" and not above "Z" (and not >= 0x80),
-    /// and that bit shifted down to 0x20 is added.
-    @inline(__always) static func lowerWord(_ w: UInt64) -> UInt64 {
-        let low7 = w & 0x7f7f_7f7f_7f7f_7f7f
-        let atLeastA = low7 &+ 0x3f3f_3f3f_3f3f_3f3f   // + (0x80 - 0x41)
-        let aboveZ = low7 &+ 0x2525_2525_2525_2525     // + (0x80 - 0x5b)
-        let upper = atLeastA & ~aboveZ & ~w & 0x8080_8080_8080_8080
-        return w | (upper >> 2)
-    }
-
-    @inline(__always) static func lower(_ c: UInt8) -> UInt8 { c &- 65 < 26 ? c | 0x20 : c }
-
     /// A hash of a name, lowercased (words of eight bytes, then the rest, mixed at the end).
     @inline(__always) static func hashName(_ name: UnsafeRawBufferPointer) -> UInt64 {
         var h: UInt64 = 0xcbf2_9ce4_8422_2325 ^ UInt64(name.count)
         var i = 0
         while i + 8 <= name.count {
-            h = (h ^ lowerWord(UInt64(littleEndian: name.loadUnaligned(fromByteOffset: i, as: UInt64.self)))) &* 0x100_0000_01b3
+            h = (h ^ asciiLower(word: UInt64(littleEndian: name.loadUnaligned(fromByteOffset: i, as: UInt64.self)))) &* 0x100_0000_01b3
             h ^= h >> 29
             i += 8
         }
-        while i < name.count { h = (h ^ UInt64(lower(name[i]))) &* 0x100_0000_01b3; i += 1 }
+        while i < name.count { h = (h ^ UInt64(asciiLower(name[i]))) &* 0x100_0000_01b3; i += 1 }
         return mix(h)
     }
 
@@ -417,13 +407,13 @@ public struct HPACKEncoder {
         guard s.count == name.count else { return false }
         var i = 0
         while i + 8 <= name.count {
-            if s.loadUnaligned(fromByteOffset: i, as: UInt64.self) != lowerWord(name.loadUnaligned(fromByteOffset: i, as: UInt64.self)) {
+            if s.loadUnaligned(fromByteOffset: i, as: UInt64.self) != asciiLower(word: name.loadUnaligned(fromByteOffset: i, as: UInt64.self)) {
                 return false
             }
             i += 8
         }
         while i < name.count {
-            if s[i] != lower(name[i]) { return false }
+            if s[i] != asciiLower(name[i]) { return false }
             i += 1
         }
         return true

@@ -159,6 +159,9 @@ extension Worker {
     func cacheLookup(_ c: ClientConnection, _ rc: RouteCache, tenant: Tenant, p: UnsafeRawBufferPointer) -> Bool {
         let e = c.ex
         let wall = clock.now()
+        // Built here, then moved into the exchange with swap(&e.cache, &x)
+        // wherever the lookup ends (not assigned: a copy of the struct retains
+        // every field it holds); x is left with what the exchange held, dropped on return.
         var x = ExchangeCache()
         x.collapse = e.cache.collapse
         x.slices = SliceState.carried(e.cache.slices)

@@ -11,6 +11,7 @@ import Testing
         return true
     }
 
+    /// (HPACK's encoder compares and hashes names with it too.)
     @Test func wordLowercasingAgreesWithTheByteRuleForEveryByteInEveryLane() {
         var rng = SystemRandomNumberGenerator()
         for lane in 0..<8 {

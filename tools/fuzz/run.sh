@@ -83,7 +83,7 @@ sources() {
     http)    echo $S/EdgeHTTP/*.swift $T/EdgeHTTPTests/HTTPProperties.swift ;;
     diff)    echo $S/EdgeHTTP/*.swift $T/EdgeHTTPTests/ReferenceHead.swift ;;
     sni)     echo $S/EdgeTLS/ClientHello.swift ;;
-    h2)      echo $S/EdgeHTTP2/*.swift $T/EdgeHTTP2Tests/H2Properties.swift ;;
+    h2)      echo $S/EdgeHTTP/*.swift $S/EdgeHTTP2/*.swift $T/EdgeHTTP2Tests/H2Properties.swift ;;
     protect) echo $S/EdgeHTTP/*.swift $S/EdgeProtect/*.swift $T/EdgeProtectTests/ProtectProperties.swift ;;
     disk)    echo $S/EdgeHTTP/*.swift $S/EdgeCache/*.swift $S/EdgeDisk/Record.swift $T/EdgeDiskTests/DiskProperties.swift ;;
     cache)   echo $S/EdgeHTTP/*.swift $S/EdgeCache/*.swift $T/EdgeCacheTests/CacheControlProperties.swift ;;
