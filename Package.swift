@@ -86,11 +86,17 @@ let package = Package(
 // 24.3 MB of RSS linked dynamically, 17.9 MB statically). Every Swift module
 // is compiled for it (the flag chooses the static libraries' autolink entries)
 // and every executable linked with it. Debug builds and tests stay dynamic.
+// The executables stay position-independent (ASLR) and are linked by the
+// toolchain's lld with packed relative relocations (DT_RELR, glibc 2.36+): the
+// static runtime's ~76,000 pointer fixups take 15 KB instead of 1.8 MB, which
+// the loader read at every start and which stayed resident (edged idle:
+// 18.3 MB of RSS with 24-byte RELA entries, 16.0 MB with RELR).
 let staticRuntime = "-static-stdlib"
+let packedRelocations = ["-use-ld=lld", "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs"]
 for target in package.targets where target.type == .regular || target.type == .executable {
     if target.name.hasPrefix("C") { continue }
     target.swiftSettings = (target.swiftSettings ?? []) + [.unsafeFlags([staticRuntime], .when(configuration: .release))]
     if target.type == .executable {
-        target.linkerSettings = (target.linkerSettings ?? []) + [.unsafeFlags([staticRuntime], .when(configuration: .release))]
+        target.linkerSettings = (target.linkerSettings ?? []) + [.unsafeFlags([staticRuntime] + packedRelocations, .when(configuration: .release))]
     }
 }
