@@ -38,8 +38,10 @@ let package = Package(
         .target(name: "EdgeCache", dependencies: ["EdgeHTTP"], swiftSettings: fast),
         // Streaming gzip / brotli codecs over the system libraries (no I/O).
         .target(name: "EdgeCompress", dependencies: ["CZlib", "CBrotli", "CEdgeShims", "EdgeHTTP"], swiftSettings: fast),
-        // Config decoding and validation (Foundation allowed here, off the data path).
-        .target(name: "EdgeConfig", dependencies: ["EdgeHTTP", "EdgeProtect", "EdgeUpstream"]),
+        // Pure: JSON (RFC 8259) values, their parser and writer, Encodable to JSON.
+        .target(name: "EdgeJSON"),
+        // Config decoding and validation (off the data path).
+        .target(name: "EdgeConfig", dependencies: ["EdgeHTTP", "EdgeProtect", "EdgeUpstream", "EdgeJSON", "EdgeIO"]),
         // I/O: epoll, sockets, threads, clocks.
         .target(name: "CEdgeIO"),
         // CRC32C with the SSE4.2 instruction (header-only), for the disk tier's checksums.
@@ -53,10 +55,10 @@ let package = Package(
         .target(name: "EdgeProxy", dependencies: ["EdgeHTTP", "EdgeHTTP2", "EdgeIO", "EdgeConfig", "EdgeUpstream", "EdgeTLS", "EdgeCache", "EdgeCompress", "EdgeProtect"],
                 swiftSettings: fast),
         // The ACME client (RFC 8555) and the manager that keeps tenants' certificates (threads of its own, Foundation allowed).
-        .target(name: "EdgeACME", dependencies: ["EdgeTLS", "EdgeConfig", "EdgeHTTP", "EdgeIO"]),
+        .target(name: "EdgeACME", dependencies: ["EdgeTLS", "EdgeConfig", "EdgeHTTP", "EdgeIO", "EdgeJSON"]),
         // The admin API (Unix socket / loopback TCP, JSON): off the data path, Foundation allowed.
-        .target(name: "EdgeAdminClient", dependencies: ["EdgeIO", "EdgeHTTP", "EdgeProtect"]),
-        .target(name: "EdgeAdmin", dependencies: ["EdgeProxy", "EdgeIO", "EdgeHTTP", "EdgeConfig", "EdgeAdminClient", "EdgeACME"]),
+        .target(name: "EdgeAdminClient", dependencies: ["EdgeIO", "EdgeHTTP", "EdgeProtect", "EdgeJSON"]),
+        .target(name: "EdgeAdmin", dependencies: ["EdgeProxy", "EdgeIO", "EdgeHTTP", "EdgeConfig", "EdgeAdminClient", "EdgeACME", "EdgeJSON"]),
         .executableTarget(name: "edged", dependencies: ["EdgeProxy", "EdgeAdmin", "EdgeACME", "EdgeConfig", "EdgeCache", "EdgeDisk", "CEdgeShims"]),
         // The operator's command line, a client of the admin API.
         .executableTarget(name: "edgectl", dependencies: ["EdgeIO", "EdgeHTTP", "EdgeAdminClient"]),
@@ -65,6 +67,8 @@ let package = Package(
                           swiftSettings: fast),
 
         .testTarget(name: "EdgeHTTPTests", dependencies: ["EdgeHTTP"]),
+        .testTarget(name: "EdgeJSONTests", dependencies: ["EdgeJSON"]),
+        .testTarget(name: "EdgeIOTests", dependencies: ["EdgeIO"]),
         .testTarget(name: "EdgeHTTP2Tests", dependencies: ["EdgeHTTP2"]),
         .testTarget(name: "EdgeProtectTests", dependencies: ["EdgeProtect", "EdgeHTTP"]),
         .testTarget(name: "EdgeUpstreamTests", dependencies: ["EdgeUpstream", "EdgeHTTP"]),
