@@ -2,11 +2,11 @@
 // authorizations and their challenges, finalization and the certificate
 // download, each request a JWS (flattened JSON serialization, §6.2) over its
 // own HTTPS connection. Blocking I/O: it runs on the ACME manager's threads,
-// never on a worker. Foundation only for JSON, off the data path.
+// never on a worker.
 //
 // Concurrency: one ACMEClient belongs to one issuance at a time.
-import Foundation
 import Glibc
+import EdgeJSON
 import EdgeHTTP
 import EdgeIO
 import EdgeTLS
@@ -26,7 +26,8 @@ struct HTTPAnswer {
     var fields: [(String, String)]
     var body: [UInt8]
     func field(_ name: String) -> String? { fields.first { $0.0 == name }?.1 }
-    var json: [String: Any] { (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any] ?? [:] }
+    /// The body as JSON; an empty object when it is not JSON.
+    var json: JSON { (try? JSON.parse(body)) ?? [:] }
 }
 
 /// HTTPS/1.1 requests, one connection each, verified against `caFile` (or the system's roots).
@@ -49,7 +50,7 @@ final class HTTPSClient {
         if let colon = authority.lastIndex(of: ":"), !authority.hasSuffix("]") {
             host = String(authority[..<colon]); port = String(authority[authority.index(after: colon)...])
         }
-        host = host.trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+        host = host.trimmingBrackets
         let fd = try connect(host: host, port: port)
         defer { close(fd) }
         var probe = in6_addr()
@@ -158,21 +159,13 @@ public struct RenewalInfo: Sendable, Equatable {
     public var explanation: String?
 
     /// From the JSON body and the Retry-After field; nil when the window is missing or unreadable.
-    public init?(json: [String: Any], retryAfter: String?) {
-        guard let w = json["suggestedWindow"] as? [String: Any],
-              let s = (w["start"] as? String).flatMap(RenewalInfo.time), let e = (w["end"] as? String).flatMap(RenewalInfo.time) else { return nil }
+    public init?(json: JSON, retryAfter: String?) {
+        guard let w = json["suggestedWindow"],
+              let s = w["start"]?.string.flatMap(HTTPDate.parseRFC3339), let e = w["end"]?.string.flatMap(HTTPDate.parseRFC3339) else { return nil }
         start = s
         end = e
-        self.retryAfter = retryAfter.flatMap { Int64($0.trimmingCharacters(in: .whitespaces)) }.map { max($0, 0) }
-        explanation = json["explanationURL"] as? String
-    }
-
-    /// An RFC 3339 timestamp, with or without fractional seconds.
-    static func time(_ s: String) -> Int64? {
-        let f = ISO8601DateFormatter()
-        if let d = f.date(from: s) { return Int64(d.timeIntervalSince1970) }
-        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return f.date(from: s).map { Int64($0.timeIntervalSince1970) }
+        self.retryAfter = retryAfter.flatMap { Int64($0.trimmedOWS()) }.map { max($0, 0) }
+        explanation = json["explanationURL"]?.string
     }
 }
 
@@ -181,7 +174,7 @@ final class ACMEClient {
     let http: HTTPSClient
     let directoryURL: String
     let key: ACMEKey
-    var directory: [String: Any] = [:]
+    var directory: [String: JSON] = [:]
     var nonce: String?
     var kid: String?
     let log: (String) -> Void
@@ -197,9 +190,9 @@ final class ACMEClient {
         if directory.isEmpty {
             let a = try http.send("GET", directoryURL)
             guard a.status == 200 else { throw ACMEError("directory \(directoryURL): status \(a.status)") }
-            directory = a.json
+            directory = a.json.object ?? [:]
         }
-        guard let u = directory[name] as? String else { throw ACMEError("directory \(directoryURL) has no \(name)") }
+        guard let u = directory[name]?.string else { throw ACMEError("directory \(directoryURL) has no \(name)") }
         return u
     }
 
@@ -207,7 +200,7 @@ final class ACMEClient {
     /// unauthenticated GET of renewalInfo/ID); nil when the server offers no ARI.
     func renewalInfo(_ id: String) throws -> RenewalInfo? {
         _ = try endpoint("newNonce")   // loads the directory
-        guard let base = directory["renewalInfo"] as? String else { return nil }
+        guard let base = directory["renewalInfo"]?.string else { return nil }
         let url = (base.hasSuffix("/") ? base : base + "/") + id
         let a = try http.send("GET", url)
         guard a.status == 200 else { throw ACMEError("\(url): status \(a.status)", retryAfter: a.field("retry-after").flatMap { Int64($0) }) }
@@ -225,29 +218,24 @@ final class ACMEClient {
     /// A signed POST (payload nil: POST-as-GET, §6.3). `jwk`: sign with the key
     /// itself (newAccount) instead of the account URL. A badNonce is retried
     /// with the nonce the error carried (§6.5), up to 5 times.
-    func post(_ url: String, _ payload: Any?, jwk: Bool = false) throws -> HTTPAnswer {
+    func post(_ url: String, _ payload: JSON?, jwk: Bool = false) throws -> HTTPAnswer {
         for _ in 0..<5 {
-            var protected = "{\"alg\":\"\(key.alg)\",\"nonce\":\"\(try freshNonce())\",\"url\":\"\(jsonString(url))\","
-            if jwk { protected += "\"jwk\":\(key.jwk)}" } else {
+            var protected: [String: JSON] = ["alg": .string(key.alg), "nonce": .string(try freshNonce()), "url": .string(url)]
+            if jwk { protected["jwk"] = try JSON.parse(key.jwk) } else {
                 guard let kid else { throw ACMEError("no account yet") }
-                protected += "\"kid\":\"\(jsonString(kid))\"}"
+                protected["kid"] = .string(kid)
             }
-            let body: String
-            if let payload {
-                body = base64url(Array(try JSONSerialization.data(withJSONObject: payload, options: [.sortedKeys, .withoutEscapingSlashes])))
-            } else {
-                body = ""
-            }
-            let p64 = base64url(Array(protected.utf8))
+            let body = payload.map { base64url($0.serialized()) } ?? ""
+            let p64 = base64url(JSON.object(protected).serialized())
             let sig = base64url(try key.sign(Array((p64 + "." + body).utf8)))
             let jws = "{\"protected\":\"\(p64)\",\"payload\":\"\(body)\",\"signature\":\"\(sig)\"}"
             let a = try http.send("POST", url, body: Array(jws.utf8))
             if let n = a.field("replay-nonce") { nonce = n }
             if a.status >= 400 {
                 let problem = a.json
-                let type = problem["type"] as? String
+                let type = problem["type"]?.string
                 if type == "urn:ietf:params:acme:error:badNonce" { continue }
-                let detail = problem["detail"] as? String ?? String(decoding: a.body.prefix(200), as: UTF8.self)
+                let detail = problem["detail"]?.string ?? String(decoding: a.body.prefix(200), as: UTF8.self)
                 throw ACMEError("\(url): \(a.status) \(type ?? "") \(detail)", type: type, retryAfter: a.field("retry-after").flatMap { Int64($0) })
             }
             return a
@@ -257,22 +245,22 @@ final class ACMEClient {
 
     /// Registers the account (or finds it: the same key returns the same account, §7.3.1).
     func account(email: String?) throws {
-        var payload: [String: Any] = ["termsOfServiceAgreed": true]
-        if let email { payload["contact"] = ["mailto:" + email] }
-        let a = try post(try endpoint("newAccount"), payload, jwk: true)
+        var payload: [String: JSON] = ["termsOfServiceAgreed": true]
+        if let email { payload["contact"] = JSON(["mailto:" + email]) }
+        let a = try post(try endpoint("newAccount"), .object(payload), jwk: true)
         guard let loc = a.field("location") else { throw ACMEError("newAccount: no Location") }
         kid = loc
     }
 
     /// Polls `url` (POST-as-GET) until its status leaves `waiting`, honouring
     /// Retry-After (capped at 10 s between polls), for at most `limitMillis`.
-    func poll(_ url: String, while waiting: Set<String>, limitMillis: Int64 = 120_000) throws -> [String: Any] {
+    func poll(_ url: String, while waiting: Set<String>, limitMillis: Int64 = 120_000) throws -> JSON {
         let deadline = monotonicMillis() + limitMillis
         var delay: Int64 = 200
         while true {
             let a = try post(url, nil)
             let obj = a.json
-            let status = obj["status"] as? String ?? ""
+            let status = obj["status"]?.string ?? ""
             if !waiting.contains(status) { return obj }
             guard monotonicMillis() < deadline else { throw ACMEError("\(url): still \(status) after \(limitMillis / 1000) s") }
             let ask = a.field("retry-after").flatMap { Int64($0) }.map { $0 * 1000 } ?? delay
@@ -290,49 +278,49 @@ final class ACMEClient {
     /// as alreadyReplaced is placed again without it.
     func obtain(hosts: [String], challenge: String, certKey: ACMEKey, replaces: String? = nil,
                 provision: (String, String, String) throws -> () -> Void) throws -> String {
-        let identifiers = hosts.map { ["type": "dns", "value": $0] }
-        var payload: [String: Any] = ["identifiers": identifiers]
-        if let replaces, (try? endpoint("renewalInfo")) != nil { payload["replaces"] = replaces }
+        let identifiers = JSON.array(hosts.map { ["type": "dns", "value": .string($0)] })
+        var payload: [String: JSON] = ["identifiers": identifiers]
+        if let replaces, (try? endpoint("renewalInfo")) != nil { payload["replaces"] = .string(replaces) }
         let created: HTTPAnswer
         do {
-            created = try post(try endpoint("newOrder"), payload)
+            created = try post(try endpoint("newOrder"), .object(payload))
         } catch let e as ACMEError where e.type == "urn:ietf:params:acme:error:alreadyReplaced" && payload["replaces"] != nil {
             log("the server says \(replaces!) was already replaced; ordering without replaces")
             payload["replaces"] = nil
-            created = try post(try endpoint("newOrder"), payload)
+            created = try post(try endpoint("newOrder"), .object(payload))
         }
         guard let orderURL = created.field("location") else { throw ACMEError("newOrder: no Location") }
         var order = created.json
-        log("order \(orderURL) for \(hosts.joined(separator: ", "))\((payload["replaces"] as? String).map { ", replacing " + $0 } ?? ""): \(order["status"] as? String ?? "?")")
-        for authzURL in order["authorizations"] as? [String] ?? [] {
+        log("order \(orderURL) for \(hosts.joined(separator: ", "))\(payload["replaces"]?.string.map { ", replacing " + $0 } ?? ""): \(order["status"]?.string ?? "?")")
+        for authzURL in order["authorizations"]?.strings ?? [] {
             let authz = try post(authzURL, nil).json
-            let host = (authz["identifier"] as? [String: Any])?["value"] as? String ?? ""
-            if authz["status"] as? String == "valid" { log("\(host): already authorized"); continue }
-            guard let ch = (authz["challenges"] as? [[String: Any]] ?? []).first(where: { $0["type"] as? String == challenge }),
-                  let chURL = ch["url"] as? String, let token = ch["token"] as? String else {
+            let host = authz["identifier"]?["value"]?.string ?? ""
+            if authz["status"]?.string == "valid" { log("\(host): already authorized"); continue }
+            guard let ch = (authz["challenges"]?.array ?? []).first(where: { $0["type"]?.string == challenge }),
+                  let chURL = ch["url"]?.string, let token = ch["token"]?.string else {
                 throw ACMEError("\(host): the server offers no \(challenge) challenge")
             }
             // A token is base64url; anything else could reach paths or file names.
             guard !token.isEmpty, token.utf8.allSatisfy({ isBase64url($0) }) else { throw ACMEError("\(host): malformed challenge token") }
             let takeDown = try provision(host, token, token + "." + key.thumbprint)
             defer { takeDown() }
-            _ = try post(chURL, [String: Any]())
+            _ = try post(chURL, [:])
             log("\(host): \(challenge) challenge up, asked the server to validate")
             let done = try poll(authzURL, while: ["pending", "processing"])
-            guard done["status"] as? String == "valid" else {
-                let err = (done["challenges"] as? [[String: Any]] ?? []).compactMap { ($0["error"] as? [String: Any])?["detail"] as? String }.first
-                throw ACMEError("\(host): authorization \(done["status"] as? String ?? "?")\(err.map { ": " + $0 } ?? "")")
+            guard done["status"]?.string == "valid" else {
+                let err = (done["challenges"]?.array ?? []).compactMap { $0["error"]?["detail"]?.string }.first
+                throw ACMEError("\(host): authorization \(done["status"]?.string ?? "?")\(err.map { ": " + $0 } ?? "")")
             }
             log("\(host): authorized")
         }
         order = try poll(orderURL, while: ["pending"])
-        guard order["status"] as? String == "ready", let finalize = order["finalize"] as? String else {
-            throw ACMEError("order \(orderURL): \(order["status"] as? String ?? "?") (expected ready)")
+        guard order["status"]?.string == "ready", let finalize = order["finalize"]?.string else {
+            throw ACMEError("order \(orderURL): \(order["status"]?.string ?? "?") (expected ready)")
         }
-        _ = try post(finalize, ["csr": base64url(try certKey.csr(hosts: hosts))])
+        _ = try post(finalize, ["csr": .string(base64url(try certKey.csr(hosts: hosts)))])
         order = try poll(orderURL, while: ["ready", "processing"])
-        guard order["status"] as? String == "valid", let certURL = order["certificate"] as? String else {
-            throw ACMEError("order \(orderURL): \(order["status"] as? String ?? "?") after finalize")
+        guard order["status"]?.string == "valid", let certURL = order["certificate"]?.string else {
+            throw ACMEError("order \(orderURL): \(order["status"]?.string ?? "?") after finalize")
         }
         let cert = try post(certURL, nil)
         let pem = String(decoding: cert.body, as: UTF8.self)
@@ -343,18 +331,4 @@ final class ACMEClient {
 
 func isBase64url(_ c: UInt8) -> Bool {
     (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c == 45 || c == 95
-}
-
-/// A string's JSON escaping (URLs from the server go into the protected header).
-func jsonString(_ s: String) -> String {
-    var out = ""
-    for ch in s.unicodeScalars {
-        switch ch {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        default:
-            if ch.value < 0x20 { out += String(format: "\\u%04x", ch.value) } else { out.unicodeScalars.append(ch) }
-        }
-    }
-    return out
 }

@@ -11,11 +11,12 @@
 //
 // Concurrency: one scheduler thread, and up to `parallelism` issuance threads.
 // `jobs`, `running`, `stopping`, `written`, `installPending` and `account` are
-// behind `lock` (an NSCondition, which the scheduler also waits on); an
+// behind `lock` (a Gate: a mutex and the condition the scheduler waits on); an
 // issuance runs without it and reports back under it. Only the scheduler
 // installs (reloads), so certificates issued close together are served by one
 // reload, not one each. The challenge table is ACMEChallenges.shared (its own lock).
-import Foundation
+import Glibc
+import EdgeJSON
 import EdgeConfig
 import EdgeHTTP
 import EdgeIO
@@ -87,7 +88,7 @@ public final class ACMEManager: @unchecked Sendable {
     let log: @Sendable (String) -> Void
     /// Loads the new certificate (edged: a reload); false when that failed.
     let install: @Sendable () -> Bool
-    let lock = NSCondition()
+    let lock = Gate()
     var jobs: [String: Job] = [:]
     var running = 0
     var stopping = false
@@ -108,7 +109,7 @@ public final class ACMEManager: @unchecked Sendable {
         self.install = install
     }
 
-    static func wallMillis() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
+    static func wallMillis() -> Int64 { let (s, ms) = wallClock(); return s * 1000 + Int64(ms) }
 
     /// The tenants to keep certificates for (at start and after each reload): new
     /// ones are scheduled (at once, or spread over `start_spread`), removed ones
@@ -116,7 +117,7 @@ public final class ACMEManager: @unchecked Sendable {
     public func update(_ tenants: [ACMETenant]) {
         let now = Self.wallMillis()
         lock.lock()
-        defer { lock.signal(); lock.unlock() }
+        defer { lock.broadcast(); lock.unlock() }
         var next: [String: Job] = [:]
         for t in tenants {
             if let j = jobs[t.name], j.tenant == t { next[t.name] = j; continue }
@@ -140,14 +141,14 @@ public final class ACMEManager: @unchecked Sendable {
 
     func currentCertificate(_ tenant: String) -> CertificateInfo? {
         let path = ACMEServerConfig.certificatePath(stateDir: stateDir, tenant: tenant)
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return nil }
-        return CertificateInfo(pem: text)
+        guard let bytes = Files.read(path) else { return nil }
+        return CertificateInfo(pem: String(decoding: bytes, as: UTF8.self))
     }
 
     /// Renews `tenant` now (edgectl renew). Returns why not when it cannot.
     public func renew(_ tenant: String) -> String? {
         lock.lock()
-        defer { lock.signal(); lock.unlock() }
+        defer { lock.broadcast(); lock.unlock() }
         guard var j = jobs[tenant] else { return "no ACME tenant \(tenant)" }
         if j.running && j.ordering { return "\(tenant): an order is already running" }
         j.due = 0
@@ -159,18 +160,19 @@ public final class ACMEManager: @unchecked Sendable {
     }
 
     /// Per tenant: its state, for /v1/acme and edgectl.
-    public func status() -> [[String: Any]] {
+    public func status() -> [JSON] {
         lock.lock()
         defer { lock.unlock() }
-        func iso(_ ms: Int64?) -> Any { ms.map { ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: Double($0) / 1000)) } ?? NSNull() }
-        func window(_ w: (Int64, Int64)?) -> Any { w.map { ["start": iso($0.0 * 1000), "end": iso($0.1 * 1000)] } ?? NSNull() }
+        func iso(_ ms: Int64?) -> JSON { JSON(ms.map { HTTPDate.rfc3339($0 / 1000) }) }
+        func window(_ w: (Int64, Int64)?) -> JSON { w.map { ["start": iso($0.0 * 1000), "end": iso($0.1 * 1000)] } ?? .null }
         return jobs.values.sorted { $0.tenant.name < $1.tenant.name }.map { j in
-            ["tenant": j.tenant.name, "hosts": j.tenant.hosts, "challenge": j.tenant.challenge.rawValue, "directory": j.tenant.directory,
-             "state": j.running && j.ordering ? "ordering" : (j.notAfter == nil ? (j.failures > 0 ? "failing" : "waiting")
-                                                : (j.failures > 0 ? "renewal failing" : (j.writtenAt > 0 ? "installing" : "valid"))),
-             "expires": iso(j.notAfter.map { $0 * 1000 }), "renews": iso(j.renewAt.map { $0 * 1000 }), "next_try": iso(j.due),
-             "failures": j.failures, "last_error": j.lastError ?? NSNull(), "serial": j.serial ?? NSNull(),
-             "renewal_info": window(j.window), "next_renewal_info": iso(j.renewalInfoAt)] as [String: Any]
+            let state = j.running && j.ordering ? "ordering" : (j.notAfter == nil ? (j.failures > 0 ? "failing" : "waiting")
+                                                  : (j.failures > 0 ? "renewal failing" : (j.writtenAt > 0 ? "installing" : "valid")))
+            return ["tenant": JSON(j.tenant.name), "hosts": JSON(j.tenant.hosts), "challenge": JSON(j.tenant.challenge.rawValue),
+                    "directory": JSON(j.tenant.directory), "state": JSON(state),
+                    "expires": iso(j.notAfter.map { $0 * 1000 }), "renews": iso(j.renewAt.map { $0 * 1000 }), "next_try": iso(j.due),
+                    "failures": JSON(j.failures), "last_error": JSON(j.lastError), "serial": JSON(j.serial),
+                    "renewal_info": window(j.window), "next_renewal_info": iso(j.renewalInfoAt)]
         }
     }
 
@@ -181,7 +183,7 @@ public final class ACMEManager: @unchecked Sendable {
     public func stop() {
         lock.lock()
         stopping = true
-        lock.signal()
+        lock.broadcast()
         lock.unlock()
         thread?.join()
         thread = nil
@@ -221,7 +223,7 @@ public final class ACMEManager: @unchecked Sendable {
                     OSThread.detached(name: "edge-acme-ari") { [self] in askRenewalInfo(tenant, id: id) }
                 }
             }
-            _ = lock.wait(until: Date(timeIntervalSince1970: Double(max(soonest, now + 50)) / 1000))
+            lock.wait(millis: Int(max(soonest, now + 50) - now))
         }
         lock.unlock()
     }
@@ -233,7 +235,7 @@ public final class ACMEManager: @unchecked Sendable {
         var outcome: Result<CertificateInfo, ACMEError>
         do {
             let dir = stateDir + "/acme"
-            try FileManager.default.createDirectory(atPath: dir + "/certs", withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            guard Files.makeDirectories(dir + "/certs", mode: 0o700) else { throw ACMEError("cannot make \(dir)/certs: \(String(cString: strerror(errno)))") }
             let account = try accountKey(dir + "/account.key")
             let client = try ACMEClient(directory: t.directory, caFile: settings.caFile, accountKey: account) { [log] in log("acme: \(t.name): " + $0) }
             try client.account(email: t.email)
@@ -244,7 +246,7 @@ public final class ACMEManager: @unchecked Sendable {
                     ACMEChallenges.shared.addHTTP(token: token, host: host, keyAuthorization: keyAuth)
                     return { ACMEChallenges.shared.removeHTTP(token: token) }
                 case .tlsALPN01:
-                    let ctx = try ACMEChallengeContext(host: host, keyAuthorization: keyAuth, now: Int64(Date().timeIntervalSince1970))
+                    let ctx = try ACMEChallengeContext(host: host, keyAuthorization: keyAuth, now: wallClock().seconds)
                     ACMEChallenges.shared.addALPN(host: host, ctx)
                     return { ACMEChallenges.shared.removeALPN(host: host) }
                 }
@@ -277,7 +279,7 @@ public final class ACMEManager: @unchecked Sendable {
                 j.renewalInfoAt = info.renewalID != nil ? now : nil
                 j.window = nil
                 j.due = j.nextDue
-                log("acme: \(t.name): certificate \(info.serial) issued, valid until \(Date(timeIntervalSince1970: Double(info.notAfter))), renews at \(Date(timeIntervalSince1970: Double(j.renewAt!)))")
+                log("acme: \(t.name): certificate \(info.serial) issued, valid until \(HTTPDate.rfc3339(info.notAfter)), renews at \(HTTPDate.rfc3339(j.renewAt!))")
                 written += 1
                 j.writtenAt = written
                 installPending = true
@@ -292,7 +294,7 @@ public final class ACMEManager: @unchecked Sendable {
             }
             jobs[t.name] = j
         }
-        lock.signal()
+        lock.broadcast()
         lock.unlock()
     }
 
@@ -310,7 +312,7 @@ public final class ACMEManager: @unchecked Sendable {
             outcome = .failure(ACMEError("\(error)"))
         }
         lock.lock()
-        defer { lock.signal(); lock.unlock() }
+        defer { lock.broadcast(); lock.unlock() }
         running -= 1
         guard var j = jobs[t.name] else { return }
         j.running = false
@@ -324,7 +326,7 @@ public final class ACMEManager: @unchecked Sendable {
             let at = ACMESchedule.renewalInfoAt(windowStart: info.start, windowEnd: info.end, seed: j.seed)
             let poll = ACMESchedule.renewalInfoPoll(retryAfterSeconds: info.retryAfter, floorMillis: settings.retryMinMillis)
             if j.window.map({ $0 != (info.start, info.end) }) ?? true {
-                func day(_ s: Int64) -> String { "\(Date(timeIntervalSince1970: Double(s)))" }
+                func day(_ s: Int64) -> String { HTTPDate.rfc3339(s) }
                 let when = at * 1000 <= now ? "renewing now" : "renewing at \(day(at))"
                 log("acme: \(t.name): renewal information suggests \(day(info.start)) to \(day(info.end)); \(when)\(info.explanation.map { " (\($0))" } ?? "")")
             }

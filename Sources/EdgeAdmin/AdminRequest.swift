@@ -2,10 +2,9 @@
 // EdgeHTTP's parser, body by Content-Length) and the bodies of the endpoints that
 // take one, validated into values. No side effects and no server state here, so
 // the admin fuzz target (tools/fuzz/FuzzAdmin.swift) can build it with EdgeHTTP alone.
-import Foundation
-#if canImport(EdgeHTTP)   // (the admin fuzzer compiles this file with EdgeHTTP and EdgeConfig's JSONFile.swift as one: tools/fuzz/run.sh)
+#if canImport(EdgeHTTP)   // (the admin fuzzer compiles this file with EdgeHTTP's and EdgeJSON's sources as one: tools/fuzz/run.sh)
 import EdgeHTTP
-import EdgeConfig
+import EdgeJSON
 #endif
 
 /// A 400 answer with its message.
@@ -64,8 +63,8 @@ struct AdminRequest {
             r.path = String(target[..<q])
             for pair in target[target.index(after: q)...].split(separator: "&") {
                 let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-                let k = String(kv[0]).removingPercentEncoding ?? String(kv[0])
-                r.query[k] = kv.count > 1 ? (String(kv[1]).removingPercentEncoding ?? String(kv[1])) : ""
+                let k = kv[0].percentDecoded ?? String(kv[0])
+                r.query[k] = kv.count > 1 ? (kv[1].percentDecoded ?? String(kv[1])) : ""
             }
         } else {
             r.path = target
@@ -83,9 +82,9 @@ struct AdminRequest {
     /// what it fetches needs one on the TCP listener).
     var isDashboardPage: Bool { method == "GET" && (path == "/" || path == "/dashboard") }
 
-    func jsonObject() throws -> [String: Any] {
+    func jsonObject() throws -> [String: JSON] {
         if body.isEmpty { return [:] }
-        guard let o = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any] else {
+        guard let o = (try? JSON.parse(body))?.object else {
             throw OperationError400("the body is not a JSON object")
         }
         return o
@@ -106,42 +105,42 @@ struct PurgeRequest: Equatable {
 
     init(scope: Scope, soft: Bool) { self.scope = scope; self.soft = soft }
 
-    init(_ o: [String: Any]) throws {
+    init(_ o: [String: JSON]) throws {
         let allowed: Set<String> = ["urls", "prefix", "tags", "tenant", "all", "soft"]
         if let bad = o.keys.sorted().first(where: { !allowed.contains($0) }) { throw OperationError400("unknown field \"\(bad)\"") }
-        if o["soft"] != nil && !isJSONBool(o["soft"] as Any) { throw OperationError400("\"soft\" must be true or false") }
-        soft = (o["soft"] as? Bool) ?? false
-        let tenant = o["tenant"] as? String
+        if o["soft"] != nil && o["soft"]?.bool == nil { throw OperationError400("\"soft\" must be true or false") }
+        soft = o["soft"]?.bool ?? false
+        let tenant = o["tenant"]?.string
         if o["tenant"] != nil && tenant == nil { throw OperationError400("\"tenant\" must be a string") }
         let kinds = ["urls", "prefix", "tags", "all"].filter { o[$0] != nil }
         guard kinds.count == 1 else { throw OperationError400("give exactly one of \"urls\", \"prefix\", \"tags\" or \"all\"") }
         switch kinds[0] {
         case "urls":
-            guard let urls = o["urls"] as? [String], !urls.isEmpty else { throw OperationError400("\"urls\" must be a non-empty list of URLs") }
+            guard let urls = o["urls"]?.strings, !urls.isEmpty else { throw OperationError400("\"urls\" must be a non-empty list of URLs") }
             if tenant != nil { throw OperationError400("\"tenant\" goes with \"tags\" or \"all\" (a URL names its tenant by host)") }
             scope = .urls(urls)
         case "prefix":
-            guard let p = o["prefix"] as? String else { throw OperationError400("\"prefix\" must be a URL") }
+            guard let p = o["prefix"]?.string else { throw OperationError400("\"prefix\" must be a URL") }
             if tenant != nil { throw OperationError400("\"tenant\" goes with \"tags\" or \"all\" (a URL names its tenant by host)") }
             scope = .prefix(p)
         case "tags":
-            guard let tags = o["tags"] as? [String], !tags.isEmpty else { throw OperationError400("\"tags\" must be a non-empty list") }
+            guard let tags = o["tags"]?.strings, !tags.isEmpty else { throw OperationError400("\"tags\" must be a non-empty list") }
             scope = .tags(tags, tenant: tenant)
         default:
-            guard isJSONBool(o["all"] as Any), o["all"] as? Bool == true, let tenant else { throw OperationError400("\"all\": true needs \"tenant\"") }
+            guard o["all"]?.bool == true, let tenant else { throw OperationError400("\"all\": true needs \"tenant\"") }
             scope = .tenant(tenant)
         }
     }
 
     /// The body that asks for this purge, in its shortest form (the admin fuzz target
     /// checks that it reads back as the same purge; fleet journals keep the body as sent).
-    var json: [String: Any] {
-        var o: [String: Any] = soft ? ["soft": true] : [:]
+    var json: [String: JSON] {
+        var o: [String: JSON] = soft ? ["soft": true] : [:]
         switch scope {
-        case .urls(let u): o["urls"] = u
-        case .prefix(let p): o["prefix"] = p
-        case .tags(let t, let tenant): o["tags"] = t; if let tenant { o["tenant"] = tenant }
-        case .tenant(let t): o["tenant"] = t; o["all"] = true
+        case .urls(let u): o["urls"] = JSON(u)
+        case .prefix(let p): o["prefix"] = .string(p)
+        case .tags(let t, let tenant): o["tags"] = JSON(t); if let tenant { o["tenant"] = .string(tenant) }
+        case .tenant(let t): o["tenant"] = .string(t); o["all"] = true
         }
         return o
     }
@@ -154,22 +153,22 @@ struct ExplainRequest {
     var method = "GET"
     var client = "127.0.0.1"
 
-    init(_ o: [String: Any]) throws {
+    init(_ o: [String: JSON]) throws {
         let allowed: Set<String> = ["url", "headers", "method", "client"]
         if let bad = o.keys.sorted().first(where: { !allowed.contains($0) }) { throw OperationError400("unknown field \"\(bad)\"") }
-        guard let url = o["url"] as? String else { throw OperationError400("\"url\" (a string) is required") }
+        guard let url = o["url"]?.string else { throw OperationError400("\"url\" (a string) is required") }
         self.url = url
-        if o["headers"] != nil && !(o["headers"] is [String]) { throw OperationError400("\"headers\" must be a list of \"Name: value\" strings") }
-        for line in (o["headers"] as? [String]) ?? [] {
+        if o["headers"] != nil && o["headers"]?.strings == nil { throw OperationError400("\"headers\" must be a list of \"Name: value\" strings") }
+        for line in o["headers"]?.strings ?? [] {
             guard let colon = line.firstIndex(of: ":") else { throw OperationError400("header \"\(line)\" is not \"Name: value\"") }
-            let name = String(line[..<colon]).trimmingCharacters(in: .whitespaces)
+            let name = line[..<colon].trimmedOWS()
             guard !name.isEmpty, name.utf8.allSatisfy({ isTokenChar($0) }) else { throw OperationError400("header \"\(line)\" has no valid field name") }
-            headers.append((name, String(line[line.index(after: colon)...]).trimmingCharacters(in: .whitespaces)))
+            headers.append((name, line[line.index(after: colon)...].trimmedOWS()))
         }
-        if o["method"] != nil && !(o["method"] is String) { throw OperationError400("\"method\" must be a string") }
-        method = (o["method"] as? String) ?? "GET"
+        if o["method"] != nil && o["method"]?.string == nil { throw OperationError400("\"method\" must be a string") }
+        method = o["method"]?.string ?? "GET"
         guard !method.isEmpty, method.utf8.allSatisfy({ isTokenChar($0) }) else { throw OperationError400("\"method\" is not a method") }
-        if o["client"] != nil && !(o["client"] is String) { throw OperationError400("\"client\" must be an address") }
-        client = (o["client"] as? String) ?? "127.0.0.1"
+        if o["client"] != nil && o["client"]?.string == nil { throw OperationError400("\"client\" must be an address") }
+        client = o["client"]?.string ?? "127.0.0.1"
     }
 }

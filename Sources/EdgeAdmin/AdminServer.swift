@@ -10,7 +10,7 @@
 // inside EdgeServer. `active` (the open connections, under a Mutex) lets
 // `stop()` (any thread; it writes the wake-up eventfd) cut them short and wait
 // for their threads to finish.
-import Foundation
+import EdgeJSON
 import Glibc
 import Synchronization
 import EdgeIO
@@ -66,8 +66,8 @@ public final class AdminServer: @unchecked Sendable {
         var bound: SocketAddress?
         if let tcp {
             guard let file = tokenFile else { throw AdminError("the TCP admin listener needs a token file (--admin-token-file)") }
-            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { throw AdminError("\(file): cannot read the admin token") }
-            let t = text.trimmingCharacters(in: .whitespacesAndNewlines)
+            guard let text = Files.readText(file) else { throw AdminError("\(file): cannot read the admin token") }
+            let t = text.trimmedWhitespace()
             guard t.utf8.count >= 16 else { throw AdminError("\(file): the admin token must be at least 16 characters") }
             token = Array(t.utf8)
             guard let addr = SocketAddress(tcp) else { throw AdminError("\"\(tcp)\" is not ADDR:PORT") }
@@ -250,30 +250,30 @@ public final class AdminServer: @unchecked Sendable {
                 var o = try req.jsonObject()
                 guard let id = o.removeValue(forKey: "id") else { return try .json(purge(o)) }
                 // A fleet purge (edgectl purge --nodes): applied once, journaled for the peers.
-                guard let id = id as? String, FleetPurge.validID(id) else { throw OperationError400("\"id\" must be 1 to 64 of A-Z a-z 0-9 . _ : -") }
+                guard let id = id.string, FleetPurge.validID(id) else { throw OperationError400("\"id\" must be 1 to 64 of A-Z a-z 0-9 . _ : -") }
                 if journal.contains(id) { return try .json(FleetPurgeResult(purged: 0, duplicate: true)) }
                 let r = try purge(o)
                 journal.record(FleetPurge(id: id, time: wallSeconds(), request: o))
                 return try .json(FleetPurgeResult(purged: r.purged, duplicate: false))
             case ("GET", "/v1/purges"):
                 guard let t = Int64(req.query["since"] ?? "0") else { throw OperationError400("\"since\" must be wall-clock seconds") }
-                let body: [String: Any] = ["now": wallSeconds(), "purges": journal.since(t).map(\.json)]
-                return AdminResponse(status: 200, body: Array(try JSONSerialization.data(withJSONObject: body, options: [.sortedKeys])) + [10])
+                let body: JSON = ["now": .int(wallSeconds()), "purges": .array(journal.since(t).map(\.json))]
+                return AdminResponse(status: 200, body: body.serialized() + [10])
             case ("POST", "/v1/explain"):
                 let x = try ExplainRequest(req.jsonObject())
                 return try .json(edge.explain(url: x.url, headers: x.headers, method: x.method, client: x.client))
             case ("POST", "/v1/reload"):
-                do { return try .json(["reloaded": true, "message": .init(reload())] as [String: JSONScalar]) }
+                do { return try .json(["reloaded": true, "message": .string(reload())] as JSON) }
                 catch { return .error(422, "reload failed, still serving the previous configuration: \(error)") }
             case ("GET", "/v1/acme"):
-                let body: [String: Any] = ["tenants": acme?.status() ?? []]
-                return AdminResponse(status: 200, body: Array(try JSONSerialization.data(withJSONObject: body, options: [.sortedKeys])) + [10])
+                let body: JSON = ["tenants": .array(acme?.status() ?? [])]
+                return AdminResponse(status: 200, body: body.serialized() + [10])
             case ("POST", "/v1/acme/renew"):
                 let o = try req.jsonObject()
-                guard let t = o["tenant"] as? String else { throw OperationError400("\"tenant\" (a string) is required") }
+                guard let t = o["tenant"]?.string else { throw OperationError400("\"tenant\" (a string) is required") }
                 guard let acme else { return .error(404, "no tenant uses ACME") }
                 if let why = acme.renew(t) { return .error(why.hasPrefix("no ACME") ? 404 : 409, why) }
-                return try .json(["renewing": .init(t)] as [String: JSONScalar])
+                return try .json(["renewing": .string(t)] as JSON)
             case (_, "/"), (_, "/dashboard"), (_, "/v1/live"), (_, "/v1/log"), (_, "/v1/stats"), (_, "/v1/tenants"), (_, "/metrics"), (_, "/v1/metrics"), (_, "/v1/purge"), (_, "/v1/explain"), (_, "/v1/reload"), (_, "/v1/purges"),
                  (_, "/v1/acme"), (_, "/v1/acme/renew"):
                 return .error(405, "\(req.method) is not allowed on \(req.path)")
@@ -290,7 +290,7 @@ public final class AdminServer: @unchecked Sendable {
     }
 
     /// Applies a purge body (PurgeRequest says which shapes there are).
-    func purge(_ o: [String: Any]) throws -> PurgeResult {
+    func purge(_ o: [String: JSON]) throws -> PurgeResult {
         let r = try PurgeRequest(o)
         switch r.scope {
         case .urls(let urls): return try edge.purge(urls: urls, soft: r.soft)
@@ -312,37 +312,18 @@ public struct AdminError: Error, CustomStringConvertible {
     init(_ d: String) { description = d }
 }
 
-/// A string or a bool in a small JSON object.
-enum JSONScalar: Encodable, ExpressibleByBooleanLiteral {
-    case string(String), bool(Bool)
-    init(_ s: String) { self = .string(s) }
-    init(booleanLiteral b: Bool) { self = .bool(b) }
-    func encode(to e: Encoder) throws {
-        var c = e.singleValueContainer()
-        switch self {
-        case .string(let s): try c.encode(s)
-        case .bool(let b): try c.encode(b)
-        }
-    }
-}
-
 struct AdminResponse {
     var status: Int
     var contentType = "application/json"
     var body: [UInt8]
 
+    /// An Encodable answer: keys in snake_case, sorted; pretty unless `compact` (the live view's frequent polls).
     static func json<T: Encodable>(_ v: T, compact: Bool = false) throws -> AdminResponse {
-        let e = JSONEncoder()
-        e.keyEncodingStrategy = .convertToSnakeCase
-        e.outputFormatting = compact ? [.sortedKeys, .withoutEscapingSlashes] : [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
-        return AdminResponse(status: 200, body: Array(try e.encode(v)) + [10])
+        AdminResponse(status: 200, body: try JSON.encode(v, snakeCase: true).serialized(pretty: !compact) + [10])
     }
 
     static func error(_ status: Int, _ message: String) -> AdminResponse {
-        let e = JSONEncoder()
-        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let body = (try? e.encode(["error": message])) ?? Data("{\"error\":\"?\"}".utf8)
-        return AdminResponse(status: status, body: Array(body) + [10])
+        AdminResponse(status: status, body: JSON.object(["error": .string(message)]).serialized() + [10])
     }
 
     /// The head of an answer whose body runs until the connection closes (the live tail).

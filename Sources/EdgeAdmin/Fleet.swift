@@ -18,29 +18,29 @@
 //
 // Threads: the admin connection threads (a purge arriving), the sync thread
 // and the start (syncBeforeServing) all go through `FleetJournal`, whose
-// state is behind one lock (an NSLock: the entries hold JSON values, which
-// are not Sendable) held for a step; the journal file is appended under it.
-import Foundation
+// state is behind one lock held for a step; the journal file is appended
+// under it.
 import Glibc
 import Synchronization
 import EdgeIO
 import EdgeAdminClient
+import EdgeJSON
 
 /// One fleet purge as the journal and the peers' API carry it.
-struct FleetPurge {
+struct FleetPurge: Sendable {
     var id: String
     /// Wall seconds on the node that journaled it.
     var time: Int64
     /// The purge request's body (urls / prefix / tags / tenant, soft).
-    var request: [String: Any]
+    var request: [String: JSON]
 
-    var json: [String: Any] { ["id": id, "time": time, "request": request] }
+    var json: JSON { ["id": .string(id), "time": .int(time), "request": .object(request)] }
 
-    init(id: String, time: Int64, request: [String: Any]) { self.id = id; self.time = time; self.request = request }
+    init(id: String, time: Int64, request: [String: JSON]) { self.id = id; self.time = time; self.request = request }
 
-    init?(json o: [String: Any]) {
-        guard let id = o["id"] as? String, FleetPurge.validID(id), let t = (o["time"] as? NSNumber)?.int64Value,
-              let r = o["request"] as? [String: Any] else { return nil }
+    init?(json o: JSON) {
+        guard let id = o["id"]?.string, FleetPurge.validID(id), let t = o["time"]?.int64,
+              let r = o["request"]?.object else { return nil }
         self.init(id: id, time: t, request: r)
     }
 
@@ -57,31 +57,27 @@ final class FleetJournal: @unchecked Sendable {
         var ids: Set<String> = []
         var fd: Int32 = -1
     }
-    let lock = NSLock()
-    var _state = State()
-    func withState<R>(_ body: (inout State) -> R) -> R { lock.lock(); defer { lock.unlock() }; return body(&_state) }
+    let state = Mutex(State())
+    func withState<R: Sendable>(_ body: (inout State) -> R) -> R { state.withLock { body(&$0) } }
     let path: String
     /// Entries kept (older ones are dropped when the journal is rewritten at start).
     static let keep = 10_000
     static let keepSeconds: Int64 = 7 * 86_400
 
     init(stateDir: String) {
-        path = (stateDir as NSString).appendingPathComponent("fleet-purges.jsonl")
+        path = Path.join(stateDir, "fleet-purges.jsonl")
         var entries: [FleetPurge] = []
-        if let text = try? String(contentsOfFile: path, encoding: .utf8) {
-            for line in text.split(separator: "\n") {
+        if let bytes = Files.read(path) {
+            for line in bytes.split(separator: 10) {
                 // A torn last line (a crash mid-append) does not parse and is dropped.
-                guard let o = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any], let p = FleetPurge(json: o) else { continue }
+                guard let o = try? JSON.parse(Array(line)), let p = FleetPurge(json: o) else { continue }
                 entries.append(p)
             }
         }
         let cutoff = wallSeconds() - FleetJournal.keepSeconds
         entries = Array(entries.filter { $0.time >= cutoff }.suffix(FleetJournal.keep))
         // Rewritten whole (compacted) once per start, then appended to.
-        let tmp = path + ".tmp"
-        var text = ""
-        for e in entries { text += FleetJournal.line(e) }
-        if (try? text.write(toFile: tmp, atomically: false, encoding: .utf8)) != nil { rename(tmp, path) }
+        Files.replace(path, entries.flatMap(FleetJournal.line), mode: 0o600)
         let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o600)
         withState { s in
             s.entries = entries
@@ -92,10 +88,7 @@ final class FleetJournal: @unchecked Sendable {
 
     deinit { withState { if $0.fd >= 0 { close($0.fd) } } }
 
-    static func line(_ p: FleetPurge) -> String {
-        let d = (try? JSONSerialization.data(withJSONObject: p.json, options: [.sortedKeys])) ?? Data("{}".utf8)
-        return String(decoding: d, as: UTF8.self) + "\n"
-    }
+    static func line(_ p: FleetPurge) -> [UInt8] { p.json.serialized() + [10] }
 
     func contains(_ id: String) -> Bool { withState { $0.ids.contains(id) } }
 
@@ -106,7 +99,7 @@ final class FleetJournal: @unchecked Sendable {
             guard s.ids.insert(p.id).inserted else { return false }
             s.entries.append(p)
             if s.fd >= 0 {
-                let bytes = Array(FleetJournal.line(p).utf8)
+                let bytes = FleetJournal.line(p)
                 _ = bytes.withUnsafeBytes { write(s.fd, $0.baseAddress, $0.count) }
                 fdatasync(s.fd)
             }
@@ -122,26 +115,26 @@ final class FleetJournal: @unchecked Sendable {
 final class FleetSync: @unchecked Sendable {
     let peers: [AdminNode]
     let journal: FleetJournal
-    let apply: @Sendable ([String: Any]) throws -> Int
+    let apply: @Sendable ([String: JSON]) throws -> Int
     let intervalMillis: Int64
     let watermarkPath: String
     /// Each peer's clock as it last answered (peer name → wall seconds).
     let watermarks: Mutex<[String: Int64]>
     let stopping = Atomic<Bool>(false)
     /// Held while a pulled purge is checked, applied and journaled.
-    let applying = NSLock()
+    let applying = Gate()
     let wake: EventFD
     var thread: OSThread?
     /// How far before a watermark a pull reaches back.
     static let overlapSeconds: Int64 = 60
 
     init(peers: [AdminNode], journal: FleetJournal, stateDir: String, intervalMillis: Int64,
-         apply: @escaping @Sendable ([String: Any]) throws -> Int) throws {
+         apply: @escaping @Sendable ([String: JSON]) throws -> Int) throws {
         self.peers = peers; self.journal = journal; self.apply = apply; self.intervalMillis = intervalMillis
-        watermarkPath = (stateDir as NSString).appendingPathComponent("fleet-sync.json")
+        watermarkPath = Path.join(stateDir, "fleet-sync.json")
         var marks: [String: Int64] = [:]
-        if let d = FileManager.default.contents(atPath: watermarkPath), let o = (try? JSONSerialization.jsonObject(with: d)) as? [String: NSNumber] {
-            for (k, v) in o { marks[k] = v.int64Value }
+        if let d = Files.read(watermarkPath), let o = (try? JSON.parse(d))?.object {
+            for (k, v) in o { if let t = v.int64 { marks[k] = t } }
         }
         watermarks = Mutex(marks)
         wake = try EventFD()
@@ -151,22 +144,23 @@ final class FleetSync: @unchecked Sendable {
     /// applied, or the error that stopped the pull.
     @discardableResult
     func syncAll() -> [String: Result<Int, AdminClientError>] {
-        final class Box: @unchecked Sendable { let lock = NSLock(); var r: [String: Result<Int, AdminClientError>] = [:] }
-        let box = Box()
-        DispatchQueue.concurrentPerform(iterations: peers.count) { i in
-            let r = pull(peers[i])
-            box.lock.lock(); box.r[peers[i].name] = r; box.lock.unlock()
+        let results = Mutex<[String: Result<Int, AdminClientError>]>([:])
+        let threads = peers.map { peer in
+            OSThread.spawn(name: "edge-fleet-pull") { [self] in
+                let r = pull(peer)
+                results.withLock { $0[peer.name] = r }
+            }
         }
+        for t in threads { t.join() }
         saveWatermarks()
-        return box.r
+        return results.withLock { $0 }
     }
 
     func pull(_ peer: AdminNode) -> Result<Int, AdminClientError> {
         let since = max(0, (watermarks.withLock { $0[peer.name] } ?? 0) - FleetSync.overlapSeconds)
         do {
             let (status, data) = try adminCall(peer, "GET", "/v1/purges?since=\(since)")
-            guard status == 200, let o = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any],
-                  let list = o["purges"] as? [[String: Any]], let now = (o["now"] as? NSNumber)?.int64Value else {
+            guard status == 200, let o = try? JSON.parse(data), let list = o["purges"]?.array, let now = o["now"]?.int64 else {
                 return .failure(AdminClientError("\(peer.name): HTTP \(status) to GET /v1/purges"))
             }
             var applied = 0
@@ -183,10 +177,10 @@ final class FleetSync: @unchecked Sendable {
                 } catch {
                     // A purge this node cannot apply (a tenant it does not have): noted, not retried.
                     journal.record(FleetPurge(id: p.id, time: wallSeconds(), request: p.request))
-                    FileHandle.standardError.write(Data("edged: fleet purge \(p.id) from \(peer.name) not applied: \(error)\n".utf8))
+                    writeStandardError("edged: fleet purge \(p.id) from \(peer.name) not applied: \(error)\n")
                 }
             }
-            if applied > 0 { FileHandle.standardError.write(Data("edged: applied \(applied) fleet purge(s) missed, from \(peer.name)\n".utf8)) }
+            if applied > 0 { writeStandardError("edged: applied \(applied) fleet purge(s) missed, from \(peer.name)\n") }
             watermarks.withLock { $0[peer.name] = now }
             return .success(applied)
         } catch {
@@ -196,9 +190,7 @@ final class FleetSync: @unchecked Sendable {
 
     func saveWatermarks() {
         let marks = watermarks.withLock { $0 }
-        guard let d = try? JSONSerialization.data(withJSONObject: marks, options: [.sortedKeys]) else { return }
-        let tmp = watermarkPath + ".tmp"
-        if FileManager.default.createFile(atPath: tmp, contents: d) { rename(tmp, watermarkPath) }
+        Files.replace(watermarkPath, JSON.object(marks.mapValues(JSON.int)).serialized())
     }
 
     func start() {

@@ -9,7 +9,6 @@
 // tail is followed only while someone asked for the live view within the
 // last `leaseSeconds` (the dashboard polls every second), so an unwatched
 // edged pays nothing for top URLs.
-import Foundation
 import Glibc
 import Synchronization
 import EdgeIO

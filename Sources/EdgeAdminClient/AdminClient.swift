@@ -5,11 +5,11 @@
 // A node may be broken or hostile: answers are bounded (`maxAnswer`), each call
 // has one overall deadline (`AdminNode.timeoutMillis`), and the answer's head
 // goes through EdgeHTTP's response parser.
-import Foundation
 import Glibc
 import EdgeIO
 import EdgeHTTP
 import EdgeProtect
+import EdgeJSON
 
 /// The largest answer read from a node.
 public let maxAnswer = 16 << 20
@@ -28,8 +28,8 @@ public struct AdminNode: Sendable {
 }
 
 public func readToken(_ file: String) throws -> String {
-    guard let t = try? String(contentsOfFile: file, encoding: .utf8) else { throw AdminClientError("cannot read token file \(file)") }
-    let token = t.trimmingCharacters(in: .whitespacesAndNewlines)
+    guard let t = Files.readText(file) else { throw AdminClientError("cannot read token file \(file)") }
+    let token = t.trimmedWhitespace()
     // A CR or LF inside would end the Authorization line and inject fields of its own.
     guard !token.isEmpty, token.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value < 0x7F }) else {
         throw AdminClientError("token file \(file): the token must be one line of printable characters (no CR, LF or spaces)")
@@ -134,7 +134,7 @@ public func adminStream(_ node: AdminNode, _ path: String, status: (Int, [UInt8]
 }
 
 /// One request to one node: (status, body).
-@Sendable public func adminCall(_ node: AdminNode, _ method: String, _ path: String, body: [String: Any]? = nil) throws -> (Int, Data) {
+@Sendable public func adminCall(_ node: AdminNode, _ method: String, _ path: String, body: JSON? = nil) throws -> (Int, [UInt8]) {
     let (fd, host) = try adminConnect(node)
     defer { close(fd) }
     // One deadline for the whole exchange with this node.
@@ -145,11 +145,11 @@ public func adminStream(_ node: AdminNode, _ path: String, status: (Int, [UInt8]
         return Int(left)
     }
     setSocketTimeouts(fd, millis: try remaining())
-    let payload = try body.map { try JSONSerialization.data(withJSONObject: $0) } ?? Data()
+    let payload = body?.serialized() ?? []
     var head = "\(method) \(path) HTTP/1.1\r\nHost: \(host)\r\nContent-Length: \(payload.count)\r\nConnection: close\r\n"
     if let t = node.token { head += "Authorization: Bearer \(t)\r\n" }
     if body != nil { head += "Content-Type: application/json\r\n" }
-    let out = Array(head.utf8) + [13, 10] + Array(payload)
+    let out = Array(head.utf8) + [13, 10] + payload
     var off = 0
     while off < out.count {
         let w = out[off...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
@@ -180,7 +180,7 @@ public func adminStream(_ node: AdminNode, _ path: String, status: (Int, [UInt8]
             guard body.count >= Int(answer.contentLength) else { throw AdminClientError("\(node.name): answer cut short") }
             body = body.prefix(Int(answer.contentLength))
         }
-        return (answer.status, Data(body))
+        return (answer.status, Array(body))
     case .needMore: throw AdminClientError("\(node.name): answer cut short before its head ended")
     case .error(let e): throw AdminClientError("\(node.name): malformed answer (\(e.reason))")
     }

@@ -1,7 +1,10 @@
-// Reads tenant files and the server file (JSON). Foundation is fine here: this
-// runs at start and on reload, never per request. Every error names the file
-// and the field path ("routes[1].origin").
-import Foundation
+// Reads tenant files and the server file (JSON). This runs at start and on
+// reload, never per request. Every error names the file and the field path
+// ("routes[1].origin").
+#if canImport(EdgeJSON)   // (the config and admin fuzzers compile these sources as one module: tools/fuzz/run.sh)
+import EdgeJSON
+import EdgeIO
+#endif
 #if canImport(EdgeHTTP)   // (the config fuzzer compiles these modules as one: tools/fuzz/run.sh)
 import EdgeHTTP
 import EdgeProtect
@@ -18,8 +21,8 @@ func loadAccess(_ a: Node, baseDir: String) throws -> PrefixList {
             lists[which]!.append(p)
         }
         if let f = try a.string("\(which)_file") {
-            let full = f.hasPrefix("/") ? f : (baseDir as NSString).appendingPathComponent(f)
-            guard let data = readWholeFile(full) else { throw a.fail("\(which)_file", "cannot read \"\(full)\"") }
+            let full = Path.resolve(f, against: baseDir)
+            guard let data = Files.read(full) else { throw a.fail("\(which)_file", "cannot read \"\(full)\"") }
             let lines = PrefixList.lines([UInt8](data))
             lists[which]!.reserveCapacity(lists[which]!.count + lines.count)
             for (line, bytes) in lines {
@@ -46,7 +49,7 @@ func loadAccess(_ a: Node, baseDir: String) throws -> PrefixList {
 
 /// `"rate": "10/s"` with `"burst": N` (0 by default), or just the rate string.
 func loadRate(_ n: Node, _ key: String) throws -> RateSpec {
-    if let s = n.dict[key] as? String {
+    if let s = n.dict[key]?.string {
         guard let r = RateSpec(rate: s, burst: 0) else { throw n.fail(key, "expected a rate like \"10/s\", \"600/m\" or \"2/10s\"") }
         return r
     }
@@ -74,7 +77,7 @@ func loadRateLimits(_ rl: Node, routes: [RouteConfig]) throws -> [RateLimitConfi
         var c = RateLimitConfig(name: name, spec: spec)
         if n.dict["key"] != nil {
             let parts: [String]
-            if let one = n.dict["key"] as? String { parts = [one] } else { parts = try n.strings("key") ?? [] }
+            if let one = n.dict["key"]?.string { parts = [one] } else { parts = try n.strings("key") ?? [] }
             guard !parts.isEmpty else { throw n.fail("key", "needs at least one part (client, header:NAME, cookie:NAME, tenant, route)") }
             c.key = try parts.enumerated().map { i, p in
                 switch p {
@@ -105,8 +108,8 @@ func loadRateLimits(_ rl: Node, routes: [RouteConfig]) throws -> [RateLimitConfi
 func loadCompress(_ parent: Node, base: CompressConfig) throws -> CompressConfig? {
     guard let v = parent.dict["compress"] else { return nil }
     var c = base
-    if let b = v as? NSNumber, isJSONBool(b) {
-        c.enabled = b.boolValue
+    if let b = v.bool {
+        c.enabled = b
         return c
     }
     guard let n = try parent.object("compress") else { return nil }
@@ -198,11 +201,11 @@ public enum ConfigLoader {
     /// A size as config files and flags spell it ("8KiB", "512MiB", "2GiB", a number of bytes).
     public static func size(_ s: String) -> Int64? { parseSize(s) }
     /// Loads the server file (from `contents` when given: the file's bytes, read already).
-    public static func loadServer(file: String, contents: Data? = nil) throws -> ServerConfig {
+    public static func loadServer(file: String, contents: [UInt8]? = nil) throws -> ServerConfig {
         let root = Node(dict: try readJSON(file, contents: contents), file: file, path: "")
         try root.allowOnly(["http", "https", "workers", "limits", "trusted_proxies", "access_log", "state", "tls_ticket_rotation", "cache", "admin",
                             "proxy_protocol", "access", "node_name", "fleet", "acme", "log_format", "request_id", "h2c"])
-        let baseDir = (file as NSString).deletingLastPathComponent
+        let baseDir = Path.directory(of: file)
         var c = ServerConfig()
         if let v = try root.millis("tls_ticket_rotation") {
             guard v >= 1000 else { throw root.fail("tls_ticket_rotation", "must be at least 1s") }
@@ -220,16 +223,16 @@ public enum ConfigLoader {
             if let v = try cn.bytes("memory") { c.cacheMemoryBytes = max(v, 1 << 20) }
             if let v = try cn.bytes("max_object") { c.cacheMaxObjectBytes = v }
             if let list = cn.dict["disks"] {
-                guard let items = list as? [Any] else { throw cn.fail("disks", "expected a list of {\"path\": DIR, \"size\": SIZE}") }
+                guard let items = list.array else { throw cn.fail("disks", "expected a list of {\"path\": DIR, \"size\": SIZE}") }
                 var disks: [CacheDisk] = []
                 for (i, item) in items.enumerated() {
-                    guard let d = item as? [String: Any] else { throw cn.fail("disks[\(i)]", "expected {\"path\": DIR, \"size\": SIZE}") }
+                    guard let d = item.object else { throw cn.fail("disks[\(i)]", "expected {\"path\": DIR, \"size\": SIZE}") }
                     let dn = Node(dict: d, file: file, path: cn.field("disks[\(i)]"))
                     try dn.allowOnly(["path", "size"])
                     guard let path = try dn.string("path"), !path.isEmpty else { throw dn.fail("path", "is required (the cache directory)") }
                     guard let size = try dn.bytes("size") else { throw dn.fail("size", "is required (like \"10GiB\")") }
                     guard size >= CacheDisk.minimumSize else { throw dn.fail("size", "must be at least 4MiB") }
-                    let full = path.hasPrefix("/") ? path : (baseDir as NSString).appendingPathComponent(path)
+                    let full = Path.resolve(path, against: baseDir)
                     guard !disks.contains(where: { $0.path == full }) else { throw dn.fail("path", "\"\(path)\" is listed twice") }
                     disks.append(CacheDisk(path: full, size: size))
                 }
@@ -312,7 +315,7 @@ public enum ConfigLoader {
                     guard let (hostPort, _) = originAddress(p), let colon = hostPort.lastIndex(of: ":") else {
                         throw f.fail("peers[\(i)]", "\"\(p)\" is not http://ADDR:PORT")
                     }
-                    let ip = hostPort[..<colon].trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+                    let ip = String(hostPort[..<colon]).trimmingBrackets
                     guard isAdminAddress(ip) else {
                         throw f.fail("peers[\(i)]", "\(p) is not on loopback or a private network (the admin API is plain HTTP with a bearer token)")
                     }
@@ -322,7 +325,7 @@ public enum ConfigLoader {
             }
             c.peers = v
         }
-        if let v = try f.string("token_file") { c.peerTokenFile = v.hasPrefix("/") ? v : (baseDir as NSString).appendingPathComponent(v) }
+        if let v = try f.string("token_file") { c.peerTokenFile = Path.resolve(v, against: baseDir) }
         if c.peers.contains(where: { $0.hasPrefix("http://") }) && c.peerTokenFile == nil {
             throw f.fail("token_file", "is required when a peer is an http:// admin API")
         }
@@ -340,13 +343,12 @@ public enum ConfigLoader {
     /// Loads every `*.json` file of a directory as one tenant each, and checks
     /// them against each other (names and host names unique, one default).
     public static func loadTenants(directory: String) throws -> [TenantConfig] {
-        let fm = FileManager.default
-        guard let names = try? fm.contentsOfDirectory(atPath: directory) else {
+        guard let names = Files.list(directory) else {
             throw ConfigError(file: directory, field: "", message: "cannot read tenants directory")
         }
         var tenants: [TenantConfig] = []
         for n in names.sorted() where n.hasSuffix(".json") {
-            tenants.append(try loadTenant(file: (directory as NSString).appendingPathComponent(n)))
+            tenants.append(try loadTenant(file: Path.join(directory, n)))
         }
         guard !tenants.isEmpty else { throw ConfigError(file: directory, field: "", message: "no tenant files (*.json)") }
         try checkTogether(tenants)
@@ -388,11 +390,11 @@ public enum ConfigLoader {
     }
 
     /// Loads a tenant file (from `contents` when given: the file's bytes, read already).
-    public static func loadTenant(file: String, contents: Data? = nil) throws -> TenantConfig {
+    public static func loadTenant(file: String, contents: [UInt8]? = nil) throws -> TenantConfig {
         let root = Node(dict: try readJSON(file, contents: contents), file: file, path: "")
         try root.allowOnly(["name", "hosts", "default", "origins", "routes", "limits", "tls", "https_redirect", "hsts", "purge_tag_headers", "compress", "pass_request_headers", "http2",
                             "access", "rate_limits", "rules", "signatures", "error_pages"])
-        let name = try root.string("name") ?? ((file as NSString).lastPathComponent as NSString).deletingPathExtension
+        let name = try root.string("name") ?? Path.deletingExtension(Path.lastComponent(file))
         guard let rawHosts = try root.strings("hosts") else { throw root.fail("hosts", "is required (a list of host names)") }
         var hosts: [String] = []
         for (i, h) in rawHosts.enumerated() {
@@ -402,7 +404,7 @@ public enum ConfigLoader {
             }
             hosts.append(n)
         }
-        let baseDir = (file as NSString).deletingLastPathComponent
+        let baseDir = Path.directory(of: file)
 
         guard let originsNode = try root.object("origins") else { throw root.fail("origins", "is required") }
         var origins: [OriginGroupConfig] = []
@@ -486,10 +488,10 @@ public enum ConfigLoader {
                 guard o != origin else { throw m.fail("origin", "the shadow group is the route's own origin") }
                 var mirror = RouteMirror(origin: o)
                 if let v = m.dict["percent"] {
-                    guard let n = v as? NSNumber, !isJSONBool(v), n.doubleValue > 0, n.doubleValue <= 100 else {
+                    guard let n = v.number, n > 0, n <= 100 else {
                         throw m.fail("percent", "expected a number above 0 and at most 100")
                     }
-                    mirror.percent = n.doubleValue
+                    mirror.percent = n
                 }
                 if let b = try m.bytes("max_body") {
                     guard b <= 1 << 20 else { throw m.fail("max_body", "at most 1MiB") }
@@ -509,8 +511,8 @@ public enum ConfigLoader {
             }
             rc.stripPrefix = try r.bool("strip_prefix") ?? false
             // "websocket": true | false | {"idle_timeout": "1h"}
-            if let b = r.dict["websocket"] as? NSNumber, isJSONBool(b) {
-                rc.websocket = b.boolValue
+            if let b = r.dict["websocket"]?.bool {
+                rc.websocket = b
             } else if let w = try r.object("websocket") {
                 try w.allowOnly(["idle_timeout"])
                 if let v = try w.millis("idle_timeout") {
@@ -524,8 +526,8 @@ public enum ConfigLoader {
             }
             if let e = try r.object("request_headers") { rc.requestHeaders = try loadEdits(e) }
             if let e = try r.object("response_headers") { rc.responseHeaders = try loadEdits(e) }
-            if let b = r.dict["cache"] as? NSNumber, isJSONBool(b) {
-                rc.cache.enabled = b.boolValue
+            if let b = r.dict["cache"]?.bool {
+                rc.cache.enabled = b
             } else if let cn = try r.object("cache") {
                 try cn.allowOnly(["enabled", "ignore_client_no_cache", "store_set_cookie", "sort_query", "ignore_query", "grace", "deception_armor", "debug",
                                   "methods", "body_key_limit", "ttl_override", "negative_ttl", "default_ttl", "ttl_min", "ttl_max", "key_headers",
@@ -574,8 +576,8 @@ public enum ConfigLoader {
             for key in pages.dict.keys.sorted() {
                 guard let status = Int(key), (400...599).contains(status) else { throw pages.fail(key, "expected a status from 400 to 599") }
                 guard let f = try pages.string(key), !f.isEmpty else { throw pages.fail(key, "expected a file name") }
-                let full = f.hasPrefix("/") ? f : (baseDir as NSString).appendingPathComponent(f)
-                guard let data = FileManager.default.contents(atPath: full) else { throw pages.fail(key, "cannot read \"\(full)\"") }
+                let full = Path.resolve(f, against: baseDir)
+                guard let data = Files.read(full) else { throw pages.fail(key, "cannot read \"\(full)\"") }
                 guard data.count <= 64 << 10 else { throw pages.fail(key, "\"\(full)\" is larger than 64 KiB") }
                 t.errorPages[status] = String(decoding: data, as: UTF8.self)
             }
@@ -658,7 +660,7 @@ public enum ConfigLoader {
         var h = HeaderEdits()
         if let add = try e.object("add") {
             for k in add.dict.keys.sorted() {
-                guard let v = add.dict[k] as? String else { throw add.fail(k, "expected a string value") }
+                guard let v = add.dict[k]?.string else { throw add.fail(k, "expected a string value") }
                 guard isToken(k) else { throw add.fail(k, "not a valid field name") }
                 guard v.utf8.allSatisfy({ $0 == 9 || ($0 >= 0x20 && $0 != 0x7F) }) else { throw add.fail(k, "value has control characters") }
                 h.add.append((k, v))

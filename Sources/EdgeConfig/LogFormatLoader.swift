@@ -1,13 +1,15 @@
 // The server file's `log_format` (the access log's form; see LogFormat in Model.swift).
-import Foundation
+#if canImport(EdgeJSON)   // (the config and admin fuzzers compile these sources as one module: tools/fuzz/run.sh)
+import EdgeJSON
+#endif
 
 /// `log_format`: "json", "combined", "common", or a list of JSON field keys.
 func loadLogFormat(_ root: Node) throws -> LogFormat {
     let known = LogField.allCases.map(\.key).joined(separator: ", ")
-    if let list = root.dict["log_format"] as? [Any] {
+    if let list = root.dict["log_format"]?.array {
         var fields: [LogField] = []
         for (i, item) in list.enumerated() {
-            guard let k = item as? String, let f = LogField(key: k) else {
+            guard let k = item.string, let f = LogField(key: k) else {
                 throw root.fail("log_format[\(i)]", "\(item) is not a log field (one of \(known))")
             }
             fields.append(f)

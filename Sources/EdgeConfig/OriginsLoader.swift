@@ -2,7 +2,10 @@
 // passive and active health, retries, keep-alive and TLS towards them, or a
 // local directory; and the one parser of origin addresses. Part of
 // ConfigLoader (Loader.swift reads the files and the rest of a tenant).
-import Foundation
+#if canImport(EdgeJSON)   // (the config and admin fuzzers compile these sources as one module: tools/fuzz/run.sh)
+import EdgeJSON
+import EdgeIO
+#endif
 #if canImport(EdgeUpstream)   // (the config fuzzer compiles these modules as one: tools/fuzz/run.sh)
 import EdgeUpstream
 #endif
@@ -16,11 +19,11 @@ extension ConfigLoader {
         var weights: [Int] = []
         var servers: [String]?
         if let v = g.dict["servers"] {
-            guard let a = v as? [Any] else { throw g.fail("servers", "expected a list of servers") }
+            guard let a = v.array else { throw g.fail("servers", "expected a list of servers") }
             servers = try a.enumerated().map { i, e in
                 let at = "\(g.field("servers"))[\(i)]"
-                if let s = e as? String { weights.append(1); return s }
-                guard let d = e as? [String: Any] else {
+                if let s = e.string { weights.append(1); return s }
+                guard let d = e.object else {
                     throw ConfigError(file: g.file, field: at, message: "expected \"host:port\" or {\"url\": ..., \"weight\": N}")
                 }
                 let n = Node(dict: d, file: g.file, path: at)
@@ -55,8 +58,8 @@ extension ConfigLoader {
                     try n.allowOnly(["ca", "server_name", "client_cert", "client_key"])
                     func file(_ k: String) throws -> String? {
                         guard let p = try n.string(k) else { return nil }
-                        let full = p.hasPrefix("/") ? p : (baseDir as NSString).appendingPathComponent(p)
-                        guard FileManager.default.isReadableFile(atPath: full) else { throw n.fail(k, "cannot read \"\(full)\"") }
+                        let full = Path.resolve(p, against: baseDir)
+                        guard Files.isReadable(full) else { throw n.fail(k, "cannot read \"\(full)\"") }
                         return full
                     }
                     t.caFile = try file("ca")
@@ -70,14 +73,13 @@ extension ConfigLoader {
                 throw g.fail("tls", "only for https:// servers")
             }
         case (nil, let d?):
-            let root = d.hasPrefix("/") ? d : (baseDir as NSString).appendingPathComponent(d)
-            var isDir: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: root, isDirectory: &isDir), isDir.boolValue else {
+            let root = Path.resolve(d, against: baseDir)
+            guard Files.isDirectory(root) else {
                 throw g.fail("directory", "\"\(root)\" is not a readable directory")
             }
             let index = try g.string("index") ?? "index.html"
             guard !index.contains("/") else { throw g.fail("index", "must be a file name") }
-            o = OriginGroupConfig(name: name, kind: .directory(root: (root as NSString).standardizingPath, index: index))
+            o = OriginGroupConfig(name: name, kind: .directory(root: Path.standardize(root), index: index))
             if let s = try g.string("symlinks") {
                 guard s == "refuse" || s == "inside" else { throw g.fail("symlinks", "expected \"refuse\" (the default) or \"inside\"") }
                 o.symlinksInside = s == "inside"
@@ -113,25 +115,25 @@ extension ConfigLoader {
         }
         if let v = g.dict["hash_balance_factor"] {
             guard o.balance == "hash" else { throw g.fail("hash_balance_factor", "only with \"balance\": \"hash\"") }
-            guard let n = v as? NSNumber, !isJSONBool(v), n.doubleValue == 0 || (n.doubleValue >= 1 && n.doubleValue <= 100) else {
+            guard let n = v.number, n == 0 || (n >= 1 && n <= 100) else {
                 throw g.fail("hash_balance_factor", "expected 0 (off) or a number from 1 to 100 (1.25: no server above 125% of its share)")
             }
-            o.hashBalanceFactor = n.doubleValue
+            o.hashBalanceFactor = n
         }
         if let v = try g.int("max_fails", min: 1, max: 1000) { o.maxFails = v }
         if let v = try g.millis("fail_backoff") { o.failBackoffMillis = v }
         if let v = try g.int("keepalive", min: 0, max: 10_000) { o.keepAlive = v }
         if let v = g.dict["retry_budget"] {
-            guard let n = v as? NSNumber, !isJSONBool(v), n.doubleValue >= 0, n.doubleValue <= 1 else {
+            guard let n = v.number, n >= 0, n <= 1 else {
                 throw g.fail("retry_budget", "expected a fraction from 0 to 1 (0.2: retries add at most 20% to the requests)")
             }
-            o.retryBudget = n.doubleValue
+            o.retryBudget = n
         }
         if let v = g.dict["retry_on"] {
-            guard let a = v as? [Any], !a.isEmpty else { throw g.fail("retry_on", "expected a list of statuses, e.g. [502, 503, 504, \"timeout\"]") }
+            guard let a = v.array, !a.isEmpty else { throw g.fail("retry_on", "expected a list of statuses, e.g. [502, 503, 504, \"timeout\"]") }
             for (i, e) in a.enumerated() {
-                if let t = e as? String, t == "timeout" { o.retryOnTimeout = true; continue }
-                guard let n = e as? NSNumber, !isJSONBool(e), let st = Int(exactly: n.doubleValue), (500...599).contains(st) || st == 429 else {
+                if e.string == "timeout" { o.retryOnTimeout = true; continue }
+                guard let n = e.number, let st = Int(exactly: n), (500...599).contains(st) || st == 429 else {
                     throw ConfigError(file: g.file, field: "\(g.field("retry_on"))[\(i)]", message: "expected a 5xx status (or 429), or \"timeout\"")
                 }
                 o.retryOn.append(st)

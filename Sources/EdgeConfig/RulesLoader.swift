@@ -11,7 +11,9 @@
 //   actions: deny (status, body), allow, redirect (status, location with $scheme $host $path $query),
 //            headers (set {NAME: VALUE}, remove [NAME]), limit (limit: a rate_limits name), tag (tag)
 //   "signatures": true | {"categories": [...], "fields": [...], "mode": "log", "status": 403}
-import Foundation
+#if canImport(EdgeJSON)   // (the config and admin fuzzers compile these sources as one module: tools/fuzz/run.sh)
+import EdgeJSON
+#endif
 #if canImport(EdgeHTTP)   // (the config fuzzer compiles these modules as one: tools/fuzz/run.sh)
 import EdgeHTTP
 import EdgeProtect
@@ -26,7 +28,7 @@ func loadRules(_ root: Node, limits: [RateLimitConfig]) throws -> RuleSet {
     guard let v = root.dict["rules"] else { return RuleSet() }
     var setLogOnly = false
     var list: [Node]
-    if v is [Any] {
+    if v.array != nil {
         list = try root.objects("rules") ?? []
     } else {
         guard let o = try root.object("rules") else { return RuleSet() }
@@ -123,7 +125,7 @@ func loadCondition(_ m: Node) throws -> Condition {
         switch key {
         case "method":
             let ms: [String]
-            if let one = m.dict[key] as? String { ms = [one] } else { ms = try m.strings(key) ?? [] }
+            if let one = m.dict[key]?.string { ms = [one] } else { ms = try m.strings(key) ?? [] }
             guard !ms.isEmpty else { throw m.fail(key, "needs at least one method") }
             for (i, x) in ms.enumerated() where x.isEmpty || !x.utf8.allSatisfy({ isTokenChar($0) }) {
                 throw m.fail("\(key)[\(i)]", "\"\(x)\" is not a method")
@@ -137,7 +139,7 @@ func loadCondition(_ m: Node) throws -> Condition {
             parts.append(.sni(try loadText(m, key, lowercase: true)))
         case "query", "header":
             let nodes: [Node]
-            if m.dict[key] is [Any] { nodes = try m.objects(key) ?? [] } else { nodes = [try m.object(key)!] }
+            if m.dict[key]?.array != nil { nodes = try m.objects(key) ?? [] } else { nodes = [try m.object(key)!] }
             guard !nodes.isEmpty else { throw m.fail(key, "needs at least one {\"name\": ...}") }
             for q in nodes {
                 try q.allowOnly(["name", "value"])
@@ -148,7 +150,7 @@ func loadCondition(_ m: Node) throws -> Condition {
             }
         case "client":
             let texts: [String]
-            if let one = m.dict[key] as? String { texts = [one] } else { texts = try m.strings(key) ?? [] }
+            if let one = m.dict[key]?.string { texts = [one] } else { texts = try m.strings(key) ?? [] }
             guard !texts.isEmpty else { throw m.fail(key, "needs at least one address or prefix") }
             var ps: [Prefix] = []
             for (i, t) in texts.enumerated() {
@@ -174,7 +176,7 @@ func loadCondition(_ m: Node) throws -> Condition {
 
 /// A text matcher: a string (exact), or {"KIND": "...", "case_insensitive": bool}.
 func loadText(_ n: Node, _ key: String, lowercase: Bool) throws -> TextMatch {
-    if let s = n.dict[key] as? String { return TextMatch(.exact, lowercase ? s.lowercased() : s, nocase: lowercase) }
+    if let s = n.dict[key]?.string { return TextMatch(.exact, lowercase ? s.lowercased() : s, nocase: lowercase) }
     guard let o = try n.object(key) else { throw n.fail(key, "expected a string or an object") }
     let kinds = ["exact", "prefix", "suffix", "contains", "glob", "regex"]
     try o.allowOnly(Set(kinds + ["case_insensitive"]))
@@ -200,7 +202,7 @@ func loadText(_ n: Node, _ key: String, lowercase: Bool) throws -> TextMatch {
 /// `"signatures": true | false | {...}`; nil when absent, `.some(nil)` when false.
 func loadSignatures(_ parent: Node) throws -> SignatureConfig?? {
     guard let v = parent.dict["signatures"] else { return nil }
-    if let b = v as? NSNumber, isJSONBool(b) { return b.boolValue ? .some(SignatureConfig()) : .some(nil) }
+    if let b = v.bool { return b ? .some(SignatureConfig()) : .some(nil) }
     guard let o = try parent.object("signatures") else { return nil }
     try o.allowOnly(["categories", "fields", "mode", "status"])
     var c = SignatureConfig()

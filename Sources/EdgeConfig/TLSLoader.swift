@@ -1,14 +1,16 @@
 // A tenant's `tls` (certificate files, the internal CA, or ACME) and the
 // server file's `acme` defaults. Part of ConfigLoader (Loader.swift reads the
 // files and the rest of a tenant and of the server).
-import Foundation
+#if canImport(EdgeJSON)   // (the config and admin fuzzers compile these sources as one module: tools/fuzz/run.sh)
+import EdgeIO
+#endif
 
 extension ConfigLoader {
     /// `"tls": "internal"`, `"tls": "acme"`, `"tls": {"acme": {...}}` or
     /// `"tls": {"certificates": [{"cert": "a.pem", "key": "a.key"}]}`.
     static func loadTLS(_ root: Node, baseDir: String) throws -> TenantTLSConfig {
         guard let v = root.dict["tls"] else { return .none }
-        if let s = v as? String {
+        if let s = v.string {
             if s == "acme" { return .acme(ACMETenantSettings()) }
             guard s == "internal" else { throw root.fail("tls", "expected \"internal\", \"acme\" or an object with \"certificates\" or \"acme\"") }
             return .internalCA
@@ -32,8 +34,8 @@ extension ConfigLoader {
             try c.allowOnly(["cert", "key"])
             func path(_ k: String) throws -> String {
                 let p = try c.requiredString(k)
-                let full = p.hasPrefix("/") ? p : (baseDir as NSString).appendingPathComponent(p)
-                guard FileManager.default.isReadableFile(atPath: full) else { throw c.fail(k, "cannot read \"\(full)\"") }
+                let full = Path.resolve(p, against: baseDir)
+                guard Files.isReadable(full) else { throw c.fail(k, "cannot read \"\(full)\"") }
                 return full
             }
             out.append(CertificateFiles(cert: try path("cert"), key: try path("key")))
@@ -52,8 +54,8 @@ extension ConfigLoader {
         if let v = try a.string("key_type") { c.keyType = try acmeKeyType(a, v) }
         if let v = try a.string("account_key_type") { c.accountKeyType = try acmeKeyType(a, v, field: "account_key_type") }
         if let v = try a.string("ca_file") {
-            let full = v.hasPrefix("/") ? v : (baseDir as NSString).appendingPathComponent(v)
-            guard FileManager.default.isReadableFile(atPath: full) else { throw a.fail("ca_file", "cannot read \"\(full)\"") }
+            let full = Path.resolve(v, against: baseDir)
+            guard Files.isReadable(full) else { throw a.fail("ca_file", "cannot read \"\(full)\"") }
             c.caFile = full
         }
         if let v = try a.int("parallelism", min: 1, max: 64) { c.parallelism = v }

@@ -48,32 +48,6 @@ import EdgeCache
 import EdgeHTTP
 import EdgeIO
 
-/// A mutex and condition variable (pthread), for the disk threads' queues.
-final class Gate: @unchecked Sendable {
-    let m = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-    let c = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
-    init() {
-        pthread_mutex_init(m, nil)
-        var attr = pthread_condattr_t()
-        pthread_condattr_init(&attr)
-        pthread_condattr_setclock(&attr, CLOCK_MONOTONIC)
-        pthread_cond_init(c, &attr)
-    }
-    deinit { pthread_cond_destroy(c); pthread_mutex_destroy(m); m.deallocate(); c.deallocate() }
-    func lock() { pthread_mutex_lock(m) }
-    func unlock() { pthread_mutex_unlock(m) }
-    func broadcast() { pthread_cond_broadcast(c) }
-    /// Waits (locked) until signalled or `millis` pass.
-    func wait(millis: Int) {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        let ns = Int(ts.tv_nsec) + (millis % 1000) * 1_000_000
-        ts.tv_sec += millis / 1000 + ns / 1_000_000_000
-        ts.tv_nsec = ns % 1_000_000_000
-        pthread_cond_timedwait(c, m, &ts)
-    }
-}
-
 /// Writes all of `p` at `offset`; 0, or the errno that stopped it.
 func pwriteAll(_ fd: Int32, _ p: UnsafeRawBufferPointer, _ offset: Int) -> Int32 {
     var done = 0

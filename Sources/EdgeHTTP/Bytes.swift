@@ -173,6 +173,39 @@ extension StringProtocol {
         while let l = s.utf8.last, l == 32 || l == 9 { s = s.dropLast() }
         return String(s)
     }
+
+    /// The string without leading and trailing spaces, tabs, CRs and LFs (a token file's line).
+    public func trimmedWhitespace() -> String {
+        func space(_ b: UInt8) -> Bool { b == 32 || b == 9 || b == 13 || b == 10 }
+        var s = Substring(self)
+        while let f = s.utf8.first, space(f) { s = s.dropFirst() }
+        while let l = s.utf8.last, space(l) { s = s.dropLast() }
+        return String(s)
+    }
+
+    /// The text with its %XX escapes decoded (a query parameter's); nil when
+    /// an escape is malformed or the bytes decoded are not UTF-8.
+    public var percentDecoded: String? {
+        let b = Array(utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(b.count)
+        var i = 0
+        while i < b.count {
+            if b[i] != 37 { out.append(b[i]); i += 1; continue }
+            guard i + 2 < b.count, hexValue(b[i + 1]) >= 0, hexValue(b[i + 2]) >= 0 else { return nil }
+            out.append(UInt8(hexValue(b[i + 1]) << 4 | hexValue(b[i + 2])))
+            i += 3
+        }
+        return String(validating: out, as: UTF8.self)
+    }
+
+    /// Without the square brackets around it (an IPv6 literal's: "[::1]" is "::1").
+    public var trimmingBrackets: String {
+        var s = Substring(self)
+        while let f = s.utf8.first, f == 91 || f == 93 { s = s.dropFirst() }
+        while let l = s.utf8.last, l == 91 || l == 93 { s = s.dropLast() }
+        return String(s)
+    }
 }
 /// Base64 (RFC 4648 §4, padded), or with `url` base64url (§5, unpadded: what
 /// JWS uses). A WebSocket key is base64 of 16 random bytes (RFC 6455 §4.1).

@@ -2,6 +2,7 @@
 // files, directories): plain POSIX calls, no Foundation. Never per request.
 // Paths are handled as text (no symbolic link is resolved), as the config's
 // relative names are: against the directory of the file that names them.
+// (Glibc alone: the config and admin fuzzers compile this file with theirs.)
 import Glibc
 
 public enum Path {
@@ -139,12 +140,15 @@ public enum Files {
         return names
     }
 
-    /// Makes `path` and any missing directory above it (mkdir -p).
-    public static func makeDirectories(_ path: String, mode: mode_t = 0o755) throws(IOError) {
-        if isDirectory(path) { return }
+    /// Makes `path` and any missing directory above it (mkdir -p); false
+    /// (errno set) when one cannot be made.
+    @discardableResult public static func makeDirectories(_ path: String, mode: mode_t = 0o755) -> Bool {
+        if isDirectory(path) { return true }
         let parent = Path.directory(of: path)
-        if !parent.isEmpty && parent != path { try makeDirectories(parent, mode: mode) }
-        if mkdir(path, mode) != 0 && !(errno == EEXIST && isDirectory(path)) { throw IOError("cannot make directory \(path)") }
+        if !parent.isEmpty && parent != path && !makeDirectories(parent, mode: mode) { return false }
+        if mkdir(path, mode) == 0 { return true }
+        if errno == EEXIST && !isDirectory(path) { errno = ENOTDIR }
+        return isDirectory(path)
     }
 
     /// Removes a file; false when it was not there or could not be removed.

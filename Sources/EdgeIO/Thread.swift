@@ -63,3 +63,36 @@ public func waitForSignal(_ signals: [Int32]) -> Int32 {
 public func ignoreSIGPIPE() {
     signal(SIGPIPE, SIG_IGN)
 }
+
+/// A mutex and condition variable (pthread): the disk threads' queues, the
+/// ACME scheduler, the fleet journal. Lock around every wait and state change.
+public final class Gate: @unchecked Sendable {
+    let m = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    let c = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    public init() {
+        pthread_mutex_init(m, nil)
+        var attr = pthread_condattr_t()
+        pthread_condattr_init(&attr)
+        pthread_condattr_setclock(&attr, CLOCK_MONOTONIC)
+        pthread_cond_init(c, &attr)
+    }
+    deinit { pthread_cond_destroy(c); pthread_mutex_destroy(m); m.deallocate(); c.deallocate() }
+    public func lock() { pthread_mutex_lock(m) }
+    public func unlock() { pthread_mutex_unlock(m) }
+    public func broadcast() { pthread_cond_broadcast(c) }
+    /// `body` with the mutex held.
+    public func withLock<R>(_ body: () throws -> R) rethrows -> R {
+        lock()
+        defer { unlock() }
+        return try body()
+    }
+    /// Waits (locked) until signalled or `millis` pass.
+    public func wait(millis: Int) {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        let ns = Int(ts.tv_nsec) + (millis % 1000) * 1_000_000
+        ts.tv_sec += millis / 1000 + ns / 1_000_000_000
+        ts.tv_nsec = ns % 1_000_000_000
+        pthread_cond_timedwait(c, m, &ts)
+    }
+}

@@ -8,7 +8,9 @@
 // checked (a lone surrogate is refused), and nesting at most `maxDepth`
 // deep (the parser recurses). A repeated object key keeps its last value.
 // Numbers without a fraction or exponent that fit in 64 bits are kept
-// exactly (`.int`); every other number is a `.double`. The one leniency: a
+// exactly (`.int`); every other number is a `.double` (one too large for a
+// double, like 1e400, is refused rather than read as infinity, which JSON
+// cannot write back). The one leniency: a
 // comma after an array's last element or an object's last member is allowed,
 // as Foundation's JSONSerialization (which read edged's config files before)
 // allows it, so that files written for it keep loading.
@@ -35,6 +37,14 @@ public enum JSON: Sendable, Equatable {
     public var array: [JSON]? { if case .array(let a) = self { return a }; return nil }
     public var object: [String: JSON]? { if case .object(let o) = self { return o }; return nil }
     public var isNull: Bool { if case .null = self { return true }; return false }
+    /// An array of strings only; nil when anything in it is not a string.
+    public var strings: [String]? {
+        guard case .array(let a) = self else { return nil }
+        var out: [String] = []
+        out.reserveCapacity(a.count)
+        for e in a { guard case .string(let s) = e else { return nil }; out.append(s) }
+        return out
+    }
 
     /// Any number, as a Double.
     public var number: Double? {
@@ -223,6 +233,7 @@ struct JSONParser {
         let text = String(decoding: UnsafeRawBufferPointer(rebasing: b[start..<i]), as: UTF8.self)
         if integral, let v = Int64(text) { return .int(v) }
         guard let d = Double(text) else { throw error("unreadable number", at: start) }
+        guard d.isFinite else { throw error("a number too large", at: start) }
         return .double(d)
     }
 

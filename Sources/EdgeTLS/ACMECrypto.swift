@@ -11,6 +11,7 @@ import Glibc
 import COpenSSL
 import CEdgeShims
 import EdgeHTTP
+import EdgeIO
 
 /// RFC 4648 §5 base64url without padding (what JWS uses everywhere).
 public func base64url(_ bytes: [UInt8]) -> String { String(decoding: base64(bytes, url: true), as: UTF8.self) }
@@ -56,7 +57,7 @@ public final class ACMEKey: @unchecked Sendable {
     /// The account key at `path`: read when there (whatever its type), else
     /// made as `type` and written 0600.
     public static func loadOrCreate(path: String, type: ACMEKeyType) throws -> ACMEKey {
-        if let text = readText(path) { return try load(pem: text, file: path) }
+        if let bytes = Files.read(path) { return try load(pem: String(decoding: bytes, as: UTF8.self), file: path) }
         let k = try generate(type)
         try writeFile(path, k.pem, mode: 0o600, what: "ACME account key")
         return k
@@ -187,37 +188,12 @@ public struct CertificateInfo: Sendable, Equatable {
             return X509V3_EXT_print(bio, ext, 0, 0)
         }
         for part in text.split(separator: ",") {
-            let t = part.trimmingSpaces
+            let t = part.trimmedWhitespace()
             if t.hasPrefix("DNS:") { list.append(String(t.dropFirst(4))) }
         }
         names = list
         ERR_clear_error()
     }
-}
-
-extension Substring {
-    var trimmingSpaces: Substring {
-        var s = self
-        while s.first == " " || s.first == "\n" { s = s.dropFirst() }
-        while s.last == " " || s.last == "\n" { s = s.dropLast() }
-        return s
-    }
-}
-
-/// The whole file as text, or nil when it cannot be read.
-func readText(_ path: String) -> String? {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { return nil }
-    defer { close(fd) }
-    var out: [UInt8] = []
-    var buf = [UInt8](repeating: 0, count: 16384)
-    while true {
-        let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-        if n < 0 { if errno == EINTR { continue }; return nil }
-        if n == 0 { break }
-        out += buf[0..<n]
-    }
-    return String(decoding: out, as: UTF8.self)
 }
 
 /// Writes `text` to `path` through a temporary file and a rename, so a reader

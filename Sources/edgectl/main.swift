@@ -10,6 +10,7 @@ import Glibc
 import EdgeIO
 import EdgeHTTP
 import EdgeAdminClient
+import EdgeJSON
 import Synchronization
 
 let usage = """
@@ -203,10 +204,25 @@ typealias CtlError = AdminClientError
 
 @Sendable func object(_ d: Data) -> [String: Any] { ((try? JSONSerialization.jsonObject(with: d)) as? [String: Any]) ?? [:] }
 
+/// A request body built of Swift values (edgectl's commands build them so), as the admin client sends it.
+@Sendable func jsonValue(_ o: Any) -> JSON {
+    switch o {
+    case let b as Bool: return .bool(b)   // (a Swift Int never casts to Bool; edgectl makes no NSNumber)
+    case let i as Int: return .int(Int64(i))
+    case let i as Int64: return .int(i)
+    case let d as Double: return .double(d)
+    case let s as String: return .string(s)
+    case let a as [Any]: return .array(a.map(jsonValue))
+    case let d as [String: Any]: return .object(d.mapValues(jsonValue))
+    default: return .null
+    }
+}
+
 /// Calls one node and fails (exit 1) with the API's message on an error status.
 @MainActor func single(_ method: String, _ path: String, body: [String: Any]? = nil) -> Data {
     do {
-        let (status, data) = try adminCall(try defaultNode(), method, path, body: body)
+        let (status, bytes) = try adminCall(try defaultNode(), method, path, body: body.map(jsonValue))
+        let data = Data(bytes)
         if status != 200 {
             if json { FileHandle.standardOutput.write(data) }
             die((object(data)["error"] as? String) ?? "HTTP \(status)", code: 1)
@@ -280,12 +296,13 @@ func emit(_ data: Data) { print(String(decoding: data, as: UTF8.self), terminato
         func set(_ i: Int, _ r: Result<Data, CtlError>, answered a: Bool) { lock.lock(); byNode[i] = r; if a { answered.insert(i) }; lock.unlock() }
     }
     let results = Results()
-    nonisolated(unsafe) let payload = body
+    let payload = jsonValue(body)
     for tier in [nodes.indices.filter { shields.contains($0) }, nodes.indices.filter { !shields.contains($0) }] where !tier.isEmpty {
         DispatchQueue.concurrentPerform(iterations: tier.count) { k in
             let idx = tier[k]
             do {
-                let (status, data) = try adminCall(nodes[idx], "POST", "/v1/purge", body: payload)
+                let (status, bytes) = try adminCall(nodes[idx], "POST", "/v1/purge", body: payload)
+                let data = Data(bytes)
                 results.set(idx, status == 200 ? .success(data) : .failure(CtlError((object(data)["error"] as? String) ?? "HTTP \(status)")), answered: true)
             } catch {
                 results.set(idx, .failure(error as? CtlError ?? CtlError("\(error)")), answered: false)

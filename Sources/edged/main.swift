@@ -1,6 +1,6 @@
 // edged: parse flags, load and check the config, run the workers, stop on
 // SIGTERM/SIGINT. Everything else lives in the libraries.
-import Foundation
+import Glibc
 import CEdgeShims
 import EdgeConfig
 import EdgeIO
@@ -40,7 +40,7 @@ usage: edged [options]
 """
 
 func fail(_ message: String) -> Never {
-    FileHandle.standardError.write(Data("edged: \(message)\n".utf8))
+    writeStandardError("edged: \(message)\n")
     exit(1)
 }
 
@@ -166,10 +166,10 @@ let options = Options(tenantsDir: tenantsDir, configFile: configFile, httpListen
 /// The default disk tier: STATE/cache, 1 GiB, or a quarter of what the
 /// filesystem has free when that is less (none below 4 MiB).
 func defaultDisk(_ server: ServerConfig) -> CacheDisk {
-    let dir = (server.stateDir as NSString).appendingPathComponent("cache")
+    let dir = Path.join(server.stateDir, "cache")
     var st = statvfs()
     var probe = server.stateDir
-    while statvfs(probe, &st) != 0 && probe != "/" && !probe.isEmpty { probe = (probe as NSString).deletingLastPathComponent }
+    while statvfs(probe, &st) != 0 && probe != "/" && !probe.isEmpty { probe = Path.directory(of: probe) }
     let free = Int64(st.f_bavail) * Int64(st.f_frsize)
     return CacheDisk(path: dir, size: free > 0 ? min(1 << 30, free / 4) : 1 << 30)
 }
@@ -180,13 +180,13 @@ func openStore(_ server: ServerConfig, tenants: Set<String>) throws -> any Cache
     let disks = (server.cacheDisks ?? []).filter { $0.size >= CacheDisk.minimumSize }
     if disks.isEmpty { return memory }
     for d in disks {
-        do { try FileManager.default.createDirectory(atPath: d.path, withIntermediateDirectories: true) } catch {
-            throw ConfigError(file: "cache", field: "disks", message: "cannot create \(d.path): \(error.localizedDescription)")
+        guard Files.makeDirectories(d.path) else {
+            throw ConfigError(file: "cache", field: "disks", message: "cannot create \(d.path): \(String(cString: strerror(errno)))")
         }
     }
     return try TieredStore(memory: memory, disks: disks.map { ($0.path, $0.size) }, maxObjectBytes: Int(server.cacheMaxObjectBytes),
                            tenants: tenants, admission: DiskAdmission(rawValue: server.cacheDiskAdmission) ?? .all,
-                           log: { line in FileHandle.standardError.write(Data((line + "\n").utf8)) })
+                           log: { line in writeStandardError(line + "\n") })
 }
 
 let runtime: RuntimeConfig
@@ -198,9 +198,9 @@ if checkOnly {
     // The disk tier's directories: there, or makeable, and writable.
     for d in server.cacheDisks ?? [] where d.size >= CacheDisk.minimumSize {
         var dir = d.path
-        while !FileManager.default.fileExists(atPath: dir) && dir != "/" && !dir.isEmpty { dir = (dir as NSString).deletingLastPathComponent }
+        while !Files.exists(dir) && dir != "/" && !dir.isEmpty { dir = Path.directory(of: dir) }
         if dir.isEmpty { dir = "." }
-        guard FileManager.default.isWritableFile(atPath: dir) else { fail("configuration error: cache: disks: \(d.path): \(dir) is not writable") }
+        guard Files.isWritable(dir) else { fail("configuration error: cache: disks: \(d.path): \(dir) is not writable") }
     }
     print("edged: configuration OK (\(tenants.count) tenant\(tenants.count == 1 ? "" : "s"): \(tenants.map(\.name).joined(separator: ", ")))")
     exit(0)
@@ -213,12 +213,9 @@ blockSignals(handled)
 
 let edge: EdgeServer
 do { edge = try EdgeServer(config: runtime) } catch { fail("\(error)") }
-let pidFile = (server.stateDir as NSString).appendingPathComponent("edged.pid")
-do {
-    try FileManager.default.createDirectory(atPath: server.stateDir, withIntermediateDirectories: true)
-    try "\(getpid())\n".write(toFile: pidFile, atomically: false, encoding: .utf8)
-} catch {
-    fail("state directory \(server.stateDir): \(error)")
+let pidFile = Path.join(server.stateDir, "edged.pid")
+guard Files.makeDirectories(server.stateDir), Files.write(pidFile, Array("\(getpid())\n".utf8)) else {
+    fail("state directory \(server.stateDir): \(String(cString: strerror(errno)))")
 }
 
 /// Reload (SIGHUP or the admin API, one at a time): validate everything first;
@@ -233,17 +230,17 @@ nonisolated(unsafe) var acme: ACMEManager?
             edge.reload(next)
             acme?.update(ACMETenant.from(nextTenants, server: next.server))
             let message = "reloaded (\(nextTenants.count) tenant(s)); new connections and requests use it"
-            FileHandle.standardError.write(Data("edged: \(message)\n".utf8))
+            writeStandardError("edged: \(message)\n")
             return message
         } catch {
-            FileHandle.standardError.write(Data("edged: reload failed, still serving the previous configuration: \(error)\n".utf8))
+            writeStandardError("edged: reload failed, still serving the previous configuration: \(error)\n")
             throw error
         }
     }
 }
 let admin: AdminServer
 do {
-    admin = try AdminServer(edge: edge, socketPath: (server.stateDir as NSString).appendingPathComponent("admin.sock"),
+    admin = try AdminServer(edge: edge, socketPath: Path.join(server.stateDir, "admin.sock"),
                             tcp: server.adminListen, tokenFile: server.adminTokenFile, reload: reload)
 } catch {
     fail("admin API: \(error)")
@@ -254,25 +251,25 @@ do {
 // reload turns to ACME gets its certificate too.
 do {
     let m = ACMEManager(stateDir: server.stateDir, settings: server.acme,
-                        log: { line in FileHandle.standardError.write(Data("edged: \(line)\n".utf8)) },
+                        log: { line in writeStandardError("edged: \(line)\n") },
                         install: { (try? reload()) != nil })
     m.update(ACMETenant.from(tenants, server: server))
     acme = m
     admin.acme = m
 }
 // Fleet purges missed while this node was down are applied before it serves.
-if let line = admin.syncBeforeServing() { FileHandle.standardError.write(Data("edged: \(line)\n".utf8)) }
+if let line = admin.syncBeforeServing() { writeStandardError("edged: \(line)\n") }
 edge.start()
 admin.start()
 acme?.start()
 var listening = "http://\(edge.httpAddress)"
 if let s = edge.httpsAddress { listening += " and https://\(s)" }
-FileHandle.standardError.write(Data("edged: listening on \(listening) with \(edge.workerCount) worker(s), \(tenants.count) tenant(s)\n".utf8))
+writeStandardError("edged: listening on \(listening) with \(edge.workerCount) worker(s), \(tenants.count) tenant(s)\n")
 var adminWhere = admin.socketPath
 if let a = admin.tcpAddress { adminWhere += " and http://\(a)" }
-FileHandle.standardError.write(Data("edged: admin API on \(adminWhere) (edgectl --state \(server.stateDir) ...)\n".utf8))
+writeStandardError("edged: admin API on \(adminWhere) (edgectl --state \(server.stateDir) ...)\n")
 if let ca = runtime.internalCAPath {
-    FileHandle.standardError.write(Data("edged: internal CA certificate: \(ca) (curl --cacert \(ca) ...)\n".utf8))
+    writeStandardError("edged: internal CA certificate: \(ca) (curl --cacert \(ca) ...)\n")
 }
 
 while true {
@@ -282,15 +279,15 @@ while true {
         continue
     }
     if sig == SIGUSR1 {
-        do { try edge.reopenLog() } catch { FileHandle.standardError.write(Data("edged: reopening the access log failed: \(error)\n".utf8)) }
+        do { try edge.reopenLog() } catch { writeStandardError("edged: reopening the access log failed: \(error)\n") }
         continue
     }
-    FileHandle.standardError.write(Data("edged: stopping (in-flight requests may finish)\n".utf8))
+    writeStandardError("edged: stopping (in-flight requests may finish)\n")
     acme?.stop()
     admin.stop()
     edge.stop()
     edge.wait()
     (edge.config.store as? TieredStore)?.close()
-    try? FileManager.default.removeItem(atPath: pidFile)
+    Files.remove(pidFile)
     exit(0)
 }

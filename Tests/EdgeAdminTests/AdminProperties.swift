@@ -1,12 +1,12 @@
 // Properties of the admin API's input side on any bytes: the request parser
 // (AdminRequest.parse) and the bodies of purge and explain, shared by the fuzz
 // target (tools/fuzz/FuzzAdmin.swift) and the replay test (AdminFuzzReplayTests).
-// run.sh compiles this file with EdgeHTTP, EdgeConfig/JSONFile.swift and
+// run.sh compiles this file with EdgeHTTP, EdgeJSON and
 // EdgeAdmin/AdminRequest.swift as one module, hence the conditional import.
-import Foundation
 #if canImport(EdgeAdmin)
 @testable import EdgeAdmin
 import EdgeHTTP
+import EdgeJSON
 #endif
 
 func checkAdminProperties(_ p: UnsafeRawBufferPointer) {
@@ -38,8 +38,8 @@ func checkAdminProperties(_ p: UnsafeRawBufferPointer) {
     req.body = bytes
     guard let o = try? req.jsonObject() else { return }
     if let purge = try? PurgeRequest(o) {
-        let data = try! JSONSerialization.data(withJSONObject: purge.json)
-        let again = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+        let data = JSON.object(purge.json).serialized()
+        let again = (try? JSON.parse(data))?.object
         precondition(again.flatMap { try? PurgeRequest($0) } == purge, "a purge does not survive JSON")
         switch purge.scope {
         case .urls(let u): precondition(!u.isEmpty)

@@ -3,6 +3,7 @@
 import Foundation
 import Testing
 @testable import EdgeAdmin
+import EdgeJSON
 
 @Suite struct AdminFuzzReplayTests {
     static let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
@@ -25,7 +26,7 @@ import Testing
     }
 
     func purge(_ json: String) -> PurgeRequest? {
-        guard let o = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any] else { return nil }
+        guard let o = (try? JSON.parse(json))?.object else { return nil }
         return try? PurgeRequest(o)
     }
 
@@ -44,12 +45,12 @@ import Testing
     }
 
     @Test func explainBodies() throws {
-        let o = try JSONSerialization.jsonObject(with: Data("{\"url\": \"http://a/\", \"headers\": [\"Accept: x\"], \"method\": \"HEAD\"}".utf8)) as! [String: Any]
+        let o = try #require(try JSON.parse("{\"url\": \"http://a/\", \"headers\": [\"Accept: x\"], \"method\": \"HEAD\"}").object)
         let x = try ExplainRequest(o)
         #expect(x.url == "http://a/" && x.method == "HEAD" && x.client == "127.0.0.1" && x.headers.count == 1 && x.headers[0] == ("Accept", "x"))
         for bad in ["{}", "{\"url\": \"u\", \"headers\": [\"NoColon\"]}", "{\"url\": \"u\", \"headers\": [\": empty\"]}", "{\"url\": \"u\", \"method\": \"G T\"}",
                     "{\"url\": \"u\", \"headers\": \"Accept: x\"}", "{\"url\": \"u\", \"client\": 7}"] {
-            let b = try JSONSerialization.jsonObject(with: Data(bad.utf8)) as! [String: Any]
+            let b = try #require(try JSON.parse(bad).object)
             #expect(throws: (any Error).self, "\(bad)") { try ExplainRequest(b) }
         }
     }

@@ -16,7 +16,7 @@ let fuzzConfigFile = "/nonexistent-edge-fuzz/tenants/fuzz.json"
 /// names this file and (for anything past the JSON syntax) the field at fault: a bad
 /// file is answered, never a crash or an error that points nowhere.
 func checkConfigProperties(_ p: UnsafeRawBufferPointer) {
-    let data = Data(p)
+    let data = [UInt8](p)
     func refusal(_ e: Error) -> ConfigError {
         guard let c = e as? ConfigError else { preconditionFailure("refused without naming file and field: \(e)") }
         precondition(c.file == fuzzConfigFile, "the error names another file: \(c)")

@@ -22,8 +22,8 @@ import Testing
                               ("{\"name\": \"x\", \"hosts\": [\"a.test\"], \"origins\": {\"b\": {\"servers\": [\"http://127.0.0.1:9000\"], \"fail_backoff\": \"infs\"}}}", "origins.b.fail_backoff"),
                               ("{\"name\": \"x\", \"hosts\": [\"a.test\"], \"origins\": {\"b\": {\"servers\": [\"http://127.0.0.1:9000\"]}}, \"routes\": [{\"prefix\": \"/\", \"origin\": \"b\"}], \"limits\": {\"max_body\": \"9e99GiB\"}}", "limits.max_body"),
                               ("{\"name\": \"x\", \"hosts\": [\"a.test\"], \"\": 1}", "\"\"")] {
-            #expect(throws: ConfigError.self) { try ConfigLoader.loadTenant(file: fuzzConfigFile, contents: Data(text.utf8)) }
-            do { _ = try ConfigLoader.loadTenant(file: fuzzConfigFile, contents: Data(text.utf8)) }
+            #expect(throws: ConfigError.self) { try ConfigLoader.loadTenant(file: fuzzConfigFile, contents: Array(text.utf8)) }
+            do { _ = try ConfigLoader.loadTenant(file: fuzzConfigFile, contents: Array(text.utf8)) }
             catch let e as ConfigError { #expect(e.field == field, "\(e)") }
             catch { Issue.record("\(error)") }
         }

@@ -71,6 +71,14 @@ import Foundation
         #expect(try JSON.parse("-9223372036854775809") == .double(-9_223_372_036_854_775_809))
     }
 
+    /// Infinity has no JSON text to be written back as: refused, not read.
+    @Test func aNumberPastTheLargestDoubleIsRefused() throws {
+        for t in ["1e400", "-1e400", "[1, 2e308]", String(repeating: "9", count: 400)] {
+            #expect(throws: JSONError.self, "\(t)") { try JSON.parse(t) }
+        }
+        #expect(try JSON.parse("1e-400") == .double(0))
+    }
+
     @Test func refusesInvalidUTF8InStrings() {
         for bad: [UInt8] in [[0x22, 0xff, 0x22], [0x22, 0xc3, 0x22], [0x22, 0xed, 0xa0, 0x80, 0x22], [0x22, 0xc0, 0xaf, 0x22]] {
             #expect(throws: JSONError.self) { try JSON.parse(bad) }

@@ -48,8 +48,23 @@ import Testing
         #expect(try files("EdgeAdmin", containing: "MemoryStore").isEmpty)
     }
 
+    /// edged links no Foundation (ARCHITECTURE.md: ~6 MB of resident memory per process):
+    /// no module but edgectl imports it, or FoundationEssentials, or Dispatch.
+    @Test func nothingEdgedLinksImportsFoundation() throws {
+        let modules = try FileManager.default.contentsOfDirectory(atPath: repoRoot.appendingPathComponent("Sources").path)
+            .filter { $0 != "edgectl" && !$0.hasPrefix("C") }
+        #expect(modules.contains("EdgeConfig") && modules.contains("EdgeAdmin") && modules.contains("edged"))
+        for module in modules {
+            for (name, text) in try sources(module) {
+                for lib in ["import Foundation", "import FoundationEssentials", "import Dispatch"] {
+                    #expect(!text.contains(lib), "\(module)/\(name) has \(lib)")
+                }
+            }
+        }
+    }
+
     @Test func thePurePartsImportNoIO() throws {
-        for module in ["EdgeHTTP", "EdgeCache", "EdgeUpstream", "EdgeProtect"] {
+        for module in ["EdgeHTTP", "EdgeCache", "EdgeUpstream", "EdgeProtect", "EdgeJSON"] {
             for (name, text) in try sources(module) {
                 for io in ["import EdgeIO", "import EdgeProxy", "import Foundation", "import EdgeTLS"] {
                     #expect(!text.contains(io), "\(module)/\(name) has \(io)")

@@ -17,6 +17,7 @@
 #   cache:   Cache-Control (byte checks agree with the parser, split lines agree), CDN-Cache-Control, Surrogate-Control
 #   config:  tenant and server files (load twice alike, or refused naming the file and the field)
 #   admin:   admin API requests (prefixes agree), purge bodies (survive JSON and back), explain bodies
+#   json:    the JSON parser and writer (what parses writes out and reads back the same, stably; refusals say where)
 # Findings land in tools/fuzz/crashes/; keep each in regressions/ (committed; `swift test` replays every one
 # through the same property checks, and every fuzz run starts from them).
 set -uo pipefail
@@ -26,7 +27,7 @@ SECS=${1:-60}
 LIMIT=(-max_total_time="$SECS")
 if [ "$SECS" = --smoke ]; then LIMIT=(-seed=1 -runs=1000000 -max_total_time=25); fi
 TARGETS=("$@")
-[ ${#TARGETS[@]} -eq 0 ] && TARGETS=(http diff sni h2 protect disk cache config admin)
+[ ${#TARGETS[@]} -eq 0 ] && TARGETS=(http diff sni h2 protect disk cache config admin json)
 S=../../Sources
 T=../../Tests
 mkdir -p crashes .out
@@ -75,6 +76,8 @@ fi
 seed admin req 'POST /v1/purge?x=a%%20b HTTP/1.1\r\nHost: localhost\r\nContent-Length: 16\r\nAuthorization: Bearer t\r\n\r\n{"urls": ["u"]}\n'
 seed admin tags '{"tags": ["a", "b"], "tenant": "t", "soft": true}'
 seed admin all '{"tenant": "a", "all": true}'
+seed json nested '{"a": [1, -2.5e-3, true, null, "\\u00e9\\n"], "b": {"c": {}}, "d": []}'
+seed json trailing '[1, 2,]'
 seed admin explain '{"url": "http://a/x", "headers": ["Accept: x", "Cookie: a=b"], "method": "GET", "client": "::1"}'
 
 # What each target compiles (one module: sources of several targets together), and its dictionary.
@@ -87,8 +90,9 @@ sources() {
     protect) echo $S/EdgeHTTP/*.swift $S/EdgeProtect/*.swift $T/EdgeProtectTests/ProtectProperties.swift ;;
     disk)    echo $S/EdgeHTTP/*.swift $S/EdgeCache/*.swift $S/EdgeDisk/Record.swift $T/EdgeDiskTests/DiskProperties.swift ;;
     cache)   echo $S/EdgeHTTP/*.swift $S/EdgeCache/*.swift $T/EdgeCacheTests/CacheControlProperties.swift ;;
-    config)  echo $S/EdgeHTTP/*.swift $S/EdgeProtect/*.swift $S/EdgeUpstream/*.swift $S/EdgeConfig/*.swift $T/EdgeConfigTests/ConfigProperties.swift ;;
-    admin)   echo $S/EdgeHTTP/*.swift $S/EdgeConfig/JSONFile.swift $S/EdgeAdmin/AdminRequest.swift $T/EdgeAdminTests/AdminProperties.swift ;;
+    config)  echo $S/EdgeHTTP/*.swift $S/EdgeProtect/*.swift $S/EdgeUpstream/*.swift $S/EdgeJSON/*.swift $S/EdgeIO/Files.swift $S/EdgeConfig/*.swift $T/EdgeConfigTests/ConfigProperties.swift ;;
+    admin)   echo $S/EdgeHTTP/*.swift $S/EdgeJSON/*.swift $S/EdgeAdmin/AdminRequest.swift $T/EdgeAdminTests/AdminProperties.swift ;;
+    json)    echo $S/EdgeJSON/*.swift $T/EdgeJSONTests/JSONProperties.swift ;;
   esac
 }
 dict() {
@@ -97,7 +101,7 @@ dict() {
     cache|config|admin|protect|h2) echo -dict=dict/$1.dict ;;
   esac
 }
-main() { case $1 in http) echo FuzzHTTP ;; sni) echo FuzzSNI ;; h2) echo FuzzH2 ;; *) echo "Fuzz${1^}" ;; esac; }
+main() { case $1 in http) echo FuzzHTTP ;; sni) echo FuzzSNI ;; h2) echo FuzzH2 ;; json) echo FuzzJSON ;; *) echo "Fuzz${1^}" ;; esac; }
 
 status=0
 rows=()
