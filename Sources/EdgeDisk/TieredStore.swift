@@ -382,6 +382,7 @@ public final class TieredStore: CacheStorage, @unchecked Sendable {
         let storage = large ? BodyStorage(held: bytes, ownerBytes: held, base: body, count: n, segment: bytes.file,
                                           offset: bytes.offset + v.bodyRange.lowerBound)
                             : BodyStorage(Array(UnsafeRawBufferPointer(start: body, count: n)))
+        if large { storage.charge(handles: heapBytes(storage, bytes)) }
         let decoded = bytes.withBytes { p in DiskRecord.decode(key: key, meta: UnsafeRawBufferPointer(rebasing: p[v.metaRange]), storage: storage) }
         guard let r0 = decoded, r0.variant == variant, let r = purged(disk, key, loc, variant, r0, seq: v.seq) else { return nil }
         return (r, v.seq)

@@ -184,3 +184,9 @@ public func sysOpenDirectory(_ path: String) -> Int32 { edge_open_directory(path
 /// free lists, where it still counts in RSS). Takes the allocator's locks:
 /// for rare moments, never per request.
 public func releaseFreedMemory() { _ = edge_malloc_trim() }
+
+/// What the allocator holds for these Swift objects: each one's chunk, its
+/// usable size and glibc's 8-byte header (Swift allocates objects with malloc).
+public func heapBytes(_ objects: AnyObject...) -> Int {
+    objects.reduce(0) { $0 + edge_malloc_usable_size(Unmanaged.passUnretained($1).toOpaque()) + 8 }
+}

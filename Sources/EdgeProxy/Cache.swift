@@ -100,7 +100,9 @@ let mappedBodyThreshold = 64 * 1024
 
 func storedBody(_ bytes: [UInt8]) -> BodyStorage {
     if bytes.count >= mappedBodyThreshold, let m = bytes.withUnsafeBytes({ MappedBytes($0) }) {
-        return BodyStorage(mapped: m, base: m.base, count: m.count, fd: m.fd)
+        let b = BodyStorage(mapped: m, base: m.base, count: m.count, fd: m.fd)
+        b.charge(handles: heapBytes(b, m))
+        return b
     }
     return BodyStorage(bytes)
 }

@@ -204,10 +204,18 @@ typealias CtlError = AdminClientError
 
 @Sendable func object(_ d: Data) -> [String: Any] { ((try? JSONSerialization.jsonObject(with: d)) as? [String: Any]) ?? [:] }
 
-/// A request body built of Swift values (edgectl's commands build them so), as the admin client sends it.
+/// A request body built of Swift values, or of what JSONSerialization read
+/// (NSNumber: its type says bool, double or integer), as the admin client sends it.
 @Sendable func jsonValue(_ o: Any) -> JSON {
+    if type(of: o) is NSNumber.Type, let n = o as? NSNumber {
+        switch String(cString: n.objCType) {
+        case "c", "B": return .bool(n.boolValue)
+        case "d", "f": return .double(n.doubleValue)
+        default: return .int(n.int64Value)
+        }
+    }
     switch o {
-    case let b as Bool: return .bool(b)   // (a Swift Int never casts to Bool; edgectl makes no NSNumber)
+    case let b as Bool: return .bool(b)   // (a Swift Int never casts to Bool)
     case let i as Int: return .int(Int64(i))
     case let i as Int64: return .int(i)
     case let d as Double: return .double(d)

@@ -42,8 +42,11 @@ import Testing
         #expect(got.cost < payload + 300, "charged \(got.cost) for \(payload) bytes")
         #expect(got.storage.chargedBytes == 0, "a body in the block is charged with it")
         #expect(store.bytesUsed == got.cost)
-        // A memory file's body is charged whole pages.
-        #expect(BodyStorage(mapped: store, base: UnsafeRawPointer(bitPattern: 4096)!, count: 5000, fd: 3).chargedBytes == 8192)
+        // A memory file's body is charged whole pages, and what its maker says the handles take.
+        let b = BodyStorage(mapped: store, base: UnsafeRawPointer(bitPattern: 4096)!, count: 5000, fd: 3)
+        #expect(b.chargedBytes == 8192)
+        b.charge(handles: 176)
+        #expect(b.chargedBytes == 8192 + 176)
     }
 
     @Test func updateReplacesMetadataAndKeepsTheBody() {

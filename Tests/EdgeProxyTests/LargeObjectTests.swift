@@ -17,6 +17,9 @@ import EdgeCache
         #expect(miss.body == text)
         let stored = edge.server.config.store.variants(key: CacheKey.primary(tenant: "l", https: false, host: "l.test", target: "/text/300000"))
         #expect(stored.first?.storage.fd ?? -1 >= 0, "a 300 KB body should be kept in a memory file")
+        // Charged its whole pages and the two objects holding them (the handle, the mapping).
+        let body = try #require(stored.first?.storage)
+        #expect(body.handleBytes >= 96 && body.chargedBytes == 303_104 + body.handleBytes, "\(body.handleBytes), \(body.chargedBytes)")
         // Hits, pipelined three deep on one connection.
         let c = try Client(port: edge.port)
         c.send(String(repeating: "GET /text/300000 HTTP/1.1\r\nHost: l.test\r\n\r\n", count: 3))

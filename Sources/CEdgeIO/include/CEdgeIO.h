@@ -22,6 +22,9 @@ long long edge_cached_pages(int fd, long long off, long long len);
 /// Gives the allocator's free pages back to the system (glibc malloc_trim).
 static inline int edge_malloc_trim(void) { return malloc_trim(0); }
 
+/// The usable size of a block malloc handed out (glibc malloc_usable_size).
+static inline size_t edge_malloc_usable_size(void *p) { return malloc_usable_size(p); }
+
 enum {
     EDGE_EPOLLIN = EPOLLIN, EDGE_EPOLLOUT = EPOLLOUT, EDGE_EPOLLRDHUP = EPOLLRDHUP,
     EDGE_EPOLLHUP = EPOLLHUP, EDGE_EPOLLERR = EPOLLERR, EDGE_EPOLLET = (int)EPOLLET
