@@ -29,6 +29,8 @@ public final class InFlight: Sendable {
         let key: String
         let h: UInt64
         init(_ key: String) { self.key = key; h = MemoryStore.keyHash(key, stopAtSeparator: false) }
+        /// `full`: the key's whole hash, made already (MemoryStore.keyHashes).
+        init(_ key: String, full: UInt64?) { self.key = key; h = full ?? MemoryStore.keyHash(key, stopAtSeparator: false) }
         func hash(into hasher: inout Hasher) { hasher.combine(h) }
         static func == (a: Key, b: Key) -> Bool { a.h == b.h && a.key == b.key }
     }
@@ -45,8 +47,9 @@ public final class InFlight: Sendable {
 
     /// `now` is monotonic milliseconds (the pass timer is operational, not HTTP time).
     /// `canStream`: the request may be answered from the leader's stream.
-    public func join(_ key: String, _ w: Waiter, now: Int64, canStream: Bool) -> Join {
-        let key = Key(key)
+    /// `hash`: the key's whole hash when the caller has it (MemoryStore.keyHashes's `full`).
+    public func join(_ key: String, _ w: Waiter, now: Int64, canStream: Bool, hash: UInt64? = nil) -> Join {
+        let key = Key(key, full: hash)
         return state.withLock { s in
             if let until = s.pass[key] {
                 if until > now { return .pass }

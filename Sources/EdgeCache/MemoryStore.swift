@@ -295,7 +295,7 @@ public final class MemoryStore: CacheStorage {
 
     /// The same with the key's hashes made already (MemoryStore.keyHashes: a
     /// tier below hashes the key once for both).
-    public func lookup(key: String, hashes: (base: UInt64, full: UInt64), request: () -> HeaderList) -> StoredResponse? {
+    public func lookup(key: String, hashes: KeyHashes, request: () -> HeaderList) -> StoredResponse? {
         find(key, hashes, derived: nil, request)
     }
 
@@ -363,6 +363,10 @@ public final class MemoryStore: CacheStorage {
     /// Memory never has to read: the answer is always at hand.
     public func lookup(key: String, request: () -> HeaderList, waiter: Waiter, waking: any Waking) -> StorageLookup {
         lookup(key: key, request: request).map { .found($0) } ?? .absent
+    }
+
+    public func lookup(key: String, hashes: KeyHashes, request: () -> HeaderList, partial: Bool, waiter: Waiter, waking: any Waking) -> StorageLookup {
+        lookup(key: key, hashes: hashes, request: request).map { .found($0) } ?? .absent
     }
 
     /// Every stored variant of a key (for explain and purge).
@@ -486,8 +490,12 @@ public final class MemoryStore: CacheStorage {
     /// The same, for a policy reason: kept as it is, under the key's shard lock.
     public func noteNotStored(key: String, _ why: NotStored, status: Int) { note(key, .policy(why, status: status)) }
 
-    func note(_ key: String, _ n: NotStoredNote) {
-        let (base, h) = MemoryStore.keyHashes(key)
+    public func noteNotStored(key: String, hashes: KeyHashes, _ why: NotStored, status: Int) {
+        note(key, .policy(why, status: status), hashes: hashes)
+    }
+
+    func note(_ key: String, _ n: NotStoredNote, hashes: KeyHashes? = nil) {
+        let (base, h) = hashes ?? MemoryStore.keyHashes(key)
         shards[shard(hash: base)].m.withLock { s in
             if s.notStored.count >= MemoryStore.notStoredPerShard { s.notStored.removeAll(keepingCapacity: true) }
             s.notStored[h] = n
@@ -652,7 +660,7 @@ public final class MemoryStore: CacheStorage {
     /// Both hashes of a key in one pass: its base key's (up to a NUL or SOH:
     /// picks the shard) and the whole key's (the index and the ghost).
     @inline(__always)
-    public static func keyHashes(_ key: String) -> (base: UInt64, full: UInt64) {
+    public static func keyHashes(_ key: String) -> KeyHashes {
         if let h = key.utf8.withContiguousStorageIfAvailable({ keyHashes($0) }) { return h }
         return (keyHash(key, stopAtSeparator: true), keyHash(key, stopAtSeparator: false))
     }

@@ -126,6 +126,24 @@ extension CacheStorage {
     public func lookup(key: String, request: () -> HeaderList, partial: Bool, waiter: Waiter, waking: any Waking) -> StorageLookup {
         lookup(key: key, request: request, waiter: waiter, waking: waking)
     }
+
+    /// A tier that keys nothing by the hashes makes its own.
+    public func lookup(key: String, hashes: KeyHashes, request: () -> HeaderList, partial: Bool, waiter: Waiter, waking: any Waking) -> StorageLookup {
+        lookup(key: key, request: request, partial: partial, waiter: waiter, waking: waking)
+    }
+
+    public func noteNotStored(key: String, hashes: KeyHashes, _ why: NotStored, status: Int) {
+        noteNotStored(key: key, why, status: status)
+    }
+}
+
+/// A key's two FNV-1a hashes (MemoryStore.keyHashes): its base key's (the
+/// shard) and the whole key's (the index, the ghost, collapsing's table).
+public typealias KeyHashes = (base: UInt64, full: UInt64)
+
+extension CacheKey {
+    /// A key's hashes, for a caller that hands them to several steps.
+    @inline(__always) public static func hashes(_ key: String) -> KeyHashes { MemoryStore.keyHashes(key) }
 }
 
 public protocol CacheStorage: AnyObject, Sendable {
@@ -141,6 +159,10 @@ public protocol CacheStorage: AnyObject, Sendable {
     /// of them, reading only the blocks the range covers, where it would read
     /// a record that fits memory whole (and promote it) for a full request.
     func lookup(key: String, request: () -> HeaderList, partial: Bool, waiter: Waiter, waking: any Waking) -> StorageLookup
+    /// The same with the key's hashes made already (`MemoryStore.keyHashes`):
+    /// the pipeline makes them once a request, for the lookup, collapsing and
+    /// the not-stored note.
+    func lookup(key: String, hashes: KeyHashes, request: () -> HeaderList, partial: Bool, waiter: Waiter, waking: any Waking) -> StorageLookup
     /// Every stored variant of `key` (explain, purge, uri-miss vs vary-miss).
     func variants(key: String) -> [StoredResponse]
     /// Stores a response unless a purge since `startedAt` selects it (nil: none
@@ -170,6 +192,8 @@ public protocol CacheStorage: AnyObject, Sendable {
     /// The same for a policy reason and the origin's status (nothing formatted
     /// per response: explain formats it when asked).
     func noteNotStored(key: String, _ why: NotStored, status: Int)
+    /// The same with the key's hashes made already.
+    func noteNotStored(key: String, hashes: KeyHashes, _ why: NotStored, status: Int)
     /// The representation derived from `key` in `coding` (CacheKey.derived), if
     /// stored: a tier may answer "none" for a base with no derived coding without
     /// making the derived key (a hit on a type never compressed pays nothing more).

@@ -221,7 +221,10 @@ public final class TieredStore: CacheStorage, @unchecked Sendable {
     public func lookup(key: String, request: () -> HeaderList, partial: Bool, waiter: Waiter, waking: any Waking) -> StorageLookup {
         // One pass over the key for every hash below (the memory tier's shard
         // and index, the directory, the disk index).
-        let hashes = MemoryStore.keyHashes(key)
+        lookup(key: key, hashes: MemoryStore.keyHashes(key), request: request, partial: partial, waiter: waiter, waking: waking)
+    }
+
+    public func lookup(key: String, hashes: KeyHashes, request: () -> HeaderList, partial: Bool, waiter: Waiter, waking: any Waking) -> StorageLookup {
         if let r = memory.lookup(key: key, hashes: hashes, request: request) { return .found(r) }
         guard let d = disk(forBase: hashes.base) else { return .absent }
         if let answer = handoff.withLock({ $0.isEmpty ? nil : $0.removeValue(forKey: Handoff(waiter: waiter, key: key)) }) {
@@ -567,6 +570,9 @@ public final class TieredStore: CacheStorage, @unchecked Sendable {
     public func keys(prefix: String) -> [String] { memory.keys(prefix: prefix) }
     public func noteNotStored(key: String, reason: String) { memory.noteNotStored(key: key, reason: reason) }
     public func noteNotStored(key: String, _ why: NotStored, status: Int) { memory.noteNotStored(key: key, why, status: status) }
+    public func noteNotStored(key: String, hashes: KeyHashes, _ why: NotStored, status: Int) {
+        memory.noteNotStored(key: key, hashes: hashes, why, status: status)
+    }
     public func whyNotStored(key: String) -> String? { memory.whyNotStored(key: key) }
     public func bytes(tenant: String) -> Int { memory.bytes(tenant: tenant) }
     public var bytesUsed: Int { memory.bytesUsed }

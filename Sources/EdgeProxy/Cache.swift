@@ -34,6 +34,8 @@ struct ExchangeCache {
     var requestTime: Int64 = 0
     /// This request leads a collapsed miss on this key.
     var leaderKey: String?
+    /// `key`'s hashes (CacheKey.hashes), made once by the lookup.
+    var keyHashes: KeyHashes?
     /// May this request collapse behind another (false after waiting too long)?
     var collapse = true
     /// The origin's response was judged not storable (followers then go alone).
@@ -248,8 +250,11 @@ extension Worker {
         // (not the whole record, to promote it), unless what that finds is not
         // usable as it is: then the record is read whole, to be revalidated.
         let partial = ranged && e.method == .get && !e.readWhole
-        var answer = config.store.lookup(key: key, request: { Worker.requestFields(&x, &plain, &askedForFields, p, e.head.fields) }, partial: partial,
-                                         waiter: Waiter(worker: index, exchange: e.id), waking: mailboxes)
+        // The key's hashes, once: the lookup, collapsing and the not-stored note use them.
+        let hashes = CacheKey.hashes(key)
+        x.keyHashes = hashes
+        var answer = config.store.lookup(key: key, hashes: hashes, request: { Worker.requestFields(&x, &plain, &askedForFields, p, e.head.fields) },
+                                         partial: partial, waiter: Waiter(worker: index, exchange: e.id), waking: mailboxes)
         if partial, case .diskStream(let s, _) = answer {
             switch CachePolicy.decide(s.freshness, request: x.request, now: wall, options: rc.options) {
             case .fresh, .staleAllowedByClient: break
@@ -356,7 +361,7 @@ extension Worker {
             let me = Waiter(worker: index, exchange: e.id)
             // Only a plain request can take the leader's response as it is.
             let canStream = plainRequest && e.route?.compress == nil
-            switch inFlight.join(key, me, now: now, canStream: canStream) {
+            switch inFlight.join(key, me, now: now, canStream: canStream, hash: hashes.full) {
             case .leader:
                 // The lookup above and this join are two steps: a leader on another
                 // worker may have stored the response and left in between. Look once
@@ -632,7 +637,11 @@ extension Worker {
     func notStored(_ c: ClientConnection, _ key: String, _ why: NotStored, status: Int) {
         if status < 500 && c.ex.cache.revalidating != nil { config.store.remove(key: key) }
         if status < 500 { c.ex.cache.uncacheable = true }
-        config.store.noteNotStored(key: key, why, status: status)
+        if let h = c.ex.cache.keyHashes, c.ex.cache.key == key {
+            config.store.noteNotStored(key: key, hashes: h, why, status: status)
+        } else {
+            config.store.noteNotStored(key: key, why, status: status)
+        }
     }
 
     /// The first byte a single `bytes=A-B` or `bytes=A-` range asks for (0 for a

@@ -15,6 +15,20 @@ import EdgeHTTP
         guard case .leader = t.join("k", a, now: 0, canStream: true) else { Issue.record("no leader after finish"); return }
     }
 
+    /// The pipeline hands join the key's hash made for the lookup: the same entry as the key's own.
+    @Test func aKeyJoinedWithItsHashIsTheSameEntry() {
+        let t = InFlight()
+        let key = "tenant\u{1}http\u{1}a.test\u{1}/x?y=1\u{0}gzip"
+        guard case .leader = t.join(key, a, now: 0, canStream: false, hash: MemoryStore.keyHashes(key).full) else { Issue.record("not the leader"); return }
+        guard case .follower = t.join(key, b, now: 0, canStream: false) else { Issue.record("the key's own hash finds another entry"); return }
+        #expect(t.finish(key, uncacheable: true, now: 0) == [b])
+        guard case .pass = t.join(key, a, now: 1, canStream: false, hash: MemoryStore.keyHashes(key).full) else { Issue.record("pass not found by hash"); return }
+        // The store's note, made with the same hashes, is found by the key.
+        let store = MemoryStore(capacity: 1 << 20, shardCount: 4)
+        store.noteNotStored(key: key, hashes: MemoryStore.keyHashes(key), .responseNoStore, status: 200)
+        #expect(store.whyNotStored(key: key) != nil)
+    }
+
     @Test func anUncacheableKeyIsNotCollapsedForAWhile() {
         let t = InFlight()
         _ = t.join("k", a, now: 1000, canStream: false)
