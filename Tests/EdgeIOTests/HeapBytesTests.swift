@@ -10,9 +10,10 @@ import Testing
 
     @Test func chunksAreWholeAndGrowWithTheObject() {
         let s = Small(), l = Large()
-        // glibc chunks: 16-byte steps, the object (16-byte header and fields) and 8 bytes of the chunk's own.
-        #expect(heapBytes(s) % 16 == 0 && heapBytes(s) >= 16 + 8 + 8)
-        #expect(heapBytes(l) % 16 == 0 && heapBytes(l) >= 16 + 32 * 8 + 8)
+        // At least the object (a 16-byte header and its fields) and 8 bytes of the chunk's own.
+        // (glibc rounds chunks to 16 bytes; under AddressSanitizer the usable size is the size asked for.)
+        #expect(heapBytes(s) >= 16 + 8 + 8)
+        #expect(heapBytes(l) >= 16 + 32 * 8 + 8 && heapBytes(l) > heapBytes(s))
         #expect(heapBytes(s, l) == heapBytes(s) + heapBytes(l))
     }
 }
