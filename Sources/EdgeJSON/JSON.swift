@@ -10,10 +10,10 @@
 // Numbers without a fraction or exponent that fit in 64 bits are kept
 // exactly (`.int`); every other number is a `.double` (one too large for a
 // double, like 1e400, is refused rather than read as infinity, which JSON
-// cannot write back). The one leniency: a
-// comma after an array's last element or an object's last member is allowed,
-// as Foundation's JSONSerialization (which read edged's config files before)
-// allows it, so that files written for it keep loading.
+// cannot write back). The leniencies: a leading UTF-8 byte order mark, and a
+// comma after an array's last element or an object's last member, both as
+// Foundation's JSONSerialization (which read edged's config files before)
+// allows them, so that files written for it keep loading.
 
 public enum JSON: Sendable, Equatable {
     case null
@@ -120,6 +120,8 @@ extension JSON {
 
     public static func parse(_ bytes: UnsafeRawBufferPointer, maxDepth: Int = defaultMaxDepth) throws(JSONError) -> JSON {
         var p = JSONParser(bytes, maxDepth: maxDepth)
+        // A UTF-8 byte order mark (some editors write one) is skipped, as Foundation did.
+        if bytes.count >= 3 && bytes[0] == 0xEF && bytes[1] == 0xBB && bytes[2] == 0xBF { p.i = 3 }
         p.skipSpace()
         let v = try p.value(depth: 0)
         p.skipSpace()

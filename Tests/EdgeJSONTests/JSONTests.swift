@@ -52,7 +52,7 @@ import Foundation
         // refused
         "", " ", "{", "}", "[,]", "{,}", "[1,,]", "[1 2]", "{\"a\" 1}", "{a: 1}", "'a'", "01", "-", "1.", ".5", "1e", "1e+",
         "+1", "tru", "nulll", "[1] 2", "\"\\x\"", "\"\\u12\"", "\"\\ud83d\"", "\"\\ude00\"", "\"a\nb\"", "\"\u{1}\"",
-        "NaN", "Infinity", "[1,,2]", "{\"a\":}", "//c\n1", "\"unterminated",
+        "NaN", "Infinity", "1e400", "[-1e400]", "[1,,2]", "{\"a\":}", "//c\n1", "\"unterminated",
     ]
 
     @Test func acceptsAndReadsWhatFoundationDoes() {
@@ -77,6 +77,14 @@ import Foundation
             #expect(throws: JSONError.self, "\(t)") { try JSON.parse(t) }
         }
         #expect(try JSON.parse("1e-400") == .double(0))
+    }
+
+    @Test func aLeadingByteOrderMarkIsSkippedAsFoundationSkipsIt() throws {
+        let text: [UInt8] = [0xEF, 0xBB, 0xBF] + Array(" {\"a\": [1]}".utf8)
+        #expect(try JSON.parse(text) == ["a": [1]])
+        #expect(JSONTests.reference(text).map { JSONTests.same($0, ["a": [1]]) } == true)
+        // Only at the start.
+        #expect(throws: JSONError.self) { try JSON.parse([0x5B] + [0xEF, 0xBB, 0xBF] + [0x5D]) }
     }
 
     @Test func refusesInvalidUTF8InStrings() {

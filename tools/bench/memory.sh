@@ -6,7 +6,7 @@
 # The bound: RSS <= 1.15x the size with 1 KiB objects, <= 1.05x with
 # 64 KiB objects.
 # RSS here is the process's resident set plus its memory files (see rss_kib);
-# anon leaves out file-backed pages (the shared libraries, ~20 MiB, shared and
+# anon leaves out file-backed pages (the binary and shared libraries, ~10 MiB, shared and
 # reclaimable) and is what the cache itself costs.
 # The disk tier is off (--cache-dir off): its index is memory of its own,
 # measured by tools/bench/disk.sh; DISK=1 leaves it on.
