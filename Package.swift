@@ -69,7 +69,7 @@ let package = Package(
                           swiftSettings: fast),
 
         .testTarget(name: "EdgeHTTPTests", dependencies: ["EdgeHTTP"]),
-        .testTarget(name: "EdgeJSONTests", dependencies: ["EdgeJSON"]),
+        .testTarget(name: "EdgeJSONTests", dependencies: ["EdgeJSON", "EdgeHTTP"]),
         .testTarget(name: "EdgeIOTests", dependencies: ["EdgeIO"]),
         .testTarget(name: "EdgeHTTP2Tests", dependencies: ["EdgeHTTP2"]),
         .testTarget(name: "EdgeProtectTests", dependencies: ["EdgeProtect", "EdgeHTTP"]),

@@ -6,6 +6,7 @@
 import Testing
 import Foundation
 @testable import EdgeJSON
+import EdgeHTTP   // (SplitMix64)
 
 @Suite struct JSONTests {
     /// Foundation's reading of `bytes` as our value (nil: refused).
@@ -115,7 +116,7 @@ import Foundation
 
     /// Random values: written, read back by us and by Foundation, the same.
     @Test func writtenTextReadsBackTheSame() throws {
-        var rng = SplitMix(seed: 7)
+        var rng = SplitMix64(seed: 7)
         for _ in 0..<2000 {
             let v = JSONTests.random(&rng, depth: 0)
             for pretty in [false, true] {
@@ -129,7 +130,7 @@ import Foundation
     }
 
     @Test func writesLikeFoundationSortedAndUnescapedSlashes() throws {
-        var rng = SplitMix(seed: 11)
+        var rng = SplitMix64(seed: 11)
         for _ in 0..<500 {
             // (Keys of lower-case letters and "/": Foundation sorts keys ignoring case and
             // controls, we by their bytes; for these the orders agree.)
@@ -209,7 +210,7 @@ import Foundation
         }
     }
 
-    static func random(_ rng: inout SplitMix, depth: Int, lower: Bool = false) -> JSON {
+    static func random(_ rng: inout SplitMix64, depth: Int, lower: Bool = false) -> JSON {
         switch rng.next() % (depth > 3 ? 5 : 7) {
         case 0: return .null
         case 1: return .bool(rng.next() & 1 == 0)
@@ -226,24 +227,12 @@ import Foundation
         }
     }
 
-    static func randomKey(_ rng: inout SplitMix) -> String {
+    static func randomKey(_ rng: inout SplitMix64) -> String {
         String((0..<Int(rng.next() % 4)).map { _ in Array("abc/")[Int(rng.next() % 4)] })
     }
 
-    static func randomString(_ rng: inout SplitMix) -> String {
+    static func randomString(_ rng: inout SplitMix64) -> String {
         let pool: [Unicode.Scalar] = ["a", "Z", "/", "\"", "\\", "\n", "\t", "\u{1}", "\u{1f}", " ", "é", "€", "😀", "\u{7f}", "0", "\u{2028}"]
         return String(String.UnicodeScalarView((0..<Int(rng.next() % 6)).map { _ in pool[Int(rng.next() % UInt64(pool.count))] }))
-    }
-}
-
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -1,5 +1,6 @@
 import Testing
 @testable import EdgeProtect
+import EdgeHTTP   // (SplitMix64)
 
 @Suite struct PrefixListTests {
     func verdict(_ l: PrefixList, _ a: String) -> PrefixList.Verdict { l.verdict(IPAddress(a)!) }
@@ -70,7 +71,7 @@ import Testing
 
     /// A brute-force model: the most specific holding prefix, over random nested lists.
     @Test func agreesWithAModelOnRandomLists() throws {
-        var rng = SplitMix(seed: 7)
+        var rng = SplitMix64(seed: 7)
         for round in 0..<200 {
             var allow: [String] = [], deny: [String] = []
             var seen: [Prefix: Bool] = [:]
@@ -101,17 +102,5 @@ import Testing
         let lines = PrefixList.lines("# scanners\n10.0.0.0/8\n\n  192.0.2.1  # one host\r\n\t\n")
         #expect(lines.map(\.line) == [2, 4])
         #expect(lines.map(\.prefix) == ["10.0.0.0/8", "192.0.2.1"])
-    }
-}
-
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
