@@ -28,9 +28,8 @@ public final class InFlight: Sendable {
     struct Key: Hashable {
         let key: String
         let h: UInt64
-        init(_ key: String) { self.key = key; h = MemoryStore.keyHash(key, stopAtSeparator: false) }
-        /// `full`: the key's whole hash, made already (MemoryStore.keyHashes).
-        init(_ key: String, full: UInt64?) { self.key = key; h = full ?? MemoryStore.keyHash(key, stopAtSeparator: false) }
+        /// `full`: the key's whole hash when made already (CacheKey.hashes).
+        init(_ key: String, full: UInt64? = nil) { self.key = key; h = full ?? MemoryStore.keyHash(key, stopAtSeparator: false) }
         func hash(into hasher: inout Hasher) { hasher.combine(h) }
         static func == (a: Key, b: Key) -> Bool { a.h == b.h && a.key == b.key }
     }
@@ -47,7 +46,7 @@ public final class InFlight: Sendable {
 
     /// `now` is monotonic milliseconds (the pass timer is operational, not HTTP time).
     /// `canStream`: the request may be answered from the leader's stream.
-    /// `hash`: the key's whole hash when the caller has it (MemoryStore.keyHashes's `full`).
+    /// `hash`: the key's whole hash when the caller has it (CacheKey.hashes's `full`).
     public func join(_ key: String, _ w: Waiter, now: Int64, canStream: Bool, hash: UInt64? = nil) -> Join {
         let key = Key(key, full: hash)
         return state.withLock { s in

@@ -15,6 +15,10 @@ public struct QueryOptions: Sendable, Equatable {
     public init() {}
 }
 
+/// A key's two FNV-1a hashes (MemoryStore.keyHashes): its base key's (the
+/// shard) and the whole key's (the index, the ghost, collapsing's table).
+public typealias KeyHashes = (base: UInt64, full: UInt64)
+
 public enum CacheKey {
     /// The key of every hit and miss on a route without query options, built
     /// in one allocation (the same bytes as the general path below): nil when
@@ -83,6 +87,10 @@ public enum CacheKey {
         if p.count > 0 { UnsafeMutableRawPointer(base + at).copyMemory(from: p.baseAddress!, byteCount: p.count) }
         return at + p.count
     }
+
+    /// A key's hashes, for a caller that hands them to several steps (the
+    /// pipeline: the store's lookup, collapsing, the not-stored note).
+    @inline(__always) public static func hashes(_ key: String) -> KeyHashes { MemoryStore.keyHashes(key) }
 
     /// The primary key. `target` is the already-normalized path and query
     /// (see EdgeHTTP.TargetNormalizer); the host is lowercased, without port or trailing dot.

@@ -137,15 +137,6 @@ extension CacheStorage {
     }
 }
 
-/// A key's two FNV-1a hashes (MemoryStore.keyHashes): its base key's (the
-/// shard) and the whole key's (the index, the ghost, collapsing's table).
-public typealias KeyHashes = (base: UInt64, full: UInt64)
-
-extension CacheKey {
-    /// A key's hashes, for a caller that hands them to several steps.
-    @inline(__always) public static func hashes(_ key: String) -> KeyHashes { MemoryStore.keyHashes(key) }
-}
-
 public protocol CacheStorage: AnyObject, Sendable {
     /// The stored variant of `key` matching the request (its fields are asked
     /// for only when a variant has Vary, so a lookup that finds nothing without
