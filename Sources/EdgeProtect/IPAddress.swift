@@ -3,6 +3,9 @@
 // prefix table and one limiter key serve both. Text in and out, parsed here
 // (no libc): the PROXY protocol's v1 line and the config's lists are text.
 // Pure: no I/O, no clock.
+#if canImport(EdgeHTTP)   // (the fuzzer compiles EdgeHTTP and this module as one: tools/fuzz/run.sh)
+import EdgeHTTP
+#endif
 
 public struct IPAddress: Hashable, Sendable, Comparable, CustomStringConvertible {
     /// The address as a 128-bit number (network order: the first byte is the top).
@@ -56,15 +59,6 @@ public struct IPAddress: Hashable, Sendable, Comparable, CustomStringConvertible
         return i == b.endIndex ? out : nil
     }
 
-    static func hexValue(_ c: UInt8) -> Int? {
-        switch c {
-        case 48...57: return Int(c - 48)
-        case 97...102: return Int(c - 87)
-        case 65...70: return Int(c - 55)
-        default: return nil
-        }
-    }
-
     static func parseV6(_ whole: ArraySlice<UInt8>) -> UInt128? {
         guard whole.count >= 2, whole.count <= 45 else { return nil }
         return whole.withUnsafeBufferPointer { parseV6($0) }
@@ -89,7 +83,9 @@ public struct IPAddress: Hashable, Sendable, Comparable, CustomStringConvertible
                 break
             }
             var n = 0, digits = 0
-            while i < b.count, let h = hexValue(b[i]) {
+            while i < b.count {
+                let h = hexValue(b[i])   // (EdgeHTTP's: -1 for a byte that is no hex digit)
+                if h < 0 { break }
                 n = n << 4 | h; digits += 1; i += 1
                 if digits > 4 { return nil }
             }

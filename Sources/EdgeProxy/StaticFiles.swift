@@ -50,7 +50,8 @@ extension Worker {
         while i < c.ex.pathLength {
             var ch = c.ex.target[i]
             if ch == 37 && i + 2 < c.ex.pathLength {
-                let v = (hexDigit(c.ex.target[i + 1]) << 4) | hexDigit(c.ex.target[i + 2])
+                let hi = hexValue(c.ex.target[i + 1]), lo = hexValue(c.ex.target[i + 2])
+                let v = hi < 0 || lo < 0 ? 256 : hi << 4 | lo
                 if v == 0 || v == 47 || v > 255 { refused = true }
                 ch = UInt8(truncatingIfNeeded: v)
                 i += 2
@@ -252,13 +253,3 @@ extension Worker {
         }
     }
 }
-
-@inline(__always) func hexDigit(_ b: UInt8) -> Int {
-    switch b {
-    case 48...57: return Int(b - 48)
-    case 65...70: return Int(b - 55)
-    case 97...102: return Int(b - 87)
-    default: return 256
-    }
-}
-
