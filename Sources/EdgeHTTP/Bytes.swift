@@ -166,22 +166,19 @@
 @inline(__always) public func isTokenChar(_ b: UInt8) -> Bool { byteClasses[Int(b)] & classTchar != 0 }
 
 extension StringProtocol {
-    /// The string without leading and trailing spaces and tabs (OWS).
-    public func trimmedOWS() -> String {
+    /// The string without the leading and trailing bytes `drop` says.
+    @inline(__always) func trimming(_ drop: (UInt8) -> Bool) -> String {
         var s = Substring(self)
-        while let f = s.utf8.first, f == 32 || f == 9 { s = s.dropFirst() }
-        while let l = s.utf8.last, l == 32 || l == 9 { s = s.dropLast() }
+        while let f = s.utf8.first, drop(f) { s = s.dropFirst() }
+        while let l = s.utf8.last, drop(l) { s = s.dropLast() }
         return String(s)
     }
 
+    /// The string without leading and trailing spaces and tabs (OWS).
+    public func trimmedOWS() -> String { trimming { $0 == 32 || $0 == 9 } }
+
     /// The string without leading and trailing spaces, tabs, CRs and LFs (a token file's line).
-    public func trimmedWhitespace() -> String {
-        func space(_ b: UInt8) -> Bool { b == 32 || b == 9 || b == 13 || b == 10 }
-        var s = Substring(self)
-        while let f = s.utf8.first, space(f) { s = s.dropFirst() }
-        while let l = s.utf8.last, space(l) { s = s.dropLast() }
-        return String(s)
-    }
+    public func trimmedWhitespace() -> String { trimming { $0 == 32 || $0 == 9 || $0 == 13 || $0 == 10 } }
 
     /// The text with its %XX escapes decoded (a query parameter's); nil when
     /// an escape is malformed or the bytes decoded are not UTF-8.
@@ -200,12 +197,7 @@ extension StringProtocol {
     }
 
     /// Without the square brackets around it (an IPv6 literal's: "[::1]" is "::1").
-    public var trimmingBrackets: String {
-        var s = Substring(self)
-        while let f = s.utf8.first, f == 91 || f == 93 { s = s.dropFirst() }
-        while let l = s.utf8.last, l == 91 || l == 93 { s = s.dropLast() }
-        return String(s)
-    }
+    public var trimmingBrackets: String { trimming { $0 == 91 || $0 == 93 } }
 }
 /// Base64 (RFC 4648 §4, padded), or with `url` base64url (§5, unpadded: what
 /// JWS uses). A WebSocket key is base64 of 16 random bytes (RFC 6455 §4.1).

@@ -31,8 +31,7 @@ public enum HTTPDate {
 
     /// Writes the 29-byte IMF-fixdate for `seconds` since the epoch.
     public static func format(_ seconds: Int64, into out: IOBuffer) {
-        let dayNum = seconds >= 0 ? seconds / 86400 : (seconds - 86399) / 86400
-        let secs = Int(seconds - dayNum * 86400)
+        let (dayNum, secs) = dayAndSecond(seconds)
         let (y, m, d) = civil(dayNum)
         let wd = Int(((dayNum % 7) + 7) % 7)
         out.append(days[wd]); out.append(", ")
@@ -50,6 +49,12 @@ public enum HTTPDate {
         let b = IOBuffer(capacity: 32)
         format(seconds, into: b)
         return String(decoding: b.readView, as: UTF8.self)
+    }
+
+    /// The day since 1970-01-01 and the second in it (for times before 1970 too).
+    @inline(__always) static func dayAndSecond(_ seconds: Int64) -> (day: Int64, second: Int) {
+        let day = seconds >= 0 ? seconds / 86400 : (seconds - 86399) / 86400
+        return (day, Int(seconds - day * 86400))
     }
 
     @inline(__always) static func two(_ v: Int, _ out: IOBuffer) {

@@ -3,13 +3,19 @@
 
 extension HTTPDate {
     /// `seconds` since the epoch as UTC text, to the second.
+    /// (Years 0 to 9999, as the format has them.)
     public static func rfc3339(_ seconds: Int64) -> String {
-        let dayNum = seconds >= 0 ? seconds / 86400 : (seconds - 86399) / 86400
-        let secs = Int(seconds - dayNum * 86400)
+        let (dayNum, secs) = dayAndSecond(seconds)
         let (y, m, d) = civil(dayNum)
-        func two(_ v: Int) -> String { v < 10 ? "0\(v)" : "\(v)" }
-        let year = y >= 0 && y < 10000 ? String(repeating: "0", count: 4 - String(y).count) + String(y) : String(y)
-        return "\(year)-\(two(m))-\(two(d))T\(two(secs / 3600)):\(two(secs / 60 % 60)):\(two(secs % 60))Z"
+        let out = IOBuffer(capacity: 24)
+        let yy = Int(y)
+        two(yy / 100, out); two(yy % 100, out); out.append(byte: 45)
+        two(m, out); out.append(byte: 45)
+        two(d, out); out.append(byte: 84)
+        two(secs / 3600, out); out.append(byte: 58)
+        two(secs / 60 % 60, out); out.append(byte: 58)
+        two(secs % 60, out); out.append(byte: 90)
+        return String(decoding: out.readView, as: UTF8.self)
     }
 
     /// Seconds since the epoch from an RFC 3339 date-time (§5.6: full-date "T"
