@@ -129,6 +129,37 @@
     return end
 }
 
+/// The end of a field name (RFC 9110 §5.1: a token) that starts at `start`:
+/// the first byte before `end` that is not a tchar, or `end`. Letters, digits
+/// and "-" (what names are made of) are passed eight at a step (SWAR: each
+/// byte's range checks in its own lane, no carry crossing lanes); from the
+/// first other byte on, one by one. `plain` is false when the name has a tchar
+/// other than those (an "_" among them).
+@inline(__always) public func fieldNameEnd(_ p: UnsafeRawBufferPointer, _ start: Int, _ end: Int, plain: inout Bool) -> Int {
+    var i = start
+    let high: UInt64 = 0x8080_8080_8080_8080
+    while i + 8 <= end {
+        let w = UInt64(littleEndian: p.loadUnaligned(fromByteOffset: i, as: UInt64.self))
+        let x = w & 0x7F7F_7F7F_7F7F_7F7F                       // each lane < 0x80: the sums below stay in it
+        let f = x | 0x2020_2020_2020_2020                       // letters folded to lowercase
+        let letter = (f &+ 0x1F1F_1F1F_1F1F_1F1F) & (0xFAFA_FAFA_FAFA_FAFA &- f)   // 0x61 <= f <= 0x7A
+        let digit = (x &+ 0x5050_5050_5050_5050) & (0xB9B9_B9B9_B9B9_B9B9 &- x)    // 0x30 <= x <= 0x39
+        let dash = ~((x ^ 0x2D2D_2D2D_2D2D_2D2D) &+ 0x7F7F_7F7F_7F7F_7F7F)         // x == 0x2D
+        let other = ~(letter | digit | dash) & high | (w & high)
+        if other != 0 { i += other.trailingZeroBitCount >> 3; break }
+        i += 8
+    }
+    return byteClasses.withUnsafeBufferPointer { cls in
+        while i < end {
+            let c = p[i]
+            if cls[Int(c)] & classTchar == 0 { return i }
+            if c == 0x2D || (c >= 0x30 && c <= 0x39) || ((c | 0x20) >= 0x61 && (c | 0x20) <= 0x7A) {} else { plain = false }
+            i += 1
+        }
+        return end
+    }
+}
+
 /// True when the field name at `p[range]` is `lower` (lowercase), case-insensitively.
 @inline(__always) public func nameIs(_ p: UnsafeRawBufferPointer, _ range: Range<Int>, _ lower: [UInt8]) -> Bool {
     guard range.count == lower.count else { return false }

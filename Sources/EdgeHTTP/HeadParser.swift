@@ -111,9 +111,12 @@ public func isNamedByConnection(_ p: UnsafeRawBufferPointer, _ fields: [Field], 
     return false
 }
 
-/// Scanning progress kept between calls for one message head.
+/// Scanning progress kept between calls for one message head: a head that
+/// arrives in pieces is not read again from its start at each piece.
 public struct HeadScan: Sendable {
+    /// Where the first line not yet whole starts.
     public var resume = 0
+    /// The whole lines before it (the start line among them), every one checked.
     public var lines = 0
     public init() {}
 }
@@ -137,65 +140,122 @@ public enum HeadParser {
     public static let maxMethodLength = 32
     // MARK: Shared scanning
 
-    /// Finds the end of the head (the byte after CRLF CRLF), checking line
-    /// endings as it goes. Returns -1 when more bytes are needed; `scan`
-    /// remembers the last complete line so a slow sender is not rescanned.
+    /// The end of the line that starts at `i`: its first CR, LF or NUL (a tab
+    /// or another control is stepped over), or `n`.
     @inline(__always)
-    static func findHeadEnd(_ p: UnsafeRawBufferPointer, from start: Int, scan: inout HeadScan, firstLineLimit: Int, limits: HeadLimits,
-                            firstLineError: HTTPParseError, tooLarge: HTTPParseError, bad: (String) -> HTTPParseError) -> Result<Int, HTTPParseError> {
-        let n = p.count
-        var i = max(start, scan.resume)
-        while i < n {
-            // i is at the start of a line.
-            if p[i] == 13 && scan.lines > 0 {
-                guard i + 1 < n else { break }
-                guard p[i + 1] == 10 else { return .failure(bad("bare CR in head")) }
-                return .success(i + 2)
-            }
-            // To the line's end (CR, LF or NUL): from one byte below 0x20 to
-            // the next (a tab or another control is stepped over).
-            var j = firstControl(p, i, n, del: false)
-            while j < n {
-                let c = p[j]
-                if c == 13 || c == 10 || c == 0 { break }
-                j = firstControl(p, j + 1, n, del: false)
-            }
-            let lineLimit = scan.lines == 0 ? firstLineLimit : limits.maxFieldLine
-            if j - i > lineLimit { return .failure(scan.lines == 0 ? firstLineError : tooLarge) }
-            if j == n || (p[j] == 13 && j + 1 == n) { break }
-            if p[j] == 0 { return .failure(bad("NUL in head")) }
-            if p[j] == 10 { return .failure(bad("bare LF in head")) }
-            if p[j + 1] != 10 { return .failure(bad("bare CR in head")) }
-            if j == i { return .failure(bad("empty start line")) }
-            i = j + 2
-            scan.lines += 1
-            scan.resume = i
-            if i - start > limits.maxHeadBytes { return .failure(tooLarge) }
+    static func lineEnd(_ p: UnsafeRawBufferPointer, _ i: Int, _ n: Int) -> Int {
+        var j = firstControl(p, i, n, del: false)
+        while j < n {
+            let c = p[j]
+            if c == 13 || c == 10 || c == 0 { break }
+            j = firstControl(p, j + 1, n, del: false)
         }
-        if n - start > limits.maxHeadBytes { return .failure(tooLarge) }
-        return .success(-1)
+        return j
     }
 
-    /// Parses field lines from `i` up to the blank line; returns the index after it.
+    /// The start line (request or status line) from `start`: the index of its
+    /// CR (an LF follows), or -1 when more bytes are needed.
     @inline(__always)
-    static func parseFields(_ p: UnsafeRawBufferPointer, _ start: Int, _ headEnd: Int, limits: HeadLimits,
-                            fields: inout [Field], tooLarge: HTTPParseError, bad: (String) -> HTTPParseError) -> Result<Int, HTTPParseError> {
-        var i = start
+    static func startLine(_ p: UnsafeRawBufferPointer, _ start: Int, limit: Int, limits: HeadLimits, tooLong: HTTPParseError,
+                          tooLarge: HTTPParseError, bad: (String) -> HTTPParseError) -> Result<Int, HTTPParseError> {
+        let n = p.count
+        let j = lineEnd(p, start, n)
+        if j - start > limit { return .failure(tooLong) }
+        if j == n || (p[j] == 13 && j + 1 == n) {
+            if n - start > limits.maxHeadBytes { return .failure(tooLarge) }
+            return .success(-1)
+        }
+        if p[j] == 0 { return .failure(bad("NUL in head")) }
+        if p[j] == 10 { return .failure(bad("bare LF in head")) }
+        if p[j + 1] != 10 { return .failure(bad("bare CR in head")) }
+        if j == start { return .failure(bad("empty start line")) }
+        if j + 2 - start > limits.maxHeadBytes { return .failure(tooLarge) }
+        return .success(j)
+    }
+
+    /// Field lines from `scan.resume` to the blank line that ends the head, in
+    /// one pass: each line is checked as it is read (its name, its value, its
+    /// CRLF) and, with `record`, kept in `fields`. Returns the index after the
+    /// blank line, or -1 when the bytes end first: `scan` then holds the start
+    /// of the unfinished line, every line before it having passed every check.
+    ///
+    /// The limits are checked wherever a byte decides something, before that
+    /// byte is read (and on the bytes seen when more are needed): a head is
+    /// refused for its size, or for the first wrong byte within its limits, the
+    /// same way whether it arrives whole or in pieces.
+    @inline(__always)
+    static func parseFieldLines(_ p: UnsafeRawBufferPointer, start: Int, scan: inout HeadScan, limits: HeadLimits, fields: inout [Field],
+                                record: Bool, tooLarge: HTTPParseError, bad: (String) -> HTTPParseError) -> Result<Int, HTTPParseError> {
+        let n = p.count
+        var i = scan.resume
+        var lines = scan.lines
         return byteClasses.withUnsafeBufferPointer { cls -> Result<Int, HTTPParseError> in
             while true {
-                if p[i] == 13 { return .success(i + 2) }   // blank line; findHeadEnd proved LF follows
                 let lineStart = i
-                if p[i] == 0x20 || p[i] == 0x09 { return .failure(bad("obsolete line folding")) }
+                // Past a limit at `at`: the line's bytes before it, or the head's?
+                @inline(__always) func over(_ at: Int) -> Bool { at - lineStart > limits.maxFieldLine || at - start > limits.maxHeadBytes }
+                // The bytes end before the line does (`seen`: its bytes so far, a trailing CR not counted).
+                @inline(__always) func needMore(_ seen: Int) -> Result<Int, HTTPParseError> {
+                    if over(seen) { return .failure(tooLarge) }
+                    scan.resume = lineStart
+                    scan.lines = lines
+                    return .success(-1)
+                }
+                guard i < n else { return needMore(i) }
+                let first = p[i]
+                if first == 13 {   // the blank line
+                    guard i + 1 < n else { return needMore(i) }
+                    if over(i) { return .failure(tooLarge) }
+                    guard p[i + 1] == 10 else { return .failure(bad("bare CR in head")) }
+                    if i + 2 - start > limits.maxHeadBytes { return .failure(tooLarge) }
+                    return .success(i + 2)
+                }
+                if first == 0x20 || first == 0x09 {
+                    if over(i) { return .failure(tooLarge) }
+                    return .failure(bad("obsolete line folding"))
+                }
                 let ns = i
-                while cls[Int(p[i])] & classTchar != 0 { i += 1 }
+                var plain = true
+                i = fieldNameEnd(p, i, n, plain: &plain)
+                guard i < n else { return needMore(i) }
                 let ne = i
                 if p[i] != 58 {  // ':'
-                    if ne > ns && (p[i] == 0x20 || p[i] == 0x09) { return .failure(bad("whitespace before colon")) }
-                    return .failure(bad("invalid field name"))
+                    if over(i) { return .failure(tooLarge) }
+                    switch p[i] {
+                    case 10: return .failure(bad("bare LF in head"))
+                    case 0: return .failure(bad("NUL in head"))
+                    case 0x20, 0x09 where ne > ns: return .failure(bad("whitespace before colon"))
+                    default: return .failure(bad("invalid field name"))
+                    }
                 }
-                if ne == ns { return .failure(bad("empty field name")) }
+                if ne == ns {
+                    if over(i) { return .failure(tooLarge) }
+                    return .failure(bad("empty field name"))
+                }
+                i += 1
+                while i < n && (p[i] == 0x20 || p[i] == 0x09) { i += 1 }
+                let vs = i
+                // To the CR that ends the line: from one byte below 0x20 or 0x7F to
+                // the next (obs-text, 0x80 and up, is allowed); a tab is stepped
+                // over, another control refused.
+                while true {
+                    i = firstControl(p, i, n, del: true)
+                    guard i < n else { return needMore(i) }
+                    let c = p[i]
+                    if c == 9 { i += 1; continue }
+                    if c == 13 && i + 1 == n { return needMore(i) }
+                    if over(i) { return .failure(tooLarge) }
+                    if c == 13 { break }
+                    switch c {
+                    case 10: return .failure(bad("bare LF in head"))
+                    case 0: return .failure(bad("NUL in head"))
+                    default: return .failure(bad("invalid byte in field value"))
+                    }
+                }
+                guard p[i + 1] == 10 else { return .failure(bad("bare CR in head")) }
+                // The name is read once the line is known whole.
                 var known = KnownField.classify(p, ns, ne)
-                if known == .other {
+                if known == .other && !plain {
                     var k = ns
                     while k < ne && p[k] != 95 { k += 1 }
                     if k < ne {
@@ -204,28 +264,30 @@ public enum HeadParser {
                         if KnownField.dashed(p, ns, ne, in: KnownField.aliasedNames) { known = .underscoreAlias }
                     }
                 }
-                i += 1
-                while p[i] == 0x20 || p[i] == 0x09 { i += 1 }
-                let vs = i
-                // From one byte below 0x20 or 0x7F to the next (obs-text, 0x80 and
-                // up, is allowed), to the CR that ends the line (findHeadEnd proved
-                // one is there); a tab is stepped over, another control refused.
-                while true {
-                    i = firstControl(p, i, headEnd, del: true)
-                    guard i < headEnd else { return .failure(bad("field line without CRLF")) }
-                    let c = p[i]
-                    if c == 13 { break }
-                    if cls[Int(c)] & classFieldValue == 0 { return .failure(bad("invalid byte in field value")) }
-                    i += 1
-                }
                 // Trailing whitespace is not part of the value.
                 var ve = i
                 while ve > vs && (p[ve - 1] == 0x20 || p[ve - 1] == 0x09) { ve -= 1 }
-                if i - lineStart > limits.maxFieldLine { return .failure(tooLarge) }
-                if fields.count >= limits.maxFields { return .failure(tooLarge) }
-                fields.append(Field(nameStart: ns, nameEnd: ne, valueStart: vs, valueEnd: ve, known: known))
+                if lines - 1 >= limits.maxFields { return .failure(tooLarge) }
+                if record { fields.append(Field(nameStart: ns, nameEnd: ne, valueStart: vs, valueEnd: ve, known: known)) }
+                lines += 1
                 i += 2
+                if i - start > limits.maxHeadBytes { return .failure(tooLarge) }
             }
+        }
+    }
+
+    /// A head an earlier call saw part of (`scan.lines` > 0): the lines that
+    /// came since are checked, not kept; once the head is whole the caller reads
+    /// it again from its start. Returns nil when it is whole.
+    @inline(__always)
+    static func resumeCheck(_ p: UnsafeRawBufferPointer, start: Int, scan: inout HeadScan, limits: HeadLimits, fields: inout [Field],
+                            tooLarge: HTTPParseError, bad: (String) -> HTTPParseError) -> ParseResult? {
+        switch parseFieldLines(p, start: start, scan: &scan, limits: limits, fields: &fields, record: false, tooLarge: tooLarge, bad: bad) {
+        case .failure(let e): return .error(e)
+        case .success(let e):
+            if e < 0 { return .needMore }
+            scan = HeadScan()
+            return nil
         }
     }
 
@@ -263,26 +325,27 @@ public enum HeadParser {
         return nil
     }
 
-    /// Reads Connection tokens: returns (sawClose, sawKeepAlive, namesOthers),
-    /// or nil when it names a field that frames or routes the message
-    /// (Content-Length, Transfer-Encoding, Host): a hop that honoured that
-    /// would strip it and see another message than the next hop does.
-    static func connectionTokens(_ p: UnsafeRawBufferPointer, _ fields: [Field]) -> (Bool, Bool, Bool)? {
-        var close = false, ka = false, others = false, framing = false
-        for f in fields where f.known == .connection {
+    /// What the Connection fields say, read as the semantic pass meets each
+    /// (no second pass over the fields). `namesFraming`: one names a field that
+    /// frames or routes the message (Content-Length, Transfer-Encoding, Host):
+    /// a hop that honoured that would strip it and see another message than the
+    /// next hop does.
+    struct ConnectionTokens {
+        var close = false, keepAlive = false, others = false, namesFraming = false
+
+        @inline(__always) mutating func read(_ p: UnsafeRawBufferPointer, _ f: Field) {
             forEachListElement(p, f.valueStart, f.valueEnd) { s, e in
                 if equalsLowercase(p, s, e, "close") { close = true }
-                else if equalsLowercase(p, s, e, "keep-alive") { ka = true }
+                else if equalsLowercase(p, s, e, "keep-alive") { keepAlive = true }
                 else {
                     others = true
                     switch KnownField.classify(p, s, e) {
-                    case .contentLength, .transferEncoding, .host: framing = true
+                    case .contentLength, .transferEncoding, .host: namesFraming = true
                     default: break
                     }
                 }
             }
         }
-        return framing ? nil : (close, ka, others)
     }
 
     // MARK: Requests
@@ -297,16 +360,15 @@ public enum HeadParser {
         var start = 0
         while start + 1 < p.count && p[start] == 13 && p[start + 1] == 10 && start < 8 { start += 2 }
         if start < p.count && p[start] == 10 { return .error(bad("bare LF in head")) }
+        let tooLarge = HTTPParseError(431, "request header fields too large")
+        if scan.lines > 0, let r = resumeCheck(p, start: start, scan: &scan, limits: limits, fields: &head.fields, tooLarge: tooLarge, bad: bad) { return r }
 
-        let endResult = findHeadEnd(p, from: start, scan: &scan, firstLineLimit: limits.maxRequestLine, limits: limits,
-                                    firstLineError: HTTPParseError(414, "request line too long"),
-                                    tooLarge: HTTPParseError(431, "request header fields too large"), bad: bad)
-        let headEnd: Int
-        switch endResult {
+        let lineEnd: Int
+        switch startLine(p, start, limit: limits.maxRequestLine, limits: limits, tooLong: HTTPParseError(414, "request line too long"),
+                         tooLarge: tooLarge, bad: bad) {
         case .failure(let e): return .error(e)
-        case .success(let e): if e < 0 { return .needMore }; headEnd = e
+        case .success(let e): if e < 0 { return .needMore }; lineEnd = e
         }
-        if headEnd - start > limits.maxHeadBytes { return .error(HTTPParseError(431, "request header fields too large")) }
 
         head.fields.removeAll(keepingCapacity: true)
         head.hostField = -1
@@ -334,7 +396,7 @@ public enum HeadParser {
         head.targetRange = ts..<i
         i += 1
         // "HTTP/" DIGIT "." DIGIT CRLF
-        guard headEnd - i >= 10, p[i] == 72, p[i + 1] == 84, p[i + 2] == 84, p[i + 3] == 80, p[i + 4] == 47,
+        guard lineEnd - i == 8, p[i] == 72, p[i + 1] == 84, p[i + 2] == 84, p[i + 3] == 80, p[i + 4] == 47,
               p[i + 5] >= 48, p[i + 5] <= 57, p[i + 6] == 46, p[i + 7] >= 48, p[i + 7] <= 57,
               p[i + 8] == 13 else {
             return .error(bad("malformed HTTP version"))
@@ -342,18 +404,21 @@ public enum HeadParser {
         if p[i + 5] != 49 { return .error(HTTPParseError(505, "HTTP version not supported")) }
         head.minorVersion = Int(p[i + 7] - 48)
         if head.minorVersion > 1 { return .error(HTTPParseError(505, "HTTP version not supported")) }
-        i += 10
-
-        switch parseFields(p, i, headEnd, limits: limits, fields: &head.fields,
-                           tooLarge: HTTPParseError(431, "request header fields too large"), bad: bad) {
+        scan.lines = 1
+        scan.resume = lineEnd + 2
+        let headEnd: Int
+        switch parseFieldLines(p, start: start, scan: &scan, limits: limits, fields: &head.fields, record: true, tooLarge: tooLarge, bad: bad) {
         case .failure(let e): return .error(e)
-        case .success: break
+        case .success(let e): if e < 0 { return .needMore }; headEnd = e
         }
 
         // Semantics that decide framing (RFC 9112 §6) and routing.
         var sawTE = false
+        var connection = ConnectionTokens()
         for (idx, f) in head.fields.enumerated() {
             switch f.known {
+            case .connection:
+                connection.read(p, f)
             case .host:
                 if head.hostField >= 0 { return .error(bad("duplicate Host")) }
                 byteClasses.withUnsafeBufferPointer { cls in
@@ -381,9 +446,9 @@ public enum HeadParser {
             head.chunked = true
         }
         if head.minorVersion == 1 && head.hostField < 0 { return .error(bad("missing Host")) }
-        guard let (close, ka, others) = connectionTokens(p, head.fields) else { return .error(bad("Connection names a framing field")) }
-        head.connectionNamesFields = others
-        head.keepAlive = head.minorVersion == 1 ? !close : (ka && !close)
+        if connection.namesFraming { return .error(bad("Connection names a framing field")) }
+        head.connectionNamesFields = connection.others
+        head.keepAlive = head.minorVersion == 1 ? !connection.close : (connection.keepAlive && !connection.close)
         return .complete(headEnd)
     }
 
@@ -394,12 +459,11 @@ public enum HeadParser {
     public static func parseResponse(_ p: UnsafeRawBufferPointer, limits: HeadLimits, into head: inout ResponseHead, scan: inout HeadScan) -> ParseResult {
         let bad = { (r: String) in HTTPParseError(502, r) }
         let tooLarge = HTTPParseError(502, "response head too large")
-        let endResult = findHeadEnd(p, from: 0, scan: &scan, firstLineLimit: limits.maxRequestLine, limits: limits,
-                                    firstLineError: tooLarge, tooLarge: tooLarge, bad: bad)
-        let headEnd: Int
-        switch endResult {
+        if scan.lines > 0, let r = resumeCheck(p, start: 0, scan: &scan, limits: limits, fields: &head.fields, tooLarge: tooLarge, bad: bad) { return r }
+        let lineEnd: Int
+        switch startLine(p, 0, limit: limits.maxRequestLine, limits: limits, tooLong: tooLarge, tooLarge: tooLarge, bad: bad) {
         case .failure(let e): return .error(e)
-        case .success(let e): if e < 0 { return .needMore }; headEnd = e
+        case .success(let e): if e < 0 { return .needMore }; lineEnd = e
         }
         head.fields.removeAll(keepingCapacity: true)
         head.contentLength = -1
@@ -407,7 +471,7 @@ public enum HeadParser {
         head.connectionNamesFields = false
 
         // status-line = HTTP-version SP status-code SP [ reason-phrase ] CRLF
-        guard headEnd >= 14, p[0] == 72, p[1] == 84, p[2] == 84, p[3] == 80, p[4] == 47, p[5] == 49, p[6] == 46,
+        guard lineEnd >= 9, p[0] == 72, p[1] == 84, p[2] == 84, p[3] == 80, p[4] == 47, p[5] == 49, p[6] == 46,
               p[7] >= 48, p[7] <= 57, p[8] == 0x20 else {
             return .error(bad("malformed status line"))
         }
@@ -435,15 +499,19 @@ public enum HeadParser {
         } else {
             return .error(bad("malformed status line"))
         }
-        i += 2
-
-        switch parseFields(p, i, headEnd, limits: limits, fields: &head.fields, tooLarge: tooLarge, bad: bad) {
+        scan.lines = 1
+        scan.resume = i + 2
+        let headEnd: Int
+        switch parseFieldLines(p, start: 0, scan: &scan, limits: limits, fields: &head.fields, record: true, tooLarge: tooLarge, bad: bad) {
         case .failure(let e): return .error(e)
-        case .success: break
+        case .success(let e): if e < 0 { return .needMore }; headEnd = e
         }
         var sawTE = false
+        var connection = ConnectionTokens()
         for f in head.fields {
             switch f.known {
+            case .connection:
+                connection.read(p, f)
             case .contentLength:
                 if head.contentLength >= 0 { return .error(bad("two Content-Length fields")) }
                 guard let v = parseLength(p, f) else { return .error(bad("invalid Content-Length")) }
@@ -458,9 +526,9 @@ public enum HeadParser {
             if let e = checkTransferEncoding(p, head.fields, request: false) { return .error(e) }
             head.chunked = true
         }
-        guard let (close, ka, others) = connectionTokens(p, head.fields) else { return .error(bad("Connection names a framing field")) }
-        head.connectionNamesFields = others
-        head.keepAlive = head.minorVersion >= 1 ? !close : (ka && !close)
+        if connection.namesFraming { return .error(bad("Connection names a framing field")) }
+        head.connectionNamesFields = connection.others
+        head.keepAlive = head.minorVersion >= 1 ? !connection.close : (connection.keepAlive && !connection.close)
         return .complete(headEnd)
     }
 }

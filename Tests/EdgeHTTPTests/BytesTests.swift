@@ -71,6 +71,41 @@ import Testing
         #expect(checked > 100_000)
     }
 
+    @Test func fieldNameEndStopsAtTheFirstNonTcharAtEveryLengthAndPosition() {
+        func isTchar(_ c: UInt8) -> Bool {
+            (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A) || Array("!#$%&'*+-.^_`|~".utf8).contains(c)
+        }
+        func reference(_ b: [UInt8], _ s: Int, _ e: Int) -> (Int, Bool) {
+            var plain = true
+            for i in s..<e {
+                if !isTchar(b[i]) { return (i, plain) }
+                if !(b[i] == 0x2D || (b[i] >= 0x30 && b[i] <= 0x39) || (b[i] >= 0x41 && b[i] <= 0x5A) || (b[i] >= 0x61 && b[i] <= 0x7A)) { plain = false }
+            }
+            return (e, plain)
+        }
+        var rng = SystemRandomNumberGenerator()
+        let usual = Array("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-".utf8)
+        var checked = 0
+        for length in 0..<40 {
+            for start in [0, 3] {
+                var buf = (0..<(start + length + 20)).map { _ in usual.randomElement(using: &rng)! }
+                for at in start..<(start + length) {
+                    for v in UInt8(0)...UInt8(255) {
+                        let keep = buf[at]
+                        buf[at] = v
+                        var plain = true
+                        let got = buf.withUnsafeBytes { fieldNameEnd($0, start, start + length, plain: &plain) }
+                        let want = reference(buf, start, start + length)
+                        if got != want.0 || plain != want.1 { Issue.record("length \(length) start \(start) byte \(v) at \(at - start): \(got) \(plain), want \(want)") }
+                        buf[at] = keep
+                        checked += 1
+                    }
+                }
+            }
+        }
+        #expect(checked > 100_000)
+    }
+
     @Test func firstControlFindsTheFirstControlByteAtEveryLengthAndPosition() {
         func reference(_ b: [UInt8], _ s: Int, _ e: Int, del: Bool) -> Int {
             for i in s..<e where b[i] < 0x20 || (del && b[i] == 0x7F) { return i }

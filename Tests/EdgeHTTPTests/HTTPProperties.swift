@@ -6,6 +6,20 @@
 import EdgeHTTP
 #endif
 
+/// A head in two pieces, cut at `split` (the second call resumes with the
+/// first's scan state), reads as it does whole: a piece is refused only for
+/// what the whole is refused for. Returns the head when the pieces completed it.
+func checkSplit<Head>(_ bytes: UnsafeRawBufferPointer, at split: Int, whole: ParseResult, _ fresh: Head,
+                      _ parse: (UnsafeRawBufferPointer, inout Head, inout HeadScan) -> ParseResult) -> Head? {
+    var head = fresh
+    var scan = HeadScan()
+    var result = parse(UnsafeRawBufferPointer(rebasing: bytes[0..<split]), &head, &scan)
+    if result == .needMore { result = parse(bytes, &head, &scan) }
+    precondition(result == whole, "a head in two pieces reads otherwise than whole")
+    if case .complete = result { return head }
+    return nil
+}
+
 /// Traps (precondition) on the first property `bytes` breaks: the HTTP/1.1 parsers, the
 /// chunked decoder, the host normalizer, the override-field table, the WebSocket handshake
 /// checks, and the Accept-Encoding, HTTP-date, Range and Structured Field dictionary value
@@ -21,15 +35,10 @@ func checkHTTPProperties(_ bytes: UnsafeRawBufferPointer) {
     var req = RequestHead()
     var scan = HeadScan()
     let whole = HeadParser.parseRequest(bytes, limits: limits, into: &req, scan: &scan)
-    if size > 1 {
-        let split = Int(bytes[0]) % size
-        var req2 = RequestHead()
-        var scan2 = HeadScan()
-        let first = HeadParser.parseRequest(UnsafeRawBufferPointer(rebasing: bytes[0..<split]), limits: limits, into: &req2, scan: &scan2)
-        if first == .needMore {
-            let second = HeadParser.parseRequest(bytes, limits: limits, into: &req2, scan: &scan2)
-            precondition(second == whole, "split parse disagrees")
-        }
+    if size > 1, let r = checkSplit(bytes, at: Int(bytes[0]) % size, whole: whole, RequestHead(), {
+        HeadParser.parseRequest($0, limits: limits, into: &$1, scan: &$2)
+    }) {
+        precondition(r.fields == req.fields && r.targetRange == req.targetRange, "split request fields differ")
     }
     // CDN-Loop: members counted are at most the commas + 1; our node only in a
     // counted member; our entry appended to a quote-free value is counted and found.
@@ -83,6 +92,12 @@ func checkHTTPProperties(_ bytes: UnsafeRawBufferPointer) {
     var resp = ResponseHead()
     var rscan = HeadScan()
     let parsedResponse = HeadParser.parseResponse(bytes, limits: limits, into: &resp, scan: &rscan)
+    // The same response head in two pieces (the second call resumes) reads alike.
+    if size > 1, let r = checkSplit(bytes, at: Int(bytes[size - 1]) % size, whole: parsedResponse, ResponseHead(), {
+        HeadParser.parseResponse($0, limits: limits, into: &$1, scan: &$2)
+    }) {
+        precondition(r.fields == resp.fields && r.status == resp.status, "split response fields differ")
+    }
     if case .complete = parsedResponse, WebSocketHandshake.isAccept(bytes, resp) {
         precondition(resp.status == 101)
     }

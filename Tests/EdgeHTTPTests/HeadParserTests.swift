@@ -159,6 +159,56 @@ func status(_ r: ParseResult) -> Int? {
         #expect(status(r2) == 414)
     }
 
+    /// Each line is checked as it is read: a wrong line is refused while the
+    /// rest of the head is still to come (not once it has all arrived).
+    @Test func aWrongLineIsRefusedBeforeTheHeadEnds() {
+        for text in ["GET / HTTP/1.1\r\nHost: h\r\nBad Name: x\r\nAccept: */*",
+                     "GET / HTTP/1.1\r\nHost: h\r\nX: a\u{1}b\r\n",
+                     "GET / HTTP/1.1\r\nHost: h\r\n folded\r\nAccept:",
+                     "GET / HTTP/1.1\r\nHost: h\r\nContent_Length: 5\r\n"] {
+            var h = RequestHead(); var s = HeadScan()
+            let r = Array(text.utf8).withUnsafeBytes { HeadParser.parseRequest($0, limits: HeadLimits(), into: &h, scan: &s) }
+            #expect(status(r) == 400, "\(text.debugDescription) -> \(r)")
+            // And the same when the good lines came in an earlier piece.
+            var h2 = RequestHead(); var s2 = HeadScan()
+            let cut = Array("GET / HTTP/1.1\r\nHost: h\r\n".utf8)
+            #expect(cut.withUnsafeBytes { HeadParser.parseRequest($0, limits: HeadLimits(), into: &h2, scan: &s2) } == .needMore)
+            #expect(s2.lines == 2)
+            let r2 = Array(text.utf8).withUnsafeBytes { HeadParser.parseRequest($0, limits: HeadLimits(), into: &h2, scan: &s2) }
+            #expect(r2 == r)
+        }
+    }
+
+    /// Lines and heads exactly at their limits pass and one byte more is refused,
+    /// however the bytes are split (a limit never depends on where a read ended).
+    @Test func limitsHoldAtTheirEdgesHoweverTheHeadIsSplit() {
+        var limits = HeadLimits()
+        limits.maxRequestLine = 40
+        limits.maxFieldLine = 24
+        limits.maxHeadBytes = 120
+        limits.maxFields = 4
+        let line = "GET / HTTP/1.1\r\nHost: h\r\n"   // 25 bytes
+        // A field line of 24 bytes (its CRLF not counted), then 25; with a wrong byte past the limit, and before it.
+        let at = "X: " + String(repeating: "v", count: 21)
+        #expect(parseRequestEverySplit(line + at + "\r\n\r\n", limits: limits).0 == .complete(25 + 24 + 4))
+        #expect(status(parseRequestEverySplit(line + at + "v\r\n\r\n", limits: limits).0) == 431)
+        #expect(status(parseRequestEverySplit(line + at + "v\u{1}\r\n\r\n", limits: limits).0) == 431)
+        #expect(status(parseRequestEverySplit(line + "X: v\u{1}" + String(repeating: "v", count: 30) + "\r\n\r\n", limits: limits).0) == 400)
+        #expect(status(parseRequestEverySplit(line + String(repeating: "N", count: 25) + " : v\r\n\r\n", limits: limits).0) == 431)
+        #expect(status(parseRequestEverySplit(line + String(repeating: "N", count: 24) + " : v\r\n\r\n", limits: limits).0) == 400)
+        // A head of 120 bytes, then 121 (the same lines, one a byte longer).
+        var wide = limits
+        wide.maxFieldLine = 64
+        let fill = "A: " + String(repeating: "a", count: 50) + "\r\nD: "
+        let head120 = line + fill + String(repeating: "d", count: 33) + "\r\n\r\n"
+        #expect(head120.utf8.count == 120)
+        #expect(parseRequestEverySplit(head120, limits: wide).0 == .complete(120))
+        #expect(status(parseRequestEverySplit(line + fill + String(repeating: "d", count: 34) + "\r\n\r\n", limits: wide).0) == 431)
+        // Four fields pass, five are refused.
+        #expect(parseRequestEverySplit(line + "A: 1\r\nB: 2\r\nC: 3\r\n\r\n", limits: limits).0 == .complete(25 + 18 + 2))
+        #expect(status(parseRequestEverySplit(line + "A: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\n\r\n", limits: limits).0) == 431)
+    }
+
     @Test func hopByHopAndConnectionNamedFields() {
         let text = "GET / HTTP/1.1\r\nHost: h\r\nConnection: X-Secret\r\nX-Secret: 1\r\nKeep-Alive: 5\r\nProxy-Authorization: a\r\n\r\n"
         let (_, h) = parseRequestEverySplit(text)
@@ -174,16 +224,30 @@ func status(_ r: ParseResult) -> Int? {
 }
 
 @Suite(.timeLimit(.minutes(3))) struct ResponseParserTests {
-    func parse(_ text: String, head: Bool = false) -> (ParseResult, ResponseHead) {
+    /// Parses `text` whole, then from every prefix, then byte by byte with one
+    /// scan state (a head that comes in pieces): all must agree.
+    func parse(_ text: String, head: Bool = false, limits: HeadLimits = HeadLimits()) -> (ParseResult, ResponseHead) {
         let bytes = Array(text.utf8)
         var h = ResponseHead()
         var s = HeadScan()
-        let full = bytes.withUnsafeBytes { HeadParser.parseResponse($0, limits: HeadLimits(), into: &h, scan: &s) }
+        let full = bytes.withUnsafeBytes { HeadParser.parseResponse($0, limits: limits, into: &h, scan: &s) }
         for k in 0..<bytes.count {
             var h2 = ResponseHead(); var s2 = HeadScan()
-            let r = bytes[0..<k].withUnsafeBytes { HeadParser.parseResponse($0, limits: HeadLimits(), into: &h2, scan: &s2) }
-            if r != .needMore { #expect(r == full, "prefix \(k): \(r) vs \(full)") }
+            let r = bytes[0..<k].withUnsafeBytes { HeadParser.parseResponse($0, limits: limits, into: &h2, scan: &s2) }
+            if r != .needMore {
+                #expect(r == full, "prefix \(k): \(r) vs \(full)")
+                continue
+            }
+            let second = bytes.withUnsafeBytes { HeadParser.parseResponse($0, limits: limits, into: &h2, scan: &s2) }
+            #expect(second == full, "split at \(k): \(second) vs \(full)")
         }
+        var incHead = ResponseHead(), incScan = HeadScan(), inc = ParseResult.needMore
+        for k in 1...max(bytes.count, 1) where k <= bytes.count {
+            inc = bytes[0..<k].withUnsafeBytes { HeadParser.parseResponse($0, limits: limits, into: &incHead, scan: &incScan) }
+            if inc != .needMore { break }
+        }
+        #expect(inc == full, "byte by byte: \(inc) vs \(full)")
+        if case .complete = full { #expect(incHead.fields == h.fields && incHead.status == h.status) }
         return (full, h)
     }
 
@@ -201,6 +265,27 @@ func status(_ r: ParseResult) -> Int? {
         let (_, h5) = parse("HTTP/1.0 200\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n")
         #expect(h5.keepAlive)
         #expect(h5.status == 200)
+    }
+
+    @Test func aWrongLineIsRefusedBeforeTheHeadEndsAndLimitsHoldAtTheirEdges() {
+        var h = ResponseHead(); var s = HeadScan()
+        let early = Array("HTTP/1.1 200 OK\r\nX: a\u{1}b\r\nContent-".utf8)
+        #expect(status(early.withUnsafeBytes { HeadParser.parseResponse($0, limits: HeadLimits(), into: &h, scan: &s) }) == 502)
+        var limits = HeadLimits()
+        limits.maxFieldLine = 24
+        limits.maxHeadBytes = 100
+        let status = "HTTP/1.1 200 OK\r\n"   // 17 bytes
+        let at = "X: " + String(repeating: "v", count: 21)
+        #expect(parse(status + at + "\r\n\r\n", limits: limits).0 == .complete(17 + 24 + 4))
+        #expect(parse(status + at + "v\r\n\r\n", limits: limits).0 == .error(HTTPParseError(502, "response head too large")))
+        let fill = (0..<3).map { "F\($0): " + String(repeating: "f", count: 18) }.joined(separator: "\r\n")   // 3 x 22 + 2 x 2
+        let head100 = status + fill + "\r\nG: " + String(repeating: "g", count: 4) + "\r\n\r\n"
+        #expect(head100.utf8.count == 100)
+        let (r, h100) = parse(head100, limits: limits)
+        #expect(r == .complete(100))
+        #expect(h100.fields.count == 4)
+        #expect(parse(status + fill + "\r\nG: " + String(repeating: "g", count: 5) + "\r\n\r\n", limits: limits).0
+                == .error(HTTPParseError(502, "response head too large")))
     }
 
     @Test(arguments: [
