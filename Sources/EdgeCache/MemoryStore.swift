@@ -497,6 +497,8 @@ public final class MemoryStore: CacheStorage {
     func note(_ key: String, _ n: NotStoredNote, hashes: KeyHashes? = nil) {
         let (base, h) = hashes ?? MemoryStore.keyHashes(key)
         shards[shard(hash: base)].m.withLock { s in
+            // A pass-through notes the same reason at every request: read before writing.
+            if s.notStored[h] == n { return }
             if s.notStored.count >= MemoryStore.notStoredPerShard { s.notStored.removeAll(keepingCapacity: true) }
             s.notStored[h] = n
         }

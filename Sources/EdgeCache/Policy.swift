@@ -194,14 +194,16 @@ public enum CachePolicy {
     /// Cache-Control says `no-store`, nothing there can override that
     /// (`must-understand`), and no targeted field this cache heeds is present
     /// (it would be in charge instead). False means: ask `storable`.
-    public static func plainlyNoStore(_ p: UnsafeRawBufferPointer, _ fields: [Field], options: CacheOptions) -> Bool {
+    /// `useTargetedFields`: the route's CacheOptions.useTargetedFields (the one
+    /// option this reads; the whole options value is not copied per response).
+    public static func plainlyNoStore(_ p: UnsafeRawBufferPointer, _ fields: [Field], useTargetedFields: Bool) -> Bool {
         var noStore = false
         for f in fields {
             if f.known == .cacheControl {
                 let flags = CacheControl.noStoreFlags(p, f.valueStart, f.valueEnd)
                 if flags.mustUnderstand { return false }
                 if flags.noStore { noStore = true }
-            } else if options.useTargetedFields, f.known == .other, f.nameEnd - f.nameStart == 17,
+            } else if useTargetedFields, f.known == .other, f.nameEnd - f.nameStart == 17,
                       equalsLowercase(p, f.nameStart, f.nameEnd, "cdn-cache-control") || equalsLowercase(p, f.nameStart, f.nameEnd, "surrogate-control") {
                 return false
             }

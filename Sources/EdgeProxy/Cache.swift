@@ -520,15 +520,16 @@ extension Worker {
     /// Called with the origin's response head. Returns true when the cache
     /// answered the client itself (a 304 that freshened the stored response).
     func cacheResponseHead(_ c: ClientConnection, _ o: OriginConnection, p: UnsafeRawBufferPointer, headLength n: Int) -> Bool {
-        guard let rc = c.ex.route?.cache else { return false }
+        let e = c.ex   // (the exchange as the response starts; read once for the no-store check)
+        guard let rc = e.route?.cache else { return false }
         let status = o.head.status
-        if let key = c.ex.cache.key, status < 500, c.ex.method == .get || c.ex.bodyKeyed,
-           !(status == 304 && c.ex.cache.revalidating != nil && !c.ex.cache.clientConditional),
-           c.ex.cache.deferred != nil || !c.ex.cache.request.contains("cache-control"),   // (deferred: a plain request, none)
-           CachePolicy.plainlyNoStore(p, o.head.fields, options: rc.options) {
+        if let key = e.cache.key, status < 500, e.method == .get || e.bodyKeyed,
+           !(status == 304 && e.cache.revalidating != nil && !e.cache.clientConditional),
+           e.cache.deferred != nil || !e.cache.request.contains("cache-control"),   // (deferred: a plain request, none)
+           CachePolicy.plainlyNoStore(p, o.head.fields, useTargetedFields: rc.options.useTargetedFields) {
             // The origin said no-store (a pass-through on a caching route): what
             // `storable` would say, known from the bytes; no fields made as strings.
-            if !c.ex.cache.background { c.ex.cache.status.fwdStatus = status }
+            if !e.cache.background { e.cache.status.fwdStatus = status }
             notStored(c, key, .responseNoStore, status: status)
             return false
         }
@@ -635,9 +636,10 @@ extension Worker {
     /// response it answered for is gone (unless the origin failed), followers
     /// go on alone, and explain will say why.
     func notStored(_ c: ClientConnection, _ key: String, _ why: NotStored, status: Int) {
-        if status < 500 && c.ex.cache.revalidating != nil { config.store.remove(key: key) }
-        if status < 500 { c.ex.cache.uncacheable = true }
-        if let h = c.ex.cache.keyHashes, c.ex.cache.key == key {
+        let e = c.ex
+        if status < 500 && e.cache.revalidating != nil { config.store.remove(key: key) }
+        if status < 500 { e.cache.uncacheable = true }
+        if let h = e.cache.keyHashes, e.cache.key == key {
             config.store.noteNotStored(key: key, hashes: h, why, status: status)
         } else {
             config.store.noteNotStored(key: key, why, status: status)

@@ -27,31 +27,31 @@ extension Worker {
     /// The request line and fields the origin gets, all but the framing
     /// fields and the blank line (a mirror copy frames its body itself).
     func appendForwardFields(_ c: ClientConnection, p: UnsafeRawBufferPointer, route: Route, to b: IOBuffer) {
-        if c.ex.method == .other { b.append(c.ex.methodText) } else { b.append(UnsafeRawBufferPointer(rebasing: p[c.ex.head.methodRange])) }
+        let e = c.ex   // (bound once: nothing here replaces the connection's exchange)
+        if e.method == .other { b.append(e.methodText) } else { b.append(UnsafeRawBufferPointer(rebasing: p[e.head.methodRange])) }
         b.append(byte: 32)
-        b.append(c.ex.target)
+        b.append(e.target)
         b.append(" HTTP/1.1\r\nHost: ")
-        if let h = route.hostRewrite { b.append(h) } else { b.append(c.ex.host) }
+        if let h = route.hostRewrite { b.append(h) } else { b.append(e.host) }
         b.append("\r\n")
-        let head = c.ex.head
         var priorXFF: Range<Int>? = nil
         var realIP = false
-        let pass = c.ex.tenant?.passOverrides ?? []
-        for f in head.fields {
+        let pass = e.tenant?.passOverrides ?? []
+        for f in e.head.fields {
             switch f.known {
             case .host, .contentLength, .expect, .underscoreAlias:
                 continue
             case .xForwardedFor:
-                if c.ex.peer.trusted { priorXFF = priorXFF ?? f.value }
+                if e.peer.trusted { priorXFF = priorXFF ?? f.value }
                 continue
             case .xForwardedProto, .xForwardedHost, .forwarded:
-                if !c.ex.peer.trusted { continue }
+                if !e.peer.trusted { continue }
             case .range, .ifRange:
                 // The whole object is fetched (Cache.swift), or whole slices (Slices.swift),
                 // or the rest of a broken stream (Resume.swift).
-                if c.ex.cache.rangeFromFull || c.ex.cache.slices?.ask != nil || c.ex.resume?.asked == true { continue }
+                if e.cache.rangeFromFull || e.cache.slices?.ask != nil || e.resume?.asked == true { continue }
             case .ifNoneMatch, .ifModifiedSince:
-                if c.ex.resume?.asked == true { continue }   // (its own If-Range says what it wants)
+                if e.resume?.asked == true { continue }   // (its own If-Range says what it wants)
             case .xRequestID:
                 if server.requestID { continue }   // the exchange's id (kept or made) is written below
             case .other:
@@ -59,18 +59,18 @@ extension Worker {
                 if OverrideFields.contains(p, f.nameStart, f.nameEnd) {
                     if equalsLowercase(p, f.nameStart, f.nameEnd, "x-real-ip") {
                         // edge sets X-Real-IP; a trusted proxy's (first) value stands instead.
-                        if !c.ex.peer.trusted || realIP { continue }
+                        if !e.peer.trusted || realIP { continue }
                         realIP = true
-                    } else if !c.ex.peer.trusted && !nameIsListed(pass, p, f.name) {
+                    } else if !e.peer.trusted && !nameIsListed(pass, p, f.name) {
                         continue
                     }
                 }
             default:
                 if f.known.isHopByHop { continue }
             }
-            if head.connectionNamesFields && isNamedByConnection(p, head.fields, f) { continue }
+            if e.head.connectionNamesFields && isNamedByConnection(p, e.head.fields, f) { continue }
             if route.request.removes(p, f.name) { continue }
-            if !c.ex.ruleEdits.isEmpty && c.ex.ruleEdits.contains(where: { $0.removes(p, f.name) }) { continue }
+            if !e.ruleEdits.isEmpty && e.ruleEdits.contains(where: { $0.removes(p, f.name) }) { continue }
             b.append(UnsafeRawBufferPointer(rebasing: p[f.nameStart..<f.valueEnd]))
             b.append("\r\n")
         }
@@ -79,33 +79,33 @@ extension Worker {
             b.append(UnsafeRawBufferPointer(rebasing: p[x]))
             b.append(", ")
         }
-        b.append(c.ex.peer.ip)
+        b.append(e.peer.ip)
         if !realIP {
             b.append("\r\nX-Real-IP: ")
-            b.append(c.ex.peer.ip)
+            b.append(e.peer.ip)
         }
-        if !c.ex.peer.trusted || !head.fields.contains(where: { $0.known == .xForwardedProto }) {
-            b.append(!c.ex.peer.https ? "\r\nX-Forwarded-Proto: http" : "\r\nX-Forwarded-Proto: https")
+        if !e.peer.trusted || !e.head.fields.contains(where: { $0.known == .xForwardedProto }) {
+            b.append(!e.peer.https ? "\r\nX-Forwarded-Proto: http" : "\r\nX-Forwarded-Proto: https")
         }
-        if !c.ex.peer.trusted || !head.fields.contains(where: { $0.known == .xForwardedHost }) {
+        if !e.peer.trusted || !e.head.fields.contains(where: { $0.known == .xForwardedHost }) {
             b.append("\r\nX-Forwarded-Host: ")
-            b.append(c.ex.host)
+            b.append(e.host)
         }
         b.append("\r\n")
         b.append(config.viaLine)
         b.append(config.cdnLoopLine)
-        if server.requestID { appendRequestID(c.ex, b) }
-        if c.ex.cache.slices?.ask != nil { appendSliceAsk(c, b) }
-        if let r = c.ex.resume, r.asked { appendResumeAsk(r, b) }
-        if let stored = c.ex.cache.revalidating, !c.ex.cache.clientConditional {
+        if server.requestID { appendRequestID(e, b) }
+        if e.cache.slices?.ask != nil { appendSliceAsk(c, b) }
+        if let r = e.resume, r.asked { appendResumeAsk(r, b) }
+        if let stored = e.cache.revalidating, !e.cache.clientConditional {
             // Revalidate what we hold (RFC 9111 §4.3.1).
             if let e = stored.etag { b.append("If-None-Match: "); b.append(string: e); b.append("\r\n") }
             if let lm = stored.lastModified { b.append("If-Modified-Since: "); b.append(string: lm); b.append("\r\n") }
         }
         b.append(route.request.addLines)
-        for ed in c.ex.ruleEdits { b.append(ed.addLines) }
+        for ed in e.ruleEdits { b.append(ed.addLines) }
         // The one hop-by-hop pair that is passed on: the origin decides the upgrade.
-        if c.ex.upgrade { b.append("Connection: Upgrade\r\nUpgrade: websocket\r\n") }
+        if e.upgrade { b.append("Connection: Upgrade\r\nUpgrade: websocket\r\n") }
     }
 
     /// Serializes the client's response head from the origin's.

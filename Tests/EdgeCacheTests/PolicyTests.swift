@@ -398,7 +398,7 @@ func fresh(_ status: Int, _ response: HeaderList, requestTime: Int64 = t0, respo
             var h = ResponseHead()
             var scan = HeadScan()
             guard case .complete = HeadParser.parseResponse(p, limits: HeadLimits(), into: &h, scan: &scan) else { return false }
-            return CachePolicy.plainlyNoStore(p, h.fields, options: options)
+            return CachePolicy.plainlyNoStore(p, h.fields, useTargetedFields: options.useTargetedFields)
         }
     }
 
