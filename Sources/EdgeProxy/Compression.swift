@@ -138,8 +138,17 @@ struct ResponseFacts {
         length = Int64(s.bodyCount)   // (its ETag is read only where a coding is made: not on every hit)
     }
 
-    /// An origin's response head's facts, read in place (a string only for a Content-Encoding).
+    /// An origin's response head's facts, read in place (a string only for a
+    /// Content-Encoding). The Content-Type is read first: for a type the route
+    /// does not compress, `decide` answers `.none` whatever the other facts say,
+    /// so they are not read (left as for a head without those fields).
     init(_ p: UnsafeRawBufferPointer, _ fields: [Field], length: Int64?, _ cmp: RouteCompress) {
+        self.length = length
+        for f in fields where f.known == .other && f.nameEnd - f.nameStart == 12 && p[f.nameStart] | 0x20 == 0x63   // "c"
+            && equalsLowercase(p, f.nameStart, f.nameEnd, "content-type") {
+            compressibleType = cmp.compressible(contentType: UnsafeRawBufferPointer(rebasing: p[f.valueStart..<f.valueEnd]))
+        }
+        guard compressibleType else { return }
         var ce: [String] = []
         for f in fields {
             if f.known == .cacheControl {
@@ -147,21 +156,19 @@ struct ResponseFacts {
                 continue
             }
             if f.known != .other { continue }
-            switch f.nameEnd - f.nameStart {
-            case 4 where equalsLowercase(p, f.nameStart, f.nameEnd, "etag"): if etagRange == nil { etagRange = f.valueStart..<f.valueEnd }
-            case 4 where equalsLowercase(p, f.nameStart, f.nameEnd, "vary"):
+            // (The first letter, then the name: most fields are none of these.)
+            switch (f.nameEnd - f.nameStart, p[f.nameStart] | 0x20) {
+            case (4, 0x65) where equalsLowercase(p, f.nameStart, f.nameEnd, "etag"): if etagRange == nil { etagRange = f.valueStart..<f.valueEnd }
+            case (4, 0x76) where equalsLowercase(p, f.nameStart, f.nameEnd, "vary"):
                 let v = String(decoding: p[f.valueStart..<f.valueEnd], as: UTF8.self).lowercased()
                 if v.contains("accept-encoding") || v.contains("*") { varyHasAcceptEncoding = true }
-            case 12 where equalsLowercase(p, f.nameStart, f.nameEnd, "content-type"):
-                compressibleType = cmp.compressible(contentType: UnsafeRawBufferPointer(rebasing: p[f.valueStart..<f.valueEnd]))
-            case 13 where equalsLowercase(p, f.nameStart, f.nameEnd, "content-range"): contentRange = true
-            case 16 where equalsLowercase(p, f.nameStart, f.nameEnd, "content-encoding"):
+            case (13, 0x63) where equalsLowercase(p, f.nameStart, f.nameEnd, "content-range"): contentRange = true
+            case (16, 0x63) where equalsLowercase(p, f.nameStart, f.nameEnd, "content-encoding"):
                 ce.append(String(decoding: p[f.valueStart..<f.valueEnd], as: UTF8.self))
             default: break
             }
         }
         contentEncoding = ce.isEmpty ? nil : ce.joined(separator: ",")
-        self.length = length
     }
 
     /// The ETag of the coding made, from the origin's head `p`.
@@ -222,7 +229,10 @@ extension Worker {
     /// Decides the transform for an origin response about to be relayed, sets
     /// up the codec (and the derived cache entry), and returns what the head needs.
     func beginTransform(_ c: ClientConnection, _ o: OriginConnection, p: UnsafeRawBufferPointer, framing: BodyFraming) -> (BodyTransform, vary: Bool, etag: String?) {
-        guard let cmp = c.ex.route?.compress, !c.ex.cache.background, c.ex.method == .get || c.ex.method == .head else { return (.none, false, nil) }
+        // (Only a 200 is transformed: `decide`.)
+        guard o.head.status == 200, let cmp = c.ex.route?.compress, !c.ex.cache.background, c.ex.method == .get || c.ex.method == .head else {
+            return (.none, false, nil)
+        }
         if o.requestWasHead {
             // HEAD: the fields a GET would get (coding, ETag, Vary), and no body or codec.
             let facts = ResponseFacts(p, o.head.fields, length: nil, cmp)
