@@ -26,6 +26,13 @@ struct ExchangeCache {
     mutating func makeRequest() {
         if let d = deferred { request = d.make(); deferred = nil }
     }
+    /// Hands the deferred fields' storage (unused: the exchange is over) to
+    /// `spare`, for the next exchange's (DeferredFields.init) when it is larger.
+    mutating func releaseDeferred(into spare: inout [UInt8]) {
+        guard var d = deferred else { return }
+        deferred = nil
+        if d.storage.capacity > spare.capacity { swap(&d.storage, &spare) }
+    }
     var clientConditional = false
     var revalidating: StoredResponse?
     var fill: CacheFill?
@@ -60,30 +67,32 @@ struct ExchangeCache {
 
 /// A request head's bytes and fields, kept to make its HeaderList later.
 ///
-/// One allocation, at its exact size: the head's bytes up to the end of its
-/// last field value, then the fields themselves (`Field` is plain data). The
-/// fields are never the parser's array itself: holding that would share the
-/// storage the connection parses its next head into, and that parse would
-/// then allocate a new array of the same capacity (copy on write) on every
-/// miss. Those allocations, made while the memory tier evicts, were carved out
-/// of the holes evicted objects left, so new objects no longer fit them: a
-/// full tier of 1 KiB objects took 9% more memory than it holds (anon 281 MiB
-/// for 256 MiB; tools/bench/memory.sh).
+/// One array: the head's bytes up to the end of its last field value, then the
+/// fields themselves (`Field` is plain data). The array is the worker's spare,
+/// handed from exchange to exchange (releaseDeferred), so a keep-alive client's
+/// misses allocate none. The fields are never the parser's array itself:
+/// holding that would share the storage the connection parses its next head
+/// into, and that parse would then allocate a new array of the same capacity
+/// (copy on write) on every miss. Those allocations, made while the memory tier
+/// evicts, were carved out of the holes evicted objects left, so new objects no
+/// longer fit them: a full tier of 1 KiB objects took 9% more memory than it
+/// holds (anon 281 MiB for 256 MiB; tools/bench/memory.sh).
 struct DeferredFields {
-    let storage: [UInt8]
+    var storage: [UInt8]
     /// Where the fields start in `storage` (the head's bytes end there), and how many.
     let end: Int
     let count: Int
-    init(_ p: UnsafeRawBufferPointer, _ fields: [Field]) {
+    /// Copies into `spare`'s storage (taken; `spare` is left empty).
+    init(_ p: UnsafeRawBufferPointer, _ fields: [Field], reusing spare: inout [UInt8]) {
         var end = 0
         for f in fields { end = max(end, f.valueEnd) }
-        let fieldBytes = fields.count * MemoryLayout<Field>.stride
-        storage = end + fieldBytes == 0 ? [] : [UInt8](unsafeUninitializedCapacity: end + fieldBytes) { out, n in
-            let base = UnsafeMutableRawPointer(out.baseAddress!)
-            if end > 0 { base.copyMemory(from: p.baseAddress!, byteCount: end) }
-            if fieldBytes > 0 { fields.withUnsafeBytes { (base + end).copyMemory(from: $0.baseAddress!, byteCount: fieldBytes) } }
-            n = end + fieldBytes
-        }
+        var s: [UInt8] = []
+        swap(&s, &spare)
+        s.removeAll(keepingCapacity: true)
+        s.reserveCapacity(end + fields.count * MemoryLayout<Field>.stride)
+        s.append(contentsOf: UnsafeRawBufferPointer(rebasing: p[0..<end]))
+        fields.withUnsafeBytes { s.append(contentsOf: $0) }
+        storage = s
         self.end = end
         self.count = fields.count
     }
@@ -346,7 +355,7 @@ extension Worker {
         }
         // Going to the origin: storing its answer needs the request's fields
         // (Vary, directives); a plain request's are made only if it is stored.
-        if plain { x.deferred = DeferredFields(p, e.head.fields) }
+        if plain { x.deferred = DeferredFields(p, e.head.fields, reusing: &spareDeferred) }
         // A Range of a GET (no If-Range, no conditional of the client's own) fetches the
         // whole object to store it, unless the range starts past the largest object stored
         // (that one could not be stored anyway: the Range goes to the origin).

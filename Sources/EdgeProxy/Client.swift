@@ -399,6 +399,7 @@ extension Worker {
             if d.target.capacity > spareTarget.capacity { swap(&d.target, &spareTarget) }
             if d.host.capacity > spareHost.capacity { swap(&d.host, &spareHost) }
             if d.logText.capacity > spareLogText.capacity { swap(&d.logText, &spareLogText) }
+            d.cache.releaseDeferred(into: &spareDeferred)
         }
         lastDropped = e
     }

@@ -88,6 +88,7 @@ extension Worker {
             swap(&target, &c.ex.target)
             swap(&host, &c.ex.host)
             swap(&logText, &c.ex.logText)
+            c.ex.cache.releaseDeferred(into: &spareDeferred)
         }
         target.removeAll(keepingCapacity: true)
         host.removeAll(keepingCapacity: true)

@@ -141,6 +141,8 @@ public final class Worker: @unchecked Sendable {
     var spareTarget: [UInt8] = []
     var spareHost: [UInt8] = []
     var spareLogText: [UInt8] = []
+    /// The same for a plain miss's deferred request fields (DeferredFields).
+    var spareDeferred: [UInt8] = []
     /// The exchange let go last, its stores not yet taken (keepForReuse).
     var lastDropped: Exchange?
     /// The last host the tenant phase looked up and the tenant it names in
