@@ -29,13 +29,18 @@ public enum Authority {
             out.append(93)
             i += 1
         } else {
+            // Checked to the port, then copied at once (and lowercased if it has a capital).
+            let start = i
+            var capital = false
             while i < end && p[i] != 58 {
                 let b = p[i]
                 let ok = (b >= 48 && b <= 57) || (b >= 97 && b <= 122) || (b >= 65 && b <= 90) || b == 45 || b == 46 || b == 95 || b == 126
                 guard ok else { return false }
-                out.append(asciiLower(b))
+                if b >= 65 && b <= 90 { capital = true }
                 i += 1
             }
+            out.append(contentsOf: UnsafeRawBufferPointer(rebasing: p[start..<i]))
+            if capital { out.withUnsafeMutableBufferPointer { o in for k in o.indices { o[k] = asciiLower(o[k]) } } }
             // One trailing dot (the root label) goes; a name still ending in one had an empty label.
             if out.last == 46 { out.removeLast() }
             guard !out.isEmpty, out.last != 46 else { return false }

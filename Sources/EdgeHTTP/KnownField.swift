@@ -50,60 +50,72 @@ public enum KnownField: UInt8, Sendable {
     }
 
     /// Classifies `p[start..<end]`, compared case-insensitively.
+    /// The field named by `p[start..<end]`, by its first letter (case folded),
+    /// then its length, then one compare: a name edge does not act on costs
+    /// a load and a switch, most often.
     @inline(__always) public static func classify(_ p: UnsafeRawBufferPointer, _ start: Int, _ end: Int) -> KnownField {
         let n = end - start
-        if n >= 6 && equalsLowercase(p, start, start + 6, "proxy-") { return .proxyAny }
-        switch n {
-        case 2: return equalsLowercase(p, start, end, "te") ? .te : .other
-        case 3: return equalsLowercase(p, start, end, "via") ? .via : .other
-        case 4:
-            if equalsLowercase(p, start, end, "host") { return .host }
-            if equalsLowercase(p, start, end, "date") { return .date }
-            return .other
-        case 5: return equalsLowercase(p, start, end, "range") ? .range : .other
-        case 6:
-            if equalsLowercase(p, start, end, "expect") { return .expect }
-            if equalsLowercase(p, start, end, "pragma") { return .pragma }
-            return .other
-        case 7:
-            if equalsLowercase(p, start, end, "upgrade") { return .upgrade }
-            if equalsLowercase(p, start, end, "trailer") { return .trailer }
-            if equalsLowercase(p, start, end, "referer") { return .referer }
-            return .other
-        case 8:
-            if equalsLowercase(p, start, end, "if-range") { return .ifRange }
-            if equalsLowercase(p, start, end, "cdn-loop") { return .cdnLoop }
-            return .other
-        case 9: return equalsLowercase(p, start, end, "forwarded") ? .forwarded : .other
-        case 10:
-            if equalsLowercase(p, start, end, "connection") { return .connection }
-            if equalsLowercase(p, start, end, "keep-alive") { return .keepAlive }
-            if equalsLowercase(p, start, end, "user-agent") { return .userAgent }
-            return .other
-        case 12: return equalsLowercase(p, start, end, "x-request-id") ? .xRequestID : .other
-        case 13:
-            if equalsLowercase(p, start, end, "if-none-match") { return .ifNoneMatch }
-            if equalsLowercase(p, start, end, "cache-control") { return .cacheControl }
-            if equalsLowercase(p, start, end, "authorization") { return .authorization }
-            return .other
-        case 14:
-            if equalsLowercase(p, start, end, "content-length") { return .contentLength }
-            if equalsLowercase(p, start, end, "http2-settings") { return .http2Settings }
-            return .other
-        case 15:
-            if equalsLowercase(p, start, end, "x-forwarded-for") { return .xForwardedFor }
-            if equalsLowercase(p, start, end, "accept-encoding") { return .acceptEncoding }
-            return .other
-        case 16:
-            if equalsLowercase(p, start, end, "x-forwarded-host") { return .xForwardedHost }
-            return .other
-        case 17:
-            if equalsLowercase(p, start, end, "transfer-encoding") { return .transferEncoding }
-            if equalsLowercase(p, start, end, "x-forwarded-proto") { return .xForwardedProto }
-            if equalsLowercase(p, start, end, "if-modified-since") { return .ifModifiedSince }
-            return .other
-        default: return .other
+        guard n > 0 else { return .other }
+        @inline(__always) func named(_ lit: StaticString) -> Bool { equalsLowercase(p, start, end, lit) }
+        switch p[start] | 0x20 {
+        case 0x61:   // a
+            if n == 13 { return named("authorization") ? .authorization : .other }
+            if n == 15 { return named("accept-encoding") ? .acceptEncoding : .other }
+        case 0x63:   // c
+            switch n {
+            case 8: return named("cdn-loop") ? .cdnLoop : .other
+            case 10: return named("connection") ? .connection : .other
+            case 13: return named("cache-control") ? .cacheControl : .other
+            case 14: return named("content-length") ? .contentLength : .other
+            default: break
+            }
+        case 0x64:   // d
+            if n == 4 { return named("date") ? .date : .other }
+        case 0x65:   // e
+            if n == 6 { return named("expect") ? .expect : .other }
+        case 0x66:   // f
+            if n == 9 { return named("forwarded") ? .forwarded : .other }
+        case 0x68:   // h
+            if n == 4 { return named("host") ? .host : .other }
+            if n == 14 { return named("http2-settings") ? .http2Settings : .other }
+        case 0x69:   // i
+            switch n {
+            case 8: return named("if-range") ? .ifRange : .other
+            case 13: return named("if-none-match") ? .ifNoneMatch : .other
+            case 17: return named("if-modified-since") ? .ifModifiedSince : .other
+            default: break
+            }
+        case 0x6B:   // k
+            if n == 10 { return named("keep-alive") ? .keepAlive : .other }
+        case 0x70:   // p
+            if n >= 6 && equalsLowercase(p, start, start + 6, "proxy-") { return .proxyAny }
+            if n == 6 { return named("pragma") ? .pragma : .other }
+        case 0x72:   // r
+            if n == 5 { return named("range") ? .range : .other }
+            if n == 7 { return named("referer") ? .referer : .other }
+        case 0x74:   // t
+            switch n {
+            case 2: return named("te") ? .te : .other
+            case 7: return named("trailer") ? .trailer : .other
+            case 17: return named("transfer-encoding") ? .transferEncoding : .other
+            default: break
+            }
+        case 0x75:   // u
+            if n == 7 { return named("upgrade") ? .upgrade : .other }
+            if n == 10 { return named("user-agent") ? .userAgent : .other }
+        case 0x76:   // v
+            if n == 3 { return named("via") ? .via : .other }
+        case 0x78:   // x
+            switch n {
+            case 12: return named("x-request-id") ? .xRequestID : .other
+            case 15: return named("x-forwarded-for") ? .xForwardedFor : .other
+            case 16: return named("x-forwarded-host") ? .xForwardedHost : .other
+            case 17: return named("x-forwarded-proto") ? .xForwardedProto : .other
+            default: break
+            }
+        default: break
         }
+        return .other
     }
 }
 

@@ -63,17 +63,21 @@ public enum TargetNormalizer {
     @inline(__always) static func copyNormalizingEscapes(_ p: UnsafeRawBufferPointer, _ i: inout Int, _ end: Int,
                                                         stopAtQuery: Bool, into out: inout [UInt8]) -> Bool {
         while i < end {
-            let c = p[i]
-            if c == 63 && stopAtQuery { return true }
-            if c == 35 { return false }
-            if c == 37 {
-                guard i + 2 < end, let v = decodeEscape(p[i + 1], p[i + 2]) else { return false }
-                appendNormalizedEscape(v, &out)
-                i += 3
-            } else {
-                out.append(c)
-                i += 1
+            // A run of bytes that are copied as they are goes in at once.
+            var j = i
+            while j < end {
+                let c = p[j]
+                if c == 37 || c == 35 || (c == 63 && stopAtQuery) { break }
+                j += 1
             }
+            if j > i { out.append(contentsOf: UnsafeRawBufferPointer(rebasing: p[i..<j])); i = j }
+            guard i < end else { return true }
+            let c = p[i]
+            if c == 63 { return true }   // (stopAtQuery: the run stops at "?" only then)
+            if c == 35 { return false }
+            guard i + 2 < end, let v = decodeEscape(p[i + 1], p[i + 2]) else { return false }
+            appendNormalizedEscape(v, &out)
+            i += 3
         }
         return true
     }

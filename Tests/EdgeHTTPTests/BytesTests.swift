@@ -144,3 +144,49 @@ import Testing
         #expect(checked > 100_000)
     }
 }
+
+/// KnownField.classify against a table of every name it knows: each in random
+/// letter case is that field, and each with one byte changed, one added or one
+/// dropped is another (or none).
+@Suite struct KnownFieldTests {
+    static let names: [(String, KnownField)] = [
+        ("host", .host), ("content-length", .contentLength), ("transfer-encoding", .transferEncoding), ("connection", .connection),
+        ("keep-alive", .keepAlive), ("te", .te), ("trailer", .trailer), ("upgrade", .upgrade), ("expect", .expect),
+        ("x-forwarded-for", .xForwardedFor), ("x-forwarded-proto", .xForwardedProto), ("x-forwarded-host", .xForwardedHost),
+        ("forwarded", .forwarded), ("via", .via), ("date", .date), ("http2-settings", .http2Settings), ("if-none-match", .ifNoneMatch),
+        ("if-modified-since", .ifModifiedSince), ("range", .range), ("if-range", .ifRange), ("cache-control", .cacheControl),
+        ("pragma", .pragma), ("authorization", .authorization), ("accept-encoding", .acceptEncoding), ("cdn-loop", .cdnLoop),
+        ("user-agent", .userAgent), ("referer", .referer), ("x-request-id", .xRequestID),
+        ("proxy-connection", .proxyAny), ("proxy-authorization", .proxyAny), ("proxy-authenticate", .proxyAny), ("proxy-", .proxyAny),
+    ]
+
+    func reference(_ b: [UInt8]) -> KnownField {
+        let lower = String(decoding: b.map { $0 >= 65 && $0 <= 90 ? $0 | 0x20 : $0 }, as: UTF8.self)
+        if lower.hasPrefix("proxy-") { return .proxyAny }
+        return Self.names.first { $0.0 == lower }?.1 ?? .other
+    }
+
+    @Test func everyKnownNameInAnyCaseAndEveryNearMiss() {
+        var rng = SplitMix64(seed: 3)
+        let bytes: [UInt8] = Array("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.!#".utf8) + [0x40, 0x5B, 0x5E, 0x60, 0x7E]
+        var checked = 0
+        for (name, known) in Self.names {
+            for _ in 0..<8 {
+                let b = Array(name.utf8).map { rng.next() & 1 == 0 && $0 >= 97 && $0 <= 122 ? $0 - 32 : $0 }
+                #expect(b.withUnsafeBytes { KnownField.classify($0, 0, b.count) } == known, "\(name)")
+                var near: [[UInt8]] = []
+                let at = Int(rng.next() % UInt64(b.count))
+                var changed = b; changed[at] = bytes[Int(rng.next() % UInt64(bytes.count))]; near.append(changed)
+                var added = b; added.insert(bytes[Int(rng.next() % UInt64(bytes.count))], at: Int(rng.next() % UInt64(b.count + 1))); near.append(added)
+                var dropped = b; dropped.remove(at: at); near.append(dropped)
+                for n in near where !n.isEmpty {
+                    // (Placed inside a larger buffer: classify reads only its range.)
+                    let padded = [0x41, 0x42] + n + [0x43]
+                    #expect(padded.withUnsafeBytes { KnownField.classify($0, 2, 2 + n.count) } == reference(n), "\(String(decoding: n, as: UTF8.self))")
+                    checked += 1
+                }
+            }
+        }
+        #expect(checked > 700)
+    }
+}
