@@ -116,17 +116,16 @@ extension Worker {
                            transform: BodyTransform = .none, varyAcceptEncoding: Bool = false, etag: String? = nil, upgrade: Bool = false) {
         let held = c.ex.coder?.heldHead
         let transforming = transform != .none
-        let head = o.head
         let route = c.ex.route!
         // A Range miss that fetched the whole object (or whole slices) answers 206 with the client's range.
-        let cut = transforming || held != nil || o.requestWasHead ? nil : clientCut(c, head, p: p, framing: framing)
+        let cut = transforming || held != nil || o.requestWasHead ? nil : clientCut(c, o.head, p: p, framing: framing)
         c.ex.cache.slice = cut?.range
         c.ex.cache.sliceOffset = cut?.offset ?? 0
         if cut != nil { c.ex.status = 206 }
-        let b = cut != nil ? headStart(c, 206) : headStart(c, head.status, reason: UnsafeRawBufferPointer(rebasing: p[head.reasonRange]), held: held)
+        let b = cut != nil ? headStart(c, 206) : headStart(c, o.head.status, reason: UnsafeRawBufferPointer(rebasing: p[o.head.reasonRange]), held: held)
         var sawDate = false
         let caching = route.cache != nil
-        for f in head.fields {
+        for f in o.head.fields {
             if f.known.isHopByHop { continue }
             // (Both names have 17 bytes: the length is checked here, once, before either compare.)
             if caching && f.known == .other && f.nameEnd - f.nameStart == 17
@@ -134,13 +133,13 @@ extension Worker {
                 continue   // targeted at this cache, not the client's
             }
             if f.known == .contentLength && (framing != .none || transforming) { continue }
-            if cut != nil && head.status == 206 && equalsLowercase(p, f.nameStart, f.nameEnd, "content-range") { continue }   // the client's own follows
+            if cut != nil && o.head.status == 206 && equalsLowercase(p, f.nameStart, f.nameEnd, "content-range") { continue }   // the client's own follows
             if transforming && f.known == .other && (equalsLowercase(p, f.nameStart, f.nameEnd, "content-encoding") || equalsLowercase(p, f.nameStart, f.nameEnd, "etag")) {
                 continue
             }
             if f.known == .date { sawDate = true }
             if f.known == .xRequestID && server.requestID { continue }   // the exchange's own goes out (headEnd)
-            if head.connectionNamesFields && isNamedByConnection(p, head.fields, f) { continue }
+            if o.head.connectionNamesFields && isNamedByConnection(p, o.head.fields, f) { continue }
             if route.response.removes(p, f.name) { continue }
             b.append(UnsafeRawBufferPointer(rebasing: p[f.nameStart..<f.valueEnd]))
             b.append("\r\n")

@@ -181,7 +181,9 @@ extension Worker {
         e.route = route
         e.group = route.group
         if let sp = route.split { pickSide(c, p, sp) }
-        if case .http = route.group.kind, WebSocketHandshake.isRequest(p, e.head) {
+        // (An upgrade's Connection names "upgrade", so connectionNamesFields is set:
+        // other requests skip the check, and the copy of the head it takes.)
+        if case .http = route.group.kind, e.head.connectionNamesFields, WebSocketHandshake.isRequest(p, e.head) {
             guard route.websocket else { refuse(c, 403); return .done }
             e.upgrade = true
         }

@@ -228,11 +228,13 @@ extension Worker {
     /// byte; nil to relay the origin's response as it is.
     func clientCut(_ c: ClientConnection, _ head: ResponseHead, p: UnsafeRawBufferPointer, framing: BodyFraming)
         -> (range: ClosedRange<Int64>, complete: Int64, offset: Int64)? {
-        let x = c.ex.cache
-        guard x.rangeFromFull || x.slices?.fetch == true, case .length(let n) = framing, n > 0, var r = x.request.first("range") else { return nil }
+        // (Read in place: a copy of the exchange's cache state would retain all it holds, on every response.)
+        let e = c.ex
+        guard e.cache.rangeFromFull || e.cache.slices?.fetch == true, case .length(let n) = framing, n > 0,
+              var r = e.cache.request.first("range") else { return nil }
         var complete = n, offset: Int64 = 0, last = n - 1
         if head.status == 206 {
-            guard x.slices?.fetch == true, let f = head.fields.first(where: { equalsLowercase(p, $0.nameStart, $0.nameEnd, "content-range") }),
+            guard e.cache.slices?.fetch == true, let f = head.fields.first(where: { equalsLowercase(p, $0.nameStart, $0.nameEnd, "content-range") }),
                   let cr = Slices.contentRange(String(decoding: p[f.value], as: UTF8.self)), cr.last - cr.first + 1 == n else { return nil }
             (offset, last, complete) = (cr.first, cr.last, cr.complete)
         } else if head.status != 200 {
