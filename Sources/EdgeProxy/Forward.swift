@@ -118,7 +118,7 @@ extension Worker {
         let transforming = transform != .none
         let route = c.ex.route!
         // A Range miss that fetched the whole object (or whole slices) answers 206 with the client's range.
-        let cut = transforming || held != nil || o.requestWasHead ? nil : clientCut(c, o.head, p: p, framing: framing)
+        let cut = transforming || held != nil || o.requestWasHead ? nil : clientCut(c, o, p: p, framing: framing)
         c.ex.cache.slice = cut?.range
         c.ex.cache.sliceOffset = cut?.offset ?? 0
         if cut != nil { c.ex.status = 206 }

@@ -226,18 +226,18 @@ extension Worker {
     /// A slice fetch's 206 (or any range fetch's 200): the client's own range
     /// of it, the representation's length, and the offset of the origin's first
     /// byte; nil to relay the origin's response as it is.
-    func clientCut(_ c: ClientConnection, _ head: ResponseHead, p: UnsafeRawBufferPointer, framing: BodyFraming)
+    func clientCut(_ c: ClientConnection, _ o: OriginConnection, p: UnsafeRawBufferPointer, framing: BodyFraming)
         -> (range: ClosedRange<Int64>, complete: Int64, offset: Int64)? {
         // (Read in place: a copy of the exchange's cache state would retain all it holds, on every response.)
         let e = c.ex
         guard e.cache.rangeFromFull || e.cache.slices?.fetch == true, case .length(let n) = framing, n > 0,
               var r = e.cache.request.first("range") else { return nil }
         var complete = n, offset: Int64 = 0, last = n - 1
-        if head.status == 206 {
-            guard e.cache.slices?.fetch == true, let f = head.fields.first(where: { equalsLowercase(p, $0.nameStart, $0.nameEnd, "content-range") }),
+        if o.head.status == 206 {
+            guard e.cache.slices?.fetch == true, let f = o.head.fields.first(where: { equalsLowercase(p, $0.nameStart, $0.nameEnd, "content-range") }),
                   let cr = Slices.contentRange(String(decoding: p[f.value], as: UTF8.self)), cr.last - cr.first + 1 == n else { return nil }
             (offset, last, complete) = (cr.first, cr.last, cr.complete)
-        } else if head.status != 200 {
+        } else if o.head.status != 200 {
             return nil
         }
         guard case .range(let a, let b) = r.withUTF8({ Preconditions.byteRange(UnsafeRawBufferPointer($0), size: complete) }),
