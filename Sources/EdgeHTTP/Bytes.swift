@@ -134,8 +134,10 @@
 /// and "-" (what names are made of) are passed eight at a step (SWAR: each
 /// byte's range checks in its own lane, no carry crossing lanes); from the
 /// first other byte on, one by one. `plain` is false when the name has a tchar
-/// other than those (an "_" among them).
-@inline(__always) public func fieldNameEnd(_ p: UnsafeRawBufferPointer, _ start: Int, _ end: Int, plain: inout Bool) -> Int {
+/// other than those (an "_" among them). `classes`: byteClasses, read by the
+/// caller once for a whole head (not once for each name).
+@inline(__always) public func fieldNameEnd(_ p: UnsafeRawBufferPointer, _ start: Int, _ end: Int, classes cls: UnsafeBufferPointer<UInt8>,
+                                           plain: inout Bool) -> Int {
     var i = start
     let high: UInt64 = 0x8080_8080_8080_8080
     while i + 8 <= end {
@@ -149,15 +151,13 @@
         if other != 0 { i += other.trailingZeroBitCount >> 3; break }
         i += 8
     }
-    return byteClasses.withUnsafeBufferPointer { cls in
-        while i < end {
-            let c = p[i]
-            if cls[Int(c)] & classTchar == 0 { return i }
-            if c == 0x2D || (c >= 0x30 && c <= 0x39) || ((c | 0x20) >= 0x61 && (c | 0x20) <= 0x7A) {} else { plain = false }
-            i += 1
-        }
-        return end
+    while i < end {
+        let c = p[i]
+        if cls[Int(c)] & classTchar == 0 { return i }
+        if c == 0x2D || (c >= 0x30 && c <= 0x39) || ((c | 0x20) >= 0x61 && (c | 0x20) <= 0x7A) {} else { plain = false }
+        i += 1
     }
+    return end
 }
 
 /// True when the field name at `p[range]` is `lower` (lowercase), case-insensitively.

@@ -216,7 +216,7 @@ public enum HeadParser {
                 }
                 let ns = i
                 var plain = true
-                i = fieldNameEnd(p, i, n, plain: &plain)
+                i = fieldNameEnd(p, i, n, classes: cls, plain: &plain)
                 guard i < n else { return needMore(i) }
                 let ne = i
                 if p[i] != 58 {  // ':'

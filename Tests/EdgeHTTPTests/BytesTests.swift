@@ -94,7 +94,7 @@ import Testing
                         let keep = buf[at]
                         buf[at] = v
                         var plain = true
-                        let got = buf.withUnsafeBytes { fieldNameEnd($0, start, start + length, plain: &plain) }
+                        let got = buf.withUnsafeBytes { b in byteClasses.withUnsafeBufferPointer { fieldNameEnd(b, start, start + length, classes: $0, plain: &plain) } }
                         let want = reference(buf, start, start + length)
                         if got != want.0 || plain != want.1 { Issue.record("length \(length) start \(start) byte \(v) at \(at - start): \(got) \(plain), want \(want)") }
                         buf[at] = keep
